@@ -30,13 +30,13 @@
 #define SF_VERSION_MINOR 0        /* compatible additions */
 
 struct sf_file_header {
-    char magic[8];               /* SF_FILE_MAGIC */
-    uint16_t version_major;      /* SF_VERSION_MAJOR */
-    uint16_t version_minor;      /* SF_VERSION_MINOR */
-    uint32_t header_size;        /* sizeof(struct sf_file_header); chunks start here */
-    uint64_t session_id;         /* random; descendants that append share it */
-    uint64_t create_mono_ns;     /* CLOCK_MONOTONIC when the log was created */
-    uint64_t create_real_ns;     /* CLOCK_REALTIME at the same moment */
+    char magic[8];           /* SF_FILE_MAGIC */
+    uint16_t version_major;  /* SF_VERSION_MAJOR */
+    uint16_t version_minor;  /* SF_VERSION_MINOR */
+    uint32_t header_size;    /* sizeof(struct sf_file_header); chunks start here */
+    uint64_t session_id;     /* random; descendants that append share it */
+    uint64_t create_mono_ns; /* CLOCK_MONOTONIC when the log was created */
+    uint64_t create_real_ns; /* CLOCK_REALTIME at the same moment */
     uint64_t reserved[3];
 };
 
@@ -83,8 +83,8 @@ enum sf_clock {
 struct sf_process {
     struct sf_chunk h;
     uint32_t ppid;
-    uint32_t clock; /* enum sf_clock */
-    uint64_t tsc;   /* calibration pair: timestamp ... */
+    uint32_t clock;   /* enum sf_clock */
+    uint64_t tsc;     /* calibration pair: timestamp ... */
     uint64_t mono_ns; /* ... and CLOCK_MONOTONIC read at the same moment */
     uint64_t real_ns; /* CLOCK_REALTIME at the same moment */
     uint64_t tsc_hz;  /* the runtime's estimate, 0 if unknown */
@@ -108,7 +108,7 @@ struct sf_object {
     uint64_t load_bias; /* dlpi_addr: runtime address - ELF address */
     uint32_t fid_base;
     uint32_t nfuncs;
-    uint32_t nsleds;   /* sleds patched */
+    uint32_t nsleds; /* sleds patched */
     uint32_t path_len;
     uint32_t build_id_len;
     uint32_t reserved;
@@ -120,7 +120,7 @@ struct sf_thread {
     struct sf_chunk h;
     uint32_t tid;
     uint32_t reserved;
-    uint64_t tsc; /* when the name was read */
+    uint64_t tsc;  /* when the name was read */
     char name[16]; /* NUL-terminated, Linux comm */
 };
 
@@ -201,10 +201,25 @@ static inline uint32_t sf_w1_ext(enum sf_ext sub, uint32_t arg, uint32_t nwords)
     return 3u | ((uint32_t)sub << 2) | (arg << 8) | (nwords << 16);
 }
 
-static inline uint32_t sf_w1_kind(uint32_t w1) { return w1 & 3u; }
-static inline uint32_t sf_w1_fid(uint32_t w1) { return w1 >> 2; }
-static inline uint32_t sf_w1_sub(uint32_t w1) { return (w1 >> 2) & 0x3fu; }
-static inline uint32_t sf_w1_arg(uint32_t w1) { return (w1 >> 8) & 0xffu; }
-static inline uint32_t sf_w1_nwords(uint32_t w1) { return w1 >> 16; }
+static inline uint32_t sf_w1_kind(uint32_t w1)
+{
+    return w1 & 3u;
+}
+static inline uint32_t sf_w1_fid(uint32_t w1)
+{
+    return w1 >> 2;
+}
+static inline uint32_t sf_w1_sub(uint32_t w1)
+{
+    return (w1 >> 2) & 0x3fu;
+}
+static inline uint32_t sf_w1_arg(uint32_t w1)
+{
+    return (w1 >> 8) & 0xffu;
+}
+static inline uint32_t sf_w1_nwords(uint32_t w1)
+{
+    return w1 >> 16;
+}
 
 #endif /* SFTRACE_LOGFMT_H */

@@ -1,0 +1,391 @@
+/*
+ * record.c - `sftrace record`: run a command with the runtime preloaded.
+ *
+ * It creates the log (header only), exports SFTRACE_OUTPUT_FILE,
+ * SFTRACE_SESSION (so every process of the command appends to this log),
+ * SFTRACE_PATCH_ALL and LD_PRELOAD, runs the command, waits, prints a summary
+ * line and returns the command's exit status (128+N if signal N killed it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "logfmt.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sftrace record [-o FILE] [-f FILTER]... [--solib PATH] -- CMD [ARGS...]\n"
+               "       sftrace record --print-solib | --print-solib-install-dir\n"
+               "\n"
+               "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
+               "function entry and exit of every thread of every process it starts that runs\n"
+               "XRay-instrumented code. Returns CMD's exit status.\n"
+               "\n"
+               "  -o FILE        log to write (default ./sf.log)\n"
+               "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
+               "                 may be repeated, one per object\n"
+               "  --solib PATH   use this libsftrace.so\n"
+               "  --print-solib  print the runtime library that would be used\n"
+               "  --print-solib-install-dir\n"
+               "                 print the directory searched first for libsftrace.so\n");
+}
+
+static void install_dir(char *buf, size_t len)
+{
+    const char *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(buf, len, "%s/sftrace", xdg);
+    else
+        snprintf(buf, len, "%s/.local/share/sftrace", home && *home ? home : ".");
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The runtime: install dir, beside the binary, ../lib (installed), build tree. */
+static int find_solib(char *out, size_t len)
+{
+    char dir[PATH_MAX];
+    install_dir(dir, sizeof dir);
+    const char *self = sftrace_self_dir();
+    const char *fmt[][2] = {
+        {dir, "%s/libsftrace.so"},
+        {self, "%s/libsftrace.so"},
+        {self, "%s/../lib/libsftrace.so"},
+        {self, "%s/../build/libsftrace.so"},
+    };
+    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, fmt[i][1], fmt[i][0]);
+        if (is_file(p)) {
+            if (!realpath(p, out))
+                snprintf(out, len, "%s", p);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Is CMD something we can execute (searching PATH like execvp)? */
+static int find_command(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return access(cmd, X_OK) == 0 ? 0 : -1;
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon ? (size_t)(colon - path) : strlen(path);
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%.*s/%s", (int)n, n ? path : ".", cmd);
+        if (is_file(p) && access(p, X_OK) == 0)
+            return 0;
+        path += n + (colon ? 1 : 0);
+    }
+    return -1;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int create_log(const char *path, uint64_t *session)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    struct sf_file_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, SF_FILE_MAGIC, 8);
+    h.version_major = SF_VERSION_MAJOR;
+    h.version_minor = SF_VERSION_MINOR;
+    h.header_size = sizeof h;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    h.session_id = ((uint64_t)getpid() << 40) ^ mono_ns() ^ (uint64_t)tv.tv_usec << 20;
+    h.create_mono_ns = mono_ns();
+    h.create_real_ns = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+    *session = h.session_id;
+    int ok = write(fd, &h, sizeof h) == (ssize_t)sizeof h;
+    if (close(fd) != 0 || !ok)
+        return -1;
+    return 0;
+}
+
+struct summary {
+    uint64_t events, bytes, lost;
+    uint32_t processes, objects, threads;
+    int bad;
+};
+
+/* Walk the chunk headers (seeking over payloads) to count what was recorded. */
+static void summarize(const char *path, struct summary *s)
+{
+    memset(s, 0, sizeof *s);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        s->bad = 1;
+        return;
+    }
+    struct sf_file_header h;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, SF_FILE_MAGIC, 8)) {
+        s->bad = 1;
+        fclose(f);
+        return;
+    }
+    /* threads: distinct (pid, tid), counted with a small open-addressing set */
+    size_t cap = 1024, n = 0;
+    uint64_t *set = calloc(cap, sizeof *set);
+    off_t off = h.header_size;
+    fseeko(f, off, SEEK_SET);
+    struct sf_events c;
+    while (set && fread(&c.h, sizeof c.h, 1, f) == 1) {
+        if (c.h.magic != SF_CHUNK_MAGIC || c.h.size < sizeof c.h || c.h.size % 8) {
+            s->bad = 1;
+            break;
+        }
+        if (c.h.type == SF_CHUNK_PROCESS)
+            s->processes++;
+        else if (c.h.type == SF_CHUNK_OBJECT)
+            s->objects++;
+        else if (c.h.type == SF_CHUNK_END || c.h.type == SF_CHUNK_EVENTS) {
+            size_t want = c.h.type == SF_CHUNK_END ? sizeof(struct sf_end) : sizeof c;
+            union {
+                struct sf_end e;
+                struct sf_events ev;
+            } u;
+            memcpy(&u, &c.h, sizeof c.h);
+            if (c.h.size < want || fread((char *)&u + sizeof c.h, want - sizeof c.h, 1, f) != 1) {
+                s->bad = 1;
+                break;
+            }
+            if (c.h.type == SF_CHUNK_END) {
+                s->events += u.e.events;
+                s->lost += u.e.lost;
+            } else {
+                uint64_t key = ((uint64_t)c.h.pid << 32) | u.ev.tid;
+                if (n * 2 >= cap) {
+                    size_t ncap = cap * 2;
+                    uint64_t *ns = calloc(ncap, sizeof *ns);
+                    if (!ns)
+                        break;
+                    for (size_t i = 0; i < cap; i++)
+                        if (set[i])
+                            for (size_t j = set[i] * 0x9E3779B97F4A7C15ull % ncap;;
+                                 j = (j + 1) % ncap)
+                                if (!ns[j]) {
+                                    ns[j] = set[i];
+                                    break;
+                                }
+                    free(set);
+                    set = ns;
+                    cap = ncap;
+                }
+                for (size_t j = key * 0x9E3779B97F4A7C15ull % cap;; j = (j + 1) % cap) {
+                    if (set[j] == key)
+                        break;
+                    if (!set[j]) {
+                        set[j] = key;
+                        n++;
+                        break;
+                    }
+                }
+            }
+            off += c.h.size;
+            fseeko(f, off, SEEK_SET);
+            continue;
+        }
+        off += c.h.size;
+        if (fseeko(f, off, SEEK_SET) != 0)
+            break;
+    }
+    s->threads = (uint32_t)n;
+    fseeko(f, 0, SEEK_END);
+    s->bytes = (uint64_t)ftello(f);
+    free(set);
+    fclose(f);
+}
+
+static volatile sig_atomic_t child_pid;
+
+static void forward(int sig)
+{
+    if (child_pid > 0)
+        kill(child_pid, sig);
+}
+
+int cmd_record(int argc, char **argv)
+{
+    const char *out = "sf.log", *solib = NULL;
+    char filters[8192] = "";
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if ((!strcmp(a, "-f") || !strcmp(a, "--filter")) && i + 1 < argc) {
+            char abs[PATH_MAX];
+            const char *fp = argv[++i];
+            if (!realpath(fp, abs)) {
+                fprintf(stderr, "sftrace record: filter %s: %s\n", fp, strerror(errno));
+                return 2;
+            }
+            if (strlen(filters) + strlen(abs) + 2 > sizeof filters) {
+                fprintf(stderr, "sftrace record: too many filters\n");
+                return 2;
+            }
+            if (filters[0])
+                strcat(filters, ":");
+            strcat(filters, abs);
+        } else if (!strcmp(a, "--solib") && i + 1 < argc) {
+            solib = argv[++i];
+        } else if (!strcmp(a, "--print-solib-install-dir")) {
+            char dir[PATH_MAX];
+            install_dir(dir, sizeof dir);
+            printf("%s\n", dir);
+            return 0;
+        } else if (!strcmp(a, "--print-solib")) {
+            char p[PATH_MAX];
+            if (find_solib(p, sizeof p)) {
+                fprintf(stderr, "sftrace record: libsftrace.so not found\n");
+                return 1;
+            }
+            printf("%s\n", p);
+            return 0;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "sftrace record: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else {
+            break; /* the command, without a -- before it */
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "sftrace record: no command given\n");
+        usage(stderr);
+        return 2;
+    }
+    char **cmd = argv + i;
+
+    char lib[PATH_MAX];
+    if (solib) {
+        if (!realpath(solib, lib) || !is_file(lib)) {
+            fprintf(stderr, "sftrace record: runtime library %s: not found\n", solib);
+            return 1;
+        }
+    } else if (find_solib(lib, sizeof lib)) {
+        char dir[PATH_MAX];
+        install_dir(dir, sizeof dir);
+        fprintf(stderr,
+                "sftrace record: libsftrace.so not found (looked in %s, beside %s/sftrace, "
+                "and in %s/../lib); use --solib PATH\n",
+                dir, sftrace_self_dir(), sftrace_self_dir());
+        return 1;
+    }
+    if (find_command(cmd[0])) {
+        fprintf(stderr, "sftrace record: %s: command not found\n", cmd[0]);
+        return 127;
+    }
+    char logpath[PATH_MAX];
+    if (out[0] == '/') {
+        snprintf(logpath, sizeof logpath, "%s", out);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) {
+            fprintf(stderr, "sftrace record: getcwd: %s\n", strerror(errno));
+            return 1;
+        }
+        if (snprintf(logpath, sizeof logpath, "%s/%s", cwd, out) >= (int)sizeof logpath) {
+            fprintf(stderr, "sftrace record: output path too long\n");
+            return 1;
+        }
+    }
+    uint64_t session;
+    if (create_log(logpath, &session)) {
+        fprintf(stderr, "sftrace record: cannot write %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+
+    char sess[32], preload[PATH_MAX * 2];
+    snprintf(sess, sizeof sess, "%llx", (unsigned long long)session);
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old)
+        snprintf(preload, sizeof preload, "%s:%s", lib, old);
+    else
+        snprintf(preload, sizeof preload, "%s", lib);
+    setenv("SFTRACE_OUTPUT_FILE", logpath, 1);
+    setenv("SFTRACE_SESSION", sess, 1);
+    setenv("SFTRACE_PATCH_ALL", "1", 1);
+    setenv("LD_PRELOAD", preload, 1);
+    if (filters[0])
+        setenv("SFTRACE_FILTER", filters, 1);
+
+    uint64_t t0 = mono_ns();
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "sftrace record: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "sftrace record: %s: %s\n", cmd[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    child_pid = pid;
+    /* The terminal sends SIGINT/SIGQUIT to the child too; we wait for it. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGTERM, forward);
+    signal(SIGHUP, forward);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    double secs = (double)(mono_ns() - t0) / 1e9;
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+    struct summary s;
+    summarize(logpath, &s);
+    if (s.objects == 0) {
+        fprintf(stderr,
+                "sftrace record: no instrumented code found in %s or the libraries it loaded.\n"
+                "  Build with XRay instrumentation: clang -fxray-instrument "
+                "-fxray-instruction-threshold=1,\n"
+                "  or RUSTC_BOOTSTRAP=1 rustc -Zinstrument-xray=always "
+                "(RUSTFLAGS for cargo).\n",
+                cmd[0]);
+    }
+    fprintf(stderr,
+            "sftrace record: %llu events, %u threads, %u processes, %llu bytes written to %s "
+            "(%.2fs)%s\n",
+            (unsigned long long)s.events, s.threads, s.processes, (unsigned long long)s.bytes, out,
+            secs, s.bad ? " (the log has a damaged chunk)" : "");
+    if (s.lost)
+        fprintf(stderr, "sftrace record: %llu records could not be written\n",
+                (unsigned long long)s.lost);
+    return rc;
+}

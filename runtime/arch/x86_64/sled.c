@@ -1,0 +1,113 @@
+/*
+ * sled.c - x86_64 specifics: XRay sled encodings, jump stubs, CPU features
+ * and the signal-restart fix-up for the trampoline's store window.
+ *
+ * Sled layouts (see docs/design.md and LLVM's xray_x86_64.cpp):
+ *   entry/tail, unpatched: eb 09 <9-byte nop>      patched: 41 ba W1 e8 rel32
+ *   exit, unpatched:       c3 <10-byte nop>        patched: 41 ba W1 e9 rel32
+ * rel32 is relative to sled+11. To stay safe while other threads run, bytes
+ * 2..10 are written first and the first two bytes last, in one atomic store.
+ */
+#include <cpuid.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ucontext.h>
+
+#include "../../runtime.h"
+
+uint32_t sf_xsave_mask_lo, sf_xsave_mask_hi, sf_xsave_size = 512, sf_use_xsave;
+
+static inline uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+void sf_arch_init(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 26)) && (c & (1u << 27))) {
+        /* XSAVE supported and enabled by the OS: save every enabled component. */
+        uint64_t xcr0 = xgetbv0();
+        __cpuid_count(0xd, 0, a, b, c, d);
+        if (b >= 576) {
+            sf_xsave_mask_lo = (uint32_t)xcr0;
+            sf_xsave_mask_hi = (uint32_t)(xcr0 >> 32);
+            sf_xsave_size = (b + 63) & ~63u;
+            sf_use_xsave = 1;
+        }
+    }
+}
+
+int sf_arch_tsc_invariant(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000007) {
+        __cpuid(0x80000007, a, b, c, d);
+        if (d & (1u << 8))
+            return 1;
+    }
+    /* Hypervisors often hide the CPUID bit; the kernel's own choice of the TSC
+     * as clocksource means it found it stable and synchronized. */
+    char cs[32];
+    ssize_t n = sf_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource", cs,
+                             sizeof cs - 1);
+    return n >= 3 && !memcmp(cs, "tsc", 3);
+}
+
+uint64_t sf_arch_now(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+void sf_arch_restart_fixup(void *ucontext)
+{
+    ucontext_t *uc = ucontext;
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (rip > (uintptr_t)sf_win_start && rip < (uintptr_t)sf_win_commit)
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)sf_win_start;
+}
+
+int sf_arch_sled_check(const uint8_t *sled, int kind)
+{
+    /* Already patched (by us, or by a previous sftrace_setup): accept. */
+    if (sled[0] == 0x41 && sled[1] == 0xba)
+        return 0;
+    if (kind == XRAY_EXIT)
+        return sled[0] == 0xc3 ? 0 : -1;
+    /* entry/tail: only the short jmp matters; the nop's encoding can vary */
+    return sled[0] == 0xeb && sled[1] == 0x09 ? 0 : -1;
+}
+
+void sf_arch_sled_patch(uint8_t *sled, int kind, uint32_t w1, const void *target)
+{
+    int32_t rel = (int32_t)((intptr_t)target - (intptr_t)(sled + 11));
+    memcpy(sled + 2, &w1, 4);
+    sled[6] = kind == XRAY_EXIT ? 0xe9 : 0xe8;
+    memcpy(sled + 7, &rel, 4);
+    /* first two bytes last, atomically: `mov r10d, imm32` */
+    __atomic_store_n((uint16_t *)sled, (uint16_t)(0x41 | (0xba << 8)), __ATOMIC_RELEASE);
+}
+
+void sf_arch_write_stub(uint8_t *stub, const void *target)
+{
+    /* jmp *0(%rip); .quad target */
+    static const uint8_t jmp[6] = {0xff, 0x25, 0, 0, 0, 0};
+    uint64_t t = (uint64_t)(uintptr_t)target;
+    memcpy(stub + 6, &t, 8);
+    memcpy(stub, jmp, 6);
+    stub[14] = 0xcc;
+    stub[15] = 0xcc;
+}
+
+int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to)
+{
+    /* rel32 from the end of any sled in [from_lo, from_hi] must reach `to` */
+    const intptr_t lim = 0x7fff0000;
+    intptr_t d1 = (intptr_t)to - (intptr_t)from_lo;
+    intptr_t d2 = (intptr_t)to - (intptr_t)from_hi;
+    return d1 < lim && d1 > -lim && d2 < lim && d2 > -lim;
+}

@@ -1,0 +1,200 @@
+/*
+ * trampoline.S - the hot path: what every patched XRay sled calls.
+ *
+ * A patched sled is `mov r10d, W1; call/jmp STUB` where STUB (near the
+ * object) jumps here. W1 is the event word as it goes into the log:
+ * (function id << 2) | kind, so one trampoline serves entry, exit and tail
+ * sleds: entry and tail sleds `call` (our ret goes back into the function),
+ * exit sleds `jmp` (our ret returns to the function's caller).
+ *
+ * The fast path writes one 8-byte record {tsc low half, W1} into the
+ * thread's buffer. It touches only rax, rdx, rcx (saved) and r10, r11
+ * (scratch at every sled by XRay's contract), and uses no instruction that
+ * changes the flags (lea, mov, jrcxz), so flags survive without pushf/popf.
+ *
+ * The store sequence from sf_win_start to sf_win_commit is restartable: if a
+ * signal arrives inside it, the runtime's signal wrapper moves the
+ * interrupted rip back to sf_win_start (like a Linux rseq critical section),
+ * so a handler that records events can never interleave with a half-written
+ * record. The commit is the single store of the new write pointer.
+ *
+ * Everything else (a new thread, the timestamp's high half changing, a full
+ * buffer, a disabled thread) goes to the slow path, which saves every
+ * register, the flags and the whole extended state (xsave) and calls C.
+ */
+
+#define TLS_POS 0
+#define TLS_HI_NOT 8
+
+        .text
+
+/* ------------------------------------------------------------------ */
+        .globl  sf_trampoline
+        .hidden sf_trampoline
+        .type   sf_trampoline, @function
+        .p2align 6
+sf_trampoline:
+        .cfi_startproc
+        pushq   %rax
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rax, 0
+        pushq   %rdx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rdx, 0
+        pushq   %rcx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rcx, 0
+        movq    sf_tls@GOTTPOFF(%rip), %r11
+
+        .globl  sf_win_start
+        .hidden sf_win_start
+sf_win_start:
+        rdtsc
+        movl    %fs:TLS_HI_NOT(%r11), %ecx
+        leal    1(%rcx,%rdx), %ecx      /* edx - hi: zero iff unchanged */
+        jrcxz   1f
+        jmp     .Lslow_record           /* new thread, new high half, disabled */
+1:      movq    %fs:TLS_POS(%r11), %rcx
+        movl    %eax, (%rcx)
+        movl    %r10d, 4(%rcx)
+        leaq    8(%rcx), %rcx
+        movq    %rcx, %fs:TLS_POS(%r11)  /* commit */
+        .globl  sf_win_commit
+        .hidden sf_win_commit
+sf_win_commit:
+        movzwl  %cx, %ecx
+        jrcxz   .Lslow_flush            /* crossed a 64 KiB boundary: full */
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rcx
+        popq    %rdx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rdx
+        popq    %rax
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rax
+        ret
+        .cfi_adjust_cfa_offset 24
+        .cfi_rel_offset %rax, 16
+        .cfi_rel_offset %rdx, 8
+        .cfi_rel_offset %rcx, 0
+
+.Lslow_flush:
+        movl    $0, %r11d               /* record = 0: event already written */
+        jmp     .Lslow
+.Lslow_record:
+        movl    $1, %r11d               /* record = 1: C writes the event */
+.Lslow:
+        pushfq
+        .cfi_adjust_cfa_offset 8
+        cld
+        pushq   %rsi
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rsi, 0
+        pushq   %rdi
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rdi, 0
+        pushq   %r8
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r8, 0
+        pushq   %r9
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r9, 0
+        pushq   %r10
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r10, 0
+        pushq   %r11
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r11, 0
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbx, 0
+        movq    %rsp, %rbx
+        .cfi_def_cfa_register %rbx
+        /* Extended state: x87 (long double returns), SSE/AVX arguments. */
+        movl    sf_xsave_size(%rip), %eax
+        subq    %rax, %rsp
+        andq    $-64, %rsp
+        cmpl    $0, sf_use_xsave(%rip)
+        je      2f
+        /* XRSTOR faults unless the XSAVE header beyond XSTATE_BV is zero. */
+        xorl    %eax, %eax
+        movq    %rax, 512(%rsp)
+        movq    %rax, 520(%rsp)
+        movq    %rax, 528(%rsp)
+        movq    %rax, 536(%rsp)
+        movq    %rax, 544(%rsp)
+        movq    %rax, 552(%rsp)
+        movq    %rax, 560(%rsp)
+        movq    %rax, 568(%rsp)
+        movl    sf_xsave_mask_lo(%rip), %eax
+        movl    sf_xsave_mask_hi(%rip), %edx
+        xsave64 (%rsp)
+        jmp     3f
+2:      fxsave64 (%rsp)
+3:      movl    %r10d, %edi
+        movl    %r11d, %esi
+        call    sf_slow_event
+        cmpl    $0, sf_use_xsave(%rip)
+        je      4f
+        movl    sf_xsave_mask_lo(%rip), %eax
+        movl    sf_xsave_mask_hi(%rip), %edx
+        xrstor64 (%rsp)
+        jmp     5f
+4:      fxrstor64 (%rsp)
+5:      movq    %rbx, %rsp
+        .cfi_def_cfa_register %rsp
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rbx
+        popq    %r11
+        .cfi_adjust_cfa_offset -8
+        popq    %r10
+        .cfi_adjust_cfa_offset -8
+        popq    %r9
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %r9
+        popq    %r8
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %r8
+        popq    %rdi
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rdi
+        popq    %rsi
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rsi
+        popfq
+        .cfi_adjust_cfa_offset -8
+        popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rcx
+        popq    %rdx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rdx
+        popq    %rax
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rax
+        ret
+        .cfi_endproc
+        .size   sf_trampoline, .-sf_trampoline
+
+/* ------------------------------------------------------------------ */
+/* The same contract, for processes without an invariant TSC: every event
+ * goes through C, which reads CLOCK_MONOTONIC. Slow, but correct. */
+        .globl  sf_trampoline_slow
+        .hidden sf_trampoline_slow
+        .type   sf_trampoline_slow, @function
+        .p2align 4
+sf_trampoline_slow:
+        .cfi_startproc
+        pushq   %rax
+        .cfi_adjust_cfa_offset 8
+        pushq   %rdx
+        .cfi_adjust_cfa_offset 8
+        pushq   %rcx
+        .cfi_adjust_cfa_offset 8
+        jmp     .Lslow_record
+        .cfi_endproc
+        .size   sf_trampoline_slow, .-sf_trampoline_slow
+
+        .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,315 @@
+/*
+ * hooks.c - libc functions the runtime interposes so that no recorded data
+ * is lost and late-loaded code is traced:
+ *   dlopen/dlmopen   patch new objects before the caller gets the handle
+ *   fork             (pthread_atfork) a child gets its own stream
+ *   exec*            flush every thread first: exec discards the memory
+ *   _exit/_Exit      flush first: they skip atexit and destructors
+ *   sigaction/signal keep our handler for fatal signals (flush, then do what
+ *                    the program asked for) and wrap the program's handlers
+ *                    so the trampoline's store window can be restarted
+ * When tracing is off (no SFTRACE_OUTPUT_FILE) every hook just forwards.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+void *sf_real(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p)
+        p = dlsym(RTLD_DEFAULT, name);
+    return p;
+}
+
+/* The next definition of `name` (libc's), looked up once. */
+#define REAL(name)                                                                                 \
+    static __typeof__(&name) real_##name;                                                          \
+    if (!real_##name)                                                                              \
+        real_##name = (__typeof__(&name))sf_real(#name);
+
+/* ---- dynamic loading ------------------------------------------------------ */
+
+SF_EXPORT void *dlopen(const char *file, int mode)
+{
+    REAL(dlopen);
+    void *h = real_dlopen(file, mode);
+    if (h && sf_g.enabled && sf_g.patch_all)
+        sf_patch_all_objects();
+    return h;
+}
+
+SF_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
+{
+    REAL(dlmopen);
+    void *h = real_dlmopen(lmid, file, mode);
+    if (h && sf_g.enabled && sf_g.patch_all)
+        sf_patch_all_objects();
+    return h;
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+void sf_patch_after_fork(void);
+
+static void atfork_child(void)
+{
+    if (!sf_g.enabled)
+        return;
+    sf_g.pid = getpid();
+    sf_patch_after_fork();
+    sf_buffers_after_fork();
+    sf_g.need_process_chunk = 1;
+    atomic_store(&sf_g.events, 0);
+    atomic_store(&sf_g.lost, 0);
+}
+
+/* ---- exec ---------------------------------------------------------------- */
+
+static void before_exec(void)
+{
+    sf_before_exit(SF_END_EXEC);
+}
+
+SF_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    REAL(execve);
+    before_exec();
+    return real_execve(path, argv, envp);
+}
+
+SF_EXPORT int execv(const char *path, char *const argv[])
+{
+    REAL(execv);
+    before_exec();
+    return real_execv(path, argv);
+}
+
+SF_EXPORT int execvp(const char *file, char *const argv[])
+{
+    REAL(execvp);
+    before_exec();
+    return real_execvp(file, argv);
+}
+
+SF_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    REAL(execvpe);
+    before_exec();
+    return real_execvpe(file, argv, envp);
+}
+
+SF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    REAL(fexecve);
+    before_exec();
+    return real_fexecve(fd, argv, envp);
+}
+
+/* execl and friends: collect the variadic arguments on the stack. */
+#define COLLECT_ARGS(arg0, argv, envp_out)                                                         \
+    va_list ap;                                                                                    \
+    size_t argc = 1;                                                                               \
+    va_start(ap, arg0);                                                                            \
+    while (va_arg(ap, char *))                                                                     \
+        argc++;                                                                                    \
+    va_end(ap);                                                                                    \
+    char *argv[argc + 1];                                                                          \
+    argv[0] = (char *)arg0;                                                                        \
+    va_start(ap, arg0);                                                                            \
+    for (size_t i = 1; i <= argc; i++)                                                             \
+        argv[i] = va_arg(ap, char *);                                                              \
+    envp_out;                                                                                      \
+    va_end(ap);
+
+SF_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    COLLECT_ARGS(arg, argv, (void)0)
+    return execv(path, argv);
+}
+
+SF_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    COLLECT_ARGS(arg, argv, (void)0)
+    return execvp(file, argv);
+}
+
+SF_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char **envp;
+    COLLECT_ARGS(arg, argv, envp = va_arg(ap, char **))
+    return execve(path, argv, envp);
+}
+
+/* ---- _exit --------------------------------------------------------------- */
+
+SF_EXPORT void _exit(int status)
+{
+    sf_before_exit(SF_END_EXIT);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+SF_EXPORT void _Exit(int status)
+{
+    _exit(status);
+}
+
+/* ---- signals --------------------------------------------------------------- */
+
+static const int fatal_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT};
+
+static int is_fatal(int sig)
+{
+    for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++)
+        if (fatal_sigs[i] == sig)
+            return 1;
+    return 0;
+}
+
+/* What the program believes is installed, for signals where our wrapper is. */
+static struct sigaction user_act[NSIG];
+static volatile sig_atomic_t wrapped[NSIG];
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+
+static void sig_wrapper(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    sf_arch_restart_fixup(uc);
+    struct sigaction *ua = &user_act[sig];
+    void (*h)(int) = ua->sa_handler;
+    int siginfo = ua->sa_flags & SA_SIGINFO;
+    void (*ua_sigaction)(int, siginfo_t *, void *) = ua->sa_sigaction;
+    if (h == SIG_IGN) {
+        errno = saved_errno;
+        return;
+    }
+    if (h == SIG_DFL) {
+        if (is_fatal(sig)) {
+            /* The default action kills: write everything, then let it. */
+            sf_before_exit(SF_END_SIGNAL);
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof dfl);
+            dfl.sa_handler = SIG_DFL;
+            real_sigaction(sig, &dfl, NULL);
+            sigset_t s;
+            sigemptyset(&s);
+            sigaddset(&s, sig);
+            pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+            if (si->si_code <= 0 || sig == SIGABRT || sig == SIGTERM || sig == SIGINT)
+                syscall(SYS_tgkill, getpid(), sf_gettid(), sig);
+            /* a fault returns and faults again, now with the default action */
+        }
+        errno = saved_errno;
+        return;
+    }
+    if (ua->sa_flags & SA_RESETHAND) {
+        /* emulated: we must stay installed to see the next one */
+        ua->sa_handler = SIG_DFL;
+        ua->sa_flags &= ~SA_SIGINFO;
+        if (!is_fatal(sig)) {
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof dfl);
+            dfl.sa_handler = SIG_DFL;
+            real_sigaction(sig, &dfl, NULL);
+            wrapped[sig] = 0;
+        }
+    }
+    errno = saved_errno;
+    if (siginfo)
+        ua_sigaction(sig, si, uc);
+    else
+        h(sig);
+}
+
+static int install_wrapper(int sig, const struct sigaction *like)
+{
+    struct sigaction w;
+    memset(&w, 0, sizeof w);
+    if (like) {
+        w.sa_mask = like->sa_mask;
+        w.sa_flags = like->sa_flags;
+    }
+    w.sa_flags |= SA_SIGINFO;
+    w.sa_flags &= ~SA_RESETHAND;
+    w.sa_sigaction = sig_wrapper;
+    int rc = real_sigaction(sig, &w, NULL);
+    if (rc == 0)
+        wrapped[sig] = 1;
+    return rc;
+}
+
+static int wants_wrapper(int sig, const struct sigaction *act)
+{
+    if (act->sa_handler == SIG_IGN)
+        return 0;
+    if (act->sa_handler == SIG_DFL)
+        return is_fatal(sig);
+    return 1;
+}
+
+SF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
+{
+    if (!real_sigaction)
+        real_sigaction =
+            (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
+    if (!sf_g.enabled || sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+        return real_sigaction(sig, act, oldact);
+    if (!wrapped[sig] && !(act && wants_wrapper(sig, act)))
+        return real_sigaction(sig, act, oldact);
+    struct sigaction prev;
+    if (wrapped[sig])
+        prev = user_act[sig];
+    else if (real_sigaction(sig, NULL, &prev) != 0)
+        return -1;
+    if (act) {
+        if (wants_wrapper(sig, act)) {
+            user_act[sig] = *act;
+            if (install_wrapper(sig, act) != 0)
+                return -1;
+        } else {
+            if (real_sigaction(sig, act, NULL) != 0)
+                return -1;
+            wrapped[sig] = 0;
+            user_act[sig] = *act;
+        }
+    }
+    if (oldact)
+        *oldact = prev;
+    return 0;
+}
+
+SF_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    if (sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
+void sf_hooks_init(void)
+{
+    real_sigaction =
+        (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
+    pthread_atfork(NULL, NULL, atfork_child);
+    for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++) {
+        int sig = fatal_sigs[i];
+        struct sigaction cur;
+        if (real_sigaction(sig, NULL, &cur) != 0 || cur.sa_handler == SIG_IGN)
+            continue; /* e.g. SIGINT ignored in a background job: keep it so */
+        user_act[sig] = cur;
+        install_wrapper(sig, cur.sa_handler == SIG_DFL ? NULL : &cur);
+    }
+}

@@ -1,0 +1,263 @@
+/*
+ * init.c - process lifecycle of the runtime: start-up, the log file, and the
+ * last flush at exit, exec and fatal signals.
+ *
+ * Nothing happens unless SFTRACE_OUTPUT_FILE is set: the constructor returns
+ * at once and no sled is touched, so linking libsftrace.so costs nothing.
+ *
+ * Log files and sessions: the first traced process of a session replaces the
+ * log with a fresh header and exports SFTRACE_SESSION; its descendants see
+ * the variable and append. `sftrace record` creates the log itself and sets
+ * the variable, so every process it starts appends. The header is created
+ * atomically (written to a temporary file, then linked or renamed into place)
+ * so processes starting at the same moment never see a half-written header.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+struct sf_global sf_g = {.fd = -1};
+
+void sf_msg(const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "sftrace: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 2)
+        n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    sf_write_all(2, buf, (size_t)n);
+}
+
+/* One chunk in one write: a and b are its two parts (header, payload). */
+int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (sf_g.fd < 0)
+        return -1;
+    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+    int cnt = blen ? 2 : 1;
+    size_t total = alen + blen;
+    for (;;) {
+        ssize_t n = writev(sf_g.fd, iov, cnt);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if ((size_t)n == total)
+            return 0;
+        /* A short write (disk full): finish it so the chunk at least stays whole. */
+        size_t done = (size_t)n;
+        if (done < alen)
+            return sf_write_all(sf_g.fd, (const char *)a + done, alen - done) ||
+                   sf_write_all(sf_g.fd, b, blen);
+        return sf_write_all(sf_g.fd, (const char *)b + (done - alen), blen - (done - alen));
+    }
+}
+
+static uint64_t random_id(void)
+{
+    uint64_t id = 0;
+    if (sf_read_file("/dev/urandom", (char *)&id, sizeof id) != sizeof id)
+        id = sf_real_ns() ^ ((uint64_t)getpid() << 32);
+    return id ? id : 1;
+}
+
+/* Create `path` holding just a header. replace: overwrite an existing log;
+ * otherwise an existing one is kept (another process made it first). */
+static int create_log(const char *path, int replace, uint64_t session)
+{
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    struct sf_file_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, SF_FILE_MAGIC, 8);
+    h.version_major = SF_VERSION_MAJOR;
+    h.version_minor = SF_VERSION_MINOR;
+    h.header_size = sizeof h;
+    h.session_id = session;
+    h.create_mono_ns = sf_mono_ns();
+    h.create_real_ns = sf_real_ns();
+    int rc = sf_write_all(fd, &h, sizeof h);
+    close(fd);
+    if (rc == 0) {
+        if (replace)
+            rc = rename(tmp, path);
+        else if (link(tmp, path) != 0 && errno != EEXIST)
+            rc = -1;
+    }
+    unlink(tmp);
+    return rc;
+}
+
+static int open_log(const char *out)
+{
+    if (out[0] == '/') {
+        snprintf(sf_g.path, sizeof sf_g.path, "%s", out);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd) || strlen(cwd) + strlen(out) + 2 > sizeof sf_g.path)
+            return -1;
+        strcpy(sf_g.path, cwd);
+        strcat(sf_g.path, "/");
+        strcat(sf_g.path, out);
+    }
+    const char *session = getenv("SFTRACE_SESSION");
+    if (!session || !*session) {
+        uint64_t id = random_id();
+        if (create_log(sf_g.path, 1, id) != 0)
+            return -1;
+        char idstr[32];
+        snprintf(idstr, sizeof idstr, "%llx", (unsigned long long)id);
+        setenv("SFTRACE_SESSION", idstr, 1);
+        if (out[0] != '/')
+            setenv("SFTRACE_OUTPUT_FILE", sf_g.path, 1); /* children may chdir */
+    } else {
+        struct stat st;
+        int exists = stat(sf_g.path, &st) == 0;
+        if ((!exists || st.st_size == 0) && create_log(sf_g.path, exists, random_id()) != 0)
+            return -1;
+    }
+    int fd = open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    /* Keep out of the low numbers the program expects to own. */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+    if (high >= 0) {
+        close(fd);
+        fd = high;
+    }
+    sf_g.fd = fd;
+    return 0;
+}
+
+void sf_write_process_chunk(int flags)
+{
+    /* Fixed header, then name, cmdline and exe in one scratch mapping. */
+    size_t cap = 1 << 16;
+    char *scratch = sf_map(cap);
+    if (!scratch)
+        return;
+    struct sf_process *p = (struct sf_process *)scratch;
+    char *str = scratch + sizeof *p;
+    size_t room = cap - sizeof *p - 8;
+    ssize_t name = sf_read_file("/proc/self/comm", str, 16);
+    if (name < 0)
+        name = 0;
+    if (name > 0 && str[name - 1] == '\n')
+        name--;
+    ssize_t cmd = sf_read_file("/proc/self/cmdline", str + name, room / 2);
+    if (cmd < 0)
+        cmd = 0;
+    ssize_t exe = readlink("/proc/self/exe", str + name + cmd, room / 2 - (size_t)name);
+    if (exe < 0)
+        exe = 0;
+    p->h.magic = SF_CHUNK_MAGIC;
+    p->h.type = SF_CHUNK_PROCESS;
+    p->h.flags = (uint16_t)flags;
+    size_t size = (sizeof *p + (size_t)(name + cmd + exe) + 7) & ~(size_t)7;
+    p->h.size = (uint32_t)size;
+    p->h.pid = (uint32_t)sf_g.pid;
+    p->ppid = (uint32_t)getppid();
+    p->clock = (uint32_t)sf_g.clock;
+    p->tsc = sf_now();
+    p->mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : p->tsc;
+    p->real_ns = sf_real_ns();
+    p->tsc_hz = sf_g.tsc_hz;
+    p->name_len = (uint32_t)name;
+    p->cmdline_len = (uint32_t)cmd;
+    p->exe_len = (uint32_t)exe;
+    sf_log_write(p, size, NULL, 0);
+    sf_unmap(scratch, cap);
+}
+
+void sf_write_end_chunk(int reason)
+{
+    struct sf_end e;
+    memset(&e, 0, sizeof e);
+    e.h.magic = SF_CHUNK_MAGIC;
+    e.h.type = SF_CHUNK_END;
+    e.h.size = sizeof e;
+    e.h.pid = (uint32_t)sf_g.pid;
+    e.tsc = sf_now();
+    e.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e.tsc;
+    e.events = atomic_load(&sf_g.events);
+    e.lost = atomic_load(&sf_g.lost);
+    e.threads = atomic_load(&sf_g.nthreads);
+    e.reason = (uint32_t)reason;
+    sf_log_write(&e, sizeof e, NULL, 0);
+}
+
+/* The last flush of this process image: every thread's records, then END. */
+void sf_before_exit(int reason)
+{
+    if (!sf_g.enabled || getpid() != sf_g.pid)
+        return; /* not tracing, or a vfork child sharing our memory */
+    sf_flush_all(1);
+    if (!sf_g.need_process_chunk)
+        sf_write_end_chunk(reason);
+}
+
+static int env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+void sf_init(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    const char *out = getenv("SFTRACE_OUTPUT_FILE");
+    if (!out || !*out)
+        return;
+    sf_arch_init();
+    const char *clk = getenv("SFTRACE_CLOCK");
+    if (clk && !strcmp(clk, "mono"))
+        sf_g.clock = SF_CLOCK_MONO;
+    else if (clk && !strcmp(clk, "tsc"))
+        sf_g.clock = SF_CLOCK_TSC;
+    else
+        sf_g.clock = sf_arch_tsc_invariant() ? SF_CLOCK_TSC : SF_CLOCK_MONO;
+    sf_g.pid = getpid();
+    if (open_log(out) != 0) {
+        sf_msg("cannot open the log %s: %s; not tracing", out, strerror(errno));
+        return;
+    }
+    sf_g.setup_thread_only = env_true("SFTRACE_SETUP_THREAD_ONLY");
+    const char *pre = getenv("LD_PRELOAD");
+    sf_g.patch_all = env_true("SFTRACE_PATCH_ALL") || (pre && strstr(pre, "libsftrace"));
+    sf_buffers_init();
+    sf_hooks_init();
+    sf_write_process_chunk(0);
+    sf_g.enabled = 1;
+    if (sf_g.patch_all)
+        sf_patch_all_objects();
+}
+
+__attribute__((constructor)) static void sf_constructor(void)
+{
+    sf_init();
+}
+
+__attribute__((destructor)) static void sf_destructor(void)
+{
+    sf_before_exit(SF_END_EXIT);
+    sf_g.exiting = 1;
+}

@@ -1,0 +1,471 @@
+/*
+ * patch.c - find instrumented objects, describe them in the log, and patch
+ * their XRay sleds to call the trampoline.
+ *
+ * For every loaded object (dl_iterate_phdr) we read its section headers from
+ * the file to locate `xray_instr_map` (the section is mapped, but only the
+ * file says where), check that the file is the one in memory (GNU build-id),
+ * number its functions, write an OBJECT chunk, and then patch. Each object
+ * gets a stub within rel32 reach of its sleds that jumps to the trampoline in
+ * this library (which is usually too far away for a direct call): either a
+ * slot the object gave us through sftrace_setup, or a page we map nearby.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define MAX_OBJS 4096
+
+struct xray_entry {
+    int64_t address;
+    int64_t function;
+    uint8_t kind;
+    uint8_t always_instrument;
+    uint8_t version;
+    uint8_t padding[13];
+};
+
+struct obj {
+    uintptr_t bias;
+    const void *phdr;    /* identity together with bias and the first sled */
+    uint8_t *first_sled; /* still patched while this mapping lives */
+    uint32_t fid_base, nfuncs;
+    void *chunk; /* the OBJECT chunk, kept for forked children */
+    size_t chunk_size;
+    int skipped; /* not instrumented, or could not be patched */
+};
+
+static struct obj objs[MAX_OBJS];
+static uint32_t nobjs;
+static uint32_t fid_next;
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct stub_page {
+    uint8_t *page;
+};
+static struct stub_page stubs[256];
+static uint32_t nstubs;
+
+uint32_t sf_patched_objects(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nobjs; i++)
+        n += !objs[i].skipped;
+    return n;
+}
+
+/* ---- reading the ELF file ------------------------------------------------ */
+
+static int pread_all(int fd, void *buf, size_t len, off_t off)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+/* Find section `want` in the file; 0 if found. */
+static int find_section(int fd, const char *want, Elf64_Shdr *out)
+{
+    Elf64_Ehdr eh;
+    if (pread_all(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr))
+        return -1;
+    size_t shnum = eh.e_shnum;
+    size_t shstrndx = eh.e_shstrndx;
+    Elf64_Shdr sh0;
+    if (eh.e_shoff == 0 || pread_all(fd, &sh0, sizeof sh0, (off_t)eh.e_shoff))
+        return -1;
+    if (shnum == 0)
+        shnum = sh0.sh_size;
+    if (shstrndx == SHN_XINDEX)
+        shstrndx = sh0.sh_link;
+    if (shnum == 0 || shnum > (1u << 24) || shstrndx >= shnum)
+        return -1;
+    size_t shlen = shnum * sizeof(Elf64_Shdr);
+    Elf64_Shdr *sh = sf_map(shlen);
+    if (!sh)
+        return -1;
+    int rc = -1;
+    if (pread_all(fd, sh, shlen, (off_t)eh.e_shoff) == 0) {
+        Elf64_Shdr *str = &sh[shstrndx];
+        size_t wlen = strlen(want) + 1;
+        char name[64];
+        for (size_t i = 1; i < shnum && rc; i++) {
+            if (sh[i].sh_name + wlen > str->sh_size || wlen > sizeof name)
+                continue;
+            if (pread_all(fd, name, wlen, (off_t)(str->sh_offset + sh[i].sh_name)) == 0 &&
+                !memcmp(name, want, wlen)) {
+                *out = sh[i];
+                rc = 0;
+            }
+        }
+    }
+    sf_unmap(sh, shlen);
+    return rc;
+}
+
+/* The GNU build-id of a note area; returns its length (0 if none). */
+static size_t note_build_id(const uint8_t *p, size_t len, const uint8_t **id)
+{
+    size_t off = 0;
+    while (off + sizeof(Elf64_Nhdr) <= len) {
+        const Elf64_Nhdr *n = (const Elf64_Nhdr *)(p + off);
+        size_t namesz = (n->n_namesz + 3) & ~3u, descsz = (n->n_descsz + 3) & ~3u;
+        size_t desc = off + sizeof *n + namesz;
+        if (desc + descsz > len)
+            break;
+        if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
+            !memcmp(p + off + sizeof *n, "GNU", 4) && n->n_descsz <= 64) {
+            *id = p + desc;
+            return n->n_descsz;
+        }
+        off = desc + descsz;
+    }
+    return 0;
+}
+
+static size_t mem_build_id(struct dl_phdr_info *info, const uint8_t **id)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        size_t n = note_build_id((const uint8_t *)(info->dlpi_addr + ph->p_vaddr), ph->p_memsz, id);
+        if (n)
+            return n;
+    }
+    return 0;
+}
+
+static size_t file_build_id(int fd, uint8_t *buf, size_t cap)
+{
+    Elf64_Shdr sh;
+    const uint8_t *id;
+    if (find_section(fd, ".note.gnu.build-id", &sh) || sh.sh_size > cap ||
+        pread_all(fd, buf, sh.sh_size, (off_t)sh.sh_offset))
+        return 0;
+    size_t n = note_build_id(buf, sh.sh_size, &id);
+    if (n)
+        memmove(buf, id, n);
+    return n;
+}
+
+/* ---- stubs ------------------------------------------------------------------ */
+
+static uint8_t *stub_near(uintptr_t lo, uintptr_t hi)
+{
+    for (uint32_t i = 0; i < nstubs; i++)
+        if (sf_arch_in_reach(lo, hi, (uintptr_t)stubs[i].page))
+            return stubs[i].page;
+    if (nstubs == sizeof stubs / sizeof stubs[0])
+        return NULL;
+    long pg = sysconf(_SC_PAGESIZE);
+    /* Try pages just beyond the object, then just before it, moving out. */
+    for (uintptr_t d = 0; d < 0x70000000u; d += 0x100000) {
+        uintptr_t cand[2] = {((hi + 0x10000) & ~(uintptr_t)0xffff) + d,
+                             (lo & ~(uintptr_t)0xffff) - 0x10000 - d};
+        for (int k = 0; k < 2; k++) {
+            if (cand[k] < 0x10000 || cand[k] > 0x7ffffffff000ull)
+                continue;
+            if (!sf_arch_in_reach(lo, hi, cand[k]))
+                continue;
+            void *p = mmap((void *)cand[k], (size_t)pg, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+            if (p == MAP_FAILED)
+                continue;
+            if (!sf_arch_in_reach(lo, hi, (uintptr_t)p)) {
+                munmap(p, (size_t)pg); /* an old kernel took it as a hint */
+                continue;
+            }
+            sf_arch_write_stub(p, (const void *)sf_trampoline);
+            if (sf_g.clock != SF_CLOCK_TSC)
+                sf_arch_write_stub(p, (const void *)sf_trampoline_slow);
+            mprotect(p, (size_t)pg, PROT_READ | PROT_EXEC);
+            stubs[nstubs++].page = p;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Put our stub into a 16-byte slot the object provided (sftrace_setup). */
+static uint8_t *stub_in_slot(uint8_t *slot)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)slot & ~(uintptr_t)(pg - 1);
+    size_t len = ((uintptr_t)slot + SF_STUB_SIZE - a + (size_t)pg - 1) & ~(size_t)(pg - 1);
+    if (mprotect((void *)a, len, PROT_READ | PROT_WRITE | PROT_EXEC))
+        return NULL;
+    sf_arch_write_stub(slot, sf_g.clock == SF_CLOCK_TSC ? (const void *)sf_trampoline
+                                                        : (const void *)sf_trampoline_slow);
+    mprotect((void *)a, len, PROT_READ | PROT_EXEC);
+    __builtin___clear_cache((char *)slot, (char *)slot + SF_STUB_SIZE);
+    return slot;
+}
+
+/* ---- patching one object --------------------------------------------------- */
+
+struct scan_ctx {
+    const void *want; /* only the object containing this address, or NULL: all */
+    uint8_t *slot;    /* its stub slot, from sftrace_setup */
+    int found;
+};
+
+static int contains(struct dl_phdr_info *info, const void *addr);
+
+/* Already handled? An object closed and loaded again at the same address
+ * looks the same to dl_iterate_phdr, but its fresh code is unpatched. */
+static int is_known(struct dl_phdr_info *info)
+{
+    for (uint32_t i = nobjs; i-- > 0;) {
+        struct obj *o = &objs[i];
+        if (o->bias != info->dlpi_addr || o->phdr != info->dlpi_phdr)
+            continue;
+        if (o->skipped || !o->first_sled)
+            return 1;
+        return contains(info, o->first_sled) && o->first_sled[0] == 0x41;
+    }
+    return 0;
+}
+
+static int contains(struct dl_phdr_info *info, const void *addr)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (uintptr_t)addr >= lo && (uintptr_t)addr < lo + ph->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
+static uintptr_t sled_addr(const struct xray_entry *e)
+{
+    return e->version >= 2 ? (uintptr_t)e + (uintptr_t)e->address : (uintptr_t)e->address;
+}
+
+static uintptr_t func_addr(const struct xray_entry *e)
+{
+    return e->version >= 2 ? (uintptr_t)e + 8 + (uintptr_t)e->function : (uintptr_t)e->function;
+}
+
+static void write_object_chunk(struct obj *o, const char *path, const uint8_t *bid, size_t bidlen,
+                               const struct xray_entry *map, size_t n, uintptr_t bias, int main,
+                               uint32_t nsleds)
+{
+    size_t plen = strlen(path);
+    size_t size = (sizeof(struct sf_object) + 8 * (size_t)o->nfuncs + plen + bidlen + 7) & ~7ul;
+    struct sf_object *c = sf_map(size);
+    if (!c)
+        return;
+    c->h.magic = SF_CHUNK_MAGIC;
+    c->h.type = SF_CHUNK_OBJECT;
+    c->h.flags = main ? SF_OBJ_MAIN : 0;
+    c->h.size = (uint32_t)size;
+    c->h.pid = (uint32_t)sf_g.pid;
+    c->load_bias = bias;
+    c->fid_base = o->fid_base;
+    c->nfuncs = o->nfuncs;
+    c->nsleds = nsleds;
+    c->path_len = (uint32_t)plen;
+    c->build_id_len = (uint32_t)bidlen;
+    uint64_t *fa = (uint64_t *)(c + 1);
+    uint32_t f = 0;
+    uintptr_t prev = 0;
+    uintptr_t base = map[0].version >= 2 ? 0 : bias;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t fn = func_addr(&map[i]) + base;
+        if (i == 0 || fn != prev)
+            fa[f++] = fn - bias;
+        prev = fn;
+    }
+    memcpy((char *)(fa + o->nfuncs), path, plen);
+    memcpy((char *)(fa + o->nfuncs) + plen, bid, bidlen);
+    o->chunk = c;
+    o->chunk_size = size;
+    sf_log_write(c, size, NULL, 0);
+}
+
+static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
+{
+    if (nobjs == MAX_OBJS)
+        return;
+    struct obj *o = &objs[nobjs];
+    memset(o, 0, sizeof *o);
+    o->bias = info->dlpi_addr;
+    o->phdr = info->dlpi_phdr;
+    o->skipped = 1;
+    nobjs++;
+
+    int main = !info->dlpi_name || !info->dlpi_name[0];
+    char path[4096];
+    if (main) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        path[n > 0 ? n : 0] = 0;
+    } else {
+        snprintf(path, sizeof path, "%s", info->dlpi_name);
+    }
+    int fd = open(main ? "/proc/self/exe" : path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return; /* the vDSO, or a deleted file: nothing we can read */
+    Elf64_Shdr sh;
+    int has_map = find_section(fd, "xray_instr_map", &sh) == 0 && sh.sh_size >= 32;
+    const uint8_t *mid = NULL;
+    size_t midlen = mem_build_id(info, &mid);
+    uint8_t fbid[256];
+    size_t fbidlen = has_map && midlen ? file_build_id(fd, fbid, sizeof fbid) : 0;
+    close(fd);
+    if (!has_map)
+        return;
+    if (midlen && fbidlen && (midlen != fbidlen || memcmp(mid, fbid, midlen))) {
+        sf_msg("%s: the file on disk is not the one loaded (build-id differs); not tracing it",
+               path);
+        return;
+    }
+    const struct xray_entry *map = (const struct xray_entry *)(info->dlpi_addr + sh.sh_addr);
+    size_t n = sh.sh_size / sizeof *map;
+    if (map[0].version > 2) {
+        sf_msg("%s: xray_instr_map version %u is not supported; not tracing it", path,
+               map[0].version);
+        return;
+    }
+    uintptr_t base = map[0].version >= 2 ? 0 : info->dlpi_addr;
+
+    /* Count functions and find the span of the sleds. */
+    uintptr_t lo = UINTPTR_MAX, hi = 0, prev = 0;
+    uint32_t nfuncs = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t s = sled_addr(&map[i]) + base, fn = func_addr(&map[i]) + base;
+        if (i == 0 || fn != prev)
+            nfuncs++;
+        prev = fn;
+        if (s < lo)
+            lo = s;
+        if (s > hi)
+            hi = s;
+    }
+    if (fid_next + (uint64_t)nfuncs > SF_FID_MAX) {
+        sf_msg("%s: too many instrumented functions (%u); not tracing it", path, nfuncs);
+        return;
+    }
+    uint8_t *stub = NULL;
+    if (slot && sf_arch_in_reach(lo, hi + 11, (uintptr_t)slot))
+        stub = stub_in_slot(slot);
+    if (!stub)
+        stub = stub_near(lo, hi + 11);
+    if (!stub) {
+        sf_msg("%s: no memory within reach of its sleds for a trampoline stub; not tracing it",
+               path);
+        return;
+    }
+    o->fid_base = fid_next;
+    o->nfuncs = nfuncs;
+    fid_next += nfuncs;
+
+    /* Make the text writable, page range once for the whole object. */
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t plo = lo & ~(uintptr_t)(pg - 1);
+    size_t plen = ((hi + 11 - plo) + (size_t)pg - 1) & ~(size_t)(pg - 1);
+    if (mprotect((void *)plo, plen, PROT_READ | PROT_WRITE | PROT_EXEC)) {
+        sf_msg("%s: cannot make its code writable (%s); not tracing it", path, strerror(errno));
+        return;
+    }
+    uint32_t f = 0, nsleds = 0, bad = 0;
+    prev = 0;
+    /* Describe the object in the log before any of its events can exist. */
+    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0);
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t fn = func_addr(&map[i]) + base;
+        if (i > 0 && fn != prev)
+            f++;
+        prev = fn;
+        int kind = map[i].kind;
+        if (kind == XRAY_LOG_ARGS)
+            kind = XRAY_ENTRY;
+        if (kind > XRAY_TAIL)
+            continue; /* custom and typed event sleds stay as they are */
+        uint8_t *sled = (uint8_t *)(sled_addr(&map[i]) + base);
+        if (sf_arch_sled_check(sled, kind)) {
+            bad++;
+            continue;
+        }
+        static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
+        sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]), stub);
+        if (!o->first_sled)
+            o->first_sled = sled;
+        nsleds++;
+    }
+    mprotect((void *)plo, plen, PROT_READ | PROT_EXEC);
+    __builtin___clear_cache((char *)plo, (char *)plo + plen);
+    if (bad)
+        sf_msg("%s: %u sleds did not look like XRay sleds and were left alone", path, bad);
+    o->skipped = 0;
+}
+
+static int scan_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct scan_ctx *ctx = data;
+    if (ctx->want && !contains(info, ctx->want))
+        return 0;
+    ctx->found = 1;
+    if (!is_known(info))
+        patch_object(info, ctx->slot);
+    return ctx->want ? 1 : 0;
+}
+
+void sf_patch_all_objects(void)
+{
+    if (!sf_g.enabled)
+        return;
+    pthread_mutex_lock(&patch_lock);
+    struct scan_ctx ctx = {0};
+    dl_iterate_phdr(scan_cb, &ctx);
+    pthread_mutex_unlock(&patch_lock);
+}
+
+int sf_patch_object_at(const void *addr, const void *stub_slot)
+{
+    if (!sf_g.enabled)
+        return -1;
+    pthread_mutex_lock(&patch_lock);
+    struct scan_ctx ctx = {addr, (uint8_t *)stub_slot, 0};
+    dl_iterate_phdr(scan_cb, &ctx);
+    pthread_mutex_unlock(&patch_lock);
+    return ctx.found ? 0 : -1;
+}
+
+/* A forked child describes the objects again, under its own pid. */
+void sf_rewrite_object_chunks(void)
+{
+    for (uint32_t i = 0; i < nobjs; i++) {
+        struct obj *o = &objs[i];
+        if (o->skipped || !o->chunk)
+            continue;
+        ((struct sf_chunk *)o->chunk)->pid = (uint32_t)sf_g.pid;
+        sf_log_write(o->chunk, o->chunk_size, NULL, 0);
+    }
+}
+
+void sf_patch_after_fork(void);
+void sf_patch_after_fork(void)
+{
+    pthread_mutex_init(&patch_lock, NULL);
+}

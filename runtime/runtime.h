@@ -1,0 +1,151 @@
+/*
+ * runtime.h - internal interfaces of libsftrace.so, the recording runtime.
+ *
+ * The runtime is split by job:
+ *   init.c     process lifecycle: start-up, the log file, exit, fork, exec
+ *   buffer.c   per-thread event buffers, the slow path, flushing
+ *   patch.c    finding instrumented objects and patching their sleds
+ *   hooks.c    libc functions we interpose (dlopen, fork, exec, signals)
+ *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
+ *   arch/x86_64/trampoline.S  the hot path
+ *   arch/x86_64/sled.c        sled and stub encodings
+ *
+ * Rule for everything here: no malloc (the traced program's allocator may be
+ * instrumented, and we run inside signal handlers), no locks or system calls
+ * on the hot path.
+ */
+#ifndef SFTRACE_RUNTIME_H
+#define SFTRACE_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "logfmt.h"
+
+#define SF_HIDDEN __attribute__((visibility("hidden")))
+#define SF_EXPORT __attribute__((visibility("default")))
+
+/* Event buffers are BUF_SIZE bytes, aligned to BUF_SIZE, so the trampoline
+ * detects "full" as the low 16 bits of the write pointer becoming zero. */
+#define SF_BUF_SIZE 65536u
+
+/*
+ * Per-thread state the trampoline reads through %fs. Field offsets are
+ * hard-coded in trampoline.S (TLS_POS, TLS_HI_NOT): change both together.
+ */
+struct sf_tls {
+    uint8_t *pos;         /* +0: where the next record goes */
+    uint32_t hi_not;      /* +8: ~(high half of the timestamp in force) */
+    uint32_t state;       /* +12: enum sf_thread_state */
+    struct sf_slot *slot; /* +16 */
+    uint32_t in_slow;     /* +24: re-entry guard for the slow path */
+    uint32_t dtor_rounds; /* TSD destructor passes so far */
+};
+
+enum sf_thread_state {
+    SF_T_NEW = 0,      /* never recorded (TLS starts zeroed) */
+    SF_T_ACTIVE = 1,   /* recording into slot->buf */
+    SF_T_DISABLED = 2, /* events go to the discard buffer */
+    SF_T_EXITED = 3,   /* flushed at thread exit; events are discarded */
+};
+
+extern __thread struct sf_tls sf_tls SF_HIDDEN;
+
+/* One per recording thread, in a lock-free list; reused, never freed. */
+struct sf_slot {
+    _Atomic uint32_t state; /* SLOT_FREE or SLOT_USED */
+    _Atomic uint32_t lock;  /* flush lock: owner vs. a reaping thread */
+    uint32_t tid;
+    uint32_t seq;        /* next EVENTS chunk number */
+    struct sf_tls *tls;  /* the owner's TLS (valid while USED) */
+    uint8_t *buf;        /* SF_BUF_SIZE bytes, SF_BUF_SIZE aligned */
+    uint8_t *flushed;    /* first byte not yet written to the log */
+    uint32_t flushed_hi; /* timestamp high half in force at `flushed` */
+    uint32_t ext_words;  /* non-function record words since `flushed` */
+    char name[16];       /* name last written to the log */
+    struct sf_slot *next;
+};
+#define SLOT_FREE 0u
+#define SLOT_USED 1u
+
+/* Process-wide state. */
+struct sf_global {
+    int enabled;            /* SFTRACE_OUTPUT_FILE set and the log is open */
+    int fd;                 /* log file, O_APPEND */
+    pid_t pid;              /* cached getpid(), updated in a forked child */
+    int clock;              /* enum sf_clock */
+    int need_process_chunk; /* forked child: write PROCESS + OBJECTs first */
+    int setup_thread_only;  /* SFTRACE_SETUP_THREAD_ONLY */
+    int patch_all;          /* preloaded by `sftrace record`: patch every object */
+    int exiting;
+    uint64_t tsc_hz;
+    _Atomic uint64_t lost;
+    _Atomic uint64_t events;   /* function events written */
+    _Atomic uint32_t nthreads; /* threads that recorded */
+    _Atomic(struct sf_slot *) slots;
+    char path[4096]; /* absolute log path */
+};
+extern struct sf_global sf_g SF_HIDDEN;
+
+/* ---- arch/x86_64 ---- */
+void sf_trampoline(void) SF_HIDDEN;      /* target of every patched sled */
+void sf_trampoline_slow(void) SF_HIDDEN; /* same, always through C (no TSC) */
+extern const char sf_win_start[] SF_HIDDEN, sf_win_commit[] SF_HIDDEN;
+extern uint32_t sf_xsave_mask_lo SF_HIDDEN, sf_xsave_mask_hi SF_HIDDEN;
+extern uint32_t sf_xsave_size SF_HIDDEN, sf_use_xsave SF_HIDDEN;
+void sf_arch_init(void) SF_HIDDEN;
+uint64_t sf_arch_now(void) SF_HIDDEN; /* rdtsc */
+int sf_arch_tsc_invariant(void) SF_HIDDEN;
+void sf_arch_restart_fixup(void *ucontext) SF_HIDDEN;
+/* Sleds: kinds as in xray_instr_map. Returns 0, or -1 if the bytes at the
+ * sled are not an XRay sled we know. */
+enum { XRAY_ENTRY = 0, XRAY_EXIT = 1, XRAY_TAIL = 2, XRAY_LOG_ARGS = 3 };
+int sf_arch_sled_check(const uint8_t *sled, int kind) SF_HIDDEN;
+void sf_arch_sled_patch(uint8_t *sled, int kind, uint32_t w1, const void *target) SF_HIDDEN;
+#define SF_STUB_SIZE 16
+void sf_arch_write_stub(uint8_t *stub, const void *target) SF_HIDDEN;
+int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to) SF_HIDDEN;
+
+/* ---- buffer.c ---- */
+uint64_t sf_now(void) SF_HIDDEN; /* timestamp in the process's clock */
+void sf_slow_event(uint32_t w1, int record) SF_HIDDEN;
+void sf_flush_self(void) SF_HIDDEN;
+void sf_flush_all(int final) SF_HIDDEN;
+void sf_thread_exit_flush(void) SF_HIDDEN;
+void sf_buffers_after_fork(void) SF_HIDDEN;
+void sf_buffers_init(void) SF_HIDDEN;
+void sf_write_thread_names(void) SF_HIDDEN;
+void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
+void sf_thread_enable(int on) SF_HIDDEN;
+
+/* ---- init.c ---- */
+void sf_init(void) SF_HIDDEN;
+void sf_write_process_chunk(int flags) SF_HIDDEN;
+void sf_write_end_chunk(int reason) SF_HIDDEN;
+void sf_before_exit(int reason) SF_HIDDEN;
+int sf_log_write(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
+void sf_msg(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2)));
+
+/* ---- patch.c ---- */
+void sf_patch_all_objects(void) SF_HIDDEN;
+int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
+void sf_rewrite_object_chunks(void) SF_HIDDEN;
+uint32_t sf_patched_objects(void) SF_HIDDEN;
+
+/* ---- hooks.c ---- */
+void sf_hooks_init(void) SF_HIDDEN;
+void *sf_real(const char *name) SF_HIDDEN;
+
+/* ---- sys.c ---- */
+void *sf_alloc(size_t size) SF_HIDDEN; /* zeroed, from mmap; never freed */
+void *sf_map(size_t size) SF_HIDDEN;   /* fresh pages, NULL on failure */
+void sf_unmap(void *p, size_t size) SF_HIDDEN;
+int sf_write_all(int fd, const void *buf, size_t len) SF_HIDDEN;
+ssize_t sf_read_file(const char *path, char *buf, size_t len) SF_HIDDEN;
+uint64_t sf_mono_ns(void) SF_HIDDEN;
+uint64_t sf_real_ns(void) SF_HIDDEN;
+pid_t sf_gettid(void) SF_HIDDEN;
+
+#endif
