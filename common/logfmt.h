@@ -132,12 +132,13 @@ struct sf_thread {
  * chunk was written. Followed by (size - sizeof) bytes of records.
  */
 #define SF_EVENTS_LOST 1u /* records were dropped just before this chunk */
+/* SF_EVENTS_PACKED (2, pack.h): the records are in the compact encoding */
 struct sf_events {
     struct sf_chunk h;
     uint32_t tid;
     uint32_t seq;
     uint32_t tsc_hi;
-    uint32_t reserved;
+    uint32_t pad; /* packed chunks: zero bytes after the last record */
     uint64_t flush_tsc;
     uint64_t flush_mono_ns;
 };

@@ -89,7 +89,9 @@ static struct sf_slot *slot_acquire(void)
     if (!s)
         return NULL;
     s->buf = alloc_buffer();
-    if (!s->buf)
+    s->packbuf = sf_map(SF_PACK_BOUND(SF_BUF_SIZE));
+    s->pack = sf_alloc(sizeof *s->pack);
+    if (!s->buf || !s->packbuf || !s->pack)
         return NULL;
     atomic_store(&s->state, SLOT_USED);
     struct sf_slot *head = atomic_load(&sf_g.slots);
@@ -209,16 +211,28 @@ static void write_events(struct sf_slot *s, uint8_t *end, uint32_t ext_words)
     ensure_process_chunk();
     struct sf_events h;
     memset(&h, 0, sizeof h);
+    const uint8_t *data = from;
+    size_t len = (size_t)(end - from);
+    if (!sf_g.raw) {
+        sf_pack_reset(s->pack, s->flushed_hi);
+        len = sf_pack(s->pack, from, len, s->flushed_hi, s->packbuf);
+        data = s->packbuf;
+        /* chunks stay 8-byte multiples: zero bytes after the records */
+        h.pad = (uint32_t)((8 - len % 8) % 8);
+        memset(s->packbuf + len, 0, h.pad);
+        len += h.pad;
+        h.h.flags = SF_EVENTS_PACKED;
+    }
     h.h.magic = SF_CHUNK_MAGIC;
     h.h.type = SF_CHUNK_EVENTS;
-    h.h.size = (uint32_t)(sizeof h + (size_t)(end - from));
+    h.h.size = (uint32_t)(sizeof h + len);
     h.h.pid = (uint32_t)sf_g.pid;
     h.tid = s->tid;
     h.seq = s->seq++;
     h.tsc_hi = s->flushed_hi;
     h.flush_tsc = sf_now();
     h.flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h.flush_tsc;
-    if (sf_log_write(&h, sizeof h, from, (size_t)(end - from)) != 0)
+    if (sf_log_write(&h, sizeof h, data, len) != 0)
         atomic_fetch_add(&sf_g.lost, (uint64_t)(end - from) / 8);
     atomic_fetch_add(&sf_g.events, (uint64_t)(end - from) / 8 - ext_words);
     s->flushed = end;

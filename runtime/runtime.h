@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "logfmt.h"
+#include "pack.h"
 
 #define SF_HIDDEN __attribute__((visibility("hidden")))
 #define SF_EXPORT __attribute__((visibility("default")))
@@ -65,6 +66,8 @@ struct sf_slot {
     uint32_t flushed_hi; /* timestamp high half in force at `flushed` */
     uint32_t ext_words;  /* non-function record words since `flushed` */
     char name[16];       /* name last written to the log */
+    uint8_t *packbuf;    /* SF_PACK_BOUND(SF_BUF_SIZE) bytes for packing */
+    struct sf_pack_state *pack;
     struct sf_slot *next;
 };
 #define SLOT_FREE 0u
@@ -80,6 +83,7 @@ struct sf_global {
     int setup_thread_only;  /* SFTRACE_SETUP_THREAD_ONLY */
     int patch_all;          /* preloaded by `sftrace record`: patch every object */
     int exiting;
+    int raw; /* SFTRACE_RAW: write records unpacked (debugging) */
     uint64_t tsc_hz;
     _Atomic uint64_t lost;
     _Atomic uint64_t events;   /* function events written */
