@@ -117,3 +117,126 @@ def check_nesting(events):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+# ---- helpers for the record tests (t_record.py, t_lang.py) ------------------
+
+WARN_CFLAGS = ["-Wall", "-Werror"]
+
+CHUNK_PROCESS, CHUNK_OBJECT, CHUNK_THREAD, CHUNK_EVENTS, CHUNK_END = 1, 2, 3, 4, 5
+PROC_FORKED, PROC_EXECED = 1, 2
+THREAD_EXITED = 1
+EVENTS_LOST = 1
+END_EXIT, END_EXEC, END_SIGNAL = 1, 2, 3
+
+
+def read_log(path):
+    """Parse a log's raw chunks (common/logfmt.h) without the tools.
+
+    Returns (header, chunks): header is a dict of the file header; each chunk is
+    a dict with off, type, flags, size, pid and the type's fields (the records
+    inside EVENTS chunks are left to `sftrace dump`). Raises AssertionError on
+    anything malformed.
+    """
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    assert len(data) >= 64, "%s: %d bytes, shorter than a header" % (path, len(data))
+    magic, vmaj, vmin, hsize, session, cmono, creal = struct.unpack_from("<8sHHIQQQ", data, 0)
+    assert magic == b"SFTRACE\0", "%s: bad magic %r" % (path, magic)
+    header = dict(version_major=vmaj, version_minor=vmin, header_size=hsize, session_id=session,
+                  create_mono_ns=cmono, create_real_ns=creal)
+    chunks = []
+    off = hsize
+    while off < len(data):
+        assert off + 16 <= len(data), "%s: truncated chunk header at %d" % (path, off)
+        cmagic, ctype, cflags, csize, cpid = struct.unpack_from("<IHHII", data, off)
+        assert cmagic == 0x4b434653, "%s: bad chunk magic %#x at %d" % (path, cmagic, off)
+        assert csize >= 16 and csize % 8 == 0 and off + csize <= len(data), \
+            "%s: bad chunk size %d at %d (file %d bytes)" % (path, csize, off, len(data))
+        body = data[off:off + csize]
+        c = dict(off=off, type=ctype, flags=cflags, size=csize, pid=cpid)
+        if ctype == CHUNK_PROCESS:
+            (c["ppid"], c["clock"], c["tsc"], c["mono_ns"], c["real_ns"], c["tsc_hz"], nl, cl,
+             el, _) = struct.unpack_from("<IIQQQQIIII", body, 16)
+            p = 72
+            c["name"] = body[p:p + nl].decode(errors="replace")
+            p += nl
+            c["cmdline"] = [a.decode(errors="replace") for a in body[p:p + cl].split(b"\0") if a]
+            p += cl
+            c["exe"] = body[p:p + el].decode(errors="replace")
+        elif ctype == CHUNK_OBJECT:
+            (c["load_bias"], c["fid_base"], c["nfuncs"], c["nsleds"], pl, bl,
+             _) = struct.unpack_from("<QIIIIII", body, 16)
+            p = 48 + 8 * c["nfuncs"]
+            c["path"] = body[p:p + pl].decode(errors="replace")
+            c["build_id"] = body[p + pl:p + pl + bl].hex()
+        elif ctype == CHUNK_THREAD:
+            c["tid"], _, c["tsc"] = struct.unpack_from("<IIQ", body, 16)
+            c["name"] = body[32:48].split(b"\0")[0].decode(errors="replace")
+        elif ctype == CHUNK_EVENTS:
+            (c["tid"], c["seq"], c["tsc_hi"], _, c["flush_tsc"],
+             c["flush_mono_ns"]) = struct.unpack_from("<IIIIQQ", body, 16)
+        elif ctype == CHUNK_END:
+            (c["tsc"], c["mono_ns"], c["events"], c["lost"], c["threads"],
+             c["reason"]) = struct.unpack_from("<QQQQII", body, 16)
+        chunks.append(c)
+        off += csize
+    return header, chunks
+
+
+def thread_names(chunks, pid):
+    """tid -> list of the names recorded for it (THREAD chunks, file order)."""
+    names = collections.defaultdict(list)
+    for c in chunks:
+        if c["type"] == CHUNK_THREAD and c["pid"] == pid and c["name"]:
+            names[c["tid"]].append(c["name"])
+    return names
+
+
+def check_log_complete(chunks, events):
+    """Every process image that started recording ended it (PROCESS/END pairs per
+    pid), nothing was lost, and `sftrace dump` printed as many function events
+    per pid as the END chunks say were recorded."""
+    starts = collections.Counter(c["pid"] for c in chunks if c["type"] == CHUNK_PROCESS)
+    ends = collections.Counter(c["pid"] for c in chunks if c["type"] == CHUNK_END)
+    assert starts == ends, "PROCESS chunks per pid %s but END chunks %s" % (dict(starts), dict(ends))
+    lost = [c for c in chunks if (c["type"] == CHUNK_EVENTS and c["flags"] & EVENTS_LOST)
+            or (c["type"] == CHUNK_END and c["lost"])]
+    assert not lost, "records were lost: %s" % lost
+    end_events = collections.Counter()
+    for c in chunks:
+        if c["type"] == CHUNK_END:
+            end_events[c["pid"]] += c["events"]
+    dumped = collections.Counter(e.pid for e in events)
+    assert +end_events == +dumped, "END totals per pid %s, dumped %s" % (dict(end_events), dict(dumped))
+
+
+def check_time_order(events):
+    """Per (pid, tid), dump times never go backwards."""
+    last = {}
+    for i, e in enumerate(events):
+        k = (e.pid, e.tid)
+        assert e.time >= last.get(k, 0), \
+            "time goes backwards on %d/%d at event %d (%s %s): %d < %d" % (
+                e.pid, e.tid, i, e.kind, e.func, e.time, last[k])
+        last[k] = e.time
+
+
+def cpu_has(flag):
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return flag in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return False
+
+
+def kv(text, key, cast=int):
+    """The value after `key ` on the first stdout line that starts with it."""
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return cast(line[len(key) + 1:].split()[0])
+    raise AssertionError("no %r line in output:\n%s" % (key, text))
