@@ -1,19 +1,32 @@
 /*
- * buffer.c - per-thread event buffers: the slow path, flushing, and reaping
- * the buffers of other threads at exit, exec and fatal signals.
+ * buffer.c - per-thread event buffers: the slow path, the writer thread, and
+ * flushing every thread's records at thread exit, process exit, exec and
+ * fatal signals.
  *
- * Each recording thread owns a 64 KiB buffer (struct sf_slot) that only it
- * writes; the trampoline appends records through sf_tls.pos. When the buffer
- * fills, the owner writes it as one EVENTS chunk (one writev on an O_APPEND
- * descriptor) and starts over. At process exit another thread may have to
- * write a running thread's buffer: the slot's flush lock and its `flushed`
- * pointer make sure each record is written exactly once, whoever writes it.
+ * Each recording thread owns a slot with a ring of SF_NBUF 64 KiB buffers.
+ * The trampoline appends 8-byte records through sf_tls.pos. When a buffer
+ * fills, the slow path marks it FULL, wakes the writer thread and moves on to
+ * the next buffer of the ring, so the traced thread never packs or writes in
+ * the common case: the writer, on the other core, packs the buffer (pack.h)
+ * and appends it as one EVENTS chunk. If the ring is full (the writer is
+ * behind) or there is no writer (a forked child, SFTRACE_WRITER=0), the
+ * owner writes its full buffers itself.
+ *
+ * Who writes: whoever holds the slot's wlock (writer thread, owner, or the
+ * thread flushing everything at exit), always in ring order, and a buffer's
+ * `from` pointer says what is already written, so every record reaches the
+ * log exactly once even when a running thread's partly filled buffer is
+ * written at exit.
  */
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -22,6 +35,11 @@ __thread struct sf_tls sf_tls __attribute__((tls_model("initial-exec")));
 static uint8_t *discard_buf;   /* where disabled threads' events go */
 static pthread_key_t exit_key; /* its destructor flushes a thread at exit */
 static _Atomic uint32_t proc_chunk_lock;
+
+/* The writer thread: woken through a futex on wake_seq. */
+static _Atomic uint32_t wake_seq;
+static _Atomic uint32_t writer_sleeping;
+static pid_t writer_pid; /* the process the writer thread belongs to */
 
 static uint8_t *alloc_buffer(void)
 {
@@ -52,14 +70,19 @@ static void spin_lock(_Atomic uint32_t *l)
     }
 }
 
-/* Bounded: a reaper must not hang on a thread that died holding the lock. */
+/* Bounded: a flush at exit must not hang on a thread that died holding it. */
 static int spin_trylock(_Atomic uint32_t *l, long tries)
 {
     for (long i = 0; i < tries; i++) {
         uint32_t z = 0;
         if (atomic_compare_exchange_weak(l, &z, 1))
             return 1;
-        __builtin_ia32_pause();
+        if (i > 1000) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        } else {
+            __builtin_ia32_pause();
+        }
     }
     return 0;
 }
@@ -67,6 +90,13 @@ static int spin_trylock(_Atomic uint32_t *l, long tries)
 static void spin_unlock(_Atomic uint32_t *l)
 {
     atomic_store_explicit(l, 0, memory_order_release);
+}
+
+static void block_signals(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, old);
 }
 
 static void tsd_destructor(void *v);
@@ -88,10 +118,12 @@ static struct sf_slot *slot_acquire(void)
     struct sf_slot *s = sf_alloc(sizeof *s);
     if (!s)
         return NULL;
-    s->buf = alloc_buffer();
+    for (int i = 0; i < SF_NBUF; i++)
+        if (!(s->bufs[i].mem = alloc_buffer()))
+            return NULL;
     s->packbuf = sf_map(SF_PACK_BOUND(SF_BUF_SIZE));
     s->pack = sf_alloc(sizeof *s->pack);
-    if (!s->buf || !s->packbuf || !s->pack)
+    if (!s->packbuf || !s->pack)
         return NULL;
     atomic_store(&s->state, SLOT_USED);
     struct sf_slot *head = atomic_load(&sf_g.slots);
@@ -107,7 +139,20 @@ static void point_at_discard(uint64_t now)
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
 }
 
-/* First event of a thread: give it a buffer, or send it to the discard one. */
+/* Make bufs[i] the owner's FILLING buffer. It must be FREE. */
+static void start_buffer(struct sf_slot *s, uint32_t i)
+{
+    struct sf_buf *b = &s->bufs[i];
+    b->from = b->mem;
+    b->hi = ~sf_tls.hi_not;
+    b->ext_words = 0;
+    b->ext_taken = 0;
+    atomic_store(&b->state, B_FILLING);
+    s->cur = i;
+    sf_tls.pos = b->mem;
+}
+
+/* First event of a thread: give it a slot, or send it to the discard buffer. */
 static void thread_start(uint64_t now)
 {
     struct sf_slot *s = NULL;
@@ -121,26 +166,25 @@ static void thread_start(uint64_t now)
     s->tid = (uint32_t)sf_gettid();
     s->seq = 0;
     s->tls = &sf_tls;
-    s->flushed = s->buf;
-    s->flushed_hi = (uint32_t)(now >> 32);
-    s->ext_words = 0;
     s->name[0] = 0;
-    atomic_store(&s->lock, 0);
-    sf_tls.slot = s;
-    sf_tls.pos = s->buf;
+    s->wnext = 0;
+    atomic_store(&s->wlock, 0);
+    for (int i = 0; i < SF_NBUF; i++)
+        atomic_store(&s->bufs[i].state, B_FREE);
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
+    start_buffer(s, 0);
+    sf_tls.slot = s;
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;
     atomic_fetch_add(&sf_g.nthreads, 1);
     pthread_setspecific(exit_key, &sf_tls);
 }
 
-/* Turn recording on or off for the calling thread (setup-thread-only mode). */
+/* Turn recording on for the calling thread (setup-thread-only mode). */
 void sf_thread_enable(int on)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t old;
+    block_signals(&old);
     uint64_t now = sf_now();
     if (on && sf_tls.state != SF_T_ACTIVE && sf_tls.state != SF_T_EXITED) {
         int save = sf_g.setup_thread_only;
@@ -181,7 +225,8 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
     memcpy(s->name, name, 16);
 }
 
-/* Read a thread's current name; write a THREAD chunk if it changed. */
+/* Read a thread's current name; write a THREAD chunk if it changed. Caller
+ * holds s->wlock (the name cache is the slot's). */
 static void update_thread_name(struct sf_slot *s, int self, uint32_t flags)
 {
     char name[16] = {0};
@@ -200,42 +245,6 @@ static void update_thread_name(struct sf_slot *s, int self, uint32_t flags)
     }
     if (flags || memcmp(name, s->name, 16) != 0)
         write_thread_chunk(s, name, flags);
-}
-
-/* Write [s->flushed, end) as one EVENTS chunk. Caller holds s->lock. */
-static void write_events(struct sf_slot *s, uint8_t *end, uint32_t ext_words)
-{
-    uint8_t *from = s->flushed;
-    if (end <= from)
-        return;
-    ensure_process_chunk();
-    struct sf_events h;
-    memset(&h, 0, sizeof h);
-    const uint8_t *data = from;
-    size_t len = (size_t)(end - from);
-    if (!sf_g.raw) {
-        sf_pack_reset(s->pack, s->flushed_hi);
-        len = sf_pack(s->pack, from, len, s->flushed_hi, s->packbuf);
-        data = s->packbuf;
-        /* chunks stay 8-byte multiples: zero bytes after the records */
-        h.pad = (uint32_t)((8 - len % 8) % 8);
-        memset(s->packbuf + len, 0, h.pad);
-        len += h.pad;
-        h.h.flags = SF_EVENTS_PACKED;
-    }
-    h.h.magic = SF_CHUNK_MAGIC;
-    h.h.type = SF_CHUNK_EVENTS;
-    h.h.size = (uint32_t)(sizeof h + len);
-    h.h.pid = (uint32_t)sf_g.pid;
-    h.tid = s->tid;
-    h.seq = s->seq++;
-    h.tsc_hi = s->flushed_hi;
-    h.flush_tsc = sf_now();
-    h.flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h.flush_tsc;
-    if (sf_log_write(&h, sizeof h, data, len) != 0)
-        atomic_fetch_add(&sf_g.lost, (uint64_t)(end - from) / 8);
-    atomic_fetch_add(&sf_g.events, (uint64_t)(end - from) / 8 - ext_words);
-    s->flushed = end;
 }
 
 /* Timestamp high half in force after the records [from, to), and the number
@@ -261,31 +270,110 @@ static uint32_t scan_records(const uint8_t *from, const uint8_t *to, uint32_t hi
     return hi;
 }
 
-/* The owner flushes its own buffer. Signals must be blocked. */
-static void flush_own(int reset)
+/* Write records [b->from, end) of slot s as one EVENTS chunk. Holds wlock. */
+static void write_events(struct sf_slot *s, struct sf_buf *b, uint8_t *end, uint32_t ext_words)
+{
+    uint8_t *from = b->from;
+    if (end <= from)
+        return;
+    ensure_process_chunk();
+    struct sf_events h;
+    memset(&h, 0, sizeof h);
+    const uint8_t *data = from;
+    size_t len = (size_t)(end - from);
+    if (!sf_g.raw) {
+        len = sf_pack(s->pack, from, len, b->hi, s->packbuf);
+        data = s->packbuf;
+        /* chunks stay 8-byte multiples: zero bytes after the records */
+        h.pad = (uint32_t)((8 - len % 8) % 8);
+        memset(s->packbuf + len, 0, h.pad);
+        len += h.pad;
+        h.h.flags = SF_EVENTS_PACKED;
+    }
+    h.h.magic = SF_CHUNK_MAGIC;
+    h.h.type = SF_CHUNK_EVENTS;
+    h.h.size = (uint32_t)(sizeof h + len);
+    h.h.pid = (uint32_t)sf_g.pid;
+    h.tid = s->tid;
+    h.seq = s->seq++;
+    h.tsc_hi = b->hi;
+    h.flush_tsc = sf_now();
+    h.flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h.flush_tsc;
+    uint64_t nrec = (uint64_t)(end - from) / 8;
+    if (sf_log_write(&h, sizeof h, data, len) != 0)
+        atomic_fetch_add(&sf_g.lost, nrec);
+    else
+        atomic_fetch_add(&sf_g.events, nrec > ext_words ? nrec - ext_words : 0);
+    b->from = end;
+}
+
+/*
+ * Write every FULL buffer of s, in ring order, and free it. With `partial`,
+ * also the written part of the FILLING buffer (`pos` is the owner's write
+ * pointer, read by the caller). Caller holds s->wlock. Returns buffers freed.
+ */
+static int drain(struct sf_slot *s, uint8_t *partial_end)
+{
+    int n = 0;
+    for (;;) {
+        struct sf_buf *b = &s->bufs[s->wnext];
+        uint32_t st = atomic_load_explicit(&b->state, memory_order_acquire);
+        if (st == B_FULL) {
+            write_events(s, b, b->mem + SF_BUF_SIZE, b->ext_words - b->ext_taken);
+            atomic_store_explicit(&b->state, B_FREE, memory_order_release);
+            s->wnext = (s->wnext + 1) % SF_NBUF;
+            n++;
+            continue;
+        }
+        if (st == B_FILLING && partial_end && partial_end >= b->from &&
+            partial_end <= b->mem + SF_BUF_SIZE) {
+            uint32_t ext;
+            uint32_t hi = scan_records(b->from, partial_end, b->hi, &ext);
+            write_events(s, b, partial_end, ext);
+            b->hi = hi;
+            b->ext_taken += ext;
+        }
+        return n;
+    }
+}
+
+static void wake_writer(void)
+{
+    atomic_fetch_add(&wake_seq, 1);
+    if (atomic_load(&writer_sleeping))
+        syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* The owner's buffer is full: hand it over and continue in the next one.
+ * Signals are blocked. */
+static void buffer_full(void)
+{
+    struct sf_slot *s = sf_tls.slot;
+    struct sf_buf *b = &s->bufs[s->cur];
+    atomic_store_explicit(&b->state, B_FULL, memory_order_release);
+    uint32_t next = (s->cur + 1) % SF_NBUF;
+    int writer = sf_g.use_writer && writer_pid == sf_g.pid;
+    if (!writer || atomic_load_explicit(&s->bufs[next].state, memory_order_acquire) != B_FREE) {
+        /* No writer, or it is behind: write our own full buffers. */
+        spin_lock(&s->wlock);
+        drain(s, NULL);
+        spin_unlock(&s->wlock);
+    }
+    start_buffer(s, next);
+    if (writer)
+        wake_writer();
+}
+
+/* Write everything the calling thread has recorded so far. Signals blocked. */
+static void flush_own(void)
 {
     struct sf_slot *s = sf_tls.slot;
     if (!s || sf_tls.state != SF_T_ACTIVE)
         return;
-    spin_lock(&s->lock);
-    /* ext_words counts the non-function words the slow path wrote, so the
-     * common flush needs no scan of the buffer. */
-    write_events(s, sf_tls.pos, s->ext_words);
-    s->flushed_hi = ~sf_tls.hi_not;
-    s->ext_words = 0;
-    if (reset) {
-        sf_tls.pos = s->buf;
-        s->flushed = s->buf;
-    }
-    spin_unlock(&s->lock);
+    spin_lock(&s->wlock);
+    drain(s, sf_tls.pos);
     update_thread_name(s, 1, 0);
-}
-
-static void block_signals(sigset_t *old)
-{
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, old);
+    spin_unlock(&s->wlock);
 }
 
 void sf_slow_event(uint32_t w1, int record)
@@ -307,24 +395,33 @@ void sf_slow_event(uint32_t w1, int record)
         goto out;
     }
     struct sf_slot *s = sf_tls.slot;
-    uint8_t *end = s->buf + SF_BUF_SIZE;
     if (record) {
-        if (sf_tls.pos + 16 > end)
-            flush_own(1);
+        uint8_t *end = s->bufs[s->cur].mem + SF_BUF_SIZE;
+        if (sf_tls.pos + 16 > end) {
+            /* no room for TSC_HI + event: pad out and take the next buffer */
+            while (sf_tls.pos < end) {
+                uint32_t *q = (uint32_t *)sf_tls.pos;
+                q[0] = 0;
+                q[1] = sf_w1_ext(SF_EXT_PAD, 0, 0);
+                sf_tls.pos += 8;
+                s->bufs[s->cur].ext_words++;
+            }
+            buffer_full();
+        }
         uint32_t hi = (uint32_t)(now >> 32);
         uint32_t *p = (uint32_t *)sf_tls.pos;
         if (~hi != sf_tls.hi_not) {
             *p++ = hi;
             *p++ = sf_w1_ext(SF_EXT_TSC_HI, 0, 0);
             sf_tls.hi_not = ~hi;
-            s->ext_words++;
+            s->bufs[s->cur].ext_words++;
         }
         *p++ = (uint32_t)now;
         *p++ = w1;
         sf_tls.pos = (uint8_t *)p;
     }
-    if (sf_tls.pos >= end)
-        flush_own(1);
+    if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
+        buffer_full();
 out:
     sf_tls.in_slow = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -342,17 +439,17 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
         thread_start(now);
     if (sf_tls.state == SF_T_ACTIVE) {
         struct sf_slot *s = sf_tls.slot;
-        uint8_t *end = s->buf + SF_BUF_SIZE;
+        uint8_t *end = s->bufs[s->cur].mem + SF_BUF_SIZE;
         if (sf_tls.pos + 48 > end) {
-            /* pad to the end so the buffer flushes whole */
             while (sf_tls.pos < end) {
                 uint32_t *q = (uint32_t *)sf_tls.pos;
                 q[0] = 0;
                 q[1] = sf_w1_ext(SF_EXT_PAD, 0, 0);
                 sf_tls.pos += 8;
-                s->ext_words++;
+                s->bufs[s->cur].ext_words++;
             }
-            flush_own(1);
+            buffer_full();
+            end = s->bufs[s->cur].mem + SF_BUF_SIZE;
         }
         uint32_t hi = (uint32_t)(now >> 32);
         uint32_t *p = (uint32_t *)sf_tls.pos;
@@ -360,7 +457,7 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
             *p++ = hi;
             *p++ = sf_w1_ext(SF_EXT_TSC_HI, 0, 0);
             sf_tls.hi_not = ~hi;
-            s->ext_words++;
+            s->bufs[s->cur].ext_words++;
         }
         *p++ = (uint32_t)now;
         *p++ = sf_w1_ext(SF_EXT_ALLOC, kind, 3);
@@ -369,9 +466,9 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
         q[1] = align;
         q[2] = ptr;
         sf_tls.pos = (uint8_t *)(q + 3);
-        s->ext_words += 4;
+        s->bufs[s->cur].ext_words += 4;
         if (sf_tls.pos >= end)
-            flush_own(1);
+            buffer_full();
     }
     sf_tls.in_slow = 0;
 out:
@@ -383,28 +480,22 @@ void sf_flush_self(void)
     sigset_t old;
     block_signals(&old);
     if (!sf_tls.in_slow)
-        flush_own(0);
+        flush_own();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Write another thread's unflushed records. It may still be running. */
+/* Write another thread's unwritten records. It may still be running. */
 static void reap(struct sf_slot *s, int final)
 {
-    if (!spin_trylock(&s->lock, 1000000))
+    if (!spin_trylock(&s->wlock, 200000))
         return;
     if (atomic_load(&s->state) == SLOT_USED && s->tls) {
         uint8_t *end = __atomic_load_n(&s->tls->pos, __ATOMIC_ACQUIRE);
-        if (end >= s->flushed && end <= s->buf + SF_BUF_SIZE) {
-            uint32_t ext;
-            uint32_t hi = scan_records(s->flushed, end, s->flushed_hi, &ext);
-            write_events(s, end, ext);
-            s->flushed_hi = hi;
-            s->ext_words = s->ext_words > ext ? s->ext_words - ext : 0;
-        }
+        drain(s, end);
+        if (final)
+            update_thread_name(s, 0, 0);
     }
-    spin_unlock(&s->lock);
-    if (final)
-        update_thread_name(s, 0, 0);
+    spin_unlock(&s->wlock);
 }
 
 void sf_flush_all(int final)
@@ -417,7 +508,7 @@ void sf_flush_all(int final)
             continue;
         if (s == self) {
             if (!sf_tls.in_slow)
-                flush_own(0);
+                flush_own();
         } else {
             reap(s, final);
         }
@@ -428,7 +519,7 @@ void sf_flush_all(int final)
 /*
  * Thread exit. glibc runs TSD destructors in up to four rounds while values
  * are set again; we set ours again so that instrumented code run by other
- * destructors is still recorded, and let go of the buffer in the last round.
+ * destructors is still recorded, and let go of the slot in the last round.
  */
 static void tsd_destructor(void *v)
 {
@@ -438,30 +529,31 @@ static void tsd_destructor(void *v)
     struct sf_slot *s = sf_tls.slot;
     if (sf_tls.state == SF_T_ACTIVE && s && !sf_tls.in_slow) {
         sf_tls.in_slow = 1;
-        flush_own(1);
+        flush_own();
         if (++sf_tls.dtor_rounds < 4) {
             pthread_setspecific(exit_key, &sf_tls);
         } else {
+            spin_lock(&s->wlock);
+            drain(s, sf_tls.pos);
             update_thread_name(s, 1, SF_THREAD_EXITED);
-            spin_lock(&s->lock);
             s->tls = NULL;
             sf_tls.state = SF_T_EXITED;
             point_at_discard(sf_now());
             atomic_store(&s->state, SLOT_FREE);
-            spin_unlock(&s->lock);
+            spin_unlock(&s->wlock);
         }
         sf_tls.in_slow = 0;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* In a forked child: only the calling thread exists, and the parent's
- * unflushed records are the parent's to write. */
+/* In a forked child: only the calling thread exists, the parent's unwritten
+ * records are the parent's to write, and there is no writer thread. */
 void sf_buffers_after_fork(void)
 {
     struct sf_slot *self = sf_tls.state == SF_T_ACTIVE ? sf_tls.slot : NULL;
     for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next) {
-        atomic_store(&s->lock, 0);
+        atomic_store(&s->wlock, 0);
         if (s == self)
             continue;
         s->tls = NULL;
@@ -472,9 +564,73 @@ void sf_buffers_after_fork(void)
     if (self) {
         self->tid = (uint32_t)sf_gettid();
         self->seq = 0;
-        self->flushed = sf_tls.pos;
-        self->flushed_hi = ~sf_tls.hi_not;
-        self->ext_words = 0;
         self->name[0] = 0;
+        self->wnext = 0;
+        for (int i = 0; i < SF_NBUF; i++)
+            atomic_store(&self->bufs[i].state, B_FREE);
+        /* keep filling the current buffer, from where the parent was */
+        struct sf_buf *b = &self->bufs[self->cur];
+        uint8_t *pos = sf_tls.pos;
+        start_buffer(self, self->cur);
+        b->from = pos;
+        sf_tls.pos = pos;
+        self->wnext = self->cur;
     }
+}
+
+/* ---- the writer thread ---- */
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "sftrace-writer", 0, 0, 0);
+    for (;;) {
+        uint32_t seen = atomic_load(&wake_seq);
+        int did = 0;
+        for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next) {
+            if (atomic_load(&s->state) != SLOT_USED)
+                continue;
+            uint32_t z = 0;
+            if (!atomic_compare_exchange_strong(&s->wlock, &z, 1))
+                continue;
+            did += drain(s, NULL);
+            spin_unlock(&s->wlock);
+        }
+        if (did)
+            continue;
+        /* Poll a little before sleeping: waking an idle CPU costs more than
+         * a busy thread takes to fill a buffer (~100 us), most of all in VMs. */
+        uint64_t t0 = sf_mono_ns();
+        while (atomic_load(&wake_seq) == seen && sf_mono_ns() - t0 < 300000)
+            for (int i = 0; i < 64; i++)
+                __builtin_ia32_pause();
+        if (atomic_load(&wake_seq) != seen)
+            continue;
+        atomic_store(&writer_sleeping, 1);
+        if (atomic_load(&wake_seq) == seen) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            syscall(SYS_futex, &wake_seq, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+        }
+        atomic_store(&writer_sleeping, 0);
+    }
+    return NULL;
+}
+
+/* Called at start-up, where creating a thread is safe (not from the slow
+ * path: pthread_create allocates, and the allocator may be instrumented). */
+void sf_writer_start(void)
+{
+    if (!sf_g.use_writer)
+        return;
+    sigset_t old;
+    block_signals(&old); /* the writer inherits a mask that blocks everything */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t t;
+    if (pthread_create(&t, &attr, writer_main, NULL) == 0)
+        writer_pid = sf_g.pid;
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

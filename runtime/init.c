@@ -241,13 +241,16 @@ void sf_init(void)
         return;
     }
     sf_g.setup_thread_only = env_true("SFTRACE_SETUP_THREAD_ONLY");
-    sf_g.raw = 1; /* TEMPORARY until the reader decodes packed chunks */
+    sf_g.raw = !getenv("SFTRACE_PACK"); /* TEMPORARY until the reader decodes packed chunks */
     const char *pre = getenv("LD_PRELOAD");
     sf_g.patch_all = env_true("SFTRACE_PATCH_ALL") || (pre && strstr(pre, "libsftrace"));
+    const char *w = getenv("SFTRACE_WRITER");
+    sf_g.use_writer = !(w && !strcmp(w, "0"));
     sf_buffers_init();
     sf_hooks_init();
     sf_write_process_chunk(0);
     sf_g.enabled = 1;
+    sf_writer_start();
     if (sf_g.patch_all)
         sf_patch_all_objects();
 }

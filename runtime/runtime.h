@@ -54,19 +54,36 @@ enum sf_thread_state {
 
 extern __thread struct sf_tls sf_tls SF_HIDDEN;
 
+/*
+ * A thread's records go through a ring of SF_NBUF buffers. The owner fills
+ * one (FILLING); a full one becomes FULL and is packed and written by the
+ * writer thread (or by the owner itself when the ring is full, or by the
+ * thread that flushes everything at exit). Buffers are written strictly in
+ * ring order, by whoever holds the slot's wlock.
+ */
+#define SF_NBUF 8
+enum { B_FREE = 0, B_FILLING = 1, B_FULL = 2 };
+struct sf_buf {
+    uint8_t *mem;       /* SF_BUF_SIZE bytes, SF_BUF_SIZE aligned */
+    uint8_t *from;      /* first byte not yet written to the log */
+    uint32_t hi;        /* timestamp high half in force at `from` */
+    uint32_t ext_words; /* non-function words the owner wrote into it */
+    uint32_t ext_taken; /* ... of which already written by a partial flush */
+    _Atomic uint32_t state;
+};
+
 /* One per recording thread, in a lock-free list; reused, never freed. */
 struct sf_slot {
     _Atomic uint32_t state; /* SLOT_FREE or SLOT_USED */
-    _Atomic uint32_t lock;  /* flush lock: owner vs. a reaping thread */
+    _Atomic uint32_t wlock; /* held while writing this slot's records */
     uint32_t tid;
-    uint32_t seq;        /* next EVENTS chunk number */
-    struct sf_tls *tls;  /* the owner's TLS (valid while USED) */
-    uint8_t *buf;        /* SF_BUF_SIZE bytes, SF_BUF_SIZE aligned */
-    uint8_t *flushed;    /* first byte not yet written to the log */
-    uint32_t flushed_hi; /* timestamp high half in force at `flushed` */
-    uint32_t ext_words;  /* non-function record words since `flushed` */
-    char name[16];       /* name last written to the log */
-    uint8_t *packbuf;    /* SF_PACK_BOUND(SF_BUF_SIZE) bytes for packing */
+    uint32_t seq;       /* next EVENTS chunk number (under wlock) */
+    struct sf_tls *tls; /* the owner's TLS (valid while USED) */
+    struct sf_buf bufs[SF_NBUF];
+    uint32_t cur;     /* the owner's FILLING buffer */
+    uint32_t wnext;   /* the next buffer to write (under wlock) */
+    char name[16];    /* name last written to the log */
+    uint8_t *packbuf; /* SF_PACK_BOUND(SF_BUF_SIZE) bytes for packing */
     struct sf_pack_state *pack;
     struct sf_slot *next;
 };
@@ -83,7 +100,8 @@ struct sf_global {
     int setup_thread_only;  /* SFTRACE_SETUP_THREAD_ONLY */
     int patch_all;          /* preloaded by `sftrace record`: patch every object */
     int exiting;
-    int raw; /* SFTRACE_RAW: write records unpacked (debugging) */
+    int raw;        /* SFTRACE_RAW: write records unpacked (debugging) */
+    int use_writer; /* a writer thread packs and writes full buffers */
     uint64_t tsc_hz;
     _Atomic uint64_t lost;
     _Atomic uint64_t events;   /* function events written */
@@ -123,6 +141,7 @@ void sf_buffers_init(void) SF_HIDDEN;
 void sf_write_thread_names(void) SF_HIDDEN;
 void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 void sf_thread_enable(int on) SF_HIDDEN;
+void sf_writer_start(void) SF_HIDDEN;
 
 /* ---- init.c ---- */
 void sf_init(void) SF_HIDDEN;
