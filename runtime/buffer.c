@@ -376,7 +376,48 @@ static void flush_own(void)
     spin_unlock(&s->wlock);
 }
 
-void sf_slow_event(uint32_t w1, int record)
+/* Make room for `need` bytes of records in the current buffer: if they do
+ * not fit, pad it out with PAD records and move to the next one. */
+static uint32_t *reserve(size_t need)
+{
+    struct sf_slot *s = sf_tls.slot;
+    uint8_t *end = s->bufs[s->cur].mem + SF_BUF_SIZE;
+    if (sf_tls.pos + need > end) {
+        while (sf_tls.pos < end) {
+            uint32_t *q = (uint32_t *)sf_tls.pos;
+            q[0] = 0;
+            q[1] = sf_w1_ext(SF_EXT_PAD, 0, 0);
+            sf_tls.pos += 8;
+            s->bufs[s->cur].ext_words++;
+        }
+        buffer_full();
+    }
+    return (uint32_t *)sf_tls.pos;
+}
+
+/* Append a record header (and a TSC_HI before it when the high half
+ * changed) at p; returns where its payload goes. */
+static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
+{
+    struct sf_slot *s = sf_tls.slot;
+    uint32_t hi = (uint32_t)(now >> 32);
+    if (~hi != sf_tls.hi_not) {
+        *p++ = hi;
+        *p++ = sf_w1_ext(SF_EXT_TSC_HI, 0, 0);
+        sf_tls.hi_not = ~hi;
+        s->bufs[s->cur].ext_words++;
+    }
+    *p++ = (uint32_t)now;
+    *p++ = w1;
+    if (sf_w1_kind(w1) == SF_KIND_EXT)
+        s->bufs[s->cur].ext_words += 1 + sf_w1_nwords(w1);
+    return p;
+}
+
+/* regs: the registers the trampoline saved, from its saved rbx upwards. */
+enum { R_R9 = 3, R_R8 = 4, R_RDI = 5, R_RSI = 6, R_RCX = 8, R_RDX = 9, R_RAX = 10 };
+
+void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
 {
     sigset_t old;
     block_signals(&old);
@@ -390,39 +431,36 @@ void sf_slow_event(uint32_t w1, int record)
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
         thread_start(now);
+    if (mode & SF_SLOW_ENTER)
+        sf_tls.active++;
+    if ((mode & SF_SLOW_DESC) && !sf_tls.active)
+        mode &= ~SF_SLOW_RECORD;
     if (sf_tls.state != SF_T_ACTIVE) {
         point_at_discard(now);
-        goto out;
-    }
-    struct sf_slot *s = sf_tls.slot;
-    if (record) {
-        uint8_t *end = s->bufs[s->cur].mem + SF_BUF_SIZE;
-        if (sf_tls.pos + 16 > end) {
-            /* no room for TSC_HI + event: pad out and take the next buffer */
-            while (sf_tls.pos < end) {
-                uint32_t *q = (uint32_t *)sf_tls.pos;
-                q[0] = 0;
-                q[1] = sf_w1_ext(SF_EXT_PAD, 0, 0);
-                sf_tls.pos += 8;
-                s->bufs[s->cur].ext_words++;
+    } else {
+        struct sf_slot *s = sf_tls.slot;
+        if (mode & SF_SLOW_RECORD) {
+            size_t need = 16 + (mode & SF_SLOW_ARGS ? 56 : 0) + (mode & SF_SLOW_RET ? 16 : 0);
+            uint32_t *p = put_record(reserve(need), now, w1);
+            if (mode & SF_SLOW_ARGS) {
+                p = put_record(p, now, sf_w1_ext(SF_EXT_ARGS, 6, 6));
+                uint64_t a[6] = {regs[R_RDI], regs[R_RSI], regs[R_RDX],
+                                 regs[R_RCX], regs[R_R8],  regs[R_R9]};
+                memcpy(p, a, sizeof a);
+                p += 12;
             }
+            if (mode & SF_SLOW_RET) {
+                p = put_record(p, now, sf_w1_ext(SF_EXT_RET, 1, 1));
+                memcpy(p, &regs[R_RAX], 8);
+                p += 2;
+            }
+            sf_tls.pos = (uint8_t *)p;
+        }
+        if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
             buffer_full();
-        }
-        uint32_t hi = (uint32_t)(now >> 32);
-        uint32_t *p = (uint32_t *)sf_tls.pos;
-        if (~hi != sf_tls.hi_not) {
-            *p++ = hi;
-            *p++ = sf_w1_ext(SF_EXT_TSC_HI, 0, 0);
-            sf_tls.hi_not = ~hi;
-            s->bufs[s->cur].ext_words++;
-        }
-        *p++ = (uint32_t)now;
-        *p++ = w1;
-        sf_tls.pos = (uint8_t *)p;
     }
-    if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
-        buffer_full();
-out:
+    if ((mode & SF_SLOW_LEAVE) && sf_tls.active)
+        sf_tls.active--;
     sf_tls.in_slow = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -439,35 +477,11 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
         thread_start(now);
     if (sf_tls.state == SF_T_ACTIVE) {
         struct sf_slot *s = sf_tls.slot;
-        uint8_t *end = s->bufs[s->cur].mem + SF_BUF_SIZE;
-        if (sf_tls.pos + 48 > end) {
-            while (sf_tls.pos < end) {
-                uint32_t *q = (uint32_t *)sf_tls.pos;
-                q[0] = 0;
-                q[1] = sf_w1_ext(SF_EXT_PAD, 0, 0);
-                sf_tls.pos += 8;
-                s->bufs[s->cur].ext_words++;
-            }
-            buffer_full();
-            end = s->bufs[s->cur].mem + SF_BUF_SIZE;
-        }
-        uint32_t hi = (uint32_t)(now >> 32);
-        uint32_t *p = (uint32_t *)sf_tls.pos;
-        if (~hi != sf_tls.hi_not) {
-            *p++ = hi;
-            *p++ = sf_w1_ext(SF_EXT_TSC_HI, 0, 0);
-            sf_tls.hi_not = ~hi;
-            s->bufs[s->cur].ext_words++;
-        }
-        *p++ = (uint32_t)now;
-        *p++ = sf_w1_ext(SF_EXT_ALLOC, kind, 3);
-        uint64_t *q = (uint64_t *)p;
-        q[0] = size;
-        q[1] = align;
-        q[2] = ptr;
-        sf_tls.pos = (uint8_t *)(q + 3);
-        s->bufs[s->cur].ext_words += 4;
-        if (sf_tls.pos >= end)
+        uint32_t *p = put_record(reserve(48), now, sf_w1_ext(SF_EXT_ALLOC, kind, 3));
+        uint64_t v[3] = {size, align, ptr};
+        memcpy(p, v, sizeof v);
+        sf_tls.pos = (uint8_t *)(p + 6);
+        if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
             buffer_full();
     }
     sf_tls.in_slow = 0;

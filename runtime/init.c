@@ -246,6 +246,11 @@ void sf_init(void)
     sf_g.patch_all = env_true("SFTRACE_PATCH_ALL") || (pre && strstr(pre, "libsftrace"));
     const char *w = getenv("SFTRACE_WRITER");
     sf_g.use_writer = !(w && !strcmp(w, "0"));
+    const char *flist = getenv("SFTRACE_FILTER");
+    if (flist && *flist && sf_filters_load(flist) != 0) {
+        sf_msg("not tracing: the filter could not be used");
+        return;
+    }
     sf_buffers_init();
     sf_hooks_init();
     sf_write_process_chunk(0);

@@ -194,9 +194,9 @@ static uint8_t *stub_near(uintptr_t lo, uintptr_t hi)
                 munmap(p, (size_t)pg); /* an old kernel took it as a hint */
                 continue;
             }
-            sf_arch_write_stub(p, (const void *)sf_trampoline);
-            if (sf_g.clock != SF_CLOCK_TSC)
-                sf_arch_write_stub(p, (const void *)sf_trampoline_slow);
+            const void *const *t = sf_g.clock == SF_CLOCK_TSC ? sf_tramp_fast : sf_tramp_mono;
+            for (int i = 0; i < T_COUNT; i++)
+                sf_arch_write_stub((uint8_t *)p + i * SF_STUB_SIZE, t[i]);
             mprotect(p, (size_t)pg, PROT_READ | PROT_EXEC);
             stubs[nstubs++].page = p;
             return p;
@@ -213,8 +213,8 @@ static uint8_t *stub_in_slot(uint8_t *slot)
     size_t len = ((uintptr_t)slot + SF_STUB_SIZE - a + (size_t)pg - 1) & ~(size_t)(pg - 1);
     if (mprotect((void *)a, len, PROT_READ | PROT_WRITE | PROT_EXEC))
         return NULL;
-    sf_arch_write_stub(slot, sf_g.clock == SF_CLOCK_TSC ? (const void *)sf_trampoline
-                                                        : (const void *)sf_trampoline_slow);
+    sf_arch_write_stub(slot, sf_g.clock == SF_CLOCK_TSC ? sf_tramp_fast[T_NORMAL]
+                                                        : sf_tramp_mono[T_NORMAL]);
     mprotect((void *)a, len, PROT_READ | PROT_EXEC);
     __builtin___clear_cache((char *)slot, (char *)slot + SF_STUB_SIZE);
     return slot;
@@ -347,6 +347,12 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         return;
     }
     uintptr_t base = map[0].version >= 2 ? 0 : info->dlpi_addr;
+    const struct sf_filter *filt = NULL;
+    if (sf_filters_active()) {
+        filt = midlen ? sf_filter_for(mid, midlen) : NULL;
+        if (!filt)
+            return; /* filters given, none for this object: not traced */
+    }
 
     /* Count functions and find the span of the sleds. */
     uintptr_t lo = UINTPTR_MAX, hi = 0, prev = 0;
@@ -366,7 +372,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         return;
     }
     uint8_t *stub = NULL;
-    if (slot && sf_arch_in_reach(lo, hi + 11, (uintptr_t)slot))
+    if (slot && !filt && sf_arch_in_reach(lo, hi + 11, (uintptr_t)slot))
         stub = stub_in_slot(slot);
     if (!stub)
         stub = stub_near(lo, hi + 11);
@@ -388,6 +394,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         return;
     }
     uint32_t f = 0, nsleds = 0, bad = 0;
+    int selected = 1;
+    uint8_t fflags = 0;
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
     write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0);
@@ -395,6 +403,10 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
             f++;
+        if (filt && (i == 0 || fn != prev)) {
+            fflags = 0;
+            selected = sf_filter_lookup(filt, fn - info->dlpi_addr, &fflags);
+        }
         prev = fn;
         int kind = map[i].kind;
         if (kind == XRAY_LOG_ARGS)
@@ -407,7 +419,20 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             continue;
         }
         static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
-        sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]), stub);
+        int t = T_NORMAL;
+        if (filt) {
+            int args = fflags & SF_FILTER_ARGS, entry = kind == XRAY_ENTRY;
+            if (!selected && !filt->descendants)
+                continue; /* stays a NOP: costs nothing */
+            if (!selected)
+                t = T_DESC;
+            else if (filt->descendants)
+                t = args ? (entry ? T_ARGS_ENTER : T_RET_LEAVE) : (entry ? T_ENTER : T_LEAVE);
+            else if (args)
+                t = entry ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
+        }
+        sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
+                           stub + t * SF_STUB_SIZE);
         if (!o->first_sled)
             o->first_sled = sled;
         nsleds++;

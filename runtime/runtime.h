@@ -37,11 +37,12 @@
  * hard-coded in trampoline.S (TLS_POS, TLS_HI_NOT): change both together.
  */
 struct sf_tls {
-    uint8_t *pos;         /* +0: where the next record goes */
-    uint32_t hi_not;      /* +8: ~(high half of the timestamp in force) */
-    uint32_t state;       /* +12: enum sf_thread_state */
-    struct sf_slot *slot; /* +16 */
-    uint32_t in_slow;     /* +24: re-entry guard for the slow path */
+    uint8_t *pos;     /* +0: where the next record goes */
+    uint32_t hi_not;  /* +8: ~(high half of the timestamp in force) */
+    uint32_t active;  /* +12: selected functions active (descendants mode) */
+    uint32_t state;   /* enum sf_thread_state */
+    uint32_t in_slow; /* re-entry guard for the slow path */
+    struct sf_slot *slot;
     uint32_t dtor_rounds; /* TSD destructor passes so far */
 };
 
@@ -112,8 +113,28 @@ struct sf_global {
 extern struct sf_global sf_g SF_HIDDEN;
 
 /* ---- arch/x86_64 ---- */
-void sf_trampoline(void) SF_HIDDEN;      /* target of every patched sled */
-void sf_trampoline_slow(void) SF_HIDDEN; /* same, always through C (no TSC) */
+void sf_trampoline(void) SF_HIDDEN; /* target of patched sleds (no filter) */
+/* All targets of patched sleds (trampoline.S explains each). */
+enum sf_tramp {
+    T_NORMAL,
+    T_ARGS,
+    T_RET,
+    T_ENTER,
+    T_LEAVE,
+    T_DESC,
+    T_ARGS_ENTER,
+    T_RET_LEAVE,
+    T_COUNT
+};
+extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;
+extern const void *const sf_tramp_mono[T_COUNT] SF_HIDDEN;
+/* Slow-path modes: what sf_slow_event does besides flushing. */
+#define SF_SLOW_RECORD 1
+#define SF_SLOW_ARGS 2
+#define SF_SLOW_RET 4
+#define SF_SLOW_ENTER 8
+#define SF_SLOW_LEAVE 16
+#define SF_SLOW_DESC 32
 extern const char sf_win_start[] SF_HIDDEN, sf_win_commit[] SF_HIDDEN;
 extern uint32_t sf_xsave_mask_lo SF_HIDDEN, sf_xsave_mask_hi SF_HIDDEN;
 extern uint32_t sf_xsave_size SF_HIDDEN, sf_use_xsave SF_HIDDEN;
@@ -132,7 +153,7 @@ int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to) SF_HIDD
 
 /* ---- buffer.c ---- */
 uint64_t sf_now(void) SF_HIDDEN; /* timestamp in the process's clock */
-void sf_slow_event(uint32_t w1, int record) SF_HIDDEN;
+void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs) SF_HIDDEN;
 void sf_flush_self(void) SF_HIDDEN;
 void sf_flush_all(int final) SF_HIDDEN;
 void sf_thread_exit_flush(void) SF_HIDDEN;
@@ -156,6 +177,22 @@ void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
+
+/* ---- filter.c ---- */
+#define SF_FILTER_ARGS 1
+struct sf_filter {
+    char path[4096];
+    uint8_t build_id[64];
+    size_t build_id_len;
+    int descendants;
+    uint64_t *addrs; /* selected functions' ELF addresses, ascending */
+    uint8_t *flags;  /* SF_FILTER_ARGS */
+    size_t n;
+};
+int sf_filters_load(const char *list) SF_HIDDEN;
+int sf_filters_active(void) SF_HIDDEN;
+struct sf_filter *sf_filter_for(const uint8_t *bid, size_t len) SF_HIDDEN;
+int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) SF_HIDDEN;
 
 /* ---- hooks.c ---- */
 void sf_hooks_init(void) SF_HIDDEN;

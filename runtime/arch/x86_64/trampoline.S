@@ -25,6 +25,15 @@
 
 #define TLS_POS 0
 #define TLS_HI_NOT 8
+#define TLS_ACTIVE 12
+
+/* Slow-path modes (r11d), as in runtime.h SF_SLOW_* */
+#define SLOW_RECORD 1
+#define SLOW_ARGS 2
+#define SLOW_RET 4
+#define SLOW_ENTER 8
+#define SLOW_LEAVE 16
+#define SLOW_DESC 32
 
         .text
 
@@ -80,10 +89,10 @@ sf_win_commit:
         .cfi_rel_offset %rcx, 0
 
 .Lslow_flush:
-        movl    $0, %r11d               /* record = 0: event already written */
+        movl    $0, %r11d               /* mode 0: event already written */
         jmp     .Lslow
 .Lslow_record:
-        movl    $1, %r11d               /* record = 1: C writes the event */
+        movl    $SLOW_RECORD, %r11d     /* C writes the event */
 .Lslow:
         pushfq
         .cfi_adjust_cfa_offset 8
@@ -134,6 +143,7 @@ sf_win_commit:
 2:      fxsave64 (%rsp)
 3:      movl    %r10d, %edi
         movl    %r11d, %esi
+        movq    %rbx, %rdx              /* the saved registers, for SLOW_ARGS/RET */
         call    sf_slow_event
         cmpl    $0, sf_use_xsave(%rip)
         je      4f
@@ -179,22 +189,74 @@ sf_win_commit:
         .size   sf_trampoline, .-sf_trampoline
 
 /* ------------------------------------------------------------------ */
-/* The same contract, for processes without an invariant TSC: every event
- * goes through C, which reads CLOCK_MONOTONIC. Slow, but correct. */
-        .globl  sf_trampoline_slow
-        .hidden sf_trampoline_slow
-        .type   sf_trampoline_slow, @function
-        .p2align 4
-sf_trampoline_slow:
-        .cfi_startproc
-        pushq   %rax
-        .cfi_adjust_cfa_offset 8
-        pushq   %rdx
-        .cfi_adjust_cfa_offset 8
-        pushq   %rcx
-        .cfi_adjust_cfa_offset 8
-        jmp     .Lslow_record
-        .cfi_endproc
-        .size   sf_trampoline_slow, .-sf_trampoline_slow
+/* Variants. Each saves rax, rdx, rcx like sf_trampoline and then either
+ * joins its store window or goes to the slow path with a mode in r11d.
+ * Filters use them (docs/filter-format.md):
+ *   _desc   descendants mode, a function not selected: record only while a
+ *           selected function is active on this thread (TLS active != 0)
+ *   _enter  descendants mode, entry of a selected function: active++
+ *   _leave  descendants mode, exit or tail call of a selected function:
+ *           active-- (never below zero), still recorded
+ *   _args   entry that also records the integer argument registers
+ *   _ret    exit that also records rax
+ * and processes without an invariant TSC use the _mono ones, which always
+ * go through C (it reads CLOCK_MONOTONIC). The counter updates use only
+ * mov/lea/jrcxz, so the flags survive here as well.
+ */
+#define PUSH3 \
+        pushq %rax; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rax, 0; \
+        pushq %rdx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rdx, 0; \
+        pushq %rcx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rcx, 0
+
+#define BEGIN(name) \
+        .globl name; .hidden name; .type name, @function; .p2align 4; name: .cfi_startproc
+#define END(name) \
+        .cfi_endproc; .size name, .-name
+
+BEGIN(sf_trampoline_desc)
+        PUSH3
+        movq    sf_tls@GOTTPOFF(%rip), %r11
+        movl    %fs:TLS_ACTIVE(%r11), %ecx
+        jrcxz   1f
+        jmp     sf_win_start
+1:      popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        popq    %rdx
+        .cfi_adjust_cfa_offset -8
+        popq    %rax
+        .cfi_adjust_cfa_offset -8
+        ret
+END(sf_trampoline_desc)
+
+BEGIN(sf_trampoline_enter)
+        PUSH3
+        movq    sf_tls@GOTTPOFF(%rip), %r11
+        movl    %fs:TLS_ACTIVE(%r11), %ecx
+        leal    1(%rcx), %ecx
+        movl    %ecx, %fs:TLS_ACTIVE(%r11)
+        jmp     sf_win_start
+END(sf_trampoline_enter)
+
+BEGIN(sf_trampoline_leave)
+        PUSH3
+        movq    sf_tls@GOTTPOFF(%rip), %r11
+        movl    %fs:TLS_ACTIVE(%r11), %ecx
+        jrcxz   1f
+        leal    -1(%rcx), %ecx
+        movl    %ecx, %fs:TLS_ACTIVE(%r11)
+1:      jmp     sf_win_start
+END(sf_trampoline_leave)
+
+#define SLOW_VARIANT(name, mode) \
+BEGIN(name); PUSH3; movl $(mode), %r11d; jmp .Lslow; END(name)
+
+SLOW_VARIANT(sf_trampoline_args, SLOW_RECORD | SLOW_ARGS)
+SLOW_VARIANT(sf_trampoline_ret, SLOW_RECORD | SLOW_RET)
+SLOW_VARIANT(sf_trampoline_mono, SLOW_RECORD)
+SLOW_VARIANT(sf_trampoline_desc_mono, SLOW_RECORD | SLOW_DESC)
+SLOW_VARIANT(sf_trampoline_enter_mono, SLOW_RECORD | SLOW_ENTER)
+SLOW_VARIANT(sf_trampoline_leave_mono, SLOW_RECORD | SLOW_LEAVE)
+SLOW_VARIANT(sf_trampoline_args_enter, SLOW_RECORD | SLOW_ARGS | SLOW_ENTER)
+SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
 
         .section .note.GNU-stack,"",@progbits
