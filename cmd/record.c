@@ -135,7 +135,16 @@ struct summary {
     uint64_t events, bytes, lost;
     uint32_t processes, objects, threads;
     int bad;
+    char bids[64][129]; /* distinct build-ids of the objects, in hex */
+    uint32_t nbids;
 };
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", p[i]);
+    out[2 * n] = 0;
+}
 
 /* Walk the chunk headers (seeking over payloads) to count what was recorded. */
 static void summarize(const char *path, struct summary *s)
@@ -165,9 +174,27 @@ static void summarize(const char *path, struct summary *s)
         }
         if (c.h.type == SF_CHUNK_PROCESS)
             s->processes++;
-        else if (c.h.type == SF_CHUNK_OBJECT)
+        else if (c.h.type == SF_CHUNK_OBJECT) {
+            struct sf_object o;
             s->objects++;
-        else if (c.h.type == SF_CHUNK_END || c.h.type == SF_CHUNK_EVENTS) {
+            if (c.h.size >= sizeof o &&
+                fread((char *)&o + sizeof c.h, sizeof o - sizeof c.h, 1, f) == 1 &&
+                o.build_id_len && o.build_id_len <= 64 &&
+                sizeof o + 8ull * o.nfuncs + o.path_len + o.build_id_len <= c.h.size &&
+                fseeko(f, off + (off_t)sizeof o + 8 * (off_t)o.nfuncs + o.path_len, SEEK_SET) ==
+                    0) {
+                uint8_t bid[64];
+                char hx[129];
+                if (fread(bid, o.build_id_len, 1, f) == 1) {
+                    hex(hx, bid, o.build_id_len);
+                    uint32_t k = 0;
+                    while (k < s->nbids && strcmp(s->bids[k], hx))
+                        k++;
+                    if (k == s->nbids && k < 64)
+                        strcpy(s->bids[s->nbids++], hx);
+                }
+            }
+        } else if (c.h.type == SF_CHUNK_END || c.h.type == SF_CHUNK_EVENTS) {
             size_t want = c.h.type == SF_CHUNK_END ? sizeof(struct sf_end) : sizeof c;
             union {
                 struct sf_end e;
@@ -223,6 +250,36 @@ static void summarize(const char *path, struct summary *s)
     s->bytes = (uint64_t)ftello(f);
     free(set);
     fclose(f);
+}
+
+/* A filter whose build-id no traced process loaded almost always means the
+ * binary was rebuilt after the filter was made: say so once. */
+static void report_stale_filters(const char *filters, const struct summary *s)
+{
+    char list[8192];
+    snprintf(list, sizeof list, "%s", filters);
+    for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+        FILE *f = fopen(p, "r");
+        if (!f)
+            continue;
+        char line[4096], bid[4096] = "", obj[4096] = "?";
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = 0;
+            if (!strncmp(line, "build-id ", 9))
+                snprintf(bid, sizeof bid, "%s", line + 9);
+            else if (!strncmp(line, "object ", 7))
+                snprintf(obj, sizeof obj, "%s", line + 7);
+        }
+        fclose(f);
+        int found = 0;
+        for (uint32_t k = 0; k < s->nbids && !found; k++)
+            found = !strcmp(s->bids[k], bid);
+        if (bid[0] && !found)
+            fprintf(stderr,
+                    "sftrace record: warning: filter %s (for %s, build-id %s) matched no object "
+                    "the command loaded; was it rebuilt? Run sftrace filter again.\n",
+                    p, obj, bid);
+    }
 }
 
 static volatile sig_atomic_t child_pid;
@@ -370,7 +427,7 @@ int cmd_record(int argc, char **argv)
 
     struct summary s;
     summarize(logpath, &s);
-    if (s.objects == 0) {
+    if (s.objects == 0 && !filters[0]) { /* with filters, the warnings below say more */
         fprintf(stderr,
                 "sftrace record: no instrumented code found in %s or the libraries it loaded.\n"
                 "  Build with XRay instrumentation: clang -fxray-instrument "
@@ -387,5 +444,6 @@ int cmd_record(int argc, char **argv)
     if (s.lost)
         fprintf(stderr, "sftrace record: %llu records could not be written\n",
                 (unsigned long long)s.lost);
+    report_stale_filters(filters, &s);
     return rc;
 }
