@@ -1,0 +1,231 @@
+/*
+ * logread.h - the shared reader of sftrace logs (format: common/logfmt.h).
+ *
+ * Every tool reads logs through this. The reader streams: it reads the file
+ * front to back through one buffer (2 MiB, or the largest chunk if larger)
+ * and never maps or loads the whole file, so memory does not grow with the
+ * size of the log, only with the number of processes and objects in it.
+ *
+ * Use:
+ *
+ *     char err[SF_ERRLEN];
+ *     struct sf_log *log = sf_log_open(path, err, sizeof err);
+ *     if (!log) { fprintf(stderr, "%s\n", err); ... }
+ *     sf_log_prescan(log);                 // first pass: clock calibration
+ *     struct sf_chunkv c;
+ *     int r;
+ *     while ((r = sf_log_next(log, &c)) > 0) {
+ *         if (c.h->type != SF_CHUNK_EVENTS)
+ *             continue;
+ *         struct sf_evdec d;
+ *         struct sf_event ev;
+ *         sf_evdec_init(&d, &c);
+ *         while (sf_evdec_next(&d, &ev)) {
+ *             int64_t ns = sf_log_ns(log, c.img, ev.ts);
+ *             uint32_t idx;
+ *             struct sf_obj *o = sf_image_obj(c.img, ev.fid, &idx);
+ *             ...  o->func_addr[idx] is the function's ELF address
+ *         }
+ *     }
+ *     if (r < 0) fprintf(stderr, "%s\n", sf_log_error(log));
+ *     sf_log_close(log);
+ *
+ * EVENTS chunks come raw (logfmt.h) or packed (flag SF_EVENTS_PACKED,
+ * common/pack.h); the event decoder reads both.
+ *
+ * Every chunk sf_log_next returns has been checked completely (header,
+ * sizes, string lengths, object tables, the records of an EVENTS chunk:
+ * extended records' sizes, and a packed chunk is decoded once), so a chunk is either wholly usable
+ * or the read stops with an error at it: everything returned before an error is good. Errors read
+ * "FILE: offset N: what is wrong (field)". Chunk types this reader does not
+ * know, and extended-record subtypes it does not know, are skipped (newer
+ * minor versions may add them). A log truncated exactly at a chunk boundary
+ * is indistinguishable from a shorter, valid log.
+ *
+ * Process images. A PROCESS chunk starts an image: the pid's objects and
+ * function ids from then on are that image's. A later PROCESS chunk of the
+ * same pid (exec, or pid reuse) starts a new image with an empty object
+ * table; a forked child's image (SF_PROC_FORKED) starts with a copy of its
+ * parent's table (its ppid's current image), since fork keeps the mappings,
+ * and an OBJECT chunk replaces any object whose function ids it overlaps.
+ * Images and their objects live until sf_log_close: events can be resolved
+ * after their process has ended. A chunk (other than PROCESS) from a pid with
+ * no PROCESS chunk before it is an error.
+ *
+ * Clock. Timestamps count TSC ticks (SF_CLOCK_TSC) or CLOCK_MONOTONIC ns
+ * (SF_CLOCK_MONO), per process. For TSC the reader fits mono = a + b * tsc
+ * by least squares over every calibration pair of every TSC process in the
+ * file (PROCESS tsc/mono_ns, EVENTS flush_tsc/flush_mono_ns, END
+ * tsc/mono_ns): the TSC is machine-wide, so one fit serves all. With one
+ * pair, or pairs spanning less than 1 ms, the slope is 1e9 / tsc_hz of the
+ * first TSC process that gives one (1 ns per tick if none does). The pairs
+ * must all be known before the first conversion: sf_log_prescan reads only
+ * chunk headers and calibration fields, seeking over event records, then
+ * rewinds. Without a prescan, conversions use the pairs seen so far.
+ *
+ * Not thread-safe; one reader per thread. Integers are read in host order,
+ * so this reader works on little-endian hosts only, like the runtime.
+ */
+#ifndef SFTRACE_LOGREAD_H
+#define SFTRACE_LOGREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logfmt.h"
+#include "pack.h"
+
+#define SF_ERRLEN 512 /* enough for any message of this reader */
+
+struct sf_log;
+struct sf_obj;
+
+/* A process image: from its PROCESS chunk to the next one of the same pid. */
+struct sf_image {
+    uint32_t id;                            /* 0, 1, 2... in file order, unique in the log */
+    uint32_t pid, ppid;                     /* from the PROCESS chunk */
+    uint16_t flags;                         /* SF_PROC_* */
+    uint32_t clock;                         /* enum sf_clock */
+    uint64_t tsc, mono_ns, real_ns, tsc_hz; /* as in the PROCESS chunk */
+    const char *name;                       /* NUL-terminated copies of the chunk's strings */
+    const char *exe;
+    const char *cmdline;  /* arguments separated by NUL ... */
+    uint32_t cmdline_len; /* ... this many bytes (a NUL is added after) */
+    uint64_t offset;      /* file offset of the PROCESS chunk */
+    int ended;            /* an END chunk was seen for it */
+    struct sf_obj **objs; /* its object table, sorted by fid_base */
+    uint32_t nobjs, objcap;
+};
+
+/* An instrumented object of an image (one OBJECT chunk). */
+struct sf_obj {
+    const struct sf_image *img; /* the image whose OBJECT chunk made it */
+    uint64_t offset;            /* file offset of the OBJECT chunk */
+    uint16_t flags;             /* SF_OBJ_MAIN */
+    uint64_t load_bias;
+    uint32_t fid_base, nfuncs, nsleds;
+    const uint64_t *func_addr; /* [nfuncs] ELF addresses of the functions */
+    const char *path;          /* NUL-terminated */
+    const uint8_t *build_id;   /* build_id_len bytes, NULL when 0 */
+    uint32_t build_id_len;
+    /* For the tools: a lazily made cache of one name per function (see
+     * sf_syms_obj_name in symbols.h). sf_log_close frees the array only. */
+    const char **names;
+};
+
+/* One chunk, as sf_log_next returns it. Pointers stay valid until the next
+ * call of sf_log_next or sf_log_close (images and objects: until close). */
+struct sf_chunkv {
+    uint64_t offset;          /* file offset of the chunk */
+    const struct sf_chunk *h; /* the whole chunk, h->size bytes */
+    struct sf_image *img;     /* the image of h->pid (PROCESS: the new one) */
+    union {                   /* h cast to the struct of h->type */
+        const struct sf_process *process;
+        const struct sf_object *object;
+        const struct sf_thread *thread;
+        const struct sf_events *events;
+        const struct sf_end *end;
+    } u;
+    const uint8_t *payload; /* bytes after the type's struct ... */
+    uint32_t payload_len;   /* ... (EVENTS: the records) */
+    struct sf_obj *obj;     /* OBJECT: the table entry made from it */
+    char thread_name[17];   /* THREAD: the name, NUL-terminated */
+};
+
+/* Open a log and check its file header. NULL on error, message in err. */
+struct sf_log *sf_log_open(const char *path, char *err, size_t errlen);
+/* Close it and free everything it made (images, objects, names arrays). */
+void sf_log_close(struct sf_log *log);
+/* The file header (checked: magic, version, header_size). */
+const struct sf_file_header *sf_log_header(const struct sf_log *log);
+/* The path given to sf_log_open. */
+const char *sf_log_path(const struct sf_log *log);
+
+/*
+ * First pass: read every chunk header and calibration pair, seeking over
+ * event records, compute the clock fit, and rewind to the first chunk. It
+ * stops quietly at the first bad chunk (sf_log_next reports it when it gets
+ * there). Call before the first sf_log_next. 0, or -1 on an I/O error
+ * (message in sf_log_error; a pipe cannot be prescanned, but can still be
+ * read: the fit then uses the pairs seen so far).
+ */
+int sf_log_prescan(struct sf_log *log);
+
+/* Next chunk: 1 and *c filled, 0 at the end of the file, -1 on an error
+ * (sf_log_error says what). After -1 or 0 it keeps returning the same. */
+int sf_log_next(struct sf_log *log, struct sf_chunkv *c);
+/* The last error: "FILE: offset N: what is wrong (field)". */
+const char *sf_log_error(const struct sf_log *log);
+/* File offset where the next chunk would start. */
+uint64_t sf_log_offset(const struct sf_log *log);
+/* Chunks of unknown type skipped so far. */
+uint64_t sf_log_skipped(const struct sf_log *log);
+
+/* The current image of a pid, NULL if it has none. */
+struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);
+/* All images so far, in file order: index 0 .. sf_log_nimages-1 (== id). */
+size_t sf_log_nimages(const struct sf_log *log);
+struct sf_image *sf_log_image_at(struct sf_log *log, size_t i);
+
+/* The object of an image holding function id fid (and fid's index in it,
+ * for func_addr and names), or NULL. */
+struct sf_obj *sf_image_obj(const struct sf_image *img, uint32_t fid, uint32_t *idx);
+
+/* A timestamp of img's clock in CLOCK_MONOTONIC nanoseconds. */
+int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts);
+
+/* The TSC fit in use (for diagnostics): mono = y0 + a + b * (tsc - x0). */
+struct sf_clockinfo {
+    uint64_t npairs; /* calibration pairs of TSC processes */
+    uint64_t x0, y0; /* anchor (the first pair) */
+    double a, b;     /* b: ns per tick */
+    int from_hz;     /* 1 if b came from tsc_hz, not from the fit */
+};
+void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci);
+
+/* ---- events -------------------------------------------------------------- */
+
+/* A decoded record. PAD and TSC_HI records are consumed by the decoder. */
+struct sf_event {
+    uint64_t ts;     /* full 64-bit timestamp, the image's clock */
+    uint32_t kind;   /* SF_KIND_ENTRY, _EXIT, _TAIL or _EXT */
+    uint32_t fid;    /* function id; for EXT: the last function event's of
+                        the thread (SF_FID_NONE if not known) */
+    uint32_t sub;    /* EXT: enum sf_ext (ALLOC, ARGS, RET or LOST) */
+    uint32_t arg;    /* EXT: the arg byte (ALLOC: enum sf_alloc_kind,
+                        ARGS: count, at most 6) */
+    uint32_t nwords; /* EXT: payload words in the record */
+    uint64_t v[6];   /* EXT: the first min(nwords, 6) payload words */
+    uint64_t offset; /* file offset of the record */
+};
+#define SF_FID_NONE 0xffffffffu
+
+/* A decoder of one EVENTS chunk's records. Set last_fid after init to carry
+ * a thread's last function id over from its previous chunk; read it after
+ * the chunk to get the one to carry on. */
+struct sf_evdec {
+    const uint32_t *p, *end, *start; /* raw records */
+    uint64_t hi;                     /* raw: current high half, shifted */
+    uint64_t base;                   /* file offset of the records */
+    uint32_t last_fid;
+    int packed;                        /* SF_EVENTS_PACKED (pack.h) */
+    const uint8_t *pp, *pend, *pstart; /* packed records */
+    struct sf_pack_state ps;           /* packed: decoder state */
+};
+void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c);
+/* 1 and *ev filled, or 0 at the end of the chunk. */
+int sf_evdec_next(struct sf_evdec *d, struct sf_event *ev);
+
+/* ---- a small map for the tools: uint64 key -> uint64 value -------------- */
+
+struct sf_map {
+    uint64_t *keys, *vals;
+    uint8_t *used;
+    size_t cap, n;
+};
+/* Pointer to key's value slot, made (value 0) if absent when create. NULL if
+ * absent and !create. Pointers are invalidated by the next insertion. */
+uint64_t *sf_map_get(struct sf_map *m, uint64_t key, int create);
+void sf_map_free(struct sf_map *m);
+
+#endif /* SFTRACE_LOGREAD_H */

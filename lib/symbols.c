@@ -1,0 +1,719 @@
+/*
+ * symbols.c - the symbolizer: finds an object's symbol and debug files
+ * (checking build-ids), reads .symtab/.dynsym with libelf, demangles with
+ * libiberty, and looks up source lines with libdw. See symbols.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <libiberty/demangle.h>
+#include <zlib.h>
+
+#include "symbols.h"
+
+/* An ELF file we opened. */
+struct elffile {
+    char *path;
+    int fd;
+    Elf *elf;
+    uint8_t bid[64];
+    size_t bidlen;
+    int has_symtab, has_dynsym, has_info;
+    struct elffile *next; /* in the list of all opened files */
+};
+
+struct sym {
+    uint64_t addr, size;
+    const char *mangled; /* in the ELF string table */
+    const char *name;    /* demangled, lazily */
+    int rank;            /* 0 global, 1 weak, 2 local */
+};
+
+struct curange {
+    uint64_t lo, hi;
+    Dwarf_Die cu;
+};
+
+struct sf_symobj {
+    char *path;
+    uint8_t *bid;
+    size_t bidlen;
+    struct sf_syms *s;
+    struct elffile *main;   /* the object file, when it opened and matched */
+    struct elffile *symsrc; /* where the symbols came from */
+    struct elffile *dwsrc;  /* where DWARF comes from (NULL: none) */
+    struct sym *syms;
+    size_t nsyms;
+    struct sf_map names; /* vaddr -> const char * */
+    char *warning;
+    int dw_tried;
+    Dwarf *dw;
+    struct curange *cus;
+    size_t ncus;
+};
+
+struct arena {
+    struct arena *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct sf_syms {
+    char *debug_root;
+    int quiet;
+    struct elffile *files; /* every opened file */
+    struct elffile **user; /* -s files */
+    size_t nuser;
+    struct sf_symobj **objs;
+    size_t nobjs;
+    struct sf_map byobj; /* struct sf_obj * -> struct sf_symobj * */
+    struct arena *arena;
+};
+
+/* ---- memory ------------------------------------------------------------- */
+
+static void *sy_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "sftrace: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void *sy_realloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "sftrace: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static char *sy_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(sy_malloc(n), s, n);
+}
+
+static char *arena_str(struct sf_syms *s, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    struct arena *a = s->arena;
+    if (!a || a->cap - a->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
+        a = sy_malloc(sizeof *a + cap);
+        a->next = s->arena;
+        a->used = 0;
+        a->cap = cap;
+        s->arena = a;
+    }
+    char *p = a->data + a->used;
+    memcpy(p, str, n);
+    a->used += n;
+    return p;
+}
+
+/* ---- demangling --------------------------------------------------------- */
+
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+char *sf_demangle(const char *sym)
+{
+    /* DMGL_AUTO, not DMGL_RUST: with the Rust style alone, cplus_demangle
+     * refuses every C++ name. Auto tries Rust (legacy and v0) first, then
+     * the C++ ABI. */
+    char *d = NULL;
+    if (sym[0] == '_' && (sym[1] == 'Z' || sym[1] == 'R'))
+        d = cplus_demangle(sym, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+    if (!d)
+        return sy_strdup(sym);
+    /* Legacy Rust names end in ::h<16 hex>; libiberty drops it in its
+     * non-verbose mode, but be sure, as rustc-demangle's {:#} does. */
+    size_t n = strlen(d), m = strlen(sym);
+    if (n > 19 && !strncmp(sym, "_ZN", 3) && m > 20 && sym[m - 1] == 'E' &&
+        !strncmp(d + n - 19, "::h", 3) && is_hex(d + n - 16, 16))
+        d[n - 19] = 0;
+    return d;
+}
+
+/* ---- ELF files ---------------------------------------------------------- */
+
+static struct elffile *open_elf(struct sf_syms *s, const char *path, char *err, size_t errlen)
+{
+    for (struct elffile *f = s->files; f; f = f->next)
+        if (!strcmp(f->path, path))
+            return f;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (err)
+            snprintf(err, errlen, "%s", strerror(errno));
+        return NULL;
+    }
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (!elf || elf_kind(elf) != ELF_K_ELF) {
+        if (err)
+            snprintf(err, errlen, "not an ELF file");
+        if (elf)
+            elf_end(elf);
+        close(fd);
+        return NULL;
+    }
+    struct elffile *f = sy_malloc(sizeof *f);
+    memset(f, 0, sizeof *f);
+    f->path = sy_strdup(path);
+    f->fd = fd;
+    f->elf = elf;
+    const void *bid = NULL;
+    ssize_t n = dwelf_elf_gnu_build_id(elf, &bid);
+    if (n > 0 && (size_t)n <= sizeof f->bid) {
+        memcpy(f->bid, bid, (size_t)n);
+        f->bidlen = (size_t)n;
+    }
+    size_t shstrndx;
+    if (elf_getshdrstrndx(elf, &shstrndx) == 0) {
+        for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
+            GElf_Shdr sh;
+            if (!gelf_getshdr(scn, &sh))
+                continue;
+            if (sh.sh_type == SHT_SYMTAB)
+                f->has_symtab = 1;
+            else if (sh.sh_type == SHT_DYNSYM)
+                f->has_dynsym = 1;
+            const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
+            if (name && sh.sh_type != SHT_NOBITS &&
+                (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
+                f->has_info = 1;
+        }
+    }
+    f->next = s->files;
+    s->files = f;
+    return f;
+}
+
+static int same_bid(const struct elffile *f, const uint8_t *bid, size_t len)
+{
+    return f->bidlen == len && !memcmp(f->bid, bid, len);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static uint32_t file_crc(int fd)
+{
+    uLong crc = crc32(0, Z_NULL, 0);
+    unsigned char buf[65536];
+    off_t off = 0;
+    for (;;) {
+        ssize_t r = pread(fd, buf, sizeof buf, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        crc = crc32(crc, buf, (uInt)r);
+        off += r;
+    }
+    return (uint32_t)crc;
+}
+
+/* The separate debug file of f (checked), or NULL. */
+static struct elffile *find_debug(struct sf_syms *s, struct elffile *f, const char *objpath)
+{
+    char path[4096];
+    if (f && f->bidlen >= 2) {
+        int n = snprintf(path, sizeof path, "%s/.build-id/%02x/", s->debug_root, f->bid[0]);
+        for (size_t i = 1; i < f->bidlen && n > 0 && (size_t)n < sizeof path - 8; i++)
+            n += snprintf(path + n, sizeof path - n, "%02x", f->bid[i]);
+        if (n > 0 && (size_t)n < sizeof path - 8) {
+            strcat(path, ".debug");
+            struct elffile *d = open_elf(s, path, NULL, 0);
+            if (d && d != f && same_bid(d, f->bid, f->bidlen))
+                return d;
+        }
+    }
+    if (!f)
+        return NULL;
+    GElf_Word crc = 0;
+    const char *link = dwelf_elf_gnu_debuglink(f->elf, &crc);
+    if (!link || !*link || strchr(link, '/'))
+        return NULL;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", objpath);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        strcpy(dir, ".");
+    for (int i = 0; i < 3; i++) {
+        int n;
+        if (i == 0)
+            n = snprintf(path, sizeof path, "%s/%s", dir, link);
+        else if (i == 1)
+            n = snprintf(path, sizeof path, "%s/.debug/%s", dir, link);
+        else
+            n = snprintf(path, sizeof path, "%s%s%s/%s", s->debug_root, dir[0] == '/' ? "" : "/",
+                         dir, link);
+        if (n < 0 || (size_t)n >= sizeof path)
+            continue;
+        struct elffile *d = open_elf(s, path, NULL, 0);
+        if (!d || d == f)
+            continue;
+        if (f->bidlen ? same_bid(d, f->bid, f->bidlen) : file_crc(d->fd) == crc)
+            return d;
+    }
+    return NULL;
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+    const struct sym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank - y->rank;
+    return strcmp(x->mangled, y->mangled);
+}
+
+static void load_syms(struct sf_symobj *o, struct elffile *f, int dynsym)
+{
+    Elf_Scn *scn = NULL;
+    size_t cap = 0;
+    while ((scn = elf_nextscn(f->elf, scn))) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != (dynsym ? SHT_DYNSYM : SHT_SYMTAB))
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        if (!data || !sh.sh_entsize)
+            continue;
+        size_t n = sh.sh_size / sh.sh_entsize;
+        for (size_t i = 0; i < n; i++) {
+            GElf_Sym st;
+            if (!gelf_getsym(data, (int)i, &st))
+                break;
+            int type = GELF_ST_TYPE(st.st_info), bind = GELF_ST_BIND(st.st_info);
+            if ((type != STT_FUNC && type != STT_GNU_IFUNC) || st.st_shndx == SHN_UNDEF ||
+                !st.st_value)
+                continue;
+            const char *name = elf_strptr(f->elf, sh.sh_link, st.st_name);
+            if (!name || !*name)
+                continue;
+            if (o->nsyms == cap) {
+                cap = cap ? cap * 2 : 256;
+                o->syms = sy_realloc(o->syms, cap * sizeof *o->syms);
+            }
+            struct sym *y = &o->syms[o->nsyms++];
+            y->addr = st.st_value;
+            y->size = st.st_size;
+            y->mangled = name;
+            y->name = NULL;
+            y->rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+        }
+    }
+    if (!o->nsyms)
+        return;
+    qsort(o->syms, o->nsyms, sizeof *o->syms, sym_cmp);
+    size_t w = 0; /* one symbol per address: the first (global before local) */
+    for (size_t i = 0; i < o->nsyms; i++)
+        if (!w || o->syms[w - 1].addr != o->syms[i].addr)
+            o->syms[w++] = o->syms[i];
+    o->nsyms = w;
+}
+
+static void warn(struct sf_symobj *o, const char *why)
+{
+    size_t n = strlen(o->path) + strlen(why) + 32;
+    o->warning = sy_malloc(n);
+    snprintf(o->warning, n, "%s: %s; showing addresses", o->path, why);
+    if (!o->s->quiet)
+        fprintf(stderr, "sftrace: warning: %s\n", o->warning);
+}
+
+static struct elffile *user_match(struct sf_syms *s, const char *path, const uint8_t *bid,
+                                  size_t len)
+{
+    for (size_t i = 0; i < s->nuser; i++) {
+        struct elffile *u = s->user[i];
+        if (len ? same_bid(u, bid, len) : !strcmp(base_name(u->path), base_name(path)))
+            return u;
+    }
+    return NULL;
+}
+
+static void resolve(struct sf_symobj *o)
+{
+    struct sf_syms *s = o->s;
+    char err[256] = "";
+    struct elffile *user = user_match(s, o->path, o->bid, o->bidlen);
+    struct elffile *f = open_elf(s, o->path, err, sizeof err);
+    int mismatch = f && o->bidlen && !same_bid(f, o->bid, o->bidlen);
+    if (f && !mismatch)
+        o->main = f;
+    struct elffile *debug = NULL;
+    if (o->main) {
+        if (!o->main->has_symtab || !o->main->has_info)
+            debug = find_debug(s, o->main, o->path);
+    } else if (o->bidlen) {
+        /* The object is gone or rebuilt: its debug file may still match. */
+        struct elffile fake = {0};
+        memcpy(fake.bid, o->bid, o->bidlen < sizeof fake.bid ? o->bidlen : sizeof fake.bid);
+        fake.bidlen = o->bidlen;
+        debug = find_debug(s, &fake, o->path);
+        if (debug && !same_bid(debug, o->bid, o->bidlen))
+            debug = NULL;
+    }
+
+    int dyn = 0;
+    if (user && user->has_symtab)
+        o->symsrc = user;
+    else if (o->main && o->main->has_symtab)
+        o->symsrc = o->main;
+    else if (debug && debug->has_symtab)
+        o->symsrc = debug;
+    else if (user && user->has_dynsym)
+        o->symsrc = user, dyn = 1;
+    else if (o->main && o->main->has_dynsym)
+        o->symsrc = o->main, dyn = 1;
+    if (o->symsrc)
+        load_syms(o, o->symsrc, dyn);
+
+    if (user && user->has_info)
+        o->dwsrc = user;
+    else if (o->main && o->main->has_info)
+        o->dwsrc = o->main;
+    else if (debug && debug->has_info)
+        o->dwsrc = debug;
+
+    if (o->nsyms)
+        return;
+    o->symsrc = NULL;
+    if (mismatch)
+        warn(o, "build-id differs from the recorded one");
+    else if (!f)
+        warn(o, err[0] ? err : "cannot open");
+    else
+        warn(o, "no symbols");
+}
+
+/* ---- the symbolizer ----------------------------------------------------- */
+
+struct sf_syms *sf_syms_new(void)
+{
+    elf_version(EV_CURRENT);
+    struct sf_syms *s = sy_malloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->debug_root = sy_strdup("/usr/lib/debug");
+    return s;
+}
+
+void sf_syms_free(struct sf_syms *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nobjs; i++) {
+        struct sf_symobj *o = s->objs[i];
+        if (o->dw)
+            dwarf_end(o->dw);
+        free(o->cus);
+        free(o->syms);
+        sf_map_free(&o->names);
+        free(o->warning);
+        free(o->path);
+        free(o->bid);
+        free(o);
+    }
+    for (struct elffile *f = s->files, *n; f; f = n) {
+        n = f->next;
+        elf_end(f->elf);
+        close(f->fd);
+        free(f->path);
+        free(f);
+    }
+    for (struct arena *a = s->arena, *n; a; a = n) {
+        n = a->next;
+        free(a);
+    }
+    sf_map_free(&s->byobj);
+    free(s->objs);
+    free(s->user);
+    free(s->debug_root);
+    free(s);
+}
+
+void sf_syms_set_debug_root(struct sf_syms *s, const char *dir)
+{
+    free(s->debug_root);
+    s->debug_root = sy_strdup(dir);
+}
+
+void sf_syms_set_quiet(struct sf_syms *s, int quiet)
+{
+    s->quiet = quiet;
+}
+
+int sf_syms_add_file(struct sf_syms *s, const char *path, char *err, size_t errlen)
+{
+    char why[256];
+    struct elffile *f = open_elf(s, path, why, sizeof why);
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
+    s->user = sy_realloc(s->user, (s->nuser + 1) * sizeof *s->user);
+    s->user[s->nuser++] = f;
+    return 0;
+}
+
+struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
+                                 size_t build_id_len)
+{
+    for (size_t i = 0; i < s->nobjs; i++) {
+        struct sf_symobj *o = s->objs[i];
+        if (o->bidlen == build_id_len && !strcmp(o->path, path) &&
+            (!build_id_len || !memcmp(o->bid, build_id, build_id_len)))
+            return o;
+    }
+    struct sf_symobj *o = sy_malloc(sizeof *o);
+    memset(o, 0, sizeof *o);
+    o->s = s;
+    o->path = sy_strdup(path);
+    if (build_id_len) {
+        o->bid = sy_malloc(build_id_len);
+        memcpy(o->bid, build_id, build_id_len);
+        o->bidlen = build_id_len;
+    }
+    s->objs = sy_realloc(s->objs, (s->nobjs + 1) * sizeof *s->objs);
+    s->objs[s->nobjs++] = o;
+    resolve(o);
+    return o;
+}
+
+int sf_symobj_ok(const struct sf_symobj *o)
+{
+    return o->warning == NULL;
+}
+const char *sf_symobj_warning(const struct sf_symobj *o)
+{
+    return o->warning;
+}
+const char *sf_symobj_symfile(const struct sf_symobj *o)
+{
+    return o->symsrc ? o->symsrc->path : NULL;
+}
+
+const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
+{
+    uint64_t *slot = sf_map_get(&o->names, vaddr, 0);
+    if (slot)
+        return (const char *)(uintptr_t)*slot;
+    char buf[64];
+    const char *name = NULL;
+    size_t lo = 0, hi = o->nsyms;
+    while (lo < hi) { /* first symbol above vaddr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->syms[mid].addr <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo) {
+        struct sym *y = &o->syms[lo - 1];
+        if (!y->name) {
+            char *d = sf_demangle(y->mangled);
+            y->name = arena_str(o->s, d);
+            free(d);
+        }
+        if (y->addr == vaddr) {
+            name = y->name;
+        } else if (vaddr - y->addr < y->size) {
+            size_t n = strlen(y->name) + 32;
+            char *t = sy_malloc(n);
+            snprintf(t, n, "%s+0x%" PRIx64, y->name, vaddr - y->addr);
+            name = arena_str(o->s, t);
+            free(t);
+        }
+    }
+    if (!name) {
+        snprintf(buf, sizeof buf, "0x%" PRIx64, vaddr);
+        name = arena_str(o->s, buf);
+    }
+    *sf_map_get(&o->names, vaddr, 1) = (uint64_t)(uintptr_t)name;
+    return name;
+}
+
+/* ---- source lines ------------------------------------------------------- */
+
+static int cu_cmp(const void *a, const void *b)
+{
+    const struct curange *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static void load_dwarf(struct sf_symobj *o)
+{
+    o->dw_tried = 1;
+    if (!o->dwsrc)
+        return;
+    o->dw = dwarf_begin_elf(o->dwsrc->elf, DWARF_C_READ, NULL);
+    if (!o->dw)
+        return;
+    /* dwarf_addrdie needs .debug_aranges, which clang does not emit: map
+     * address ranges to CUs ourselves. */
+    size_t cap = 0;
+    Dwarf_CU *cu = NULL;
+    Dwarf_Die cudie;
+    uint8_t unit_type;
+    while (dwarf_get_units(o->dw, cu, &cu, NULL, &unit_type, &cudie, NULL) == 0) {
+        if (unit_type != DW_UT_compile && unit_type != DW_UT_skeleton && unit_type != DW_UT_partial)
+            continue;
+        Dwarf_Addr base, start, end;
+        ptrdiff_t off = 0;
+        while ((off = dwarf_ranges(&cudie, off, &base, &start, &end)) > 0) {
+            if (end <= start)
+                continue;
+            if (o->ncus == cap) {
+                cap = cap ? cap * 2 : 64;
+                o->cus = sy_realloc(o->cus, cap * sizeof *o->cus);
+            }
+            o->cus[o->ncus].lo = start;
+            o->cus[o->ncus].hi = end;
+            o->cus[o->ncus].cu = cudie;
+            o->ncus++;
+        }
+    }
+    qsort(o->cus, o->ncus, sizeof *o->cus, cu_cmp);
+}
+
+int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
+{
+    *file = NULL;
+    *line = 0;
+    if (!o->dw_tried)
+        load_dwarf(o);
+    if (!o->dw)
+        return 0;
+    Dwarf_Die cudie, *cup = NULL;
+    size_t lo = 0, hi = o->ncus;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->cus[mid].lo <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Ranges may nest or overlap a little: look back a few. */
+    for (size_t i = lo, k = 0; i > 0 && k < 8; i--, k++) {
+        if (vaddr < o->cus[i - 1].hi) {
+            cudie = o->cus[i - 1].cu;
+            cup = &cudie;
+            break;
+        }
+    }
+    if (!cup) {
+        if (!dwarf_addrdie(o->dw, vaddr, &cudie))
+            return 0;
+        cup = &cudie;
+    }
+    /* The function's declaration: the sled at its entry has line 0 in the
+     * line table. */
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes(cup, vaddr, &scopes);
+    for (int i = 0; i < n; i++) {
+        if (dwarf_tag(&scopes[i]) != DW_TAG_subprogram)
+            continue;
+        const char *src = dwarf_decl_file(&scopes[i]);
+        int ln = 0;
+        if (src && dwarf_decl_line(&scopes[i], &ln) == 0 && ln > 0) {
+            *file = src;
+            *line = ln;
+        }
+        break;
+    }
+    free(scopes);
+    if (*file)
+        return 1;
+    /* Else the first row with a line at or after the address. */
+    Dwarf_Lines *lines;
+    size_t nlines;
+    if (dwarf_getsrclines(cup, &lines, &nlines) != 0)
+        return 0;
+    const char *best = NULL;
+    Dwarf_Addr best_addr = 0;
+    int best_line = 0;
+    for (size_t i = 0; i < nlines; i++) {
+        Dwarf_Line *l = dwarf_onesrcline(lines, i);
+        Dwarf_Addr a;
+        int ln;
+        if (!l || dwarf_lineaddr(l, &a) != 0 || a < vaddr || (best && a >= best_addr) ||
+            dwarf_lineno(l, &ln) != 0 || ln <= 0)
+            continue;
+        const char *src = dwarf_linesrc(l, NULL, NULL);
+        if (!src)
+            continue;
+        best = src;
+        best_addr = a;
+        best_line = ln;
+    }
+    if (!best || best_addr - vaddr > 64)
+        return 0;
+    *file = best;
+    *line = best_line;
+    return 1;
+}
+
+/* ---- log objects -------------------------------------------------------- */
+
+static struct sf_symobj *obj_of(struct sf_syms *s, struct sf_obj *o)
+{
+    uint64_t *slot = sf_map_get(&s->byobj, (uint64_t)(uintptr_t)o, 1);
+    if (!*slot)
+        *slot = (uint64_t)(uintptr_t)sf_syms_object(s, o->path, o->build_id, o->build_id_len);
+    return (struct sf_symobj *)(uintptr_t)*slot;
+}
+
+const char *sf_syms_obj_name(struct sf_syms *s, struct sf_obj *o, uint32_t idx)
+{
+    if (idx >= o->nfuncs)
+        return "?";
+    if (!o->names) {
+        o->names = calloc(o->nfuncs ? o->nfuncs : 1, sizeof *o->names);
+        if (!o->names) {
+            fprintf(stderr, "sftrace: out of memory\n");
+            exit(1);
+        }
+    }
+    if (!o->names[idx])
+        o->names[idx] = sf_symobj_name(obj_of(s, o), o->func_addr[idx]);
+    return o->names[idx];
+}
+
+int sf_syms_obj_srcline(struct sf_syms *s, struct sf_obj *o, uint32_t idx, const char **file,
+                        int *line)
+{
+    if (idx >= o->nfuncs) {
+        *file = NULL;
+        *line = 0;
+        return 0;
+    }
+    return sf_symobj_srcline(obj_of(s, o), o->func_addr[idx], file, line);
+}
