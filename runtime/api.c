@@ -24,5 +24,5 @@ SF_EXPORT void sftrace_setup(void (*entry_slot)(void), void (*exit_slot)(void),
 SF_EXPORT void sftrace_alloc_event(uint8_t kind, size_t size, size_t align, uint8_t *ptr)
 {
     if (sf_g.enabled && kind >= 1 && kind <= 4)
-        sf_write_alloc(kind, size, align, (uint64_t)(uintptr_t)ptr);
+        sf_alloc_event(kind, size, align, (uint64_t)(uintptr_t)ptr);
 }

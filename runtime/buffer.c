@@ -176,6 +176,7 @@ static void thread_start(uint64_t now)
     sf_tls.slot = s;
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;
+    sf_tls.ext_words = 0;
     atomic_fetch_add(&sf_g.nthreads, 1);
     pthread_setspecific(exit_key, &sf_tls);
 }
@@ -350,6 +351,8 @@ static void buffer_full(void)
 {
     struct sf_slot *s = sf_tls.slot;
     struct sf_buf *b = &s->bufs[s->cur];
+    b->ext_words = sf_tls.ext_words;
+    sf_tls.ext_words = 0;
     atomic_store_explicit(&b->state, B_FULL, memory_order_release);
     uint32_t next = (s->cur + 1) % SF_NBUF;
     int writer = sf_g.use_writer && writer_pid == sf_g.pid;
@@ -388,7 +391,7 @@ static uint32_t *reserve(size_t need)
             q[0] = 0;
             q[1] = sf_w1_ext(SF_EXT_PAD, 0, 0);
             sf_tls.pos += 8;
-            s->bufs[s->cur].ext_words++;
+            sf_tls.ext_words++;
         }
         buffer_full();
     }
@@ -399,18 +402,17 @@ static uint32_t *reserve(size_t need)
  * changed) at p; returns where its payload goes. */
 static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
 {
-    struct sf_slot *s = sf_tls.slot;
     uint32_t hi = (uint32_t)(now >> 32);
     if (~hi != sf_tls.hi_not) {
         *p++ = hi;
         *p++ = sf_w1_ext(SF_EXT_TSC_HI, 0, 0);
         sf_tls.hi_not = ~hi;
-        s->bufs[s->cur].ext_words++;
+        sf_tls.ext_words++;
     }
     *p++ = (uint32_t)now;
     *p++ = w1;
     if (sf_w1_kind(w1) == SF_KIND_EXT)
-        s->bufs[s->cur].ext_words += 1 + sf_w1_nwords(w1);
+        sf_tls.ext_words += 1 + sf_w1_nwords(w1);
     return p;
 }
 
@@ -487,6 +489,27 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
     sf_tls.in_slow = 0;
 out:
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* sftrace_alloc_event: the asm fast path, then C when it cannot. */
+void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
+{
+    int r = sf_alloc_record(sf_w1_ext(SF_EXT_ALLOC, kind, 3), size, align, ptr);
+    if (r == 1) {
+        sf_write_alloc(kind, size, align, ptr);
+    } else if (r == 2) {
+        sigset_t old;
+        block_signals(&old);
+        if (!sf_tls.in_slow && sf_tls.state == SF_T_ACTIVE &&
+            sf_tls.pos >= sf_tls.slot->bufs[sf_tls.slot->cur].mem + SF_BUF_SIZE) {
+            sf_tls.in_slow = 1;
+            buffer_full();
+            sf_tls.in_slow = 0;
+        } else if (sf_tls.state != SF_T_ACTIVE && !sf_tls.in_slow) {
+            point_at_discard(sf_now());
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
 }
 
 void sf_flush_self(void)

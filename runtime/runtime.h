@@ -44,6 +44,7 @@ struct sf_tls {
     uint32_t in_slow; /* re-entry guard for the slow path */
     struct sf_slot *slot;
     uint32_t dtor_rounds; /* TSD destructor passes so far */
+    uint32_t ext_words;   /* non-function words written into the current buffer */
 };
 
 enum sf_thread_state {
@@ -160,6 +161,10 @@ void sf_thread_exit_flush(void) SF_HIDDEN;
 void sf_buffers_after_fork(void) SF_HIDDEN;
 void sf_buffers_init(void) SF_HIDDEN;
 void sf_write_thread_names(void) SF_HIDDEN;
+void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
+/* asm: 0 recorded, 1 take the slow path, 2 recorded and the buffer is full */
+int sf_alloc_record(uint32_t w1, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
+extern const char sf_win2_start[] SF_HIDDEN, sf_win2_commit[] SF_HIDDEN;
 void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 void sf_thread_enable(int on) SF_HIDDEN;
 void sf_writer_start(void) SF_HIDDEN;

@@ -34,6 +34,7 @@ const void *const sf_tramp_mono[T_COUNT] = {
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, hi_not) == 8, "TLS_HI_NOT in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, active) == 12, "TLS_ACTIVE in trampoline.S");
+_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 36, "TLS_EXT in trampoline.S");
 
 uint32_t sf_xsave_mask_lo, sf_xsave_mask_hi, sf_xsave_size = 512, sf_use_xsave;
 
@@ -89,6 +90,8 @@ void sf_arch_restart_fixup(void *ucontext)
     uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     if (rip > (uintptr_t)sf_win_start && rip < (uintptr_t)sf_win_commit)
         uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)sf_win_start;
+    else if (rip > (uintptr_t)sf_win2_start && rip < (uintptr_t)sf_win2_commit)
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)sf_win2_start;
 }
 
 int sf_arch_sled_check(const uint8_t *sled, int kind)

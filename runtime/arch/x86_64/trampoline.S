@@ -26,6 +26,7 @@
 #define TLS_POS 0
 #define TLS_HI_NOT 8
 #define TLS_ACTIVE 12
+#define TLS_EXT 36
 
 /* Slow-path modes (r11d), as in runtime.h SF_SLOW_* */
 #define SLOW_RECORD 1
@@ -258,5 +259,48 @@ SLOW_VARIANT(sf_trampoline_enter_mono, SLOW_RECORD | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_leave_mono, SLOW_RECORD | SLOW_LEAVE)
 SLOW_VARIANT(sf_trampoline_args_enter, SLOW_RECORD | SLOW_ARGS | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
+
+/* ------------------------------------------------------------------ */
+/* int sf_alloc_record(uint32_t w1, uint64_t size, uint64_t align, uint64_t ptr)
+ * An ordinary C function (flags and scratch registers are free here): the
+ * fast path of sftrace_alloc_event. Writes the 32-byte ALLOC record with
+ * the same restartable window as the trampoline. Returns 0 when recorded,
+ * 1 when C must do it (new thread, new timestamp high half, no room),
+ * 2 when recorded and the buffer is now full. */
+BEGIN(sf_alloc_record)
+        movq    %rdx, %r8
+        movq    %rcx, %r9
+        movq    sf_tls@GOTTPOFF(%rip), %r11
+        .globl  sf_win2_start
+        .hidden sf_win2_start
+sf_win2_start:
+        rdtsc
+        movl    %fs:TLS_HI_NOT(%r11), %ecx
+        leal    1(%rcx,%rdx), %ecx
+        testl   %ecx, %ecx
+        jnz     1f
+        movq    %fs:TLS_POS(%r11), %rcx
+        movzwl  %cx, %edx
+        cmpl    $(65536 - 32), %edx
+        ja      1f
+        movl    %eax, (%rcx)
+        movl    %edi, 4(%rcx)
+        movq    %rsi, 8(%rcx)
+        movq    %r8, 16(%rcx)
+        movq    %r9, 24(%rcx)
+        leaq    32(%rcx), %rcx
+        movq    %rcx, %fs:TLS_POS(%r11)  /* commit */
+        .globl  sf_win2_commit
+        .hidden sf_win2_commit
+sf_win2_commit:
+        addl    $4, %fs:TLS_EXT(%r11)
+        xorl    %eax, %eax
+        testw   %cx, %cx
+        jnz     2f
+        movl    $2, %eax
+2:      ret
+1:      movl    $1, %eax
+        ret
+END(sf_alloc_record)
 
         .section .note.GNU-stack,"",@progbits
