@@ -241,7 +241,7 @@ void sf_init(void)
         return;
     }
     sf_g.setup_thread_only = env_true("SFTRACE_SETUP_THREAD_ONLY");
-    sf_g.raw = !getenv("SFTRACE_PACK"); /* TEMPORARY until the reader decodes packed chunks */
+    sf_g.raw = env_true("SFTRACE_RAW");
     const char *pre = getenv("LD_PRELOAD");
     sf_g.patch_all = env_true("SFTRACE_PATCH_ALL") || (pre && strstr(pre, "libsftrace"));
     const char *w = getenv("SFTRACE_WRITER");
