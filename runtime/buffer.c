@@ -163,16 +163,18 @@ static void thread_start(uint64_t now)
         point_at_discard(now);
         return;
     }
+    /* The writer thread may still be looking at this slot's previous life. */
+    spin_lock(&s->wlock);
     s->tid = (uint32_t)sf_gettid();
     s->seq = 0;
     s->tls = &sf_tls;
     s->name[0] = 0;
     s->wnext = 0;
-    atomic_store(&s->wlock, 0);
     for (int i = 0; i < SF_NBUF; i++)
         atomic_store(&s->bufs[i].state, B_FREE);
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
     start_buffer(s, 0);
+    spin_unlock(&s->wlock);
     sf_tls.slot = s;
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;

@@ -12,6 +12,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -161,6 +162,67 @@ SF_EXPORT void _exit(int status)
 SF_EXPORT void _Exit(int status)
 {
     _exit(status);
+}
+
+/* ---- the log's descriptor ------------------------------------------------------ */
+/*
+ * Daemons and shells close descriptors they do not know. If ours were
+ * closed, our next write would fail, or land in whatever file the program
+ * opens next under the same number. So closing it is a no-op, and making it
+ * the target of dup2/dup3 moves ours out of the way first.
+ */
+static void move_log_fd(void)
+{
+    int nfd = fcntl(sf_g.fd, F_DUPFD_CLOEXEC, sf_g.fd + 1);
+    if (nfd >= 0) {
+        int old = sf_g.fd;
+        sf_g.fd = nfd;
+        REAL(close);
+        real_close(old);
+    }
+}
+
+SF_EXPORT int close(int fd)
+{
+    REAL(close);
+    if (fd >= 0 && fd == sf_g.fd && sf_g.enabled)
+        return 0;
+    return real_close(fd);
+}
+
+SF_EXPORT int dup2(int oldfd, int newfd)
+{
+    REAL(dup2);
+    if (newfd >= 0 && newfd == sf_g.fd && sf_g.enabled && oldfd != newfd)
+        move_log_fd();
+    return real_dup2(oldfd, newfd);
+}
+
+SF_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    REAL(dup3);
+    if (newfd >= 0 && newfd == sf_g.fd && sf_g.enabled && oldfd != newfd)
+        move_log_fd();
+    return real_dup3(oldfd, newfd, flags);
+}
+
+SF_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    REAL(close_range);
+    unsigned ours = (unsigned)sf_g.fd;
+    if (!sf_g.enabled || sf_g.fd < 0 || ours < first || ours > last)
+        return real_close_range(first, last, flags);
+    int rc = 0;
+    if (ours > first)
+        rc = real_close_range(first, ours - 1, flags);
+    if (rc == 0 && ours < last)
+        rc = real_close_range(ours + 1, last, flags);
+    return rc;
+}
+
+SF_EXPORT void closefrom(int lowfd)
+{
+    close_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0u, 0);
 }
 
 /* ---- signals --------------------------------------------------------------- */
