@@ -64,6 +64,15 @@ static inline void out_room(size_t n)
         out_flush();
 }
 
+#define put_lit(s) put_mem(s, sizeof(s) - 1)
+
+static inline void put_mem(const char *s, size_t n)
+{
+    out_room(n);
+    memcpy(out + outlen, s, n);
+    outlen += n;
+}
+
 static inline void put_str(const char *s)
 {
     size_t n = strlen(s);
@@ -84,17 +93,28 @@ static inline void put_char(char c)
     out[outlen++] = c;
 }
 
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
 static inline void put_u64(uint64_t v)
 {
     char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out_room((size_t)n);
-    while (n)
-        out[outlen++] = tmp[--n];
+    char *p = tmp + sizeof tmp;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
+    }
+    if (v >= 10) {
+        *--p = digit_pairs[v * 2 + 1];
+        *--p = digit_pairs[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    put_mem(p, (size_t)(tmp + sizeof tmp - p));
 }
 
 static inline void put_i64(int64_t v)
@@ -151,18 +171,31 @@ static int parse_u32(const char *s, uint32_t *v)
     return 0;
 }
 
-static const char *func_name(struct sf_syms *syms, const struct sf_image *img, uint32_t fid,
-                             char *buf, size_t len)
+/* Names of functions: the object of the last lookup is tried first. */
+struct namer {
+    struct sf_syms *syms;
+    const struct sf_image *img;
+    struct sf_obj *last;
+    char buf[32];
+};
+
+static const char *func_name(struct namer *n, const struct sf_image *img, uint32_t fid)
 {
     if (fid == SF_FID_NONE)
         return "-";
+    struct sf_obj *o = n->last;
     uint32_t idx;
-    struct sf_obj *o = sf_image_obj(img, fid, &idx);
-    if (!o) {
-        snprintf(buf, len, "fid:%u", fid);
-        return buf;
+    if (img == n->img && o && fid - o->fid_base < o->nfuncs) {
+        idx = fid - o->fid_base;
+        if (o->names && o->names[idx])
+            return o->names[idx];
+    } else if (!(o = sf_image_obj(img, fid, &idx))) {
+        snprintf(n->buf, sizeof n->buf, "fid:%u", fid);
+        return n->buf;
     }
-    return sf_syms_obj_name(syms, o, idx);
+    n->img = img;
+    n->last = o;
+    return sf_syms_obj_name(n->syms, o, idx);
 }
 
 /* "file:line" of a function, or "-"; made once per function. */
@@ -268,13 +301,13 @@ int cmd_dump(int argc, char **argv)
         fprintf(stderr, "sftrace dump: out of memory\n");
         return 1;
     }
-    put_str("# time_ns\tpid\ttid\tkind\tfunction\textra...\n");
+    put_lit("# time_ns\tpid\ttid\tkind\tfunction\textra...\n");
 
     struct sf_map last = {0};    /* (image id, tid) -> last function id + 1 */
     struct sf_map srcline = {0}; /* &func_addr[idx] -> "file:line" */
     struct sf_chunkv ch;
     int r;
-    char buf[32];
+    struct namer namer = {.syms = syms};
     while ((r = sf_log_next(log, &ch)) > 0 && !out_failed) {
         if (ch.h->type != SF_CHUNK_EVENTS)
             continue;
@@ -301,10 +334,13 @@ int cmd_dump(int argc, char **argv)
             case SF_KIND_ENTRY:
             case SF_KIND_EXIT:
             case SF_KIND_TAIL:
-                put_str(ev.kind == SF_KIND_ENTRY  ? "entry\t"
-                        : ev.kind == SF_KIND_EXIT ? "exit\t"
-                                                  : "tailcall\t");
-                put_str(func_name(syms, img, ev.fid, buf, sizeof buf));
+                if (ev.kind == SF_KIND_ENTRY)
+                    put_lit("entry\t");
+                else if (ev.kind == SF_KIND_EXIT)
+                    put_lit("exit\t");
+                else
+                    put_lit("tailcall\t");
+                put_str(func_name(&namer, img, ev.fid));
                 if (lines) {
                     put_char('\t');
                     put_str(src_line(syms, &srcline, img, ev.fid));
@@ -314,7 +350,7 @@ int cmd_dump(int argc, char **argv)
                 switch (ev.sub) {
                 case SF_EXT_ALLOC:
                     put_str(alloc_kind(ev.arg));
-                    put_str("\t-\t");
+                    put_lit("\t-\t");
                     put_u64(ev.v[0]);
                     put_char('\t');
                     put_u64(ev.v[1]);
@@ -322,21 +358,21 @@ int cmd_dump(int argc, char **argv)
                     put_hex(ev.v[2]);
                     break;
                 case SF_EXT_ARGS:
-                    put_str("args\t");
-                    put_str(func_name(syms, img, ev.fid, buf, sizeof buf));
+                    put_lit("args\t");
+                    put_str(func_name(&namer, img, ev.fid));
                     for (uint32_t i = 0; i < ev.arg; i++) {
                         put_char('\t');
                         put_hex(ev.v[i]);
                     }
                     break;
                 case SF_EXT_RET:
-                    put_str("ret\t");
-                    put_str(func_name(syms, img, ev.fid, buf, sizeof buf));
+                    put_lit("ret\t");
+                    put_str(func_name(&namer, img, ev.fid));
                     put_char('\t');
                     put_hex(ev.v[0]);
                     break;
                 case SF_EXT_LOST:
-                    put_str("lost\t-\t");
+                    put_lit("lost\t-\t");
                     put_u64(ev.v[0]);
                     break;
                 }

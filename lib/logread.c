@@ -440,7 +440,10 @@ int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts)
     if (f->dirty)
         fit_compute(f);
     double d = f->a + f->b * (double)(int64_t)(ts - f->x0);
-    return (int64_t)(f->y0 + (uint64_t)llround(d)); /* wraps, never overflows */
+    if (!(d > -9e18 && d < 9e18)) /* garbage timestamps: keep the cast defined */
+        d = d > 0 ? 9e18 : -9e18;
+    int64_t r = (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
+    return (int64_t)(f->y0 + (uint64_t)r); /* wraps, never overflows */
 }
 
 void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci)
@@ -517,6 +520,11 @@ static int read_header(struct sf_log *log, struct sf_chunk *h)
     if (h->size < need)
         return fail(log, off, "%s chunk size %u is smaller than its header, %zu bytes (size)",
                     type_name(h->type), h->size, need);
+    if (log->fsize != UINT64_MAX && off + h->size > log->fsize) {
+        struct stat st; /* the log may have grown since we opened it */
+        if (fstat(log->fd, &st) == 0 && (uint64_t)st.st_size > log->fsize)
+            log->fsize = (uint64_t)st.st_size;
+    }
     if (log->fsize != UINT64_MAX && off + h->size > log->fsize)
         return fail(log, off,
                     "%s chunk of %u bytes runs past the end of the file, %" PRIu64

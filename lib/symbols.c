@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <dwarf.h>
@@ -162,10 +163,18 @@ static struct elffile *open_elf(struct sf_syms *s, const char *path, char *err, 
     for (struct elffile *f = s->files; f; f = f->next)
         if (!strcmp(f->path, path))
             return f;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a log may name a FIFO; only regular files are read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (err)
             snprintf(err, errlen, "%s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (err)
+            snprintf(err, errlen, "not a regular file");
+        close(fd);
         return NULL;
     }
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -604,6 +613,23 @@ static void load_dwarf(struct sf_symobj *o)
     qsort(o->cus, o->ncus, sizeof *o->cus, cu_cmp);
 }
 
+/* DWARF 5 file names may be relative to the CU's directory: make them whole. */
+static int abs_path(struct sf_symobj *o, Dwarf_Die *cu, const char **file)
+{
+    if ((*file)[0] == '/')
+        return 1;
+    Dwarf_Attribute attr;
+    const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+    if (!dir || !*dir)
+        return 1;
+    size_t n = strlen(dir) + strlen(*file) + 2;
+    char *t = sy_malloc(n);
+    snprintf(t, n, "%s/%s", dir, *file);
+    *file = arena_str(o->s, t);
+    free(t);
+    return 1;
+}
+
 int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
 {
     *file = NULL;
@@ -651,7 +677,7 @@ int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, in
     }
     free(scopes);
     if (*file)
-        return 1;
+        return abs_path(o, cup, file);
     /* Else the first row with a line at or after the address. */
     Dwarf_Lines *lines;
     size_t nlines;
@@ -678,7 +704,7 @@ int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, in
         return 0;
     *file = best;
     *line = best_line;
-    return 1;
+    return abs_path(o, cup, file);
 }
 
 /* ---- log objects -------------------------------------------------------- */
