@@ -309,6 +309,8 @@ int cmd_dump(int argc, char **argv)
     int r;
     struct namer namer = {.syms = syms};
     while ((r = sf_log_next(log, &ch)) > 0 && !out_failed) {
+        if (ch.h->type == SF_CHUNK_OBJECT)
+            namer.last = NULL; /* it may replace the cached object */
         if (ch.h->type != SF_CHUNK_EVENTS)
             continue;
         const struct sf_image *img = ch.img;

@@ -298,6 +298,15 @@ def test_packed_matches_raw():
     assert len(raw) > n // 2 and raw == packed
 
 
+def _cc_names(exe, funcs, fid):
+    """The names dump may show for function id fid (fid_base 1) of exe: the
+    demangled symbols at its address."""
+    names = ls.symbols(exe).get(funcs[fid - 1], [])
+    if not names:
+        return ["0x%x" % funcs[fid - 1]]
+    return tl.run(["c++filt"], input="\n".join(names) + "\n").stdout.split("\n")[:len(names)]
+
+
 def test_exec_fork_and_pid_reuse():
     c_exe = _names_bin()
     cc_exe = _cc_bin()
@@ -315,16 +324,24 @@ def test_exec_fork_and_pid_reuse():
     log.events(50, 50, r)
     _, r = ls.encode([("entry", 3, cfid["alpha"])])
     log.events(51, 51, r)
+    # an OBJECT over the same ids replaces the inherited one (in the child only)
+    log.object(51, 1, xfuncs, cc_exe, ls.build_id(cc_exe))
+    _, r = ls.encode([("exit", 4, xfid["_ZN5outer5inner5plainEi"])])
+    log.events(51, 51, r)
     log.end(51)
     log.process(51, ppid=1, clock=ls.MONO)  # pid reused by an unrelated process
-    _, r = ls.encode([("entry", 4, cfid["alpha"])])
+    _, r = ls.encode([("entry", 5, cfid["alpha"])])
     log.events(51, 51, r)
+    _, r = ls.encode([("entry", 6, cfid["alpha"])])
+    log.events(50, 50, r)  # still the exec'd image's table
     path = log.write(os.path.join(_dir(), "exec.sft"))
     got = _lines(_dump(path).stdout)
-    assert got == ["1\t50\t50\tentry\tfid:%d" % cfid["alpha"],
+    assert len(got) == 6 and got[:5] == ["1\t50\t50\tentry\tfid:%d" % cfid["alpha"],
                    "2\t50\t50\tentry\touter::inner::plain(int)",
                    "3\t51\t51\tentry\talpha",
-                   "4\t51\t51\tentry\tfid:%d" % cfid["alpha"]], got
+                   "4\t51\t51\texit\touter::inner::plain(int)",
+                   "5\t51\t51\tentry\tfid:%d" % cfid["alpha"]], got[:5]
+    assert got[5] in ["6\t50\t50\tentry\t" + n for n in _cc_names(cc_exe, xfuncs, cfid["alpha"])]
 
 
 def test_missing_binary_and_build_id_mismatch():
