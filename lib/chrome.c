@@ -1,0 +1,230 @@
+/*
+ * chrome.c - pieces of Chrome trace-event JSON for `sftrace convert --format
+ * chrome` (see chrome.h): escaping, numbers, and the event writers.
+ */
+#include <string.h>
+
+#include "chrome.h"
+#include "perfetto.h"
+
+/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        k = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (k > n)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return k;
+}
+
+size_t cj_escape(char *dst, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)src;
+    if (len > CJ_STR_MAX)
+        len = CJ_STR_MAX;
+    char *d = dst;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *d++ = (char)c;
+            i++;
+        } else if (c == '"' || c == '\\') {
+            *d++ = '\\';
+            *d++ = (char)c;
+            i++;
+        } else if (c < 0x20) {
+            memcpy(d, "\\u00", 4);
+            d[4] = hex[c >> 4];
+            d[5] = hex[c & 15];
+            d += 6;
+            i++;
+        } else {
+            size_t k = utf8_len(s + i, len - i);
+            if (k) {
+                memcpy(d, s + i, k);
+                d += k;
+                i += k;
+            } else {
+                memcpy(d, "\\ufffd", 6);
+                d += 6;
+                i++;
+            }
+        }
+    }
+    return (size_t)(d - dst);
+}
+
+static inline char *put_u64(char *d, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *d++ = tmp[--n];
+    return d;
+}
+
+static inline char *put_i64(char *d, int64_t v)
+{
+    if (v < 0) {
+        *d++ = '-';
+        return put_u64(d, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64(d, (uint64_t)v);
+}
+
+/* ns as microseconds with three decimals. */
+static inline char *put_us(char *d, uint64_t ns)
+{
+    d = put_u64(d, ns / 1000);
+    unsigned f = (unsigned)(ns % 1000);
+    d[0] = '.';
+    d[1] = (char)('0' + f / 100);
+    d[2] = (char)('0' + f / 10 % 10);
+    d[3] = (char)('0' + f % 10);
+    return d + 4;
+}
+
+static inline char *put_lit(char *d, const char *s, size_t n)
+{
+    memcpy(d, s, n);
+    return d + n;
+}
+#define LIT(d, s) put_lit(d, s, sizeof s - 1)
+
+static inline char *sep(char *d, int *first)
+{
+    if (!*first)
+        *d++ = ',';
+    *first = 0;
+    *d++ = '\n';
+    return d;
+}
+
+size_t cj_pidtid(char *dst, uint32_t pid, uint32_t tid)
+{
+    char *d = LIT(dst, "\"pid\":");
+    d = put_u64(d, pid);
+    d = LIT(d, ",\"tid\":");
+    d = put_u64(d, tid);
+    return (size_t)(d - dst);
+}
+
+uint8_t *cj_file_begin(uint8_t *p)
+{
+    return (uint8_t *)LIT((char *)p, "{\"traceEvents\":[");
+}
+
+uint8_t *cj_file_end(uint8_t *p)
+{
+    return (uint8_t *)LIT((char *)p, "\n],\"displayTimeUnit\":\"ns\"}\n");
+}
+
+uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_t tid,
+                 const char *ename, size_t elen)
+{
+    char *d = sep((char *)p, first);
+    d = LIT(d, "{\"ph\":\"M\",\"name\":\"");
+    d = put_lit(d, what, strlen(what));
+    d = LIT(d, "\",");
+    d += cj_pidtid(d, pid, tid);
+    d = LIT(d, ",\"args\":{\"name\":\"");
+    d = put_lit(d, ename, elen);
+    d = LIT(d, "\"}}");
+    return (uint8_t *)d;
+}
+
+uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                  const char *ename, size_t elen)
+{
+    char *d = sep((char *)p, first);
+    d = LIT(d, "{\"ph\":\"B\",");
+    d = put_lit(d, pidtid, ptlen);
+    d = LIT(d, ",\"ts\":");
+    d = put_us(d, ns);
+    d = LIT(d, ",\"name\":\"");
+    d = put_lit(d, ename, elen);
+    d = LIT(d, "\"}");
+    return (uint8_t *)d;
+}
+
+uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                unsigned flags, uint64_t hidden)
+{
+    char *d = sep((char *)p, first);
+    d = LIT(d, "{\"ph\":\"E\",");
+    d = put_lit(d, pidtid, ptlen);
+    d = LIT(d, ",\"ts\":");
+    d = put_us(d, ns);
+    if (flags || hidden) {
+        d = LIT(d, ",\"args\":{");
+        if (flags & PF_END_UNFINISHED)
+            d = LIT(d, "\"unfinished\":true");
+        if (hidden) {
+            if (flags & PF_END_UNFINISHED)
+                *d++ = ',';
+            d = LIT(d, "\"hidden_calls\":");
+            d = put_u64(d, hidden);
+        }
+        *d++ = '}';
+    }
+    *d++ = '}';
+    return (uint8_t *)d;
+}
+
+uint8_t *cj_instant(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                    const char *ename, size_t elen)
+{
+    char *d = sep((char *)p, first);
+    d = LIT(d, "{\"ph\":\"i\",\"s\":\"t\",");
+    d = put_lit(d, pidtid, ptlen);
+    d = LIT(d, ",\"ts\":");
+    d = put_us(d, ns);
+    d = LIT(d, ",\"name\":\"");
+    d = put_lit(d, ename, elen);
+    d = LIT(d, "\"}");
+    return (uint8_t *)d;
+}
+
+uint8_t *cj_counter(uint8_t *p, int *first, uint32_t pid, uint64_t ns, const char *ename,
+                    size_t elen, int64_t value)
+{
+    char *d = sep((char *)p, first);
+    d = LIT(d, "{\"ph\":\"C\",");
+    d += cj_pidtid(d, pid, pid);
+    d = LIT(d, ",\"ts\":");
+    d = put_us(d, ns);
+    d = LIT(d, ",\"name\":\"");
+    d = put_lit(d, ename, elen);
+    d = LIT(d, "\",\"args\":{\"bytes\":");
+    d = put_i64(d, value);
+    d = LIT(d, "}}");
+    return (uint8_t *)d;
+}

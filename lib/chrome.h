@@ -1,0 +1,56 @@
+/*
+ * chrome.h - pieces of Chrome trace-event JSON (chrome://tracing, speedscope,
+ * ui.perfetto.dev's JSON importer) for `sftrace convert --format chrome`.
+ *
+ * The file is {"traceEvents":[ EVENT, EVENT, ... ],"displayTimeUnit":"ns"}.
+ * Slices are "B"/"E" pairs on (pid, tid); "ts" is microseconds as a decimal
+ * with three fraction digits (exact nanoseconds). Process and thread names
+ * are "M" (metadata) events. Strings are escaped once by the caller with
+ * cj_escape (invalid UTF-8 becomes U+FFFD) and passed as escaped bytes.
+ *
+ * Like perfetto.h, every writer writes at p, which must have room for the
+ * bound given, and returns the new end. `first` points at a flag that is 1
+ * until the first event is written (events are separated by ",\n").
+ */
+#ifndef SFTRACE_CHROME_H
+#define SFTRACE_CHROME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CJ_STR_MAX 16384u /* longest string escaped (input bytes) */
+#define CJ_SMALL_MAX 192u /* room of an event, not counting its strings */
+
+/* Room cj_escape needs for len input bytes. */
+static inline size_t cj_escape_max(size_t len)
+{
+    return 6 * (len < CJ_STR_MAX ? len : CJ_STR_MAX);
+}
+/* Escape s (len bytes, cut at CJ_STR_MAX) for a JSON string, without quotes.
+ * Returns the length written to dst. */
+size_t cj_escape(char *dst, const char *s, size_t len);
+
+/* `"pid":P,"tid":T` for the per-event head; returns its length (< 48). */
+size_t cj_pidtid(char *dst, uint32_t pid, uint32_t tid);
+
+uint8_t *cj_file_begin(uint8_t *p);
+uint8_t *cj_file_end(uint8_t *p);
+
+/* "M" event: what = "process_name" or "thread_name"; ename escaped. */
+uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_t tid,
+                 const char *ename, size_t elen);
+/* "B" event of escaped name ename. */
+uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                  const char *ename, size_t elen);
+/* "E" event; flags as PF_END_* in perfetto.h (args "unfinished": true), hidden
+ * calls below the depth limit as args "hidden_calls". */
+uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                unsigned flags, uint64_t hidden);
+/* Thread-scoped instant "i" event with escaped name. */
+uint8_t *cj_instant(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                    const char *ename, size_t elen);
+/* Counter "C" event of process pid: name (escaped), args {"bytes": value}. */
+uint8_t *cj_counter(uint8_t *p, int *first, uint32_t pid, uint64_t ns, const char *ename,
+                    size_t elen, int64_t value);
+
+#endif /* SFTRACE_CHROME_H */
