@@ -35,8 +35,9 @@
  *
  * Every chunk sf_log_next returns has been checked completely (header,
  * sizes, string lengths, object tables, the records of an EVENTS chunk:
- * extended records' sizes, and a packed chunk is decoded once), so a chunk is either wholly usable
- * or the read stops with an error at it: everything returned before an error is good. Errors read
+ * extended records' sizes; a packed chunk is decoded once), so a chunk is
+ * either wholly usable or the read stops with an error at it: everything
+ * returned before an error is good. Errors read
  * "FILE: offset N: what is wrong (field)". Chunk types this reader does not
  * know, and extended-record subtypes it does not know, are skipped (newer
  * minor versions may add them). A log truncated exactly at a chunk boundary
