@@ -153,10 +153,10 @@ static void start_buffer(struct sf_slot *s, uint32_t i)
 }
 
 /* First event of a thread: give it a slot, or send it to the discard buffer. */
-static void thread_start(uint64_t now)
+static void thread_start(uint64_t now, int force)
 {
     struct sf_slot *s = NULL;
-    if (sf_g.enabled && !sf_g.exiting && !sf_g.setup_thread_only)
+    if (sf_g.enabled && !sf_g.exiting && (force || !sf_g.setup_thread_only))
         s = slot_acquire();
     if (!s) {
         sf_tls.state = SF_T_DISABLED;
@@ -189,12 +189,8 @@ void sf_thread_enable(int on)
     sigset_t old;
     block_signals(&old);
     uint64_t now = sf_now();
-    if (on && sf_tls.state != SF_T_ACTIVE && sf_tls.state != SF_T_EXITED) {
-        int save = sf_g.setup_thread_only;
-        sf_g.setup_thread_only = 0;
-        thread_start(now);
-        sf_g.setup_thread_only = save;
-    }
+    if (on && sf_tls.state != SF_T_ACTIVE && sf_tls.state != SF_T_EXITED)
+        thread_start(now, 1);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -369,6 +365,29 @@ static void buffer_full(void)
         wake_writer();
 }
 
+/*
+ * A signal arrived (called by the runtime's wrapper before the program's
+ * handler runs). If it landed between the trampoline's commit that filled
+ * the buffer and the slow path taking over, the write pointer sits at the
+ * end of the buffer, and the handler's first event would be written past
+ * it: move to the next buffer now. The slow path, when it resumes, finds
+ * nothing left to do. (Inside the slow path itself signals are blocked.)
+ */
+void sf_signal_enter(void)
+{
+    if (sf_tls.in_slow || ((uintptr_t)sf_tls.pos & (SF_BUF_SIZE - 1)) || !sf_tls.pos)
+        return;
+    sf_tls.in_slow = 1;
+    if (sf_tls.state == SF_T_ACTIVE) {
+        struct sf_slot *s = sf_tls.slot;
+        if (sf_tls.pos == s->bufs[s->cur].mem + SF_BUF_SIZE)
+            buffer_full();
+    } else if (sf_tls.state != SF_T_NEW) {
+        point_at_discard(sf_now());
+    }
+    sf_tls.in_slow = 0;
+}
+
 /* Write everything the calling thread has recorded so far. Signals blocked. */
 static void flush_own(void)
 {
@@ -434,7 +453,7 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     sf_tls.in_slow = 1;
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
-        thread_start(now);
+        thread_start(now, 0);
     if (mode & SF_SLOW_ENTER)
         sf_tls.active++;
     if ((mode & SF_SLOW_DESC) && !sf_tls.active)
@@ -478,7 +497,7 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
     sf_tls.in_slow = 1;
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
-        thread_start(now);
+        thread_start(now, 0);
     if (sf_tls.state == SF_T_ACTIVE) {
         struct sf_slot *s = sf_tls.slot;
         uint32_t *p = put_record(reserve(48), now, sf_w1_ext(SF_EXT_ALLOC, kind, 3));

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -74,45 +75,74 @@ static void atfork_child(void)
 }
 
 /* ---- exec ---------------------------------------------------------------- */
+/*
+ * Before exec: flush every thread (exec discards them), and tell the new
+ * image it is one, through SFTRACE_EXEC_PID=<pid> in its environment, so its
+ * PROCESS chunk carries SF_PROC_EXECED. For the functions that take an
+ * explicit envp, a copy with that variable is built on the stack.
+ */
+#define EXEC_VAR "SFTRACE_EXEC_PID="
 
-static void before_exec(void)
+static int tracing_here(void) { return sf_g.enabled && getpid() == sf_g.pid; }
+
+static void before_exec(void) { sf_before_exit(SF_END_EXEC); }
+
+static size_t env_count(char *const envp[])
 {
-    sf_before_exit(SF_END_EXEC);
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    return n;
 }
+
+/* Fill out (n + 2 slots) with envp minus any old EXEC_VAR, plus ours. */
+static char **env_with_exec(char *const envp[], char **out, char *var, size_t varlen)
+{
+    size_t k = 0;
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (strncmp(envp[i], EXEC_VAR, sizeof EXEC_VAR - 1) != 0)
+            out[k++] = envp[i];
+    snprintf(var, varlen, EXEC_VAR "%d", (int)sf_g.pid);
+    out[k++] = var;
+    out[k] = NULL;
+    return out;
+}
+
+#define EXEC_ENVP(envp, newenv)                                                                \
+    char var_[48];                                                                             \
+    char *newenv[env_count(envp) + 2];                                                         \
+    char *const *use_env_ = envp;                                                              \
+    if (tracing_here()) {                                                                      \
+        before_exec();                                                                         \
+        use_env_ = env_with_exec(envp, newenv, var_, sizeof var_);                             \
+    }
 
 SF_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     REAL(execve);
-    before_exec();
-    return real_execve(path, argv, envp);
-}
-
-SF_EXPORT int execv(const char *path, char *const argv[])
-{
-    REAL(execv);
-    before_exec();
-    return real_execv(path, argv);
-}
-
-SF_EXPORT int execvp(const char *file, char *const argv[])
-{
-    REAL(execvp);
-    before_exec();
-    return real_execvp(file, argv);
+    EXEC_ENVP(envp, ne)
+    return real_execve(path, argv, use_env_);
 }
 
 SF_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     REAL(execvpe);
-    before_exec();
-    return real_execvpe(file, argv, envp);
+    EXEC_ENVP(envp, ne)
+    return real_execvpe(file, argv, use_env_);
 }
 
 SF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     REAL(fexecve);
-    before_exec();
-    return real_fexecve(fd, argv, envp);
+    EXEC_ENVP(envp, ne)
+    return real_fexecve(fd, argv, use_env_);
+}
+
+SF_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, environ); }
+
+SF_EXPORT int execvp(const char *file, char *const argv[])
+{
+    return execvpe(file, argv, environ);
 }
 
 /* execl and friends: collect the variadic arguments on the stack. */
@@ -246,6 +276,7 @@ static void sig_wrapper(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
     sf_arch_restart_fixup(uc);
+    sf_signal_enter();
     struct sigaction *ua = &user_act[sig];
     void (*h)(int) = ua->sa_handler;
     int siginfo = ua->sa_flags & SA_SIGINFO;

@@ -253,7 +253,11 @@ void sf_init(void)
     }
     sf_buffers_init();
     sf_hooks_init();
-    sf_write_process_chunk(0);
+    const char *ex = getenv("SFTRACE_EXEC_PID");
+    int execed = ex && atoi(ex) == (int)sf_g.pid;
+    if (ex)
+        unsetenv("SFTRACE_EXEC_PID");
+    sf_write_process_chunk(execed ? SF_PROC_EXECED : 0);
     sf_g.enabled = 1;
     sf_writer_start();
     if (sf_g.patch_all)

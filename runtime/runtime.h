@@ -167,6 +167,7 @@ int sf_alloc_record(uint32_t w1, uint64_t size, uint64_t align, uint64_t ptr) SF
 extern const char sf_win2_start[] SF_HIDDEN, sf_win2_commit[] SF_HIDDEN;
 void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 void sf_thread_enable(int on) SF_HIDDEN;
+void sf_signal_enter(void) SF_HIDDEN;
 void sf_writer_start(void) SF_HIDDEN;
 
 /* ---- init.c ---- */
