@@ -51,6 +51,7 @@
 #define NONE 0xffffffffu
 
 enum fmt { FMT_PERFETTO, FMT_CHROME };
+enum { PD_NONE, PD_BEGIN, PD_END };
 
 struct func {
     const char *name;
@@ -79,6 +80,12 @@ struct thr {
     uint32_t defd_words;
     uint32_t last_fid;
     int declared, had_events;
+    /* the last begin or end, held back until the next record shows whether
+     * an ARGS (for a begin) or RET (for an end) record belongs to it */
+    int pd; /* PD_* */
+    uint32_t pd_g;
+    unsigned pd_flags;
+    uint64_t pd_ns, pd_hidden;
     char name[17];  /* latest known name */
     char shown[17]; /* name in the last descriptor */
     char pidtid[48];
@@ -375,16 +382,16 @@ static void declare_process(struct conv *cv, const struct sf_image *img, uint64_
 
 /* ---- slices ------------------------------------------------------------------ */
 
-static void emit_begin(struct conv *cv, struct thr *t, uint64_t ns, uint32_t g)
+static inline void write_begin(struct conv *cv, struct thr *t, uint64_t ns, uint32_t g,
+                               const uint64_t *args, unsigned nargs)
 {
     struct sf_out *o = cv->out;
     struct func *f = &cv->funcs[g];
-    cv->slices++;
     if (cv->fmt == FMT_PERFETTO) {
         uint32_t w = g >> 6;
         if (__builtin_expect(w < t->defd_words && (t->defd[w] >> (g & 63) & 1), 1)) {
-            sf_out_room(o, 2 * PF_SMALL_MAX);
-            o->p = pf_slice_begin(o->p, &t->seq, ns, (uint64_t)g + 1, f->file != NULL);
+            sf_out_room(o, 3 * PF_SMALL_MAX);
+            o->p = pf_slice_begin(o->p, &t->seq, ns, (uint64_t)g + 1, f->file != NULL, args, nargs);
             return;
         }
         if (w >= t->defd_words) {
@@ -396,32 +403,69 @@ static void emit_begin(struct conv *cv, struct thr *t, uint64_t ns, uint32_t g)
             t->defd_words = n;
         }
         t->defd[w] |= 1ull << (g & 63);
-        sf_out_room(o, pf_begin_def_max(f->name_len, f->file_len) + PF_SMALL_MAX);
+        sf_out_room(o, pf_begin_def_max(f->name_len, f->file_len) + 2 * PF_SMALL_MAX);
         o->p = pf_slice_begin_def(o->p, &t->seq, ns, (uint64_t)g + 1, f->name, f->name_len, f->file,
-                                  f->file_len, f->line);
+                                  f->file_len, f->line, args, nargs);
     } else {
         if (!f->json)
             escape_json_name(f);
         sf_out_room(o, CJ_SMALL_MAX + f->json_len);
-        o->p = cj_begin(o->p, &cv->first, t->pidtid, t->ptlen, ns, f->json, f->json_len);
+        o->p =
+            cj_begin(o->p, &cv->first, t->pidtid, t->ptlen, ns, f->json, f->json_len, args, nargs);
     }
 }
 
-static void emit_end(struct conv *cv, struct thr *t, uint64_t ns, unsigned flags, uint64_t hidden)
+static inline void write_end(struct conv *cv, struct thr *t, uint64_t ns, unsigned flags,
+                             uint64_t hidden, const uint64_t *ret)
 {
     struct sf_out *o = cv->out;
     if (cv->fmt == FMT_PERFETTO) {
-        sf_out_room(o, 2 * PF_SMALL_MAX);
-        o->p = pf_slice_end(o->p, &t->seq, ns, flags, hidden);
+        sf_out_room(o, 3 * PF_SMALL_MAX);
+        o->p = pf_slice_end(o->p, &t->seq, ns, flags, hidden, ret);
     } else {
         sf_out_room(o, CJ_SMALL_MAX);
-        o->p = cj_end(o->p, &cv->first, t->pidtid, t->ptlen, ns, flags, hidden);
+        o->p = cj_end(o->p, &cv->first, t->pidtid, t->ptlen, ns, flags, hidden, ret);
     }
+}
+
+/* Write t's held-back begin (with n argument values) or end (with the
+ * return value if n). */
+static inline void write_pending(struct conv *cv, struct thr *t, const uint64_t *vals, unsigned n)
+{
+    int kind = t->pd;
+    t->pd = PD_NONE;
+    if (kind == PD_BEGIN)
+        write_begin(cv, t, t->pd_ns, t->pd_g, vals, n);
+    else if (kind == PD_END)
+        write_end(cv, t, t->pd_ns, t->pd_flags, t->pd_hidden, n ? vals : NULL);
+}
+
+static inline void emit_begin(struct conv *cv, struct thr *t, uint64_t ns, uint32_t g)
+{
+    if (t->pd)
+        write_pending(cv, t, NULL, 0);
+    cv->slices++;
+    t->pd = PD_BEGIN;
+    t->pd_ns = ns;
+    t->pd_g = g;
+}
+
+static inline void emit_end(struct conv *cv, struct thr *t, uint64_t ns, unsigned flags,
+                            uint64_t hidden)
+{
+    if (t->pd)
+        write_pending(cv, t, NULL, 0);
+    t->pd = PD_END;
+    t->pd_ns = ns;
+    t->pd_flags = flags;
+    t->pd_hidden = hidden;
 }
 
 static void emit_instant(struct conv *cv, struct thr *t, uint64_t ns, const char *name)
 {
     struct sf_out *o = cv->out;
+    if (t->pd)
+        write_pending(cv, t, NULL, 0);
     size_t len = strlen(name);
     if (cv->fmt == FMT_PERFETTO) {
         sf_out_room(o, 2 * PF_SMALL_MAX + len);
@@ -502,6 +546,8 @@ static void close_thread(struct conv *cv, struct thr *t, uint64_t ns)
 static void retire_thread(struct conv *cv, struct thr *t, uint64_t ns)
 {
     close_thread(cv, t, ns);
+    if (t->pd)
+        write_pending(cv, t, NULL, 0);
     free(t->stack);
     free(t->defd);
     t->stack = NULL;
@@ -651,6 +697,14 @@ static void on_events(struct conv *cv, const struct sf_chunkv *c)
             t->last_ns = ns;
             if (ev.sub == SF_EXT_ALLOC) {
                 on_alloc(cv, &ev, ns);
+            } else if (ev.sub == SF_EXT_ARGS) {
+                if (t->pd == PD_BEGIN) {
+                    unsigned n = ev.arg < ev.nwords ? ev.arg : ev.nwords;
+                    write_pending(cv, t, ev.v, n > PF_MAX_ARGS ? PF_MAX_ARGS : n);
+                }
+            } else if (ev.sub == SF_EXT_RET) {
+                if (t->pd == PD_END && ev.nwords >= 1)
+                    write_pending(cv, t, ev.v, 1);
             } else if (ev.sub == SF_EXT_LOST) {
                 char buf[64];
                 snprintf(buf, sizeof buf, "sftrace: %" PRIu64 " records lost",
@@ -815,7 +869,7 @@ static void usage(FILE *f)
             "                        (repeatable), matched by build-id\n"
             "      --format FMT      perfetto (protobuf TrackEvent, default) or chrome\n"
             "                        (trace-event JSON)\n"
-            "      --level N         gzip level 1..9 (default 1)\n"
+            "      --level N         gzip level 1..9 (default 2)\n"
             "  -q, --quiet           no progress and no summary line\n"
             "  -h, --help            this help\n");
 }
@@ -840,7 +894,7 @@ int cmd_convert(int argc, char **argv)
     const char *outpath = NULL;
     const char **symfiles = NULL;
     size_t nsym = 0;
-    int quiet = 0, level = 1;
+    int quiet = 0, level = 2;
     enum fmt fmt = FMT_PERFETTO;
     int c;
     optind = 1;
@@ -929,6 +983,14 @@ int cmd_convert(int argc, char **argv)
         cv.cx0 = ci.x0;
         cv.cy0 = ci.y0;
     }
+    struct stat lst, ost;
+    memset(&lst, 0, sizeof lst);
+    if (stat(logpath, &lst) == 0 && stat(outpath, &ost) == 0 && lst.st_dev == ost.st_dev &&
+        lst.st_ino == ost.st_ino) {
+        fprintf(stderr, "sftrace convert: '%s' is the log itself; choose another output\n",
+                outpath);
+        goto done;
+    }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);
     if (!cv.out) {
         fprintf(stderr, "sftrace convert: %s\n", err);
@@ -936,9 +998,7 @@ int cmd_convert(int argc, char **argv)
     }
 
     struct progress pr = {.on = !quiet, .tty = isatty(STDERR_FILENO), .start = t0, .last = t0};
-    struct stat st;
-    if (stat(logpath, &st) == 0)
-        pr.size = (uint64_t)st.st_size;
+    pr.size = (uint64_t)lst.st_size;
 
     const struct sf_file_header *fh = sf_log_header(cv.log);
     struct sf_out *o = cv.out;
@@ -986,8 +1046,11 @@ int cmd_convert(int argc, char **argv)
         sf_out_abort(o);
         goto done;
     }
-    for (size_t i = 0; i < cv.nthrs; i++)
+    for (size_t i = 0; i < cv.nthrs; i++) {
         close_thread(&cv, cv.thrs[i], 0);
+        if (cv.thrs[i]->pd)
+            write_pending(&cv, cv.thrs[i], NULL, 0);
+    }
     for (size_t i = 0; i < cv.nprocs; i++)
         flush_counter(&cv, cv.procs[i], 1);
     if (fmt == FMT_CHROME) {
@@ -1020,6 +1083,11 @@ int cmd_convert(int argc, char **argv)
                     " slices unfinished, %" PRIu64 " calls deeper than %d hidden, %" PRIu64
                     " records lost in recording\n",
                     cv.unmatched, cv.unfinished, cv.hidden + cv.too_deep, MAX_DEPTH, cv.lost);
+        if (cv.backwards)
+            fprintf(stderr,
+                    "sftrace convert: %" PRIu64
+                    " timestamps went backwards within a thread and were moved forward\n",
+                    cv.backwards);
     }
 
 done:

@@ -112,6 +112,22 @@ static inline char *put_us(char *d, uint64_t ns)
     return d + 4;
 }
 
+static inline char *put_hex(char *d, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    *d++ = '0';
+    *d++ = 'x';
+    while (n)
+        *d++ = tmp[--n];
+    return d;
+}
+
 static inline char *put_lit(char *d, const char *s, size_t n)
 {
     memcpy(d, s, n);
@@ -162,7 +178,7 @@ uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_
 }
 
 uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                  const char *ename, size_t elen)
+                  const char *ename, size_t elen, const uint64_t *args, unsigned nargs)
 {
     char *d = sep((char *)p, first);
     d = LIT(d, "{\"ph\":\"B\",");
@@ -171,27 +187,51 @@ uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint
     d = put_us(d, ns);
     d = LIT(d, ",\"name\":\"");
     d = put_lit(d, ename, elen);
-    d = LIT(d, "\"}");
+    *d++ = '"';
+    if (nargs) {
+        d = LIT(d, ",\"args\":{");
+        for (unsigned i = 0; i < nargs && i < 6; i++) {
+            d = LIT(d, "\"arg");
+            *d++ = (char)('0' + i);
+            d = LIT(d, "\":\"");
+            d = put_hex(d, args[i]);
+            *d++ = '"';
+            if (i + 1 < nargs && i + 1 < 6)
+                *d++ = ',';
+        }
+        *d++ = '}';
+    }
+    *d++ = '}';
     return (uint8_t *)d;
 }
 
 uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                unsigned flags, uint64_t hidden)
+                unsigned flags, uint64_t hidden, const uint64_t *ret)
 {
     char *d = sep((char *)p, first);
     d = LIT(d, "{\"ph\":\"E\",");
     d = put_lit(d, pidtid, ptlen);
     d = LIT(d, ",\"ts\":");
     d = put_us(d, ns);
-    if (flags || hidden) {
+    if ((flags & PF_END_UNFINISHED) || hidden || ret) {
+        int n = 0;
         d = LIT(d, ",\"args\":{");
-        if (flags & PF_END_UNFINISHED)
+        if (flags & PF_END_UNFINISHED) {
             d = LIT(d, "\"unfinished\":true");
+            n++;
+        }
         if (hidden) {
-            if (flags & PF_END_UNFINISHED)
+            if (n++)
                 *d++ = ',';
             d = LIT(d, "\"hidden_calls\":");
             d = put_u64(d, hidden);
+        }
+        if (ret) {
+            if (n++)
+                *d++ = ',';
+            d = LIT(d, "\"ret\":\"");
+            d = put_hex(d, *ret);
+            *d++ = '"';
         }
         *d++ = '}';
     }

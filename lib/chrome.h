@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define CJ_STR_MAX 16384u /* longest string escaped (input bytes) */
-#define CJ_SMALL_MAX 192u /* room of an event, not counting its strings */
+#define CJ_SMALL_MAX 384u /* room of an event, not counting its strings */
 
 /* Room cj_escape needs for len input bytes. */
 static inline size_t cj_escape_max(size_t len)
@@ -39,13 +39,15 @@ uint8_t *cj_file_end(uint8_t *p);
 /* "M" event: what = "process_name" or "thread_name"; ename escaped. */
 uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_t tid,
                  const char *ename, size_t elen);
-/* "B" event of escaped name ename. */
+/* "B" event of escaped name ename; nargs (<= 6) argument values as args
+ * "arg0".. (hex strings). */
 uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                  const char *ename, size_t elen);
+                  const char *ename, size_t elen, const uint64_t *args, unsigned nargs);
 /* "E" event; flags as PF_END_* in perfetto.h (args "unfinished": true), hidden
- * calls below the depth limit as args "hidden_calls". */
+ * calls below the depth limit as args "hidden_calls", the return value (if
+ * ret) as args "ret" (hex string). */
 uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                unsigned flags, uint64_t hidden);
+                unsigned flags, uint64_t hidden, const uint64_t *ret);
 /* Thread-scoped instant "i" event with escaped name. */
 uint8_t *cj_instant(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
                     const char *ename, size_t elen);

@@ -61,6 +61,7 @@
 /* DebugAnnotation */
 #define DA_BOOL 2
 #define DA_UINT 3
+#define DA_POINTER 7
 #define DA_NAME 10
 /* InternedData */
 #define ID_EVENT_NAMES 2
@@ -283,7 +284,24 @@ uint8_t *pf_seq_start(uint8_t *p, struct pf_seq *s, uint64_t ns)
     return seq_start(p, s, ns);
 }
 
-uint8_t *pf_slice_begin(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid, int has_src)
+/* Debug annotations "arg0".. (or "ret" when ret) with pointer (hex) values. */
+static uint8_t *put_vals(uint8_t *p, const uint64_t *v, unsigned n, int ret)
+{
+    uint8_t *da;
+    if (n > PF_MAX_ARGS)
+        n = PF_MAX_ARGS;
+    for (unsigned i = 0; i < n; i++) {
+        char name[5] = {'a', 'r', 'g', (char)('0' + i), 0};
+        p = msg_begin(p, TE_DEBUG_ANNOTATIONS, &da);
+        p = ret ? put_str(p, DA_NAME, "ret", 3) : put_str(p, DA_NAME, name, 4);
+        p = put_uint(p, DA_POINTER, v[i]);
+        p = msg_end(p, da);
+    }
+    return p;
+}
+
+uint8_t *pf_slice_begin(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid, int has_src,
+                        const uint64_t *args, unsigned nargs)
 {
     uint8_t *pk, *te;
     p = ev_begin(p, s, ns, &pk, &te);
@@ -295,6 +313,8 @@ uint8_t *pf_slice_begin(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid,
         p = tag(p, TE_SOURCE_LOCATION_IID, WT_VARINT);
         p = pf_varint(p, iid);
     }
+    if (__builtin_expect(nargs != 0, 0))
+        p = put_vals(p, args, nargs, 0);
     p = msg_end(p, te);
     return msg_end(p, pk);
 }
@@ -310,7 +330,7 @@ size_t pf_begin_def_max(size_t name_len, size_t file_len)
 
 uint8_t *pf_slice_begin_def(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid,
                             const char *name, size_t name_len, const char *file, size_t file_len,
-                            uint32_t line)
+                            uint32_t line, const uint64_t *args, unsigned nargs)
 {
     uint8_t *pk, *te, *id, *m;
     p = ev_begin(p, s, ns, &pk, &te);
@@ -319,6 +339,8 @@ uint8_t *pf_slice_begin_def(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t 
     p = put_uint(p, TE_NAME_IID, iid);
     if (file)
         p = put_uint(p, TE_SOURCE_LOCATION_IID, iid);
+    if (nargs)
+        p = put_vals(p, args, nargs, 0);
     p = msg_end(p, te);
     p = msg_begin(p, TP_INTERNED_DATA, &id);
     p = msg_begin(p, ID_EVENT_NAMES, &m);
@@ -337,7 +359,8 @@ uint8_t *pf_slice_begin_def(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t 
     return msg_end(p, pk);
 }
 
-uint8_t *pf_slice_end(uint8_t *p, struct pf_seq *s, uint64_t ns, unsigned flags, uint64_t hidden)
+uint8_t *pf_slice_end(uint8_t *p, struct pf_seq *s, uint64_t ns, unsigned flags, uint64_t hidden,
+                      const uint64_t *ret)
 {
     uint8_t *pk, *te, *da;
     p = ev_begin(p, s, ns, &pk, &te);
@@ -355,6 +378,8 @@ uint8_t *pf_slice_end(uint8_t *p, struct pf_seq *s, uint64_t ns, unsigned flags,
         p = put_uint(p, DA_UINT, hidden);
         p = msg_end(p, da);
     }
+    if (__builtin_expect(ret != NULL, 0))
+        p = put_vals(p, ret, 1, 1);
     p = msg_end(p, te);
     return msg_end(p, pk);
 }

@@ -98,21 +98,29 @@ uint8_t *pf_seq_start(uint8_t *p, struct pf_seq *s, uint64_t ns);
 /* Room pf_slice_begin_def needs. */
 size_t pf_begin_def_max(size_t name_len, size_t file_len);
 
+/* Most values a begin carries (debug annotations "arg0".."arg5", shown as
+ * hex: the function's integer argument registers). */
+#define PF_MAX_ARGS 6
+
 /* Slice begin, name and source location already interned on this sequence
- * as iid (has_src: a source location was interned too). Room: PF_SMALL_MAX
- * (twice that if the sequence has not started). */
-uint8_t *pf_slice_begin(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid, int has_src);
+ * as iid (has_src: a source location was interned too), with nargs (<=
+ * PF_MAX_ARGS) argument values. Room: 2 * PF_SMALL_MAX (3 * if the sequence
+ * has not started). */
+uint8_t *pf_slice_begin(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid, int has_src,
+                        const uint64_t *args, unsigned nargs);
 /* Slice begin that also interns the name (and, if file, the source location
  * file:line) as iid on this sequence. */
 uint8_t *pf_slice_begin_def(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid,
                             const char *name, size_t name_len, const char *file, size_t file_len,
-                            uint32_t line);
+                            uint32_t line, const uint64_t *args, unsigned nargs);
 
 /* Flags of a slice end (debug annotations of the slice). */
 #define PF_END_UNFINISHED 1u /* "unfinished": true - its exit was not seen */
 /* Slice end. hidden: calls below the depth limit not shown (annotation
- * "hidden_calls" when nonzero). Room: PF_SMALL_MAX (twice if not started). */
-uint8_t *pf_slice_end(uint8_t *p, struct pf_seq *s, uint64_t ns, unsigned flags, uint64_t hidden);
+ * "hidden_calls" when nonzero); ret: the return value (annotation "ret",
+ * hex) or NULL. Room: 2 * PF_SMALL_MAX (3 * if not started). */
+uint8_t *pf_slice_end(uint8_t *p, struct pf_seq *s, uint64_t ns, unsigned flags, uint64_t hidden,
+                      const uint64_t *ret);
 
 /* Instant event with a literal name on the sequence's track. Room:
  * PF_SMALL_MAX * 2 + strlen(name). */

@@ -45,29 +45,31 @@ int main(int argc, char **argv)
     struct pf_seq a = {.id = 2, .track_uuid = 101};
     struct pf_seq b = {.id = 3, .track_uuid = 102};
     uint64_t t = t0 + 10;
+    const uint64_t args[6] = {1, 0xffffffffffffffffull, 3, 4, 5, 6}, ret = 0x1234;
     long slices = 0;
     for (int round = 0; round < 20000; round++) {
-        sf_out_room(o, pf_begin_def_max(40000, 8) + 4 * PF_SMALL_MAX);
+        sf_out_room(o, pf_begin_def_max(40000, 8) + 8 * PF_SMALL_MAX);
         if (round == 0) {
-            o->p = pf_slice_begin_def(o->p, &a, t, 1, "main", 4, "/src/a.c", 8, 10);
-            o->p = pf_slice_begin_def(o->p, &a, t += 3, 2, longname, 300, "/src/a.c", 8, 20);
-            o->p = pf_slice_begin_def(o->p, &a, t += 3, 3, longname, 40000, NULL, 0, 0);
+            o->p = pf_slice_begin_def(o->p, &a, t, 1, "main", 4, "/src/a.c", 8, 10, NULL, 0);
+            o->p =
+                pf_slice_begin_def(o->p, &a, t += 3, 2, longname, 300, "/src/a.c", 8, 20, args, 3);
+            o->p = pf_slice_begin_def(o->p, &a, t += 3, 3, longname, 40000, NULL, 0, 0, NULL, 0);
         } else {
-            o->p = pf_slice_begin(o->p, &a, t, 1, 1);
-            o->p = pf_slice_begin(o->p, &a, t += 3, 2, 1);
-            o->p = pf_slice_begin(o->p, &a, t += 3, 3, 0);
+            o->p = pf_slice_begin(o->p, &a, t, 1, 1, NULL, 0);
+            o->p = pf_slice_begin(o->p, &a, t += 3, 2, 1, args, 6);
+            o->p = pf_slice_begin(o->p, &a, t += 3, 3, 0, NULL, 0);
         }
         slices += 3;
-        o->p = pf_slice_end(o->p, &a, t += 1000, 0, 0);
-        o->p = pf_slice_end(o->p, &a, t += 1, PF_END_UNFINISHED, 0);
-        o->p = pf_slice_end(o->p, &a, t += 200, 0, round == 7 ? 12 : 0);
+        o->p = pf_slice_end(o->p, &a, t += 1000, 0, 0, NULL);
+        o->p = pf_slice_end(o->p, &a, t += 1, PF_END_UNFINISHED, 0, &ret);
+        o->p = pf_slice_end(o->p, &a, t += 200, 0, round == 7 ? 12 : 0, NULL);
         sf_out_room(o, pf_begin_def_max(6, 0) + 4 * PF_SMALL_MAX + 64);
         if (!b.started)
             o->p = pf_seq_start(o->p, &b, t);
         o->p = pf_counter(o->p, 9, t + 1, 103, round * 16);
-        o->p = pf_slice_begin_def(o->p, &b, t + 2, 1, "worker", 6, NULL, 0, 0);
+        o->p = pf_slice_begin_def(o->p, &b, t + 2, 1, "worker", 6, NULL, 0, 0, NULL, 0);
         o->p = pf_instant(o->p, &b, t + 3, "sftrace: 5 records lost");
-        o->p = pf_slice_end(o->p, &b, t + 4, 0, 0);
+        o->p = pf_slice_end(o->p, &b, t + 4, 0, 0, NULL);
         slices++;
         if (round % 1000 == 999)
             b.started = 0; /* restart: clear, redefine */
