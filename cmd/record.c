@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "filterfmt.h"
 #include "logfmt.h"
 
 static void usage(FILE *f)
@@ -253,33 +254,54 @@ static void summarize(const char *path, struct summary *s)
 }
 
 /* A filter whose build-id no traced process loaded almost always means the
- * binary was rebuilt after the filter was made: say so once. */
+ * binary was rebuilt after the filter was made: say so once. Filters the
+ * runtime refused (it said why) are not reported again. */
 static void report_stale_filters(const char *filters, const struct summary *s)
 {
-    char list[8192];
-    snprintf(list, sizeof list, "%s", filters);
+    char *list = strdup(filters);
     for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-        FILE *f = fopen(p, "r");
+        FILE *f = fopen(p, "rb");
         if (!f)
             continue;
-        char line[4096], bid[4096] = "", obj[4096] = "?";
-        while (fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\n")] = 0;
-            if (!strncmp(line, "build-id ", 9))
-                snprintf(bid, sizeof bid, "%s", line + 9);
-            else if (!strncmp(line, "object ", 7))
-                snprintf(obj, sizeof obj, "%s", line + 7);
+        char *buf = NULL;
+        size_t len = 0, cap = 0, n;
+        char chunk[65536];
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+            if (len + n > cap) {
+                cap = (len + n) * 2;
+                char *nb = realloc(buf, cap);
+                if (!nb)
+                    break;
+                buf = nb;
+            }
+            memcpy(buf + len, chunk, n);
+            len += n;
         }
         fclose(f);
+        struct sf_filter_info info;
+        char err[256];
+        int ok = sf_filter_parse(buf ? buf : "", len, &info, NULL, NULL, err, sizeof err) == 0;
+        uint64_t *addrs = ok ? malloc((info.nfuncs + 1) * sizeof *addrs) : NULL;
+        uint8_t *flags = ok ? malloc(info.nfuncs + 1) : NULL;
+        ok = ok && addrs && flags &&
+             sf_filter_parse(buf, len, &info, addrs, flags, err, sizeof err) == 0;
+        free(addrs);
+        free(flags);
+        free(buf);
+        if (!ok)
+            continue;
+        char bid[129];
+        hex(bid, info.build_id, info.build_id_len);
         int found = 0;
         for (uint32_t k = 0; k < s->nbids && !found; k++)
             found = !strcmp(s->bids[k], bid);
-        if (bid[0] && !found)
+        if (!found)
             fprintf(stderr,
-                    "sftrace record: warning: filter %s (for %s, build-id %s) matched no object "
-                    "the command loaded; was it rebuilt? Run sftrace filter again.\n",
-                    p, obj, bid);
+                    "sftrace record: warning: filter %s (build-id %s) matched no object the "
+                    "command loaded; was the program rebuilt? Run sftrace filter again.\n",
+                    p, bid);
     }
+    free(list);
 }
 
 static volatile sig_atomic_t child_pid;
@@ -401,6 +423,8 @@ int cmd_record(int argc, char **argv)
     setenv("LD_PRELOAD", preload, 1);
     if (filters[0])
         setenv("SFTRACE_FILTER", filters, 1);
+    else if (getenv("SFTRACE_FILTER"))
+        snprintf(filters, sizeof filters, "%s", getenv("SFTRACE_FILTER"));
 
     uint64_t t0 = mono_ns();
     pid_t pid = fork();

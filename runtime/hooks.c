@@ -83,9 +83,15 @@ static void atfork_child(void)
  */
 #define EXEC_VAR "SFTRACE_EXEC_PID="
 
-static int tracing_here(void) { return sf_g.enabled && getpid() == sf_g.pid; }
+static int tracing_here(void)
+{
+    return sf_g.enabled && getpid() == sf_g.pid;
+}
 
-static void before_exec(void) { sf_before_exit(SF_END_EXEC); }
+static void before_exec(void)
+{
+    sf_before_exit(SF_END_EXEC);
+}
 
 static size_t env_count(char *const envp[])
 {
@@ -108,13 +114,13 @@ static char **env_with_exec(char *const envp[], char **out, char *var, size_t va
     return out;
 }
 
-#define EXEC_ENVP(envp, newenv)                                                                \
-    char var_[48];                                                                             \
-    char *newenv[env_count(envp) + 2];                                                         \
-    char *const *use_env_ = envp;                                                              \
-    if (tracing_here()) {                                                                      \
-        before_exec();                                                                         \
-        use_env_ = env_with_exec(envp, newenv, var_, sizeof var_);                             \
+#define EXEC_ENVP(envp, newenv)                                                                    \
+    char var_[48];                                                                                 \
+    char *newenv[env_count(envp) + 2];                                                             \
+    char *const *use_env_ = envp;                                                                  \
+    if (tracing_here()) {                                                                          \
+        before_exec();                                                                             \
+        use_env_ = env_with_exec(envp, newenv, var_, sizeof var_);                                 \
     }
 
 SF_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -138,7 +144,10 @@ SF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     return real_fexecve(fd, argv, use_env_);
 }
 
-SF_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, environ); }
+SF_EXPORT int execv(const char *path, char *const argv[])
+{
+    return execve(path, argv, environ);
+}
 
 SF_EXPORT int execvp(const char *file, char *const argv[])
 {

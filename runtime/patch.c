@@ -348,10 +348,12 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     }
     uintptr_t base = map[0].version >= 2 ? 0 : info->dlpi_addr;
     const struct sf_filter *filt = NULL;
+    int desc_only = 0; /* an object no filter names, in descendants mode */
     if (sf_filters_active()) {
         filt = midlen ? sf_filter_for(mid, midlen) : NULL;
-        if (!filt)
+        if (!filt && !sf_filters_descendants())
             return; /* filters given, none for this object: not traced */
+        desc_only = !filt;
     }
 
     /* Count functions and find the span of the sleds. */
@@ -372,7 +374,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         return;
     }
     uint8_t *stub = NULL;
-    if (slot && !filt && sf_arch_in_reach(lo, hi + 11, (uintptr_t)slot))
+    if (slot && !filt && !desc_only && sf_arch_in_reach(lo, hi + 11, (uintptr_t)slot))
         stub = stub_in_slot(slot);
     if (!stub)
         stub = stub_near(lo, hi + 11);
@@ -419,7 +421,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             continue;
         }
         static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
-        int t = T_NORMAL;
+        int t = desc_only ? T_DESC : T_NORMAL;
         if (filt) {
             int args = fflags & SF_FILTER_ARGS, entry = kind == XRAY_ENTRY;
             if (!selected && !filt->descendants)

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "logfmt.h"
+#include "filterfmt.h"
 #include "pack.h"
 
 #define SF_HIDDEN __attribute__((visibility("hidden")))
@@ -185,7 +186,6 @@ void sf_rewrite_object_chunks(void) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
 
 /* ---- filter.c ---- */
-#define SF_FILTER_ARGS 1
 struct sf_filter {
     char path[4096];
     uint8_t build_id[64];
@@ -197,6 +197,7 @@ struct sf_filter {
 };
 int sf_filters_load(const char *list) SF_HIDDEN;
 int sf_filters_active(void) SF_HIDDEN;
+int sf_filters_descendants(void) SF_HIDDEN; /* any filter in descendants mode */
 struct sf_filter *sf_filter_for(const uint8_t *bid, size_t len) SF_HIDDEN;
 int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) SF_HIDDEN;
 

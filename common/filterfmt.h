@@ -1,0 +1,140 @@
+/*
+ * filterfmt.h - the parser of filter files (docs/filter-format.md), shared
+ * by the runtime (which applies them) and `sftrace record` (which reports
+ * filters that matched nothing), so both agree on what a valid file is.
+ *
+ * It allocates nothing: call it once with addrs == NULL to learn the number
+ * of functions, then again with arrays of that size.
+ */
+#ifndef SFTRACE_FILTERFMT_H
+#define SFTRACE_FILTERFMT_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SF_FILTER_MAGIC "sftrace-filter 1"
+#define SF_FILTER_ARGS 1 /* flag: record arguments and return value */
+
+struct sf_filter_info {
+    uint8_t build_id[64];
+    size_t build_id_len;
+    int descendants;
+    size_t nfuncs;
+};
+
+static inline int sf_filter_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static inline int sf_filter_starts(const char *line, size_t n, const char *word)
+{
+    size_t w = strlen(word);
+    return n >= w && !memcmp(line, word, w);
+}
+
+/* Parse buf[0..len). Returns 0, or -1 with "line N: what" in err. With
+ * addrs/flags given (info->nfuncs entries, from a first call), fills them. */
+static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_info *info,
+                                  uint64_t *addrs, uint8_t *flags, char *err, size_t errlen)
+{
+    const char *p = buf, *end = buf + len;
+    size_t n = 0;
+    int lineno = 0;
+    memset(info->build_id, 0, sizeof info->build_id);
+    info->build_id_len = 0;
+    info->descendants = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *line = p;
+        p += ll + 1;
+        lineno++;
+        if (lineno == 1) {
+            size_t m = sizeof SF_FILTER_MAGIC - 1;
+            if (ll == m && !memcmp(line, SF_FILTER_MAGIC, m))
+                continue;
+            if (sf_filter_starts(line, ll, "sftrace-filter "))
+                snprintf(err, errlen, "line 1: filter version '%.*s' is not supported (1)",
+                         (int)(ll > 15 + 20 ? 20 : ll - 15), line + 15);
+            else
+                snprintf(err, errlen, "line 1: not an sftrace filter file (expected '%s')",
+                         SF_FILTER_MAGIC);
+            return -1;
+        }
+        if (ll == 0 || line[0] == '#' || sf_filter_starts(line, ll, "object "))
+            continue;
+        if (sf_filter_starts(line, ll, "build-id ")) {
+            size_t k = 0, i = 9;
+            while (i + 1 < ll + 1 && i < ll && k < sizeof info->build_id) {
+                int a = sf_filter_hex(line[i]), b = i + 1 < ll ? sf_filter_hex(line[i + 1]) : -1;
+                if (a < 0 || b < 0)
+                    break;
+                info->build_id[k++] = (uint8_t)(a << 4 | b);
+                i += 2;
+            }
+            if (i != ll || k == 0) {
+                snprintf(err, errlen, "line %d: bad build-id", lineno);
+                return -1;
+            }
+            info->build_id_len = k;
+        } else if (sf_filter_starts(line, ll, "mode ")) {
+            if (ll == 16 && !memcmp(line + 5, "descendants", 11))
+                info->descendants = 1;
+            else if (!(ll == 13 && !memcmp(line + 5, "selected", 8))) {
+                snprintf(err, errlen, "line %d: unknown mode '%.*s'", lineno,
+                         (int)(ll - 5 > 40 ? 40 : ll - 5), line + 5);
+                return -1;
+            }
+        } else if (sf_filter_starts(line, ll, "f 0x")) {
+            char *q;
+            errno = 0;
+            unsigned long long a = strtoull(line + 4, &q, 16);
+            size_t at = (size_t)(q - line);
+            if (q == line + 4 || errno || at + 2 > ll || *q != ' ' ||
+                (q[1] != '-' && q[1] != 'a') || (at + 2 < ll && q[2] != ' ')) {
+                snprintf(err, errlen, "line %d: expected 'f 0xADDR FLAGS NAME'", lineno);
+                return -1;
+            }
+            if (addrs) {
+                if (n >= info->nfuncs) {
+                    snprintf(err, errlen, "line %d: the file changed while read", lineno);
+                    return -1;
+                }
+                if (n && a <= addrs[n - 1]) {
+                    snprintf(err, errlen, "line %d: addresses are not in ascending order", lineno);
+                    return -1;
+                }
+                addrs[n] = a;
+                flags[n] = q[1] == 'a' ? SF_FILTER_ARGS : 0;
+            }
+            n++;
+        } else {
+            snprintf(err, errlen, "line %d: unknown line '%.*s'", lineno, (int)(ll > 40 ? 40 : ll),
+                     line);
+            return -1;
+        }
+    }
+    if (lineno == 0) {
+        snprintf(err, errlen, "empty file");
+        return -1;
+    }
+    if (!info->build_id_len) {
+        snprintf(err, errlen, "no build-id line");
+        return -1;
+    }
+    if (!addrs)
+        info->nfuncs = n;
+    return 0;
+}
+
+#endif
