@@ -17,6 +17,7 @@
  *                     follows begins a slice at the same depth.
  *   thread exit, process END, end of log -> the thread's open slices end,
  *                     marked "unfinished"
+ *   ARGS, RET      -> the slice's "arg0".."arg5" / "ret" annotations (hex)
  *   ALLOC records  -> the process's "heap bytes" counter
  *   LOST records, chunks flagged LOST -> an instant "sftrace: records lost"
  * Slices deeper than MAX_DEPTH are tracked but not written (trace_processor
@@ -24,8 +25,11 @@
  *
  * Perfetto layout (lib/perfetto.h): the preamble makes CLOCK_MONOTONIC the
  * trace clock; each thread is one sequence with delta timestamps; each
- * function gets one global iid (its index + 1) that a thread's sequence
- * interns the first time the thread calls it.
+ * function of each object file gets one global iid (its index + 1), shared
+ * by all processes that map the file, that a thread's sequence interns the
+ * first time the thread calls it. Chrome JSON (lib/chrome.h) has
+ * the same slices as "B"/"E" pairs. Output goes through lib/gzout.h: a
+ * temporary file renamed into place at the end, gzip in worker threads.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -117,6 +121,15 @@ struct imgst {
     uint32_t cap;
 };
 
+/* The global functions of one object file (shared by every process image
+ * that maps it: forks, runs of the same program). */
+struct objst {
+    struct sf_symobj *so;
+    uint32_t nfuncs;
+    uint64_t a0, a1; /* first and last function address, to tell files apart */
+    uint32_t *g;     /* function index -> global function, NONE unknown */
+};
+
 struct conv {
     struct sf_log *log;
     struct sf_syms *syms;
@@ -125,9 +138,10 @@ struct conv {
     int first; /* Chrome: no event written yet */
     struct func *funcs;
     uint32_t nfuncs, capfuncs;
-    struct sf_map objmap; /* struct sf_obj * -> index + 1 in objg */
-    uint32_t **objg;
-    size_t nobjg, capobjg;
+    struct sf_map objmap;  /* struct sf_obj * -> index + 1 in objs */
+    struct sf_map filemap; /* struct sf_symobj * -> index + 1 in objs */
+    struct objst *objs;
+    size_t nobjs, capobjs;
     struct sf_map unkmap; /* image id << 32 | fid -> g + 1 (no object) */
     struct imgst *imgs;
     size_t nimgs;
@@ -233,21 +247,36 @@ static uint32_t resolve(struct conv *cv, struct imgst *is, const struct sf_image
     if (o) {
         uint64_t *slot = sf_map_get(&cv->objmap, (uint64_t)(uintptr_t)o, 1);
         if (!*slot) {
-            GROW(cv->objg, cv->nobjg, cv->capobjg);
-            uint32_t *arr = xrealloc(NULL, (size_t)o->nfuncs * sizeof *arr);
-            memset(arr, 0xff, (size_t)o->nfuncs * sizeof *arr);
-            cv->objg[cv->nobjg++] = arr;
-            *slot = cv->nobjg;
+            struct sf_symobj *so = sf_syms_object(cv->syms, o->path, o->build_id, o->build_id_len);
+            uint64_t a0 = o->nfuncs ? o->func_addr[0] : 0;
+            uint64_t a1 = o->nfuncs ? o->func_addr[o->nfuncs - 1] : 0;
+            uint64_t *fs = sf_map_get(&cv->filemap, (uint64_t)(uintptr_t)so, 1);
+            struct objst *same = *fs ? &cv->objs[*fs - 1] : NULL;
+            if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
+                *slot = *fs;
+            } else {
+                GROW(cv->objs, cv->nobjs, cv->capobjs);
+                struct objst *st = &cv->objs[cv->nobjs++];
+                st->so = so;
+                st->nfuncs = o->nfuncs;
+                st->a0 = a0;
+                st->a1 = a1;
+                st->g = xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
+                memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
+                *slot = cv->nobjs;
+                if (!*fs)
+                    *fs = cv->nobjs;
+            }
         }
-        uint32_t *arr = cv->objg[*slot - 1];
-        if (arr[idx] == NONE) {
-            const char *name = sf_syms_obj_name(cv->syms, o, idx), *file = NULL;
+        struct objst *st = &cv->objs[*slot - 1];
+        if (st->g[idx] == NONE) {
+            const char *name = sf_symobj_name(st->so, o->func_addr[idx]), *file = NULL;
             int line = 0;
-            if (!sf_syms_obj_srcline(cv->syms, o, idx, &file, &line))
+            if (!sf_symobj_srcline(st->so, o->func_addr[idx], &file, &line))
                 file = NULL;
-            arr[idx] = new_func(cv, name, file, line);
+            st->g[idx] = new_func(cv, name, file, line);
         }
-        g = arr[idx];
+        g = st->g[idx];
     } else {
         uint64_t *slot = sf_map_get(&cv->unkmap, (uint64_t)img->id << 32 | fid, 1);
         if (!*slot) {
@@ -1033,7 +1062,9 @@ int cmd_convert(int argc, char **argv)
         default:
             break;
         }
-        if ((++nchunks & 31) == 0) {
+        /* small chunks (names, objects) come in bursts: look at the clock
+         * after every EVENTS chunk and every 64th other one */
+        if (ch.h->type == SF_CHUNK_EVENTS || (++nchunks & 63) == 0) {
             if (sf_out_failed(o))
                 break;
             progress(&pr, &cv, 0);
@@ -1103,9 +1134,9 @@ done:
     }
     free(cv.procs);
     free(cv.cd);
-    for (size_t i = 0; i < cv.nobjg; i++)
-        free(cv.objg[i]);
-    free(cv.objg);
+    for (size_t i = 0; i < cv.nobjs; i++)
+        free(cv.objs[i].g);
+    free(cv.objs);
     for (size_t i = 0; i < cv.nimgs; i++)
         free(cv.imgs[i].fid2g);
     free(cv.imgs);
@@ -1116,6 +1147,7 @@ done:
     }
     free(cv.funcs);
     sf_map_free(&cv.objmap);
+    sf_map_free(&cv.filemap);
     sf_map_free(&cv.unkmap);
     sf_map_free(&cv.thrmap);
     sf_map_free(&cv.procmap);

@@ -172,7 +172,7 @@ static void write_ready(struct sf_out_priv *q)
             return;
         q->writing = 1;
         pthread_mutex_unlock(&q->mu);
-        int e = q->err;
+        int e = __atomic_load_n(&q->err, __ATOMIC_RELAXED);
         if (!e) {
             if (q->level)
                 q->crc = (uint32_t)crc32_combine(q->crc, b->crc, (z_off_t)b->len);
@@ -180,7 +180,7 @@ static void write_ready(struct sf_out_priv *q)
         }
         pthread_mutex_lock(&q->mu);
         if (e && !q->err)
-            q->err = e;
+            __atomic_store_n(&q->err, e, __ATOMIC_RELAXED);
         if (!e)
             q->file_bytes += b->outlen;
         b->state = B_FREE;
@@ -302,7 +302,7 @@ void sf_out_write(struct sf_out *o, const void *data, size_t n)
 
 int sf_out_failed(const struct sf_out *o)
 {
-    return o->priv->err != 0;
+    return __atomic_load_n(&o->priv->err, __ATOMIC_RELAXED) != 0;
 }
 
 uint64_t sf_out_in_bytes(const struct sf_out *o)
@@ -313,7 +313,11 @@ uint64_t sf_out_in_bytes(const struct sf_out *o)
 
 uint64_t sf_out_file_bytes(const struct sf_out *o)
 {
-    return o->priv->file_bytes;
+    struct sf_out_priv *q = o->priv;
+    pthread_mutex_lock(&q->mu);
+    uint64_t n = q->file_bytes;
+    pthread_mutex_unlock(&q->mu);
+    return n;
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -509,8 +513,8 @@ void sf_out_abort(struct sf_out *o)
 {
     struct sf_out_priv *q = o->priv;
     pthread_mutex_lock(&q->mu);
-    if (!q->err)
-        q->err = ECANCELED; /* skip the writes still pending */
+    if (!q->err) /* skip the writes still pending */
+        __atomic_store_n(&q->err, ECANCELED, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&q->mu);
     drain(q);
     if (q->own_fd && q->fd >= 0)
