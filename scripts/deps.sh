@@ -5,7 +5,7 @@
 # it is silent and instant on a machine that has everything. `make demo`,
 # `make test` and `make bench` run it; pass extra package names as arguments.
 set -e
-PKGS="make gcc clang libclang-rt-14-dev llvm python3 pkg-config \
+PKGS="make gcc gdb clang libclang-rt-14-dev llvm python3 pkg-config \
       libelf-dev libdw-dev zlib1g-dev libpcre2-dev libiberty-dev $*"
 missing=""
 for p in $PKGS; do
