@@ -32,8 +32,9 @@ def test_backtrace_from_slow_path():
 
 def test_backtrace_from_fast_path():
     prog = tl.build_c("recursion.c")
-    # stop at fib's first instruction (its sled), then step into the trampoline
-    bt = _gdb(prog, ["break *fib", "run", "stepi 4", "bt"])
+    # once patched (at main), stop at fib's first instruction (its sled) and
+    # step into the trampoline
+    bt = _gdb(prog, ["break main", "run", "break *fib", "continue", "stepi 4", "bt"])
     assert len(bt) >= 3, bt
     assert "sf_trampoline" in bt[0], bt
     assert " fib " in bt[1] or "fib (" in bt[1], bt
