@@ -40,3 +40,34 @@ def test_node_addon_main_and_worker():
     assert per[worker[0]]["fib"] == calls(12), per
     assert per[main[0]]["napi_register_module_v1"] == 1, per
     assert per[worker[0]]["napi_register_module_v1"] == 1, per
+
+
+def test_node_addon_linked_with_runtime():
+    # the rspack way: the addon links libsftrace.so and calls sftrace_setup
+    # from a constructor; node dlopens it; only SFTRACE_OUTPUT_FILE is set
+    if not tl.have("node") or not os.path.exists(NODE_API):
+        raise tl.Skip("node or its headers (%s) are not installed" % NODE_API)
+    d = tl.outdir("node")
+    src = os.path.join(d, "addon_setup.c")
+    with open(os.path.join(tl.PROGS, "node_addon.c")) as f:
+        body = f.read()
+    with open(src, "w") as f:
+        f.write("#include <sftrace.h>\nSFTRACE_SETUP_HERE()\n" + body)
+    addon = os.path.join(d, "addon_setup.node")
+    tl.build_c(src, out=addon, shared=True,
+               flags=["-I/usr/include/node", "-I" + os.path.join(tl.ROOT, "include")],
+               libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD])
+    log = os.path.join(d, "linked.log")
+    if os.path.exists(log):
+        os.unlink(log)
+    script = "const a = require(%s); console.log('r', a.fib(14), a.fib(10));" % json.dumps(addon)
+    p = tl.run(["node", "-e", script], env={"SFTRACE_OUTPUT_FILE": log})
+    assert "r 377 55" in p.stdout, p.stdout
+    events, _ = tl.dump(log)
+    tl.check_nesting(events)
+    assert len({e.tid for e in events}) == 1
+    c = tl.counts(events)
+
+    def calls(n):
+        return 1 if n < 2 else 1 + calls(n - 1) + calls(n - 2)
+    assert c["Fib"] == 2 and c["fib"] == calls(14) + calls(10), c
