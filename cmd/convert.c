@@ -130,10 +130,19 @@ struct objst {
     uint32_t *g;     /* function index -> global function, NONE unknown */
 };
 
+/* The progress display (see progress()). */
+struct progress {
+    int on, tty;
+    double start, last;
+    uint64_t size;
+    int shown; /* a \r line is on screen */
+};
+
 struct conv {
     struct sf_log *log;
     struct sf_syms *syms;
     struct sf_out *out;
+    struct progress *pr;
     enum fmt fmt;
     int first; /* Chrome: no event written yet */
     struct func *funcs;
@@ -211,6 +220,8 @@ static inline uint64_t to_ns(struct conv *cv, const struct sf_image *img, uint64
 
 /* ---- functions ------------------------------------------------------------ */
 
+static void progress_clear(struct progress *pr);
+
 static uint32_t new_func(struct conv *cv, const char *name, const char *file, int line)
 {
     GROW(cv->funcs, cv->nfuncs, cv->capfuncs);
@@ -252,6 +263,11 @@ static uint32_t resolve(struct conv *cv, struct imgst *is, const struct sf_image
             uint64_t a1 = o->nfuncs ? o->func_addr[o->nfuncs - 1] : 0;
             uint64_t *fs = sf_map_get(&cv->filemap, (uint64_t)(uintptr_t)so, 1);
             struct objst *same = *fs ? &cv->objs[*fs - 1] : NULL;
+            if (!same && sf_symobj_warning(so)) { /* once per file, not in the progress line */
+                if (cv->pr)
+                    progress_clear(cv->pr);
+                fprintf(stderr, "sftrace convert: warning: %s\n", sf_symobj_warning(so));
+            }
             if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
                 *slot = *fs;
             } else {
@@ -833,13 +849,6 @@ static void fmt_bytes(char *buf, size_t n, uint64_t v)
         snprintf(buf, n, "%" PRIu64 " B", v);
 }
 
-struct progress {
-    int on, tty;
-    double start, last;
-    uint64_t size;
-    int shown; /* a \r line is on screen */
-};
-
 static void progress(struct progress *pr, struct conv *cv, int final)
 {
     if (!pr->on)
@@ -997,6 +1006,7 @@ int cmd_convert(int argc, char **argv)
     }
     int rc = 1;
     cv.syms = sf_syms_new();
+    sf_syms_set_quiet(cv.syms, 1); /* warnings are printed by resolve() */
     for (size_t i = 0; i < nsym; i++) {
         if (sf_syms_add_file(cv.syms, symfiles[i], err, sizeof err) != 0) {
             fprintf(stderr, "sftrace convert: %s\n", err);
@@ -1028,6 +1038,7 @@ int cmd_convert(int argc, char **argv)
 
     struct progress pr = {.on = !quiet, .tty = isatty(STDERR_FILENO), .start = t0, .last = t0};
     pr.size = (uint64_t)lst.st_size;
+    cv.pr = &pr;
 
     const struct sf_file_header *fh = sf_log_header(cv.log);
     struct sf_out *o = cv.out;
@@ -1098,16 +1109,17 @@ int cmd_convert(int argc, char **argv)
     rc = 0;
     if (!quiet) {
         double dt = now_s() - t0;
-        char ev[32], sl[32], sz[32], raw[32];
+        char ev[32], sl[32], sz[32], raw[32], rate[32];
+        fmt_count(rate, sizeof rate, dt > 0.001 ? (uint64_t)(cv.events / dt) : cv.events);
         fmt_count(ev, sizeof ev, cv.events);
         fmt_count(sl, sizeof sl, cv.slices);
         fmt_bytes(sz, sizeof sz, bytes);
         fmt_bytes(raw, sizeof raw, in_bytes);
         fprintf(stderr,
                 "sftrace convert: %s events, %s slices, %" PRIu64 " threads, %zu processes -> "
-                "%s (%s%s%s%s), %.2f s (%.1fM events/s)\n",
+                "%s (%s%s%s%s), %.2f s (%s events/s)\n",
                 ev, sl, cv.nthreads_used, cv.nprocs, outpath, sz, gz ? ", " : "", gz ? raw : "",
-                gz ? " uncompressed" : "", dt, dt > 0 ? cv.events / dt / 1e6 : 0.0);
+                gz ? " uncompressed" : "", dt, rate);
         if (cv.unmatched || cv.unfinished || cv.hidden || cv.lost || cv.too_deep)
             fprintf(stderr,
                     "sftrace convert: %" PRIu64 " exits without entry dropped, %" PRIu64
