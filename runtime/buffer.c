@@ -356,13 +356,15 @@ static void buffer_full(void)
     int writer = sf_g.use_writer && writer_pid == sf_g.pid;
     if (!writer || atomic_load_explicit(&s->bufs[next].state, memory_order_acquire) != B_FREE) {
         /* No writer, or it is behind: write our own full buffers. */
+        if (writer)
+            atomic_fetch_add(&sf_g.writer_behind, 1);
         spin_lock(&s->wlock);
         drain(s, NULL);
         spin_unlock(&s->wlock);
     }
     start_buffer(s, next);
     if (writer)
-        wake_writer();
+        wake_writer(); /* a system call only when the writer sleeps */
 }
 
 /*
@@ -656,8 +658,9 @@ static void *writer_main(void *arg)
         }
         if (did)
             continue;
-        /* Poll a little before sleeping: waking an idle CPU costs more than
-         * a busy thread takes to fill a buffer (~100 us), most of all in VMs. */
+        /* Poll a while before sleeping: waking an idle CPU takes about as
+         * long as a busy thread takes to fill a buffer (~100 us; more in a
+         * VM), and a writer that sleeps between buffers falls behind. */
         uint64_t t0 = sf_mono_ns();
         while (atomic_load(&wake_seq) == seen && sf_mono_ns() - t0 < 300000)
             for (int i = 0; i < 64; i++)

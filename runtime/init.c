@@ -210,6 +210,10 @@ void sf_before_exit(int reason)
     sf_flush_all(1);
     if (!sf_g.need_process_chunk)
         sf_write_end_chunk(reason);
+    if (getenv("SFTRACE_DEBUG"))
+        sf_msg("pid %d: %llu events, writer behind %llu times", (int)sf_g.pid,
+               (unsigned long long)atomic_load(&sf_g.events),
+               (unsigned long long)atomic_load(&sf_g.writer_behind));
 }
 
 static int env_true(const char *name)

@@ -107,8 +107,9 @@ struct sf_global {
     int use_writer; /* a writer thread packs and writes full buffers */
     uint64_t tsc_hz;
     _Atomic uint64_t lost;
-    _Atomic uint64_t events;   /* function events written */
-    _Atomic uint32_t nthreads; /* threads that recorded */
+    _Atomic uint64_t events;        /* function events written */
+    _Atomic uint64_t writer_behind; /* full rings the owner had to write */
+    _Atomic uint32_t nthreads;      /* threads that recorded */
     _Atomic(struct sf_slot *) slots;
     char path[4096]; /* absolute log path */
 };
