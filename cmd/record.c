@@ -115,17 +115,12 @@ static int create_log(const char *path, uint64_t *session)
     if (fd < 0)
         return -1;
     struct sf_file_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, SF_FILE_MAGIC, 8);
-    h.version_major = SF_VERSION_MAJOR;
-    h.version_minor = SF_VERSION_MINOR;
-    h.header_size = sizeof h;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    h.session_id = ((uint64_t)getpid() << 40) ^ mono_ns() ^ (uint64_t)tv.tv_usec << 20;
-    h.create_mono_ns = mono_ns();
-    h.create_real_ns = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
-    *session = h.session_id;
+    uint64_t mono = mono_ns();
+    *session = ((uint64_t)getpid() << 40) ^ mono ^ (uint64_t)tv.tv_usec << 20;
+    sf_file_header_init(&h, *session, mono,
+                        (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u);
     int ok = write(fd, &h, sizeof h) == (ssize_t)sizeof h;
     if (close(fd) != 0 || !ok)
         return -1;

@@ -40,6 +40,22 @@ struct sf_file_header {
     uint64_t reserved[3];
 };
 
+/* Fill a file header: what `record` and the runtime write to start a log. */
+static inline void sf_file_header_init(struct sf_file_header *h, uint64_t session_id,
+                                       uint64_t mono_ns, uint64_t real_ns)
+{
+    static const char magic[8] = SF_FILE_MAGIC;
+    *h = (struct sf_file_header){0};
+    for (int i = 0; i < 8; i++)
+        h->magic[i] = magic[i];
+    h->version_major = SF_VERSION_MAJOR;
+    h->version_minor = SF_VERSION_MINOR;
+    h->header_size = sizeof *h;
+    h->session_id = session_id;
+    h->create_mono_ns = mono_ns;
+    h->create_real_ns = real_ns;
+}
+
 /* ---- chunks ------------------------------------------------------------ */
 
 #define SF_CHUNK_MAGIC 0x4b434653u /* "SFCK" */

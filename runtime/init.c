@@ -84,14 +84,7 @@ static int create_log(const char *path, int replace, uint64_t session)
     if (fd < 0)
         return -1;
     struct sf_file_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, SF_FILE_MAGIC, 8);
-    h.version_major = SF_VERSION_MAJOR;
-    h.version_minor = SF_VERSION_MINOR;
-    h.header_size = sizeof h;
-    h.session_id = session;
-    h.create_mono_ns = sf_mono_ns();
-    h.create_real_ns = sf_real_ns();
+    sf_file_header_init(&h, session, sf_mono_ns(), sf_real_ns());
     int rc = sf_write_all(fd, &h, sizeof h);
     close(fd);
     if (rc == 0) {
