@@ -41,18 +41,20 @@ static _Atomic uint32_t wake_seq;
 static _Atomic uint32_t writer_sleeping;
 static pid_t writer_pid; /* the process the writer thread belongs to */
 
-static uint8_t *alloc_buffer(void)
+/* n buffers of SF_BUF_SIZE, contiguous and SF_BUF_SIZE-aligned: map one
+ * buffer more than needed and give back the unaligned ends. */
+static uint8_t *alloc_buffers(size_t n)
 {
-    /* Map twice the size and keep the SF_BUF_SIZE-aligned half. */
-    uint8_t *p = sf_map(2 * SF_BUF_SIZE);
+    size_t len = (n + 1) * SF_BUF_SIZE;
+    uint8_t *p = sf_map(len);
     if (!p)
         return NULL;
     uintptr_t a = ((uintptr_t)p + SF_BUF_SIZE - 1) & ~(uintptr_t)(SF_BUF_SIZE - 1);
     if (a > (uintptr_t)p)
         sf_unmap(p, a - (uintptr_t)p);
-    uintptr_t end = (uintptr_t)p + 2 * SF_BUF_SIZE;
-    if (end > a + SF_BUF_SIZE)
-        sf_unmap((void *)(a + SF_BUF_SIZE), end - (a + SF_BUF_SIZE));
+    uintptr_t end = (uintptr_t)p + len, want = a + n * SF_BUF_SIZE;
+    if (end > want)
+        sf_unmap((void *)want, end - want);
     return (uint8_t *)a;
 }
 
@@ -103,7 +105,7 @@ static void tsd_destructor(void *v);
 
 void sf_buffers_init(void)
 {
-    discard_buf = alloc_buffer();
+    discard_buf = alloc_buffers(1);
     pthread_key_create(&exit_key, tsd_destructor);
 }
 
@@ -118,9 +120,11 @@ static struct sf_slot *slot_acquire(void)
     struct sf_slot *s = sf_alloc(sizeof *s);
     if (!s)
         return NULL;
+    uint8_t *ring = alloc_buffers(SF_NBUF);
+    if (!ring)
+        return NULL;
     for (int i = 0; i < SF_NBUF; i++)
-        if (!(s->bufs[i].mem = alloc_buffer()))
-            return NULL;
+        s->bufs[i].mem = ring + (size_t)i * SF_BUF_SIZE;
     s->packbuf = sf_map(SF_PACK_BOUND(SF_BUF_SIZE));
     s->pack = sf_alloc(sizeof *s->pack);
     if (!s->packbuf || !s->pack)
