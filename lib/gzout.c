@@ -277,9 +277,21 @@ static void take_free(struct sf_out *o)
     o->end = q->cur->in + SF_OUT_BLOCK;
 }
 
+/* A writer that wrote past the block broke its room promise: stop before the
+ * damage is written out. */
+static void check_bounds(struct sf_out *o)
+{
+    if (o->p > o->end) {
+        fprintf(stderr, "sftrace: internal error: output block overrun by %zu bytes\n",
+                (size_t)(o->p - o->end));
+        abort();
+    }
+}
+
 void sf_out_next(struct sf_out *o)
 {
     struct sf_out_priv *q = o->priv;
+    check_bounds(o);
     submit(q, (size_t)(o->p - q->cur->in), 0);
     take_free(o);
 }
@@ -474,6 +486,7 @@ static void drain(struct sf_out_priv *q)
 int sf_out_close(struct sf_out *o, uint64_t *file_bytes, char *err, size_t errlen)
 {
     struct sf_out_priv *q = o->priv;
+    check_bounds(o);
     submit(q, (size_t)(o->p - q->cur->in), 1);
     drain(q);
     int e = q->err;

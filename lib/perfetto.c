@@ -325,7 +325,7 @@ size_t pf_begin_def_max(size_t name_len, size_t file_len)
         name_len = PF_STR_MAX;
     if (file_len > PF_STR_MAX)
         file_len = PF_STR_MAX;
-    return 2 * PF_SMALL_MAX + 2 * name_len + file_len + 64;
+    return 4 * PF_SMALL_MAX + 2 * name_len + file_len + 64;
 }
 
 uint8_t *pf_slice_begin_def(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t iid,

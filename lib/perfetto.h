@@ -95,7 +95,8 @@ uint8_t *pf_counter_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const
  * themselves when s->started is 0. Room: 2 * PF_SMALL_MAX. */
 uint8_t *pf_seq_start(uint8_t *p, struct pf_seq *s, uint64_t ns);
 
-/* Room pf_slice_begin_def needs. */
+/* Room pf_slice_begin_def needs (a sequence start and PF_MAX_ARGS values
+ * included). */
 size_t pf_begin_def_max(size_t name_len, size_t file_len);
 
 /* Most values a begin carries (debug annotations "arg0".."arg5", shown as
