@@ -1,0 +1,977 @@
+#!/usr/bin/env python3
+"""bench.py - sftrace's benchmark suite, run by `make bench` (bench/run.sh).
+
+Measures, in one run on one machine, sftrace against its anchors (untraced,
+XRay sleds not patched, XRay FDR and basic modes, uftrace, llvm-xray):
+
+  floor       the cost of rdtsc / rdtscp / a minimal call+rdtsc+store
+  record      recording overhead (ns/event, wall and CPU) and bytes/event on
+              bench/workload.c, 4 threads and 1 thread
+  filter      sftrace filters: a few functions selected, and --descendants
+  convert     events/s and peak RSS of sftrace convert (Perfetto, Chrome),
+              llvm-xray convert (FDR log) and uftrace dump --chrome
+  startup     patching a generated program with 1M+ sleds, and dlopen of it
+  lua         Debian's lua5.4 built with sleds, running bench/workload.lua
+
+Everything is built under build/bench/. Results: build/bench/results.json
+(every run), build/bench/results.md (the tables docs/benchmarks.md quotes),
+and a table on stdout. Every figure is the median of REPS runs (default 5)
+with min and max; runs of the variants being compared are interleaved
+(round robin) so drift hits them alike. No assertion on timing anywhere:
+only the event counts are checked (a mismatch is printed and recorded).
+
+Environment: BENCH_REPS=N (default 5), BENCH_QUICK=1 (small sizes, for
+developing the suite), BENCH_ONLY=a,b (run only these sections).
+"""
+import concurrent.futures
+import datetime
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+B = os.path.join(ROOT, "build", "bench")
+SF = os.path.join(ROOT, "build", "sftrace")
+LIB = os.path.join(ROOT, "build", "libsftrace.so")
+REPS = int(os.environ.get("BENCH_REPS", "5"))
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+NCPU = os.cpu_count() or 2
+
+# workload.c: calls per iteration = iteration + fib(12) calls + 16 leaf_mix
+FIB_CALLS = 697
+PER_ITER = 1 + FIB_CALLS + 16
+SIZES = {
+    # (threads, iterations per thread)
+    "mt": (4, 300 if QUICK else 4200),      # 23,990,400 events
+    "st": (1, 600 if QUICK else 10000),     # 14,280,000 events
+    "conv": (4, 50 if QUICK else 250),      # 1,428,000 events
+}
+SLED_FUNCS = 20000 if QUICK else 210000    # 5 sleds each
+SLED_FILES = 8 if QUICK else 42
+
+T_START = time.time()
+WARN = []
+
+
+def log(msg):
+    print(f"[{time.time() - T_START:6.1f}s] {msg}", flush=True)
+
+
+def warn(msg):
+    WARN.append(msg)
+    print(f"WARNING: {msg}", flush=True)
+
+
+def events_of(threads, iters, per_iter=PER_ITER):
+    return 2 * per_iter * iters * threads
+
+
+# ---------------------------------------------------------------- running
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("SFTRACE_") or k.startswith("XRAY_") or k == "LD_PRELOAD")}
+    env.update(extra or {})
+    return env
+
+
+TIME = "/usr/bin/time"
+
+
+def run(cmd, env=None, cwd=None, stdout_path=None):
+    """Run cmd; return wall seconds, user+sys CPU seconds of it and every
+    descendant it waited for (wait4), peak RSS (KiB), exit status, output.
+    The command runs under /usr/bin/time, whose %M is the command's own peak
+    RSS (wait4's ru_maxrss would count this Python process, which the child
+    was forked from); time's own cost (a fork and an exec, about a
+    millisecond) is the same in every variant."""
+    tmp = os.path.join(B, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    out_path = stdout_path or os.path.join(tmp, "stdout")
+    err_path = os.path.join(tmp, "stderr")
+    rss_path = os.path.join(tmp, "rss")
+    rm(rss_path)
+    full = [TIME, "-f", "%M", "-o", rss_path, *cmd] if os.path.exists(TIME) else list(cmd)
+    with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(full, env=clean_env(env), cwd=cwd, stdout=fo, stderr=fe,
+                             stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        t1 = time.perf_counter()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out = "" if stdout_path else open(out_path, errors="replace").read()
+    err = open(err_path, errors="replace").read()
+    rss = None
+    try:
+        rss = int(open(rss_path).read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    r = {"wall": t1 - t0, "cpu": ru.ru_utime + ru.ru_stime, "user": ru.ru_utime,
+         "sys": ru.ru_stime, "maxrss_kb": rss, "rc": p.returncode}
+    if p.returncode != 0:
+        warn(f"{' '.join(map(str, cmd))}: exit {p.returncode}: {err.strip()[-400:]}")
+    return r, out, err
+
+
+def sh(cmd, **kw):
+    """A build step: must succeed."""
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"bench: build step failed: {' '.join(cmd)}\n{r.stdout[-3000:]}")
+    return r.stdout
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def du(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(f) for f in glob.glob(os.path.join(path, "*")) if os.path.isfile(f))
+
+
+def rm(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def sftrace_summary(err):
+    m = re.search(r"sftrace record: (\d+) events, (\d+) threads, (\d+) processes, (\d+) bytes", err)
+    if not m:
+        return None
+    lost = re.search(r"(\d+) records could not be written", err)
+    return {"events": int(m.group(1)), "threads": int(m.group(2)), "bytes": int(m.group(4)),
+            "lost": int(lost.group(1)) if lost else 0}
+
+
+def interleave(variants, reps):
+    """variants: list of (name, fn(rep) -> run dict). Round robin."""
+    runs = {name: [] for name, _ in variants}
+    for rep in range(reps):
+        for name, fn in variants:
+            runs[name].append(fn(rep))
+    return runs
+
+
+# ---------------------------------------------------------------- machine
+
+def machine_info():
+    info = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    try:
+        ls = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True).stdout
+        for key in ("Model name", "CPU(s)", "Thread(s) per core", "Hypervisor vendor",
+                    "CPU max MHz", "L2 cache", "L3 cache"):
+            m = re.search(rf"^{re.escape(key)}:\s*(.+)$", ls, re.M)
+            if m:
+                info[key] = m.group(1).strip()
+    except OSError:
+        pass
+    info["kernel"] = os.uname().release
+    info["cores"] = NCPU
+    try:
+        info["mem_total_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                                      / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    try:
+        info["clocksource"] = open(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource").read().strip()
+    except OSError:
+        pass
+    info["loadavg_start"] = os.getloadavg()
+    vers = {}
+    for name, cmd in (("clang", ["clang", "--version"]), ("uftrace", ["uftrace", "--version"]),
+                      ("llvm-xray", ["llvm-xray", "--version"])):
+        try:
+            o = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True).stdout
+            vers[name] = next((l.strip() for l in o.splitlines() if "version" in l.lower()),
+                              o.strip()[:80])
+        except OSError:
+            vers[name] = None
+    try:
+        vers["sftrace"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    except OSError:
+        pass
+    info["versions"] = vers
+    return info
+
+
+# ---------------------------------------------------------------- builds
+
+CFLAGS = ["-O2", "-g", "-pthread"]
+XRAY = ["-fxray-instrument", "-fxray-instruction-threshold=1"]
+
+
+def build_workloads():
+    d = os.path.join(B, "wl")
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(BENCH, "workload.c")
+    w = {k: os.path.join(d, f"wl_{k}") for k in ("base", "xray", "fdr", "pg")}
+    steps = [
+        ["clang", *CFLAGS, src, "-o", w["base"]],
+        ["clang", *CFLAGS, *XRAY, src, "-o", w["xray"]],
+        ["clang", *CFLAGS, "-pg", src, "-o", w["pg"]],
+        ["clang", *CFLAGS, *XRAY, "-fxray-modes=xray-fdr", "-DWITH_FDR", "-c", src,
+         "-o", w["fdr"] + ".o"],
+        ["clang++", "-O2", "-g", "-c", os.path.join(BENCH, "fdr_start.cc"),
+         "-o", os.path.join(d, "fdr_start.o")],
+    ]
+    with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+        list(ex.map(sh, steps))
+    sh(["clang++", "-pthread", "-fxray-instrument", "-fxray-modes=xray-fdr", w["fdr"] + ".o",
+        os.path.join(d, "fdr_start.o"), "-o", w["fdr"]])
+    for name in ("rdtsc", "fdrcount", "dlopen_main"):
+        sh(["clang", "-O2", os.path.join(BENCH, name + ".c"), "-o", os.path.join(d, name),
+            "-ldl"])
+    w["rdtsc"] = os.path.join(d, "rdtsc")
+    w["fdrcount"] = os.path.join(d, "fdrcount")
+    w["dlopen_main"] = os.path.join(d, "dlopen_main")
+    return w
+
+
+# ---------------------------------------------------------------- floor
+
+def bench_floor(w):
+    vals = {"rdtsc_ns": [], "rdtscp_ns": [], "call_rdtsc_store_ns": []}
+    for _ in range(REPS):
+        _, out, _ = run([w["rdtsc"], "5000000" if QUICK else "20000000"])
+        for k in vals:
+            m = re.search(rf"{k}=([\d.]+)", out)
+            vals[k].append(float(m.group(1)) if m else None)
+    return {k: stats(v) for k, v in vals.items()}
+
+
+# ---------------------------------------------------------------- record
+
+DIAG_NOWRITER = "sftrace, SFTRACE_WRITER=0"
+DIAG_RAW = "sftrace, SFTRACE_WRITER=0 SFTRACE_RAW=1"
+FDR_ENV = {"XRAY_FDR_OPTIONS": "func_duration_threshold_us=0"}
+BASIC_ENV = {"XRAY_BASIC_OPTIONS": "func_duration_threshold_us=0"}
+
+
+def rec_tools(w, threads, iters, keep=None):
+    """The recording variants of one workload size, each a fn(rep) that runs
+    once, checks the event count and returns a run dict with `bytes`.
+    keep: a dict to receive the paths of the last logs (for convert)."""
+    exp = events_of(threads, iters)
+    args = [str(threads), str(iters)]
+    d = os.path.join(B, "rec")
+    os.makedirs(d, exist_ok=True)
+
+    def check(name, got, r):
+        r["events"] = got
+        if got != exp:
+            warn(f"{name} {threads}x{iters}: {got} events recorded, {exp} expected")
+        return r
+
+    def plain(binary):
+        def f(rep):
+            r, out, _ = run([binary, *args])
+            m = re.search(r"events=(\d+)", out)
+            if not m or int(m.group(1)) != exp:
+                warn(f"{binary}: workload says {out.strip()}, expected {exp} events")
+            return r
+        return f
+
+    def sftrace_with(env, label, keep_it):
+        def f(rep):
+            slug = re.sub(r"[^A-Za-z0-9]+", "_", label)
+            logf = os.path.join(d, f"{slug}-{threads}x{iters}.log")
+            rm(logf)
+            r, _, err = run([SF, "record", "-o", logf, "--", w["xray"], *args], env=env)
+            s = sftrace_summary(err) or {"events": None, "bytes": None, "lost": None}
+            r["bytes"] = os.path.getsize(logf) if os.path.exists(logf) else None
+            r["lost"] = s["lost"]
+            if s["lost"]:
+                warn(f"{label} lost {s['lost']} records")
+            if keep is not None and keep_it:
+                keep["sftrace"] = logf
+            else:
+                rm(logf)
+            return check(label, s["events"], r)
+        return f
+
+    def fdr(rep):
+        dd = os.path.join(d, "fdr")
+        rm(dd)
+        os.makedirs(dd)
+        r, _, _ = run([w["fdr"], *args], env={
+            "XRAY_OPTIONS": f"patch_premain=false xray_mode=xray-fdr verbosity=0 "
+                            f"xray_logfile_base={dd}/fdr-", **FDR_ENV})
+        files = glob.glob(os.path.join(dd, "fdr-*"))
+        got = None
+        r["bytes"] = None
+        if len(files) == 1:
+            r["bytes"] = os.path.getsize(files[0])
+            c = subprocess.run([w["fdrcount"], files[0]], stdout=subprocess.PIPE,
+                               text=True).stdout
+            m = re.search(r"events=(\d+)", c)
+            got = int(m.group(1)) if m else None
+            if keep is not None:
+                dst = os.path.join(d, f"fdr-{threads}x{iters}.xray")
+                os.replace(files[0], dst)
+                keep["xray-fdr"] = dst
+        rm(dd)
+        return check("xray-fdr", got, r)
+
+    def basic(rep):
+        dd = os.path.join(d, "basic")
+        rm(dd)
+        os.makedirs(dd)
+        r, _, _ = run([w["xray"], *args], env={
+            "XRAY_OPTIONS": f"patch_premain=true xray_mode=xray-basic verbosity=0 "
+                            f"xray_logfile_base={dd}/basic-", **BASIC_ENV})
+        files = glob.glob(os.path.join(dd, "basic-*"))
+        r["bytes"] = os.path.getsize(files[0]) if len(files) == 1 else None
+        # a 32-byte header, then one 32-byte XRayRecord per event
+        got = (r["bytes"] - 32) // 32 if r["bytes"] else None
+        rm(dd)
+        return check("xray-basic", got, r)
+
+    def uftrace(rep):
+        dd = os.path.join(d, f"uftrace-{threads}x{iters}")
+        rm(dd)
+        r, _, _ = run(["uftrace", "record", "--no-libcall", "-d", dd, w["pg"], *args])
+        dats = glob.glob(os.path.join(dd, "*.dat"))
+        task = [f for f in dats if not os.path.basename(f).startswith("perf-")]
+        r["bytes"] = du(dd)
+        r["bytes_dat"] = sum(os.path.getsize(f) for f in task)
+        got = r["bytes_dat"] // 16  # one 16-byte uftrace_record per event
+        if keep is not None:
+            keep["uftrace"] = dd
+        else:
+            rm(dd)
+        return check("uftrace", got, r)
+
+    return exp, [("untraced", plain(w["base"])), ("xray-unpatched", plain(w["xray"])),
+                 ("sftrace", sftrace_with({}, "sftrace", True)),
+                 ("xray-fdr", fdr), ("xray-basic", basic), ("uftrace", uftrace),
+                 # diagnostics: no writer thread (each thread packs and writes
+                 # its own buffers), and that without packing (8 bytes/event)
+                 (DIAG_NOWRITER, sftrace_with({"SFTRACE_WRITER": "0"}, DIAG_NOWRITER, False)),
+                 (DIAG_RAW, sftrace_with({"SFTRACE_WRITER": "0", "SFTRACE_RAW": "1"}, DIAG_RAW,
+                                         False))]
+
+
+def overheads(runs, base, events):
+    """Per-run overhead per event against the median of the baseline."""
+    bw = statistics.median(r["wall"] for r in runs[base])
+    bc = statistics.median(r["cpu"] for r in runs[base])
+    res = {}
+    for name, rs in runs.items():
+        ev = [r.get("events") or events for r in rs]
+        res[name] = {
+            "wall_s": stats([r["wall"] for r in rs]),
+            "cpu_s": stats([r["cpu"] for r in rs]),
+            "ns_per_event_wall": stats([(r["wall"] - bw) / e * 1e9 for r, e in zip(rs, ev)]),
+            "ns_per_event_cpu": stats([(r["cpu"] - bc) / e * 1e9 for r, e in zip(rs, ev)]),
+            "bytes_per_event": stats([r["bytes"] / e for r, e in zip(rs, ev)
+                                      if r.get("bytes")]),
+            "events": stats([r.get("events") for r in rs]),
+            "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs if r["maxrss_kb"]]),
+        }
+    return res
+
+
+def bench_record(w, keep_mt):
+    out = {}
+    for key in ("mt", "st"):
+        threads, iters = SIZES[key]
+        exp, variants = rec_tools(w, threads, iters, keep=keep_mt if key == "mt" else None)
+        log(f"record: {threads} thread(s) x {iters} iterations = {exp:,} events, "
+            f"{len(variants)} variants x {REPS} runs")
+        runs = interleave(variants, REPS)
+        out[key] = {"threads": threads, "iters": iters, "events": exp, "runs": runs,
+                    "summary": overheads(runs, "untraced", exp)}
+    return out
+
+
+# ---------------------------------------------------------------- filters
+
+def bench_filter(w):
+    threads, iters = SIZES["mt"]
+    exp_all = events_of(threads, iters)
+    d = os.path.join(B, "filter")
+    os.makedirs(d, exist_ok=True)
+    # (name, sftrace filter args, expected events)
+    cases = [
+        ("selected ^iteration$", ["-r", "^iteration$"], events_of(threads, iters, 1)),
+        # a tail call ends the selected function (the runtime's rule), so the
+        # leaf_add that the outermost fib tail-calls is not recorded
+        ("descendants of fib", ["-r", "^fib$", "--descendants"],
+         events_of(threads, iters, FIB_CALLS - 1)),
+        ("descendants of leaf_mix", ["-r", "^leaf_mix$", "--descendants"],
+         events_of(threads, iters, 16)),
+    ]
+    variants = [("untraced", None, exp_all), ("all functions", None, exp_all)]
+    flt = {}
+    for i, (name, fargs, exp) in enumerate(cases):
+        fp = os.path.join(d, f"f{i}.filter")
+        sh([SF, "filter", "-p", w["xray"], *fargs, "-o", fp])
+        flt[name] = fp
+        variants.append((name, fp, exp))
+
+    def mk(name, fp, exp):
+        def f(rep):
+            if name == "untraced":
+                r, _, _ = run([w["base"], str(threads), str(iters)])
+                r["events"] = exp
+                return r
+            logf = os.path.join(d, "f.log")
+            rm(logf)
+            cmd = [SF, "record", "-o", logf] + (["-f", fp] if fp else []) + \
+                ["--", w["xray"], str(threads), str(iters)]
+            r, _, err = run(cmd)
+            s = sftrace_summary(err)
+            r["events"] = s["events"] if s else None
+            r["bytes"] = s["bytes"] if s else None
+            if r["events"] != exp:
+                warn(f"filter {name}: {r['events']} events, {exp} expected")
+            rm(logf)
+            return r
+        return f
+
+    log(f"filter: {len(variants)} variants x {REPS} runs, {exp_all:,} events unfiltered")
+    runs = interleave([(n, mk(n, fp, e)) for n, fp, e in variants], REPS)
+    bw = statistics.median(r["wall"] for r in runs["untraced"])
+    bc = statistics.median(r["cpu"] for r in runs["untraced"])
+    summ = {}
+    for n, rs in runs.items():
+        summ[n] = {
+            "events": stats([r["events"] for r in rs]),
+            "wall_s": stats([r["wall"] for r in rs]),
+            "cpu_s": stats([r["cpu"] for r in rs]),
+            "added_ms_wall": stats([(r["wall"] - bw) * 1e3 for r in rs]),
+            "added_ms_cpu": stats([(r["cpu"] - bc) * 1e3 for r in rs]),
+            # per event the workload could produce (every sled it runs)
+            "ns_per_call_event_wall": stats([(r["wall"] - bw) / exp_all * 1e9 for r in rs]),
+            "ns_per_recorded_event_wall": stats([(r["wall"] - bw) / r["events"] * 1e9
+                                                 for r in rs if r["events"]]),
+            "ns_per_recorded_event_cpu": stats([(r["cpu"] - bc) / r["events"] * 1e9
+                                                for r in rs if r["events"]]),
+        }
+    return {"threads": threads, "iters": iters, "events_unfiltered": exp_all, "runs": runs,
+            "summary": summ}
+
+
+# ---------------------------------------------------------------- convert
+
+def bench_convert(w, keep_mt):
+    d = os.path.join(B, "conv")
+    os.makedirs(d, exist_ok=True)
+    threads, iters = SIZES["conv"]
+    keep = {}
+    exp, variants = rec_tools(w, threads, iters, keep=keep)
+    vmap = dict(variants)
+    log(f"convert: recording the {exp:,}-event logs")
+    for name in ("sftrace", "xray-fdr", "uftrace"):
+        vmap[name](0)
+    if set(keep) != {"sftrace", "xray-fdr", "uftrace"}:
+        warn(f"convert: missing logs: have {sorted(keep)}")
+        return None
+    small_ev = exp
+    big_ev = events_of(*SIZES["mt"])
+    outp = lambda ext: os.path.join(d, "out" + ext)
+
+    def mk(cmd_fn, out, events, stdout_to=None):
+        def f(rep):
+            rm(out)
+            r, _, _ = run(cmd_fn(), stdout_path=stdout_to)
+            r["out_bytes"] = os.path.getsize(out) if os.path.exists(out) else None
+            r["events"] = events
+            rm(out)
+            return r
+        return f
+
+    cases = [
+        (f"sftrace convert (Perfetto .pb.gz), {small_ev/1e6:.1f}M",
+         mk(lambda: [SF, "convert", "-q", keep["sftrace"], "-o", outp(".pb.gz")],
+            outp(".pb.gz"), small_ev)),
+        (f"sftrace convert --format chrome (.json.gz), {small_ev/1e6:.1f}M",
+         mk(lambda: [SF, "convert", "-q", "--format", "chrome", keep["sftrace"], "-o",
+                     outp(".json.gz")], outp(".json.gz"), small_ev)),
+        (f"sftrace convert --format chrome (.json), {small_ev/1e6:.1f}M",
+         mk(lambda: [SF, "convert", "-q", "--format", "chrome", keep["sftrace"], "-o",
+                     outp(".json")], outp(".json"), small_ev)),
+        (f"llvm-xray convert trace_event (FDR log), {small_ev/1e6:.1f}M",
+         mk(lambda: ["llvm-xray", "convert", "--output-format=trace_event",
+                     f"--instr_map={w['fdr']}", "--symbolize", keep["xray-fdr"], "-o",
+                     outp(".xray.json")], outp(".xray.json"), small_ev)),
+        (f"uftrace dump --chrome, {small_ev/1e6:.1f}M",
+         mk(lambda: ["uftrace", "dump", "--chrome", "-d", keep["uftrace"]],
+            outp(".uftrace.json"), small_ev, stdout_to=outp(".uftrace.json"))),
+    ]
+    if keep_mt.get("sftrace"):
+        cases += [
+            (f"sftrace convert (Perfetto .pb.gz), {big_ev/1e6:.1f}M",
+             mk(lambda: [SF, "convert", "-q", keep_mt["sftrace"], "-o", outp(".pb.gz")],
+                outp(".pb.gz"), big_ev)),
+            (f"sftrace convert --format chrome (.json.gz), {big_ev/1e6:.1f}M",
+             mk(lambda: [SF, "convert", "-q", "--format", "chrome", keep_mt["sftrace"], "-o",
+                         outp(".json.gz")], outp(".json.gz"), big_ev)),
+        ]
+    log(f"convert: {len(cases)} conversions x {REPS} runs")
+    runs = interleave(cases, REPS)
+    summ = {}
+    for n, rs in runs.items():
+        rs = [r for r in rs if r["rc"] == 0 and r["out_bytes"]]
+        if not rs:
+            continue
+        summ[n] = {
+            "events": rs[0]["events"],
+            "wall_s": stats([r["wall"] for r in rs]),
+            "cpu_s": stats([r["cpu"] for r in rs]),
+            "mev_per_s": stats([r["events"] / r["wall"] / 1e6 for r in rs]),
+            "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs if r["maxrss_kb"]]),
+            "out_mb": stats([r["out_bytes"] / 1e6 for r in rs if r["out_bytes"]]),
+        }
+    input_bytes = {k: du(v) for k, v in keep.items()}
+    for v in keep.values():
+        rm(v)
+    return {"events_small": small_ev, "events_big": big_ev, "input_bytes_small": input_bytes,
+            "runs": runs, "summary": summ}
+
+
+# ---------------------------------------------------------------- startup
+
+def xray_map(path):
+    """Count the entries of an ELF file's xray_instr_map by kind: 32-byte
+    entries (sled address, function, kind, always-instrument, version)."""
+    out = sh(["readelf", "-SW", path])
+    m = re.search(r"\]\s+xray_instr_map\s+\S+\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)", out)
+    if not m:
+        return {"sleds": 0, "functions": 0}
+    off, size = int(m.group(1), 16), int(m.group(2), 16)
+    with open(path, "rb") as f:
+        f.seek(off)
+        data = f.read(size)
+    kinds = data[16::32]
+    return {"sleds": size // 32, "functions": kinds.count(0), "entry": kinds.count(0),
+            "exit": kinds.count(1), "tail": kinds.count(2)}
+
+
+def build_sleds(w):
+    gen = os.path.join(BENCH, "gen_sleds.py")
+    flags = ["-O0", "-fPIC", "-fvisibility=hidden", *XRAY]
+    clangv = subprocess.run(["clang", "--version"], stdout=subprocess.PIPE, text=True).stdout
+    key = hashlib.sha256((open(gen).read() + f"{SLED_FUNCS} {SLED_FILES} {flags} {clangv}")
+                         .encode()).hexdigest()[:12]
+    root = os.path.join(B, "sleds")
+    d = os.path.join(root, key)
+    exe, so = os.path.join(d, "big"), os.path.join(d, "libbig.so")
+    if os.path.exists(exe) and os.path.exists(so):
+        log(f"startup: cached build {d}")
+        return exe, so, {"cached": True}
+    for old in glob.glob(os.path.join(root, "*")):
+        rm(old)
+    os.makedirs(d)
+    t0 = time.time()
+    sh([sys.executable, gen, d, str(SLED_FUNCS), str(SLED_FILES)])
+    srcs = sorted(glob.glob(os.path.join(d, "f*.c")))
+    log(f"startup: compiling {SLED_FUNCS:,} functions in {len(srcs)} files "
+        f"({NCPU} at a time; cached afterwards)")
+    with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+        list(ex.map(lambda s: sh(["clang", *flags, "-c", s, "-o", s[:-2] + ".o"]), srcs))
+    objs = [s[:-2] + ".o" for s in srcs]
+    sh(["clang", "-O2", "-fxray-instrument", "-c", os.path.join(d, "main.c"), "-o",
+        os.path.join(d, "main.o")])
+    sh(["clang", "-fxray-instrument", "-o", exe + ".tmp", os.path.join(d, "main.o"), *objs])
+    sh(["clang", "-shared", "-o", so + ".tmp", *objs])
+    for o in objs:
+        rm(o)
+    for s in srcs:
+        rm(s)
+    os.replace(so + ".tmp", so)
+    os.replace(exe + ".tmp", exe)
+    return exe, so, {"cached": False, "build_s": time.time() - t0}
+
+
+def bench_startup(w):
+    exe, so, binfo = build_sleds(w)
+    xm = xray_map(exe)
+    nsleds, nfuncs = xm["sleds"], xm["functions"]
+    so_sleds = xray_map(so)["sleds"]
+    d = os.path.join(B, "startup")
+    os.makedirs(d, exist_ok=True)
+    logf = os.path.join(d, "sf.log")
+
+    def plain(rep):
+        return run([exe])[0]
+
+    def rec(rep):
+        rm(logf)
+        r, _, err = run([SF, "record", "-o", logf, "--", exe])
+        r["log_bytes"] = os.path.getsize(logf) if os.path.exists(logf) else None
+        return r
+
+    def preload(rep):
+        rm(logf)
+        r, _, _ = run([exe], env={"LD_PRELOAD": LIB, "SFTRACE_OUTPUT_FILE": logf,
+                                  "SFTRACE_PATCH_ALL": "1"})
+        return r
+
+    def xray_rt(rep):
+        dd = os.path.join(d, "xr")
+        rm(dd)
+        os.makedirs(dd)
+        r, _, _ = run([exe], env={"XRAY_OPTIONS": f"patch_premain=true xray_mode=xray-basic "
+                                                  f"verbosity=0 xray_logfile_base={dd}/x-"})
+        rm(dd)
+        return r
+
+    def dl(traced):
+        def f(rep):
+            rm(logf)
+            cmd = [w["dlopen_main"], so]
+            if traced:
+                cmd = [SF, "record", "-o", logf, "--"] + cmd
+            r, out, _ = run(cmd)
+            m = re.search(r"dlopen_ns=(\d+)", out)
+            r["dlopen_ms"] = int(m.group(1)) / 1e6 if m else None
+            return r
+        return f
+
+    log(f"startup: {nfuncs:,} functions, {nsleds:,} sleds; 6 variants x {REPS} runs")
+    runs = interleave([("untraced", plain), ("sftrace record", rec),
+                       ("sftrace runtime preloaded", preload),
+                       ("compiler-rt XRay patch_premain", xray_rt),
+                       ("dlopen untraced", dl(False)), ("dlopen sftrace record", dl(True))], REPS)
+    rm(logf)
+    bw = statistics.median(r["wall"] for r in runs["untraced"])
+    summ = {n: {"wall_ms": stats([r["wall"] * 1e3 for r in rs]),
+                "added_ms": stats([(r["wall"] - bw) * 1e3 for r in rs]),
+                "cpu_ms": stats([r["cpu"] * 1e3 for r in rs]),
+                "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs if r["maxrss_kb"]])}
+            for n, rs in runs.items()}
+    for n in ("dlopen untraced", "dlopen sftrace record"):
+        summ[n]["dlopen_ms"] = stats([r["dlopen_ms"] for r in runs[n]])
+    dbase = summ["dlopen untraced"]["dlopen_ms"]["median"]
+    summ["dlopen sftrace record"]["dlopen_added_ms"] = stats(
+        [r["dlopen_ms"] - dbase for r in runs["dlopen sftrace record"] if r["dlopen_ms"]])
+    summ["sftrace record"]["log_bytes"] = runs["sftrace record"][-1].get("log_bytes")
+    return {"functions": nfuncs, "sleds": nsleds, "sled_kinds": xm, "so_sleds": so_sleds,
+            "build": binfo,
+            "runs": runs, "summary": summ}
+
+
+# ---------------------------------------------------------------- lua
+
+def bench_lua(w):
+    srcroot = os.path.join(B, "src")
+    r = subprocess.run(["sh", os.path.join(BENCH, "fetch_lua.sh"), srcroot])
+    src = os.path.join(srcroot, "lua5.4", "src")
+    if r.returncode != 0 or not os.path.exists(os.path.join(src, "lvm.c")):
+        warn("lua: could not get Debian's lua5.4 source; section skipped")
+        return None
+    version = "?"
+    try:
+        version = open(os.path.join(srcroot, "lua5.4", "debian", "changelog")).readline().strip()
+    except OSError:
+        pass
+    d = os.path.join(B, "lua")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "lua5.4-deb-multiarch.h"), "w") as f:
+        f.write('#define DEB_HOST_MULTIARCH "x86_64-linux-gnu"\n')
+    cfiles = sorted(c for c in glob.glob(os.path.join(src, "*.c"))
+                    if os.path.basename(c) != "luac.c")
+    base_flags = ["-O2", "-g", "-DLUA_USE_LINUX", "-w", "-I", d]
+    bins = {}
+    jobs = []
+    for tag, flags in (("plain", base_flags), ("xray", base_flags + XRAY)):
+        od = os.path.join(d, tag)
+        os.makedirs(od, exist_ok=True)
+        stamp = os.path.join(od, "flags")
+        fresh = os.path.exists(stamp) and open(stamp).read() == " ".join(flags)
+        objs = []
+        for c in cfiles:
+            o = os.path.join(od, os.path.basename(c)[:-2] + ".o")
+            objs.append(o)
+            if not (fresh and os.path.exists(o) and os.path.getmtime(o) > os.path.getmtime(c)):
+                jobs.append(["clang", *flags, "-c", c, "-o", o])
+        bins[tag] = (os.path.join(od, "lua"), objs, stamp, flags)
+    if jobs:
+        log(f"lua: compiling {len(jobs)} files")
+        with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+            list(ex.map(sh, jobs))
+    for tag, (exe, objs, stamp, flags) in bins.items():
+        link = ["clang", *([x for x in flags if x.startswith("-fxray")]), "-o", exe, *objs,
+                "-lm", "-ldl"]
+        sh(link)
+        with open(stamp, "w") as f:
+            f.write(" ".join(flags))
+    script = os.path.join(BENCH, "workload.lua")
+    n = "22" if QUICK else "27"
+    logf = os.path.join(d, "sf.log")
+
+    def plain(exe):
+        return lambda rep: run([exe, script, n])[0]
+
+    def traced(rep):
+        rm(logf)
+        r, _, err = run([SF, "record", "-o", logf, "--", bins["xray"][0], script, n])
+        s = sftrace_summary(err) or {}
+        r["events"] = s.get("events")
+        r["bytes"] = s.get("bytes")
+        if s.get("lost"):
+            warn(f"lua: sftrace lost {s['lost']} records")
+        rm(logf)
+        return r
+
+    log(f"lua: 3 variants x {REPS} runs (workload.lua {n})")
+    runs = interleave([("untraced (plain -O2)", plain(bins["plain"][0])),
+                       ("sleds, not patched", plain(bins["xray"][0])),
+                       ("sftrace record", traced)], REPS)
+    bw = statistics.median(r["wall"] for r in runs["untraced (plain -O2)"])
+    bc = statistics.median(r["cpu"] for r in runs["untraced (plain -O2)"])
+    ev = [r["events"] for r in runs["sftrace record"] if r.get("events")]
+    evm = statistics.median(ev) if ev else None
+    summ = {nm: {"wall_s": stats([r["wall"] for r in rs]),
+                 "cpu_s": stats([r["cpu"] for r in rs])} for nm, rs in runs.items()}
+    t = summ["sftrace record"]
+    t["events"] = stats(ev)
+    if evm:
+        t["ns_per_event_wall"] = stats([(r["wall"] - bw) / r["events"] * 1e9
+                                        for r in runs["sftrace record"] if r.get("events")])
+        t["ns_per_event_cpu"] = stats([(r["cpu"] - bc) / r["events"] * 1e9
+                                       for r in runs["sftrace record"] if r.get("events")])
+        t["bytes_per_event"] = stats([r["bytes"] / r["events"]
+                                      for r in runs["sftrace record"] if r.get("events")])
+        t["log_mb"] = stats([r["bytes"] / 1e6 for r in runs["sftrace record"] if r.get("bytes")])
+    xm = xray_map(bins["xray"][0])
+    return {"source": version, "script_arg": n, "sleds": xm["sleds"],
+            "functions": xm["functions"], "runs": runs, "summary": summ}
+
+
+# ---------------------------------------------------------------- report
+
+def f1(x, nd=1):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def mmm(s, nd=1, scale=1.0):
+    """median [min..max]"""
+    if not s:
+        return "-"
+    return (f"{s['median'] * scale:.{nd}f} [{s['min'] * scale:.{nd}f}..{s['max'] * scale:.{nd}f}]")
+
+
+def table(head, rows):
+    w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
+    return "\n".join([line(head), "|" + "|".join("-" * (x + 2) for x in w) + "|"] +
+                     [line(r) for r in rows])
+
+
+def report(res):
+    md = []
+    m = res["machine"]
+    md.append(f"Machine: {m.get('Model name')}, {m.get('cores')} cores"
+              f" ({m.get('Hypervisor vendor', 'no')} hypervisor), {m.get('mem_total_gib')} GiB,"
+              f" Linux {m['kernel']}, clocksource {m.get('clocksource')}; {m['date']}; "
+              f"load average at start {m['loadavg_start'][0]:.2f}, at end "
+              f"{m.get('loadavg_end', [0])[0]:.2f}; {REPS} runs each; median [min..max].")
+    md.append("Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+    fl = res.get("floor")
+    if fl:
+        md.append("\n### Floor\n")
+        md.append(table(["what", "ns"], [
+            ["rdtsc (tight loop)", mmm(fl["rdtsc_ns"], 2)],
+            ["rdtscp (tight loop)", mmm(fl["rdtscp_ns"], 2)],
+            ["call + rdtsc + 8-byte store + ret", mmm(fl["call_rdtsc_store_ns"], 2)]]))
+    for key, title in (("mt", "4 threads"), ("st", "1 thread")):
+        rr = res.get("record", {}).get(key)
+        if not rr:
+            continue
+        md.append(f"\n### Recording: {title}, {rr['events']:,} events "
+                  f"({rr['threads']} x {rr['iters']} iterations)\n")
+        rows = []
+        s = rr["summary"]
+        fdr = s.get("xray-fdr", {}).get("ns_per_event_cpu")
+        for n, v in s.items():
+            ratio = "-"
+            if fdr and n not in ("untraced", "xray-unpatched") and fdr["median"] > 0:
+                ratio = f"{v['ns_per_event_cpu']['median'] / fdr['median']:.2f}"
+            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                         "-" if n == "untraced" else mmm(v["ns_per_event_wall"]),
+                         "-" if n == "untraced" else mmm(v["ns_per_event_cpu"]),
+                         ratio, mmm(v["bytes_per_event"], 2), f1((v["maxrss_mb"] or {}).get("median"), 0)])
+        md.append(table(["variant", "wall s", "CPU s (user+sys)", "ns/event wall",
+                         "ns/event CPU", "CPU cost / FDR's", "bytes/event", "peak RSS MB"],
+                        rows))
+    fr = res.get("filter")
+    if fr:
+        md.append(f"\n### Filters: {fr['threads']} threads, {fr['events_unfiltered']:,} "
+                  f"events unfiltered\n")
+        rows = []
+        for n, v in fr["summary"].items():
+            rows.append([n, f1(v["events"]["median"], 0), mmm(v["wall_s"], 3),
+                         "-" if n == "untraced" else mmm(v["added_ms_wall"], 0),
+                         "-" if n == "untraced" else mmm(v["ns_per_call_event_wall"], 2),
+                         "-" if n == "untraced" else mmm(v["ns_per_recorded_event_wall"], 1),
+                         "-" if n == "untraced" else mmm(v["ns_per_recorded_event_cpu"], 1)])
+        md.append(table(["filter", "events recorded", "wall s", "added ms (wall)",
+                         "ns per workload event (wall)", "ns per recorded event (wall)",
+                         "ns per recorded event (CPU)"], rows))
+    cv = res.get("convert")
+    if cv:
+        md.append(f"\n### Conversion\n")
+        rows = []
+        for n, v in cv["summary"].items():
+            rows.append([n, mmm(v["wall_s"], 2), mmm(v["mev_per_s"], 2),
+                         mmm(v["maxrss_mb"], 0), mmm(v["cpu_s"], 2), f1(v["out_mb"]["median"]
+                                                                        if v["out_mb"] else None)])
+        md.append(table(["conversion, events", "wall s", "M events/s", "peak RSS MB",
+                         "CPU s", "output MB"], rows))
+        md.append("\nInput sizes (small logs): " + ", ".join(
+            f"{k} {v / 1e6:.1f} MB" for k, v in cv["input_bytes_small"].items()))
+    st = res.get("startup")
+    if st:
+        md.append(f"\n### Start-up: {st['functions']:,} functions, {st['sleds']:,} sleds "
+                  f"(shared object: {st['so_sleds']:,} sleds)\n")
+        rows = []
+        for n, v in st["summary"].items():
+            extra = ""
+            if "dlopen_ms" in v:
+                extra = mmm(v["dlopen_ms"], 1)
+            rows.append([n, mmm(v["wall_ms"], 1), "-" if n == "untraced" else
+                         mmm(v["added_ms"], 1), extra, f1((v["maxrss_mb"] or {}).get("median"), 0)])
+        md.append(table(["run", "wall ms", "added ms vs untraced", "dlopen() ms",
+                         "peak RSS MB"], rows))
+        da = st["summary"]["dlopen sftrace record"].get("dlopen_added_ms")
+        md.append(f"\ndlopen() time added by sftrace (patching {st['so_sleds']:,} sleds): "
+                  f"{mmm(da, 1)} ms")
+    lu = res.get("lua")
+    if lu:
+        md.append(f"\n### Real program: Debian lua5.4 ({lu['source']}), {lu['functions']:,} "
+                  f"functions, {lu['sleds']:,} sleds; workload.lua {lu['script_arg']}\n")
+        rows = []
+        for n, v in lu["summary"].items():
+            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                         f1(v.get("events", {}).get("median") if v.get("events") else None, 0),
+                         mmm(v.get("ns_per_event_wall")), mmm(v.get("ns_per_event_cpu")),
+                         mmm(v.get("bytes_per_event"), 2), mmm(v.get("log_mb"), 1)])
+        md.append(table(["run", "wall s", "CPU s", "events", "ns/event wall", "ns/event CPU",
+                         "bytes/event", "log MB"], rows))
+    g = goals(res)
+    if g:
+        md.append("\n### Goals\n")
+        md.append(table(["goal", "target", "measured", "status"],
+                        [[x["goal"], x["target"], x["measured"], x["status"]] for x in g]))
+    if WARN:
+        md.append("\n### Warnings\n")
+        md += [f"- {x}" for x in WARN]
+    return "\n".join(md) + "\n"
+
+
+def goals(res):
+    g = []
+
+    def add(goal, target, value, ok, fmt):
+        g.append({"goal": goal, "target": target, "value": value,
+                  "measured": fmt.format(value) if value is not None else "-",
+                  "status": "-" if value is None else ("met" if ok else "missed")})
+
+    rec = res.get("record", {})
+    for key, label in (("mt", "4 threads"), ("st", "1 thread")):
+        s = rec.get(key, {}).get("summary")
+        if not s:
+            continue
+        sf = s["sftrace"]
+        for kind in ("wall", "cpu"):
+            v = sf[f"ns_per_event_{kind}"]["median"]
+            add(f"sftrace ns/event ({label}, {kind})", "<= 12", v, v <= 12, "{:.1f}")
+        for kind in ("wall", "cpu"):
+            fdr = s["xray-fdr"][f"ns_per_event_{kind}"]["median"]
+            v = sf[f"ns_per_event_{kind}"]["median"] / fdr if fdr > 0 else None
+            add(f"sftrace cost / XRay FDR's ({label}, {kind})", "<= 0.20", v,
+                v is not None and v <= 0.2, "{:.2f}")
+        v = sf["bytes_per_event"]["median"]
+        add(f"sftrace bytes/event ({label})", "<= 6", v, v <= 6, "{:.2f}")
+    lu = res.get("lua")
+    if lu and lu["summary"]["sftrace record"].get("ns_per_event_wall"):
+        t = lu["summary"]["sftrace record"]
+        v = t["ns_per_event_wall"]["median"]
+        add("sftrace ns/event (lua5.4, wall)", "<= 12", v, v <= 12, "{:.1f}")
+        v = t["bytes_per_event"]["median"]
+        add("sftrace bytes/event (lua5.4)", "<= 6", v, v <= 6, "{:.2f}")
+    cv = res.get("convert")
+    if cv:
+        for n, v in cv["summary"].items():
+            if n.startswith("sftrace convert") and (".pb.gz" in n or ".json.gz" in n):
+                x = v["mev_per_s"]["median"]
+                add(f"{n}: M events/s", ">= 10", x, x >= 10, "{:.2f}")
+                x = v["maxrss_mb"]["max"]
+                add(f"{n}: peak RSS MB", "< 200", x, x < 200, "{:.0f}")
+    st = res.get("startup")
+    if st:
+        x = st["summary"]["sftrace runtime preloaded"]["added_ms"]["median"]
+        add(f"start-up + patching {st['sleds']:,} sleds (ms)", "< 100", x, x < 100, "{:.1f}")
+        x = st["summary"]["dlopen sftrace record"]["dlopen_added_ms"]["median"]
+        add(f"dlopen() added, {st['so_sleds']:,} sleds (ms)", "< 100", x, x < 100, "{:.1f}")
+    return g
+
+
+def main():
+    os.makedirs(B, exist_ok=True)
+    for p in (SF, LIB):
+        if not os.path.exists(p):
+            sys.exit(f"bench: {p} missing: run `make` first (make bench does)")
+    res = {"machine": machine_info(), "reps": REPS, "quick": QUICK, "sizes": SIZES}
+    la = res["machine"]["loadavg_start"][0]
+    log(f"sftrace benchmarks: {REPS} runs each{' (QUICK sizes)' if QUICK else ''}; "
+        f"load average {la:.2f}")
+    if la > 1.0:
+        warn(f"load average {la:.2f} at start: other work is running, figures will be noisy")
+    want = lambda s: not ONLY or s in ONLY
+    w = build_workloads()
+    log("built the workloads")
+    if want("floor"):
+        res["floor"] = bench_floor(w)
+    keep_mt = {}
+    if want("record"):
+        res["record"] = bench_record(w, keep_mt)
+    if want("filter"):
+        res["filter"] = bench_filter(w)
+    if want("convert"):
+        res["convert"] = bench_convert(w, keep_mt)
+    for v in keep_mt.values():
+        rm(v)
+    if want("startup"):
+        res["startup"] = bench_startup(w)
+    if want("lua"):
+        res["lua"] = bench_lua(w)
+    res["machine"]["loadavg_end"] = os.getloadavg()
+    res["elapsed_s"] = time.time() - T_START
+    res["goals"] = goals(res)
+    res["warnings"] = WARN
+    md = report(res)
+    with open(os.path.join(B, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    with open(os.path.join(B, "results.md"), "w") as f:
+        f.write(md)
+    rm(os.path.join(B, "tmp"))
+    print()
+    print(md)
+    log(f"done in {res['elapsed_s']:.0f} s: {os.path.join(B, 'results.json')}, "
+        f"{os.path.join(B, 'results.md')}")
+
+
+if __name__ == "__main__":
+    main()
