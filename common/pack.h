@@ -216,13 +216,21 @@ static inline int sf_unpack(struct sf_pack_state *s, const uint8_t **p, const ui
         return 1;
     }
     uint32_t nb = ((tag >> 3) & 3) + 1, lit = (tag >> 2) & 1;
-    if ((size_t)(end - q) < 1 + nb + 4 * lit)
-        return -1;
     uint32_t d32 = 0, fid = 0;
-    memcpy(&d32, q + 1, nb);
-    s->t += (uint64_t)sf_unzigzag(d32);
-    if (lit)
+    if (__builtin_expect(end - q >= 9, 1)) {
+        /* room for the longest record: fixed-size loads, then mask */
+        memcpy(&d32, q + 1, 4);
+        d32 &= (uint32_t)(UINT64_MAX >> (64 - 8 * nb));
         memcpy(&fid, q + 1 + nb, 4);
+        fid = lit ? fid : 0;
+    } else {
+        if ((size_t)(end - q) < 1 + nb + 4 * lit)
+            return -1;
+        memcpy(&d32, q + 1, nb);
+        if (lit)
+            memcpy(&fid, q + 1 + nb, 4);
+    }
+    s->t += (uint64_t)sf_unzigzag(d32);
     if (r->kind == SF_KIND_ENTRY) {
         uint32_t idx = tag >> 5;
         if (lit)

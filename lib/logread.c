@@ -52,6 +52,8 @@ struct sf_log {
     size_t nobjs, objcap;
     struct clockfit fit;
     struct sf_pack_state pack; /* for checking packed chunks */
+    struct sf_decoded *dec;    /* the last packed chunk, decoded */
+    size_t deccap;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -312,6 +314,7 @@ void sf_log_close(struct sf_log *log)
 {
     if (!log)
         return;
+    free(log->dec);
     if (log->fd >= 0)
         close(log->fd);
     for (size_t i = 0; i < log->nimages; i++) {
@@ -755,11 +758,27 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
     sf_pack_reset(st, e->tsc_hi);
     const uint8_t *p = c->payload, *end = p + c->payload_len - e->pad;
     struct sf_unpacked r;
+    /* Keep what we decode (a record is at least 2 bytes) unless the chunk
+     * is far larger than the runtime ever writes. */
+    size_t want = c->payload_len / 2 + 1, n = 0;
+    int keep = c->payload_len <= (1u << 22);
+    if (keep && want > log->deccap) {
+        log->deccap = want;
+        log->dec = xrealloc(log->dec, want * sizeof *log->dec);
+    }
     for (;;) {
         const uint8_t *q = p;
         int k = sf_unpack(st, &p, end, &r);
-        if (k == 0)
+        if (k == 0) {
+            c->dec = keep ? log->dec : NULL;
+            c->ndec = (uint32_t)n;
             return 0;
+        }
+        if (keep && k > 0) {
+            log->dec[n].r = r;
+            log->dec[n].rel = (uint32_t)(q - c->payload);
+            n++;
+        }
         uint64_t off = base + (uint64_t)(q - c->payload);
         if (k < 0)
             return fail(log, off,
@@ -928,8 +947,13 @@ void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c)
     d->hi = (uint64_t)e->tsc_hi << 32;
     d->base = c->offset + sizeof(struct sf_events);
     d->last_fid = SF_FID_NONE;
-    if (d->packed)
+    d->dec = d->dend = NULL;
+    if (d->packed && c->dec) {
+        d->dec = c->dec;
+        d->dend = c->dec + c->ndec;
+    } else if (d->packed) {
         sf_pack_reset(&d->ps, e->tsc_hi);
+    }
 }
 
 static int next_packed(struct sf_evdec *d, struct sf_event *ev)
@@ -937,7 +961,13 @@ static int next_packed(struct sf_evdec *d, struct sf_event *ev)
     struct sf_unpacked r;
     for (;;) {
         const uint8_t *q = d->pp;
-        if (sf_unpack(&d->ps, &d->pp, d->pend, &r) <= 0) { /* < 0: checked by sf_log_next */
+        if (d->dec) {
+            if (d->dec == d->dend)
+                return 0;
+            r = d->dec->r;
+            q = d->pstart + d->dec->rel;
+            d->dec++;
+        } else if (sf_unpack(&d->ps, &d->pp, d->pend, &r) <= 0) { /* < 0: checked */
             d->pp = d->pend;
             return 0;
         }

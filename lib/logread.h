@@ -131,6 +131,11 @@ struct sf_chunkv {
     uint32_t payload_len;   /* ... (EVENTS: the records) */
     struct sf_obj *obj;     /* OBJECT: the table entry made from it */
     char thread_name[17];   /* THREAD: the name, NUL-terminated */
+    /* Packed EVENTS: the records as the check decoded them (NULL when the
+     * chunk was too large to keep decoded), so the decoder need not decode
+     * them again. Valid until the next sf_log_next. */
+    const struct sf_decoded *dec;
+    uint32_t ndec;
 };
 
 /* Open a log and check its file header. NULL on error, message in err. */
@@ -204,14 +209,20 @@ struct sf_event {
 /* A decoder of one EVENTS chunk's records. Set last_fid after init to carry
  * a thread's last function id over from its previous chunk; read it after
  * the chunk to get the one to carry on. */
+struct sf_decoded {
+    struct sf_unpacked r;
+    uint32_t rel; /* offset of the record in the payload */
+};
+
 struct sf_evdec {
     const uint32_t *p, *end, *start; /* raw records */
     uint64_t hi;                     /* raw: current high half, shifted */
     uint64_t base;                   /* file offset of the records */
     uint32_t last_fid;
-    int packed;                        /* SF_EVENTS_PACKED (pack.h) */
-    const uint8_t *pp, *pend, *pstart; /* packed records */
-    struct sf_pack_state ps;           /* packed: decoder state */
+    int packed;                          /* SF_EVENTS_PACKED (pack.h) */
+    const uint8_t *pp, *pend, *pstart;   /* packed records */
+    struct sf_pack_state ps;             /* packed: decoder state */
+    const struct sf_decoded *dec, *dend; /* packed, decoded by sf_log_next */
 };
 void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c);
 /* 1 and *ev filled, or 0 at the end of the chunk. */
