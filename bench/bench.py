@@ -574,12 +574,12 @@ def build_sleds(w):
     key = hashlib.sha256((open(gen).read() + f"{SLED_FUNCS} {SLED_FILES} {flags} {clangv}")
                          .encode()).hexdigest()[:12]
     root = os.path.join(B, "sleds")
-    d = os.path.join(root, key)
+    d = os.path.join(root, f"{SLED_FUNCS}-{key}")
     exe, so = os.path.join(d, "big"), os.path.join(d, "libbig.so")
     if os.path.exists(exe) and os.path.exists(so):
         log(f"startup: cached build {d}")
         return exe, so, {"cached": True}
-    for old in glob.glob(os.path.join(root, "*")):
+    for old in glob.glob(os.path.join(root, f"{SLED_FUNCS}-*")):
         rm(old)
     os.makedirs(d)
     t0 = time.time()
@@ -734,10 +734,13 @@ def bench_lua(w):
         rm(logf)
         return r
 
-    log(f"lua: 3 variants x {REPS} runs (workload.lua {n})")
+    # Short runs (0.1-0.7 s) whose times on this VM jump between two levels
+    # for seconds at a time: more runs than elsewhere, at little cost.
+    reps = 2 * REPS - 1
+    log(f"lua: 3 variants x {reps} runs (workload.lua {n})")
     runs = interleave([("untraced (plain -O2)", plain(bins["plain"][0])),
                        ("sleds, not patched", plain(bins["xray"][0])),
-                       ("sftrace record", traced)], REPS)
+                       ("sftrace record", traced)], reps)
     bw = statistics.median(r["wall"] for r in runs["untraced (plain -O2)"])
     bc = statistics.median(r["cpu"] for r in runs["untraced (plain -O2)"])
     ev = [r["events"] for r in runs["sftrace record"] if r.get("events")]
@@ -787,6 +790,9 @@ def report(res):
               f" Linux {m['kernel']}, clocksource {m.get('clocksource')}; {m['date']}; "
               f"load average at start {m['loadavg_start'][0]:.2f}, at end "
               f"{m.get('loadavg_end', [0])[0]:.2f}; {REPS} runs each; median [min..max].")
+    if res.get("loadavg_at"):
+        md.append("Load average (1 min) at the start of each section: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in res["loadavg_at"].items()) + ".")
     md.append("Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     fl = res.get("floor")
     if fl:
@@ -939,7 +945,14 @@ def main():
         f"load average {la:.2f}")
     if la > 1.0:
         warn(f"load average {la:.2f} at start: other work is running, figures will be noisy")
-    want = lambda s: not ONLY or s in ONLY
+    res["loadavg_at"] = {}
+
+    def want(sec):
+        if ONLY and sec not in ONLY:
+            return False
+        res["loadavg_at"][sec] = os.getloadavg()[0]
+        return True
+
     w = build_workloads()
     log("built the workloads")
     if want("floor"):
