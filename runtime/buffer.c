@@ -347,6 +347,24 @@ static void wake_writer(void)
         syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/*
+ * Is there a core for the writer? Handing buffers over only pays when a core
+ * would otherwise idle: when as many threads fill buffers as there are
+ * CPUs, packing on the other core just moves the work and adds the cost of
+ * moving 64 KiB between caches. A thread counts as busy if it filled a
+ * buffer in the last 20 ms.
+ */
+static int spare_cpu(struct sf_slot *self)
+{
+    uint64_t now = sf_mono_ns();
+    self->last_full_ns = now;
+    uint32_t busy = 0;
+    for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next)
+        if (atomic_load(&s->state) == SLOT_USED && now - s->last_full_ns < 20000000)
+            busy++;
+    return busy < sf_g.ncpus;
+}
+
 /* The owner's buffer is full: hand it over and continue in the next one.
  * Signals are blocked. */
 static void buffer_full(void)
@@ -357,7 +375,7 @@ static void buffer_full(void)
     sf_tls.ext_words = 0;
     atomic_store_explicit(&b->state, B_FULL, memory_order_release);
     uint32_t next = (s->cur + 1) % SF_NBUF;
-    int writer = sf_g.use_writer && writer_pid == sf_g.pid;
+    int writer = sf_g.use_writer && writer_pid == sf_g.pid && spare_cpu(s);
     if (!writer || atomic_load_explicit(&s->bufs[next].state, memory_order_acquire) != B_FREE) {
         /* No writer, or it is behind: write our own full buffers. */
         if (writer)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,10 @@ void sf_init(void)
     sf_g.patch_all = env_true("SFTRACE_PATCH_ALL") || (pre && strstr(pre, "libsftrace"));
     const char *w = getenv("SFTRACE_WRITER");
     sf_g.use_writer = !(w && !strcmp(w, "0"));
+    cpu_set_t cpus;
+    sf_g.ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (uint32_t)CPU_COUNT(&cpus) : 1;
+    if (sf_g.ncpus < 2)
+        sf_g.use_writer = 0; /* no core to spare, ever */
     const char *flist = getenv("SFTRACE_FILTER");
     if (flist && *flist && sf_filters_load(flist) != 0) {
         sf_msg("not tracing: the filter could not be used");

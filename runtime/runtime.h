@@ -83,10 +83,11 @@ struct sf_slot {
     uint32_t seq;       /* next EVENTS chunk number (under wlock) */
     struct sf_tls *tls; /* the owner's TLS (valid while USED) */
     struct sf_buf bufs[SF_NBUF];
-    uint32_t cur;     /* the owner's FILLING buffer */
-    uint32_t wnext;   /* the next buffer to write (under wlock) */
-    char name[16];    /* name last written to the log */
-    uint8_t *packbuf; /* SF_PACK_BOUND(SF_BUF_SIZE) bytes for packing */
+    uint32_t cur;          /* the owner's FILLING buffer */
+    uint32_t wnext;        /* the next buffer to write (under wlock) */
+    uint64_t last_full_ns; /* when the owner last filled a buffer */
+    char name[16];         /* name last written to the log */
+    uint8_t *packbuf;      /* SF_PACK_BOUND(SF_BUF_SIZE) bytes for packing */
     struct sf_pack_state *pack;
     struct sf_slot *next;
 };
@@ -105,6 +106,7 @@ struct sf_global {
     int exiting;
     int raw;        /* SFTRACE_RAW: write records unpacked (debugging) */
     int use_writer; /* a writer thread packs and writes full buffers */
+    uint32_t ncpus; /* CPUs this process may run on */
     uint64_t tsc_hz;
     _Atomic uint64_t lost;
     _Atomic uint64_t events;        /* function events written */
