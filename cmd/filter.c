@@ -267,45 +267,34 @@ static int u64_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+struct read_ctx {
+    struct fsym *v;
+    size_t n, cap;
+};
+
+static void read_one(void *ctx, const GElf_Sym *st, const char *name, int rank)
+{
+    struct read_ctx *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->v = xrealloc(c->v, c->cap * sizeof *c->v);
+    }
+    c->v[c->n].addr = st->st_value;
+    c->v[c->n].mangled = name;
+    c->v[c->n].name = NULL;
+    c->v[c->n].rank = rank;
+    c->n++;
+}
+
 /* The defined function symbols of the .symtab, else the .dynsym, sorted by
  * address (preferred first), without repeats. */
 static struct fsym *read_syms(Elf *elf, size_t *count)
 {
-    struct fsym *v = NULL;
-    size_t n = 0, cap = 0;
-    for (int pass = 0; pass < 2 && !n; pass++) {
-        Elf_Scn *scn = NULL;
-        while ((scn = elf_nextscn(elf, scn))) {
-            GElf_Shdr sh;
-            if (!gelf_getshdr(scn, &sh) || sh.sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB))
-                continue;
-            Elf_Data *data = elf_getdata(scn, NULL);
-            if (!data || !sh.sh_entsize)
-                continue;
-            size_t nent = sh.sh_size / sh.sh_entsize;
-            for (size_t i = 0; i < nent; i++) {
-                GElf_Sym st;
-                if (!gelf_getsym(data, (int)i, &st))
-                    break;
-                int type = GELF_ST_TYPE(st.st_info), bind = GELF_ST_BIND(st.st_info);
-                if ((type != STT_FUNC && type != STT_GNU_IFUNC) || st.st_shndx == SHN_UNDEF ||
-                    !st.st_value)
-                    continue;
-                const char *name = elf_strptr(elf, sh.sh_link, st.st_name);
-                if (!name || !*name)
-                    continue;
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 1024;
-                    v = xrealloc(v, cap * sizeof *v);
-                }
-                v[n].addr = st.st_value;
-                v[n].mangled = name;
-                v[n].name = NULL;
-                v[n].rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
-                n++;
-            }
-        }
-    }
+    struct read_ctx c = {0};
+    for (int pass = 0; pass < 2 && !c.n; pass++)
+        sf_elf_func_syms(elf, pass, read_one, &c);
+    struct fsym *v = c.v;
+    size_t n = c.n;
     if (n)
         qsort(v, n, sizeof *v, fsym_cmp);
     size_t w = 0;

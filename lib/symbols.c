@@ -304,11 +304,10 @@ static int sym_cmp(const void *a, const void *b)
     return strcmp(x->mangled, y->mangled);
 }
 
-static void load_syms(struct sf_symobj *o, struct elffile *f, int dynsym)
+void sf_elf_func_syms(Elf *elf, int dynsym, sf_func_sym_fn *fn, void *ctx)
 {
     Elf_Scn *scn = NULL;
-    size_t cap = 0;
-    while ((scn = elf_nextscn(f->elf, scn))) {
+    while ((scn = elf_nextscn(elf, scn))) {
         GElf_Shdr sh;
         if (!gelf_getshdr(scn, &sh) || sh.sh_type != (dynsym ? SHT_DYNSYM : SHT_SYMTAB))
             continue;
@@ -324,21 +323,39 @@ static void load_syms(struct sf_symobj *o, struct elffile *f, int dynsym)
             if ((type != STT_FUNC && type != STT_GNU_IFUNC) || st.st_shndx == SHN_UNDEF ||
                 !st.st_value)
                 continue;
-            const char *name = elf_strptr(f->elf, sh.sh_link, st.st_name);
+            const char *name = elf_strptr(elf, sh.sh_link, st.st_name);
             if (!name || !*name)
                 continue;
-            if (o->nsyms == cap) {
-                cap = cap ? cap * 2 : 256;
-                o->syms = sy_realloc(o->syms, cap * sizeof *o->syms);
-            }
-            struct sym *y = &o->syms[o->nsyms++];
-            y->addr = st.st_value;
-            y->size = st.st_size;
-            y->mangled = name;
-            y->name = NULL;
-            y->rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+            fn(ctx, &st, name, bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2);
         }
     }
+}
+
+struct load_ctx {
+    struct sf_symobj *o;
+    size_t cap;
+};
+
+static void load_one(void *ctx, const GElf_Sym *st, const char *name, int rank)
+{
+    struct load_ctx *c = ctx;
+    struct sf_symobj *o = c->o;
+    if (o->nsyms == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        o->syms = sy_realloc(o->syms, c->cap * sizeof *o->syms);
+    }
+    struct sym *y = &o->syms[o->nsyms++];
+    y->addr = st->st_value;
+    y->size = st->st_size;
+    y->mangled = name;
+    y->name = NULL;
+    y->rank = rank;
+}
+
+static void load_syms(struct sf_symobj *o, struct elffile *f, int dynsym)
+{
+    struct load_ctx c = {o, 0};
+    sf_elf_func_syms(f->elf, dynsym, load_one, &c);
     if (!o->nsyms)
         return;
     qsort(o->syms, o->nsyms, sizeof *o->syms, sym_cmp);

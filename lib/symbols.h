@@ -33,7 +33,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <gelf.h>
+
 #include "logread.h"
+
+/* Call fn for every defined function symbol (FUNC or IFUNC, non-zero value,
+ * with a name) of elf's .symtab, or .dynsym when dynsym is set. rank: 0
+ * global, 1 weak, 2 local (lower is preferred as an address's name). */
+typedef void sf_func_sym_fn(void *ctx, const GElf_Sym *sym, const char *name, int rank);
+void sf_elf_func_syms(Elf *elf, int dynsym, sf_func_sym_fn *fn, void *ctx);
 
 struct sf_syms;
 struct sf_symobj;
