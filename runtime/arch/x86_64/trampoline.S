@@ -36,6 +36,12 @@
 #define SLOW_LEAVE 16
 #define SLOW_DESC 32
 
+/* Save the registers the fast path uses (rax rdx rcx), with their CFI. */
+#define PUSH3 \
+        pushq %rax; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rax, 0; \
+        pushq %rdx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rdx, 0; \
+        pushq %rcx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rcx, 0
+
         .text
 
 /* ------------------------------------------------------------------ */
@@ -45,15 +51,7 @@
         .p2align 6
 sf_trampoline:
         .cfi_startproc
-        pushq   %rax
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rax, 0
-        pushq   %rdx
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rdx, 0
-        pushq   %rcx
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rcx, 0
+        PUSH3
         movq    sf_tls@GOTTPOFF(%rip), %r11
 
         .globl  sf_win_start
@@ -204,11 +202,6 @@ sf_win_commit:
  * go through C (it reads CLOCK_MONOTONIC). The counter updates use only
  * mov/lea/jrcxz, so the flags survive here as well.
  */
-#define PUSH3 \
-        pushq %rax; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rax, 0; \
-        pushq %rdx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rdx, 0; \
-        pushq %rcx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rcx, 0
-
 #define BEGIN(name) \
         .globl name; .hidden name; .type name, @function; .p2align 4; name: .cfi_startproc
 #define END(name) \
