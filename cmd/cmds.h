@@ -1,5 +1,19 @@
 /*
  * cmds.h - the subcommands of the `sftrace` command, one file each in cmd/.
+ *
+ * Adding a subcommand NAME:
+ *   1. cmd/NAME.c defines `int cmd_NAME(int argc, char **argv)`: argv[0] is
+ *      "NAME", the return value is the exit status. It must answer -h and
+ *      --help with its usage on stdout and exit status 0 (`sftrace help
+ *      NAME` calls it with exactly {"NAME", "--help"}); usage errors go to
+ *      stderr with status 2.
+ *   2. Declare it below.
+ *   3. Add one row {"NAME", cmd_NAME, "one-line summary"} to `commands` in
+ *      cmd/main.c: the general help, `sftrace help NAME` and dispatch all
+ *      come from that row. --version is answered there too.
+ *   4. Describe it in the man page docs/sftrace.1 (a `.SS NAME` section
+ *      under COMMANDS) and in README.md.
+ * tests/t_cli.py checks steps 1, 3 and 4 for every row.
  */
 #ifndef SFTRACE_CMDS_H
 #define SFTRACE_CMDS_H

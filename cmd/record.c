@@ -3,8 +3,14 @@
  *
  * It creates the log (header only), exports SFTRACE_OUTPUT_FILE,
  * SFTRACE_SESSION (so every process of the command appends to this log),
- * SFTRACE_PATCH_ALL and LD_PRELOAD, runs the command, waits, prints a summary
- * line and returns the command's exit status (128+N if signal N killed it).
+ * SFTRACE_PATCH_ALL, SFTRACE_RECORD_VERSION and LD_PRELOAD, runs the command,
+ * waits, prints a summary line and returns the command's exit status (128+N
+ * if signal N killed it).
+ *
+ * Before preloading the runtime it reads the library's version note
+ * (lib/solib.h): a file that is not our runtime, or a runtime of another
+ * version, is refused with a message naming it and where it was found.
+ * `--install-solib` copies the runtime into the per-user install directory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +29,15 @@
 #include "cmds.h"
 #include "filterfmt.h"
 #include "logfmt.h"
+#include "solib.h"
+#include "version.h"
+#include "vnote.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sftrace record [-o FILE] [-f FILTER]... [--solib PATH] -- CMD [ARGS...]\n"
                "       sftrace record --print-solib | --print-solib-install-dir\n"
+               "       sftrace record --install-solib [--solib PATH]\n"
                "\n"
                "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
                "function entry and exit of every thread of every process it starts that runs\n"
@@ -39,17 +49,15 @@ static void usage(FILE *f)
                "  --solib PATH   use this libsftrace.so\n"
                "  --print-solib  print the runtime library that would be used\n"
                "  --print-solib-install-dir\n"
-               "                 print the directory searched first for libsftrace.so\n");
-}
-
-static void install_dir(char *buf, size_t len)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(buf, len, "%s/sftrace", xdg);
-    else
-        snprintf(buf, len, "%s/.local/share/sftrace", home && *home ? home : ".");
+               "                 print the directory searched first for libsftrace.so\n"
+               "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
+               "  --install-solib\n"
+               "                 copy the runtime of this sftrace (or --solib PATH) into\n"
+               "                 that directory, creating it, and print where it went\n"
+               "\n"
+               "The runtime is searched for in the install directory, beside the sftrace\n"
+               "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
+               "version of sftrace (" SFTRACE_VERSION ").\n");
 }
 
 static int is_file(const char *p)
@@ -58,28 +66,119 @@ static int is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The runtime: install dir, beside the binary, ../lib (installed), build tree. */
-static int find_solib(char *out, size_t len)
+/* Is path the runtime of this version? 0, or -1 after saying what is wrong
+ * with it, where it was found and what to do. */
+static int check_solib(const char *path, enum sf_solib_where where)
 {
-    char dir[PATH_MAX];
-    install_dir(dir, sizeof dir);
-    const char *self = sftrace_self_dir();
-    const char *fmt[][2] = {
-        {dir, "%s/libsftrace.so"},
-        {self, "%s/libsftrace.so"},
-        {self, "%s/../lib/libsftrace.so"},
-        {self, "%s/../build/libsftrace.so"},
-    };
-    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, fmt[i][1], fmt[i][0]);
-        if (is_file(p)) {
-            if (!realpath(p, out))
-                snprintf(out, len, "%s", p);
+    char ver[256], err[512];
+    const char *fix = where == SF_SOLIB_GIVEN ? "pass the libsftrace.so built with this sftrace"
+                      : where == SF_SOLIB_INSTALL_DIR ? "replace it with `sftrace record "
+                                                        "--install-solib`, or delete it"
+                                                      : "reinstall or rebuild sftrace";
+    if (sf_solib_version(path, ver, sizeof ver, err, sizeof err) == 0) {
+        if (!strcmp(ver, SFTRACE_VERSION))
             return 0;
+        fprintf(stderr,
+                "sftrace record: runtime library %s (%s) is version %s, but this sftrace is %s; "
+                "%s\n",
+                path, sf_solib_where_text(where), ver, SFTRACE_VERSION, fix);
+        return -1;
+    }
+    fprintf(stderr, "sftrace record: runtime library %s (%s): %s; %s\n", path,
+            sf_solib_where_text(where), err, fix);
+    return -1;
+}
+
+/* The runtime to preload: --solib, else the first one found; checked. */
+static int find_solib(const char *given, char *out, size_t len)
+{
+    enum sf_solib_where where = SF_SOLIB_GIVEN;
+    if (given) {
+        if (!realpath(given, out) || !is_file(out)) {
+            fprintf(stderr, "sftrace record: runtime library %s: not found\n", given);
+            return -1;
+        }
+    } else if (sf_solib_find(sftrace_self_dir(), SF_SOLIB_INSTALL_DIR, out, len, &where)) {
+        char dir[PATH_MAX];
+        sf_solib_install_dir(dir, sizeof dir);
+        fprintf(stderr,
+                "sftrace record: libsftrace.so not found (looked in %s, beside %s/sftrace, "
+                "and in %s/../lib); use --solib PATH\n",
+                dir, sftrace_self_dir(), sftrace_self_dir());
+        return -1;
+    }
+    return check_solib(out, where);
+}
+
+/* --install-solib: copy the runtime (--solib, else the first one found
+ * outside the install directory) into the install directory, creating it.
+ * The copy is written beside and renamed into place, so processes that
+ * have the old one mapped keep running. */
+static int install_solib(const char *given)
+{
+    char src[PATH_MAX], dir[PATH_MAX], dst[PATH_MAX + 32], tmp[PATH_MAX + 64];
+    enum sf_solib_where where = SF_SOLIB_GIVEN;
+    if (given) {
+        if (!realpath(given, src) || !is_file(src)) {
+            fprintf(stderr, "sftrace record: runtime library %s: not found\n", given);
+            return 1;
+        }
+    } else if (sf_solib_find(sftrace_self_dir(), SF_SOLIB_BESIDE, src, sizeof src, &where)) {
+        fprintf(stderr,
+                "sftrace record: no libsftrace.so to install (looked beside %s/sftrace, and in "
+                "../lib and ../build from there); use --solib PATH\n",
+                sftrace_self_dir());
+        return 1;
+    }
+    if (check_solib(src, where))
+        return 1;
+    sf_solib_install_dir(dir, sizeof dir);
+    /* mkdir -p */
+    for (char *p = dir + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "sftrace record: cannot create %s: %s\n", dir, strerror(errno));
+                return 1;
+            }
+            *p = c;
+            if (!c)
+                break;
         }
     }
-    return -1;
+    snprintf(dst, sizeof dst, "%s/libsftrace.so", dir);
+    if (!strcmp(src, dst)) {
+        printf("%s is already installed (version %s)\n", dst, SFTRACE_VERSION);
+        return 0;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.libsftrace.so.XXXXXX", dir);
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = in < 0 ? -1 : mkstemp(tmp);
+    int err = in < 0 || out < 0 ? errno : 0;
+    char buf[1 << 16];
+    ssize_t n = 0;
+    while (!err && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write(out, buf, (size_t)n) != n)
+            err = errno ? errno : EIO;
+    }
+    if (!err && (fchmod(out, 0755) || fsync(out)))
+        err = errno;
+    if (out >= 0 && close(out) && !err)
+        err = errno;
+    if (in >= 0)
+        close(in);
+    if (!err && rename(tmp, dst))
+        err = errno;
+    if (err) {
+        fprintf(stderr, "sftrace record: cannot install %s as %s: %s\n", src, dst, strerror(err));
+        if (out >= 0)
+            unlink(tmp);
+        return 1;
+    }
+    printf("installed %s (version %s, from %s)\n", dst, SFTRACE_VERSION, src);
+    return 0;
 }
 
 /* Is CMD something we can execute (searching PATH like execvp)? */
@@ -127,9 +226,52 @@ static int create_log(const char *path, uint64_t *session)
     return 0;
 }
 
+/* A set of nonzero 64-bit keys (open addressing); add says if key was new. */
+struct u64set {
+    uint64_t *v;
+    size_t cap, n;
+};
+
+static int u64set_add(struct u64set *s, uint64_t key)
+{
+    if (s->n * 2 >= s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 1024;
+        uint64_t *nv = calloc(ncap, sizeof *nv);
+        if (!nv)
+            return 0;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->v[i])
+                for (size_t j = s->v[i] * 0x9E3779B97F4A7C15ull % ncap;; j = (j + 1) % ncap)
+                    if (!nv[j]) {
+                        nv[j] = s->v[i];
+                        break;
+                    }
+        free(s->v);
+        s->v = nv;
+        s->cap = ncap;
+    }
+    for (size_t j = key * 0x9E3779B97F4A7C15ull % s->cap;; j = (j + 1) % s->cap) {
+        if (s->v[j] == key)
+            return 0;
+        if (!s->v[j]) {
+            s->v[j] = key;
+            s->n++;
+            return 1;
+        }
+    }
+}
+
+/*
+ * What a log holds, from its chunk headers. Processes and process images
+ * are counted apart, with the same meaning as in `sftrace convert`: every
+ * PROCESS chunk starts a process image; it starts a new process too unless
+ * it is an exec'd image (SF_PROC_EXECED) of a pid already seen. (A vfork
+ * child that execs, as posix_spawn does, wrote no chunk of its own before
+ * the exec, so its first image is a new process.)
+ */
 struct summary {
     uint64_t events, bytes, lost;
-    uint32_t processes, objects, threads;
+    uint32_t processes, images, objects, threads;
     int bad;
     char bids[64][129]; /* distinct build-ids of the objects, in hex */
     uint32_t nbids;
@@ -157,20 +299,21 @@ static void summarize(const char *path, struct summary *s)
         fclose(f);
         return;
     }
-    /* threads: distinct (pid, tid), counted with a small open-addressing set */
-    size_t cap = 1024, n = 0;
-    uint64_t *set = calloc(cap, sizeof *set);
+    struct u64set threads = {0}, pids = {0};
     off_t off = h.header_size;
     fseeko(f, off, SEEK_SET);
     struct sf_events c;
-    while (set && fread(&c.h, sizeof c.h, 1, f) == 1) {
+    while (fread(&c.h, sizeof c.h, 1, f) == 1) {
         if (c.h.magic != SF_CHUNK_MAGIC || c.h.size < sizeof c.h || c.h.size % 8) {
             s->bad = 1;
             break;
         }
-        if (c.h.type == SF_CHUNK_PROCESS)
-            s->processes++;
-        else if (c.h.type == SF_CHUNK_OBJECT) {
+        if (c.h.type == SF_CHUNK_PROCESS) {
+            s->images++;
+            int seen = !u64set_add(&pids, (uint64_t)c.h.pid + 1);
+            if (!seen || !(c.h.flags & SF_PROC_EXECED))
+                s->processes++;
+        } else if (c.h.type == SF_CHUNK_OBJECT) {
             struct sf_object o;
             s->objects++;
             if (c.h.size >= sizeof o &&
@@ -205,33 +348,7 @@ static void summarize(const char *path, struct summary *s)
                 s->events += u.e.events;
                 s->lost += u.e.lost;
             } else {
-                uint64_t key = ((uint64_t)c.h.pid << 32) | u.ev.tid;
-                if (n * 2 >= cap) {
-                    size_t ncap = cap * 2;
-                    uint64_t *ns = calloc(ncap, sizeof *ns);
-                    if (!ns)
-                        break;
-                    for (size_t i = 0; i < cap; i++)
-                        if (set[i])
-                            for (size_t j = set[i] * 0x9E3779B97F4A7C15ull % ncap;;
-                                 j = (j + 1) % ncap)
-                                if (!ns[j]) {
-                                    ns[j] = set[i];
-                                    break;
-                                }
-                    free(set);
-                    set = ns;
-                    cap = ncap;
-                }
-                for (size_t j = key * 0x9E3779B97F4A7C15ull % cap;; j = (j + 1) % cap) {
-                    if (set[j] == key)
-                        break;
-                    if (!set[j]) {
-                        set[j] = key;
-                        n++;
-                        break;
-                    }
-                }
+                u64set_add(&threads, ((uint64_t)c.h.pid << 32 | u.ev.tid) + 1);
             }
             off += c.h.size;
             fseeko(f, off, SEEK_SET);
@@ -241,10 +358,11 @@ static void summarize(const char *path, struct summary *s)
         if (fseeko(f, off, SEEK_SET) != 0)
             break;
     }
-    s->threads = (uint32_t)n;
+    s->threads = (uint32_t)threads.n;
     fseeko(f, 0, SEEK_END);
     s->bytes = (uint64_t)ftello(f);
-    free(set);
+    free(threads.v);
+    free(pids.v);
     fclose(f);
 }
 
@@ -311,7 +429,7 @@ int cmd_record(int argc, char **argv)
 {
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
-    int i;
+    int i, print_solib = 0, install = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -340,17 +458,13 @@ int cmd_record(int argc, char **argv)
             solib = argv[++i];
         } else if (!strcmp(a, "--print-solib-install-dir")) {
             char dir[PATH_MAX];
-            install_dir(dir, sizeof dir);
+            sf_solib_install_dir(dir, sizeof dir);
             printf("%s\n", dir);
             return 0;
         } else if (!strcmp(a, "--print-solib")) {
-            char p[PATH_MAX];
-            if (find_solib(p, sizeof p)) {
-                fprintf(stderr, "sftrace record: libsftrace.so not found\n");
-                return 1;
-            }
-            printf("%s\n", p);
-            return 0;
+            print_solib = 1; /* after the loop: --solib may follow */
+        } else if (!strcmp(a, "--install-solib")) {
+            install = 1;
         } else if (a[0] == '-') {
             fprintf(stderr, "sftrace record: unknown or incomplete option '%s'\n", a);
             usage(stderr);
@@ -359,6 +473,15 @@ int cmd_record(int argc, char **argv)
             break; /* the command, without a -- before it */
         }
     }
+    char lib[PATH_MAX];
+    if (install)
+        return install_solib(solib);
+    if (print_solib) {
+        if (find_solib(solib, lib, sizeof lib))
+            return 1;
+        printf("%s\n", lib);
+        return 0;
+    }
     if (i >= argc) {
         fprintf(stderr, "sftrace record: no command given\n");
         usage(stderr);
@@ -366,21 +489,8 @@ int cmd_record(int argc, char **argv)
     }
     char **cmd = argv + i;
 
-    char lib[PATH_MAX];
-    if (solib) {
-        if (!realpath(solib, lib) || !is_file(lib)) {
-            fprintf(stderr, "sftrace record: runtime library %s: not found\n", solib);
-            return 1;
-        }
-    } else if (find_solib(lib, sizeof lib)) {
-        char dir[PATH_MAX];
-        install_dir(dir, sizeof dir);
-        fprintf(stderr,
-                "sftrace record: libsftrace.so not found (looked in %s, beside %s/sftrace, "
-                "and in %s/../lib); use --solib PATH\n",
-                dir, sftrace_self_dir(), sftrace_self_dir());
+    if (find_solib(solib, lib, sizeof lib))
         return 1;
-    }
     if (find_command(cmd[0])) {
         fprintf(stderr, "sftrace record: %s: command not found\n", cmd[0]);
         return 127;
@@ -415,6 +525,7 @@ int cmd_record(int argc, char **argv)
     setenv("SFTRACE_OUTPUT_FILE", logpath, 1);
     setenv("SFTRACE_SESSION", sess, 1);
     setenv("SFTRACE_PATCH_ALL", "1", 1);
+    setenv(SF_ENV_RECORD_VERSION, SFTRACE_VERSION, 1);
     setenv("LD_PRELOAD", preload, 1);
     if (filters[0])
         setenv("SFTRACE_FILTER", filters, 1);
@@ -456,10 +567,12 @@ int cmd_record(int argc, char **argv)
                 cmd[0]);
     }
     fprintf(stderr,
-            "sftrace record: %llu events, %u threads, %u processes, %llu bytes written to %s "
-            "(%.2fs)%s\n",
-            (unsigned long long)s.events, s.threads, s.processes, (unsigned long long)s.bytes, out,
-            secs, s.bad ? " (the log has a damaged chunk)" : "");
+            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
+            "written to %s (%.2fs)%s\n",
+            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
+            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
+            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
+            s.bad ? " (the log has a damaged chunk)" : "");
     if (s.lost)
         fprintf(stderr, "sftrace record: %llu records could not be written\n",
                 (unsigned long long)s.lost);

@@ -12,6 +12,8 @@ SF_EXPORT void sftrace_setup(void (*entry_slot)(void), void (*exit_slot)(void),
 {
     (void)exit_slot;
     (void)tailcall_slot;
+    if (!sf_version_ok())
+        return;
     sf_init();
     if (!sf_g.enabled)
         return;

@@ -7,6 +7,7 @@
  *   patch.c    finding instrumented objects and patching their sleds
  *   hooks.c    libc functions we interpose (dlopen, fork, exec, signals)
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
+ *   version.c  the version note, and the version check against record
  *   arch/x86_64/trampoline.S  the hot path
  *   arch/x86_64/sled.c        sled and stub encodings
  *
@@ -207,6 +208,10 @@ int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) S
 /* ---- hooks.c ---- */
 void sf_hooks_init(void) SF_HIDDEN;
 void *sf_real(const char *name) SF_HIDDEN;
+
+/* ---- version.c ---- */
+/* 0 when sftrace record of another version started us (said once). */
+int sf_version_ok(void) SF_HIDDEN;
 
 /* ---- sys.c ---- */
 void *sf_alloc(size_t size) SF_HIDDEN; /* zeroed, from mmap; never freed */

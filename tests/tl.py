@@ -16,7 +16,11 @@ SFTRACE_ASAN = os.path.join(BUILD, "asan", "sftrace")
 RUNTIME = os.path.join(BUILD, "libsftrace.so")
 PROGS = os.path.join(ROOT, "tests", "programs")
 OUT = os.path.join(BUILD, "tests")
-PERFETTO_CHECK = os.path.join(os.path.dirname(ROOT), "shared", "perfetto", "check_perfetto.py")
+# The Perfetto validator: the team's shared copy beside the repository when it is
+# there (it may be newer), else the copy kept in tests/perfetto (README.md there).
+_SHARED_CHECK = os.path.join(os.path.dirname(ROOT), "shared", "perfetto", "check_perfetto.py")
+PERFETTO_CHECK = (_SHARED_CHECK if os.path.isfile(_SHARED_CHECK)
+                  else os.path.join(ROOT, "tests", "perfetto", "check_perfetto.py"))
 
 XRAY_CFLAGS = ["-O2", "-g", "-fxray-instrument", "-fxray-instruction-threshold=1"]
 
