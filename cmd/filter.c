@@ -6,8 +6,12 @@
  * The candidates are the object's instrumented functions (its
  * xray_instr_map, lib/xraymap.h). Each gets every function symbol at its
  * address (.symtab, else .dynsym), mangled and demangled; -r patterns
- * (PCRE2) and --list names are tried on all of those names. The work is one
- * pass over the symbols, two sorts, and one merge: no per-function search.
+ * (PCRE2) and --list lines are tried on all of those names. A --list line
+ * is a regular expression exactly as -r takes it, and also matches the
+ * function whose name is exactly the line (so C++ names with parentheses,
+ * which are no regex of themselves, still work); --exact keeps only the
+ * exact match. The work is one pass over the symbols, two sorts, and one
+ * merge: no per-function search.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +39,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace filter -p OBJ [-r REGEX]... [--list FILE]... [--exclude REGEX]...\n"
-               "                      [--descendants] [--args REGEX]... [-v] -o OUT\n"
+    fprintf(f, "usage: sftrace filter -p OBJ [-r REGEX]... [--list FILE [--exact]]...\n"
+               "                      [--exclude REGEX]... [--descendants] [--args REGEX]... [-v]\n"
+               "                      -o OUT\n"
                "\n"
                "Chooses which instrumented functions of OBJ (an executable or shared object\n"
                "built with XRay instrumentation) `sftrace record -f OUT` traces, and writes\n"
@@ -45,10 +50,12 @@ static void usage(FILE *f)
                "  -p OBJ           the object\n"
                "  -r REGEX         select the functions whose mangled symbol or demangled\n"
                "                   name REGEX (PCRE2, unanchored) matches; may be repeated\n"
-               "  --list FILE      select the functions named in FILE, one a line, mangled\n"
-               "                   or demangled, exact match; '#' lines and blank lines are\n"
-               "                   ignored; may be repeated\n"
+               "  --list FILE      select the functions FILE's lines match: each line is a\n"
+               "                   REGEX as for -r, and also matches the function named\n"
+               "                   exactly so (mangled or demangled); '#' lines and blank\n"
+               "                   lines are ignored; may be repeated\n"
                "                   (with neither -r nor --list, every function is selected)\n"
+               "  --exact          --list lines are names, matched exactly (no regex)\n"
                "  --exclude REGEX  drop the functions REGEX matches; may be repeated\n"
                "  --descendants    also trace everything a selected function calls, on its\n"
                "                   thread, while it runs\n"
@@ -160,7 +167,10 @@ struct lname {
     char *name;
     const char *file;
     size_t line;
-    int hit;
+    int hit;            /* named a function exactly */
+    long re;            /* index of the line as a regex in the list patterns, or -1
+                           (--exact, or not a valid regex) */
+    char re_error[160]; /* why it is not a valid regex */
 };
 
 struct namelist {
@@ -208,6 +218,8 @@ static int read_list(struct namelist *l, const char *path)
         l->v[l->n].file = path;
         l->v[l->n].line = lineno;
         l->v[l->n].hit = 0;
+        l->v[l->n].re = -1;
+        l->v[l->n].re_error[0] = 0;
         l->n++;
     }
     int bad = ferror(f);
@@ -232,6 +244,32 @@ static struct lname *list_find(struct namelist *l, const char *s)
             hi = mid;
     }
     return lo < l->n && !strcmp(l->v[lo].name, s) ? &l->v[lo] : NULL;
+}
+
+/* Each line (of a sorted list) as a regex too, into pats. A line that is no
+ * valid regex still names a function exactly; why it is not valid is said
+ * only if it names none. */
+static void list_compile(struct namelist *l, struct patlist *pats)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct lname *e = &l->v[i];
+        int code;
+        PCRE2_SIZE off;
+        pcre2_code *re =
+            pcre2_compile((PCRE2_SPTR)e->name, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+        if (!re) {
+            PCRE2_UCHAR msg[128];
+            if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
+                snprintf((char *)msg, sizeof msg, "error %d", code);
+            snprintf(e->re_error, sizeof e->re_error, "%s at offset %zu", (const char *)msg,
+                     (size_t)off);
+            continue;
+        }
+        pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+        pat_add(pats, "--list", e->name);
+        pats->v[pats->n - 1].re = re;
+        e->re = (long)(pats->n - 1);
+    }
 }
 
 /* ---- symbols and functions ---------------------------------------------- */
@@ -533,14 +571,16 @@ static int write_filter(const char *out, const char *objpath, const uint8_t *bid
 struct opts {
     const char *obj, *out;
     struct patlist sel, excl, args;
+    struct patlist lpats; /* the --list lines as regexes (not with --exact) */
     const char **lists;
     size_t nlists;
-    int descendants, verbose;
+    int descendants, verbose, exact;
 };
 
 static void opts_free(struct opts *o)
 {
     pat_free(&o->sel);
+    pat_free(&o->lpats);
     pat_free(&o->excl);
     pat_free(&o->args);
     free(o->lists);
@@ -549,13 +589,14 @@ static void opts_free(struct opts *o)
 /* 0 to go on, 1 after --help, -1 on a usage error (said). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_LIST = 256, OPT_EXCLUDE, OPT_DESC, OPT_ARGS };
+    enum { OPT_LIST = 256, OPT_EXCLUDE, OPT_DESC, OPT_ARGS, OPT_EXACT };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"list", required_argument, NULL, OPT_LIST},
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"descendants", no_argument, NULL, OPT_DESC},
         {"args", required_argument, NULL, OPT_ARGS},
+        {"exact", no_argument, NULL, OPT_EXACT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -590,6 +631,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case OPT_ARGS:
             pat_add(&o->args, "--args", optarg);
             break;
+        case OPT_EXACT:
+            o->exact = 1;
+            break;
         default:
             usage(stderr);
             return -1;
@@ -599,6 +643,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
     else if (!o->obj || !o->out)
         fprintf(stderr, PROG ": %s\n", !o->obj ? "-p OBJ is required" : "-o OUT is required");
+    else if (o->exact && !o->nlists)
+        fprintf(stderr, PROG ": --exact applies to --list, and there is none\n");
     else
         return pat_compile(&o->sel) || pat_compile(&o->excl) || pat_compile(&o->args) ? -1 : 0;
     usage(stderr);
@@ -633,9 +679,26 @@ static void report_unmatched(struct opts *o, struct object *ob, struct namelist 
             e->hit = names->v[i - 1].hit; /* list_find marks the first only */
             continue;
         }
-        if (!e->hit && unmatched++ < 10)
+        if (!e->hit && e->re >= 0) {
+            struct pat *p = &o->lpats.v[e->re];
+            struct patlist one = {p, 1};
+            for (size_t k = 0; k < ob->nfuncs && !p->hit; k++)
+                match_any(&one, &ob->funcs[k]);
+            e->hit = p->hit;
+        }
+        if (e->hit || unmatched++ >= 10)
+            continue;
+        if (o->exact)
             fprintf(stderr, PROG ": warning: %s:%zu: '%s' names no instrumented function\n",
                     e->file, e->line, e->name);
+        else if (e->re >= 0)
+            fprintf(stderr, PROG ": warning: %s:%zu: '%s' matches no instrumented function\n",
+                    e->file, e->line, e->name);
+        else
+            fprintf(stderr,
+                    PROG ": warning: %s:%zu: '%s' names no instrumented function, and is no "
+                         "regular expression (%s)\n",
+                    e->file, e->line, e->name, e->re_error);
     }
     if (unmatched > 10)
         fprintf(stderr, PROG ": warning: ... and %zu more names of the list\n", unmatched - 10);
@@ -657,6 +720,8 @@ int cmd_filter(int argc, char **argv)
             goto out;
     if (names.n)
         qsort(names.v, names.n, sizeof *names.v, lname_cmp);
+    if (!o.exact)
+        list_compile(&names, &o.lpats);
     if (object_load(&ob, o.obj))
         goto out;
 
@@ -676,6 +741,8 @@ int cmd_filter(int argc, char **argv)
         struct func *f = &ob.funcs[i];
         int s = all || match_any(&o.sel, f);
         if (names.n && list_match(&names, f))
+            s = 1;
+        if (!s && o.lpats.n && match_any(&o.lpats, f))
             s = 1;
         if (s && o.excl.n && match_any(&o.excl, f))
             s = 0;

@@ -270,25 +270,85 @@ def test_list_mangled_and_demangled():
                 "main\r\n"
                 "\t# an indented comment\n"
                 "app::Engine::run(int)\n"
-                "app::parse::token\n"  # not exact: the demangled name has (int)
+                "app::parse::token\n"  # a regex: matches app::parse::token(int)
                 "no::such::function(int)\n")
     flt, p = _make(prog, ["--list", lst], "list")
+    assert flt.names() == {"util::token(int)", "app::Engine::run(int)", "main",
+                           "app::parse::token(int)"}, flt.names()
+    # the lines that matched nothing are reported with their line
+    assert "%s:9: 'no::such::function(int)' matches no instrumented function" % lst in p.stderr, \
+        p.stderr
+    assert p.stderr.count("warning") == 1, p.stderr
+    # --exact: whole names only
+    flt, p = _make(prog, ["--list", lst, "--exact"], "list-exact")
     assert flt.names() == {"util::token(int)", "app::Engine::run(int)", "main"}, flt.names()
-    # the names that matched nothing are reported with their line
-    assert "%s:8: 'app::parse::token'" % lst in p.stderr, p.stderr
-    assert "%s:9: 'no::such::function(int)'" % lst in p.stderr, p.stderr
+    assert "%s:8: 'app::parse::token' names no instrumented function" % lst in p.stderr, p.stderr
+    assert "%s:9: 'no::such::function(int)' names no" % lst in p.stderr, p.stderr
     assert "_ZN4util5tokenEi" not in p.stderr and "run(int)'" not in p.stderr, p.stderr
     # with -r: the union; --exclude applies to both
-    flt, _ = _make(prog, ["--list", lst, "-r", "^app::parse::line", "--exclude", "^main$"],
-                   "list-regex")
+    flt, _ = _make(prog, ["--list", lst, "--exact", "-r", "^app::parse::line", "--exclude",
+                          "^main$"], "list-regex")
     assert flt.names() == {"util::token(int)", "app::Engine::run(int)",
                            "app::parse::line(char const*)"}, flt.names()
     # a C program: plain names
     lst2 = os.path.join(_dir(), "calls.list")
     with open(lst2, "w") as f:
         f.write("outer\nrec\n#leaf\n")
-    flt, _ = _make(_calls_bin(), ["--list", lst2], "list-c")
-    assert flt.names() == {"outer", "rec"}
+    for extra in ([], ["--exact"]):
+        flt, p = _make(_calls_bin(), ["--list", lst2] + extra, "list-c")
+        assert flt.names() == {"outer", "rec"}, (extra, flt.names())
+        assert "warning" not in p.stderr, p.stderr
+
+
+def test_list_lines_are_regexes():
+    # one regex per line, as -r takes it (unanchored, mangled or demangled
+    # names); a line also names the function it equals exactly, so a C++ name
+    # with parentheses (as a regex they are a group) still selects itself
+    prog = _ns_bin()
+    lst = os.path.join(_dir(), "re.list")
+    with open(lst, "w") as f:
+        f.write("^app::Engine::\n"                  # 1: run and helper
+                "token\n"                           # 2: app::parse::token, util::token
+                "app::parse::line(char const*)\n"   # 3: itself, exactly
+                "# ^util::log\n"                    # 4: a comment
+                "^_ZN4util3log\n"                   # 5: a mangled name
+                "operator**(\n"                     # 6: not a regex, names nothing
+                "nomatch_[0-9]+\n"                  # 7: matches nothing
+                "twice<double>\n")                  # 8: double app::twice<double>(double)
+    flt, p = _make(prog, ["--list", lst], "list-re")
+    assert flt.names() == {"app::Engine::run(int)", "app::Engine::helper(long)",
+                           "app::parse::token(int)", "util::token(int)",
+                           "app::parse::line(char const*)", "util::log(char const*)",
+                           "double app::twice<double>(double)"}, flt.names()
+    assert re.search(r"%s:6: 'operator\*\*\(' names no instrumented function, and is no "
+                     r"regular expression \(.*at offset \d+\)" % re.escape(lst), p.stderr), \
+        p.stderr
+    assert "%s:7: 'nomatch_[0-9]+' matches no instrumented function" % lst in p.stderr, p.stderr
+    assert p.stderr.count("warning") == 2, p.stderr
+    # the same lines, exact: only line 3 names a function
+    flt, p = _make(prog, ["--list", lst, "--exact"], "list-re-exact")
+    assert flt.names() == {"app::parse::line(char const*)"}, flt.names()
+    for n in (1, 2, 5, 6, 7, 8):
+        assert "%s:%d: " % (lst, n) in p.stderr, (n, p.stderr)
+    assert "%s:3: " % lst not in p.stderr and "%s:4: " % lst not in p.stderr, p.stderr
+    # a list selects the same functions as the same patterns given with -r
+    # (here for the lines that are regexes matching something)
+    flt_r, _ = _make(prog, ["-r", "^app::Engine::", "-r", "token", "-r", "^_ZN4util3log",
+                            "-r", "twice<double>"], "list-re-r")
+    flt_l, _ = _make(prog, ["--list", lst], "list-re-again")
+    assert flt_l.names() == flt_r.names() | {"app::parse::line(char const*)"}, \
+        (flt_l.names(), flt_r.names())
+    # more than 10 lines matching nothing: 10 reported, then a count
+    lst3 = os.path.join(_dir(), "many.list")
+    with open(lst3, "w") as f:
+        f.write("".join("absent_%d\n" % i for i in range(13)) + "main\n")
+    flt, p = _make(prog, ["--list", lst3], "list-many")
+    assert flt.names() == {"main"}, flt.names()
+    assert p.stderr.count("matches no instrumented function") == 10, p.stderr
+    assert "... and 3 more names of the list" in p.stderr, p.stderr
+    # --exact without --list is a usage error
+    _, p = _make(prog, ["-r", "main", "--exact"], "exact-alone", rc=2)
+    assert "--exact" in p.stderr, p.stderr
 
 
 def test_args_flags_and_mode():

@@ -245,3 +245,14 @@ def kv(text, key, cast=int):
         if line.startswith(key + " "):
             return cast(line[len(key) + 1:].split()[0])
     raise AssertionError("no %r line in output:\n%s" % (key, text))
+
+
+def record_summary(stderr):
+    """The counts of `sftrace record`'s summary line, as a dict: events, threads,
+    processes, images, bytes (the line uses singular forms for 1)."""
+    import re
+    m = re.search(r"^sftrace record: (\d+) events?, (\d+) threads?, (\d+) process(?:es)?, "
+                  r"(\d+) images?, (\d+) bytes written to ", stderr, re.M)
+    assert m, "no summary line in:\n%s" % stderr
+    return dict(zip(("events", "threads", "processes", "images", "bytes"),
+                    (int(x) for x in m.groups())))
