@@ -5,6 +5,8 @@
 # (3 commits after tag v0.1.0, with uncommitted changes). The Makefile writes
 # it into build/gen/version.h; record and the runtime compare it exactly.
 cd "$(dirname "$0")/.." || exit 1
+# --dirty refreshes the index; never hold its lock against a concurrent git.
+export GIT_OPTIONAL_LOCKS=0
 base=$(cat VERSION 2>/dev/null || echo 0.0.0)
 # Only this tree's own git history (not that of a repository it was
 # unpacked into).
