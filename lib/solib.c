@@ -12,6 +12,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,11 +153,17 @@ int sf_solib_version(const char *path, char *ver, size_t vlen, char *err, size_t
     int rc = -1;
     GElf_Ehdr eh;
     const char *v;
-    size_t dlen = 0;
+    size_t dlen = 0, shnum = 0;
     if (!elf || elf_kind(elf) != ELF_K_ELF)
         snprintf(err, elen, "not an ELF file");
     else if (!gelf_getehdr(elf, &eh))
         snprintf(err, elen, "a damaged ELF file (%s)", elf_errmsg(-1));
+    else if (elf_getshdrnum(elf, &shnum) != 0 || !shnum ||
+             eh.e_shoff + (uint64_t)shnum * eh.e_shentsize > (uint64_t)st.st_size)
+        snprintf(err, elen,
+                 "a truncated or damaged ELF file (its section headers are not within its %lld "
+                 "bytes)",
+                 (long long)st.st_size);
     else if (eh.e_type != ET_DYN || eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64)
         snprintf(err, elen, "not an x86-64 shared library, so not the sftrace runtime");
     else if ((v = version_note(elf, &dlen))) {

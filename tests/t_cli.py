@@ -263,6 +263,11 @@ def _libz():
     return re.search(r"libz\.so\.1 => (\S+)", out).group(1)
 
 
+def _nopie():
+    return tl.build_c("recursion.c", out=os.path.join(_dir(), "recursion_nopie"),
+                      flags=tl.WARN_CFLAGS + ["-fno-pie", "-no-pie"])
+
+
 def _old_runtime():
     """Our runtime without its version note: what a copy from before version
     checks looks like."""
@@ -280,11 +285,17 @@ def _bad_runtimes():
     def empty(path):
         open(path, "w").close()
 
+    def truncated(path):  # a copy that was cut short
+        with open(tl.RUNTIME, "rb") as f, open(path, "wb") as out:
+            out.write(f.read(8192))
+
     return [
         ("empty", empty, "not an ELF file (it is empty)"),
         ("text", lambda p: open(p, "w").write("#!/bin/sh\n"), "not an ELF file"),
         ("libz", copy(_libz()), "not the sftrace runtime"),
         ("executable", copy("/bin/true"), "not the sftrace runtime"),
+        ("truncated", truncated, "a truncated or damaged ELF file"),
+        ("non-pie", copy(_nopie()), "not an x86-64 shared library"),
         ("old", copy(_old_runtime()), "an sftrace runtime from before version checks"),
         ("other-version", copy(_other_version_runtime()),
          "is version %s, but this sftrace is %s" % (OTHER_VERSION, _version())),
