@@ -474,6 +474,11 @@ int cmd_record(int argc, char **argv)
         }
     }
     char lib[PATH_MAX];
+    if ((install || print_solib) && i < argc) {
+        fprintf(stderr, "sftrace record: %s takes no command ('%s')\n",
+                install ? "--install-solib" : "--print-solib", argv[i]);
+        return 2;
+    }
     if (install)
         return install_solib(solib);
     if (print_solib) {

@@ -245,6 +245,12 @@ def test_install_solib_refuses_a_bad_source():
                env={"XDG_DATA_HOME": xdg}, check=False)
     assert p.returncode == 1 and bad in p.stderr and "not an ELF file" in p.stderr, p
     assert not os.path.exists(os.path.join(xdg, "sftrace"))
+    # it installs, it does not also run a command
+    for opt in ("--install-solib", "--print-solib"):
+        p = tl.run([tl.SFTRACE, "record", opt, "--", "touch", os.path.join(xdg, "ran")],
+                   env={"XDG_DATA_HOME": xdg}, check=False)
+        assert p.returncode == 2 and "%s takes no command" % opt in p.stderr, p
+    assert sorted(os.listdir(xdg)) == ["not-a-runtime.so"], os.listdir(xdg)
 
 
 # ---- record checks the runtime it preloads ------------------------------------------
