@@ -158,9 +158,9 @@ int sf_solib_version(const char *path, char *ver, size_t vlen, char *err, size_t
         snprintf(err, elen, "not an ELF file");
     else if (!gelf_getehdr(elf, &eh))
         snprintf(err, elen, "a damaged ELF file (%s)", elf_errmsg(-1));
-    else if (elf_getshdrnum(elf, &shnum) == 0 && !shnum)
+    else if (!eh.e_shoff)
         snprintf(err, elen, "an ELF file without section headers, so not the sftrace runtime");
-    else if (elf_getshdrnum(elf, &shnum) != 0 ||
+    else if (elf_getshdrnum(elf, &shnum) != 0 || !shnum ||
              eh.e_shoff + (uint64_t)shnum * eh.e_shentsize > (uint64_t)st.st_size)
         snprintf(err, elen,
                  "a truncated or damaged ELF file (its section headers are not within its %lld "
