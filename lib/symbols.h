@@ -23,7 +23,10 @@
  * v0 manglings; the legacy ::h<hash> suffix is dropped).
  *
  * Source lines come from the DWARF of the first of (1), the object file and
- * its separate debug file that has .debug_info, read when first asked for.
+ * its separate debug file that has .debug_info, read when first asked for:
+ * each compile unit once (its top-level DIEs' ranges and its line table,
+ * sorted), then each question reads only its function's own DIEs, so asking
+ * for every function of an object costs O(n log n) in its debug info.
  *
  * Strings returned live until sf_syms_free. Not thread-safe.
  */
@@ -52,6 +55,10 @@ void sf_syms_free(struct sf_syms *s);
 void sf_syms_set_debug_root(struct sf_syms *s, const char *dir);
 /* Do not print warnings (they are still made, see sf_symobj_warning). */
 void sf_syms_set_quiet(struct sf_syms *s, int quiet);
+/* Whether to look up source lines (default 1). With 0, sf_symobj_srcline
+ * and sf_syms_obj_srcline answer 0 at once and no DWARF is read: what
+ * `--no-lines` needs. */
+void sf_syms_set_lines(struct sf_syms *s, int lines);
 /* Add a user symbol file (`-s FILE`). -1 and a message in err if it cannot
  * be read as ELF. */
 int sf_syms_add_file(struct sf_syms *s, const char *path, char *err, size_t errlen);
