@@ -768,10 +768,15 @@ static int may_have_scopes(int tag)
     }
 }
 
+/* Deeper DIE nesting than this is taken for broken DWARF (an error): the
+ * walks recurse once per level. */
+#define MAX_DEPTH 1024
+
 /* The imported units being walked, innermost first (a cycle is an error). */
 struct imports {
     void *addr;
     const struct imports *up;
+    int depth;
 };
 
 /* visit(ctx, die, imports) for die and each of its following siblings, the
@@ -793,7 +798,9 @@ static int each_sibling(Dwarf_Die *first, const struct imports *imp, visit_fn *v
                 for (const struct imports *i = imp; i; i = i->up)
                     if (i->addr == orig.addr)
                         return -1;
-                struct imports me = {orig.addr, imp};
+                struct imports me = {orig.addr, imp, imp ? imp->depth + 1 : 1};
+                if (me.depth > MAX_DEPTH)
+                    return -1;
                 int res = each_sibling(&sub, &me, visit, ctx);
                 if (res)
                     return res;
@@ -984,7 +991,7 @@ static Dwarf_Die *top_of(struct cuinfo *c, uint64_t pc)
 
 struct path {
     uint64_t pc;
-    Dwarf_Die *v;
+    Dwarf_Die *v; /* the scopes containing pc, outermost first */
     size_t n, cap;
 };
 
@@ -1007,6 +1014,8 @@ static int visit_path(void *ctx, Dwarf_Die *die, const struct imports *imp)
     if (r <= 0)
         return 0;
     path_push(p, die);
+    if (p->n > MAX_DEPTH)
+        return -1;
     if (may_have_scopes(dwarf_tag(die)) && dwarf_haschildren(die)) {
         r = each_child(die, imp, visit_path, p);
         if (r < 0)
@@ -1019,6 +1028,7 @@ struct nestwalk {
     struct cuinfo *c;
     Dwarf_Die anc; /* the nearest enclosing subprogram ... */
     int has_anc;   /* ... if any */
+    int depth;
 };
 
 static int visit_nested(void *ctx, Dwarf_Die *die, const struct imports *imp)
@@ -1042,13 +1052,17 @@ static int visit_nested(void *ctx, Dwarf_Die *die, const struct imports *imp)
         }
     }
     if (may_have_scopes(tag) && dwarf_haschildren(die)) {
+        if (w->depth >= MAX_DEPTH)
+            return -1;
         Dwarf_Die save = w->anc;
         int had = w->has_anc;
         if (tag == DW_TAG_subprogram) {
             w->anc = *die;
             w->has_anc = 1;
         }
+        w->depth++;
         int r = each_child(die, imp, visit_nested, w);
+        w->depth--;
         w->anc = save;
         w->has_anc = had;
         if (r)
