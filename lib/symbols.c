@@ -33,25 +33,26 @@ struct elffile {
     struct elffile *next; /* in the list of all opened files */
 };
 
-struct sym {
+struct sym { /* sorted by addr, the first member (count_le) */
     uint64_t addr, size;
     const char *mangled; /* in the ELF string table */
     const char *name;    /* demangled, lazily */
     int rank;            /* 0 global, 1 weak, 2 local */
 };
 
-struct curange {
+struct curange { /* sorted by lo (count_le) */
     uint64_t lo, hi;
     size_t ci; /* its struct cuinfo in the object's cuinfo[] */
 };
 
-/* A stretch of addresses and the first top-level DIE (index) containing it. */
+/* A stretch of addresses and the first top-level DIE (index) containing it
+ * (sorted by lo: count_le). */
 struct topseg {
     uint64_t lo, hi;
     uint32_t top;
 };
 
-struct lrow {
+struct lrow { /* sorted by addr, then row (count_le) */
     uint64_t addr;
     size_t row;
 };
@@ -170,6 +171,23 @@ static char *arena_str(struct sf_syms *s, const char *str)
     memcpy(p, str, n);
     a->used += n;
     return p;
+}
+
+/* How many of the n elements of base (size bytes each, sorted by a leading
+ * uint64_t key) have a key at most x. */
+static size_t count_le(const void *base, size_t n, size_t size, uint64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t k;
+        memcpy(&k, (const char *)base + mid * size, sizeof k);
+        if (k <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* ---- demangling --------------------------------------------------------- */
@@ -609,14 +627,7 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
         return (const char *)(uintptr_t)*slot;
     char buf[64];
     const char *name = NULL;
-    size_t lo = 0, hi = o->nsyms;
-    while (lo < hi) { /* first symbol above vaddr */
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->syms[mid].addr <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = count_le(o->syms, o->nsyms, sizeof *o->syms, vaddr);
     if (lo) {
         struct sym *y = &o->syms[lo - 1];
         if (!y->name) {
@@ -664,7 +675,9 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
  *    function inside it. Rust functions (all in namespaces) and C++
  *    functions in namespaces get the line-table answer; C functions and C++
  *    methods (defined at CU level with DW_AT_specification) their
- *    declaration.
+ *    declaration, if dwarf_decl_file names its file (elfutils 0.188 takes
+ *    DWARF 5's file 0, clang's number for the CU's own source file when
+ *    given by a relative path, for none: then the line table answers).
  *  - the innermost scope is the end of the path that, at each level, takes
  *    the first child containing the address;
  *  - when that path holds a DW_TAG_inlined_subroutine, the scopes above the
@@ -973,14 +986,7 @@ static Dwarf_Die *top_of(struct cuinfo *c, uint64_t pc)
 {
     if (!c->tops_done)
         load_tops(c);
-    size_t lo = 0, hi = c->nsegs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->segs[mid].lo <= pc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = count_le(c->segs, c->nsegs, sizeof *c->segs, pc);
     if (!lo || pc >= c->segs[lo - 1].hi)
         return NULL;
     uint32_t t = c->segs[lo - 1].top;
@@ -1157,14 +1163,7 @@ static int line_after(struct cuinfo *c, uint64_t pc, const char **file, int *lin
 {
     if (!c->lines_done)
         load_lines(c);
-    size_t lo = 0, hi = c->nrows;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->rows[mid].addr < pc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = pc ? count_le(c->rows, c->nrows, sizeof *c->rows, pc - 1) : 0;
     for (size_t i = lo; i < c->nrows && c->rows[i].addr - pc <= 64; i++) {
         Dwarf_Line *l = dwarf_onesrcline(c->lines, c->rows[i].row);
         int ln;
@@ -1214,14 +1213,7 @@ int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, in
     if (!o->dw)
         return 0;
     size_t ci = SIZE_MAX;
-    size_t lo = 0, hi = o->ncus;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->cus[mid].lo <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = count_le(o->cus, o->ncus, sizeof *o->cus, vaddr);
     /* Ranges may nest or overlap a little: look back a few. */
     for (size_t i = lo, k = 0; i > 0 && k < 8; i--, k++) {
         if (vaddr < o->cus[i - 1].hi) {
