@@ -6,7 +6,8 @@ exactly the name and file:line that a `// @NAME` marker in the source says
 (a marker may list names, separated by " | "). Built as a PIE, a non-PIE
 and a shared object, with the DWARF in a separate debug file found through
 .gnu_debuglink, and as one compile unit of 3000 functions (the case whose
-cost was quadratic, issue 10).
+cost was quadratic, issue 10). bench/symsbench.c, linked with the tools'
+lib/ objects, checks sf_syms_set_lines(s, 0): the same names, no lines.
 
 What the markers say is what the symbolizer has always answered with
 elfutils 0.188 and clang 14: the function's DW_AT_decl_line when its DIE is a
@@ -244,3 +245,34 @@ def test_many_functions_one_unit():
         assert sorted(g[0] for g in got) == sorted(want)
         for name, file, line in got:
             assert file == src and line == want[name], (name, file, line, want[name])
+
+
+def _symsbench(asan):
+    """bench/symsbench.c linked with the tools' lib/ objects (make's)."""
+    objdir = os.path.join(tl.BUILD, "asan", "obj", "lib") if asan else \
+        os.path.join(tl.BUILD, "obj", "lib")
+    out = os.path.join(_dir("bin"), "symsbench" + ("_asan" if asan else ""))
+    src = os.path.join(tl.ROOT, "bench", "symsbench.c")
+    objs = [os.path.join(objdir, f) for f in ("symbols.o", "logread.o", "xraymap.o")]
+    if tl._stale(out, [src] + objs):
+        flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if asan else []
+        tl.run(["cc", "-std=gnu11", "-D_GNU_SOURCE", "-O1", "-g"] + flags +
+               ["-I" + os.path.join(tl.ROOT, d) for d in ("common", "include", "lib")] +
+               [src] + objs + ["-o", out, "-lelf", "-ldw", "-lz", "-liberty"])
+    return out
+
+
+def test_no_lines():
+    """sf_syms_set_lines(s, 0) (what --no-lines asks for): the same names,
+    no source lines."""
+    exe = _build("c_pie", ["clang"] + XRAY + ["-fPIE", "-pie", "syms_main.c", "syms_lib.c"], C_SRCS)
+    want = _markers(C_SRCS)
+    for asan in (False, True):
+        drv = _symsbench(asan)
+        full = [l.split("\t") for l in tl.run([drv, "-p", exe]).stdout.splitlines()[:-1]]
+        bare = [l.split("\t") for l in tl.run([drv, "-p", "-n", exe]).stdout.splitlines()[:-1]]
+        assert len(full) == len(bare) == len(ls.xray_functions(exe))
+        for (a1, n1, s1), (a2, n2, s2) in zip(full, bare):
+            assert (a1, n1) == (a2, n2) and s2 == "-:0", (full, bare)
+            file, line = s1.rsplit(":", 1)
+            assert (os.path.basename(file), int(line)) == want[n1], (n1, s1, want[n1])
