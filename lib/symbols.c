@@ -1,7 +1,9 @@
 /*
  * symbols.c - the symbolizer: finds an object's symbol and debug files
  * (checking build-ids), reads .symtab/.dynsym with libelf, demangles with
- * libiberty, and looks up source lines with libdw. See symbols.h.
+ * libiberty, and looks up source lines with libdw, reading each compile unit
+ * once (sorted tables, binary search), so that naming every function of an
+ * object costs O(n log n) in its size. See symbols.h.
  */
 #include <errno.h>
 #include <fcntl.h>

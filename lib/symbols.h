@@ -72,8 +72,14 @@ struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint
 const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr);
 /* Source file and line of the function at vaddr: its DWARF declaration
  * (decl_file, decl_line), else the first line-table row with a line at most
- * 64 bytes after vaddr (the XRay sled at an entry has line 0).
- * 1 if known, else 0 (*file NULL, *line 0). */
+ * 64 bytes after vaddr (the XRay sled at an entry has line 0). The
+ * declaration is that of the innermost DW_TAG_subprogram among the scopes
+ * libdw's dwarf_getscopes gives for vaddr, which never looks inside a
+ * namespace or class DIE: Rust functions and C++ functions in namespaces
+ * get the line-table answer (symbols.c, "source lines", has the details).
+ * File names are absolute (joined to the CU's DW_AT_comp_dir).
+ * 1 if known, else 0 (*file NULL, *line 0); always 0 after
+ * sf_syms_set_lines(s, 0). */
 int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line);
 /* 1 if the object's functions get names (no warning was due). */
 int sf_symobj_ok(const struct sf_symobj *o);
