@@ -747,7 +747,8 @@ static void load_dwarf(struct sf_symobj *o)
             o->ncus++;
         }
     }
-    qsort(o->cus, o->ncus, sizeof *o->cus, cu_cmp);
+    if (o->ncus) /* qsort(NULL, 0) is undefined */
+        qsort(o->cus, o->ncus, sizeof *o->cus, cu_cmp);
 }
 
 /* An error dwarf_getscopes stops at: not "none" nor a missing ranges
