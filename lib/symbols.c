@@ -1,7 +1,9 @@
 /*
  * symbols.c - the symbolizer: finds an object's symbol and debug files
  * (checking build-ids), reads .symtab/.dynsym with libelf, demangles with
- * libiberty, and looks up source lines with libdw. See symbols.h.
+ * libiberty, and looks up source lines with libdw, reading each compile unit
+ * once (sorted tables, binary search), so that naming every function of an
+ * object costs O(n log n) in its size. See symbols.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,17 +35,59 @@ struct elffile {
     struct elffile *next; /* in the list of all opened files */
 };
 
-struct sym {
+struct sym { /* sorted by addr, the first member (count_le) */
     uint64_t addr, size;
     const char *mangled; /* in the ELF string table */
     const char *name;    /* demangled, lazily */
     int rank;            /* 0 global, 1 weak, 2 local */
 };
 
-struct curange {
+struct curange { /* sorted by lo (count_le) */
     uint64_t lo, hi;
-    Dwarf_Die cu;
+    size_t ci; /* its struct cuinfo in the object's cuinfo[] */
 };
+
+/* A stretch of addresses and the first top-level DIE (index) containing it
+ * (sorted by lo: count_le). */
+struct topseg {
+    uint64_t lo, hi;
+    uint32_t top;
+};
+
+struct lrow { /* sorted by addr, then row (count_le) */
+    uint64_t addr;
+    size_t row;
+};
+
+/* Everything one CU's questions need, made on the first one. */
+struct cuinfo {
+    Dwarf_Die cu;
+    int tops_done, lines_done, nested_done;
+    Dwarf_Die *tops;     /* its top-level DIEs with address ranges, in DIE order */
+    size_t ntops;        /* ... and how many */
+    size_t err_at;       /* tops before the first whose ranges failed (SIZE_MAX: none) */
+    struct topseg *segs; /* sorted, disjoint */
+    size_t nsegs;
+    struct lrow *rows; /* its line table's rows with an address, by (address, row) */
+    size_t nrows;
+    Dwarf_Lines *lines;
+    struct sf_map nested; /* DIE addr of a subprogram -> nestdies index + 1, or NEST_NONE */
+    Dwarf_Die *nestdies;  /* the nearest enclosing subprogram of each nested one */
+    size_t nnest, capnest;
+    struct sf_map paths; /* file name pointer -> the name made absolute */
+};
+
+#define NEST_NONE UINT64_MAX
+
+static void free_cuinfo(struct cuinfo *c)
+{
+    free(c->tops);
+    free(c->segs);
+    free(c->rows);
+    free(c->nestdies);
+    sf_map_free(&c->nested);
+    sf_map_free(&c->paths);
+}
 
 struct sf_symobj {
     char *path;
@@ -61,6 +105,9 @@ struct sf_symobj {
     Dwarf *dw;
     struct curange *cus;
     size_t ncus;
+    struct cuinfo *cuinfo; /* one per CU asked about (see "source lines") */
+    size_t ncuinfo, capcuinfo;
+    struct sf_map cubydie; /* CU DIE addr -> cuinfo index + 1 */
 };
 
 struct arena {
@@ -72,6 +119,7 @@ struct arena {
 struct sf_syms {
     char *debug_root;
     int quiet;
+    int lines;             /* look up source lines (sf_syms_set_lines) */
     struct elffile *files; /* every opened file */
     struct elffile **user; /* -s files */
     size_t nuser;
@@ -125,6 +173,23 @@ static char *arena_str(struct sf_syms *s, const char *str)
     memcpy(p, str, n);
     a->used += n;
     return p;
+}
+
+/* How many of the n elements of base (size bytes each, sorted by a leading
+ * uint64_t key) have a key at most x. */
+static size_t count_le(const void *base, size_t n, size_t size, uint64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t k;
+        memcpy(&k, (const char *)base + mid * size, sizeof k);
+        if (k <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* ---- demangling --------------------------------------------------------- */
@@ -449,6 +514,7 @@ struct sf_syms *sf_syms_new(void)
     struct sf_syms *s = sy_malloc(sizeof *s);
     memset(s, 0, sizeof *s);
     s->debug_root = sy_strdup("/usr/lib/debug");
+    s->lines = 1;
     return s;
 }
 
@@ -458,6 +524,10 @@ void sf_syms_free(struct sf_syms *s)
         return;
     for (size_t i = 0; i < s->nobjs; i++) {
         struct sf_symobj *o = s->objs[i];
+        for (size_t k = 0; k < o->ncuinfo; k++)
+            free_cuinfo(&o->cuinfo[k]);
+        free(o->cuinfo);
+        sf_map_free(&o->cubydie);
         if (o->dw)
             dwarf_end(o->dw);
         free(o->cus);
@@ -495,6 +565,11 @@ void sf_syms_set_debug_root(struct sf_syms *s, const char *dir)
 void sf_syms_set_quiet(struct sf_syms *s, int quiet)
 {
     s->quiet = quiet;
+}
+
+void sf_syms_set_lines(struct sf_syms *s, int lines)
+{
+    s->lines = lines;
 }
 
 int sf_syms_add_file(struct sf_syms *s, const char *path, char *err, size_t errlen)
@@ -554,14 +629,7 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
         return (const char *)(uintptr_t)*slot;
     char buf[64];
     const char *name = NULL;
-    size_t lo = 0, hi = o->nsyms;
-    while (lo < hi) { /* first symbol above vaddr */
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->syms[mid].addr <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = count_le(o->syms, o->nsyms, sizeof *o->syms, vaddr);
     if (lo) {
         struct sym *y = &o->syms[lo - 1];
         if (!y->name) {
@@ -589,10 +657,59 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
 
 /* ---- source lines ------------------------------------------------------- */
 
+/*
+ * The answers are those the symbolizer gave when it asked libdw's
+ * dwarf_getscopes (elfutils 0.188) for every address: the declaration of the
+ * first DW_TAG_subprogram among the scopes containing the address, else the
+ * first line-table row with a line at most 64 bytes after it. But
+ * dwarf_getscopes walks the CU's DIE tree from its root on every call, and
+ * the old line fallback scanned the whole line table, so a log touching all
+ * N functions of one CU cost O(N^2). Here each CU is read once: its
+ * top-level DIEs' address ranges go into a sorted table, its line table into
+ * a sorted array; a question then reads only the one function's own DIEs.
+ *
+ * What dwarf_getscopes (through __libdw_visit_scopes) does, and this code
+ * mirrors:
+ *  - it visits the CU's children in order (the children of an imported unit
+ *    in its place), and descends only into a DIE that contains the address
+ *    (dwarf_haspc) and whose tag may own scopes (may_have_scopes below); so
+ *    a DIE without addresses, such as a namespace or a class, hides every
+ *    function inside it. Rust functions (all in namespaces) and C++
+ *    functions in namespaces get the line-table answer; C functions and C++
+ *    methods (defined at CU level with DW_AT_specification) their
+ *    declaration, if dwarf_decl_file names its file (elfutils 0.188 takes
+ *    DWARF 5's file 0, clang's number for the CU's own source file when
+ *    given by a relative path, for none: then the line table answers).
+ *  - the innermost scope is the end of the path that, at each level, takes
+ *    the first child containing the address;
+ *  - when that path holds a DW_TAG_inlined_subroutine, the scopes above the
+ *    deepest one are not the path's but those enclosing its abstract origin;
+ *  - an error reading a DIE's ranges before the address is found makes the
+ *    whole call fail (then the line table answers).
+ */
+
 static int cu_cmp(const void *a, const void *b)
 {
     const struct curange *x = a, *y = b;
     return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The cuinfo index of a CU DIE (made on first use). */
+static size_t cuinfo_of(struct sf_symobj *o, const Dwarf_Die *cu)
+{
+    uint64_t *slot = sf_map_get(&o->cubydie, (uint64_t)(uintptr_t)cu->addr, 1);
+    if (!*slot) {
+        if (o->ncuinfo == o->capcuinfo) {
+            o->capcuinfo = o->capcuinfo ? o->capcuinfo * 2 : 64;
+            o->cuinfo = sy_realloc(o->cuinfo, o->capcuinfo * sizeof *o->cuinfo);
+        }
+        struct cuinfo *c = &o->cuinfo[o->ncuinfo++];
+        memset(c, 0, sizeof *c);
+        c->cu = *cu;
+        c->err_at = SIZE_MAX;
+        *slot = o->ncuinfo;
+    }
+    return (size_t)(*slot - 1);
 }
 
 static void load_dwarf(struct sf_symobj *o)
@@ -614,6 +731,7 @@ static void load_dwarf(struct sf_symobj *o)
             continue;
         Dwarf_Addr base, start, end;
         ptrdiff_t off = 0;
+        size_t ci = SIZE_MAX;
         while ((off = dwarf_ranges(&cudie, off, &base, &start, &end)) > 0) {
             if (end <= start)
                 continue;
@@ -621,107 +739,513 @@ static void load_dwarf(struct sf_symobj *o)
                 cap = cap ? cap * 2 : 64;
                 o->cus = sy_realloc(o->cus, cap * sizeof *o->cus);
             }
+            if (ci == SIZE_MAX)
+                ci = cuinfo_of(o, &cudie);
             o->cus[o->ncus].lo = start;
             o->cus[o->ncus].hi = end;
-            o->cus[o->ncus].cu = cudie;
+            o->cus[o->ncus].ci = ci;
             o->ncus++;
         }
     }
-    qsort(o->cus, o->ncus, sizeof *o->cus, cu_cmp);
+    if (o->ncus) /* qsort(NULL, 0) is undefined */
+        qsort(o->cus, o->ncus, sizeof *o->cus, cu_cmp);
 }
 
-/* DWARF 5 file names may be relative to the CU's directory: make them whole. */
-static int abs_path(struct sf_symobj *o, Dwarf_Die *cu, const char **file)
+/* An error dwarf_getscopes stops at: not "none" nor a missing ranges
+ * section (those mean "does not contain the address"). libdw's error codes
+ * are private; its messages are not (untranslated: we never setlocale). */
+static int real_error(void)
+{
+    int e = dwarf_errno();
+    const char *msg = e ? dwarf_errmsg(e) : NULL;
+    return msg && strcmp(msg, ".debug_ranges section missing") &&
+           strcmp(msg, ".debug_rnglists section missing");
+}
+
+/* __libdw_visit_scopes descends into these only. */
+static int may_have_scopes(int tag)
+{
+    switch (tag) {
+    case DW_TAG_compile_unit:
+    case DW_TAG_module:
+    case DW_TAG_lexical_block:
+    case DW_TAG_with_stmt:
+    case DW_TAG_catch_block:
+    case DW_TAG_try_block:
+    case DW_TAG_entry_point:
+    case DW_TAG_inlined_subroutine:
+    case DW_TAG_subprogram:
+    case DW_TAG_namespace:
+    case DW_TAG_class_type:
+    case DW_TAG_structure_type:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Deeper DIE nesting than this is taken for broken DWARF (an error): the
+ * walks recurse once per level. */
+#define MAX_DEPTH 1024
+
+/* The imported units being walked, innermost first (a cycle is an error). */
+struct imports {
+    void *addr;
+    const struct imports *up;
+    int depth;
+};
+
+/* visit(ctx, die, imports) for die and each of its following siblings, the
+ * children of an imported (partial) unit in its place, as
+ * __libdw_visit_scopes's walk_children. Stops at the first non-zero visit
+ * and returns it; -1 on a DWARF error. */
+typedef int visit_fn(void *ctx, Dwarf_Die *die, const struct imports *imp);
+
+static int each_sibling(Dwarf_Die *first, const struct imports *imp, visit_fn *visit, void *ctx)
+{
+    Dwarf_Die die = *first;
+    int r;
+    do {
+        while (dwarf_tag(&die) == DW_TAG_imported_unit) {
+            Dwarf_Die orig = die, unit, sub;
+            Dwarf_Attribute attr;
+            if (dwarf_formref_die(dwarf_attr(&orig, DW_AT_import, &attr), &unit) &&
+                dwarf_tag(&unit) != DW_TAG_compile_unit && dwarf_child(&unit, &sub) == 0) {
+                for (const struct imports *i = imp; i; i = i->up)
+                    if (i->addr == orig.addr)
+                        return -1;
+                struct imports me = {orig.addr, imp, imp ? imp->depth + 1 : 1};
+                if (me.depth > MAX_DEPTH)
+                    return -1;
+                int res = each_sibling(&sub, &me, visit, ctx);
+                if (res)
+                    return res;
+            }
+            if ((r = dwarf_siblingof(&orig, &die)) != 0)
+                return r < 0 ? -1 : 0;
+        }
+        int res = visit(ctx, &die, imp);
+        if (res)
+            return res;
+    } while ((r = dwarf_siblingof(&die, &die)) == 0);
+    return r < 0 ? -1 : 0;
+}
+
+static int each_child(Dwarf_Die *parent, const struct imports *imp, visit_fn *visit, void *ctx)
+{
+    Dwarf_Die child;
+    int r = dwarf_child(parent, &child);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    return each_sibling(&child, imp, visit, ctx);
+}
+
+/* ---- a CU's top-level DIEs ---- */
+
+struct piece {
+    uint64_t lo, hi;
+    uint32_t top;
+};
+
+struct topwalk {
+    struct cuinfo *c;
+    size_t captops;
+    struct piece *pieces;
+    size_t npieces, cappieces;
+};
+
+static int visit_top(void *ctx, Dwarf_Die *die, const struct imports *imp)
+{
+    (void)imp;
+    struct topwalk *w = ctx;
+    struct cuinfo *c = w->c;
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    int any = 0;
+    while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+        if (hi <= lo)
+            continue;
+        if (w->npieces == w->cappieces) {
+            w->cappieces = w->cappieces ? w->cappieces * 2 : 256;
+            w->pieces = sy_realloc(w->pieces, w->cappieces * sizeof *w->pieces);
+        }
+        w->pieces[w->npieces++] = (struct piece){lo, hi, (uint32_t)c->ntops};
+        any = 1;
+    }
+    if (any) {
+        if (c->ntops == w->captops) {
+            w->captops = w->captops ? w->captops * 2 : 256;
+            c->tops = sy_realloc(c->tops, w->captops * sizeof *c->tops);
+        }
+        c->tops[c->ntops++] = *die;
+    }
+    if (off < 0 && real_error()) {
+        /* dwarf_haspc fails here for every address not found yet. */
+        c->err_at = c->ntops;
+        return 1;
+    }
+    return c->ntops >= UINT32_MAX - 1; /* more cannot be numbered */
+}
+
+static int piece_cmp(const void *a, const void *b)
+{
+    const struct piece *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    return x->top < y->top ? -1 : x->top > y->top;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Min-heap of pieces by top index: the first DIE (in DIE order) among those
+ * containing an address is the one dwarf_getscopes descends into. */
+static void heap_push(struct piece *h, size_t *n, struct piece p)
+{
+    size_t i = (*n)++;
+    while (i && h[(i - 1) / 2].top > p.top) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = p;
+}
+
+static void heap_pop(struct piece *h, size_t *n)
+{
+    struct piece last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= *n)
+            break;
+        if (k + 1 < *n && h[k + 1].top < h[k].top)
+            k++;
+        if (h[k].top >= last.top)
+            break;
+        h[i] = h[k];
+        i = k;
+    }
+    if (*n)
+        h[i] = last;
+}
+
+/* Sweep the pieces into disjoint stretches, each owned by the first DIE
+ * containing it: O(n log n) for n ranges. */
+static void build_segs(struct cuinfo *c, struct piece *p, size_t n)
+{
+    if (!n)
+        return;
+    qsort(p, n, sizeof *p, piece_cmp);
+    uint64_t *pos = sy_malloc(2 * n * sizeof *pos);
+    for (size_t i = 0; i < n; i++) {
+        pos[2 * i] = p[i].lo;
+        pos[2 * i + 1] = p[i].hi;
+    }
+    qsort(pos, 2 * n, sizeof *pos, u64_cmp);
+    size_t npos = 0;
+    for (size_t i = 0; i < 2 * n; i++)
+        if (!npos || pos[npos - 1] != pos[i])
+            pos[npos++] = pos[i];
+    struct piece *heap = sy_malloc(n * sizeof *heap);
+    size_t nheap = 0, next = 0, cap = 0;
+    for (size_t i = 0; i + 1 < npos; i++) {
+        uint64_t at = pos[i];
+        while (next < n && p[next].lo <= at)
+            heap_push(heap, &nheap, p[next++]);
+        while (nheap && heap[0].hi <= at)
+            heap_pop(heap, &nheap);
+        if (!nheap)
+            continue;
+        uint32_t top = heap[0].top;
+        if (c->nsegs && c->segs[c->nsegs - 1].top == top && c->segs[c->nsegs - 1].hi == at) {
+            c->segs[c->nsegs - 1].hi = pos[i + 1];
+            continue;
+        }
+        if (c->nsegs == cap) {
+            cap = cap ? cap * 2 : 256;
+            c->segs = sy_realloc(c->segs, cap * sizeof *c->segs);
+        }
+        c->segs[c->nsegs++] = (struct topseg){at, pos[i + 1], top};
+    }
+    free(heap);
+    free(pos);
+}
+
+static void load_tops(struct cuinfo *c)
+{
+    c->tops_done = 1;
+    struct topwalk w = {.c = c};
+    if (each_child(&c->cu, NULL, visit_top, &w) < 0 && c->err_at == SIZE_MAX)
+        c->err_at = c->ntops; /* the walk broke off: nothing after is reached */
+    build_segs(c, w.pieces, w.npieces);
+    free(w.pieces);
+}
+
+/* The first top-level DIE containing pc, if dwarf_getscopes would reach it. */
+static Dwarf_Die *top_of(struct cuinfo *c, uint64_t pc)
+{
+    if (!c->tops_done)
+        load_tops(c);
+    size_t lo = count_le(c->segs, c->nsegs, sizeof *c->segs, pc);
+    if (!lo || pc >= c->segs[lo - 1].hi)
+        return NULL;
+    uint32_t t = c->segs[lo - 1].top;
+    return t < c->err_at ? &c->tops[t] : NULL;
+}
+
+/* ---- the scopes inside one function ---- */
+
+struct path {
+    uint64_t pc;
+    Dwarf_Die *v; /* the scopes containing pc, outermost first */
+    size_t n, cap;
+};
+
+static void path_push(struct path *p, const Dwarf_Die *die)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->v = sy_realloc(p->v, p->cap * sizeof *p->v);
+    }
+    p->v[p->n++] = *die;
+}
+
+/* The first child containing pc is on the path; descend into it. */
+static int visit_path(void *ctx, Dwarf_Die *die, const struct imports *imp)
+{
+    struct path *p = ctx;
+    int r = dwarf_haspc(die, p->pc);
+    if (r < 0 && real_error())
+        return -1;
+    if (r <= 0)
+        return 0;
+    path_push(p, die);
+    if (p->n > MAX_DEPTH)
+        return -1;
+    if (may_have_scopes(dwarf_tag(die)) && dwarf_haschildren(die)) {
+        r = each_child(die, imp, visit_path, p);
+        if (r < 0)
+            return -1;
+    }
+    return 1;
+}
+
+struct nestwalk {
+    struct cuinfo *c;
+    Dwarf_Die anc; /* the nearest enclosing subprogram ... */
+    int has_anc;   /* ... if any */
+    int depth;
+};
+
+static int visit_nested(void *ctx, Dwarf_Die *die, const struct imports *imp)
+{
+    struct nestwalk *w = ctx;
+    int tag = dwarf_tag(die);
+    if (tag == DW_TAG_subprogram) {
+        /* The first visit is the one dwarf_getscopes's origin_match finds. */
+        uint64_t *slot = sf_map_get(&w->c->nested, (uint64_t)(uintptr_t)die->addr, 1);
+        if (!*slot) {
+            *slot = NEST_NONE;
+            if (w->has_anc) {
+                struct cuinfo *c = w->c;
+                if (c->nnest == c->capnest) {
+                    c->capnest = c->capnest ? c->capnest * 2 : 16;
+                    c->nestdies = sy_realloc(c->nestdies, c->capnest * sizeof *c->nestdies);
+                }
+                c->nestdies[c->nnest++] = w->anc;
+                *slot = c->nnest;
+            }
+        }
+    }
+    if (may_have_scopes(tag) && dwarf_haschildren(die)) {
+        if (w->depth >= MAX_DEPTH)
+            return -1;
+        Dwarf_Die save = w->anc;
+        int had = w->has_anc;
+        if (tag == DW_TAG_subprogram) {
+            w->anc = *die;
+            w->has_anc = 1;
+        }
+        w->depth++;
+        int r = each_child(die, imp, visit_nested, w);
+        w->depth--;
+        w->anc = save;
+        w->has_anc = had;
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* The subprogram nearest around the abstract origin of an inlined
+ * subroutine: where dwarf_getscopes continues above it. 0 if none. */
+static int origin_scope(struct sf_symobj *o, Dwarf_Die *inl, Dwarf_Die *out)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Die origin, cudie;
+    if (!dwarf_formref_die(dwarf_attr(inl, DW_AT_abstract_origin, &attr), &origin) ||
+        !dwarf_diecu(&origin, &cudie, NULL, NULL))
+        return 0;
+    struct cuinfo *c = &o->cuinfo[cuinfo_of(o, &cudie)];
+    if (!c->nested_done) {
+        c->nested_done = 1;
+        struct nestwalk w = {.c = c};
+        each_child(&c->cu, NULL, visit_nested, &w); /* on an error: what was found so far */
+    }
+    uint64_t *slot = sf_map_get(&c->nested, (uint64_t)(uintptr_t)origin.addr, 0);
+    if (!slot || *slot == NEST_NONE)
+        return 0;
+    *out = c->nestdies[*slot - 1];
+    return 1;
+}
+
+/* The first DW_TAG_subprogram of dwarf_getscopes(cu, pc), given top, the
+ * first top-level DIE containing pc. 1 and *out, or 0. */
+static int decl_die(struct sf_symobj *o, Dwarf_Die *top, uint64_t pc, Dwarf_Die *out)
+{
+    struct path p = {.pc = pc};
+    path_push(&p, top);
+    int ok = 1, found = 0;
+    if (may_have_scopes(dwarf_tag(top)) && dwarf_haschildren(top))
+        ok = each_child(top, NULL, visit_path, &p) >= 0;
+    for (size_t k = p.n; ok && k-- > 0;) {
+        int tag = dwarf_tag(&p.v[k]);
+        if (tag == DW_TAG_subprogram) {
+            *out = p.v[k];
+            found = 1;
+            break;
+        }
+        if (tag == DW_TAG_inlined_subroutine) {
+            found = origin_scope(o, &p.v[k], out);
+            break;
+        }
+    }
+    free(p.v);
+    return found;
+}
+
+/* ---- the line table ---- */
+
+static int lrow_cmp(const void *a, const void *b)
+{
+    const struct lrow *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static void load_lines(struct cuinfo *c)
+{
+    c->lines_done = 1;
+    size_t n;
+    if (dwarf_getsrclines(&c->cu, &c->lines, &n) != 0) {
+        c->lines = NULL;
+        return;
+    }
+    c->rows = sy_malloc((n ? n : 1) * sizeof *c->rows);
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        Dwarf_Line *l = dwarf_onesrcline(c->lines, i);
+        Dwarf_Addr a;
+        if (!l || dwarf_lineaddr(l, &a) != 0)
+            continue;
+        if (c->nrows && c->rows[c->nrows - 1].addr > a)
+            sorted = 0;
+        c->rows[c->nrows++] = (struct lrow){a, i};
+    }
+    if (!sorted) /* libdw sorts them; be sure */
+        qsort(c->rows, c->nrows, sizeof *c->rows, lrow_cmp);
+}
+
+/* The first row (by address, then row order) with a line and a file at or
+ * after pc, no more than 64 bytes on. */
+static int line_after(struct cuinfo *c, uint64_t pc, const char **file, int *line)
+{
+    if (!c->lines_done)
+        load_lines(c);
+    size_t lo = pc ? count_le(c->rows, c->nrows, sizeof *c->rows, pc - 1) : 0;
+    for (size_t i = lo; i < c->nrows && c->rows[i].addr - pc <= 64; i++) {
+        Dwarf_Line *l = dwarf_onesrcline(c->lines, c->rows[i].row);
+        int ln;
+        if (!l || dwarf_lineno(l, &ln) != 0 || ln <= 0)
+            continue;
+        const char *src = dwarf_linesrc(l, NULL, NULL);
+        if (!src)
+            continue;
+        *file = src;
+        *line = ln;
+        return 1;
+    }
+    return 0;
+}
+
+/* DWARF 5 file names may be relative to the CU's directory: make them
+ * whole (once per name). */
+static void abs_path(struct sf_symobj *o, struct cuinfo *c, const char **file)
 {
     if ((*file)[0] == '/')
-        return 1;
-    Dwarf_Attribute attr;
-    const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
-    if (!dir || !*dir)
-        return 1;
-    size_t n = strlen(dir) + strlen(*file) + 2;
-    char *t = sy_malloc(n);
-    snprintf(t, n, "%s/%s", dir, *file);
-    *file = arena_str(o->s, t);
-    free(t);
-    return 1;
+        return;
+    uint64_t *slot = sf_map_get(&c->paths, (uint64_t)(uintptr_t)*file, 1);
+    if (!*slot) {
+        Dwarf_Attribute attr;
+        const char *dir = dwarf_formstring(dwarf_attr(&c->cu, DW_AT_comp_dir, &attr));
+        const char *whole = *file;
+        if (dir && *dir) {
+            size_t n = strlen(dir) + strlen(*file) + 2;
+            char *t = sy_malloc(n);
+            snprintf(t, n, "%s/%s", dir, *file);
+            whole = arena_str(o->s, t);
+            free(t);
+        }
+        *slot = (uint64_t)(uintptr_t)whole;
+    }
+    *file = (const char *)(uintptr_t)*slot;
 }
 
 int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
 {
     *file = NULL;
     *line = 0;
+    if (!o->s->lines)
+        return 0;
     if (!o->dw_tried)
         load_dwarf(o);
     if (!o->dw)
         return 0;
-    Dwarf_Die cudie, *cup = NULL;
-    size_t lo = 0, hi = o->ncus;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->cus[mid].lo <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t ci = SIZE_MAX;
+    size_t lo = count_le(o->cus, o->ncus, sizeof *o->cus, vaddr);
     /* Ranges may nest or overlap a little: look back a few. */
     for (size_t i = lo, k = 0; i > 0 && k < 8; i--, k++) {
         if (vaddr < o->cus[i - 1].hi) {
-            cudie = o->cus[i - 1].cu;
-            cup = &cudie;
+            ci = o->cus[i - 1].ci;
             break;
         }
     }
-    if (!cup) {
+    if (ci == SIZE_MAX) {
+        Dwarf_Die cudie;
         if (!dwarf_addrdie(o->dw, vaddr, &cudie))
             return 0;
-        cup = &cudie;
+        ci = cuinfo_of(o, &cudie);
     }
     /* The function's declaration: the sled at its entry has line 0 in the
      * line table. */
-    Dwarf_Die *scopes = NULL;
-    int n = dwarf_getscopes(cup, vaddr, &scopes);
-    for (int i = 0; i < n; i++) {
-        if (dwarf_tag(&scopes[i]) != DW_TAG_subprogram)
-            continue;
-        const char *src = dwarf_decl_file(&scopes[i]);
+    Dwarf_Die *top = top_of(&o->cuinfo[ci], vaddr), sub;
+    if (top && decl_die(o, top, vaddr, &sub)) {
+        const char *src = dwarf_decl_file(&sub);
         int ln = 0;
-        if (src && dwarf_decl_line(&scopes[i], &ln) == 0 && ln > 0) {
+        if (src && dwarf_decl_line(&sub, &ln) == 0 && ln > 0) {
             *file = src;
             *line = ln;
         }
-        break;
     }
-    free(scopes);
-    if (*file)
-        return abs_path(o, cup, file);
     /* Else the first row with a line at or after the address. */
-    Dwarf_Lines *lines;
-    size_t nlines;
-    if (dwarf_getsrclines(cup, &lines, &nlines) != 0)
+    if (!*file && !line_after(&o->cuinfo[ci], vaddr, file, line))
         return 0;
-    const char *best = NULL;
-    Dwarf_Addr best_addr = 0;
-    int best_line = 0;
-    for (size_t i = 0; i < nlines; i++) {
-        Dwarf_Line *l = dwarf_onesrcline(lines, i);
-        Dwarf_Addr a;
-        int ln;
-        if (!l || dwarf_lineaddr(l, &a) != 0 || a < vaddr || (best && a >= best_addr) ||
-            dwarf_lineno(l, &ln) != 0 || ln <= 0)
-            continue;
-        const char *src = dwarf_linesrc(l, NULL, NULL);
-        if (!src)
-            continue;
-        best = src;
-        best_addr = a;
-        best_line = ln;
-    }
-    if (!best || best_addr - vaddr > 64)
-        return 0;
-    *file = best;
-    *line = best_line;
-    return abs_path(o, cup, file);
+    abs_path(o, &o->cuinfo[ci], file);
+    return 1;
 }
 
 /* ---- log objects -------------------------------------------------------- */

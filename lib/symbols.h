@@ -23,7 +23,10 @@
  * v0 manglings; the legacy ::h<hash> suffix is dropped).
  *
  * Source lines come from the DWARF of the first of (1), the object file and
- * its separate debug file that has .debug_info, read when first asked for.
+ * its separate debug file that has .debug_info, read when first asked for:
+ * each compile unit once (its top-level DIEs' ranges and its line table,
+ * sorted), then each question reads only its function's own DIEs, so asking
+ * for every function of an object costs O(n log n) in its debug info.
  *
  * Strings returned live until sf_syms_free. Not thread-safe.
  */
@@ -52,6 +55,10 @@ void sf_syms_free(struct sf_syms *s);
 void sf_syms_set_debug_root(struct sf_syms *s, const char *dir);
 /* Do not print warnings (they are still made, see sf_symobj_warning). */
 void sf_syms_set_quiet(struct sf_syms *s, int quiet);
+/* Whether to look up source lines (default 1). With 0, sf_symobj_srcline
+ * and sf_syms_obj_srcline answer 0 at once and no DWARF is read: what
+ * `--no-lines` needs. */
+void sf_syms_set_lines(struct sf_syms *s, int lines);
 /* Add a user symbol file (`-s FILE`). -1 and a message in err if it cannot
  * be read as ELF. */
 int sf_syms_add_file(struct sf_syms *s, const char *path, char *err, size_t errlen);
@@ -65,8 +72,14 @@ struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint
 const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr);
 /* Source file and line of the function at vaddr: its DWARF declaration
  * (decl_file, decl_line), else the first line-table row with a line at most
- * 64 bytes after vaddr (the XRay sled at an entry has line 0).
- * 1 if known, else 0 (*file NULL, *line 0). */
+ * 64 bytes after vaddr (the XRay sled at an entry has line 0). The
+ * declaration is that of the innermost DW_TAG_subprogram among the scopes
+ * libdw's dwarf_getscopes gives for vaddr, which never looks inside a
+ * namespace or class DIE: Rust functions and C++ functions in namespaces
+ * get the line-table answer (symbols.c, "source lines", has the details).
+ * File names are absolute (joined to the CU's DW_AT_comp_dir).
+ * 1 if known, else 0 (*file NULL, *line 0); always 0 after
+ * sf_syms_set_lines(s, 0). */
 int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line);
 /* 1 if the object's functions get names (no warning was due). */
 int sf_symobj_ok(const struct sf_symobj *o);
