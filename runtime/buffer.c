@@ -198,8 +198,10 @@ void sf_thread_enable(int on)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Write PROCESS and OBJECT chunks once, before a forked child's first events. */
-static void ensure_process_chunk(void)
+/* Write PROCESS and OBJECT chunks once, before a forked child's first
+ * events (or its first OBJECT chunk): no chunk of a pid may come before its
+ * PROCESS chunk, and a child that records nothing writes nothing. */
+void sf_ensure_process_chunk(void)
 {
     if (!sf_g.need_process_chunk)
         return;
@@ -232,6 +234,8 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
  * holds s->wlock (the name cache is the slot's). */
 static void update_thread_name(struct sf_slot *s, int self, uint32_t flags)
 {
+    if (sf_g.need_process_chunk)
+        return; /* a forked child that recorded nothing: it writes nothing */
     char name[16] = {0};
     if (self) {
         prctl(PR_GET_NAME, name, 0, 0, 0);
@@ -279,7 +283,7 @@ static void write_events(struct sf_slot *s, struct sf_buf *b, uint8_t *end, uint
     uint8_t *from = b->from;
     if (end <= from)
         return;
-    ensure_process_chunk();
+    sf_ensure_process_chunk();
     struct sf_events h;
     memset(&h, 0, sizeof h);
     const uint8_t *data = from;

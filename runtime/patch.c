@@ -10,6 +10,7 @@
  * this library (which is usually too far away for a direct call): either a
  * slot the object gave us through sftrace_setup, or a page we map nearby.
  */
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -298,6 +299,7 @@ static void write_object_chunk(struct obj *o, const char *path, const uint8_t *b
     }
     memcpy((char *)(fa + o->nfuncs), path, plen);
     memcpy((char *)(fa + o->nfuncs) + plen, bid, bidlen);
+    sf_ensure_process_chunk(); /* a forked child's dlopen: PROCESS goes first */
     o->chunk = c;
     o->chunk_size = size;
     sf_log_write(c, size, NULL, 0);
@@ -465,6 +467,33 @@ void sf_patch_all_objects(void)
     pthread_mutex_lock(&patch_lock);
     struct scan_ctx ctx = {0};
     dl_iterate_phdr(scan_cb, &ctx);
+    pthread_mutex_unlock(&patch_lock);
+}
+
+/*
+ * Objects dlmopen loaded into another link-map namespace. dl_iterate_phdr
+ * lists only the namespace of its caller, found from its return address,
+ * so it is entered (sf_call_as) with a return address inside the new
+ * object: a `ret` of its code, located through its ELF header.
+ */
+void sf_patch_namespace_of(void *handle)
+{
+    struct link_map *lm = NULL;
+    if (!sf_g.enabled || sf_shadow_stack_on() || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+        return;
+    Dl_info di;
+    void *extra = NULL;
+    if (!lm->l_ld || !dladdr1(lm->l_ld, &di, &extra, RTLD_DL_LINKMAP) || !di.dli_fbase)
+        return;
+    const ElfW(Ehdr) *eh = di.dli_fbase; /* the object's first page: its ELF header */
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_phentsize != sizeof(ElfW(Phdr)))
+        return;
+    const void *g = sf_ret_gadget_in(lm->l_addr, (const char *)eh + eh->e_phoff, eh->e_phnum, 0);
+    if (!g)
+        return;
+    pthread_mutex_lock(&patch_lock);
+    struct scan_ctx ctx = {0};
+    sf_call_as((void *)scan_cb, &ctx, NULL, (void *)dl_iterate_phdr, g);
     pthread_mutex_unlock(&patch_lock);
 }
 

@@ -164,6 +164,7 @@ void sf_flush_all(int final) SF_HIDDEN;
 void sf_thread_exit_flush(void) SF_HIDDEN;
 void sf_buffers_after_fork(void) SF_HIDDEN;
 void sf_buffers_init(void) SF_HIDDEN;
+void sf_ensure_process_chunk(void) SF_HIDDEN;
 void sf_write_thread_names(void) SF_HIDDEN;
 void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 /* asm: 0 recorded, 1 take the slow path, 2 recorded and the buffer is full */
@@ -186,6 +187,7 @@ void sf_msg(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2))
 void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
+void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
 
 /* ---- filter.c ---- */
@@ -206,6 +208,11 @@ int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) S
 
 /* ---- hooks.c ---- */
 void sf_hooks_init(void) SF_HIDDEN;
+const void *sf_ret_gadget_in(uintptr_t bias, const void *phdrs, int phnum,
+                             uintptr_t near) SF_HIDDEN;
+int sf_shadow_stack_on(void) SF_HIDDEN;
+/* arch/x86_64/callas.S: fn(a0, a1, a2) entered with return address `gadget` */
+void *sf_call_as(void *a0, void *a1, void *a2, void *fn, const void *gadget) SF_HIDDEN;
 void *sf_real(const char *name) SF_HIDDEN;
 
 /* ---- sys.c ---- */
