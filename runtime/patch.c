@@ -305,6 +305,36 @@ static void write_object_chunk(struct obj *o, const char *path, const uint8_t *b
     sf_log_write(c, size, NULL, 0);
 }
 
+/*
+ * Does the tail call after this tail sled land on an instrumented function
+ * of the same object (whose sleds then run on the caller's behalf in
+ * descendants mode)? XRay puts the jump right after the 11-byte sled; we
+ * follow a direct `jmp rel32` or `jmp rel8` to an entry sled, patched or
+ * not (optionally after endbr64). Anything else (PLT, indirect jumps) is
+ * not known to be traced.
+ */
+static int tail_target_traced(const uint8_t *sled, uintptr_t lo, uintptr_t hi)
+{
+    const uint8_t *j = sled + 11;
+    uintptr_t target;
+    if (j[0] == 0xe9) {
+        int32_t rel;
+        memcpy(&rel, j + 1, 4);
+        target = (uintptr_t)(j + 5) + (uintptr_t)(intptr_t)rel;
+    } else if (j[0] == 0xeb) {
+        target = (uintptr_t)(j + 2) + (uintptr_t)(intptr_t)(int8_t)j[1];
+    } else {
+        return 0;
+    }
+    if (target < lo || target > hi)
+        return 0; /* sleds span [lo, hi]: an entry sled is never outside it */
+    const uint8_t *t = (const uint8_t *)target;
+    if (t + 4 <= (const uint8_t *)hi && t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e &&
+        t[3] == 0xfa)
+        t += 4;
+    return (t[0] == 0xeb && t[1] == 0x09) || (t[0] == 0x41 && t[1] == 0xba && t[6] == 0xe8);
+}
+
 static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
 {
     if (nobjs == MAX_OBJS)
@@ -423,17 +453,26 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             continue;
         }
         static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
-        int t = desc_only ? T_DESC : T_NORMAL;
-        if (filt) {
-            int args = fflags & SF_FILTER_ARGS, entry = kind == XRAY_ENTRY;
-            if (!selected && !filt->descendants)
-                continue; /* stays a NOP: costs nothing */
+        int t = T_NORMAL;
+        if (desc_only || (filt && filt->descendants)) {
+            /* a tail call stays inside the scope only if its callee's
+             * sleds will see it; otherwise the tail call ends the frame */
+            int keep = kind == XRAY_TAIL && tail_target_traced(sled, lo, hi);
+            int selected_here = filt && selected;
+            int args = selected_here && (fflags & SF_FILTER_ARGS);
+            if (kind == XRAY_ENTRY)
+                t = selected_here ? (args ? T_ARGS_ENTER : T_ENTER) : T_DESC;
+            else if (kind == XRAY_EXIT)
+                t = selected_here ? (args ? T_RET_LEAVE : T_LEAVE) : T_DESC_LEAVE;
+            else if (selected_here)
+                t = keep ? T_NORMAL : T_LEAVE_TAIL;
+            else
+                t = keep ? T_DESC : T_DESC_LEAVE_TAIL;
+        } else if (filt) {
             if (!selected)
-                t = T_DESC;
-            else if (filt->descendants)
-                t = args ? (entry ? T_ARGS_ENTER : T_RET_LEAVE) : (entry ? T_ENTER : T_LEAVE);
-            else if (args)
-                t = entry ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
+                continue; /* stays a NOP: costs nothing */
+            if (fflags & SF_FILTER_ARGS)
+                t = kind == XRAY_ENTRY ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
         }
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);

@@ -38,14 +38,19 @@
  * hard-coded in trampoline.S (TLS_POS, TLS_HI_NOT): change both together.
  */
 struct sf_tls {
-    uint8_t *pos;     /* +0: where the next record goes */
-    uint32_t hi_not;  /* +8: ~(high half of the timestamp in force) */
-    uint32_t active;  /* +12: selected functions active (descendants mode) */
-    uint32_t state;   /* enum sf_thread_state */
-    uint32_t in_slow; /* re-entry guard for the slow path */
-    struct sf_slot *slot;
+    uint8_t *pos;    /* +0: where the next record goes */
+    uint32_t hi_not; /* +8: ~(high half of the timestamp in force) */
+    uint32_t state;  /* +12: enum sf_thread_state */
+    /* +16: descendants mode: the stack slot of the return address of the
+     * outermost selected function active on this thread, 0 if none. A
+     * sled whose own return-address slot is at or below it (deeper in the
+     * stack) runs on that function's behalf: its own callees, and the
+     * functions it tail-called, which return through the same slot. */
+    uintptr_t scope;
+    uint32_t in_slow;     /* re-entry guard for the slow path */
     uint32_t dtor_rounds; /* TSD destructor passes so far */
-    uint32_t ext_words;   /* non-function words written into the current buffer */
+    struct sf_slot *slot;
+    uint32_t ext_words; /* +40: non-function words written into the current buffer */
 };
 
 enum sf_thread_state {
@@ -129,6 +134,9 @@ enum sf_tramp {
     T_DESC,
     T_ARGS_ENTER,
     T_RET_LEAVE,
+    T_LEAVE_TAIL,
+    T_DESC_LEAVE,
+    T_DESC_LEAVE_TAIL,
     T_COUNT
 };
 extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;

@@ -419,3 +419,74 @@ def test_runtime_tmp_name_unpredictable():
     m = re.search(r'"%s\.tmp\.([0-9a-f]+)", ([A-Z_|]+), 0600' % re.escape(log), opens[0])
     assert m and len(m.group(1)) == 16, opens[0]
     assert {"O_CREAT", "O_EXCL", "O_NOFOLLOW"} <= set(m.group(2).split("|")), opens[0]
+
+
+# ---- 2. descendants through tail calls ----------------------------------------
+
+TAIL_N = 6
+
+
+def _desc_tail_run(regex, clock):
+    prog = tl.build_c("safe_desc_tail.c", flags=tl.WARN_CFLAGS, libs=["-lpthread"])
+    name = "desc-tail-%s-%s" % (re.sub(r"\W", "", regex), clock)
+    flt = os.path.join(_dir(), name + ".filter")
+    tl.run([tl.SFTRACE, "filter", "-p", prog, "-r", regex, "--descendants", "-o", flt])
+    log = os.path.join(_dir(), name + ".log")
+    p = tl.record([prog], log, extra=["-f", flt], env={"SFTRACE_CLOCK": clock})
+    assert tl.kv(p.stdout, "n") == TAIL_N
+    events, _ = tl.dump(log)
+    _, chunks = tl.read_log(log)
+    tl.check_log_complete(chunks, events)
+    tl.check_nesting(events)
+    return events, tl.kv(p.stdout, "tid"), tl.kv(p.stdout, "worker_tid")
+
+
+def _by_thread(events, tid):
+    c = collections.Counter()
+    for e in events:
+        if e.tid == tid:
+            c[(e.func, e.kind)] += 1
+    return dict(c)
+
+
+# what one worker(N) records: itself, and everything it tail-called
+WORKER_TREE = {("worker", "entry"): 1, ("worker", "tailcall"): 1,
+               ("compute", "entry"): 1, ("compute", "tailcall"): 1,
+               ("leaf", "entry"): TAIL_N + 2, ("leaf", "exit"): TAIL_N + 2,
+               ("finish", "entry"): 1, ("finish", "exit"): 1}
+
+
+def test_descendants_follow_tail_calls():
+    for clock in ("tsc", "mono"):
+        ev, tid, wtid = _desc_tail_run("^worker$", clock)
+        # the thread function: all the work beneath its tail call
+        assert _by_thread(ev, wtid) == WORKER_TREE, (clock, _by_thread(ev, wtid))
+        # main's own call of worker(): the same; then the scope is closed, so
+        # main's compute(), to_libc() and sibling() are not recorded
+        assert _by_thread(ev, tid) == WORKER_TREE, (clock, _by_thread(ev, tid))
+        assert set(e.tid for e in ev) == {tid, wtid}
+        # order: everything under worker's tail call comes before finish's exit
+        mine = [(e.func, e.kind) for e in ev if e.tid == wtid]
+        assert mine[:2] == [("worker", "entry"), ("worker", "tailcall")], mine
+        assert mine[-1] == ("finish", "exit") and mine[-2] == ("leaf", "exit"), mine
+
+
+def test_descendants_tail_call_chain_from_selected():
+    # compute is selected: its tail call to finish stays in scope, with finish's
+    # callees; three compute() calls: in the thread, under main's worker(), direct
+    for clock in ("tsc", "mono"):
+        ev, tid, wtid = _desc_tail_run("^compute$", clock)
+        tree = {k: v for k, v in WORKER_TREE.items() if k[0] != "worker"}
+        assert _by_thread(ev, wtid) == tree, (clock, _by_thread(ev, wtid))
+        assert _by_thread(ev, tid) == {k: 2 * v for k, v in tree.items()}, \
+            (clock, _by_thread(ev, tid))
+
+
+def test_descendants_tail_call_to_uninstrumented_ends_scope():
+    # to_libc tail-calls getpid through the PLT: that ends its frame. main then
+    # calls sibling() from the same frame: it must not be taken for a callee
+    for clock in ("tsc", "mono"):
+        ev, tid, wtid = _desc_tail_run("^to_libc$", clock)
+        assert _by_thread(ev, tid) == {("to_libc", "entry"): 1, ("to_libc", "tailcall"): 1}, \
+            (clock, _by_thread(ev, tid))
+        assert set(e.tid for e in ev) == {tid}
