@@ -57,31 +57,46 @@ struct gadget_ctx {
     const uint8_t *found;
 };
 
-/* Does a `ret` at p look like a function's final instruction (padding or
- * the next function's endbr64 after it)? Then unwind tables agree with it. */
+/* Does a `ret` at p look like a function's final instruction: padding, the
+ * next function's endbr64, or the zeros before the next section after it? */
 static int ends_function(const uint8_t *p, const uint8_t *end)
 {
     if (p + 5 > end)
         return 0;
     return p[1] == 0xcc || p[1] == 0x90 || (p[1] == 0x0f && p[2] == 0x1f) ||
            (p[1] == 0x66 && (p[2] == 0x90 || p[2] == 0x0f || p[2] == 0x2e)) ||
-           (p[1] == 0xf3 && p[2] == 0x0f && p[3] == 0x1e && p[4] == 0xfa);
+           (p[1] == 0xf3 && p[2] == 0x0f && p[3] == 0x1e && p[4] == 0xfa) ||
+           (p[1] == 0 && p[2] == 0 && p[3] == 0);
 }
 
+/* The end of an epilogue, `pop reg; ret` or `leave; ret`? Unwinders look
+ * up the row at the pop (CFA = rsp + 16, or rbp + 16), which sf_call_as's
+ * stack layout answers. */
+static int epilogue_ret(const uint8_t *p, const uint8_t *lo, const uint8_t *end)
+{
+    return *p == 0xc3 && p > lo && ((p[-1] >= 0x58 && p[-1] <= 0x5f) || p[-1] == 0xc9) &&
+           ends_function(p, end);
+}
+
+/* Best an epilogue's ret after `from` (the caller's own, usually), then
+ * one anywhere in the segment, then any function end, then any ret. */
 static const uint8_t *find_ret(const uint8_t *lo, const uint8_t *from, const uint8_t *end)
 {
-    const uint8_t *any = NULL;
-    for (const uint8_t *p = from; p < end && p < from + (1 << 20); p++)
-        if (*p == 0xc3) {
-            if (ends_function(p, end))
+    const uint8_t *fend = NULL, *any = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *p = pass ? lo : from, *stop = pass ? from : end;
+        for (size_t n = 0; p < stop && n < (1u << 20); p++, n++) {
+            if (*p != 0xc3)
+                continue;
+            if (epilogue_ret(p, lo, end))
                 return p;
+            if (!fend && ends_function(p, end))
+                fend = p;
             if (!any)
                 any = p;
         }
-    for (const uint8_t *p = lo; p < from && !any; p++)
-        if (*p == 0xc3)
-            any = p;
-    return any;
+    }
+    return fend ? fend : any;
 }
 
 /* A `ret` in an executable segment of the object (bias, phdrs) containing

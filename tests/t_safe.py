@@ -157,6 +157,24 @@ def test_dlopen_from_library_rpath():
     _dl_from_library("RPATH", 17)
 
 
+def test_dlopen_backtrace_from_constructor():
+    # gdb stopped in a constructor run by the traced dlopen unwinds through
+    # the faked return address (sf_call_as) to our dlopen and main
+    if not tl.have("gdb"):
+        raise tl.Skip("gdb not installed")
+    d, prog = _dl_case("gdb", ["-Wl,-rpath,$ORIGIN/sub"], "sub", 18)
+    cmd = ["gdb", "-q", "-batch", "-ex", "set environment LD_PRELOAD=" + tl.RUNTIME,
+           "-ex", "set breakpoint pending on", "-ex", "break dep_ctor_work", "-ex", "run",
+           "-ex", "bt", "--args", prog, "open", "libsfdep.so"]
+    p = tl.run(cmd, check=False, env={"SFTRACE_OUTPUT_FILE": os.path.join(d, "g.log"),
+                                      "SFTRACE_PATCH_ALL": "1"})
+    bt = [line for line in p.stdout.splitlines() if line.startswith("#")]
+    assert bt and "dep_ctor_work" in bt[0], p.stdout + p.stderr
+    names = [re.sub(r"^#\d+\s+(0x[0-9a-f]+ in )?", "", line).split(" ")[0] for line in bt]
+    assert "sf_call_as" in names and "dlopen" in names, names
+    assert names.index("dlopen") > names.index("sf_call_as") and names[-1] == "main", names
+
+
 def test_dlopen_not_found_same_error():
     # a name found nowhere fails with the same message traced and untraced
     d, prog = _dl_case("nf", ["-Wl,-rpath,$ORIGIN/sub"], "sub", 16)

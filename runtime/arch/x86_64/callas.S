@@ -8,9 +8,9 @@
  * code: the address of a `ret` instruction there (the "gadget"), with our
  * continuation in the stack slot above it. The real function returns to
  * the gadget, whose `ret` returns here. The gadget is found by
- * hooks.c; it is a function's final `ret`, where the caller's unwind
- * tables say CFA = rsp + 8, so unwinders walking out of the real function
- * (gdb, perf, a crash inside a constructor) step through it to us.
+ * hooks.c: a function's final `ret` after a `pop`, so that unwinders
+ * walking out of the real function (gdb, a crash inside a constructor)
+ * step through it to us (see the stack layout below).
  *
  * void *sf_call_as(void *a0, void *a1, void *a2, void *fn, const void *gadget)
  * calls fn(a0, a1, a2) with the return address `gadget`.
@@ -27,11 +27,17 @@ sf_call_as:
         .cfi_rel_offset %rbp, 0
         movq    %rsp, %rbp
         .cfi_def_cfa_register %rbp
-        /* At fn's entry rsp must be 8 mod 16, as after a call. */
-        andq    $-16, %rsp
-        subq    $8, %rsp
+        /* Where the gadget's ret goes, four times: an unwinder looks up the
+         * gadget's unwind row at gadget - 1, in the `pop` before the `ret`
+         * (CFA = rsp + 16), or further up an epilogue; every CFA up to
+         * rsp + 32 then finds us as the return address. At fn's entry rsp
+         * must be 8 mod 16, as after a call. */
         leaq    1f(%rip), %rax
-        pushq   %rax                    /* where the gadget's ret goes */
+        andq    $-16, %rsp
+        pushq   %rax
+        pushq   %rax
+        pushq   %rax
+        pushq   %rax
         pushq   %r8                     /* fn's return address: the gadget */
         jmpq    *%rcx
 1:      movq    %rbp, %rsp
