@@ -306,14 +306,18 @@ def test_setgid_program_records_nothing():
 # ---- 4. log files in shared directories ---------------------------------------
 
 
-def _victim(d):
+def _planted(name):
+    """A shared (sticky, world-writable) directory with a victim file of
+    nobody's; returns (dir, victim, nobody, log path)."""
     nb = _need_root()
+    d = _fresh("links", name)
+    os.chmod(d, 0o1777)
     v = os.path.join(d, "victim")
     with open(v, "w") as f:
         f.write("victim data\n")
     os.chown(v, nb.pw_uid, nb.pw_gid)
     os.chmod(v, 0o666)
-    return v, nb
+    return d, v, nb, os.path.join(d, "sf.log")
 
 
 def _plant(link, target, uid):
@@ -329,10 +333,7 @@ def _assert_victim(v):
 
 
 def test_record_refuses_planted_symlink():
-    d = _fresh("links", "record")
-    os.chmod(d, 0o1777)
-    v, nb = _victim(d)
-    log = os.path.join(d, "sf.log")
+    d, v, nb, log = _planted("record")
     _plant(log, v, nb.pw_uid)
     prog = tl.build_c("safe_shellout.c", flags=tl.WARN_CFLAGS)
     for tool in (tl.SFTRACE, tl.SFTRACE_ASAN):
@@ -364,10 +365,7 @@ def _runtime_only(log, env=None):
 
 
 def test_runtime_refuses_planted_symlink():
-    d = _fresh("links", "runtime")
-    os.chmod(d, 0o1777)
-    v, nb = _victim(d)
-    log = os.path.join(d, "sf.log")
+    d, v, nb, log = _planted("runtime")
     _plant(log, v, nb.pw_uid)
     p = _runtime_only(log)
     assert p.returncode == 3 and "sum 780" in p.stdout, p.stdout  # runs, untraced
@@ -405,10 +403,7 @@ def _next_pid():
 def test_runtime_tmp_name_unpredictable():
     # links planted at LOG.tmp.PID for the next pids: the old predictable name
     # would write the header through one of them into the victim
-    d = _fresh("links", "tmp")
-    os.chmod(d, 0o1777)
-    v, nb = _victim(d)
-    log = os.path.join(d, "sf.log")
+    d, v, nb, log = _planted("tmp")
     first = _next_pid()
     planted = []
     for pid in range(first, first + 300):

@@ -250,26 +250,6 @@ BEGIN(sf_trampoline_desc)
 1:      jmp     sf_win_start
 END(sf_trampoline_desc)
 
-/* Not selected, leaving: recorded inside; d == 0 closes the scope, d < 0
- * means the scope's frame is gone: clear it too. */
-#define DESC_LEAVE(name, K) \
-BEGIN(name); \
-        PUSH3; \
-        SCOPE_DIFF(K); \
-        jrcxz   2f; \
-        INSIDE; \
-        jrcxz   3f; \
-        movq    $0, %fs:TLS_SCOPE(%r11); \
-        .cfi_remember_state; \
-        POP3_RET; \
-        .cfi_restore_state; \
-2:      movq    $0, %fs:TLS_SCOPE(%r11); \
-3:      jmp     sf_win_start; \
-END(name)
-
-DESC_LEAVE(sf_trampoline_desc_leave, 24)
-DESC_LEAVE(sf_trampoline_desc_leave_tail, 32)
-
 /* Selected entry: open the scope unless already inside one. Recorded. */
 BEGIN(sf_trampoline_enter)
         PUSH3
@@ -281,20 +261,32 @@ BEGIN(sf_trampoline_enter)
 1:      jmp     sf_win_start
 END(sf_trampoline_enter)
 
-/* Selected, leaving: close the scope at or above its frame. Recorded. */
-#define LEAVE(name, K) \
+/* Leaving (an exit, or a tail call that ends the frame): d == 0 closes the
+ * scope and d > 0 (deeper) keeps it, both recorded. d < 0: the scope's
+ * frame is gone (or there is none): clear it; `above` says what else. */
+#define LEAVING(name, K, above) \
 BEGIN(name); \
         PUSH3; \
         SCOPE_DIFF(K); \
         jrcxz   2f; \
         INSIDE; \
         jrcxz   3f; \
+        above; \
 2:      movq    $0, %fs:TLS_SCOPE(%r11); \
 3:      jmp     sf_win_start; \
 END(name)
 
-LEAVE(sf_trampoline_leave, 24)
-LEAVE(sf_trampoline_leave_tail, 32)
+/* not selected: outside the scope, not recorded */
+#define SKIP_CLEARED \
+        movq    $0, %fs:TLS_SCOPE(%r11); \
+        .cfi_remember_state; \
+        POP3_RET; \
+        .cfi_restore_state
+
+LEAVING(sf_trampoline_leave, 24, )
+LEAVING(sf_trampoline_leave_tail, 32, )
+LEAVING(sf_trampoline_desc_leave, 24, SKIP_CLEARED)
+LEAVING(sf_trampoline_desc_leave_tail, 32, SKIP_CLEARED)
 
 #define SLOW_VARIANT(name, mode) \
 BEGIN(name); PUSH3; movl $(mode), %r11d; jmp .Lslow; END(name)
