@@ -305,15 +305,62 @@ static void write_object_chunk(struct obj *o, const char *path, const uint8_t *b
     sf_log_write(c, size, NULL, 0);
 }
 
+/* Is `addr` inside an executable segment of a loaded object (of this
+ * namespace)? Then its bytes can be read. */
+struct exec_ctx {
+    uintptr_t addr;
+    int found;
+};
+
+static int exec_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct exec_ctx *c = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && c->addr >= lo &&
+            c->addr + 16 <= lo + ph->p_filesz)
+            c->found = 1;
+    }
+    return c->found;
+}
+
+static int is_entry_sled(const uint8_t *t)
+{
+    if (t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa)
+        t += 4; /* endbr64 */
+    return (t[0] == 0xeb && t[1] == 0x09) || (t[0] == 0x41 && t[1] == 0xba && t[6] == 0xe8);
+}
+
+/* If j is `jmp *disp32(%rip)` (a PLT entry, maybe behind endbr64 and bnd,
+ * or -fno-plt's jump), the address it jumps to now; else 0. */
+static uintptr_t got_jump(const uint8_t *j)
+{
+    if (j[0] == 0xf3 && j[1] == 0x0f && j[2] == 0x1e && j[3] == 0xfa)
+        j += 4;
+    if (j[0] == 0xf2)
+        j++;
+    if (j[0] != 0xff || j[1] != 0x25)
+        return 0;
+    int32_t disp;
+    memcpy(&disp, j + 2, 4);
+    uintptr_t slot = (uintptr_t)(j + 6) + (uintptr_t)(intptr_t)disp, v;
+    memcpy(&v, (const void *)slot, sizeof v);
+    return v;
+}
+
 /*
  * Does the tail call after this tail sled land on an instrumented function
- * of the same object (whose sleds then run on the caller's behalf in
- * descendants mode)? XRay puts the jump right after the 11-byte sled; we
- * follow a direct `jmp rel32` or `jmp rel8` to an entry sled, patched or
- * not (optionally after endbr64). Anything else (PLT, indirect jumps) is
- * not known to be traced.
+ * (whose sleds then run on the caller's behalf in descendants mode)? XRay
+ * puts the jump right after the 11-byte sled. A direct `jmp` to an entry
+ * sled (patched or not) counts; so does a jump through the GOT, directly
+ * (-fno-plt) or through a PLT entry of this object, to one in any object,
+ * if the GOT slot is already bound (BIND_NOW: -z now, or a call made it).
+ * Anything else (an unbound slot, other indirect jumps, uninstrumented
+ * code) is not known to be traced.
  */
-static int tail_target_traced(const uint8_t *sled, uintptr_t lo, uintptr_t hi)
+static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
 {
     const uint8_t *j = sled + 11;
     uintptr_t target;
@@ -324,15 +371,20 @@ static int tail_target_traced(const uint8_t *sled, uintptr_t lo, uintptr_t hi)
     } else if (j[0] == 0xeb) {
         target = (uintptr_t)(j + 2) + (uintptr_t)(intptr_t)(int8_t)j[1];
     } else {
-        return 0;
+        target = (uintptr_t)j; /* maybe -fno-plt's jmp *GOT */
     }
-    if (target < lo || target > hi)
-        return 0; /* sleds span [lo, hi]: an entry sled is never outside it */
-    const uint8_t *t = (const uint8_t *)target;
-    if (t + 4 <= (const uint8_t *)hi && t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e &&
-        t[3] == 0xfa)
-        t += 4;
-    return (t[0] == 0xeb && t[1] == 0x09) || (t[0] == 0x41 && t[1] == 0xba && t[6] == 0xe8);
+    struct exec_ctx c = {target, 0};
+    if (!contains(info, (const void *)target) || (exec_cb(info, 0, &c), !c.found))
+        return 0;
+    if (target != (uintptr_t)j && is_entry_sled((const uint8_t *)target))
+        return 1;
+    uintptr_t bound = got_jump((const uint8_t *)target);
+    if (!bound)
+        return 0;
+    c.addr = bound;
+    c.found = 0;
+    dl_iterate_phdr(exec_cb, &c);
+    return c.found && is_entry_sled((const uint8_t *)bound);
 }
 
 static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
@@ -457,7 +509,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         if (desc_only || (filt && filt->descendants)) {
             /* a tail call stays inside the scope only if its callee's
              * sleds will see it; otherwise the tail call ends the frame */
-            int keep = kind == XRAY_TAIL && tail_target_traced(sled, lo, hi);
+            int keep = kind == XRAY_TAIL && tail_target_traced(info, sled);
             int selected_here = filt && selected;
             int args = selected_here && (fflags & SF_FILTER_ARGS);
             if (kind == XRAY_ENTRY)

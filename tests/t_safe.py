@@ -503,3 +503,28 @@ def test_descendants_tail_call_to_uninstrumented_ends_scope():
         assert _by_thread(ev, tid) == {("to_libc", "entry"): 1, ("to_libc", "tailcall"): 1}, \
             (clock, _by_thread(ev, tid))
         assert set(e.tid for e in ev) == {tid}
+
+
+def test_descendants_tail_call_through_plt():
+    # to_lib tail-calls lib_compute in a shared library through the PLT. With
+    # the GOT bound at start-up (-z now) the runtime sees the target is
+    # traced: lib_compute and its calls stay in to_lib's scope. Bound lazily,
+    # the slot is unknown when the program is patched: the tail call ends it.
+    lib = tl.build_c("safe_desc_lib.c", flags=tl.WARN_CFLAGS, shared=True)
+    for bind, tree in (("now", {("to_lib", "entry"): 1, ("to_lib", "tailcall"): 1,
+                                ("lib_compute", "entry"): 1, ("lib_compute", "exit"): 1,
+                                ("lib_leaf", "entry"): 5, ("lib_leaf", "exit"): 5}),
+                       ("lazy", {("to_lib", "entry"): 1, ("to_lib", "tailcall"): 1})):
+        prog = tl.build_c("safe_desc_plt.c", out=os.path.join(tl.outdir("bin"), "safe_desc_plt_" + bind),
+                          flags=tl.WARN_CFLAGS,
+                          libs=[lib] + (["-Wl,-z,now"] if bind == "now" else ["-Wl,-z,lazy"]))
+        flt = os.path.join(_dir(), "plt-%s.filter" % bind)
+        tl.run([tl.SFTRACE, "filter", "-p", prog, "-r", "^to_lib$", "--descendants", "-o", flt])
+        for clock in ("tsc", "mono"):
+            log = os.path.join(_dir(), "plt-%s-%s.log" % (bind, clock))
+            p = tl.record([prog], log, extra=["-f", flt], env={"SFTRACE_CLOCK": clock})
+            assert tl.kv(p.stdout, "n") == 5
+            events, _ = tl.dump(log)
+            tl.check_nesting(events)
+            c = collections.Counter((e.func, e.kind) for e in events)
+            assert dict(c) == tree, (bind, clock, dict(c))
