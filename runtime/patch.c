@@ -383,7 +383,10 @@ static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
         return 0;
     c.addr = bound;
     c.found = 0;
-    dl_iterate_phdr(exec_cb, &c);
+    if (contains(info, (const void *)bound))
+        exec_cb(info, 0, &c); /* e.g. a lazy slot: back into our own PLT */
+    else
+        dl_iterate_phdr(exec_cb, &c);
     return c.found && is_entry_sled((const uint8_t *)bound);
 }
 
