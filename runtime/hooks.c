@@ -133,7 +133,9 @@ int sf_shadow_stack_on(void)
     static int state; /* 0 unknown, 1 off, 2 on */
     if (!state) {
         unsigned long features = 0;
+        int saved = errno; /* EINVAL on kernels without shadow stacks */
         long rc = syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, &features);
+        errno = saved;
         state = rc == 0 && (features & 1) ? 2 : 1;
     }
     return state == 2;
