@@ -147,6 +147,8 @@ def _dl_from_library(kind, tag):
     _dl_check(prog, ["mid", "libsfdep.so"], tag, "dl-mid-" + kind)
     # and from the executable the executable's path applies: the decoy
     _dl_check(prog, ["open", "libsfdep.so"], 98, "dl-mid-exe-" + kind)
+    # unless an object of that name is loaded already: glibc returns it
+    _dl_check(prog, ["both", "libsfdep.so"], tag, "dl-mid-both-" + kind)
 
 
 def test_dlopen_from_library_runpath():

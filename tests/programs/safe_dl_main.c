@@ -5,6 +5,8 @@
  *   safe_dl_main open NAME     dlopen(NAME) from the executable
  *   safe_dl_main mopen NAME    dlmopen(LM_ID_NEWLM, NAME) from the executable
  *   safe_dl_main mid NAME      mid_open(NAME): dlopen from libsafe_dl_mid.so
+ *   safe_dl_main both NAME     mid_open(NAME), then dlopen(NAME) from the
+ *                              executable: glibc returns the loaded object
  * After a successful open it calls dep_work() CALLS times and prints
  * "tag N" (the DEP_TAG of the copy found) and "calls N"; a failed open
  * prints dlerror() and exits 1.
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
 #ifdef WITH_MID
     else if (!strcmp(argv[1], "mid"))
         h = mid_open(argv[2]);
+    else if (!strcmp(argv[1], "both") && mid_open(argv[2]))
+        h = dlopen(argv[2], RTLD_NOW); /* the loaded one wins over our own path */
 #endif
     if (!h) {
         printf("error %s\n", dlerror());
