@@ -530,3 +530,23 @@ def test_descendants_tail_call_through_plt():
             tl.check_nesting(events)
             c = collections.Counter((e.func, e.kind) for e in events)
             assert dict(c) == tree, (bind, clock, dict(c))
+
+
+def test_descendants_trampolines_preserve_registers():
+    # abi.c's results travel in every kind of register: the scope trampolines
+    # (entry, leave, skip, mono slow path) must leave them all as they were
+    prog = tl.build_c("abi.c", out=os.path.join(tl.outdir("bin"), "safe_abi"), flags=tl.WARN_CFLAGS)
+    plain = tl.run([prog]).stdout
+    rounds = tl.kv(plain, "rounds")
+    for regex, counted in (("^main$", "fp_many"), ("^int_many$", "int_many")):
+        flt = os.path.join(_dir(), "abi-desc-%s.filter" % counted)
+        tl.run([tl.SFTRACE, "filter", "-p", prog, "-r", regex, "--descendants", "-o", flt])
+        for clock in ("tsc", "mono"):
+            log = os.path.join(_dir(), "abi-desc-%s-%s.log" % (counted, clock))
+            p = tl.record([prog], log, extra=["-f", flt], env={"SFTRACE_CLOCK": clock})
+            assert p.stdout == plain, (regex, clock, p.stdout, plain)
+            events, _ = tl.dump(log)
+            assert tl.counts(events, "entry")[counted] == rounds, tl.counts(events, "entry")
+            assert tl.counts(events, "exit")[counted] == rounds
+            if regex != "^main$":
+                assert set(tl.counts(events, "entry")) == {"int_many"}, tl.counts(events, "entry")
