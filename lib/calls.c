@@ -336,6 +336,11 @@ static inline uint32_t func_of(struct sf_calls *e, struct imgst *is, const struc
     return resolve(e, is, img, fid);
 }
 
+uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_t fid)
+{
+    return func_of(e, img_state(e, img), img, fid);
+}
+
 const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
 {
     return func < e->nfuncs ? &e->funcs[func] : NULL;
@@ -838,12 +843,11 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                 continue;
             if (ev.sub == SF_EXT_LOST)
                 e->st.lost += ev.nwords ? ev.v[0] : 0;
-            if ((ev.sub == SF_EXT_ARGS && t->lastev != 1) ||
-                (ev.sub == SF_EXT_RET && t->lastev != 2))
-                continue;
-            if (e->ops.ext)
+            int attached = (ev.sub != SF_EXT_ARGS || t->lastev == 1) &&
+                           (ev.sub != SF_EXT_RET || t->lastev == 2);
+            if (e->ops.ext && attached)
                 (flush_batch(e), e->ops.ext(e->ctx, &t->pub, &ev, ns));
-            if (e->ops.event)
+            if (e->ops.event && (attached || !e->filters))
                 e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, NULL);
             continue;
         }
@@ -1038,11 +1042,15 @@ static int tick(struct sf_calls *e)
     return e->tick ? e->tick(e->tick_ctx) : 0;
 }
 
-/* One pass over log with the current mode (prepass or main). */
-static int pass(struct sf_calls *e, struct sf_log *log)
+/* One pass over log with the current mode (prepass or main); prescanned:
+ * the clock fit is final (else it grows as the log is read: sf_log_ns). */
+static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
 {
     e->cur = log;
-    clock_from(e, log);
+    if (prescanned)
+        clock_from(e, log);
+    else
+        e->fastclock = 0;
     if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
     struct sf_chunkv ch;
@@ -1122,17 +1130,14 @@ int sf_calls_run(struct sf_calls *e)
         if (!log)
             return -1;
         e->prepass = 1;
-        int r = pass(e, log);
+        int r = pass(e, log, 1);
         e->prepass = 0;
         sf_log_close(log);
         if (r < 0)
             return -1;
         reset_threads(e);
     }
-    if (sf_log_prescan(e->log) < 0) {
-        /* a pipe: the fit grows as we read */
-    }
-    int r = pass(e, e->log);
+    int r = pass(e, e->log, sf_log_prescan(e->log) == 0); /* a pipe cannot be prescanned */
     e->cur = NULL;
     return r;
 }
