@@ -669,6 +669,8 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
  * the window start. */
 static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
 {
+    if (!e->prepass && t->nchain && !t->chain_done && e->w0 < ns)
+        ns = e->w0; /* the calls open at the window start begin there */
     t->started = 1;
     t->pub.first_ns = ns;
     t->pub.last_ns = ns;
@@ -835,7 +837,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             nev++;
             call = on_leave(e, t, ev.fid, ns, ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
             t->lastev = call ? 2 : 0;
-            if (__builtin_expect(e->ops.event != NULL, 0) && (call || (!matched && !e->filters)))
+            if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
+                (call || (!matched && !e->filters)))
                 e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, call);
             continue;
         default:
@@ -952,7 +955,9 @@ static int skip_chunk(void *ctx, const struct sf_chunkv *c)
         return 0;
     if (t->past_end)
         goto skip;
-    if (to_ns(e, c->img, ch->flush_tsc) < e->w0)
+    /* flush_tsc bounds the records' times from above (0: not known) */
+    if (ch->flush_tsc && ch->flush_tsc >= (uint64_t)ch->tsc_hi << 32 &&
+        to_ns(e, c->img, ch->flush_tsc) < e->w0)
         goto skip;
     if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) > e->w1) {
         t->past_end = 1;
