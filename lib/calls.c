@@ -815,6 +815,130 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
 
 /* ---- chunks ------------------------------------------------------------------ */
 
+/* One record of t at ns (raw: before clamping), after the window and the
+ * clock were dealt with. */
+static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is,
+                             const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
+                             uint64_t raw)
+{
+    const struct sf_call *call = NULL;
+    int matched;
+    switch (ev->kind) {
+    case SF_KIND_ENTRY:
+        on_entry(e, t, is, img, ev, ns, raw); /* the event callback comes with the begin */
+        return;
+    case SF_KIND_EXIT:
+    case SF_KIND_TAIL:
+        call = on_leave(e, t, ev->fid, ns, ev->kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
+        t->lastev = call ? 2 : 0;
+        if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
+            (call || (!matched && !e->filters)))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, call);
+        return;
+    default:
+        if (e->prepass)
+            return;
+        if (ev->sub == SF_EXT_LOST)
+            e->st.lost += ev->nwords ? ev->v[0] : 0;
+        int attached =
+            (ev->sub != SF_EXT_ARGS || t->lastev == 1) && (ev->sub != SF_EXT_RET || t->lastev == 2);
+        if (e->ops.ext && attached)
+            (flush_batch(e), e->ops.ext(e->ctx, &t->pub, ev, ns));
+        if (e->ops.event && (attached || !e->filters))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, NULL);
+        return;
+    }
+}
+
+/*
+ * The records of a chunk in the common case of a consumer taking batches
+ * (convert) with no selection, window, unwinding rule or event callback:
+ * an entry under the depth limit and an exit or tail call of the top frame
+ * are done here with the hot state in locals (the general code reloads it
+ * from memory after every store); anything else goes through one_event()
+ * with the state written back. The same rules as push(), decide() and pop().
+ */
+static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
+                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
+                        uint64_t *nevp)
+{
+    struct sf_event ev;
+    uint64_t last = *lastp, nev = 0, backwards = 0, calls = 0;
+    struct sf_crec *b = e->batch;
+    size_t nb = e->nb;
+    uint64_t id = e->next_id;
+    uint32_t maxd = e->maxd;
+    while (sf_evdec_next(d, &ev)) {
+        uint64_t ns = to_ns(e, img, ev.ts);
+        if (__builtin_expect(ns < last, 0)) {
+            backwards++;
+            ns = last;
+        }
+        last = ns;
+        uint32_t depth = t->pub.depth;
+        if (ev.kind == SF_KIND_ENTRY) {
+            nev++;
+            if (__builtin_expect(depth < t->cap && depth < maxd && nb < BATCH, 1)) {
+                uint32_t g = func_of(e, is, img, ev.fid);
+                struct sf_cframe *f = &t->pub.stack[depth];
+                f->fid = ev.fid;
+                f->func = g;
+                f->id = ++id;
+                f->start_ns = ns;
+                f->child_ns = 0;
+                f->hidden = 0;
+                f->flags = 0;
+                f->kept = 1;
+                f->depth = depth;
+                f->parent_id = depth ? f[-1].id : 0;
+                f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
+                t->pub.depth = depth + 1;
+                t->lastev = 1;
+                calls++;
+                b[nb].ns = ns;
+                b[nb].func = g;
+                b[nb].kind = SF_CREC_BEGIN;
+                nb++;
+                continue;
+            }
+        } else if (ev.kind != SF_KIND_EXT) {
+            nev++;
+            struct sf_cframe *f = &t->pub.stack[depth - 1];
+            if (__builtin_expect(depth && f->fid == ev.fid && f->kept && !f->flags && nb < BATCH,
+                                 1)) {
+                b[nb].ns = ns;
+                b[nb].func = f->func;
+                b[nb].kind = SF_CREC_END;
+                b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                b[nb].hidden = f->hidden;
+                nb++;
+                if (depth > 1 && f[-1].kept)
+                    f[-1].child_ns += ns - f->start_ns;
+                t->pub.depth = depth - 1;
+                t->lastev = 2;
+                continue;
+            }
+        }
+        /* anything else: the general code, with the state in memory */
+        e->nb = nb;
+        e->next_id = id;
+        e->st.calls += calls;
+        calls = 0;
+        t->pub.last_ns = ns;
+        one_event(e, t, is, img, &ev, ns, ns);
+        b = e->batch;
+        nb = e->nb;
+        id = e->next_id;
+    }
+    t->pub.last_ns = last;
+    e->nb = nb;
+    e->next_id = id;
+    e->st.calls += calls;
+    e->st.backwards += backwards;
+    *nevp += nev;
+    *lastp = last;
+}
+
 static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_events *ch = c->u.events;
@@ -833,6 +957,10 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     uint64_t last = t->pub.last_ns, nev = 0;
     batch_thread(e, t);
     int slow = window || ages || lost || !t->started;
+    if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
+        fast_events(e, t, is, img, &d, &last, &nev);
+        goto done;
+    }
     while (sf_evdec_next(&d, &ev)) {
         uint64_t raw = to_ns(e, img, ev.ts), ns = raw;
         if (__builtin_expect(!slow, 1)) {
@@ -873,36 +1001,11 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                 age(e, t, ns);
             slow = window || ages;
         }
-        const struct sf_call *call = NULL;
-        int matched;
-        switch (ev.kind) {
-        case SF_KIND_ENTRY:
+        if (ev.kind != SF_KIND_EXT)
             nev++;
-            on_entry(e, t, is, img, &ev, ns, raw);
-            continue; /* the event callback came with the begin */
-        case SF_KIND_EXIT:
-        case SF_KIND_TAIL:
-            nev++;
-            call = on_leave(e, t, ev.fid, ns, ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
-            t->lastev = call ? 2 : 0;
-            if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
-                (call || (!matched && !e->filters)))
-                e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, call);
-            continue;
-        default:
-            if (e->prepass)
-                continue;
-            if (ev.sub == SF_EXT_LOST)
-                e->st.lost += ev.nwords ? ev.v[0] : 0;
-            int attached = (ev.sub != SF_EXT_ARGS || t->lastev == 1) &&
-                           (ev.sub != SF_EXT_RET || t->lastev == 2);
-            if (e->ops.ext && attached)
-                (flush_batch(e), e->ops.ext(e->ctx, &t->pub, &ev, ns));
-            if (e->ops.event && (attached || !e->filters))
-                e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, NULL);
-            continue;
-        }
+        one_event(e, t, is, img, &ev, ns, raw);
     }
+done:
     e->st.events += nev;
     t->pub.events += nev;
     t->last_fid = d.last_fid;
