@@ -91,7 +91,8 @@ struct thr {
     char shown[17];
     uint32_t *chain; /* prepass: calls open at the window start, innermost first */
     uint32_t nchain, capchain;
-    int chain_done; /* the chain was pushed (main pass) */
+    int chain_done;   /* the chain was pushed (main pass) */
+    int chain_closed; /* prepass: the first incarnation exited */
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -805,8 +806,10 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
         /* a call open at the window start: it encloses all before it */
         while (t->pub.depth)
             pop(e, t, ns, 0);
-        GROW(t->chain, t->nchain, t->capchain);
-        t->chain[t->nchain++] = fid;
+        if (!t->chain_closed) {
+            GROW(t->chain, t->nchain, t->capchain);
+            t->chain[t->nchain++] = fid;
+        }
         return NULL;
     }
     e->st.unmatched++;
@@ -1028,8 +1031,11 @@ static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->started = t->declared = t->past_end = 0;
     t->pub.exited = 0;
     t->last_fid = SF_FID_NONE;
-    t->nchain = 0; /* the chain belongs to the first incarnation */
-    t->chain_done = 1;
+    /* the chain belongs to the first incarnation */
+    if (e->prepass)
+        t->chain_closed = 1;
+    else
+        t->chain_done = 1;
 }
 
 static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
