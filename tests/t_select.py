@@ -16,6 +16,7 @@ import re
 import logsynth as ls
 import tl
 import t_convert as tc
+import t_dump
 
 CREATE = 5_000_000_000
 
@@ -29,13 +30,7 @@ def _names_bin():
 
 
 def _fids(exe):
-    funcs = ls.xray_functions(exe)
-    syms = ls.symbols(exe)
-    out = {}
-    for i, a in enumerate(funcs):
-        for n in syms.get(a, []):
-            out[n] = i + 1
-    return funcs, out
+    return t_dump._fids(exe, ["main", "alpha", "beta", "gamma_local", "delta_recursive"])
 
 
 def _calls(log, opts=(), sftrace=None, env=None, base=CREATE):
