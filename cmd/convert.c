@@ -719,10 +719,6 @@ int cmd_convert(int argc, char **argv)
     }
     syms = sf_syms_new();
     sf_syms_set_quiet(syms, 1); /* warnings come through cb_warning */
-    if (sel.no_lines) {
-        /* TODO(symbols): sf_syms_set_lines(syms, 0) once lib/symbols.c has it;
-         * the engine asks for no lines meanwhile. */
-    }
     for (size_t i = 0; i < nsym; i++) {
         if (sf_syms_add_file(syms, symfiles[i], err, sizeof err) != 0) {
             fprintf(stderr, "sftrace convert: %s\n", err);

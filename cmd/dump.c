@@ -585,7 +585,6 @@ int cmd_dump(int argc, char **argv)
     }
     if (!lines)
         sel.no_lines = 1; /* no column: no DWARF to read */
-    /* TODO(symbols): sf_syms_set_lines(syms, !sel.no_lines) once lib/symbols.c has it */
     out = malloc(OUT_SIZE);
     if (!out) {
         fprintf(stderr, "sftrace dump: out of memory\n");

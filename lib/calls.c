@@ -1301,6 +1301,8 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
     if (e->ops.calls)
         e->batch = sf_xrealloc(NULL, BATCH * sizeof *e->batch);
     e->maxd = NONE;
+    if (syms && sel && sel->no_lines)
+        sf_syms_set_lines(syms, 0); /* --no-lines: no DWARF is opened at all */
     e->filters = sf_select_has_call_filter(sel);
     const char *ns = getenv("SFTRACE_NO_SKIP");
     e->noskip = ns && *ns && strcmp(ns, "0");
