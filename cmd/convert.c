@@ -889,6 +889,15 @@ static void progress_clear(struct progress *pr)
     }
 }
 
+/* A damage warning from the reader (it skips the damage and reads on). */
+static void on_warn(void *arg, const char *msg)
+{
+    struct conv *cv = arg;
+    if (cv->pr)
+        progress_clear(cv->pr);
+    fprintf(stderr, "sftrace convert: %s\n", msg);
+}
+
 /* ---- command ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
@@ -1005,6 +1014,7 @@ int cmd_convert(int argc, char **argv)
         return 1;
     }
     int rc = 1;
+    sf_log_set_warn(cv.log, on_warn, &cv);
     cv.syms = sf_syms_new();
     sf_syms_set_quiet(cv.syms, 1); /* warnings are printed by resolve() */
     for (size_t i = 0; i < nsym; i++) {
@@ -1107,6 +1117,10 @@ int cmd_convert(int argc, char **argv)
         goto done;
     }
     rc = 0;
+    if (sf_log_summary(cv.log, err, sizeof err)) {
+        fprintf(stderr, "sftrace convert: %s\n", err);
+        rc = SF_EXIT_DAMAGED; /* the trace has everything readable */
+    }
     if (!quiet) {
         double dt = now_s() - t0;
         char ev[32], sl[32], sz[32], raw[32], rate[32];

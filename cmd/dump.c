@@ -20,8 +20,9 @@
  * With --lines, entry, exit and tailcall lines get one more column: the
  * function's source "file:line" (from DWARF), or "-".
  * Threads' events appear in the file order of their chunks, which is time
- * order for each thread. On a bad log it prints the events of every good
- * chunk before the bad one, then the error, and exits 1.
+ * order for each thread. On a damaged log it prints the events of every good
+ * chunk, a warning for each bad one (lib/logread.h), a summary, and exits
+ * SF_EXIT_DAMAGED (3); on a read error it stops there and exits 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -219,6 +220,14 @@ static const char *src_line(struct sf_syms *syms, struct sf_map *cache, const st
     return (const char *)(uintptr_t)*slot;
 }
 
+/* A damage warning: after the events before it, on stderr. */
+static void on_warn(void *arg, const char *msg)
+{
+    (void)arg;
+    out_flush();
+    fprintf(stderr, "sftrace dump: %s\n", msg);
+}
+
 static const char *alloc_kind(uint32_t arg)
 {
     switch (arg) {
@@ -293,6 +302,7 @@ int cmd_dump(int argc, char **argv)
         sf_syms_free(syms);
         return 1;
     }
+    sf_log_set_warn(log, on_warn, NULL);
     sf_log_prescan(log); /* on a pipe it fails: the fit then grows as we read */
     uint64_t t0 = sf_log_header(log)->create_mono_ns;
 
@@ -392,6 +402,9 @@ int cmd_dump(int argc, char **argv)
         fflush(stdout);
         fprintf(stderr, "sftrace dump: %s\n", sf_log_error(log));
         rc = 1;
+    } else if (sf_log_summary(log, err, sizeof err)) {
+        fprintf(stderr, "sftrace dump: %s\n", err);
+        rc = SF_EXIT_DAMAGED;
     }
     sf_map_free(&last);
     for (size_t i = 0; i < srcline.cap; i++) {
