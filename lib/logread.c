@@ -728,6 +728,8 @@ void sf_log_set_warn(struct sf_log *log, sf_log_warn_fn *fn, void *arg)
  * and *h filled when its magic and size can be trusted and the chunk is
  * wholly in the file (not read yet), else RD_EOF, RD_IO, RD_HDR or RD_PAST.
  */
+static int header_sound(struct sf_log *log, const struct sf_chunk *h, uint64_t off);
+
 static int check_header(struct sf_log *log, struct sf_chunk *h)
 {
     uint64_t off = cur_off(log);
@@ -740,6 +742,12 @@ static int check_header(struct sf_log *log, struct sf_chunk *h)
         return bad(log, off, "truncated chunk header (%" PRId64 " of %zu bytes)", got, sizeof *h),
                RD_PAST;
     memcpy(h, log->buf + log->pos, sizeof *h);
+    return header_sound(log, h, off);
+}
+
+/* The checks of check_header on a header h at file offset off. */
+static int header_sound(struct sf_log *log, const struct sf_chunk *h, uint64_t off)
+{
     if (h->magic != SF_CHUNK_MAGIC)
         return bad(log, off, "bad chunk magic 0x%08x (magic)", h->magic), RD_HDR;
     if (h->size % 8)
@@ -843,12 +851,37 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c)
 }
 
 /*
- * Scan forward from the current position, 8 bytes at a time, for the next
- * plausible chunk: its magic, a type this reader knows, a sane size, and it
- * passes every check. RD_OK with *c filled and the position past it, RD_EOF
- * (the position at the last bytes, fewer than a header) or RD_IO.
+ * Whether the chunk of `size` bytes at the current position is followed by
+ * a sound chunk header (one that may run past the end of the file) or by
+ * the end of the file: then its size can be believed. Keeps the position.
  */
-static int resync(struct sf_log *log, struct sf_chunkv *c)
+static int sound_after(struct sf_log *log, uint32_t size)
+{
+    char why[SF_ERRLEN];
+    uint64_t why_off = log->why_off;
+    int64_t got = fill(log, (size_t)size + sizeof(struct sf_chunk));
+    if (got < (int64_t)size)
+        return 0;
+    if ((size_t)got < (size_t)size + sizeof(struct sf_chunk))
+        return 1; /* the end of the file, or a truncated header: believable */
+    struct sf_chunk h;
+    memcpy(&h, log->buf + log->pos + size, sizeof h);
+    memcpy(why, log->why, sizeof why); /* keep the reason of the chunk before */
+    int r = header_sound(log, &h, cur_off(log) + size);
+    memcpy(log->why, why, sizeof why);
+    log->why_off = why_off;
+    return r != RD_HDR;
+}
+
+/*
+ * Scan forward from the current position, 8 bytes at a time, for the next
+ * plausible chunk: its magic, a type this reader knows, a sane size, and
+ * it passes every check, or, failing a check, is followed by a sound header
+ * (see sound_after; sf_log_next then reports it on its own). RD_OK with the
+ * position there, RD_EOF (the position at the last bytes, fewer than a
+ * header) or RD_IO. log->why is clobbered.
+ */
+static int resync(struct sf_log *log)
 {
     for (;;) {
         int64_t got = fill(log, sizeof(struct sf_chunk));
@@ -868,11 +901,19 @@ static int resync(struct sf_log *log, struct sf_chunkv *c)
         if (i + sizeof(struct sf_chunk) > avail)
             continue; /* read more */
         uint64_t q = cur_off(log);
-        int r = read_chunk(log, c);
+        struct sf_chunkv c;
+        int r = read_chunk(log, &c);
         if (r == RD_IO)
             return r;
-        if (r == RD_OK && type_size(c->h->type) != sizeof(struct sf_chunk))
-            return RD_OK;
+        if (r == RD_OK || r == RD_BODY) {
+            uint16_t type = c.h->type;
+            uint32_t size = c.h->size;
+            if (rewind_to(log, q) < 0)
+                return bad(log, q, "cannot seek: %s", strerror(errno)), RD_IO;
+            if (type_size(type) != sizeof(struct sf_chunk) &&
+                (r == RD_OK || sound_after(log, size)))
+                return RD_OK;
+        }
         /* not a chunk (or one of a type we cannot check): on */
         if (rewind_to(log, q + 8) < 0)
             return bad(log, q, "cannot seek: %s", strerror(errno)), RD_IO;
@@ -894,32 +935,22 @@ static void poison_pid(struct sf_log *log, uint32_t pid)
 }
 
 /*
- * read_chunk found damage (rd) at the current position: report it, skip it,
- * and find the next good chunk. RD_OK with *c filled, RD_EOF when nothing
+ * read_chunk found damage (rd) at the current position: report it and skip
+ * it. RD_OK with the position at the next chunk to read, RD_EOF when nothing
  * readable is left, RD_IO.
  */
-static int recover(struct sf_log *log, int rd, struct sf_chunkv *c)
+static int recover(struct sf_log *log, int rd)
 {
     uint64_t off = cur_off(log), why_off = log->why_off;
     char why[SF_ERRLEN];
     memcpy(why, log->why, sizeof why);
     struct sf_chunk h;
     memset(&h, 0, sizeof h);
-    int r = RD_EOF;
-    uint64_t to;
-    if (log->len - log->pos >= sizeof h) {
+    if (log->len - log->pos >= sizeof h)
         memcpy(&h, log->buf + log->pos, sizeof h);
-        log->pos += 8;
-        r = resync(log, c);
-        if (r == RD_IO)
-            return r;
-    }
-    to = r == RD_OK ? c->offset : file_end(log);
-    if (rd == RD_PAST && r == RD_OK) /* not truncation: a bad size */
-        snprintf(why, sizeof why,
-                 "%s chunk size %u runs past the end of the file, %" PRIu64 " bytes left (size)",
-                 type_name(h.type), h.size, log->fsize - off);
-    if (rd == RD_BODY && to == off + h.size) {
+    if (rd == RD_BODY && sound_after(log, h.size)) {
+        /* a sound header, a chunk that breaks a rule: skip it */
+        log->pos += h.size;
         log->bad_chunks++;
         log->bad_chunk_bytes += h.size;
         if (h.type == SF_CHUNK_PROCESS) {
@@ -932,7 +963,20 @@ static int recover(struct sf_log *log, int rd, struct sf_chunkv *c)
             warn(log, why_off, "%s: %s chunk at offset %" PRIu64 " (%u bytes) skipped", why,
                  type_name(h.type), off, h.size);
         }
-    } else if (rd == RD_PAST && r == RD_EOF) {
+        return RD_OK;
+    }
+    int r = RD_EOF;
+    if (log->len - log->pos >= sizeof h) {
+        log->pos += 8;
+        if ((r = resync(log)) == RD_IO)
+            return r;
+    }
+    uint64_t to = r == RD_OK ? cur_off(log) : file_end(log);
+    if (rd == RD_PAST && r == RD_OK) /* not truncation: a bad size */
+        snprintf(why, sizeof why,
+                 "%s chunk size %u runs past the end of the file, %" PRIu64 " bytes left (size)",
+                 type_name(h.type), h.size, log->fsize - off);
+    if (rd == RD_PAST && r == RD_EOF) {
         log->truncated = 1;
         log->trunc_off = off;
         log->trunc_bytes = to - off;
@@ -1086,8 +1130,8 @@ int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
         if (log->state)
             return log->state > 0 ? 0 : -1;
         int r = read_chunk(log, c);
-        if (r < RD_IO)
-            r = recover(log, r, c);
+        if (r < RD_IO && (r = recover(log, r)) == RD_OK)
+            continue;
         if (r == RD_IO)
             return fail(log, log->why_off, "%s", log->why);
         if (r == RD_EOF) {
@@ -1166,11 +1210,10 @@ int sf_log_prescan(struct sf_log *log)
         int r = check_header(log, &h);
         if (r == RD_HDR || r == RD_PAST) {
             /* step over the damage as sf_log_next will */
-            struct sf_chunkv c;
             if (log->len - log->pos < sizeof h)
                 break;
             log->pos += 8;
-            if (resync(log, &c) != RD_OK || rewind_to(log, c.offset) < 0)
+            if (resync(log) != RD_OK)
                 break;
             continue;
         }
