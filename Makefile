@@ -26,7 +26,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 HDRS := $(wildcard common/*.h include/*.h lib/*.h runtime/*.h runtime/arch/x86_64/*.h)
 
-.PHONY: all deps demo test test-quick bench install clean format
+.PHONY: all deps demo test test-quick bench fuzz install clean format
 
 all: $(BUILD)/sftrace $(BUILD)/libsftrace.so
 
@@ -71,6 +71,20 @@ test-quick: all $(BUILD)/asan/sftrace
 
 bench: deps all
 	@sh bench/run.sh
+
+# make fuzz [FUZZ_TIME=seconds]: a libFuzzer campaign on the log reader, then
+# every input it kept through the ASan build of dump and convert; findings
+# land in tests/fuzz/corpus/crash-* (tests/fuzz/README.md). Never in CI.
+FUZZ_TIME ?= 600
+FUZZ_CC   ?= clang
+fuzz: deps $(BUILD)/asan/sftrace
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) -O1 -g $(WARN) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all tests/fuzz/fuzz_log.c lib/logread.c -lm -o $(BUILD)/fuzz/fuzz_log
+	$(BUILD)/fuzz/fuzz_log -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+	    -rss_limit_mb=2048 -dict=tests/fuzz/log.dict -artifact_prefix=tests/fuzz/corpus/crash- \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	python3 tests/fuzz/run_tools.py $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

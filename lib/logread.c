@@ -55,6 +55,8 @@ struct sf_log {
     int truncated;
     uint64_t trunc_off, trunc_bytes;
     struct sf_map warned; /* pid -> 1: its chunks without an image were reported */
+    sf_log_skip_fn *skip; /* sf_log_set_skip */
+    void *skip_ctx;
 
     struct sf_image **images;
     size_t nimages, imgcap;
@@ -259,6 +261,8 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
     log->fd = fd;
     log->fsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
     log->cap = BUF_SIZE;
+    if (log->fsize < BUF_SIZE) /* a small file: a small buffer (fill grows it) */
+        log->cap = (size_t)(log->fsize + 4096) & ~(size_t)4095;
     log->buf = xrealloc(NULL, log->cap);
     log->fit.dirty = 1;
 
@@ -369,6 +373,12 @@ uint64_t sf_log_offset(const struct sf_log *log)
 {
     return cur_off(log);
 }
+void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx)
+{
+    log->skip = fn;
+    log->skip_ctx = ctx;
+}
+
 uint64_t sf_log_skipped(const struct sf_log *log)
 {
     return log->skipped;
@@ -775,8 +785,9 @@ static int header_sound(struct sf_log *log, const struct sf_chunk *h, uint64_t o
 }
 
 /* Check what a chunk says against the format's rules, short of the pid's
- * history (apply_chunk does that): 0, or -1 and the reason in log->why. */
-static int check_body(struct sf_log *log, struct sf_chunkv *c)
+ * history (apply_chunk does that) and, unless recs, an EVENTS chunk's
+ * records: 0, or -1 and the reason in log->why. */
+static int check_body(struct sf_log *log, struct sf_chunkv *c, int recs)
 {
     switch (c->h->type) {
     case SF_CHUNK_PROCESS: {
@@ -812,16 +823,17 @@ static int check_body(struct sf_log *log, struct sf_chunkv *c)
         return 0;
     }
     case SF_CHUNK_EVENTS:
-        return check_records(log, c);
+        return recs ? check_records(log, c) : 0;
     }
     return 0;
 }
 
 /*
- * Read the chunk at the current position and check it. RD_OK: *c filled and
- * the position moved past it; anything else leaves the position alone.
+ * Read the chunk at the current position and check it (an EVENTS chunk's
+ * records only if recs). RD_OK: *c filled and the position moved past it;
+ * anything else leaves the position alone.
  */
-static int read_chunk(struct sf_log *log, struct sf_chunkv *c)
+static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
 {
     struct sf_chunk h;
     uint64_t off = cur_off(log);
@@ -844,7 +856,7 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c)
     size_t ts = type_size(h.type);
     c->payload = (const uint8_t *)c->h + ts;
     c->payload_len = h.size - (uint32_t)ts;
-    if (check_body(log, c) < 0)
+    if (check_body(log, c, recs) < 0)
         return RD_BODY;
     log->pos += h.size;
     return RD_OK;
@@ -902,7 +914,7 @@ static int resync(struct sf_log *log)
             continue; /* read more */
         uint64_t q = cur_off(log);
         struct sf_chunkv c;
-        int r = read_chunk(log, &c);
+        int r = read_chunk(log, &c, 1);
         if (r == RD_IO)
             return r;
         if (r == RD_OK || r == RD_BODY) {
@@ -1075,9 +1087,11 @@ static struct sf_obj *new_object(struct sf_log *log, struct sf_chunkv *c)
 }
 
 /*
- * A good chunk: make what it describes part of the log's state. 1 if it is
- * for the caller, 0 if skipped: a type this reader does not know, or a pid
- * with no image (reported once per pid).
+ * A chunk read_chunk found good (short of an EVENTS chunk's records): make
+ * what it describes part of the log's state. 1 if it is for the caller, 0 if
+ * skipped: a type this reader does not know, a pid with no image (reported
+ * once per pid), an EVENTS chunk the skip filter turned down; -1 with the
+ * position back at the chunk if its records are bad (for recover).
  */
 static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
 {
@@ -1114,6 +1128,12 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
     case SF_CHUNK_EVENTS:
         if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
             fit_add(&log->fit, c->u.events->flush_tsc, c->u.events->flush_mono_ns);
+        if (log->skip && log->skip(log->skip_ctx, c))
+            return 0; /* the consumer does not want it: its records are not looked at */
+        if (check_records(log, c) < 0) {
+            log->pos = (size_t)(c->offset - log->buf_off); /* for recover */
+            return -1;
+        }
         break;
     case SF_CHUNK_END:
         c->img->ended = 1;
@@ -1129,7 +1149,9 @@ int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
     for (;;) {
         if (log->state)
             return log->state > 0 ? 0 : -1;
-        int r = read_chunk(log, c);
+        int r = read_chunk(log, c, 0), a = 0;
+        if (r == RD_OK && (a = apply_chunk(log, c)) < 0)
+            r = RD_BODY; /* bad records */
         if (r < RD_IO && (r = recover(log, r)) == RD_OK)
             continue;
         if (r == RD_IO)
@@ -1138,7 +1160,7 @@ int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
             log->state = 1;
             return 0;
         }
-        if (apply_chunk(log, c)) {
+        if (a) {
             log->good++;
             return 1;
         }

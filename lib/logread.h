@@ -192,6 +192,14 @@ uint64_t sf_log_offset(const struct sf_log *log);
 /* Chunks of unknown type skipped so far (not damage). */
 uint64_t sf_log_skipped(const struct sf_log *log);
 
+/* A consumer's filter on EVENTS chunks (the call engine's time range and
+ * thread selection): fn sees each EVENTS chunk (c->h, c->u.events, c->img
+ * set; not its records) before the records are checked or decoded; when it
+ * returns nonzero, sf_log_next goes on to the next chunk without looking at
+ * the records (their calibration pair still counts). NULL: none. */
+typedef int sf_log_skip_fn(void *ctx, const struct sf_chunkv *c);
+void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
+
 /* Damage warnings: fn(arg, msg) for each, msg as described above (no
  * newline). NULL restores the default, "sftrace: MSG" on stderr. */
 typedef void sf_log_warn_fn(void *arg, const char *msg);
