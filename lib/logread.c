@@ -187,9 +187,13 @@ static int64_t fill(struct sf_log *log, size_t n)
             log->len -= log->pos;
             log->pos = 0;
         }
-        if (log->cap < n) {
-            log->buf = xrealloc(log->buf, n);
-            log->cap = n;
+        /* a buffer that started small (a pipe) grows to BUF_SIZE as it is used */
+        size_t want = log->cap < BUF_SIZE ? 2 * log->cap : log->cap;
+        if (want < n)
+            want = n;
+        if (want > log->cap) {
+            log->buf = xrealloc(log->buf, want);
+            log->cap = want;
         }
     }
     while (log->len - log->pos < n && !log->eof) {
@@ -261,8 +265,10 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
     log->fd = fd;
     log->fsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
     log->cap = BUF_SIZE;
-    if (log->fsize < BUF_SIZE) /* a small file: a small buffer (fill grows it) */
+    if (log->fsize < BUF_SIZE) /* a small file: a small buffer */
         log->cap = (size_t)(log->fsize + 4096) & ~(size_t)4095;
+    else if (log->fsize == UINT64_MAX) /* a pipe: start small, fill grows it */
+        log->cap = 64u << 10;
     log->buf = xrealloc(NULL, log->cap);
     log->fit.dirty = 1;
 
