@@ -10,7 +10,6 @@ inputs of findings (crash-*, see README.md).
 """
 import os
 import random
-import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -18,32 +17,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 import logsynth as ls  # noqa: E402
 
 OUT = os.path.join(HERE, "corpus")
-
-
-def stream(rnd, n, nf, hi=0):
-    """A random nested call stream with extended records, full timestamps."""
-    t = (hi << 32) + 100
-    ev, st = [], []
-    for _ in range(n):
-        t += rnd.choice([1, 3, 200, 70000, 1 << 33])
-        r = rnd.random()
-        if st and r < 0.4:
-            ev.append(("exit", t, st.pop()))
-        elif r < 0.8 or not st:
-            f = rnd.randrange(1, nf + 1)
-            st.append(f)
-            ev.append(("entry", t, f))
-        elif r < 0.85:
-            ev.append(("tail", t, st.pop()))
-        elif r < 0.9:
-            ev.append(("args", t, [1, 2, 3]))
-        elif r < 0.93:
-            ev.append(("ret", t, 42))
-        elif r < 0.96:
-            ev.append(("alloc", t, rnd.randrange(1, 5), 64, 16, 0x1000))
-        else:
-            ev.append(("lost", t, 7))
-    return ev
 
 
 def base(clock=ls.MONO, pid=10, tsc_hz=0):
@@ -55,7 +28,7 @@ def base(clock=ls.MONO, pid=10, tsc_hz=0):
 
 
 def events(log, rnd, pid, tid, n, packed, seq=0, hi=0):
-    h, raw = ls.encode(stream(rnd, n, 8, hi))
+    h, raw = ls.encode(ls.random_stream(rnd, n, 8, (hi << 32) + 100))
     if packed:
         log.events(pid, tid, ls.pack(raw, h), tsc_hi=h, seq=seq, flags=ls.EVENTS_PACKED,
                    flush_tsc=2000 + seq, flush_mono_ns=6000 + seq)
