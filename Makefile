@@ -21,7 +21,7 @@ RT_CFLAGS := $(CSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden \
 TOOL_SRCS := $(wildcard cmd/*.c) $(wildcard lib/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/asan/obj/%.o)
-TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lpthread -lm
+TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lsqlite3 -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HDRS := $(wildcard common/*.h include/*.h lib/*.h runtime/*.h runtime/arch/x86_64/*.h)

@@ -46,6 +46,7 @@
 #include "gzout.h"
 #include "logread.h"
 #include "perfetto.h"
+#include "sqlout.h"
 #include "symbols.h"
 
 #define MAX_DEPTH 500        /* deepest slice written */
@@ -54,7 +55,7 @@
 #define FID_CACHE_MAX (1u << 24)
 #define NONE 0xffffffffu
 
-enum fmt { FMT_PERFETTO, FMT_CHROME };
+enum fmt { FMT_PERFETTO, FMT_CHROME, FMT_SQLITE };
 enum { PD_NONE, PD_BEGIN, PD_END };
 
 struct func {
@@ -902,23 +903,24 @@ static void on_warn(void *arg, const char *msg)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]... [--format perfetto|chrome]\n"
-            "                       [--level N] LOG\n"
-            "\n"
-            "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
-            "--use_external_processor`, chrome://tracing or speedscope.\n"
-            "\n"
-            "  -o, --output OUT      output file (default sf.pb.gz; with --format chrome\n"
-            "                        sf.json.gz). Perfetto: gzip unless OUT ends in .pb;\n"
-            "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
-            "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
-            "                        (repeatable), matched by build-id\n"
-            "      --format FMT      perfetto (protobuf TrackEvent, default) or chrome\n"
-            "                        (trace-event JSON)\n"
-            "      --level N         gzip level 1..9 (default 2)\n"
-            "  -q, --quiet           no progress and no summary line\n"
-            "  -h, --help            this help\n");
+    fprintf(f, "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]... [--format "
+               "perfetto|chrome|sqlite]\n"
+               "                       [--level N] LOG\n"
+               "\n"
+               "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
+               "--use_external_processor`, chrome://tracing or speedscope.\n"
+               "\n"
+               "  -o, --output OUT      output file (default sf.pb.gz; with --format chrome\n"
+               "                        sf.json.gz). Perfetto: gzip unless OUT ends in .pb;\n"
+               "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
+               "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
+               "                        (repeatable), matched by build-id\n"
+               "      --format FMT      perfetto (protobuf TrackEvent, default) or chrome\n"
+               "                        (trace-event JSON) or sqlite (a database of the calls,\n"
+               "                        docs/sqlite.md; default sf.db)\n"
+               "      --level N         gzip level 1..9 (default 2)\n"
+               "  -q, --quiet           no progress and no summary line\n"
+               "  -h, --help            this help\n");
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -961,10 +963,13 @@ int cmd_convert(int argc, char **argv)
         case 'F':
             if (!strcmp(optarg, "perfetto")) {
                 fmt = FMT_PERFETTO;
+            } else if (!strcmp(optarg, "sqlite")) {
+                fmt = FMT_SQLITE;
             } else if (!strcmp(optarg, "chrome") || !strcmp(optarg, "json")) {
                 fmt = FMT_CHROME;
             } else {
-                fprintf(stderr, "sftrace convert: unknown format '%s' (perfetto or chrome)\n",
+                fprintf(stderr,
+                        "sftrace convert: unknown format '%s' (perfetto, chrome or sqlite)\n",
                         optarg);
                 free(symfiles);
                 return 2;
@@ -997,7 +1002,7 @@ int cmd_convert(int argc, char **argv)
     }
     const char *logpath = argv[optind];
     if (!outpath)
-        outpath = fmt == FMT_PERFETTO ? "sf.pb.gz" : "sf.json.gz";
+        outpath = fmt == FMT_PERFETTO ? "sf.pb.gz" : fmt == FMT_SQLITE ? "sf.db" : "sf.json.gz";
     int gz = fmt == FMT_PERFETTO ? !ends_with(outpath, ".pb") : ends_with(outpath, ".gz");
 
     double t0 = now_s();
@@ -1038,6 +1043,23 @@ int cmd_convert(int argc, char **argv)
         lst.st_ino == ost.st_ino) {
         fprintf(stderr, "sftrace convert: '%s' is the log itself; choose another output\n",
                 outpath);
+        goto done;
+    }
+    if (fmt == FMT_SQLITE) { /* lib/sqlout.c runs the call engine itself */
+        struct sf_sqlout_stats sq;
+        if (sf_sqlout_write(cv.log, cv.syms, NULL, outpath, &sq, err, sizeof err) < 0) {
+            fprintf(stderr, "sftrace convert: %s\n", err);
+            goto done;
+        }
+        rc = sf_log_summary(cv.log, err, sizeof err) ? SF_EXIT_DAMAGED : 0;
+        if (rc)
+            fprintf(stderr, "sftrace convert: %s\n", err);
+        if (!quiet)
+            fprintf(stderr,
+                    "sftrace convert: %" PRIu64 " calls, %" PRIu64 " threads, %" PRIu64
+                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the indexes\n",
+                    sq.calls.calls, sq.calls.threads, sq.functions, outpath, sq.bytes, sq.insert_s,
+                    sq.index_s);
         goto done;
     }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);

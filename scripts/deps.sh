@@ -6,7 +6,7 @@
 # `make test` and `make bench` run it; pass extra package names as arguments.
 set -e
 PKGS="make gcc gdb clang libclang-rt-14-dev llvm python3 pkg-config \
-      libelf-dev libdw-dev zlib1g-dev libpcre2-dev libiberty-dev $*"
+      libelf-dev libdw-dev zlib1g-dev libpcre2-dev libiberty-dev libsqlite3-dev sqlite3 $*"
 missing=""
 for p in $PKGS; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
