@@ -876,16 +876,27 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
 static int sound_after(struct sf_log *log, uint32_t size)
 {
     char why[SF_ERRLEN];
-    uint64_t why_off = log->why_off;
-    int64_t got = fill(log, (size_t)size + sizeof(struct sf_chunk));
+    uint64_t why_off = log->why_off, at = cur_off(log) + size;
+    struct sf_chunk h;
+    int64_t got;
+    if (log->fsize != UINT64_MAX) { /* a file: read just the header there */
+        if (at > log->fsize)
+            return 0;
+        got = pread(log->fd, &h, sizeof h, (off_t)at);
+        if (got < 0)
+            return 0;
+        got += size;
+    } else {
+        got = fill(log, (size_t)size + sizeof h);
+        if (got >= (int64_t)(size + sizeof h))
+            memcpy(&h, log->buf + log->pos + size, sizeof h);
+    }
     if (got < (int64_t)size)
         return 0;
-    if ((size_t)got < (size_t)size + sizeof(struct sf_chunk))
-        return 1; /* the end of the file, or a truncated header: believable */
-    struct sf_chunk h;
-    memcpy(&h, log->buf + log->pos + size, sizeof h);
+    if ((size_t)got < (size_t)size + sizeof h)
+        return 1;                      /* the end of the file, or a truncated header: believable */
     memcpy(why, log->why, sizeof why); /* keep the reason of the chunk before */
-    int r = header_sound(log, &h, cur_off(log) + size);
+    int r = header_sound(log, &h, at);
     memcpy(log->why, why, sizeof why);
     log->why_off = why_off;
     return r != RD_HDR;
@@ -898,9 +909,17 @@ static int sound_after(struct sf_log *log, uint32_t size)
  * (see sound_after; sf_log_next then reports it on its own). RD_OK with the
  * position there, RD_EOF (the position at the last bytes, fewer than a
  * header) or RD_IO. log->why is clobbered.
+ *
+ * Checking a candidate costs its size, so a crafted run of candidates that
+ * each fail late would make the scan quadratic: past RESYNC_CHECK bytes of
+ * checks in one scan, a sound header followed by another (sound_after) is
+ * enough, and sf_log_next checks (and maybe skips) the chunk as usual.
  */
+#define RESYNC_CHECK (64u << 20)
+
 static int resync(struct sf_log *log)
 {
+    uint64_t work = 0;
     for (;;) {
         int64_t got = fill(log, sizeof(struct sf_chunk));
         if (got < 0)
@@ -919,18 +938,25 @@ static int resync(struct sf_log *log)
         if (i + sizeof(struct sf_chunk) > avail)
             continue; /* read more */
         uint64_t q = cur_off(log);
-        struct sf_chunkv c;
-        int r = read_chunk(log, &c, 1);
+        struct sf_chunk h;
+        int r = check_header(log, &h);
         if (r == RD_IO)
             return r;
-        if (r == RD_OK || r == RD_BODY) {
-            uint16_t type = c.h->type;
-            uint32_t size = c.h->size;
-            if (rewind_to(log, q) < 0)
-                return bad(log, q, "cannot seek: %s", strerror(errno)), RD_IO;
-            if (type_size(type) != sizeof(struct sf_chunk) &&
-                (r == RD_OK || sound_after(log, size)))
-                return RD_OK;
+        if (r == RD_OK && type_size(h.type) != sizeof(struct sf_chunk)) {
+            if (work >= RESYNC_CHECK) {
+                if (sound_after(log, h.size))
+                    return RD_OK;
+            } else {
+                struct sf_chunkv c;
+                r = read_chunk(log, &c, 1);
+                if (r == RD_IO)
+                    return r;
+                if (rewind_to(log, q) < 0)
+                    return bad(log, q, "cannot seek: %s", strerror(errno)), RD_IO;
+                if (r == RD_OK || (r == RD_BODY && sound_after(log, h.size)))
+                    return RD_OK;
+                work += h.size;
+            }
         }
         /* not a chunk (or one of a type we cannot check): on */
         if (rewind_to(log, q + 8) < 0)

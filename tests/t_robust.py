@@ -451,3 +451,26 @@ def test_fuzz_corpus_never_crashes():
             _summary(out)
         else:
             assert not os.path.exists(out)
+
+
+def test_resync_is_not_quadratic():
+    """8 MB of crafted candidates (chunk headers whose size reaches a bad
+    record at the end and a bad header after it, so each fails only after
+    reading to the end): the scan's checks are bounded, so dump finishes
+    (the old scan took minutes; the timeout catches a hang, not speed)."""
+    import struct
+    log = ls.Log()
+    log.process(1, clock=ls.MONO)
+    start, n = len(log.data), 8 << 20
+    total = start + n + 32
+    blocks = bytearray()
+    for off in range(start, start + n, 16):
+        blocks += struct.pack("<IHHII", ls.CHUNK_MAGIC if off > start else 0x12345678,
+                              ls.EVENTS, 0, total - 16 - off, 1)
+    blocks += ls.ext(ls.EXT_RET, 0, 0, [], nwords=5) + b"\0" * 8 + b"G" * 16
+    log.raw(bytes(blocks))
+    path = log.write(os.path.join(_dir(), "quadratic.sft"))
+    p = tl.run([tl.SFTRACE, "dump", path], check=False, timeout=60)
+    assert p.returncode == DAMAGED, p.stderr
+    assert "damaged log: 1 unreadable range skipped (%d bytes)" % (n + 32) in p.stderr, p.stderr
+    os.unlink(path)
