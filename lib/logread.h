@@ -2,7 +2,8 @@
  * logread.h - the shared reader of sftrace logs (format: common/logfmt.h).
  *
  * Every tool reads logs through this. The reader streams: it reads the file
- * front to back through one buffer (2 MiB, or the largest chunk if larger)
+ * front to back through one buffer (2 MiB, or the largest chunk if larger;
+ * smaller for a small file, and growing from 64 KiB for a pipe)
  * and never maps or loads the whole file, so memory does not grow with the
  * size of the log, only with the number of processes and objects in it.
  *
@@ -10,7 +11,8 @@
  *
  *     char err[SF_ERRLEN];
  *     struct sf_log *log = sf_log_open(path, err, sizeof err);
- *     if (!log) { fprintf(stderr, "%s\n", err); ... }
+ *     if (!log) { fprintf(stderr, "%s\n", err); ... }    // exit 1
+ *     sf_log_set_warn(log, my_warn, ctx);  // optional: damage warnings
  *     sf_log_prescan(log);                 // first pass: clock calibration
  *     struct sf_chunkv c;
  *     int r;
@@ -27,7 +29,9 @@
  *             ...  o->func_addr[idx] is the function's ELF address
  *         }
  *     }
- *     if (r < 0) fprintf(stderr, "%s\n", sf_log_error(log));
+ *     if (r < 0) fprintf(stderr, "%s\n", sf_log_error(log));   // exit 1
+ *     else if (sf_log_summary(log, err, sizeof err))
+ *         fprintf(stderr, "%s\n", err);                      // exit SF_EXIT_DAMAGED
  *     sf_log_close(log);
  *
  * EVENTS chunks come raw (logfmt.h) or packed (flag SF_EVENTS_PACKED,
@@ -46,11 +50,13 @@
  * goes on with the next chunk, so everything readable is read:
  *   - a chunk whose header is sound but that breaks a rule (a string or
  *     table running past its end, an unknown clock, a bad record, a chunk of
- *     a pid with no PROCESS chunk before it) is skipped;
- *   - a chunk header that cannot be trusted (magic, size) makes the reader
- *     resynchronize: it scans forward, 8 bytes at a time, for the next
- *     plausible chunk (magic, sane type and size, and the chunk passes every
- *     check) and skips the bytes between;
+ *     a pid with no PROCESS chunk before it) is skipped, when a sound header
+ *     (or the end of the file) follows it: its size can be believed;
+ *   - otherwise, and at a chunk header that cannot be trusted (magic, size),
+ *     the reader resynchronizes: it scans forward, 8 bytes at a time, for the
+ *     next plausible chunk (magic, a known type, a sane size, and the chunk
+ *     passes every check or is followed by a sound header) and skips the
+ *     bytes between;
  *   - a chunk that runs past the end of the file with no plausible chunk
  *     after it is truncation: the read ends there.
  * Warnings read "FILE: offset N: what is wrong (field): what was skipped".
