@@ -429,14 +429,20 @@ def test_recorded_log_with_damage():
 
 
 def test_fuzz_corpus_never_crashes():
-    """Every file of tests/fuzz/corpus (seeds, and the inputs the fuzzer
-    found new coverage or a crash with) through the ASan+UBSan build of dump
-    and convert: exit 0, 1 (not a log) or 3 (damaged), never a signal or a
-    sanitizer report; a trace convert writes passes the checker."""
+    """Every file of tests/fuzz/corpus (seeds, and the inputs of findings)
+    through the ASan+UBSan build of dump and convert: exit 0, 1 (not a log)
+    or 3 (damaged), never a signal or a sanitizer report; a trace convert
+    writes passes the checker. Then through every other command that reads
+    logs (tests/fuzz/run_tools.py: convert --format sqlite, report, info,
+    those this build has)."""
+    import sys
+    sys.path.insert(0, FUZZ)
+    import run_tools
     corpus = os.path.join(FUZZ, "corpus")
     files = sorted(os.listdir(corpus))
     assert len(files) >= 10, files
     d = _dir("fuzz")
+    run_tools.CMDS[:] = [c for c in run_tools.commands() if c[0] != "dump" and "OUT.pb" not in c]
     for name in files:
         path = os.path.join(corpus, name)
         p = _dump(path, tl.SFTRACE_ASAN)
@@ -451,6 +457,8 @@ def test_fuzz_corpus_never_crashes():
             _summary(out)
         else:
             assert not os.path.exists(out)
+        res = run_tools.one(path, d)
+        assert res is None, (name, res)
 
 
 def test_resync_is_not_quadratic():
