@@ -180,23 +180,23 @@ static int64_t fill(struct sf_log *log, size_t n)
 {
     if (log->len - log->pos >= n)
         return (int64_t)n;
-    if (log->cap - log->pos < n) {
-        if (log->pos) { /* keep buf[0] at a chunk boundary: 8-aligned */
-            memmove(log->buf, log->buf + log->pos, log->len - log->pos);
-            log->buf_off += log->pos;
-            log->len -= log->pos;
-            log->pos = 0;
-        }
-        /* a buffer that started small (a pipe) grows to BUF_SIZE as it is used */
-        size_t want = log->cap < BUF_SIZE ? 2 * log->cap : log->cap;
-        if (want < n)
-            want = n;
-        if (want > log->cap) {
+    if (log->cap - log->pos < n && log->pos) { /* keep buf[0] at a chunk boundary */
+        memmove(log->buf, log->buf + log->pos, log->len - log->pos);
+        log->buf_off += log->pos;
+        log->len -= log->pos;
+        log->pos = 0;
+    }
+    while (log->len - log->pos < n && !log->eof) {
+        if (log->len == log->cap) {
+            /* Grow only as data arrives (doubling, up to what is asked), so
+             * that a size read from a pipe costs memory only if the bytes
+             * are really there. */
+            size_t want = 2 * log->cap;
+            if (want > log->pos + n)
+                want = log->pos + n;
             log->buf = xrealloc(log->buf, want);
             log->cap = want;
         }
-    }
-    while (log->len - log->pos < n && !log->eof) {
         ssize_t r = read(log->fd, log->buf + log->len, log->cap - log->len);
         if (r < 0) {
             if (errno == EINTR)
