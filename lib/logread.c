@@ -733,6 +733,11 @@ __attribute__((format(printf, 3, 4))) static void warn(struct sf_log *log, uint6
         fprintf(stderr, "sftrace: %s\n", msg);
 }
 
+void sf_log_warn_none(void *arg, const char *msg)
+{
+    (void)arg, (void)msg;
+}
+
 void sf_log_set_warn(struct sf_log *log, sf_log_warn_fn *fn, void *arg)
 {
     log->warn = fn;

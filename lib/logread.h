@@ -210,6 +210,9 @@ void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
  * newline). NULL restores the default, "sftrace: MSG" on stderr. */
 typedef void sf_log_warn_fn(void *arg, const char *msg);
 void sf_log_set_warn(struct sf_log *log, sf_log_warn_fn *fn, void *arg);
+/* A callback that drops the warnings (still counted): for a second pass over
+ * a log another sf_log already reports on. */
+sf_log_warn_fn sf_log_warn_none;
 
 /* What the reader skipped so far. */
 struct sf_log_damage {
