@@ -903,24 +903,24 @@ static void on_warn(void *arg, const char *msg)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]... [--format "
-               "perfetto|chrome|sqlite]\n"
-               "                       [--level N] LOG\n"
-               "\n"
-               "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
-               "--use_external_processor`, chrome://tracing or speedscope.\n"
-               "\n"
-               "  -o, --output OUT      output file (default sf.pb.gz; with --format chrome\n"
-               "                        sf.json.gz). Perfetto: gzip unless OUT ends in .pb;\n"
-               "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
-               "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
-               "                        (repeatable), matched by build-id\n"
-               "      --format FMT      perfetto (protobuf TrackEvent, default) or chrome\n"
-               "                        (trace-event JSON) or sqlite (a database of the calls,\n"
-               "                        docs/sqlite.md; default sf.db)\n"
-               "      --level N         gzip level 1..9 (default 2)\n"
-               "  -q, --quiet           no progress and no summary line\n"
-               "  -h, --help            this help\n");
+    fprintf(f,
+            "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]... [--format perfetto|chrome]\n"
+            "                       [--level N] LOG\n"
+            "\n"
+            "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
+            "--use_external_processor`, chrome://tracing or speedscope.\n"
+            "\n"
+            "  -o, --output OUT      output file (default sf.pb.gz; with --format chrome\n"
+            "                        sf.json.gz). Perfetto: gzip unless OUT ends in .pb;\n"
+            "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
+            "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
+            "                        (repeatable), matched by build-id\n"
+            "      --format FMT      perfetto (protobuf TrackEvent, default), chrome\n"
+            "                        (trace-event JSON) or sqlite (a database of the\n"
+            "                        calls, docs/sqlite.md; default output sf.db)\n"
+            "      --level N         gzip level 1..9 (default 2)\n"
+            "  -q, --quiet           no progress and no summary line\n"
+            "  -h, --help            this help\n");
 }
 
 static int ends_with(const char *s, const char *suffix)
