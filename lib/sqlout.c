@@ -11,6 +11,7 @@
  * as the rowid.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -80,6 +81,7 @@ struct proc {
 
 struct sq {
     sqlite3 *db;
+    struct sf_syms *syms;
     sqlite3_stmt *call, *call1, *alloc; /* call: BATCH rows, call1: one */
     sqlite3_int64 batch[BATCH][NCOLS];  /* calls waiting for the next INSERT */
     int nbatch;
@@ -442,6 +444,83 @@ static void write_threads(struct sq *s)
     sqlite3_finalize(st);
 }
 
+/* The raw (mangled) symbol names of one object file, for function.mangled:
+ * read from the file the symbolizer took its names from, with the same walk
+ * (sf_elf_func_syms), one name per address (global before weak before
+ * local, as the symbolizer prefers). */
+struct rawsym {
+    uint64_t addr;
+    int rank;
+    char *name;
+};
+
+struct rawtab {
+    struct rawsym *v;
+    size_t n, cap;
+};
+
+static void raw_one(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    struct rawtab *t = ctx;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 256;
+        t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        fprintf(stderr, "sftrace: out of memory\n");
+        exit(1);
+    }
+    t->v[t->n++] = (struct rawsym){sym->st_value, rank, copy};
+}
+
+static int raw_cmp(const void *a, const void *b)
+{
+    const struct rawsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->rank - y->rank;
+}
+
+static void raw_load(struct rawtab *t, struct sf_syms *syms, const struct sf_obj *o)
+{
+    struct sf_symobj *so = sf_syms_object(syms, o->path, o->build_id, o->build_id_len);
+    const char *file = sf_symobj_ok(so) ? sf_symobj_symfile(so) : NULL;
+    int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    if (elf) {
+        sf_elf_func_syms(elf, 0, raw_one, t);
+        if (!t->n)
+            sf_elf_func_syms(elf, 1, raw_one, t);
+        elf_end(elf);
+    }
+    close(fd);
+    qsort(t->v, t->n, sizeof *t->v, raw_cmp);
+}
+
+static const char *raw_find(const struct rawtab *t, uint64_t addr)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) { /* the first entry with addr >= addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->v[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n && t->v[lo].addr == addr ? t->v[lo].name : NULL;
+}
+
+static void raw_free(struct rawtab *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].name);
+    free(t->v);
+}
+
 static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats *out)
 {
     sqlite3_stmt *fst = prepare(s, "INSERT INTO function VALUES (?,?,?,?,?,?,?)");
@@ -451,7 +530,8 @@ static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats
         sqlite3_finalize(ost);
         return;
     }
-    struct sf_map objs = {0}; /* struct sf_obj * -> object.id */
+    struct sf_map objs = {0};  /* struct sf_obj * -> object.id */
+    struct rawtab *raw = NULL; /* [object.id - 1] */
     uint32_t n = sf_calls_nfuncs(e);
     for (uint32_t i = 0; i < n && !s->failed; i++) {
         const struct sf_func *f = sf_calls_func(e, i);
@@ -472,12 +552,16 @@ static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats
                 sq_check(s, sqlite3_step(ost), "writing an object");
                 sqlite3_reset(ost);
                 out->objects++;
+                raw = xrealloc(raw, objs.n * sizeof *raw);
+                memset(&raw[objs.n - 1], 0, sizeof *raw);
+                raw_load(&raw[objs.n - 1], s->syms, f->obj);
             }
             oid = *slot;
         }
         sqlite3_bind_int64(fst, 1, i);
         sqlite3_bind_text(fst, 2, f->name, (int)f->name_len, SQLITE_TRANSIENT);
-        sqlite3_bind_null(fst, 3); /* mangled: see docs/sqlite.md */
+        bind_text_or_null(fst, 3,
+                          f->obj ? raw_find(&raw[oid - 1], f->obj->func_addr[f->index]) : NULL);
         if (f->file) {
             sqlite3_bind_text(fst, 4, f->file, (int)f->file_len, SQLITE_TRANSIENT);
             sqlite3_bind_int64(fst, 5, f->line);
@@ -496,6 +580,9 @@ static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats
         sqlite3_reset(fst);
         out->functions++;
     }
+    for (size_t i = 0; i < objs.n; i++)
+        raw_free(&raw[i]);
+    free(raw);
     sf_map_free(&objs);
     sqlite3_finalize(fst);
     sqlite3_finalize(ost);
@@ -520,6 +607,7 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     struct sq s;
     memset(&s, 0, sizeof s);
     s.t0 = (int64_t)sf_log_header(log)->create_mono_ns;
+    s.syms = syms;
     int rc = sqlite3_open_v2(
         tmp, &s.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

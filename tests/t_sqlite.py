@@ -277,3 +277,39 @@ def test_damaged_log_and_failures():
     p = tl.run([tl.SFTRACE, "convert", "--format", "sqlite", log, "-o", "-"], check=False)
     assert p.returncode == 1 and "stdout" in p.stderr, p.stderr
     assert not [f for f in os.listdir(_dir()) if ".tmp" in f], os.listdir(_dir())
+
+
+def test_mangled_names():
+    """A C++ program (a synthesized log calling each of its functions once):
+    function.name is the demangled name, function.mangled the symbol of the
+    ELF file at the function's address, and every call is there."""
+    _need()
+    import logsynth as ls
+    exe = tl.build_c("dump_names.cc", compiler="clang++",
+                     out=os.path.join(tl.outdir("bin"), "dump_names_cc"))
+    funcs, syms = ls.xray_functions(exe), ls.symbols(exe)
+    log = ls.Log(create_mono_ns=0)
+    log.process(7, clock=ls.MONO, exe=exe)
+    log.object(7, 1, funcs, exe, ls.build_id(exe))
+    evs = []
+    for i in range(len(funcs)):
+        evs += [("entry", 10 * i + 1, i + 1), ("exit", 10 * i + 5, i + 1)]
+    _, recs = ls.encode(evs)
+    log.events(7, 7, recs)
+    path = log.write(os.path.join(_dir(), "cc.sft"))
+    db = os.path.join(_dir(), "cc.db")
+    _convert(path, db)
+    rows = _sql(db, "SELECT f.name, f.mangled, f.address, count(c.id), sum(c.dur_ns) FROM "
+                    "function f LEFT JOIN call c ON c.function = f.id GROUP BY f.id")
+    assert len(rows) == len(funcs), (len(rows), len(funcs))
+    assert {int(r[2]) for r in rows} == set(funcs)
+    mangled = 0
+    for name, raw, addr, n, dur in rows:
+        assert (n, dur) == ("1", "4"), (name, n, dur)
+        assert raw in syms[int(addr)], (name, raw, syms[int(addr)])
+        if raw.startswith("_Z"):
+            mangled += 1
+            assert name != raw and "::" in name, (name, raw)
+        else:
+            assert name == raw, (name, raw)
+    assert mangled >= 3, rows
