@@ -230,17 +230,8 @@ static void on_warn(void *arg, const char *msg)
 
 static const char *alloc_kind(uint32_t arg)
 {
-    switch (arg) {
-    case SF_ALLOC_ALLOC:
-        return "alloc";
-    case SF_ALLOC_FREE:
-        return "free";
-    case SF_ALLOC_REALLOC_ALLOC:
-        return "realloc-alloc";
-    case SF_ALLOC_REALLOC_FREE:
-        return "realloc-free";
-    }
-    return "alloc?";
+    const char *k = sf_alloc_kind_name(arg);
+    return k ? k : "alloc?";
 }
 
 int cmd_dump(int argc, char **argv)

@@ -71,7 +71,7 @@ struct sf_log {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void *xrealloc(void *p, size_t n)
+void *sf_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
@@ -80,6 +80,7 @@ static void *xrealloc(void *p, size_t n)
     }
     return q;
 }
+#define xrealloc sf_xrealloc
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -1330,6 +1331,21 @@ int sf_log_prescan(struct sf_log *log)
 }
 
 /* ---- events ------------------------------------------------------------- */
+
+const char *sf_alloc_kind_name(uint32_t arg)
+{
+    switch (arg) {
+    case SF_ALLOC_ALLOC:
+        return "alloc";
+    case SF_ALLOC_FREE:
+        return "free";
+    case SF_ALLOC_REALLOC_ALLOC:
+        return "realloc-alloc";
+    case SF_ALLOC_REALLOC_FREE:
+        return "realloc-free";
+    }
+    return NULL;
+}
 
 void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c)
 {

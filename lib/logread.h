@@ -290,6 +290,13 @@ void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c);
 /* 1 and *ev filled, or 0 at the end of the chunk. */
 int sf_evdec_next(struct sf_evdec *d, struct sf_event *ev);
 
+/* "alloc", "free", "realloc-alloc" or "realloc-free" for an ALLOC record's
+ * arg (enum sf_alloc_kind), NULL for another value. */
+const char *sf_alloc_kind_name(uint32_t arg);
+
+/* realloc that exits with a message when memory runs out (the tools'). */
+void *sf_xrealloc(void *p, size_t n);
+
 /* ---- a small map for the tools: uint64 key -> uint64 value -------------- */
 
 struct sf_map {

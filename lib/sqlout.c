@@ -95,15 +95,7 @@ struct sq {
     uint64_t allocs;
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "sftrace: out of memory (%zu bytes)\n", n);
-        exit(1);
-    }
-    return q;
-}
+#define xrealloc sf_xrealloc
 
 static double now_s(void)
 {
@@ -263,21 +255,6 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
         flush_calls(s);
 }
 
-static const char *alloc_kind(uint32_t arg)
-{
-    switch (arg) {
-    case SF_ALLOC_ALLOC:
-        return "alloc";
-    case SF_ALLOC_FREE:
-        return "free";
-    case SF_ALLOC_REALLOC_ALLOC:
-        return "realloc-alloc";
-    case SF_ALLOC_REALLOC_FREE:
-        return "realloc-free";
-    }
-    return "unknown";
-}
-
 static void on_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, uint64_t ns)
 {
     struct sq *s = ctx;
@@ -297,7 +274,8 @@ static void on_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     else
         sqlite3_bind_null(st, 2);
     sqlite3_bind_int64(st, 3, rel(s, ns));
-    sqlite3_bind_text(st, 4, alloc_kind(ev->arg), -1, SQLITE_STATIC);
+    const char *kind = sf_alloc_kind_name(ev->arg);
+    sqlite3_bind_text(st, 4, kind ? kind : "unknown", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)ev->v[0]);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->v[1]);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)ev->v[2]);
