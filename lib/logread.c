@@ -71,7 +71,7 @@ struct sf_log {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-void *sf_xrealloc(void *p, size_t n)
+static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
@@ -80,7 +80,6 @@ void *sf_xrealloc(void *p, size_t n)
     }
     return q;
 }
-#define xrealloc sf_xrealloc
 
 static void *xcalloc(size_t n, size_t sz)
 {

@@ -294,9 +294,6 @@ int sf_evdec_next(struct sf_evdec *d, struct sf_event *ev);
  * arg (enum sf_alloc_kind), NULL for another value. */
 const char *sf_alloc_kind_name(uint32_t arg);
 
-/* realloc that exits with a message when memory runs out (the tools'). */
-void *sf_xrealloc(void *p, size_t n);
-
 /* ---- a small map for the tools: uint64 key -> uint64 value -------------- */
 
 struct sf_map {

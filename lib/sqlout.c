@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "sqlout.h"
+#include "xalloc.h"
 
 /* The schema; docs/sqlite.md explains every column. Times are ns since the
  * log was created (the file header's create_mono_ns), like dump's time_ns. */
