@@ -32,12 +32,12 @@ RT_CFLAGS := $(CSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden \
 TOOL_SRCS := $(wildcard cmd/*.c) $(wildcard lib/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/asan/obj/%.o)
-TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lpthread -lm
+TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lsqlite3 -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HDRS := $(wildcard common/*.h include/*.h lib/*.h runtime/*.h runtime/arch/x86_64/*.h)
 
-.PHONY: all deps demo test test-quick bench install clean format FORCE
+.PHONY: all deps demo test test-quick bench fuzz install clean format FORCE
 
 all: $(BUILD)/sftrace $(BUILD)/libsftrace.so
 
@@ -94,6 +94,20 @@ test-quick: all $(BUILD)/asan/sftrace
 
 bench: all
 	@sh bench/run.sh
+
+# make fuzz [FUZZ_TIME=seconds]: a libFuzzer campaign on the log reader, then
+# every input it kept through the ASan build of dump and convert; findings
+# land in tests/fuzz/corpus/crash-* (tests/fuzz/README.md). Never in CI.
+FUZZ_TIME ?= 600
+FUZZ_CC   ?= clang
+fuzz: deps $(BUILD)/asan/sftrace
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) -O1 -g $(WARN) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all tests/fuzz/fuzz_log.c lib/logread.c -lm -o $(BUILD)/fuzz/fuzz_log
+	$(BUILD)/fuzz/fuzz_log -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+	    -rss_limit_mb=2048 -dict=tests/fuzz/log.dict -artifact_prefix=tests/fuzz/corpus/crash- \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	python3 tests/fuzz/run_tools.py $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \

@@ -46,6 +46,7 @@
 #include "gzout.h"
 #include "logread.h"
 #include "perfetto.h"
+#include "sqlout.h"
 #include "progress.h"
 #include "select.h"
 #include "symbols.h"
@@ -53,7 +54,7 @@
 
 #define MAX_DEPTH 500 /* deepest slice written */
 
-enum fmt { FMT_PERFETTO, FMT_CHROME };
+enum fmt { FMT_PERFETTO, FMT_CHROME, FMT_SQLITE };
 enum { PD_NONE, PD_BEGIN, PD_END };
 
 /* Chrome: a function's escaped name, made on first use. */
@@ -578,6 +579,14 @@ static void cb_warning(void *ctx, const char *msg)
     fprintf(stderr, "sftrace convert: warning: %s\n", msg);
 }
 
+/* A damage warning from the reader (it skips the damage and reads on). */
+static void on_damage(void *ctx, const char *msg)
+{
+    struct conv *cv = ctx;
+    sf_progress_clear(cv->pr);
+    fprintf(stderr, "sftrace convert: %s\n", msg);
+}
+
 static int cb_tick(void *ctx)
 {
     struct conv *cv = ctx;
@@ -607,8 +616,9 @@ static void usage(FILE *f)
             "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
             "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
             "                        (repeatable), matched by build-id\n"
-            "      --format FMT      perfetto (protobuf TrackEvent, default) or chrome\n"
-            "                        (trace-event JSON)\n"
+            "      --format FMT      perfetto (protobuf TrackEvent, default), chrome\n"
+            "                        (trace-event JSON) or sqlite (a database of the\n"
+            "                        calls, docs/sqlite.md; default output sf.db)\n"
             "      --level N         gzip level 1..9 (default 2)\n"
             "  -q, --quiet           no progress and no summary line\n"
             "  -h, --help            this help\n"
@@ -661,10 +671,13 @@ int cmd_convert(int argc, char **argv)
         case OPT_FORMAT:
             if (!strcmp(optarg, "perfetto")) {
                 fmt = FMT_PERFETTO;
+            } else if (!strcmp(optarg, "sqlite")) {
+                fmt = FMT_SQLITE;
             } else if (!strcmp(optarg, "chrome") || !strcmp(optarg, "json")) {
                 fmt = FMT_CHROME;
             } else {
-                fprintf(stderr, "sftrace convert: unknown format '%s' (perfetto or chrome)\n",
+                fprintf(stderr,
+                        "sftrace convert: unknown format '%s' (perfetto, chrome or sqlite)\n",
                         optarg);
                 goto out;
             }
@@ -700,7 +713,7 @@ int cmd_convert(int argc, char **argv)
     rc = 1;
     const char *logpath = argv[optind];
     if (!outpath)
-        outpath = fmt == FMT_PERFETTO ? "sf.pb.gz" : "sf.json.gz";
+        outpath = fmt == FMT_PERFETTO ? "sf.pb.gz" : fmt == FMT_SQLITE ? "sf.db" : "sf.json.gz";
     int gz = fmt == FMT_PERFETTO ? !ends_with(outpath, ".pb") : ends_with(outpath, ".gz");
 
     struct sf_progress pr;
@@ -717,6 +730,7 @@ int cmd_convert(int argc, char **argv)
         fprintf(stderr, "sftrace convert: %s\n", err);
         goto out;
     }
+    sf_log_set_warn(cv.log, on_damage, &cv);
     syms = sf_syms_new();
     sf_syms_set_quiet(syms, 1); /* warnings come through cb_warning */
     for (size_t i = 0; i < nsym; i++) {
@@ -731,6 +745,23 @@ int cmd_convert(int argc, char **argv)
         lst.st_ino == ost.st_ino) {
         fprintf(stderr, "sftrace convert: '%s' is the log itself; choose another output\n",
                 outpath);
+        goto done;
+    }
+    if (fmt == FMT_SQLITE) { /* lib/sqlout.c runs the call engine itself */
+        struct sf_sqlout_stats sq;
+        if (sf_sqlout_write(cv.log, syms, &sel, outpath, &sq, err, sizeof err) < 0) {
+            fprintf(stderr, "sftrace convert: %s\n", err);
+            goto done;
+        }
+        rc = sf_log_summary(cv.log, err, sizeof err) ? SF_EXIT_DAMAGED : 0;
+        if (rc)
+            fprintf(stderr, "sftrace convert: %s\n", err);
+        if (!quiet)
+            fprintf(stderr,
+                    "sftrace convert: %" PRIu64 " calls, %" PRIu64 " threads, %" PRIu64
+                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the indexes\n",
+                    sq.calls.calls, sq.calls.threads, sq.functions, outpath, sq.bytes, sq.insert_s,
+                    sq.index_s);
         goto done;
     }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);
@@ -792,6 +823,10 @@ int cmd_convert(int argc, char **argv)
         goto done;
     }
     rc = 0;
+    if (sf_log_summary(cv.log, err, sizeof err)) {
+        fprintf(stderr, "sftrace convert: %s\n", err);
+        rc = SF_EXIT_DAMAGED; /* the trace has everything readable */
+    }
     if (!quiet) {
         double dt = sf_progress_elapsed(&pr);
         char ev[32], sl[32], sz[32], raw[32], rate[32];

@@ -204,17 +204,8 @@ static void usage(FILE *f)
 
 static const char *alloc_kind(uint32_t arg)
 {
-    switch (arg) {
-    case SF_ALLOC_ALLOC:
-        return "alloc";
-    case SF_ALLOC_FREE:
-        return "free";
-    case SF_ALLOC_REALLOC_ALLOC:
-        return "realloc-alloc";
-    case SF_ALLOC_REALLOC_FREE:
-        return "realloc-free";
-    }
-    return "alloc?";
+    const char *k = sf_alloc_kind_name(arg);
+    return k ? k : "alloc?";
 }
 
 /* ---- --sorted: per-thread queues and the merge ------------------------------ */
@@ -513,6 +504,16 @@ static void cb_warning(void *ctx, const char *msg)
     fprintf(stderr, "sftrace: warning: %s\n", msg);
 }
 
+/* A damage warning from the reader (it skips the damage and reads on):
+ * after the lines before it. */
+static void on_damage(void *ctx, const char *msg)
+{
+    struct dump *dp = ctx;
+    out_flush();
+    sf_progress_clear(dp->pr);
+    fprintf(stderr, "sftrace dump: %s\n", msg);
+}
+
 enum { OPT_SORTED = 0x100, OPT_CALLS };
 
 int cmd_dump(int argc, char **argv)
@@ -599,6 +600,7 @@ int cmd_dump(int argc, char **argv)
     struct dump dp = {
         .log = log, .pr = &pr, .lines = lines, .sorted = sorted, .written = INT64_MIN};
     dp.t0 = sf_log_header(log)->create_mono_ns;
+    sf_log_set_warn(log, on_damage, &dp);
     if (calls)
         put_lit("# start_ns\tpid\ttid\tdepth\tduration_ns\tself_ns\tid\tparent_id\tflags\t"
                 "function\n");
@@ -632,6 +634,9 @@ int cmd_dump(int argc, char **argv)
         fflush(stdout);
         fprintf(stderr, "sftrace dump: %s\n", sf_calls_error(dp.eng));
         rc = 1;
+    } else if (sf_log_summary(log, err, sizeof err)) {
+        fprintf(stderr, "sftrace dump: %s\n", err);
+        rc = SF_EXIT_DAMAGED; /* everything readable was printed */
     }
     if (dp.out_of_order)
         fprintf(stderr,

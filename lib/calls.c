@@ -1128,6 +1128,7 @@ static struct sf_log *open_again(struct sf_calls *e)
         snprintf(e->err, sizeof e->err, "%s", err);
         return NULL;
     }
+    sf_log_set_warn(log, sf_log_warn_none, NULL); /* e->log reports the damage */
     sf_log_prescan(log);
     return log;
 }
