@@ -15,13 +15,12 @@
  * '~'. `--events` decodes every record (through the shared reader) and counts
  * exactly, at the speed of the decoder.
  *
- * The header walk is its own (pread of each chunk header) because the shared
- * reader (lib/logread.h) reads and checks the records of every EVENTS chunk
- * it returns; it checks the same fields the reader does for the chunks it
- * parses. The file header is checked by sf_log_open.
+ * The header walk is lib/hdrwalk.h (the shared reader, lib/logread.h, reads
+ * and checks the records of every EVENTS chunk it returns); the fields of
+ * the chunks parsed here are checked as the reader checks them. The file
+ * header is checked by sf_log_open.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -34,6 +33,7 @@
 
 #include "cmds.h"
 #include "fmt.h"
+#include "hdrwalk.h"
 #include "logread.h"
 
 #define CMD "sftrace info"
@@ -72,7 +72,6 @@ struct iobj {
 
 struct info {
     const char *path;
-    int fd;
     uint64_t fsize;
     struct iimg *imgs;
     size_t nimgs, capimgs;
@@ -89,6 +88,7 @@ struct info {
     uint64_t tsc_lo, mono_lo, tsc_hi, mono_hi, npairs;
     uint64_t first_ns, last_ns; /* PROCESS mono_ns .. latest flush / END */
     int exact;                  /* --events ran */
+    struct sf_progress *pr;
     uint64_t exact_events;
     char err[SF_ERRLEN + 64];
 };
@@ -119,29 +119,6 @@ static char *strndup_x(const uint8_t *s, size_t n)
     return r;
 }
 
-static const char *type_name(unsigned t)
-{
-    static const char *const n[] = {"?", "PROCESS", "OBJECT", "THREAD", "EVENTS", "END"};
-    return t < 6 ? n[t] : "unknown";
-}
-
-static size_t type_size(unsigned t)
-{
-    switch (t) {
-    case SF_CHUNK_PROCESS:
-        return sizeof(struct sf_process);
-    case SF_CHUNK_OBJECT:
-        return sizeof(struct sf_object);
-    case SF_CHUNK_THREAD:
-        return sizeof(struct sf_thread);
-    case SF_CHUNK_EVENTS:
-        return sizeof(struct sf_events);
-    case SF_CHUNK_END:
-        return sizeof(struct sf_end);
-    }
-    return sizeof(struct sf_chunk);
-}
-
 static int fail(struct info *in, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(struct info *in, uint64_t off, const char *fmt, ...)
@@ -152,22 +129,6 @@ static int fail(struct info *in, uint64_t off, const char *fmt, ...)
     vsnprintf(in->err + n, sizeof in->err - (size_t)n, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static int read_at(struct info *in, void *buf, size_t n, uint64_t off)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(in->fd, (char *)buf + done, n - done, (off_t)(off + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return fail(in, off, "read error: %s", strerror(errno));
-        if (r == 0)
-            return fail(in, off, "unexpected end of file");
-        done += (size_t)r;
-    }
-    return 0;
 }
 
 static void pair(struct info *in, const struct iimg *im, uint64_t tsc, uint64_t mono)
@@ -193,7 +154,7 @@ static struct iimg *image_of(struct info *in, uint64_t off, const struct sf_chun
     uint64_t *slot = sf_map_get(&in->pidmap, h->pid, 0);
     if (!slot) {
         fail(in, off, "%s chunk of pid %u, which has no PROCESS chunk before it (pid)",
-             type_name(h->type), h->pid);
+             sf_chunk_type_name(h->type), h->pid);
         return NULL;
     }
     return &in->imgs[*slot - 1];
@@ -266,166 +227,124 @@ static void add_object(struct info *in, const struct iimg *im, const struct sf_o
     x->pids[x->npids++] = im->pid;
 }
 
-/* The header walk. 0 at the end of the log, -1 on an error (in->err). */
-static int walk(struct info *in, struct sf_progress *pr, uint64_t start)
+/* One chunk of the header walk (hdrwalk.h). */
+static int on_chunk(void *ctx, uint64_t off, const struct sf_chunk *hp, const uint8_t *buf)
 {
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    uint64_t off = start;
-    int rc = 0;
-    uint64_t n = 0;
-    while (off < in->fsize) {
-        struct sf_chunk h;
-        if (in->fsize - off < sizeof h) {
-            rc = fail(in, off, "truncated chunk header (%" PRIu64 " of %zu bytes)", in->fsize - off,
-                      sizeof h);
-            break;
-        }
-        if ((rc = read_at(in, &h, sizeof h, off)) < 0)
-            break;
-        if (h.magic != SF_CHUNK_MAGIC) {
-            rc = fail(in, off, "bad chunk magic 0x%08x (magic)", h.magic);
-            break;
-        }
-        if (h.size % 8 || h.size > SF_CHUNK_MAX || h.size < type_size(h.type)) {
-            rc = fail(in, off, "%s chunk size %u is %s (size)", type_name(h.type), h.size,
-                      h.size % 8              ? "not a multiple of 8"
-                      : h.size > SF_CHUNK_MAX ? "too large"
-                                              : "smaller than its header");
-            break;
-        }
-        if (off + h.size > in->fsize) {
-            rc = fail(in, off,
-                      "%s chunk of %u bytes runs past the end of the file, %" PRIu64
-                      " bytes left: truncated (size)",
-                      type_name(h.type), h.size, in->fsize - off);
-            break;
-        }
-        unsigned t = h.type;
-        size_t want = t == SF_CHUNK_EVENTS ? sizeof(struct sf_events)
-                      : t >= 1 && t <= 5   ? h.size
-                                           : 0;
-        if (want > cap) {
-            cap = want;
-            buf = xrealloc(buf, cap);
-        }
-        if (want && (rc = read_at(in, buf, want, off)) < 0)
-            break;
-        if (t >= 1 && t <= 5) {
-            in->nchunks[t]++;
-            in->chunk_bytes[t] += h.size;
-        } else {
-            in->unknown_chunks++;
-        }
-        const uint8_t *pl = buf + type_size(t);
-        uint32_t plen = h.size - (uint32_t)type_size(t);
-        if (t == SF_CHUNK_PROCESS) {
-            struct sf_process p;
-            memcpy(&p, buf, sizeof p);
-            uint64_t strs = (uint64_t)p.name_len + p.cmdline_len + p.exe_len;
-            if (strs > plen) {
-                rc = fail(in, off,
-                          "PROCESS strings (name %u + cmdline %u + exe %u bytes) run past the end "
-                          "of the chunk, %u bytes (name_len)",
-                          p.name_len, p.cmdline_len, p.exe_len, plen);
-                break;
-            }
-            if (p.clock != SF_CLOCK_TSC && p.clock != SF_CLOCK_MONO) {
-                rc = fail(in, off, "unknown clock %u (clock)", p.clock);
-                break;
-            }
-            GROW(in->imgs, in->nimgs, in->capimgs);
-            struct iimg *im = &in->imgs[in->nimgs++];
-            memset(im, 0, sizeof *im);
-            im->pid = h.pid;
-            im->ppid = p.ppid;
-            im->flags = h.flags;
-            im->clock = p.clock;
-            im->tsc = p.tsc;
-            im->mono_ns = p.mono_ns;
-            im->real_ns = p.real_ns;
-            im->tsc_hz = p.tsc_hz;
-            im->offset = off;
-            im->name = strndup_x(pl, strnlen((const char *)pl, p.name_len));
-            char *cl = strndup_x(pl + p.name_len, p.cmdline_len);
-            uint32_t cn = p.cmdline_len;
-            while (cn && !cl[cn - 1]) /* the arguments' final NUL */
-                cn--;
-            for (uint32_t i = 0; i < cn; i++)
-                if (!cl[i])
-                    cl[i] = ' ';
-            im->cmdline = cl;
-            const uint8_t *e = pl + p.name_len + p.cmdline_len;
-            im->exe = strndup_x(e, strnlen((const char *)e, p.exe_len));
-            *sf_map_get(&in->pidmap, h.pid, 1) = in->nimgs;
-            pair(in, im, p.tsc, p.mono_ns);
-        } else if (t >= 2 && t <= 5) {
-            struct iimg *im = image_of(in, off, &h);
-            if (!im) {
-                rc = -1;
-                break;
-            }
-            uint32_t ii = (uint32_t)(im - in->imgs);
-            if (t == SF_CHUNK_OBJECT) {
-                struct sf_object o;
-                memcpy(&o, buf, sizeof o);
-                uint64_t tab = (uint64_t)o.nfuncs * 8;
-                if ((uint64_t)o.fid_base + o.nfuncs > (uint64_t)SF_FID_MAX + 1) {
-                    rc = fail(in, off,
-                              "function ids %u + %u functions exceed the largest id %u (nfuncs)",
-                              o.fid_base, o.nfuncs, SF_FID_MAX);
-                    break;
-                }
-                if (tab + o.path_len + o.build_id_len > plen) {
-                    rc = fail(in, off,
-                              "OBJECT tables (%u functions, path %u, build-id %u bytes) run past "
-                              "the end of the chunk, %u bytes (nfuncs)",
-                              o.nfuncs, o.path_len, o.build_id_len, plen);
-                    break;
-                }
-                add_object(in, im, &o, pl + tab, pl + tab + o.path_len);
-            } else if (t == SF_CHUNK_THREAD) {
-                const struct sf_thread *th = (const void *)buf;
-                struct ithr *tr = thread_of(in, ii, th->tid);
-                if (th->name[0]) {
-                    memcpy(tr->name, th->name, 16);
-                    tr->name[16] = 0;
-                }
-                if (h.flags & SF_THREAD_EXITED)
-                    tr->exited = 1;
-            } else if (t == SF_CHUNK_EVENTS) {
-                struct sf_events e;
-                memcpy(&e, buf, sizeof e);
-                struct ithr *tr = thread_of(in, ii, e.tid);
-                if (!tr->chunks++) {
-                    im->nthreads++;
-                    tr->first_ns = e.flush_mono_ns;
-                }
-                tr->last_ns = e.flush_mono_ns;
-                tr->bytes += plen;
-                im->ev_bytes += plen;
-                im->ev_chunks++;
-                if (h.flags & SF_EVENTS_LOST) {
-                    tr->lost_chunks++;
-                    im->lost_chunks++;
-                }
-                if (h.flags & SF_EVENTS_PACKED)
-                    in->packed_bytes += plen;
-                else
-                    in->raw_bytes += plen;
-                pair(in, im, e.flush_tsc, e.flush_mono_ns);
-            } else {
-                memcpy(&im->end, buf, sizeof im->end);
-                im->ended = 1;
-                pair(in, im, im->end.tsc, im->end.mono_ns);
-            }
-        }
-        off += h.size;
-        if ((++n & 255) == 0)
-            sf_progress_update(pr, off, 0);
+    struct info *in = ctx;
+    struct sf_chunk h = *hp;
+    unsigned t = h.type;
+    if (t >= 1 && t <= 5) {
+        in->nchunks[t]++;
+        in->chunk_bytes[t] += h.size;
+    } else {
+        in->unknown_chunks++;
+        return 0;
     }
-    free(buf);
-    return rc;
+    size_t hs = t == SF_CHUNK_PROCESS  ? sizeof(struct sf_process)
+                : t == SF_CHUNK_OBJECT ? sizeof(struct sf_object)
+                : t == SF_CHUNK_THREAD ? sizeof(struct sf_thread)
+                : t == SF_CHUNK_EVENTS ? sizeof(struct sf_events)
+                                       : sizeof(struct sf_end);
+    const uint8_t *pl = buf + hs;
+    uint32_t plen = h.size - (uint32_t)hs;
+    if (t == SF_CHUNK_PROCESS) {
+        struct sf_process p;
+        memcpy(&p, buf, sizeof p);
+        uint64_t strs = (uint64_t)p.name_len + p.cmdline_len + p.exe_len;
+        if (strs > plen)
+            return fail(in, off,
+                        "PROCESS strings (name %u + cmdline %u + exe %u bytes) run past the end "
+                        "of the chunk, %u bytes (name_len)",
+                        p.name_len, p.cmdline_len, p.exe_len, plen);
+        if (p.clock != SF_CLOCK_TSC && p.clock != SF_CLOCK_MONO)
+            return fail(in, off, "unknown clock %u (clock)", p.clock);
+        GROW(in->imgs, in->nimgs, in->capimgs);
+        struct iimg *im = &in->imgs[in->nimgs++];
+        memset(im, 0, sizeof *im);
+        im->pid = h.pid;
+        im->ppid = p.ppid;
+        im->flags = h.flags;
+        im->clock = p.clock;
+        im->tsc = p.tsc;
+        im->mono_ns = p.mono_ns;
+        im->real_ns = p.real_ns;
+        im->tsc_hz = p.tsc_hz;
+        im->offset = off;
+        im->name = strndup_x(pl, strnlen((const char *)pl, p.name_len));
+        char *cl = strndup_x(pl + p.name_len, p.cmdline_len);
+        uint32_t cn = p.cmdline_len;
+        while (cn && !cl[cn - 1]) /* the arguments' final NUL */
+            cn--;
+        for (uint32_t i = 0; i < cn; i++)
+            if (!cl[i])
+                cl[i] = ' ';
+        im->cmdline = cl;
+        const uint8_t *e = pl + p.name_len + p.cmdline_len;
+        im->exe = strndup_x(e, strnlen((const char *)e, p.exe_len));
+        *sf_map_get(&in->pidmap, h.pid, 1) = in->nimgs;
+        pair(in, im, p.tsc, p.mono_ns);
+        return 0;
+    }
+    struct iimg *im = image_of(in, off, &h);
+    if (!im)
+        return -1;
+    uint32_t ii = (uint32_t)(im - in->imgs);
+    if (t == SF_CHUNK_OBJECT) {
+        struct sf_object o;
+        memcpy(&o, buf, sizeof o);
+        uint64_t tab = (uint64_t)o.nfuncs * 8;
+        if ((uint64_t)o.fid_base + o.nfuncs > (uint64_t)SF_FID_MAX + 1)
+            return fail(in, off, "function ids %u + %u functions exceed the largest id %u (nfuncs)",
+                        o.fid_base, o.nfuncs, SF_FID_MAX);
+        if (tab + o.path_len + o.build_id_len > plen)
+            return fail(in, off,
+                        "OBJECT tables (%u functions, path %u, build-id %u bytes) run past "
+                        "the end of the chunk, %u bytes (nfuncs)",
+                        o.nfuncs, o.path_len, o.build_id_len, plen);
+        add_object(in, im, &o, pl + tab, pl + tab + o.path_len);
+    } else if (t == SF_CHUNK_THREAD) {
+        const struct sf_thread *th = (const void *)buf;
+        struct ithr *tr = thread_of(in, ii, th->tid);
+        if (th->name[0]) {
+            memcpy(tr->name, th->name, 16);
+            tr->name[16] = 0;
+        }
+        if (h.flags & SF_THREAD_EXITED)
+            tr->exited = 1;
+    } else if (t == SF_CHUNK_EVENTS) {
+        struct sf_events e;
+        memcpy(&e, buf, sizeof e);
+        plen = h.size - (uint32_t)sizeof e;
+        struct ithr *tr = thread_of(in, ii, e.tid);
+        if (!tr->chunks++) {
+            im->nthreads++;
+            tr->first_ns = e.flush_mono_ns;
+        }
+        tr->last_ns = e.flush_mono_ns;
+        tr->bytes += plen;
+        im->ev_bytes += plen;
+        im->ev_chunks++;
+        if (h.flags & SF_EVENTS_LOST) {
+            tr->lost_chunks++;
+            im->lost_chunks++;
+        }
+        if (h.flags & SF_EVENTS_PACKED)
+            in->packed_bytes += plen;
+        else
+            in->raw_bytes += plen;
+        pair(in, im, e.flush_tsc, e.flush_mono_ns);
+    } else {
+        memcpy(&im->end, buf, sizeof im->end);
+        im->ended = 1;
+        pair(in, im, im->end.tsc, im->end.mono_ns);
+    }
+    return 0;
+}
+
+static void on_progress(void *ctx, uint64_t off)
+{
+    struct info *in = ctx;
+    sf_progress_update(in->pr, off, 0);
 }
 
 /* --events: decode every record with the shared reader and count. */
@@ -876,25 +795,18 @@ int cmd_info(int argc, char **argv)
     }
     struct sf_file_header fh = *sf_log_header(log);
     sf_log_close(log);
-    in.fd = open(in.path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (in.fd < 0 || fstat(in.fd, &st) < 0) {
+    if (stat(in.path, &st) < 0) {
         fprintf(stderr, CMD ": %s: %s\n", in.path, strerror(errno));
-        if (in.fd >= 0)
-            close(in.fd);
-        return 1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr, CMD ": %s: not a regular file (info reads chunk headers by offset)\n",
-                in.path);
-        close(in.fd);
         return 1;
     }
     in.fsize = (uint64_t)st.st_size;
     struct sf_progress pr;
     sf_progress_init(&pr, "info", quiet, in.fsize);
-    int rc = walk(&in, &pr, fh.header_size);
-    close(in.fd);
+    in.pr = &pr;
+    int rc = sf_hdrwalk(in.path, fh.header_size, on_chunk, &in, on_progress, in.err, sizeof in.err);
+    if (rc > 0)
+        rc = -1; /* on_chunk's error, in in.err */
     if (rc == 0 && events)
         rc = count_exactly(&in, &pr);
     sf_progress_clear(&pr);
