@@ -436,21 +436,6 @@ static struct row *rows_of(const struct result *res, const struct group *g, size
     return rows;
 }
 
-static void header_line(const struct result *res, FILE *f, const char *path)
-{
-    char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
-    const struct sf_calls_stats *st = &res->st;
-    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, %s\n", path,
-            sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
-            st->threads, st->threads == 1 ? "" : "s", st->processes, st->processes == 1 ? "" : "es",
-            sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));
-    if (st->unfinished || st->unmatched || st->lost || st->too_deep)
-        fprintf(f,
-                "# %" PRIu64 " calls unfinished (marked), %" PRIu64 " exits without entry, %" PRIu64
-                " records lost in recording\n",
-                st->unfinished, st->unmatched, st->lost);
-}
-
 static void print_report(const struct result *res, const char *path, enum sf_outfmt fmt,
                          size_t limit)
 {
@@ -458,7 +443,7 @@ static void print_report(const struct result *res, const char *path, enum sf_out
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN], d[SF_FMT_LEN], e[SF_FMT_LEN], g2[SF_FMT_LEN];
     enum by by = g_by;
     if (fmt == SF_OUT_TABLE)
-        header_line(res, f, path);
+        sf_run_header(f, path, &res->st);
     if (fmt == SF_OUT_CSV)
         fprintf(f, "%sfunction,calls,total_ns,self_ns,avg_ns,min_ns,max_ns,unfinished\n",
                 by == BY_THREAD    ? "pid,tid,thread,"
@@ -634,9 +619,9 @@ static int print_diff(const struct result *base, const struct result *nw, const 
         c3[SF_FMT_LEN];
     if (fmt == SF_OUT_TABLE) {
         fprintf(f, "# base ");
-        header_line(base, f, bpath);
+        sf_run_header(f, bpath, &base->st);
         fprintf(f, "# new  ");
-        header_line(nw, f, npath);
+        sf_run_header(f, npath, &nw->st);
         static const char *const hd[] = {"calls", "new",  "change", "total",  "new", "change",
                                          "%",     "self", "new",    "change", "%",   "function"};
         struct sf_table *t = sf_table_new(12, hd, "rrrrrrrrrrrl");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cctree.h"
+#include "runcalls.h"
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -66,15 +67,57 @@ uint32_t sf_cctree_child(struct sf_cctree *t, uint32_t parent, uint32_t func)
     return (uint32_t)(*slot - 1);
 }
 
-uint32_t sf_cctree_label(struct sf_cctree *t, const char *label)
+static char *xstrdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    return memcpy(xrealloc(NULL, len), s, len);
+}
+
+uint32_t sf_cctree_label(struct sf_cctree *t, uint64_t key, const char *label)
+{
+    uint32_t c;
+    for (c = t->n[SF_CC_ROOT].first; c != SF_CC_NONE; c = t->n[c].next)
+        if (t->n[c].label && t->n[c].label_key == key)
+            break;
+    if (c == SF_CC_NONE) {
+        c = new_node(t, SF_CC_ROOT, SF_CC_NONE);
+        t->n[c].label_key = key;
+    }
+    if (!t->n[c].label || strcmp(t->n[c].label, label)) {
+        free(t->n[c].label);
+        t->n[c].label = xstrdup(label);
+    }
+    return c;
+}
+
+static uint32_t label_by_text(struct sf_cctree *t, const char *label)
 {
     for (uint32_t c = t->n[SF_CC_ROOT].first; c != SF_CC_NONE; c = t->n[c].next)
         if (t->n[c].label && !strcmp(t->n[c].label, label))
             return c;
     uint32_t c = new_node(t, SF_CC_ROOT, SF_CC_NONE);
-    size_t len = strlen(label) + 1;
-    t->n[c].label = memcpy(xrealloc(NULL, len), label, len);
+    t->n[c].label = xstrdup(label);
+    t->n[c].label_key = ~0ull;
     return c;
+}
+
+void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
+                     uint32_t (*map)(void *ctx, uint32_t func), void *ctx)
+{
+    uint32_t *to = xrealloc(NULL, src->nn * sizeof *to);
+    to[0] = SF_CC_ROOT;
+    for (size_t i = 1; i < src->nn; i++) { /* parents come before children */
+        const struct sf_ccnode *x = &src->n[i];
+        uint32_t d = x->label ? label_by_text(dst, x->label)
+                              : sf_cctree_child(dst, to[x->parent], map(ctx, x->func));
+        to[i] = d;
+        struct sf_ccnode *y = &dst->n[d];
+        y->calls += x->calls;
+        y->unfinished += x->unfinished;
+        y->total_ns += x->total_ns;
+        y->self_ns += x->self_ns;
+    }
+    free(to);
 }
 
 void sf_ccstack_init(struct sf_ccstack *s, uint32_t base)
@@ -169,4 +212,92 @@ size_t sf_cctree_children(const struct sf_cctree *t, uint32_t i, uint32_t *out)
     cmp_tree = t;
     qsort(out, n, sizeof *out, by_total);
     return n;
+}
+
+/* ---- the engine consumer ------------------------------------------------------- */
+
+static struct sf_ccstack *stack_of(struct sf_ccbuild *b, struct sf_cthread *t)
+{
+    if (t->user)
+        return t->user;
+    struct sf_ccstack *s = xrealloc(NULL, sizeof *s);
+    uint32_t base = SF_CC_ROOT;
+    if (b->by_thread) {
+        char label[64];
+        sf_run_thread_label(label, sizeof label, t);
+        base = sf_cctree_label(&b->tree, (uint64_t)t->pid << 32 | t->tid, label);
+    }
+    sf_ccstack_init(s, base);
+    if (b->nstacks == b->capstacks) {
+        b->capstacks = b->capstacks ? 2 * b->capstacks : 16;
+        b->stacks = xrealloc(b->stacks, b->capstacks * sizeof *b->stacks);
+    }
+    b->stacks[b->nstacks++] = s;
+    t->user = s;
+    return s;
+}
+
+static void b_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
+{
+    (void)ns;
+    struct sf_ccbuild *b = ctx;
+    struct sf_ccstack *s = stack_of(b, t);
+    if (b->by_thread && t->name[0]) { /* a new name */
+        char label[64];
+        sf_run_thread_label(label, sizeof label, t);
+        s->base = sf_cctree_label(&b->tree, (uint64_t)t->pid << 32 | t->tid, label);
+    }
+}
+
+static void b_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
+{
+    (void)ns;
+    struct sf_ccbuild *b = ctx;
+    struct sf_ccstack *s = t->user;
+    if (!s)
+        return;
+    for (size_t i = 0; i < b->nstacks; i++)
+        if (b->stacks[i] == s) {
+            b->stacks[i] = b->stacks[--b->nstacks];
+            break;
+        }
+    sf_ccstack_free(s);
+    free(s);
+    t->user = NULL;
+}
+
+static void b_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
+{
+    struct sf_ccbuild *b = ctx;
+    sf_cctree_begin(&b->tree, stack_of(b, t), f);
+}
+
+static void b_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
+{
+    struct sf_ccbuild *b = ctx;
+    sf_cctree_end(&b->tree, stack_of(b, t), c);
+}
+
+const struct sf_calls_ops sf_ccbuild_ops = {
+    .thread = b_thread,
+    .thread_exit = b_thread_exit,
+    .begin = b_begin,
+    .end = b_end,
+};
+
+void sf_ccbuild_init(struct sf_ccbuild *b, int by_thread)
+{
+    memset(b, 0, sizeof *b);
+    sf_cctree_init(&b->tree);
+    b->by_thread = by_thread;
+}
+
+void sf_ccbuild_free(struct sf_ccbuild *b)
+{
+    for (size_t i = 0; i < b->nstacks; i++) {
+        sf_ccstack_free(b->stacks[i]);
+        free(b->stacks[i]);
+    }
+    free(b->stacks);
+    sf_cctree_free(&b->tree);
 }

@@ -39,7 +39,8 @@ struct sf_ccnode {
     uint32_t depth;               /* 0 root */
     uint64_t calls, unfinished;
     uint64_t total_ns, self_ns;
-    char *label; /* label nodes: their text */
+    char *label;        /* label nodes: their text */
+    uint64_t label_key; /* label nodes: the caller's key (pid << 32 | tid) */
 };
 
 struct sf_cctree {
@@ -67,8 +68,30 @@ void sf_cctree_free(struct sf_cctree *t);
 void sf_cctree_set_focus(struct sf_cctree *t, int (*focus)(void *ctx, uint32_t func), void *ctx);
 /* The child of parent for func, made if absent. */
 uint32_t sf_cctree_child(struct sf_cctree *t, uint32_t parent, uint32_t func);
-/* A label node under the root (found by its text, made if absent). */
-uint32_t sf_cctree_label(struct sf_cctree *t, const char *label);
+/* A label node under the root, found by key, made if absent; its text is
+ * set to label (a thread's name can change). */
+uint32_t sf_cctree_label(struct sf_cctree *t, uint64_t key, const char *label);
+
+/* Add every node of src to dst, the functions renamed by map(ctx, func)
+ * (the analysis commands merge their workers' trees by function name id);
+ * label nodes are matched by text. */
+void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
+                     uint32_t (*map)(void *ctx, uint32_t func), void *ctx);
+
+/*
+ * A consumer of the call engine that builds a tree: pass sf_ccbuild_ops and
+ * a struct sf_ccbuild as the engine's ops and ctx. With by_thread, each
+ * thread's calls hang below a label node "pid/tid name".
+ */
+struct sf_ccbuild {
+    struct sf_cctree tree;
+    int by_thread;
+    struct sf_ccstack **stacks; /* every thread's, for freeing */
+    size_t nstacks, capstacks;
+};
+extern const struct sf_calls_ops sf_ccbuild_ops;
+void sf_ccbuild_init(struct sf_ccbuild *b, int by_thread);
+void sf_ccbuild_free(struct sf_ccbuild *b);
 
 void sf_ccstack_init(struct sf_ccstack *s, uint32_t base);
 void sf_ccstack_free(struct sf_ccstack *s);

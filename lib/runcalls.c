@@ -424,3 +424,18 @@ void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t)
     else
         snprintf(buf, n, "%u/%u", t->pid, t->tid);
 }
+
+void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
+{
+    char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
+    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, %s\n",
+            path, sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
+            st->threads, st->threads == 1 ? "" : "s", st->processes,
+            st->processes == 1 ? "" : "es",
+            sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));
+    if (st->unfinished || st->unmatched || st->lost || st->too_deep)
+        fprintf(f,
+                "# %" PRIu64 " calls unfinished (marked), %" PRIu64 " exits without entry, %" PRIu64
+                " records lost in recording\n",
+                st->unfinished, st->unmatched, st->lost);
+}

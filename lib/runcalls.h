@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "calls.h"
 #include "fmt.h"
@@ -99,6 +100,9 @@ uint32_t sf_run_gid(struct sf_runw *w, uint32_t func);
 const char *sf_run_name(const struct sf_run *r, uint32_t gid);
 /* The id of a name, UINT32_MAX if no worker met it. */
 uint32_t sf_run_find(const struct sf_run *r, const char *name);
+/* The "# LOG: N events, N calls, N threads, N processes, SPAN" line (and
+ * one on unfinished calls, exits without entry and lost records if any). */
+void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st);
 /* "pid/tid name" of a thread, for --by thread headings and labels. */
 void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t);
 
