@@ -62,6 +62,14 @@ static void *mkctx(void *arg, struct sf_runw *w)
     return g;
 }
 
+static void freectx(void *ctx)
+{
+    struct gctx *g = ctx;
+    sf_ccbuild_free(&g->b);
+    sf_select_free(&g->focus);
+    free(g);
+}
+
 static uint32_t map_gid(void *ctx, uint32_t func)
 {
     return sf_run_gid(ctx, func);
@@ -329,7 +337,7 @@ int cmd_graph(int argc, char **argv)
     }
     rc = 1;
     int nw = 0;
-    struct sf_runw *w = sf_run_go(&run, argv[optind], &sf_ccbuild_ops, mkctx, NULL, &nw);
+    struct sf_runw *w = sf_run_go(&run, argv[optind], &sf_ccbuild_ops, mkctx, freectx, NULL, &nw);
     if (!w)
         goto out;
     struct sf_calls_stats st;
@@ -339,9 +347,7 @@ int cmd_graph(int argc, char **argv)
     for (int k = 0; k < nw; k++) {
         struct gctx *g = w[k].ctx;
         sf_cctree_merge(&t, &g->b.tree, map_gid, &w[k]);
-        sf_ccbuild_free(&g->b);
-        sf_select_free(&g->focus);
-        free(g);
+        freectx(g);
         w[k].ctx = NULL;
     }
     sf_run_done(w, nw);

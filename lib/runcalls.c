@@ -207,7 +207,8 @@ static void *worker(void *arg)
 }
 
 struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_calls_ops *ops,
-                          void *(*mkctx)(void *arg, struct sf_runw *w), void *arg, int *nwp)
+                          void *(*mkctx)(void *arg, struct sf_runw *w), void (*freectx)(void *ctx),
+                          void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
     struct sf_log *probe = sf_log_open(path, err, sizeof err);
@@ -272,6 +273,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         if (!ok)
             break;
         x->ctx = mkctx(arg, x);
+        x->freectx = freectx;
         x->e = sf_calls_new(x->log, x->syms, &x->sel, ops, x->ctx);
         sf_calls_set_tick(x->e, tick, &wc[k]);
     }
@@ -351,6 +353,8 @@ void sf_run_done(struct sf_runw *w, int nw)
             sf_log_close(w[k].log);
         sf_select_free(&w[k].sel);
         free(w[k].gid);
+        if (w[k].ctx && w[k].freectx)
+            w[k].freectx(w[k].ctx);
     }
     free(w);
 }

@@ -109,6 +109,9 @@ def test_flame_svg():
     text = open(out).read()
     assert "<script" in text and "function zoom" in text and "searchbox" in text
     assert "http://" not in text.replace("http://www.w3.org/", "")  # nothing external
+    tl.run([tl.SFTRACE, "flame", "-q", "--min-width", "0.001", "-o", out, log])
+    root, frames = parse_svg(out)
+    check_svg_frames(frames, 1200)
     names = {f["name"] for f in frames}
     for n in ("main", "worker", "top", "mid", "leaf", "rec", "tail_a", "tail_b", "ping", "pong"):
         assert n in names, n
