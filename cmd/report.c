@@ -39,6 +39,11 @@ static const char *const key_names[] = {"total", "self", "calls", "avg", "min", 
 
 struct fstat {
     uint64_t calls, total, self, sum, min, max, unfinished;
+    /* while the engine runs: the thread that counts its active calls of the
+     * function here (the fast path), and how many there are; other threads
+     * with calls of it active count them in their own struct act */
+    const void *owner;
+    uint64_t active;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -62,9 +67,9 @@ struct group {
     size_t nf;
 };
 
-static struct fstat *stat_of(struct group *g, uint32_t func)
+static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
 {
-    if (func >= g->nf) {
+    {
         size_t n = g->nf ? g->nf : 64;
         while (n <= func)
             n *= 2;
@@ -72,6 +77,12 @@ static struct fstat *stat_of(struct group *g, uint32_t func)
         memset(g->f + g->nf, 0, (n - g->nf) * sizeof *g->f);
         g->nf = n;
     }
+}
+
+static inline struct fstat *stat_of(struct group *g, uint32_t func)
+{
+    if (__builtin_expect(func >= g->nf, 0))
+        grow_group(g, func);
     return &g->f[func];
 }
 
@@ -142,15 +153,21 @@ static uint32_t act_inc(struct act *a, uint32_t func)
     return a->cnt[i]++;
 }
 
-static void act_dec(struct act *a, uint32_t func)
+static int act_has(const struct act *a, uint32_t func)
+{
+    return a->cap && a->key[act_slot(a, func)];
+}
+
+/* One active call of func fewer; returns how many are left. */
+static uint32_t act_dec(struct act *a, uint32_t func)
 {
     if (!a->cap)
-        return;
+        return 0;
     uint32_t m = a->cap - 1, i = act_slot(a, func);
     if (!a->key[i])
-        return;
+        return 0;
     if (--a->cnt[i])
-        return;
+        return a->cnt[i];
     /* delete, shifting later members of the cluster back */
     a->key[i] = 0;
     a->n--;
@@ -164,13 +181,12 @@ static void act_dec(struct act *a, uint32_t func)
             i = j;
         }
     }
+    return 0;
 }
 
 struct rthr {
     struct group *g;
     struct act act;
-    uint8_t *outer; /* by delivered depth: the call is its function's outermost */
-    uint32_t cap;
 };
 
 struct rctx {
@@ -236,14 +252,15 @@ static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
 static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
 {
     struct rthr *x = thr_of(ctx, t);
-    if (f->depth >= x->cap) {
-        uint32_t n = x->cap ? 2 * x->cap : 64;
-        while (n <= f->depth)
-            n *= 2;
-        x->outer = xrealloc(x->outer, n);
-        x->cap = n;
+    struct fstat *s = stat_of(x->g, f->func);
+    if (s->owner == x) {
+        s->active++;
+    } else if (!s->active && !act_has(&x->act, f->func)) {
+        s->owner = x; /* nobody has it active: this thread counts here now */
+        s->active = 1;
+    } else {
+        act_inc(&x->act, f->func);
     }
-    x->outer[f->depth] = act_inc(&x->act, f->func) == 0;
 }
 
 static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
@@ -260,16 +277,17 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
     s->self += c->self_ns;
     if (c->flags & SF_CALL_UNFINISHED)
         s->unfinished++;
-    if (c->depth < x->cap && x->outer[c->depth])
+    /* the outermost active call of its function on this thread: the
+     * count goes to zero (where the begin counted it) */
+    uint64_t left = s->owner == x && s->active ? --s->active : act_dec(&x->act, c->func);
+    if (!left)
         s->total += dur;
-    act_dec(&x->act, c->func);
 }
 
 static void free_thr(struct rthr *x)
 {
     free(x->act.key);
     free(x->act.cnt);
-    free(x->outer);
     free(x);
 }
 
