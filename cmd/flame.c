@@ -32,13 +32,13 @@ static int g_by_thread;
 static void *mkctx(void *arg, struct sf_runw *w)
 {
     (void)arg;
-    (void)w;
     struct sf_ccbuild *b = malloc(sizeof *b);
     if (!b) {
         fprintf(stderr, CMD ": out of memory\n");
         exit(1);
     }
     sf_ccbuild_init(b, g_by_thread);
+    b->span = &w->span;
     return b;
 }
 

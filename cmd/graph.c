@@ -52,6 +52,7 @@ static void *mkctx(void *arg, struct sf_runw *w)
         exit(1);
     }
     sf_ccbuild_init(&g->b, g_by_thread);
+    g->b.span = &w->span;
     g->w = w;
     sf_select_init(&g->focus);
     if (g_regex) {

@@ -265,9 +265,12 @@ static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
 
 static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
 {
-    struct rthr *x = thr_of(ctx, t);
+    struct rctx *r = ctx;
+    struct rthr *x = thr_of(r, t);
     struct fstat *s = stat_of(x->g, c->func);
     uint64_t dur = c->end_ns - c->start_ns;
+    if (!c->depth)
+        sf_span_add(&r->w->span, c->start_ns, c->end_ns);
     if (!s->calls || dur < s->min)
         s->min = dur;
     if (dur > s->max)

@@ -276,6 +276,8 @@ static void b_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
 {
     struct sf_ccbuild *b = ctx;
     sf_cctree_end(&b->tree, stack_of(b, t), c);
+    if (b->span && !c->depth)
+        sf_span_add(b->span, c->start_ns, c->end_ns);
 }
 
 const struct sf_calls_ops sf_ccbuild_ops = {

@@ -47,10 +47,12 @@ def calls_from_dump(log):
     last = {}
     out = []
 
-    def pop(th, t, unfinished):
+    def pop(th, t, unfinished, dumped=None):
         st = stacks[th]
         func, start, child, path = st.pop()
         dur = t - start
+        if dumped is not None:  # dump's duration column agrees
+            assert dumped.extra and int(dumped.extra[-1]) == dur, (dumped, dur)
         if st:
             st[-1][2] += dur
         out.append(Call(func, start, t, dur - child, len(st), unfinished, path, th))
@@ -74,7 +76,7 @@ def calls_from_dump(log):
             continue  # exit without entry: dropped
         while len(st) > idx + 1:
             pop(th, e.time, True)
-        pop(th, e.time, False)
+        pop(th, e.time, False, e)
     for th, st in stacks.items():
         while st:
             pop(th, last[th], True)
