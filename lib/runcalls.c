@@ -180,6 +180,42 @@ struct wctx {
     struct shared *sh;
 };
 
+/* Symbolizer warnings: each worker's engine finds the same objects, so a
+ * message is printed once per run, clear of the progress line. */
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **warned;
+static size_t nwarned;
+static struct sf_progress *warn_pr;
+
+static void warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    pthread_mutex_lock(&warn_lock);
+    size_t i = 0;
+    while (i < nwarned && strcmp(warned[i], msg))
+        i++;
+    if (i == nwarned) {
+        warned = xrealloc(warned, (nwarned + 1) * sizeof *warned);
+        warned[nwarned++] = xstrdup(msg);
+        if (warn_pr)
+            sf_progress_clear(warn_pr);
+        fprintf(stderr, "sftrace: warning: %s\n", msg);
+    }
+    pthread_mutex_unlock(&warn_lock);
+}
+
+static void warnings_done(void)
+{
+    pthread_mutex_lock(&warn_lock);
+    for (size_t i = 0; i < nwarned; i++)
+        free(warned[i]);
+    free(warned);
+    warned = NULL;
+    nwarned = 0;
+    warn_pr = NULL;
+    pthread_mutex_unlock(&warn_lock);
+}
+
 static int tick(void *ctx)
 {
     struct wctx *c = ctx;
@@ -238,6 +274,10 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     memset(&sh, 0, sizeof sh);
     sf_progress_init(&sh.pr, r->cmd, !r->quiet);
     sh.pr.size = size;
+    warn_pr = &sh.pr;
+    struct sf_calls_ops wops = *ops;
+    if (!wops.warning)
+        wops.warning = warning;
     struct wctx *wc = xrealloc(NULL, (size_t)nw * sizeof *wc);
     int ok = 1;
     for (int k = 0; k < nw && ok; k++) {
@@ -261,7 +301,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         }
         x->syms = sf_syms_new();
-        sf_syms_set_quiet(x->syms, k > 0); /* one copy of each warning */
+        sf_syms_set_quiet(x->syms, 1); /* warnings come through the engine: warning() */
         for (size_t i = 0; i < r->nsym; i++) {
             char e2[SF_ERRLEN + 256];
             if (sf_syms_add_file(x->syms, r->symfiles[i], e2, sizeof e2) != 0) {
@@ -274,12 +314,13 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         x->ctx = mkctx(arg, x);
         x->freectx = freectx;
-        x->e = sf_calls_new(x->log, x->syms, &x->sel, ops, x->ctx);
+        x->e = sf_calls_new(x->log, x->syms, &x->sel, &wops, x->ctx);
         sf_calls_set_tick(x->e, tick, &wc[k]);
     }
     for (int k = 0; k < 64; k++)
         free(tids[k]);
     if (!ok) {
+        warnings_done();
         sf_run_done(w, nw);
         free(wc);
         return NULL;
@@ -296,6 +337,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         if (started[k])
             pthread_join(th[k], NULL);
     sf_progress_clear(&sh.pr);
+    warnings_done();
     free(wc);
     for (int k = 0; k < nw; k++) {
         if (w[k].rc < 0 && w[k].err[0]) {

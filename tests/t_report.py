@@ -356,3 +356,18 @@ def test_report_errors():
     _one_error(["report", "--diff", log], "two logs")
     _one_error(["report", os.path.join(_dir(), "missing.log")], "missing.log")
     _one_error(["report", "--tid", "1", log], "no events in the selection")
+
+
+def test_report_missing_binary_warns_once():
+    import shutil
+    exe = build("an_calls.c")
+    gone = os.path.join(_dir(), "an_calls_gone")
+    shutil.copy(exe, gone)
+    log = record("an_calls_gone", [gone, "threads"])
+    os.unlink(gone)
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        p = tl.run([sftrace, "report", "-q", "-j", "2", "--format", "csv", log])
+        warn = [ln for ln in p.stderr.splitlines() if "warning" in ln]
+        assert len(warn) == 1 and "an_calls_gone" in warn[0], p.stderr
+        names = [ln.split(",")[0] for ln in p.stdout.splitlines()[1:]]
+        assert len(names) == 11 and all(n.startswith("0x") for n in names), names
