@@ -12,24 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "hdrwalk.h"
 #include "runcalls.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, n), s, n);
-}
 
 void sf_run_init(struct sf_run *r, const char *cmd)
 {
@@ -58,7 +43,7 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
         r->quiet = 1;
         return 1;
     case SF_OPT_SYMBOLS:
-        r->symfiles = xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
+        r->symfiles = sf_xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
         r->symfiles[r->nsym++] = arg;
         return 1;
     case 'j': {
@@ -79,9 +64,9 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
         return -1;
     }
     if (k > 0) {
-        r->selopts = xrealloc(r->selopts, (r->nselopts + 1) * sizeof *r->selopts);
+        r->selopts = sf_xrealloc(r->selopts, (r->nselopts + 1) * sizeof *r->selopts);
         r->selopts[r->nselopts].c = c;
-        r->selopts[r->nselopts].arg = arg ? xstrdup(arg) : NULL;
+        r->selopts[r->nselopts].arg = arg ? sf_xstrdup(arg) : NULL;
         r->nselopts++;
     }
     return k;
@@ -135,7 +120,7 @@ static int split_threads(struct sf_run *r, const char *path, uint64_t start, int
         sf_map_free(&s.bytes);
         return 1;
     }
-    struct tidb *v = xrealloc(NULL, (s.bytes.n + 1) * sizeof *v);
+    struct tidb *v = sf_xrealloc(NULL, (s.bytes.n + 1) * sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < s.bytes.cap; i++)
         if (s.bytes.used[i] && (!r->sel.ntids || sf_select_tid(&r->sel, (uint32_t)s.bytes.keys[i])))
@@ -150,7 +135,7 @@ static int split_threads(struct sf_run *r, const char *path, uint64_t start, int
     qsort(v, n, sizeof *v, by_bytes);
     uint64_t load[64] = {0};
     for (int k = 0; k < want; k++) {
-        tids[k] = xrealloc(NULL, n * sizeof **tids);
+        tids[k] = sf_xrealloc(NULL, n * sizeof **tids);
         ntids[k] = 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -195,8 +180,8 @@ static void warning(void *ctx, const char *msg)
     while (i < nwarned && strcmp(warned[i], msg))
         i++;
     if (i == nwarned) {
-        warned = xrealloc(warned, (nwarned + 1) * sizeof *warned);
-        warned[nwarned++] = xstrdup(msg);
+        warned = sf_xrealloc(warned, (nwarned + 1) * sizeof *warned);
+        warned[nwarned++] = sf_xstrdup(msg);
         if (warn_pr)
             sf_progress_clear(warn_pr);
         fprintf(stderr, "sftrace: warning: %s\n", msg);
@@ -268,7 +253,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     size_t ntids[64] = {0};
     int nw = want > 1 ? split_threads(r, path, start, want, tids, ntids) : 1;
 
-    struct sf_runw *w = xrealloc(NULL, (size_t)nw * sizeof *w);
+    struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
     memset(w, 0, (size_t)nw * sizeof *w);
     struct shared sh;
     memset(&sh, 0, sizeof sh);
@@ -278,7 +263,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     struct sf_calls_ops wops = *ops;
     if (!wops.warning)
         wops.warning = warning;
-    struct wctx *wc = xrealloc(NULL, (size_t)nw * sizeof *wc);
+    struct wctx *wc = sf_xrealloc(NULL, (size_t)nw * sizeof *wc);
     int ok = 1;
     for (int k = 0; k < nw && ok; k++) {
         struct sf_runw *x = &w[k];
@@ -405,26 +390,18 @@ void sf_run_done(struct sf_runw *w, int nw)
 
 /* ---- names ------------------------------------------------------------------ */
 
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
 static uint32_t intern(struct sf_run *r, const char *name)
 {
     /* open addressing over the hash: try h, h+1, ... until the name or a
      * free key */
-    for (uint64_t h = str_hash(name);; h++) {
+    for (uint64_t h = sf_str_hash(name);; h++) {
         uint64_t *slot = sf_map_get(&r->namemap, h, 1);
         if (!*slot) {
             if (r->nnames == r->capnames) {
                 r->capnames = r->capnames ? 2 * r->capnames : 256;
-                r->names = xrealloc(r->names, r->capnames * sizeof *r->names);
+                r->names = sf_xrealloc(r->names, r->capnames * sizeof *r->names);
             }
-            r->names[r->nnames++] = xstrdup(name);
+            r->names[r->nnames++] = sf_xstrdup(name);
             *slot = r->nnames;
             return (uint32_t)(r->nnames - 1);
         }
@@ -435,7 +412,7 @@ static uint32_t intern(struct sf_run *r, const char *name)
 
 uint32_t sf_run_find(const struct sf_run *r, const char *name)
 {
-    for (uint64_t h = str_hash(name);; h++) {
+    for (uint64_t h = sf_str_hash(name);; h++) {
         uint64_t *slot = sf_map_get((struct sf_map *)&r->namemap, h, 0);
         if (!slot)
             return UINT32_MAX;
@@ -450,7 +427,7 @@ uint32_t sf_run_gid(struct sf_runw *w, uint32_t func)
         size_t n = w->ngid ? w->ngid : 256;
         while (n <= func)
             n *= 2;
-        w->gid = xrealloc(w->gid, n * sizeof *w->gid);
+        w->gid = sf_xrealloc(w->gid, n * sizeof *w->gid);
         memset(w->gid + w->ngid, 0, (n - w->ngid) * sizeof *w->gid);
         w->ngid = n;
     }

@@ -162,7 +162,7 @@ def test_flame_errors():
     exe = tr.build("an_calls.c")
     log = tr.record("an_calls_one", [exe])
     tr._one_error(["flame", "--weight", "bytes", log], "--weight")
-    tr._one_error(["flame", "--format", "png", log], "unknown format")
+    tr._one_error(["flame", "--format", "png", log], "--format wants svg or folded")
     tr._one_error(["flame", "-F", "(", log], "bad regular expression")
     tr._one_error(["flame", "-o", "-", tr.empty_log()], "no events")
     tr._one_error(["flame", "-q", "-o", "/nonexistent/dir/x.svg", log], "/nonexistent/dir/x.svg")
