@@ -245,7 +245,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     int want = r->jobs;
     if (!want) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        want = cpus > 1 ? 2 : 1;
+        want = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
     }
     if (want > 64)
         want = 64;

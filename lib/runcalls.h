@@ -38,7 +38,8 @@ enum { SF_OPT_SYMBOLS = 0x5380 };
         {"jobs", required_argument, NULL, 'j'}, SF_SELECT_LONGOPTS
 #define SF_RUN_HELP                                                                                \
     "      --symbols FILE     a file with the symbols of an object (repeatable)\n"                 \
-    "  -j, --jobs N           worker threads (default: the CPUs, at most 2 per log)\n"             \
+    "  -j, --jobs N           worker threads, each reading a share of the threads\n"               \
+    "                         (default: one per CPU, at most 8)\n"                                 \
     "  -q, --quiet            no progress line\n" SF_SELECT_HELP
 
 struct sf_selopt {
@@ -51,7 +52,7 @@ struct sf_run {
     const char **symfiles;
     size_t nsym;
     int quiet;
-    int jobs; /* 0: the number of CPUs */
+    int jobs; /* 0: one per CPU, at most 8 */
     struct sf_selopt *selopts;
     size_t nselopts;
     struct sf_select sel; /* parsed once here too (checks, and for the caller) */
