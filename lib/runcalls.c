@@ -232,16 +232,9 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
                           void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
-    struct sf_log *probe = sf_log_open(path, err, sizeof err);
-    if (!probe) {
-        fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
-        return NULL;
-    }
-    uint64_t start = sf_log_header(probe)->header_size;
-    sf_log_close(probe);
     struct stat st;
-    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-
+    int regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    uint64_t size = regular ? (uint64_t)st.st_size : 0;
     int want = r->jobs;
     if (!want) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -251,7 +244,17 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         want = 64;
     uint32_t *tids[64] = {0};
     size_t ntids[64] = {0};
-    int nw = want > 1 ? split_threads(r, path, start, want, tids, ntids) : 1;
+    int nw = 1;
+    if (want > 1 && regular) { /* a pipe can be read once only: one worker */
+        struct sf_log *probe = sf_log_open(path, err, sizeof err);
+        if (!probe) {
+            fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
+            return NULL;
+        }
+        uint64_t start = sf_log_header(probe)->header_size;
+        sf_log_close(probe);
+        nw = split_threads(r, path, start, want, tids, ntids);
+    }
 
     struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
     memset(w, 0, (size_t)nw * sizeof *w);

@@ -371,3 +371,16 @@ def test_report_missing_binary_warns_once():
         assert len(warn) == 1 and "an_calls_gone" in warn[0], p.stderr
         names = [ln.split(",")[0] for ln in p.stdout.splitlines()[1:]]
         assert len(names) == 11 and all(n.startswith("0x") for n in names), names
+
+
+def test_report_from_a_pipe():
+    import subprocess
+    exe = build("an_calls.c")
+    log = record("an_calls_threads", [exe, "threads"])
+    want = report_json(log)
+    with open(log, "rb") as f:
+        p = subprocess.run([tl.SFTRACE, "report", "-q", "--format", "json", "--limit", "0",
+                            "/dev/stdin"], stdin=f, capture_output=True, text=True, check=True)
+    got = json.loads(p.stdout)
+    got["log"] = want["log"]
+    assert got == want
