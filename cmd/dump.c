@@ -42,6 +42,13 @@
  * of output late; a line that comes later with an earlier time than one
  * written is counted and reported ("N lines out of order").
  *
+ * With --calls, one line per call instead, when it ends (in end order within
+ * a thread), tab-separated after a header line:
+ *     start_ns  pid  tid  depth  duration_ns  self_ns  id  parent_id  flags  function
+ * depth 0 = outermost kept call; self = duration - time in kept callees;
+ * parent_id 0 = none; flags a combination of u (unfinished), t (left by a
+ * tail call), c (clipped by the time range), w (unwound), or "-".
+ *
  * On a bad log it prints the events of every good chunk before the bad one,
  * then the error, and exits 1.
  */
@@ -184,6 +191,8 @@ static void usage(FILE *f)
                "  -l, --lines add a column to function events: the source file:line\n"
                "      --sorted one time order across threads (default: each thread's\n"
                "              events in time order, threads in the order of the log)\n"
+               "      --calls one line per call: start_ns pid tid depth duration_ns\n"
+               "              self_ns id parent_id flags function\n"
                "  -q, --quiet no progress line\n"
                "  -h, --help  this help\n"
                "\n" SF_SELECT_HELP);
@@ -246,9 +255,8 @@ static const char *fname(struct dump *dp, const struct sf_image *img, uint32_t f
     return sf_calls_func(dp->eng, sf_calls_lookup(dp->eng, img, fid))->name;
 }
 
-static const char *src_line(struct dump *dp, const struct sf_image *img, uint32_t fid)
+static const char *src_line_of(struct dump *dp, uint32_t g)
 {
-    uint32_t g = sf_calls_lookup(dp->eng, img, fid);
     if (g >= dp->nsrc) {
         uint32_t n = dp->nsrc ? dp->nsrc : 256;
         while (n <= g)
@@ -269,6 +277,11 @@ static const char *src_line(struct dump *dp, const struct sf_image *img, uint32_
         dp->src[g] = str ? str : "-";
     }
     return dp->src[g];
+}
+
+static const char *src_line(struct dump *dp, const struct sf_image *img, uint32_t fid)
+{
+    return src_line_of(dp, sf_calls_lookup(dp->eng, img, fid));
 }
 
 static void q_write(struct dump *dp, struct queue *q)
@@ -439,6 +452,50 @@ static void cb_event(void *ctx, struct sf_cthread *t, const struct sf_event *ev,
         enqueue(dp, t, start, ns);
 }
 
+static void cb_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
+{
+    struct dump *dp = ctx;
+    if (dp->sorted && outlen > OUT_SIZE / 2)
+        out_flush();
+    size_t start = outlen;
+    int64_t ns = (int64_t)(c->start_ns - dp->t0);
+    put_i64(ns);
+    put_char('\t');
+    put_u64(t->pid);
+    put_char('\t');
+    put_u64(t->tid);
+    put_char('\t');
+    put_u64(c->depth);
+    put_char('\t');
+    put_u64(c->end_ns - c->start_ns);
+    put_char('\t');
+    put_u64(c->self_ns);
+    put_char('\t');
+    put_u64(c->id);
+    put_char('\t');
+    put_u64(c->parent_id);
+    put_char('\t');
+    if (!(c->flags & (SF_CALL_UNFINISHED | SF_CALL_TAIL | SF_CALL_CLIPPED | SF_CALL_UNWOUND)))
+        put_char('-');
+    if (c->flags & SF_CALL_UNFINISHED)
+        put_char('u');
+    if (c->flags & SF_CALL_TAIL)
+        put_char('t');
+    if (c->flags & SF_CALL_CLIPPED)
+        put_char('c');
+    if (c->flags & SF_CALL_UNWOUND)
+        put_char('w');
+    put_char('\t');
+    put_str(sf_calls_func(dp->eng, c->func)->name);
+    if (dp->lines) {
+        put_char('\t');
+        put_str(src_line_of(dp, c->func));
+    }
+    put_char('\n');
+    if (dp->sorted)
+        enqueue(dp, t, start, ns);
+}
+
 static void cb_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
 {
     struct dump *dp = ctx;
@@ -479,7 +536,7 @@ static void cb_warning(void *ctx, const char *msg)
     fprintf(stderr, "sftrace: warning: %s\n", msg);
 }
 
-enum { OPT_SORTED = 0x100 };
+enum { OPT_SORTED = 0x100, OPT_CALLS };
 
 int cmd_dump(int argc, char **argv)
 {
@@ -488,10 +545,11 @@ int cmd_dump(int argc, char **argv)
         {"lines", no_argument, NULL, 'l'},
         {"quiet", no_argument, NULL, 'q'},
         {"sorted", no_argument, NULL, OPT_SORTED},
+        {"calls", no_argument, NULL, OPT_CALLS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    int lines = 0, quiet = 0, sorted = 0, rc = 2;
+    int lines = 0, quiet = 0, sorted = 0, calls = 0, rc = 2;
     struct sf_select sel;
     sf_select_init(&sel);
     struct sf_syms *syms = sf_syms_new();
@@ -512,6 +570,9 @@ int cmd_dump(int argc, char **argv)
             break;
         case OPT_SORTED:
             sorted = 1;
+            break;
+        case OPT_CALLS:
+            calls = 1;
             break;
         case 's':
             if (sf_syms_add_file(syms, optarg, err, sizeof err) < 0) {
@@ -562,16 +623,26 @@ int cmd_dump(int argc, char **argv)
     struct dump dp = {
         .log = log, .pr = &pr, .lines = lines, .sorted = sorted, .written = INT64_MIN};
     dp.t0 = sf_log_header(log)->create_mono_ns;
-    put_lit("# time_ns\tpid\ttid\tkind\tfunction\textra...\n");
+    if (calls)
+        put_lit("# start_ns\tpid\ttid\tdepth\tduration_ns\tself_ns\tid\tparent_id\tflags\t"
+                "function\n");
+    else
+        put_lit("# time_ns\tpid\ttid\tkind\tfunction\textra...\n");
 
-    static const struct sf_calls_ops ops = {
+    static const struct sf_calls_ops ev_ops = {
         .event = cb_event,
         .thread_exit = cb_thread_exit,
         .process_end = cb_process_end,
         .warning = cb_warning,
     };
+    static const struct sf_calls_ops call_ops = {
+        .end = cb_end,
+        .thread_exit = cb_thread_exit,
+        .process_end = cb_process_end,
+        .warning = cb_warning,
+    };
     sf_syms_set_quiet(syms, 1);
-    dp.eng = sf_calls_new(log, syms, &sel, &ops, &dp);
+    dp.eng = sf_calls_new(log, syms, &sel, calls ? &call_ops : &ev_ops, &dp);
     sf_calls_set_tick(dp.eng, cb_tick, &dp);
     int r = sf_calls_run(dp.eng);
     if (sorted)
