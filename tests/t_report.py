@@ -363,6 +363,13 @@ def test_report_selection():
     ref = reference([c for c in calls if c.thread[1] == tid])[None]
     got = {f["name"]: f["total_ns"] for f in rep["groups"][0]["functions"]}
     assert got == {k: v["total_ns"] for k, v in ref.items()}, (got, ref)
+    # --time-range: the window is relative to the log's first event whichever
+    # worker reads which threads
+    first = min(c.start for c in calls)
+    tops = sorted(c.start for c in calls if c.func == "top")
+    rng = "%dns,%dns" % (tops[len(tops) // 2] - first, tops[len(tops) // 2 + 3] - first)
+    a, b = (report_json(log, ["--time-range", rng, "-j", j]) for j in ("1", "2"))
+    assert a == b and a["groups"][0]["functions"], (a, b)
 
 
 def _one_error(args, want):
