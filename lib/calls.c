@@ -640,6 +640,8 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
         flags = SF_CALL_CLIPPED;
     }
     t->pub.last_ns = ns;
+    if (ns > e->st.last_ns && t->started)
+        e->st.last_ns = ns;
     if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
         age(e, t, ns);
     while (t->pub.depth)
@@ -656,6 +658,8 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->started = 1;
     t->pub.first_ns = ns;
     t->pub.last_ns = ns;
+    if (!e->st.first_ns || ns < e->st.first_ns)
+        e->st.first_ns = ns;
     if (!t->counted) {
         t->counted = 1;
         e->st.threads++;
