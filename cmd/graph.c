@@ -1,0 +1,330 @@
+/*
+ * graph.c - `sftrace graph`: the calling-context tree as indented text.
+ *
+ * Every distinct chain of calls from an outermost call down is one line:
+ * its total (inclusive) time, share of all, self time and calls, children
+ * sorted by total. With a REGEX, the tree is the merged tree beneath every
+ * call of the matching functions (the outermost such call of each nest: a
+ * recursive match is not counted twice). -D N shows N levels below the top;
+ * --min-percent P hides chains under P% of the whole (their time stays in
+ * their parent's total).
+ *
+ * The tree is built by lib/cctree.h from the call engine's stream, one tree
+ * per worker thread (lib/runcalls.h), merged by function name at the end.
+ * Memory: tree nodes + threads x depth.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calls.h"
+#include "cctree.h"
+#include "cmds.h"
+#include "fmt.h"
+#include "runcalls.h"
+
+#define CMD "sftrace graph"
+
+struct gctx {
+    struct sf_ccbuild b; /* first: the engine's ctx is this struct */
+    struct sf_runw *w;
+    struct sf_select focus; /* REGEX, compiled for this worker */
+};
+
+static const char *g_regex;
+static int g_by_thread;
+
+static int focus_fn(void *ctx, uint32_t func)
+{
+    struct gctx *g = ctx;
+    const struct sf_func *f = sf_calls_func(g->w->e, func);
+    return f && f->name && sf_regex_match(g->focus.funcs, f->name);
+}
+
+static void *mkctx(void *arg, struct sf_runw *w)
+{
+    (void)arg;
+    struct gctx *g = calloc(1, sizeof *g);
+    if (!g) {
+        fprintf(stderr, CMD ": out of memory\n");
+        exit(1);
+    }
+    sf_ccbuild_init(&g->b, g_by_thread);
+    g->w = w;
+    sf_select_init(&g->focus);
+    if (g_regex) {
+        char err[SF_ERRLEN];
+        sf_select_option(&g->focus, 'F', g_regex, err, sizeof err); /* checked before */
+        sf_cctree_set_focus(&g->b.tree, focus_fn, g);
+    }
+    return g;
+}
+
+static uint32_t map_gid(void *ctx, uint32_t func)
+{
+    return sf_run_gid(ctx, func);
+}
+
+static uint32_t *sorted_kids(const struct sf_cctree *t, uint32_t i, size_t *n)
+{
+    size_t k = 0;
+    for (uint32_t c = t->n[i].first; c != SF_CC_NONE; c = t->n[c].next)
+        k++;
+    uint32_t *v = malloc((k + 1) * sizeof *v);
+    if (!v) {
+        fprintf(stderr, CMD ": out of memory\n");
+        exit(1);
+    }
+    *n = sf_cctree_children(t, i, v);
+    return v;
+}
+
+static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_depth, double min_pct)
+{
+    uint64_t all = 0;
+    for (uint32_t c = t->n[SF_CC_ROOT].first; c != SF_CC_NONE; c = t->n[c].next) {
+        const struct sf_ccnode *x = &t->n[c];
+        if (x->label) {
+            for (uint32_t d = x->first; d != SF_CC_NONE; d = t->n[d].next)
+                all += t->n[d].total_ns;
+        } else {
+            all += x->total_ns;
+        }
+    }
+    /* label nodes get the totals of their calls */
+    for (uint32_t c = t->n[SF_CC_ROOT].first; c != SF_CC_NONE; c = t->n[c].next)
+        if (t->n[c].label) {
+            uint64_t s = 0, n = 0;
+            for (uint32_t d = t->n[c].first; d != SF_CC_NONE; d = t->n[d].next) {
+                s += t->n[d].total_ns;
+                n += t->n[d].calls;
+            }
+            t->n[c].total_ns = s;
+            t->n[c].calls = n;
+        }
+    static const char *const h[] = {"total", "total%", "self", "calls", "function"};
+    struct sf_table *tab = sf_table_new(5, h, "rrrrl");
+    /* iterative pre-order: each stack entry holds a node's sorted children */
+    struct ent {
+        uint32_t *kids;
+        size_t n, k;
+    } *st = NULL;
+    size_t ns = 0, cap = 0;
+    uint64_t hidden = 0;
+    size_t nk;
+    uint32_t *kids = sorted_kids(t, SF_CC_ROOT, &nk);
+    cap = 64;
+    st = malloc(cap * sizeof *st);
+    if (!st) {
+        fprintf(stderr, CMD ": out of memory\n");
+        exit(1);
+    }
+    st[ns++] = (struct ent){kids, nk, 0};
+    char a[SF_FMT_LEN], b[SF_FMT_LEN], cs[SF_FMT_LEN], pc[16];
+    char *name = NULL;
+    size_t namecap = 0;
+    while (ns) {
+        struct ent *e = &st[ns - 1];
+        if (e->k == e->n) {
+            free(e->kids);
+            ns--;
+            continue;
+        }
+        uint32_t i = e->kids[e->k++];
+        const struct sf_ccnode *x = &t->n[i];
+        double p = all ? 100.0 * (double)x->total_ns / (double)all : 0;
+        /* depth below the top level (a label counts as none) */
+        int lvl = (int)ns - 1;
+        int labels = g_by_thread ? 1 : 0;
+        if ((min_pct > 0 && p < min_pct && !x->label) ||
+            (max_depth >= 0 && lvl - labels > max_depth)) {
+            hidden++;
+            continue;
+        }
+        const char *fn = x->label ? x->label : sf_run_name(run, x->func);
+        size_t need = 2 * ns + strlen(fn) + 64;
+        if (need > namecap) {
+            namecap = need;
+            name = realloc(name, namecap);
+            if (!name) {
+                fprintf(stderr, CMD ": out of memory\n");
+                exit(1);
+            }
+        }
+        int off = 0;
+        for (size_t k = 1; k < ns; k++)
+            off += sprintf(name + off, "  ");
+        if (x->label)
+            off += sprintf(name + off, "[thread %s]", fn);
+        else
+            off += sprintf(name + off, "%s", fn);
+        if (x->unfinished)
+            sprintf(name + off, "  (%" PRIu64 " unfinished)", x->unfinished);
+        snprintf(pc, sizeof pc, "%.1f%%", p);
+        const char *cells[5] = {sf_fmt_dur(a, sizeof a, x->total_ns), pc,
+                                x->label ? "" : sf_fmt_dur(b, sizeof b, x->self_ns),
+                                sf_fmt_grouped(cs, sizeof cs, x->calls), name};
+        sf_table_add(tab, cells);
+        if (x->first != SF_CC_NONE) {
+            size_t n;
+            uint32_t *ck = sorted_kids(t, i, &n);
+            if (ns == cap) {
+                cap *= 2;
+                st = realloc(st, cap * sizeof *st);
+                if (!st) {
+                    fprintf(stderr, CMD ": out of memory\n");
+                    exit(1);
+                }
+            }
+            st[ns++] = (struct ent){ck, n, 0};
+        }
+    }
+    free(st);
+    free(name);
+    sf_table_print(tab, stdout, "");
+    sf_table_free(tab);
+    if (hidden)
+        printf("(%" PRIu64 " call chains not shown: -D / --min-percent)\n", hidden);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sftrace graph [options] LOG [REGEX]\n"
+            "\n"
+            "The calling-context tree as indented text: each chain of calls with its total\n"
+            "(inclusive) time, share of all, self time and calls; children by total.\n"
+            "With REGEX (PCRE2, searched in demangled names), the merged tree beneath\n"
+            "every call of the matching functions.\n"
+            "\n"
+            "  -D, --depth N          show N levels below the top (0: the top only)\n"
+            "      --min-percent P    hide chains under P%% of the whole\n"
+            "      --by WHAT          none (default) or thread: a tree per thread\n"
+            "%s"
+            "  -h, --help             this help\n",
+            SF_RUN_HELP);
+}
+
+enum { OPT_MINPCT = 0x5500, OPT_BY };
+
+int cmd_graph(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"min-percent", required_argument, NULL, OPT_MINPCT},
+        {"by", required_argument, NULL, OPT_BY},
+        SF_RUN_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    struct sf_run run;
+    sf_run_init(&run, "graph");
+    int rc = 2, c, max_depth = -1;
+    double min_pct = 0;
+    g_regex = NULL;
+    g_by_thread = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h" SF_RUN_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        case 'D': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0 || v > 1000000) {
+                fprintf(stderr, CMD ": -D wants a depth, 0 or more, not '%s'\n", optarg);
+                goto out;
+            }
+            max_depth = (int)v;
+            break;
+        }
+        case OPT_MINPCT: {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (!*optarg || *end || !(v >= 0 && v <= 100)) {
+                fprintf(stderr, CMD ": --min-percent wants 0..100, not '%s'\n", optarg);
+                goto out;
+            }
+            min_pct = v;
+            break;
+        }
+        case OPT_BY:
+            if (!strcmp(optarg, "none") || !strcmp(optarg, "thread")) {
+                g_by_thread = !strcmp(optarg, "thread");
+            } else {
+                fprintf(stderr, CMD ": --by wants none or thread, not '%s'\n", optarg);
+                goto out;
+            }
+            break;
+        default: {
+            int r = sf_run_option(&run, c, optarg);
+            if (r < 0)
+                goto out;
+            if (r == 0) {
+                usage(stderr);
+                goto out;
+            }
+        }
+        }
+    }
+    if (optind != argc - 1 && optind != argc - 2) {
+        usage(stderr);
+        goto out;
+    }
+    if (optind == argc - 2) {
+        g_regex = argv[optind + 1];
+        struct sf_select chk;
+        sf_select_init(&chk);
+        char err[SF_ERRLEN];
+        if (sf_select_option(&chk, 'F', g_regex, err, sizeof err) < 0) {
+            const char *m = strstr(err, ": bad regular expression");
+            fprintf(stderr, CMD ": REGEX '%s'%s\n", g_regex, m ? m : err);
+            sf_select_free(&chk);
+            goto out;
+        }
+        sf_select_free(&chk);
+    }
+    rc = 1;
+    int nw = 0;
+    struct sf_runw *w = sf_run_go(&run, argv[optind], &sf_ccbuild_ops, mkctx, NULL, &nw);
+    if (!w)
+        goto out;
+    struct sf_calls_stats st;
+    sf_run_stats(w, nw, &st);
+    struct sf_cctree t;
+    sf_cctree_init(&t);
+    for (int k = 0; k < nw; k++) {
+        struct gctx *g = w[k].ctx;
+        sf_cctree_merge(&t, &g->b.tree, map_gid, &w[k]);
+        sf_ccbuild_free(&g->b);
+        sf_select_free(&g->focus);
+        free(g);
+        w[k].ctx = NULL;
+    }
+    sf_run_done(w, nw);
+    if (t.nn <= 1) {
+        if (g_regex)
+            fprintf(stderr, CMD ": %s: no call of a function matching '%s'\n", argv[optind],
+                    g_regex);
+        else
+            fprintf(stderr, CMD ": %s: no calls in the selection\n", argv[optind]);
+        sf_cctree_free(&t);
+        goto out;
+    }
+    sf_run_header(stdout, argv[optind], &st);
+    if (g_regex)
+        printf("# beneath every call of functions matching '%s'\n", g_regex);
+    print_tree(&run, &t, max_depth, min_pct);
+    sf_cctree_free(&t);
+    rc = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, CMD ": write error on the output\n");
+        rc = 1;
+    }
+out:
+    sf_run_free(&run);
+    return rc;
+}
