@@ -23,8 +23,13 @@ static volatile long sink;
 
 __attribute__((noinline)) long fib(long n)
 {
-    __asm__ volatile("" : "+r"(n));
-    return n < 2 ? n : fib(n - 1) + fib(n - 2);
+    if (n < 2)
+        return n;
+    long a = fib(n - 1);
+    __asm__ volatile("" : "+r"(a)); /* no accumulator loop: both calls stay */
+    long b = fib(n - 2);
+    __asm__ volatile("" : "+r"(b));
+    return a + b;
 }
 
 __attribute__((noinline)) long is_odd(long n);

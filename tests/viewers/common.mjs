@@ -113,17 +113,20 @@ export function args(argv) {
   return out
 }
 
-// Runs main(), prints its result as one JSON line on stdout, and exits 0; a
-// thrown error prints {"fatal": ...} and exits 2, so the Python side can tell
-// "the viewer misbehaved" (a result to assert on) from "the driver broke".
+// Runs main() and writes its result as JSON to the file named by --result
+// (a pipe would need care: process.exit() cuts pending writes), then exits
+// 0; a thrown error writes {"fatal": ...} and exits 2, so the Python side can
+// tell "the viewer misbehaved" (a result to assert on) from "the driver broke".
 export function run(main) {
+  const out = args(process.argv.slice(2)).result
+  const put = r => (out ? fs.writeFileSync(out, JSON.stringify(r)) : fs.writeSync(1, JSON.stringify(r) + '\n'))
   main().then(
     r => {
-      process.stdout.write(JSON.stringify(r) + '\n')
+      put(r)
       process.exit(0)
     },
     e => {
-      process.stdout.write(JSON.stringify({fatal: String(e && e.stack || e)}) + '\n')
+      put({fatal: String((e && e.stack) || e)})
       process.exit(2)
     },
   )

@@ -41,20 +41,27 @@ run(async () => {
     const url = `${base}/profile/${encodeURIComponent(path.basename(profile))}`
     await page.goto(`${base}/speedscope/index.html#profileURL=${encodeURIComponent(url)}`)
     // Loaded: the toolbar shows "name (i/N)" (or just the name for one
-    // profile) and Export. Failed: speedscope's error screen, or an alert.
-    const state = await page
-      .waitForFunction(
-        () => {
-          const t = document.body.innerText
-          if (/Something went wrong/.test(t)) return 'error'
-          if (/Export/.test(t) && document.querySelector('canvas')) return 'loaded'
-          return false
-        },
-        null,
-        {timeout: LOAD_TIMEOUT, polling: 100},
-      )
-      .then(h => h.jsonValue())
-      .catch(() => 'timeout')
+    // profile) and Export. Failed: speedscope's error screen, or an alert
+    // (speedscope says "Successfully imported profile, but it's empty!" in one).
+    const t0 = Date.now()
+    let state = 'timeout'
+    while (Date.now() - t0 < LOAD_TIMEOUT) {
+      if (log.some(m => m.type === 'dialog')) {
+        state = 'dialog'
+        break
+      }
+      const s = await page.evaluate(() => {
+        const t = document.body.innerText
+        if (/Something went wrong/.test(t)) return 'error'
+        if (/Export/.test(t) && document.querySelector('canvas')) return 'loaded'
+        return ''
+      })
+      if (s) {
+        state = s
+        break
+      }
+      await page.waitForTimeout(100)
+    }
     result.state = state
     result.title = await page.title()
     const shot = async name => {
