@@ -42,6 +42,12 @@ static void *mkctx(void *arg, struct sf_runw *w)
     return b;
 }
 
+static void freectx(void *ctx)
+{
+    sf_ccbuild_free(ctx);
+    free(ctx);
+}
+
 static uint32_t map_gid(void *ctx, uint32_t func)
 {
     return sf_run_gid(ctx, func);
@@ -171,7 +177,7 @@ int cmd_flame(int argc, char **argv)
         out = folded ? "flame.folded" : "flame.svg";
     rc = 1;
     int nw = 0;
-    struct sf_runw *w = sf_run_go(&run, logpath, &sf_ccbuild_ops, mkctx, NULL, &nw);
+    struct sf_runw *w = sf_run_go(&run, logpath, &sf_ccbuild_ops, mkctx, freectx, NULL, &nw);
     if (!w)
         goto out;
     struct sf_calls_stats st;
@@ -181,8 +187,7 @@ int cmd_flame(int argc, char **argv)
     for (int k = 0; k < nw; k++) {
         struct sf_ccbuild *b = w[k].ctx;
         sf_cctree_merge(&t, &b->tree, map_gid, &w[k]);
-        sf_ccbuild_free(b);
-        free(b);
+        freectx(b);
         w[k].ctx = NULL;
     }
     sf_run_done(w, nw);

@@ -62,6 +62,14 @@ static void *mkctx(void *arg, struct sf_runw *w)
     return g;
 }
 
+static void freectx(void *ctx)
+{
+    struct gctx *g = ctx;
+    sf_ccbuild_free(&g->b);
+    sf_select_free(&g->focus);
+    free(g);
+}
+
 static uint32_t map_gid(void *ctx, uint32_t func)
 {
     return sf_run_gid(ctx, func);
@@ -81,7 +89,8 @@ static uint32_t *sorted_kids(const struct sf_cctree *t, uint32_t i, size_t *n)
     return v;
 }
 
-static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_depth, double min_pct)
+static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_depth, double min_pct,
+                       int json)
 {
     uint64_t all = 0;
     for (uint32_t c = t->n[SF_CC_ROOT].first; c != SF_CC_NONE; c = t->n[c].next) {
@@ -106,6 +115,18 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
         }
     static const char *const h[] = {"total", "total%", "self", "calls", "function"};
     struct sf_table *tab = sf_table_new(5, h, "rrrrl");
+    /* JSON: the shown nodes in pre-order, each with its depth and the index
+     * of its parent in the list (-1 for the top level) */
+    int64_t *jidx = NULL; /* per stack level: list index of the node that opened it */
+    size_t jn = 0;
+    if (json) {
+        jidx = malloc((t->nn + 1) * sizeof *jidx);
+        if (!jidx) {
+            fprintf(stderr, CMD ": out of memory\n");
+            exit(1);
+        }
+        printf("\"all_ns\": %" PRIu64 ", \"nodes\": [", all);
+    }
     /* iterative pre-order: each stack entry holds a node's sorted children */
     struct ent {
         uint32_t *kids;
@@ -144,6 +165,15 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
             continue;
         }
         const char *fn = x->label ? x->label : sf_run_name(run, x->func);
+        if (json) {
+            printf("%s\n  {\"depth\": %d, \"parent\": %" PRId64 ", \"%s\": ", jn ? "," : "", lvl,
+                   lvl ? jidx[lvl - 1] : (int64_t)-1, x->label ? "thread" : "name");
+            sf_json_str(stdout, fn);
+            printf(", \"calls\": %" PRIu64 ", \"total_ns\": %" PRIu64 ", \"self_ns\": %" PRIu64
+                   ", \"unfinished\": %" PRIu64 "}",
+                   x->calls, x->total_ns, x->label ? 0 : x->self_ns, x->unfinished);
+            jidx[lvl] = (int64_t)jn++;
+        }
         size_t need = 2 * ns + strlen(fn) + 64;
         if (need > namecap) {
             namecap = need;
@@ -183,6 +213,12 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
     }
     free(st);
     free(name);
+    if (json) {
+        printf("\n], \"hidden\": %" PRIu64 "}\n", hidden);
+        free(jidx);
+        sf_table_free(tab);
+        return;
+    }
     sf_table_print(tab, stdout, "");
     sf_table_free(tab);
     if (hidden)
@@ -202,12 +238,14 @@ static void usage(FILE *f)
             "  -D, --depth N          show N levels below the top (0: the top only)\n"
             "      --min-percent P    hide chains under P%% of the whole\n"
             "      --by WHAT          none (default) or thread: a tree per thread\n"
+            "      --format FMT       table (default) or json (nodes in pre-order with\n"
+            "                         depth and parent index, times in ns)\n"
             "%s"
             "  -h, --help             this help\n",
             SF_RUN_HELP);
 }
 
-enum { OPT_MINPCT = 0x5500, OPT_BY };
+enum { OPT_MINPCT = 0x5500, OPT_BY, OPT_FORMAT };
 
 int cmd_graph(int argc, char **argv)
 {
@@ -215,12 +253,13 @@ int cmd_graph(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"min-percent", required_argument, NULL, OPT_MINPCT},
         {"by", required_argument, NULL, OPT_BY},
+        {"format", required_argument, NULL, OPT_FORMAT},
         SF_RUN_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     struct sf_run run;
     sf_run_init(&run, "graph");
-    int rc = 2, c, max_depth = -1;
+    int rc = 2, c, max_depth = -1, json = 0;
     double min_pct = 0;
     g_regex = NULL;
     g_by_thread = 0;
@@ -259,6 +298,15 @@ int cmd_graph(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_FORMAT: {
+            enum sf_outfmt f;
+            if (sf_outfmt_parse(optarg, &f) < 0 || f == SF_OUT_CSV) {
+                fprintf(stderr, CMD ": unknown format '%s' (table or json)\n", optarg);
+                goto out;
+            }
+            json = f == SF_OUT_JSON;
+            break;
+        }
         default: {
             int r = sf_run_option(&run, c, optarg);
             if (r < 0)
@@ -289,7 +337,7 @@ int cmd_graph(int argc, char **argv)
     }
     rc = 1;
     int nw = 0;
-    struct sf_runw *w = sf_run_go(&run, argv[optind], &sf_ccbuild_ops, mkctx, NULL, &nw);
+    struct sf_runw *w = sf_run_go(&run, argv[optind], &sf_ccbuild_ops, mkctx, freectx, NULL, &nw);
     if (!w)
         goto out;
     struct sf_calls_stats st;
@@ -299,9 +347,7 @@ int cmd_graph(int argc, char **argv)
     for (int k = 0; k < nw; k++) {
         struct gctx *g = w[k].ctx;
         sf_cctree_merge(&t, &g->b.tree, map_gid, &w[k]);
-        sf_ccbuild_free(&g->b);
-        sf_select_free(&g->focus);
-        free(g);
+        freectx(g);
         w[k].ctx = NULL;
     }
     sf_run_done(w, nw);
@@ -314,10 +360,22 @@ int cmd_graph(int argc, char **argv)
         sf_cctree_free(&t);
         goto out;
     }
-    sf_run_header(stdout, argv[optind], &st);
-    if (g_regex)
-        printf("# beneath every call of functions matching '%s'\n", g_regex);
-    print_tree(&run, &t, max_depth, min_pct);
+    if (json) {
+        printf("{\"log\": ");
+        sf_json_str(stdout, argv[optind]);
+        printf(", \"events\": %" PRIu64 ", \"calls\": %" PRIu64 ", \"regex\": ", st.events,
+               st.calls);
+        if (g_regex)
+            sf_json_str(stdout, g_regex);
+        else
+            printf("null");
+        printf(", ");
+    } else {
+        sf_run_header(stdout, argv[optind], &st);
+        if (g_regex)
+            printf("# beneath every call of functions matching '%s'\n", g_regex);
+    }
+    print_tree(&run, &t, max_depth, min_pct, json);
     sf_cctree_free(&t);
     rc = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -344,7 +344,7 @@ static int on_chunk(void *ctx, uint64_t off, const struct sf_chunk *hp, const ui
 static void on_progress(void *ctx, uint64_t off)
 {
     struct info *in = ctx;
-    sf_progress_update(in->pr, off, 0);
+    sf_progress(in->pr, off, 0, 0);
 }
 
 /* --events: decode every record with the shared reader and count. */
@@ -378,7 +378,7 @@ static int count_exactly(struct info *in, struct sf_progress *pr)
         t->exact_events += nev;
         im->exact_events += nev;
         in->exact_events += nev;
-        sf_progress_update(pr, sf_log_offset(log), in->exact_events);
+        sf_progress(pr, sf_log_offset(log), in->exact_events, 0);
     }
     if (r < 0)
         snprintf(in->err, sizeof in->err, "%s", sf_log_error(log));
@@ -509,7 +509,7 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
 
     wall(w, sizeof w, fh->create_real_ns);
     printf("log        %s: %s, format %u.%u, session %016" PRIx64 ", created %s\n", in->path,
-           sf_fmt_bytes(a, sizeof a, in->fsize), fh->version_major, fh->version_minor,
+           sf_fmt_bytes_s(a, sizeof a, in->fsize), fh->version_major, fh->version_minor,
            fh->session_id, w);
     if (tt.tsc) {
         printf("clock      TSC");
@@ -541,7 +541,7 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
     if (tt.lost_chunks)
         printf(", %" PRIu64 " EVENTS chunks flagged LOST", tt.lost_chunks);
     printf("\n");
-    printf("size       %s", sf_fmt_bytes(a, sizeof a, in->fsize));
+    printf("size       %s", sf_fmt_bytes_s(a, sizeof a, in->fsize));
     if (tt.events)
         printf(", %.2f bytes per event (records alone %.2f)", (double)in->fsize / tt.events,
                (double)in->chunk_bytes[SF_CHUNK_EVENTS] / tt.events);
@@ -587,7 +587,7 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
         snprintf(state, sizeof state, "%s%s", tr->exited ? "exited" : "-",
                  tr->lost_chunks ? ", lost records" : "");
         sf_table_addf(t, "%u\t%u\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s", in->imgs[tr->img].pid, tr->tid,
-                      evs, tr->chunks, sf_fmt_bytes(b, sizeof b, tr->bytes),
+                      evs, tr->chunks, sf_fmt_bytes_s(b, sizeof b, tr->bytes),
                       tr->chunks > 1 ? sf_fmt_dur(c, sizeof c, tr->last_ns - tr->first_ns) : "-",
                       state, tr->name[0] ? tr->name : "-");
     }
@@ -802,7 +802,8 @@ int cmd_info(int argc, char **argv)
     }
     in.fsize = (uint64_t)st.st_size;
     struct sf_progress pr;
-    sf_progress_init(&pr, "info", quiet, in.fsize);
+    sf_progress_init(&pr, "info", !quiet);
+    pr.size = in.fsize;
     in.pr = &pr;
     int rc = sf_hdrwalk(in.path, fh.header_size, on_chunk, &in, on_progress, in.err, sizeof in.err);
     if (rc > 0)

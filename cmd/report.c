@@ -297,6 +297,7 @@ static const struct sf_calls_ops ops = {
 };
 
 static enum by g_by;
+static void free_rctx(void *ctx);
 static void *mkctx(void *arg, struct sf_runw *w)
 {
     (void)arg;
@@ -307,8 +308,9 @@ static void *mkctx(void *arg, struct sf_runw *w)
     return r;
 }
 
-static void free_rctx(struct rctx *r)
+static void free_rctx(void *ctx)
 {
+    struct rctx *r = ctx;
     for (size_t i = 0; i < r->nthrs; i++)
         free_thr(r->thrs[i]);
     free(r->thrs);
@@ -340,7 +342,7 @@ static int run_log(struct result *res, const char *path)
 {
     struct sf_runw *w = NULL;
     int nw = 0;
-    w = sf_run_go(&res->run, path, &ops, mkctx, NULL, &nw);
+    w = sf_run_go(&res->run, path, &ops, mkctx, free_rctx, NULL, &nw);
     if (!w)
         return -1;
     sf_run_stats(w, nw, &res->st);

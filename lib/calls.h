@@ -104,6 +104,18 @@ struct sf_func {
     uint32_t index;           /* index in obj->func_addr */
 };
 
+/* A begin or an end as ops.calls hands them over (the fast path of
+ * consumers that only write them out, such as convert). */
+struct sf_crec {
+    uint64_t ns;     /* begin: the call's start; end: its end */
+    uint32_t func;   /* global function index */
+    uint16_t kind;   /* SF_CREC_BEGIN or SF_CREC_END */
+    uint16_t flags;  /* end: SF_CALL_* */
+    uint64_t hidden; /* end: calls beneath not delivered for the depth limit */
+};
+#define SF_CREC_BEGIN 1
+#define SF_CREC_END 2
+
 struct sf_calls_ops {
     /* All optional. ctx is sf_calls_new's ctx. */
     /* A PROCESS chunk (a new image; exec gives the same pid a new one). */
@@ -130,11 +142,19 @@ struct sf_calls_ops {
      * the engine handled it (dump): entries of kept calls (when their begin
      * is delivered), exits and tail calls of kept calls (c = the call they
      * ended), exits with no entry (c NULL; only without call filters), and
-     * ext records. ns is the clamped time; ev->ts the raw one. */
-    void (*event)(void *ctx, struct sf_cthread *t, const struct sf_event *ev, uint64_t ns,
+     * ext records. raw_ns is the record's time before clamping (a late
+     * begin: the call's start; its ev then has only kind and fid). */
+    void (*event)(void *ctx, struct sf_cthread *t, const struct sf_event *ev, int64_t raw_ns,
                   const struct sf_call *c);
     /* A LOST flag on an EVENTS chunk: records were dropped before it. */
     void (*lost)(void *ctx, struct sf_cthread *t, uint64_t ns);
+    /* Instead of begin and end (which are then not called): the same in
+     * batches of records, in order, one thread's per call; every other
+     * callback comes after the records before it were handed over. */
+    void (*calls)(void *ctx, struct sf_cthread *t, const struct sf_crec *r, size_t n);
+    /* A symbolizer warning, once per object file (default: printed on
+     * stderr as "sftrace: warning: MSG"). */
+    void (*warning)(void *ctx, const char *msg);
 };
 
 struct sf_calls;

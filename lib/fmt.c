@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "chrome.h"
 #include "fmt.h"
@@ -68,19 +66,6 @@ char *sf_fmt_ddur(char *buf, size_t n, int64_t ns)
     return buf;
 }
 
-char *sf_fmt_count(char *buf, size_t n, uint64_t v)
-{
-    if (v >= 1000000000)
-        snprintf(buf, n, "%.1fG", v / 1e9);
-    else if (v >= 1000000)
-        snprintf(buf, n, "%.1fM", v / 1e6);
-    else if (v >= 10000)
-        snprintf(buf, n, "%.1fk", v / 1e3);
-    else
-        snprintf(buf, n, "%" PRIu64, v);
-    return buf;
-}
-
 char *sf_fmt_grouped(char *buf, size_t n, uint64_t v)
 {
     char tmp[32];
@@ -94,19 +79,6 @@ char *sf_fmt_grouped(char *buf, size_t n, uint64_t v)
     }
     out[j] = 0;
     snprintf(buf, n, "%s", out);
-    return buf;
-}
-
-char *sf_fmt_bytes(char *buf, size_t n, uint64_t v)
-{
-    if (v >= 1ull << 30)
-        snprintf(buf, n, "%.2f GB", v / 1073741824.0);
-    else if (v >= 1u << 20)
-        snprintf(buf, n, "%.1f MB", v / 1048576.0);
-    else if (v >= 1u << 10)
-        snprintf(buf, n, "%.1f kB", v / 1024.0);
-    else
-        snprintf(buf, n, "%" PRIu64 " B", v);
     return buf;
 }
 
@@ -259,62 +231,4 @@ void sf_table_free(struct sf_table *t)
     free(t->cells);
     free(t->align);
     free(t);
-}
-
-/* ---- progress ---------------------------------------------------------------- */
-
-double sf_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void sf_progress_init(struct sf_progress *pr, const char *cmd, int quiet, uint64_t size)
-{
-    memset(pr, 0, sizeof *pr);
-    pr->cmd = cmd;
-    pr->on = !quiet;
-    pr->tty = isatty(STDERR_FILENO);
-    pr->start = pr->last = sf_now();
-    pr->size = size;
-}
-
-void sf_progress_update(struct sf_progress *pr, uint64_t offset, uint64_t events)
-{
-    if (!pr->on)
-        return;
-    double t = sf_now();
-    double every = pr->tty ? 0.25 : 5.0, after = pr->tty ? 0.5 : 5.0;
-    if (t - pr->last < every || t - pr->start < after)
-        return;
-    pr->last = t;
-    char ev[SF_FMT_LEN];
-    sf_fmt_count(ev, sizeof ev, events);
-    double pct = pr->size ? 100.0 * (double)offset / (double)pr->size : 0;
-    if (pct > 100)
-        pct = 100;
-    if (pr->tty) {
-        char bar[31];
-        int fill = (int)(pct * 30 / 100);
-        for (int i = 0; i < 30; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[30] = 0;
-        fprintf(stderr, "\rsftrace %s: [%s] %3.0f%%  %s events  %.1f s ", pr->cmd, bar, pct, ev,
-                t - pr->start);
-        pr->shown = 1;
-    } else {
-        fprintf(stderr, "sftrace %s: %.0f%% of the log, %s events, %.0f s\n", pr->cmd, pct, ev,
-                t - pr->start);
-    }
-    fflush(stderr);
-}
-
-void sf_progress_clear(struct sf_progress *pr)
-{
-    if (pr->shown) {
-        fprintf(stderr, "\r%*s\r", 78, "");
-        fflush(stderr);
-        pr->shown = 0;
-    }
 }

@@ -189,7 +189,7 @@ static int tick(void *ctx)
     atomic_fetch_add(&c->sh->events, st.events - w->ticked_events);
     w->ticked_events = st.events;
     if (w->index == 0)
-        sf_progress_update(&c->sh->pr, sf_log_offset(w->log), atomic_load(&c->sh->events));
+        sf_progress(&c->sh->pr, sf_log_offset(w->log), atomic_load(&c->sh->events), 0);
     return atomic_load(&c->sh->stop);
 }
 
@@ -207,7 +207,8 @@ static void *worker(void *arg)
 }
 
 struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_calls_ops *ops,
-                          void *(*mkctx)(void *arg, struct sf_runw *w), void *arg, int *nwp)
+                          void *(*mkctx)(void *arg, struct sf_runw *w), void (*freectx)(void *ctx),
+                          void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
     struct sf_log *probe = sf_log_open(path, err, sizeof err);
@@ -235,7 +236,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     memset(w, 0, (size_t)nw * sizeof *w);
     struct shared sh;
     memset(&sh, 0, sizeof sh);
-    sf_progress_init(&sh.pr, r->cmd, r->quiet, size);
+    sf_progress_init(&sh.pr, r->cmd, !r->quiet);
+    sh.pr.size = size;
     struct wctx *wc = xrealloc(NULL, (size_t)nw * sizeof *wc);
     int ok = 1;
     for (int k = 0; k < nw && ok; k++) {
@@ -271,6 +273,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         if (!ok)
             break;
         x->ctx = mkctx(arg, x);
+        x->freectx = freectx;
         x->e = sf_calls_new(x->log, x->syms, &x->sel, ops, x->ctx);
         sf_calls_set_tick(x->e, tick, &wc[k]);
     }
@@ -350,6 +353,8 @@ void sf_run_done(struct sf_runw *w, int nw)
             sf_log_close(w[k].log);
         sf_select_free(&w[k].sel);
         free(w[k].gid);
+        if (w[k].ctx && w[k].freectx)
+            w[k].freectx(w[k].ctx);
     }
     free(w);
 }
@@ -428,10 +433,9 @@ void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t)
 void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
 {
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
-    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, %s\n",
-            path, sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
-            st->threads, st->threads == 1 ? "" : "s", st->processes,
-            st->processes == 1 ? "" : "es",
+    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, %s\n", path,
+            sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
+            st->threads, st->threads == 1 ? "" : "s", st->processes, st->processes == 1 ? "" : "es",
             sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));
     if (st->unfinished || st->unmatched || st->lost || st->too_deep)
         fprintf(f,

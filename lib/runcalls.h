@@ -70,6 +70,7 @@ struct sf_runw {
     struct sf_calls *e;
     struct sf_calls_stats st;
     void *ctx; /* the consumer's */
+    void (*freectx)(void *ctx);
     int rc;
     char err[SF_ERRLEN + 128];
     uint32_t *gid; /* engine func -> name id + 1 (0: not yet) */
@@ -84,12 +85,14 @@ int sf_run_option(struct sf_run *r, int c, const char *arg);
 
 /*
  * Run over path. mkctx makes each worker's consumer context (called in the
- * main thread before the run, with the worker). Returns the workers (*nw of
- * them; free with sf_run_done) or NULL after printing the error. A log with
- * no events in the selection is an error ("no events").
+ * main thread before the run, with the worker); freectx frees one (on an
+ * error, and in sf_run_done for every w->ctx still set). Returns the workers
+ * (*nw of them; free with sf_run_done) or NULL after printing the error. A
+ * log with no events in the selection is an error ("no events").
  */
 struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_calls_ops *ops,
-                          void *(*mkctx)(void *arg, struct sf_runw *w), void *arg, int *nw);
+                          void *(*mkctx)(void *arg, struct sf_runw *w), void (*freectx)(void *ctx),
+                          void *arg, int *nw);
 void sf_run_done(struct sf_runw *w, int nw);
 /* Totals over the workers (threads summed, the rest as one reader saw). */
 void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st);

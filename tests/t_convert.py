@@ -1057,7 +1057,8 @@ def test_usage_and_quiet():
     _check(os.path.join(d, "sf.pb.gz"))
     p = tl.run([tl.SFTRACE, "convert", log, "--format", "chrome"], cwd=d)
     assert sorted(os.listdir(d)) == ["sf.json.gz", "sf.pb.gz"]
-    assert re.search(r"368 events, 184 slices, 1 threads, 1 processes -> sf.json.gz", p.stderr), \
+    assert re.search(r"368 events, 184 slices, 1 threads, 1 processes, 1 images -> sf.json.gz",
+                     p.stderr), \
         p.stderr
     with gzip.open(os.path.join(d, "sf.json.gz")) as f:
         json.load(f)
