@@ -44,8 +44,8 @@ VIEWERS_JS = os.path.join(HERE, "viewers")
 VIEWERS_BUILD = os.path.join(tl.BUILD, "viewers")
 MODULES = os.path.join(VIEWERS_BUILD, "node_modules")
 
-NEEDS_ENGINE = "(waits for branch engine: %s)"
-NEEDS_ANALYSIS = "(waits for branch analysis: %s)"
+NEEDS_ENGINE = "(comes from branch engine: %s)"
+NEEDS_ANALYSIS = "(comes from branch analysis: %s)"
 
 _deps_checked = []
 
