@@ -209,7 +209,7 @@ def _stats(roots):
     return s
 
 
-SCALE_NS = {"nanoseconds": 1, "microseconds": 1e3, "milliseconds": 1e6, "seconds": 1e9}
+SCALE_NS = {"none": 1, "nanoseconds": 1, "microseconds": 1e3, "milliseconds": 1e6, "seconds": 1e9}
 
 
 def _speedscope_calls(profile, frames):
@@ -527,3 +527,124 @@ def test_speedscope_selection():
                       funcs={a: {"fib": FIB_CALLS[11]}, b: {"fib": FIB_CALLS[9]}},
                       extra=["-F", "^fib$"], selection=dict(function="^fib$"),
                       needs=NEEDS_ENGINE % "-F")
+
+
+# ---- the flame graph SVG, and folded stacks in speedscope -------------------------------
+
+def _flame(log, out, extra=()):
+    p = tl.run([tl.SFTRACE_ASAN, "flame", "-q", log, "-o", out] + list(extra), check=False)
+    assert p.returncode == 0, "sftrace flame %s exited %d: %s %s" % (
+        " ".join(extra), p.returncode, p.stderr[-2000:], NEEDS_ANALYSIS % "sftrace flame")
+    assert "AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    return out
+
+
+def test_flame_svg_zoom_and_search():
+    """view_mt.c's flame graph in Chromium: a click on fib zooms it to the full
+    width (callees scaled, callers kept, the rest hidden), Reset zoom undoes
+    it, and searching ^fib$ highlights every fib frame and shows fib's share
+    of the time, as computed from the dump."""
+    _viewers()
+    log, pid, a, b, m = _mt()
+    svg = _flame(log, os.path.join(_dir(), "mt.svg"))
+    r = _node("flamesvg.mjs", ["--svg", svg, "--shots", _shots(), "--tag", "flame-mt",
+                               "--click", "fib", "--search", "^fib$"])
+    where = "screenshots %s" % ", ".join(r["shots"])
+    bad = _complaints(r["log"])
+    assert not bad, "the SVG's console: %s (%s)" % (bad, where)
+    assert r["contentType"] == "image/svg+xml", r["contentType"]
+    before, zoomed, unzoomed = r["before"], r["zoomed"], r["unzoomed"]
+    root = before[0]
+    assert root["parent"] == -1 and all(f["parent"] >= 0 for f in before[1:]), before[:3]
+    full_x, full_w = root["x"], root["w"]
+    assert full_w > 0.9 * r["width"], (full_w, r["width"])
+
+    # The click: the clicked frame spans the full width, its subtree is scaled
+    # by the same factor and moved with it, its callers span the full width,
+    # everything else is hidden.
+    i = r["clicked"]
+    z = before[i]
+    assert z["w"] < full_w / 10, "fib should be a narrow frame before the click: %s" % z
+    scale = full_w / z["w"]
+    sub = set()
+    for f in before:
+        if f["i"] == i or f["parent"] in sub:
+            sub.add(f["i"])
+    anc = set()
+    p = z["parent"]
+    while p >= 0:
+        anc.add(p)
+        p = before[p]["parent"]
+    tol = 0.15  # x and width are written with one decimal
+    for f0, f1 in zip(before, zoomed):
+        if f0["i"] in sub:
+            assert f1["shown"], "frame %s of the zoomed subtree is hidden (%s)" % (f0, where)
+            # the SVG keeps one decimal of the unzoomed geometry: scale its error too
+            assert abs(f1["w"] - f0["w"] * scale) <= tol * scale + 0.1, \
+                "frame %s: width %.1f after zooming by %.2f, want %.1f (%s)" % (
+                    f0["name"], f1["w"], scale, f0["w"] * scale, where)
+            assert abs(f1["x"] - (full_x + (f0["x"] - z["x"]) * scale)) <= tol * scale + 0.1, \
+                (f0, f1, where)
+        elif f0["i"] in anc:
+            assert f1["shown"] and abs(f1["w"] - full_w) <= tol and abs(f1["x"] - full_x) <= tol, \
+                "caller %s after the zoom: %s (%s)" % (f0["name"], f1, where)
+        else:
+            assert not f1["shown"], "frame %s outside the zoomed one is still shown (%s)" % (
+                f0, where)
+    zf = zoomed[i]
+    assert abs(zf["x"] - full_x) <= tol and abs(zf["w"] - full_w) <= tol, \
+        "the clicked frame spans x %.1f width %.1f, want %.1f / %.1f (%s)" % (
+            zf["x"], zf["w"], full_x, full_w, where)
+    assert zf["label"] == "fib", "the zoomed frame's label is %r" % zf["label"]
+    assert r["unzoomOpacity"] == "1", "Reset zoom is not shown after a zoom: %r" % r["unzoomOpacity"]
+    for f0, f1 in zip(before, unzoomed):
+        assert f1["shown"] and abs(f1["x"] - f0["x"]) < 0.05 and abs(f1["w"] - f0["w"]) < 0.05, \
+            "Reset zoom left %s at %s" % (f0, f1)
+
+    # The search: every fib frame highlighted, none else; the share of fib's
+    # time (outermost calls, every thread) in all the time.
+    hl = [f for f in r["searched"] if f["fill"] != before[f["i"]]["fill"]]
+    want_hl = [f for f in before if f["name"] == "fib"]
+    assert sorted(f["i"] for f in hl) == sorted(f["i"] for f in want_hl), \
+        "highlighted %s, want the fib frames %s (%s)" % (
+            [(f["i"], f["name"]) for f in hl], [f["i"] for f in want_hl], where)
+    mt = re.match(r"^Matched: ([0-9.]+)% \((\d+) frames?\)$", r["matched"])
+    assert mt, "the search shows %r (%s)" % (r["matched"], where)
+    assert int(mt.group(2)) == len(want_hl), (r["matched"], len(want_hl))
+    events, _ = tl.dump(log)
+    roots = _calls_from_dump(events)
+    all_ns = sum(c.end - c.start for rs in roots.values() for c in rs)
+    fib_ns = sum(_stats(rs).get("fib", [0, 0])[1] for rs in roots.values())
+    share = 100.0 * fib_ns / all_ns
+    # Rounding: one decimal shown; x and width with one decimal each; and
+    # frames narrower than a pixel are merged into "[N small frames]".
+    small = sum(f["w"] for f in before if f["name"].startswith("["))
+    slack = 0.05 + 100.0 * (0.1 * len(want_hl) + small) / full_w
+    assert abs(float(mt.group(1)) - share) <= slack, \
+        "the search shows %s%%, fib's share of the time is %.2f%% (+-%.2f) (%s)" % (
+            mt.group(1), share, slack, where)
+
+
+def test_speedscope_folded_stacks():
+    """`sftrace flame --format folded` of view_mt.c opened in speedscope: one
+    profile, the functions of the log, and each function's total and self
+    weight (ns) equal to `sftrace report` over all threads."""
+    _viewers()
+    log, pid, a, b, m = _mt()
+    folded = _flame(log, os.path.join(_dir(), "mt.folded"), ["--format", "folded"])
+    r, bad = _open_speedscope(folded, "folded")
+    assert not bad, "speedscope's console for the folded stacks: %s (%s)" % (bad, r["shots"])
+    exp = r["exported"]
+    assert len(exp["profiles"]) == 1, [p["name"] for p in exp["profiles"]]
+    prof = exp["profiles"][0]
+    seen = _stats(_speedscope_calls(prof, exp["shared"]["frames"]))
+    p = tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", "--limit", "0", log], check=False)
+    assert p.returncode == 0, p.stderr
+    rep = {f["name"]: f for f in json.loads(p.stdout)["groups"][0]["functions"]}
+    assert set(seen) == set(rep), "speedscope shows %s; report %s" % (sorted(seen), sorted(rep))
+    for f, (_calls, total, self_, _u, _t) in seen.items():
+        # Folded stacks merge threads and calls: a stack's weight is exact
+        # ns, so only the sum of doubles rounds.
+        assert abs(total - rep[f]["total_ns"]) <= 1 and abs(self_ - rep[f]["self_ns"]) <= 1, \
+            "%r: speedscope total %.0f self %.0f, report %d / %d (%s)" % (
+                f, total, self_, rep[f]["total_ns"], rep[f]["self_ns"], r["shots"])

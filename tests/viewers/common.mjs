@@ -43,6 +43,12 @@ export async function serve(mounts) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1')
     const p = decodeURIComponent(url.pathname)
+    if (p === '/favicon.ico') {
+      // Chromium asks for one with every document: no error in the console.
+      res.writeHead(204)
+      res.end()
+      return
+    }
     for (const [prefix, dir] of Object.entries(mounts)) {
       if (!p.startsWith(prefix)) continue
       const file = path.resolve(dir, p.slice(prefix.length) || 'index.html')
