@@ -9,6 +9,7 @@
 # on stderr, writes the reason to build/viewers/unavailable and exits 0, so
 # the rest of the suite runs and t_viewers.py skips with that reason.
 # SFTRACE_NO_VIEWERS=1 skips the viewer checks on purpose.
+cd "$(dirname "$0")/.." || exit 0
 B=${BUILD:-build}/viewers
 mkdir -p "$B"
 rm -f "$B/unavailable"

@@ -501,16 +501,17 @@ def test_speedscope_unfinished():
     assert rep[s]["stuck_wait"][3] == 1 and rep[s]["stuck_outer"][3] == 1, rep[s]
 
 
-def test_speedscope_selection():
-    """A log converted with --time-range (calls cut at both ends) and with -F
-    (only fib's calls): speedscope shows the cut calls from the range's start
-    to its end, with the totals report gives for the same selection."""
+def test_speedscope_time_range():
+    """view_mt.c converted with --time-range inside fib-a's recursion (calls
+    cut at both ends, main and run spanning the whole range): speedscope
+    shows the cut calls from the range's start to its end, every thread that
+    was inside a call, with the totals report gives for the same range."""
     _viewers()
     log, pid, a, b, m = _mt()
     events, _ = tl.dump(log)
     first = min(e.time for e in events)
-    # A range inside fib-a's recursion, its ends halfway between two events so
-    # no call starts or ends on them: calls are cut on both sides.
+    # The range's ends halfway between two events of fib-a, so no call
+    # starts or ends on them.
     ta = sorted({e.time for e in events if (e.pid, e.tid) == a and e.func == "fib"})
     assert len(ta) > 40, len(ta)
     gaps = [(t0, t1) for t0, t1 in zip(ta, ta[1:]) if t1 - t0 >= 2]
@@ -520,12 +521,19 @@ def test_speedscope_selection():
     rng = "%d,%d" % (t0 - first, t1 - first)
     sel = _select(_calls_from_dump(events), t0=t0, t1=t1)
     kept = {k for k, v in sel.items() if v}
-    assert a in kept, "the range keeps nothing of fib-a"
+    assert a in kept and m in kept, "the range keeps %s" % kept
     names = {m: "view_mt", a: "fib-a", b: "fib-b"}
     _check_speedscope(log, "range", threads={k: ("view_mt", names[k]) for k in kept},
-                      funcs={a: {"run": 1}}, extra=["--time-range", rng],
+                      funcs={a: {"run": 1}, m: {"main": 1}}, extra=["--time-range", rng],
                       selection=dict(t0=t0, t1=t1),
                       needs=NEEDS_ENGINE % "--time-range")
+
+
+def test_speedscope_function_filter():
+    """view_mt.c converted with -F '^fib$': only the fib threads, only fib,
+    every call of it, with the totals report gives for the same -F."""
+    _viewers()
+    log, pid, a, b, m = _mt()
     _check_speedscope(log, "only-fib", threads={a: ("view_mt", "fib-a"), b: ("view_mt", "fib-b")},
                       funcs={a: {"fib": FIB_CALLS[11]}, b: {"fib": FIB_CALLS[9]}},
                       extra=["-F", "^fib$"], selection=dict(function="^fib$"),
