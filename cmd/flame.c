@@ -29,30 +29,6 @@
 
 static int g_by_thread;
 
-static void *mkctx(void *arg, struct sf_runw *w)
-{
-    (void)arg;
-    (void)w;
-    struct sf_ccbuild *b = malloc(sizeof *b);
-    if (!b) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    sf_ccbuild_init(b, g_by_thread);
-    return b;
-}
-
-static void freectx(void *ctx)
-{
-    sf_ccbuild_free(ctx);
-    free(ctx);
-}
-
-static uint32_t map_gid(void *ctx, uint32_t func)
-{
-    return sf_run_gid(ctx, func);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -79,6 +55,9 @@ static void usage(FILE *f)
 }
 
 enum { OPT_FORMAT = 0x5600, OPT_WEIGHT, OPT_BY, OPT_TITLE, OPT_WIDTH, OPT_MINW };
+static const char *const fmt_choices[] = {"svg", "folded", NULL};
+static const char *const weight_choices[] = {"time", "calls", NULL};
+static const char *const by_choices[] = {"none", "thread", NULL};
 
 int cmd_flame(int argc, char **argv)
 {
@@ -111,28 +90,16 @@ int cmd_flame(int argc, char **argv)
             out = optarg;
             break;
         case OPT_FORMAT:
-            if (!strcmp(optarg, "svg") || !strcmp(optarg, "folded")) {
-                folded = !strcmp(optarg, "folded");
-            } else {
-                fprintf(stderr, CMD ": unknown format '%s' (svg or folded)\n", optarg);
+            if ((folded = sf_opt_choice("flame", "--format", optarg, fmt_choices)) < 0)
                 goto out;
-            }
             break;
         case OPT_WEIGHT:
-            if (!strcmp(optarg, "time") || !strcmp(optarg, "calls")) {
-                calls = !strcmp(optarg, "calls");
-            } else {
-                fprintf(stderr, CMD ": --weight wants time or calls, not '%s'\n", optarg);
+            if ((calls = sf_opt_choice("flame", "--weight", optarg, weight_choices)) < 0)
                 goto out;
-            }
             break;
         case OPT_BY:
-            if (!strcmp(optarg, "none") || !strcmp(optarg, "thread")) {
-                g_by_thread = !strcmp(optarg, "thread");
-            } else {
-                fprintf(stderr, CMD ": --by wants none or thread, not '%s'\n", optarg);
+            if ((g_by_thread = sf_opt_choice("flame", "--by", optarg, by_choices)) < 0)
                 goto out;
-            }
             break;
         case OPT_TITLE:
             title = optarg;
@@ -176,21 +143,12 @@ int cmd_flame(int argc, char **argv)
     if (!out)
         out = folded ? "flame.folded" : "flame.svg";
     rc = 1;
-    int nw = 0;
-    struct sf_runw *w = sf_run_go(&run, logpath, &sf_ccbuild_ops, mkctx, freectx, NULL, &nw);
-    if (!w)
-        goto out;
     struct sf_calls_stats st;
-    sf_run_stats(w, nw, &st);
     struct sf_cctree t;
-    sf_cctree_init(&t);
-    for (int k = 0; k < nw; k++) {
-        struct sf_ccbuild *b = w[k].ctx;
-        sf_cctree_merge(&t, &b->tree, map_gid, &w[k]);
-        freectx(b);
-        w[k].ctx = NULL;
+    if (sf_run_cctree(&run, logpath, g_by_thread, NULL, &t, &st) < 0) {
+        sf_cctree_free(&t);
+        goto out;
     }
-    sf_run_done(w, nw);
 
     /* the frame tree: same shape, names instead of functions */
     struct sf_ftree *ft = sf_ftree_new();

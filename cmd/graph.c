@@ -27,53 +27,7 @@
 
 #define CMD "sftrace graph"
 
-struct gctx {
-    struct sf_ccbuild b; /* first: the engine's ctx is this struct */
-    struct sf_runw *w;
-    struct sf_select focus; /* REGEX, compiled for this worker */
-};
-
-static const char *g_regex;
 static int g_by_thread;
-
-static int focus_fn(void *ctx, uint32_t func)
-{
-    struct gctx *g = ctx;
-    const struct sf_func *f = sf_calls_func(g->w->e, func);
-    return f && f->name && sf_regex_match(g->focus.funcs, f->name);
-}
-
-static void *mkctx(void *arg, struct sf_runw *w)
-{
-    (void)arg;
-    struct gctx *g = calloc(1, sizeof *g);
-    if (!g) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    sf_ccbuild_init(&g->b, g_by_thread);
-    g->w = w;
-    sf_select_init(&g->focus);
-    if (g_regex) {
-        char err[SF_ERRLEN];
-        sf_select_option(&g->focus, 'F', g_regex, err, sizeof err); /* checked before */
-        sf_cctree_set_focus(&g->b.tree, focus_fn, g);
-    }
-    return g;
-}
-
-static void freectx(void *ctx)
-{
-    struct gctx *g = ctx;
-    sf_ccbuild_free(&g->b);
-    sf_select_free(&g->focus);
-    free(g);
-}
-
-static uint32_t map_gid(void *ctx, uint32_t func)
-{
-    return sf_run_gid(ctx, func);
-}
 
 static uint32_t *sorted_kids(const struct sf_cctree *t, uint32_t i, size_t *n)
 {
@@ -246,6 +200,8 @@ static void usage(FILE *f)
 }
 
 enum { OPT_MINPCT = 0x5500, OPT_BY, OPT_FORMAT };
+static const char *const by_choices[] = {"none", "thread", NULL};
+static const char *const fmt_choices[] = {"table", "json", NULL};
 
 int cmd_graph(int argc, char **argv)
 {
@@ -261,7 +217,6 @@ int cmd_graph(int argc, char **argv)
     sf_run_init(&run, "graph");
     int rc = 2, c, max_depth = -1, json = 0;
     double min_pct = 0;
-    g_regex = NULL;
     g_by_thread = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h" SF_RUN_SHORTOPTS, longopts, NULL)) != -1) {
@@ -271,42 +226,24 @@ int cmd_graph(int argc, char **argv)
             rc = 0;
             goto out;
         case 'D': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > 1000000) {
-                fprintf(stderr, CMD ": -D wants a depth, 0 or more, not '%s'\n", optarg);
+            long v;
+            if (sf_opt_long("graph", "-D", optarg, 0, 1000000, &v) < 0)
                 goto out;
-            }
             max_depth = (int)v;
             break;
         }
-        case OPT_MINPCT: {
-            char *end;
-            double v = strtod(optarg, &end);
-            if (!*optarg || *end || !(v >= 0 && v <= 100)) {
-                fprintf(stderr, CMD ": --min-percent wants 0..100, not '%s'\n", optarg);
+        case OPT_MINPCT:
+            if (sf_opt_double("graph", "--min-percent", optarg, 0, 100, &min_pct) < 0)
                 goto out;
-            }
-            min_pct = v;
             break;
-        }
         case OPT_BY:
-            if (!strcmp(optarg, "none") || !strcmp(optarg, "thread")) {
-                g_by_thread = !strcmp(optarg, "thread");
-            } else {
-                fprintf(stderr, CMD ": --by wants none or thread, not '%s'\n", optarg);
+            if ((g_by_thread = sf_opt_choice("graph", "--by", optarg, by_choices)) < 0)
                 goto out;
-            }
             break;
-        case OPT_FORMAT: {
-            enum sf_outfmt f;
-            if (sf_outfmt_parse(optarg, &f) < 0 || f == SF_OUT_CSV) {
-                fprintf(stderr, CMD ": unknown format '%s' (table or json)\n", optarg);
+        case OPT_FORMAT:
+            if ((json = sf_opt_choice("graph", "--format", optarg, fmt_choices)) < 0)
                 goto out;
-            }
-            json = f == SF_OUT_JSON;
             break;
-        }
         default: {
             int r = sf_run_option(&run, c, optarg);
             if (r < 0)
@@ -322,41 +259,11 @@ int cmd_graph(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    if (optind == argc - 2) {
-        g_regex = argv[optind + 1];
-        struct sf_select chk;
-        sf_select_init(&chk);
-        char err[SF_ERRLEN];
-        if (sf_select_option(&chk, 'F', g_regex, err, sizeof err) < 0) {
-            const char *m = strstr(err, ": bad regular expression");
-            fprintf(stderr, CMD ": REGEX '%s'%s\n", g_regex, m ? m : err);
-            sf_select_free(&chk);
-            goto out;
-        }
-        sf_select_free(&chk);
-    }
+    const char *regex = optind == argc - 2 ? argv[optind + 1] : NULL;
     rc = 1;
-    int nw = 0;
-    struct sf_runw *w = sf_run_go(&run, argv[optind], &sf_ccbuild_ops, mkctx, freectx, NULL, &nw);
-    if (!w)
-        goto out;
     struct sf_calls_stats st;
-    sf_run_stats(w, nw, &st);
     struct sf_cctree t;
-    sf_cctree_init(&t);
-    for (int k = 0; k < nw; k++) {
-        struct gctx *g = w[k].ctx;
-        sf_cctree_merge(&t, &g->b.tree, map_gid, &w[k]);
-        freectx(g);
-        w[k].ctx = NULL;
-    }
-    sf_run_done(w, nw);
-    if (t.nn <= 1) {
-        if (g_regex)
-            fprintf(stderr, CMD ": %s: no call of a function matching '%s'\n", argv[optind],
-                    g_regex);
-        else
-            fprintf(stderr, CMD ": %s: no calls in the selection\n", argv[optind]);
+    if (sf_run_cctree(&run, argv[optind], g_by_thread, regex, &t, &st) < 0) {
         sf_cctree_free(&t);
         goto out;
     }
@@ -365,15 +272,15 @@ int cmd_graph(int argc, char **argv)
         sf_json_str(stdout, argv[optind]);
         printf(", \"events\": %" PRIu64 ", \"calls\": %" PRIu64 ", \"regex\": ", st.events,
                st.calls);
-        if (g_regex)
-            sf_json_str(stdout, g_regex);
+        if (regex)
+            sf_json_str(stdout, regex);
         else
             printf("null");
         printf(", ");
     } else {
         sf_run_header(stdout, argv[optind], &st);
-        if (g_regex)
-            printf("# beneath every call of functions matching '%s'\n", g_regex);
+        if (regex)
+            printf("# beneath every call of functions matching '%s'\n", regex);
     }
     print_tree(&run, &t, max_depth, min_pct, json);
     sf_cctree_free(&t);

@@ -93,27 +93,17 @@ struct info {
     char err[SF_ERRLEN + 64];
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
         if ((n) >= (cap)) {                                                                        \
             (cap) = (cap) ? 2 * (cap) : 16;                                                        \
-            (arr) = xrealloc((arr), (cap) * sizeof *(arr));                                        \
+            (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                        \
         }                                                                                          \
     } while (0)
 
 static char *strndup_x(const uint8_t *s, size_t n)
 {
-    char *r = xrealloc(NULL, n + 1);
+    char *r = sf_xrealloc(NULL, n + 1);
     memcpy(r, s, n);
     r[n] = 0;
     return r;
@@ -174,21 +164,13 @@ static struct ithr *thread_of(struct info *in, uint32_t img, uint32_t tid)
     return &in->thrs[*slot - 1];
 }
 
-static uint64_t fnv(const void *p, size_t n, uint64_t h)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static void add_object(struct info *in, const struct iimg *im, const struct sf_object *o,
                        const uint8_t *path, const uint8_t *bid)
 {
     size_t plen = strnlen((const char *)path, o->path_len);
-    uint64_t h = fnv(path, plen, 0xcbf29ce484222325ull);
-    h = fnv(bid, o->build_id_len, h);
-    h = fnv(&o->nfuncs, sizeof o->nfuncs, h);
+    uint64_t h = sf_fnv(path, plen, SF_FNV0);
+    h = sf_fnv(bid, o->build_id_len, h);
+    h = sf_fnv(&o->nfuncs, sizeof o->nfuncs, h);
     struct iobj *x = NULL;
     uint64_t *slot = sf_map_get(&in->objmap, h, 1);
     if (*slot) {
@@ -209,7 +191,7 @@ static void add_object(struct info *in, const struct iimg *im, const struct sf_o
         x = &in->objs[in->nobjs++];
         memset(x, 0, sizeof *x);
         x->path = strndup_x(path, plen);
-        x->bid = xrealloc(NULL, o->build_id_len);
+        x->bid = sf_xrealloc(NULL, o->build_id_len);
         memcpy(x->bid, bid, o->build_id_len);
         x->bid_len = o->build_id_len;
         x->nfuncs = o->nfuncs;

@@ -39,17 +39,12 @@ static const char *const key_names[] = {"total", "self", "calls", "avg", "min", 
 
 struct fstat {
     uint64_t calls, total, self, sum, min, max, unfinished;
+    /* while the engine runs: the thread that counts its active calls of the
+     * function here (the fast path), and how many there are; other threads
+     * with calls of it active count them in their own struct act */
+    const void *owner;
+    uint64_t active;
 };
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    return p;
-}
 
 /* ---- per worker, while the engine runs ---------------------------------------- */
 
@@ -62,16 +57,22 @@ struct group {
     size_t nf;
 };
 
-static struct fstat *stat_of(struct group *g, uint32_t func)
+static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
 {
-    if (func >= g->nf) {
+    {
         size_t n = g->nf ? g->nf : 64;
         while (n <= func)
             n *= 2;
-        g->f = xrealloc(g->f, n * sizeof *g->f);
+        g->f = sf_xrealloc(g->f, n * sizeof *g->f);
         memset(g->f + g->nf, 0, (n - g->nf) * sizeof *g->f);
         g->nf = n;
     }
+}
+
+static inline struct fstat *stat_of(struct group *g, uint32_t func)
+{
+    if (__builtin_expect(func >= g->nf, 0))
+        grow_group(g, func);
     return &g->f[func];
 }
 
@@ -142,15 +143,21 @@ static uint32_t act_inc(struct act *a, uint32_t func)
     return a->cnt[i]++;
 }
 
-static void act_dec(struct act *a, uint32_t func)
+static int act_has(const struct act *a, uint32_t func)
+{
+    return a->cap && a->key[act_slot(a, func)];
+}
+
+/* One active call of func fewer; returns how many are left. */
+static uint32_t act_dec(struct act *a, uint32_t func)
 {
     if (!a->cap)
-        return;
+        return 0;
     uint32_t m = a->cap - 1, i = act_slot(a, func);
     if (!a->key[i])
-        return;
+        return 0;
     if (--a->cnt[i])
-        return;
+        return a->cnt[i];
     /* delete, shifting later members of the cluster back */
     a->key[i] = 0;
     a->n--;
@@ -164,13 +171,12 @@ static void act_dec(struct act *a, uint32_t func)
             i = j;
         }
     }
+    return 0;
 }
 
 struct rthr {
     struct group *g;
     struct act act;
-    uint8_t *outer; /* by delivered depth: the call is its function's outermost */
-    uint32_t cap;
 };
 
 struct rctx {
@@ -190,7 +196,7 @@ static struct group *get_group(struct rctx *r, struct sf_cthread *t)
                                          : (uint64_t)t->pid << 32 | t->tid;
     uint64_t *slot = sf_map_get(&r->groupmap, key, 1);
     if (!*slot) {
-        struct group *g = xrealloc(NULL, sizeof *g);
+        struct group *g = sf_xrealloc(NULL, sizeof *g);
         memset(g, 0, sizeof *g);
         g->pid = r->by == BY_NONE ? 0 : t->pid;
         g->tid = r->by == BY_THREAD ? t->tid : 0;
@@ -200,7 +206,7 @@ static struct group *get_group(struct rctx *r, struct sf_cthread *t)
             snprintf(g->label, sizeof g->label, "%u %s", t->pid, t->img ? t->img->name : "");
         if (r->ngroups == r->capgroups) {
             r->capgroups = r->capgroups ? 2 * r->capgroups : 16;
-            r->groups = xrealloc(r->groups, r->capgroups * sizeof *r->groups);
+            r->groups = sf_xrealloc(r->groups, r->capgroups * sizeof *r->groups);
         }
         r->groups[r->ngroups++] = g;
         *slot = r->ngroups;
@@ -212,12 +218,12 @@ static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
 {
     if (t->user)
         return t->user;
-    struct rthr *x = xrealloc(NULL, sizeof *x);
+    struct rthr *x = sf_xrealloc(NULL, sizeof *x);
     memset(x, 0, sizeof *x);
     x->g = get_group(r, t);
     if (r->nthrs == r->capthrs) {
         r->capthrs = r->capthrs ? 2 * r->capthrs : 16;
-        r->thrs = xrealloc(r->thrs, r->capthrs * sizeof *r->thrs);
+        r->thrs = sf_xrealloc(r->thrs, r->capthrs * sizeof *r->thrs);
     }
     r->thrs[r->nthrs++] = x;
     t->user = x;
@@ -236,21 +242,25 @@ static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
 static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
 {
     struct rthr *x = thr_of(ctx, t);
-    if (f->depth >= x->cap) {
-        uint32_t n = x->cap ? 2 * x->cap : 64;
-        while (n <= f->depth)
-            n *= 2;
-        x->outer = xrealloc(x->outer, n);
-        x->cap = n;
+    struct fstat *s = stat_of(x->g, f->func);
+    if (s->owner == x) {
+        s->active++;
+    } else if (!s->active && !act_has(&x->act, f->func)) {
+        s->owner = x; /* nobody has it active: this thread counts here now */
+        s->active = 1;
+    } else {
+        act_inc(&x->act, f->func);
     }
-    x->outer[f->depth] = act_inc(&x->act, f->func) == 0;
 }
 
 static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
 {
-    struct rthr *x = thr_of(ctx, t);
+    struct rctx *r = ctx;
+    struct rthr *x = thr_of(r, t);
     struct fstat *s = stat_of(x->g, c->func);
     uint64_t dur = c->end_ns - c->start_ns;
+    if (!c->depth)
+        sf_span_add(&r->w->span, c->start_ns, c->end_ns);
     if (!s->calls || dur < s->min)
         s->min = dur;
     if (dur > s->max)
@@ -260,16 +270,17 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
     s->self += c->self_ns;
     if (c->flags & SF_CALL_UNFINISHED)
         s->unfinished++;
-    if (c->depth < x->cap && x->outer[c->depth])
+    /* the outermost active call of its function on this thread: the
+     * count goes to zero (where the begin counted it) */
+    uint64_t left = s->owner == x && s->active ? --s->active : act_dec(&x->act, c->func);
+    if (!left)
         s->total += dur;
-    act_dec(&x->act, c->func);
 }
 
 static void free_thr(struct rthr *x)
 {
     free(x->act.key);
     free(x->act.cnt);
-    free(x->outer);
     free(x);
 }
 
@@ -301,7 +312,7 @@ static void free_rctx(void *ctx);
 static void *mkctx(void *arg, struct sf_runw *w)
 {
     (void)arg;
-    struct rctx *r = xrealloc(NULL, sizeof *r);
+    struct rctx *r = sf_xrealloc(NULL, sizeof *r);
     memset(r, 0, sizeof *r);
     r->by = g_by;
     r->w = w;
@@ -355,12 +366,12 @@ static int run_log(struct result *res, const char *path)
             uint64_t key = (uint64_t)g->pid << 32 | g->tid;
             uint64_t *slot = sf_map_get(&gm, key, 1);
             if (!*slot) {
-                struct group *d = xrealloc(NULL, sizeof *d);
+                struct group *d = sf_xrealloc(NULL, sizeof *d);
                 memset(d, 0, sizeof *d);
                 d->pid = g->pid;
                 d->tid = g->tid;
                 memcpy(d->label, g->label, sizeof d->label);
-                res->groups = xrealloc(res->groups, (res->ngroups + 1) * sizeof *res->groups);
+                res->groups = sf_xrealloc(res->groups, (res->ngroups + 1) * sizeof *res->groups);
                 res->groups[res->ngroups++] = d;
                 *slot = res->ngroups;
             }
@@ -427,7 +438,7 @@ static int by_key(const void *a, const void *b)
 
 static struct row *rows_of(const struct result *res, const struct group *g, size_t *n)
 {
-    struct row *rows = xrealloc(NULL, (g->nf + 1) * sizeof *rows);
+    struct row *rows = sf_xrealloc(NULL, (g->nf + 1) * sizeof *rows);
     size_t k = 0;
     for (size_t f = 0; f < g->nf; f++)
         if (g->f[f].calls)
@@ -588,7 +599,7 @@ static int print_diff(const struct result *base, const struct result *nw, const 
     struct sf_map idx = {0}; /* name id in the base run -> row + 1 */
     const struct group *gb = base->groups[0], *gn = nw->groups[0];
     size_t cap = gb->nf + gn->nf + 1, nr = 0;
-    struct drow *rows = xrealloc(NULL, cap * sizeof *rows);
+    struct drow *rows = sf_xrealloc(NULL, cap * sizeof *rows);
     for (size_t f = 0; f < gb->nf; f++)
         if (gb->f[f].calls) {
             rows[nr] = (struct drow){sf_run_name(&base->run, (uint32_t)f), gb->f[f], {0}, 0};
@@ -762,28 +773,20 @@ int cmd_report(int argc, char **argv)
             break;
         }
         case OPT_LIMIT: {
-            char *end;
-            long long v = strtoll(optarg, &end, 10);
-            if (!*optarg || *end || v < 0) {
-                fprintf(stderr, CMD ": --limit wants a count, 0 or more (0: all), not '%s'\n",
-                        optarg);
+            long v;
+            if (sf_opt_long("report", "--limit", optarg, 0, 1L << 30, &v) < 0)
                 goto out;
-            }
             limit = (size_t)v;
             break;
         }
-        case OPT_BY:
-            if (!strcmp(optarg, "none"))
-                g_by = BY_NONE;
-            else if (!strcmp(optarg, "process"))
-                g_by = BY_PROCESS;
-            else if (!strcmp(optarg, "thread"))
-                g_by = BY_THREAD;
-            else {
-                fprintf(stderr, CMD ": --by wants none, process or thread, not '%s'\n", optarg);
+        case OPT_BY: {
+            static const char *const by[] = {"none", "process", "thread", NULL};
+            int k = sf_opt_choice("report", "--by", optarg, by);
+            if (k < 0)
                 goto out;
-            }
+            g_by = (enum by)k;
             break;
+        }
         case OPT_FORMAT:
             if (sf_outfmt_parse(optarg, &fmt) < 0) {
                 fprintf(stderr, CMD ": unknown format '%s' (table, csv or json)\n", optarg);

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callgraph.h"
 #include "calls.h"
 
 #define STACK_MAX (1u << 22) /* frames tracked per thread */
@@ -68,6 +69,7 @@ struct imgst {
  * that maps it: forks, runs of the same program). */
 struct objst {
     struct sf_symobj *so;
+    struct sf_callgraph *cg; /* its code's "can call" (NULL: not known) */
     uint32_t nfuncs;
     uint64_t a0, a1; /* first and last function address, to tell files apart */
     uint32_t *g;     /* function index -> global function, NONE unknown */
@@ -115,7 +117,9 @@ struct sf_calls {
     char err[SF_ERRLEN + 64];
 
     struct sf_func *funcs;
-    uint8_t *fsel; /* per function: FS_* */
+    uint8_t *fsel;  /* per function: FS_* */
+    uint32_t *fobj; /* per function: index + 1 in objs, 0 for an unknown fid */
+    int unwind_on;  /* some object can unwind: check entries (calls.h) */
     uint32_t nfuncs, capfuncs;
     struct sf_map objmap;  /* struct sf_obj * -> index + 1 in objs */
     struct sf_map filemap; /* struct sf_symobj * -> index + 1 in objs */
@@ -137,6 +141,7 @@ struct sf_calls {
     uint64_t w0, w1;
     uint64_t origin;
     int noskip;              /* SFTRACE_NO_SKIP: decode every chunk (tests) */
+    int nounwind;            /* SFTRACE_NO_UNWIND_RULE: no entry rule (tests) */
     struct sf_map namesel;   /* survey: pid << 32 | tid -> 1 + (a name matched) */
     struct sf_map firstseen; /* survey: image id << 32 | tid seen */
 
@@ -226,7 +231,9 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
         e->capfuncs = e->capfuncs ? 2 * e->capfuncs : 256;
         e->funcs = xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
         e->fsel = xrealloc(e->fsel, e->capfuncs);
+        e->fobj = xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
     }
+    e->fobj[e->nfuncs] = 0;
     struct sf_func *f = &e->funcs[e->nfuncs];
     memset(f, 0, sizeof *f);
     e->fsel[e->nfuncs] = 0;
@@ -282,6 +289,10 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 st->a1 = a1;
                 st->g = xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
                 memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
+                st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
+                                           o->nfuncs);
+                if (sf_callgraph_unwinds(st->cg) && !e->nounwind)
+                    e->unwind_on = 1;
                 *slot = e->nobjs;
                 if (!*fs)
                     *fs = e->nobjs;
@@ -295,6 +306,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 !sf_symobj_srcline(st->so, o->func_addr[idx], &file, &line))
                 file = NULL;
             st->g[idx] = new_func(e, name, file, line, o, idx);
+            e->fobj[st->g[idx]] = (uint32_t)(*slot);
         }
         g = st->g[idx];
     } else {
@@ -334,6 +346,11 @@ static inline uint32_t func_of(struct sf_calls *e, struct imgst *is, const struc
             return g;
     }
     return resolve(e, is, img, fid);
+}
+
+uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_t fid)
+{
+    return func_of(e, img_state(e, img), img, fid);
 }
 
 const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
@@ -664,6 +681,8 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
  * the window start. */
 static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
 {
+    if (!e->prepass && t->nchain && !t->chain_done && e->w0 < ns)
+        ns = e->w0; /* the calls open at the window start begin there */
     t->started = 1;
     t->pub.first_ns = ns;
     t->pub.last_ns = ns;
@@ -693,11 +712,47 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     }
 }
 
+/*
+ * The unwinding rule at an entry of function g (calls.h): if the code of
+ * the function on top of the stack cannot call g (callgraph.h) but that of
+ * an outer frame of the same object file can, the frames above the
+ * innermost such frame were left by unwinding before this entry: they end
+ * here. Nothing is decided across object files (a frame of another object
+ * in between stops the search), or when no outer frame can call g.
+ */
+static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct thr *t, uint32_t g,
+                                                   uint64_t ns)
+{
+    struct sf_cframe *s = t->pub.stack;
+    uint32_t d = t->pub.depth, ob = e->fobj[g];
+    if (!ob || e->fobj[s[d - 1].func] != ob)
+        return;
+    struct sf_callgraph *cg = e->objs[ob - 1].cg;
+    if (!sf_callgraph_unwinds(cg))
+        return;
+    uint32_t callee = e->funcs[g].index;
+    if (sf_callgraph_may_call(cg, e->funcs[s[d - 1].func].index, callee))
+        return;
+    uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    for (uint32_t k = d - 1; k-- > stop;) {
+        if (e->fobj[s[k].func] != ob)
+            return;
+        if (sf_callgraph_may_call(cg, e->funcs[s[k].func].index, callee)) {
+            while (t->pub.depth > k + 1)
+                pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
+            return;
+        }
+    }
+}
+
 static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
                             const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
                             uint64_t raw)
 {
-    struct sf_cframe *f = push(e, t, ev->fid, func_of(e, is, img, ev->fid), ns);
+    uint32_t g = func_of(e, is, img, ev->fid);
+    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
+        unwind_check(e, t, g, ns);
+    struct sf_cframe *f = push(e, t, ev->fid, g, ns);
     t->lastev = 0;
     if (__builtin_expect(!f || e->prepass, 0))
         return;
@@ -830,7 +885,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             nev++;
             call = on_leave(e, t, ev.fid, ns, ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
             t->lastev = call ? 2 : 0;
-            if (__builtin_expect(e->ops.event != NULL, 0) && (call || (!matched && !e->filters)))
+            if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
+                (call || (!matched && !e->filters)))
                 e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, call);
             continue;
         default:
@@ -838,12 +894,11 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                 continue;
             if (ev.sub == SF_EXT_LOST)
                 e->st.lost += ev.nwords ? ev.v[0] : 0;
-            if ((ev.sub == SF_EXT_ARGS && t->lastev != 1) ||
-                (ev.sub == SF_EXT_RET && t->lastev != 2))
-                continue;
-            if (e->ops.ext)
+            int attached = (ev.sub != SF_EXT_ARGS || t->lastev == 1) &&
+                           (ev.sub != SF_EXT_RET || t->lastev == 2);
+            if (e->ops.ext && attached)
                 (flush_batch(e), e->ops.ext(e->ctx, &t->pub, &ev, ns));
-            if (e->ops.event)
+            if (e->ops.event && (attached || !e->filters))
                 e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, NULL);
             continue;
         }
@@ -948,7 +1003,9 @@ static int skip_chunk(void *ctx, const struct sf_chunkv *c)
         return 0;
     if (t->past_end)
         goto skip;
-    if (to_ns(e, c->img, ch->flush_tsc) < e->w0)
+    /* flush_tsc bounds the records' times from above (0: not known) */
+    if (ch->flush_tsc && ch->flush_tsc >= (uint64_t)ch->tsc_hi << 32 &&
+        to_ns(e, c->img, ch->flush_tsc) < e->w0)
         goto skip;
     if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) > e->w1) {
         t->past_end = 1;
@@ -1038,11 +1095,15 @@ static int tick(struct sf_calls *e)
     return e->tick ? e->tick(e->tick_ctx) : 0;
 }
 
-/* One pass over log with the current mode (prepass or main). */
-static int pass(struct sf_calls *e, struct sf_log *log)
+/* One pass over log with the current mode (prepass or main); prescanned:
+ * the clock fit is final (else it grows as the log is read: sf_log_ns). */
+static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
 {
     e->cur = log;
-    clock_from(e, log);
+    if (prescanned)
+        clock_from(e, log);
+    else
+        e->fastclock = 0;
     if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
     struct sf_chunkv ch;
@@ -1122,17 +1183,14 @@ int sf_calls_run(struct sf_calls *e)
         if (!log)
             return -1;
         e->prepass = 1;
-        int r = pass(e, log);
+        int r = pass(e, log, 1);
         e->prepass = 0;
         sf_log_close(log);
         if (r < 0)
             return -1;
         reset_threads(e);
     }
-    if (sf_log_prescan(e->log) < 0) {
-        /* a pipe: the fit grows as we read */
-    }
-    int r = pass(e, e->log);
+    int r = pass(e, e->log, sf_log_prescan(e->log) == 0); /* a pipe cannot be prescanned */
     e->cur = NULL;
     return r;
 }
@@ -1155,6 +1213,8 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
     e->filters = sf_select_has_call_filter(sel);
     const char *ns = getenv("SFTRACE_NO_SKIP");
     e->noskip = ns && *ns && strcmp(ns, "0");
+    const char *nu = getenv("SFTRACE_NO_UNWIND_RULE");
+    e->nounwind = nu && *nu && strcmp(nu, "0");
     return e;
 }
 
@@ -1197,8 +1257,10 @@ void sf_calls_free(struct sf_calls *e)
     for (size_t i = 0; i < e->nprocs; i++)
         free(e->procs[i]);
     free(e->procs);
-    for (size_t i = 0; i < e->nobjs; i++)
+    for (size_t i = 0; i < e->nobjs; i++) {
         free(e->objs[i].g);
+        sf_callgraph_free(e->objs[i].cg);
+    }
     free(e->objs);
     for (size_t i = 0; i < e->nimgs; i++)
         free(e->imgs[i].fid2g);
@@ -1208,6 +1270,7 @@ void sf_calls_free(struct sf_calls *e)
             free((char *)e->funcs[i].name);
     free(e->funcs);
     free(e->fsel);
+    free(e->fobj);
     free(e->batch);
     sf_map_free(&e->objmap);
     sf_map_free(&e->filemap);

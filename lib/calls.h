@@ -167,11 +167,13 @@ void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth);
 /* Called after every EVENTS chunk and every 64th other one (progress
  * display, output error checks); a nonzero return stops the run (-1). */
 void sf_calls_set_tick(struct sf_calls *e, int (*tick)(void *ctx), void *ctx);
-/* Run over the whole log. sf_log_prescan first (done here if not yet).
+/* Run over the whole log (sf_log_prescan is done here: do not call it).
  * 0, or -1 on a read error (message in sf_calls_error) or a stop by tick. */
 int sf_calls_run(struct sf_calls *e);
 const char *sf_calls_error(const struct sf_calls *e);
 const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func);
+/* The global function index of function id fid of img (made if new). */
+uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_t fid);
 uint32_t sf_calls_nfuncs(const struct sf_calls *e);
 /* The window origin: the log's first event, ns (0 until known). */
 uint64_t sf_calls_origin_ns(const struct sf_calls *e);

@@ -5,24 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "cctree.h"
 #include "runcalls.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
 
 static uint32_t new_node(struct sf_cctree *t, uint32_t parent, uint32_t func)
 {
     if (t->nn == t->cap) {
         t->cap = t->cap ? 2 * t->cap : 1024;
-        t->n = xrealloc(t->n, t->cap * sizeof *t->n);
+        t->n = sf_xrealloc(t->n, t->cap * sizeof *t->n);
     }
     struct sf_ccnode *x = &t->n[t->nn];
     memset(x, 0, sizeof *x);
@@ -67,12 +58,6 @@ uint32_t sf_cctree_child(struct sf_cctree *t, uint32_t parent, uint32_t func)
     return (uint32_t)(*slot - 1);
 }
 
-static char *xstrdup(const char *s)
-{
-    size_t len = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, len), s, len);
-}
-
 uint32_t sf_cctree_label(struct sf_cctree *t, uint64_t key, const char *label)
 {
     uint32_t c;
@@ -85,7 +70,7 @@ uint32_t sf_cctree_label(struct sf_cctree *t, uint64_t key, const char *label)
     }
     if (!t->n[c].label || strcmp(t->n[c].label, label)) {
         free(t->n[c].label);
-        t->n[c].label = xstrdup(label);
+        t->n[c].label = sf_xstrdup(label);
     }
     return c;
 }
@@ -96,7 +81,7 @@ static uint32_t label_by_text(struct sf_cctree *t, const char *label)
         if (t->n[c].label && !strcmp(t->n[c].label, label))
             return c;
     uint32_t c = new_node(t, SF_CC_ROOT, SF_CC_NONE);
-    t->n[c].label = xstrdup(label);
+    t->n[c].label = sf_xstrdup(label);
     t->n[c].label_key = ~0ull;
     return c;
 }
@@ -104,7 +89,7 @@ static uint32_t label_by_text(struct sf_cctree *t, const char *label)
 void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
                      uint32_t (*map)(void *ctx, uint32_t func), void *ctx)
 {
-    uint32_t *to = xrealloc(NULL, src->nn * sizeof *to);
+    uint32_t *to = sf_xrealloc(NULL, src->nn * sizeof *to);
     to[0] = SF_CC_ROOT;
     for (size_t i = 1; i < src->nn; i++) { /* parents come before children */
         const struct sf_ccnode *x = &src->n[i];
@@ -138,7 +123,7 @@ static int focused(struct sf_cctree *t, uint32_t func)
         size_t n = t->focus_cap ? t->focus_cap : 256;
         while (n <= func)
             n *= 2;
-        t->focus_cache = xrealloc(t->focus_cache, n);
+        t->focus_cache = sf_xrealloc(t->focus_cache, n);
         memset(t->focus_cache + t->focus_cap, 0, n - t->focus_cap);
         t->focus_cap = n;
     }
@@ -154,7 +139,7 @@ void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_
         uint32_t n = s->cap ? 2 * s->cap : 64;
         while (n <= d)
             n *= 2;
-        s->node = xrealloc(s->node, (size_t)n * sizeof *s->node);
+        s->node = sf_xrealloc(s->node, (size_t)n * sizeof *s->node);
         s->cap = n;
     }
     uint32_t parent;
@@ -220,7 +205,7 @@ static struct sf_ccstack *stack_of(struct sf_ccbuild *b, struct sf_cthread *t)
 {
     if (t->user)
         return t->user;
-    struct sf_ccstack *s = xrealloc(NULL, sizeof *s);
+    struct sf_ccstack *s = sf_xrealloc(NULL, sizeof *s);
     uint32_t base = SF_CC_ROOT;
     if (b->by_thread) {
         char label[64];
@@ -230,7 +215,7 @@ static struct sf_ccstack *stack_of(struct sf_ccbuild *b, struct sf_cthread *t)
     sf_ccstack_init(s, base);
     if (b->nstacks == b->capstacks) {
         b->capstacks = b->capstacks ? 2 * b->capstacks : 16;
-        b->stacks = xrealloc(b->stacks, b->capstacks * sizeof *b->stacks);
+        b->stacks = sf_xrealloc(b->stacks, b->capstacks * sizeof *b->stacks);
     }
     b->stacks[b->nstacks++] = s;
     t->user = s;
@@ -276,6 +261,8 @@ static void b_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
 {
     struct sf_ccbuild *b = ctx;
     sf_cctree_end(&b->tree, stack_of(b, t), c);
+    if (b->span && !c->depth)
+        sf_span_add(b->span, c->start_ns, c->end_ns);
 }
 
 const struct sf_calls_ops sf_ccbuild_ops = {
@@ -300,4 +287,98 @@ void sf_ccbuild_free(struct sf_ccbuild *b)
     }
     free(b->stacks);
     sf_cctree_free(&b->tree);
+}
+
+/* ---- a whole run ------------------------------------------------------------------ */
+
+struct tctx {
+    struct sf_ccbuild b; /* first: the engine's ctx is this struct */
+    struct sf_runw *w;
+    struct sf_select focus; /* the focus regex, compiled for this worker */
+};
+
+struct targ {
+    int by_thread;
+    const char *focus;
+};
+
+static int focus_fn(void *ctx, uint32_t func)
+{
+    struct tctx *g = ctx;
+    const struct sf_func *f = sf_calls_func(g->w->e, func);
+    return f && f->name && sf_regex_match(g->focus.funcs, f->name);
+}
+
+static void *t_mkctx(void *arg, struct sf_runw *w)
+{
+    const struct targ *a = arg;
+    struct tctx *g = sf_xrealloc(NULL, sizeof *g);
+    memset(g, 0, sizeof *g);
+    sf_ccbuild_init(&g->b, a->by_thread);
+    g->b.span = &w->span;
+    g->w = w;
+    sf_select_init(&g->focus);
+    if (a->focus) {
+        char err[SF_ERRLEN];
+        sf_select_option(&g->focus, 'F', a->focus, err, sizeof err); /* checked before */
+        sf_cctree_set_focus(&g->b.tree, focus_fn, g);
+    }
+    return g;
+}
+
+static void t_freectx(void *ctx)
+{
+    struct tctx *g = ctx;
+    sf_ccbuild_free(&g->b);
+    sf_select_free(&g->focus);
+    free(g);
+}
+
+static uint32_t map_gid(void *ctx, uint32_t func)
+{
+    return sf_run_gid(ctx, func);
+}
+
+int sf_focus_check(const struct sf_run *r, const char *focus)
+{
+    struct sf_select chk;
+    sf_select_init(&chk);
+    char err[SF_ERRLEN];
+    int rc = sf_select_option(&chk, 'F', focus, err, sizeof err) < 0 ? -1 : 0;
+    if (rc < 0) {
+        const char *m = strstr(err, ": bad regular expression");
+        fprintf(stderr, "sftrace %s: REGEX '%s'%s\n", r->cmd, focus, m ? m : err);
+    }
+    sf_select_free(&chk);
+    return rc;
+}
+
+int sf_run_cctree(struct sf_run *r, const char *path, int by_thread, const char *focus,
+                  struct sf_cctree *out, struct sf_calls_stats *st)
+{
+    sf_cctree_init(out);
+    if (focus && sf_focus_check(r, focus) < 0)
+        return -1;
+    struct targ a = {by_thread, focus};
+    int nw = 0;
+    struct sf_runw *w = sf_run_go(r, path, &sf_ccbuild_ops, t_mkctx, t_freectx, &a, &nw);
+    if (!w)
+        return -1;
+    sf_run_stats(w, nw, st);
+    for (int k = 0; k < nw; k++) {
+        struct tctx *g = w[k].ctx;
+        sf_cctree_merge(out, &g->b.tree, map_gid, &w[k]);
+        t_freectx(g);
+        w[k].ctx = NULL;
+    }
+    sf_run_done(w, nw);
+    if (out->nn <= 1) {
+        if (focus)
+            fprintf(stderr, "sftrace %s: %s: no call of a function matching '%s'\n", r->cmd, path,
+                    focus);
+        else
+            fprintf(stderr, "sftrace %s: %s: no calls in the selection\n", r->cmd, path);
+        return -1;
+    }
+    return 0;
 }

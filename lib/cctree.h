@@ -29,6 +29,7 @@
 
 #include "calls.h"
 #include "logread.h"
+#include "runcalls.h"
 
 #define SF_CC_NONE 0xffffffffu
 #define SF_CC_ROOT 0u
@@ -86,6 +87,7 @@ void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
 struct sf_ccbuild {
     struct sf_cctree tree;
     int by_thread;
+    struct sf_span *span;       /* if set: every ended call is added (runcalls.h) */
     struct sf_ccstack **stacks; /* every thread's, for freeing */
     size_t nstacks, capstacks;
 };
@@ -102,5 +104,18 @@ void sf_cctree_end(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_ca
 /* Children of node i sorted by total time, largest first (ties by func),
  * written to out (room for the number of children); returns how many. */
 size_t sf_cctree_children(const struct sf_cctree *t, uint32_t i, uint32_t *out);
+
+/*
+ * The whole run for graph and flame: the call engine over path in the
+ * run's workers (runcalls.h), each building a tree, merged into *out with
+ * functions as name ids (sf_run_name). With focus (a PCRE2 regex), only the
+ * trees beneath calls of matching functions. *st gets the totals. 0, or -1
+ * after printing the error (a bad regex, a read error, no events, or no
+ * calls / no match: "sftrace CMD: LOG: no call of a function matching ...").
+ */
+int sf_run_cctree(struct sf_run *r, const char *path, int by_thread, const char *focus,
+                  struct sf_cctree *out, struct sf_calls_stats *st);
+/* Check a focus regex: 0, or -1 after printing "sftrace CMD: REGEX 'x': bad ...". */
+int sf_focus_check(const struct sf_run *r, const char *focus);
 
 #endif /* SFTRACE_CCTREE_H */

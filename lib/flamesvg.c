@@ -40,34 +40,16 @@ struct sf_ftree {
     int totals_ok;
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
 static uint32_t new_node(struct sf_ftree *t, uint32_t parent, const char *name, uint64_t h)
 {
     if (t->nn == t->cap) {
         t->cap = t->cap ? 2 * t->cap : 1024;
-        t->n = xrealloc(t->n, t->cap * sizeof *t->n);
+        t->n = sf_xrealloc(t->n, t->cap * sizeof *t->n);
     }
     struct fnode *x = &t->n[t->nn];
     memset(x, 0, sizeof *x);
     size_t len = strlen(name) + 1;
-    x->name = memcpy(xrealloc(NULL, len), name, len);
+    x->name = memcpy(sf_xrealloc(NULL, len), name, len);
     x->hash = h;
     x->parent = parent;
     x->first = x->next = NONE;
@@ -81,7 +63,7 @@ static uint32_t new_node(struct sf_ftree *t, uint32_t parent, const char *name, 
 
 struct sf_ftree *sf_ftree_new(void)
 {
-    struct sf_ftree *t = xrealloc(NULL, sizeof *t);
+    struct sf_ftree *t = sf_xrealloc(NULL, sizeof *t);
     memset(t, 0, sizeof *t);
     new_node(t, NONE, "all", 0);
     return t;
@@ -100,7 +82,7 @@ void sf_ftree_free(struct sf_ftree *t)
 
 uint32_t sf_ftree_child(struct sf_ftree *t, uint32_t parent, const char *name)
 {
-    uint64_t h = str_hash(name);
+    uint64_t h = sf_str_hash(name);
     uint64_t key = (h ^ ((uint64_t)parent * 0x9E3779B97F4A7C15ull)) | 1;
     uint64_t *slot = sf_map_get(&t->kids, key, 1);
     if (*slot) {
@@ -164,8 +146,8 @@ static int by_name(const void *a, const void *b)
 
 static void make_order(const struct sf_ftree *t, struct order *o)
 {
-    o->start = xrealloc(NULL, (t->nn + 1) * sizeof *o->start);
-    o->kids = xrealloc(NULL, t->nn * sizeof *o->kids);
+    o->start = sf_xrealloc(NULL, (t->nn + 1) * sizeof *o->start);
+    o->kids = sf_xrealloc(NULL, t->nn * sizeof *o->kids);
     uint32_t k = 0;
     for (size_t i = 0; i < t->nn; i++) {
         o->start[i] = k;
@@ -270,7 +252,7 @@ static void fmt_weight(char *buf, size_t n, uint64_t w, enum sf_funit u)
 /* A warm colour from the name, stable across runs (flamegraph.pl's "hot"). */
 static void colour(const char *name, int *r, int *g, int *b)
 {
-    uint64_t h = str_hash(name);
+    uint64_t h = sf_str_hash(name);
     *r = 205 + (int)(h % 50);
     *g = (int)((h >> 16) % 230);
     *b = (int)((h >> 32) % 55);
@@ -406,7 +388,7 @@ static void push_draw(struct dlist *l, uint32_t node, uint32_t parent, uint32_t 
 {
     if (l->nd == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 1024;
-        l->d = xrealloc(l->d, l->cap * sizeof *l->d);
+        l->d = sf_xrealloc(l->d, l->cap * sizeof *l->d);
     }
     l->d[l->nd++] = (struct draw){node, parent, depth, nmerged, x, w, weight, count};
     if (depth > l->maxdepth)
@@ -439,7 +421,7 @@ int sf_flame_svg(FILE *f, struct sf_ftree *t, const struct sf_flame_opts *opt)
     push_draw(&dl, 0, NONE, 0, PAD, full, rootw, t->n[0].count, 0);
     if (caps == 0) {
         caps = 64;
-        stack = xrealloc(NULL, caps * sizeof *stack);
+        stack = sf_xrealloc(NULL, caps * sizeof *stack);
     }
     stack[ns++] = (struct st){0, ord.start[0], PAD};
     while (ns) {
@@ -474,7 +456,7 @@ int sf_flame_svg(FILE *f, struct sf_ftree *t, const struct sf_flame_opts *opt)
         push_draw(&dl, c, parent, dl.d[parent].depth + 1, x, w, cn->total, cn->count, 0);
         if (ns == caps) {
             caps *= 2;
-            stack = xrealloc(stack, caps * sizeof *stack);
+            stack = sf_xrealloc(stack, caps * sizeof *stack);
         }
         stack[ns++] = (struct st){(uint32_t)(dl.nd - 1), ord.start[c], x};
     }
@@ -578,7 +560,7 @@ int sf_flame_folded(FILE *f, struct sf_ftree *t)
     /* iterative pre-order; path[i] is the node at depth i+1 */
     struct st {
         uint32_t node, k;
-    } *stack = xrealloc(NULL, 64 * sizeof *stack);
+    } *stack = sf_xrealloc(NULL, 64 * sizeof *stack);
     size_t ns = 0, caps = 64;
     stack[ns++] = (struct st){0, ord.start[0]};
     while (ns) {
@@ -598,7 +580,7 @@ int sf_flame_folded(FILE *f, struct sf_ftree *t)
         }
         if (ns == caps) {
             caps *= 2;
-            stack = xrealloc(stack, caps * sizeof *stack);
+            stack = sf_xrealloc(stack, caps * sizeof *stack);
         }
         stack[ns++] = (struct st){c, ord.start[c]};
     }

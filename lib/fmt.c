@@ -1,6 +1,7 @@
 /*
  * fmt.c - output helpers of the analysis commands (see fmt.h).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include "chrome.h"
 #include "fmt.h"
 
-static void *xrealloc(void *p, size_t n)
+void *sf_xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);
     if (!p) {
@@ -20,10 +21,66 @@ static void *xrealloc(void *p, size_t n)
     return p;
 }
 
-static char *xstrdup(const char *s)
+char *sf_xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, n), s, n);
+    return memcpy(sf_xrealloc(NULL, n), s, n);
+}
+
+uint64_t sf_fnv(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t sf_str_hash(const char *s)
+{
+    return sf_fnv(s, strlen(s), SF_FNV0);
+}
+
+/* ---- option arguments -------------------------------------------------------- */
+
+int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char *const *choices)
+{
+    size_t n = 0;
+    for (; choices[n]; n++)
+        if (!strcmp(arg, choices[n]))
+            return (int)n;
+    fprintf(stderr, "sftrace %s: %s wants ", cmd, opt);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", choices[i], i + 2 < n ? ", " : i + 1 < n ? " or " : "");
+    fprintf(stderr, ", not '%s'\n", arg);
+    return -1;
+}
+
+int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(arg, &end, 10);
+    if (errno || !*arg || *end || x < min || x > max) {
+        fprintf(stderr, "sftrace %s: %s wants a whole number %ld..%ld, not '%s'\n", cmd, opt, min,
+                max, arg);
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
+int sf_opt_double(const char *cmd, const char *opt, const char *arg, double min, double max,
+                  double *v)
+{
+    char *end;
+    double x = strtod(arg, &end);
+    if (!*arg || *end || !(x >= min && x <= max)) {
+        fprintf(stderr, "sftrace %s: %s wants a number %g..%g, not '%s'\n", cmd, opt, min, max,
+                arg);
+        return -1;
+    }
+    *v = x;
+    return 0;
 }
 
 /* ---- numbers -------------------------------------------------------------- */
@@ -102,7 +159,7 @@ void sf_json_str(FILE *f, const char *s)
     size_t len = strlen(s);
     char stackbuf[512];
     size_t room = cj_escape_max(len) + 1;
-    char *buf = room <= sizeof stackbuf ? stackbuf : xrealloc(NULL, room);
+    char *buf = room <= sizeof stackbuf ? stackbuf : sf_xrealloc(NULL, room);
     size_t n = cj_escape(buf, s, len);
     fputc('"', f);
     fwrite(buf, 1, n, f);
@@ -137,10 +194,10 @@ struct sf_table {
 
 struct sf_table *sf_table_new(int ncols, const char *const *heads, const char *align)
 {
-    struct sf_table *t = xrealloc(NULL, sizeof *t);
+    struct sf_table *t = sf_xrealloc(NULL, sizeof *t);
     memset(t, 0, sizeof *t);
     t->ncols = ncols;
-    t->align = xstrdup(align);
+    t->align = sf_xstrdup(align);
     sf_table_add(t, heads);
     return t;
 }
@@ -149,10 +206,10 @@ void sf_table_add(struct sf_table *t, const char *const *cells)
 {
     if (t->nrows == t->caprows) {
         t->caprows = t->caprows ? 2 * t->caprows : 32;
-        t->cells = xrealloc(t->cells, t->caprows * (size_t)t->ncols * sizeof *t->cells);
+        t->cells = sf_xrealloc(t->cells, t->caprows * (size_t)t->ncols * sizeof *t->cells);
     }
     for (int i = 0; i < t->ncols; i++)
-        t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = xstrdup(cells[i] ? cells[i] : "");
+        t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = sf_xstrdup(cells[i] ? cells[i] : "");
     t->nrows++;
 }
 
@@ -195,7 +252,7 @@ static size_t width(const char *s)
 
 void sf_table_print(const struct sf_table *t, FILE *f, const char *indent)
 {
-    size_t *w = xrealloc(NULL, (size_t)t->ncols * sizeof *w);
+    size_t *w = sf_xrealloc(NULL, (size_t)t->ncols * sizeof *w);
     for (int c = 0; c < t->ncols; c++) {
         w[c] = 0;
         for (size_t r = 0; r < t->nrows; r++) {

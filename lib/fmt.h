@@ -13,6 +13,23 @@
 
 #include "progress.h"
 
+/* malloc that exits with "sftrace: out of memory" (the analysis tools have
+ * no way on without the memory), and a copy of a string with it. */
+void *sf_xrealloc(void *p, size_t n);
+char *sf_xstrdup(const char *s);
+/* 64-bit FNV-1a of a string / of n bytes continuing h (start: SF_FNV0). */
+#define SF_FNV0 0xcbf29ce484222325ull
+uint64_t sf_fnv(const void *p, size_t n, uint64_t h);
+uint64_t sf_str_hash(const char *s);
+
+/* Option arguments of the analysis commands: each prints one line
+ * "sftrace CMD: OPT wants ..., not 'ARG'" and returns -1 when arg is bad.
+ * sf_opt_choice: the index of arg in choices (NULL-terminated). */
+int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char *const *choices);
+int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v);
+int sf_opt_double(const char *cmd, const char *opt, const char *arg, double min, double max,
+                  double *v);
+
 /* Room for any string these helpers make. */
 #define SF_FMT_LEN 48
 

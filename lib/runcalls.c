@@ -12,24 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "hdrwalk.h"
 #include "runcalls.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xrealloc(NULL, n), s, n);
-}
 
 void sf_run_init(struct sf_run *r, const char *cmd)
 {
@@ -58,7 +43,7 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
         r->quiet = 1;
         return 1;
     case SF_OPT_SYMBOLS:
-        r->symfiles = xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
+        r->symfiles = sf_xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
         r->symfiles[r->nsym++] = arg;
         return 1;
     case 'j': {
@@ -79,9 +64,9 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
         return -1;
     }
     if (k > 0) {
-        r->selopts = xrealloc(r->selopts, (r->nselopts + 1) * sizeof *r->selopts);
+        r->selopts = sf_xrealloc(r->selopts, (r->nselopts + 1) * sizeof *r->selopts);
         r->selopts[r->nselopts].c = c;
-        r->selopts[r->nselopts].arg = arg ? xstrdup(arg) : NULL;
+        r->selopts[r->nselopts].arg = arg ? sf_xstrdup(arg) : NULL;
         r->nselopts++;
     }
     return k;
@@ -135,7 +120,7 @@ static int split_threads(struct sf_run *r, const char *path, uint64_t start, int
         sf_map_free(&s.bytes);
         return 1;
     }
-    struct tidb *v = xrealloc(NULL, (s.bytes.n + 1) * sizeof *v);
+    struct tidb *v = sf_xrealloc(NULL, (s.bytes.n + 1) * sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < s.bytes.cap; i++)
         if (s.bytes.used[i] && (!r->sel.ntids || sf_select_tid(&r->sel, (uint32_t)s.bytes.keys[i])))
@@ -150,7 +135,7 @@ static int split_threads(struct sf_run *r, const char *path, uint64_t start, int
     qsort(v, n, sizeof *v, by_bytes);
     uint64_t load[64] = {0};
     for (int k = 0; k < want; k++) {
-        tids[k] = xrealloc(NULL, n * sizeof **tids);
+        tids[k] = sf_xrealloc(NULL, n * sizeof **tids);
         ntids[k] = 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -179,6 +164,42 @@ struct wctx {
     struct sf_runw *w;
     struct shared *sh;
 };
+
+/* Symbolizer warnings: each worker's engine finds the same objects, so a
+ * message is printed once per run, clear of the progress line. */
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **warned;
+static size_t nwarned;
+static struct sf_progress *warn_pr;
+
+static void warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    pthread_mutex_lock(&warn_lock);
+    size_t i = 0;
+    while (i < nwarned && strcmp(warned[i], msg))
+        i++;
+    if (i == nwarned) {
+        warned = sf_xrealloc(warned, (nwarned + 1) * sizeof *warned);
+        warned[nwarned++] = sf_xstrdup(msg);
+        if (warn_pr)
+            sf_progress_clear(warn_pr);
+        fprintf(stderr, "sftrace: warning: %s\n", msg);
+    }
+    pthread_mutex_unlock(&warn_lock);
+}
+
+static void warnings_done(void)
+{
+    pthread_mutex_lock(&warn_lock);
+    for (size_t i = 0; i < nwarned; i++)
+        free(warned[i]);
+    free(warned);
+    warned = NULL;
+    nwarned = 0;
+    warn_pr = NULL;
+    pthread_mutex_unlock(&warn_lock);
+}
 
 static int tick(void *ctx)
 {
@@ -211,34 +232,41 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
                           void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
-    struct sf_log *probe = sf_log_open(path, err, sizeof err);
-    if (!probe) {
-        fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
-        return NULL;
-    }
-    uint64_t start = sf_log_header(probe)->header_size;
-    sf_log_close(probe);
     struct stat st;
-    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-
+    int regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    uint64_t size = regular ? (uint64_t)st.st_size : 0;
     int want = r->jobs;
     if (!want) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        want = cpus > 1 ? 2 : 1;
+        want = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
     }
     if (want > 64)
         want = 64;
     uint32_t *tids[64] = {0};
     size_t ntids[64] = {0};
-    int nw = want > 1 ? split_threads(r, path, start, want, tids, ntids) : 1;
+    int nw = 1;
+    if (want > 1 && regular) { /* a pipe can be read once only: one worker */
+        struct sf_log *probe = sf_log_open(path, err, sizeof err);
+        if (!probe) {
+            fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
+            return NULL;
+        }
+        uint64_t start = sf_log_header(probe)->header_size;
+        sf_log_close(probe);
+        nw = split_threads(r, path, start, want, tids, ntids);
+    }
 
-    struct sf_runw *w = xrealloc(NULL, (size_t)nw * sizeof *w);
+    struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
     memset(w, 0, (size_t)nw * sizeof *w);
     struct shared sh;
     memset(&sh, 0, sizeof sh);
     sf_progress_init(&sh.pr, r->cmd, !r->quiet);
     sh.pr.size = size;
-    struct wctx *wc = xrealloc(NULL, (size_t)nw * sizeof *wc);
+    warn_pr = &sh.pr;
+    struct sf_calls_ops wops = *ops;
+    if (!wops.warning)
+        wops.warning = warning;
+    struct wctx *wc = sf_xrealloc(NULL, (size_t)nw * sizeof *wc);
     int ok = 1;
     for (int k = 0; k < nw && ok; k++) {
         struct sf_runw *x = &w[k];
@@ -261,7 +289,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         }
         x->syms = sf_syms_new();
-        sf_syms_set_quiet(x->syms, k > 0); /* one copy of each warning */
+        sf_syms_set_quiet(x->syms, 1); /* warnings come through the engine: warning() */
         for (size_t i = 0; i < r->nsym; i++) {
             char e2[SF_ERRLEN + 256];
             if (sf_syms_add_file(x->syms, r->symfiles[i], e2, sizeof e2) != 0) {
@@ -274,12 +302,13 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         x->ctx = mkctx(arg, x);
         x->freectx = freectx;
-        x->e = sf_calls_new(x->log, x->syms, &x->sel, ops, x->ctx);
+        x->e = sf_calls_new(x->log, x->syms, &x->sel, &wops, x->ctx);
         sf_calls_set_tick(x->e, tick, &wc[k]);
     }
     for (int k = 0; k < 64; k++)
         free(tids[k]);
     if (!ok) {
+        warnings_done();
         sf_run_done(w, nw);
         free(wc);
         return NULL;
@@ -296,6 +325,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         if (started[k])
             pthread_join(th[k], NULL);
     sf_progress_clear(&sh.pr);
+    warnings_done();
     free(wc);
     for (int k = 0; k < nw; k++) {
         if (w[k].rc < 0 && w[k].err[0]) {
@@ -331,10 +361,12 @@ void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st)
         st->backwards += s->backwards;
         st->threads += s->threads;
         st->chunks_skipped += s->chunks_skipped;
-        if (s->first_ns && (!st->first_ns || s->first_ns < st->first_ns))
-            st->first_ns = s->first_ns;
-        if (s->last_ns > st->last_ns)
-            st->last_ns = s->last_ns;
+        uint64_t first = s->first_ns ? s->first_ns : w[k].span.first;
+        uint64_t last = s->last_ns ? s->last_ns : w[k].span.last;
+        if (first && (!st->first_ns || first < st->first_ns))
+            st->first_ns = first;
+        if (last > st->last_ns)
+            st->last_ns = last;
         if (s->processes > st->processes)
             st->processes = s->processes;
         if (s->images > st->images)
@@ -361,26 +393,18 @@ void sf_run_done(struct sf_runw *w, int nw)
 
 /* ---- names ------------------------------------------------------------------ */
 
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
 static uint32_t intern(struct sf_run *r, const char *name)
 {
     /* open addressing over the hash: try h, h+1, ... until the name or a
      * free key */
-    for (uint64_t h = str_hash(name);; h++) {
+    for (uint64_t h = sf_str_hash(name);; h++) {
         uint64_t *slot = sf_map_get(&r->namemap, h, 1);
         if (!*slot) {
             if (r->nnames == r->capnames) {
                 r->capnames = r->capnames ? 2 * r->capnames : 256;
-                r->names = xrealloc(r->names, r->capnames * sizeof *r->names);
+                r->names = sf_xrealloc(r->names, r->capnames * sizeof *r->names);
             }
-            r->names[r->nnames++] = xstrdup(name);
+            r->names[r->nnames++] = sf_xstrdup(name);
             *slot = r->nnames;
             return (uint32_t)(r->nnames - 1);
         }
@@ -391,7 +415,7 @@ static uint32_t intern(struct sf_run *r, const char *name)
 
 uint32_t sf_run_find(const struct sf_run *r, const char *name)
 {
-    for (uint64_t h = str_hash(name);; h++) {
+    for (uint64_t h = sf_str_hash(name);; h++) {
         uint64_t *slot = sf_map_get((struct sf_map *)&r->namemap, h, 0);
         if (!slot)
             return UINT32_MAX;
@@ -406,7 +430,7 @@ uint32_t sf_run_gid(struct sf_runw *w, uint32_t func)
         size_t n = w->ngid ? w->ngid : 256;
         while (n <= func)
             n *= 2;
-        w->gid = xrealloc(w->gid, n * sizeof *w->gid);
+        w->gid = sf_xrealloc(w->gid, n * sizeof *w->gid);
         memset(w->gid + w->ngid, 0, (n - w->ngid) * sizeof *w->gid);
         w->ngid = n;
     }
@@ -433,7 +457,7 @@ void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t)
 void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
 {
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
-    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, %s\n", path,
+    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, span %s\n", path,
             sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
             st->threads, st->threads == 1 ? "" : "s", st->processes, st->processes == 1 ? "" : "es",
             sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));

@@ -38,7 +38,8 @@ enum { SF_OPT_SYMBOLS = 0x5380 };
         {"jobs", required_argument, NULL, 'j'}, SF_SELECT_LONGOPTS
 #define SF_RUN_HELP                                                                                \
     "      --symbols FILE     a file with the symbols of an object (repeatable)\n"                 \
-    "  -j, --jobs N           worker threads (default: the CPUs, at most 2 per log)\n"             \
+    "  -j, --jobs N           worker threads, each reading a share of the threads\n"               \
+    "                         (default: one per CPU, at most 8)\n"                                 \
     "  -q, --quiet            no progress line\n" SF_SELECT_HELP
 
 struct sf_selopt {
@@ -51,7 +52,7 @@ struct sf_run {
     const char **symfiles;
     size_t nsym;
     int quiet;
-    int jobs; /* 0: the number of CPUs */
+    int jobs; /* 0: one per CPU, at most 8 */
     struct sf_selopt *selopts;
     size_t nselopts;
     struct sf_select sel; /* parsed once here too (checks, and for the caller) */
@@ -60,6 +61,19 @@ struct sf_run {
     size_t nnames, capnames;
     struct sf_map namemap; /* hash -> id + 1 (collisions: chained through probing) */
 };
+
+/* The time the delivered calls span (consumers add each ended call): the
+ * span in the header line when the engine's stats have none. */
+struct sf_span {
+    uint64_t first, last;
+};
+static inline void sf_span_add(struct sf_span *s, uint64_t start, uint64_t end)
+{
+    if (!s->first || start < s->first)
+        s->first = start;
+    if (end > s->last)
+        s->last = end;
+}
 
 struct sf_runw {
     struct sf_run *run;
@@ -76,6 +90,7 @@ struct sf_runw {
     uint32_t *gid; /* engine func -> name id + 1 (0: not yet) */
     size_t ngid;
     uint64_t ticked_events;
+    struct sf_span span;
 };
 
 void sf_run_init(struct sf_run *r, const char *cmd);

@@ -162,7 +162,62 @@ def test_flame_errors():
     exe = tr.build("an_calls.c")
     log = tr.record("an_calls_one", [exe])
     tr._one_error(["flame", "--weight", "bytes", log], "--weight")
-    tr._one_error(["flame", "--format", "png", log], "unknown format")
+    tr._one_error(["flame", "--format", "png", log], "--format wants svg or folded")
     tr._one_error(["flame", "-F", "(", log], "bad regular expression")
     tr._one_error(["flame", "-o", "-", tr.empty_log()], "no events")
     tr._one_error(["flame", "-q", "-o", "/nonexistent/dir/x.svg", log], "/nonexistent/dir/x.svg")
+
+
+def test_flame_script_zoom_and_search():
+    """The SVG's own script, run by node with a small DOM stand-in
+    (tests/programs/an_flamejs.js): zoom, reset, search."""
+    import json
+    if not tl.have("node"):
+        raise tl.Skip("node is not installed")
+    exe = tr.build("an_calls.c")
+    log = tr.record("an_calls_threads", [exe, "threads"])
+    out = os.path.join(tr._dir(), "flame-js.svg")
+    tl.run([tl.SFTRACE, "flame", "-q", "--min-width", "0.01", "-o", out, log])
+    _, frames = parse_svg(out)
+    z = [i for i, f in enumerate(frames) if f["name"] == "top" and
+         frames[f["parent"]]["name"] == "worker"][0]
+    p = tl.run(["node", os.path.join(tl.PROGS, "an_flamejs.js"), out, str(z), "^leaf$"])
+    r = json.loads(p.stdout)
+    assert r["frames"] == len(frames)
+
+    def ancestors(i):
+        while frames[i]["parent"] >= 0:
+            i = frames[i]["parent"]
+            yield i
+
+    inside = {i for i in range(len(frames)) if i == z or z in ancestors(i)}
+    anc = set(ancestors(z))
+    scale = 1180.0 / frames[z]["w"]
+    for i, (f, s) in enumerate(zip(frames, r["zoomed"])):
+        if i in inside:
+            assert s["shown"] and abs(s["x"] - (10 + (f["x"] - frames[z]["x"]) * scale)) < 0.2, \
+                (i, f, s)
+            assert abs(s["w"] - f["w"] * scale) < 0.2 + 0.01 * s["w"], (i, f, s)
+            assert s["x"] >= 9.9 and s["x"] + s["w"] <= 1190.2, (i, s)
+        elif i in anc:
+            assert s["shown"] and s["x"] == 10 and abs(s["w"] - 1180) < 0.1, (i, s)
+        else:
+            assert not s["shown"], (i, f, s)
+    assert r["zoomed"][z]["label"].startswith("top")
+    for f, s in zip(frames, r["unzoomed"]):
+        assert s["shown"] and abs(s["x"] - f["x"]) < 0.06 and abs(s["w"] - f["w"]) < 0.06
+    leaves = [f for f in frames if f["name"] == "leaf"]
+    iv = sorted((f["x"], f["x"] + f["w"]) for f in leaves)
+    total, lo, hi = 0, None, None
+    for a, b in iv:
+        if hi is None or a > hi:
+            total += (hi - lo) if hi is not None else 0
+            lo, hi = a, b
+        else:
+            hi = max(hi, b)
+    total += hi - lo
+    assert r["matched"] == "Matched: %.1f%% (%d frames)" % (100 * total / 1180.0, len(leaves)), \
+        r["matched"]
+    for f, s in zip(frames, r["searched"]):
+        assert (s["fill"] == "rgb(230,0,230)") == (f["name"] == "leaf"), (f, s)
+    assert r["details"].startswith(frames[1]["name"] + "  "), r["details"]

@@ -47,10 +47,12 @@ def calls_from_dump(log):
     last = {}
     out = []
 
-    def pop(th, t, unfinished):
+    def pop(th, t, unfinished, dumped=None):
         st = stacks[th]
         func, start, child, path = st.pop()
         dur = t - start
+        if dumped is not None:  # dump's duration column agrees
+            assert dumped.extra and int(dumped.extra[-1]) == dur, (dumped, dur)
         if st:
             st[-1][2] += dur
         out.append(Call(func, start, t, dur - child, len(st), unfinished, path, th))
@@ -74,7 +76,7 @@ def calls_from_dump(log):
             continue  # exit without entry: dropped
         while len(st) > idx + 1:
             pop(th, e.time, True)
-        pop(th, e.time, False)
+        pop(th, e.time, False, e)
     for th, st in stacks.items():
         while st:
             pop(th, last[th], True)
@@ -354,3 +356,31 @@ def test_report_errors():
     _one_error(["report", "--diff", log], "two logs")
     _one_error(["report", os.path.join(_dir(), "missing.log")], "missing.log")
     _one_error(["report", "--tid", "1", log], "no events in the selection")
+
+
+def test_report_missing_binary_warns_once():
+    import shutil
+    exe = build("an_calls.c")
+    gone = os.path.join(_dir(), "an_calls_gone")
+    shutil.copy(exe, gone)
+    log = record("an_calls_gone", [gone, "threads"])
+    os.unlink(gone)
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        p = tl.run([sftrace, "report", "-q", "-j", "2", "--format", "csv", log])
+        warn = [ln for ln in p.stderr.splitlines() if "warning" in ln]
+        assert len(warn) == 1 and "an_calls_gone" in warn[0], p.stderr
+        names = [ln.split(",")[0] for ln in p.stdout.splitlines()[1:]]
+        assert len(names) == 11 and all(n.startswith("0x") for n in names), names
+
+
+def test_report_from_a_pipe():
+    import subprocess
+    exe = build("an_calls.c")
+    log = record("an_calls_threads", [exe, "threads"])
+    want = report_json(log)
+    with open(log, "rb") as f:
+        p = subprocess.run([tl.SFTRACE, "report", "-q", "--format", "json", "--limit", "0",
+                            "/dev/stdin"], stdin=f, capture_output=True, text=True, check=True)
+    got = json.loads(p.stdout)
+    got["log"] = want["log"]
+    assert got == want
