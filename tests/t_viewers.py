@@ -26,11 +26,16 @@ traces are checked by check_perfetto.py in t_convert.py.
 Screenshots of every view, and speedscope's export, go to
 build/tests/viewers/shots/<test>-*.png, to look at when a test fails.
 
-Which branch a test waits for (they fail, naming it, until it is merged):
-  engine    end events named like their begin (speedscope pairs B/E by name),
-            process/thread metadata, --time-range/-F in convert and report,
-            and the call engine `sftrace report` runs on;
-  analysis  `sftrace report`, `sftrace flame` (SVG and folded stacks).
+What each test leans on from the other branches (a failure names it):
+  engine    end events named like their begin (speedscope pairs B/E by
+            name; without it every test here fails, as in issue 18), thread
+            and process metadata, ends of unfinished and clipped calls that
+            speedscope accepts (test_speedscope_unfinished,
+            test_speedscope_time_range), --time-range and -F in convert and
+            report, and the call engine `sftrace report` runs on;
+  analysis  `sftrace report` (every speedscope test compares with it),
+            `sftrace flame` (test_flame_svg_zoom_and_search,
+            test_speedscope_folded_stacks).
 """
 import collections
 import json
