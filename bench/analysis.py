@@ -18,6 +18,7 @@ import datetime
 import glob
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,16 +44,27 @@ def sh(cmd, env=None, out=None):
 
 
 def timed(cmd, env=None):
-    """(wall seconds, peak RSS MB) of one run, output discarded."""
+    """(wall seconds, peak RSS MB, CPU seconds) of one run, output discarded.
+    Peak RSS from /usr/bin/time (wait4's ru_maxrss would count the forked
+    Python before the exec)."""
     e = dict(os.environ)
     e.update(env or {})
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.Popen(["/usr/bin/time", "-f", "@@rss %M", *cmd], env=e,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate()
+    status = p.returncode
     dt = time.monotonic() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("failed: %s" % " ".join(cmd))
-    return dt, ru.ru_maxrss / 1024.0
+    if status != 0:
+        raise SystemExit("failed: %s\n%s" % (" ".join(cmd), err[-2000:]))
+    rss = [int(ln.split()[1]) for ln in err.splitlines() if ln.startswith("@@rss ")][0]
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime - timed.cpu
+    timed.cpu = ru.ru_utime + ru.ru_stime
+    return dt, rss / 1024.0, cpu
+
+
+timed.cpu = 0.0
 
 
 def build():
@@ -90,7 +102,12 @@ def record(xray, pg):
     return logs
 
 
+LOAD0 = 0.0
+
+
 def main():
+    global LOAD0
+    LOAD0 = os.getloadavg()[0]
     if not os.path.exists(SF):
         raise SystemExit("build first: make all")
     xray, pg = build()
@@ -120,10 +137,13 @@ def main():
                                                            os.path.getsize(logs["sf-big"]) >> 20),
                   [SF, "info", "-q", logs["sf-big"]], big_ev))
     res = {name: [] for name, _, _ in cases}
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timed.cpu = ru.ru_utime + ru.ru_stime  # what the builds and recordings used
     for _ in range(REPS):
         for name, cmd, _ in cases:
             res[name].append(timed(cmd))
     load = os.getloadavg()[0]
+    load0 = LOAD0
     cpu = "?"
     try:
         for line in open("/proc/cpuinfo"):
@@ -132,18 +152,22 @@ def main():
                 break
     except OSError:
         pass
-    print("machine: %s, %d CPUs, %s; date %s UTC; load %.2f; %d runs each, median [min..max]" % (
-        cpu, os.cpu_count(), platform.release(),
-        datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), load, REPS))
+    print("machine: %s, %d CPUs, %s; date %s UTC; 1-minute load %.2f at the start, %.2f at "
+          "the end; %d runs each, interleaved, median [min..max]" % (
+              cpu, os.cpu_count(), platform.release(),
+              datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), load0, load, REPS))
     print()
-    print("| reader | wall s | events/s | peak RSS MB |")
-    print("|---|---|---|---|")
+    print("| reader | wall s | events/s (median; best run) | CPU s | events per CPU-second |"
+          " peak RSS MB |")
+    print("|---|---|---|---|---|---|")
     for name, _, ev in cases:
         ts = [r[0] for r in res[name]]
         ms = [r[1] for r in res[name]]
-        med = statistics.median(ts)
-        print("| %s | %.3f [%.3f..%.3f] | %.1fM | %.0f |" % (
-            name, med, min(ts), max(ts), ev / med / 1e6, statistics.median(ms)))
+        cs = [r[2] for r in res[name]]
+        med, cpu = statistics.median(ts), statistics.median(cs)
+        print("| %s | %.3f [%.3f..%.3f] | %.1fM; %.1fM | %.3f | %.1fM | %.0f |" % (
+            name, med, min(ts), max(ts), ev / med / 1e6, ev / min(ts) / 1e6, cpu,
+            ev / cpu / 1e6, statistics.median(ms)))
     print()
     print("log sizes: sftrace %.1f MB (small), %.1f MB (big); XRay basic %.1f MB" % (
         os.path.getsize(logs["sf-small"]) / 2**20, os.path.getsize(logs["sf-big"]) / 2**20,
