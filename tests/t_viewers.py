@@ -256,9 +256,6 @@ def _report(log, extra=()):
     {func: (calls, total_ns, self_ns, unfinished)}."""
     p = tl.run([tl.SFTRACE_ASAN, "report", "--by", "thread", "--format", "json", "--limit", "0",
                 "-q", log] + list(extra), check=False)
-    if p.returncode != 0 and "-q" in p.stderr:
-        p = tl.run([tl.SFTRACE_ASAN, "report", "--by", "thread", "--format", "json", "--limit",
-                    "0", log] + list(extra), check=False)
     assert p.returncode == 0, "sftrace report %s exited %d: %s %s" % (
         " ".join(extra), p.returncode, p.stderr[-2000:],
         NEEDS_ENGINE % "the call engine" if "no events" in p.stderr else "")
@@ -527,6 +524,15 @@ def test_speedscope_time_range():
     sel = _select(_calls_from_dump(events), t0=t0, t1=t1)
     kept = {k for k, v in sel.items() if v}
     assert a in kept and m in kept, "the range keeps %s" % kept
+    # What the range cuts, as report sees it: main and run were entered
+    # before it and left after it, with no event of theirs inside; they are
+    # still cut calls, shown from the start to the end of the range.
+    rep = _report(log, ["--time-range", rng])
+    for k, f in ((m, "main"), (a, "run")):
+        assert f in rep.get(k, {}), \
+            "report --time-range %s has no %s on %s (entered before the range, left after " \
+            "it: a call the range cuts, to be shown from its start to its end); it shows %s" % (
+                rng, f, k, {t: sorted(v) for t, v in rep.items()})
     names = {m: "view_mt", a: "fib-a", b: "fib-b"}
     _check_speedscope(log, "range", threads={k: ("view_mt", names[k]) for k in kept},
                       funcs={a: {"run": 1}, m: {"main": 1}}, extra=["--time-range", rng],
