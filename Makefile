@@ -85,7 +85,10 @@ $(BUILD)/asan/obj/%.o: %.c $(HDRS) | deps
 demo: all
 	@sh examples/demo.sh
 
+# The viewer checks (tests/t_viewers.py) want chromium and two npm packages;
+# scripts/viewer-deps.sh installs them into $(BUILD)/viewers, or says why not.
 test: all $(BUILD)/asan/sftrace
+	@BUILD=$(BUILD) sh scripts/viewer-deps.sh
 	python3 tests/run.py
 
 # make test-quick T=name: run the tests whose name contains `name`.
