@@ -917,12 +917,20 @@ static int write_flame(struct out *o, int kind, int32_t stage, int folded, const
     size_t nn = m->tree.nn;
     uint64_t *w = sf_xrealloc(NULL, nn * sizeof *w), *cnt = sf_xrealloc(NULL, nn * sizeof *cnt);
     flame_weights(o, kind, stage, w, cnt);
+    /* inclusive weights (children come after their parents): frames of
+     * paths that hold nothing are left out */
+    uint64_t *inc = sf_xrealloc(NULL, nn * sizeof *inc);
+    memcpy(inc, w, nn * sizeof *inc);
+    for (size_t i = nn; i-- > 1;)
+        inc[m->tree.n[i].parent] += inc[i];
     struct sf_ftree *ft = sf_ftree_new();
     uint32_t *to = sf_xrealloc(NULL, nn * sizeof *to);
     uint32_t nocall = UINT32_MAX;
     to[0] = SF_FTREE_ROOT;
     for (size_t i = 1; i < nn; i++) { /* parents come before their children */
         const struct sf_ccnode *x = &m->tree.n[i];
+        if (!inc[i])
+            continue;
         if (x->label) { /* processes merge by name: their allocations outside calls apart */
             to[i] = SF_FTREE_ROOT;
             if (w[i]) {
@@ -937,6 +945,7 @@ static int write_flame(struct out *o, int kind, int32_t stage, int folded, const
             sf_ftree_add(ft, to[i], w[i], cnt[i]);
     }
     free(to);
+    free(inc);
     free(w);
     free(cnt);
 

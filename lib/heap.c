@@ -543,7 +543,8 @@ static void replay(struct sf_heap *h, const struct sf_hev *e)
             uint64_t up = sz > old ? sz - old : 0, down = old > sz ? old - sz : 0;
             struct sf_hpath *P = path_of(h, t->det_path);
             P->allocated = sat_add(P->allocated, up);
-            h->left[t->det_ent].allocated = sat_add(h->left[t->det_ent].allocated, up);
+            uint32_t cur = entry_of(h, t->det_path, P); /* growth: in this stage */
+            h->left[cur].allocated = sat_add(h->left[cur].allocated, up);
             count(h, t, 0, 0, 1, up, down);
             /* give back the old size, then hold the new one */
             live_add(h, t->det_path, t->det_ent, t->det_owner, hp, 0, old, -1, ns);
