@@ -41,7 +41,13 @@
 struct mthr {
     uint32_t ht;    /* the heap model's thread */
     uint32_t depth; /* delivered calls open */
-    struct sf_ccstack st;
+    uint32_t base;  /* its heap's label node: allocations outside any call */
+    uint32_t cap;
+    uint32_t *node; /* [depth] the tree node of each open call */
+    /* [depth] the last call begun there: its function, parent node and node
+     * (a loop calls the same function under the same parent again and again:
+     * no lookup then) */
+    uint32_t *cf, *cp, *cn;
     struct sf_cthread *ct; /* while it runs (NULL after its exit / its process's end) */
     char name[17];         /* its latest name */
 };
@@ -93,7 +99,7 @@ static struct mthr *thr_of(struct mctx *m, struct sf_cthread *t)
     memset(x, 0, sizeof *x);
     uint32_t hp = heap_of_img(m, t->img);
     x->ht = sf_heap_add_thread(&m->h, hp, t->pid, t->tid);
-    sf_ccstack_init(&x->st, m->h.heaps[hp].label);
+    x->base = m->h.heaps[hp].label;
     x->ct = t;
     m->h.threads[x->ht].user = x;
     if (m->nall == m->capall) {
@@ -183,27 +189,46 @@ static int is_milestone(struct mctx *m, uint32_t func)
     return m->ms_cache[func] == 2;
 }
 
-static void cb_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
+/* Begins and ends, in batches (calls.h's ops.calls): each begin's tree node
+ * (the calling context), the milestones. */
+static void cb_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *r, size_t n)
 {
     struct mctx *m = ctx;
     struct mthr *x = thr_of(m, t);
-    sf_cctree_begin(&m->tree, &x->st, f);
-    x->depth = f->depth + 1;
-    sf_span_add(&m->span, f->start_ns, f->start_ns);
-    if (m->ms && is_milestone(m, f->func)) {
-        if (m->last_ht != x->ht)
-            sync_heap(m);
-        m->last_ht = x->ht;
-        sf_heap_record(&m->h, x->ht, SF_HEAP_MILESTONE, f->start_ns, 0, 0, f->func);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].kind == SF_CREC_END) {
+            x->depth -= x->depth > 0;
+            continue;
+        }
+        uint32_t d = x->depth;
+        if (d >= x->cap) {
+            uint32_t c = x->cap ? 2 * x->cap : 64;
+            x->node = sf_xrealloc(x->node, c * sizeof *x->node);
+            x->cf = sf_xrealloc(x->cf, c * sizeof *x->cf);
+            x->cp = sf_xrealloc(x->cp, c * sizeof *x->cp);
+            x->cn = sf_xrealloc(x->cn, c * sizeof *x->cn);
+            for (uint32_t k = x->cap; k < c; k++)
+                x->cf[k] = UINT32_MAX;
+            x->cap = c;
+        }
+        uint32_t parent = d ? x->node[d - 1] : x->base, func = r[i].func;
+        if (x->cf[d] != func || x->cp[d] != parent) {
+            x->cf[d] = func;
+            x->cp[d] = parent;
+            x->cn[d] = sf_cctree_child(&m->tree, parent, func);
+        }
+        x->node[d] = x->cn[d];
+        x->depth = d + 1;
+        if (m->ms && is_milestone(m, func)) {
+            if (m->last_ht != x->ht)
+                sync_heap(m);
+            m->last_ht = x->ht;
+            sf_heap_record(&m->h, x->ht, SF_HEAP_MILESTONE, r[i].ns, 0, 0, func);
+        }
     }
-}
-
-static void cb_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
-{
-    struct mctx *m = ctx;
-    struct mthr *x = thr_of(m, t);
-    x->depth = c->depth;
-    sf_span_add(&m->span, c->start_ns, c->end_ns);
+    if (n) {
+        sf_span_add(&m->span, r[0].ns, r[n - 1].ns);
+    }
 }
 
 static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, uint64_t ns)
@@ -217,8 +242,7 @@ static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
         if (m->h.npend - m->h.phead > SF_HEAP_WINDOW)
             sync_heap(m);
     }
-    sf_span_add(&m->span, ns, ns);
-    uint32_t path = x->depth && x->depth <= x->st.cap ? x->st.node[x->depth - 1] : x->st.base;
+    uint32_t path = x->depth ? x->node[x->depth - 1] : x->base;
     sf_heap_record(&m->h, x->ht, (enum sf_heap_kind)ev->arg, ns, ev->v[2], ev->v[0], path);
 }
 
@@ -227,8 +251,7 @@ static const struct sf_calls_ops ops = {
     .process_end = cb_process_end,
     .thread = cb_thread,
     .thread_exit = cb_thread_exit,
-    .begin = cb_begin,
-    .end = cb_end,
+    .calls = cb_calls,
     .ext = cb_ext,
 };
 
@@ -251,7 +274,10 @@ static void freectx(void *ctx)
 static void mctx_free(struct mctx *m)
 {
     for (size_t i = 0; i < m->nall; i++) {
-        sf_ccstack_free(&m->all[i]->st);
+        free(m->all[i]->node);
+        free(m->all[i]->cf);
+        free(m->all[i]->cp);
+        free(m->all[i]->cn);
         free(m->all[i]);
     }
     free(m->all);

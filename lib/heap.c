@@ -148,9 +148,9 @@ void sf_heap_record(struct sf_heap *h, uint32_t thread, enum sf_heap_kind kind, 
 
 /* ---- call paths and stages ------------------------------------------------------ */
 
-static struct sf_hpath *path_of(struct sf_heap *h, uint32_t p)
+static void paths_grow(struct sf_heap *h, uint32_t p)
 {
-    if (p >= h->npaths) {
+    {
         if (p >= h->cappaths) {
             size_t n = h->cappaths ? h->cappaths : 1024;
             while (n <= p)
@@ -161,6 +161,12 @@ static struct sf_hpath *path_of(struct sf_heap *h, uint32_t p)
         memset(h->paths + h->npaths, 0, (p + 1 - h->npaths) * sizeof *h->paths);
         h->npaths = p + 1;
     }
+}
+
+static inline struct sf_hpath *path_of(struct sf_heap *h, uint32_t p)
+{
+    if (__builtin_expect(p >= h->npaths, 0))
+        paths_grow(h, p);
     return &h->paths[p];
 }
 
@@ -307,8 +313,10 @@ static void open_stage(struct sf_heap *h, uint64_t ns, uint32_t func, const stru
 
 static inline size_t slot0(const struct sf_heap *h, uint32_t heap, uint64_t ptr)
 {
-    uint64_t x = (ptr ^ (uint64_t)heap << 52) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(x >> 20) & (h->tabcap - 1);
+    /* Fibonacci hashing: the product's top bits (ptr's low bits are mostly
+     * zero: alignment) */
+    uint64_t x = (ptr ^ (uint64_t)heap << 47) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(x >> h->tabshift);
 }
 
 static void rehash(struct sf_heap *h)
@@ -321,13 +329,14 @@ static void rehash(struct sf_heap *h)
     h->tab = sf_xrealloc(NULL, cap * sizeof *h->tab);
     memset(h->tab, 0, cap * sizeof *h->tab);
     h->tabcap = cap;
+    h->tabshift = 64 - (unsigned)__builtin_ctzll(cap);
     h->tabused = 0;
     /* live blocks first, then as many tombstones as leave the table half empty */
     for (int pass = B_LIVE; pass <= B_FREED; pass++)
         for (size_t i = 0; i < oldcap; i++) {
             if ((old[i].hs & 3) != (uint32_t)pass)
                 continue;
-            if (pass == B_FREED && h->tabused >= cap / 2)
+            if (pass == B_FREED && h->tabused >= cap / 8 * 3)
                 break;
             size_t j = slot0(h, old[i].hs >> 2, old[i].ptr);
             while (h->tab[j].hs & 3)
@@ -343,7 +352,7 @@ static void rehash(struct sf_heap *h)
 static struct sf_hblock *find(struct sf_heap *h, uint32_t heap, uint64_t ptr,
                               struct sf_hblock **ins)
 {
-    if (!h->tabcap || (ins && h->tabused + 1 > h->tabcap / 4 * 3))
+    if (!h->tabcap || (ins && h->tabused + 1 > h->tabcap / 2))
         rehash(h);
     size_t i = slot0(h, heap, ptr);
     struct sf_hblock *tomb = NULL;
@@ -592,6 +601,18 @@ static uint64_t watermark(const struct sf_heap *h)
     return w;
 }
 
+/* The table slot of a pending event, fetched into the cache ahead of its
+ * replay: blocks are spread over the table by the hash, so nearly every
+ * lookup of a large heap would otherwise wait for memory. */
+#define AHEAD 16
+static inline void prefetch(const struct sf_heap *h, size_t i)
+{
+    if (i < h->npend && h->tabcap) {
+        const struct sf_hev *e = &h->pend[i];
+        __builtin_prefetch(&h->tab[slot0(h, h->threads[e->tk >> 3].heap, e->ptr)]);
+    }
+}
+
 void sf_heap_sync(struct sf_heap *h)
 {
     merge_batch(h);
@@ -605,6 +626,7 @@ void sf_heap_sync(struct sf_heap *h)
                 break;
             h->forced++;
         }
+        prefetch(h, h->phead + AHEAD);
         replay(h, e);
         h->phead++;
     }
@@ -613,8 +635,10 @@ void sf_heap_sync(struct sf_heap *h)
 void sf_heap_finish(struct sf_heap *h, uint64_t end_ns)
 {
     merge_batch(h);
-    while (h->phead < h->npend)
+    while (h->phead < h->npend) {
+        prefetch(h, h->phead + AHEAD);
         replay(h, &h->pend[h->phead++]);
+    }
     h->phead = h->npend = 0;
     for (size_t i = 0; i < h->nthreads; i++)
         if (h->threads[i].det)

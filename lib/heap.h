@@ -185,6 +185,7 @@ struct sf_heap {
 
     struct sf_hblock *tab;
     size_t tabcap, tabused, tablive; /* used: live + freed (tombstones) */
+    unsigned tabshift;               /* 64 - log2(tabcap) */
 
     struct sf_hev *pend; /* pending, sorted: [phead, npend) */
     size_t phead, npend, cappend;
