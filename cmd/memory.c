@@ -44,9 +44,9 @@ struct mthr {
     uint32_t base;  /* its heap's label node: allocations outside any call */
     uint32_t cap;
     uint32_t *node; /* [depth] the tree node of each open call */
-    /* [depth] the last call begun there: its function, parent node and node
-     * (a loop calls the same function under the same parent again and again:
-     * no lookup then) */
+    /* [2 * depth]: the last two calls begun there: function, parent node and
+     * node (a loop calls the same functions under the same parent again and
+     * again: no lookup then) */
     uint32_t *cf, *cp, *cn;
     struct sf_cthread *ct; /* while it runs (NULL after its exit / its process's end) */
     char name[17];         /* its latest name */
@@ -204,20 +204,24 @@ static void cb_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *r, s
         if (d >= x->cap) {
             uint32_t c = x->cap ? 2 * x->cap : 64;
             x->node = sf_xrealloc(x->node, c * sizeof *x->node);
-            x->cf = sf_xrealloc(x->cf, c * sizeof *x->cf);
-            x->cp = sf_xrealloc(x->cp, c * sizeof *x->cp);
-            x->cn = sf_xrealloc(x->cn, c * sizeof *x->cn);
-            for (uint32_t k = x->cap; k < c; k++)
+            x->cf = sf_xrealloc(x->cf, 2 * c * sizeof *x->cf);
+            x->cp = sf_xrealloc(x->cp, 2 * c * sizeof *x->cp);
+            x->cn = sf_xrealloc(x->cn, 2 * c * sizeof *x->cn);
+            for (uint32_t k = 2 * x->cap; k < 2 * c; k++)
                 x->cf[k] = UINT32_MAX;
             x->cap = c;
         }
         uint32_t parent = d ? x->node[d - 1] : x->base, func = r[i].func;
-        if (x->cf[d] != func || x->cp[d] != parent) {
-            x->cf[d] = func;
-            x->cp[d] = parent;
-            x->cn[d] = sf_cctree_child(&m->tree, parent, func);
+        uint32_t *cf = x->cf + 2 * d, *cp = x->cp + 2 * d, *cn = x->cn + 2 * d;
+        if (cf[0] == func && cp[0] == parent) {
+            x->node[d] = cn[0];
+        } else if (cf[1] == func && cp[1] == parent) {
+            x->node[d] = cn[1];
+        } else {
+            cf[1] = cf[0], cp[1] = cp[0], cn[1] = cn[0];
+            cf[0] = func, cp[0] = parent;
+            x->node[d] = cn[0] = sf_cctree_child(&m->tree, parent, func);
         }
-        x->node[d] = x->cn[d];
         x->depth = d + 1;
         if (m->ms && is_milestone(m, func)) {
             if (m->last_ht != x->ht)

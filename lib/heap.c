@@ -100,12 +100,10 @@ uint32_t sf_heap_add_thread(struct sf_heap *h, uint32_t heap, uint32_t pid, uint
 
 /* ---- the reorder window -------------------------------------------------------- */
 
-static void merge_batch(struct sf_heap *h)
+/* Room for n more pending events. */
+static void pend_room(struct sf_heap *h, size_t n)
 {
-    size_t n = h->nbatch;
-    h->nbatch = 0;
-    h->batch_thread = UINT32_MAX;
-    if (!n)
+    if (h->npend + n <= h->cappend)
         return;
     if (h->phead && h->phead >= (h->npend - h->phead)) { /* compact */
         memmove(h->pend, h->pend + h->phead, (h->npend - h->phead) * sizeof *h->pend);
@@ -116,6 +114,16 @@ static void merge_batch(struct sf_heap *h)
         h->cappend = h->cappend ? 2 * h->cappend : 4096;
         h->pend = sf_xrealloc(h->pend, h->cappend * sizeof *h->pend);
     }
+}
+
+static void merge_batch(struct sf_heap *h)
+{
+    size_t n = h->nbatch;
+    h->nbatch = 0;
+    h->batch_thread = UINT32_MAX;
+    if (!n)
+        return;
+    pend_room(h, n);
     size_t lo = h->phead, m = h->npend;
     if (m == lo || h->pend[m - 1].ns <= h->batch[0].ns) {
         memcpy(h->pend + m, h->batch, n * sizeof *h->batch);
@@ -137,8 +145,14 @@ void sf_heap_record(struct sf_heap *h, uint32_t thread, enum sf_heap_kind kind, 
     if (h->batch_thread != thread && h->nbatch)
         merge_batch(h);
     h->batch_thread = thread;
-    GROW(h->batch, h->nbatch, h->capbatch);
-    struct sf_hev *e = &h->batch[h->nbatch++];
+    struct sf_hev *e;
+    if (!h->nbatch && (h->npend == h->phead || h->pend[h->npend - 1].ns <= ns)) {
+        pend_room(h, 1); /* in order already: straight into the pending list */
+        e = &h->pend[h->npend++];
+    } else {
+        GROW(h->batch, h->nbatch, h->capbatch);
+        e = &h->batch[h->nbatch++];
+    }
     e->ns = ns;
     e->ptr = ptr;
     e->size = size;
