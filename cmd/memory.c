@@ -62,10 +62,7 @@ struct mctx {
     size_t nall, capall, nactive, capactive;
     uint32_t last_ht;
     struct sf_span span; /* of the events seen (the engine's stats may have none) */
-    /* milestones */
-    const struct sf_regex *ms;
-    uint8_t *ms_cache; /* per engine function: 0 unknown, 1 no, 2 yes */
-    size_t ms_cap;
+    struct sf_milestones ms;
 };
 
 /* ---- the engine consumer ---------------------------------------------------------- */
@@ -172,23 +169,6 @@ static void cb_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
     t->user = NULL; /* a tid seen again is a new thread */
 }
 
-static int is_milestone(struct mctx *m, uint32_t func)
-{
-    if (func >= m->ms_cap) {
-        size_t n = m->ms_cap ? m->ms_cap : 256;
-        while (n <= func)
-            n *= 2;
-        m->ms_cache = sf_xrealloc(m->ms_cache, n);
-        memset(m->ms_cache + m->ms_cap, 0, n - m->ms_cap);
-        m->ms_cap = n;
-    }
-    if (!m->ms_cache[func]) {
-        const struct sf_func *f = sf_calls_func(m->w->e, func);
-        m->ms_cache[func] = f && f->name && sf_regex_match(m->ms, f->name) ? 2 : 1;
-    }
-    return m->ms_cache[func] == 2;
-}
-
 /* Begins and ends, in batches (calls.h's ops.calls): each begin's tree node
  * (the calling context), the milestones. */
 static void cb_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *r, size_t n)
@@ -223,7 +203,7 @@ static void cb_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *r, s
             x->node[d] = cn[0] = sf_cctree_child(&m->tree, parent, func);
         }
         x->depth = d + 1;
-        if (m->ms && is_milestone(m, func)) {
+        if (m->ms.re && sf_milestone(&m->ms, m->w->e, func)) {
             if (m->last_ht != x->ht)
                 sync_heap(m);
             m->last_ht = x->ht;
@@ -287,7 +267,7 @@ static void mctx_free(struct mctx *m)
     free(m->all);
     free(m->active);
     free(m->img_heap);
-    free(m->ms_cache);
+    sf_milestones_free(&m->ms);
     sf_cctree_free(&m->tree);
     sf_heap_free(&m->h);
 }
@@ -1217,7 +1197,7 @@ int cmd_memory(int argc, char **argv)
                  flame == FL_PEAK ? (int32_t)stage : -1);
     sf_cctree_init(&m.tree);
     m.last_ht = UINT32_MAX;
-    m.ms = milestone ? msel.funcs : NULL;
+    m.ms.re = milestone ? msel.funcs : NULL;
     struct margs ma = {&m};
     int nw = 0;
     struct sf_runw *w = sf_run_go(&run, logpath, &ops, mkctx, freectx, &ma, &nw);

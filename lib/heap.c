@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calls.h"
 #include "fmt.h"
 #include "heap.h"
+#include "perfetto.h"
+#include "select.h"
 
 /* A pending event: 32 bytes. */
 struct sf_hev {
@@ -660,4 +663,70 @@ void sf_heap_finish(struct sf_heap *h, uint64_t end_ns)
     if (end_ns < h->frontier)
         end_ns = h->frontier;
     close_stage(h, end_ns);
+}
+
+/* ---- milestones ------------------------------------------------------------------ */
+
+int sf_milestone(struct sf_milestones *m, struct sf_calls *e, uint32_t func)
+{
+    if (!m->re)
+        return 0;
+    if (func >= m->cap) {
+        size_t n = m->cap ? m->cap : 256;
+        while (n <= func)
+            n *= 2;
+        m->cache = sf_xrealloc(m->cache, n);
+        memset(m->cache + m->cap, 0, n - m->cap);
+        m->cap = n;
+    }
+    if (!m->cache[func]) {
+        const struct sf_func *f = sf_calls_func(e, func);
+        m->cache[func] = f && f->name && sf_regex_match(m->re, f->name) ? 2 : 1;
+    }
+    return m->cache[func] == 2;
+}
+
+void sf_milestones_free(struct sf_milestones *m)
+{
+    free(m->cache);
+    m->cache = NULL;
+    m->cap = 0;
+}
+
+/* Protobuf, by hand (perfetto.h's wire primitives): a TracePacket
+ * {timestamp, timestamp_clock_id CLOCK_MONOTONIC, trusted_packet_sequence_id,
+ * track_event {type TYPE_INSTANT, track_uuid, name}}. */
+static inline size_t vlen(uint64_t v)
+{
+    return pf_varint_len(v);
+}
+
+uint8_t *sf_stage_marker(uint8_t *p, uint32_t seq_id, uint64_t ns, uint64_t track_uuid,
+                         const char *name)
+{
+    size_t nl = strlen(name);
+    if (nl > PF_STR_MAX)
+        nl = PF_STR_MAX;
+    size_t te = 1 + 1 /* type 9: 3 */ + 1 + vlen(track_uuid) /* track_uuid 11 */ + 2 + vlen(nl) +
+                nl; /* name 23: tag 0xba 0x01 */
+    size_t pk = 1 + vlen(ns) /* timestamp 8 */ + 2 + 1 /* timestamp_clock_id 58: 3 */ + 1 +
+                vlen(seq_id) /* 10 */ + 1 + vlen(te) + te /* track_event 11 */;
+    *p++ = 0x0a; /* Trace.packet */
+    p = pf_varint(p, pk);
+    *p++ = 8 << 3;
+    p = pf_varint(p, ns);
+    p = pf_varint(p, 58 << 3);
+    *p++ = 3; /* CLOCK_MONOTONIC */
+    *p++ = 10 << 3;
+    p = pf_varint(p, seq_id);
+    *p++ = 11 << 3 | 2;
+    p = pf_varint(p, te);
+    *p++ = 9 << 3;
+    *p++ = 3; /* TYPE_INSTANT */
+    *p++ = 11 << 3;
+    p = pf_varint(p, track_uuid);
+    p = pf_varint(p, 23 << 3 | 2);
+    p = pf_varint(p, nl);
+    memcpy(p, name, nl);
+    return p + nl;
 }

@@ -214,4 +214,27 @@ void sf_heap_finish(struct sf_heap *h, uint64_t end_ns);
 /* A path's value at the peak of a scope (SF_SCOPE_HEAP: its heap's). */
 uint64_t sf_heap_at_peak(const struct sf_heap *h, uint32_t path, int scope, uint32_t heap);
 
+/*
+ * Milestones: which functions start a stage (`memory --milestone RE`, and
+ * the stage markers `convert --milestone RE` draws), decided once per
+ * engine function. re: a compiled regex list (select.h; NULL: none).
+ */
+struct sf_calls;
+struct sf_regex;
+struct sf_milestones {
+    const struct sf_regex *re;
+    uint8_t *cache; /* per engine function: 0 unknown, 1 no, 2 yes */
+    size_t cap;
+};
+/* 1 if the engine's function func is a milestone. */
+int sf_milestone(struct sf_milestones *m, struct sf_calls *e, uint32_t func);
+void sf_milestones_free(struct sf_milestones *m);
+
+/* A stage marker for Perfetto: an instant event named name on the track
+ * track_uuid (a process track) at absolute CLOCK_MONOTONIC ns, written on
+ * sequence seq_id, which, like a counter's, has no incremental state (give
+ * it one id of its own). Room: PF_SMALL_MAX + strlen(name) (perfetto.h). */
+uint8_t *sf_stage_marker(uint8_t *p, uint32_t seq_id, uint64_t ns, uint64_t track_uuid,
+                         const char *name);
+
 #endif /* SFTRACE_HEAP_H */
