@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "calls.h"
 #include "fmt.h"
@@ -336,6 +337,24 @@ static inline size_t slot0(const struct sf_heap *h, uint32_t heap, uint64_t ptr)
     return (size_t)(x >> h->tabshift);
 }
 
+/* A zeroed table of cap blocks. A large one in huge pages when the kernel
+ * allows (madvise mode): lookups are spread over the whole table, and with
+ * 4 KB pages nearly each one would also miss the TLB. */
+static struct sf_hblock *tab_alloc(size_t cap)
+{
+    size_t n = cap * sizeof(struct sf_hblock);
+    void *p = NULL;
+    if (n >= (2u << 20) && posix_memalign(&p, 2u << 20, n) == 0) {
+        madvise(p, n, MADV_HUGEPAGE);
+    } else {
+        p = sf_xrealloc(NULL, n);
+    }
+    if (!p)
+        p = sf_xrealloc(NULL, n);
+    memset(p, 0, n);
+    return p;
+}
+
 static void rehash(struct sf_heap *h)
 {
     size_t cap = 1024;
@@ -343,8 +362,7 @@ static void rehash(struct sf_heap *h)
         cap *= 2;
     struct sf_hblock *old = h->tab;
     size_t oldcap = h->tabcap;
-    h->tab = sf_xrealloc(NULL, cap * sizeof *h->tab);
-    memset(h->tab, 0, cap * sizeof *h->tab);
+    h->tab = tab_alloc(cap);
     h->tabcap = cap;
     h->tabshift = 64 - (unsigned)__builtin_ctzll(cap);
     h->tabused = 0;
@@ -626,7 +644,13 @@ static inline void prefetch(const struct sf_heap *h, size_t i)
 {
     if (i < h->npend && h->tabcap) {
         const struct sf_hev *e = &h->pend[i];
-        __builtin_prefetch(&h->tab[slot0(h, h->threads[e->tk >> 3].heap, e->ptr)]);
+        const struct sf_hblock *b = &h->tab[slot0(h, h->threads[e->tk >> 3].heap, e->ptr)];
+#if defined(__x86_64__)
+        /* (gcc 12 drops __builtin_prefetch here) */
+        __asm__ volatile("prefetcht0 %0" ::"m"(*(const char *)b));
+#else
+        __builtin_prefetch(b);
+#endif
     }
 }
 
