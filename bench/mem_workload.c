@@ -26,12 +26,19 @@ __attribute__((noinline)) void release(uintptr_t p, size_t n)
 }
 
 static long per_thread, ring;
+static int direct; /* argument 3 = 1: report from work() itself, no call per event */
 
 static void *work(void *arg)
 {
     uintptr_t base = (uintptr_t)arg;
     for (long i = 0; i < per_thread / 2; i++) {
         uintptr_t slot = (uintptr_t)(i % ring);
+        if (direct) {
+            if (i >= ring)
+                sftrace_alloc_event(2, 64, 16, (uint8_t *)(base + slot * 64));
+            sftrace_alloc_event(1, 64, 16, (uint8_t *)(base + slot * 64));
+            continue;
+        }
         if (i >= ring)
             release(base + slot * 64, 64);
         small_alloc(base + slot * 64, 64);
@@ -43,6 +50,7 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 10000000;
     ring = argc > 2 ? atol(argv[2]) : 4096;
+    direct = argc > 3 && atoi(argv[3]) == 1;
     per_thread = n / 2;
     pthread_t t;
     pthread_create(&t, NULL, work, (void *)(uintptr_t)0x10000000);

@@ -50,6 +50,7 @@ struct mthr {
     uint32_t *cf, *cp, *cn;
     struct sf_cthread *ct; /* while it runs (NULL after its exit / its process's end) */
     char name[17];         /* its latest name */
+    uint64_t last_ns;      /* its latest allocation event (ct->last_ns: function events) */
 };
 
 struct mctx {
@@ -130,8 +131,11 @@ static void retire(struct mctx *m, struct mthr *x)
 
 static void sync_heap(struct mctx *m)
 {
-    for (size_t i = 0; i < m->nactive; i++)
-        m->h.threads[m->active[i]->ht].last_ns = m->active[i]->ct->last_ns;
+    for (size_t i = 0; i < m->nactive; i++) {
+        const struct mthr *x = m->active[i];
+        uint64_t t = x->ct->last_ns;
+        m->h.threads[x->ht].last_ns = t > x->last_ns ? t : x->last_ns;
+    }
     sf_heap_sync(&m->h);
 }
 
@@ -226,6 +230,7 @@ static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
         if (m->h.npend - m->h.phead > SF_HEAP_WINDOW)
             sync_heap(m);
     }
+    x->last_ns = ns;
     uint32_t path = x->depth ? x->node[x->depth - 1] : x->base;
     sf_heap_record(&m->h, x->ht, (enum sf_heap_kind)ev->arg, ns, ev->v[2], ev->v[0], path);
 }
