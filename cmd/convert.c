@@ -49,6 +49,7 @@
 #include "progress.h"
 #include "select.h"
 #include "symbols.h"
+#include "xalloc.h"
 
 #define MAX_DEPTH 500 /* deepest slice written */
 
@@ -124,44 +125,6 @@ struct conv {
     uint64_t slices;
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace convert: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "sftrace convert: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
-            (arr) = xrealloc((arr), (cap) * sizeof *(arr));                                        \
-        }                                                                                          \
-    } while (0)
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d) {
-        fprintf(stderr, "sftrace convert: out of memory\n");
-        exit(1);
-    }
-    return d;
-}
-
 /* ---- processes and threads ------------------------------------------------ */
 
 static uint64_t proc_uuid(uint32_t pid)
@@ -181,11 +144,11 @@ static struct proc *get_proc(struct conv *cv, uint32_t pid)
 {
     uint64_t *slot = sf_map_get(&cv->procmap, pid, 1);
     if (!*slot) {
-        struct proc *p = xcalloc(1, sizeof *p);
+        struct proc *p = sf_xcalloc(1, sizeof *p);
         p->pid = pid;
         p->uuid = proc_uuid(pid);
         p->counter_uuid = counter_uuid(pid);
-        GROW(cv->procs, cv->nprocs, cv->capprocs);
+        SF_GROW(cv->procs, cv->nprocs, cv->capprocs);
         cv->procs[cv->nprocs++] = p;
         *slot = cv->nprocs;
     }
@@ -197,14 +160,14 @@ static struct thr *thr_of(struct conv *cv, struct sf_cthread *ct)
     struct thr *t = ct->user;
     if (__builtin_expect(t != NULL, 1))
         return t;
-    t = xcalloc(1, sizeof *t);
+    t = sf_xcalloc(1, sizeof *t);
     t->pid = ct->pid;
     t->tid = ct->tid;
     t->seq.id = cv->next_seq++;
     t->seq.track_uuid = thread_uuid(ct->pid, ct->tid);
     t->ptlen = (uint32_t)cj_pidtid(t->pidtid, ct->pid, ct->tid);
     t->proc = get_proc(cv, ct->pid);
-    GROW(cv->thrs, cv->nthrs, cv->capthrs);
+    SF_GROW(cv->thrs, cv->nthrs, cv->capthrs);
     cv->thrs[cv->nthrs++] = t;
     ct->user = t;
     return t;
@@ -231,7 +194,7 @@ static void cj_process_names(struct conv *cv, struct proc *p)
     p->cj_pending = 0;
     struct sf_out *o = cv->out;
     size_t nl = strlen(p->cj_name), cl = strlen(p->cj_cmd);
-    char *esc = xrealloc(NULL, cj_escape_max(nl) + cj_escape_max(cl) + 16);
+    char *esc = sf_xrealloc(NULL, cj_escape_max(nl) + cj_escape_max(cl) + 16);
     size_t n = cj_escape(esc, p->cj_name, nl);
     if (cl) {
         memcpy(esc + n, "\",\"cmdline\":\"", 13);
@@ -260,8 +223,8 @@ static void cb_process(void *ctx, const struct sf_image *img, uint64_t ns)
         cj_process_names(cv, p); /* a new process with a reused pid */
     free(p->cj_name);
     free(p->cj_cmd);
-    p->cj_name = xstrdup(img->name);
-    p->cj_cmd = xrealloc(NULL, img->cmdline_len + 1);
+    p->cj_name = sf_xstrdup(img->name);
+    p->cj_cmd = sf_xrealloc(NULL, img->cmdline_len + 1);
     for (uint32_t i = 0; i < img->cmdline_len; i++)
         p->cj_cmd[i] = img->cmdline[i] ? img->cmdline[i] : ' ';
     p->cj_cmd[img->cmdline_len] = 0;
@@ -313,14 +276,14 @@ static const struct jname *jname_of(struct conv *cv, uint32_t g)
         uint32_t n = cv->njn ? cv->njn : 256;
         while (n <= g)
             n *= 2;
-        cv->jn = xrealloc(cv->jn, (size_t)n * sizeof *cv->jn);
+        cv->jn = sf_xrealloc(cv->jn, (size_t)n * sizeof *cv->jn);
         memset(cv->jn + cv->njn, 0, (size_t)(n - cv->njn) * sizeof *cv->jn);
         cv->njn = n;
     }
     struct jname *j = &cv->jn[g];
     if (!j->s) {
         const struct sf_func *f = sf_calls_func(cv->eng, g);
-        j->s = xrealloc(NULL, cj_escape_max(f->name_len) + 1);
+        j->s = sf_xrealloc(NULL, cj_escape_max(f->name_len) + 1);
         j->len = (uint32_t)cj_escape(j->s, f->name, f->name_len);
     }
     return j;
@@ -343,7 +306,7 @@ static inline void write_begin(struct conv *cv, struct thr *t, uint64_t ns, uint
             uint32_t n = cv->nhassrc ? cv->nhassrc : 256;
             while (n <= g)
                 n *= 2;
-            cv->hassrc = xrealloc(cv->hassrc, n);
+            cv->hassrc = sf_xrealloc(cv->hassrc, n);
             memset(cv->hassrc + cv->nhassrc, 0, n - cv->nhassrc);
             cv->nhassrc = n;
         }
@@ -352,7 +315,7 @@ static inline void write_begin(struct conv *cv, struct thr *t, uint64_t ns, uint
             uint32_t n = t->defd_words ? t->defd_words : 4;
             while (n <= w)
                 n *= 2;
-            t->defd = xrealloc(t->defd, (size_t)n * sizeof *t->defd);
+            t->defd = sf_xrealloc(t->defd, (size_t)n * sizeof *t->defd);
             memset(t->defd + t->defd_words, 0, (size_t)(n - t->defd_words) * sizeof *t->defd);
             t->defd_words = n;
         }
@@ -447,7 +410,7 @@ static void emit_instant(struct conv *cv, struct thr *t, uint64_t ns, const char
         o->p = pf_instant(o->p, &t->seq, ns, name);
     } else {
         sf_out_room(o, CJ_SMALL_MAX + cj_escape_max(len));
-        char *esc = xrealloc(NULL, cj_escape_max(len) + 1);
+        char *esc = sf_xrealloc(NULL, cj_escape_max(len) + 1);
         size_t n = cj_escape(esc, name, len);
         o->p = cj_instant(o->p, &cv->first, t->pidtid, t->ptlen, ns, esc, n);
         free(esc);
@@ -505,7 +468,7 @@ static void on_alloc(struct conv *cv, struct thr *t, const struct sf_event *ev, 
         merge_pending(cv);
     cv->cd_p = t->proc;
     int64_t size = ev->v[0] > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ev->v[0];
-    GROW(cv->cd, cv->ncd, cv->capcd);
+    SF_GROW(cv->cd, cv->ncd, cv->capcd);
     cv->cd[cv->ncd].ns = ns;
     cv->cd[cv->ncd].delta =
         ev->arg == SF_ALLOC_ALLOC || ev->arg == SF_ALLOC_REALLOC_ALLOC ? size : -size;
@@ -546,7 +509,7 @@ static void merge_pending(struct conv *cv)
         return;
     while (p->npend + n > p->cappend) {
         p->cappend = p->cappend ? 2 * p->cappend : 256;
-        p->pend = xrealloc(p->pend, p->cappend * sizeof *p->pend);
+        p->pend = sf_xrealloc(p->pend, p->cappend * sizeof *p->pend);
     }
     if (!m || p->pend[m - 1].ns <= cv->cd[0].ns) {
         memcpy(p->pend + m, cv->cd, n * sizeof *cv->cd);
@@ -692,7 +655,7 @@ int cmd_convert(int argc, char **argv)
             outpath = optarg;
             break;
         case 's':
-            symfiles = xrealloc(symfiles, (nsym + 1) * sizeof *symfiles);
+            symfiles = sf_xrealloc(symfiles, (nsym + 1) * sizeof *symfiles);
             symfiles[nsym++] = optarg;
             break;
         case OPT_FORMAT:

@@ -25,7 +25,9 @@
  * function's source "file:line" (from DWARF), or "-". Exit and tailcall
  * lines end with the duration of the call they end, ns (the engine's
  * times: clamped so that they never decrease within a thread), or "-" for
- * an exit with no entry.
+ * an exit with no entry. With --time-range, the calls open at the window
+ * start (known from their exits inside it) have no entry line; their exits'
+ * durations count from the window start.
  *
  * Order: threads' events appear in the file order of their chunks, which is
  * time order for each thread. With --sorted, in one time order across all
@@ -67,6 +69,7 @@
 #include "progress.h"
 #include "select.h"
 #include "symbols.h"
+#include "xalloc.h"
 
 #define OUT_SIZE (1u << 20)
 
@@ -178,24 +181,25 @@ static inline void put_hex(uint64_t v)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace dump [-h] [-q] [-l] [--sorted] [-s FILE]... [selection] LOG\n"
-               "\n"
-               "Print every event of LOG, one a line, tab-separated:\n"
-               "  time_ns pid tid kind function [extra columns]\n"
-               "time_ns counts from the creation of the log. kind is entry, exit,\n"
-               "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
-               "Exit and tailcall lines end with the call's duration (ns).\n"
-               "\n"
-               "  -s FILE     read symbols from FILE for the object with its build-id\n"
-               "              (or its basename when none was recorded); repeatable\n"
-               "  -l, --lines add a column to function events: the source file:line\n"
-               "      --sorted one time order across threads (default: each thread's\n"
-               "              events in time order, threads in the order of the log)\n"
-               "      --calls one line per call: start_ns pid tid depth duration_ns\n"
-               "              self_ns id parent_id flags function\n"
-               "  -q, --quiet no progress line\n"
-               "  -h, --help  this help\n"
-               "\n" SF_SELECT_HELP);
+    fprintf(f,
+            "usage: sftrace dump [-h] [-q] [-l] [--sorted] [--calls] [-s FILE]... [selection] LOG\n"
+            "\n"
+            "Print every event of LOG, one a line, tab-separated:\n"
+            "  time_ns pid tid kind function [extra columns]\n"
+            "time_ns counts from the creation of the log. kind is entry, exit,\n"
+            "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
+            "Exit and tailcall lines end with the call's duration (ns).\n"
+            "\n"
+            "  -s FILE     read symbols from FILE for the object with its build-id\n"
+            "              (or its basename when none was recorded); repeatable\n"
+            "  -l, --lines add a column to function events: the source file:line\n"
+            "      --sorted one time order across threads (default: each thread's\n"
+            "              events in time order, threads in the order of the log)\n"
+            "      --calls one line per call: start_ns pid tid depth duration_ns\n"
+            "              self_ns id parent_id flags function\n"
+            "  -q, --quiet no progress line\n"
+            "  -h, --help  this help\n"
+            "\n" SF_SELECT_HELP);
 }
 
 static const char *alloc_kind(uint32_t arg)
@@ -261,11 +265,7 @@ static const char *src_line_of(struct dump *dp, uint32_t g)
         uint32_t n = dp->nsrc ? dp->nsrc : 256;
         while (n <= g)
             n *= 2;
-        dp->src = realloc(dp->src, n * sizeof *dp->src);
-        if (!dp->src) {
-            fprintf(stderr, "sftrace dump: out of memory\n");
-            exit(1);
-        }
+        dp->src = sf_xrealloc(dp->src, n * sizeof *dp->src);
         memset(dp->src + dp->nsrc, 0, (n - dp->nsrc) * sizeof *dp->src);
         dp->nsrc = n;
     }
@@ -332,22 +332,11 @@ static void enqueue(struct dump *dp, struct sf_cthread *t, size_t start, int64_t
 {
     struct queue *q = t->user;
     if (!q) {
-        q = calloc(1, sizeof *q);
-        if (!q) {
-            fprintf(stderr, "sftrace dump: out of memory\n");
-            exit(1);
-        }
+        q = sf_xcalloc(1, sizeof *q);
         q->last = INT64_MIN;
         q->pid = t->pid;
         t->user = q;
-        if (dp->nq == dp->capq) {
-            dp->capq = dp->capq ? 2 * dp->capq : 16;
-            dp->qs = realloc(dp->qs, dp->capq * sizeof *dp->qs);
-            if (!dp->qs) {
-                fprintf(stderr, "sftrace dump: out of memory\n");
-                exit(1);
-            }
-        }
+        SF_GROW(dp->qs, dp->nq, dp->capq);
         dp->qs[dp->nq++] = q;
     }
     q->live = 1;
@@ -361,11 +350,7 @@ static void enqueue(struct dump *dp, struct sf_cthread *t, size_t start, int64_t
         }
         while (q->tail + need > q->cap)
             q->cap = q->cap ? 2 * q->cap : 65536;
-        q->buf = realloc(q->buf, q->cap);
-        if (!q->buf) {
-            fprintf(stderr, "sftrace dump: out of memory\n");
-            exit(1);
-        }
+        q->buf = sf_xrealloc(q->buf, q->cap);
     }
     memcpy(q->buf + q->tail, &l, sizeof l);
     memcpy(q->buf + q->tail + sizeof l, out + start, l.len);
@@ -460,20 +445,12 @@ static void cb_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
     size_t start = outlen;
     int64_t ns = (int64_t)(c->start_ns - dp->t0);
     put_i64(ns);
-    put_char('\t');
-    put_u64(t->pid);
-    put_char('\t');
-    put_u64(t->tid);
-    put_char('\t');
-    put_u64(c->depth);
-    put_char('\t');
-    put_u64(c->end_ns - c->start_ns);
-    put_char('\t');
-    put_u64(c->self_ns);
-    put_char('\t');
-    put_u64(c->id);
-    put_char('\t');
-    put_u64(c->parent_id);
+    const uint64_t cols[] = {t->pid,     t->tid, c->depth,    c->end_ns - c->start_ns,
+                             c->self_ns, c->id,  c->parent_id};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        put_char('\t');
+        put_u64(cols[i]);
+    }
     put_char('\t');
     if (!(c->flags & (SF_CALL_UNFINISHED | SF_CALL_TAIL | SF_CALL_CLIPPED | SF_CALL_UNWOUND)))
         put_char('-');

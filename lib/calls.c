@@ -44,6 +44,7 @@
 
 #include "callgraph.h"
 #include "calls.h"
+#include "xalloc.h"
 
 #define STACK_MAX (1u << 22) /* frames tracked per thread */
 #define UNWIND_MAX 65536u    /* frames searched for a non-top exit */
@@ -91,7 +92,8 @@ struct thr {
     char shown[17];
     uint32_t *chain; /* prepass: calls open at the window start, innermost first */
     uint32_t nchain, capchain;
-    int chain_done; /* the chain was pushed (main pass) */
+    int chain_done;   /* the chain was pushed (main pass) */
+    int chain_closed; /* prepass: the first incarnation exited */
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -157,34 +159,6 @@ struct sf_calls {
     struct sf_calls_stats st;
 };
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
-            (arr) = xrealloc((arr), (cap) * sizeof *(arr));                                        \
-        }                                                                                          \
-    } while (0)
-
 /* ---- time ------------------------------------------------------------------ */
 
 static void clock_from(struct sf_calls *e, struct sf_log *log)
@@ -229,9 +203,9 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
 {
     if (e->nfuncs >= e->capfuncs) {
         e->capfuncs = e->capfuncs ? 2 * e->capfuncs : 256;
-        e->funcs = xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
-        e->fsel = xrealloc(e->fsel, e->capfuncs);
-        e->fobj = xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+        e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
+        e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
+        e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
     }
     e->fobj[e->nfuncs] = 0;
     struct sf_func *f = &e->funcs[e->nfuncs];
@@ -255,7 +229,7 @@ static struct imgst *img_state(struct sf_calls *e, const struct sf_image *img)
         size_t n = e->nimgs ? e->nimgs : 4;
         while (n <= img->id)
             n *= 2;
-        e->imgs = xrealloc(e->imgs, n * sizeof *e->imgs);
+        e->imgs = sf_xrealloc(e->imgs, n * sizeof *e->imgs);
         memset(e->imgs + e->nimgs, 0, (n - e->nimgs) * sizeof *e->imgs);
         e->nimgs = n;
     }
@@ -281,13 +255,13 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
             if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
                 *slot = *fs;
             } else {
-                GROW(e->objs, e->nobjs, e->capobjs);
+                SF_GROW(e->objs, e->nobjs, e->capobjs);
                 struct objst *st = &e->objs[e->nobjs++];
                 st->so = so;
                 st->nfuncs = o->nfuncs;
                 st->a0 = a0;
                 st->a1 = a1;
-                st->g = xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
+                st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
                 memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
                 st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
                                            o->nfuncs);
@@ -314,11 +288,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
         if (!*slot) {
             char buf[32];
             snprintf(buf, sizeof buf, "fid:%" PRIu32, fid);
-            char *name = strdup(buf);
-            if (!name) {
-                fprintf(stderr, "sftrace: out of memory\n");
-                exit(1);
-            }
+            char *name = sf_xstrdup(buf);
             *slot = (uint64_t)new_func(e, name, NULL, 0, NULL, fid) + 1;
         }
         g = (uint32_t)(*slot - 1);
@@ -328,7 +298,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
             uint32_t n = is->cap ? is->cap : 256;
             while (n <= fid)
                 n *= 2;
-            is->fid2g = xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
+            is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
             memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
             is->cap = n;
         }
@@ -384,9 +354,9 @@ static struct proc *get_proc(struct sf_calls *e, uint32_t pid)
 {
     uint64_t *slot = sf_map_get(&e->procmap, pid, 1);
     if (!*slot) {
-        struct proc *p = xcalloc(1, sizeof *p);
+        struct proc *p = sf_xcalloc(1, sizeof *p);
         p->pid = pid;
-        GROW(e->procs, e->nprocs, e->capprocs);
+        SF_GROW(e->procs, e->nprocs, e->capprocs);
         e->procs[e->nprocs++] = p;
         *slot = e->nprocs;
     }
@@ -397,7 +367,7 @@ static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
 {
     uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)pid << 32 | tid, 1);
     if (!*slot) {
-        struct thr *t = xcalloc(1, sizeof *t);
+        struct thr *t = sf_xcalloc(1, sizeof *t);
         t->pub.pid = pid;
         t->pub.tid = tid;
         t->last_fid = SF_FID_NONE;
@@ -406,7 +376,7 @@ static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
         t->proc = get_proc(e, pid);
         t->next_in_proc = t->proc->threads;
         t->proc->threads = t;
-        GROW(e->thrs, e->nthrs, e->capthrs);
+        SF_GROW(e->thrs, e->nthrs, e->capthrs);
         e->thrs[e->nthrs++] = t;
         *slot = e->nthrs;
     }
@@ -574,7 +544,7 @@ static inline struct sf_cframe *push(struct sf_calls *e, struct thr *t, uint32_t
             return NULL;
         }
         t->cap = t->cap ? 2 * t->cap : 64;
-        t->pub.stack = xrealloc(t->pub.stack, (size_t)t->cap * sizeof *t->pub.stack);
+        t->pub.stack = sf_xrealloc(t->pub.stack, (size_t)t->cap * sizeof *t->pub.stack);
     }
     struct sf_cframe *f = &t->pub.stack[t->pub.depth++];
     f->fid = fid;
@@ -670,6 +640,8 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
         flags = SF_CALL_CLIPPED;
     }
     t->pub.last_ns = ns;
+    if (ns > e->st.last_ns && t->started)
+        e->st.last_ns = ns;
     if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
         age(e, t, ns);
     while (t->pub.depth)
@@ -686,6 +658,8 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->started = 1;
     t->pub.first_ns = ns;
     t->pub.last_ns = ns;
+    if (!e->st.first_ns || ns < e->st.first_ns)
+        e->st.first_ns = ns;
     if (!t->counted) {
         t->counted = 1;
         e->st.threads++;
@@ -805,8 +779,10 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
         /* a call open at the window start: it encloses all before it */
         while (t->pub.depth)
             pop(e, t, ns, 0);
-        GROW(t->chain, t->nchain, t->capchain);
-        t->chain[t->nchain++] = fid;
+        if (!t->chain_closed) {
+            SF_GROW(t->chain, t->nchain, t->capchain);
+            t->chain[t->nchain++] = fid;
+        }
         return NULL;
     }
     e->st.unmatched++;
@@ -814,6 +790,130 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
 }
 
 /* ---- chunks ------------------------------------------------------------------ */
+
+/* One record of t at ns (raw: before clamping), after the window and the
+ * clock were dealt with. */
+static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is,
+                             const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
+                             uint64_t raw)
+{
+    const struct sf_call *call = NULL;
+    int matched;
+    switch (ev->kind) {
+    case SF_KIND_ENTRY:
+        on_entry(e, t, is, img, ev, ns, raw); /* the event callback comes with the begin */
+        return;
+    case SF_KIND_EXIT:
+    case SF_KIND_TAIL:
+        call = on_leave(e, t, ev->fid, ns, ev->kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
+        t->lastev = call ? 2 : 0;
+        if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
+            (call || (!matched && !e->filters)))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, call);
+        return;
+    default:
+        if (e->prepass)
+            return;
+        if (ev->sub == SF_EXT_LOST)
+            e->st.lost += ev->nwords ? ev->v[0] : 0;
+        int attached =
+            (ev->sub != SF_EXT_ARGS || t->lastev == 1) && (ev->sub != SF_EXT_RET || t->lastev == 2);
+        if (e->ops.ext && attached)
+            (flush_batch(e), e->ops.ext(e->ctx, &t->pub, ev, ns));
+        if (e->ops.event && (attached || !e->filters))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, NULL);
+        return;
+    }
+}
+
+/*
+ * The records of a chunk in the common case of a consumer taking batches
+ * (convert) with no selection, window, unwinding rule or event callback:
+ * an entry under the depth limit and an exit or tail call of the top frame
+ * are done here with the hot state in locals (the general code reloads it
+ * from memory after every store); anything else goes through one_event()
+ * with the state written back. The same rules as push(), decide() and pop().
+ */
+static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
+                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
+                        uint64_t *nevp)
+{
+    struct sf_event ev;
+    uint64_t last = *lastp, nev = 0, backwards = 0, calls = 0;
+    struct sf_crec *b = e->batch;
+    size_t nb = e->nb;
+    uint64_t id = e->next_id;
+    uint32_t maxd = e->maxd;
+    while (sf_evdec_next(d, &ev)) {
+        uint64_t ns = to_ns(e, img, ev.ts);
+        if (__builtin_expect(ns < last, 0)) {
+            backwards++;
+            ns = last;
+        }
+        last = ns;
+        uint32_t depth = t->pub.depth;
+        if (ev.kind == SF_KIND_ENTRY) {
+            nev++;
+            if (__builtin_expect(depth < t->cap && depth < maxd && nb < BATCH, 1)) {
+                uint32_t g = func_of(e, is, img, ev.fid);
+                struct sf_cframe *f = &t->pub.stack[depth];
+                f->fid = ev.fid;
+                f->func = g;
+                f->id = ++id;
+                f->start_ns = ns;
+                f->child_ns = 0;
+                f->hidden = 0;
+                f->flags = 0;
+                f->kept = 1;
+                f->depth = depth;
+                f->parent_id = depth ? f[-1].id : 0;
+                f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
+                t->pub.depth = depth + 1;
+                t->lastev = 1;
+                calls++;
+                b[nb].ns = ns;
+                b[nb].func = g;
+                b[nb].kind = SF_CREC_BEGIN;
+                nb++;
+                continue;
+            }
+        } else if (ev.kind != SF_KIND_EXT) {
+            nev++;
+            struct sf_cframe *f = &t->pub.stack[depth - 1];
+            if (__builtin_expect(depth && f->fid == ev.fid && f->kept && !f->flags && nb < BATCH,
+                                 1)) {
+                b[nb].ns = ns;
+                b[nb].func = f->func;
+                b[nb].kind = SF_CREC_END;
+                b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                b[nb].hidden = f->hidden;
+                nb++;
+                if (depth > 1 && f[-1].kept)
+                    f[-1].child_ns += ns - f->start_ns;
+                t->pub.depth = depth - 1;
+                t->lastev = 2;
+                continue;
+            }
+        }
+        /* anything else: the general code, with the state in memory */
+        e->nb = nb;
+        e->next_id = id;
+        e->st.calls += calls;
+        calls = 0;
+        t->pub.last_ns = ns;
+        one_event(e, t, is, img, &ev, ns, ns);
+        b = e->batch;
+        nb = e->nb;
+        id = e->next_id;
+    }
+    t->pub.last_ns = last;
+    e->nb = nb;
+    e->next_id = id;
+    e->st.calls += calls;
+    e->st.backwards += backwards;
+    *nevp += nev;
+    *lastp = last;
+}
 
 static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
 {
@@ -833,6 +933,10 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     uint64_t last = t->pub.last_ns, nev = 0;
     batch_thread(e, t);
     int slow = window || ages || lost || !t->started;
+    if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
+        fast_events(e, t, is, img, &d, &last, &nev);
+        goto done;
+    }
     while (sf_evdec_next(&d, &ev)) {
         uint64_t raw = to_ns(e, img, ev.ts), ns = raw;
         if (__builtin_expect(!slow, 1)) {
@@ -873,36 +977,11 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                 age(e, t, ns);
             slow = window || ages;
         }
-        const struct sf_call *call = NULL;
-        int matched;
-        switch (ev.kind) {
-        case SF_KIND_ENTRY:
+        if (ev.kind != SF_KIND_EXT)
             nev++;
-            on_entry(e, t, is, img, &ev, ns, raw);
-            continue; /* the event callback came with the begin */
-        case SF_KIND_EXIT:
-        case SF_KIND_TAIL:
-            nev++;
-            call = on_leave(e, t, ev.fid, ns, ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
-            t->lastev = call ? 2 : 0;
-            if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
-                (call || (!matched && !e->filters)))
-                e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, call);
-            continue;
-        default:
-            if (e->prepass)
-                continue;
-            if (ev.sub == SF_EXT_LOST)
-                e->st.lost += ev.nwords ? ev.v[0] : 0;
-            int attached = (ev.sub != SF_EXT_ARGS || t->lastev == 1) &&
-                           (ev.sub != SF_EXT_RET || t->lastev == 2);
-            if (e->ops.ext && attached)
-                (flush_batch(e), e->ops.ext(e->ctx, &t->pub, &ev, ns));
-            if (e->ops.event && (attached || !e->filters))
-                e->ops.event(e->ctx, &t->pub, &ev, (int64_t)raw, NULL);
-            continue;
-        }
+        one_event(e, t, is, img, &ev, ns, raw);
     }
+done:
     e->st.events += nev;
     t->pub.events += nev;
     t->last_fid = d.last_fid;
@@ -925,8 +1004,11 @@ static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->started = t->declared = t->past_end = 0;
     t->pub.exited = 0;
     t->last_fid = SF_FID_NONE;
-    t->nchain = 0; /* the chain belongs to the first incarnation */
-    t->chain_done = 1;
+    /* the chain belongs to the first incarnation */
+    if (e->prepass)
+        t->chain_closed = 1;
+    else
+        t->chain_done = 1;
 }
 
 static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
@@ -1200,7 +1282,7 @@ int sf_calls_run(struct sf_calls *e)
 struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
                               const struct sf_calls_ops *ops, void *ctx)
 {
-    struct sf_calls *e = xcalloc(1, sizeof *e);
+    struct sf_calls *e = sf_xcalloc(1, sizeof *e);
     e->log = log;
     e->syms = syms;
     e->sel = sel;
@@ -1208,7 +1290,7 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
         e->ops = *ops;
     e->ctx = ctx;
     if (e->ops.calls)
-        e->batch = xrealloc(NULL, BATCH * sizeof *e->batch);
+        e->batch = sf_xrealloc(NULL, BATCH * sizeof *e->batch);
     e->maxd = NONE;
     e->filters = sf_select_has_call_filter(sel);
     const char *ns = getenv("SFTRACE_NO_SKIP");
