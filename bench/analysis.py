@@ -18,6 +18,7 @@ import datetime
 import glob
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,16 +44,27 @@ def sh(cmd, env=None, out=None):
 
 
 def timed(cmd, env=None):
-    """(wall seconds, peak RSS MB, CPU seconds) of one run, output discarded."""
+    """(wall seconds, peak RSS MB, CPU seconds) of one run, output discarded.
+    Peak RSS from /usr/bin/time (wait4's ru_maxrss would count the forked
+    Python before the exec)."""
     e = dict(os.environ)
     e.update(env or {})
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.Popen(["/usr/bin/time", "-f", "@@rss %M", *cmd], env=e,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate()
+    status = p.returncode
     dt = time.monotonic() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("failed: %s" % " ".join(cmd))
-    return dt, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime
+    if status != 0:
+        raise SystemExit("failed: %s\n%s" % (" ".join(cmd), err[-2000:]))
+    rss = [int(ln.split()[1]) for ln in err.splitlines() if ln.startswith("@@rss ")][0]
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime - timed.cpu
+    timed.cpu = ru.ru_utime + ru.ru_stime
+    return dt, rss / 1024.0, cpu
+
+
+timed.cpu = 0.0
 
 
 def build():
@@ -125,6 +137,8 @@ def main():
                                                            os.path.getsize(logs["sf-big"]) >> 20),
                   [SF, "info", "-q", logs["sf-big"]], big_ev))
     res = {name: [] for name, _, _ in cases}
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timed.cpu = ru.ru_utime + ru.ru_stime  # what the builds and recordings used
     for _ in range(REPS):
         for name, cmd, _ in cases:
             res[name].append(timed(cmd))

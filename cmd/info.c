@@ -93,13 +93,6 @@ struct info {
     char err[SF_ERRLEN + 64];
 };
 
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
-            (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                        \
-        }                                                                                          \
-    } while (0)
 
 static char *strndup_x(const uint8_t *s, size_t n)
 {
@@ -154,7 +147,7 @@ static struct ithr *thread_of(struct info *in, uint32_t img, uint32_t tid)
 {
     uint64_t *slot = sf_map_get(&in->thrmap, (uint64_t)img << 32 | tid, 1);
     if (!*slot) {
-        GROW(in->thrs, in->nthrs, in->capthrs);
+        SF_GROW(in->thrs, in->nthrs, in->capthrs);
         struct ithr *t = &in->thrs[in->nthrs++];
         memset(t, 0, sizeof *t);
         t->img = img;
@@ -187,7 +180,7 @@ static void add_object(struct info *in, const struct iimg *im, const struct sf_o
         }
     }
     if (!x) {
-        GROW(in->objs, in->nobjs, in->capobjs);
+        SF_GROW(in->objs, in->nobjs, in->capobjs);
         x = &in->objs[in->nobjs++];
         memset(x, 0, sizeof *x);
         x->path = strndup_x(path, plen);
@@ -205,7 +198,7 @@ static void add_object(struct info *in, const struct iimg *im, const struct sf_o
         x->nsleds = o->nsleds;
     x->flags |= o->h.flags;
     x->nimgs++;
-    GROW(x->pids, x->npids, x->cappids);
+    SF_GROW(x->pids, x->npids, x->cappids);
     x->pids[x->npids++] = im->pid;
 }
 
@@ -240,7 +233,7 @@ static int on_chunk(void *ctx, uint64_t off, const struct sf_chunk *hp, const ui
                         p.name_len, p.cmdline_len, p.exe_len, plen);
         if (p.clock != SF_CLOCK_TSC && p.clock != SF_CLOCK_MONO)
             return fail(in, off, "unknown clock %u (clock)", p.clock);
-        GROW(in->imgs, in->nimgs, in->capimgs);
+        SF_GROW(in->imgs, in->nimgs, in->capimgs);
         struct iimg *im = &in->imgs[in->nimgs++];
         memset(im, 0, sizeof *im);
         im->pid = h.pid;

@@ -177,6 +177,7 @@ static uint32_t act_dec(struct act *a, uint32_t func)
 struct rthr {
     struct group *g;
     struct act act;
+    struct sf_bstack open; /* open calls */
 };
 
 struct rctx {
@@ -239,28 +240,24 @@ static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
         sf_run_thread_label(x->g->label, sizeof x->g->label, t); /* the latest name */
 }
 
-static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
+static inline void call_begins(struct rthr *x, uint32_t func)
 {
-    struct rthr *x = thr_of(ctx, t);
-    struct fstat *s = stat_of(x->g, f->func);
+    struct fstat *s = stat_of(x->g, func);
     if (s->owner == x) {
         s->active++;
-    } else if (!s->active && !act_has(&x->act, f->func)) {
+    } else if (!s->active && !act_has(&x->act, func)) {
         s->owner = x; /* nobody has it active: this thread counts here now */
         s->active = 1;
     } else {
-        act_inc(&x->act, f->func);
+        act_inc(&x->act, func);
     }
 }
 
-static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
+static inline void call_ends(struct rthr *x, const struct sf_call *c)
 {
-    struct rctx *r = ctx;
-    struct rthr *x = thr_of(r, t);
-    struct fstat *s = stat_of(x->g, c->func);
+    uint32_t func = c->func;
+    struct fstat *s = stat_of(x->g, func);
     uint64_t dur = c->end_ns - c->start_ns;
-    if (!c->depth)
-        sf_span_add(&r->w->span, c->start_ns, c->end_ns);
     if (!s->calls || dur < s->min)
         s->min = dur;
     if (dur > s->max)
@@ -272,15 +269,33 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
         s->unfinished++;
     /* the outermost active call of its function on this thread: the
      * count goes to zero (where the begin counted it) */
-    uint64_t left = s->owner == x && s->active ? --s->active : act_dec(&x->act, c->func);
+    uint64_t left = s->owner == x && s->active ? --s->active : act_dec(&x->act, func);
     if (!left)
         s->total += dur;
+}
+
+/* The engine's batches of begins and ends (its fast path): the open calls
+ * are kept here, each with the time of its ended callees, for self time. */
+static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, size_t n)
+{
+    struct rctx *r = ctx;
+    struct rthr *x = thr_of(r, t);
+    for (size_t i = 0; i < n; i++) {
+        struct sf_call c;
+        if (rec[i].kind == SF_CREC_BEGIN) {
+            sf_bstack_begin(&x->open, &rec[i]);
+            call_begins(x, rec[i].func);
+        } else if (sf_bstack_end(&x->open, &rec[i], &c)) {
+            call_ends(x, &c);
+        }
+    }
 }
 
 static void free_thr(struct rthr *x)
 {
     free(x->act.key);
     free(x->act.cnt);
+    free(x->open.f);
     free(x);
 }
 
@@ -303,8 +318,7 @@ static void on_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
 static const struct sf_calls_ops ops = {
     .thread = on_thread,
     .thread_exit = on_thread_exit,
-    .begin = on_begin,
-    .end = on_end,
+    .calls = on_calls,
 };
 
 static enum by g_by;

@@ -114,6 +114,7 @@ void sf_ccstack_init(struct sf_ccstack *s, uint32_t base)
 void sf_ccstack_free(struct sf_ccstack *s)
 {
     free(s->node);
+    free(s->open.f);
     memset(s, 0, sizeof *s);
 }
 
@@ -132,9 +133,8 @@ static int focused(struct sf_cctree *t, uint32_t func)
     return t->focus_cache[func] == 2;
 }
 
-void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_cframe *f)
+void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, uint32_t func, uint32_t d)
 {
-    uint32_t d = f->depth;
     if (d >= s->cap) {
         uint32_t n = s->cap ? 2 * s->cap : 64;
         while (n <= d)
@@ -146,7 +146,7 @@ void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_
     if (t->focus) {
         if (s->inout && d >= s->inout) {
             parent = s->node[d - 1];
-        } else if (focused(t, f->func)) {
+        } else if (focused(t, func)) {
             s->inout = d + 1;
             parent = s->base;
         } else {
@@ -156,7 +156,7 @@ void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_
     } else {
         parent = d ? s->node[d - 1] : s->base;
     }
-    s->node[d] = sf_cctree_child(t, parent, f->func);
+    s->node[d] = sf_cctree_child(t, parent, func);
 }
 
 void sf_cctree_end(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_call *c)
@@ -251,25 +251,25 @@ static void b_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
     t->user = NULL;
 }
 
-static void b_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
+static void b_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, size_t n)
 {
     struct sf_ccbuild *b = ctx;
-    sf_cctree_begin(&b->tree, stack_of(b, t), f);
-}
-
-static void b_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
-{
-    struct sf_ccbuild *b = ctx;
-    sf_cctree_end(&b->tree, stack_of(b, t), c);
-    if (b->span && !c->depth)
-        sf_span_add(b->span, c->start_ns, c->end_ns);
+    struct sf_ccstack *s = stack_of(b, t);
+    for (size_t i = 0; i < n; i++) {
+        struct sf_call c;
+        if (rec[i].kind == SF_CREC_BEGIN) {
+            sf_cctree_begin(&b->tree, s, rec[i].func, s->open.depth);
+            sf_bstack_begin(&s->open, &rec[i]);
+        } else if (sf_bstack_end(&s->open, &rec[i], &c)) {
+            sf_cctree_end(&b->tree, s, &c);
+        }
+    }
 }
 
 const struct sf_calls_ops sf_ccbuild_ops = {
     .thread = b_thread,
     .thread_exit = b_thread_exit,
-    .begin = b_begin,
-    .end = b_end,
+    .calls = b_calls,
 };
 
 void sf_ccbuild_init(struct sf_ccbuild *b, int by_thread)
@@ -315,7 +315,6 @@ static void *t_mkctx(void *arg, struct sf_runw *w)
     struct tctx *g = sf_xrealloc(NULL, sizeof *g);
     memset(g, 0, sizeof *g);
     sf_ccbuild_init(&g->b, a->by_thread);
-    g->b.span = &w->span;
     g->w = w;
     sf_select_init(&g->focus);
     if (a->focus) {

@@ -58,8 +58,9 @@ struct sf_cctree {
 struct sf_ccstack {
     uint32_t *node;
     uint32_t cap;
-    uint32_t base;  /* where this thread's outermost calls hang (root or its label) */
-    uint32_t inout; /* focus: depth of the outermost focused open call + 1, 0 none */
+    uint32_t base;         /* where this thread's outermost calls hang (root or its label) */
+    uint32_t inout;        /* focus: depth of the outermost focused open call + 1, 0 none */
+    struct sf_bstack open; /* sf_ccbuild_ops: the open calls of the engine's batches */
 };
 
 void sf_cctree_init(struct sf_cctree *t);
@@ -87,7 +88,6 @@ void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
 struct sf_ccbuild {
     struct sf_cctree tree;
     int by_thread;
-    struct sf_span *span;       /* if set: every ended call is added (runcalls.h) */
     struct sf_ccstack **stacks; /* every thread's, for freeing */
     size_t nstacks, capstacks;
 };
@@ -97,8 +97,9 @@ void sf_ccbuild_free(struct sf_ccbuild *b);
 
 void sf_ccstack_init(struct sf_ccstack *s, uint32_t base);
 void sf_ccstack_free(struct sf_ccstack *s);
-/* The engine's begin and end, for the thread whose stack s is. */
-void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_cframe *f);
+/* A call begins at delivered depth depth (the engine's begin), and ends
+ * (its end), for the thread whose stack s is. */
+void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, uint32_t func, uint32_t depth);
 void sf_cctree_end(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_call *c);
 
 /* Children of node i sorted by total time, largest first (ties by func),

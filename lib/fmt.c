@@ -11,22 +11,6 @@
 #include "chrome.h"
 #include "fmt.h"
 
-void *sf_xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-char *sf_xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(sf_xrealloc(NULL, n), s, n);
-}
-
 uint64_t sf_fnv(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *b = p;

@@ -12,11 +12,8 @@
 #include <stdio.h>
 
 #include "progress.h"
+#include "xalloc.h"
 
-/* malloc that exits with "sftrace: out of memory" (the analysis tools have
- * no way on without the memory), and a copy of a string with it. */
-void *sf_xrealloc(void *p, size_t n);
-char *sf_xstrdup(const char *s);
 /* 64-bit FNV-1a of a string / of n bytes continuing h (start: SF_FNV0). */
 #define SF_FNV0 0xcbf29ce484222325ull
 uint64_t sf_fnv(const void *p, size_t n, uint64_t h);

@@ -361,12 +361,10 @@ void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st)
         st->backwards += s->backwards;
         st->threads += s->threads;
         st->chunks_skipped += s->chunks_skipped;
-        uint64_t first = s->first_ns ? s->first_ns : w[k].span.first;
-        uint64_t last = s->last_ns ? s->last_ns : w[k].span.last;
-        if (first && (!st->first_ns || first < st->first_ns))
-            st->first_ns = first;
-        if (last > st->last_ns)
-            st->last_ns = last;
+        if (s->first_ns && (!st->first_ns || s->first_ns < st->first_ns))
+            st->first_ns = s->first_ns;
+        if (s->last_ns > st->last_ns)
+            st->last_ns = s->last_ns;
         if (s->processes > st->processes)
             st->processes = s->processes;
         if (s->images > st->images)
@@ -457,8 +455,8 @@ void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t)
 void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
 {
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
-    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, span %s\n", path,
-            sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
+    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, span %s\n",
+            path, sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
             st->threads, st->threads == 1 ? "" : "s", st->processes, st->processes == 1 ? "" : "es",
             sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));
     if (st->unfinished || st->unmatched || st->lost || st->too_deep)
@@ -466,4 +464,10 @@ void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
                 "# %" PRIu64 " calls unfinished (marked), %" PRIu64 " exits without entry, %" PRIu64
                 " records lost in recording\n",
                 st->unfinished, st->unmatched, st->lost);
+}
+
+void sf_bstack_grow(struct sf_bstack *s)
+{
+    s->cap = s->cap ? 2 * s->cap : 64;
+    s->f = sf_xrealloc(s->f, (size_t)s->cap * sizeof *s->f);
 }

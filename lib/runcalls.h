@@ -62,17 +62,44 @@ struct sf_run {
     struct sf_map namemap; /* hash -> id + 1 (collisions: chained through probing) */
 };
 
-/* The time the delivered calls span (consumers add each ended call): the
- * span in the header line when the engine's stats have none. */
-struct sf_span {
-    uint64_t first, last;
+/*
+ * For consumers of the engine's batches (ops.calls, its fast path): a
+ * thread's open calls, each with the time of its ended callees, so that an
+ * end record becomes a struct sf_call (depth, start, end, self time) as
+ * ops.end would have given it.
+ */
+struct sf_bframe {
+    uint32_t func;
+    uint64_t start, child;
 };
-static inline void sf_span_add(struct sf_span *s, uint64_t start, uint64_t end)
+struct sf_bstack {
+    struct sf_bframe *f;
+    uint32_t depth, cap;
+};
+void sf_bstack_grow(struct sf_bstack *s);
+static inline void sf_bstack_begin(struct sf_bstack *s, const struct sf_crec *r)
 {
-    if (!s->first || start < s->first)
-        s->first = start;
-    if (end > s->last)
-        s->last = end;
+    if (__builtin_expect(s->depth == s->cap, 0))
+        sf_bstack_grow(s);
+    s->f[s->depth++] = (struct sf_bframe){r->func, r->ns, 0};
+}
+/* 1 and *c filled (id fields 0), or 0 if nothing is open. */
+static inline int sf_bstack_end(struct sf_bstack *s, const struct sf_crec *r, struct sf_call *c)
+{
+    if (!s->depth)
+        return 0;
+    struct sf_bframe *f = &s->f[--s->depth];
+    uint64_t dur = r->ns - f->start;
+    if (s->depth)
+        s->f[s->depth - 1].child += dur;
+    *c = (struct sf_call){.func = f->func,
+                          .depth = s->depth,
+                          .start_ns = f->start,
+                          .end_ns = r->ns,
+                          .self_ns = dur - f->child,
+                          .hidden = r->hidden,
+                          .flags = r->flags};
+    return 1;
 }
 
 struct sf_runw {
@@ -90,7 +117,6 @@ struct sf_runw {
     uint32_t *gid; /* engine func -> name id + 1 (0: not yet) */
     size_t ngid;
     uint64_t ticked_events;
-    struct sf_span span;
 };
 
 void sf_run_init(struct sf_run *r, const char *cmd);
