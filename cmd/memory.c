@@ -62,7 +62,6 @@ struct mctx {
     struct mthr **all, **active;
     size_t nall, capall, nactive, capactive;
     uint32_t last_ht;
-    struct sf_span span; /* of the events seen (the engine's stats may have none) */
     struct sf_milestones ms;
 };
 
@@ -213,9 +212,6 @@ static void cb_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *r, s
             m->last_ht = x->ht;
             sf_heap_record(&m->h, x->ht, SF_HEAP_MILESTONE, r[i].ns, 0, 0, func);
         }
-    }
-    if (n) {
-        sf_span_add(&m->span, r[0].ns, r[n - 1].ns);
     }
 }
 
@@ -1212,10 +1208,6 @@ int cmd_memory(int argc, char **argv)
     }
     struct sf_calls_stats st;
     sf_run_stats(w, nw, &st);
-    if (!st.first_ns || (m.span.first && m.span.first < st.first_ns))
-        st.first_ns = m.span.first;
-    if (m.span.last > st.last_ns)
-        st.last_ns = m.span.last;
     sf_heap_finish(&m.h, st.last_ns);
 
     struct out o = {&m, &run, logpath, st.first_ns, NULL, (size_t)top, fmt, 1};
