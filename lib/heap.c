@@ -507,6 +507,22 @@ static void settle(struct sf_heap *h, struct sf_hthread *t, uint64_t ns)
     t->det = 0;
 }
 
+/* A new block of e's call path in the current stage: an allocation, or
+ * (realloc) a realloc's new block whose old block was not known. */
+static void new_block(struct sf_heap *h, struct sf_hthread *t, uint32_t ti, const struct sf_hev *e,
+                      uint64_t ns, int realloc)
+{
+    struct sf_hpath *P = path_of(h, e->path);
+    uint32_t ent = entry_of(h, e->path, P);
+    P->allocated = sat_add(P->allocated, e->size);
+    P->allocs++;
+    h->left[ent].allocated = sat_add(h->left[ent].allocated, e->size);
+    h->left[ent].allocs++;
+    count(h, t, !realloc, 0, realloc, e->size, 0);
+    insert(h, t, ti, e->ptr, e->size, e->path, ent, ti, ns);
+    add_big(h, e->size, ns, e->ptr, ti, e->path);
+}
+
 static void replay(struct sf_heap *h, const struct sf_hev *e)
 {
     uint32_t ti = e->tk >> 3, kind = e->tk & 7;
@@ -529,15 +545,7 @@ static void replay(struct sf_heap *h, const struct sf_hev *e)
             t->anomalies++;
             break;
         }
-        struct sf_hpath *P = path_of(h, e->path);
-        uint32_t ent = entry_of(h, e->path, P);
-        P->allocated = sat_add(P->allocated, e->size);
-        P->allocs++;
-        h->left[ent].allocated = sat_add(h->left[ent].allocated, e->size);
-        h->left[ent].allocs++;
-        count(h, t, 1, 0, 0, e->size, 0);
-        insert(h, t, ti, e->ptr, e->size, e->path, ent, ti, ns);
-        add_big(h, e->size, ns, e->ptr, ti, e->path);
+        new_block(h, t, ti, e, ns, 0);
         break;
     }
     case SF_HEAP_FREE: {
@@ -608,15 +616,7 @@ static void replay(struct sf_heap *h, const struct sf_hev *e)
         if (!e->ptr)
             break;
         /* a new block of the realloc's path */
-        struct sf_hpath *P = path_of(h, e->path);
-        uint32_t ent = entry_of(h, e->path, P);
-        P->allocated = sat_add(P->allocated, e->size);
-        P->allocs++;
-        h->left[ent].allocated = sat_add(h->left[ent].allocated, e->size);
-        h->left[ent].allocs++;
-        count(h, t, 0, 0, 1, e->size, 0);
-        insert(h, t, ti, e->ptr, e->size, e->path, ent, ti, ns);
-        add_big(h, e->size, ns, e->ptr, ti, e->path);
+        new_block(h, t, ti, e, ns, 1);
         break;
     }
     case SF_HEAP_MILESTONE:
