@@ -627,7 +627,7 @@ static void report_table(struct out *o, const struct sf_calls_stats *st)
             (const char *const[]){"stage", "start", "allocated", "freed", "live at end", "peak",
                                   "left at end", "left at exit", "milestone"},
             "rrrrrrrrl");
-        for (size_t s = 0; s < h->nstages; s++) {
+        for (size_t s = 0; s < limit(o, h->nstages); s++) {
             const struct sf_hstage *x = &h->stages[s];
             uint64_t exit_left = 0;
             for (uint32_t i = x->first_ent; i < x->end_ent; i++)
@@ -642,7 +642,9 @@ static void report_table(struct out *o, const struct sf_calls_stats *st)
         }
         sf_table_print(t, stdout, "  ");
         sf_table_free(t);
-        for (size_t s = 0; s < h->nstages; s++) {
+        if (h->nstages > limit(o, h->nstages))
+            printf("  ... %zu more stages (--top 0 for all)\n", h->nstages - limit(o, h->nstages));
+        for (size_t s = 0; s < limit(o, h->nstages); s++) {
             const struct sf_hstage *x = &h->stages[s];
             size_t n = 0;
             struct rank *r = sf_xrealloc(NULL, (x->end_ent - x->first_ent + 1) * sizeof *r);
