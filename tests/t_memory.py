@@ -222,6 +222,27 @@ def test_c_bad_events_never_negative():
         assert _paths(t["leaks"]) == {A: 8000, LB: 500, BC: 48, M + ";worse": 30}, t["leaks"]
 
 
+def test_fork_has_its_own_heap():
+    """A forked child's heap starts empty: its free of a parent's block is an
+    unknown free there, and the parent's figures are untouched."""
+    log = _c_log("fork", ["fork"])
+    for sftrace in _tools():
+        j = mjson(log, [], sftrace)
+        _no_negative(j)
+        procs = j["processes"]
+        assert len(procs) == 2, procs
+        parent = [p for p in procs if p["allocs"] == 7][0]
+        [child] = [p for p in procs if p is not parent]
+        assert (parent["live_bytes"], parent["peak_bytes"], parent["unknown_frees"]) == \
+            (8648, 12596, 1), parent
+        assert (child["allocs"], child["live_bytes"], child["unknown_frees"],
+                child["unknown_free_bytes"]) == (1, 300, 1, 8000), child
+        # the child's stream starts inside main, whose entry it did not record
+        assert _paths(child["leaks"]) == {"child_work": 300}, child["leaks"]
+        t = j["totals"]
+        assert t["live_bytes"] == 8648 + 300 and t["unknown_frees"] == 2, t
+
+
 def test_selection_tid():
     """--tid: only the worker's events: its block is never freed there."""
     log = _c_log()

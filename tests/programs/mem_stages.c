@@ -14,7 +14,9 @@
  *            a free of an unknown block (64 bytes), a double free of A1 and
  *            a realloc of an unknown block (32 -> 48 bytes).
  * With argument "bad" main also frees address 0 (ignored) and allocates at
- * a live address.
+ * a live address, and a realloc's new block without its old one. With
+ * argument "fork" a forked child (child_work) allocates 300 bytes and frees
+ * A2's new address: a block of its parent's heap, unknown in its own.
  * At exit: 8648 bytes live in 4 blocks: A2 (8000, alloc_a's), leak_b 500,
  * leak_c 100, the unknown realloc's 48 (bad_c's).
  */
@@ -22,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sftrace.h"
 
@@ -135,6 +139,13 @@ __attribute__((noinline)) void worse(void)
     sink++;
 }
 
+__attribute__((noinline)) void child_work(void)
+{
+    ev(1, 300, 0xa0000);
+    ev(2, 8000, B1);
+    sink++;
+}
+
 int main(int argc, char **argv)
 {
     stage_a();
@@ -142,6 +153,14 @@ int main(int argc, char **argv)
     stage_c();
     if (argc > 1 && !strcmp(argv[1], "bad"))
         worse();
+    if (argc > 1 && !strcmp(argv[1], "fork")) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            child_work();
+            _exit(0);
+        }
+        waitpid(pid, NULL, 0);
+    }
     sink++;
     printf("done\n");
     return 0;
