@@ -1258,8 +1258,17 @@ static void reset_threads(struct sf_calls *e)
 int sf_calls_run(struct sf_calls *e)
 {
     const struct sf_select *s = e->sel;
-    if (s && (s->has_range || s->thread_name) && survey(e) < 0)
-        return -1;
+    int prescanned = sf_log_prescan(e->log) == 0; /* a pipe cannot be prescanned */
+    if (s && (s->has_range || s->thread_name)) {
+        if (!prescanned) { /* the survey and the prepass read the file again */
+            snprintf(e->err, sizeof e->err,
+                     "%s: --time-range and --thread-name need a log file, not a pipe",
+                     sf_log_path(e->log));
+            return -1;
+        }
+        if (survey(e) < 0)
+            return -1;
+    }
     if (e->window && e->w0 > 0) {
         struct sf_log *log = open_again(e);
         if (!log)
@@ -1272,7 +1281,7 @@ int sf_calls_run(struct sf_calls *e)
             return -1;
         reset_threads(e);
     }
-    int r = pass(e, e->log, sf_log_prescan(e->log) == 0); /* a pipe cannot be prescanned */
+    int r = pass(e, e->log, prescanned);
     e->cur = NULL;
     return r;
 }
