@@ -29,6 +29,7 @@ static const struct {
     {"report", cmd_report, "time per function: calls, total, self, min, max"},
     {"graph", cmd_graph, "the calling-context tree as indented text"},
     {"flame", cmd_flame, "a flame graph (interactive SVG) or folded stacks"},
+    {"memory", cmd_memory, "heap use by call path: peak, leaks, stages, flame graphs"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
