@@ -821,9 +821,11 @@ int cmd_convert(int argc, char **argv)
                     "sftrace convert: %" PRIu64
                     " timestamps went backwards within a thread and were moved forward\n",
                     st.backwards);
-        if (st.chunks_skipped)
-            fprintf(stderr, "sftrace convert: %" PRIu64 " chunks outside the selection skipped\n",
-                    st.chunks_skipped);
+        if (st.chunks_skipped || st.chunks_replayed)
+            fprintf(stderr,
+                    "sftrace convert: %" PRIu64 " chunks outside the selection skipped, %" PRIu64
+                    " before the window read for the calls open at its start\n",
+                    st.chunks_skipped, st.chunks_replayed);
     }
 
 done:

@@ -191,6 +191,8 @@ struct sf_calls_stats {
     uint64_t processes;         /* process lifetimes (a pid until END; exec keeps it) */
     uint64_t images;            /* PROCESS chunks */
     uint64_t chunks_skipped;    /* EVENTS chunks skipped by the time range, undecoded */
+    uint64_t chunks_replayed;   /* EVENTS chunks before the window start read for the
+                                   stack there (the rest before it: skipped) */
     uint64_t first_ns, last_ns; /* first and last event time (0 if none) */
 };
 void sf_calls_stats(const struct sf_calls *e, struct sf_calls_stats *st);
