@@ -64,6 +64,8 @@
 struct imgst {
     uint32_t *fid2g; /* function id -> global function, NONE unknown */
     uint32_t cap;
+    int w0known;   /* replay: w0ts is known */
+    uint64_t w0ts; /* the image's first timestamp at or after the window start */
 };
 
 /* The global functions of one object file (shared by every process image
@@ -1014,12 +1016,37 @@ static inline void replay_leave(struct thr *t, uint32_t fid)
         }
 }
 
+/* The smallest timestamp of img whose time is at or after the window start
+ * (to_ns is nondecreasing in ts below 2^63: a binary search), so that the
+ * replay compares raw timestamps; at or above it, to_ns decides. */
+static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_image *img)
+{
+    if (!is->w0known) {
+        uint64_t lo = 0, hi = (uint64_t)1 << 63; /* to_ns(hi) >= w0 is assumed */
+        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cb <= 0) {
+            lo = hi = img->clock == SF_CLOCK_MONO ? e->w0 : 0; /* 0: to_ns always */
+        } else {
+            while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                if (to_ns(e, img, mid) >= e->w0)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+        }
+        is->w0ts = lo;
+        is->w0known = 1;
+    }
+    return is->w0ts;
+}
+
 static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is,
-                             const struct sf_image *img, uint32_t kind, uint32_t fid, uint64_t ts)
+                             const struct sf_image *img, uint32_t kind, uint32_t fid, uint64_t ts,
+                             uint64_t w0ts)
 {
     if (kind == SF_KIND_EXT)
         return 0;
-    if (to_ns(e, img, ts) >= e->w0) {
+    if (__builtin_expect(ts >= w0ts, 0) && to_ns(e, img, ts) >= e->w0) {
         snapshot(e, t);
         return 1;
     }
@@ -1050,9 +1077,10 @@ static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chu
     t->pub.img = img;
     t->started = 1;
     e->replayed++;
+    uint64_t w0ts = w0_ts(e, is, img);
     if (c->dec) {
         for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
-            if (replay_one(e, t, is, img, r->r.kind, r->r.fid, r->r.t))
+            if (replay_one(e, t, is, img, r->r.kind, r->r.fid, r->r.t, w0ts))
                 return;
         return;
     }
@@ -1060,7 +1088,7 @@ static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chu
     struct sf_event ev;
     sf_evdec_init(&d, c);
     while (sf_evdec_next(&d, &ev))
-        if (replay_one(e, t, is, img, ev.kind, ev.fid, ev.ts))
+        if (replay_one(e, t, is, img, ev.kind, ev.fid, ev.ts, w0ts))
             return;
 }
 
