@@ -42,21 +42,11 @@ def _calls(log, opts=(), sftrace=None, env=None, base=CREATE):
     assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
     with open(out) as f:
         evs = json.load(f)["traceEvents"]
-    res = collections.defaultdict(list)
-    stacks = collections.defaultdict(list)
-    for e in evs:
-        if e["ph"] == "B":
-            st = stacks[e["tid"]]
-            st.append(len(res[e["tid"]]))
-            res[e["tid"]].append([e["name"], round(e["ts"] * 1000) - base, None, len(st) - 1, ""])
-        elif e["ph"] == "E":
-            i = stacks[e["tid"]].pop()
-            c = res[e["tid"]][i]
-            assert e["name"] == c[0], (e, c)  # the end names its slice
-            c[2] = round(e["ts"] * 1000) - base
-            a = e.get("args", {})
-            c[4] = "".join(k[0] for k in ("unfinished", "clipped", "unwound") if a.get(k))
-    assert not any(stacks.values())
+    res = {}
+    for tid, v in tc.chrome_slices(evs).items():
+        res[tid] = [[c["name"], round(c["ts"] * 1000) - base, round(c["end"] * 1000) - base,
+                     c["depth"], "".join(k[0] for k in ("unfinished", "clipped", "unwound")
+                                         if c["end_args"].get(k))] for c in v]
     return {t: [tuple(c) for c in v] for t, v in res.items()}, p.stderr
 
 
