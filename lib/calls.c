@@ -8,26 +8,40 @@
  * three times, each through its own reader:
  *   1. the survey: every chunk header (EVENTS records skipped undecoded,
  *      except the first chunk of each thread, whose first record is the
- *      thread's first event): the log's first event (the window origin) and
+ *      thread's first event): the log's first event (the window origin),
  *      every name each thread had (a thread is selected by --thread-name if
- *      any of its names matches);
- *   2. the window prepass (time range with a start only): the stack rules
- *      run over the window's events alone, with no output, to find the calls
- *      open at the window start: exits whose entry is before the window. An
- *      exit of a function not on the (known part of the) stack is such a
- *      call, enclosing everything before it; the chain of them, innermost
- *      first, is the stack at the window start;
- *   3. the main pass, which starts each thread's stack with that chain
- *      (flag SF_CALL_CLIPPED, start = window start) and delivers calls.
- * Events outside the window are not fed to the stack rules at all, whether
- * their chunk was skipped or decoded, so skipping changes nothing but the
- * cost. A chunk is skipped undecoded when its flush time (an upper bound of
- * its records' times) is before the window start, or when its thread has
- * already passed the window end (chunks of one thread come in time order),
- * or when its tsc_hi (a lower bound) is after the end. (The previous chunk's
- * flush time is not a lower bound of the next chunk's first record: the
- * runtime's writer thread may flush a buffer after the thread has gone on
- * recording into the next one.)
+ *      any of its names matches), and the chunks that empty a thread's
+ *      stack (its exit; its process's END, exec or pid reuse), with times;
+ *   2. the replay (time range with a start only): the stack rules (entries,
+ *      exits, tail calls, the unwinding rule; nothing else: no names, no
+ *      output) over each selected thread's records from its start up to its
+ *      first record at or after the window start, where its stack is kept:
+ *      the calls open at the window start, exactly as a run over the whole
+ *      log has them. A thread gets there also when a chunk's tsc_hi (a lower
+ *      bound) is after the start, or when its stack is emptied after the
+ *      start (it exits or its process ends inside or after the window). The
+ *      replay skips, undecoded, every chunk of a thread after it got there
+ *      and every chunk whose records are all before the start when a later
+ *      chunk empties the thread's stack before the start (threads that
+ *      ended before the window); its reader stays open (functions it
+ *      resolved point at its objects);
+ *   3. the main pass, which starts each thread's stack with the calls the
+ *      replay found (flag SF_CALL_CLIPPED, start = window start) at its
+ *      first event in the window, or, for a thread with no event in it, when
+ *      it ends (exit, its process's end, the window end, the log end), so
+ *      that a call spanning the whole window is shown too.
+ * Events outside the window are not fed to the main pass's stack rules at
+ * all, whether their chunk was skipped or decoded, so skipping changes
+ * nothing but the cost. A chunk is skipped undecoded when its flush time (an
+ * upper bound of its records' times) is before the window start, or when
+ * its thread has already passed the window end (chunks of one thread come
+ * in time order), or when its tsc_hi (a lower bound) is after the end. (The
+ * previous chunk's flush time is not a lower bound of the next chunk's
+ * first record: the runtime's writer thread may flush a buffer after the
+ * thread has gone on recording into the next one.)
+ *
+ * Functions are named (symbolized) when a consumer or -F/-N first asks
+ * (sf_calls_func), so the replay and calls never delivered cost no names.
  *
  * Selection state of a frame (sf_cframe.state): low bits ST_*, bits 8..
  * the number of candidate frames at or below it (the delivered depth its
