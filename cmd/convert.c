@@ -26,7 +26,8 @@
  * function (the engine's global function index, shared by all processes
  * that map its file) gets one iid (index + 1) that a thread's sequence
  * interns the first time the thread calls it. Chrome JSON (lib/chrome.h)
- * has the same slices as "B"/"E" pairs, each "E" naming its slice. Output
+ * has the same slices as "B"/"E" pairs, each "E" naming its slice, with
+ * args and end flags on instants beside them (lib/chrome.c says why). Output
  * goes through lib/gzout.h: a temporary file renamed into place at the end,
  * gzip in worker threads.
  */
@@ -326,7 +327,7 @@ static inline void write_begin(struct conv *cv, struct thr *t, uint64_t ns, uint
                                   f->file_len, f->line, args, nargs);
     } else {
         const struct jname *j = jname_of(cv, g);
-        sf_out_room(o, CJ_SMALL_MAX + j->len);
+        sf_out_room(o, CJ_SLICE_MAX(j->len));
         o->p = cj_begin(o->p, &cv->first, t->pidtid, t->ptlen, ns, j->s, j->len, args, nargs);
     }
 }
@@ -340,7 +341,7 @@ static inline void write_end(struct conv *cv, struct thr *t, uint64_t ns, uint32
         o->p = pf_slice_end(o->p, &t->seq, ns, flags, hidden, ret);
     } else {
         const struct jname *j = jname_of(cv, g);
-        sf_out_room(o, CJ_SMALL_MAX + j->len);
+        sf_out_room(o, CJ_SLICE_MAX(j->len));
         o->p = cj_end(o->p, &cv->first, t->pidtid, t->ptlen, ns, j->s, j->len, flags, hidden, ret);
     }
 }
@@ -856,9 +857,11 @@ int cmd_convert(int argc, char **argv)
                     "sftrace convert: %" PRIu64
                     " timestamps went backwards within a thread and were moved forward\n",
                     st.backwards);
-        if (st.chunks_skipped)
-            fprintf(stderr, "sftrace convert: %" PRIu64 " chunks outside the selection skipped\n",
-                    st.chunks_skipped);
+        if (st.chunks_skipped || st.chunks_replayed)
+            fprintf(stderr,
+                    "sftrace convert: %" PRIu64 " chunks outside the selection skipped, %" PRIu64
+                    " before the window read for the calls open at its start\n",
+                    st.chunks_skipped, st.chunks_replayed);
     }
 
 done:

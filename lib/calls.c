@@ -8,26 +8,40 @@
  * three times, each through its own reader:
  *   1. the survey: every chunk header (EVENTS records skipped undecoded,
  *      except the first chunk of each thread, whose first record is the
- *      thread's first event): the log's first event (the window origin) and
+ *      thread's first event): the log's first event (the window origin),
  *      every name each thread had (a thread is selected by --thread-name if
- *      any of its names matches);
- *   2. the window prepass (time range with a start only): the stack rules
- *      run over the window's events alone, with no output, to find the calls
- *      open at the window start: exits whose entry is before the window. An
- *      exit of a function not on the (known part of the) stack is such a
- *      call, enclosing everything before it; the chain of them, innermost
- *      first, is the stack at the window start;
- *   3. the main pass, which starts each thread's stack with that chain
- *      (flag SF_CALL_CLIPPED, start = window start) and delivers calls.
- * Events outside the window are not fed to the stack rules at all, whether
- * their chunk was skipped or decoded, so skipping changes nothing but the
- * cost. A chunk is skipped undecoded when its flush time (an upper bound of
- * its records' times) is before the window start, or when its thread has
- * already passed the window end (chunks of one thread come in time order),
- * or when its tsc_hi (a lower bound) is after the end. (The previous chunk's
- * flush time is not a lower bound of the next chunk's first record: the
- * runtime's writer thread may flush a buffer after the thread has gone on
- * recording into the next one.)
+ *      any of its names matches), and the chunks that empty a thread's
+ *      stack (its exit; its process's END, exec or pid reuse), with times;
+ *   2. the replay (time range with a start only): the stack rules (entries,
+ *      exits, tail calls, the unwinding rule; nothing else: no names, no
+ *      output) over each selected thread's records from its start up to its
+ *      first record at or after the window start, where its stack is kept:
+ *      the calls open at the window start, exactly as a run over the whole
+ *      log has them. A thread gets there also when a chunk's tsc_hi (a lower
+ *      bound) is after the start, or when its stack is emptied after the
+ *      start (it exits or its process ends inside or after the window). The
+ *      replay skips, undecoded, every chunk of a thread after it got there
+ *      and every chunk whose records are all before the start when a later
+ *      chunk empties the thread's stack before the start (threads that
+ *      ended before the window); its reader stays open (functions it
+ *      resolved point at its objects);
+ *   3. the main pass, which starts each thread's stack with the calls the
+ *      replay found (flag SF_CALL_CLIPPED, start = window start) at its
+ *      first event in the window, or, for a thread with no event in it, when
+ *      it ends (exit, its process's end, the window end, the log end), so
+ *      that a call spanning the whole window is shown too.
+ * Events outside the window are not fed to the main pass's stack rules at
+ * all, whether their chunk was skipped or decoded, so skipping changes
+ * nothing but the cost. A chunk is skipped undecoded when its flush time (an
+ * upper bound of its records' times) is before the window start, or when
+ * its thread has already passed the window end (chunks of one thread come
+ * in time order), or when its tsc_hi (a lower bound) is after the end. (The
+ * previous chunk's flush time is not a lower bound of the next chunk's
+ * first record: the runtime's writer thread may flush a buffer after the
+ * thread has gone on recording into the next one.)
+ *
+ * Functions are named (symbolized) when a consumer or -F/-N first asks
+ * (sf_calls_func), so the replay and calls never delivered cost no names.
  *
  * Selection state of a frame (sf_cframe.state): low bits ST_*, bits 8..
  * the number of candidate frames at or below it (the delivered depth its
@@ -64,6 +78,8 @@
 struct imgst {
     uint32_t *fid2g; /* function id -> global function, NONE unknown */
     uint32_t cap;
+    int w0known;   /* replay: w0ts is known */
+    uint64_t w0ts; /* the image's first timestamp at or after the window start */
 };
 
 /* The global functions of one object file (shared by every process image
@@ -78,6 +94,17 @@ struct objst {
 
 struct proc;
 
+/* Chunks that empty a thread's stack (survey, for the replay's skipping):
+ * file offset and time, in file order; cur: the first not before the chunk
+ * being looked at. */
+struct reset {
+    uint64_t off, ns;
+};
+struct resets {
+    struct reset *v;
+    size_t n, cap, cur;
+};
+
 struct thr {
     struct sf_cthread pub;
     uint32_t cap;
@@ -90,10 +117,15 @@ struct thr {
     int lastev;    /* 1: last function event began a kept call; 2: ended one */
     uint32_t pend; /* lowest index of an undelivered candidate, NONE if none */
     char shown[17];
-    uint32_t *chain; /* prepass: calls open at the window start, innermost first */
-    uint32_t nchain, capchain;
-    int chain_done;   /* the chain was pushed (main pass) */
-    int chain_closed; /* prepass: the first incarnation exited */
+    uint32_t inc; /* incarnation (THREAD chunks flagged EXITED so far, this pass) */
+    /* The replay (window start): the stack at the window start of
+     * incarnation chain_inc, outermost first, fids of image chain_img. */
+    uint32_t *chain;
+    uint32_t nchain, capchain, chain_inc, chain_img;
+    int have_chain;      /* the replay found the stack (maybe empty) */
+    int reached;         /* replay: this incarnation got to the window start */
+    int chain_done;      /* main pass: the chain was pushed (or cannot be any more) */
+    struct resets exits; /* survey: its THREAD chunks flagged EXITED */
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -102,6 +134,7 @@ struct proc {
     uint32_t pid;
     const struct sf_image *img;
     struct thr *threads;
+    struct resets ends; /* survey: its END and PROCESS chunks */
 };
 
 struct sf_calls {
@@ -113,9 +146,12 @@ struct sf_calls {
     void *ctx;
     int (*tick)(void *);
     void *tick_ctx;
-    uint32_t maxd; /* depth limit, NONE for none */
-    int filters;   /* call-level selection */
-    int prepass;   /* running the window prepass: no output */
+    uint32_t maxd;       /* depth limit, NONE for none */
+    int filters;         /* call-level selection */
+    int prepass;         /* running the replay (window start): no output */
+    struct sf_log *rlog; /* the replay's reader, open until free (functions
+                            it resolved point at its objects) */
+    uint64_t replayed;   /* EVENTS chunks the replay decoded */
     char err[SF_ERRLEN + 64];
 
     struct sf_func *funcs;
@@ -212,7 +248,7 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
     memset(f, 0, sizeof *f);
     e->fsel[e->nfuncs] = 0;
     f->name = name;
-    f->name_len = (uint32_t)strlen(name);
+    f->name_len = name ? (uint32_t)strlen(name) : 0;
     f->obj = o;
     f->index = idx;
     if (file && *file) {
@@ -273,13 +309,8 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
             }
         }
         struct objst *st = &e->objs[*slot - 1];
-        if (st->g[idx] == NONE) {
-            const char *name = sf_symobj_name(st->so, o->func_addr[idx]), *file = NULL;
-            int line = 0;
-            if ((e->sel && e->sel->no_lines) ||
-                !sf_symobj_srcline(st->so, o->func_addr[idx], &file, &line))
-                file = NULL;
-            st->g[idx] = new_func(e, name, file, line, o, idx);
+        if (st->g[idx] == NONE) { /* named when first asked (name_func) */
+            st->g[idx] = new_func(e, NULL, NULL, 0, o, idx);
             e->fobj[st->g[idx]] = (uint32_t)(*slot);
         }
         g = st->g[idx];
@@ -323,9 +354,33 @@ uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_
     return func_of(e, img_state(e, img), img, fid);
 }
 
+/* Name a function of an object (and find its line): done the first time a
+ * consumer or the selection asks, so that functions seen only by the replay
+ * (before the window) or never delivered cost no symbolization. */
+static __attribute__((noinline)) void name_func(struct sf_calls *e, uint32_t g)
+{
+    struct sf_func *f = &e->funcs[g];
+    const struct objst *st = &e->objs[e->fobj[g] - 1];
+    uint64_t addr = f->obj->func_addr[f->index];
+    const char *file = NULL;
+    int line = 0;
+    f->name = sf_symobj_name(st->so, addr);
+    f->name_len = (uint32_t)strlen(f->name);
+    if (!(e->sel && e->sel->no_lines) && sf_symobj_srcline(st->so, addr, &file, &line) && file &&
+        *file) {
+        f->file = file;
+        f->file_len = (uint32_t)strlen(file);
+        f->line = line > 0 ? (uint32_t)line : 0;
+    }
+}
+
 const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
 {
-    return func < e->nfuncs ? &e->funcs[func] : NULL;
+    if (func >= e->nfuncs)
+        return NULL;
+    if (__builtin_expect(!e->funcs[func].name, 0))
+        name_func(e, func);
+    return &e->funcs[func];
 }
 
 uint32_t sf_calls_nfuncs(const struct sf_calls *e)
@@ -339,9 +394,10 @@ static inline unsigned func_sel(struct sf_calls *e, uint32_t g)
     unsigned s = e->fsel[g];
     if (!s) {
         s = FS_KNOWN;
-        if (sf_regex_match(e->sel->notrace, e->funcs[g].name))
+        const char *name = sf_calls_func(e, g)->name;
+        if (sf_regex_match(e->sel->notrace, name))
             s |= FS_NOTRACE;
-        if (!e->sel->funcs || sf_regex_match(e->sel->funcs, e->funcs[g].name))
+        if (!e->sel->funcs || sf_regex_match(e->sel->funcs, name))
             s |= FS_FMATCH;
         e->fsel[g] = (uint8_t)s;
     }
@@ -627,11 +683,37 @@ static inline const struct sf_call *pop(struct sf_calls *e, struct thr *t, uint6
     return &e->call;
 }
 
+/* The replay got t to the window start (an event at or after it, a chunk
+ * that starts after it, or the end of its stack after it): its stack is the
+ * calls open there, kept for the main pass (the first incarnation to get
+ * there: a later one starts after it). */
+static void snapshot(struct sf_calls *e, struct thr *t)
+{
+    (void)e;
+    t->reached = 1;
+    if (t->have_chain)
+        return;
+    t->have_chain = 1;
+    t->chain_inc = t->inc;
+    t->chain_img = t->pub.img ? t->pub.img->id : 0;
+    t->nchain = 0;
+    for (uint32_t i = 0; i < t->pub.depth; i++) {
+        SF_GROW(t->chain, t->nchain, t->capchain);
+        t->chain[t->nchain++] = t->pub.stack[i].fid;
+    }
+}
+
 /* End every open frame of t (the thread, its process or the log ended) at
  * ns, or its last event time if later; past the window end: at the end. */
 static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
 {
     uint32_t flags = SF_CALL_UNFINISHED;
+    if (e->prepass) { /* the replay: the calls end here; open at the window start? */
+        if (!t->reached && t->pub.depth && ns >= e->w0)
+            snapshot(e, t);
+        t->pub.depth = 0;
+        return;
+    }
     batch_thread(e, t);
     if (ns < t->pub.last_ns)
         ns = t->pub.last_ns;
@@ -649,11 +731,19 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     flush_batch(e);
 }
 
+/* Main pass: the replay found calls of this incarnation of t open at the
+ * window start, not pushed yet. */
+static inline int chain_due(const struct sf_calls *e, const struct thr *t)
+{
+    return !e->prepass && t->nchain && !t->chain_done && t->chain_inc == t->inc;
+}
+
 /* The thread's first event: declare it, and (window) push the calls open at
  * the window start. */
 static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
 {
-    if (!e->prepass && t->nchain && !t->chain_done && e->w0 < ns)
+    int chain = chain_due(e, t);
+    if (chain && e->w0 < ns)
         ns = e->w0; /* the calls open at the window start begin there */
     t->started = 1;
     t->pub.first_ns = ns;
@@ -670,13 +760,14 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
         if (e->ops.thread)
             (flush_batch(e), e->ops.thread(e->ctx, &t->pub, ns));
     }
-    if (!e->prepass && t->nchain && !t->chain_done) {
+    if (chain) {
         t->chain_done = 1;
-        struct imgst *is = img_state(e, t->pub.img);
+        const struct sf_image *img = sf_log_image_at(e->cur, t->chain_img);
+        struct imgst *is = img_state(e, img);
         uint64_t w0 = e->w0 < ns ? e->w0 : ns;
-        for (uint32_t k = t->nchain; k-- > 0;) {
+        for (uint32_t k = 0; k < t->nchain; k++) {
             uint32_t fid = t->chain[k];
-            struct sf_cframe *f = push(e, t, fid, func_of(e, is, t->pub.img, fid), w0);
+            struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), w0);
             if (!f)
                 break;
             f->flags = SF_CALL_CLIPPED;
@@ -684,6 +775,20 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
                 deliver(e, t, f, NULL, 0);
         }
     }
+}
+
+/* Main pass: t is about to end (it exited, its process ended, it passed the
+ * window end, the log ended) and has calls open at the window start it has
+ * not pushed: it had no event in the window. Start it at the window start
+ * first, so that those calls are shown. */
+static void start_due(struct sf_calls *e, struct thr *t)
+{
+    if (t->started || !chain_due(e, t) || t->chain_img >= sf_log_nimages(e->cur))
+        return;
+    if (!t->pub.img)
+        t->pub.img = sf_log_image_at(e->cur, t->chain_img);
+    batch_thread(e, t);
+    start_thread(e, t, e->w0);
 }
 
 /*
@@ -775,16 +880,6 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
         }
     }
     *matched = 0;
-    if (e->prepass && e->window) {
-        /* a call open at the window start: it encloses all before it */
-        while (t->pub.depth)
-            pop(e, t, ns, 0);
-        if (!t->chain_closed) {
-            SF_GROW(t->chain, t->nchain, t->capchain);
-            t->chain[t->nchain++] = fid;
-        }
-        return NULL;
-    }
     e->st.unmatched++;
     return NULL;
 }
@@ -915,6 +1010,102 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     *lastp = last;
 }
 
+/* ---- the replay: the stack at the window start ------------------------------ */
+
+/* One exit or tail call of the replay: pop() and on_leave() without the
+ * output (an exit of no open frame changes nothing, as there). */
+static inline void replay_leave(struct thr *t, uint32_t fid)
+{
+    uint32_t depth = t->pub.depth;
+    const struct sf_cframe *s = t->pub.stack;
+    if (__builtin_expect(depth && s[depth - 1].fid == fid, 1)) {
+        t->pub.depth = depth - 1;
+        return;
+    }
+    uint32_t stop = depth > UNWIND_MAX ? depth - UNWIND_MAX : 0;
+    for (uint32_t d = depth; d-- > stop;)
+        if (s[d].fid == fid) {
+            t->pub.depth = d;
+            return;
+        }
+}
+
+/* The smallest timestamp of img whose time is at or after the window start
+ * (to_ns is nondecreasing in ts below 2^63: a binary search), so that the
+ * replay compares raw timestamps; at or above it, to_ns decides. */
+static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_image *img)
+{
+    if (!is->w0known) {
+        uint64_t lo = 0, hi = (uint64_t)1 << 63; /* to_ns(hi) >= w0 is assumed */
+        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cb <= 0) {
+            lo = hi = img->clock == SF_CLOCK_MONO ? e->w0 : 0; /* 0: to_ns always */
+        } else {
+            while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                if (to_ns(e, img, mid) >= e->w0)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+        }
+        is->w0ts = lo;
+        is->w0known = 1;
+    }
+    return is->w0ts;
+}
+
+static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is,
+                             const struct sf_image *img, uint32_t kind, uint32_t fid, uint64_t ts,
+                             uint64_t w0ts)
+{
+    if (kind == SF_KIND_EXT)
+        return 0;
+    if (__builtin_expect(ts >= w0ts, 0) && to_ns(e, img, ts) >= e->w0) {
+        snapshot(e, t);
+        return 1;
+    }
+    if (kind == SF_KIND_ENTRY) {
+        uint32_t g = func_of(e, is, img, fid);
+        if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
+            unwind_check(e, t, g, 0);
+        push(e, t, fid, g, 0);
+    } else {
+        replay_leave(t, fid);
+    }
+    return 0;
+}
+
+/*
+ * The replay of a chunk: the stack rules over the records before the window
+ * start, with nothing else (no times kept, no names, no output), up to the
+ * thread's first record at or after the start, where its stack is kept
+ * (snapshot). Packed chunks are read from the records the reader decoded
+ * when it checked the chunk.
+ */
+static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chunkv *c)
+{
+    if (t->reached)
+        return;
+    const struct sf_image *img = c->img;
+    struct imgst *is = img_state(e, img);
+    t->pub.img = img;
+    t->started = 1;
+    e->replayed++;
+    uint64_t w0ts = w0_ts(e, is, img);
+    if (c->dec) {
+        for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
+            if (replay_one(e, t, is, img, r->r.kind, r->r.fid, r->r.t, w0ts))
+                return;
+        return;
+    }
+    struct sf_evdec d;
+    struct sf_event ev;
+    sf_evdec_init(&d, c);
+    while (sf_evdec_next(&d, &ev))
+        if (replay_one(e, t, is, img, ev.kind, ev.fid, ev.ts, w0ts))
+            return;
+}
+
 static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_events *ch = c->u.events;
@@ -922,6 +1113,10 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     struct thr *t = get_thr(e, c->h->pid, ch->tid);
     if (!thread_selected(e, t))
         return;
+    if (e->prepass) {
+        replay_events(e, t, c);
+        return;
+    }
     t->pub.img = img;
     struct imgst *is = img_state(e, img);
     int lost = (c->h->flags & 1u) != 0; /* SF_EVENTS_LOST */
@@ -954,6 +1149,7 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                     continue;
                 if (ns > e->w1) {
                     t->past_end = 1;
+                    start_due(e, t);
                     if (t->started)
                         close_thread(e, t, e->w1);
                     break;
@@ -991,6 +1187,7 @@ done:
 /* A thread exited: close it; a tid seen again is a new thread. */
 static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
 {
+    start_due(e, t);
     if (t->started) {
         close_thread(e, t, ns);
         t->pub.exited = 1;
@@ -1004,11 +1201,8 @@ static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->started = t->declared = t->past_end = 0;
     t->pub.exited = 0;
     t->last_fid = SF_FID_NONE;
-    /* the chain belongs to the first incarnation */
-    if (e->prepass)
-        t->chain_closed = 1;
-    else
-        t->chain_done = 1;
+    t->reached = 0;
+    t->inc++; /* the replay's chain names the incarnation it is of */
 }
 
 static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
@@ -1035,9 +1229,12 @@ static void close_process(struct sf_calls *e, uint32_t pid, const struct sf_end 
     if (!slot)
         return;
     struct proc *p = e->procs[*slot - 1];
-    for (struct thr *t = p->threads; t; t = t->next_in_proc)
+    for (struct thr *t = p->threads; t; t = t->next_in_proc) {
+        if (p->img && p->img->id == t->chain_img)
+            start_due(e, t);
         if (t->pub.depth)
             close_thread(e, t, ns);
+    }
     if (p->img && e->ops.process_end && !e->prepass)
         (flush_batch(e), e->ops.process_end(e->ctx, p->img, end, ns));
     p->img = NULL;
@@ -1091,6 +1288,7 @@ static int skip_chunk(void *ctx, const struct sf_chunkv *c)
         goto skip;
     if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) > e->w1) {
         t->past_end = 1;
+        start_due(e, t);
         if (t->started)
             close_thread(e, t, e->w1);
         goto skip;
@@ -1100,6 +1298,56 @@ skip:
     if (!e->prepass)
         e->st.chunks_skipped++;
     return 1;
+}
+
+/* The time of the first chunk after file offset off that empties t's stack
+ * (its exit, its process's end or exec), UINT64_MAX if none. Offsets only
+ * grow during a pass: the cursors move forward. */
+static uint64_t next_reset(struct thr *t, uint64_t off)
+{
+    struct resets *a = &t->exits, *b = &t->proc->ends;
+    while (a->cur < a->n && a->v[a->cur].off < off)
+        a->cur++;
+    while (b->cur < b->n && b->v[b->cur].off < off)
+        b->cur++;
+    const struct reset *x = a->cur < a->n ? &a->v[a->cur] : NULL;
+    const struct reset *y = b->cur < b->n ? &b->v[b->cur] : NULL;
+    if (x && (!y || x->off < y->off))
+        return x->ns;
+    return y ? y->ns : UINT64_MAX;
+}
+
+/* sf_log_set_skip filter of the replay: a chunk is read only if it can
+ * change the stack at the window start: not after the thread got there, and
+ * not when its records are all before the start and a later chunk empties
+ * the stack before the start anyway (a thread that ended before the
+ * window). A chunk that starts after the window start (its tsc_hi, a lower
+ * bound) gets the thread there without being read. */
+static int replay_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct sf_calls *e = ctx;
+    const struct sf_events *ch = c->u.events;
+    uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)c->h->pid << 32 | ch->tid, 0);
+    struct thr *t = slot ? e->thrs[*slot - 1] : get_thr(e, c->h->pid, ch->tid);
+    if (!thread_selected(e, t) || t->reached)
+        return 1;
+    if (e->noskip)
+        return 0;
+    if (ch->flush_tsc && ch->flush_tsc >= (uint64_t)ch->tsc_hi << 32 &&
+        to_ns(e, c->img, ch->flush_tsc) < e->w0 && next_reset(t, c->offset) < e->w0)
+        return 1;
+    if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) >= e->w0) {
+        snapshot(e, t);
+        return 1;
+    }
+    return 0;
+}
+
+static void add_reset(struct resets *r, uint64_t off, uint64_t ns)
+{
+    SF_GROW(r->v, r->n, r->cap);
+    r->v[r->n].off = off;
+    r->v[r->n++].ns = ns;
 }
 
 /* ---- passes ------------------------------------------------------------------ */
@@ -1144,10 +1392,20 @@ static int survey(struct sf_calls *e)
     clock_from(e, log);
     struct sf_chunkv c;
     while (sf_log_next(log, &c) > 0) {
-        if (c.h->type == SF_CHUNK_THREAD && e->sel->thread_name && c.thread_name[0]) {
-            uint64_t *v = sf_map_get(&e->namesel, (uint64_t)c.h->pid << 32 | c.u.thread->tid, 1);
-            if (*v != 2)
-                *v = 1 + sf_select_thread_name(e->sel, c.thread_name);
+        if (c.h->type == SF_CHUNK_THREAD) {
+            if (e->sel->thread_name && c.thread_name[0]) {
+                uint64_t *v =
+                    sf_map_get(&e->namesel, (uint64_t)c.h->pid << 32 | c.u.thread->tid, 1);
+                if (*v != 2)
+                    *v = 1 + sf_select_thread_name(e->sel, c.thread_name);
+            }
+            if (c.h->flags & SF_THREAD_EXITED)
+                add_reset(&get_thr(e, c.h->pid, c.u.thread->tid)->exits, c.offset,
+                          to_ns(e, c.img, c.u.thread->tsc));
+        } else if (c.h->type == SF_CHUNK_PROCESS) {
+            add_reset(&get_proc(e, c.h->pid)->ends, c.offset, to_ns(e, c.img, c.u.process->tsc));
+        } else if (c.h->type == SF_CHUNK_END) {
+            add_reset(&get_proc(e, c.h->pid)->ends, c.offset, to_ns(e, c.img, c.u.end->tsc));
         } else if (c.h->type == SF_CHUNK_EVENTS) {
             struct sf_evdec d;
             struct sf_event ev;
@@ -1187,7 +1445,9 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         clock_from(e, log);
     else
         e->fastclock = 0;
-    if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
+    if (e->prepass)
+        sf_log_set_skip(log, replay_skip, e);
+    else if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
     struct sf_chunkv ch;
     int r;
@@ -1223,9 +1483,11 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         snprintf(e->err, sizeof e->err, "%s", sf_log_error(log));
         return -1;
     }
-    for (size_t i = 0; i < e->nthrs; i++)
+    for (size_t i = 0; i < e->nthrs; i++) {
+        start_due(e, e->thrs[i]);
         if (e->thrs[i]->started)
             close_thread(e, e->thrs[i], 0);
+    }
     for (size_t i = 0; i < e->nprocs; i++)
         if (e->procs[i]->img && e->ops.process_end && !e->prepass) {
             (flush_batch(e), e->ops.process_end(e->ctx, e->procs[i]->img, NULL, 0));
@@ -1250,6 +1512,8 @@ static void reset_threads(struct sf_calls *e)
         t->pub.name[0] = 0;
         t->last_fid = SF_FID_NONE;
         t->chain_done = 0;
+        t->inc = 0;
+        t->pub.img = NULL; /* the replay's reader's */
     }
     for (size_t i = 0; i < e->nprocs; i++)
         e->procs[i]->img = NULL;
@@ -1274,13 +1538,15 @@ int sf_calls_run(struct sf_calls *e)
         struct sf_log *log = open_again(e);
         if (!log)
             return -1;
+        e->rlog = log; /* functions it resolved point at its objects */
         e->prepass = 1;
         int r = pass(e, log, 1);
         e->prepass = 0;
-        sf_log_close(log);
         if (r < 0)
             return -1;
+        uint64_t replayed = e->replayed;
         reset_threads(e);
+        e->st.chunks_replayed = replayed;
     }
     int r = pass(e, e->log, prescanned);
     e->cur = NULL;
@@ -1345,11 +1611,14 @@ void sf_calls_free(struct sf_calls *e)
     for (size_t i = 0; i < e->nthrs; i++) {
         free(e->thrs[i]->pub.stack);
         free(e->thrs[i]->chain);
+        free(e->thrs[i]->exits.v);
         free(e->thrs[i]);
     }
     free(e->thrs);
-    for (size_t i = 0; i < e->nprocs; i++)
+    for (size_t i = 0; i < e->nprocs; i++) {
+        free(e->procs[i]->ends.v);
         free(e->procs[i]);
+    }
     free(e->procs);
     for (size_t i = 0; i < e->nobjs; i++) {
         free(e->objs[i].g);
@@ -1366,6 +1635,8 @@ void sf_calls_free(struct sf_calls *e)
     free(e->fsel);
     free(e->fobj);
     free(e->batch);
+    if (e->rlog)
+        sf_log_close(e->rlog);
     sf_map_free(&e->objmap);
     sf_map_free(&e->filemap);
     sf_map_free(&e->unkmap);

@@ -16,10 +16,7 @@
  *     frames can call but an outer one can (its call site must be in an
  *     outer frame), the frames above that outer one end at that entry
  *     (SF_CALL_UNFINISHED | SF_CALL_UNWOUND); see calls.c for the exact rule;
- *   - an exit with no entry is counted (stats.unmatched) and dropped, except
- *     at the start of a --time-range window, where it ends a call that was
- *     open at the window start (SF_CALL_CLIPPED, start = window start) and
- *     that encloses everything before it in the window;
+ *   - an exit with no entry is counted (stats.unmatched) and dropped;
  *   - calls nested deeper than the depth limit (sf_calls_set_max_depth) are
  *     tracked but not delivered; the deepest delivered call counts them
  *     (sf_call.hidden);
@@ -27,8 +24,13 @@
  *     its process image ends (END chunk, or a new PROCESS chunk: exec) or the
  *     log ends are ended there (SF_CALL_UNFINISHED) at the thread's last
  *     event time or later;
- *   - with a time range, calls open at its end are ended at the end
- *     (SF_CALL_CLIPPED), and calls begun before it start at its start.
+ *   - with a time range, every call that overlaps it is delivered, cut at
+ *     its edges (SF_CALL_CLIPPED): calls open at its start (known exactly,
+ *     from replaying each thread's stack up to the start: calls.c) begin at
+ *     the start, also on a thread with no event in the window, and calls
+ *     open at its end end there; calls that never end (the thread is still
+ *     running when its process or the log ends) end as above, or at the
+ *     window end.
  * Timestamps are CLOCK_MONOTONIC ns (logread.h's clock fit), clamped so that
  * they never decrease within a thread (stats.backwards counts the moves).
  *
@@ -191,6 +193,8 @@ struct sf_calls_stats {
     uint64_t processes;         /* process lifetimes (a pid until END; exec keeps it) */
     uint64_t images;            /* PROCESS chunks */
     uint64_t chunks_skipped;    /* EVENTS chunks skipped by the time range, undecoded */
+    uint64_t chunks_replayed;   /* EVENTS chunks before the window start read for the
+                                   stack there (the rest before it: skipped) */
     uint64_t first_ns, last_ns; /* first and last event time (0 if none) */
 };
 void sf_calls_stats(const struct sf_calls *e, struct sf_calls_stats *st);

@@ -906,13 +906,56 @@ def test_unbalanced_streams_synthetic():
             assert bal[e["tid"]] >= 0
     assert not +bal and not -bal
     assert sum(1 for e in evs if e["ph"] == "B" and e["tid"] == 11) == len(t11.slices)
-    unf = [e for e in evs if e["ph"] == "E" and e.get("args", {}).get("unfinished")]
+    # begins and ends carry their name only (speedscope keys frames by name
+    # and args): arguments and end flags are on instants beside them
+    assert not [e for e in evs if e["ph"] in "BE" and set(e) - {"ph", "pid", "tid", "ts", "name"}]
+    sl = chrome_slices(evs)
+    assert len(sl[11]) == len(t11.slices)
+    unf = [c for v in sl.values() for c in v if c["end_args"].get("unfinished")]
     assert len(unf) == 4
     assert [e["args"]["bytes"] for e in evs if e["ph"] == "C"] == [1000, 600]
-    assert [e["args"] for e in evs if e["ph"] == "B" and "args" in e] == \
+    assert [c["args"] for v in sl.values() for c in v if c["args"]] == \
         [{"arg0": "0x7", "arg1": "0xfffffffffffffff8"}]
-    assert [e["args"]["ret"] for e in evs if e["ph"] == "E" and "ret" in e.get("args", {})] == \
+    assert [c["end_args"]["ret"] for v in sl.values() for c in v if "ret" in c["end_args"]] == \
         ["0x5", "0x63"]
+    assert sorted(c["end_args"].get("hidden_calls", 0) for v in sl.values() for c in v)[-1] == 100
+
+
+def chrome_slices(evs):
+    """Chrome JSON events -> {tid: [slice]} in begin order, each a dict name,
+    ts, end (µs), depth, args (from the "sftrace.args" instant right after
+    its "B"), end_args (from the "sftrace.end" instant right before its
+    "E"); checks that each "E" names its slice and that the instants sit
+    where lib/chrome.c puts them (same thread, name and time)."""
+    res = collections.defaultdict(list)
+    stacks = collections.defaultdict(list)
+    prev = None
+    for i, e in enumerate(evs):
+        tid = e.get("tid")
+        if e["ph"] == "B":
+            st = stacks[tid]
+            c = {"name": e["name"], "ts": e["ts"], "end": None, "depth": len(st), "args": {},
+                 "end_args": {}}
+            st.append(c)
+            res[tid].append(c)
+        elif e["ph"] == "E":
+            c = stacks[tid].pop()
+            assert e["name"] == c["name"], (e, c)
+            c["end"] = e["ts"]
+            if prev and prev["ph"] == "i" and prev.get("cat") == "sftrace.end":
+                assert (prev["tid"], prev["name"], prev["ts"]) == (tid, e["name"], e["ts"]), \
+                    (prev, e)
+                c["end_args"] = prev["args"]
+        elif e["ph"] == "i" and e.get("cat") == "sftrace.args":
+            assert prev["ph"] == "B" and (prev["tid"], prev["name"], prev["ts"]) == \
+                (tid, e["name"], e["ts"]), (prev, e)
+            res[tid][-1]["args"] = e["args"]
+        elif e["ph"] == "i" and e.get("cat") == "sftrace.end":
+            nxt = evs[i + 1]
+            assert nxt["ph"] == "E" and nxt["tid"] == tid, (e, nxt)
+        prev = e
+    assert not any(stacks.values())
+    return res
 
 
 def test_heap_counter_recorded():

@@ -42,21 +42,11 @@ def _calls(log, opts=(), sftrace=None, env=None, base=CREATE):
     assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
     with open(out) as f:
         evs = json.load(f)["traceEvents"]
-    res = collections.defaultdict(list)
-    stacks = collections.defaultdict(list)
-    for e in evs:
-        if e["ph"] == "B":
-            st = stacks[e["tid"]]
-            st.append(len(res[e["tid"]]))
-            res[e["tid"]].append([e["name"], round(e["ts"] * 1000) - base, None, len(st) - 1, ""])
-        elif e["ph"] == "E":
-            i = stacks[e["tid"]].pop()
-            c = res[e["tid"]][i]
-            assert e["name"] == c[0], (e, c)  # the end names its slice
-            c[2] = round(e["ts"] * 1000) - base
-            a = e.get("args", {})
-            c[4] = "".join(k[0] for k in ("unfinished", "clipped", "unwound") if a.get(k))
-    assert not any(stacks.values())
+    res = {}
+    for tid, v in tc.chrome_slices(evs).items():
+        res[tid] = [[c["name"], round(c["ts"] * 1000) - base, round(c["end"] * 1000) - base,
+                     c["depth"], "".join(k[0] for k in ("unfinished", "clipped", "unwound")
+                                         if c["end_args"].get(k))] for c in v]
     return {t: [tuple(c) for c in v] for t, v in res.items()}, p.stderr
 
 
@@ -187,37 +177,94 @@ def test_dump_selections():
 
 def test_time_range_exact():
     log = _synth()
-    # [1045, 1250]: beta and the two delta calls begin inside; alpha and
-    # gamma_local were open at the start (known from their exits in the
-    # window, nested in exit order); main has no event inside: not shown
-    want = {11: [("alpha", 1045, 1100, 0, "c"), ("gamma_local", 1045, 1070, 1, "c"),
-                 ("beta", 1050, 1060, 2, ""), ("delta_recursive", 1200, 1250, 0, "c"),
-                 ("delta_recursive", 1210, 1220, 1, "")]}
+    # [1045, 1250]: every call overlapping it, cut at its edges: main (no
+    # event of its own inside: clipped at both edges), alpha and gamma_local
+    # open at the start, delta open at the end, with their real nesting (the
+    # stack at the start comes from replaying the thread up to it)
+    want = {11: [("main", 1045, 1250, 0, "c"), ("alpha", 1045, 1100, 1, "c"),
+                 ("gamma_local", 1045, 1070, 2, "c"), ("beta", 1050, 1060, 3, ""),
+                 ("delta_recursive", 1200, 1250, 1, "c"), ("delta_recursive", 1210, 1220, 2, "")]}
     for r in ("45,250", "45ns,0.25us", "0.045us,250"):
         got, err = _calls(log, ["--time-range", r])
         assert got == want, (r, got)
-    assert "1 chunks outside the selection skipped" in err, err
+    # thread 11's last chunk (after the end) is skipped; the replay reads
+    # its first (it holds the window start) and thread 12's up to its first
+    # record (after the start: a MONO chunk has no lower bound)
+    assert "1 chunks outside the selection skipped, 2 before the window read" in err, err
+    # a window with no event at all of either thread: the calls open across
+    # it are shown, clipped at both edges
+    got, _ = _calls(log, ["--time-range", "520,580"])
+    assert got == {11: [("main", 1520, 1580, 0, "c")], 12: [("beta", 1520, 1580, 0, "c")]}, got
     # a window after the first chunk: that chunk is skipped, alpha still comes out
     got, err = _calls(log, ["--time-range", "80,"])
     assert got == {11: [("main", 1080, 2000, 0, "c"), ("alpha", 1080, 1100, 1, "c"),
                         ("delta_recursive", 1200, 1300, 1, ""),
                         ("delta_recursive", 1210, 1220, 2, "")],
                    12: ALL[12]}, got
-    assert "1 chunks outside the selection skipped" in err, err
+    # thread 11's first chunk is skipped (flushed before the start) but read
+    # by the replay, with its second (up to 1100)
+    assert "1 chunks outside the selection skipped, 3 before the window read" in err, err
     got, _ = _calls(log, ["--time-range", ",15"])
     assert got == {11: [("main", 1000, 1015, 0, "c"), ("alpha", 1010, 1015, 1, "c")]}, got
     # composed with a call selection
     got, _ = _calls(log, ["--time-range", "45,250", "-N", "beta", "-D", "1"])
-    assert got == {11: [("alpha", 1045, 1100, 0, "c"), ("gamma_local", 1045, 1070, 1, "c"),
+    assert got == {11: [("main", 1045, 1250, 0, "c"), ("alpha", 1045, 1100, 1, "c"),
+                        ("delta_recursive", 1200, 1250, 1, "c")]}, got
+    got, _ = _calls(log, ["--time-range", "45,250", "-F", "gamma|delta"])
+    assert got == {11: [("gamma_local", 1045, 1070, 0, "c"), ("beta", 1050, 1060, 1, ""),
                         ("delta_recursive", 1200, 1250, 0, "c"),
                         ("delta_recursive", 1210, 1220, 1, "")]}, got
     # skipping changes nothing but the cost
-    for r in ("45,250", "80,", ",15", "500,700", "1us,2us"):
+    for r in ("45,250", "80,", ",15", "500,700", "520,580", "1us,2us"):
         a, ea = _calls(log, ["--time-range", r])
         b, eb = _calls(log, ["--time-range", r], env={"SFTRACE_NO_SKIP": "1"})
         assert a == b, (r, a, b)
-        assert "skipped" not in eb
+        assert not re.search(r"[1-9]\d* chunks outside the selection skipped", eb), eb
         _perfetto_ok(log, ["--time-range", r])
+
+
+def test_time_range_open_calls():
+    """Calls that never end (a main that calls exit(), a blocked thread) and
+    a thread that ended before the window: pid 20 (MONO clock),
+        thread 21: 100 main { 110 alpha 120 } 130 beta {   (never left)
+        thread 22: 140 delta 150, exits at 160
+        thread 23: 3000 alpha 3100
+        END at 5000."""
+    exe = _names_bin()
+    funcs, fid = _fids(exe)
+    M, A, B, D = (fid[n] for n in ("main", "alpha", "beta", "delta_recursive"))
+    log = ls.Log(create_mono_ns=CREATE)
+    log.process(20, clock=ls.MONO, tsc=CREATE, mono_ns=CREATE, name="synth")
+    log.object(20, 1, funcs, exe, ls.build_id(exe))
+    c = CREATE
+    for tid, evs in ((21, [("entry", 100, M), ("entry", 110, A), ("exit", 120, A),
+                           ("entry", 130, B)]),
+                     (22, [("entry", 140, D), ("exit", 150, D)]),
+                     (23, [("entry", 3000, A), ("exit", 3100, A)])):
+        hi, recs = ls.encode([(k, c + t, f) for k, t, f in evs])
+        last = c + evs[-1][1]
+        log.events(20, tid, recs, tsc_hi=hi, flush_tsc=last + 5, flush_mono_ns=last + 5)
+        if tid == 22:
+            log.thread(20, 22, "early", tsc=c + 160, flags=ls.THREAD_EXITED)
+    log.end(20, tsc=c + 5000, mono_ns=c + 5000)
+    path = log.write(os.path.join(_dir(), "open.log"))
+    win = {21: [("main", 1000, 4000, 0, "c"), ("beta", 1000, 4000, 1, "c")],
+           23: [("alpha", 3000, 3100, 0, "")]}
+    for env in (None, {"SFTRACE_NO_SKIP": "1"}):
+        got, err = _calls(path, ["--time-range", "900,3900"], base=CREATE, env=env)
+        assert got == win, got
+        # the replay reads thread 21's chunk (its calls are open at the start)
+        # and thread 23's up to its first record; thread 22 ended before the
+        # window: its chunk is read by neither pass
+        if not env:
+            assert "2 chunks outside the selection skipped, 2 before the window read" in err, err
+        got, _ = _calls(path, ["--time-range", "900,"], base=CREATE, env=env)
+        assert got == {21: [("main", 1000, 5000, 0, "uc"), ("beta", 1000, 5000, 1, "uc")],
+                       23: win[23]}, got
+    _perfetto_ok(path, ["--time-range", "900,3900"])
+    # dump --calls shows the same calls
+    d = tl.run([tl.SFTRACE, "dump", "--calls", "--time-range", "900,3900", path]).stdout
+    assert re.search(r"\bmain\b", d) and re.search(r"\bbeta\b", d), d
 
 
 def test_time_range_recorded_skips_and_matches():
@@ -242,8 +289,13 @@ def test_time_range_recorded_skips_and_matches():
         b, _ = _calls(log, opts, env={"SFTRACE_NO_SKIP": "1"}, base=base)
         assert a == b
         assert "without entry" not in err, err  # the calls open at the start are known
-        m = re.search(r"(\d+) chunks outside the selection skipped", err)
+        m = re.search(r"(\d+) chunks outside the selection skipped, (\d+) before the window "
+                      r"read", err)
+        # the main pass decodes the chunks around the window only; the
+        # replay those before it only (a thread's chunks after its start:
+        # never)
         assert m and int(m.group(1)) >= nev * 8 // 10, (err, nev)
+        assert 0 < int(m.group(2)) <= nev * 45 // 100, (err, nev)
         for c in a[tid]:
             assert lo <= c[1] <= c[2] <= hi, c
         _perfetto_ok(log, opts)
@@ -252,6 +304,12 @@ def test_time_range_recorded_skips_and_matches():
     inside = [c for c in calls if lo <= c[1] and c[2] <= hi]
     got = collections.Counter((c[0], c[1], c[2]) for c in a[tid] if "c" not in c[4])
     assert got == collections.Counter((c[0], c[1], c[2]) for c in inside)
+    # exactly the calls of the full conversion that overlap the window, cut
+    # at its edges, at their depth (the stack at the start is replayed)
+    over = [(c[0], max(c[1], lo), min(c[2], hi), c[3]) for c in calls
+            if c[1] <= hi and c[2] >= lo]
+    assert len(over) > len(inside) > 0
+    assert collections.Counter(c[:4] for c in a[tid]) == collections.Counter(over)
 
 
 def test_thread_selections_recorded():
