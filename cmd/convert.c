@@ -18,6 +18,9 @@
  *   ARGS, RET      -> the slice's "arg0".."arg5" / "ret" annotations (hex)
  *   ALLOC records  -> the process's "heap bytes" counter
  *   LOST records, chunks flagged LOST -> an instant "sftrace: records lost"
+ *   --milestone RE: entries of matching functions -> an instant "stage:
+ *                     NAME" on the process track (the stage boundaries of
+ *                     `sftrace memory --milestone RE`, lib/heap.h)
  * Slices deeper than MAX_DEPTH are not written (trace_processor drops
  * them); the deepest written slice says how many calls it hides.
  *
@@ -45,6 +48,7 @@
 #include "chrome.h"
 #include "cmds.h"
 #include "gzout.h"
+#include "heap.h"
 #include "logread.h"
 #include "perfetto.h"
 #include "sqlout.h"
@@ -90,6 +94,13 @@ struct cdelta {
     int64_t delta;
 };
 
+/* A stage marker waiting to be written (Perfetto: a track's instants must be
+ * in time order, and threads' chunks are not). */
+struct pmark {
+    uint64_t ns;
+    char name[256];
+};
+
 struct proc {
     uint32_t pid;
     uint64_t uuid, counter_uuid;
@@ -102,6 +113,9 @@ struct proc {
     /* Chrome: the lifetime's name and command line, written at its end */
     char *cj_name, *cj_cmd;
     int cj_pending;
+    struct pmark *marks; /* stage markers not written yet */
+    size_t nmarks, capmarks;
+    uint32_t mseq; /* their sequence, 0 until used */
 };
 
 struct conv {
@@ -125,6 +139,7 @@ struct conv {
     struct proc *cd_p; /* ... all of this process */
     size_t ncd, capcd;
     uint64_t slices;
+    struct sf_milestones ms; /* --milestone */
 };
 
 /* ---- processes and threads ------------------------------------------------ */
@@ -237,6 +252,28 @@ static void cb_process(void *ctx, const struct sf_image *img, uint64_t ns)
 
 static void flush_counter(struct conv *cv, struct proc *p, int all);
 
+static int by_ns(const void *a, const void *b)
+{
+    const struct pmark *x = a, *y = b;
+    return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+/* Write p's stage markers, in time order, on its process track. */
+static void flush_marks(struct conv *cv, struct proc *p)
+{
+    if (!p->nmarks)
+        return;
+    qsort(p->marks, p->nmarks, sizeof *p->marks, by_ns);
+    if (!p->mseq)
+        p->mseq = cv->next_seq++;
+    for (size_t i = 0; i < p->nmarks; i++) {
+        sf_out_room(cv->out, PF_SMALL_MAX + sizeof p->marks[i].name);
+        cv->out->p =
+            sf_stage_marker(cv->out->p, p->mseq, p->marks[i].ns, p->uuid, p->marks[i].name);
+    }
+    p->nmarks = 0;
+}
+
 static void cb_process_end(void *ctx, const struct sf_image *img, const struct sf_end *end,
                            uint64_t ns)
 {
@@ -244,6 +281,7 @@ static void cb_process_end(void *ctx, const struct sf_image *img, const struct s
     (void)ns;
     struct proc *p = get_proc(cv, img->pid);
     flush_counter(cv, p, 1);
+    flush_marks(cv, p);
     if (cv->fmt == FMT_CHROME && (!end || end->reason != SF_END_EXEC))
         cj_process_names(cv, p);
 }
@@ -364,6 +402,30 @@ _Static_assert(SF_CALL_UNFINISHED == PF_END_UNFINISHED && SF_CALL_CLIPPED == PF_
                    SF_CALL_UNWOUND == PF_END_UNWOUND,
                "flag values");
 
+static void emit_instant(struct conv *cv, struct thr *t, uint64_t ns, const char *name);
+
+/* A stage marker: an instant on the process track (Perfetto: written, in
+ * time order, when the process ends), or on the thread that entered the
+ * milestone (Chrome JSON). */
+static void stage_marker(struct conv *cv, struct thr *t, uint64_t ns, uint32_t func)
+{
+    const struct sf_func *f = sf_calls_func(cv->eng, func);
+    char name[256];
+    snprintf(name, sizeof name, "stage: %s", f && f->name ? f->name : "?");
+    if (cv->fmt != FMT_PERFETTO) {
+        emit_instant(cv, t, ns, name);
+        return;
+    }
+    struct proc *p = t->proc;
+    if (p->nmarks == p->capmarks) {
+        p->capmarks = p->capmarks ? 2 * p->capmarks : 16;
+        p->marks = sf_xrealloc(p->marks, p->capmarks * sizeof *p->marks);
+    }
+    p->marks[p->nmarks].ns = ns;
+    memcpy(p->marks[p->nmarks].name, name, sizeof name);
+    p->nmarks++;
+}
+
 static void cb_calls(void *ctx, struct sf_cthread *ct, const struct sf_crec *r, size_t n)
 {
     struct conv *cv = ctx;
@@ -380,6 +442,8 @@ static void cb_calls(void *ctx, struct sf_cthread *ct, const struct sf_crec *r, 
         if (r->kind == SF_CREC_BEGIN) {
             cv->slices++;
             write_begin(cv, t, ns, r->func, NULL, 0);
+            if (cv->ms.re && sf_milestone(&cv->ms, cv->eng, r->func))
+                stage_marker(cv, t, ns, r->func);
         } else {
             write_end(cv, t, ns, r->func,
                       r->flags & (PF_END_UNFINISHED | PF_END_CLIPPED | PF_END_UNWOUND), r->hidden,
@@ -393,6 +457,10 @@ static void cb_calls(void *ctx, struct sf_cthread *ct, const struct sf_crec *r, 
     if (r->kind == SF_CREC_BEGIN) {
         cv->slices++;
         t->pd = PD_BEGIN;
+        if (cv->ms.re && sf_milestone(&cv->ms, cv->eng, r->func)) {
+            write_pending(cv, t, NULL, 0); /* the slice first: no ARGS for it then */
+            stage_marker(cv, t, ns, r->func);
+        }
     } else {
         t->pd = PD_END;
         t->pd_flags = r->flags & (PF_END_UNFINISHED | PF_END_CLIPPED | PF_END_UNWOUND);
@@ -607,7 +675,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]... [--format perfetto|chrome]\n"
-            "                       [--level N] [selection] LOG\n"
+            "                       [--level N] [--milestone RE] [selection] LOG\n"
             "\n"
             "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
             "--use_external_processor`, chrome://tracing or speedscope.\n"
@@ -621,6 +689,9 @@ static void usage(FILE *f)
             "                        (trace-event JSON) or sqlite (a database of the\n"
             "                        calls, docs/sqlite.md; default output sf.db)\n"
             "      --level N         gzip level 1..9 (default 2)\n"
+            "      --milestone RE    a \"stage: NAME\" marker on the process track at every\n"
+            "                        entry of a function matching RE (the stages of\n"
+            "                        `sftrace memory --milestone RE`)\n"
             "  -q, --quiet           no progress and no summary line\n"
             "  -h, --help            this help\n"
             "\n" SF_SELECT_HELP);
@@ -632,7 +703,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-enum { OPT_FORMAT = 0x100, OPT_LEVEL };
+enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE };
 
 int cmd_convert(int argc, char **argv)
 {
@@ -642,6 +713,7 @@ int cmd_convert(int argc, char **argv)
         {"symbols", required_argument, NULL, 's'},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"level", required_argument, NULL, OPT_LEVEL},
+        {"milestone", required_argument, NULL, OPT_MILESTONE},
         {"quiet", no_argument, NULL, 'q'},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -651,8 +723,9 @@ int cmd_convert(int argc, char **argv)
     size_t nsym = 0;
     int quiet = 0, level = 2, rc = 2;
     enum fmt fmt = FMT_PERFETTO;
-    struct sf_select sel;
+    struct sf_select sel, msel; /* msel: --milestone's regex list (its -F) */
     sf_select_init(&sel);
+    sf_select_init(&msel);
     char err[SF_ERRLEN + 256];
     int c;
     optind = 1;
@@ -696,6 +769,12 @@ int cmd_convert(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case OPT_MILESTONE:
+            if (sf_select_option(&msel, 'F', optarg, err, sizeof err) < 0) {
+                fprintf(stderr, "sftrace convert: --milestone: %s\n", err);
+                goto out;
+            }
+            break;
         default: {
             int r = c == '?' ? 0 : sf_select_option(&sel, c, optarg, err, sizeof err);
             if (r < 0)
@@ -721,6 +800,7 @@ int cmd_convert(int argc, char **argv)
     sf_progress_init(&pr, "convert", !quiet);
     struct conv cv;
     memset(&cv, 0, sizeof cv);
+    cv.ms.re = msel.funcs;
     cv.fmt = fmt;
     cv.first = 1;
     cv.next_seq = PF_META_SEQ + 1;
@@ -807,6 +887,7 @@ int cmd_convert(int argc, char **argv)
             write_pending(&cv, cv.thrs[i], NULL, 0);
     for (size_t i = 0; i < cv.nprocs; i++) {
         flush_counter(&cv, cv.procs[i], 1);
+        flush_marks(&cv, cv.procs[i]);
         if (fmt == FMT_CHROME)
             cj_process_names(&cv, cv.procs[i]);
     }
@@ -873,6 +954,7 @@ done:
     free(cv.thrs);
     for (size_t i = 0; i < cv.nprocs; i++) {
         free(cv.procs[i]->pend);
+        free(cv.procs[i]->marks);
         free(cv.procs[i]->cj_name);
         free(cv.procs[i]->cj_cmd);
         free(cv.procs[i]);
@@ -883,6 +965,7 @@ done:
         free(cv.jn[i].s);
     free(cv.jn);
     free(cv.hassrc);
+    sf_milestones_free(&cv.ms);
     sf_map_free(&cv.procmap);
     sf_syms_free(syms);
     if (cv.log)
@@ -890,5 +973,6 @@ done:
 out:
     free(symfiles);
     sf_select_free(&sel);
+    sf_select_free(&msel);
     return rc;
 }

@@ -402,3 +402,30 @@ def test_bad_arguments():
     assert p.returncode == 1 and "4 stages" in p.stderr, p.stderr
     p = memory(os.path.join(_dir(), "missing.log"), check=False)
     assert p.returncode == 1 and "missing.log" in p.stderr, p.stderr
+
+
+def test_convert_milestone_markers():
+    """convert --milestone draws one "stage: NAME" instant at every entry of a
+    matching function, on the process (Perfetto, checked --strict) and in the
+    Chrome JSON, so stages line up with the timeline."""
+    log = _c_log("convert-ms")
+    d = _dir()
+    for sf in _tools():
+        out = os.path.join(d, "ms.json")
+        tl.run([sf, "convert", "-q", "--milestone", "^stage_", "--format", "chrome", log,
+                "-o", out])
+        with open(out) as f:
+            ev = json.load(f)
+        ev = ev["traceEvents"] if isinstance(ev, dict) else ev
+        marks = [e["name"] for e in ev if e.get("ph") == "i" and e["name"].startswith("stage: ")]
+        assert marks == ["stage: stage_a", "stage: stage_b", "stage: stage_c"], marks
+        pb = os.path.join(d, "ms.pb.gz")
+        tl.run([sf, "convert", "-q", "--milestone", "^stage_", log, "-o", pb])
+        p = tl.run(["python3", tl.PERFETTO_CHECK, "--strict", "--json", pb], check=False)
+        res = json.loads(p.stdout)
+        assert p.returncode == 0 and res["errors"] == 0 and res["warnings"] == 0, p.stdout
+        assert res["summary"]["instants"] == 3, res["summary"]["instants"]
+        # without --milestone there is no marker
+        tl.run([sf, "convert", "-q", log, "-o", pb])
+        res = json.loads(tl.run(["python3", tl.PERFETTO_CHECK, "--strict", "--json", pb]).stdout)
+        assert res["summary"]["instants"] == 0, res["summary"]["instants"]
