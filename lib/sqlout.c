@@ -82,8 +82,8 @@ struct proc {
     const char *reason;
 };
 
-#define BATCH 64 /* calls per INSERT statement (a multi-row VALUES) */
-#define NCOLS 10 /* columns of table call */
+#define BATCH 64   /* calls per INSERT statement (a multi-row VALUES) */
+#define NCOLS 10   /* columns of table call */
 #define ROWS 65536 /* ended calls sorted by id before they are inserted */
 
 struct crow {
@@ -631,7 +631,9 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     double t0 = now_s();
     struct sf_calls *e = NULL;
     /* No journal and no fsync while we write: the file is renamed into place
-     * only once complete, so a crash leaves a stray temporary file at worst. */
+     * only once complete, so a crash leaves a stray temporary file at worst.
+     * threads=0: the index sorts in this thread; helper threads cost more CPU
+     * in all than they save in wall time (docs/sqlite.md, Speed). */
     sq_exec(&s,
             "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-65536; PRAGMA threads=0;",
