@@ -855,7 +855,8 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
         return r;
     /* Headers only: of an EVENTS chunk in a file (its end checked above),
      * just the fixed fields; the records are seeked over. */
-    int part = !recs && log->headers_only && h.type == SF_CHUNK_EVENTS && log->fsize != UINT64_MAX;
+    int hdr = !recs && log->headers_only && h.type == SF_CHUNK_EVENTS;
+    int part = hdr && log->fsize != UINT64_MAX; /* a pipe: read, not seeked over */
     size_t want = part ? sizeof(struct sf_events) : h.size;
     int64_t got = fill(log, want);
     if (got < 0)
@@ -871,7 +872,7 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
     c->h = (const struct sf_chunk *)(log->buf + log->pos);
     c->u.process = (const struct sf_process *)c->h; /* the union: one pointer */
     size_t ts = type_size(h.type);
-    c->payload = part ? NULL : (const uint8_t *)c->h + ts;
+    c->payload = hdr ? NULL : (const uint8_t *)c->h + ts;
     c->payload_len = h.size - (uint32_t)ts;
     if (check_body(log, c, recs) < 0)
         return RD_BODY;
