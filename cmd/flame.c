@@ -223,7 +223,7 @@ int cmd_flame(int argc, char **argv)
         goto out;
     if (!run.quiet && f != stdout)
         fprintf(stderr, CMD ": %zu frames -> %s\n", frames - 1, out);
-    rc = 0;
+    rc = run.damaged ? SF_EXIT_DAMAGED : 0; /* the graph has everything readable */
 out:
     sf_run_free(&run);
     return rc;

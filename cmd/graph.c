@@ -286,7 +286,7 @@ int cmd_graph(int argc, char **argv)
     }
     print_tree(&run, &t, max_depth, min_pct, json);
     sf_cctree_free(&t);
-    rc = 0;
+    rc = run.damaged ? SF_EXIT_DAMAGED : 0; /* the tree has everything readable */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, CMD ": write error on the output\n");
         rc = 1;

@@ -7,18 +7,15 @@
  * recorded time span, events, lost records, and the log's size.
  *
  * It must run at disk speed on a log of tens of GB, so by default it decodes
- * no records: it reads every chunk header, reads whole only the small
- * PROCESS, OBJECT, THREAD and END chunks, and seeks over the records of
- * EVENTS chunks. Event counts then come from END chunks (exact, per process
- * image); a thread's share of its image's count, and the count of an image
- * that has no END chunk, are estimated from EVENTS bytes and printed with a
- * '~'. `--events` decodes every record (through the shared reader) and counts
- * exactly, at the speed of the decoder.
- *
- * The header walk is lib/hdrwalk.h (the shared reader, lib/logread.h, reads
- * and checks the records of every EVENTS chunk it returns); the fields of
- * the chunks parsed here are checked as the reader checks them. The file
- * header is checked by sf_log_open.
+ * no records: the shared reader (lib/logread.h) in its headers-only mode
+ * checks the framing and the small PROCESS, OBJECT, THREAD and END chunks
+ * and seeks over the records of EVENTS chunks. Event counts then come from
+ * END chunks (exact, per process image); a thread's share of its image's
+ * count, and the count of an image that has no END chunk, are estimated
+ * from EVENTS bytes and printed with a '~'. `--events` reads with the full
+ * reader instead and decodes every record to count exactly, at the speed
+ * of the decoder. Damage is read past, reported and summed up as by every
+ * command (exit SF_EXIT_DAMAGED).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +30,6 @@
 
 #include "cmds.h"
 #include "fmt.h"
-#include "hdrwalk.h"
 #include "logread.h"
 
 #define CMD "sftrace info"
@@ -75,7 +71,6 @@ struct info {
     uint64_t fsize;
     struct iimg *imgs;
     size_t nimgs, capimgs;
-    struct sf_map pidmap; /* pid -> index + 1 of its current image */
     struct ithr *thrs;
     size_t nthrs, capthrs;
     struct sf_map thrmap; /* image << 32 | tid -> index + 1 */
@@ -88,11 +83,8 @@ struct info {
     uint64_t tsc_lo, mono_lo, tsc_hi, mono_hi, npairs;
     uint64_t first_ns, last_ns; /* PROCESS mono_ns .. latest flush / END */
     int exact;                  /* --events ran */
-    struct sf_progress *pr;
     uint64_t exact_events;
-    char err[SF_ERRLEN + 64];
 };
-
 
 static char *strndup_x(const uint8_t *s, size_t n)
 {
@@ -100,18 +92,6 @@ static char *strndup_x(const uint8_t *s, size_t n)
     memcpy(r, s, n);
     r[n] = 0;
     return r;
-}
-
-static int fail(struct info *in, uint64_t off, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct info *in, uint64_t off, const char *fmt, ...)
-{
-    int n = snprintf(in->err, sizeof in->err, "%s: offset %" PRIu64 ": ", in->path, off);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(in->err + n, sizeof in->err - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 static void pair(struct info *in, const struct iimg *im, uint64_t tsc, uint64_t mono)
@@ -132,17 +112,6 @@ static void pair(struct info *in, const struct iimg *im, uint64_t tsc, uint64_t 
     }
 }
 
-static struct iimg *image_of(struct info *in, uint64_t off, const struct sf_chunk *h)
-{
-    uint64_t *slot = sf_map_get(&in->pidmap, h->pid, 0);
-    if (!slot) {
-        fail(in, off, "%s chunk of pid %u, which has no PROCESS chunk before it (pid)",
-             sf_chunk_type_name(h->type), h->pid);
-        return NULL;
-    }
-    return &in->imgs[*slot - 1];
-}
-
 static struct ithr *thread_of(struct info *in, uint32_t img, uint32_t tid)
 {
     uint64_t *slot = sf_map_get(&in->thrmap, (uint64_t)img << 32 | tid, 1);
@@ -157,10 +126,11 @@ static struct ithr *thread_of(struct info *in, uint32_t img, uint32_t tid)
     return &in->thrs[*slot - 1];
 }
 
-static void add_object(struct info *in, const struct iimg *im, const struct sf_object *o,
-                       const uint8_t *path, const uint8_t *bid)
+static void add_object(struct info *in, const struct iimg *im, const struct sf_obj *o)
 {
-    size_t plen = strnlen((const char *)path, o->path_len);
+    const char *path = o->path;
+    const uint8_t *bid = o->build_id ? o->build_id : (const uint8_t *)"";
+    size_t plen = strlen(path);
     uint64_t h = sf_fnv(path, plen, SF_FNV0);
     h = sf_fnv(bid, o->build_id_len, h);
     h = sf_fnv(&o->nfuncs, sizeof o->nfuncs, h);
@@ -183,183 +153,111 @@ static void add_object(struct info *in, const struct iimg *im, const struct sf_o
         SF_GROW(in->objs, in->nobjs, in->capobjs);
         x = &in->objs[in->nobjs++];
         memset(x, 0, sizeof *x);
-        x->path = strndup_x(path, plen);
+        x->path = strndup_x((const uint8_t *)path, plen);
         x->bid = sf_xrealloc(NULL, o->build_id_len);
         memcpy(x->bid, bid, o->build_id_len);
         x->bid_len = o->build_id_len;
         x->nfuncs = o->nfuncs;
         x->nsleds = o->nsleds;
-        x->flags = o->h.flags;
+        x->flags = o->flags;
         x->first_pid = im->pid;
         if (!*slot)
             *slot = in->nobjs;
     }
     if (o->nsleds > x->nsleds)
         x->nsleds = o->nsleds;
-    x->flags |= o->h.flags;
+    x->flags |= o->flags;
     x->nimgs++;
     SF_GROW(x->pids, x->npids, x->cappids);
     x->pids[x->npids++] = im->pid;
 }
 
-/* One chunk of the header walk (hdrwalk.h). */
-static int on_chunk(void *ctx, uint64_t off, const struct sf_chunk *hp, const uint8_t *buf)
+/* One chunk from the reader, checked by it (an EVENTS chunk's records only
+ * with --events: then decoded and counted here). */
+static void on_chunk(struct info *in, const struct sf_chunkv *c)
 {
-    struct info *in = ctx;
-    struct sf_chunk h = *hp;
-    unsigned t = h.type;
-    if (t >= 1 && t <= 5) {
-        in->nchunks[t]++;
-        in->chunk_bytes[t] += h.size;
-    } else {
-        in->unknown_chunks++;
-        return 0;
-    }
-    size_t hs = t == SF_CHUNK_PROCESS  ? sizeof(struct sf_process)
-                : t == SF_CHUNK_OBJECT ? sizeof(struct sf_object)
-                : t == SF_CHUNK_THREAD ? sizeof(struct sf_thread)
-                : t == SF_CHUNK_EVENTS ? sizeof(struct sf_events)
-                                       : sizeof(struct sf_end);
-    const uint8_t *pl = buf + hs;
-    uint32_t plen = h.size - (uint32_t)hs;
+    const struct sf_chunk *h = c->h;
+    unsigned t = h->type;
+    in->nchunks[t]++;
+    in->chunk_bytes[t] += h->size;
+    const struct sf_image *img = c->img;
     if (t == SF_CHUNK_PROCESS) {
-        struct sf_process p;
-        memcpy(&p, buf, sizeof p);
-        uint64_t strs = (uint64_t)p.name_len + p.cmdline_len + p.exe_len;
-        if (strs > plen)
-            return fail(in, off,
-                        "PROCESS strings (name %u + cmdline %u + exe %u bytes) run past the end "
-                        "of the chunk, %u bytes (name_len)",
-                        p.name_len, p.cmdline_len, p.exe_len, plen);
-        if (p.clock != SF_CLOCK_TSC && p.clock != SF_CLOCK_MONO)
-            return fail(in, off, "unknown clock %u (clock)", p.clock);
         SF_GROW(in->imgs, in->nimgs, in->capimgs);
-        struct iimg *im = &in->imgs[in->nimgs++];
+        struct iimg *im = &in->imgs[in->nimgs++]; /* index == img->id */
         memset(im, 0, sizeof *im);
-        im->pid = h.pid;
-        im->ppid = p.ppid;
-        im->flags = h.flags;
-        im->clock = p.clock;
-        im->tsc = p.tsc;
-        im->mono_ns = p.mono_ns;
-        im->real_ns = p.real_ns;
-        im->tsc_hz = p.tsc_hz;
-        im->offset = off;
-        im->name = strndup_x(pl, strnlen((const char *)pl, p.name_len));
-        char *cl = strndup_x(pl + p.name_len, p.cmdline_len);
-        uint32_t cn = p.cmdline_len;
+        im->pid = img->pid;
+        im->ppid = img->ppid;
+        im->flags = img->flags;
+        im->clock = img->clock;
+        im->tsc = img->tsc;
+        im->mono_ns = img->mono_ns;
+        im->real_ns = img->real_ns;
+        im->tsc_hz = img->tsc_hz;
+        im->offset = img->offset;
+        im->name = sf_xstrdup(img->name);
+        char *cl = strndup_x((const uint8_t *)img->cmdline, img->cmdline_len);
+        uint32_t cn = img->cmdline_len;
         while (cn && !cl[cn - 1]) /* the arguments' final NUL */
             cn--;
         for (uint32_t i = 0; i < cn; i++)
             if (!cl[i])
                 cl[i] = ' ';
         im->cmdline = cl;
-        const uint8_t *e = pl + p.name_len + p.cmdline_len;
-        im->exe = strndup_x(e, strnlen((const char *)e, p.exe_len));
-        *sf_map_get(&in->pidmap, h.pid, 1) = in->nimgs;
-        pair(in, im, p.tsc, p.mono_ns);
-        return 0;
+        im->exe = sf_xstrdup(img->exe);
+        pair(in, im, img->tsc, img->mono_ns);
+        return;
     }
-    struct iimg *im = image_of(in, off, &h);
-    if (!im)
-        return -1;
-    uint32_t ii = (uint32_t)(im - in->imgs);
+    uint32_t ii = img->id;
+    struct iimg *im = &in->imgs[ii];
     if (t == SF_CHUNK_OBJECT) {
-        struct sf_object o;
-        memcpy(&o, buf, sizeof o);
-        uint64_t tab = (uint64_t)o.nfuncs * 8;
-        if ((uint64_t)o.fid_base + o.nfuncs > (uint64_t)SF_FID_MAX + 1)
-            return fail(in, off, "function ids %u + %u functions exceed the largest id %u (nfuncs)",
-                        o.fid_base, o.nfuncs, SF_FID_MAX);
-        if (tab + o.path_len + o.build_id_len > plen)
-            return fail(in, off,
-                        "OBJECT tables (%u functions, path %u, build-id %u bytes) run past "
-                        "the end of the chunk, %u bytes (nfuncs)",
-                        o.nfuncs, o.path_len, o.build_id_len, plen);
-        add_object(in, im, &o, pl + tab, pl + tab + o.path_len);
+        add_object(in, im, c->obj);
     } else if (t == SF_CHUNK_THREAD) {
-        const struct sf_thread *th = (const void *)buf;
-        struct ithr *tr = thread_of(in, ii, th->tid);
-        if (th->name[0]) {
-            memcpy(tr->name, th->name, 16);
-            tr->name[16] = 0;
-        }
-        if (h.flags & SF_THREAD_EXITED)
+        struct ithr *tr = thread_of(in, ii, c->u.thread->tid);
+        if (c->thread_name[0])
+            memcpy(tr->name, c->thread_name, sizeof tr->name);
+        if (h->flags & SF_THREAD_EXITED)
             tr->exited = 1;
     } else if (t == SF_CHUNK_EVENTS) {
-        struct sf_events e;
-        memcpy(&e, buf, sizeof e);
-        plen = h.size - (uint32_t)sizeof e;
-        struct ithr *tr = thread_of(in, ii, e.tid);
+        const struct sf_events *e = c->u.events;
+        uint32_t plen = c->payload_len;
+        struct ithr *tr = thread_of(in, ii, e->tid);
         if (!tr->chunks++) {
             im->nthreads++;
-            tr->first_ns = e.flush_mono_ns;
+            tr->first_ns = e->flush_mono_ns;
         }
-        tr->last_ns = e.flush_mono_ns;
+        tr->last_ns = e->flush_mono_ns;
         tr->bytes += plen;
         im->ev_bytes += plen;
         im->ev_chunks++;
-        if (h.flags & SF_EVENTS_LOST) {
+        if (h->flags & SF_EVENTS_LOST) {
             tr->lost_chunks++;
             im->lost_chunks++;
         }
-        if (h.flags & SF_EVENTS_PACKED)
+        if (h->flags & SF_EVENTS_PACKED)
             in->packed_bytes += plen;
         else
             in->raw_bytes += plen;
-        pair(in, im, e.flush_tsc, e.flush_mono_ns);
-    } else {
-        memcpy(&im->end, buf, sizeof im->end);
+        pair(in, im, e->flush_tsc, e->flush_mono_ns);
+        if (c->payload) { /* --events */
+            struct sf_evdec d;
+            struct sf_event ev;
+            sf_evdec_init(&d, c);
+            uint64_t nev = 0;
+            while (sf_evdec_next(&d, &ev)) {
+                if (ev.kind != SF_KIND_EXT)
+                    nev++;
+                else if (ev.sub == SF_EXT_LOST && ev.nwords)
+                    im->exact_lost += ev.v[0];
+            }
+            tr->exact_events += nev;
+            im->exact_events += nev;
+            in->exact_events += nev;
+        }
+    } else if (t == SF_CHUNK_END) {
+        im->end = *c->u.end;
         im->ended = 1;
         pair(in, im, im->end.tsc, im->end.mono_ns);
     }
-    return 0;
-}
-
-static void on_progress(void *ctx, uint64_t off)
-{
-    struct info *in = ctx;
-    sf_progress(in->pr, off, 0, 0);
-}
-
-/* --events: decode every record with the shared reader and count. */
-static int count_exactly(struct info *in, struct sf_progress *pr)
-{
-    char err[SF_ERRLEN];
-    struct sf_log *log = sf_log_open(in->path, err, sizeof err);
-    if (!log) {
-        snprintf(in->err, sizeof in->err, "%s", err);
-        return -1;
-    }
-    struct sf_chunkv c;
-    int r;
-    while ((r = sf_log_next(log, &c)) > 0) {
-        if (c.h->type != SF_CHUNK_EVENTS)
-            continue;
-        if (c.img->id >= in->nimgs)
-            break; /* the header walk stopped before this chunk */
-        struct iimg *im = &in->imgs[c.img->id];
-        struct ithr *t = thread_of(in, c.img->id, c.u.events->tid);
-        struct sf_evdec d;
-        struct sf_event ev;
-        sf_evdec_init(&d, &c);
-        uint64_t nev = 0;
-        while (sf_evdec_next(&d, &ev)) {
-            if (ev.kind != SF_KIND_EXT)
-                nev++;
-            else if (ev.sub == SF_EXT_LOST && ev.nwords)
-                im->exact_lost += ev.v[0];
-        }
-        t->exact_events += nev;
-        im->exact_events += nev;
-        in->exact_events += nev;
-        sf_progress(pr, sf_log_offset(log), in->exact_events, 0);
-    }
-    if (r < 0)
-        snprintf(in->err, sizeof in->err, "%s", sf_log_error(log));
-    sf_log_close(log);
-    in->exact = 1;
-    return r < 0 ? -1 : 0;
 }
 
 /* ---- numbers for the output ----------------------------------------------- */
@@ -682,6 +580,13 @@ static void print_json(const struct info *in, const struct sf_file_header *fh)
 
 /* ---- command ------------------------------------------------------------------- */
 
+/* A damage warning from the reader (it skips the damage and reads on). */
+static void on_damage(void *ctx, const char *msg)
+{
+    sf_progress_clear(ctx);
+    fprintf(stderr, CMD ": %s\n", msg);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sftrace info [-h] [-q] [--events] [--format table|json] LOG\n"
@@ -716,7 +621,6 @@ static void free_info(struct info *in)
     free(in->imgs);
     free(in->thrs);
     free(in->objs);
-    sf_map_free(&in->pidmap);
     sf_map_free(&in->thrmap);
     sf_map_free(&in->objmap);
 }
@@ -769,31 +673,48 @@ int cmd_info(int argc, char **argv)
         return 1;
     }
     struct sf_file_header fh = *sf_log_header(log);
-    sf_log_close(log);
     struct stat st;
     if (stat(in.path, &st) < 0) {
         fprintf(stderr, CMD ": %s: %s\n", in.path, strerror(errno));
+        sf_log_close(log);
         return 1;
     }
     in.fsize = (uint64_t)st.st_size;
     struct sf_progress pr;
     sf_progress_init(&pr, "info", !quiet);
     pr.size = in.fsize;
-    in.pr = &pr;
-    int rc = sf_hdrwalk(in.path, fh.header_size, on_chunk, &in, on_progress, in.err, sizeof in.err);
-    if (rc > 0)
-        rc = -1; /* on_chunk's error, in in.err */
-    if (rc == 0 && events)
-        rc = count_exactly(&in, &pr);
+    in.exact = events;
+    sf_log_set_headers_only(log, !events);
+    sf_log_set_warn(log, on_damage, &pr);
+    struct sf_chunkv ck;
+    int r;
+    uint64_t n = 0;
+    while ((r = sf_log_next(log, &ck)) > 0) {
+        on_chunk(&in, &ck);
+        if ((++n & 255) == 0 || (events && ck.h->type == SF_CHUNK_EVENTS))
+            sf_progress(&pr, sf_log_offset(log), in.exact_events, 0);
+    }
+    in.unknown_chunks = sf_log_skipped(log);
     sf_progress_clear(&pr);
     if (fmt == SF_OUT_JSON)
         print_json(&in, &fh);
     else
         print_table(&in, &fh);
-    fflush(stdout);
-    if (rc < 0)
+    int rc = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, CMD ": write error on the output\n");
+        rc = 1;
+    }
+    if (r < 0) {
         fprintf(stderr, CMD ": %s\n" CMD ": the summary above covers the log before the error\n",
-                in.err);
+                sf_log_error(log));
+        rc = 1;
+    } else if (sf_log_summary(log, err, sizeof err)) {
+        fprintf(stderr, CMD ": %s\n", err);
+        if (!rc)
+            rc = SF_EXIT_DAMAGED; /* the summary above has everything readable */
+    }
+    sf_log_close(log);
     free_info(&in);
-    return rc < 0 ? 1 : 0;
+    return rc;
 }

@@ -848,11 +848,13 @@ int cmd_report(int argc, char **argv)
         if (!res[0].ngroups || !res[1].ngroups)
             goto out;
         rc = print_diff(&res[0], &res[1], argv[optind], argv[optind + 1], fmt, limit);
+        if (rc == 0 && (res[0].run.damaged || res[1].run.damaged))
+            rc = SF_EXIT_DAMAGED;
     } else {
         if (run_log(&res[0], argv[optind]) < 0)
             goto out;
         print_report(&res[0], argv[optind], fmt, limit);
-        rc = 0;
+        rc = res[0].run.damaged ? SF_EXIT_DAMAGED : 0; /* the report has everything readable */
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, CMD ": write error on the output\n");

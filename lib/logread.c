@@ -50,8 +50,10 @@ struct sf_log {
     uint64_t why_off;    /* ... and where */
     sf_log_warn_fn *warn;
     void *warn_arg;
-    uint64_t nwarn, good;
+    uint64_t nwarn, good, good_ev;
     uint64_t bad_chunks, bad_chunk_bytes, bad_ranges, bad_range_bytes;
+    uint64_t bad_ev, bad_ev_bytes; /* of bad_chunks: EVENTS with bad records */
+    int headers_only;              /* sf_log_set_headers_only */
     int truncated;
     uint64_t trunc_off, trunc_bytes;
     struct sf_map warned; /* pid -> 1: its chunks without an image were reported */
@@ -851,10 +853,15 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
     int r = check_header(log, &h);
     if (r != RD_OK)
         return r;
-    int64_t got = fill(log, h.size);
+    /* Headers only: of an EVENTS chunk in a file (its end checked above),
+     * just the fixed fields; the records are seeked over. */
+    int hdr = !recs && log->headers_only && h.type == SF_CHUNK_EVENTS;
+    int part = hdr && log->fsize != UINT64_MAX; /* a pipe: read, not seeked over */
+    size_t want = part ? sizeof(struct sf_events) : h.size;
+    int64_t got = fill(log, want);
     if (got < 0)
         return bad(log, off, "read error: %s", strerror(errno)), RD_IO;
-    if (got < (int64_t)h.size) /* a pipe: we learn its end only now */
+    if (got < (int64_t)want) /* a pipe: we learn its end only now */
         return bad(log, off,
                    "%s chunk of %u bytes runs past the end of the file, %" PRId64
                    " bytes left: truncated (size)",
@@ -865,11 +872,14 @@ static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
     c->h = (const struct sf_chunk *)(log->buf + log->pos);
     c->u.process = (const struct sf_process *)c->h; /* the union: one pointer */
     size_t ts = type_size(h.type);
-    c->payload = (const uint8_t *)c->h + ts;
+    c->payload = hdr ? NULL : (const uint8_t *)c->h + ts;
     c->payload_len = h.size - (uint32_t)ts;
     if (check_body(log, c, recs) < 0)
         return RD_BODY;
-    log->pos += h.size;
+    if (log->pos + h.size <= log->len)
+        log->pos += h.size;
+    else if (seek_to(log, off + h.size) < 0) /* c->h stays valid: buf is not refilled */
+        return bad(log, off, "cannot seek: %s", strerror(errno)), RD_IO;
     return RD_OK;
 }
 
@@ -1002,6 +1012,10 @@ static int recover(struct sf_log *log, int rd)
         log->pos += h.size;
         log->bad_chunks++;
         log->bad_chunk_bytes += h.size;
+        if (h.type == SF_CHUNK_EVENTS) { /* only its records can be bad */
+            log->bad_ev++;
+            log->bad_ev_bytes += h.size;
+        }
         if (h.type == SF_CHUNK_PROCESS) {
             poison_pid(log, h.pid);
             warn(log, why_off,
@@ -1166,7 +1180,9 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
         if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
             fit_add(&log->fit, c->u.events->flush_tsc, c->u.events->flush_mono_ns);
         if (log->skip && log->skip(log->skip_ctx, c))
-            return 0; /* the consumer does not want it: its records are not looked at */
+            return 0;    /* the consumer does not want it: its records are not looked at */
+        if (!c->payload) /* headers only */
+            break;
         if (check_records(log, c) < 0) {
             log->pos = (size_t)(c->offset - log->buf_off); /* for recover */
             return -1;
@@ -1199,6 +1215,7 @@ int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
         }
         if (a) {
             log->good++;
+            log->good_ev += c->h->type == SF_CHUNK_EVENTS;
             return 1;
         }
     }
@@ -1216,11 +1233,26 @@ void sf_log_damage(const struct sf_log *log, struct sf_log_damage *d)
     d->trunc_bytes = log->trunc_bytes;
     d->warnings = log->nwarn;
     d->good = log->good;
+    d->ev_chunks = log->bad_ev;
+    d->ev_chunk_bytes = log->bad_ev_bytes;
+    d->ev_good = log->good_ev;
+}
+
+void sf_log_set_headers_only(struct sf_log *log, int on)
+{
+    log->headers_only = on;
 }
 
 int sf_log_summary(const struct sf_log *log, char *buf, size_t len)
 {
-    if (!log->bad_chunks && !log->bad_ranges && !log->truncated)
+    struct sf_log_damage d;
+    sf_log_damage(log, &d);
+    return sf_log_summary_of(log->path, &d, buf, len);
+}
+
+int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf, size_t len)
+{
+    if (!d->chunks && !d->ranges && !d->truncated)
         return 0;
     size_t n = 0;
 #define ADD(...)                                                                                   \
@@ -1231,22 +1263,22 @@ int sf_log_summary(const struct sf_log *log, char *buf, size_t len)
         if (n >= len)                                                                              \
             n = len ? len - 1 : 0;                                                                 \
     } while (0)
-    ADD("%s: damaged log: ", log->path);
+    ADD("%s: damaged log: ", path);
     const char *sep = "";
-    if (log->bad_chunks) {
-        ADD("%" PRIu64 " bad chunk%s skipped (%" PRIu64 " bytes)", log->bad_chunks,
-            log->bad_chunks == 1 ? "" : "s", log->bad_chunk_bytes);
+    if (d->chunks) {
+        ADD("%" PRIu64 " bad chunk%s skipped (%" PRIu64 " bytes)", d->chunks,
+            d->chunks == 1 ? "" : "s", d->chunk_bytes);
         sep = ", ";
     }
-    if (log->bad_ranges) {
-        ADD("%s%" PRIu64 " unreadable range%s skipped (%" PRIu64 " bytes)", sep, log->bad_ranges,
-            log->bad_ranges == 1 ? "" : "s", log->bad_range_bytes);
+    if (d->ranges) {
+        ADD("%s%" PRIu64 " unreadable range%s skipped (%" PRIu64 " bytes)", sep, d->ranges,
+            d->ranges == 1 ? "" : "s", d->range_bytes);
         sep = ", ";
     }
-    if (log->truncated)
+    if (d->truncated)
         ADD("%struncated at offset %" PRIu64 " (%" PRIu64 " bytes of an incomplete chunk)", sep,
-            log->trunc_off, log->trunc_bytes);
-    ADD("; everything else was read (%" PRIu64 " chunks)", log->good);
+            d->trunc_off, d->trunc_bytes);
+    ADD("; everything else was read (%" PRIu64 " chunks)", d->good);
 #undef ADD
     return 1;
 }

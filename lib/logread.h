@@ -223,11 +223,30 @@ struct sf_log_damage {
     uint64_t trunc_bytes;         /* ... and has only this many bytes */
     uint64_t warnings;            /* warnings made (some only counted) */
     uint64_t good;                /* chunks returned by sf_log_next */
+    /* Of those: EVENTS chunks skipped for bad records (in chunks,
+     * chunk_bytes) and EVENTS chunks returned (in good). Readers that split
+     * a log's threads between them (lib/runcalls.c) see the same framing and
+     * other chunks but each only its own threads' records: they add these
+     * up and take the rest from one reader. */
+    uint64_t ev_chunks, ev_chunk_bytes, ev_good;
 };
 void sf_log_damage(const struct sf_log *log, struct sf_log_damage *d);
 /* 0 when nothing was skipped; else 1 and buf holds one line, "FILE: damaged
  * log: ...; everything else was read", for the tools to print at the end. */
 int sf_log_summary(const struct sf_log *log, char *buf, size_t len);
+/* The same line for the damage d of the log at path (merged damage). */
+int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf, size_t len);
+
+/*
+ * Headers only: from now on sf_log_next reads, of an EVENTS chunk, only its
+ * struct sf_events (c->payload NULL, c->payload_len the record bytes it
+ * did not read) and seeks over its records, neither checking nor decoding
+ * them: for `sftrace info` (disk speed) and planning parallel reads. The
+ * framing and every other chunk are checked, and damage is skipped and
+ * reported, as always. Do not decode such chunks. On a pipe the records
+ * are read (and dropped) rather than seeked over.
+ */
+void sf_log_set_headers_only(struct sf_log *log, int on);
 
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "fmt.h"
-#include "hdrwalk.h"
 #include "runcalls.h"
 
 void sf_run_init(struct sf_run *r, const char *cmd)
@@ -74,21 +73,6 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
 
 /* ---- splitting threads between workers --------------------------------------- */
 
-struct split {
-    struct sf_map bytes; /* tid -> record bytes */
-};
-
-static int split_chunk(void *ctx, uint64_t off, const struct sf_chunk *h, const uint8_t *body)
-{
-    (void)off;
-    struct split *s = ctx;
-    if (h->type == SF_CHUNK_EVENTS && body) {
-        const struct sf_events *e = (const void *)body;
-        *sf_map_get(&s->bytes, e->tid, 1) += h->size;
-    }
-    return 0;
-}
-
 struct tidb {
     uint32_t tid;
     uint64_t bytes;
@@ -108,24 +92,32 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Give each worker its tids. Returns the number of workers used (1 when the
- * log cannot be split: one thread, a pipe, a walk error - the engine's own
- * read then reports any error). */
-static int split_threads(struct sf_run *r, const char *path, uint64_t start, int want,
-                         uint32_t **tids, size_t *ntids)
+/* Give each worker its tids, from the record bytes of each tid (a read of
+ * the chunk headers only, logread.h: sf_log_set_headers_only; its damage
+ * warnings are dropped, the workers' readers report them). Returns the
+ * number of workers used (1 when the log cannot be split: one thread, a
+ * read error - the engine's own read then reports it). */
+static int split_threads(struct sf_run *r, struct sf_log *log, int want, uint32_t **tids,
+                         size_t *ntids)
 {
-    struct split s = {0};
-    char err[SF_ERRLEN + 64];
-    if (sf_hdrwalk(path, start, split_chunk, &s, NULL, err, sizeof err) != 0) {
-        sf_map_free(&s.bytes);
+    struct sf_map bytes = {0}; /* tid -> record bytes */
+    sf_log_set_warn(log, sf_log_warn_none, NULL);
+    sf_log_set_headers_only(log, 1);
+    struct sf_chunkv c;
+    int rd;
+    while ((rd = sf_log_next(log, &c)) > 0)
+        if (c.h->type == SF_CHUNK_EVENTS)
+            *sf_map_get(&bytes, c.u.events->tid, 1) += c.h->size;
+    if (rd < 0) {
+        sf_map_free(&bytes);
         return 1;
     }
-    struct tidb *v = sf_xrealloc(NULL, (s.bytes.n + 1) * sizeof *v);
+    struct tidb *v = sf_xrealloc(NULL, (bytes.n + 1) * sizeof *v);
     size_t n = 0;
-    for (size_t i = 0; i < s.bytes.cap; i++)
-        if (s.bytes.used[i] && (!r->sel.ntids || sf_select_tid(&r->sel, (uint32_t)s.bytes.keys[i])))
-            v[n++] = (struct tidb){(uint32_t)s.bytes.keys[i], s.bytes.vals[i]};
-    sf_map_free(&s.bytes);
+    for (size_t i = 0; i < bytes.cap; i++)
+        if (bytes.used[i] && (!r->sel.ntids || sf_select_tid(&r->sel, (uint32_t)bytes.keys[i])))
+            v[n++] = (struct tidb){(uint32_t)bytes.keys[i], bytes.vals[i]};
+    sf_map_free(&bytes);
     if ((size_t)want > n)
         want = (int)n;
     if (want < 2) {
@@ -201,6 +193,92 @@ static void warnings_done(void)
     pthread_mutex_unlock(&warn_lock);
 }
 
+/* Damage warnings. Every worker reads the whole log's framing and its
+ * non-EVENTS chunks, but only its own threads' records: a warning may come
+ * from several workers (the same text), or from one. They are collected,
+ * and printed once each, in file order, after the run (see damage_done). */
+struct dmsg {
+    uint64_t off;
+    char *msg;
+};
+static struct dmsg *dmsgs;
+static size_t ndmsgs;
+static int dmore; /* a reader passed SF_WARN_MAX: the rest were only counted */
+
+static void damage_warn(void *arg, const char *msg)
+{
+    (void)arg;
+    pthread_mutex_lock(&warn_lock);
+    const char *o = strstr(msg, ": offset ");
+    uint64_t off = o ? strtoull(o + 9, NULL, 10) : 0;
+    if (strstr(msg, ": more damage: not reported one by one")) {
+        dmore = 1;
+    } else {
+        size_t i = 0;
+        while (i < ndmsgs && strcmp(dmsgs[i].msg, msg))
+            i++;
+        if (i == ndmsgs) {
+            dmsgs = sf_xrealloc(dmsgs, (ndmsgs + 1) * sizeof *dmsgs);
+            dmsgs[ndmsgs++] = (struct dmsg){off, sf_xstrdup(msg)};
+        }
+    }
+    pthread_mutex_unlock(&warn_lock);
+}
+
+static int by_off(const void *a, const void *b)
+{
+    const struct dmsg *x = a, *y = b;
+    if (x->off != y->off)
+        return x->off < y->off ? -1 : 1;
+    return strcmp(x->msg, y->msg);
+}
+
+/* Print the collected warnings and the summary over all workers' readers;
+ * 1 if the log was damaged. */
+static int damage_done(struct sf_runw *w, int nw, const char *cmd, const char *path)
+{
+    if (ndmsgs)
+        qsort(dmsgs, ndmsgs, sizeof *dmsgs, by_off);
+    for (size_t i = 0; i < ndmsgs; i++) {
+        if (i < SF_WARN_MAX)
+            fprintf(stderr, "sftrace %s: %s\n", cmd, dmsgs[i].msg);
+        free(dmsgs[i].msg);
+    }
+    if (ndmsgs > SF_WARN_MAX || dmore)
+        fprintf(stderr,
+                "sftrace %s: %s: more damage: not reported one by one, the summary counts it\n",
+                cmd, path);
+    free(dmsgs);
+    dmsgs = NULL;
+    ndmsgs = 0;
+    dmore = 0;
+    /* framing, bad non-EVENTS chunks, chunks without an image: as any one
+     * reader saw them; EVENTS chunks: each worker's own */
+    struct sf_log_damage d, x;
+    memset(&d, 0, sizeof d);
+    int first = 1;
+    for (int k = 0; k < nw; k++) {
+        if (!w[k].log)
+            continue;
+        sf_log_damage(w[k].log, &x);
+        if (first) {
+            first = 0;
+            d = x;
+            d.chunks -= x.ev_chunks;
+            d.chunk_bytes -= x.ev_chunk_bytes;
+            d.good -= x.ev_good;
+        }
+        d.chunks += x.ev_chunks;
+        d.chunk_bytes += x.ev_chunk_bytes;
+        d.good += x.ev_good;
+    }
+    char msg[SF_ERRLEN + 256];
+    if (!sf_log_summary_of(path, &d, msg, sizeof msg))
+        return 0;
+    fprintf(stderr, "sftrace %s: %s\n", cmd, msg);
+    return 1;
+}
+
 static int tick(void *ctx)
 {
     struct wctx *c = ctx;
@@ -251,9 +329,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
             return NULL;
         }
-        uint64_t start = sf_log_header(probe)->header_size;
+        nw = split_threads(r, probe, want, tids, ntids);
         sf_log_close(probe);
-        nw = split_threads(r, path, start, want, tids, ntids);
     }
 
     struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
@@ -288,6 +365,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             ok = 0;
             break;
         }
+        sf_log_set_warn(x->log, damage_warn, NULL);
         x->syms = sf_syms_new();
         sf_syms_set_quiet(x->syms, 1); /* warnings come through the engine: warning() */
         for (size_t i = 0; i < r->nsym; i++) {
@@ -309,6 +387,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         free(tids[k]);
     if (!ok) {
         warnings_done();
+        damage_done(NULL, 0, r->cmd, path);
         sf_run_done(w, nw);
         free(wc);
         return NULL;
@@ -327,6 +406,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     sf_progress_clear(&sh.pr);
     warnings_done();
     free(wc);
+    r->damaged = damage_done(w, nw, r->cmd, path);
     for (int k = 0; k < nw; k++) {
         if (w[k].rc < 0 && w[k].err[0]) {
             fprintf(stderr, "sftrace %s: %s\n", r->cmd, w[k].err);

@@ -5,8 +5,9 @@
  * and function names as one id space across the workers.
  *
  * Parallel runs. Threads' chunks are independent, so the log's threads are
- * split between workers by a header walk (hdrwalk.h: each tid's record
- * bytes, largest first to the least loaded worker) and each worker runs its
+ * split between workers by a read of the chunk headers (logread.h:
+ * sf_log_set_headers_only; each tid's record bytes, largest first to the
+ * least loaded worker) and each worker runs its
  * own reader, symbolizer and engine with the selection narrowed to its tids
  * (the engine skips the other chunks without decoding them). Each worker
  * has its own consumer context; the command merges them after the run,
@@ -60,6 +61,10 @@ struct sf_run {
     char **names;
     size_t nnames, capnames;
     struct sf_map namemap; /* hash -> id + 1 (collisions: chained through probing) */
+    /* Set by sf_run_go: the log was damaged (the warnings and the summary,
+     * over all workers, were printed once); the command exits
+     * SF_EXIT_DAMAGED after its output. */
+    int damaged;
 };
 
 /*
@@ -129,7 +134,9 @@ int sf_run_option(struct sf_run *r, int c, const char *arg);
  * main thread before the run, with the worker); freectx frees one (on an
  * error, and in sf_run_done for every w->ctx still set). Returns the workers
  * (*nw of them; free with sf_run_done) or NULL after printing the error. A
- * log with no events in the selection is an error ("no events").
+ * log with no events in the selection is an error ("no events"). Damage is
+ * read past as the reader does (logread.h): its warnings and the summary
+ * line are printed once however many workers met it, and r->damaged set.
  */
 struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_calls_ops *ops,
                           void *(*mkctx)(void *arg, struct sf_runw *w), void (*freectx)(void *ctx),

@@ -153,30 +153,60 @@ def test_info_table():
     assert "(decoded)" in out and "~" not in out.split("threads (6)")[1], out
 
 
+def _same_but_size(a, b):
+    """info JSON of two logs, equal but for the path and the file's size."""
+    for j in (a, b):
+        j["log"]["path"] = j["log"]["bytes"] = j["bytes_per_event"] = None
+    assert a == b, (a, b)
+
+
 def test_info_reads_no_records():
     """Garbage in every EVENTS chunk's records: info reads headers only and
-    still shows everything; --events decodes and reports the bad record."""
+    still shows everything; --events decodes, skips every EVENTS chunk with a
+    message naming the file and offset, shows exactly what the log without
+    them holds, and exits 3."""
     exe = tl.build_c("threads.c", libs=["-lpthread"])
     log = os.path.join(_dir(), "threads.log")
     tl.record([exe], log)
     _, chunks = tl.read_log(log)
     data = bytearray(open(log, "rb").read())
-    for c in chunks:
-        if c["type"] == tl.CHUNK_EVENTS:
-            for i in range(c["off"] + 48, c["off"] + c["size"]):
-                data[i] = 0xff
+    evs = [c for c in chunks if c["type"] == tl.CHUNK_EVENTS]
+    for c in evs:
+        for i in range(c["off"] + 48, c["off"] + c["size"]):
+            data[i] = 0xff
     bad = os.path.join(_dir(), "garbage-records.log")
     open(bad, "wb").write(bytes(data))
     a = _json(log)
     b = _json(bad)
     a["log"]["path"] = b["log"]["path"]
     assert a == b
+    # the log without its EVENTS chunks
+    noev = os.path.join(_dir(), "no-events.log")
+    keep = bytearray(data[:chunks[0]["off"]])
+    for c in chunks:
+        if c["type"] != tl.CHUNK_EVENTS:
+            keep += data[c["off"]:c["off"] + c["size"]]
+    open(noev, "wb").write(bytes(keep))
+    want = _json(noev, ["--events"])
+    assert want["events"] == 0 and want["chunks"]["events"] == 0 and want["threads"], want
     for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
-        p = _info(bad, ["--events"], sftrace=sftrace, check=False)
-        assert p.returncode == 1 and "offset" in p.stderr and "Sanitizer" not in p.stderr, p
+        p = _info(bad, ["--events", "--format", "json"], sftrace=sftrace, check=False)
+        assert p.returncode == 3 and "Sanitizer" not in p.stderr, p
+        _same_but_size(json.loads(p.stdout), dict(want))
+        err = p.stderr.splitlines()
+        assert len(err) == 22, err  # 20 warnings, "more damage", the summary
+        assert err[0].startswith("sftrace info: %s: offset %d: bad packed record"
+                                 % (bad, evs[0]["off"] + 48)), err[0]
+        assert "EVENTS chunk at offset %d (%d bytes) skipped" % (evs[0]["off"], evs[0]["size"]) \
+            in err[0], err[0]
+        assert err[-1].startswith("sftrace info: %s: damaged log: %d bad chunks skipped (%d bytes)"
+                                  % (bad, len(evs), sum(c["size"] for c in evs))), err[-1]
 
 
 def test_info_bad_logs():
+    """Damaged framing without --events (a truncated log, a bad chunk
+    header): info reads past it as every command does, shows exactly what
+    the log without the damage holds, names the file and offset, exits 3."""
     exe = tl.build_c("threads.c", libs=["-lpthread"])
     log = os.path.join(_dir(), "threads.log")
     tl.record([exe], log)
@@ -185,19 +215,34 @@ def test_info_bad_logs():
     ev = [c for c in chunks if c["type"] == tl.CHUNK_EVENTS][3]
     cut = os.path.join(_dir(), "truncated.log")
     open(cut, "wb").write(data[:ev["off"] + 100])
+    ref = os.path.join(_dir(), "truncated-ref.log")
+    open(ref, "wb").write(data[:ev["off"]])
     for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
         p = _info(cut, sftrace=sftrace, check=False)
-        assert p.returncode == 1, p
-        assert "offset %d: EVENTS chunk" % ev["off"] in p.stderr and "truncated" in p.stderr, \
-            p.stderr
+        assert p.returncode == 3, p
+        err = p.stderr.splitlines()
+        assert len(err) == 2, err
+        assert err[0].startswith("sftrace info: %s: offset %d: EVENTS chunk" % (cut, ev["off"])) \
+            and "truncated" in err[0], err
+        assert err[1].startswith("sftrace info: %s: damaged log: truncated at offset %d (100 bytes"
+                                 % (cut, ev["off"])), err
         assert "processes (1 image)" in p.stdout and "no END" in p.stdout, p.stdout
         assert "Sanitizer" not in p.stderr
+        p = _info(cut, ["--format", "json"], sftrace=sftrace, check=False)
+        assert p.returncode == 3, p
+        _same_but_size(json.loads(p.stdout), _json(ref))
     magic = bytearray(data)
     struct.pack_into("<I", magic, ev["off"], 0x12345678)
     badm = os.path.join(_dir(), "badmagic.log")
     open(badm, "wb").write(bytes(magic))
-    p = _info(badm, check=False)
-    assert p.returncode == 1 and "offset %d: bad chunk magic" % ev["off"] in p.stderr, p.stderr
+    ref = os.path.join(_dir(), "badmagic-ref.log")
+    open(ref, "wb").write(data[:ev["off"]] + data[ev["off"] + ev["size"]:])
+    p = _info(badm, ["--format", "json"], check=False)
+    assert p.returncode == 3, p
+    err = p.stderr.splitlines()
+    assert len(err) == 2 and "%s: offset %d: bad chunk magic" % (badm, ev["off"]) in err[0], err
+    assert "damaged log: 1 unreadable range skipped (%d bytes)" % ev["size"] in err[1], err
+    _same_but_size(json.loads(p.stdout), _json(ref))
     notlog = os.path.join(_dir(), "notalog.log")
     open(notlog, "wb").write(b"hello world, not a log at all" * 4)
     p = _info(notlog, check=False)

@@ -17,6 +17,7 @@ The reference (also used by t_graph.py and t_flame.py):
 import collections
 import json
 import os
+import struct
 
 import logsynth as ls
 import tl
@@ -403,15 +404,72 @@ def test_report_errors():
     _one_error(["report", "--diff", log], "two logs")
     _one_error(["report", os.path.join(_dir(), "missing.log")], "missing.log")
     _one_error(["report", "--tid", "1", log], "no events in the selection")
-    big = record("an_calls_threads", [build("an_calls.c"), "threads"])
+
+
+def _analysis_outputs(log, cmd, jobs):
+    """What report, graph and flame print of log (with the log's path
+    replaced by LOG), their stderr lines and exit status."""
+    args = {"report": ["--limit", "0"], "graph": [],
+            "flame": ["--format", "folded", "-o", "-"]}[cmd]
+    outs = []
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        p = tl.run([sftrace, cmd, "-q", "-j", jobs] + args + [log], check=False)
+        assert "Sanitizer" not in p.stderr, p.stderr
+        outs.append((p.returncode, p.stdout.replace(log, "LOG"),
+                     [ln for ln in p.stderr.splitlines() if ln.strip()]))
+    assert outs[0] == outs[1], outs
+    return outs[0]
+
+
+def test_report_damaged_logs():
+    """A damaged log: report, graph and flame print exactly what they print
+    of the log without the damage, each warning (file, offset, what) and the
+    summary once, also with two workers, and exit 3."""
+    # CLOCK_MONOTONIC timestamps: no clock fit, so dropping a chunk from
+    # the reference log changes no time
+    big = os.path.join(_dir(), "an_calls_threads_mono.log")
+    tl.record([build("an_calls.c"), "threads"], big, env={"SFTRACE_CLOCK": "mono"})
     _, chunks = tl.read_log(big)
-    ev = [c for c in chunks if c["type"] == tl.CHUNK_EVENTS][-1]
+    data = open(big, "rb").read()
+    evs = [c for c in chunks if c["type"] == tl.CHUNK_EVENTS]
+    assert len({struct.unpack_from("<I", data, c["off"] + 16)[0] for c in evs}) >= 2
+    # truncated inside the last EVENTS chunk; the same log cut before it
+    ev = evs[-1]
     cut = os.path.join(_dir(), "truncated.log")
-    with open(big, "rb") as f, open(cut, "wb") as g:
-        g.write(f.read()[:ev["off"] + 24])
-    for cmd in ("report", "graph", "flame"):
-        _one_error([cmd] + (["-o", os.path.join(_dir(), "t.svg")] if cmd == "flame" else [])
-                   + [cut], "offset %d: EVENTS chunk" % ev["off"])
+    ref = os.path.join(_dir(), "truncated-ref.log")
+    open(cut, "wb").write(data[:ev["off"] + 24])
+    open(ref, "wb").write(data[:ev["off"]])
+    # garbage in the records of an EVENTS chunk in the middle; the log without it
+    mid = evs[len(evs) // 2]
+    bad = bytearray(data)
+    for i in range(mid["off"] + 48, mid["off"] + mid["size"]):
+        bad[i] = 0xff
+    badp = os.path.join(_dir(), "garbage.log")
+    refb = os.path.join(_dir(), "garbage-ref.log")
+    open(badp, "wb").write(bytes(bad))
+    open(refb, "wb").write(data[:mid["off"]] + data[mid["off"] + mid["size"]:])
+    cases = [
+        (cut, ref, "offset %d: EVENTS chunk of %d bytes runs past the end of the file, 24 bytes "
+         "left: truncated (size); the log ends here" % (ev["off"], ev["size"]),
+         "damaged log: truncated at offset %d (24 bytes of an incomplete chunk)" % ev["off"]),
+        (badp, refb, "offset %d: bad packed record (tag 0xff)" % (mid["off"] + 48),
+         "damaged log: 1 bad chunk skipped (%d bytes)" % mid["size"]),
+    ]
+    for log, reflog, warning, summary in cases:
+        for cmd in ("report", "graph", "flame"):
+            rc, out, err = _analysis_outputs(reflog, cmd, "1")
+            assert rc == 0 and out and not err, (cmd, rc, err)
+            for jobs in ("1", "2"):
+                rc2, out2, err2 = _analysis_outputs(log, cmd, jobs)
+                assert rc2 == 3 and out2 == out, (cmd, jobs, rc2, out2, out)
+                assert len(err2) == 2, (cmd, jobs, err2)
+                assert err2[0].startswith("sftrace %s: %s: " % (cmd, log)) and warning in err2[0], \
+                    (cmd, jobs, err2)
+                assert err2[1].startswith("sftrace %s: %s: %s; everything else was read"
+                                          % (cmd, log, summary)), (cmd, jobs, err2)
+    # --diff of a damaged log against itself: all zero, exit 3
+    p = tl.run([tl.SFTRACE, "report", "-q", "--diff", cut, cut], check=False)
+    assert p.returncode == 3 and p.stderr.count("damaged log") == 2, p
 
 
 def test_report_missing_binary_warns_once():
