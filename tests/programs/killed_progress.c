@@ -3,6 +3,7 @@
  *
  *   killed_progress threads N      N threads in this process
  *   killed_progress child N        a forked child runs them; the parent waits
+ *                                  and exits 128+N if signal N killed it
  *   killed_progress grandchild N   a grandchild runs them
  *   killed_progress alloc N        like threads, each also allocating 1 MiB per
  *                                  report until memory runs out (then it spins)
@@ -81,12 +82,11 @@ int main(int argc, char **argv)
         if (pid < 0)
             return 1;
         if (pid > 0) {
+            /* reap it as a shell would, and end the same way */
             int st;
-            waitpid(pid, &st, 0);
-            /* stay alive (killed by the test): the child's zombie is reaped
-             * here, as a real parent would */
-            for (;;)
-                pause();
+            while (waitpid(pid, &st, 0) < 0)
+                ;
+            return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
         }
     }
     run(n);
