@@ -396,6 +396,9 @@ static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
 
 /* regs: the registers the trampoline saved, from its saved rbx upwards. */
 enum { R_R9 = 3, R_R8 = 4, R_RDI = 5, R_RSI = 6, R_RCX = 8, R_RDX = 9, R_RAX = 10 };
+/* Above them: the function's return address, the slot every sled of one
+ * frame sees at rsp; entry and tail sleds `call`, so theirs is one higher. */
+enum { R_FRAME_EXIT = 11, R_FRAME = 12 };
 
 void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
 {
@@ -412,9 +415,14 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
         thread_start(now, 0);
-    if (mode & SF_SLOW_ENTER)
-        sf_tls.active++;
-    if ((mode & SF_SLOW_DESC) && !sf_tls.active)
+    /* Descendants mode (the fast trampolines do the same, trampoline.S):
+     * sp is the sled's return-address slot; the thread is inside the scope
+     * while sp is at or below the scope's slot. */
+    uintptr_t sp = (uintptr_t)&regs[sf_w1_kind(w1) == SF_KIND_EXIT ? R_FRAME_EXIT : R_FRAME];
+    int inside = sf_tls.scope && sp <= sf_tls.scope;
+    if ((mode & SF_SLOW_ENTER) && !inside)
+        sf_tls.scope = sp;
+    if ((mode & SF_SLOW_DESC) && !inside)
         mode &= ~SF_SLOW_RECORD;
     if (sf_tls.state != SF_T_ACTIVE) {
         point_at_discard(now);
@@ -440,8 +448,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
         if (sf_tls.pos >= sf_slot_buf(s, s->cur) + SF_BUF_SIZE)
             buffer_full();
     }
-    if ((mode & SF_SLOW_LEAVE) && sf_tls.active)
-        sf_tls.active--;
+    if ((mode & SF_SLOW_LEAVE) && sp >= sf_tls.scope)
+        sf_tls.scope = 0; /* the scope's frame returns (or is gone) */
     sf_tls.in_slow = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -659,4 +667,11 @@ int sf_shm_after_fork(void)
         atomic_store(&sf_g.ctl->nthreads, 1);
     }
     return 0;
+}
+
+/* The helper writes a forked child's PROCESS and OBJECT chunks before the
+ * first chunk it appends for the child (helper.c), OBJECT chunks included:
+ * nothing to do here. */
+void sf_ensure_process_chunk(void)
+{
 }

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logfile.h"
 #include "runtime.h"
 
 #ifndef SYS_pidfd_open
@@ -707,8 +708,11 @@ static void helper_child(void)
  */
 int sf_helper_start(void)
 {
-    if (sf_g.fd < 0)
-        sf_g.fd = open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (sf_g.fd < 0) { /* a forked child: the helper opens the log anew */
+        char why[256];
+        sf_g.fd = sf_log_open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC, SF_LOG_MODE, why,
+                              sizeof why);
+    }
     if (sf_g.fd < 0)
         return -1;
     int wake[2], alive[2];
