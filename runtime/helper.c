@@ -709,9 +709,11 @@ static void helper_child(void)
 int sf_helper_start(void)
 {
     if (sf_g.fd < 0) { /* a forked child: the helper opens the log anew */
-        char why[256];
+        char why[4096 + 256];
         sf_g.fd = sf_log_open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC, SF_LOG_MODE, why,
                               sizeof why);
+        if (sf_g.fd < 0 && why[0])
+            sf_msg("%s", why);
     }
     if (sf_g.fd < 0)
         return -1;
