@@ -324,7 +324,9 @@ static void buffer_full(void)
     struct sf_buf *b = &s->bufs[cur];
     b->ext_words = sf_tls.ext_words;
     sf_tls.ext_words = 0;
-    prctl(PR_GET_NAME, s->name, 0, 0, 0); /* names set after the start are caught */
+    /* names set after the start are caught, each with the buffer it named */
+    prctl(PR_GET_NAME, b->name, 0, 0, 0);
+    memcpy(s->name, b->name, 16);
     atomic_store_explicit(&b->state, B_FULL, memory_order_release);
     if (!sf_g.raw && !atomic_load(&sf_g.ctl->final) && !(sf_g.use_helper_pack && spare_cpu(s)))
         pack_own(s, cur);
@@ -672,6 +674,4 @@ int sf_shm_after_fork(void)
 /* The helper writes a forked child's PROCESS and OBJECT chunks before the
  * first chunk it appends for the child (helper.c), OBJECT chunks included:
  * nothing to do here. */
-void sf_ensure_process_chunk(void)
-{
-}
+void sf_ensure_process_chunk(void) {}

@@ -249,17 +249,18 @@ static void count(uint64_t nrec, uint32_t ext, int ok)
         failed_records += nrec, atomic_fetch_add(&sf_g.ctl->lost, nrec);
 }
 
-static void name_check(struct sf_slot *s)
+static void name_check(struct sf_slot *s, const char *src)
 {
     char name[16];
-    memcpy(name, s->name, 16);
+    memcpy(name, src, 16);
     name[15] = 0;
     if (memcmp(name, s->written_name, 16) != 0)
         write_thread_chunk(s, name, 0);
 }
 
 /* Write records [b->from, end) of s as one EVENTS chunk. */
-static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_t end, uint32_t ext)
+static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_t end, uint32_t ext,
+                      int full)
 {
     if (end <= b->from)
         return;
@@ -270,7 +271,7 @@ static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_
         return;
     }
     ensure_process_chunk();
-    name_check(s);
+    name_check(s, full && b->name[0] ? b->name : s->name);
     struct sf_events h;
     const uint8_t *data = mem + b->from;
     size_t len = end - b->from;
@@ -297,7 +298,7 @@ static void write_packed(struct sf_slot *s, struct sf_buf *b, uint32_t i)
         return;
     }
     ensure_process_chunk();
-    name_check(s);
+    name_check(s, b->name[0] ? b->name : s->name);
     struct sf_events h;
     events_header(&h, s, b->hi, b->packed_len, 1, b->packed_pad);
     count(nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
@@ -309,6 +310,7 @@ static void free_buf(struct sf_slot *s, uint32_t i, uint32_t used)
     memset(sf_slot_buf(s, i), 0, used);
     b->from = 0;
     b->ext_taken = 0;
+    b->name[0] = 0;
     atomic_store_explicit(&b->state, B_FREE, memory_order_release);
     if (atomic_load(&s->owner_waiting))
         futex_wake(&b->state);
@@ -340,7 +342,7 @@ static int process_slot(struct sf_slot *s, int mode)
             }
             if (mode == M_DISCARD)
                 b->from = SF_BUF_SIZE;
-            write_raw(s, b, mem, SF_BUF_SIZE, b->ext_words - b->ext_taken);
+            write_raw(s, b, mem, SF_BUF_SIZE, b->ext_words - b->ext_taken, 1);
         } else if (st == B_PACKED) {
             if (mode != M_DISCARD)
                 write_packed(s, b, i);
@@ -348,7 +350,7 @@ static int process_slot(struct sf_slot *s, int mode)
             if (st == B_FILLING && (mode == M_LIVE || mode == M_DEAD)) {
                 uint32_t end = stored_end(mem, b->from, mode == M_LIVE), ext;
                 uint32_t hi = scan_records(mem + b->from, mem + end, b->hi, &ext);
-                write_raw(s, b, mem, end, ext);
+                write_raw(s, b, mem, end, ext, 0);
                 b->hi = hi;
                 b->ext_taken += ext;
                 filling = i;
@@ -488,7 +490,7 @@ static int handle_request(void)
             process_all(M_LIVE);
             for (uint32_t i = 0; i < hmapped; i++)
                 if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
-                    name_check(hblocks[i]);
+                    name_check(hblocks[i], hblocks[i]->name);
         }
         if (ctl->req_kind == REQ_END && !ended)
             write_end(ctl->end_reason, (uint32_t)atomic_load(&ctl->status_how),
@@ -710,8 +712,8 @@ int sf_helper_start(void)
 {
     if (sf_g.fd < 0) { /* a forked child: the helper opens the log anew */
         char why[4096 + 256];
-        sf_g.fd = sf_log_open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC, SF_LOG_MODE, why,
-                              sizeof why);
+        sf_g.fd =
+            sf_log_open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC, SF_LOG_MODE, why, sizeof why);
         if (sf_g.fd < 0 && why[0])
             sf_msg("%s", why);
     }

@@ -103,6 +103,7 @@ struct sf_buf {
     uint32_t packed_pad;
     uint32_t packed_from; /* PACKED: the `from` the owner packed from */
     uint32_t ext_taken;   /* ext words already counted by a partial write (helper) */
+    char name[16];        /* the thread's name when it filled this buffer */
 };
 
 /* One per recording thread, in shared memory; reused, never freed. */
