@@ -171,14 +171,22 @@ static void note_death(struct summary *s, uint32_t pid, const struct sf_end *e)
 /*
  * Wait until every process of the log that is no longer running has its
  * END: after a death, its helper is still writing what it salvaged. A
- * process still running (a daemon) is not waited for.
+ * process still running (a daemon) is not waited for, nor one whose helper
+ * could not write (the log stops growing: a full disk).
  */
 static void wait_for_helpers(const char *path)
 {
-    for (int round = 0; round < 2000; round++) { /* 20 s at most */
+    off_t last_size = -1;
+    int still = 0; /* rounds without the log growing */
+    for (int round = 0; round < 6000 && still < 100; round++) { /* 60 s; 1 s unchanged */
         FILE *f = fopen(path, "rb");
         if (!f)
             return;
+        struct stat fst;
+        if (fstat(fileno(f), &fst) == 0) {
+            still = fst.st_size == last_size ? still + 1 : 0;
+            last_size = fst.st_size;
+        }
         uint32_t open_pids[256];
         size_t nopen = 0;
         struct sf_chunk h;
@@ -553,6 +561,11 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "sftrace record: %llu records could not be written\n",
                 (unsigned long long)s.lost);
     fputs(s.died_msg, stderr);
+    if (s.unended)
+        fprintf(stderr,
+                "sftrace record: %u process image(s) have no END in the log: their recording "
+                "was cut short (the log is readable up to its last whole chunk)\n",
+                s.unended);
     if (s.died > 4)
         fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
     report_stale_filters(filters, &s);

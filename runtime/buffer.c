@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -111,6 +112,40 @@ static uint64_t fd_ino(int fd)
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/*
+ * Size the memfd (sparse: pages exist only once touched). The kernel holds a
+ * memfd to RLIMIT_FSIZE like any file, and raises SIGXFSZ: with the signal
+ * blocked, a soft limit below our size is lifted for the one call and put
+ * back, so the program keeps its limit and never sees the signal.
+ */
+static int size_shm(int fd)
+{
+    sigset_t xfsz, old;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+    int rc = ftruncate(fd, (off_t)SF_MEMFD_SIZE);
+    struct rlimit rl;
+    if (rc != 0 && errno == EFBIG && getrlimit(RLIMIT_FSIZE, &rl) == 0 &&
+        rl.rlim_max == RLIM_INFINITY) {
+        struct rlimit up = {RLIM_INFINITY, RLIM_INFINITY};
+        if (setrlimit(RLIMIT_FSIZE, &up) == 0) {
+            rc = ftruncate(fd, (off_t)SF_MEMFD_SIZE);
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+    }
+    /* a SIGXFSZ the failed call left pending is ours: take it back */
+    struct timespec zero = {0, 0};
+    sigset_t pend;
+    if (sigpending(&pend) == 0 && sigismember(&pend, SIGXFSZ) && !sigismember(&old, SIGXFSZ))
+        sigtimedwait(&xfsz, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        sf_msg("the shared buffers need a file size limit (RLIMIT_FSIZE) above %llu bytes",
+               (unsigned long long)SF_MEMFD_SIZE);
+    return rc;
+}
+
 /* Create the shared memory of this process image and map its control block. */
 int sf_shm_init(void)
 {
@@ -122,7 +157,7 @@ int sf_shm_init(void)
         close(fd);
         fd = high;
     }
-    if (ftruncate(fd, (off_t)SF_MEMFD_SIZE) != 0) {
+    if (size_shm(fd) != 0) {
         close(fd);
         return -1;
     }

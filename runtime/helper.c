@@ -50,6 +50,7 @@ static uint32_t hmapped;
 static uint8_t *packout, *mbox;
 static struct sf_pack_state hpack;
 static int ended, write_failed, process_written;
+static int owners_pack; /* the last buffer came packed: no core is spare */
 static uint64_t failed_records;
 
 int sf_fd_is(int fd, uint64_t ino)
@@ -107,15 +108,16 @@ static const char *errname(int e)
     }
 }
 
+static int failed_errno;
+
+/* Stop writing: the message comes once, at the end, with what is missing. */
 static void report_failure(int e)
 {
     if (write_failed)
         return;
     write_failed = 1;
+    failed_errno = e;
     atomic_store(&sf_g.ctl->write_failed, 1);
-    sf_msg("cannot write the log %s (pid %d): %s; recording of this process stops here, the "
-           "log holds everything up to its last whole chunk",
-           sf_g.path, (int)sf_g.pid, errname(e));
 }
 
 /* Append one chunk in one writev. A short write (the disk filled up) is cut
@@ -133,13 +135,30 @@ int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
             continue;
         if (n == (ssize_t)total)
             return 0;
-        int e = n < 0 ? errno : ENOSPC;
+        int e = n < 0 ? errno : 0;
         if (n > 0) {
+            /* finish it to learn why it stopped, then cut it off again */
+            size_t done = (size_t)n;
+            while (done < total) {
+                const char *src = done < alen ? (const char *)a + done
+                                              : (const char *)b + (done - alen);
+                size_t len = done < alen ? alen - done : total - done;
+                ssize_t m = write(log_fd, src, len);
+                if (m < 0 && errno == EINTR)
+                    continue;
+                if (m <= 0) {
+                    e = m < 0 ? errno : ENOSPC;
+                    break;
+                }
+                done += (size_t)m;
+            }
+            if (done == total)
+                return 0;
             off_t end = lseek(log_fd, 0, SEEK_CUR);
             struct stat st;
-            if (end > 0 && fstat(log_fd, &st) == 0 && st.st_size == end)
-                if (ftruncate(log_fd, end - n) != 0)
-                    e = errno;
+            if (end > 0 && fstat(log_fd, &st) == 0 && st.st_size == end &&
+                ftruncate(log_fd, end - (off_t)done) != 0)
+                e = errno;
         }
         report_failure(e);
         return -1;
@@ -340,10 +359,12 @@ static int process_slot(struct sf_slot *s, int mode)
                 k--;
                 continue;
             }
+            owners_pack = 0;
             if (mode == M_DISCARD)
                 b->from = SF_BUF_SIZE;
             write_raw(s, b, mem, SF_BUF_SIZE, b->ext_words - b->ext_taken, 1);
         } else if (st == B_PACKED) {
+            owners_pack = 1;
             if (mode != M_DISCARD)
                 write_packed(s, b, i);
         } else {
@@ -449,8 +470,10 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
     e.status = status;
     if (write_failed) {
         /* Not writable any more: say on stderr what the log is missing. */
-        sf_msg("the log %s is missing %llu records of pid %d, and its END", sf_g.path,
-               (unsigned long long)failed_records, (int)sf_g.pid);
+        sf_msg("cannot write the log %s: %s; it is missing %llu records of pid %d and its END "
+               "(it is readable up to its last whole chunk)",
+               sf_g.path, errname(failed_errno), (unsigned long long)failed_records,
+               (int)sf_g.pid);
         return;
     }
     sf_helper_write(&e, sizeof e, NULL, 0);
@@ -616,7 +639,8 @@ static __attribute__((noreturn)) void helper_main(void)
         did += process_all(M_NORMAL);
         if (did)
             continue;
-        spin_wait_for_work();
+        if (!owners_pack) /* when the cores are busy, spinning takes one from them */
+            spin_wait_for_work();
         atomic_store(&ctl->helper_sleeping, 1);
         if (handle_request() || process_all(M_NORMAL)) {
             atomic_store(&ctl->helper_sleeping, 0);
