@@ -212,3 +212,63 @@ def test_waitpid_any_sees_only_the_programs_child():
     events, _ = tl.dump(log)
     pids = collections.Counter(e.pid for e in events if e.kind == "entry" and e.func == "work")
     assert sorted(pids.values()) == [100, 100], pids
+
+
+# ---- write failures --------------------------------------------------------------
+
+
+def _check_write_failure(log, run_traced, reason):
+    exe = tl.build_c("threads.c", flags=["-pthread"])
+    plain = tl.run([exe], check=False)
+    traced = run_traced(exe)
+    assert traced.returncode == plain.returncode == 0, (traced.returncode, traced.stderr)
+    strip = lambda s: [l.split(" tid ")[0] for l in s.splitlines() if not l.startswith(("pid", "main"))]
+    assert strip(traced.stdout) == strip(plain.stdout), (traced.stdout, plain.stdout)
+    msgs = [l for l in traced.stderr.splitlines() if l.startswith("sftrace: ")]
+    assert len(msgs) == 1, traced.stderr
+    assert ("cannot write the log %s: %s" % (log, reason)) in msgs[0], msgs
+    assert "no END in the log" in traced.stderr, traced.stderr
+    # readable up to its last whole chunk, and it holds a part of the run
+    _, chunks = tl.read_log(log)
+    assert any(c["type"] == tl.CHUNK_EVENTS for c in chunks), chunks
+    events, _ = tl.dump(log, sftrace=tl.SFTRACE_ASAN)
+    assert 0 < len(events) < 4 * (3333 + sum(4000 * (i + 1) + i for i in range(5)))
+
+
+def test_log_over_rlimit_fsize():
+    import resource
+    log = os.path.join(tl.outdir("killed"), "fsize.log")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200000, resource.RLIM_INFINITY))
+
+    def run(exe):
+        if os.path.exists(log):
+            os.unlink(log)
+        return subprocess.run([tl.SFTRACE, "record", "-o", log, "--", exe], preexec_fn=limit,
+                              capture_output=True, text=True, timeout=120)
+    _check_write_failure(log, run, "the file size limit (RLIMIT_FSIZE) was reached")
+    assert os.path.getsize(log) <= 200000
+
+
+def test_log_on_full_tmpfs():
+    if os.geteuid() != 0:
+        raise tl.Skip("mounting a tmpfs needs root")
+    mnt = tl.outdir("killed", "tmpfs")
+    if tl.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt], check=False).returncode:
+        raise tl.Skip("cannot mount a tmpfs here")
+    try:
+        log = os.path.join(mnt, "full.log")
+        big = os.path.join(mnt, "filler")
+        with open(big, "wb") as f:  # leave about 200 KiB
+            f.write(b"\0" * (800 << 10))
+
+        def run(exe):
+            return subprocess.run([tl.SFTRACE, "record", "-o", log, "--", exe],
+                                  capture_output=True, text=True, timeout=120)
+        _check_write_failure(log, run, "no space left on the device")
+    finally:
+        for _ in range(50):
+            if tl.run(["umount", mnt], check=False).returncode == 0:
+                break
+            time.sleep(0.1)
