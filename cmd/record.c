@@ -134,6 +134,7 @@ struct summary {
     uint64_t events, bytes, lost;
     uint32_t processes, objects, threads;
     uint32_t died, unended; /* images salvaged after a death; images without END */
+    uint32_t end_threads;   /* threads the ENDs count (a reused tid counts again) */
     char died_msg[512];
     int bad;
     char bids[64][129]; /* distinct build-ids of the objects, in hex */
@@ -287,6 +288,7 @@ static void summarize(const char *path, struct summary *s)
             if (c.h.type == SF_CHUNK_END) {
                 s->events += u.e.events;
                 s->lost += u.e.lost;
+                s->end_threads += u.e.threads;
                 s->unended--;
                 if (c.h.size >= sizeof u.e && fread(&u.e.status_how, 8, 1, f) == 1 &&
                     u.e.reason == SF_END_DIED)
@@ -328,7 +330,8 @@ static void summarize(const char *path, struct summary *s)
         if (fseeko(f, off, SEEK_SET) != 0)
             break;
     }
-    s->threads = (uint32_t)n;
+    /* threads, not distinct tids: 100,000 threads in sequence reuse tids */
+    s->threads = s->unended || s->end_threads < n ? (uint32_t)n : s->end_threads;
     fseeko(f, 0, SEEK_END);
     s->bytes = (uint64_t)ftello(f);
     free(set);

@@ -365,7 +365,14 @@ static void buffer_full(void)
     atomic_store_explicit(&b->state, B_FULL, memory_order_release);
     if (!sf_g.raw && !atomic_load(&sf_g.ctl->final) && !(sf_g.use_helper_pack && spare_cpu(s)))
         pack_own(s, cur);
-    sf_wake_helper(); /* a system call only when the helper sleeps */
+    /* A system call only when the helper sleeps, and then only once half
+     * the ring waits: the records are safe in shared memory meanwhile, and
+     * each wake-up costs both sides a few microseconds. */
+    uint32_t waiting = 0;
+    for (uint32_t i = 0; i < SF_NBUF; i++)
+        waiting += atomic_load_explicit(&s->bufs[i].state, memory_order_relaxed) >= B_FULL;
+    if (waiting >= SF_NBUF / 2)
+        sf_wake_helper();
     uint32_t next = (cur + 1) % SF_NBUF;
     wait_free(s, next);
     start_buffer(s, next, 0);
