@@ -178,7 +178,7 @@ static void note_death(struct summary *s, uint32_t pid, const struct sf_end *e)
 static void wait_for_helpers(const char *path)
 {
     off_t last_size = -1;
-    int still = 0; /* rounds without the log growing */
+    int still = 0;                                              /* rounds without the log growing */
     for (int round = 0; round < 6000 && still < 100; round++) { /* 60 s; 1 s unchanged */
         FILE *f = fopen(path, "rb");
         if (!f)

@@ -330,6 +330,27 @@ SF_EXPORT int execle(const char *path, const char *arg, ...)
 
 /* ---- _exit --------------------------------------------------------------- */
 
+/* main's return value is the exit status: wrap main to note it (glibc calls
+ * exit from inside libc, past our exit). */
+typedef int (*sf_main_fn)(int, char **, char **);
+static sf_main_fn program_main;
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+    int r = program_main(argc, argv, envp);
+    sf_note_status(SF_STATUS_EXITED, r & 0xff);
+    return r;
+}
+
+SF_EXPORT int __libc_start_main(sf_main_fn main, int argc, char **argv, void (*init)(void),
+                                void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+    int (*real)(sf_main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *) =
+        sf_real("__libc_start_main");
+    program_main = main;
+    return real(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
 SF_EXPORT void exit(int status)
 {
     REAL(exit);

@@ -272,3 +272,61 @@ def test_log_on_full_tmpfs():
             if tl.run(["umount", mnt], check=False).returncode == 0:
                 break
             time.sleep(0.1)
+
+
+# ---- endings recorded exactly --------------------------------------------------
+
+
+def _misc(args, name):
+    exe = _prog("killed_misc.c")
+    log = os.path.join(tl.outdir("killed"), name + ".log")
+    p = tl.record([exe] + args, log, check=False)
+    _, chunks = tl.read_log(log)
+    events, _ = tl.dump(log)
+    return p, chunks, events, tl.kv(p.stdout, "pid")
+
+
+def test_sigterm_of_running_threads_end_counts_the_log():
+    exe = _prog("killed_progress.c")
+    log = os.path.join(tl.outdir("killed"), "sigterm.log")
+    p = _start(log, [exe, "threads", "4"])
+    prog = _read_progress(p, 40)
+    pid = next(iter(prog))[0]
+    os.kill(pid, signal.SIGTERM)
+    _, err = _finish(p)
+    assert p.returncode == 128 + signal.SIGTERM, (p.returncode, err)
+    _, chunks = tl.read_log(log)
+    ends = [c for c in chunks if c["type"] == tl.CHUNK_END]
+    assert len(ends) == 1 and ends[0]["reason"] == tl.END_SIGNAL, ends
+    assert (ends[0]["status_how"], ends[0]["status"]) == (STATUS_SIGNALED, signal.SIGTERM), ends
+    assert chunks[-1] is ends[0], "chunks after END: %s" % chunks[chunks.index(ends[0]) + 1:]
+    counts, events = _calls_in_log(log)
+    assert ends[0]["events"] == len(events), (ends[0]["events"], len(events))
+    for key, calls in prog.items():
+        assert counts[key] >= calls, (key, calls, counts[key])
+
+
+def test_failed_exec_writes_one_end():
+    p, chunks, events, pid = _misc(["execfail"], "execfail")
+    assert p.returncode == 0, p.stderr
+    ends = [c for c in chunks if c["type"] == tl.CHUNK_END]
+    procs = [c for c in chunks if c["type"] == tl.CHUNK_PROCESS]
+    assert len(procs) == 1 and [e["reason"] for e in ends] == [tl.END_EXIT], (procs, ends)
+    assert (ends[0]["status_how"], ends[0]["status"]) == (STATUS_EXITED, 0), ends
+    assert tl.counts(events)["work"] == 20
+    tl.check_log_complete(chunks, events)
+
+
+def test_thread_count_with_reused_tids():
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    n = pid_max + 2000
+    if n > 200000:
+        raise tl.Skip("pid_max is %d: tids would not be reused in a short test" % pid_max)
+    p, chunks, events, pid = _misc(["seqthreads", str(n)], "seqthreads")
+    assert p.returncode == 0, p.stderr
+    tids = {e.tid for e in events}
+    assert len(tids) < n, "no tid was reused"
+    assert tl.counts(events)["work"] == n
+    # one() and work() per thread, main() once
+    assert ("%d events, %d threads," % (4 * n + 2, n + 1)) in p.stderr, p.stderr
