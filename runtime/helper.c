@@ -140,8 +140,8 @@ int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
             /* finish it to learn why it stopped, then cut it off again */
             size_t done = (size_t)n;
             while (done < total) {
-                const char *src = done < alen ? (const char *)a + done
-                                              : (const char *)b + (done - alen);
+                const char *src =
+                    done < alen ? (const char *)a + done : (const char *)b + (done - alen);
                 size_t len = done < alen ? alen - done : total - done;
                 ssize_t m = write(log_fd, src, len);
                 if (m < 0 && errno == EINTR)
@@ -472,8 +472,7 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
         /* Not writable any more: say on stderr what the log is missing. */
         sf_msg("cannot write the log %s: %s; it is missing %llu records of pid %d and its END "
                "(it is readable up to its last whole chunk)",
-               sf_g.path, errname(failed_errno), (unsigned long long)failed_records,
-               (int)sf_g.pid);
+               sf_g.path, errname(failed_errno), (unsigned long long)failed_records, (int)sf_g.pid);
         return;
     }
     sf_helper_write(&e, sizeof e, NULL, 0);
@@ -589,14 +588,45 @@ static void salvage(uint32_t reason)
     write_end(reason, how, status);
 }
 
-/* Did the process exec (our memfd is no longer open in it)? The new image
- * may have its own memfd under the same number: compare the files. */
+/* Did the process exec? Then our memfd is no longer mapped in it (a
+ * program can close the descriptor with a raw system call, but not unmap
+ * the buffers its threads write to): look for its inode in the maps. */
 static int execed(void)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)sf_g.pid, sf_g.memfd);
-    struct stat st;
-    return stat(path, &st) != 0 || (uint64_t)st.st_ino != sf_g.memfd_ino;
+    char path[64], buf[8192], ino[32];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)sf_g.pid);
+    int n = snprintf(ino, sizeof ino, " %llu ", (unsigned long long)sf_g.memfd_ino);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    size_t have = 0;
+    int found = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = 0;
+        for (char *p = buf; (p = strstr(p, ino)) != NULL; p++) {
+            char *eol = strchr(p, '\n');
+            char *name = strstr(p, "/memfd:sftrace");
+            if (name && (!eol || name < eol)) {
+                found = 1;
+                break;
+            }
+        }
+        if (found)
+            break;
+        /* keep the last partial line for the next read */
+        char *last = strrchr(buf, '\n');
+        size_t keep = last ? have - (size_t)(last + 1 - buf) : 0;
+        if (keep > (size_t)n + 512)
+            keep = 0;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
+    }
+    close(fd);
+    return !found;
 }
 
 /* Is the process on its way out? Its memory goes before its descriptors

@@ -330,3 +330,37 @@ def test_thread_count_with_reused_tids():
     assert tl.counts(events)["work"] == n
     # one() and work() per thread, main() once
     assert ("%d events, %d threads," % (4 * n + 2, n + 1)) in p.stderr, p.stderr
+
+
+# ---- raw system calls ------------------------------------------------------------
+
+
+def test_raw_close_range_then_own_files():
+    """The program closes every descriptor behind libc's back and reopens its
+    own file under every number, ours included: not one byte of ours may
+    land in it, and the log is complete."""
+    exe = _prog("killed_raw.c")
+    d = tl.outdir("killed", "fds")
+    data = os.path.join(d, "data")
+    if os.path.exists(data):
+        os.unlink(data)
+    log = os.path.join(tl.outdir("killed"), "fds.log")
+    p = tl.record([exe, "fds", d], log, check=False)
+    assert p.returncode == 0, p.stderr
+    with open(data, "rb") as f:
+        body = f.read()
+    assert body == b"data\n" * (len(body) // 5) and len(body) >= 5 * 1000, body[:200]
+    _, chunks = tl.read_log(log)
+    events, _ = tl.dump(log)
+    assert tl.counts(events)["work"] == 301000
+    tl.check_log_complete(chunks, events)
+
+
+def test_raw_clone_vm_child_does_not_hang():
+    exe = _prog("killed_raw.c")
+    log = os.path.join(tl.outdir("killed"), "clonevm.log")
+    p = tl.record([exe, "clonevm"], log, check=False, timeout=60)
+    assert p.returncode == 0 and p.stdout == "done 0\n", (p.returncode, p.stdout, p.stderr)
+    events, _ = tl.dump(log)
+    # the child shares the parent's TLS, so its calls count as the parent's
+    assert tl.counts(events)["work"] == 101010, tl.counts(events)
