@@ -152,11 +152,7 @@ int sf_shm_init(void)
     int fd = (int)syscall(SYS_memfd_create, "sftrace", 1u /* MFD_CLOEXEC */);
     if (fd < 0)
         return -1;
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
+    fd = sf_fd_high(fd);
     if (size_shm(fd) != 0) {
         close(fd);
         return -1;

@@ -781,14 +781,8 @@ int sf_helper_start(void)
         close(wake[1]);
         return -1;
     }
-    /* Ours stay out of the low numbers the program expects to own. */
-    for (int *fd = &wake[1]; fd; fd = fd == &wake[1] ? &alive[0] : NULL) {
-        int high = fcntl(*fd, F_DUPFD_CLOEXEC, 1000);
-        if (high >= 0) {
-            close(*fd);
-            *fd = high;
-        }
-    }
+    wake[1] = sf_fd_high(wake[1]);
+    alive[0] = sf_fd_high(alive[0]);
     log_fd = sf_g.fd;
     wake_r = wake[0];
     alive_w = alive[1];

@@ -154,13 +154,7 @@ static int open_log(const char *out)
                          sizeof log_why);
     if (fd < 0)
         return -1;
-    /* Keep out of the low numbers the program expects to own. */
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
-    sf_g.fd = fd;
+    sf_g.fd = sf_fd_high(fd);
     return 0;
 }
 

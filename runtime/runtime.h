@@ -313,6 +313,7 @@ void sf_unmap(void *p, size_t size) SF_HIDDEN;
 int sf_write_all(int fd, const void *buf, size_t len) SF_HIDDEN;
 ssize_t sf_read_file(const char *path, char *buf, size_t len) SF_HIDDEN;
 int sf_read_all(int fd, void *buf, size_t len) SF_HIDDEN;
+int sf_fd_high(int fd) SF_HIDDEN;
 uint64_t sf_mono_ns(void) SF_HIDDEN;
 uint64_t sf_real_ns(void) SF_HIDDEN;
 pid_t sf_gettid(void) SF_HIDDEN;
