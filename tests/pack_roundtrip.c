@@ -5,6 +5,7 @@
  *   pack_roundtrip log LOG...      every raw EVENTS chunk of recorded logs
  *   pack_roundtrip corrupt SEED N  damaged packed data, and hand-made bad
  *                                  records: the decoder must reject them
+ *   pack_roundtrip repack 1|2 IN OUT  IN with its raw EVENTS chunks packed
  *
  * A round trip packs a raw stream with both encoders (sf_pack1, the one of
  * older logs, and sf_pack) and decodes it: every function event and every
@@ -322,6 +323,59 @@ static int logs(int argc, char **argv)
     return 0;
 }
 
+/* Write IN to OUT with every raw EVENTS chunk packed in encoding enc, as
+ * the runtime would have written it: `sftrace dump` of both must agree. */
+static int repack(int enc, const char *in, const char *out)
+{
+    FILE *f = fopen(in, "rb"), *g = fopen(out, "wb");
+    if (!f || !g) {
+        perror(f ? out : in);
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n + 1);
+    if (fread(b, 1, n, f) != n)
+        return 1;
+    fclose(f);
+    size_t p = sizeof(struct sf_file_header);
+    fwrite(b, 1, p, g);
+    while (p + sizeof(struct sf_chunk) <= n) {
+        struct sf_events e;
+        memcpy(&e, b + p, sizeof(struct sf_chunk));
+        if (e.h.magic != SF_CHUNK_MAGIC || e.h.size < 16 || e.h.size > n - p) {
+            printf("FAIL: %s: bad chunk at %zu\n", in, p);
+            free(b);
+            return 1;
+        }
+        size_t size = e.h.size;
+        if (e.h.type == SF_CHUNK_EVENTS && !(e.h.flags & SF_EVENTS_PACKED) &&
+            e.h.size >= sizeof e) {
+            static struct sf_pack_state st;
+            memcpy(&e, b + p, sizeof e);
+            size_t len = e.h.size - sizeof e;
+            uint8_t *o = calloc(1, SF_PACK_BOUND(len));
+            const uint8_t *raw = b + p + sizeof e;
+            size_t pl = enc == 1 ? sf_pack1(&st, raw, len, e.tsc_hi, o)
+                                 : sf_pack(&st, raw, len, e.tsc_hi, o);
+            e.pad = (uint32_t)(-pl % 8);
+            memset(o + pl, 0, e.pad);
+            pl += e.pad;
+            e.h.flags |= enc == 1 ? SF_EVENTS_PACKED : SF_PACK_FLAGS;
+            e.h.size = (uint32_t)(sizeof e + pl);
+            fwrite(&e, 1, sizeof e, g);
+            fwrite(o, 1, pl, g);
+            free(o);
+        } else {
+            fwrite(b + p, 1, e.h.size, g);
+        }
+        p += size;
+    }
+    free(b);
+    return fclose(g) != 0;
+}
+
 /* ---- corrupt packed data ---- */
 
 /* Decode len bytes (in a buffer of exactly that size) until the end or an
@@ -460,10 +514,13 @@ int main(int argc, char **argv)
     } else if (argc >= 3 && !strcmp(argv[1], "log")) {
         if (logs(argc - 2, argv + 2))
             return 1;
+    } else if (argc == 5 && !strcmp(argv[1], "repack")) {
+        return repack(atoi(argv[2]), argv[3], argv[4]);
     } else if (argc >= 4 && !strcmp(argv[1], "corrupt")) {
         return corrupt(strtoull(argv[2], NULL, 10), atol(argv[3]));
     } else {
-        fprintf(stderr, "usage: pack_roundtrip random SEED N | log LOG... | corrupt SEED N\n");
+        fprintf(stderr, "usage: pack_roundtrip random SEED N | log LOG... | corrupt SEED N | "
+                        "repack 1|2 IN OUT\n");
         return 2;
     }
     printf("ok %s: %llu streams, %llu records, packed bytes: encoding 1 %llu, encoding 2 %llu\n",
