@@ -333,7 +333,7 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
 {
     uint8_t *o = out;
     const uint8_t *end = raw + len;
-    uint64_t now = (uint64_t)hi << 32;
+    uint64_t now = (uint64_t)hi << 32, hiw = now; /* hiw: hi << 32 */
     uint32_t depth = 0, prev = 0;
     uint32_t cache[SF_PACK2_CACHE];
     uint32_t *stack = s->stack;
@@ -350,9 +350,9 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
             if (raw + 8 * (size_t)nw > end)
                 break;
             if (sub == SF_EXT_TSC_HI) {
-                hi = w0;
+                hiw = (uint64_t)w0 << 32;
             } else if (sub != SF_EXT_PAD) {
-                uint64_t t = ((uint64_t)hi << 32) | w0;
+                uint64_t t = hiw | w0;
                 uint64_t zz = sf_zigzag((int64_t)(t - now));
                 now = t;
                 o[0] = 7u | (2u << 3);
@@ -368,7 +368,7 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
             continue;
         }
         uint32_t fid = sf_w1_fid(w1);
-        uint64_t t = ((uint64_t)hi << 32) | w0;
+        uint64_t t = hiw | w0;
         uint64_t dt = t - now;
         now = t;
         if (__builtin_expect(dt >= (1u << 24), 0)) {
@@ -382,9 +382,20 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
             if (raw + 8 <= end && dt < (1u << SF_PACK2_T1)) {
                 memcpy(&n0, raw, 4);
                 memcpy(&n1, raw + 4, 4);
-                uint64_t t2 = (((uint64_t)hi << 32) | n0) - t;
-                if ((n1 >> 2) == fid && ((n1 & 3) - 1) < 2 && t2 < (1u << 18)) {
+                uint64_t t2 = (uint64_t)n0 - w0; /* same high half */
+                /* the same id, kind exit (1) or tail (2) */
+                if (n1 - w1 - 1 < 2 && t2 < (1u << 18)) {
                     uint32_t fc, sv = prev, ci = sf_pack2_idx(fid), cv = cache[ci];
+                    if (cv == fid && t2 < (1u << 13)) { /* the common case, 4 bytes */
+                        uint32_t w = 3u | ((n1 & 2u) << 2) | (ci << 8) | ((uint32_t)dt << 12) |
+                                     ((uint32_t)t2 << 19);
+                        memcpy(o, &w, 4);
+                        o += 4;
+                        prev = fid;
+                        raw += 8;
+                        now = t + t2;
+                        continue;
+                    }
                     uint64_t fz = sf_pack2_fid(cache, &prev, fid, &fc);
                     uint32_t fw = sf_pack2_fw[fc], base = sf_pack2_base2[fc];
                     uint64_t w = 3u | ((n1 & 2u) << 2) | (fc << 4) | (fz << 8) | (dt << (8 + fw)) |
@@ -404,7 +415,16 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
                     cache[ci] = cv;
                 }
             }
-            uint32_t fc;
+            uint32_t fc, ci = sf_pack2_idx(fid);
+            if (cache[ci] == fid && dt < 64) { /* the common case, 2 bytes */
+                uint32_t w = 1u | (ci << 6) | ((uint32_t)dt << 10);
+                memcpy(o, &w, 4);
+                o += 2;
+                prev = fid;
+                if (depth < SF_PACK_DEPTH)
+                    stack[depth++] = fid;
+                continue;
+            }
             uint64_t fz = sf_pack2_fid(cache, &prev, fid, &fc);
             uint32_t fw = sf_pack2_fw[fc], base = sf_pack2_base1[fc];
             uint64_t w = 1u | (fc << 2) | (fz << 6) | (dt << (6 + fw));
@@ -420,6 +440,12 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
         }
         if (__builtin_expect(depth && stack[depth - 1] == fid, 1)) {
             depth--;
+            if (dt < 4096) { /* the common case, 2 bytes */
+                uint32_t w = (kind & 2u) | ((uint32_t)dt << 4);
+                memcpy(o, &w, 4);
+                o += 2;
+                continue;
+            }
             uint64_t w = (kind & 2u) | (dt << 4); /* bit 1: tail */
             uint32_t nb = sf_pack2_bytes(w);
             nb = nb < 2 ? 2 : nb;
