@@ -1,36 +1,52 @@
 /*
- * pack.h - the compact encoding of EVENTS chunks (flag SF_EVENTS_PACKED).
+ * pack.h - the compact encodings of EVENTS chunks (flag SF_EVENTS_PACKED).
  *
  * The trampoline writes fixed 8-byte records (logfmt.h) because that is the
  * cheapest thing to do on the hot path. Writing them to disk as they are
- * costs more than recording them (the page cache takes ~2 ns a byte here),
- * so the runtime packs each buffer when it flushes it, to about 2 bytes an
- * event, and the tools unpack it. Encoder and decoder live side by side in
- * this header so they cannot drift apart; both keep the same small state:
+ * costs more than recording them, so the runtime packs each buffer when it
+ * flushes it, to about 2-2.5 bytes an event, and the tools unpack it.
+ * Encoders and decoders live side by side in this header so they cannot
+ * drift apart; both sides keep the same small state, reset at every chunk
+ * so each chunk decodes on its own:
  *
  *   t      the current timestamp (starts at tsc_hi << 32 of the chunk)
  *   stack  the functions entered and not yet left, as the encoder saw them
- *   cache  8 recently entered function ids, direct-mapped by a hash
+ *   cache  recently entered function ids, direct-mapped by a hash
  *
- * The state is reset at every chunk, so each chunk decodes on its own.
+ * Stack rules, identical on both sides and in both encodings: an entry
+ * pushes (up to SF_PACK_DEPTH); an exit or tail whose id is the top pops
+ * it; one whose id is deeper pops down to and including it; one not on the
+ * stack changes nothing.
  *
- * Record = tag byte, then fields:
+ * Encoding 2 (flags SF_PACK_FLAGS, what sf_pack writes; docs/log-format.md
+ * has the full table). A record of L bytes is one little-endian word:
+ *   ..0  exit/tail (bit 1) of the top of the stack; bits 2-3 L-2; delta
+ *   .01  entry: bits 2-3 id class, 4-5 L-base; id field; delta
+ *   011  pair = entry + its own exit/tail (bit 3): bits 4-5 id class,
+ *        6-7 L-base; id field; entry delta (7 bits); end delta
+ *   111  bits 3-4: 0/1 exit/tail with a full id, 2 ext, 3 reserved
+ * The id field of class 0 is a slot of the 16-entry cache; of classes 1-3
+ * a zigzag delta from the id entered last, in 8, 18 or 31 bits. So an id
+ * costs 4 bits when cached and about log2(distance) bits otherwise: no
+ * cache hit is needed to stay small when calls spread over thousands of
+ * functions, and a leaf call (half of all calls) is one 4-byte record.
+ * Every record is at least 2 bytes per event it stands for.
+ *
+ * Encoding 1 (flags SF_EVENTS_PACKED alone: logs of older runtimes; kept
+ * as sf_pack1/sf_unpack1 so they still read). Record = tag byte, then:
  *   tag bits 0-1 kind (entry, exit, tail, ext)
  *   entry/tail/exit:
  *     bit 2     0: the function id is implied: for an entry, cache[idx];
  *                  for an exit or tail, the top of the stack
  *               1: a 4-byte function id follows the time delta
  *     bits 3-4  time delta length - 1 (1..4 bytes)
- *     bits 5-7  idx (entries only)
+ *     bits 5-7  idx (entries only, 8-entry cache)
  *     then: delta (zigzag, little-endian, that many bytes) [, fid]
  *   ext (bits 2-7 = subtype):
  *     arg (1 byte), nwords (2 bytes), delta (8 bytes, zigzag),
  *     nwords * 8 bytes of payload
- * A delta that does not fit 4 bytes is carried by an ext PAD record before
- * the event. Stack rules, identical on both sides: an entry pushes (up to
- * SF_PACK_DEPTH); an exit or tail whose id is the top pops it; one whose id
- * is deeper pops down to and including it; one not on the stack changes
- * nothing.
+ * In both, a delta too long for a function record is carried by an ext PAD
+ * record before the event.
  */
 #ifndef SFTRACE_PACK_H
 #define SFTRACE_PACK_H
@@ -371,31 +387,28 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
         uint64_t t = hiw | w0;
         uint64_t dt = t - now;
         now = t;
-        if (__builtin_expect(dt >= (1u << 24), 0)) {
-            /* a long pause, or time going back: a PAD record carries it */
-            o = sf_pack2_pad(o, dt);
-            dt = 0;
-        }
         if (kind == SF_KIND_ENTRY) {
             uint32_t n0, n1;
             /* an entry straight followed by its own exit or tail: a pair */
-            if (raw + 8 <= end && dt < (1u << SF_PACK2_T1)) {
+            if (dt < (1u << SF_PACK2_T1) && raw + 8 <= end) {
                 memcpy(&n0, raw, 4);
                 memcpy(&n1, raw + 4, 4);
                 uint64_t t2 = (uint64_t)n0 - w0; /* same high half */
                 /* the same id, kind exit (1) or tail (2) */
+                uint32_t ci = sf_pack2_idx(fid), cv = cache[ci];
+                if (n1 - w1 - 1 < 2 && cv == fid && t2 < (1u << 13)) {
+                    /* the common case: a cached leaf, 4 bytes */
+                    uint32_t w = 3u | ((n1 & 2u) << 2) | (ci << 8) | ((uint32_t)dt << 12) |
+                                 ((uint32_t)t2 << 19);
+                    memcpy(o, &w, 4);
+                    o += 4;
+                    prev = fid;
+                    raw += 8;
+                    now = t + t2;
+                    continue;
+                }
                 if (n1 - w1 - 1 < 2 && t2 < (1u << 18)) {
-                    uint32_t fc, sv = prev, ci = sf_pack2_idx(fid), cv = cache[ci];
-                    if (cv == fid && t2 < (1u << 13)) { /* the common case, 4 bytes */
-                        uint32_t w = 3u | ((n1 & 2u) << 2) | (ci << 8) | ((uint32_t)dt << 12) |
-                                     ((uint32_t)t2 << 19);
-                        memcpy(o, &w, 4);
-                        o += 4;
-                        prev = fid;
-                        raw += 8;
-                        now = t + t2;
-                        continue;
-                    }
+                    uint32_t fc, sv = prev;
                     uint64_t fz = sf_pack2_fid(cache, &prev, fid, &fc);
                     uint32_t fw = sf_pack2_fw[fc], base = sf_pack2_base2[fc];
                     uint64_t w = 3u | ((n1 & 2u) << 2) | (fc << 4) | (fz << 8) | (dt << (8 + fw)) |
@@ -414,6 +427,11 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
                     prev = sv; /* does not fit: undo, write it as two */
                     cache[ci] = cv;
                 }
+            }
+            if (__builtin_expect(dt >= (1u << 24), 0)) {
+                /* a long pause, or time going back: a PAD record carries it */
+                o = sf_pack2_pad(o, dt);
+                dt = 0;
             }
             uint32_t fc, ci = sf_pack2_idx(fid);
             if (cache[ci] == fid && dt < 64) { /* the common case, 2 bytes */
@@ -437,6 +455,11 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
             if (depth < SF_PACK_DEPTH)
                 stack[depth++] = fid;
             continue;
+        }
+        if (__builtin_expect(dt >= (1u << 24), 0)) {
+            /* a long pause, or time going back: a PAD record carries it */
+            o = sf_pack2_pad(o, dt);
+            dt = 0;
         }
         if (__builtin_expect(depth && stack[depth - 1] == fid, 1)) {
             depth--;
