@@ -131,9 +131,13 @@ static inline int64_t sf_unzigzag(uint64_t v)
 
 /* ---- encoder (runtime) ---- */
 
-/* Pack raw records [raw, raw+len) into out (SF_PACK_BOUND(len) bytes);
- * returns the packed length. `s` is scratch: the state starts fresh. The
- * hot state lives in locals so byte stores to `out` cannot alias it. */
+/* Encoding 1: pack raw records [raw, raw+len) into out (SF_PACK_BOUND(len)
+ * bytes); returns the packed length. `s` is scratch: the state starts
+ * fresh. The hot state lives in locals so byte stores to `out` cannot alias
+ * it. The runtime no longer calls it: it is the encoder older runtimes ran,
+ * kept as it was (its loop shares its shape with sf_pack's on purpose, not
+ * its code, so work on encoding 2 cannot change it) so that the tests and
+ * bench/packbench.c can make encoding-1 data and compare. */
 static inline size_t sf_pack1(struct sf_pack_state *s, const uint8_t *raw, size_t len, uint32_t hi,
                               uint8_t *out)
 {

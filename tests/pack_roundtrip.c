@@ -281,21 +281,34 @@ static void random_stream(uint64_t seed)
 
 /* ---- recorded logs ---- */
 
+/* The whole file at path (malloc'd, *n bytes), or NULL with a message. */
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n + 1);
+    if (b && fread(b, 1, *n, f) != *n) {
+        printf("FAIL: cannot read %s\n", path);
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    return b;
+}
+
 static int logs(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            perror(argv[i]);
+        size_t n;
+        uint8_t *b = slurp(argv[i], &n);
+        if (!b)
             return 1;
-        }
-        fseek(f, 0, SEEK_END);
-        size_t n = (size_t)ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *b = malloc(n + 1);
-        if (fread(b, 1, n, f) != n)
-            return 1;
-        fclose(f);
         size_t raw = 0;
         for (size_t p = sizeof(struct sf_file_header); p + sizeof(struct sf_events) <= n;) {
             struct sf_events e;
@@ -327,18 +340,15 @@ static int logs(int argc, char **argv)
  * the runtime would have written it: `sftrace dump` of both must agree. */
 static int repack(int enc, const char *in, const char *out)
 {
-    FILE *f = fopen(in, "rb"), *g = fopen(out, "wb");
-    if (!f || !g) {
-        perror(f ? out : in);
+    size_t n;
+    uint8_t *b = slurp(in, &n);
+    FILE *g = b ? fopen(out, "wb") : NULL;
+    if (!g) {
+        if (b)
+            perror(out);
+        free(b);
         return 1;
     }
-    fseek(f, 0, SEEK_END);
-    size_t n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n + 1);
-    if (fread(b, 1, n, f) != n)
-        return 1;
-    fclose(f);
     size_t p = sizeof(struct sf_file_header);
     fwrite(b, 1, p, g);
     while (p + sizeof(struct sf_chunk) <= n) {
