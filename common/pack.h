@@ -412,6 +412,27 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
                     continue;
                 }
                 if (n1 - w1 - 1 < 2 && t2 < (1u << 18)) {
+                    uint32_t d = fid - prev, zz = (d << 1) ^ (uint32_t)((int32_t)d >> 31);
+                    if (cv != fid && zz < (1u << 18) && t2 < (1u << 15)) {
+                        /* not cached, an 8- or 18-bit delta: 4 to 6 bytes */
+                        uint64_t w, nb;
+                        if (zz < (1u << 8) && t2 < (1u << 9)) {
+                            w = 3u | ((n1 & 2u) << 2) | (1u << 4) | (zz << 8) | (dt << 16) |
+                                (t2 << 23);
+                            nb = 4;
+                        } else {
+                            nb = 5 + (t2 >= (1u << 7));
+                            w = 3u | ((n1 & 2u) << 2) | (2u << 4) | ((nb - 5) << 6) |
+                                ((uint64_t)zz << 8) | (dt << 26) | (t2 << 33);
+                        }
+                        memcpy(o, &w, 8);
+                        o += nb;
+                        cache[ci] = fid;
+                        prev = fid;
+                        raw += 8;
+                        now = t + t2;
+                        continue;
+                    }
                     uint32_t fc, sv = prev;
                     uint64_t fz = sf_pack2_fid(cache, &prev, fid, &fc);
                     uint32_t fw = sf_pack2_fw[fc], base = sf_pack2_base2[fc];
@@ -442,6 +463,25 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
                 uint32_t w = 1u | (ci << 6) | ((uint32_t)dt << 10);
                 memcpy(o, &w, 4);
                 o += 2;
+                prev = fid;
+                if (depth < SF_PACK_DEPTH)
+                    stack[depth++] = fid;
+                continue;
+            }
+            uint32_t d = fid - prev, zz = (d << 1) ^ (uint32_t)((int32_t)d >> 31);
+            if (cache[ci] != fid && zz < (1u << 18) && dt < 256) {
+                /* not cached, an 8- or 18-bit delta: 2 to 4 bytes */
+                uint32_t w, nb;
+                if (zz < (1u << 8)) {
+                    nb = 2 + (dt >= 4);
+                    w = 1u | (1u << 2) | ((nb - 2) << 4) | (zz << 6) | ((uint32_t)dt << 14);
+                } else {
+                    nb = 3 + (dt != 0);
+                    w = 1u | (2u << 2) | ((nb - 3) << 4) | (zz << 6) | ((uint32_t)dt << 24);
+                }
+                memcpy(o, &w, 4);
+                o += nb;
+                cache[ci] = fid;
                 prev = fid;
                 if (depth < SF_PACK_DEPTH)
                     stack[depth++] = fid;
