@@ -666,7 +666,7 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
         return bad(log, c->offset, "packed EVENTS chunk with %u bytes of padding (pad)", e->pad);
     uint64_t base = c->offset + sizeof(struct sf_events);
     struct sf_pack_state *st = &log->pack;
-    sf_pack_reset(st, e->tsc_hi);
+    sf_unpack_begin(st, e->tsc_hi, c->h->flags);
     const uint8_t *p = c->payload, *end = p + c->payload_len - e->pad;
     struct sf_unpacked r;
     /* Keep what we decode (a record is at least 2 bytes) unless the chunk
@@ -1394,7 +1394,7 @@ void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c)
         d->dec = c->dec;
         d->dend = c->dec + c->ndec;
     } else if (d->packed) {
-        sf_pack_reset(&d->ps, e->tsc_hi);
+        sf_unpack_begin(&d->ps, e->tsc_hi, c->h->flags);
     }
 }
 

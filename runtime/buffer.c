@@ -295,7 +295,7 @@ static void write_events(struct sf_slot *s, struct sf_buf *b, uint8_t *end, uint
         h.pad = (uint32_t)((8 - len % 8) % 8);
         memset(s->packbuf + len, 0, h.pad);
         len += h.pad;
-        h.h.flags = SF_EVENTS_PACKED;
+        h.h.flags = SF_PACK_FLAGS;
     }
     h.h.magic = SF_CHUNK_MAGIC;
     h.h.type = SF_CHUNK_EVENTS;
