@@ -207,7 +207,7 @@ static uint8_t *stub_near(uintptr_t lo, uintptr_t hi)
 }
 
 /* Put our stub into a 16-byte slot the object provided (sftrace_setup). */
-static uint8_t *stub_in_slot(uint8_t *slot)
+static uint8_t *stub_in_slot(uint8_t *slot, int rx)
 {
     long pg = sysconf(_SC_PAGESIZE);
     uintptr_t a = (uintptr_t)slot & ~(uintptr_t)(pg - 1);
@@ -216,7 +216,7 @@ static uint8_t *stub_in_slot(uint8_t *slot)
         return NULL;
     sf_arch_write_stub(slot, sf_g.clock == SF_CLOCK_TSC ? sf_tramp_fast[T_NORMAL]
                                                         : sf_tramp_mono[T_NORMAL]);
-    mprotect((void *)a, len, PROT_READ | PROT_EXEC);
+    mprotect((void *)a, len, rx);
     __builtin___clear_cache((char *)slot, (char *)slot + SF_STUB_SIZE);
     return slot;
 }
@@ -429,9 +429,12 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         sf_msg("%s: too many instrumented functions (%u); not tracing it", path, nfuncs);
         return;
     }
+    /* what the text is mapped with again after patching (PROT_BTI, say) */
+    int rx = PROT_READ | PROT_EXEC |
+             sf_arch_text_prot(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr);
     uint8_t *stub = NULL;
     if (slot && !filt && !desc_only && sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
-        stub = stub_in_slot(slot);
+        stub = stub_in_slot(slot, rx);
     if (!stub)
         stub = stub_near(lo, hi + SF_SLED_SIZE);
     if (!stub) {
@@ -505,7 +508,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             o->first_sled = sled;
         nsleds++;
     }
-    mprotect((void *)plo, plen, PROT_READ | PROT_EXEC);
+    sf_arch_patch_flush();
+    mprotect((void *)plo, plen, rx);
     __builtin___clear_cache((char *)plo, (char *)plo + plen);
     if (bad)
         sf_msg("%s: %u sleds did not look like XRay sleds and were left alone", path, bad);

@@ -70,7 +70,7 @@ def test_version():
         assert len(outs) == 1, outs
         lines = outs.pop().splitlines()
         assert lines[0] == "sftrace " + want, lines
-        assert lines[1] == "log format 1.0", lines
+        assert lines[1] == "log format 1.1", lines
 
 
 def test_help_for_every_command():

@@ -11,8 +11,11 @@
 /* The slow path's saved registers (trampoline.S), in 64-bit words: x0..x18
  * at 0..18, then x29, x30, nzcv, q0..q7; the sled's own sp (the same at
  * every sled of one frame: entry, exit and tail call) is word 40. */
-#define SF_R_ARGS {0, 1, 2, 3, 4, 5} /* x0..x5 */
-#define SF_R_RET 0                   /* x0 */
+#define SF_R_ARGS                                                                                  \
+    {                                                                                              \
+        0, 1, 2, 3, 4, 5                                                                           \
+    }              /* x0..x5 */
+#define SF_R_RET 0 /* x0 */
 #define SF_R_FRAME_EXIT 40
 #define SF_R_FRAME 40
 

@@ -1,8 +1,8 @@
 /*
  * trampoline.S - aarch64: the hot path every patched XRay sled calls.
  *
- * A patched sled (sled.c) is `stp x0, x30, [sp, #-16]!; ldr x0, lit;
- * blr x0; .word W1; .quad lit; ldp x0, x30, [sp], #16; nop`. So here x0 is
+ * A patched sled (sled.c) is `b #4; stp x0, x30, [sp, #-16]!; ldr x0, lit;
+ * blr x0; .word W1; .quad lit; ldp x0, x30, [sp], #16`. So here x0 is
  * free (the sled saved it), x30 points at the W1 word, and we return to
  * x30 + 12, the ldp. W1 is the log word, (function id << 2) | kind.
  *

@@ -12,8 +12,11 @@
  * saved rbx upwards: the integer argument registers in order, the return
  * value, and the sled's frame: the return-address slot every sled of one
  * frame sees at rsp (exit sleds jump, so theirs is one lower). */
-#define SF_R_ARGS {5, 6, 9, 8, 4, 3} /* rdi rsi rdx rcx r8 r9 */
-#define SF_R_RET 10                  /* rax */
+#define SF_R_ARGS                                                                                  \
+    {                                                                                              \
+        5, 6, 9, 8, 4, 3                                                                           \
+    }               /* rdi rsi rdx rcx r8 r9 */
+#define SF_R_RET 10 /* rax */
 #define SF_R_FRAME_EXIT 11
 #define SF_R_FRAME 12
 

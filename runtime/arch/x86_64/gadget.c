@@ -51,7 +51,6 @@ const uint8_t *sf_arch_find_ret(const uint8_t *lo, const uint8_t *from, const ui
     return fend ? fend : any;
 }
 
-
 /* With a CET shadow stack the faked return would fault: call directly. */
 int sf_shadow_stack_on(void)
 {
@@ -65,4 +64,3 @@ int sf_shadow_stack_on(void)
     }
     return state == 2;
 }
-
