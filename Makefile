@@ -45,12 +45,12 @@ RT_CPPFLAGS := $(CPPFLAGS) -Iruntime/arch/$(ARCH)
 TOOL_SRCS := $(wildcard cmd/*.c) $(wildcard lib/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/asan/obj/%.o)
-TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lpthread -lm
+TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lsqlite3 -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 HDRS := $(wildcard common/*.h include/*.h lib/*.h runtime/*.h runtime/arch/$(ARCH)/*.h)
 
-.PHONY: all deps demo test test-quick bench install clean format FORCE
+.PHONY: all deps demo test test-quick bench fuzz install clean format FORCE
 
 all: $(BUILD)/sftrace $(RT_BUILD)/libsftrace.so
 
@@ -98,7 +98,10 @@ $(BUILD)/asan/obj/%.o: %.c $(HDRS) | deps
 demo: all
 	@sh examples/demo.sh
 
+# The viewer checks (tests/t_viewers.py) want chromium and two npm packages;
+# scripts/viewer-deps.sh installs them into $(BUILD)/viewers, or says why not.
 test: all $(BUILD)/asan/sftrace
+	@BUILD=$(BUILD) sh scripts/viewer-deps.sh
 	python3 tests/run.py
 
 # make test-quick T=name: run the tests whose name contains `name`.
@@ -107,6 +110,20 @@ test-quick: all $(BUILD)/asan/sftrace
 
 bench: all
 	@sh bench/run.sh
+
+# make fuzz [FUZZ_TIME=seconds]: a libFuzzer campaign on the log reader, then
+# every input it kept through the ASan build of dump and convert; findings
+# land in tests/fuzz/corpus/crash-* (tests/fuzz/README.md). Never in CI.
+FUZZ_TIME ?= 600
+FUZZ_CC   ?= clang
+fuzz: deps $(BUILD)/asan/sftrace
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) -O1 -g $(WARN) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all tests/fuzz/fuzz_log.c lib/logread.c -lm -o $(BUILD)/fuzz/fuzz_log
+	$(BUILD)/fuzz/fuzz_log -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+	    -rss_limit_mb=2048 -dict=tests/fuzz/log.dict -artifact_prefix=tests/fuzz/corpus/crash- \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	python3 tests/fuzz/run_tools.py $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \

@@ -177,18 +177,43 @@ uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_
     return (uint8_t *)d;
 }
 
-uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                  const char *ename, size_t elen, const uint64_t *args, unsigned nargs)
+/* The head every event has: separator, phase, pid/tid, ts, name. */
+static char *head(char *d, int *first, const char *ph, const char *pidtid, size_t ptlen,
+                  uint64_t ns, const char *ename, size_t elen)
 {
-    char *d = sep((char *)p, first);
-    d = LIT(d, "{\"ph\":\"B\",");
+    d = sep(d, first);
+    d = put_lit(d, ph, strlen(ph));
     d = put_lit(d, pidtid, ptlen);
     d = LIT(d, ",\"ts\":");
     d = put_us(d, ns);
     d = LIT(d, ",\"name\":\"");
     d = put_lit(d, ename, elen);
     *d++ = '"';
+    return d;
+}
+
+/*
+ * Why begins and ends carry no args (speedscope's Chrome importer, which
+ * reads "B", "E" and "X" only): it keys a frame by its name plus
+ * JSON.stringify(args) of the event, every key of args included (none is
+ * ignored). Arguments on a "B" would make one frame per distinct argument
+ * value (a function split in the flame graph), and args on an "E" that its
+ * "B" lacks make it warn "Tried to end ..." for every such slice. So "B" and
+ * "E" have only the name; what is known at the begin (recorded arguments)
+ * goes on a thread instant "sftrace.args" right after the "B", what is known
+ * only at the end (unfinished, clipped, unwound, hidden_calls, ret) on an
+ * instant "sftrace.end" just before the "E", both of the same name and
+ * timestamp. speedscope ignores instants; Perfetto and chrome://tracing show
+ * them as marks on the slice, with the args.
+ */
+uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
+                  const char *ename, size_t elen, const uint64_t *args, unsigned nargs)
+{
+    char *d = head((char *)p, first, "{\"ph\":\"B\",", pidtid, ptlen, ns, ename, elen);
+    *d++ = '}';
     if (nargs) {
+        d = head(d, first, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"sftrace.args\",", pidtid, ptlen, ns,
+                 ename, elen);
         d = LIT(d, ",\"args\":{");
         for (unsigned i = 0; i < nargs && i < 6; i++) {
             d = LIT(d, "\"arg");
@@ -199,26 +224,34 @@ uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint
             if (i + 1 < nargs && i + 1 < 6)
                 *d++ = ',';
         }
-        *d++ = '}';
+        d = LIT(d, "}}");
     }
-    *d++ = '}';
     return (uint8_t *)d;
 }
 
 uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                unsigned flags, uint64_t hidden, const uint64_t *ret)
+                const char *ename, size_t elen, unsigned flags, uint64_t hidden,
+                const uint64_t *ret)
 {
-    char *d = sep((char *)p, first);
-    d = LIT(d, "{\"ph\":\"E\",");
-    d = put_lit(d, pidtid, ptlen);
-    d = LIT(d, ",\"ts\":");
-    d = put_us(d, ns);
-    if ((flags & PF_END_UNFINISHED) || hidden || ret) {
+    char *d = (char *)p;
+    if (flags || hidden || ret) {
         int n = 0;
+        d = head(d, first, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"sftrace.end\",", pidtid, ptlen, ns,
+                 ename, elen);
         d = LIT(d, ",\"args\":{");
         if (flags & PF_END_UNFINISHED) {
             d = LIT(d, "\"unfinished\":true");
             n++;
+        }
+        if (flags & PF_END_CLIPPED) {
+            if (n++)
+                *d++ = ',';
+            d = LIT(d, "\"clipped\":true");
+        }
+        if (flags & PF_END_UNWOUND) {
+            if (n++)
+                *d++ = ',';
+            d = LIT(d, "\"unwound\":true");
         }
         if (hidden) {
             if (n++)
@@ -233,8 +266,9 @@ uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64
             d = put_hex(d, *ret);
             *d++ = '"';
         }
-        *d++ = '}';
+        d = LIT(d, "}}");
     }
+    d = head(d, first, "{\"ph\":\"E\",", pidtid, ptlen, ns, ename, elen);
     *d++ = '}';
     return (uint8_t *)d;
 }

@@ -43,7 +43,22 @@ struct sf_log {
     int prescanned;
     struct sf_file_header hdr;
     char err[SF_ERRLEN];
-    uint64_t skipped;
+    uint64_t skipped; /* chunks of unknown types */
+
+    /* damage (see logread.h) */
+    char why[SF_ERRLEN]; /* why the chunk being read is bad ... */
+    uint64_t why_off;    /* ... and where */
+    sf_log_warn_fn *warn;
+    void *warn_arg;
+    uint64_t nwarn, good, good_ev;
+    uint64_t bad_chunks, bad_chunk_bytes, bad_ranges, bad_range_bytes;
+    uint64_t bad_ev, bad_ev_bytes; /* of bad_chunks: EVENTS with bad records */
+    int headers_only;              /* sf_log_set_headers_only */
+    int truncated;
+    uint64_t trunc_off, trunc_bytes;
+    struct sf_map warned; /* pid -> 1: its chunks without an image were reported */
+    sf_log_skip_fn *skip; /* sf_log_set_skip */
+    void *skip_ctx;
 
     struct sf_image **images;
     size_t nimages, imgcap;
@@ -167,19 +182,23 @@ static int64_t fill(struct sf_log *log, size_t n)
 {
     if (log->len - log->pos >= n)
         return (int64_t)n;
-    if (log->cap - log->pos < n) {
-        if (log->pos) { /* keep buf[0] at a chunk boundary: 8-aligned */
-            memmove(log->buf, log->buf + log->pos, log->len - log->pos);
-            log->buf_off += log->pos;
-            log->len -= log->pos;
-            log->pos = 0;
-        }
-        if (log->cap < n) {
-            log->buf = xrealloc(log->buf, n);
-            log->cap = n;
-        }
+    if (log->cap - log->pos < n && log->pos) { /* keep buf[0] at a chunk boundary */
+        memmove(log->buf, log->buf + log->pos, log->len - log->pos);
+        log->buf_off += log->pos;
+        log->len -= log->pos;
+        log->pos = 0;
     }
     while (log->len - log->pos < n && !log->eof) {
+        if (log->len == log->cap) {
+            /* Grow only as data arrives (doubling, up to what is asked), so
+             * that a size read from a pipe costs memory only if the bytes
+             * are really there. */
+            size_t want = 2 * log->cap;
+            if (want > log->pos + n)
+                want = log->pos + n;
+            log->buf = xrealloc(log->buf, want);
+            log->cap = want;
+        }
         ssize_t r = read(log->fd, log->buf + log->len, log->cap - log->len);
         if (r < 0) {
             if (errno == EINTR)
@@ -248,6 +267,10 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
     log->fd = fd;
     log->fsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
     log->cap = BUF_SIZE;
+    if (log->fsize < BUF_SIZE) /* a small file: a small buffer */
+        log->cap = (size_t)(log->fsize + 4096) & ~(size_t)4095;
+    else if (log->fsize == UINT64_MAX) /* a pipe: start small, fill grows it */
+        log->cap = 64u << 10;
     log->buf = xrealloc(NULL, log->cap);
     log->fit.dirty = 1;
 
@@ -336,6 +359,7 @@ void sf_log_close(struct sf_log *log)
     free(log->images);
     free(log->objs);
     sf_map_free(&log->pidmap);
+    sf_map_free(&log->warned);
     free(log->buf);
     free(log->path);
     free(log);
@@ -357,6 +381,12 @@ uint64_t sf_log_offset(const struct sf_log *log)
 {
     return cur_off(log);
 }
+void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx)
+{
+    log->skip = fn;
+    log->skip_ctx = ctx;
+}
+
 uint64_t sf_log_skipped(const struct sf_log *log)
 {
     return log->skipped;
@@ -374,7 +404,7 @@ struct sf_image *sf_log_image_at(struct sf_log *log, size_t i)
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid)
 {
     uint64_t *v = sf_map_get(&log->pidmap, pid, 0);
-    return v ? log->images[*v - 1] : NULL;
+    return v && *v ? log->images[*v - 1] : NULL; /* 0: its PROCESS chunk was bad */
 }
 
 /* ---- the clock ---------------------------------------------------------- */
@@ -502,47 +532,31 @@ static const char *type_name(uint16_t type)
  * Read and check the chunk header at the current position (not consuming
  * it). 1 and *h filled, 0 at a clean end of file, -1 on error.
  */
-static int read_header(struct sf_log *log, struct sf_chunk *h)
-{
-    uint64_t off = cur_off(log);
-    int64_t got = fill(log, sizeof *h);
-    if (got < 0)
-        return fail(log, off, "read error: %s", strerror(errno));
-    if (got == 0)
-        return 0;
-    if ((size_t)got < sizeof *h)
-        return fail(log, off, "truncated chunk header (%" PRId64 " of %zu bytes)", got, sizeof *h);
-    memcpy(h, log->buf + log->pos, sizeof *h);
-    if (h->magic != SF_CHUNK_MAGIC)
-        return fail(log, off, "bad chunk magic 0x%08x (magic)", h->magic);
-    if (h->size % 8)
-        return fail(log, off, "chunk size %u is not a multiple of 8 (size)", h->size);
-    if (h->size > SF_CHUNK_MAX)
-        return fail(log, off, "chunk size %u is larger than %u (size)", h->size, SF_CHUNK_MAX);
-    size_t need = type_size(h->type);
-    if (h->size < need)
-        return fail(log, off, "%s chunk size %u is smaller than its header, %zu bytes (size)",
-                    type_name(h->type), h->size, need);
-    if (log->fsize != UINT64_MAX && off + h->size > log->fsize) {
-        struct stat st; /* the log may have grown since we opened it */
-        if (fstat(log->fd, &st) == 0 && (uint64_t)st.st_size > log->fsize)
-            log->fsize = (uint64_t)st.st_size;
-    }
-    if (log->fsize != UINT64_MAX && off + h->size > log->fsize)
-        return fail(log, off,
-                    "%s chunk of %u bytes runs past the end of the file, %" PRIu64
-                    " bytes left: truncated (size)",
-                    type_name(h->type), h->size, log->fsize - off);
-    return 1;
-}
 
-static struct sf_image *need_image(struct sf_log *log, uint64_t off, const struct sf_chunk *h)
+/*
+ * How a read of one chunk ended. The negative kinds below RD_IO are damage,
+ * with the reason in log->why (at file offset log->why_off).
+ */
+enum {
+    RD_OK = 1,    /* a good chunk */
+    RD_EOF = 0,   /* the clean end of the file */
+    RD_IO = -1,   /* a read error */
+    RD_HDR = -2,  /* the chunk header cannot be trusted (magic, size) */
+    RD_PAST = -3, /* the chunk runs past the end of the file */
+    RD_BODY = -4, /* a sound header, a chunk that breaks a rule */
+};
+
+/* Say why a chunk is bad; the caller decides what that means (a warning, or
+ * a candidate turned down while resynchronizing). */
+__attribute__((format(printf, 3, 4))) static int bad(struct sf_log *log, uint64_t off,
+                                                     const char *fmt, ...)
 {
-    struct sf_image *im = sf_log_image(log, h->pid);
-    if (!im)
-        fail(log, off, "%s chunk of pid %u comes before any PROCESS chunk of that pid (pid)",
-             type_name(h->type), h->pid);
-    return im;
+    log->why_off = off;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(log->why, sizeof log->why, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 static void image_insert(struct sf_image *im, struct sf_obj *o)
@@ -593,21 +607,461 @@ struct sf_obj *sf_image_obj(const struct sf_image *img, uint32_t fid, uint32_t *
     return o;
 }
 
-static int do_process(struct sf_log *log, struct sf_chunkv *c)
+static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t arg, uint32_t nw)
+{
+    switch (sub) {
+    case SF_EXT_ALLOC:
+        if (nw < 3)
+            return bad(log, off, "ALLOC record with %u payload words, needs 3 (nwords)", nw);
+        break;
+    case SF_EXT_ARGS:
+        if (arg > 6)
+            return bad(log, off, "ARGS record with %u arguments, at most 6 (arg)", arg);
+        if (nw < arg)
+            return bad(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
+                       arg);
+        break;
+    case SF_EXT_RET:
+    case SF_EXT_LOST:
+        if (nw < 1)
+            return bad(log, off, "%s record without payload (nwords)",
+                       sub == SF_EXT_RET ? "RET" : "LOST");
+        break;
+    }
+    return 0;
+}
+
+/* Check the records of a raw EVENTS chunk: after this the decoder cannot run
+ * off the chunk. */
+static int check_raw(struct sf_log *log, struct sf_chunkv *c)
+{
+    const uint32_t *w = (const uint32_t *)c->payload;
+    size_t n = c->payload_len / 8; /* records of 8 bytes */
+    uint64_t base = c->offset + sizeof(struct sf_events);
+    for (size_t i = 0; i < n;) {
+        uint32_t w1 = w[2 * i + 1];
+        if ((w1 & 3u) != SF_KIND_EXT) {
+            i++;
+            continue;
+        }
+        uint32_t nw = sf_w1_nwords(w1), sub = sf_w1_sub(w1);
+        uint64_t off = base + 8 * i;
+        if (nw > n - i - 1)
+            return bad(log, off,
+                       "extended record (subtype %u) has %u payload words, only %zu left in "
+                       "the chunk (nwords)",
+                       sub, nw, n - i - 1);
+        if (check_ext(log, off, sub, sf_w1_arg(w1), nw) < 0)
+            return -1;
+        i += 1 + nw;
+    }
+    return 0;
+}
+
+/* Check a packed EVENTS chunk by decoding it once. */
+static int check_packed(struct sf_log *log, struct sf_chunkv *c)
+{
+    const struct sf_events *e = c->u.events;
+    if (e->pad >= 8 || e->pad > c->payload_len)
+        return bad(log, c->offset, "packed EVENTS chunk with %u bytes of padding (pad)", e->pad);
+    uint64_t base = c->offset + sizeof(struct sf_events);
+    struct sf_pack_state *st = &log->pack;
+    sf_pack_reset(st, e->tsc_hi);
+    const uint8_t *p = c->payload, *end = p + c->payload_len - e->pad;
+    struct sf_unpacked r;
+    /* Keep what we decode (a record is at least 2 bytes) unless the chunk
+     * is far larger than the runtime ever writes. */
+    size_t want = c->payload_len / 2 + 1, n = 0;
+    int keep = c->payload_len <= (1u << 22);
+    if (keep && want > log->deccap) {
+        log->deccap = want;
+        log->dec = xrealloc(log->dec, want * sizeof *log->dec);
+    }
+    for (;;) {
+        const uint8_t *q = p;
+        int k = sf_unpack(st, &p, end, &r);
+        if (k == 0) {
+            c->dec = keep ? log->dec : NULL;
+            c->ndec = (uint32_t)n;
+            return 0;
+        }
+        if (keep && k > 0) {
+            log->dec[n].r = r;
+            log->dec[n].rel = (uint32_t)(q - c->payload);
+            n++;
+        }
+        uint64_t off = base + (uint64_t)(q - c->payload);
+        if (k < 0)
+            return bad(log, off,
+                       "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
+                       "implies a function nothing entered (records)",
+                       *q);
+        if (r.kind == SF_KIND_EXT && check_ext(log, off, r.sub, r.arg, r.nwords) < 0)
+            return -1;
+    }
+}
+
+static int check_records(struct sf_log *log, struct sf_chunkv *c)
+{
+    if (c->h->flags & SF_EVENTS_PACKED)
+        return check_packed(log, c);
+    return check_raw(log, c);
+}
+
+/* Pass a damage warning on: "FILE: offset N: ...". Past SF_WARN_MAX, only
+ * counted. */
+__attribute__((format(printf, 3, 4))) static void warn(struct sf_log *log, uint64_t off,
+                                                       const char *fmt, ...)
+{
+    char msg[2 * SF_ERRLEN];
+    log->nwarn++;
+    if (log->nwarn > SF_WARN_MAX + 1)
+        return;
+    int n = snprintf(msg, sizeof msg, "%s: offset %" PRIu64 ": ", log->path, off);
+    if (n < 0 || (size_t)n >= sizeof msg)
+        n = 0;
+    if (log->nwarn == SF_WARN_MAX + 1) {
+        snprintf(msg + n, sizeof msg - n,
+                 "more damage: not reported one by one, the summary counts it");
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg + n, sizeof msg - n, fmt, ap);
+        va_end(ap);
+    }
+    if (log->warn)
+        log->warn(log->warn_arg, msg);
+    else
+        fprintf(stderr, "sftrace: %s\n", msg);
+}
+
+void sf_log_warn_none(void *arg, const char *msg)
+{
+    (void)arg, (void)msg;
+}
+
+void sf_log_set_warn(struct sf_log *log, sf_log_warn_fn *fn, void *arg)
+{
+    log->warn = fn;
+    log->warn_arg = arg;
+}
+
+/*
+ * Check the chunk header at the current position (not consuming it): RD_OK
+ * and *h filled when its magic and size can be trusted and the chunk is
+ * wholly in the file (not read yet), else RD_EOF, RD_IO, RD_HDR or RD_PAST.
+ */
+static int header_sound(struct sf_log *log, const struct sf_chunk *h, uint64_t off);
+
+static int check_header(struct sf_log *log, struct sf_chunk *h)
+{
+    uint64_t off = cur_off(log);
+    int64_t got = fill(log, sizeof *h);
+    if (got < 0)
+        return bad(log, off, "read error: %s", strerror(errno)), RD_IO;
+    if (got == 0)
+        return RD_EOF;
+    if ((size_t)got < sizeof *h)
+        return bad(log, off, "truncated chunk header (%" PRId64 " of %zu bytes)", got, sizeof *h),
+               RD_PAST;
+    memcpy(h, log->buf + log->pos, sizeof *h);
+    return header_sound(log, h, off);
+}
+
+/* The checks of check_header on a header h at file offset off. */
+static int header_sound(struct sf_log *log, const struct sf_chunk *h, uint64_t off)
+{
+    if (h->magic != SF_CHUNK_MAGIC)
+        return bad(log, off, "bad chunk magic 0x%08x (magic)", h->magic), RD_HDR;
+    if (h->size % 8)
+        return bad(log, off, "chunk size %u is not a multiple of 8 (size)", h->size), RD_HDR;
+    if (h->size > SF_CHUNK_MAX)
+        return bad(log, off, "chunk size %u is larger than %u (size)", h->size, SF_CHUNK_MAX),
+               RD_HDR;
+    size_t need = type_size(h->type);
+    if (h->size < need)
+        return bad(log, off, "%s chunk size %u is smaller than its header, %zu bytes (size)",
+                   type_name(h->type), h->size, need),
+               RD_HDR;
+    if (log->fsize != UINT64_MAX && off + h->size > log->fsize) {
+        struct stat st; /* the log may have grown since we opened it */
+        if (fstat(log->fd, &st) == 0 && (uint64_t)st.st_size > log->fsize)
+            log->fsize = (uint64_t)st.st_size;
+    }
+    if (log->fsize != UINT64_MAX && off + h->size > log->fsize)
+        return bad(log, off,
+                   "%s chunk of %u bytes runs past the end of the file, %" PRIu64
+                   " bytes left: truncated (size)",
+                   type_name(h->type), h->size, log->fsize - off),
+               RD_PAST;
+    return RD_OK;
+}
+
+/* Check what a chunk says against the format's rules, short of the pid's
+ * history (apply_chunk does that) and, unless recs, an EVENTS chunk's
+ * records: 0, or -1 and the reason in log->why. */
+static int check_body(struct sf_log *log, struct sf_chunkv *c, int recs)
+{
+    switch (c->h->type) {
+    case SF_CHUNK_PROCESS: {
+        const struct sf_process *p = c->u.process;
+        uint64_t strs = (uint64_t)p->name_len + p->cmdline_len + p->exe_len;
+        if (strs > c->payload_len)
+            return bad(log, c->offset,
+                       "PROCESS strings (name %u + cmdline %u + exe %u bytes) run past the end "
+                       "of the chunk, %u bytes (%s)",
+                       p->name_len, p->cmdline_len, p->exe_len, c->payload_len,
+                       p->name_len > c->payload_len                              ? "name_len"
+                       : (uint64_t)p->name_len + p->cmdline_len > c->payload_len ? "cmdline_len"
+                                                                                 : "exe_len");
+        if (p->clock != SF_CLOCK_TSC && p->clock != SF_CLOCK_MONO)
+            return bad(log, c->offset, "unknown clock %u (clock)", p->clock);
+        return 0;
+    }
+    case SF_CHUNK_OBJECT: {
+        const struct sf_object *o = c->u.object;
+        if ((uint64_t)o->fid_base + o->nfuncs > (uint64_t)SF_FID_MAX + 1)
+            return bad(log, c->offset,
+                       "function ids %u + %u functions exceed the largest id %u (nfuncs)",
+                       o->fid_base, o->nfuncs, SF_FID_MAX);
+        uint64_t tab = (uint64_t)o->nfuncs * 8;
+        if (tab + o->path_len + o->build_id_len > c->payload_len)
+            return bad(log, c->offset,
+                       "OBJECT tables (%u functions, path %u, build-id %u bytes) run past the "
+                       "end of the chunk, %u bytes (%s)",
+                       o->nfuncs, o->path_len, o->build_id_len, c->payload_len,
+                       tab > c->payload_len                 ? "nfuncs"
+                       : tab + o->path_len > c->payload_len ? "path_len"
+                                                            : "build_id_len");
+        return 0;
+    }
+    case SF_CHUNK_EVENTS:
+        return recs ? check_records(log, c) : 0;
+    }
+    return 0;
+}
+
+/*
+ * Read the chunk at the current position and check it (an EVENTS chunk's
+ * records only if recs). RD_OK: *c filled and the position moved past it;
+ * anything else leaves the position alone.
+ */
+static int read_chunk(struct sf_log *log, struct sf_chunkv *c, int recs)
+{
+    struct sf_chunk h;
+    uint64_t off = cur_off(log);
+    int r = check_header(log, &h);
+    if (r != RD_OK)
+        return r;
+    /* Headers only: of an EVENTS chunk in a file (its end checked above),
+     * just the fixed fields; the records are seeked over. */
+    int hdr = !recs && log->headers_only && h.type == SF_CHUNK_EVENTS;
+    int part = hdr && log->fsize != UINT64_MAX; /* a pipe: read, not seeked over */
+    size_t want = part ? sizeof(struct sf_events) : h.size;
+    int64_t got = fill(log, want);
+    if (got < 0)
+        return bad(log, off, "read error: %s", strerror(errno)), RD_IO;
+    if (got < (int64_t)want) /* a pipe: we learn its end only now */
+        return bad(log, off,
+                   "%s chunk of %u bytes runs past the end of the file, %" PRId64
+                   " bytes left: truncated (size)",
+                   type_name(h.type), h.size, got),
+               RD_PAST;
+    memset(c, 0, sizeof *c);
+    c->offset = off;
+    c->h = (const struct sf_chunk *)(log->buf + log->pos);
+    c->u.process = (const struct sf_process *)c->h; /* the union: one pointer */
+    size_t ts = type_size(h.type);
+    c->payload = hdr ? NULL : (const uint8_t *)c->h + ts;
+    c->payload_len = h.size - (uint32_t)ts;
+    if (check_body(log, c, recs) < 0)
+        return RD_BODY;
+    if (log->pos + h.size <= log->len)
+        log->pos += h.size;
+    else if (seek_to(log, off + h.size) < 0) /* c->h stays valid: buf is not refilled */
+        return bad(log, off, "cannot seek: %s", strerror(errno)), RD_IO;
+    return RD_OK;
+}
+
+/*
+ * Whether the chunk of `size` bytes at the current position is followed by
+ * a sound chunk header (one that may run past the end of the file) or by
+ * the end of the file: then its size can be believed. Keeps the position.
+ */
+static int sound_after(struct sf_log *log, uint32_t size)
+{
+    char why[SF_ERRLEN];
+    uint64_t why_off = log->why_off, at = cur_off(log) + size;
+    struct sf_chunk h;
+    int64_t got;
+    if (log->fsize != UINT64_MAX) { /* a file: read just the header there */
+        if (at > log->fsize)
+            return 0;
+        got = pread(log->fd, &h, sizeof h, (off_t)at);
+        if (got < 0)
+            return 0;
+        got += size;
+    } else {
+        got = fill(log, (size_t)size + sizeof h);
+        if (got >= (int64_t)(size + sizeof h))
+            memcpy(&h, log->buf + log->pos + size, sizeof h);
+    }
+    if (got < (int64_t)size)
+        return 0;
+    if ((size_t)got < (size_t)size + sizeof h)
+        return 1;                      /* the end of the file, or a truncated header: believable */
+    memcpy(why, log->why, sizeof why); /* keep the reason of the chunk before */
+    int r = header_sound(log, &h, at);
+    memcpy(log->why, why, sizeof why);
+    log->why_off = why_off;
+    return r != RD_HDR;
+}
+
+/*
+ * Scan forward from the current position, 8 bytes at a time, for the next
+ * plausible chunk: its magic, a type this reader knows, a sane size, and
+ * it passes every check, or, failing a check, is followed by a sound header
+ * (see sound_after; sf_log_next then reports it on its own). RD_OK with the
+ * position there, RD_EOF (the position at the last bytes, fewer than a
+ * header) or RD_IO. log->why is clobbered.
+ *
+ * Checking a candidate costs its size, so a crafted run of candidates that
+ * each fail late would make the scan quadratic: past RESYNC_CHECK bytes of
+ * checks in one scan, a sound header followed by another (sound_after) is
+ * enough, and sf_log_next checks (and maybe skips) the chunk as usual.
+ */
+#define RESYNC_CHECK (64u << 20)
+
+static int resync(struct sf_log *log)
+{
+    uint64_t work = 0;
+    for (;;) {
+        int64_t got = fill(log, sizeof(struct sf_chunk));
+        if (got < 0)
+            return bad(log, cur_off(log), "read error: %s", strerror(errno)), RD_IO;
+        if ((size_t)got < sizeof(struct sf_chunk))
+            return RD_EOF;
+        const uint8_t *b = log->buf + log->pos;
+        size_t avail = log->len - log->pos, i = 0;
+        for (; i + sizeof(struct sf_chunk) <= avail; i += 8) {
+            uint32_t m;
+            memcpy(&m, b + i, 4);
+            if (m == SF_CHUNK_MAGIC)
+                break;
+        }
+        log->pos += i;
+        if (i + sizeof(struct sf_chunk) > avail)
+            continue; /* read more */
+        uint64_t q = cur_off(log);
+        struct sf_chunk h;
+        int r = check_header(log, &h);
+        if (r == RD_IO)
+            return r;
+        if (r == RD_OK && type_size(h.type) != sizeof(struct sf_chunk)) {
+            if (work >= RESYNC_CHECK) {
+                if (sound_after(log, h.size))
+                    return RD_OK;
+            } else {
+                struct sf_chunkv c;
+                r = read_chunk(log, &c, 1);
+                if (r == RD_IO)
+                    return r;
+                if (rewind_to(log, q) < 0)
+                    return bad(log, q, "cannot seek: %s", strerror(errno)), RD_IO;
+                if (r == RD_OK || (r == RD_BODY && sound_after(log, h.size)))
+                    return RD_OK;
+                work += h.size;
+            }
+        }
+        /* not a chunk (or one of a type we cannot check): on */
+        if (rewind_to(log, q + 8) < 0)
+            return bad(log, q, "cannot seek: %s", strerror(errno)), RD_IO;
+    }
+}
+
+/* Bytes from the current position to the end of the file (after RD_EOF). */
+static uint64_t file_end(const struct sf_log *log)
+{
+    return log->buf_off + log->len;
+}
+
+static void poison_pid(struct sf_log *log, uint32_t pid)
+{
+    uint64_t *v = sf_map_get(&log->pidmap, pid, 0);
+    if (v)
+        *v = 0; /* sf_log_image: none */
+    *sf_map_get(&log->warned, pid, 1) = 1;
+}
+
+/*
+ * read_chunk found damage (rd) at the current position: report it and skip
+ * it. RD_OK with the position at the next chunk to read, RD_EOF when nothing
+ * readable is left, RD_IO.
+ */
+static int recover(struct sf_log *log, int rd)
+{
+    uint64_t off = cur_off(log), why_off = log->why_off;
+    char why[SF_ERRLEN];
+    memcpy(why, log->why, sizeof why);
+    struct sf_chunk h;
+    memset(&h, 0, sizeof h);
+    if (log->len - log->pos >= sizeof h)
+        memcpy(&h, log->buf + log->pos, sizeof h);
+    if (rd == RD_BODY && sound_after(log, h.size)) {
+        /* a sound header, a chunk that breaks a rule: skip it */
+        log->pos += h.size;
+        log->bad_chunks++;
+        log->bad_chunk_bytes += h.size;
+        if (h.type == SF_CHUNK_EVENTS) { /* only its records can be bad */
+            log->bad_ev++;
+            log->bad_ev_bytes += h.size;
+        }
+        if (h.type == SF_CHUNK_PROCESS) {
+            poison_pid(log, h.pid);
+            warn(log, why_off,
+                 "%s: PROCESS chunk at offset %" PRIu64 " (%u bytes) skipped, and with it the "
+                 "chunks of pid %u up to its next PROCESS chunk",
+                 why, off, h.size, h.pid);
+        } else {
+            warn(log, why_off, "%s: %s chunk at offset %" PRIu64 " (%u bytes) skipped", why,
+                 type_name(h.type), off, h.size);
+        }
+        return RD_OK;
+    }
+    int r = RD_EOF;
+    if (log->len - log->pos >= sizeof h) {
+        log->pos += 8;
+        if ((r = resync(log)) == RD_IO)
+            return r;
+    }
+    uint64_t to = r == RD_OK ? cur_off(log) : file_end(log);
+    if (rd == RD_PAST && r == RD_OK) /* not truncation: a bad size */
+        snprintf(why, sizeof why,
+                 "%s chunk size %u runs past the end of the file, %" PRIu64 " bytes left (size)",
+                 type_name(h.type), h.size, log->fsize - off);
+    if (rd == RD_PAST && r == RD_EOF) {
+        log->truncated = 1;
+        log->trunc_off = off;
+        log->trunc_bytes = to - off;
+        warn(log, why_off, "%s; the log ends here", why);
+    } else {
+        log->bad_ranges++;
+        log->bad_range_bytes += to - off;
+        if (r == RD_OK)
+            warn(log, why_off,
+                 "%s: %" PRIu64 " bytes skipped, up to the next chunk at offset %" PRIu64, why,
+                 to - off, to);
+        else
+            warn(log, why_off,
+                 "%s: no readable chunk in the last %" PRIu64 " bytes; the log ends here", why,
+                 to - off);
+    }
+    return r;
+}
+
+static struct sf_image *new_image(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_process *p = c->u.process;
-    uint64_t strs = (uint64_t)p->name_len + p->cmdline_len + p->exe_len;
-    if (strs > c->payload_len)
-        return fail(log, c->offset,
-                    "PROCESS strings (name %u + cmdline %u + exe %u bytes) run past the end of "
-                    "the chunk, %u bytes (%s)",
-                    p->name_len, p->cmdline_len, p->exe_len, c->payload_len,
-                    p->name_len > c->payload_len                              ? "name_len"
-                    : (uint64_t)p->name_len + p->cmdline_len > c->payload_len ? "cmdline_len"
-                                                                              : "exe_len");
-    if (p->clock != SF_CLOCK_TSC && p->clock != SF_CLOCK_MONO)
-        return fail(log, c->offset, "unknown clock %u (clock)", p->clock);
-
     struct sf_image *im = xcalloc(1, sizeof *im);
     im->id = (uint32_t)log->nimages;
     im->pid = p->h.pid;
@@ -641,30 +1095,19 @@ static int do_process(struct sf_log *log, struct sf_chunkv *c)
     }
     log->images[log->nimages++] = im;
     *sf_map_get(&log->pidmap, im->pid, 1) = log->nimages;
-    c->img = im;
+    uint64_t *w = sf_map_get(&log->warned, im->pid, 0);
+    if (w)
+        *w = 0;
     if (!log->prescanned && im->clock == SF_CLOCK_TSC) {
         fit_hz(&log->fit, im->tsc_hz);
         fit_add(&log->fit, im->tsc, im->mono_ns);
     }
-    return 0;
+    return im;
 }
 
-static int do_object(struct sf_log *log, struct sf_chunkv *c)
+static struct sf_obj *new_object(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_object *o = c->u.object;
-    if ((uint64_t)o->fid_base + o->nfuncs > (uint64_t)SF_FID_MAX + 1)
-        return fail(log, c->offset,
-                    "function ids %u + %u functions exceed the largest id %u (nfuncs)", o->fid_base,
-                    o->nfuncs, SF_FID_MAX);
-    uint64_t tab = (uint64_t)o->nfuncs * 8;
-    if (tab + o->path_len + o->build_id_len > c->payload_len)
-        return fail(log, c->offset,
-                    "OBJECT tables (%u functions, path %u, build-id %u bytes) run past the end "
-                    "of the chunk, %u bytes (%s)",
-                    o->nfuncs, o->path_len, o->build_id_len, c->payload_len,
-                    tab > c->payload_len                 ? "nfuncs"
-                    : tab + o->path_len > c->payload_len ? "path_len"
-                                                         : "build_id_len");
     struct sf_obj *x = xcalloc(1, sizeof *x);
     x->img = c->img;
     x->offset = c->offset;
@@ -691,110 +1134,67 @@ static int do_object(struct sf_log *log, struct sf_chunkv *c)
     }
     log->objs[log->nobjs++] = x;
     image_insert(c->img, x);
-    c->obj = x;
-    return 0;
+    return x;
 }
 
-/* Check an extended record's arg and payload size against its subtype. */
-static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t arg, uint32_t nw)
+/*
+ * A chunk read_chunk found good (short of an EVENTS chunk's records): make
+ * what it describes part of the log's state. 1 if it is for the caller, 0 if
+ * skipped: a type this reader does not know, a pid with no image (reported
+ * once per pid), an EVENTS chunk the skip filter turned down; -1 with the
+ * position back at the chunk if its records are bad (for recover).
+ */
+static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
 {
-    switch (sub) {
-    case SF_EXT_ALLOC:
-        if (nw < 3)
-            return fail(log, off, "ALLOC record with %u payload words, needs 3 (nwords)", nw);
-        break;
-    case SF_EXT_ARGS:
-        if (arg > 6)
-            return fail(log, off, "ARGS record with %u arguments, at most 6 (arg)", arg);
-        if (nw < arg)
-            return fail(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
-                        arg);
-        break;
-    case SF_EXT_RET:
-    case SF_EXT_LOST:
-        if (nw < 1)
-            return fail(log, off, "%s record without payload (nwords)",
-                        sub == SF_EXT_RET ? "RET" : "LOST");
-        break;
+    const struct sf_chunk *h = c->h;
+    if (h->type == SF_CHUNK_PROCESS) {
+        c->img = new_image(log, c);
+        return 1;
     }
-    return 0;
-}
-
-/* Check the records of a raw EVENTS chunk: after this the decoder cannot run
- * off the chunk. */
-static int check_raw(struct sf_log *log, struct sf_chunkv *c)
-{
-    const uint32_t *w = (const uint32_t *)c->payload;
-    size_t n = c->payload_len / 8; /* records of 8 bytes */
-    uint64_t base = c->offset + sizeof(struct sf_events);
-    for (size_t i = 0; i < n;) {
-        uint32_t w1 = w[2 * i + 1];
-        if ((w1 & 3u) != SF_KIND_EXT) {
-            i++;
-            continue;
+    if (type_size(h->type) == sizeof(struct sf_chunk)) {
+        log->skipped++; /* a newer kind of chunk: skip it */
+        return 0;
+    }
+    if (!(c->img = sf_log_image(log, h->pid))) {
+        log->bad_chunks++;
+        log->bad_chunk_bytes += h->size;
+        uint64_t *w = sf_map_get(&log->warned, h->pid, 1);
+        if (!*w) {
+            *w = 1;
+            warn(log, c->offset,
+                 "%s chunk of pid %u comes before any PROCESS chunk of that pid (pid): "
+                 "skipped (and so are the pid's other chunks before one, without a message)",
+                 type_name(h->type), h->pid);
         }
-        uint32_t nw = sf_w1_nwords(w1), sub = sf_w1_sub(w1);
-        uint64_t off = base + 8 * i;
-        if (nw > n - i - 1)
-            return fail(log, off,
-                        "extended record (subtype %u) has %u payload words, only %zu left in "
-                        "the chunk (nwords)",
-                        sub, nw, n - i - 1);
-        if (check_ext(log, off, sub, sf_w1_arg(w1), nw) < 0)
+        return 0;
+    }
+    switch (h->type) {
+    case SF_CHUNK_OBJECT:
+        c->obj = new_object(log, c);
+        break;
+    case SF_CHUNK_THREAD:
+        memcpy(c->thread_name, c->u.thread->name, 16);
+        c->thread_name[16] = 0;
+        break;
+    case SF_CHUNK_EVENTS:
+        if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
+            fit_add(&log->fit, c->u.events->flush_tsc, c->u.events->flush_mono_ns);
+        if (log->skip && log->skip(log->skip_ctx, c))
+            return 0;    /* the consumer does not want it: its records are not looked at */
+        if (!c->payload) /* headers only */
+            break;
+        if (check_records(log, c) < 0) {
+            log->pos = (size_t)(c->offset - log->buf_off); /* for recover */
             return -1;
-        i += 1 + nw;
-    }
-    return 0;
-}
-
-/* Check a packed EVENTS chunk by decoding it once. */
-static int check_packed(struct sf_log *log, struct sf_chunkv *c)
-{
-    const struct sf_events *e = c->u.events;
-    if (e->pad >= 8 || e->pad > c->payload_len)
-        return fail(log, c->offset, "packed EVENTS chunk with %u bytes of padding (pad)", e->pad);
-    uint64_t base = c->offset + sizeof(struct sf_events);
-    struct sf_pack_state *st = &log->pack;
-    sf_pack_reset(st, e->tsc_hi);
-    const uint8_t *p = c->payload, *end = p + c->payload_len - e->pad;
-    struct sf_unpacked r;
-    /* Keep what we decode (a record is at least 2 bytes) unless the chunk
-     * is far larger than the runtime ever writes. */
-    size_t want = c->payload_len / 2 + 1, n = 0;
-    int keep = c->payload_len <= (1u << 22);
-    if (keep && want > log->deccap) {
-        log->deccap = want;
-        log->dec = xrealloc(log->dec, want * sizeof *log->dec);
-    }
-    for (;;) {
-        const uint8_t *q = p;
-        int k = sf_unpack(st, &p, end, &r);
-        if (k == 0) {
-            c->dec = keep ? log->dec : NULL;
-            c->ndec = (uint32_t)n;
-            return 0;
         }
-        if (keep && k > 0) {
-            log->dec[n].r = r;
-            log->dec[n].rel = (uint32_t)(q - c->payload);
-            n++;
-        }
-        uint64_t off = base + (uint64_t)(q - c->payload);
-        if (k < 0)
-            return fail(log, off,
-                        "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
-                        "implies a function nothing entered (records)",
-                        *q);
-        if (r.kind == SF_KIND_EXT && check_ext(log, off, r.sub, r.arg, r.nwords) < 0)
-            return -1;
+        break;
+    case SF_CHUNK_END:
+        c->img->ended = 1;
+        if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
+            fit_add(&log->fit, c->u.end->tsc, c->u.end->mono_ns);
+        break;
     }
-}
-
-static int check_records(struct sf_log *log, struct sf_chunkv *c)
-{
-    if (c->h->flags & SF_EVENTS_PACKED)
-        return check_packed(log, c);
-    return check_raw(log, c);
+    return 1;
 }
 
 int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
@@ -802,67 +1202,85 @@ int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
     for (;;) {
         if (log->state)
             return log->state > 0 ? 0 : -1;
-        struct sf_chunk h;
-        uint64_t off = cur_off(log);
-        int r = read_header(log, &h);
-        if (r <= 0) {
-            if (r == 0)
-                log->state = 1;
-            return r;
-        }
-        int64_t got = fill(log, h.size);
-        if (got < 0)
-            return fail(log, off, "read error: %s", strerror(errno));
-        if (got < (int64_t)h.size)
-            return fail(log, off,
-                        "%s chunk of %u bytes runs past the end of the file, %" PRId64
-                        " bytes left: truncated (size)",
-                        type_name(h.type), h.size, got);
-        memset(c, 0, sizeof *c);
-        c->offset = off;
-        c->h = (const struct sf_chunk *)(log->buf + log->pos);
-        log->pos += h.size;
-        size_t ts = type_size(h.type);
-        c->payload = (const uint8_t *)c->h + ts;
-        c->payload_len = h.size - (uint32_t)ts;
-        switch (h.type) {
-        case SF_CHUNK_PROCESS:
-            c->u.process = (const struct sf_process *)c->h;
-            if (do_process(log, c) < 0)
-                return -1;
-            return 1;
-        case SF_CHUNK_OBJECT:
-            c->u.object = (const struct sf_object *)c->h;
-            if (!(c->img = need_image(log, off, &h)) || do_object(log, c) < 0)
-                return -1;
-            return 1;
-        case SF_CHUNK_THREAD:
-            c->u.thread = (const struct sf_thread *)c->h;
-            if (!(c->img = need_image(log, off, &h)))
-                return -1;
-            memcpy(c->thread_name, c->u.thread->name, 16);
-            c->thread_name[16] = 0;
-            return 1;
-        case SF_CHUNK_EVENTS:
-            c->u.events = (const struct sf_events *)c->h;
-            if (!(c->img = need_image(log, off, &h)) || check_records(log, c) < 0)
-                return -1;
-            if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
-                fit_add(&log->fit, c->u.events->flush_tsc, c->u.events->flush_mono_ns);
-            return 1;
-        case SF_CHUNK_END:
-            c->u.end = (const struct sf_end *)c->h;
-            if (!(c->img = need_image(log, off, &h)))
-                return -1;
-            c->img->ended = 1;
-            if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
-                fit_add(&log->fit, c->u.end->tsc, c->u.end->mono_ns);
-            return 1;
-        default:
-            log->skipped++; /* a newer kind of chunk: skip it */
+        int r = read_chunk(log, c, 0), a = 0;
+        if (r == RD_OK && (a = apply_chunk(log, c)) < 0)
+            r = RD_BODY; /* bad records */
+        if (r < RD_IO && (r = recover(log, r)) == RD_OK)
             continue;
+        if (r == RD_IO)
+            return fail(log, log->why_off, "%s", log->why);
+        if (r == RD_EOF) {
+            log->state = 1;
+            return 0;
+        }
+        if (a) {
+            log->good++;
+            log->good_ev += c->h->type == SF_CHUNK_EVENTS;
+            return 1;
         }
     }
+}
+
+void sf_log_damage(const struct sf_log *log, struct sf_log_damage *d)
+{
+    memset(d, 0, sizeof *d);
+    d->chunks = log->bad_chunks;
+    d->chunk_bytes = log->bad_chunk_bytes;
+    d->ranges = log->bad_ranges;
+    d->range_bytes = log->bad_range_bytes;
+    d->truncated = log->truncated;
+    d->trunc_off = log->trunc_off;
+    d->trunc_bytes = log->trunc_bytes;
+    d->warnings = log->nwarn;
+    d->good = log->good;
+    d->ev_chunks = log->bad_ev;
+    d->ev_chunk_bytes = log->bad_ev_bytes;
+    d->ev_good = log->good_ev;
+}
+
+void sf_log_set_headers_only(struct sf_log *log, int on)
+{
+    log->headers_only = on;
+}
+
+int sf_log_summary(const struct sf_log *log, char *buf, size_t len)
+{
+    struct sf_log_damage d;
+    sf_log_damage(log, &d);
+    return sf_log_summary_of(log->path, &d, buf, len);
+}
+
+int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf, size_t len)
+{
+    if (!d->chunks && !d->ranges && !d->truncated)
+        return 0;
+    size_t n = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        int k_ = snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__);                            \
+        if (k_ > 0)                                                                                \
+            n += (size_t)k_;                                                                       \
+        if (n >= len)                                                                              \
+            n = len ? len - 1 : 0;                                                                 \
+    } while (0)
+    ADD("%s: damaged log: ", path);
+    const char *sep = "";
+    if (d->chunks) {
+        ADD("%" PRIu64 " bad chunk%s skipped (%" PRIu64 " bytes)", d->chunks,
+            d->chunks == 1 ? "" : "s", d->chunk_bytes);
+        sep = ", ";
+    }
+    if (d->ranges) {
+        ADD("%s%" PRIu64 " unreadable range%s skipped (%" PRIu64 " bytes)", sep, d->ranges,
+            d->ranges == 1 ? "" : "s", d->range_bytes);
+        sep = ", ";
+    }
+    if (d->truncated)
+        ADD("%struncated at offset %" PRIu64 " (%" PRIu64 " bytes of an incomplete chunk)", sep,
+            d->trunc_off, d->trunc_bytes);
+    ADD("; everything else was read (%" PRIu64 " chunks)", d->good);
+#undef ADD
+    return 1;
 }
 
 /* ---- the first pass ----------------------------------------------------- */
@@ -880,7 +1298,17 @@ int sf_log_prescan(struct sf_log *log)
     for (;;) {
         struct sf_chunk h;
         uint64_t off = cur_off(log);
-        if (read_header(log, &h) <= 0)
+        int r = check_header(log, &h);
+        if (r == RD_HDR || r == RD_PAST) {
+            /* step over the damage as sf_log_next will */
+            if (log->len - log->pos < sizeof h)
+                break;
+            log->pos += 8;
+            if (resync(log) != RD_OK)
+                break;
+            continue;
+        }
+        if (r != RD_OK)
             break;
         uint64_t *clk = NULL;
         size_t want = 0;
@@ -921,7 +1349,6 @@ int sf_log_prescan(struct sf_log *log)
             break;
     }
     sf_map_free(&clocks);
-    /* The checks above may have recorded an error: sf_log_next finds it again. */
     log->state = 0;
     log->err[0] = 0;
     log->prescanned = 1;
@@ -935,6 +1362,21 @@ int sf_log_prescan(struct sf_log *log)
 }
 
 /* ---- events ------------------------------------------------------------- */
+
+const char *sf_alloc_kind_name(uint32_t arg)
+{
+    switch (arg) {
+    case SF_ALLOC_ALLOC:
+        return "alloc";
+    case SF_ALLOC_FREE:
+        return "free";
+    case SF_ALLOC_REALLOC_ALLOC:
+        return "realloc-alloc";
+    case SF_ALLOC_REALLOC_FREE:
+        return "realloc-free";
+    }
+    return NULL;
+}
 
 void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c)
 {

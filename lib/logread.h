@@ -2,7 +2,8 @@
  * logread.h - the shared reader of sftrace logs (format: common/logfmt.h).
  *
  * Every tool reads logs through this. The reader streams: it reads the file
- * front to back through one buffer (2 MiB, or the largest chunk if larger)
+ * front to back through one buffer (2 MiB, or the largest chunk if larger;
+ * smaller for a small file, and growing from 64 KiB for a pipe)
  * and never maps or loads the whole file, so memory does not grow with the
  * size of the log, only with the number of processes and objects in it.
  *
@@ -10,7 +11,8 @@
  *
  *     char err[SF_ERRLEN];
  *     struct sf_log *log = sf_log_open(path, err, sizeof err);
- *     if (!log) { fprintf(stderr, "%s\n", err); ... }
+ *     if (!log) { fprintf(stderr, "%s\n", err); ... }    // exit 1
+ *     sf_log_set_warn(log, my_warn, ctx);  // optional: damage warnings
  *     sf_log_prescan(log);                 // first pass: clock calibration
  *     struct sf_chunkv c;
  *     int r;
@@ -27,7 +29,9 @@
  *             ...  o->func_addr[idx] is the function's ELF address
  *         }
  *     }
- *     if (r < 0) fprintf(stderr, "%s\n", sf_log_error(log));
+ *     if (r < 0) fprintf(stderr, "%s\n", sf_log_error(log));   // exit 1
+ *     else if (sf_log_summary(log, err, sizeof err))
+ *         fprintf(stderr, "%s\n", err);                      // exit SF_EXIT_DAMAGED
  *     sf_log_close(log);
  *
  * EVENTS chunks come raw (logfmt.h) or packed (flag SF_EVENTS_PACKED,
@@ -36,12 +40,31 @@
  * Every chunk sf_log_next returns has been checked completely (header,
  * sizes, string lengths, object tables, the records of an EVENTS chunk:
  * extended records' sizes; a packed chunk is decoded once), so a chunk is
- * either wholly usable or the read stops with an error at it: everything
- * returned before an error is good. Errors read
- * "FILE: offset N: what is wrong (field)". Chunk types this reader does not
- * know, and extended-record subtypes it does not know, are skipped (newer
- * minor versions may add them). A log truncated exactly at a chunk boundary
- * is indistinguishable from a shorter, valid log.
+ * either wholly usable or not returned at all. Chunk types this reader does
+ * not know, and extended-record subtypes it does not know, are skipped
+ * (newer minor versions may add them). A log truncated exactly at a chunk
+ * boundary is indistinguishable from a shorter, valid log.
+ *
+ * Damage. A bad chunk does not end the read: the reader reports it through
+ * the warning callback (sf_log_set_warn; by default a line on stderr) and
+ * goes on with the next chunk, so everything readable is read:
+ *   - a chunk whose header is sound but that breaks a rule (a string or
+ *     table running past its end, an unknown clock, a bad record, a chunk of
+ *     a pid with no PROCESS chunk before it) is skipped, when a sound header
+ *     (or the end of the file) follows it: its size can be believed;
+ *   - otherwise, and at a chunk header that cannot be trusted (magic, size),
+ *     the reader resynchronizes: it scans forward, 8 bytes at a time, for the
+ *     next plausible chunk (magic, a known type, a sane size, and the chunk
+ *     passes every check or is followed by a sound header) and skips the
+ *     bytes between;
+ *   - a chunk that runs past the end of the file with no plausible chunk
+ *     after it is truncation: the read ends there.
+ * Warnings read "FILE: offset N: what is wrong (field): what was skipped".
+ * Chunks of a pid with no PROCESS chunk, or whose PROCESS chunk was bad,
+ * are reported once per pid (the summary counts them all); after
+ * SF_WARN_MAX warnings one more says that the rest are only counted.
+ * sf_log_summary then says what was skipped in all; tools print it and
+ * exit with SF_EXIT_DAMAGED. sf_log_next fails (-1) only on a read error.
  *
  * Process images. A PROCESS chunk starts an image: the pid's objects and
  * function ids from then on are that image's. A later PROCESS chunk of the
@@ -51,7 +74,9 @@
  * and an OBJECT chunk replaces any object whose function ids it overlaps.
  * Images and their objects live until sf_log_close: events can be resolved
  * after their process has ended. A chunk (other than PROCESS) from a pid with
- * no PROCESS chunk before it is an error.
+ * no PROCESS chunk before it is skipped (see Damage); so are the chunks of a
+ * pid after a PROCESS chunk of it that was skipped, up to its next good
+ * PROCESS chunk, as they belong to an image the reader does not know.
  *
  * Clock. Timestamps count TSC ticks (SF_CLOCK_TSC) or CLOCK_MONOTONIC ns
  * (SF_CLOCK_MONO), per process. For TSC the reader fits mono = a + b * tsc
@@ -76,7 +101,11 @@
 #include "logfmt.h"
 #include "pack.h"
 
-#define SF_ERRLEN 512 /* enough for any message of this reader */
+#define SF_ERRLEN 512  /* enough for any message of this reader */
+#define SF_WARN_MAX 20 /* warnings passed on one by one; later ones are counted */
+#define SF_EXIT_DAMAGED                                                                            \
+    3 /* tools' exit status: the log was damaged, the output has                                   \
+         everything readable (1: nothing could be read) */
 
 struct sf_log;
 struct sf_obj;
@@ -149,23 +178,75 @@ const char *sf_log_path(const struct sf_log *log);
 
 /*
  * First pass: read every chunk header and calibration pair, seeking over
- * event records, compute the clock fit, and rewind to the first chunk. It
- * stops quietly at the first bad chunk (sf_log_next reports it when it gets
+ * event records, compute the clock fit, and rewind to the first chunk.
+ * Damage is stepped over quietly (sf_log_next reports it when it gets
  * there). Call before the first sf_log_next. 0, or -1 on an I/O error
  * (message in sf_log_error; a pipe cannot be prescanned, but can still be
  * read: the fit then uses the pairs seen so far).
  */
 int sf_log_prescan(struct sf_log *log);
 
-/* Next chunk: 1 and *c filled, 0 at the end of the file, -1 on an error
- * (sf_log_error says what). After -1 or 0 it keeps returning the same. */
+/* Next good chunk: 1 and *c filled, 0 at the end of the file (or where a
+ * truncated chunk ends it), -1 on a read error (sf_log_error says what).
+ * Damage on the way is reported and skipped (see Damage above). After -1 or
+ * 0 it keeps returning the same. */
 int sf_log_next(struct sf_log *log, struct sf_chunkv *c);
 /* The last error: "FILE: offset N: what is wrong (field)". */
 const char *sf_log_error(const struct sf_log *log);
 /* File offset where the next chunk would start. */
 uint64_t sf_log_offset(const struct sf_log *log);
-/* Chunks of unknown type skipped so far. */
+/* Chunks of unknown type skipped so far (not damage). */
 uint64_t sf_log_skipped(const struct sf_log *log);
+
+/* A consumer's filter on EVENTS chunks (the call engine's time range and
+ * thread selection): fn sees each EVENTS chunk (c->h, c->u.events, c->img
+ * set; not its records) before the records are checked or decoded; when it
+ * returns nonzero, sf_log_next goes on to the next chunk without looking at
+ * the records (their calibration pair still counts). NULL: none. */
+typedef int sf_log_skip_fn(void *ctx, const struct sf_chunkv *c);
+void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
+
+/* Damage warnings: fn(arg, msg) for each, msg as described above (no
+ * newline). NULL restores the default, "sftrace: MSG" on stderr. */
+typedef void sf_log_warn_fn(void *arg, const char *msg);
+void sf_log_set_warn(struct sf_log *log, sf_log_warn_fn *fn, void *arg);
+/* A callback that drops the warnings (still counted): for a second pass over
+ * a log another sf_log already reports on. */
+sf_log_warn_fn sf_log_warn_none;
+
+/* What the reader skipped so far. */
+struct sf_log_damage {
+    uint64_t chunks, chunk_bytes; /* chunks skipped for breaking a rule */
+    uint64_t ranges, range_bytes; /* unreadable byte ranges skipped (resync) */
+    int truncated;                /* the file ends inside a chunk ... */
+    uint64_t trunc_off;           /* ... that starts here ... */
+    uint64_t trunc_bytes;         /* ... and has only this many bytes */
+    uint64_t warnings;            /* warnings made (some only counted) */
+    uint64_t good;                /* chunks returned by sf_log_next */
+    /* Of those: EVENTS chunks skipped for bad records (in chunks,
+     * chunk_bytes) and EVENTS chunks returned (in good). Readers that split
+     * a log's threads between them (lib/runcalls.c) see the same framing and
+     * other chunks but each only its own threads' records: they add these
+     * up and take the rest from one reader. */
+    uint64_t ev_chunks, ev_chunk_bytes, ev_good;
+};
+void sf_log_damage(const struct sf_log *log, struct sf_log_damage *d);
+/* 0 when nothing was skipped; else 1 and buf holds one line, "FILE: damaged
+ * log: ...; everything else was read", for the tools to print at the end. */
+int sf_log_summary(const struct sf_log *log, char *buf, size_t len);
+/* The same line for the damage d of the log at path (merged damage). */
+int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf, size_t len);
+
+/*
+ * Headers only: from now on sf_log_next reads, of an EVENTS chunk, only its
+ * struct sf_events (c->payload NULL, c->payload_len the record bytes it
+ * did not read) and seeks over its records, neither checking nor decoding
+ * them: for `sftrace info` (disk speed) and planning parallel reads. The
+ * framing and every other chunk are checked, and damage is skipped and
+ * reported, as always. Do not decode such chunks. On a pipe the records
+ * are read (and dropped) rather than seeked over.
+ */
+void sf_log_set_headers_only(struct sf_log *log, int on);
 
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);
@@ -227,6 +308,10 @@ struct sf_evdec {
 void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c);
 /* 1 and *ev filled, or 0 at the end of the chunk. */
 int sf_evdec_next(struct sf_evdec *d, struct sf_event *ev);
+
+/* "alloc", "free", "realloc-alloc" or "realloc-free" for an ALLOC record's
+ * arg (enum sf_alloc_kind), NULL for another value. */
+const char *sf_alloc_kind_name(uint32_t arg);
 
 /* ---- a small map for the tools: uint64 key -> uint64 value -------------- */
 

@@ -164,6 +164,33 @@ def encode(events, hi=None):
     return start, out
 
 
+def random_stream(rnd, n, nfids, t, gaps=(1, 3, 200, 70000, 1 << 33), ext=True):
+    """A random, properly nested event stream for encode(): n events of
+    functions 1..nfids from time t on (gaps between events drawn from gaps),
+    with tail calls and, if ext, ARGS, RET, ALLOC and LOST records."""
+    evs, stack = [], []
+    for _ in range(n):
+        t += rnd.choice(gaps)
+        r = rnd.random()
+        if stack and r < 0.4:
+            evs.append(("exit", t, stack.pop()))
+        elif r < 0.8 or not stack or not ext and r >= 0.85:
+            f = rnd.randrange(1, nfids + 1)
+            stack.append(f)
+            evs.append(("entry", t, f))
+        elif r < 0.85:
+            evs.append(("tail", t, stack.pop()))
+        elif r < 0.9:
+            evs.append(("args", t, [1, 2, 3]))
+        elif r < 0.93:
+            evs.append(("ret", t, 42))
+        elif r < 0.96:
+            evs.append(("alloc", t, rnd.randrange(1, 5), 64, 16, 0x1000))
+        else:
+            evs.append(("lost", t, 7))
+    return evs
+
+
 # ---- packed records (common/pack.h) ----------------------------------------------
 
 PACK_DEPTH = 256

@@ -406,35 +406,65 @@ def test_signal_handlers():
 
 
 def _signals(prog, kill_n):
-    p, ev, _ = _record([prog], "signals")
+    """Every assertion on the whole event stream, counted while the dump
+    streams (the log has ~15M events: a list of them takes gigabytes)."""
+    log = _log("signals")
+    p = tl.record([prog], log, check=False)
+    assert p.returncode == 0, (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
     out = p.stdout
     pid, tid, sender = tl.kv(out, "pid"), tl.kv(out, "tid"), tl.kv(out, "sender_tid")
     usr1, usr2, nested, busy = (tl.kv(out, k) for k in ("usr1", "usr2", "usr2_nested", "busy"))
     assert (tl.kv(out, "kill_n"), usr1, usr2, nested) == (kill_n, 200, kill_n + 20, 20), out
-    assert _pids(ev) == {pid}
-    assert _tids(ev, pid) == {tid, sender}
-    assert _calls(ev, "on_usr1", tid=tid) == (usr1, usr1, 0)
-    assert _calls(ev, "on_usr2", tid=tid) == (usr2, usr2, 0)
-    assert _calls(ev, "handler_work", tid=tid) == (usr1 + usr2, usr1 + usr2, 0)
-    assert _calls(ev, "handler_leaf", tid=tid) == (usr1 + usr2, usr1 + usr2, 0)
-    assert _calls(ev, "busy_work", tid=tid) == (busy, busy, 0)
-    assert _calls(ev, "raiser", tid=tid) == (1, 1, 0)
-    assert _calls(ev, "main", tid=tid) == (1, 1, 0)
-    assert _calls(ev, "sender", tid=sender) == (1, 1, 0)
-    assert tl.counts(ev, tid=sender) == collections.Counter({"sender": 1})
-    stacks = tl.check_nesting(ev)
+    counts = collections.Counter()  # (pid, tid, kind, func) -> events, as strings
+    last = {}
+    stacks = collections.defaultdict(list)
+    inside = n = 0
+    stid = str(tid)
+    for f in tl.dump_stream(log, raw=True):
+        n += 1
+        _, q, t, kind, func = f[:5]
+        k = (q, t)
+        counts[(q, t, kind, func)] += 1
+        # tl.check_time_order
+        time = int(f[0])
+        assert time >= last.get(k, 0), (n, f, last[k])
+        last[k] = time
+        # tl.check_nesting, and the SIGUSR2 handlers inside a SIGUSR1 one
+        st = stacks[k]
+        if kind == "entry":
+            if func == "on_usr2" and t == stid and "on_usr1" in st:
+                inside += 1
+            st.append(func)
+        elif kind in ("exit", "tailcall"):
+            assert st, "exit of %s with empty stack on %s/%s" % (func, q, t)
+            top = st.pop()
+            assert top == func, "exit of %s but %s is on top (%s/%s)" % (func, top, q, t)
+    counts = collections.Counter({(int(q), int(t), kd, fn): c
+                                  for (q, t, kd, fn), c in counts.items()})
+    per_pid = collections.Counter()
+    for (q, _, _, _), c in counts.items():
+        per_pid[q] += c
+    last = {(int(q), int(t)) for q, t in last}
+    _, chunks = tl.read_log(log)
+    tl.check_log_complete(chunks, None, dumped=per_pid)
+    assert set(per_pid) == {pid}
+    assert {t for (q, t) in last if q == pid} == {tid, sender}
+
+    def calls(func, t):
+        return tuple(counts[(pid, t, kd, func)] for kd in ("entry", "exit", "tailcall"))
+
+    assert calls("on_usr1", tid) == (usr1, usr1, 0)
+    assert calls("on_usr2", tid) == (usr2, usr2, 0)
+    assert calls("handler_work", tid) == (usr1 + usr2, usr1 + usr2, 0)
+    assert calls("handler_leaf", tid) == (usr1 + usr2, usr1 + usr2, 0)
+    assert calls("busy_work", tid) == (busy, busy, 0)
+    assert calls("raiser", tid) == (1, 1, 0)
+    assert calls("main", tid) == (1, 1, 0)
+    assert calls("sender", sender) == (1, 1, 0)
+    assert collections.Counter({f: c for (q, t, kd, f), c in counts.items()
+                                if t == sender and kd == "entry"}) == {"sender": 1}
     assert all(not s for s in stacks.values()), stacks
     # the 20 nested SIGUSR2 handlers ran inside a SIGUSR1 handler
-    st, inside = [], 0
-    for e in ev:
-        if e.tid != tid:
-            continue
-        if e.kind == "entry":
-            if e.func == "on_usr2" and "on_usr1" in st:
-                inside += 1
-            st.append(e.func)
-        else:
-            st.pop()
     assert inside == nested
 
 

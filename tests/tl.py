@@ -85,6 +85,25 @@ def dump(log, sftrace=None, check=True):
     return parse_dump(p.stdout), p
 
 
+def dump_stream(log, opts=(), sftrace=None, raw=False):
+    """Iterate `sftrace dump [opts] log` as Events, one line at a time (for
+    logs too big to hold as a list); the dump's exit status is checked at the
+    end of the iteration. raw: each line's fields as strings instead (time,
+    pid, tid, kind, func, extra...: faster)."""
+    cmd = [sftrace or SFTRACE, "dump"] + list(opts) + [log]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          errors="replace", bufsize=1 << 20) as p:
+        for line in p.stdout:
+            if not line or line[0] == "#" or line == "\n":
+                continue
+            f = line.rstrip("\n").split("\t")
+            yield f if raw else Event(int(f[0]), int(f[1]), int(f[2]), f[3], f[4], f[5:])
+        err = p.stderr.read()
+        rc = p.wait()
+    if rc != 0:
+        raise AssertionError("%s exited %d\nstderr:\n%s" % (" ".join(cmd), rc, err[-4000:]))
+
+
 def parse_dump(text):
     events = []
     for line in text.splitlines():
@@ -199,21 +218,28 @@ def thread_names(chunks, pid):
     return names
 
 
-def check_log_complete(chunks, events):
+def check_log_complete(chunks, events, dumped=None):
     """Every process image that started recording ended it (PROCESS/END pairs per
     pid), nothing was lost, and `sftrace dump` printed as many function events
-    per pid as the END chunks say were recorded."""
+    per pid as the END chunks say were recorded (dumped: a Counter pid ->
+    events printed, instead of the events, for a streamed dump)."""
     starts = collections.Counter(c["pid"] for c in chunks if c["type"] == CHUNK_PROCESS)
     ends = collections.Counter(c["pid"] for c in chunks if c["type"] == CHUNK_END)
     assert starts == ends, "PROCESS chunks per pid %s but END chunks %s" % (dict(starts), dict(ends))
     lost = [c for c in chunks if (c["type"] == CHUNK_EVENTS and c["flags"] & EVENTS_LOST)
             or (c["type"] == CHUNK_END and c["lost"])]
     assert not lost, "records were lost: %s" % lost
+    check_log_counts(chunks, collections.Counter(e.pid for e in events) if dumped is None
+                     else dumped)
+
+
+def check_log_counts(chunks, dumped):
+    """The END chunks' event totals per pid are dumped (a Counter pid -> events
+    `sftrace dump` printed; for streamed dumps)."""
     end_events = collections.Counter()
     for c in chunks:
         if c["type"] == CHUNK_END:
             end_events[c["pid"]] += c["events"]
-    dumped = collections.Counter(e.pid for e in events)
     assert +end_events == +dumped, "END totals per pid %s, dumped %s" % (dict(end_events), dict(dumped))
 
 

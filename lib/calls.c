@@ -1,0 +1,1648 @@
+/*
+ * calls.c - the call engine (calls.h): reads a log through logread.h and
+ * turns each thread's entries, exits and tail calls into call begins and
+ * ends with one consistent stack, applying the selection (select.h).
+ *
+ * Passes. Without a time range or a thread-name selection the engine reads
+ * the log once (after the reader's prescan). With them it reads it up to
+ * three times, each through its own reader:
+ *   1. the survey: every chunk header (EVENTS records skipped undecoded,
+ *      except the first chunk of each thread, whose first record is the
+ *      thread's first event): the log's first event (the window origin),
+ *      every name each thread had (a thread is selected by --thread-name if
+ *      any of its names matches), and the chunks that empty a thread's
+ *      stack (its exit; its process's END, exec or pid reuse), with times;
+ *   2. the replay (time range with a start only): the stack rules (entries,
+ *      exits, tail calls, the unwinding rule; nothing else: no names, no
+ *      output) over each selected thread's records from its start up to its
+ *      first record at or after the window start, where its stack is kept:
+ *      the calls open at the window start, exactly as a run over the whole
+ *      log has them. A thread gets there also when a chunk's tsc_hi (a lower
+ *      bound) is after the start, or when its stack is emptied after the
+ *      start (it exits or its process ends inside or after the window). The
+ *      replay skips, undecoded, every chunk of a thread after it got there
+ *      and every chunk whose records are all before the start when a later
+ *      chunk empties the thread's stack before the start (threads that
+ *      ended before the window); its reader stays open (functions it
+ *      resolved point at its objects);
+ *   3. the main pass, which starts each thread's stack with the calls the
+ *      replay found (flag SF_CALL_CLIPPED, start = window start) at its
+ *      first event in the window, or, for a thread with no event in it, when
+ *      it ends (exit, its process's end, the window end, the log end), so
+ *      that a call spanning the whole window is shown too.
+ * Events outside the window are not fed to the main pass's stack rules at
+ * all, whether their chunk was skipped or decoded, so skipping changes
+ * nothing but the cost. A chunk is skipped undecoded when its flush time (an
+ * upper bound of its records' times) is before the window start, or when
+ * its thread has already passed the window end (chunks of one thread come
+ * in time order), or when its tsc_hi (a lower bound) is after the end. (The
+ * previous chunk's flush time is not a lower bound of the next chunk's
+ * first record: the runtime's writer thread may flush a buffer after the
+ * thread has gone on recording into the next one.)
+ *
+ * Functions are named (symbolized) when a consumer or -F/-N first asks
+ * (sf_calls_func), so the replay and calls never delivered cost no names.
+ *
+ * Selection state of a frame (sf_cframe.state): low bits ST_*, bits 8..
+ * the number of candidate frames at or below it (the delivered depth its
+ * next candidate callee gets). A candidate is a call the call-level
+ * selection keeps if it lives long enough (--min-duration) and is not past
+ * the depth limit; its begin is delivered at once, or, with
+ * --min-duration, as soon as an event of the thread comes min_duration
+ * after its start (ancestors are older, so they are delivered first).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callgraph.h"
+#include "calls.h"
+#include "xalloc.h"
+
+#define STACK_MAX (1u << 22) /* frames tracked per thread */
+#define UNWIND_MAX 65536u    /* frames searched for a non-top exit */
+#define FID_CACHE_MAX (1u << 24)
+#define NONE 0xffffffffu
+
+#define ST_CAND 1u    /* a candidate (see above) */
+#define ST_SUBDROP 2u /* it and everything beneath it is dropped */
+#define ST_INF 4u     /* inside a call matching -F (or -F not given) */
+#define ST_HIDDEN 8u  /* dropped for the depth limit (hidden counts it) */
+#define ST_SHIFT 8
+
+#define FS_KNOWN 1u
+#define FS_NOTRACE 2u
+#define FS_FMATCH 4u
+
+struct imgst {
+    uint32_t *fid2g; /* function id -> global function, NONE unknown */
+    uint32_t cap;
+    int w0known;   /* replay: w0ts is known */
+    uint64_t w0ts; /* the image's first timestamp at or after the window start */
+};
+
+/* The global functions of one object file (shared by every process image
+ * that maps it: forks, runs of the same program). */
+struct objst {
+    struct sf_symobj *so;
+    struct sf_callgraph *cg; /* its code's "can call" (NULL: not known) */
+    uint32_t nfuncs;
+    uint64_t a0, a1; /* first and last function address, to tell files apart */
+    uint32_t *g;     /* function index -> global function, NONE unknown */
+};
+
+struct proc;
+
+/* Chunks that empty a thread's stack (survey, for the replay's skipping):
+ * file offset and time, in file order; cur: the first not before the chunk
+ * being looked at. */
+struct reset {
+    uint64_t off, ns;
+};
+struct resets {
+    struct reset *v;
+    size_t n, cap, cur;
+};
+
+struct thr {
+    struct sf_cthread pub;
+    uint32_t cap;
+    uint32_t last_fid;
+    int declared;  /* thread() was called for this incarnation */
+    int counted;   /* counted in stats.threads */
+    int past_end;  /* an event after the window end was seen */
+    int started;   /* the first event of this incarnation was fed */
+    int selected;  /* -1 unknown, 0 no, 1 yes (pid/tid/name) */
+    int lastev;    /* 1: last function event began a kept call; 2: ended one */
+    uint32_t pend; /* lowest index of an undelivered candidate, NONE if none */
+    char shown[17];
+    uint32_t inc; /* incarnation (THREAD chunks flagged EXITED so far, this pass) */
+    /* The replay (window start): the stack at the window start of
+     * incarnation chain_inc, outermost first, fids of image chain_img. */
+    uint32_t *chain;
+    uint32_t nchain, capchain, chain_inc, chain_img;
+    int have_chain;      /* the replay found the stack (maybe empty) */
+    int reached;         /* replay: this incarnation got to the window start */
+    int chain_done;      /* main pass: the chain was pushed (or cannot be any more) */
+    struct resets exits; /* survey: its THREAD chunks flagged EXITED */
+    struct proc *proc;
+    struct thr *next_in_proc;
+};
+
+struct proc {
+    uint32_t pid;
+    const struct sf_image *img;
+    struct thr *threads;
+    struct resets ends; /* survey: its END and PROCESS chunks */
+};
+
+struct sf_calls {
+    struct sf_log *log; /* the caller's reader (main pass) */
+    struct sf_log *cur; /* the reader of the pass running */
+    struct sf_syms *syms;
+    const struct sf_select *sel;
+    struct sf_calls_ops ops;
+    void *ctx;
+    int (*tick)(void *);
+    void *tick_ctx;
+    uint32_t maxd;       /* depth limit, NONE for none */
+    int filters;         /* call-level selection */
+    int prepass;         /* running the replay (window start): no output */
+    struct sf_log *rlog; /* the replay's reader, open until free (functions
+                            it resolved point at its objects) */
+    uint64_t replayed;   /* EVENTS chunks the replay decoded */
+    char err[SF_ERRLEN + 64];
+
+    struct sf_func *funcs;
+    uint8_t *fsel;  /* per function: FS_* */
+    uint32_t *fobj; /* per function: index + 1 in objs, 0 for an unknown fid */
+    int unwind_on;  /* some object can unwind: check entries (calls.h) */
+    uint32_t nfuncs, capfuncs;
+    struct sf_map objmap;  /* struct sf_obj * -> index + 1 in objs */
+    struct sf_map filemap; /* struct sf_symobj * -> index + 1 in objs */
+    struct objst *objs;
+    size_t nobjs, capobjs;
+    struct sf_map unkmap; /* image id << 32 | fid -> g + 1 (no object) */
+    struct imgst *imgs;
+    size_t nimgs;
+    struct sf_map thrmap; /* pid << 32 | tid -> index + 1 in thrs */
+    struct thr **thrs;
+    size_t nthrs, capthrs;
+    struct sf_map procmap; /* pid -> index + 1 in procs */
+    struct proc **procs;
+    size_t nprocs, capprocs;
+    uint64_t next_id;
+
+    /* the window, absolute ns (set after the survey) */
+    int window;
+    uint64_t w0, w1;
+    uint64_t origin;
+    int noskip;              /* SFTRACE_NO_SKIP: decode every chunk (tests) */
+    int nounwind;            /* SFTRACE_NO_UNWIND_RULE: no entry rule (tests) */
+    struct sf_map namesel;   /* survey: pid << 32 | tid -> 1 + (a name matched) */
+    struct sf_map firstseen; /* survey: image id << 32 | tid seen */
+
+    /* the reader's clock fit, copied once it is final */
+    int fastclock;
+    double ca, cb;
+    uint64_t cx0, cy0;
+
+    struct sf_call call;   /* the call the last pop delivered */
+    struct sf_crec *batch; /* ops.calls: begins and ends not handed over yet ... */
+    size_t nb;
+    struct sf_cthread *bt; /* ... all of this thread */
+    struct sf_calls_stats st;
+};
+
+/* ---- time ------------------------------------------------------------------ */
+
+static void clock_from(struct sf_calls *e, struct sf_log *log)
+{
+    struct sf_clockinfo ci;
+    sf_log_clockinfo(log, &ci);
+    e->fastclock = 1;
+    e->ca = ci.a;
+    e->cb = ci.b;
+    e->cx0 = ci.x0;
+    e->cy0 = ci.y0;
+}
+
+/* sf_log_ns without the call and libm's llround: the same line
+ * (logread.h: mono = y0 + a + b * (tsc - x0)), computed the same way. */
+static inline uint64_t to_ns(struct sf_calls *e, const struct sf_image *img, uint64_t ts)
+{
+    int64_t ns;
+    if (img->clock == SF_CLOCK_MONO) {
+        ns = (int64_t)ts;
+    } else if (__builtin_expect(e->fastclock, 1)) {
+        double d = e->ca + e->cb * (double)(int64_t)(ts - e->cx0);
+        ns = (int64_t)(e->cy0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
+    } else {
+        ns = sf_log_ns(e->cur, img, ts);
+    }
+    return ns > 0 ? (uint64_t)ns : 0;
+}
+
+/* ---- functions ------------------------------------------------------------ */
+
+static void warn(struct sf_calls *e, const char *msg)
+{
+    if (e->ops.warning)
+        e->ops.warning(e->ctx, msg);
+    else
+        fprintf(stderr, "sftrace: warning: %s\n", msg);
+}
+
+static uint32_t new_func(struct sf_calls *e, const char *name, const char *file, int line,
+                         const struct sf_obj *o, uint32_t idx)
+{
+    if (e->nfuncs >= e->capfuncs) {
+        e->capfuncs = e->capfuncs ? 2 * e->capfuncs : 256;
+        e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
+        e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
+        e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+    }
+    e->fobj[e->nfuncs] = 0;
+    struct sf_func *f = &e->funcs[e->nfuncs];
+    memset(f, 0, sizeof *f);
+    e->fsel[e->nfuncs] = 0;
+    f->name = name;
+    f->name_len = name ? (uint32_t)strlen(name) : 0;
+    f->obj = o;
+    f->index = idx;
+    if (file && *file) {
+        f->file = file;
+        f->file_len = (uint32_t)strlen(file);
+        f->line = line > 0 ? (uint32_t)line : 0;
+    }
+    return e->nfuncs++;
+}
+
+static struct imgst *img_state(struct sf_calls *e, const struct sf_image *img)
+{
+    if (img->id >= e->nimgs) {
+        size_t n = e->nimgs ? e->nimgs : 4;
+        while (n <= img->id)
+            n *= 2;
+        e->imgs = sf_xrealloc(e->imgs, n * sizeof *e->imgs);
+        memset(e->imgs + e->nimgs, 0, (n - e->nimgs) * sizeof *e->imgs);
+        e->nimgs = n;
+    }
+    return &e->imgs[img->id];
+}
+
+/* Global function of fid in img (slow path: symbolize, cache). */
+static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_image *img,
+                        uint32_t fid)
+{
+    uint32_t idx, g;
+    struct sf_obj *o = sf_image_obj(img, fid, &idx);
+    if (o) {
+        uint64_t *slot = sf_map_get(&e->objmap, (uint64_t)(uintptr_t)o, 1);
+        if (!*slot) {
+            struct sf_symobj *so = sf_syms_object(e->syms, o->path, o->build_id, o->build_id_len);
+            uint64_t a0 = o->nfuncs ? o->func_addr[0] : 0;
+            uint64_t a1 = o->nfuncs ? o->func_addr[o->nfuncs - 1] : 0;
+            uint64_t *fs = sf_map_get(&e->filemap, (uint64_t)(uintptr_t)so, 1);
+            struct objst *same = *fs ? &e->objs[*fs - 1] : NULL;
+            if (!same && sf_symobj_warning(so)) /* once per file */
+                warn(e, sf_symobj_warning(so));
+            if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
+                *slot = *fs;
+            } else {
+                SF_GROW(e->objs, e->nobjs, e->capobjs);
+                struct objst *st = &e->objs[e->nobjs++];
+                st->so = so;
+                st->nfuncs = o->nfuncs;
+                st->a0 = a0;
+                st->a1 = a1;
+                st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
+                memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
+                st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
+                                           o->nfuncs);
+                if (sf_callgraph_unwinds(st->cg) && !e->nounwind)
+                    e->unwind_on = 1;
+                *slot = e->nobjs;
+                if (!*fs)
+                    *fs = e->nobjs;
+            }
+        }
+        struct objst *st = &e->objs[*slot - 1];
+        if (st->g[idx] == NONE) { /* named when first asked (name_func) */
+            st->g[idx] = new_func(e, NULL, NULL, 0, o, idx);
+            e->fobj[st->g[idx]] = (uint32_t)(*slot);
+        }
+        g = st->g[idx];
+    } else {
+        uint64_t *slot = sf_map_get(&e->unkmap, (uint64_t)img->id << 32 | fid, 1);
+        if (!*slot) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "fid:%" PRIu32, fid);
+            char *name = sf_xstrdup(buf);
+            *slot = (uint64_t)new_func(e, name, NULL, 0, NULL, fid) + 1;
+        }
+        g = (uint32_t)(*slot - 1);
+    }
+    if (fid < FID_CACHE_MAX) {
+        if (fid >= is->cap) {
+            uint32_t n = is->cap ? is->cap : 256;
+            while (n <= fid)
+                n *= 2;
+            is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
+            memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
+            is->cap = n;
+        }
+        is->fid2g[fid] = g;
+    }
+    return g;
+}
+
+static inline uint32_t func_of(struct sf_calls *e, struct imgst *is, const struct sf_image *img,
+                               uint32_t fid)
+{
+    if (__builtin_expect(fid < is->cap, 1)) {
+        uint32_t g = is->fid2g[fid];
+        if (__builtin_expect(g != NONE, 1))
+            return g;
+    }
+    return resolve(e, is, img, fid);
+}
+
+uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_t fid)
+{
+    return func_of(e, img_state(e, img), img, fid);
+}
+
+/* Name a function of an object (and find its line): done the first time a
+ * consumer or the selection asks, so that functions seen only by the replay
+ * (before the window) or never delivered cost no symbolization. */
+static __attribute__((noinline)) void name_func(struct sf_calls *e, uint32_t g)
+{
+    struct sf_func *f = &e->funcs[g];
+    const struct objst *st = &e->objs[e->fobj[g] - 1];
+    uint64_t addr = f->obj->func_addr[f->index];
+    const char *file = NULL;
+    int line = 0;
+    f->name = sf_symobj_name(st->so, addr);
+    f->name_len = (uint32_t)strlen(f->name);
+    if (!(e->sel && e->sel->no_lines) && sf_symobj_srcline(st->so, addr, &file, &line) && file &&
+        *file) {
+        f->file = file;
+        f->file_len = (uint32_t)strlen(file);
+        f->line = line > 0 ? (uint32_t)line : 0;
+    }
+}
+
+const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
+{
+    if (func >= e->nfuncs)
+        return NULL;
+    if (__builtin_expect(!e->funcs[func].name, 0))
+        name_func(e, func);
+    return &e->funcs[func];
+}
+
+uint32_t sf_calls_nfuncs(const struct sf_calls *e)
+{
+    return e->nfuncs;
+}
+
+/* The -F / -N verdicts of a function, computed once. */
+static inline unsigned func_sel(struct sf_calls *e, uint32_t g)
+{
+    unsigned s = e->fsel[g];
+    if (!s) {
+        s = FS_KNOWN;
+        const char *name = sf_calls_func(e, g)->name;
+        if (sf_regex_match(e->sel->notrace, name))
+            s |= FS_NOTRACE;
+        if (!e->sel->funcs || sf_regex_match(e->sel->funcs, name))
+            s |= FS_FMATCH;
+        e->fsel[g] = (uint8_t)s;
+    }
+    return s;
+}
+
+/* ---- processes and threads ------------------------------------------------ */
+
+static struct proc *get_proc(struct sf_calls *e, uint32_t pid)
+{
+    uint64_t *slot = sf_map_get(&e->procmap, pid, 1);
+    if (!*slot) {
+        struct proc *p = sf_xcalloc(1, sizeof *p);
+        p->pid = pid;
+        SF_GROW(e->procs, e->nprocs, e->capprocs);
+        e->procs[e->nprocs++] = p;
+        *slot = e->nprocs;
+    }
+    return e->procs[*slot - 1];
+}
+
+static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
+{
+    uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)pid << 32 | tid, 1);
+    if (!*slot) {
+        struct thr *t = sf_xcalloc(1, sizeof *t);
+        t->pub.pid = pid;
+        t->pub.tid = tid;
+        t->last_fid = SF_FID_NONE;
+        t->selected = -1;
+        t->pend = NONE;
+        t->proc = get_proc(e, pid);
+        t->next_in_proc = t->proc->threads;
+        t->proc->threads = t;
+        SF_GROW(e->thrs, e->nthrs, e->capthrs);
+        e->thrs[e->nthrs++] = t;
+        *slot = e->nthrs;
+    }
+    return e->thrs[*slot - 1];
+}
+
+static int thread_selected(struct sf_calls *e, struct thr *t)
+{
+    if (t->selected < 0) {
+        const struct sf_select *s = e->sel;
+        int ok = sf_select_pid(s, t->pub.pid) && sf_select_tid(s, t->pub.tid);
+        if (ok && s && s->thread_name) {
+            uint64_t *v = sf_map_get(&e->namesel, (uint64_t)t->pub.pid << 32 | t->pub.tid, 0);
+            ok = v ? *v == 2 : sf_select_thread_name(s, "");
+        }
+        t->selected = ok;
+    }
+    return t->selected;
+}
+
+/* ---- the stack ------------------------------------------------------------- */
+
+#define BATCH 4096
+
+static void flush_batch(struct sf_calls *e)
+{
+    if (e->nb) {
+        e->ops.calls(e->ctx, e->bt, e->batch, e->nb);
+        e->nb = 0;
+    }
+}
+
+/* Records made from now on are t's (the batch holds one thread's). */
+static inline void batch_thread(struct sf_calls *e, struct thr *t)
+{
+    if (e->nb && e->bt != &t->pub)
+        flush_batch(e);
+    e->bt = &t->pub;
+}
+
+static inline struct sf_crec *new_rec(struct sf_calls *e)
+{
+    if (__builtin_expect(e->nb == BATCH, 0))
+        flush_batch(e);
+    return &e->batch[e->nb++];
+}
+
+/* The begin of a kept call; raw: the entry's time as recorded (ev: the
+ * entry record, NULL for a late begin or a call open at the window start). */
+static void deliver(struct sf_calls *e, struct thr *t, struct sf_cframe *f,
+                    const struct sf_event *ev, uint64_t raw)
+{
+    f->kept = 1;
+    e->st.calls++;
+    if (e->batch) {
+        struct sf_crec *r = new_rec(e);
+        r->ns = f->start_ns;
+        r->func = f->func;
+        r->kind = SF_CREC_BEGIN;
+    } else if (e->ops.begin) {
+        e->ops.begin(e->ctx, &t->pub, f);
+    }
+    if (e->ops.event && !(f->flags & SF_CALL_CLIPPED)) {
+        struct sf_event syn;
+        if (!ev) {
+            memset(&syn, 0, sizeof syn);
+            syn.kind = SF_KIND_ENTRY;
+            syn.fid = f->fid;
+            ev = &syn;
+        }
+        e->ops.event(e->ctx, &t->pub, ev, (int64_t)(ev == &syn ? f->start_ns : raw), NULL);
+    }
+}
+
+/* With --min-duration: deliver the begins of candidates that have lived
+ * min_duration by ns (lowest first: ancestors are older). */
+static void age(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    uint64_t min = e->sel->min_duration_ns;
+    uint32_t i = t->pend;
+    while (i < t->pub.depth) {
+        struct sf_cframe *f = &t->pub.stack[i];
+        if (f->state & ST_SUBDROP) {
+            i = t->pub.depth; /* nothing above it can be kept */
+            break;
+        }
+        if ((f->state & ST_CAND) && !f->kept) {
+            if (ns - f->start_ns < min)
+                break;
+            deliver(e, t, f, NULL, 0);
+        }
+        i++;
+    }
+    t->pend = i < t->pub.depth ? i : NONE;
+}
+
+/* Decide what the selection makes of the frame just pushed at index i. */
+static int decide(struct sf_calls *e, struct thr *t, uint32_t i, struct sf_cframe *f)
+{
+    struct sf_cframe *p = i ? &t->pub.stack[i - 1] : NULL;
+    if (!e->filters) {
+        if (i < e->maxd) {
+            f->depth = i;
+            f->parent_id = p ? p->id : 0;
+            f->state = ST_CAND | ST_INF | (i + 1) << ST_SHIFT;
+            return 1;
+        }
+        /* the frame at depth maxd-1 counts what is hidden below it */
+        t->pub.stack[e->maxd - 1].hidden++;
+        e->st.too_deep++;
+        f->state = ST_SUBDROP | ST_HIDDEN;
+        return 0;
+    }
+    if (p && (p->state & ST_SUBDROP)) {
+        f->state = p->state;
+        if (p->state & ST_HIDDEN) {
+            f->hidden = p->hidden; /* index of the frame that counts it */
+            t->pub.stack[f->hidden].hidden++;
+            e->st.too_deep++;
+        }
+        return 0;
+    }
+    uint32_t cnext = p ? p->state >> ST_SHIFT : 0;
+    unsigned inf = p ? p->state & ST_INF : 0;
+    unsigned fs = func_sel(e, f->func);
+    if (fs & FS_NOTRACE) {
+        f->state = ST_SUBDROP;
+        return 0;
+    }
+    if (!inf) {
+        if (!(fs & FS_FMATCH)) {
+            f->state = cnext << ST_SHIFT; /* callees may still match -F */
+            return 0;
+        }
+        inf = ST_INF;
+    }
+    if (e->sel->max_depth >= 0 && cnext > (uint32_t)e->sel->max_depth) {
+        f->state = ST_SUBDROP;
+        return 0;
+    }
+    if (cnext >= e->maxd) {
+        f->hidden = i - 1; /* the parent is the candidate at depth maxd-1 */
+        t->pub.stack[i - 1].hidden++;
+        e->st.too_deep++;
+        f->state = ST_SUBDROP | ST_HIDDEN;
+        return 0;
+    }
+    f->depth = cnext;
+    f->parent_id = p && (p->state & ST_CAND) ? p->id : 0;
+    f->state = ST_CAND | inf | (cnext + 1) << ST_SHIFT;
+    if (e->sel->min_duration_ns) {
+        if (t->pend == NONE)
+            t->pend = i;
+        return 0;
+    }
+    return 1;
+}
+
+static inline struct sf_cframe *push(struct sf_calls *e, struct thr *t, uint32_t fid, uint32_t g,
+                                     uint64_t ns)
+{
+    if (__builtin_expect(t->pub.depth == t->cap, 0)) {
+        if (t->cap >= STACK_MAX) {
+            e->st.too_deep++;
+            return NULL;
+        }
+        t->cap = t->cap ? 2 * t->cap : 64;
+        t->pub.stack = sf_xrealloc(t->pub.stack, (size_t)t->cap * sizeof *t->pub.stack);
+    }
+    struct sf_cframe *f = &t->pub.stack[t->pub.depth++];
+    f->fid = fid;
+    f->func = g;
+    f->id = ++e->next_id;
+    f->start_ns = ns;
+    f->child_ns = 0;
+    f->hidden = 0;
+    f->flags = 0;
+    f->kept = 0;
+    return f;
+}
+
+/* pop() for everything but a kept call with a batch: NULL if the frame was
+ * not kept, else the call (e->call). */
+static __attribute__((noinline)) const struct sf_call *pop_slow(struct sf_calls *e, struct thr *t,
+                                                                uint64_t ns, uint32_t flags)
+{
+    uint32_t i = t->pub.depth - 1;
+    struct sf_cframe *f = &t->pub.stack[i];
+    const struct sf_call *c = NULL;
+    if (f->kept) {
+        uint64_t dur = ns - f->start_ns;
+        struct sf_call *k = &e->call;
+        if (flags & SF_CALL_UNFINISHED) {
+            e->st.unfinished++;
+            if (flags & SF_CALL_UNWOUND)
+                e->st.unwound++;
+        }
+        if (e->batch) {
+            struct sf_crec *r = new_rec(e);
+            r->ns = ns;
+            r->func = f->func;
+            r->kind = SF_CREC_END;
+            r->flags = (uint16_t)(flags | f->flags);
+            r->hidden = f->hidden;
+        } else {
+            k->func = f->func;
+            k->depth = f->depth;
+            k->id = f->id;
+            k->parent_id = f->parent_id;
+            k->start_ns = f->start_ns;
+            k->end_ns = ns;
+            k->self_ns = dur - f->child_ns;
+            k->hidden = f->hidden;
+            k->flags = flags | f->flags;
+            if (e->ops.end)
+                e->ops.end(e->ctx, &t->pub, k);
+        }
+        if (i && f[-1].kept)
+            f[-1].child_ns += dur;
+        c = k;
+    }
+    t->pub.depth = i;
+    if (t->pend != NONE && t->pend >= i)
+        t->pend = NONE;
+    return c;
+}
+
+/* End the top frame of t at ns. Returns the call delivered (with a batch:
+ * &e->call, not filled in), or NULL. */
+static inline const struct sf_call *pop(struct sf_calls *e, struct thr *t, uint64_t ns,
+                                        uint32_t flags)
+{
+    uint32_t i = t->pub.depth - 1;
+    struct sf_cframe *f = &t->pub.stack[i];
+    if (__builtin_expect(!f->kept || !e->batch || (flags & ~SF_CALL_TAIL) || f->flags ||
+                             e->nb == BATCH || t->pend != NONE,
+                         0))
+        return pop_slow(e, t, ns, flags);
+    struct sf_crec *r = &e->batch[e->nb++];
+    r->ns = ns;
+    r->func = f->func;
+    r->kind = SF_CREC_END;
+    r->flags = (uint16_t)flags;
+    r->hidden = f->hidden;
+    if (i && f[-1].kept)
+        f[-1].child_ns += ns - f->start_ns;
+    t->pub.depth = i;
+    return &e->call;
+}
+
+/* The replay got t to the window start (an event at or after it, a chunk
+ * that starts after it, or the end of its stack after it): its stack is the
+ * calls open there, kept for the main pass (the first incarnation to get
+ * there: a later one starts after it). */
+static void snapshot(struct sf_calls *e, struct thr *t)
+{
+    (void)e;
+    t->reached = 1;
+    if (t->have_chain)
+        return;
+    t->have_chain = 1;
+    t->chain_inc = t->inc;
+    t->chain_img = t->pub.img ? t->pub.img->id : 0;
+    t->nchain = 0;
+    for (uint32_t i = 0; i < t->pub.depth; i++) {
+        SF_GROW(t->chain, t->nchain, t->capchain);
+        t->chain[t->nchain++] = t->pub.stack[i].fid;
+    }
+}
+
+/* End every open frame of t (the thread, its process or the log ended) at
+ * ns, or its last event time if later; past the window end: at the end. */
+static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    uint32_t flags = SF_CALL_UNFINISHED;
+    if (e->prepass) { /* the replay: the calls end here; open at the window start? */
+        if (!t->reached && t->pub.depth && ns >= e->w0)
+            snapshot(e, t);
+        t->pub.depth = 0;
+        return;
+    }
+    batch_thread(e, t);
+    if (ns < t->pub.last_ns)
+        ns = t->pub.last_ns;
+    if (e->window && (ns > e->w1 || t->past_end)) {
+        ns = e->w1 > t->pub.last_ns ? e->w1 : t->pub.last_ns;
+        flags = SF_CALL_CLIPPED;
+    }
+    t->pub.last_ns = ns;
+    if (ns > e->st.last_ns && t->started)
+        e->st.last_ns = ns;
+    if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
+        age(e, t, ns);
+    while (t->pub.depth)
+        pop(e, t, ns, flags);
+    flush_batch(e);
+}
+
+/* Main pass: the replay found calls of this incarnation of t open at the
+ * window start, not pushed yet. */
+static inline int chain_due(const struct sf_calls *e, const struct thr *t)
+{
+    return !e->prepass && t->nchain && !t->chain_done && t->chain_inc == t->inc;
+}
+
+/* The thread's first event: declare it, and (window) push the calls open at
+ * the window start. */
+static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    int chain = chain_due(e, t);
+    if (chain && e->w0 < ns)
+        ns = e->w0; /* the calls open at the window start begin there */
+    t->started = 1;
+    t->pub.first_ns = ns;
+    t->pub.last_ns = ns;
+    if (!e->st.first_ns || ns < e->st.first_ns)
+        e->st.first_ns = ns;
+    if (!t->counted) {
+        t->counted = 1;
+        e->st.threads++;
+    }
+    if (!e->prepass && !t->declared) {
+        t->declared = 1;
+        memcpy(t->shown, t->pub.name, sizeof t->shown);
+        if (e->ops.thread)
+            (flush_batch(e), e->ops.thread(e->ctx, &t->pub, ns));
+    }
+    if (chain) {
+        t->chain_done = 1;
+        const struct sf_image *img = sf_log_image_at(e->cur, t->chain_img);
+        struct imgst *is = img_state(e, img);
+        uint64_t w0 = e->w0 < ns ? e->w0 : ns;
+        for (uint32_t k = 0; k < t->nchain; k++) {
+            uint32_t fid = t->chain[k];
+            struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), w0);
+            if (!f)
+                break;
+            f->flags = SF_CALL_CLIPPED;
+            if (decide(e, t, t->pub.depth - 1, f))
+                deliver(e, t, f, NULL, 0);
+        }
+    }
+}
+
+/* Main pass: t is about to end (it exited, its process ended, it passed the
+ * window end, the log ended) and has calls open at the window start it has
+ * not pushed: it had no event in the window. Start it at the window start
+ * first, so that those calls are shown. */
+static void start_due(struct sf_calls *e, struct thr *t)
+{
+    if (t->started || !chain_due(e, t) || t->chain_img >= sf_log_nimages(e->cur))
+        return;
+    if (!t->pub.img)
+        t->pub.img = sf_log_image_at(e->cur, t->chain_img);
+    batch_thread(e, t);
+    start_thread(e, t, e->w0);
+}
+
+/*
+ * The unwinding rule at an entry of function g (calls.h): if the code of
+ * the function on top of the stack cannot call g (callgraph.h) but that of
+ * an outer frame of the same object file can, the frames above the
+ * innermost such frame were left by unwinding before this entry: they end
+ * here. Nothing is decided across object files (a frame of another object
+ * in between stops the search), or when no outer frame can call g.
+ */
+static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct thr *t, uint32_t g,
+                                                   uint64_t ns)
+{
+    struct sf_cframe *s = t->pub.stack;
+    uint32_t d = t->pub.depth, ob = e->fobj[g];
+    if (!ob || e->fobj[s[d - 1].func] != ob)
+        return;
+    struct sf_callgraph *cg = e->objs[ob - 1].cg;
+    if (!sf_callgraph_unwinds(cg))
+        return;
+    uint32_t callee = e->funcs[g].index;
+    if (sf_callgraph_may_call(cg, e->funcs[s[d - 1].func].index, callee))
+        return;
+    uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    for (uint32_t k = d - 1; k-- > stop;) {
+        if (e->fobj[s[k].func] != ob)
+            return;
+        if (sf_callgraph_may_call(cg, e->funcs[s[k].func].index, callee)) {
+            while (t->pub.depth > k + 1)
+                pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
+            return;
+        }
+    }
+}
+
+static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
+                            const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
+                            uint64_t raw)
+{
+    uint32_t g = func_of(e, is, img, ev->fid);
+    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
+        unwind_check(e, t, g, ns);
+    struct sf_cframe *f = push(e, t, ev->fid, g, ns);
+    t->lastev = 0;
+    if (__builtin_expect(!f || e->prepass, 0))
+        return;
+    uint32_t i = t->pub.depth - 1;
+    if (__builtin_expect(!e->filters && i < e->maxd, 1)) {
+        /* the common case, decide() and deliver() inline */
+        f->depth = i;
+        f->parent_id = i ? f[-1].id : 0;
+        f->state = ST_CAND | ST_INF | (i + 1) << ST_SHIFT;
+        f->kept = 1;
+        e->st.calls++;
+        t->lastev = 1;
+        if (e->batch) {
+            struct sf_crec *r = new_rec(e);
+            r->ns = ns;
+            r->func = f->func;
+            r->kind = SF_CREC_BEGIN;
+        } else if (e->ops.begin) {
+            e->ops.begin(e->ctx, &t->pub, f);
+        }
+        if (__builtin_expect(e->ops.event != NULL, 0))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, NULL);
+        return;
+    }
+    if (decide(e, t, i, f)) {
+        deliver(e, t, f, ev, raw);
+        t->lastev = 1;
+    }
+}
+
+/* An exit or tail call of fid at ns: the call it ends, or NULL. */
+static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, uint32_t fid,
+                                             uint64_t ns, uint32_t flags, int *matched)
+{
+    uint32_t depth = t->pub.depth;
+    struct sf_cframe *s = t->pub.stack;
+    *matched = 1;
+    if (__builtin_expect(depth && s[depth - 1].fid == fid, 1))
+        return pop(e, t, ns, flags);
+    uint32_t stop = depth > UNWIND_MAX ? depth - UNWIND_MAX : 0;
+    for (uint32_t d = depth; d-- > stop;) {
+        if (s[d].fid == fid) {
+            while (t->pub.depth > d + 1)
+                pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
+            return pop(e, t, ns, flags);
+        }
+    }
+    *matched = 0;
+    e->st.unmatched++;
+    return NULL;
+}
+
+/* ---- chunks ------------------------------------------------------------------ */
+
+/* One record of t at ns (raw: before clamping), after the window and the
+ * clock were dealt with. */
+static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is,
+                             const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
+                             uint64_t raw)
+{
+    const struct sf_call *call = NULL;
+    int matched;
+    switch (ev->kind) {
+    case SF_KIND_ENTRY:
+        on_entry(e, t, is, img, ev, ns, raw); /* the event callback comes with the begin */
+        return;
+    case SF_KIND_EXIT:
+    case SF_KIND_TAIL:
+        call = on_leave(e, t, ev->fid, ns, ev->kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
+        t->lastev = call ? 2 : 0;
+        if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
+            (call || (!matched && !e->filters)))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, call);
+        return;
+    default:
+        if (e->prepass)
+            return;
+        if (ev->sub == SF_EXT_LOST)
+            e->st.lost += ev->nwords ? ev->v[0] : 0;
+        int attached =
+            (ev->sub != SF_EXT_ARGS || t->lastev == 1) && (ev->sub != SF_EXT_RET || t->lastev == 2);
+        if (e->ops.ext && attached)
+            (flush_batch(e), e->ops.ext(e->ctx, &t->pub, ev, ns));
+        if (e->ops.event && (attached || !e->filters))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, NULL);
+        return;
+    }
+}
+
+/*
+ * The records of a chunk in the common case of a consumer taking batches
+ * (convert) with no selection, window, unwinding rule or event callback:
+ * an entry under the depth limit and an exit or tail call of the top frame
+ * are done here with the hot state in locals (the general code reloads it
+ * from memory after every store); anything else goes through one_event()
+ * with the state written back. The same rules as push(), decide() and pop().
+ */
+static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
+                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
+                        uint64_t *nevp)
+{
+    struct sf_event ev;
+    uint64_t last = *lastp, nev = 0, backwards = 0, calls = 0;
+    struct sf_crec *b = e->batch;
+    size_t nb = e->nb;
+    uint64_t id = e->next_id;
+    uint32_t maxd = e->maxd;
+    while (sf_evdec_next(d, &ev)) {
+        uint64_t ns = to_ns(e, img, ev.ts);
+        if (__builtin_expect(ns < last, 0)) {
+            backwards++;
+            ns = last;
+        }
+        last = ns;
+        uint32_t depth = t->pub.depth;
+        if (ev.kind == SF_KIND_ENTRY) {
+            nev++;
+            if (__builtin_expect(depth < t->cap && depth < maxd && nb < BATCH, 1)) {
+                uint32_t g = func_of(e, is, img, ev.fid);
+                struct sf_cframe *f = &t->pub.stack[depth];
+                f->fid = ev.fid;
+                f->func = g;
+                f->id = ++id;
+                f->start_ns = ns;
+                f->child_ns = 0;
+                f->hidden = 0;
+                f->flags = 0;
+                f->kept = 1;
+                f->depth = depth;
+                f->parent_id = depth ? f[-1].id : 0;
+                f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
+                t->pub.depth = depth + 1;
+                t->lastev = 1;
+                calls++;
+                b[nb].ns = ns;
+                b[nb].func = g;
+                b[nb].kind = SF_CREC_BEGIN;
+                nb++;
+                continue;
+            }
+        } else if (ev.kind != SF_KIND_EXT) {
+            nev++;
+            struct sf_cframe *f = &t->pub.stack[depth - 1];
+            if (__builtin_expect(depth && f->fid == ev.fid && f->kept && !f->flags && nb < BATCH,
+                                 1)) {
+                b[nb].ns = ns;
+                b[nb].func = f->func;
+                b[nb].kind = SF_CREC_END;
+                b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                b[nb].hidden = f->hidden;
+                nb++;
+                if (depth > 1 && f[-1].kept)
+                    f[-1].child_ns += ns - f->start_ns;
+                t->pub.depth = depth - 1;
+                t->lastev = 2;
+                continue;
+            }
+        }
+        /* anything else: the general code, with the state in memory */
+        e->nb = nb;
+        e->next_id = id;
+        e->st.calls += calls;
+        calls = 0;
+        t->pub.last_ns = ns;
+        one_event(e, t, is, img, &ev, ns, ns);
+        b = e->batch;
+        nb = e->nb;
+        id = e->next_id;
+    }
+    t->pub.last_ns = last;
+    e->nb = nb;
+    e->next_id = id;
+    e->st.calls += calls;
+    e->st.backwards += backwards;
+    *nevp += nev;
+    *lastp = last;
+}
+
+/* ---- the replay: the stack at the window start ------------------------------ */
+
+/* One exit or tail call of the replay: pop() and on_leave() without the
+ * output (an exit of no open frame changes nothing, as there). */
+static inline void replay_leave(struct thr *t, uint32_t fid)
+{
+    uint32_t depth = t->pub.depth;
+    const struct sf_cframe *s = t->pub.stack;
+    if (__builtin_expect(depth && s[depth - 1].fid == fid, 1)) {
+        t->pub.depth = depth - 1;
+        return;
+    }
+    uint32_t stop = depth > UNWIND_MAX ? depth - UNWIND_MAX : 0;
+    for (uint32_t d = depth; d-- > stop;)
+        if (s[d].fid == fid) {
+            t->pub.depth = d;
+            return;
+        }
+}
+
+/* The smallest timestamp of img whose time is at or after the window start
+ * (to_ns is nondecreasing in ts below 2^63: a binary search), so that the
+ * replay compares raw timestamps; at or above it, to_ns decides. */
+static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_image *img)
+{
+    if (!is->w0known) {
+        uint64_t lo = 0, hi = (uint64_t)1 << 63; /* to_ns(hi) >= w0 is assumed */
+        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cb <= 0) {
+            lo = hi = img->clock == SF_CLOCK_MONO ? e->w0 : 0; /* 0: to_ns always */
+        } else {
+            while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                if (to_ns(e, img, mid) >= e->w0)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+        }
+        is->w0ts = lo;
+        is->w0known = 1;
+    }
+    return is->w0ts;
+}
+
+static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is,
+                             const struct sf_image *img, uint32_t kind, uint32_t fid, uint64_t ts,
+                             uint64_t w0ts)
+{
+    if (kind == SF_KIND_EXT)
+        return 0;
+    if (__builtin_expect(ts >= w0ts, 0) && to_ns(e, img, ts) >= e->w0) {
+        snapshot(e, t);
+        return 1;
+    }
+    if (kind == SF_KIND_ENTRY) {
+        uint32_t g = func_of(e, is, img, fid);
+        if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
+            unwind_check(e, t, g, 0);
+        push(e, t, fid, g, 0);
+    } else {
+        replay_leave(t, fid);
+    }
+    return 0;
+}
+
+/*
+ * The replay of a chunk: the stack rules over the records before the window
+ * start, with nothing else (no times kept, no names, no output), up to the
+ * thread's first record at or after the start, where its stack is kept
+ * (snapshot). Packed chunks are read from the records the reader decoded
+ * when it checked the chunk.
+ */
+static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chunkv *c)
+{
+    if (t->reached)
+        return;
+    const struct sf_image *img = c->img;
+    struct imgst *is = img_state(e, img);
+    t->pub.img = img;
+    t->started = 1;
+    e->replayed++;
+    uint64_t w0ts = w0_ts(e, is, img);
+    if (c->dec) {
+        for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
+            if (replay_one(e, t, is, img, r->r.kind, r->r.fid, r->r.t, w0ts))
+                return;
+        return;
+    }
+    struct sf_evdec d;
+    struct sf_event ev;
+    sf_evdec_init(&d, c);
+    while (sf_evdec_next(&d, &ev))
+        if (replay_one(e, t, is, img, ev.kind, ev.fid, ev.ts, w0ts))
+            return;
+}
+
+static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_events *ch = c->u.events;
+    const struct sf_image *img = c->img;
+    struct thr *t = get_thr(e, c->h->pid, ch->tid);
+    if (!thread_selected(e, t))
+        return;
+    if (e->prepass) {
+        replay_events(e, t, c);
+        return;
+    }
+    t->pub.img = img;
+    struct imgst *is = img_state(e, img);
+    int lost = (c->h->flags & 1u) != 0; /* SF_EVENTS_LOST */
+    int window = e->window, ages = e->sel && e->sel->min_duration_ns;
+    struct sf_evdec d;
+    struct sf_event ev;
+    sf_evdec_init(&d, c);
+    d.last_fid = t->last_fid;
+    uint64_t last = t->pub.last_ns, nev = 0;
+    batch_thread(e, t);
+    int slow = window || ages || lost || !t->started;
+    if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
+        fast_events(e, t, is, img, &d, &last, &nev);
+        goto done;
+    }
+    while (sf_evdec_next(&d, &ev)) {
+        uint64_t raw = to_ns(e, img, ev.ts), ns = raw;
+        if (__builtin_expect(!slow, 1)) {
+            if (__builtin_expect(ns < last, 0)) {
+                e->st.backwards++;
+                ns = last;
+            }
+            last = ns;
+            t->pub.last_ns = ns;
+        } else {
+            if (window) {
+                if (t->past_end)
+                    break;
+                if (ns < e->w0)
+                    continue;
+                if (ns > e->w1) {
+                    t->past_end = 1;
+                    start_due(e, t);
+                    if (t->started)
+                        close_thread(e, t, e->w1);
+                    break;
+                }
+            }
+            if (__builtin_expect(ns < last, 0)) {
+                if (t->started)
+                    e->st.backwards++;
+                ns = last;
+            }
+            last = ns;
+            if (!t->started)
+                start_thread(e, t, ns);
+            t->pub.last_ns = ns;
+            if (lost) {
+                lost = 0;
+                if (e->ops.lost && !e->prepass)
+                    (flush_batch(e), e->ops.lost(e->ctx, &t->pub, ns));
+            }
+            if (ages && t->pend != NONE)
+                age(e, t, ns);
+            slow = window || ages;
+        }
+        if (ev.kind != SF_KIND_EXT)
+            nev++;
+        one_event(e, t, is, img, &ev, ns, raw);
+    }
+done:
+    e->st.events += nev;
+    t->pub.events += nev;
+    t->last_fid = d.last_fid;
+    flush_batch(e);
+}
+
+/* A thread exited: close it; a tid seen again is a new thread. */
+static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    start_due(e, t);
+    if (t->started) {
+        close_thread(e, t, ns);
+        t->pub.exited = 1;
+        if (e->ops.thread_exit && !e->prepass)
+            (flush_batch(e), e->ops.thread_exit(e->ctx, &t->pub, t->pub.last_ns));
+    }
+    free(t->pub.stack);
+    t->pub.stack = NULL;
+    t->cap = t->pub.depth = 0;
+    t->pend = NONE;
+    t->started = t->declared = t->past_end = 0;
+    t->pub.exited = 0;
+    t->last_fid = SF_FID_NONE;
+    t->reached = 0;
+    t->inc++; /* the replay's chain names the incarnation it is of */
+}
+
+static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_thread *th = c->u.thread;
+    struct thr *t = get_thr(e, c->h->pid, th->tid);
+    uint64_t ns = to_ns(e, c->img, th->tsc);
+    if (c->thread_name[0])
+        snprintf(t->pub.name, sizeof t->pub.name, "%s", c->thread_name);
+    if (t->declared && strcmp(t->pub.name, t->shown)) {
+        memcpy(t->shown, t->pub.name, sizeof t->shown);
+        if (e->ops.thread && !e->prepass)
+            (flush_batch(e),
+             e->ops.thread(e->ctx, &t->pub, ns > t->pub.last_ns ? ns : t->pub.last_ns));
+    }
+    if (c->h->flags & SF_THREAD_EXITED)
+        retire_thread(e, t, ns);
+}
+
+/* A process image ended (END chunk, end != NULL) or is replaced. */
+static void close_process(struct sf_calls *e, uint32_t pid, const struct sf_end *end, uint64_t ns)
+{
+    uint64_t *slot = sf_map_get(&e->procmap, pid, 0);
+    if (!slot)
+        return;
+    struct proc *p = e->procs[*slot - 1];
+    for (struct thr *t = p->threads; t; t = t->next_in_proc) {
+        if (p->img && p->img->id == t->chain_img)
+            start_due(e, t);
+        if (t->pub.depth)
+            close_thread(e, t, ns);
+    }
+    if (p->img && e->ops.process_end && !e->prepass)
+        (flush_batch(e), e->ops.process_end(e->ctx, p->img, end, ns));
+    p->img = NULL;
+}
+
+static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_image *img = c->img;
+    uint64_t ns = to_ns(e, img, c->u.process->tsc);
+    close_process(e, img->pid, NULL, ns); /* an exec without END, or pid reuse */
+    struct proc *p = get_proc(e, img->pid);
+    p->img = img;
+    e->st.images++;
+    if (!(img->flags & SF_PROC_EXECED))
+        e->st.processes++;
+    if (e->ops.process && !e->prepass && sf_select_pid(e->sel, img->pid))
+        (flush_batch(e), e->ops.process(e->ctx, img, ns));
+}
+
+static void on_object(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    struct imgst *is = img_state(e, c->img);
+    const struct sf_object *ob = c->u.object;
+    for (uint64_t f = ob->fid_base; f < (uint64_t)ob->fid_base + ob->nfuncs && f < is->cap; f++)
+        is->fid2g[f] = NONE;
+}
+
+static void on_end(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    close_process(e, c->h->pid, c->u.end, to_ns(e, c->img, c->u.end->tsc));
+}
+
+/* ---- skipping ------------------------------------------------------------------ */
+
+/* sf_log_set_skip filter of the prepass and the main pass. */
+static int skip_chunk(void *ctx, const struct sf_chunkv *c)
+{
+    struct sf_calls *e = ctx;
+    const struct sf_events *ch = c->u.events;
+    uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)c->h->pid << 32 | ch->tid, 0);
+    struct thr *t = slot ? e->thrs[*slot - 1] : get_thr(e, c->h->pid, ch->tid);
+    if (!thread_selected(e, t))
+        goto skip;
+    if (!e->window || e->noskip)
+        return 0;
+    if (t->past_end)
+        goto skip;
+    /* flush_tsc bounds the records' times from above (0: not known) */
+    if (ch->flush_tsc && ch->flush_tsc >= (uint64_t)ch->tsc_hi << 32 &&
+        to_ns(e, c->img, ch->flush_tsc) < e->w0)
+        goto skip;
+    if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) > e->w1) {
+        t->past_end = 1;
+        start_due(e, t);
+        if (t->started)
+            close_thread(e, t, e->w1);
+        goto skip;
+    }
+    return 0;
+skip:
+    if (!e->prepass)
+        e->st.chunks_skipped++;
+    return 1;
+}
+
+/* The time of the first chunk after file offset off that empties t's stack
+ * (its exit, its process's end or exec), UINT64_MAX if none. Offsets only
+ * grow during a pass: the cursors move forward. */
+static uint64_t next_reset(struct thr *t, uint64_t off)
+{
+    struct resets *a = &t->exits, *b = &t->proc->ends;
+    while (a->cur < a->n && a->v[a->cur].off < off)
+        a->cur++;
+    while (b->cur < b->n && b->v[b->cur].off < off)
+        b->cur++;
+    const struct reset *x = a->cur < a->n ? &a->v[a->cur] : NULL;
+    const struct reset *y = b->cur < b->n ? &b->v[b->cur] : NULL;
+    if (x && (!y || x->off < y->off))
+        return x->ns;
+    return y ? y->ns : UINT64_MAX;
+}
+
+/* sf_log_set_skip filter of the replay: a chunk is read only if it can
+ * change the stack at the window start: not after the thread got there, and
+ * not when its records are all before the start and a later chunk empties
+ * the stack before the start anyway (a thread that ended before the
+ * window). A chunk that starts after the window start (its tsc_hi, a lower
+ * bound) gets the thread there without being read. */
+static int replay_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct sf_calls *e = ctx;
+    const struct sf_events *ch = c->u.events;
+    uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)c->h->pid << 32 | ch->tid, 0);
+    struct thr *t = slot ? e->thrs[*slot - 1] : get_thr(e, c->h->pid, ch->tid);
+    if (!thread_selected(e, t) || t->reached)
+        return 1;
+    if (e->noskip)
+        return 0;
+    if (ch->flush_tsc && ch->flush_tsc >= (uint64_t)ch->tsc_hi << 32 &&
+        to_ns(e, c->img, ch->flush_tsc) < e->w0 && next_reset(t, c->offset) < e->w0)
+        return 1;
+    if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) >= e->w0) {
+        snapshot(e, t);
+        return 1;
+    }
+    return 0;
+}
+
+static void add_reset(struct resets *r, uint64_t off, uint64_t ns)
+{
+    SF_GROW(r->v, r->n, r->cap);
+    r->v[r->n].off = off;
+    r->v[r->n++].ns = ns;
+}
+
+/* ---- passes ------------------------------------------------------------------ */
+
+struct survey {
+    struct sf_calls *e;
+    uint64_t first; /* earliest first event, UINT64_MAX if none */
+};
+
+/* Survey: decode only the first EVENTS chunk of each (image, thread). */
+static int survey_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct survey *s = ctx;
+    uint64_t *v = sf_map_get(&s->e->firstseen, (uint64_t)c->img->id << 32 | c->u.events->tid, 1);
+    if (*v)
+        return 1;
+    *v = 1;
+    return 0;
+}
+
+static struct sf_log *open_again(struct sf_calls *e)
+{
+    char err[SF_ERRLEN];
+    struct sf_log *log = sf_log_open(sf_log_path(e->log), err, sizeof err);
+    if (!log) {
+        snprintf(e->err, sizeof e->err, "%s", err);
+        return NULL;
+    }
+    sf_log_set_warn(log, sf_log_warn_none, NULL); /* e->log reports the damage */
+    sf_log_prescan(log);
+    return log;
+}
+
+static int survey(struct sf_calls *e)
+{
+    struct sf_log *log = open_again(e);
+    if (!log)
+        return -1;
+    struct survey s = {e, UINT64_MAX};
+    sf_log_set_skip(log, survey_skip, &s);
+    e->cur = log;
+    clock_from(e, log);
+    struct sf_chunkv c;
+    while (sf_log_next(log, &c) > 0) {
+        if (c.h->type == SF_CHUNK_THREAD) {
+            if (e->sel->thread_name && c.thread_name[0]) {
+                uint64_t *v =
+                    sf_map_get(&e->namesel, (uint64_t)c.h->pid << 32 | c.u.thread->tid, 1);
+                if (*v != 2)
+                    *v = 1 + sf_select_thread_name(e->sel, c.thread_name);
+            }
+            if (c.h->flags & SF_THREAD_EXITED)
+                add_reset(&get_thr(e, c.h->pid, c.u.thread->tid)->exits, c.offset,
+                          to_ns(e, c.img, c.u.thread->tsc));
+        } else if (c.h->type == SF_CHUNK_PROCESS) {
+            add_reset(&get_proc(e, c.h->pid)->ends, c.offset, to_ns(e, c.img, c.u.process->tsc));
+        } else if (c.h->type == SF_CHUNK_END) {
+            add_reset(&get_proc(e, c.h->pid)->ends, c.offset, to_ns(e, c.img, c.u.end->tsc));
+        } else if (c.h->type == SF_CHUNK_EVENTS) {
+            struct sf_evdec d;
+            struct sf_event ev;
+            sf_evdec_init(&d, &c);
+            if (sf_evdec_next(&d, &ev)) {
+                uint64_t ns = to_ns(e, c.img, ev.ts);
+                if (ns < s.first)
+                    s.first = ns;
+            }
+        }
+    }
+    /* read errors: the main pass reports them */
+    sf_log_close(log);
+    e->cur = NULL;
+    e->origin = s.first == UINT64_MAX ? 0 : s.first;
+    if (e->sel->has_range) {
+        e->window = 1;
+        int64_t a = e->sel->range_start, b = e->sel->range_end;
+        e->w0 = a == SF_TIME_OPEN_START ? 0 : e->origin + (uint64_t)a;
+        e->w1 = b == SF_TIME_OPEN_END ? UINT64_MAX : e->origin + (uint64_t)b;
+    }
+    return 0;
+}
+
+static int tick(struct sf_calls *e)
+{
+    flush_batch(e);
+    return e->tick ? e->tick(e->tick_ctx) : 0;
+}
+
+/* One pass over log with the current mode (prepass or main); prescanned:
+ * the clock fit is final (else it grows as the log is read: sf_log_ns). */
+static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
+{
+    e->cur = log;
+    if (prescanned)
+        clock_from(e, log);
+    else
+        e->fastclock = 0;
+    if (e->prepass)
+        sf_log_set_skip(log, replay_skip, e);
+    else if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
+        sf_log_set_skip(log, skip_chunk, e);
+    struct sf_chunkv ch;
+    int r;
+    uint64_t nchunks = 0;
+    while ((r = sf_log_next(log, &ch)) > 0) {
+        switch (ch.h->type) {
+        case SF_CHUNK_PROCESS:
+            on_process(e, &ch);
+            break;
+        case SF_CHUNK_OBJECT:
+            on_object(e, &ch);
+            break;
+        case SF_CHUNK_THREAD:
+            on_thread(e, &ch);
+            break;
+        case SF_CHUNK_EVENTS:
+            on_events(e, &ch);
+            break;
+        case SF_CHUNK_END:
+            on_end(e, &ch);
+            break;
+        default:
+            break;
+        }
+        /* small chunks (names, objects) come in bursts: tick after every
+         * EVENTS chunk and every 64th other one */
+        if (!e->prepass && (ch.h->type == SF_CHUNK_EVENTS || (++nchunks & 63) == 0) && tick(e)) {
+            snprintf(e->err, sizeof e->err, "stopped");
+            return -1;
+        }
+    }
+    if (r < 0) {
+        snprintf(e->err, sizeof e->err, "%s", sf_log_error(log));
+        return -1;
+    }
+    for (size_t i = 0; i < e->nthrs; i++) {
+        start_due(e, e->thrs[i]);
+        if (e->thrs[i]->started)
+            close_thread(e, e->thrs[i], 0);
+    }
+    for (size_t i = 0; i < e->nprocs; i++)
+        if (e->procs[i]->img && e->ops.process_end && !e->prepass) {
+            (flush_batch(e), e->ops.process_end(e->ctx, e->procs[i]->img, NULL, 0));
+            e->procs[i]->img = NULL;
+        }
+    return 0;
+}
+
+/* Forget the per-thread state of a pass (keeping the prepass's chains). */
+static void reset_threads(struct sf_calls *e)
+{
+    for (size_t i = 0; i < e->nthrs; i++) {
+        struct thr *t = e->thrs[i];
+        free(t->pub.stack);
+        t->pub.stack = NULL;
+        t->cap = t->pub.depth = 0;
+        t->pend = NONE;
+        t->started = t->declared = t->past_end = t->counted = 0;
+        t->pub.events = 0;
+        t->pub.last_ns = t->pub.first_ns = 0;
+        t->pub.exited = 0;
+        t->pub.name[0] = 0;
+        t->last_fid = SF_FID_NONE;
+        t->chain_done = 0;
+        t->inc = 0;
+        t->pub.img = NULL; /* the replay's reader's */
+    }
+    for (size_t i = 0; i < e->nprocs; i++)
+        e->procs[i]->img = NULL;
+    memset(&e->st, 0, sizeof e->st);
+}
+
+int sf_calls_run(struct sf_calls *e)
+{
+    const struct sf_select *s = e->sel;
+    int prescanned = sf_log_prescan(e->log) == 0; /* a pipe cannot be prescanned */
+    if (s && (s->has_range || s->thread_name)) {
+        if (!prescanned) { /* the survey and the prepass read the file again */
+            snprintf(e->err, sizeof e->err,
+                     "%s: --time-range and --thread-name need a log file, not a pipe",
+                     sf_log_path(e->log));
+            return -1;
+        }
+        if (survey(e) < 0)
+            return -1;
+    }
+    if (e->window && e->w0 > 0) {
+        struct sf_log *log = open_again(e);
+        if (!log)
+            return -1;
+        e->rlog = log; /* functions it resolved point at its objects */
+        e->prepass = 1;
+        int r = pass(e, log, 1);
+        e->prepass = 0;
+        if (r < 0)
+            return -1;
+        uint64_t replayed = e->replayed;
+        reset_threads(e);
+        e->st.chunks_replayed = replayed;
+    }
+    int r = pass(e, e->log, prescanned);
+    e->cur = NULL;
+    return r;
+}
+
+/* ---- the rest of the API ------------------------------------------------------ */
+
+struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
+                              const struct sf_calls_ops *ops, void *ctx)
+{
+    struct sf_calls *e = sf_xcalloc(1, sizeof *e);
+    e->log = log;
+    e->syms = syms;
+    e->sel = sel;
+    if (ops)
+        e->ops = *ops;
+    e->ctx = ctx;
+    if (e->ops.calls)
+        e->batch = sf_xrealloc(NULL, BATCH * sizeof *e->batch);
+    e->maxd = NONE;
+    if (syms && sel && sel->no_lines)
+        sf_syms_set_lines(syms, 0); /* --no-lines: no DWARF is opened at all */
+    e->filters = sf_select_has_call_filter(sel);
+    const char *ns = getenv("SFTRACE_NO_SKIP");
+    e->noskip = ns && *ns && strcmp(ns, "0");
+    const char *nu = getenv("SFTRACE_NO_UNWIND_RULE");
+    e->nounwind = nu && *nu && strcmp(nu, "0");
+    return e;
+}
+
+void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth)
+{
+    e->maxd = max_depth ? max_depth : NONE;
+}
+
+void sf_calls_set_tick(struct sf_calls *e, int (*fn)(void *ctx), void *ctx)
+{
+    e->tick = fn;
+    e->tick_ctx = ctx;
+}
+
+const char *sf_calls_error(const struct sf_calls *e)
+{
+    return e->err;
+}
+
+uint64_t sf_calls_origin_ns(const struct sf_calls *e)
+{
+    return e->origin;
+}
+
+void sf_calls_stats(const struct sf_calls *e, struct sf_calls_stats *st)
+{
+    *st = e->st;
+}
+
+void sf_calls_free(struct sf_calls *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->nthrs; i++) {
+        free(e->thrs[i]->pub.stack);
+        free(e->thrs[i]->chain);
+        free(e->thrs[i]->exits.v);
+        free(e->thrs[i]);
+    }
+    free(e->thrs);
+    for (size_t i = 0; i < e->nprocs; i++) {
+        free(e->procs[i]->ends.v);
+        free(e->procs[i]);
+    }
+    free(e->procs);
+    for (size_t i = 0; i < e->nobjs; i++) {
+        free(e->objs[i].g);
+        sf_callgraph_free(e->objs[i].cg);
+    }
+    free(e->objs);
+    for (size_t i = 0; i < e->nimgs; i++)
+        free(e->imgs[i].fid2g);
+    free(e->imgs);
+    for (uint32_t i = 0; i < e->nfuncs; i++)
+        if (!e->funcs[i].obj)
+            free((char *)e->funcs[i].name);
+    free(e->funcs);
+    free(e->fsel);
+    free(e->fobj);
+    free(e->batch);
+    if (e->rlog)
+        sf_log_close(e->rlog);
+    sf_map_free(&e->objmap);
+    sf_map_free(&e->filemap);
+    sf_map_free(&e->unkmap);
+    sf_map_free(&e->thrmap);
+    sf_map_free(&e->procmap);
+    sf_map_free(&e->namesel);
+    sf_map_free(&e->firstseen);
+    free(e);
+}

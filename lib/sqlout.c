@@ -1,0 +1,715 @@
+/*
+ * sqlout.c - the SQLite writer of `sftrace convert --format sqlite`: runs
+ * the call engine over a log and inserts its calls, threads, processes,
+ * functions, objects and allocation records (schema: docs/sqlite.md, the
+ * API: sqlout.h).
+ *
+ * Speed: one transaction, prepared statements bound with integers, no
+ * journal, no fsync until the end, large pages; the indexes are made after
+ * the inserts (sorting once beats updating them per row). Calls end
+ * children first, but their ids (the rowids) count in the order they began:
+ * inserted as they come, nearly every row would go into the middle of the
+ * table's B-tree (a full search, and half-empty pages). So ended calls wait
+ * in a buffer (ROWS of them) and go in sorted by id: each run of rows is
+ * then an append at the end of the table, which SQLite does without a
+ * search, and only calls still open at a flush (a thread's stack) come
+ * later, out of order. That alone takes about a third off the inserts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sqlout.h"
+#include "xalloc.h"
+
+/* The schema; docs/sqlite.md explains every column. Times are ns since the
+ * log was created (the file header's create_mono_ns), like dump's time_ns. */
+static const char schema[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;\n"
+    "CREATE TABLE process(id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, ppid INTEGER,\n"
+    "  name TEXT, exe TEXT, cmdline TEXT, forked INTEGER NOT NULL, execed INTEGER NOT NULL,\n"
+    "  clock TEXT, start_ns INTEGER, end_ns INTEGER, end_reason TEXT);\n"
+    "CREATE TABLE thread(id INTEGER PRIMARY KEY, process INTEGER NOT NULL REFERENCES "
+    "process(id),\n"
+    "  pid INTEGER NOT NULL, tid INTEGER NOT NULL, name TEXT, start_ns INTEGER, end_ns INTEGER,\n"
+    "  exited INTEGER NOT NULL, calls INTEGER NOT NULL);\n"
+    "CREATE TABLE object(id INTEGER PRIMARY KEY, path TEXT NOT NULL, build_id TEXT,\n"
+    "  main INTEGER NOT NULL);\n"
+    "CREATE TABLE function(id INTEGER PRIMARY KEY, name TEXT NOT NULL, mangled TEXT,\n"
+    "  file TEXT, line INTEGER, object INTEGER REFERENCES object(id), address INTEGER);\n"
+    "CREATE TABLE call(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL REFERENCES thread(id),\n"
+    "  function INTEGER NOT NULL REFERENCES function(id), parent INTEGER REFERENCES call(id),\n"
+    "  depth INTEGER NOT NULL, start_ns INTEGER NOT NULL, dur_ns INTEGER NOT NULL,\n"
+    "  self_ns INTEGER NOT NULL, unfinished INTEGER NOT NULL, flags INTEGER NOT NULL);\n"
+    "CREATE TABLE alloc(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL REFERENCES thread(id),\n"
+    "  call INTEGER REFERENCES call(id), ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,\n"
+    "  size INTEGER, align INTEGER, ptr INTEGER);\n";
+
+/* Made after the inserts. */
+static const char indexes[] =
+    "CREATE INDEX call_function ON call(function);\n"
+    "CREATE INDEX call_parent ON call(parent);\n"
+    "CREATE INDEX call_thread_start ON call(thread, start_ns);\n"
+    "CREATE INDEX function_name ON function(name);\n"
+    "CREATE INDEX alloc_ptr ON alloc(ptr);\n"
+    "CREATE INDEX alloc_call ON alloc(call);\n"
+    "CREATE VIEW calls AS SELECT c.id, c.start_ns, c.dur_ns, c.self_ns, c.depth, c.unfinished,\n"
+    "  c.flags, c.parent, f.name AS function, f.file, f.line, t.pid, t.tid, t.name AS thread,\n"
+    "  c.thread AS thread_id, c.function AS function_id\n"
+    "  FROM call c JOIN function f ON f.id = c.function JOIN thread t ON t.id = c.thread;\n";
+
+struct thr {
+    uint64_t id; /* thread.id */
+    uint32_t image, pid, tid;
+    char name[17];
+    int64_t start, end;
+    int exited;
+    uint64_t calls;
+};
+
+struct proc {
+    const struct sf_image *img;
+    int64_t start, end;
+    int has_end;
+    const char *reason;
+};
+
+#define BATCH 64   /* calls per INSERT statement (a multi-row VALUES) */
+#define NCOLS 10   /* columns of table call */
+#define ROWS 65536 /* ended calls sorted by id before they are inserted */
+
+struct crow {
+    sqlite3_int64 v[NCOLS];
+};
+
+struct sq {
+    sqlite3 *db;
+    struct sf_syms *syms;
+    sqlite3_stmt *call, *call1, *alloc; /* call: BATCH rows, call1: one */
+    sqlite3_int64 batch[BATCH][NCOLS];  /* calls waiting for the next INSERT */
+    int nbatch;
+    struct crow *rows; /* [ROWS] ended calls, not yet in a batch */
+    size_t nrows;
+    int64_t t0; /* create_mono_ns */
+    int failed;
+    char err[512];
+    struct thr **thrs;
+    size_t nthrs, capthrs;
+    struct proc *procs; /* by image id */
+    size_t nprocs;
+    uint64_t allocs;
+};
+
+#define xrealloc sf_xrealloc
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Note the first SQLite error; the run stops at the next tick. */
+static int sq_check(struct sq *s, int rc, const char *what)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    if (!s->failed)
+        snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+    s->failed = 1;
+    return -1;
+}
+
+static int sq_exec(struct sq *s, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK && !s->failed) {
+        snprintf(s->err, sizeof s->err, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
+        s->failed = 1;
+    }
+    sqlite3_free(msg);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t rel(const struct sq *s, uint64_t ns)
+{
+    return (int64_t)(ns - (uint64_t)s->t0);
+}
+
+/* ---- the engine's callbacks ------------------------------------------------ */
+
+static struct proc *proc_of(struct sq *s, const struct sf_image *img)
+{
+    if (img->id >= s->nprocs) {
+        size_t n = (size_t)img->id + 1;
+        s->procs = xrealloc(s->procs, n * sizeof *s->procs);
+        memset(s->procs + s->nprocs, 0, (n - s->nprocs) * sizeof *s->procs);
+        s->nprocs = n;
+    }
+    struct proc *p = &s->procs[img->id];
+    p->img = img;
+    return p;
+}
+
+static void on_process(void *ctx, const struct sf_image *img, uint64_t ns)
+{
+    struct sq *s = ctx;
+    proc_of(s, img)->start = rel(s, ns);
+}
+
+static void on_process_end(void *ctx, const struct sf_image *img, const struct sf_end *end,
+                           uint64_t ns)
+{
+    struct sq *s = ctx;
+    struct proc *p = proc_of(s, img);
+    p->end = rel(s, ns);
+    p->has_end = 1;
+    p->reason = !end                           ? "replaced"
+                : end->reason == SF_END_EXIT   ? "exit"
+                : end->reason == SF_END_EXEC   ? "exec"
+                : end->reason == SF_END_SIGNAL ? "signal"
+                                               : "unknown";
+}
+
+static struct thr *thr_of(struct sq *s, struct sf_cthread *t, uint64_t ns)
+{
+    struct thr *th = t->user;
+    if (th)
+        return th;
+    th = calloc(1, sizeof *th);
+    if (!th) {
+        fprintf(stderr, "sftrace: out of memory\n");
+        exit(1);
+    }
+    if (s->nthrs == s->capthrs) {
+        s->capthrs = s->capthrs ? 2 * s->capthrs : 64;
+        s->thrs = xrealloc(s->thrs, s->capthrs * sizeof *s->thrs);
+    }
+    s->thrs[s->nthrs++] = th;
+    th->id = s->nthrs;
+    th->image = t->img ? t->img->id : 0;
+    th->pid = t->pid;
+    th->tid = t->tid;
+    th->start = th->end = rel(s, ns);
+    if (t->img)
+        proc_of(s, t->img);
+    t->user = th;
+    return th;
+}
+
+static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
+{
+    struct thr *th = thr_of(ctx, t, ns);
+    memcpy(th->name, t->name, sizeof th->name);
+}
+
+static void on_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
+{
+    struct sq *s = ctx;
+    struct thr *th = thr_of(s, t, ns);
+    memcpy(th->name, t->name, sizeof th->name);
+    th->end = rel(s, ns);
+    th->exited = 1;
+    t->user = NULL; /* a tid seen again is a new thread */
+}
+
+/* Insert the waiting calls: one statement of BATCH rows, or (at the end)
+ * one statement per row. A parent of 0 is NULL. */
+static void flush_calls(struct sq *s)
+{
+    sqlite3_stmt *st = s->nbatch == BATCH ? s->call : s->call1;
+    for (int r = 0; r < s->nbatch && !s->failed; r++) {
+        int base = st == s->call ? r * NCOLS : 0;
+        for (int k = 0; k < NCOLS; k++) {
+            if (k == 3 && !s->batch[r][k])
+                sqlite3_bind_null(st, base + k + 1);
+            else
+                sqlite3_bind_int64(st, base + k + 1, s->batch[r][k]);
+        }
+        if (st == s->call1 || r == BATCH - 1) {
+            sq_check(s, sqlite3_step(st), "inserting calls");
+            sqlite3_reset(st);
+        }
+    }
+    s->nbatch = 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    sqlite3_int64 x = ((const struct crow *)a)->v[0], y = ((const struct crow *)b)->v[0];
+    return x < y ? -1 : x > y;
+}
+
+/* The buffered calls, by id, into batches (all of them: at the end). */
+static void flush_rows(struct sq *s, int all)
+{
+    qsort(s->rows, s->nrows, sizeof *s->rows, by_id);
+    for (size_t i = 0; i < s->nrows && !s->failed; i++) {
+        memcpy(s->batch[s->nbatch++], s->rows[i].v, sizeof s->rows[i].v);
+        if (s->nbatch == BATCH)
+            flush_calls(s);
+    }
+    s->nrows = 0;
+    if (all)
+        flush_calls(s);
+}
+
+static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
+{
+    struct sq *s = ctx;
+    if (s->failed)
+        return;
+    struct thr *th = thr_of(s, t, c->start_ns);
+    int64_t end = rel(s, c->end_ns);
+    if (end > th->end)
+        th->end = end;
+    th->calls++;
+    sqlite3_int64 *v = s->rows[s->nrows++].v;
+    v[0] = (sqlite3_int64)c->id;
+    v[1] = (sqlite3_int64)th->id;
+    v[2] = c->func;
+    v[3] = (sqlite3_int64)c->parent_id; /* 0: NULL */
+    v[4] = c->depth;
+    v[5] = rel(s, c->start_ns);
+    v[6] = (sqlite3_int64)(c->end_ns - c->start_ns);
+    v[7] = (sqlite3_int64)c->self_ns;
+    v[8] = (c->flags & SF_CALL_UNFINISHED) != 0;
+    v[9] = c->flags;
+    if (s->nrows == ROWS)
+        flush_rows(s, 0);
+}
+
+static void on_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, uint64_t ns)
+{
+    struct sq *s = ctx;
+    if (s->failed || ev->sub != SF_EXT_ALLOC || ev->nwords < 3)
+        return;
+    struct thr *th = thr_of(s, t, ns);
+    uint64_t call = 0; /* the innermost delivered call */
+    for (uint32_t d = t->depth; d-- > 0;)
+        if (t->stack[d].kept) {
+            call = t->stack[d].id;
+            break;
+        }
+    sqlite3_stmt *st = s->alloc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)th->id);
+    if (call)
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)call);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int64(st, 3, rel(s, ns));
+    const char *kind = sf_alloc_kind_name(ev->arg);
+    sqlite3_bind_text(st, 4, kind ? kind : "unknown", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)ev->v[0]);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->v[1]);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)ev->v[2]);
+    sq_check(s, sqlite3_step(st), "inserting an allocation");
+    sqlite3_reset(st);
+    s->allocs++;
+}
+
+static int on_tick(void *ctx)
+{
+    return ((struct sq *)ctx)->failed;
+}
+
+/* ---- the tables written at the end -------------------------------------------- */
+
+static sqlite3_stmt *prepare(struct sq *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sq_check(s, sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL),
+                 "preparing a statement") < 0)
+        return NULL;
+    return st;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *str)
+{
+    if (str)
+        sqlite3_bind_text(st, i, str, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_stats *cs)
+{
+    sqlite3_stmt *st = prepare(s, "INSERT INTO meta VALUES (?, ?)");
+    if (!st)
+        return;
+    const struct sf_file_header *h = sf_log_header(log);
+    int64_t first = 0, last = 0; /* of the threads' events */
+    for (size_t i = 0; i < s->nthrs; i++) {
+        if (!i || s->thrs[i]->start < first)
+            first = s->thrs[i]->start;
+        if (!i || s->thrs[i]->end > last)
+            last = s->thrs[i]->end;
+    }
+    struct sf_log_damage dm;
+    sf_log_damage(log, &dm);
+    struct {
+        const char *key;
+        int64_t v;
+    } ints[] = {
+        {"schema_version", SF_SQL_SCHEMA_VERSION},
+        {"log_version_major", h->version_major},
+        {"log_version_minor", h->version_minor},
+        {"session_id", (int64_t)h->session_id},
+        {"create_mono_ns", (int64_t)h->create_mono_ns},
+        {"create_real_ns", (int64_t)h->create_real_ns},
+        {"first_ns", first},
+        {"last_ns", last},
+        {"events", (int64_t)cs->events},
+        {"calls", (int64_t)cs->calls},
+        {"unmatched_exits", (int64_t)cs->unmatched},
+        {"unfinished", (int64_t)cs->unfinished},
+        {"too_deep", (int64_t)cs->too_deep},
+        {"lost_records", (int64_t)cs->lost},
+        {"damaged", dm.chunks || dm.ranges || dm.truncated},
+    };
+    sqlite3_bind_text(st, 1, "log", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sf_log_path(log), -1, SQLITE_TRANSIENT);
+    sq_check(s, sqlite3_step(st), "writing meta");
+    sqlite3_reset(st);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        sqlite3_bind_text(st, 1, ints[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, ints[i].v);
+        sq_check(s, sqlite3_step(st), "writing meta");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
+static void write_procs(struct sq *s)
+{
+    sqlite3_stmt *st = prepare(s, "INSERT INTO process VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const struct proc *p = &s->procs[i];
+        const struct sf_image *im = p->img;
+        if (!im)
+            continue;
+        /* the command line: arguments separated by spaces */
+        char *cmd = xrealloc(NULL, (size_t)im->cmdline_len + 1);
+        memcpy(cmd, im->cmdline, im->cmdline_len);
+        size_t n = im->cmdline_len;
+        while (n && !cmd[n - 1])
+            n--;
+        for (size_t j = 0; j < n; j++)
+            if (!cmd[j])
+                cmd[j] = ' ';
+        cmd[n] = 0;
+        sqlite3_bind_int64(st, 1, im->id);
+        sqlite3_bind_int64(st, 2, im->pid);
+        sqlite3_bind_int64(st, 3, im->ppid);
+        sqlite3_bind_text(st, 4, im->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, im->exe, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, cmd, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 7, (im->flags & SF_PROC_FORKED) != 0);
+        sqlite3_bind_int64(st, 8, (im->flags & SF_PROC_EXECED) != 0);
+        sqlite3_bind_text(st, 9, im->clock == SF_CLOCK_TSC ? "tsc" : "mono", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, p->start);
+        if (p->has_end) {
+            sqlite3_bind_int64(st, 11, p->end);
+            sqlite3_bind_text(st, 12, p->reason, -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_null(st, 11);
+            sqlite3_bind_null(st, 12);
+        }
+        sq_check(s, sqlite3_step(st), "writing a process");
+        sqlite3_reset(st);
+        free(cmd);
+    }
+    sqlite3_finalize(st);
+}
+
+static void write_threads(struct sq *s)
+{
+    sqlite3_stmt *st = prepare(s, "INSERT INTO thread VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return;
+    for (size_t i = 0; i < s->nthrs; i++) {
+        const struct thr *th = s->thrs[i];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)th->id);
+        sqlite3_bind_int64(st, 2, th->image);
+        sqlite3_bind_int64(st, 3, th->pid);
+        sqlite3_bind_int64(st, 4, th->tid);
+        bind_text_or_null(st, 5, th->name[0] ? th->name : NULL);
+        sqlite3_bind_int64(st, 6, th->start);
+        sqlite3_bind_int64(st, 7, th->end);
+        sqlite3_bind_int64(st, 8, th->exited);
+        sqlite3_bind_int64(st, 9, (sqlite3_int64)th->calls);
+        sq_check(s, sqlite3_step(st), "writing a thread");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
+/* The raw (mangled) symbol names of one object file, for function.mangled:
+ * read from the file the symbolizer took its names from, with the same walk
+ * (sf_elf_func_syms), one name per address (global before weak before
+ * local, as the symbolizer prefers). */
+struct rawsym {
+    uint64_t addr;
+    int rank;
+    char *name;
+};
+
+struct rawtab {
+    struct rawsym *v;
+    size_t n, cap;
+};
+
+static void raw_one(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    struct rawtab *t = ctx;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 256;
+        t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        fprintf(stderr, "sftrace: out of memory\n");
+        exit(1);
+    }
+    t->v[t->n++] = (struct rawsym){sym->st_value, rank, copy};
+}
+
+static int raw_cmp(const void *a, const void *b)
+{
+    const struct rawsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->rank - y->rank;
+}
+
+static void raw_load(struct rawtab *t, struct sf_syms *syms, const struct sf_obj *o)
+{
+    struct sf_symobj *so = sf_syms_object(syms, o->path, o->build_id, o->build_id_len);
+    const char *file = sf_symobj_ok(so) ? sf_symobj_symfile(so) : NULL;
+    int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    if (elf) {
+        sf_elf_func_syms(elf, 0, raw_one, t);
+        if (!t->n)
+            sf_elf_func_syms(elf, 1, raw_one, t);
+        elf_end(elf);
+    }
+    close(fd);
+    qsort(t->v, t->n, sizeof *t->v, raw_cmp);
+}
+
+static const char *raw_find(const struct rawtab *t, uint64_t addr)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) { /* the first entry with addr >= addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->v[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n && t->v[lo].addr == addr ? t->v[lo].name : NULL;
+}
+
+static void raw_free(struct rawtab *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].name);
+    free(t->v);
+}
+
+static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats *out)
+{
+    sqlite3_stmt *fst = prepare(s, "INSERT INTO function VALUES (?,?,?,?,?,?,?)");
+    sqlite3_stmt *ost = prepare(s, "INSERT INTO object VALUES (?,?,?,?)");
+    if (!fst || !ost) {
+        sqlite3_finalize(fst);
+        sqlite3_finalize(ost);
+        return;
+    }
+    struct sf_map objs = {0};  /* struct sf_obj * -> object.id */
+    struct rawtab *raw = NULL; /* [object.id - 1] */
+    uint32_t n = sf_calls_nfuncs(e);
+    for (uint32_t i = 0; i < n && !s->failed; i++) {
+        const struct sf_func *f = sf_calls_func(e, i);
+        uint64_t oid = 0;
+        if (f->obj) {
+            uint64_t *slot = sf_map_get(&objs, (uint64_t)(uintptr_t)f->obj, 1);
+            if (!*slot) {
+                *slot = objs.n;
+                char hex[2 * 64 + 1];
+                uint32_t bl = f->obj->build_id_len < 64 ? f->obj->build_id_len : 64;
+                for (uint32_t j = 0; j < bl; j++)
+                    snprintf(hex + 2 * j, 3, "%02x", f->obj->build_id[j]);
+                hex[2 * bl] = 0;
+                sqlite3_bind_int64(ost, 1, (sqlite3_int64)*slot);
+                sqlite3_bind_text(ost, 2, f->obj->path, -1, SQLITE_TRANSIENT);
+                bind_text_or_null(ost, 3, bl ? hex : NULL);
+                sqlite3_bind_int64(ost, 4, (f->obj->flags & SF_OBJ_MAIN) != 0);
+                sq_check(s, sqlite3_step(ost), "writing an object");
+                sqlite3_reset(ost);
+                out->objects++;
+                raw = xrealloc(raw, objs.n * sizeof *raw);
+                memset(&raw[objs.n - 1], 0, sizeof *raw);
+                raw_load(&raw[objs.n - 1], s->syms, f->obj);
+            }
+            oid = *slot;
+        }
+        sqlite3_bind_int64(fst, 1, i);
+        sqlite3_bind_text(fst, 2, f->name, (int)f->name_len, SQLITE_TRANSIENT);
+        bind_text_or_null(fst, 3,
+                          f->obj ? raw_find(&raw[oid - 1], f->obj->func_addr[f->index]) : NULL);
+        if (f->file) {
+            sqlite3_bind_text(fst, 4, f->file, (int)f->file_len, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(fst, 5, f->line);
+        } else {
+            sqlite3_bind_null(fst, 4);
+            sqlite3_bind_null(fst, 5);
+        }
+        if (f->obj) {
+            sqlite3_bind_int64(fst, 6, (sqlite3_int64)oid);
+            sqlite3_bind_int64(fst, 7, (sqlite3_int64)f->obj->func_addr[f->index]);
+        } else {
+            sqlite3_bind_null(fst, 6);
+            sqlite3_bind_null(fst, 7);
+        }
+        sq_check(s, sqlite3_step(fst), "writing a function");
+        sqlite3_reset(fst);
+        out->functions++;
+    }
+    for (size_t i = 0; i < objs.n; i++)
+        raw_free(&raw[i]);
+    free(raw);
+    sf_map_free(&objs);
+    sqlite3_finalize(fst);
+    sqlite3_finalize(ost);
+}
+
+/* ---- the entry point ----------------------------------------------------------- */
+
+int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
+                    const char *path, struct sf_sqlout_stats *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!strcmp(path, "-")) {
+        snprintf(err, errlen, "an SQLite database cannot be written to stdout; give -o FILE");
+        return -1;
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    unlink(tmp);
+    struct sq s;
+    memset(&s, 0, sizeof s);
+    s.t0 = (int64_t)sf_log_header(log)->create_mono_ns;
+    s.syms = syms;
+    s.rows = xrealloc(NULL, ROWS * sizeof *s.rows);
+    int rc = sqlite3_open_v2(
+        tmp, &s.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", tmp, s.db ? sqlite3_errmsg(s.db) : sqlite3_errstr(rc));
+        sqlite3_close(s.db);
+        unlink(tmp);
+        return -1;
+    }
+    double t0 = now_s();
+    struct sf_calls *e = NULL;
+    /* No journal and no fsync while we write: the file is renamed into place
+     * only once complete, so a crash leaves a stray temporary file at worst.
+     * threads=0: the index sorts in this thread; helper threads cost more CPU
+     * in all than they save in wall time (docs/sqlite.md, Speed). */
+    sq_exec(&s,
+            "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+            "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-65536; PRAGMA threads=0;",
+            "setting up the database");
+    sq_exec(&s, schema, "creating the tables");
+    sq_exec(&s, "BEGIN", "starting the transaction");
+    if (!s.failed) {
+        char sql[32 + BATCH * 2 * (NCOLS + 2)];
+        size_t n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO call VALUES ");
+        for (int r = 0; r < BATCH; r++)
+            n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?,?,?,?,?,?,?,?,?)", r ? "," : "");
+        s.call = prepare(&s, sql);
+        s.call1 = prepare(&s, "INSERT INTO call VALUES (?,?,?,?,?,?,?,?,?,?)");
+        s.alloc = prepare(&s, "INSERT INTO alloc(thread, call, ts_ns, kind, size, align, ptr) "
+                              "VALUES (?,?,?,?,?,?,?)");
+    }
+    if (!s.failed) {
+        static const struct sf_calls_ops ops = {
+            .process = on_process,
+            .process_end = on_process_end,
+            .thread = on_thread,
+            .thread_exit = on_thread_exit,
+            .end = on_end,
+            .ext = on_ext,
+        };
+        e = sf_calls_new(log, syms, sel, &ops, &s);
+        sf_calls_set_tick(e, on_tick, &s);
+        if (sf_calls_run(e) < 0 && !s.failed) {
+            snprintf(s.err, sizeof s.err, "%s", sf_calls_error(e));
+            s.failed = 1;
+        }
+        sf_calls_stats(e, &out->calls);
+    }
+    if (!s.failed)
+        flush_rows(&s, 1);
+    free(s.rows);
+    sqlite3_finalize(s.call);
+    sqlite3_finalize(s.call1);
+    sqlite3_finalize(s.alloc);
+    s.call = s.call1 = s.alloc = NULL;
+    if (!s.failed) {
+        write_funcs(&s, e, out);
+        write_threads(&s);
+        write_procs(&s);
+        write_meta(&s, log, &out->calls);
+    }
+    double t1 = now_s();
+    if (!s.failed) {
+        sq_exec(&s, indexes, "making the indexes");
+        sq_exec(&s, "COMMIT", "committing");
+    }
+    out->insert_s = t1 - t0;
+    out->index_s = now_s() - t1;
+    out->allocs = s.allocs;
+    if (e)
+        sf_calls_free(e);
+    for (size_t i = 0; i < s.nthrs; i++)
+        free(s.thrs[i]);
+    free(s.thrs);
+    free(s.procs);
+    rc = sqlite3_close(s.db);
+    if (rc != SQLITE_OK && !s.failed) {
+        snprintf(s.err, sizeof s.err, "closing: %s", sqlite3_errstr(rc));
+        s.failed = 1;
+    }
+    if (!s.failed && rename(tmp, path) < 0) {
+        snprintf(s.err, sizeof s.err, "%s: %s", path, strerror(errno));
+        s.failed = 1;
+    }
+    if (s.failed) {
+        unlink(tmp);
+        snprintf(err, errlen, "%s: %s", path, s.err);
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0)
+        out->bytes = (uint64_t)st.st_size;
+    return 0;
+}

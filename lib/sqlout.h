@@ -1,0 +1,42 @@
+/*
+ * sqlout.h - `sftrace convert --format sqlite`: the calls of a log as an
+ * SQLite database (schema and example queries: docs/sqlite.md).
+ *
+ * One entry point: it runs the call engine (calls.h) over the log and writes
+ * every call, thread, process, object, function and allocation record into
+ * a new database, in one transaction with prepared statements; the indexes
+ * are made at the end. The database is written beside the target and
+ * renamed over it when complete, so a failed conversion leaves no half
+ * database and an existing file as it was.
+ */
+#ifndef SFTRACE_SQLOUT_H
+#define SFTRACE_SQLOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calls.h"
+#include "logread.h"
+#include "select.h"
+#include "symbols.h"
+
+#define SF_SQL_SCHEMA_VERSION 1 /* meta.schema_version */
+
+struct sf_sqlout_stats {
+    struct sf_calls_stats calls; /* the engine's totals */
+    uint64_t allocs;             /* rows of table alloc */
+    uint64_t functions, objects; /* rows of function, object */
+    uint64_t bytes;              /* size of the database */
+    double insert_s, index_s;    /* time spent reading + inserting, making indexes */
+};
+
+/*
+ * Write log's calls (sel: the selection, NULL for all) into a database at
+ * path, after sf_log_prescan. syms names the functions. 0, or -1 with
+ * "what: why" in err (nothing is left at path then). Damage in the log is
+ * the reader's to report (logread.h); the database has everything readable.
+ */
+int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
+                    const char *path, struct sf_sqlout_stats *st, char *err, size_t errlen);
+
+#endif /* SFTRACE_SQLOUT_H */
