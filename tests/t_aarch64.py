@@ -48,8 +48,10 @@ def _setup():
     if why:
         raise tl.Skip(why)
     if not _built:
-        # the cross-built runtime; up to date in a moment when it is
-        tl.run(["make", "-s", "-C", tl.ROOT, "NODEPS=1", "ARCH=aarch64",
+        # the cross-built runtime, of the version of the tools under test
+        # (record refuses another); up to date in a moment when it is
+        version = tl.run([tl.SFTRACE, "--version"]).stdout.split()[1]
+        tl.run(["make", "-s", "-C", tl.ROOT, "NODEPS=1", "ARCH=aarch64", "SF_VERSION=" + version,
                 os.path.relpath(RUNTIME, tl.ROOT)], timeout=600)
         _built.append(True)
 
@@ -314,3 +316,36 @@ def test_setup_abi_without_preload():
     assert calls(ev, "leaf") == (40, 40, 0)
     _, chunks = tl.read_log(log)
     tl.check_log_complete(chunks, ev)
+
+
+# ---- filters: selected (unpatched sleds) and descendants (slow path in C) -----
+
+
+@contextlib.contextmanager
+def _aarch64_filter():
+    import t_filter
+    _setup()
+    saved = t_filter.tl
+    t_filter.tl = _Tl()
+    try:
+        yield t_filter
+    finally:
+        t_filter.tl = saved
+
+
+def test_filter_selected():
+    with _aarch64_filter() as t_filter:
+        t_filter.test_record_selected_regex()
+        t_filter.test_record_selected_list_and_exclude()
+
+
+def test_filter_descendants():
+    with _aarch64_filter() as t_filter:
+        t_filter.test_record_descendants()
+
+
+def test_filter_across_objects():
+    with _aarch64_filter() as t_filter:
+        t_filter.test_record_shared_library()
+        t_filter.test_record_dlopen()
+        t_filter.test_record_descendants_across_objects()
