@@ -349,3 +349,19 @@ def test_filter_across_objects():
         t_filter.test_record_shared_library()
         t_filter.test_record_dlopen()
         t_filter.test_record_descendants_across_objects()
+
+
+def test_descendants_tail_calls():
+    # a tail call keeps the scope when its target is known to be traced: a
+    # direct `b` to an entry sled, or a PLT entry whose GOT slot is bound
+    import t_safe
+    _setup()
+    saved = t_safe.tl
+    t_safe.tl = _Tl()
+    try:
+        t_safe.test_descendants_follow_tail_calls()
+        t_safe.test_descendants_tail_call_chain_from_selected()
+        t_safe.test_descendants_tail_call_to_uninstrumented_ends_scope()
+        t_safe.test_descendants_tail_call_through_plt()
+    finally:
+        t_safe.tl = saved
