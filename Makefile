@@ -22,11 +22,24 @@ endif
 VERSION_H := $(BUILD)/gen/version.h
 
 # The runtime: libc only (libdl, libpthread), no malloc on any path we own.
-RT_SRCS  := $(wildcard runtime/*.c) $(wildcard runtime/arch/x86_64/*.c)
-RT_ASM   := $(wildcard runtime/arch/x86_64/*.S)
-RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/obj/%.o) $(RT_ASM:%.S=$(BUILD)/obj/%.o)
+# ARCH (x86_64 or aarch64; default: the host's) picks runtime/arch/ARCH/.
+# For another ARCH the runtime is cross-built with RT_CC into
+# $(BUILD)/ARCH/libsftrace.so; the tools stay host programs.
+HOST_ARCH := $(shell uname -m)
+ARCH     ?= $(HOST_ARCH)
+ifeq ($(ARCH),$(HOST_ARCH))
+RT_CC    ?= $(CC)
+RT_BUILD := $(BUILD)
+else
+RT_CC    ?= clang --target=$(ARCH)-linux-gnu
+RT_BUILD := $(BUILD)/$(ARCH)
+endif
+RT_SRCS  := $(wildcard runtime/*.c) $(wildcard runtime/arch/$(ARCH)/*.c)
+RT_ASM   := $(wildcard runtime/arch/$(ARCH)/*.S)
+RT_OBJS  := $(RT_SRCS:%.c=$(RT_BUILD)/obj/%.o) $(RT_ASM:%.S=$(RT_BUILD)/obj/%.o)
 RT_CFLAGS := $(CSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden \
              -ftls-model=initial-exec -fno-stack-protector -mgeneral-regs-only
+RT_CPPFLAGS := $(CPPFLAGS) -Iruntime/arch/$(ARCH)
 
 # The command-line tools.
 TOOL_SRCS := $(wildcard cmd/*.c) $(wildcard lib/*.c)
@@ -35,11 +48,11 @@ ASAN_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/asan/obj/%.o)
 TOOL_LIBS := -lelf -ldw -lz -lpcre2-8 -liberty -lsqlite3 -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-HDRS := $(wildcard common/*.h include/*.h lib/*.h runtime/*.h runtime/arch/x86_64/*.h)
+HDRS := $(wildcard common/*.h include/*.h lib/*.h runtime/*.h runtime/arch/$(ARCH)/*.h)
 
 .PHONY: all deps demo test test-quick bench fuzz install clean format FORCE
 
-all: $(BUILD)/sftrace $(BUILD)/libsftrace.so
+all: $(BUILD)/sftrace $(RT_BUILD)/libsftrace.so
 
 # Every compile waits for deps (order-only, so it never forces a rebuild).
 deps:
@@ -54,18 +67,18 @@ $(VERSION_H): FORCE | deps
 	    '$(SF_VERSION)' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 VERSIONED := cmd/main cmd/record runtime/version
-$(VERSIONED:%=$(BUILD)/obj/%.o) $(VERSIONED:%=$(BUILD)/asan/obj/%.o): $(VERSION_H)
+$(VERSIONED:%=$(BUILD)/obj/%.o) $(VERSIONED:%=$(BUILD)/asan/obj/%.o) $(RT_BUILD)/obj/runtime/version.o: $(VERSION_H)
 
-$(BUILD)/libsftrace.so: $(RT_OBJS)
-	$(CC) -shared -o $@ $^ -Wl,-z,now -Wl,--version-script=runtime/exports.map -ldl -lpthread
+$(RT_BUILD)/libsftrace.so: $(RT_OBJS)
+	$(RT_CC) -shared -o $@ $^ -Wl,-z,now -Wl,--version-script=runtime/exports.map -ldl -lpthread
 
-$(BUILD)/obj/runtime/%.o: runtime/%.c $(HDRS) | deps
+$(RT_BUILD)/obj/runtime/%.o: runtime/%.c $(HDRS) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(RT_CFLAGS) -c -o $@ $<
+	$(RT_CC) $(RT_CPPFLAGS) $(RT_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/runtime/%.o: runtime/%.S $(HDRS) | deps
+$(RT_BUILD)/obj/runtime/%.o: runtime/%.S $(HDRS) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -fPIC -c -o $@ $<
+	$(RT_CC) $(RT_CPPFLAGS) -fPIC -c -o $@ $<
 
 $(BUILD)/sftrace: $(TOOL_OBJS)
 	$(CC) -o $@ $^ $(TOOL_LIBS)

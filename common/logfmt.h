@@ -27,7 +27,7 @@
 
 #define SF_FILE_MAGIC "SFTRACE\0" /* 8 bytes */
 #define SF_VERSION_MAJOR 1        /* readers refuse a newer major */
-#define SF_VERSION_MINOR 0        /* compatible additions */
+#define SF_VERSION_MINOR 1        /* compatible additions (1: PROCESS machine) */
 
 struct sf_file_header {
     char magic[8];           /* SF_FILE_MAGIC */
@@ -107,7 +107,8 @@ struct sf_process {
     uint32_t name_len;
     uint32_t cmdline_len;
     uint32_t exe_len;
-    uint32_t reserved;
+    uint32_t machine; /* ELF e_machine of the writer: 62 x86_64, 183 aarch64
+                         (0: a runtime before version 1.1, always x86_64) */
 };
 
 /*

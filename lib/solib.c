@@ -166,8 +166,10 @@ int sf_solib_version(const char *path, char *ver, size_t vlen, char *err, size_t
                  "a truncated or damaged ELF file (its section headers are not within its %lld "
                  "bytes)",
                  (long long)st.st_size);
-    else if (eh.e_type != ET_DYN || eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64)
-        snprintf(err, elen, "not an x86-64 shared library, so not the sftrace runtime");
+    else if (eh.e_type != ET_DYN || (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64) ||
+             eh.e_ident[EI_CLASS] != ELFCLASS64)
+        /* aarch64: a cross-built runtime, preloaded into a program run by qemu */
+        snprintf(err, elen, "not an x86-64 or aarch64 shared library, so not the sftrace runtime");
     else if ((v = version_note(elf, &dlen))) {
         snprintf(ver, vlen, "%s", v);
         rc = 0;

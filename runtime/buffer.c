@@ -68,7 +68,7 @@ static void spin_lock(_Atomic uint32_t *l)
     uint32_t z = 0;
     while (!atomic_compare_exchange_weak(l, &z, 1)) {
         z = 0;
-        __builtin_ia32_pause();
+        sf_arch_pause();
     }
 }
 
@@ -83,7 +83,7 @@ static int spin_trylock(_Atomic uint32_t *l, long tries)
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         } else {
-            __builtin_ia32_pause();
+            sf_arch_pause();
         }
     }
     return 0;
@@ -465,11 +465,9 @@ static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
     return p;
 }
 
-/* regs: the registers the trampoline saved, from its saved rbx upwards. */
-enum { R_R9 = 3, R_R8 = 4, R_RDI = 5, R_RSI = 6, R_RCX = 8, R_RDX = 9, R_RAX = 10 };
-/* Above them: the function's return address, the slot every sled of one
- * frame sees at rsp; entry and tail sleds `call`, so theirs is one higher. */
-enum { R_FRAME_EXIT = 11, R_FRAME = 12 };
+/* regs: the registers the trampoline saved; arch.h says where each is. */
+static const int r_args[6] = SF_R_ARGS;
+enum { R_RET = SF_R_RET, R_FRAME_EXIT = SF_R_FRAME_EXIT, R_FRAME = SF_R_FRAME };
 
 void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
 {
@@ -503,14 +501,15 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
             uint32_t *p = put_record(reserve(need), now, w1);
             if (mode & SF_SLOW_ARGS) {
                 p = put_record(p, now, sf_w1_ext(SF_EXT_ARGS, 6, 6));
-                uint64_t a[6] = {regs[R_RDI], regs[R_RSI], regs[R_RDX],
-                                 regs[R_RCX], regs[R_R8],  regs[R_R9]};
+                uint64_t a[6];
+                for (int i = 0; i < 6; i++)
+                    a[i] = regs[r_args[i]];
                 memcpy(p, a, sizeof a);
                 p += 12;
             }
             if (mode & SF_SLOW_RET) {
                 p = put_record(p, now, sf_w1_ext(SF_EXT_RET, 1, 1));
-                memcpy(p, &regs[R_RAX], 8);
+                memcpy(p, &regs[R_RET], 8);
                 p += 2;
             }
             sf_tls.pos = (uint8_t *)p;
@@ -698,7 +697,7 @@ static void *writer_main(void *arg)
         uint64_t t0 = sf_mono_ns();
         while (atomic_load(&wake_seq) == seen && sf_mono_ns() - t0 < 300000)
             for (int i = 0; i < 64; i++)
-                __builtin_ia32_pause();
+                sf_arch_pause();
         if (atomic_load(&wake_seq) != seen)
             continue;
         atomic_store(&writer_sleeping, 1);

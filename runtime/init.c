@@ -220,6 +220,7 @@ void sf_write_process_chunk(int flags)
     p->name_len = (uint32_t)name;
     p->cmdline_len = (uint32_t)cmd;
     p->exe_len = (uint32_t)exe;
+    p->machine = SF_ARCH_MACHINE;
     sf_log_write(p, size, NULL, 0);
     sf_unmap(scratch, cap);
 }

@@ -207,7 +207,7 @@ static uint8_t *stub_near(uintptr_t lo, uintptr_t hi)
 }
 
 /* Put our stub into a 16-byte slot the object provided (sftrace_setup). */
-static uint8_t *stub_in_slot(uint8_t *slot)
+static uint8_t *stub_in_slot(uint8_t *slot, int rx)
 {
     long pg = sysconf(_SC_PAGESIZE);
     uintptr_t a = (uintptr_t)slot & ~(uintptr_t)(pg - 1);
@@ -216,7 +216,7 @@ static uint8_t *stub_in_slot(uint8_t *slot)
         return NULL;
     sf_arch_write_stub(slot, sf_g.clock == SF_CLOCK_TSC ? sf_tramp_fast[T_NORMAL]
                                                         : sf_tramp_mono[T_NORMAL]);
-    mprotect((void *)a, len, PROT_READ | PROT_EXEC);
+    mprotect((void *)a, len, rx);
     __builtin___clear_cache((char *)slot, (char *)slot + SF_STUB_SIZE);
     return slot;
 }
@@ -241,7 +241,7 @@ static int is_known(struct dl_phdr_info *info)
             continue;
         if (o->skipped || !o->first_sled)
             return 1;
-        return contains(info, o->first_sled) && o->first_sled[0] == 0x41;
+        return contains(info, o->first_sled) && sf_arch_sled_patched(o->first_sled);
     }
     return 0;
 }
@@ -326,34 +326,10 @@ static int exec_cb(struct dl_phdr_info *info, size_t size, void *data)
     return c->found;
 }
 
-static int is_entry_sled(const uint8_t *t)
-{
-    if (t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa)
-        t += 4; /* endbr64 */
-    return (t[0] == 0xeb && t[1] == 0x09) || (t[0] == 0x41 && t[1] == 0xba && t[6] == 0xe8);
-}
-
-/* If j is `jmp *disp32(%rip)` (a PLT entry, maybe behind endbr64 and bnd,
- * or -fno-plt's jump), the address it jumps to now; else 0. */
-static uintptr_t got_jump(const uint8_t *j)
-{
-    if (j[0] == 0xf3 && j[1] == 0x0f && j[2] == 0x1e && j[3] == 0xfa)
-        j += 4;
-    if (j[0] == 0xf2)
-        j++;
-    if (j[0] != 0xff || j[1] != 0x25)
-        return 0;
-    int32_t disp;
-    memcpy(&disp, j + 2, 4);
-    uintptr_t slot = (uintptr_t)(j + 6) + (uintptr_t)(intptr_t)disp, v;
-    memcpy(&v, (const void *)slot, sizeof v);
-    return v;
-}
-
 /*
  * Does the tail call after this tail sled land on an instrumented function
  * (whose sleds then run on the caller's behalf in descendants mode)? XRay
- * puts the jump right after the 11-byte sled. A direct `jmp` to an entry
+ * puts the jump right after the sled. A direct `jmp` to an entry
  * sled (patched or not) counts; so does a jump through the GOT, directly
  * (-fno-plt) or through a PLT entry of this object, to one in any object,
  * if the GOT slot is already bound (BIND_NOW: -z now, or a call made it).
@@ -362,23 +338,16 @@ static uintptr_t got_jump(const uint8_t *j)
  */
 static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
 {
-    const uint8_t *j = sled + 11;
-    uintptr_t target;
-    if (j[0] == 0xe9) {
-        int32_t rel;
-        memcpy(&rel, j + 1, 4);
-        target = (uintptr_t)(j + 5) + (uintptr_t)(intptr_t)rel;
-    } else if (j[0] == 0xeb) {
-        target = (uintptr_t)(j + 2) + (uintptr_t)(intptr_t)(int8_t)j[1];
-    } else {
+    const uint8_t *j = sled + SF_SLED_SIZE;
+    uintptr_t target = sf_arch_branch_target(j);
+    if (!target)
         target = (uintptr_t)j; /* maybe -fno-plt's jmp *GOT */
-    }
     struct exec_ctx c = {target, 0};
     if (!contains(info, (const void *)target) || (exec_cb(info, 0, &c), !c.found))
         return 0;
-    if (target != (uintptr_t)j && is_entry_sled((const uint8_t *)target))
+    if (target != (uintptr_t)j && sf_arch_is_entry_sled((const uint8_t *)target))
         return 1;
-    uintptr_t bound = got_jump((const uint8_t *)target);
+    uintptr_t bound = sf_arch_got_jump((const uint8_t *)target);
     if (!bound)
         return 0;
     c.addr = bound;
@@ -387,7 +356,7 @@ static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
         exec_cb(info, 0, &c); /* e.g. a lazy slot: back into our own PLT */
     else
         dl_iterate_phdr(exec_cb, &c);
-    return c.found && is_entry_sled((const uint8_t *)bound);
+    return c.found && sf_arch_is_entry_sled((const uint8_t *)bound);
 }
 
 static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
@@ -460,11 +429,14 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         sf_msg("%s: too many instrumented functions (%u); not tracing it", path, nfuncs);
         return;
     }
+    /* what the text is mapped with again after patching (PROT_BTI, say) */
+    int rx = PROT_READ | PROT_EXEC |
+             sf_arch_text_prot(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr);
     uint8_t *stub = NULL;
-    if (slot && !filt && !desc_only && sf_arch_in_reach(lo, hi + 11, (uintptr_t)slot))
-        stub = stub_in_slot(slot);
+    if (slot && !filt && !desc_only && sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
+        stub = stub_in_slot(slot, rx);
     if (!stub)
-        stub = stub_near(lo, hi + 11);
+        stub = stub_near(lo, hi + SF_SLED_SIZE);
     if (!stub) {
         sf_msg("%s: no memory within reach of its sleds for a trampoline stub; not tracing it",
                path);
@@ -477,7 +449,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     /* Make the text writable, page range once for the whole object. */
     long pg = sysconf(_SC_PAGESIZE);
     uintptr_t plo = lo & ~(uintptr_t)(pg - 1);
-    size_t plen = ((hi + 11 - plo) + (size_t)pg - 1) & ~(size_t)(pg - 1);
+    size_t plen = ((hi + SF_SLED_SIZE - plo) + (size_t)pg - 1) & ~(size_t)(pg - 1);
     if (mprotect((void *)plo, plen, PROT_READ | PROT_WRITE | PROT_EXEC)) {
         sf_msg("%s: cannot make its code writable (%s); not tracing it", path, strerror(errno));
         return;
@@ -503,6 +475,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         if (kind > XRAY_TAIL)
             continue; /* custom and typed event sleds stay as they are */
         uint8_t *sled = (uint8_t *)(sled_addr(&map[i]) + base);
+        kind = sf_arch_sled_kind(sled, kind);
         if (sf_arch_sled_check(sled, kind)) {
             bad++;
             continue;
@@ -535,7 +508,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             o->first_sled = sled;
         nsleds++;
     }
-    mprotect((void *)plo, plen, PROT_READ | PROT_EXEC);
+    sf_arch_patch_flush();
+    mprotect((void *)plo, plen, rx);
     __builtin___clear_cache((char *)plo, (char *)plo + plen);
     if (bad)
         sf_msg("%s: %u sleds did not look like XRay sleds and were left alone", path, bad);

@@ -8,8 +8,8 @@
  *   hooks.c    libc functions we interpose (dlopen, fork, exec, signals)
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
  *   version.c  the version note, and the version check against record
- *   arch/x86_64/trampoline.S  the hot path
- *   arch/x86_64/sled.c        sled and stub encodings
+ *   arch/ARCH/ (x86_64, aarch64): trampoline.S the hot path, sled.c sled
+ *               and stub encodings, callas.S, arch.h constants
  *
  * Rule for everything here: no malloc (the traced program's allocator may be
  * instrumented, and we run inside signal handlers), no locks or system calls
@@ -26,6 +26,7 @@
 #include "logfmt.h"
 #include "filterfmt.h"
 #include "pack.h"
+#include "arch.h" /* runtime/arch/ARCH/arch.h */
 
 #define SF_HIDDEN __attribute__((visibility("hidden")))
 #define SF_EXPORT __attribute__((visibility("default")))
@@ -123,7 +124,7 @@ struct sf_global {
 };
 extern struct sf_global sf_g SF_HIDDEN;
 
-/* ---- arch/x86_64 ---- */
+/* ---- arch/ARCH (x86_64, aarch64) ---- */
 void sf_trampoline(void) SF_HIDDEN; /* target of patched sleds (no filter) */
 /* All targets of patched sleds (trampoline.S explains each). */
 enum sf_tramp {
@@ -161,9 +162,30 @@ void sf_arch_restart_fixup(void *ucontext) SF_HIDDEN;
 enum { XRAY_ENTRY = 0, XRAY_EXIT = 1, XRAY_TAIL = 2, XRAY_LOG_ARGS = 3 };
 int sf_arch_sled_check(const uint8_t *sled, int kind) SF_HIDDEN;
 void sf_arch_sled_patch(uint8_t *sled, int kind, uint32_t w1, const void *target) SF_HIDDEN;
+/* Make the sleds patched since the last call live (aarch64 turns them on
+ * in a second step, after every thread has synchronized; x86_64: nothing). */
+void sf_arch_patch_flush(void) SF_HIDDEN;
 #define SF_STUB_SIZE 16
 void sf_arch_write_stub(uint8_t *stub, const void *target) SF_HIDDEN;
 int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to) SF_HIDDEN;
+/* The kind to record for a sled the map calls `kind` (clang 14 on aarch64
+ * marks tail-call sleds as exits: the instruction after it says). */
+int sf_arch_sled_kind(const uint8_t *sled, int kind) SF_HIDDEN;
+int sf_arch_sled_patched(const uint8_t *sled) SF_HIDDEN; /* by us */
+/* Tail calls (descendants mode): where a direct branch at j goes (0 if j is
+ * none), whether t is a function's entry sled (patched or not), and where
+ * a jump through a GOT slot at j (a PLT entry) goes now (0 if j is none). */
+uintptr_t sf_arch_branch_target(const uint8_t *j) SF_HIDDEN;
+int sf_arch_is_entry_sled(const uint8_t *t) SF_HIDDEN;
+uintptr_t sf_arch_got_jump(const uint8_t *j) SF_HIDDEN;
+/* dlopen's faked return address (callas.S): the best gadget in [lo, end),
+ * looking from `from` first; NULL if none. */
+const uint8_t *sf_arch_find_ret(const uint8_t *lo, const uint8_t *from,
+                                const uint8_t *end) SF_HIDDEN;
+int sf_shadow_stack_on(void) SF_HIDDEN; /* a faked return address would fault */
+/* Protection bits beyond PROT_READ | PROT_EXEC an object's text was mapped
+ * with (aarch64: PROT_BTI for a BTI object), restored after patching. */
+int sf_arch_text_prot(const void *phdrs, int phnum, uintptr_t bias) SF_HIDDEN;
 
 /* ---- buffer.c ---- */
 uint64_t sf_now(void) SF_HIDDEN; /* timestamp in the process's clock */
@@ -219,8 +241,7 @@ int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) S
 void sf_hooks_init(void) SF_HIDDEN;
 const void *sf_ret_gadget_in(uintptr_t bias, const void *phdrs, int phnum,
                              uintptr_t near) SF_HIDDEN;
-int sf_shadow_stack_on(void) SF_HIDDEN;
-/* arch/x86_64/callas.S: fn(a0, a1, a2) entered with return address `gadget` */
+/* arch/ARCH/callas.S: fn(a0, a1, a2) entered with return address `gadget` */
 void *sf_call_as(void *a0, void *a1, void *a2, void *fn, const void *gadget) SF_HIDDEN;
 void *sf_real(const char *name) SF_HIDDEN;
 

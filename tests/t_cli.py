@@ -70,7 +70,7 @@ def test_version():
         assert len(outs) == 1, outs
         lines = outs.pop().splitlines()
         assert lines[0] == "sftrace " + want, lines
-        assert lines[1] == "log format 1.0", lines
+        assert lines[1] == "log format 1.1", lines
 
 
 def test_help_for_every_command():
@@ -301,7 +301,7 @@ def _bad_runtimes():
         ("libz", copy(_libz()), "not the sftrace runtime"),
         ("executable", copy("/bin/true"), "not the sftrace runtime"),
         ("truncated", truncated, "a truncated or damaged ELF file"),
-        ("non-pie", copy(_nopie()), "not an x86-64 shared library"),
+        ("non-pie", copy(_nopie()), "not an x86-64 or aarch64 shared library"),
         ("old", copy(_old_runtime()), "an sftrace runtime from before version checks"),
         ("other-version", copy(_other_version_runtime()),
          "is version %s, but this sftrace is %s" % (OTHER_VERSION, _version())),

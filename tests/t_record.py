@@ -208,7 +208,12 @@ def test_tailcall():
         code = _func_bytes(prog, func)
         assert code.startswith(TAIL_SLED), "%s: no entry sled: %s" % (func, code[:40])
         assert TAIL_SLED + "e9" in code[22:], "%s: no tail sled before a jmp: %s" % (func, code)
-    p, ev, _ = _record([prog], "tailcall")
+    _check_tailcall(prog, "tailcall")
+
+
+def _check_tailcall(prog, name):
+    """tailcall.c's trace, exactly (t_aarch64 too); returns the events."""
+    p, ev, _ = _record([prog], name)
     pid, tid = tl.kv(p.stdout, "pid"), tl.kv(p.stdout, "tid")
     rounds, n = tl.kv(p.stdout, "rounds"), tl.kv(p.stdout, "parity_n")
     assert (rounds, n) == (500, 9)
@@ -232,6 +237,7 @@ def test_tailcall():
     first = [(e.kind, e.func) for e in ev[1:1 + 6]]
     assert first == [("entry", "top"), ("entry", "mid"), ("tailcall", "mid"), ("entry", "leaf"),
                      ("exit", "leaf"), ("exit", "top")], first
+    return ev
 
 
 # ---- dlopen -------------------------------------------------------------------

@@ -182,7 +182,7 @@ def read_log(path):
         c = dict(off=off, type=ctype, flags=cflags, size=csize, pid=cpid)
         if ctype == CHUNK_PROCESS:
             (c["ppid"], c["clock"], c["tsc"], c["mono_ns"], c["real_ns"], c["tsc_hz"], nl, cl,
-             el, _) = struct.unpack_from("<IIQQQQIIII", body, 16)
+             el, c["machine"]) = struct.unpack_from("<IIQQQQIIII", body, 16)
             p = 72
             c["name"] = body[p:p + nl].decode(errors="replace")
             p += nl

@@ -16,7 +16,19 @@
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
+#if defined(__aarch64__)
+/* aarch64 (t_aarch64): the same values in q registers */
+typedef float v4f __attribute__((vector_size(16)));
+#define __m128 v4f
+#define _mm_set_ps(a, b, c, d) ((v4f){(d), (c), (b), (a)})
+#define _mm_storeu_ps(p, v)                                                                        \
+    do {                                                                                           \
+        v4f v_ = (v);                                                                              \
+        memcpy((p), &v_, 16);                                                                      \
+    } while (0)
+#else
 #include <xmmintrin.h>
+#endif
 
 #define ROUNDS 5
 #define NOINLINE __attribute__((noinline))
@@ -144,7 +156,11 @@ NOINLINE __int128 i128_mix(__int128 a, __int128 b)
 
 NOINLINE __m128 sse_mix(__m128 a, __m128 b)
 {
+#if defined(__aarch64__)
+    return a * b + a / b;
+#else
     return _mm_add_ps(_mm_mul_ps(a, b), _mm_div_ps(a, b));
+#endif
 }
 
 #ifdef __AVX2__

@@ -154,3 +154,64 @@ int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to)
     intptr_t d2 = (intptr_t)to - (intptr_t)from_hi;
     return d1 < lim && d1 > -lim && d2 < lim && d2 > -lim;
 }
+
+/* The map's kinds are right on x86_64 (clang and rustc emit tail sleds). */
+int sf_arch_sled_kind(const uint8_t *sled, int kind)
+{
+    (void)sled;
+    return kind;
+}
+
+int sf_arch_sled_patched(const uint8_t *sled)
+{
+    return sled[0] == 0x41 && sled[1] == 0xba;
+}
+
+uintptr_t sf_arch_branch_target(const uint8_t *j)
+{
+    if (j[0] == 0xe9) {
+        int32_t rel;
+        memcpy(&rel, j + 1, 4);
+        return (uintptr_t)(j + 5) + (uintptr_t)(intptr_t)rel;
+    }
+    if (j[0] == 0xeb)
+        return (uintptr_t)(j + 2) + (uintptr_t)(intptr_t)(int8_t)j[1];
+    return 0;
+}
+
+int sf_arch_is_entry_sled(const uint8_t *t)
+{
+    if (t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa)
+        t += 4; /* endbr64 */
+    return (t[0] == 0xeb && t[1] == 0x09) || (t[0] == 0x41 && t[1] == 0xba && t[6] == 0xe8);
+}
+
+/* If j is `jmp *disp32(%rip)` (a PLT entry, maybe behind endbr64 and bnd,
+ * or -fno-plt's jump), the address it jumps to now; else 0. */
+uintptr_t sf_arch_got_jump(const uint8_t *j)
+{
+    if (j[0] == 0xf3 && j[1] == 0x0f && j[2] == 0x1e && j[3] == 0xfa)
+        j += 4;
+    if (j[0] == 0xf2)
+        j++;
+    if (j[0] != 0xff || j[1] != 0x25)
+        return 0;
+    int32_t disp;
+    memcpy(&disp, j + 2, 4);
+    uintptr_t slot = (uintptr_t)(j + 6) + (uintptr_t)(intptr_t)disp, v;
+    memcpy(&v, (const void *)slot, sizeof v);
+    return v;
+}
+
+int sf_arch_text_prot(const void *phdrs, int phnum, uintptr_t bias)
+{
+    (void)phdrs;
+    (void)phnum;
+    (void)bias;
+    return 0;
+}
+
+/* Each sled is complete when sf_arch_sled_patch returns (design.md). */
+void sf_arch_patch_flush(void)
+{
+}
