@@ -28,6 +28,7 @@
 
 #include "cmds.h"
 #include "filterfmt.h"
+#include "logfile.h"
 #include "logfmt.h"
 #include "solib.h"
 #include "version.h"
@@ -208,9 +209,11 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int create_log(const char *path, uint64_t *session)
+/* The log, created (or truncated) under the policy of common/logfile.h: a
+ * link someone else planted at `path` is refused (why says so), mode 0600. */
+static int create_log(const char *path, uint64_t *session, char *why, size_t whylen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = sf_log_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, SF_LOG_MODE, why, whylen);
     if (fd < 0)
         return -1;
     struct sf_file_header h;
@@ -515,8 +518,12 @@ int cmd_record(int argc, char **argv)
         }
     }
     uint64_t session;
-    if (create_log(logpath, &session)) {
-        fprintf(stderr, "sftrace record: cannot write %s: %s\n", out, strerror(errno));
+    char why[PATH_MAX + 200];
+    if (create_log(logpath, &session, why, sizeof why)) {
+        if (why[0])
+            fprintf(stderr, "sftrace record: cannot write the log: %s\n", why);
+        else
+            fprintf(stderr, "sftrace record: cannot write %s: %s\n", out, strerror(errno));
         return 1;
     }
 

@@ -198,8 +198,10 @@ void sf_thread_enable(int on)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Write PROCESS and OBJECT chunks once, before a forked child's first events. */
-static void ensure_process_chunk(void)
+/* Write PROCESS and OBJECT chunks once, before a forked child's first
+ * events (or its first OBJECT chunk): no chunk of a pid may come before its
+ * PROCESS chunk, and a child that records nothing writes nothing. */
+void sf_ensure_process_chunk(void)
 {
     if (!sf_g.need_process_chunk)
         return;
@@ -232,6 +234,8 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
  * holds s->wlock (the name cache is the slot's). */
 static void update_thread_name(struct sf_slot *s, int self, uint32_t flags)
 {
+    if (sf_g.need_process_chunk)
+        return; /* a forked child that recorded nothing: it writes nothing */
     char name[16] = {0};
     if (self) {
         prctl(PR_GET_NAME, name, 0, 0, 0);
@@ -279,7 +283,7 @@ static void write_events(struct sf_slot *s, struct sf_buf *b, uint8_t *end, uint
     uint8_t *from = b->from;
     if (end <= from)
         return;
-    ensure_process_chunk();
+    sf_ensure_process_chunk();
     struct sf_events h;
     memset(&h, 0, sizeof h);
     const uint8_t *data = from;
@@ -463,6 +467,9 @@ static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
 
 /* regs: the registers the trampoline saved, from its saved rbx upwards. */
 enum { R_R9 = 3, R_R8 = 4, R_RDI = 5, R_RSI = 6, R_RCX = 8, R_RDX = 9, R_RAX = 10 };
+/* Above them: the function's return address, the slot every sled of one
+ * frame sees at rsp; entry and tail sleds `call`, so theirs is one higher. */
+enum { R_FRAME_EXIT = 11, R_FRAME = 12 };
 
 void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
 {
@@ -478,9 +485,14 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
         thread_start(now, 0);
-    if (mode & SF_SLOW_ENTER)
-        sf_tls.active++;
-    if ((mode & SF_SLOW_DESC) && !sf_tls.active)
+    /* Descendants mode (the fast trampolines do the same, trampoline.S):
+     * sp is the sled's return-address slot; the thread is inside the scope
+     * while sp is at or below the scope's slot. */
+    uintptr_t sp = (uintptr_t)&regs[sf_w1_kind(w1) == SF_KIND_EXIT ? R_FRAME_EXIT : R_FRAME];
+    int inside = sf_tls.scope && sp <= sf_tls.scope;
+    if ((mode & SF_SLOW_ENTER) && !inside)
+        sf_tls.scope = sp;
+    if ((mode & SF_SLOW_DESC) && !inside)
         mode &= ~SF_SLOW_RECORD;
     if (sf_tls.state != SF_T_ACTIVE) {
         point_at_discard(now);
@@ -506,8 +518,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
         if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
             buffer_full();
     }
-    if ((mode & SF_SLOW_LEAVE) && sf_tls.active)
-        sf_tls.active--;
+    if ((mode & SF_SLOW_LEAVE) && sp >= sf_tls.scope)
+        sf_tls.scope = 0; /* the scope's frame returns (or is gone) */
     sf_tls.in_slow = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,11 +40,126 @@ void *sf_real(const char *name)
         real_##name = (__typeof__(&name))sf_real(#name);
 
 /* ---- dynamic loading ------------------------------------------------------ */
+/*
+ * glibc resolves a name without '/' (and $ORIGIN in a name, and dlopen's
+ * namespace) from the object that called dlopen, found from the return
+ * address: its RPATH chain, LD_LIBRARY_PATH, its RUNPATH, the cache, the
+ * defaults, after any loaded object of that name. Called from here that
+ * object would be libsftrace.so. So the real function is entered through
+ * sf_call_as with a return address inside the caller's code: a `ret`
+ * instruction of the object our own return address lies in (the main
+ * program when none does, as glibc assumes). Everything glibc decides is
+ * then decided exactly as without us.
+ */
+
+struct gadget_ctx {
+    uintptr_t addr;
+    const uint8_t *found;
+};
+
+/* Does a `ret` at p look like a function's final instruction: padding, the
+ * next function's endbr64, or the zeros before the next section after it? */
+static int ends_function(const uint8_t *p, const uint8_t *end)
+{
+    if (p + 5 > end)
+        return 0;
+    return p[1] == 0xcc || p[1] == 0x90 || (p[1] == 0x0f && p[2] == 0x1f) ||
+           (p[1] == 0x66 && (p[2] == 0x90 || p[2] == 0x0f || p[2] == 0x2e)) ||
+           (p[1] == 0xf3 && p[2] == 0x0f && p[3] == 0x1e && p[4] == 0xfa) ||
+           (p[1] == 0 && p[2] == 0 && p[3] == 0);
+}
+
+/* The end of an epilogue, `pop reg; ret` or `leave; ret`? Unwinders look
+ * up the row at the pop (CFA = rsp + 16, or rbp + 16), which sf_call_as's
+ * stack layout answers. */
+static int epilogue_ret(const uint8_t *p, const uint8_t *lo, const uint8_t *end)
+{
+    return *p == 0xc3 && p > lo && ((p[-1] >= 0x58 && p[-1] <= 0x5f) || p[-1] == 0xc9) &&
+           ends_function(p, end);
+}
+
+/* Best an epilogue's ret after `from` (the caller's own, usually), then
+ * one anywhere in the segment, then any function end, then any ret. */
+static const uint8_t *find_ret(const uint8_t *lo, const uint8_t *from, const uint8_t *end)
+{
+    const uint8_t *fend = NULL, *any = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *p = pass ? lo : from, *stop = pass ? from : end;
+        for (size_t n = 0; p < stop && n < (1u << 20); p++, n++) {
+            if (*p != 0xc3)
+                continue;
+            if (epilogue_ret(p, lo, end))
+                return p;
+            if (!fend && ends_function(p, end))
+                fend = p;
+            if (!any)
+                any = p;
+        }
+    }
+    return fend ? fend : any;
+}
+
+/* A `ret` in an executable segment of the object (bias, phdrs) containing
+ * `near`, or in its first executable segment when near is 0. */
+const void *sf_ret_gadget_in(uintptr_t bias, const void *phdrs, int phnum, uintptr_t near)
+{
+    const ElfW(Phdr) *phdr = phdrs;
+    for (int i = 0; i < phnum; i++) {
+        const ElfW(Phdr) *ph = &phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        const uint8_t *lo = (const uint8_t *)(bias + ph->p_vaddr);
+        const uint8_t *end = lo + ph->p_filesz;
+        if (near && (near < (uintptr_t)lo || near >= (uintptr_t)end))
+            continue;
+        const uint8_t *r = find_ret(lo, near ? (const uint8_t *)near : lo, end);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
+static int gadget_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct gadget_ctx *ctx = data;
+    ctx->found = sf_ret_gadget_in(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum, ctx->addr);
+    return ctx->found || !ctx->addr; /* with no address: the main program, listed first */
+}
+
+/* With a CET shadow stack the faked return would fault: call directly. */
+int sf_shadow_stack_on(void)
+{
+    static int state; /* 0 unknown, 1 off, 2 on */
+    if (!state) {
+        unsigned long features = 0;
+        int saved = errno; /* EINVAL on kernels without shadow stacks */
+        long rc = syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, &features);
+        errno = saved;
+        state = rc == 0 && (features & 1) ? 2 : 1;
+    }
+    return state == 2;
+}
+
+static const void *ret_gadget(const void *caller)
+{
+    if (sf_shadow_stack_on())
+        return NULL;
+    struct gadget_ctx ctx = {(uintptr_t)caller, NULL};
+    dl_iterate_phdr(gadget_cb, &ctx);
+    if (!ctx.found) {
+        ctx.addr = 0; /* code outside any object (JIT): glibc takes the main program */
+        dl_iterate_phdr(gadget_cb, &ctx);
+    }
+    return ctx.found;
+}
 
 SF_EXPORT void *dlopen(const char *file, int mode)
 {
     REAL(dlopen);
-    void *h = real_dlopen(file, mode);
+    const void *g = ret_gadget(__builtin_return_address(0));
+    void *h = g ? sf_call_as((void *)file, (void *)(intptr_t)mode, NULL, (void *)real_dlopen, g)
+                : real_dlopen(file, mode);
     if (h && sf_g.enabled && sf_g.patch_all)
         sf_patch_all_objects();
     return h;
@@ -52,9 +168,14 @@ SF_EXPORT void *dlopen(const char *file, int mode)
 SF_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
 {
     REAL(dlmopen);
-    void *h = real_dlmopen(lmid, file, mode);
-    if (h && sf_g.enabled && sf_g.patch_all)
+    const void *g = ret_gadget(__builtin_return_address(0));
+    void *h = g ? sf_call_as((void *)(intptr_t)lmid, (void *)file, (void *)(intptr_t)mode,
+                             (void *)real_dlmopen, g)
+                : real_dlmopen(lmid, file, mode);
+    if (h && sf_g.enabled && sf_g.patch_all) {
         sf_patch_all_objects();
+        sf_patch_namespace_of(h); /* dl_iterate_phdr lists the caller's namespace only */
+    }
     return h;
 }
 

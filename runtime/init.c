@@ -20,10 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "logfile.h"
 #include "runtime.h"
 
 struct sf_global sf_g = {.fd = -1};
@@ -75,13 +77,19 @@ static uint64_t random_id(void)
     return id ? id : 1;
 }
 
+/* Why the log could not be used, when errno does not say it (a refused link). */
+static char log_why[PATH_MAX + 200];
+
 /* Create `path` holding just a header. replace: overwrite an existing log;
- * otherwise an existing one is kept (another process made it first). */
+ * otherwise an existing one is kept (another process made it first). The
+ * header goes to a temporary file first (common/logfile.h: an unpredictable
+ * name, O_EXCL, O_NOFOLLOW, mode 0600), which is then renamed or linked into
+ * place, so no process ever sees a half-written header. Neither rename nor
+ * link follows a link at `path`. */
 static int create_log(const char *path, int replace, uint64_t session)
 {
     char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = sf_log_tmp_create(path, tmp, sizeof tmp);
     if (fd < 0)
         return -1;
     struct sf_file_header h;
@@ -94,8 +102,36 @@ static int create_log(const char *path, int replace, uint64_t session)
         else if (link(tmp, path) != 0 && errno != EEXIST)
             rc = -1;
     }
+    int saved = errno;
     unlink(tmp);
+    errno = saved;
     return rc;
+}
+
+/* The user's own link at the log path: the log goes where it points. */
+static int follow_own_link(char *path, size_t len)
+{
+    char real[PATH_MAX];
+    if (realpath(path, real)) {
+        snprintf(path, len, "%s", real);
+        return 0;
+    }
+    /* dangling (the target does not exist yet): one level, by hand */
+    char target[PATH_MAX];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return -1;
+    target[n] = 0;
+    if (target[0] == '/') {
+        snprintf(path, len, "%s", target);
+    } else {
+        char *slash = strrchr(path, '/');
+        size_t dir = slash ? (size_t)(slash - path) + 1 : 0;
+        if (dir + (size_t)n + 1 > len)
+            return -1;
+        memcpy(path + dir, target, (size_t)n + 1);
+    }
+    return 0;
 }
 
 static int open_log(const char *out)
@@ -110,6 +146,13 @@ static int open_log(const char *out)
         strcat(sf_g.path, "/");
         strcat(sf_g.path, out);
     }
+    int link = sf_log_link_check(sf_g.path, log_why, sizeof log_why);
+    if (link == 1) {
+        errno = EPERM;
+        return -1;
+    }
+    if (link == 2 && follow_own_link(sf_g.path, sizeof sf_g.path) != 0)
+        return -1;
     const char *session = getenv("SFTRACE_SESSION");
     if (!session || !*session) {
         uint64_t id = random_id();
@@ -118,15 +161,17 @@ static int open_log(const char *out)
         char idstr[32];
         snprintf(idstr, sizeof idstr, "%llx", (unsigned long long)id);
         setenv("SFTRACE_SESSION", idstr, 1);
-        if (out[0] != '/')
+        if (out[0] != '/' || link == 2)
             setenv("SFTRACE_OUTPUT_FILE", sf_g.path, 1); /* children may chdir */
     } else {
         struct stat st;
-        int exists = stat(sf_g.path, &st) == 0;
-        if ((!exists || st.st_size == 0) && create_log(sf_g.path, exists, random_id()) != 0)
+        int exists = lstat(sf_g.path, &st) == 0;
+        if ((!exists || (S_ISREG(st.st_mode) && st.st_size == 0)) &&
+            create_log(sf_g.path, exists, random_id()) != 0)
             return -1;
     }
-    int fd = open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int fd = sf_log_open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC, SF_LOG_MODE, log_why,
+                         sizeof log_why);
     if (fd < 0)
         return -1;
     /* Keep out of the low numbers the program expects to own. */
@@ -216,12 +261,43 @@ static int env_true(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+/*
+ * A setuid or setgid program (AT_SECURE) runs for a user who must not choose
+ * what it writes or reads: it records nothing and opens no file the
+ * environment names. Like ld.so with LD_PRELOAD, it also drops our
+ * variables so that programs it starts, perhaps with its privileges, do not
+ * act on them either.
+ */
+static void drop_env(void)
+{
+    for (int again = 1; again;) {
+        again = 0;
+        for (char **e = environ; e && *e; e++) {
+            if (strncmp(*e, "SFTRACE_", 8) != 0)
+                continue;
+            char name[128];
+            size_t n = strcspn(*e, "=");
+            if (n >= sizeof name)
+                continue;
+            memcpy(name, *e, n);
+            name[n] = 0;
+            unsetenv(name);
+            again = 1;
+            break;
+        }
+    }
+}
+
 void sf_init(void)
 {
     static int done;
     if (done)
         return;
     done = 1;
+    if (getauxval(AT_SECURE)) {
+        drop_env();
+        return;
+    }
     const char *out = getenv("SFTRACE_OUTPUT_FILE");
     if (!out || !*out)
         return;
@@ -235,7 +311,10 @@ void sf_init(void)
         sf_g.clock = sf_arch_tsc_invariant() ? SF_CLOCK_TSC : SF_CLOCK_MONO;
     sf_g.pid = getpid();
     if (open_log(out) != 0) {
-        sf_msg("cannot open the log %s: %s; not tracing", out, strerror(errno));
+        if (log_why[0])
+            sf_msg("cannot use the log: %s; not tracing", log_why);
+        else
+            sf_msg("cannot open the log %s: %s; not tracing", out, strerror(errno));
         return;
     }
     sf_g.setup_thread_only = env_true("SFTRACE_SETUP_THREAD_ONLY");

@@ -10,6 +10,7 @@
  * this library (which is usually too far away for a direct call): either a
  * slot the object gave us through sftrace_setup, or a page we map nearby.
  */
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -298,9 +299,95 @@ static void write_object_chunk(struct obj *o, const char *path, const uint8_t *b
     }
     memcpy((char *)(fa + o->nfuncs), path, plen);
     memcpy((char *)(fa + o->nfuncs) + plen, bid, bidlen);
+    sf_ensure_process_chunk(); /* a forked child's dlopen: PROCESS goes first */
     o->chunk = c;
     o->chunk_size = size;
     sf_log_write(c, size, NULL, 0);
+}
+
+/* Is `addr` inside an executable segment of a loaded object (of this
+ * namespace)? Then its bytes can be read. */
+struct exec_ctx {
+    uintptr_t addr;
+    int found;
+};
+
+static int exec_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct exec_ctx *c = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && c->addr >= lo &&
+            c->addr + 16 <= lo + ph->p_filesz)
+            c->found = 1;
+    }
+    return c->found;
+}
+
+static int is_entry_sled(const uint8_t *t)
+{
+    if (t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa)
+        t += 4; /* endbr64 */
+    return (t[0] == 0xeb && t[1] == 0x09) || (t[0] == 0x41 && t[1] == 0xba && t[6] == 0xe8);
+}
+
+/* If j is `jmp *disp32(%rip)` (a PLT entry, maybe behind endbr64 and bnd,
+ * or -fno-plt's jump), the address it jumps to now; else 0. */
+static uintptr_t got_jump(const uint8_t *j)
+{
+    if (j[0] == 0xf3 && j[1] == 0x0f && j[2] == 0x1e && j[3] == 0xfa)
+        j += 4;
+    if (j[0] == 0xf2)
+        j++;
+    if (j[0] != 0xff || j[1] != 0x25)
+        return 0;
+    int32_t disp;
+    memcpy(&disp, j + 2, 4);
+    uintptr_t slot = (uintptr_t)(j + 6) + (uintptr_t)(intptr_t)disp, v;
+    memcpy(&v, (const void *)slot, sizeof v);
+    return v;
+}
+
+/*
+ * Does the tail call after this tail sled land on an instrumented function
+ * (whose sleds then run on the caller's behalf in descendants mode)? XRay
+ * puts the jump right after the 11-byte sled. A direct `jmp` to an entry
+ * sled (patched or not) counts; so does a jump through the GOT, directly
+ * (-fno-plt) or through a PLT entry of this object, to one in any object,
+ * if the GOT slot is already bound (BIND_NOW: -z now, or a call made it).
+ * Anything else (an unbound slot, other indirect jumps, uninstrumented
+ * code) is not known to be traced.
+ */
+static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
+{
+    const uint8_t *j = sled + 11;
+    uintptr_t target;
+    if (j[0] == 0xe9) {
+        int32_t rel;
+        memcpy(&rel, j + 1, 4);
+        target = (uintptr_t)(j + 5) + (uintptr_t)(intptr_t)rel;
+    } else if (j[0] == 0xeb) {
+        target = (uintptr_t)(j + 2) + (uintptr_t)(intptr_t)(int8_t)j[1];
+    } else {
+        target = (uintptr_t)j; /* maybe -fno-plt's jmp *GOT */
+    }
+    struct exec_ctx c = {target, 0};
+    if (!contains(info, (const void *)target) || (exec_cb(info, 0, &c), !c.found))
+        return 0;
+    if (target != (uintptr_t)j && is_entry_sled((const uint8_t *)target))
+        return 1;
+    uintptr_t bound = got_jump((const uint8_t *)target);
+    if (!bound)
+        return 0;
+    c.addr = bound;
+    c.found = 0;
+    if (contains(info, (const void *)bound))
+        exec_cb(info, 0, &c); /* e.g. a lazy slot: back into our own PLT */
+    else
+        dl_iterate_phdr(exec_cb, &c);
+    return c.found && is_entry_sled((const uint8_t *)bound);
 }
 
 static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
@@ -421,17 +508,26 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             continue;
         }
         static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
-        int t = desc_only ? T_DESC : T_NORMAL;
-        if (filt) {
-            int args = fflags & SF_FILTER_ARGS, entry = kind == XRAY_ENTRY;
-            if (!selected && !filt->descendants)
-                continue; /* stays a NOP: costs nothing */
+        int t = T_NORMAL;
+        if (desc_only || (filt && filt->descendants)) {
+            /* a tail call stays inside the scope only if its callee's
+             * sleds will see it; otherwise the tail call ends the frame */
+            int keep = kind == XRAY_TAIL && tail_target_traced(info, sled);
+            int selected_here = filt && selected;
+            int args = selected_here && (fflags & SF_FILTER_ARGS);
+            if (kind == XRAY_ENTRY)
+                t = selected_here ? (args ? T_ARGS_ENTER : T_ENTER) : T_DESC;
+            else if (kind == XRAY_EXIT)
+                t = selected_here ? (args ? T_RET_LEAVE : T_LEAVE) : T_DESC_LEAVE;
+            else if (selected_here)
+                t = keep ? T_NORMAL : T_LEAVE_TAIL;
+            else
+                t = keep ? T_DESC : T_DESC_LEAVE_TAIL;
+        } else if (filt) {
             if (!selected)
-                t = T_DESC;
-            else if (filt->descendants)
-                t = args ? (entry ? T_ARGS_ENTER : T_RET_LEAVE) : (entry ? T_ENTER : T_LEAVE);
-            else if (args)
-                t = entry ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
+                continue; /* stays a NOP: costs nothing */
+            if (fflags & SF_FILTER_ARGS)
+                t = kind == XRAY_ENTRY ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
         }
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);
@@ -465,6 +561,33 @@ void sf_patch_all_objects(void)
     pthread_mutex_lock(&patch_lock);
     struct scan_ctx ctx = {0};
     dl_iterate_phdr(scan_cb, &ctx);
+    pthread_mutex_unlock(&patch_lock);
+}
+
+/*
+ * Objects dlmopen loaded into another link-map namespace. dl_iterate_phdr
+ * lists only the namespace of its caller, found from its return address,
+ * so it is entered (sf_call_as) with a return address inside the new
+ * object: a `ret` of its code, located through its ELF header.
+ */
+void sf_patch_namespace_of(void *handle)
+{
+    struct link_map *lm = NULL;
+    if (!sf_g.enabled || sf_shadow_stack_on() || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+        return;
+    Dl_info di;
+    void *extra = NULL;
+    if (!lm->l_ld || !dladdr1(lm->l_ld, &di, &extra, RTLD_DL_LINKMAP) || !di.dli_fbase)
+        return;
+    const ElfW(Ehdr) *eh = di.dli_fbase; /* the object's first page: its ELF header */
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_phentsize != sizeof(ElfW(Phdr)))
+        return;
+    const void *g = sf_ret_gadget_in(lm->l_addr, (const char *)eh + eh->e_phoff, eh->e_phnum, 0);
+    if (!g)
+        return;
+    pthread_mutex_lock(&patch_lock);
+    struct scan_ctx ctx = {0};
+    sf_call_as((void *)scan_cb, &ctx, NULL, (void *)dl_iterate_phdr, g);
     pthread_mutex_unlock(&patch_lock);
 }
 

@@ -39,14 +39,19 @@
  * hard-coded in trampoline.S (TLS_POS, TLS_HI_NOT): change both together.
  */
 struct sf_tls {
-    uint8_t *pos;     /* +0: where the next record goes */
-    uint32_t hi_not;  /* +8: ~(high half of the timestamp in force) */
-    uint32_t active;  /* +12: selected functions active (descendants mode) */
-    uint32_t state;   /* enum sf_thread_state */
-    uint32_t in_slow; /* re-entry guard for the slow path */
-    struct sf_slot *slot;
+    uint8_t *pos;    /* +0: where the next record goes */
+    uint32_t hi_not; /* +8: ~(high half of the timestamp in force) */
+    uint32_t state;  /* +12: enum sf_thread_state */
+    /* +16: descendants mode: the stack slot of the return address of the
+     * outermost selected function active on this thread, 0 if none. A
+     * sled whose own return-address slot is at or below it (deeper in the
+     * stack) runs on that function's behalf: its own callees, and the
+     * functions it tail-called, which return through the same slot. */
+    uintptr_t scope;
+    uint32_t in_slow;     /* re-entry guard for the slow path */
     uint32_t dtor_rounds; /* TSD destructor passes so far */
-    uint32_t ext_words;   /* non-function words written into the current buffer */
+    struct sf_slot *slot;
+    uint32_t ext_words; /* +40: non-function words written into the current buffer */
 };
 
 enum sf_thread_state {
@@ -130,6 +135,9 @@ enum sf_tramp {
     T_DESC,
     T_ARGS_ENTER,
     T_RET_LEAVE,
+    T_LEAVE_TAIL,
+    T_DESC_LEAVE,
+    T_DESC_LEAVE_TAIL,
     T_COUNT
 };
 extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;
@@ -165,6 +173,7 @@ void sf_flush_all(int final) SF_HIDDEN;
 void sf_thread_exit_flush(void) SF_HIDDEN;
 void sf_buffers_after_fork(void) SF_HIDDEN;
 void sf_buffers_init(void) SF_HIDDEN;
+void sf_ensure_process_chunk(void) SF_HIDDEN;
 void sf_write_thread_names(void) SF_HIDDEN;
 void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 /* asm: 0 recorded, 1 take the slow path, 2 recorded and the buffer is full */
@@ -187,6 +196,7 @@ void sf_msg(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2))
 void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
+void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
 
 /* ---- filter.c ---- */
@@ -207,6 +217,11 @@ int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) S
 
 /* ---- hooks.c ---- */
 void sf_hooks_init(void) SF_HIDDEN;
+const void *sf_ret_gadget_in(uintptr_t bias, const void *phdrs, int phnum,
+                             uintptr_t near) SF_HIDDEN;
+int sf_shadow_stack_on(void) SF_HIDDEN;
+/* arch/x86_64/callas.S: fn(a0, a1, a2) entered with return address `gadget` */
+void *sf_call_as(void *a0, void *a1, void *a2, void *fn, const void *gadget) SF_HIDDEN;
 void *sf_real(const char *name) SF_HIDDEN;
 
 /* ---- version.c ---- */

@@ -18,23 +18,43 @@
 void sf_trampoline_desc(void), sf_trampoline_enter(void), sf_trampoline_leave(void),
     sf_trampoline_args(void), sf_trampoline_ret(void), sf_trampoline_mono(void),
     sf_trampoline_desc_mono(void), sf_trampoline_enter_mono(void), sf_trampoline_leave_mono(void),
-    sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void);
+    sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_leave_tail(void),
+    sf_trampoline_desc_leave(void), sf_trampoline_desc_leave_tail(void),
+    sf_trampoline_desc_leave_mono(void);
 
-/* Indexed by enum sf_tramp. */
+/* Indexed by enum sf_tramp. The slow path finds the sled's kind in W1, so
+ * one _mono variant serves exit and tail sleds alike. */
 const void *const sf_tramp_fast[T_COUNT] = {
-    sf_trampoline,       sf_trampoline_args, sf_trampoline_ret,        sf_trampoline_enter,
-    sf_trampoline_leave, sf_trampoline_desc, sf_trampoline_args_enter, sf_trampoline_ret_leave,
+    sf_trampoline,
+    sf_trampoline_args,
+    sf_trampoline_ret,
+    sf_trampoline_enter,
+    sf_trampoline_leave,
+    sf_trampoline_desc,
+    sf_trampoline_args_enter,
+    sf_trampoline_ret_leave,
+    sf_trampoline_leave_tail,
+    sf_trampoline_desc_leave,
+    sf_trampoline_desc_leave_tail,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
-    sf_trampoline_mono,       sf_trampoline_args,       sf_trampoline_ret,
-    sf_trampoline_enter_mono, sf_trampoline_leave_mono, sf_trampoline_desc_mono,
-    sf_trampoline_args_enter, sf_trampoline_ret_leave,
+    sf_trampoline_mono,
+    sf_trampoline_args,
+    sf_trampoline_ret,
+    sf_trampoline_enter_mono,
+    sf_trampoline_leave_mono,
+    sf_trampoline_desc_mono,
+    sf_trampoline_args_enter,
+    sf_trampoline_ret_leave,
+    sf_trampoline_leave_mono,
+    sf_trampoline_desc_leave_mono,
+    sf_trampoline_desc_leave_mono,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, hi_not) == 8, "TLS_HI_NOT in trampoline.S");
-_Static_assert(__builtin_offsetof(struct sf_tls, active) == 12, "TLS_ACTIVE in trampoline.S");
-_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 36, "TLS_EXT in trampoline.S");
+_Static_assert(__builtin_offsetof(struct sf_tls, scope) == 16, "TLS_SCOPE in trampoline.S");
+_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 40, "TLS_EXT in trampoline.S");
 
 uint32_t sf_xsave_mask_lo, sf_xsave_mask_hi, sf_xsave_size = 512, sf_use_xsave;
 

@@ -25,8 +25,8 @@
 
 #define TLS_POS 0
 #define TLS_HI_NOT 8
-#define TLS_ACTIVE 12
-#define TLS_EXT 36
+#define TLS_SCOPE 16
+#define TLS_EXT 40
 
 /* Slow-path modes (r11d), as in runtime.h SF_SLOW_* */
 #define SLOW_RECORD 1
@@ -191,55 +191,102 @@ sf_win_commit:
 /* Variants. Each saves rax, rdx, rcx like sf_trampoline and then either
  * joins its store window or goes to the slow path with a mode in r11d.
  * Filters use them (docs/filter-format.md):
- *   _desc   descendants mode, a function not selected: record only while a
- *           selected function is active on this thread (TLS active != 0)
- *   _enter  descendants mode, entry of a selected function: active++
- *   _leave  descendants mode, exit or tail call of a selected function:
- *           active-- (never below zero), still recorded
- *   _args   entry that also records the integer argument registers
- *   _ret    exit that also records rax
+ *   _enter       descendants mode, entry of a selected function
+ *   _leave       descendants mode, exit of a selected function
+ *   _leave_tail  ... its tail call to a function not known to be traced
+ *   _desc        descendants mode, entry (or tail call to a traced function)
+ *                of a function not selected: recorded inside the scope
+ *   _desc_leave  ... its exit; _desc_leave_tail its other tail calls
+ *   _args        entry that also records the integer argument registers
+ *   _ret         exit that also records rax
  * and processes without an invariant TSC use the _mono ones, which always
- * go through C (it reads CLOCK_MONOTONIC). The counter updates use only
- * mov/lea/jrcxz, so the flags survive here as well.
+ * go through C (it reads CLOCK_MONOTONIC).
+ *
+ * The descendants scope (TLS scope, runtime.h) is the stack slot holding
+ * the return address of the outermost selected function active on the
+ * thread, or 0. Every sled of a frame sees that frame's return-address
+ * slot at its rsp ("sp": rsp + 32 in here for entry and tail sleds, which
+ * call, rsp + 24 for exit sleds, which jump). A function whose sp is at or
+ * below the scope runs on the selected function's behalf: its callees, and
+ * the functions it tail-called, which reuse its slot and return through it.
+ * So a selected entry outside the scope opens it at its sp, an exit at the
+ * scope's sp closes it, and an exit above it (the frame is gone: longjmp,
+ * an exception) clears it.
+ *
+ * d = scope - sp is computed as scope + ~rsp + 1 - K with not and lea; its
+ * top byte (bswap, movzx) is zero iff 0 <= d < 2^56, that is iff sp is at or
+ * below the scope (stacks are far smaller; scope 0 gives d < 0). Only mov,
+ * lea, not, bswap, movzx and jrcxz: the flags survive here as well.
  */
 #define BEGIN(name) \
         .globl name; .hidden name; .type name, @function; .p2align 4; name: .cfi_startproc
 #define END(name) \
         .cfi_endproc; .size name, .-name
+#define POP3_RET \
+        popq %rcx; .cfi_adjust_cfa_offset -8; .cfi_restore %rcx; \
+        popq %rdx; .cfi_adjust_cfa_offset -8; .cfi_restore %rdx; \
+        popq %rax; .cfi_adjust_cfa_offset -8; .cfi_restore %rax; \
+        ret
+/* rcx = d = scope - sp, for sp = rsp + K; rax = scope; r11 = TLS offset */
+#define SCOPE_DIFF(K) \
+        movq    sf_tls@GOTTPOFF(%rip), %r11; \
+        movq    %fs:TLS_SCOPE(%r11), %rax; \
+        movq    %rsp, %rcx; \
+        notq    %rcx; \
+        leaq    (1 - (K))(%rax,%rcx), %rcx
+/* rcx = 0 iff d >= 0 (sp inside the scope) */
+#define INSIDE \
+        bswapq  %rcx; \
+        movzbl  %cl, %ecx
 
 BEGIN(sf_trampoline_desc)
         PUSH3
-        movq    sf_tls@GOTTPOFF(%rip), %r11
-        movl    %fs:TLS_ACTIVE(%r11), %ecx
+        SCOPE_DIFF(32)
+        INSIDE
         jrcxz   1f
-        jmp     sf_win_start
-1:      popq    %rcx
-        .cfi_adjust_cfa_offset -8
-        popq    %rdx
-        .cfi_adjust_cfa_offset -8
-        popq    %rax
-        .cfi_adjust_cfa_offset -8
-        ret
+        .cfi_remember_state
+        POP3_RET
+        .cfi_restore_state
+1:      jmp     sf_win_start
 END(sf_trampoline_desc)
 
+/* Selected entry: open the scope unless already inside one. Recorded. */
 BEGIN(sf_trampoline_enter)
         PUSH3
-        movq    sf_tls@GOTTPOFF(%rip), %r11
-        movl    %fs:TLS_ACTIVE(%r11), %ecx
-        leal    1(%rcx), %ecx
-        movl    %ecx, %fs:TLS_ACTIVE(%r11)
-        jmp     sf_win_start
+        SCOPE_DIFF(32)
+        INSIDE
+        jrcxz   1f
+        leaq    32(%rsp), %rax
+        movq    %rax, %fs:TLS_SCOPE(%r11)
+1:      jmp     sf_win_start
 END(sf_trampoline_enter)
 
-BEGIN(sf_trampoline_leave)
-        PUSH3
-        movq    sf_tls@GOTTPOFF(%rip), %r11
-        movl    %fs:TLS_ACTIVE(%r11), %ecx
-        jrcxz   1f
-        leal    -1(%rcx), %ecx
-        movl    %ecx, %fs:TLS_ACTIVE(%r11)
-1:      jmp     sf_win_start
-END(sf_trampoline_leave)
+/* Leaving (an exit, or a tail call that ends the frame): d == 0 closes the
+ * scope and d > 0 (deeper) keeps it, both recorded. d < 0: the scope's
+ * frame is gone (or there is none): clear it; `above` says what else. */
+#define LEAVING(name, K, above) \
+BEGIN(name); \
+        PUSH3; \
+        SCOPE_DIFF(K); \
+        jrcxz   2f; \
+        INSIDE; \
+        jrcxz   3f; \
+        above; \
+2:      movq    $0, %fs:TLS_SCOPE(%r11); \
+3:      jmp     sf_win_start; \
+END(name)
+
+/* not selected: outside the scope, not recorded */
+#define SKIP_CLEARED \
+        movq    $0, %fs:TLS_SCOPE(%r11); \
+        .cfi_remember_state; \
+        POP3_RET; \
+        .cfi_restore_state
+
+LEAVING(sf_trampoline_leave, 24, )
+LEAVING(sf_trampoline_leave_tail, 32, )
+LEAVING(sf_trampoline_desc_leave, 24, SKIP_CLEARED)
+LEAVING(sf_trampoline_desc_leave_tail, 32, SKIP_CLEARED)
 
 #define SLOW_VARIANT(name, mode) \
 BEGIN(name); PUSH3; movl $(mode), %r11d; jmp .Lslow; END(name)
@@ -250,6 +297,7 @@ SLOW_VARIANT(sf_trampoline_mono, SLOW_RECORD)
 SLOW_VARIANT(sf_trampoline_desc_mono, SLOW_RECORD | SLOW_DESC)
 SLOW_VARIANT(sf_trampoline_enter_mono, SLOW_RECORD | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_leave_mono, SLOW_RECORD | SLOW_LEAVE)
+SLOW_VARIANT(sf_trampoline_desc_leave_mono, SLOW_RECORD | SLOW_DESC | SLOW_LEAVE)
 SLOW_VARIANT(sf_trampoline_args_enter, SLOW_RECORD | SLOW_ARGS | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
 
