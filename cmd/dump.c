@@ -1,6 +1,10 @@
 /*
  * dump.c - `sftrace dump`: print every event of a log, one a line.
  *
+ * The log is read through the call engine (lib/calls.h), which also applies
+ * the selection options (select.h) and says which call an exit ended: the
+ * duration column.
+ *
  * Output, tab-separated, after a header line starting with '#':
  *
  *     time_ns  pid  tid  kind  function  [extra columns]
@@ -18,10 +22,35 @@
  *     realloc-free                   (decimal), ptr (0x hex)
  *     lost                           function "-"; extra: records dropped
  * With --lines, entry, exit and tailcall lines get one more column: the
- * function's source "file:line" (from DWARF), or "-".
- * Threads' events appear in the file order of their chunks, which is time
- * order for each thread. On a bad log it prints the events of every good
- * chunk before the bad one, then the error, and exits 1.
+ * function's source "file:line" (from DWARF), or "-". Exit and tailcall
+ * lines end with the duration of the call they end, ns (the engine's
+ * times: clamped so that they never decrease within a thread), or "-" for
+ * an exit with no entry.
+ *
+ * Order: threads' events appear in the file order of their chunks, which is
+ * time order for each thread. With --sorted, in one time order across all
+ * threads: a streaming k-way merge. Each thread's lines are queued (they are
+ * in time order already). Chunks of different threads overlap in time (a
+ * thread's chunk is written when its buffer fills or it exits, so a quiet
+ * thread, or one that starts late, shows its events late in the file), so
+ * the merge keeps a look-ahead window: the earliest queued line is written
+ * only when more than SORT_AHEAD bytes of lines are queued and its time is
+ * at most the watermark (the lowest latest-read time of the threads that
+ * have not exited: their later chunks only hold later events), or when more
+ * than SORT_MAX bytes are queued. So memory is bounded by SORT_MAX, and the
+ * order is exact when no thread's events arrive more than SORT_AHEAD bytes
+ * of output late; a line that comes later with an earlier time than one
+ * written is counted and reported ("N lines out of order").
+ *
+ * With --calls, one line per call instead, when it ends (in end order within
+ * a thread), tab-separated after a header line:
+ *     start_ns  pid  tid  depth  duration_ns  self_ns  id  parent_id  flags  function
+ * depth 0 = outermost kept call; self = duration - time in kept callees;
+ * parent_id 0 = none; flags a combination of u (unfinished), t (left by a
+ * tail call), c (clipped by the time range), w (unwound), or "-".
+ *
+ * On a bad log it prints the events of every good chunk before the bad one,
+ * then the error, and exits 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,11 +58,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "calls.h"
 #include "cmds.h"
 #include "logread.h"
+#include "progress.h"
+#include "select.h"
 #include "symbols.h"
+#include "xalloc.h"
 
 #define OUT_SIZE (1u << 20)
 
@@ -145,78 +179,24 @@ static inline void put_hex(uint64_t v)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace dump [-h] [-l] [-s FILE]... [--pid PID] [--tid TID] LOG\n"
+    fprintf(f, "usage: sftrace dump [-h] [-q] [-l] [--sorted] [-s FILE]... [selection] LOG\n"
                "\n"
                "Print every event of LOG, one a line, tab-separated:\n"
                "  time_ns pid tid kind function [extra columns]\n"
                "time_ns counts from the creation of the log. kind is entry, exit,\n"
                "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
+               "Exit and tailcall lines end with the call's duration (ns).\n"
                "\n"
                "  -s FILE     read symbols from FILE for the object with its build-id\n"
                "              (or its basename when none was recorded); repeatable\n"
                "  -l, --lines add a column to function events: the source file:line\n"
-               "  --pid PID   only events of process PID\n"
-               "  --tid TID   only events of thread TID\n"
-               "  -h, --help  this help\n");
-}
-
-static int parse_u32(const char *s, uint32_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || !*s || *end || x > UINT32_MAX)
-        return -1;
-    *v = (uint32_t)x;
-    return 0;
-}
-
-/* Names of functions: the object of the last lookup is tried first. */
-struct namer {
-    struct sf_syms *syms;
-    const struct sf_image *img;
-    struct sf_obj *last;
-    char buf[32];
-};
-
-static const char *func_name(struct namer *n, const struct sf_image *img, uint32_t fid)
-{
-    if (fid == SF_FID_NONE)
-        return "-";
-    struct sf_obj *o = n->last;
-    uint32_t idx;
-    if (img == n->img && o && fid - o->fid_base < o->nfuncs) {
-        idx = fid - o->fid_base;
-        if (o->names && o->names[idx])
-            return o->names[idx];
-    } else if (!(o = sf_image_obj(img, fid, &idx))) {
-        snprintf(n->buf, sizeof n->buf, "fid:%u", fid);
-        return n->buf;
-    }
-    n->img = img;
-    n->last = o;
-    return sf_syms_obj_name(n->syms, o, idx);
-}
-
-/* "file:line" of a function, or "-"; made once per function. */
-static const char *src_line(struct sf_syms *syms, struct sf_map *cache, const struct sf_image *img,
-                            uint32_t fid)
-{
-    uint32_t idx;
-    struct sf_obj *o = sf_image_obj(img, fid, &idx);
-    if (!o)
-        return "-";
-    uint64_t *slot = sf_map_get(cache, (uint64_t)(uintptr_t)&o->func_addr[idx], 1);
-    if (!*slot) {
-        const char *file;
-        int line;
-        char *str = NULL;
-        if (sf_syms_obj_srcline(syms, o, idx, &file, &line) &&
-            asprintf(&str, "%s:%d", file, line) < 0)
-            str = NULL;
-        *slot = (uint64_t)(uintptr_t)(str ? str : "-");
-    }
-    return (const char *)(uintptr_t)*slot;
+               "      --sorted one time order across threads (default: each thread's\n"
+               "              events in time order, threads in the order of the log)\n"
+               "      --calls one line per call: start_ns pid tid depth duration_ns\n"
+               "              self_ns id parent_id flags function\n"
+               "  -q, --quiet no progress line\n"
+               "  -h, --help  this help\n"
+               "\n" SF_SELECT_HELP);
 }
 
 static const char *alloc_kind(uint32_t arg)
@@ -234,175 +214,443 @@ static const char *alloc_kind(uint32_t arg)
     return "alloc?";
 }
 
+/* ---- --sorted: per-thread queues and the merge ------------------------------ */
+
+#define SORT_AHEAD (64u << 20) /* bytes of lines held back at least */
+#define SORT_MAX (256u << 20)  /* bytes of lines queued at most */
+
+struct line {
+    int64_t ns;
+    uint32_t len;
+};
+
+struct queue {
+    char *buf; /* struct line + text, back to back */
+    size_t head, tail, cap;
+    int64_t last; /* latest time read */
+    int live;     /* the thread may still produce lines */
+    uint32_t pid;
+};
+
+struct dump {
+    struct sf_calls *eng;
+    struct sf_log *log;
+    struct sf_progress *pr;
+    uint64_t t0;
+    int lines;
+    char **src; /* per function: "file:line", made on first use */
+    uint32_t nsrc;
+    /* --sorted */
+    int sorted;
+    struct queue **qs;
+    size_t nq, capq;
+    size_t queued;
+    int64_t written; /* time of the last line written */
+    uint64_t out_of_order;
+};
+
+static const char *fname(struct dump *dp, const struct sf_image *img, uint32_t fid)
+{
+    if (fid == SF_FID_NONE)
+        return "-";
+    return sf_calls_func(dp->eng, sf_calls_lookup(dp->eng, img, fid))->name;
+}
+
+static const char *src_line_of(struct dump *dp, uint32_t g)
+{
+    if (g >= dp->nsrc) {
+        uint32_t n = dp->nsrc ? dp->nsrc : 256;
+        while (n <= g)
+            n *= 2;
+        dp->src = sf_xrealloc(dp->src, n * sizeof *dp->src);
+        memset(dp->src + dp->nsrc, 0, (n - dp->nsrc) * sizeof *dp->src);
+        dp->nsrc = n;
+    }
+    if (!dp->src[g]) {
+        const struct sf_func *f = sf_calls_func(dp->eng, g);
+        char *str = NULL;
+        if (f->file && asprintf(&str, "%s:%u", f->file, f->line) < 0)
+            str = NULL;
+        dp->src[g] = str ? str : "-";
+    }
+    return dp->src[g];
+}
+
+static const char *src_line(struct dump *dp, const struct sf_image *img, uint32_t fid)
+{
+    return src_line_of(dp, sf_calls_lookup(dp->eng, img, fid));
+}
+
+static void q_write(struct dump *dp, struct queue *q)
+{
+    struct line l;
+    memcpy(&l, q->buf + q->head, sizeof l);
+    put_mem(q->buf + q->head + sizeof l, l.len);
+    q->head += sizeof l + l.len;
+    dp->queued -= sizeof l + l.len;
+    if (l.ns < dp->written)
+        dp->out_of_order++;
+    else
+        dp->written = l.ns;
+    if (q->head == q->tail)
+        q->head = q->tail = 0;
+}
+
+/* Write queued lines in time order while more than SORT_AHEAD bytes are
+ * queued and the earliest is at most the watermark (or, past SORT_MAX,
+ * whatever its time); with all, everything. */
+static void merge(struct dump *dp, int all)
+{
+    while (all || dp->queued > SORT_AHEAD) {
+        int64_t wm = INT64_MAX;
+        struct queue *best = NULL;
+        int64_t bt = INT64_MAX;
+        for (size_t i = 0; i < dp->nq; i++) {
+            struct queue *q = dp->qs[i];
+            if (q->live && q->last < wm)
+                wm = q->last;
+            if (q->head < q->tail) {
+                struct line l;
+                memcpy(&l, q->buf + q->head, sizeof l);
+                if (l.ns < bt) {
+                    bt = l.ns;
+                    best = q;
+                }
+            }
+        }
+        if (!best || (!all && bt > wm && dp->queued <= SORT_MAX))
+            return;
+        q_write(dp, best);
+    }
+}
+
+/* Put the line just formatted at out[start..outlen) on t's queue. */
+static void enqueue(struct dump *dp, struct sf_cthread *t, size_t start, int64_t ns)
+{
+    struct queue *q = t->user;
+    if (!q) {
+        q = sf_xcalloc(1, sizeof *q);
+        q->last = INT64_MIN;
+        q->pid = t->pid;
+        t->user = q;
+        SF_GROW(dp->qs, dp->nq, dp->capq);
+        dp->qs[dp->nq++] = q;
+    }
+    q->live = 1;
+    struct line l = {ns, (uint32_t)(outlen - start)};
+    size_t need = sizeof l + l.len;
+    if (q->tail + need > q->cap) {
+        if (q->head) { /* compact */
+            memmove(q->buf, q->buf + q->head, q->tail - q->head);
+            q->tail -= q->head;
+            q->head = 0;
+        }
+        while (q->tail + need > q->cap)
+            q->cap = q->cap ? 2 * q->cap : 65536;
+        q->buf = sf_xrealloc(q->buf, q->cap);
+    }
+    memcpy(q->buf + q->tail, &l, sizeof l);
+    memcpy(q->buf + q->tail + sizeof l, out + start, l.len);
+    q->tail += need;
+    dp->queued += need;
+    if (ns > q->last)
+        q->last = ns;
+    outlen = start;
+}
+
+/* ---- the engine's callbacks ------------------------------------------------- */
+
+static void cb_event(void *ctx, struct sf_cthread *t, const struct sf_event *ev, int64_t raw_ns,
+                     const struct sf_call *c)
+{
+    struct dump *dp = ctx;
+    const struct sf_image *img = t->img;
+    if (dp->sorted && outlen > OUT_SIZE / 2)
+        out_flush();
+    size_t start = outlen;
+    int64_t ns = (int64_t)((uint64_t)raw_ns - dp->t0);
+    put_i64(ns);
+    put_char('\t');
+    put_u64(t->pid);
+    put_char('\t');
+    put_u64(t->tid);
+    put_char('\t');
+    switch (ev->kind) {
+    case SF_KIND_ENTRY:
+    case SF_KIND_EXIT:
+    case SF_KIND_TAIL:
+        if (ev->kind == SF_KIND_ENTRY)
+            put_lit("entry\t");
+        else if (ev->kind == SF_KIND_EXIT)
+            put_lit("exit\t");
+        else
+            put_lit("tailcall\t");
+        put_str(fname(dp, img, ev->fid));
+        if (dp->lines) {
+            put_char('\t');
+            put_str(src_line(dp, img, ev->fid));
+        }
+        if (ev->kind != SF_KIND_ENTRY) {
+            put_char('\t');
+            if (c)
+                put_u64(c->end_ns - c->start_ns);
+            else
+                put_char('-');
+        }
+        break;
+    default:
+        switch (ev->sub) {
+        case SF_EXT_ALLOC:
+            put_str(alloc_kind(ev->arg));
+            put_lit("\t-\t");
+            put_u64(ev->v[0]);
+            put_char('\t');
+            put_u64(ev->v[1]);
+            put_char('\t');
+            put_hex(ev->v[2]);
+            break;
+        case SF_EXT_ARGS:
+            put_lit("args\t");
+            put_str(fname(dp, img, ev->fid));
+            for (uint32_t i = 0; i < ev->arg && i < 6; i++) {
+                put_char('\t');
+                put_hex(ev->v[i]);
+            }
+            break;
+        case SF_EXT_RET:
+            put_lit("ret\t");
+            put_str(fname(dp, img, ev->fid));
+            put_char('\t');
+            put_hex(ev->v[0]);
+            break;
+        case SF_EXT_LOST:
+            put_lit("lost\t-\t");
+            put_u64(ev->v[0]);
+            break;
+        }
+    }
+    put_char('\n');
+    if (dp->sorted)
+        enqueue(dp, t, start, ns);
+}
+
+static void cb_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
+{
+    struct dump *dp = ctx;
+    if (dp->sorted && outlen > OUT_SIZE / 2)
+        out_flush();
+    size_t start = outlen;
+    int64_t ns = (int64_t)(c->start_ns - dp->t0);
+    put_i64(ns);
+    const uint64_t cols[] = {t->pid,     t->tid, c->depth,    c->end_ns - c->start_ns,
+                             c->self_ns, c->id,  c->parent_id};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        put_char('\t');
+        put_u64(cols[i]);
+    }
+    put_char('\t');
+    if (!(c->flags & (SF_CALL_UNFINISHED | SF_CALL_TAIL | SF_CALL_CLIPPED | SF_CALL_UNWOUND)))
+        put_char('-');
+    if (c->flags & SF_CALL_UNFINISHED)
+        put_char('u');
+    if (c->flags & SF_CALL_TAIL)
+        put_char('t');
+    if (c->flags & SF_CALL_CLIPPED)
+        put_char('c');
+    if (c->flags & SF_CALL_UNWOUND)
+        put_char('w');
+    put_char('\t');
+    put_str(sf_calls_func(dp->eng, c->func)->name);
+    if (dp->lines) {
+        put_char('\t');
+        put_str(src_line_of(dp, c->func));
+    }
+    put_char('\n');
+    if (dp->sorted)
+        enqueue(dp, t, start, ns);
+}
+
+static void cb_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
+{
+    struct dump *dp = ctx;
+    (void)ns;
+    struct queue *q = t->user;
+    if (dp->sorted && q)
+        q->live = 0;
+}
+
+static void cb_process_end(void *ctx, const struct sf_image *img, const struct sf_end *end,
+                           uint64_t ns)
+{
+    struct dump *dp = ctx;
+    (void)end, (void)ns;
+    if (!dp->sorted)
+        return;
+    /* its threads write no more (a reused pid's are live again when they do) */
+    for (size_t i = 0; i < dp->nq; i++)
+        if (dp->qs[i]->pid == img->pid)
+            dp->qs[i]->live = 0;
+}
+
+static int cb_tick(void *ctx)
+{
+    struct dump *dp = ctx;
+    if (dp->sorted)
+        merge(dp, 0);
+    struct sf_calls_stats st;
+    sf_calls_stats(dp->eng, &st);
+    sf_progress(dp->pr, sf_log_offset(dp->log), st.events, 0);
+    return out_failed;
+}
+
+static void cb_warning(void *ctx, const char *msg)
+{
+    struct dump *dp = ctx;
+    sf_progress_clear(dp->pr);
+    fprintf(stderr, "sftrace: warning: %s\n", msg);
+}
+
+enum { OPT_SORTED = 0x100, OPT_CALLS };
+
 int cmd_dump(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"lines", no_argument, NULL, 'l'},
-        {"pid", required_argument, NULL, 'p'},
-        {"tid", required_argument, NULL, 't'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"sorted", no_argument, NULL, OPT_SORTED},
+        {"calls", no_argument, NULL, OPT_CALLS},
+        SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    uint32_t want_pid = 0, want_tid = 0;
-    int by_pid = 0, by_tid = 0, lines = 0;
+    int lines = 0, quiet = 0, sorted = 0, calls = 0, rc = 2;
+    struct sf_select sel;
+    sf_select_init(&sel);
     struct sf_syms *syms = sf_syms_new();
-    char err[SF_ERRLEN];
+    char err[SF_ERRLEN + 256];
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hls:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hlqs:" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             usage(stdout);
-            sf_syms_free(syms);
-            return 0;
+            rc = 0;
+            goto out;
         case 'l':
             lines = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case OPT_SORTED:
+            sorted = 1;
+            break;
+        case OPT_CALLS:
+            calls = 1;
             break;
         case 's':
             if (sf_syms_add_file(syms, optarg, err, sizeof err) < 0) {
                 fprintf(stderr, "sftrace dump: %s\n", err);
-                sf_syms_free(syms);
-                return 2;
+                goto out;
             }
             break;
-        case 'p':
-        case 't':
-            if (parse_u32(optarg, c == 'p' ? &want_pid : &want_tid) < 0) {
-                fprintf(stderr, "sftrace dump: bad %s '%s'\n", c == 'p' ? "--pid" : "--tid",
-                        optarg);
-                sf_syms_free(syms);
-                return 2;
-            }
-            *(c == 'p' ? &by_pid : &by_tid) = 1;
-            break;
-        default:
-            usage(stderr);
-            sf_syms_free(syms);
-            return 2;
+        default: {
+            int r = c == '?' ? 0 : sf_select_option(&sel, c, optarg, err, sizeof err);
+            if (r < 0)
+                fprintf(stderr, "sftrace dump: %s\n", err);
+            else if (r == 0)
+                usage(stderr);
+            if (r <= 0)
+                goto out;
+        }
         }
     }
     if (optind != argc - 1) {
         usage(stderr);
-        sf_syms_free(syms);
-        return 2;
+        goto out;
     }
+    if (lines && sel.no_lines) {
+        fprintf(stderr, "sftrace dump: --lines and --no-lines contradict each other\n");
+        goto out;
+    }
+    rc = 1;
     const char *path = argv[optind];
     struct sf_log *log = sf_log_open(path, err, sizeof err);
     if (!log) {
         fprintf(stderr, "sftrace dump: %s\n", err);
-        sf_syms_free(syms);
-        return 1;
+        goto out;
     }
-    sf_log_prescan(log); /* on a pipe it fails: the fit then grows as we read */
-    uint64_t t0 = sf_log_header(log)->create_mono_ns;
-
+    if (!lines)
+        sel.no_lines = 1; /* no column: no DWARF to read */
+    /* TODO(symbols): sf_syms_set_lines(syms, !sel.no_lines) once lib/symbols.c has it */
     out = malloc(OUT_SIZE);
     if (!out) {
         fprintf(stderr, "sftrace dump: out of memory\n");
-        return 1;
+        sf_log_close(log);
+        goto out;
     }
-    put_lit("# time_ns\tpid\ttid\tkind\tfunction\textra...\n");
+    struct sf_progress pr;
+    sf_progress_init(&pr, "dump", !quiet);
+    struct stat lst;
+    if (stat(path, &lst) == 0)
+        pr.size = (uint64_t)lst.st_size;
+    struct dump dp = {
+        .log = log, .pr = &pr, .lines = lines, .sorted = sorted, .written = INT64_MIN};
+    dp.t0 = sf_log_header(log)->create_mono_ns;
+    if (calls)
+        put_lit("# start_ns\tpid\ttid\tdepth\tduration_ns\tself_ns\tid\tparent_id\tflags\t"
+                "function\n");
+    else
+        put_lit("# time_ns\tpid\ttid\tkind\tfunction\textra...\n");
 
-    struct sf_map last = {0};    /* (image id, tid) -> last function id + 1 */
-    struct sf_map srcline = {0}; /* &func_addr[idx] -> "file:line" */
-    struct sf_chunkv ch;
-    int r;
-    struct namer namer = {.syms = syms};
-    while ((r = sf_log_next(log, &ch)) > 0 && !out_failed) {
-        if (ch.h->type == SF_CHUNK_OBJECT)
-            namer.last = NULL; /* it may replace the cached object */
-        if (ch.h->type != SF_CHUNK_EVENTS)
-            continue;
-        const struct sf_image *img = ch.img;
-        uint32_t pid = ch.h->pid, tid = ch.u.events->tid;
-        if ((by_pid && pid != want_pid) || (by_tid && tid != want_tid))
-            continue;
-        uint64_t key = (uint64_t)img->id << 32 | tid;
-        uint64_t *lf = sf_map_get(&last, key, 0);
-        struct sf_evdec d;
-        struct sf_event ev;
-        sf_evdec_init(&d, &ch);
-        if (lf)
-            d.last_fid = (uint32_t)(*lf - 1);
-        while (sf_evdec_next(&d, &ev)) {
-            int64_t ns = (int64_t)((uint64_t)sf_log_ns(log, img, ev.ts) - t0);
-            put_i64(ns);
-            put_char('\t');
-            put_u64(pid);
-            put_char('\t');
-            put_u64(tid);
-            put_char('\t');
-            switch (ev.kind) {
-            case SF_KIND_ENTRY:
-            case SF_KIND_EXIT:
-            case SF_KIND_TAIL:
-                if (ev.kind == SF_KIND_ENTRY)
-                    put_lit("entry\t");
-                else if (ev.kind == SF_KIND_EXIT)
-                    put_lit("exit\t");
-                else
-                    put_lit("tailcall\t");
-                put_str(func_name(&namer, img, ev.fid));
-                if (lines) {
-                    put_char('\t');
-                    put_str(src_line(syms, &srcline, img, ev.fid));
-                }
-                break;
-            default:
-                switch (ev.sub) {
-                case SF_EXT_ALLOC:
-                    put_str(alloc_kind(ev.arg));
-                    put_lit("\t-\t");
-                    put_u64(ev.v[0]);
-                    put_char('\t');
-                    put_u64(ev.v[1]);
-                    put_char('\t');
-                    put_hex(ev.v[2]);
-                    break;
-                case SF_EXT_ARGS:
-                    put_lit("args\t");
-                    put_str(func_name(&namer, img, ev.fid));
-                    for (uint32_t i = 0; i < ev.arg; i++) {
-                        put_char('\t');
-                        put_hex(ev.v[i]);
-                    }
-                    break;
-                case SF_EXT_RET:
-                    put_lit("ret\t");
-                    put_str(func_name(&namer, img, ev.fid));
-                    put_char('\t');
-                    put_hex(ev.v[0]);
-                    break;
-                case SF_EXT_LOST:
-                    put_lit("lost\t-\t");
-                    put_u64(ev.v[0]);
-                    break;
-                }
-            }
-            put_char('\n');
-        }
-        if (d.last_fid != SF_FID_NONE)
-            *sf_map_get(&last, key, 1) = (uint64_t)d.last_fid + 1;
-    }
+    static const struct sf_calls_ops ev_ops = {
+        .event = cb_event,
+        .thread_exit = cb_thread_exit,
+        .process_end = cb_process_end,
+        .warning = cb_warning,
+    };
+    static const struct sf_calls_ops call_ops = {
+        .end = cb_end,
+        .thread_exit = cb_thread_exit,
+        .process_end = cb_process_end,
+        .warning = cb_warning,
+    };
+    sf_syms_set_quiet(syms, 1);
+    dp.eng = sf_calls_new(log, syms, &sel, calls ? &call_ops : &ev_ops, &dp);
+    sf_calls_set_tick(dp.eng, cb_tick, &dp);
+    int r = sf_calls_run(dp.eng);
+    if (sorted)
+        merge(&dp, 1);
+    sf_progress_clear(&pr);
     out_flush();
-    int rc = 0;
+    rc = 0;
     if (out_failed) {
         rc = 1;
     } else if (r < 0) {
         fflush(stdout);
-        fprintf(stderr, "sftrace dump: %s\n", sf_log_error(log));
+        fprintf(stderr, "sftrace dump: %s\n", sf_calls_error(dp.eng));
         rc = 1;
     }
-    sf_map_free(&last);
-    for (size_t i = 0; i < srcline.cap; i++) {
-        const char *str = (const char *)(uintptr_t)srcline.vals[i];
-        if (srcline.used[i] && strcmp(str, "-"))
-            free((char *)str);
+    if (dp.out_of_order)
+        fprintf(stderr,
+                "sftrace dump: --sorted: %" PRIu64
+                " lines out of order (events that came more than %u MB of output late)\n",
+                dp.out_of_order, SORT_AHEAD >> 20);
+    for (uint32_t i = 0; i < dp.nsrc; i++)
+        if (dp.src[i] && strcmp(dp.src[i], "-"))
+            free(dp.src[i]);
+    free(dp.src);
+    for (size_t i = 0; i < dp.nq; i++) {
+        free(dp.qs[i]->buf);
+        free(dp.qs[i]);
     }
-    sf_map_free(&srcline);
+    free(dp.qs);
+    sf_calls_free(dp.eng);
     free(out);
     out = NULL;
     sf_log_close(log);
+out:
     sf_syms_free(syms);
+    sf_select_free(&sel);
     return rc;
 }

@@ -206,19 +206,33 @@ uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint
 }
 
 uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                unsigned flags, uint64_t hidden, const uint64_t *ret)
+                const char *ename, size_t elen, unsigned flags, uint64_t hidden,
+                const uint64_t *ret)
 {
     char *d = sep((char *)p, first);
     d = LIT(d, "{\"ph\":\"E\",");
     d = put_lit(d, pidtid, ptlen);
     d = LIT(d, ",\"ts\":");
     d = put_us(d, ns);
-    if ((flags & PF_END_UNFINISHED) || hidden || ret) {
+    d = LIT(d, ",\"name\":\"");
+    d = put_lit(d, ename, elen);
+    *d++ = '"';
+    if (flags || hidden || ret) {
         int n = 0;
         d = LIT(d, ",\"args\":{");
         if (flags & PF_END_UNFINISHED) {
             d = LIT(d, "\"unfinished\":true");
             n++;
+        }
+        if (flags & PF_END_CLIPPED) {
+            if (n++)
+                *d++ = ',';
+            d = LIT(d, "\"clipped\":true");
+        }
+        if (flags & PF_END_UNWOUND) {
+            if (n++)
+                *d++ = ',';
+            d = LIT(d, "\"unwound\":true");
         }
         if (hidden) {
             if (n++)

@@ -36,18 +36,22 @@ size_t cj_pidtid(char *dst, uint32_t pid, uint32_t tid);
 uint8_t *cj_file_begin(uint8_t *p);
 uint8_t *cj_file_end(uint8_t *p);
 
-/* "M" event: what = "process_name" or "thread_name"; ename escaped. */
+/* "M" event: what = "process_name" or "thread_name"; ename escaped (the
+ * args object's "name" value; a caller may add '","key":"value' pairs). */
 uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_t tid,
                  const char *ename, size_t elen);
 /* "B" event of escaped name ename; nargs (<= 6) argument values as args
  * "arg0".. (hex strings). */
 uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
                   const char *ename, size_t elen, const uint64_t *args, unsigned nargs);
-/* "E" event; flags as PF_END_* in perfetto.h (args "unfinished": true), hidden
- * calls below the depth limit as args "hidden_calls", the return value (if
- * ret) as args "ret" (hex string). */
+/* "E" event of escaped name ename (the begin's: importers such as
+ * speedscope end a frame only when the end names it); flags as PF_END_* in
+ * perfetto.h (args "unfinished", "clipped", "unwound": true), hidden calls
+ * below the depth limit as args "hidden_calls", the return value (if ret)
+ * as args "ret" (hex string). */
 uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                unsigned flags, uint64_t hidden, const uint64_t *ret);
+                const char *ename, size_t elen, unsigned flags, uint64_t hidden,
+                const uint64_t *ret);
 /* Thread-scoped instant "i" event with escaped name. */
 uint8_t *cj_instant(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
                     const char *ename, size_t elen);

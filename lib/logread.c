@@ -53,6 +53,8 @@ struct sf_log {
     struct clockfit fit;
     struct sf_pack_state pack; /* for checking packed chunks */
     struct sf_decoded *dec;    /* the last packed chunk, decoded */
+    sf_log_skip_fn *skip;      /* sf_log_set_skip */
+    void *skip_ctx;
     size_t deccap;
 };
 
@@ -357,6 +359,12 @@ uint64_t sf_log_offset(const struct sf_log *log)
 {
     return cur_off(log);
 }
+void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx)
+{
+    log->skip = fn;
+    log->skip_ctx = ctx;
+}
+
 uint64_t sf_log_skipped(const struct sf_log *log)
 {
     return log->skipped;
@@ -845,10 +853,14 @@ int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
             return 1;
         case SF_CHUNK_EVENTS:
             c->u.events = (const struct sf_events *)c->h;
-            if (!(c->img = need_image(log, off, &h)) || check_records(log, c) < 0)
+            if (!(c->img = need_image(log, off, &h)))
                 return -1;
             if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
                 fit_add(&log->fit, c->u.events->flush_tsc, c->u.events->flush_mono_ns);
+            if (log->skip && log->skip(log->skip_ctx, c))
+                continue;
+            if (check_records(log, c) < 0)
+                return -1;
             return 1;
         case SF_CHUNK_END:
             c->u.end = (const struct sf_end *)c->h;

@@ -167,6 +167,14 @@ uint64_t sf_log_offset(const struct sf_log *log);
 /* Chunks of unknown type skipped so far. */
 uint64_t sf_log_skipped(const struct sf_log *log);
 
+/* A consumer's filter on EVENTS chunks (the call engine's time range and
+ * thread selection): fn sees each EVENTS chunk (c->h, c->u.events, c->img
+ * set; not its records) before the records are checked or decoded; when it
+ * returns nonzero, sf_log_next goes on to the next chunk without looking at
+ * the records (their calibration pair still counts). NULL: none. */
+typedef int sf_log_skip_fn(void *ctx, const struct sf_chunkv *c);
+void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
+
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);
 /* All images so far, in file order: index 0 .. sf_log_nimages-1 (== id). */

@@ -366,11 +366,21 @@ uint8_t *pf_slice_end(uint8_t *p, struct pf_seq *s, uint64_t ns, unsigned flags,
     p = ev_begin(p, s, ns, &pk, &te);
     *p++ = TE_TYPE << 3;
     *p++ = TYPE_SLICE_END;
-    if (__builtin_expect(flags & PF_END_UNFINISHED, 0)) {
-        p = msg_begin(p, TE_DEBUG_ANNOTATIONS, &da);
-        p = put_str(p, DA_NAME, "unfinished", 10);
-        p = put_uint(p, DA_BOOL, 1);
-        p = msg_end(p, da);
+    if (__builtin_expect(flags != 0, 0)) {
+        static const struct {
+            unsigned flag;
+            const char *name;
+        } fl[] = {{PF_END_UNFINISHED, "unfinished"},
+                  {PF_END_CLIPPED, "clipped"},
+                  {PF_END_UNWOUND, "unwound"}};
+        for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
+            if (!(flags & fl[i].flag))
+                continue;
+            p = msg_begin(p, TE_DEBUG_ANNOTATIONS, &da);
+            p = put_str(p, DA_NAME, fl[i].name, strlen(fl[i].name));
+            p = put_uint(p, DA_BOOL, 1);
+            p = msg_end(p, da);
+        }
     }
     if (__builtin_expect(hidden != 0, 0)) {
         p = msg_begin(p, TE_DEBUG_ANNOTATIONS, &da);

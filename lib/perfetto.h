@@ -117,6 +117,8 @@ uint8_t *pf_slice_begin_def(uint8_t *p, struct pf_seq *s, uint64_t ns, uint64_t 
 
 /* Flags of a slice end (debug annotations of the slice). */
 #define PF_END_UNFINISHED 1u /* "unfinished": true - its exit was not seen */
+#define PF_END_CLIPPED 4u    /* "clipped": true - cut by the selected time range */
+#define PF_END_UNWOUND 8u    /* "unwound": true - left by unwinding (exception, longjmp) */
 /* Slice end. hidden: calls below the depth limit not shown (annotation
  * "hidden_calls" when nonzero); ret: the return value (annotation "ret",
  * hex) or NULL. Room: 2 * PF_SMALL_MAX (3 * if not started). */

@@ -1,0 +1,413 @@
+/*
+ * callgraph.c - static "can call" relation of an object file's functions
+ * (callgraph.h), x86-64.
+ */
+#include <elfutils/libdwelf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "callgraph.h"
+#include "logread.h"
+#include "symbols.h"
+
+struct fsym {
+    uint64_t addr, size;
+    int32_t xidx; /* index in func_addr, -1 if not instrumented */
+    uint8_t taken;
+    uint32_t e0, e1; /* its edges: callees[e0 .. e1) */
+};
+
+struct sf_callgraph {
+    struct fsym *s; /* sorted by addr, one per address */
+    size_t n, cap;
+    uint32_t *x2s; /* func_addr index -> symbol index + 1 (0: none) */
+    uint32_t nx;
+    uint32_t *callees;
+    int unwinds;
+    struct sf_map cache;    /* caller << 32 | callee -> 1 + verdict */
+    uint32_t *seen, *queue; /* BFS scratch, stamp per symbol */
+    uint32_t stamp;
+};
+
+struct edge {
+    uint32_t from, to;
+};
+
+static void add_sym(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    (void)name, (void)rank;
+    struct sf_callgraph *g = ctx;
+    if (g->n == g->cap) {
+        g->cap = g->cap ? 2 * g->cap : 1024;
+        struct fsym *ns = realloc(g->s, g->cap * sizeof *g->s);
+        if (!ns)
+            return;
+        g->s = ns;
+    }
+    struct fsym *f = &g->s[g->n++];
+    memset(f, 0, sizeof *f);
+    f->addr = sym->st_value;
+    f->size = sym->st_size;
+    f->xidx = -1;
+}
+
+static void mark_taken(void *ctx, const GElf_Sym *sym, const char *name, int rank);
+
+static int cmp_sym(const void *a, const void *b)
+{
+    const struct fsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->size > y->size ? -1 : x->size < y->size; /* the larger first */
+}
+
+static int cmp_edge(const void *a, const void *b)
+{
+    const struct edge *x = a, *y = b;
+    if (x->from != y->from)
+        return x->from < y->from ? -1 : 1;
+    return x->to < y->to ? -1 : x->to > y->to;
+}
+
+/* The symbol starting exactly at addr, or -1. */
+static long sym_at(const struct sf_callgraph *g, uint64_t addr)
+{
+    size_t lo = 0, hi = g->n;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (g->s[m].addr < addr)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo < g->n && g->s[lo].addr == addr ? (long)lo : -1;
+}
+
+/* The symbol whose [addr, addr + size) holds a, or -1. */
+static long sym_holding(const struct sf_callgraph *g, uint64_t a)
+{
+    size_t lo = 0, hi = g->n;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (g->s[m].addr <= a)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    if (!lo)
+        return -1;
+    const struct fsym *f = &g->s[lo - 1];
+    return a < f->addr + (f->size ? f->size : 1) ? (long)(lo - 1) : -1;
+}
+
+static void mark_taken(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    (void)name, (void)rank;
+    struct sf_callgraph *g = ctx;
+    long i = sym_at(g, sym->st_value);
+    if (i >= 0)
+        g->s[i].taken = 1;
+}
+
+static int unwinding_name(const char *n)
+{
+    static const char *const names[] = {
+        "longjmp",
+        "_longjmp",
+        "siglongjmp",
+        "__longjmp_chk",
+        "_Unwind_Resume",
+        "_Unwind_RaiseException",
+        "__cxa_throw",
+        "__cxa_rethrow",
+        "_Unwind_Resume_or_Rethrow",
+        "__cxa_begin_catch",
+        "_Unwind_ForcedUnwind",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(n, names[i]))
+            return 1;
+    return 0;
+}
+
+static void scan_imports(struct sf_callgraph *g, Elf *elf)
+{
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB))
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        if (!d || !sh.sh_entsize)
+            continue;
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Sym st;
+            if (!gelf_getsym(d, (int)i, &st))
+                break;
+            const char *n = elf_strptr(elf, sh.sh_link, st.st_name);
+            if (n && *n && unwinding_name(n)) /* imported, or linked in statically */
+                g->unwinds = 1;
+        }
+    }
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Sections whose function addresses are not function pointers: XRay's
+ * own tables (every instrumented function is in them) and unwind tables. */
+static int not_pointers(Elf *elf, const GElf_Shdr *sh)
+{
+    size_t shstrndx;
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return 0;
+    const char *n = elf_strptr(elf, shstrndx, sh->sh_name);
+    return n && (!strncmp(n, "xray_", 5) || !strncmp(n, ".eh_frame", 9) ||
+                 !strcmp(n, ".gcc_except_table"));
+}
+
+struct range {
+    uint64_t a, b;
+};
+
+static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *nedges)
+{
+    size_t cap = 0;
+    uint64_t lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
+    struct range skip[16];
+    size_t nskip = 0;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) && not_pointers(elf, &sh) &&
+            nskip < 16)
+            skip[nskip++] = (struct range){sh.sh_addr, sh.sh_addr + sh.sh_size};
+    }
+    scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        if ((sh.sh_flags & SHF_ALLOC) && not_pointers(elf, &sh))
+            continue;
+        if (sh.sh_type == SHT_RELA) {
+            Elf_Data *d = elf_getdata(scn, NULL);
+            if (!d || !sh.sh_entsize)
+                continue;
+            for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+                GElf_Rela r;
+                if (!gelf_getrela(d, (int)i, &r))
+                    break;
+                int in_skip = 0;
+                for (size_t j = 0; j < nskip; j++)
+                    in_skip |= r.r_offset >= skip[j].a && r.r_offset < skip[j].b;
+                if (in_skip)
+                    continue;
+                long k = sym_at(g, (uint64_t)r.r_addend);
+                if (k >= 0)
+                    g->s[k].taken = 1;
+            }
+            continue;
+        }
+        if (sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC))
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf || d->d_size < 8)
+            continue;
+        const uint8_t *b = d->d_buf;
+        size_t n = d->d_size;
+        uint64_t va = sh.sh_addr;
+        if (!(sh.sh_flags & SHF_EXECINSTR)) { /* data: absolute pointers */
+            for (size_t i = 0; i + 8 <= n; i += 4) {
+                uint64_t v = rd64(b + i);
+                if (v >= lo && v <= hi) {
+                    long k = sym_at(g, v);
+                    if (k >= 0)
+                        g->s[k].taken = 1;
+                }
+            }
+            continue;
+        }
+        for (size_t i = 1; i + 4 <= n; i++) {
+            uint32_t w = rd32(b + i);
+            uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
+            if (abs >= lo && abs <= hi) { /* mov $imm32 of a non-PIE address */
+                long k = sym_at(g, abs);
+                if (k >= 0)
+                    g->s[k].taken = 1;
+            }
+            /* rel == next address: the zero displacement of a padding nop
+             * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
+            if (rel < lo || rel > hi || !w)
+                continue;
+            long k = sym_at(g, rel);
+            if (k < 0)
+                continue;
+            uint8_t op = b[i - 1];
+            int branch =
+                op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
+            if (!branch) {
+                g->s[k].taken = 1; /* lea / mov rip-relative */
+                continue;
+            }
+            long from = sym_holding(g, va + i - 1);
+            if (from < 0)
+                continue;
+            if (*nedges == cap) {
+                cap = cap ? 2 * cap : 4096;
+                struct edge *ne = realloc(*edges, cap * sizeof **edges);
+                if (!ne)
+                    return -1;
+                *edges = ne;
+            }
+            (*edges)[(*nedges)++] = (struct edge){(uint32_t)from, (uint32_t)k};
+        }
+    }
+    return 0;
+}
+
+struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
+                                       uint32_t build_id_len, const uint64_t *func_addr,
+                                       uint32_t nfuncs)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    struct sf_callgraph *g = NULL;
+    struct edge *edges = NULL;
+    size_t nedges = 0;
+    if (!elf || elf_kind(elf) != ELF_K_ELF)
+        goto out;
+    if (build_id_len) {
+        const void *bid;
+        ssize_t n = dwelf_elf_gnu_build_id(elf, &bid);
+        if (n != (ssize_t)build_id_len || memcmp(bid, build_id, build_id_len))
+            goto out;
+    }
+    g = calloc(1, sizeof *g);
+    if (!g)
+        goto out;
+    sf_elf_func_syms(elf, 0, add_sym, g);
+    if (!g->n)
+        sf_elf_func_syms(elf, 1, add_sym, g);
+    if (!g->n)
+        goto fail;
+    qsort(g->s, g->n, sizeof *g->s, cmp_sym);
+    size_t w = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (!w || g->s[w - 1].addr != g->s[i].addr)
+            g->s[w++] = g->s[i];
+    g->n = w;
+    g->nx = nfuncs;
+    g->x2s = calloc(nfuncs ? nfuncs : 1, sizeof *g->x2s);
+    if (!g->x2s)
+        goto fail;
+    for (uint32_t i = 0; i < nfuncs; i++) {
+        long k = sym_at(g, func_addr[i]);
+        if (k >= 0) {
+            g->x2s[i] = (uint32_t)k + 1;
+            g->s[k].xidx = (int32_t)i;
+        }
+    }
+    sf_elf_func_syms(elf, 1, mark_taken, g); /* exported: reached through the PLT too */
+    scan_imports(g, elf);
+    if (scan(g, elf, &edges, &nedges) < 0)
+        goto fail;
+    qsort(edges, nedges, sizeof *edges, cmp_edge);
+    g->callees = malloc((nedges ? nedges : 1) * sizeof *g->callees);
+    g->seen = calloc(g->n, sizeof *g->seen);
+    g->queue = malloc(g->n * sizeof *g->queue);
+    if (!g->callees || !g->seen || !g->queue)
+        goto fail;
+    size_t j = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        g->s[i].e0 = (uint32_t)j;
+        while (j < nedges && edges[j].from == i) {
+            g->callees[j] = edges[j].to;
+            j++;
+        }
+        g->s[i].e1 = (uint32_t)j;
+    }
+    goto out;
+fail:
+    sf_callgraph_free(g);
+    g = NULL;
+out:
+    free(edges);
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return g;
+}
+
+int sf_callgraph_unwinds(const struct sf_callgraph *g)
+{
+    return g && g->unwinds;
+}
+
+int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t callee)
+{
+    if (caller >= g->nx || callee >= g->nx || !g->x2s[caller] || !g->x2s[callee])
+        return 1; /* not known: assume it can */
+    uint32_t a = g->x2s[caller] - 1, b = g->x2s[callee] - 1;
+    if (g->s[b].taken)
+        return 1;
+    uint64_t *slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
+    if (*slot)
+        return (int)*slot - 1;
+    /* breadth-first from a, through functions the log does not show */
+    if (++g->stamp == 0) {
+        memset(g->seen, 0, g->n * sizeof *g->seen);
+        g->stamp = 1;
+    }
+    size_t qh = 0, qt = 0;
+    int found = 0;
+    g->queue[qt++] = a;
+    g->seen[a] = g->stamp;
+    while (qh < qt && !found) {
+        const struct fsym *f = &g->s[g->queue[qh++]];
+        for (uint32_t e = f->e0; e < f->e1; e++) {
+            uint32_t c = g->callees[e];
+            if (c == b) {
+                found = 1;
+                break;
+            }
+            if (g->seen[c] == g->stamp || g->s[c].xidx >= 0)
+                continue;
+            g->seen[c] = g->stamp;
+            g->queue[qt++] = c;
+        }
+    }
+    slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
+    *slot = (uint64_t)found + 1;
+    return found;
+}
+
+void sf_callgraph_free(struct sf_callgraph *g)
+{
+    if (!g)
+        return;
+    free(g->s);
+    free(g->x2s);
+    free(g->callees);
+    free(g->seen);
+    free(g->queue);
+    sf_map_free(&g->cache);
+    free(g);
+}

@@ -1,0 +1,1361 @@
+/*
+ * calls.c - the call engine (calls.h): reads a log through logread.h and
+ * turns each thread's entries, exits and tail calls into call begins and
+ * ends with one consistent stack, applying the selection (select.h).
+ *
+ * Passes. Without a time range or a thread-name selection the engine reads
+ * the log once (after the reader's prescan). With them it reads it up to
+ * three times, each through its own reader:
+ *   1. the survey: every chunk header (EVENTS records skipped undecoded,
+ *      except the first chunk of each thread, whose first record is the
+ *      thread's first event): the log's first event (the window origin) and
+ *      every name each thread had (a thread is selected by --thread-name if
+ *      any of its names matches);
+ *   2. the window prepass (time range with a start only): the stack rules
+ *      run over the window's events alone, with no output, to find the calls
+ *      open at the window start: exits whose entry is before the window. An
+ *      exit of a function not on the (known part of the) stack is such a
+ *      call, enclosing everything before it; the chain of them, innermost
+ *      first, is the stack at the window start;
+ *   3. the main pass, which starts each thread's stack with that chain
+ *      (flag SF_CALL_CLIPPED, start = window start) and delivers calls.
+ * Events outside the window are not fed to the stack rules at all, whether
+ * their chunk was skipped or decoded, so skipping changes nothing but the
+ * cost. A chunk is skipped undecoded when its flush time (an upper bound of
+ * its records' times) is before the window start, or when its thread has
+ * already passed the window end (chunks of one thread come in time order),
+ * or when its tsc_hi (a lower bound) is after the end. (The previous chunk's
+ * flush time is not a lower bound of the next chunk's first record: the
+ * runtime's writer thread may flush a buffer after the thread has gone on
+ * recording into the next one.)
+ *
+ * Selection state of a frame (sf_cframe.state): low bits ST_*, bits 8..
+ * the number of candidate frames at or below it (the delivered depth its
+ * next candidate callee gets). A candidate is a call the call-level
+ * selection keeps if it lives long enough (--min-duration) and is not past
+ * the depth limit; its begin is delivered at once, or, with
+ * --min-duration, as soon as an event of the thread comes min_duration
+ * after its start (ancestors are older, so they are delivered first).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callgraph.h"
+#include "calls.h"
+#include "xalloc.h"
+
+#define STACK_MAX (1u << 22) /* frames tracked per thread */
+#define UNWIND_MAX 65536u    /* frames searched for a non-top exit */
+#define FID_CACHE_MAX (1u << 24)
+#define NONE 0xffffffffu
+
+#define ST_CAND 1u    /* a candidate (see above) */
+#define ST_SUBDROP 2u /* it and everything beneath it is dropped */
+#define ST_INF 4u     /* inside a call matching -F (or -F not given) */
+#define ST_HIDDEN 8u  /* dropped for the depth limit (hidden counts it) */
+#define ST_SHIFT 8
+
+#define FS_KNOWN 1u
+#define FS_NOTRACE 2u
+#define FS_FMATCH 4u
+
+struct imgst {
+    uint32_t *fid2g; /* function id -> global function, NONE unknown */
+    uint32_t cap;
+};
+
+/* The global functions of one object file (shared by every process image
+ * that maps it: forks, runs of the same program). */
+struct objst {
+    struct sf_symobj *so;
+    struct sf_callgraph *cg; /* its code's "can call" (NULL: not known) */
+    uint32_t nfuncs;
+    uint64_t a0, a1; /* first and last function address, to tell files apart */
+    uint32_t *g;     /* function index -> global function, NONE unknown */
+};
+
+struct proc;
+
+struct thr {
+    struct sf_cthread pub;
+    uint32_t cap;
+    uint32_t last_fid;
+    int declared;  /* thread() was called for this incarnation */
+    int counted;   /* counted in stats.threads */
+    int past_end;  /* an event after the window end was seen */
+    int started;   /* the first event of this incarnation was fed */
+    int selected;  /* -1 unknown, 0 no, 1 yes (pid/tid/name) */
+    int lastev;    /* 1: last function event began a kept call; 2: ended one */
+    uint32_t pend; /* lowest index of an undelivered candidate, NONE if none */
+    char shown[17];
+    uint32_t *chain; /* prepass: calls open at the window start, innermost first */
+    uint32_t nchain, capchain;
+    int chain_done;   /* the chain was pushed (main pass) */
+    int chain_closed; /* prepass: the first incarnation exited */
+    struct proc *proc;
+    struct thr *next_in_proc;
+};
+
+struct proc {
+    uint32_t pid;
+    const struct sf_image *img;
+    struct thr *threads;
+};
+
+struct sf_calls {
+    struct sf_log *log; /* the caller's reader (main pass) */
+    struct sf_log *cur; /* the reader of the pass running */
+    struct sf_syms *syms;
+    const struct sf_select *sel;
+    struct sf_calls_ops ops;
+    void *ctx;
+    int (*tick)(void *);
+    void *tick_ctx;
+    uint32_t maxd; /* depth limit, NONE for none */
+    int filters;   /* call-level selection */
+    int prepass;   /* running the window prepass: no output */
+    char err[SF_ERRLEN + 64];
+
+    struct sf_func *funcs;
+    uint8_t *fsel;  /* per function: FS_* */
+    uint32_t *fobj; /* per function: index + 1 in objs, 0 for an unknown fid */
+    int unwind_on;  /* some object can unwind: check entries (calls.h) */
+    uint32_t nfuncs, capfuncs;
+    struct sf_map objmap;  /* struct sf_obj * -> index + 1 in objs */
+    struct sf_map filemap; /* struct sf_symobj * -> index + 1 in objs */
+    struct objst *objs;
+    size_t nobjs, capobjs;
+    struct sf_map unkmap; /* image id << 32 | fid -> g + 1 (no object) */
+    struct imgst *imgs;
+    size_t nimgs;
+    struct sf_map thrmap; /* pid << 32 | tid -> index + 1 in thrs */
+    struct thr **thrs;
+    size_t nthrs, capthrs;
+    struct sf_map procmap; /* pid -> index + 1 in procs */
+    struct proc **procs;
+    size_t nprocs, capprocs;
+    uint64_t next_id;
+
+    /* the window, absolute ns (set after the survey) */
+    int window;
+    uint64_t w0, w1;
+    uint64_t origin;
+    int noskip;              /* SFTRACE_NO_SKIP: decode every chunk (tests) */
+    int nounwind;            /* SFTRACE_NO_UNWIND_RULE: no entry rule (tests) */
+    struct sf_map namesel;   /* survey: pid << 32 | tid -> 1 + (a name matched) */
+    struct sf_map firstseen; /* survey: image id << 32 | tid seen */
+
+    /* the reader's clock fit, copied once it is final */
+    int fastclock;
+    double ca, cb;
+    uint64_t cx0, cy0;
+
+    struct sf_call call;   /* the call the last pop delivered */
+    struct sf_crec *batch; /* ops.calls: begins and ends not handed over yet ... */
+    size_t nb;
+    struct sf_cthread *bt; /* ... all of this thread */
+    struct sf_calls_stats st;
+};
+
+/* ---- time ------------------------------------------------------------------ */
+
+static void clock_from(struct sf_calls *e, struct sf_log *log)
+{
+    struct sf_clockinfo ci;
+    sf_log_clockinfo(log, &ci);
+    e->fastclock = 1;
+    e->ca = ci.a;
+    e->cb = ci.b;
+    e->cx0 = ci.x0;
+    e->cy0 = ci.y0;
+}
+
+/* sf_log_ns without the call and libm's llround: the same line
+ * (logread.h: mono = y0 + a + b * (tsc - x0)), computed the same way. */
+static inline uint64_t to_ns(struct sf_calls *e, const struct sf_image *img, uint64_t ts)
+{
+    int64_t ns;
+    if (img->clock == SF_CLOCK_MONO) {
+        ns = (int64_t)ts;
+    } else if (__builtin_expect(e->fastclock, 1)) {
+        double d = e->ca + e->cb * (double)(int64_t)(ts - e->cx0);
+        ns = (int64_t)(e->cy0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
+    } else {
+        ns = sf_log_ns(e->cur, img, ts);
+    }
+    return ns > 0 ? (uint64_t)ns : 0;
+}
+
+/* ---- functions ------------------------------------------------------------ */
+
+static void warn(struct sf_calls *e, const char *msg)
+{
+    if (e->ops.warning)
+        e->ops.warning(e->ctx, msg);
+    else
+        fprintf(stderr, "sftrace: warning: %s\n", msg);
+}
+
+static uint32_t new_func(struct sf_calls *e, const char *name, const char *file, int line,
+                         const struct sf_obj *o, uint32_t idx)
+{
+    if (e->nfuncs >= e->capfuncs) {
+        e->capfuncs = e->capfuncs ? 2 * e->capfuncs : 256;
+        e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
+        e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
+        e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+    }
+    e->fobj[e->nfuncs] = 0;
+    struct sf_func *f = &e->funcs[e->nfuncs];
+    memset(f, 0, sizeof *f);
+    e->fsel[e->nfuncs] = 0;
+    f->name = name;
+    f->name_len = (uint32_t)strlen(name);
+    f->obj = o;
+    f->index = idx;
+    if (file && *file) {
+        f->file = file;
+        f->file_len = (uint32_t)strlen(file);
+        f->line = line > 0 ? (uint32_t)line : 0;
+    }
+    return e->nfuncs++;
+}
+
+static struct imgst *img_state(struct sf_calls *e, const struct sf_image *img)
+{
+    if (img->id >= e->nimgs) {
+        size_t n = e->nimgs ? e->nimgs : 4;
+        while (n <= img->id)
+            n *= 2;
+        e->imgs = sf_xrealloc(e->imgs, n * sizeof *e->imgs);
+        memset(e->imgs + e->nimgs, 0, (n - e->nimgs) * sizeof *e->imgs);
+        e->nimgs = n;
+    }
+    return &e->imgs[img->id];
+}
+
+/* Global function of fid in img (slow path: symbolize, cache). */
+static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_image *img,
+                        uint32_t fid)
+{
+    uint32_t idx, g;
+    struct sf_obj *o = sf_image_obj(img, fid, &idx);
+    if (o) {
+        uint64_t *slot = sf_map_get(&e->objmap, (uint64_t)(uintptr_t)o, 1);
+        if (!*slot) {
+            struct sf_symobj *so = sf_syms_object(e->syms, o->path, o->build_id, o->build_id_len);
+            uint64_t a0 = o->nfuncs ? o->func_addr[0] : 0;
+            uint64_t a1 = o->nfuncs ? o->func_addr[o->nfuncs - 1] : 0;
+            uint64_t *fs = sf_map_get(&e->filemap, (uint64_t)(uintptr_t)so, 1);
+            struct objst *same = *fs ? &e->objs[*fs - 1] : NULL;
+            if (!same && sf_symobj_warning(so)) /* once per file */
+                warn(e, sf_symobj_warning(so));
+            if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
+                *slot = *fs;
+            } else {
+                SF_GROW(e->objs, e->nobjs, e->capobjs);
+                struct objst *st = &e->objs[e->nobjs++];
+                st->so = so;
+                st->nfuncs = o->nfuncs;
+                st->a0 = a0;
+                st->a1 = a1;
+                st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
+                memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
+                st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
+                                           o->nfuncs);
+                if (sf_callgraph_unwinds(st->cg) && !e->nounwind)
+                    e->unwind_on = 1;
+                *slot = e->nobjs;
+                if (!*fs)
+                    *fs = e->nobjs;
+            }
+        }
+        struct objst *st = &e->objs[*slot - 1];
+        if (st->g[idx] == NONE) {
+            const char *name = sf_symobj_name(st->so, o->func_addr[idx]), *file = NULL;
+            int line = 0;
+            if ((e->sel && e->sel->no_lines) ||
+                !sf_symobj_srcline(st->so, o->func_addr[idx], &file, &line))
+                file = NULL;
+            st->g[idx] = new_func(e, name, file, line, o, idx);
+            e->fobj[st->g[idx]] = (uint32_t)(*slot);
+        }
+        g = st->g[idx];
+    } else {
+        uint64_t *slot = sf_map_get(&e->unkmap, (uint64_t)img->id << 32 | fid, 1);
+        if (!*slot) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "fid:%" PRIu32, fid);
+            char *name = sf_xstrdup(buf);
+            *slot = (uint64_t)new_func(e, name, NULL, 0, NULL, fid) + 1;
+        }
+        g = (uint32_t)(*slot - 1);
+    }
+    if (fid < FID_CACHE_MAX) {
+        if (fid >= is->cap) {
+            uint32_t n = is->cap ? is->cap : 256;
+            while (n <= fid)
+                n *= 2;
+            is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
+            memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
+            is->cap = n;
+        }
+        is->fid2g[fid] = g;
+    }
+    return g;
+}
+
+static inline uint32_t func_of(struct sf_calls *e, struct imgst *is, const struct sf_image *img,
+                               uint32_t fid)
+{
+    if (__builtin_expect(fid < is->cap, 1)) {
+        uint32_t g = is->fid2g[fid];
+        if (__builtin_expect(g != NONE, 1))
+            return g;
+    }
+    return resolve(e, is, img, fid);
+}
+
+uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_t fid)
+{
+    return func_of(e, img_state(e, img), img, fid);
+}
+
+const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
+{
+    return func < e->nfuncs ? &e->funcs[func] : NULL;
+}
+
+uint32_t sf_calls_nfuncs(const struct sf_calls *e)
+{
+    return e->nfuncs;
+}
+
+/* The -F / -N verdicts of a function, computed once. */
+static inline unsigned func_sel(struct sf_calls *e, uint32_t g)
+{
+    unsigned s = e->fsel[g];
+    if (!s) {
+        s = FS_KNOWN;
+        if (sf_regex_match(e->sel->notrace, e->funcs[g].name))
+            s |= FS_NOTRACE;
+        if (!e->sel->funcs || sf_regex_match(e->sel->funcs, e->funcs[g].name))
+            s |= FS_FMATCH;
+        e->fsel[g] = (uint8_t)s;
+    }
+    return s;
+}
+
+/* ---- processes and threads ------------------------------------------------ */
+
+static struct proc *get_proc(struct sf_calls *e, uint32_t pid)
+{
+    uint64_t *slot = sf_map_get(&e->procmap, pid, 1);
+    if (!*slot) {
+        struct proc *p = sf_xcalloc(1, sizeof *p);
+        p->pid = pid;
+        SF_GROW(e->procs, e->nprocs, e->capprocs);
+        e->procs[e->nprocs++] = p;
+        *slot = e->nprocs;
+    }
+    return e->procs[*slot - 1];
+}
+
+static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
+{
+    uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)pid << 32 | tid, 1);
+    if (!*slot) {
+        struct thr *t = sf_xcalloc(1, sizeof *t);
+        t->pub.pid = pid;
+        t->pub.tid = tid;
+        t->last_fid = SF_FID_NONE;
+        t->selected = -1;
+        t->pend = NONE;
+        t->proc = get_proc(e, pid);
+        t->next_in_proc = t->proc->threads;
+        t->proc->threads = t;
+        SF_GROW(e->thrs, e->nthrs, e->capthrs);
+        e->thrs[e->nthrs++] = t;
+        *slot = e->nthrs;
+    }
+    return e->thrs[*slot - 1];
+}
+
+static int thread_selected(struct sf_calls *e, struct thr *t)
+{
+    if (t->selected < 0) {
+        const struct sf_select *s = e->sel;
+        int ok = sf_select_pid(s, t->pub.pid) && sf_select_tid(s, t->pub.tid);
+        if (ok && s && s->thread_name) {
+            uint64_t *v = sf_map_get(&e->namesel, (uint64_t)t->pub.pid << 32 | t->pub.tid, 0);
+            ok = v ? *v == 2 : sf_select_thread_name(s, "");
+        }
+        t->selected = ok;
+    }
+    return t->selected;
+}
+
+/* ---- the stack ------------------------------------------------------------- */
+
+#define BATCH 4096
+
+static void flush_batch(struct sf_calls *e)
+{
+    if (e->nb) {
+        e->ops.calls(e->ctx, e->bt, e->batch, e->nb);
+        e->nb = 0;
+    }
+}
+
+/* Records made from now on are t's (the batch holds one thread's). */
+static inline void batch_thread(struct sf_calls *e, struct thr *t)
+{
+    if (e->nb && e->bt != &t->pub)
+        flush_batch(e);
+    e->bt = &t->pub;
+}
+
+static inline struct sf_crec *new_rec(struct sf_calls *e)
+{
+    if (__builtin_expect(e->nb == BATCH, 0))
+        flush_batch(e);
+    return &e->batch[e->nb++];
+}
+
+/* The begin of a kept call; raw: the entry's time as recorded (ev: the
+ * entry record, NULL for a late begin or a call open at the window start). */
+static void deliver(struct sf_calls *e, struct thr *t, struct sf_cframe *f,
+                    const struct sf_event *ev, uint64_t raw)
+{
+    f->kept = 1;
+    e->st.calls++;
+    if (e->batch) {
+        struct sf_crec *r = new_rec(e);
+        r->ns = f->start_ns;
+        r->func = f->func;
+        r->kind = SF_CREC_BEGIN;
+    } else if (e->ops.begin) {
+        e->ops.begin(e->ctx, &t->pub, f);
+    }
+    if (e->ops.event && !(f->flags & SF_CALL_CLIPPED)) {
+        struct sf_event syn;
+        if (!ev) {
+            memset(&syn, 0, sizeof syn);
+            syn.kind = SF_KIND_ENTRY;
+            syn.fid = f->fid;
+            ev = &syn;
+        }
+        e->ops.event(e->ctx, &t->pub, ev, (int64_t)(ev == &syn ? f->start_ns : raw), NULL);
+    }
+}
+
+/* With --min-duration: deliver the begins of candidates that have lived
+ * min_duration by ns (lowest first: ancestors are older). */
+static void age(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    uint64_t min = e->sel->min_duration_ns;
+    uint32_t i = t->pend;
+    while (i < t->pub.depth) {
+        struct sf_cframe *f = &t->pub.stack[i];
+        if (f->state & ST_SUBDROP) {
+            i = t->pub.depth; /* nothing above it can be kept */
+            break;
+        }
+        if ((f->state & ST_CAND) && !f->kept) {
+            if (ns - f->start_ns < min)
+                break;
+            deliver(e, t, f, NULL, 0);
+        }
+        i++;
+    }
+    t->pend = i < t->pub.depth ? i : NONE;
+}
+
+/* Decide what the selection makes of the frame just pushed at index i. */
+static int decide(struct sf_calls *e, struct thr *t, uint32_t i, struct sf_cframe *f)
+{
+    struct sf_cframe *p = i ? &t->pub.stack[i - 1] : NULL;
+    if (!e->filters) {
+        if (i < e->maxd) {
+            f->depth = i;
+            f->parent_id = p ? p->id : 0;
+            f->state = ST_CAND | ST_INF | (i + 1) << ST_SHIFT;
+            return 1;
+        }
+        /* the frame at depth maxd-1 counts what is hidden below it */
+        t->pub.stack[e->maxd - 1].hidden++;
+        e->st.too_deep++;
+        f->state = ST_SUBDROP | ST_HIDDEN;
+        return 0;
+    }
+    if (p && (p->state & ST_SUBDROP)) {
+        f->state = p->state;
+        if (p->state & ST_HIDDEN) {
+            f->hidden = p->hidden; /* index of the frame that counts it */
+            t->pub.stack[f->hidden].hidden++;
+            e->st.too_deep++;
+        }
+        return 0;
+    }
+    uint32_t cnext = p ? p->state >> ST_SHIFT : 0;
+    unsigned inf = p ? p->state & ST_INF : 0;
+    unsigned fs = func_sel(e, f->func);
+    if (fs & FS_NOTRACE) {
+        f->state = ST_SUBDROP;
+        return 0;
+    }
+    if (!inf) {
+        if (!(fs & FS_FMATCH)) {
+            f->state = cnext << ST_SHIFT; /* callees may still match -F */
+            return 0;
+        }
+        inf = ST_INF;
+    }
+    if (e->sel->max_depth >= 0 && cnext > (uint32_t)e->sel->max_depth) {
+        f->state = ST_SUBDROP;
+        return 0;
+    }
+    if (cnext >= e->maxd) {
+        f->hidden = i - 1; /* the parent is the candidate at depth maxd-1 */
+        t->pub.stack[i - 1].hidden++;
+        e->st.too_deep++;
+        f->state = ST_SUBDROP | ST_HIDDEN;
+        return 0;
+    }
+    f->depth = cnext;
+    f->parent_id = p && (p->state & ST_CAND) ? p->id : 0;
+    f->state = ST_CAND | inf | (cnext + 1) << ST_SHIFT;
+    if (e->sel->min_duration_ns) {
+        if (t->pend == NONE)
+            t->pend = i;
+        return 0;
+    }
+    return 1;
+}
+
+static inline struct sf_cframe *push(struct sf_calls *e, struct thr *t, uint32_t fid, uint32_t g,
+                                     uint64_t ns)
+{
+    if (__builtin_expect(t->pub.depth == t->cap, 0)) {
+        if (t->cap >= STACK_MAX) {
+            e->st.too_deep++;
+            return NULL;
+        }
+        t->cap = t->cap ? 2 * t->cap : 64;
+        t->pub.stack = sf_xrealloc(t->pub.stack, (size_t)t->cap * sizeof *t->pub.stack);
+    }
+    struct sf_cframe *f = &t->pub.stack[t->pub.depth++];
+    f->fid = fid;
+    f->func = g;
+    f->id = ++e->next_id;
+    f->start_ns = ns;
+    f->child_ns = 0;
+    f->hidden = 0;
+    f->flags = 0;
+    f->kept = 0;
+    return f;
+}
+
+/* pop() for everything but a kept call with a batch: NULL if the frame was
+ * not kept, else the call (e->call). */
+static __attribute__((noinline)) const struct sf_call *pop_slow(struct sf_calls *e, struct thr *t,
+                                                                uint64_t ns, uint32_t flags)
+{
+    uint32_t i = t->pub.depth - 1;
+    struct sf_cframe *f = &t->pub.stack[i];
+    const struct sf_call *c = NULL;
+    if (f->kept) {
+        uint64_t dur = ns - f->start_ns;
+        struct sf_call *k = &e->call;
+        if (flags & SF_CALL_UNFINISHED) {
+            e->st.unfinished++;
+            if (flags & SF_CALL_UNWOUND)
+                e->st.unwound++;
+        }
+        if (e->batch) {
+            struct sf_crec *r = new_rec(e);
+            r->ns = ns;
+            r->func = f->func;
+            r->kind = SF_CREC_END;
+            r->flags = (uint16_t)(flags | f->flags);
+            r->hidden = f->hidden;
+        } else {
+            k->func = f->func;
+            k->depth = f->depth;
+            k->id = f->id;
+            k->parent_id = f->parent_id;
+            k->start_ns = f->start_ns;
+            k->end_ns = ns;
+            k->self_ns = dur - f->child_ns;
+            k->hidden = f->hidden;
+            k->flags = flags | f->flags;
+            if (e->ops.end)
+                e->ops.end(e->ctx, &t->pub, k);
+        }
+        if (i && f[-1].kept)
+            f[-1].child_ns += dur;
+        c = k;
+    }
+    t->pub.depth = i;
+    if (t->pend != NONE && t->pend >= i)
+        t->pend = NONE;
+    return c;
+}
+
+/* End the top frame of t at ns. Returns the call delivered (with a batch:
+ * &e->call, not filled in), or NULL. */
+static inline const struct sf_call *pop(struct sf_calls *e, struct thr *t, uint64_t ns,
+                                        uint32_t flags)
+{
+    uint32_t i = t->pub.depth - 1;
+    struct sf_cframe *f = &t->pub.stack[i];
+    if (__builtin_expect(!f->kept || !e->batch || (flags & ~SF_CALL_TAIL) || f->flags ||
+                             e->nb == BATCH || t->pend != NONE,
+                         0))
+        return pop_slow(e, t, ns, flags);
+    struct sf_crec *r = &e->batch[e->nb++];
+    r->ns = ns;
+    r->func = f->func;
+    r->kind = SF_CREC_END;
+    r->flags = (uint16_t)flags;
+    r->hidden = f->hidden;
+    if (i && f[-1].kept)
+        f[-1].child_ns += ns - f->start_ns;
+    t->pub.depth = i;
+    return &e->call;
+}
+
+/* End every open frame of t (the thread, its process or the log ended) at
+ * ns, or its last event time if later; past the window end: at the end. */
+static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    uint32_t flags = SF_CALL_UNFINISHED;
+    batch_thread(e, t);
+    if (ns < t->pub.last_ns)
+        ns = t->pub.last_ns;
+    if (e->window && (ns > e->w1 || t->past_end)) {
+        ns = e->w1 > t->pub.last_ns ? e->w1 : t->pub.last_ns;
+        flags = SF_CALL_CLIPPED;
+    }
+    t->pub.last_ns = ns;
+    if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
+        age(e, t, ns);
+    while (t->pub.depth)
+        pop(e, t, ns, flags);
+    flush_batch(e);
+}
+
+/* The thread's first event: declare it, and (window) push the calls open at
+ * the window start. */
+static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    if (!e->prepass && t->nchain && !t->chain_done && e->w0 < ns)
+        ns = e->w0; /* the calls open at the window start begin there */
+    t->started = 1;
+    t->pub.first_ns = ns;
+    t->pub.last_ns = ns;
+    if (!t->counted) {
+        t->counted = 1;
+        e->st.threads++;
+    }
+    if (!e->prepass && !t->declared) {
+        t->declared = 1;
+        memcpy(t->shown, t->pub.name, sizeof t->shown);
+        if (e->ops.thread)
+            (flush_batch(e), e->ops.thread(e->ctx, &t->pub, ns));
+    }
+    if (!e->prepass && t->nchain && !t->chain_done) {
+        t->chain_done = 1;
+        struct imgst *is = img_state(e, t->pub.img);
+        uint64_t w0 = e->w0 < ns ? e->w0 : ns;
+        for (uint32_t k = t->nchain; k-- > 0;) {
+            uint32_t fid = t->chain[k];
+            struct sf_cframe *f = push(e, t, fid, func_of(e, is, t->pub.img, fid), w0);
+            if (!f)
+                break;
+            f->flags = SF_CALL_CLIPPED;
+            if (decide(e, t, t->pub.depth - 1, f))
+                deliver(e, t, f, NULL, 0);
+        }
+    }
+}
+
+/*
+ * The unwinding rule at an entry of function g (calls.h): if the code of
+ * the function on top of the stack cannot call g (callgraph.h) but that of
+ * an outer frame of the same object file can, the frames above the
+ * innermost such frame were left by unwinding before this entry: they end
+ * here. Nothing is decided across object files (a frame of another object
+ * in between stops the search), or when no outer frame can call g.
+ */
+static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct thr *t, uint32_t g,
+                                                   uint64_t ns)
+{
+    struct sf_cframe *s = t->pub.stack;
+    uint32_t d = t->pub.depth, ob = e->fobj[g];
+    if (!ob || e->fobj[s[d - 1].func] != ob)
+        return;
+    struct sf_callgraph *cg = e->objs[ob - 1].cg;
+    if (!sf_callgraph_unwinds(cg))
+        return;
+    uint32_t callee = e->funcs[g].index;
+    if (sf_callgraph_may_call(cg, e->funcs[s[d - 1].func].index, callee))
+        return;
+    uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    for (uint32_t k = d - 1; k-- > stop;) {
+        if (e->fobj[s[k].func] != ob)
+            return;
+        if (sf_callgraph_may_call(cg, e->funcs[s[k].func].index, callee)) {
+            while (t->pub.depth > k + 1)
+                pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
+            return;
+        }
+    }
+}
+
+static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
+                            const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
+                            uint64_t raw)
+{
+    uint32_t g = func_of(e, is, img, ev->fid);
+    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
+        unwind_check(e, t, g, ns);
+    struct sf_cframe *f = push(e, t, ev->fid, g, ns);
+    t->lastev = 0;
+    if (__builtin_expect(!f || e->prepass, 0))
+        return;
+    uint32_t i = t->pub.depth - 1;
+    if (__builtin_expect(!e->filters && i < e->maxd, 1)) {
+        /* the common case, decide() and deliver() inline */
+        f->depth = i;
+        f->parent_id = i ? f[-1].id : 0;
+        f->state = ST_CAND | ST_INF | (i + 1) << ST_SHIFT;
+        f->kept = 1;
+        e->st.calls++;
+        t->lastev = 1;
+        if (e->batch) {
+            struct sf_crec *r = new_rec(e);
+            r->ns = ns;
+            r->func = f->func;
+            r->kind = SF_CREC_BEGIN;
+        } else if (e->ops.begin) {
+            e->ops.begin(e->ctx, &t->pub, f);
+        }
+        if (__builtin_expect(e->ops.event != NULL, 0))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, NULL);
+        return;
+    }
+    if (decide(e, t, i, f)) {
+        deliver(e, t, f, ev, raw);
+        t->lastev = 1;
+    }
+}
+
+/* An exit or tail call of fid at ns: the call it ends, or NULL. */
+static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, uint32_t fid,
+                                             uint64_t ns, uint32_t flags, int *matched)
+{
+    uint32_t depth = t->pub.depth;
+    struct sf_cframe *s = t->pub.stack;
+    *matched = 1;
+    if (__builtin_expect(depth && s[depth - 1].fid == fid, 1))
+        return pop(e, t, ns, flags);
+    uint32_t stop = depth > UNWIND_MAX ? depth - UNWIND_MAX : 0;
+    for (uint32_t d = depth; d-- > stop;) {
+        if (s[d].fid == fid) {
+            while (t->pub.depth > d + 1)
+                pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
+            return pop(e, t, ns, flags);
+        }
+    }
+    *matched = 0;
+    if (e->prepass && e->window) {
+        /* a call open at the window start: it encloses all before it */
+        while (t->pub.depth)
+            pop(e, t, ns, 0);
+        if (!t->chain_closed) {
+            SF_GROW(t->chain, t->nchain, t->capchain);
+            t->chain[t->nchain++] = fid;
+        }
+        return NULL;
+    }
+    e->st.unmatched++;
+    return NULL;
+}
+
+/* ---- chunks ------------------------------------------------------------------ */
+
+/* One record of t at ns (raw: before clamping), after the window and the
+ * clock were dealt with. */
+static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is,
+                             const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
+                             uint64_t raw)
+{
+    const struct sf_call *call = NULL;
+    int matched;
+    switch (ev->kind) {
+    case SF_KIND_ENTRY:
+        on_entry(e, t, is, img, ev, ns, raw); /* the event callback comes with the begin */
+        return;
+    case SF_KIND_EXIT:
+    case SF_KIND_TAIL:
+        call = on_leave(e, t, ev->fid, ns, ev->kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
+        t->lastev = call ? 2 : 0;
+        if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
+            (call || (!matched && !e->filters)))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, call);
+        return;
+    default:
+        if (e->prepass)
+            return;
+        if (ev->sub == SF_EXT_LOST)
+            e->st.lost += ev->nwords ? ev->v[0] : 0;
+        int attached =
+            (ev->sub != SF_EXT_ARGS || t->lastev == 1) && (ev->sub != SF_EXT_RET || t->lastev == 2);
+        if (e->ops.ext && attached)
+            (flush_batch(e), e->ops.ext(e->ctx, &t->pub, ev, ns));
+        if (e->ops.event && (attached || !e->filters))
+            e->ops.event(e->ctx, &t->pub, ev, (int64_t)raw, NULL);
+        return;
+    }
+}
+
+/*
+ * The records of a chunk in the common case of a consumer taking batches
+ * (convert) with no selection, window, unwinding rule or event callback:
+ * an entry under the depth limit and an exit or tail call of the top frame
+ * are done here with the hot state in locals (the general code reloads it
+ * from memory after every store); anything else goes through one_event()
+ * with the state written back. The same rules as push(), decide() and pop().
+ */
+static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
+                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
+                        uint64_t *nevp)
+{
+    struct sf_event ev;
+    uint64_t last = *lastp, nev = 0, backwards = 0, calls = 0;
+    struct sf_crec *b = e->batch;
+    size_t nb = e->nb;
+    uint64_t id = e->next_id;
+    uint32_t maxd = e->maxd;
+    while (sf_evdec_next(d, &ev)) {
+        uint64_t ns = to_ns(e, img, ev.ts);
+        if (__builtin_expect(ns < last, 0)) {
+            backwards++;
+            ns = last;
+        }
+        last = ns;
+        uint32_t depth = t->pub.depth;
+        if (ev.kind == SF_KIND_ENTRY) {
+            nev++;
+            if (__builtin_expect(depth < t->cap && depth < maxd && nb < BATCH, 1)) {
+                uint32_t g = func_of(e, is, img, ev.fid);
+                struct sf_cframe *f = &t->pub.stack[depth];
+                f->fid = ev.fid;
+                f->func = g;
+                f->id = ++id;
+                f->start_ns = ns;
+                f->child_ns = 0;
+                f->hidden = 0;
+                f->flags = 0;
+                f->kept = 1;
+                f->depth = depth;
+                f->parent_id = depth ? f[-1].id : 0;
+                f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
+                t->pub.depth = depth + 1;
+                t->lastev = 1;
+                calls++;
+                b[nb].ns = ns;
+                b[nb].func = g;
+                b[nb].kind = SF_CREC_BEGIN;
+                nb++;
+                continue;
+            }
+        } else if (ev.kind != SF_KIND_EXT) {
+            nev++;
+            struct sf_cframe *f = &t->pub.stack[depth - 1];
+            if (__builtin_expect(depth && f->fid == ev.fid && f->kept && !f->flags && nb < BATCH,
+                                 1)) {
+                b[nb].ns = ns;
+                b[nb].func = f->func;
+                b[nb].kind = SF_CREC_END;
+                b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                b[nb].hidden = f->hidden;
+                nb++;
+                if (depth > 1 && f[-1].kept)
+                    f[-1].child_ns += ns - f->start_ns;
+                t->pub.depth = depth - 1;
+                t->lastev = 2;
+                continue;
+            }
+        }
+        /* anything else: the general code, with the state in memory */
+        e->nb = nb;
+        e->next_id = id;
+        e->st.calls += calls;
+        calls = 0;
+        t->pub.last_ns = ns;
+        one_event(e, t, is, img, &ev, ns, ns);
+        b = e->batch;
+        nb = e->nb;
+        id = e->next_id;
+    }
+    t->pub.last_ns = last;
+    e->nb = nb;
+    e->next_id = id;
+    e->st.calls += calls;
+    e->st.backwards += backwards;
+    *nevp += nev;
+    *lastp = last;
+}
+
+static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_events *ch = c->u.events;
+    const struct sf_image *img = c->img;
+    struct thr *t = get_thr(e, c->h->pid, ch->tid);
+    if (!thread_selected(e, t))
+        return;
+    t->pub.img = img;
+    struct imgst *is = img_state(e, img);
+    int lost = (c->h->flags & 1u) != 0; /* SF_EVENTS_LOST */
+    int window = e->window, ages = e->sel && e->sel->min_duration_ns;
+    struct sf_evdec d;
+    struct sf_event ev;
+    sf_evdec_init(&d, c);
+    d.last_fid = t->last_fid;
+    uint64_t last = t->pub.last_ns, nev = 0;
+    batch_thread(e, t);
+    int slow = window || ages || lost || !t->started;
+    if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
+        fast_events(e, t, is, img, &d, &last, &nev);
+        goto done;
+    }
+    while (sf_evdec_next(&d, &ev)) {
+        uint64_t raw = to_ns(e, img, ev.ts), ns = raw;
+        if (__builtin_expect(!slow, 1)) {
+            if (__builtin_expect(ns < last, 0)) {
+                e->st.backwards++;
+                ns = last;
+            }
+            last = ns;
+            t->pub.last_ns = ns;
+        } else {
+            if (window) {
+                if (t->past_end)
+                    break;
+                if (ns < e->w0)
+                    continue;
+                if (ns > e->w1) {
+                    t->past_end = 1;
+                    if (t->started)
+                        close_thread(e, t, e->w1);
+                    break;
+                }
+            }
+            if (__builtin_expect(ns < last, 0)) {
+                if (t->started)
+                    e->st.backwards++;
+                ns = last;
+            }
+            last = ns;
+            if (!t->started)
+                start_thread(e, t, ns);
+            t->pub.last_ns = ns;
+            if (lost) {
+                lost = 0;
+                if (e->ops.lost && !e->prepass)
+                    (flush_batch(e), e->ops.lost(e->ctx, &t->pub, ns));
+            }
+            if (ages && t->pend != NONE)
+                age(e, t, ns);
+            slow = window || ages;
+        }
+        if (ev.kind != SF_KIND_EXT)
+            nev++;
+        one_event(e, t, is, img, &ev, ns, raw);
+    }
+done:
+    e->st.events += nev;
+    t->pub.events += nev;
+    t->last_fid = d.last_fid;
+    flush_batch(e);
+}
+
+/* A thread exited: close it; a tid seen again is a new thread. */
+static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    if (t->started) {
+        close_thread(e, t, ns);
+        t->pub.exited = 1;
+        if (e->ops.thread_exit && !e->prepass)
+            (flush_batch(e), e->ops.thread_exit(e->ctx, &t->pub, t->pub.last_ns));
+    }
+    free(t->pub.stack);
+    t->pub.stack = NULL;
+    t->cap = t->pub.depth = 0;
+    t->pend = NONE;
+    t->started = t->declared = t->past_end = 0;
+    t->pub.exited = 0;
+    t->last_fid = SF_FID_NONE;
+    /* the chain belongs to the first incarnation */
+    if (e->prepass)
+        t->chain_closed = 1;
+    else
+        t->chain_done = 1;
+}
+
+static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_thread *th = c->u.thread;
+    struct thr *t = get_thr(e, c->h->pid, th->tid);
+    uint64_t ns = to_ns(e, c->img, th->tsc);
+    if (c->thread_name[0])
+        snprintf(t->pub.name, sizeof t->pub.name, "%s", c->thread_name);
+    if (t->declared && strcmp(t->pub.name, t->shown)) {
+        memcpy(t->shown, t->pub.name, sizeof t->shown);
+        if (e->ops.thread && !e->prepass)
+            (flush_batch(e),
+             e->ops.thread(e->ctx, &t->pub, ns > t->pub.last_ns ? ns : t->pub.last_ns));
+    }
+    if (c->h->flags & SF_THREAD_EXITED)
+        retire_thread(e, t, ns);
+}
+
+/* A process image ended (END chunk, end != NULL) or is replaced. */
+static void close_process(struct sf_calls *e, uint32_t pid, const struct sf_end *end, uint64_t ns)
+{
+    uint64_t *slot = sf_map_get(&e->procmap, pid, 0);
+    if (!slot)
+        return;
+    struct proc *p = e->procs[*slot - 1];
+    for (struct thr *t = p->threads; t; t = t->next_in_proc)
+        if (t->pub.depth)
+            close_thread(e, t, ns);
+    if (p->img && e->ops.process_end && !e->prepass)
+        (flush_batch(e), e->ops.process_end(e->ctx, p->img, end, ns));
+    p->img = NULL;
+}
+
+static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_image *img = c->img;
+    uint64_t ns = to_ns(e, img, c->u.process->tsc);
+    close_process(e, img->pid, NULL, ns); /* an exec without END, or pid reuse */
+    struct proc *p = get_proc(e, img->pid);
+    p->img = img;
+    e->st.images++;
+    if (!(img->flags & SF_PROC_EXECED))
+        e->st.processes++;
+    if (e->ops.process && !e->prepass && sf_select_pid(e->sel, img->pid))
+        (flush_batch(e), e->ops.process(e->ctx, img, ns));
+}
+
+static void on_object(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    struct imgst *is = img_state(e, c->img);
+    const struct sf_object *ob = c->u.object;
+    for (uint64_t f = ob->fid_base; f < (uint64_t)ob->fid_base + ob->nfuncs && f < is->cap; f++)
+        is->fid2g[f] = NONE;
+}
+
+static void on_end(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    close_process(e, c->h->pid, c->u.end, to_ns(e, c->img, c->u.end->tsc));
+}
+
+/* ---- skipping ------------------------------------------------------------------ */
+
+/* sf_log_set_skip filter of the prepass and the main pass. */
+static int skip_chunk(void *ctx, const struct sf_chunkv *c)
+{
+    struct sf_calls *e = ctx;
+    const struct sf_events *ch = c->u.events;
+    uint64_t *slot = sf_map_get(&e->thrmap, (uint64_t)c->h->pid << 32 | ch->tid, 0);
+    struct thr *t = slot ? e->thrs[*slot - 1] : get_thr(e, c->h->pid, ch->tid);
+    if (!thread_selected(e, t))
+        goto skip;
+    if (!e->window || e->noskip)
+        return 0;
+    if (t->past_end)
+        goto skip;
+    /* flush_tsc bounds the records' times from above (0: not known) */
+    if (ch->flush_tsc && ch->flush_tsc >= (uint64_t)ch->tsc_hi << 32 &&
+        to_ns(e, c->img, ch->flush_tsc) < e->w0)
+        goto skip;
+    if (c->img->clock == SF_CLOCK_TSC && to_ns(e, c->img, (uint64_t)ch->tsc_hi << 32) > e->w1) {
+        t->past_end = 1;
+        if (t->started)
+            close_thread(e, t, e->w1);
+        goto skip;
+    }
+    return 0;
+skip:
+    if (!e->prepass)
+        e->st.chunks_skipped++;
+    return 1;
+}
+
+/* ---- passes ------------------------------------------------------------------ */
+
+struct survey {
+    struct sf_calls *e;
+    uint64_t first; /* earliest first event, UINT64_MAX if none */
+};
+
+/* Survey: decode only the first EVENTS chunk of each (image, thread). */
+static int survey_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct survey *s = ctx;
+    uint64_t *v = sf_map_get(&s->e->firstseen, (uint64_t)c->img->id << 32 | c->u.events->tid, 1);
+    if (*v)
+        return 1;
+    *v = 1;
+    return 0;
+}
+
+static struct sf_log *open_again(struct sf_calls *e)
+{
+    char err[SF_ERRLEN];
+    struct sf_log *log = sf_log_open(sf_log_path(e->log), err, sizeof err);
+    if (!log) {
+        snprintf(e->err, sizeof e->err, "%s", err);
+        return NULL;
+    }
+    sf_log_prescan(log);
+    return log;
+}
+
+static int survey(struct sf_calls *e)
+{
+    struct sf_log *log = open_again(e);
+    if (!log)
+        return -1;
+    struct survey s = {e, UINT64_MAX};
+    sf_log_set_skip(log, survey_skip, &s);
+    e->cur = log;
+    clock_from(e, log);
+    struct sf_chunkv c;
+    while (sf_log_next(log, &c) > 0) {
+        if (c.h->type == SF_CHUNK_THREAD && e->sel->thread_name && c.thread_name[0]) {
+            uint64_t *v = sf_map_get(&e->namesel, (uint64_t)c.h->pid << 32 | c.u.thread->tid, 1);
+            if (*v != 2)
+                *v = 1 + sf_select_thread_name(e->sel, c.thread_name);
+        } else if (c.h->type == SF_CHUNK_EVENTS) {
+            struct sf_evdec d;
+            struct sf_event ev;
+            sf_evdec_init(&d, &c);
+            if (sf_evdec_next(&d, &ev)) {
+                uint64_t ns = to_ns(e, c.img, ev.ts);
+                if (ns < s.first)
+                    s.first = ns;
+            }
+        }
+    }
+    /* read errors: the main pass reports them */
+    sf_log_close(log);
+    e->cur = NULL;
+    e->origin = s.first == UINT64_MAX ? 0 : s.first;
+    if (e->sel->has_range) {
+        e->window = 1;
+        int64_t a = e->sel->range_start, b = e->sel->range_end;
+        e->w0 = a == SF_TIME_OPEN_START ? 0 : e->origin + (uint64_t)a;
+        e->w1 = b == SF_TIME_OPEN_END ? UINT64_MAX : e->origin + (uint64_t)b;
+    }
+    return 0;
+}
+
+static int tick(struct sf_calls *e)
+{
+    flush_batch(e);
+    return e->tick ? e->tick(e->tick_ctx) : 0;
+}
+
+/* One pass over log with the current mode (prepass or main); prescanned:
+ * the clock fit is final (else it grows as the log is read: sf_log_ns). */
+static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
+{
+    e->cur = log;
+    if (prescanned)
+        clock_from(e, log);
+    else
+        e->fastclock = 0;
+    if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
+        sf_log_set_skip(log, skip_chunk, e);
+    struct sf_chunkv ch;
+    int r;
+    uint64_t nchunks = 0;
+    while ((r = sf_log_next(log, &ch)) > 0) {
+        switch (ch.h->type) {
+        case SF_CHUNK_PROCESS:
+            on_process(e, &ch);
+            break;
+        case SF_CHUNK_OBJECT:
+            on_object(e, &ch);
+            break;
+        case SF_CHUNK_THREAD:
+            on_thread(e, &ch);
+            break;
+        case SF_CHUNK_EVENTS:
+            on_events(e, &ch);
+            break;
+        case SF_CHUNK_END:
+            on_end(e, &ch);
+            break;
+        default:
+            break;
+        }
+        /* small chunks (names, objects) come in bursts: tick after every
+         * EVENTS chunk and every 64th other one */
+        if (!e->prepass && (ch.h->type == SF_CHUNK_EVENTS || (++nchunks & 63) == 0) && tick(e)) {
+            snprintf(e->err, sizeof e->err, "stopped");
+            return -1;
+        }
+    }
+    if (r < 0) {
+        snprintf(e->err, sizeof e->err, "%s", sf_log_error(log));
+        return -1;
+    }
+    for (size_t i = 0; i < e->nthrs; i++)
+        if (e->thrs[i]->started)
+            close_thread(e, e->thrs[i], 0);
+    for (size_t i = 0; i < e->nprocs; i++)
+        if (e->procs[i]->img && e->ops.process_end && !e->prepass) {
+            (flush_batch(e), e->ops.process_end(e->ctx, e->procs[i]->img, NULL, 0));
+            e->procs[i]->img = NULL;
+        }
+    return 0;
+}
+
+/* Forget the per-thread state of a pass (keeping the prepass's chains). */
+static void reset_threads(struct sf_calls *e)
+{
+    for (size_t i = 0; i < e->nthrs; i++) {
+        struct thr *t = e->thrs[i];
+        free(t->pub.stack);
+        t->pub.stack = NULL;
+        t->cap = t->pub.depth = 0;
+        t->pend = NONE;
+        t->started = t->declared = t->past_end = t->counted = 0;
+        t->pub.events = 0;
+        t->pub.last_ns = t->pub.first_ns = 0;
+        t->pub.exited = 0;
+        t->pub.name[0] = 0;
+        t->last_fid = SF_FID_NONE;
+        t->chain_done = 0;
+    }
+    for (size_t i = 0; i < e->nprocs; i++)
+        e->procs[i]->img = NULL;
+    memset(&e->st, 0, sizeof e->st);
+}
+
+int sf_calls_run(struct sf_calls *e)
+{
+    const struct sf_select *s = e->sel;
+    if (s && (s->has_range || s->thread_name) && survey(e) < 0)
+        return -1;
+    if (e->window && e->w0 > 0) {
+        struct sf_log *log = open_again(e);
+        if (!log)
+            return -1;
+        e->prepass = 1;
+        int r = pass(e, log, 1);
+        e->prepass = 0;
+        sf_log_close(log);
+        if (r < 0)
+            return -1;
+        reset_threads(e);
+    }
+    int r = pass(e, e->log, sf_log_prescan(e->log) == 0); /* a pipe cannot be prescanned */
+    e->cur = NULL;
+    return r;
+}
+
+/* ---- the rest of the API ------------------------------------------------------ */
+
+struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
+                              const struct sf_calls_ops *ops, void *ctx)
+{
+    struct sf_calls *e = sf_xcalloc(1, sizeof *e);
+    e->log = log;
+    e->syms = syms;
+    e->sel = sel;
+    if (ops)
+        e->ops = *ops;
+    e->ctx = ctx;
+    if (e->ops.calls)
+        e->batch = sf_xrealloc(NULL, BATCH * sizeof *e->batch);
+    e->maxd = NONE;
+    e->filters = sf_select_has_call_filter(sel);
+    const char *ns = getenv("SFTRACE_NO_SKIP");
+    e->noskip = ns && *ns && strcmp(ns, "0");
+    const char *nu = getenv("SFTRACE_NO_UNWIND_RULE");
+    e->nounwind = nu && *nu && strcmp(nu, "0");
+    return e;
+}
+
+void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth)
+{
+    e->maxd = max_depth ? max_depth : NONE;
+}
+
+void sf_calls_set_tick(struct sf_calls *e, int (*fn)(void *ctx), void *ctx)
+{
+    e->tick = fn;
+    e->tick_ctx = ctx;
+}
+
+const char *sf_calls_error(const struct sf_calls *e)
+{
+    return e->err;
+}
+
+uint64_t sf_calls_origin_ns(const struct sf_calls *e)
+{
+    return e->origin;
+}
+
+void sf_calls_stats(const struct sf_calls *e, struct sf_calls_stats *st)
+{
+    *st = e->st;
+}
+
+void sf_calls_free(struct sf_calls *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->nthrs; i++) {
+        free(e->thrs[i]->pub.stack);
+        free(e->thrs[i]->chain);
+        free(e->thrs[i]);
+    }
+    free(e->thrs);
+    for (size_t i = 0; i < e->nprocs; i++)
+        free(e->procs[i]);
+    free(e->procs);
+    for (size_t i = 0; i < e->nobjs; i++) {
+        free(e->objs[i].g);
+        sf_callgraph_free(e->objs[i].cg);
+    }
+    free(e->objs);
+    for (size_t i = 0; i < e->nimgs; i++)
+        free(e->imgs[i].fid2g);
+    free(e->imgs);
+    for (uint32_t i = 0; i < e->nfuncs; i++)
+        if (!e->funcs[i].obj)
+            free((char *)e->funcs[i].name);
+    free(e->funcs);
+    free(e->fsel);
+    free(e->fobj);
+    free(e->batch);
+    sf_map_free(&e->objmap);
+    sf_map_free(&e->filemap);
+    sf_map_free(&e->unkmap);
+    sf_map_free(&e->thrmap);
+    sf_map_free(&e->procmap);
+    sf_map_free(&e->namesel);
+    sf_map_free(&e->firstseen);
+    free(e);
+}

@@ -1,0 +1,51 @@
+/*
+ * xalloc.h - allocation for the command-line tools: out of memory is fatal
+ * (a message and exit 1), so callers need no checks.
+ */
+#ifndef SFTRACE_XALLOC_H
+#define SFTRACE_XALLOC_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline void sf_oom(void)
+{
+    fprintf(stderr, "sftrace: out of memory\n");
+    exit(1);
+}
+
+static inline void *sf_xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        sf_oom();
+    return p;
+}
+
+static inline void *sf_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        sf_oom();
+    return p;
+}
+
+static inline char *sf_xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        sf_oom();
+    return d;
+}
+
+/* Make room for element n of arr (capacity cap, doubled from 16). */
+#define SF_GROW(arr, n, cap)                                                                       \
+    do {                                                                                           \
+        if ((n) >= (cap)) {                                                                        \
+            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
+            (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                     \
+        }                                                                                          \
+    } while (0)
+
+#endif /* SFTRACE_XALLOC_H */
