@@ -25,6 +25,10 @@ static const struct {
     {"dump", cmd_dump, "print every event of a log, one a line"},
     {"convert", cmd_convert, "turn a log into a Perfetto or Chrome trace"},
     {"filter", cmd_filter, "choose the functions to trace"},
+    {"info", cmd_info, "what a log holds: processes, threads, objects, clock, size"},
+    {"report", cmd_report, "time per function: calls, total, self, min, max"},
+    {"graph", cmd_graph, "the calling-context tree as indented text"},
+    {"flame", cmd_flame, "a flame graph (interactive SVG) or folded stacks"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,799 @@
+/*
+ * info.c - `sftrace info`: what a log holds, read from its chunk headers.
+ *
+ * Processes (each process image: pid, ppid, name, command line, executable,
+ * how it ended), threads (tid, name, EVENTS chunks and bytes, events), the
+ * instrumented objects (path, build-id, functions, sleds), the clock, the
+ * recorded time span, events, lost records, and the log's size.
+ *
+ * It must run at disk speed on a log of tens of GB, so by default it decodes
+ * no records: it reads every chunk header, reads whole only the small
+ * PROCESS, OBJECT, THREAD and END chunks, and seeks over the records of
+ * EVENTS chunks. Event counts then come from END chunks (exact, per process
+ * image); a thread's share of its image's count, and the count of an image
+ * that has no END chunk, are estimated from EVENTS bytes and printed with a
+ * '~'. `--events` decodes every record (through the shared reader) and counts
+ * exactly, at the speed of the decoder.
+ *
+ * The header walk is lib/hdrwalk.h (the shared reader, lib/logread.h, reads
+ * and checks the records of every EVENTS chunk it returns); the fields of
+ * the chunks parsed here are checked as the reader checks them. The file
+ * header is checked by sf_log_open.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "fmt.h"
+#include "hdrwalk.h"
+#include "logread.h"
+
+#define CMD "sftrace info"
+
+struct iimg {
+    uint32_t pid, ppid, flags, clock;
+    uint64_t tsc, mono_ns, real_ns, tsc_hz, offset;
+    char *name, *exe, *cmdline; /* cmdline: arguments joined by spaces */
+    int ended;
+    struct sf_end end;
+    uint64_t ev_bytes, ev_chunks, lost_chunks; /* EVENTS chunks of the image */
+    uint64_t nthreads;                         /* threads with EVENTS chunks */
+    uint64_t exact_events;                     /* --events */
+    uint64_t exact_lost;
+};
+
+struct ithr {
+    uint32_t img, tid;
+    char name[17];
+    int exited;
+    uint64_t chunks, bytes, lost_chunks;
+    uint64_t first_ns, last_ns; /* flush times of its first and last chunk */
+    uint64_t exact_events;      /* --events */
+};
+
+struct iobj {
+    char *path;
+    uint8_t *bid;
+    uint32_t bid_len, nfuncs, nsleds, flags;
+    uint64_t hash;
+    uint64_t nimgs;     /* images that loaded it */
+    uint32_t first_pid; /* the first image's pid */
+    uint32_t *pids;     /* every image's pid, for JSON */
+    size_t npids, cappids;
+};
+
+struct info {
+    const char *path;
+    uint64_t fsize;
+    struct iimg *imgs;
+    size_t nimgs, capimgs;
+    struct sf_map pidmap; /* pid -> index + 1 of its current image */
+    struct ithr *thrs;
+    size_t nthrs, capthrs;
+    struct sf_map thrmap; /* image << 32 | tid -> index + 1 */
+    struct iobj *objs;
+    size_t nobjs, capobjs;
+    struct sf_map objmap; /* hash of path+build-id -> index + 1 */
+    uint64_t nchunks[6], chunk_bytes[6], unknown_chunks;
+    uint64_t raw_bytes, packed_bytes;
+    /* calibration pairs of TSC processes with the smallest and largest tsc */
+    uint64_t tsc_lo, mono_lo, tsc_hi, mono_hi, npairs;
+    uint64_t first_ns, last_ns; /* PROCESS mono_ns .. latest flush / END */
+    int exact;                  /* --events ran */
+    struct sf_progress *pr;
+    uint64_t exact_events;
+    char err[SF_ERRLEN + 64];
+};
+
+
+static char *strndup_x(const uint8_t *s, size_t n)
+{
+    char *r = sf_xrealloc(NULL, n + 1);
+    memcpy(r, s, n);
+    r[n] = 0;
+    return r;
+}
+
+static int fail(struct info *in, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct info *in, uint64_t off, const char *fmt, ...)
+{
+    int n = snprintf(in->err, sizeof in->err, "%s: offset %" PRIu64 ": ", in->path, off);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(in->err + n, sizeof in->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void pair(struct info *in, const struct iimg *im, uint64_t tsc, uint64_t mono)
+{
+    if (mono && (!in->first_ns || mono < in->first_ns))
+        in->first_ns = mono;
+    if (mono > in->last_ns)
+        in->last_ns = mono;
+    if (im->clock != SF_CLOCK_TSC)
+        return;
+    if (!in->npairs++ || tsc < in->tsc_lo) {
+        in->tsc_lo = tsc;
+        in->mono_lo = mono;
+    }
+    if (in->npairs == 1 || tsc > in->tsc_hi) {
+        in->tsc_hi = tsc;
+        in->mono_hi = mono;
+    }
+}
+
+static struct iimg *image_of(struct info *in, uint64_t off, const struct sf_chunk *h)
+{
+    uint64_t *slot = sf_map_get(&in->pidmap, h->pid, 0);
+    if (!slot) {
+        fail(in, off, "%s chunk of pid %u, which has no PROCESS chunk before it (pid)",
+             sf_chunk_type_name(h->type), h->pid);
+        return NULL;
+    }
+    return &in->imgs[*slot - 1];
+}
+
+static struct ithr *thread_of(struct info *in, uint32_t img, uint32_t tid)
+{
+    uint64_t *slot = sf_map_get(&in->thrmap, (uint64_t)img << 32 | tid, 1);
+    if (!*slot) {
+        SF_GROW(in->thrs, in->nthrs, in->capthrs);
+        struct ithr *t = &in->thrs[in->nthrs++];
+        memset(t, 0, sizeof *t);
+        t->img = img;
+        t->tid = tid;
+        *slot = in->nthrs;
+    }
+    return &in->thrs[*slot - 1];
+}
+
+static void add_object(struct info *in, const struct iimg *im, const struct sf_object *o,
+                       const uint8_t *path, const uint8_t *bid)
+{
+    size_t plen = strnlen((const char *)path, o->path_len);
+    uint64_t h = sf_fnv(path, plen, SF_FNV0);
+    h = sf_fnv(bid, o->build_id_len, h);
+    h = sf_fnv(&o->nfuncs, sizeof o->nfuncs, h);
+    struct iobj *x = NULL;
+    uint64_t *slot = sf_map_get(&in->objmap, h, 1);
+    if (*slot) {
+        x = &in->objs[*slot - 1];
+        if (x->bid_len != o->build_id_len || x->nfuncs != o->nfuncs || strlen(x->path) != plen ||
+            memcmp(x->path, path, plen) || memcmp(x->bid, bid, o->build_id_len))
+            x = NULL; /* a hash collision: look it up the slow way */
+        for (size_t i = 0; !x && i < in->nobjs; i++) {
+            struct iobj *y = &in->objs[i];
+            if (y->bid_len == o->build_id_len && y->nfuncs == o->nfuncs &&
+                strlen(y->path) == plen && !memcmp(y->path, path, plen) &&
+                !memcmp(y->bid, bid, o->build_id_len))
+                x = y;
+        }
+    }
+    if (!x) {
+        SF_GROW(in->objs, in->nobjs, in->capobjs);
+        x = &in->objs[in->nobjs++];
+        memset(x, 0, sizeof *x);
+        x->path = strndup_x(path, plen);
+        x->bid = sf_xrealloc(NULL, o->build_id_len);
+        memcpy(x->bid, bid, o->build_id_len);
+        x->bid_len = o->build_id_len;
+        x->nfuncs = o->nfuncs;
+        x->nsleds = o->nsleds;
+        x->flags = o->h.flags;
+        x->first_pid = im->pid;
+        if (!*slot)
+            *slot = in->nobjs;
+    }
+    if (o->nsleds > x->nsleds)
+        x->nsleds = o->nsleds;
+    x->flags |= o->h.flags;
+    x->nimgs++;
+    SF_GROW(x->pids, x->npids, x->cappids);
+    x->pids[x->npids++] = im->pid;
+}
+
+/* One chunk of the header walk (hdrwalk.h). */
+static int on_chunk(void *ctx, uint64_t off, const struct sf_chunk *hp, const uint8_t *buf)
+{
+    struct info *in = ctx;
+    struct sf_chunk h = *hp;
+    unsigned t = h.type;
+    if (t >= 1 && t <= 5) {
+        in->nchunks[t]++;
+        in->chunk_bytes[t] += h.size;
+    } else {
+        in->unknown_chunks++;
+        return 0;
+    }
+    size_t hs = t == SF_CHUNK_PROCESS  ? sizeof(struct sf_process)
+                : t == SF_CHUNK_OBJECT ? sizeof(struct sf_object)
+                : t == SF_CHUNK_THREAD ? sizeof(struct sf_thread)
+                : t == SF_CHUNK_EVENTS ? sizeof(struct sf_events)
+                                       : sizeof(struct sf_end);
+    const uint8_t *pl = buf + hs;
+    uint32_t plen = h.size - (uint32_t)hs;
+    if (t == SF_CHUNK_PROCESS) {
+        struct sf_process p;
+        memcpy(&p, buf, sizeof p);
+        uint64_t strs = (uint64_t)p.name_len + p.cmdline_len + p.exe_len;
+        if (strs > plen)
+            return fail(in, off,
+                        "PROCESS strings (name %u + cmdline %u + exe %u bytes) run past the end "
+                        "of the chunk, %u bytes (name_len)",
+                        p.name_len, p.cmdline_len, p.exe_len, plen);
+        if (p.clock != SF_CLOCK_TSC && p.clock != SF_CLOCK_MONO)
+            return fail(in, off, "unknown clock %u (clock)", p.clock);
+        SF_GROW(in->imgs, in->nimgs, in->capimgs);
+        struct iimg *im = &in->imgs[in->nimgs++];
+        memset(im, 0, sizeof *im);
+        im->pid = h.pid;
+        im->ppid = p.ppid;
+        im->flags = h.flags;
+        im->clock = p.clock;
+        im->tsc = p.tsc;
+        im->mono_ns = p.mono_ns;
+        im->real_ns = p.real_ns;
+        im->tsc_hz = p.tsc_hz;
+        im->offset = off;
+        im->name = strndup_x(pl, strnlen((const char *)pl, p.name_len));
+        char *cl = strndup_x(pl + p.name_len, p.cmdline_len);
+        uint32_t cn = p.cmdline_len;
+        while (cn && !cl[cn - 1]) /* the arguments' final NUL */
+            cn--;
+        for (uint32_t i = 0; i < cn; i++)
+            if (!cl[i])
+                cl[i] = ' ';
+        im->cmdline = cl;
+        const uint8_t *e = pl + p.name_len + p.cmdline_len;
+        im->exe = strndup_x(e, strnlen((const char *)e, p.exe_len));
+        *sf_map_get(&in->pidmap, h.pid, 1) = in->nimgs;
+        pair(in, im, p.tsc, p.mono_ns);
+        return 0;
+    }
+    struct iimg *im = image_of(in, off, &h);
+    if (!im)
+        return -1;
+    uint32_t ii = (uint32_t)(im - in->imgs);
+    if (t == SF_CHUNK_OBJECT) {
+        struct sf_object o;
+        memcpy(&o, buf, sizeof o);
+        uint64_t tab = (uint64_t)o.nfuncs * 8;
+        if ((uint64_t)o.fid_base + o.nfuncs > (uint64_t)SF_FID_MAX + 1)
+            return fail(in, off, "function ids %u + %u functions exceed the largest id %u (nfuncs)",
+                        o.fid_base, o.nfuncs, SF_FID_MAX);
+        if (tab + o.path_len + o.build_id_len > plen)
+            return fail(in, off,
+                        "OBJECT tables (%u functions, path %u, build-id %u bytes) run past "
+                        "the end of the chunk, %u bytes (nfuncs)",
+                        o.nfuncs, o.path_len, o.build_id_len, plen);
+        add_object(in, im, &o, pl + tab, pl + tab + o.path_len);
+    } else if (t == SF_CHUNK_THREAD) {
+        const struct sf_thread *th = (const void *)buf;
+        struct ithr *tr = thread_of(in, ii, th->tid);
+        if (th->name[0]) {
+            memcpy(tr->name, th->name, 16);
+            tr->name[16] = 0;
+        }
+        if (h.flags & SF_THREAD_EXITED)
+            tr->exited = 1;
+    } else if (t == SF_CHUNK_EVENTS) {
+        struct sf_events e;
+        memcpy(&e, buf, sizeof e);
+        plen = h.size - (uint32_t)sizeof e;
+        struct ithr *tr = thread_of(in, ii, e.tid);
+        if (!tr->chunks++) {
+            im->nthreads++;
+            tr->first_ns = e.flush_mono_ns;
+        }
+        tr->last_ns = e.flush_mono_ns;
+        tr->bytes += plen;
+        im->ev_bytes += plen;
+        im->ev_chunks++;
+        if (h.flags & SF_EVENTS_LOST) {
+            tr->lost_chunks++;
+            im->lost_chunks++;
+        }
+        if (h.flags & SF_EVENTS_PACKED)
+            in->packed_bytes += plen;
+        else
+            in->raw_bytes += plen;
+        pair(in, im, e.flush_tsc, e.flush_mono_ns);
+    } else {
+        memcpy(&im->end, buf, sizeof im->end);
+        im->ended = 1;
+        pair(in, im, im->end.tsc, im->end.mono_ns);
+    }
+    return 0;
+}
+
+static void on_progress(void *ctx, uint64_t off)
+{
+    struct info *in = ctx;
+    sf_progress(in->pr, off, 0, 0);
+}
+
+/* --events: decode every record with the shared reader and count. */
+static int count_exactly(struct info *in, struct sf_progress *pr)
+{
+    char err[SF_ERRLEN];
+    struct sf_log *log = sf_log_open(in->path, err, sizeof err);
+    if (!log) {
+        snprintf(in->err, sizeof in->err, "%s", err);
+        return -1;
+    }
+    struct sf_chunkv c;
+    int r;
+    while ((r = sf_log_next(log, &c)) > 0) {
+        if (c.h->type != SF_CHUNK_EVENTS)
+            continue;
+        if (c.img->id >= in->nimgs)
+            break; /* the header walk stopped before this chunk */
+        struct iimg *im = &in->imgs[c.img->id];
+        struct ithr *t = thread_of(in, c.img->id, c.u.events->tid);
+        struct sf_evdec d;
+        struct sf_event ev;
+        sf_evdec_init(&d, &c);
+        uint64_t nev = 0;
+        while (sf_evdec_next(&d, &ev)) {
+            if (ev.kind != SF_KIND_EXT)
+                nev++;
+            else if (ev.sub == SF_EXT_LOST && ev.nwords)
+                im->exact_lost += ev.v[0];
+        }
+        t->exact_events += nev;
+        im->exact_events += nev;
+        in->exact_events += nev;
+        sf_progress(pr, sf_log_offset(log), in->exact_events, 0);
+    }
+    if (r < 0)
+        snprintf(in->err, sizeof in->err, "%s", sf_log_error(log));
+    sf_log_close(log);
+    in->exact = 1;
+    return r < 0 ? -1 : 0;
+}
+
+/* ---- numbers for the output ----------------------------------------------- */
+
+/* Events of an image: exact (END chunk or --events) or estimated. */
+static uint64_t img_events(const struct info *in, const struct iimg *im, double per_byte, int *est)
+{
+    *est = 0;
+    if (in->exact)
+        return im->exact_events;
+    if (im->ended)
+        return im->end.events;
+    *est = 1;
+    return (uint64_t)(im->ev_bytes * per_byte + 0.5);
+}
+
+/* Events per record byte, from the images whose END count is known. */
+static double events_per_byte(const struct info *in)
+{
+    uint64_t ev = 0, bytes = 0;
+    for (size_t i = 0; i < in->nimgs; i++)
+        if (in->imgs[i].ended) {
+            ev += in->imgs[i].end.events;
+            bytes += in->imgs[i].ev_bytes;
+        }
+    if (bytes && ev)
+        return (double)ev / (double)bytes;
+    return in->packed_bytes >= in->raw_bytes ? 0.5 : 0.125; /* typical: 2 or 8 bytes an event */
+}
+
+static uint64_t thr_events(const struct info *in, const struct ithr *t, double per_byte, int *est)
+{
+    const struct iimg *im = &in->imgs[t->img];
+    *est = 0;
+    if (in->exact)
+        return t->exact_events;
+    int iest;
+    uint64_t total = img_events(in, im, per_byte, &iest);
+    if (im->nthreads == 1 && t->chunks)
+        return *est = iest, total;
+    *est = 1;
+    if (!t->chunks)
+        return *est = 0, 0;
+    return im->ev_bytes ? (uint64_t)((double)total * t->bytes / im->ev_bytes + 0.5) : 0;
+}
+
+static const char *end_text(const struct iimg *im, const struct info *in, size_t idx)
+{
+    if (!im->ended) {
+        /* a later image of the same pid replaced it (exec without END) */
+        for (size_t j = idx + 1; j < in->nimgs; j++)
+            if (in->imgs[j].pid == im->pid)
+                return "replaced";
+        return "no END";
+    }
+    switch (im->end.reason) {
+    case SF_END_EXIT:
+        return "exit";
+    case SF_END_EXEC:
+        return "exec";
+    case SF_END_SIGNAL:
+        return "signal";
+    }
+    return "unknown";
+}
+
+static void hex(char *out, const uint8_t *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+    out[2 * n] = 0;
+}
+
+static void wall(char *buf, size_t n, uint64_t real_ns)
+{
+    time_t s = (time_t)(real_ns / 1000000000u);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char t[32];
+    strftime(t, sizeof t, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf, n, "%s.%03u UTC", t, (unsigned)(real_ns / 1000000u % 1000u));
+}
+
+struct totals {
+    uint64_t events, lost_end, lost_chunks;
+    int estimated;
+    double hz; /* measured TSC rate, 0 if not measurable */
+    uint64_t hz_runtime;
+    int tsc, mono;
+};
+
+static void totals(const struct info *in, double per_byte, struct totals *tt)
+{
+    memset(tt, 0, sizeof *tt);
+    for (size_t i = 0; i < in->nimgs; i++) {
+        const struct iimg *im = &in->imgs[i];
+        int est;
+        tt->events += img_events(in, im, per_byte, &est);
+        tt->estimated |= est;
+        tt->lost_end += in->exact ? im->exact_lost : im->end.lost;
+        tt->lost_chunks += im->lost_chunks;
+        if (im->clock == SF_CLOCK_TSC) {
+            tt->tsc = 1;
+            if (!tt->hz_runtime)
+                tt->hz_runtime = im->tsc_hz;
+        } else {
+            tt->mono = 1;
+        }
+    }
+    if (in->npairs >= 2 && in->mono_hi - in->mono_lo >= 1000000 && in->tsc_hi > in->tsc_lo)
+        tt->hz = (double)(in->tsc_hi - in->tsc_lo) * 1e9 / (double)(in->mono_hi - in->mono_lo);
+}
+
+/* ---- table output ------------------------------------------------------------- */
+
+static void print_table(const struct info *in, const struct sf_file_header *fh)
+{
+    double per_byte = events_per_byte(in);
+    struct totals tt;
+    totals(in, per_byte, &tt);
+    char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN], w[64];
+
+    wall(w, sizeof w, fh->create_real_ns);
+    printf("log        %s: %s, format %u.%u, session %016" PRIx64 ", created %s\n", in->path,
+           sf_fmt_bytes_s(a, sizeof a, in->fsize), fh->version_major, fh->version_minor,
+           fh->session_id, w);
+    if (tt.tsc) {
+        printf("clock      TSC");
+        if (tt.hz > 0)
+            printf(" at %.4f GHz (measured over %s)", tt.hz / 1e9,
+                   sf_fmt_dur(a, sizeof a, in->mono_hi - in->mono_lo));
+        if (tt.hz_runtime)
+            printf("%s runtime's estimate %.4f GHz", tt.hz > 0 ? "; the" : " at the",
+                   tt.hz_runtime / 1e9);
+        printf("%s\n", tt.mono ? "; some processes CLOCK_MONOTONIC" : "");
+    } else if (tt.mono) {
+        printf("clock      CLOCK_MONOTONIC nanoseconds\n");
+    }
+    if (in->first_ns && in->last_ns >= in->first_ns) {
+        int64_t s0 = (int64_t)(in->first_ns - fh->create_mono_ns);
+        int64_t s1 = (int64_t)(in->last_ns - fh->create_mono_ns);
+        printf("span       %s recorded, from %s to %s after the log was created\n",
+               sf_fmt_dur(a, sizeof a, in->last_ns - in->first_ns), sf_fmt_ddur(b, sizeof b, s0),
+               sf_fmt_ddur(c, sizeof c, s1));
+    }
+    printf("events     %s%s", tt.estimated ? "~" : "", sf_fmt_grouped(a, sizeof a, tt.events));
+    if (in->exact)
+        printf(" (decoded)\n");
+    else if (tt.estimated)
+        printf(" (END chunks; estimated from EVENTS bytes for images without one)\n");
+    else
+        printf(" (END chunks)\n");
+    printf("lost       %" PRIu64 " records", tt.lost_end);
+    if (tt.lost_chunks)
+        printf(", %" PRIu64 " EVENTS chunks flagged LOST", tt.lost_chunks);
+    printf("\n");
+    printf("size       %s", sf_fmt_bytes_s(a, sizeof a, in->fsize));
+    if (tt.events)
+        printf(", %.2f bytes per event (records alone %.2f)", (double)in->fsize / tt.events,
+               (double)in->chunk_bytes[SF_CHUNK_EVENTS] / tt.events);
+    printf("; %s EVENTS chunks", sf_fmt_grouped(b, sizeof b, in->nchunks[SF_CHUNK_EVENTS]));
+    if (in->unknown_chunks)
+        printf(", %" PRIu64 " chunks of unknown type", in->unknown_chunks);
+    printf("\n");
+
+    printf("\nprocesses (%zu image%s)\n", in->nimgs, in->nimgs == 1 ? "" : "s");
+    static const char *const ph[] = {"pid",  "ppid",    "name", "ended",       "events",
+                                     "lost", "threads", "exe",  "command line"};
+    struct sf_table *t = sf_table_new(9, ph, "rrllrrrll");
+    for (size_t i = 0; i < in->nimgs; i++) {
+        const struct iimg *im = &in->imgs[i];
+        int est;
+        uint64_t ev = img_events(in, im, per_byte, &est);
+        char evs[SF_FMT_LEN + 1];
+        snprintf(evs, sizeof evs, "%s%s", est ? "~" : "", sf_fmt_grouped(a, sizeof a, ev));
+        char end[32];
+        snprintf(end, sizeof end, "%s%s", end_text(im, in, i),
+                 im->flags & SF_PROC_FORKED   ? " (forked)"
+                 : im->flags & SF_PROC_EXECED ? " (execed)"
+                                              : "");
+        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s", im->pid, im->ppid,
+                      im->name, end, evs, in->exact ? im->exact_lost : im->end.lost, im->nthreads,
+                      im->exe, im->cmdline);
+    }
+    sf_table_print(t, stdout, "  ");
+    sf_table_free(t);
+
+    printf("\nthreads (%zu)%s\n", in->nthrs,
+           in->exact ? "" : "  (~: estimated from the thread's share of its image's EVENTS bytes)");
+    static const char *const th[] = {"pid",   "tid",  "events", "chunks",
+                                     "bytes", "span", "state",  "name"};
+    t = sf_table_new(8, th, "rrrrrrll");
+    for (size_t i = 0; i < in->nthrs; i++) {
+        const struct ithr *tr = &in->thrs[i];
+        int est;
+        uint64_t ev = thr_events(in, tr, per_byte, &est);
+        char evs[SF_FMT_LEN + 1];
+        snprintf(evs, sizeof evs, "%s%s", est ? "~" : "", sf_fmt_grouped(a, sizeof a, ev));
+        char state[48];
+        snprintf(state, sizeof state, "%s%s", tr->exited ? "exited" : "-",
+                 tr->lost_chunks ? ", lost records" : "");
+        sf_table_addf(t, "%u\t%u\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s", in->imgs[tr->img].pid, tr->tid,
+                      evs, tr->chunks, sf_fmt_bytes_s(b, sizeof b, tr->bytes),
+                      tr->chunks > 1 ? sf_fmt_dur(c, sizeof c, tr->last_ns - tr->first_ns) : "-",
+                      state, tr->name[0] ? tr->name : "-");
+    }
+    sf_table_print(t, stdout, "  ");
+    sf_table_free(t);
+
+    printf("\nobjects (%zu)\n", in->nobjs);
+    static const char *const oh[] = {"functions", "sleds", "images", "build-id", "path"};
+    t = sf_table_new(5, oh, "rrrll");
+    for (size_t i = 0; i < in->nobjs; i++) {
+        const struct iobj *o = &in->objs[i];
+        char bid[2 * 64 + 1];
+        hex(bid, o->bid, o->bid_len > 64 ? 64 : o->bid_len);
+        sf_table_addf(t, "%u\t%u\t%" PRIu64 "\t%s\t%s%s", o->nfuncs, o->nsleds, o->nimgs,
+                      o->bid_len ? bid : "-", o->path, o->flags & SF_OBJ_MAIN ? " (main)" : "");
+    }
+    sf_table_print(t, stdout, "  ");
+    sf_table_free(t);
+}
+
+/* ---- JSON output ----------------------------------------------------------------- */
+
+static void print_json(const struct info *in, const struct sf_file_header *fh)
+{
+    double per_byte = events_per_byte(in);
+    struct totals tt;
+    totals(in, per_byte, &tt);
+    FILE *f = stdout;
+    fprintf(f, "{\n  \"log\": {\"path\": ");
+    sf_json_str(f, in->path);
+    fprintf(f,
+            ", \"bytes\": %" PRIu64 ", \"version\": \"%u.%u\", \"session_id\": %" PRIu64
+            ", \"create_mono_ns\": %" PRIu64 ", \"create_real_ns\": %" PRIu64 "},\n",
+            in->fsize, fh->version_major, fh->version_minor, fh->session_id, fh->create_mono_ns,
+            fh->create_real_ns);
+    fprintf(f,
+            "  \"clock\": {\"source\": \"%s\", \"tsc_hz\": %.0f, \"runtime_tsc_hz\": %" PRIu64
+            ", \"calibration_pairs\": %" PRIu64 "},\n",
+            tt.tsc && tt.mono ? "mixed"
+            : tt.tsc          ? "tsc"
+                              : "mono",
+            tt.hz, tt.hz_runtime, in->npairs);
+    fprintf(f, "  \"first_ns\": %" PRIu64 ", \"last_ns\": %" PRIu64 ", \"span_ns\": %" PRIu64 ",\n",
+            in->first_ns, in->last_ns,
+            in->last_ns >= in->first_ns ? in->last_ns - in->first_ns : 0);
+    fprintf(f,
+            "  \"events\": %" PRIu64 ", \"events_estimated\": %s, \"events_decoded\": %s,\n"
+            "  \"lost\": %" PRIu64 ", \"lost_chunks\": %" PRIu64 ",\n"
+            "  \"bytes_per_event\": %.3f,\n",
+            tt.events, tt.estimated ? "true" : "false", in->exact ? "true" : "false", tt.lost_end,
+            tt.lost_chunks, tt.events ? (double)in->fsize / tt.events : 0.0);
+    fprintf(f,
+            "  \"chunks\": {\"process\": %" PRIu64 ", \"object\": %" PRIu64 ", \"thread\": %" PRIu64
+            ", \"events\": %" PRIu64 ", \"end\": %" PRIu64 ", \"unknown\": %" PRIu64
+            ", \"events_bytes\": %" PRIu64 "},\n",
+            in->nchunks[1], in->nchunks[2], in->nchunks[3], in->nchunks[4], in->nchunks[5],
+            in->unknown_chunks, in->chunk_bytes[SF_CHUNK_EVENTS]);
+    fprintf(f, "  \"processes\": [");
+    for (size_t i = 0; i < in->nimgs; i++) {
+        const struct iimg *im = &in->imgs[i];
+        int est;
+        uint64_t ev = img_events(in, im, per_byte, &est);
+        fprintf(f, "%s\n    {\"image\": %zu, \"pid\": %u, \"ppid\": %u, \"name\": ", i ? "," : "",
+                i, im->pid, im->ppid);
+        sf_json_str(f, im->name);
+        fprintf(f, ", \"exe\": ");
+        sf_json_str(f, im->exe);
+        fprintf(f, ", \"cmdline\": ");
+        sf_json_str(f, im->cmdline);
+        fprintf(f,
+                ", \"forked\": %s, \"execed\": %s, \"clock\": \"%s\", \"start_ns\": %" PRIu64
+                ", \"ended\": \"%s\"",
+                im->flags & SF_PROC_FORKED ? "true" : "false",
+                im->flags & SF_PROC_EXECED ? "true" : "false",
+                im->clock == SF_CLOCK_TSC ? "tsc" : "mono", im->mono_ns, end_text(im, in, i));
+        if (im->ended)
+            fprintf(f, ", \"end_ns\": %" PRIu64 ", \"end_threads\": %u", im->end.mono_ns,
+                    im->end.threads);
+        fprintf(f,
+                ", \"events\": %" PRIu64 ", \"events_estimated\": %s, \"lost\": %" PRIu64
+                ", \"threads\": %" PRIu64 ", \"events_chunks\": %" PRIu64
+                ", \"events_bytes\": %" PRIu64 "}",
+                ev, est ? "true" : "false", in->exact ? im->exact_lost : im->end.lost, im->nthreads,
+                im->ev_chunks, im->ev_bytes);
+    }
+    fprintf(f, "\n  ],\n  \"threads\": [");
+    for (size_t i = 0; i < in->nthrs; i++) {
+        const struct ithr *t = &in->thrs[i];
+        int est;
+        uint64_t ev = thr_events(in, t, per_byte, &est);
+        fprintf(f, "%s\n    {\"image\": %u, \"pid\": %u, \"tid\": %u, \"name\": ", i ? "," : "",
+                t->img, in->imgs[t->img].pid, t->tid);
+        sf_json_str(f, t->name);
+        fprintf(f,
+                ", \"exited\": %s, \"events\": %" PRIu64 ", \"events_estimated\": %s, "
+                "\"chunks\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"lost_chunks\": %" PRIu64 "}",
+                t->exited ? "true" : "false", ev, est ? "true" : "false", t->chunks, t->bytes,
+                t->lost_chunks);
+    }
+    fprintf(f, "\n  ],\n  \"objects\": [");
+    for (size_t i = 0; i < in->nobjs; i++) {
+        const struct iobj *o = &in->objs[i];
+        char bid[2 * 256 + 1];
+        hex(bid, o->bid, o->bid_len > 256 ? 256 : o->bid_len);
+        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+        sf_json_str(f, o->path);
+        fprintf(f,
+                ", \"build_id\": \"%s\", \"functions\": %u, \"sleds\": %u, \"main\": %s, "
+                "\"pids\": [",
+                bid, o->nfuncs, o->nsleds, o->flags & SF_OBJ_MAIN ? "true" : "false");
+        for (size_t j = 0; j < o->npids; j++)
+            fprintf(f, "%s%u", j ? ", " : "", o->pids[j]);
+        fprintf(f, "]}");
+    }
+    fprintf(f, "\n  ]\n}\n");
+}
+
+/* ---- command ------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sftrace info [-h] [-q] [--events] [--format table|json] LOG\n"
+               "\n"
+               "Show what LOG holds: its processes (pid, parent, name, command line,\n"
+               "executable, how each ended), threads, instrumented objects (path, build-id,\n"
+               "functions, sleds), the clock, the time span, events, lost records and the\n"
+               "log's size. Only chunk headers are read, so it runs at disk speed whatever\n"
+               "the log's size. Event counts come from the END chunk each process writes\n"
+               "when it stops recording; a thread's count, and that of a process with no\n"
+               "END chunk, are estimated from the size of its records and shown with '~'.\n"
+               "\n"
+               "      --events          decode every record to count events exactly (at the\n"
+               "                        decoder's speed, not the disk's)\n"
+               "      --format FMT      table (default) or json\n"
+               "  -q, --quiet           no progress line\n"
+               "  -h, --help            this help\n");
+}
+
+static void free_info(struct info *in)
+{
+    for (size_t i = 0; i < in->nimgs; i++) {
+        free(in->imgs[i].name);
+        free(in->imgs[i].exe);
+        free(in->imgs[i].cmdline);
+    }
+    for (size_t i = 0; i < in->nobjs; i++) {
+        free(in->objs[i].path);
+        free(in->objs[i].bid);
+        free(in->objs[i].pids);
+    }
+    free(in->imgs);
+    free(in->thrs);
+    free(in->objs);
+    sf_map_free(&in->pidmap);
+    sf_map_free(&in->thrmap);
+    sf_map_free(&in->objmap);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"events", no_argument, NULL, 'E'},
+        {"format", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    int quiet = 0, events = 0, c;
+    enum sf_outfmt fmt = SF_OUT_TABLE;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'E':
+            events = 1;
+            break;
+        case 'f':
+            if (sf_outfmt_parse(optarg, &fmt) < 0 || fmt == SF_OUT_CSV) {
+                fprintf(stderr, CMD ": unknown format '%s' (table or json)\n", optarg);
+                return 2;
+            }
+            break;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    struct info in;
+    memset(&in, 0, sizeof in);
+    in.path = argv[optind];
+    char err[SF_ERRLEN];
+    struct sf_log *log = sf_log_open(in.path, err, sizeof err); /* checks the file header */
+    if (!log) {
+        fprintf(stderr, CMD ": %s\n", err);
+        return 1;
+    }
+    struct sf_file_header fh = *sf_log_header(log);
+    sf_log_close(log);
+    struct stat st;
+    if (stat(in.path, &st) < 0) {
+        fprintf(stderr, CMD ": %s: %s\n", in.path, strerror(errno));
+        return 1;
+    }
+    in.fsize = (uint64_t)st.st_size;
+    struct sf_progress pr;
+    sf_progress_init(&pr, "info", !quiet);
+    pr.size = in.fsize;
+    in.pr = &pr;
+    int rc = sf_hdrwalk(in.path, fh.header_size, on_chunk, &in, on_progress, in.err, sizeof in.err);
+    if (rc > 0)
+        rc = -1; /* on_chunk's error, in in.err */
+    if (rc == 0 && events)
+        rc = count_exactly(&in, &pr);
+    sf_progress_clear(&pr);
+    if (fmt == SF_OUT_JSON)
+        print_json(&in, &fh);
+    else
+        print_table(&in, &fh);
+    fflush(stdout);
+    if (rc < 0)
+        fprintf(stderr, CMD ": %s\n" CMD ": the summary above covers the log before the error\n",
+                in.err);
+    free_info(&in);
+    return rc < 0 ? 1 : 0;
+}

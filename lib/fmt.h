@@ -1,0 +1,70 @@
+/*
+ * fmt.h - output helpers shared by the analysis commands (report, graph,
+ * flame, info): human-readable durations and grouped counts, CSV and JSON
+ * string quoting, and a text table that sizes its columns to their contents.
+ * (Counts as "1.2M", sizes and the progress line: progress.h.)
+ */
+#ifndef SFTRACE_FMT_H
+#define SFTRACE_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "progress.h"
+#include "xalloc.h"
+
+/* 64-bit FNV-1a of a string / of n bytes continuing h (start: SF_FNV0). */
+#define SF_FNV0 0xcbf29ce484222325ull
+uint64_t sf_fnv(const void *p, size_t n, uint64_t h);
+uint64_t sf_str_hash(const char *s);
+
+/* Option arguments of the analysis commands: each prints one line
+ * "sftrace CMD: OPT wants ..., not 'ARG'" and returns -1 when arg is bad.
+ * sf_opt_choice: the index of arg in choices (NULL-terminated). */
+int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char *const *choices);
+int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v);
+int sf_opt_double(const char *cmd, const char *opt, const char *arg, double min, double max,
+                  double *v);
+
+/* Room for any string these helpers make. */
+#define SF_FMT_LEN 48
+
+/* "987 ns", "12.35 us", "1.234 ms", "12.35 s": four significant digits. */
+char *sf_fmt_dur(char *buf, size_t n, uint64_t ns);
+/* A signed duration: "+1.234 ms", "-12 ns", "0 ns". */
+char *sf_fmt_ddur(char *buf, size_t n, int64_t ns);
+/* 12,345,678 */
+char *sf_fmt_grouped(char *buf, size_t n, uint64_t v);
+
+/* progress.h's sf_fmt_bytes, returning buf (for printf arguments). */
+static inline char *sf_fmt_bytes_s(char *buf, size_t n, uint64_t v)
+{
+    sf_fmt_bytes(buf, n, v);
+    return buf;
+}
+
+/* The output formats of the analysis commands. */
+enum sf_outfmt { SF_OUT_TABLE, SF_OUT_CSV, SF_OUT_JSON };
+/* 0 and *f set, or -1 when s is none of table, csv, json. */
+int sf_outfmt_parse(const char *s, enum sf_outfmt *f);
+
+/* s as a JSON string, quotes included (invalid UTF-8 becomes U+FFFD). */
+void sf_json_str(FILE *f, const char *s);
+/* s as one CSV field (RFC 4180: quoted when it holds , " CR or LF). */
+void sf_csv_str(FILE *f, const char *s);
+
+/*
+ * A text table. Cells are copied; columns are as wide as their widest cell;
+ * align has one letter per column, 'l' or 'r'. The last column is not
+ * padded (it is usually a long name). Memory: the cells of the rows added.
+ */
+struct sf_table;
+struct sf_table *sf_table_new(int ncols, const char *const *heads, const char *align);
+void sf_table_add(struct sf_table *t, const char *const *cells);
+/* A row of printf-formatted cells separated by '\t' in fmt's output. */
+void sf_table_addf(struct sf_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sf_table_print(const struct sf_table *t, FILE *f, const char *indent);
+void sf_table_free(struct sf_table *t);
+
+#endif /* SFTRACE_FMT_H */

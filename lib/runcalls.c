@@ -1,0 +1,475 @@
+/*
+ * runcalls.c - running the call engine for the analysis commands, in one or
+ * more worker threads (see runcalls.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmt.h"
+#include "hdrwalk.h"
+#include "runcalls.h"
+
+void sf_run_init(struct sf_run *r, const char *cmd)
+{
+    memset(r, 0, sizeof *r);
+    r->cmd = cmd;
+    sf_select_init(&r->sel);
+}
+
+void sf_run_free(struct sf_run *r)
+{
+    for (size_t i = 0; i < r->nselopts; i++)
+        free(r->selopts[i].arg);
+    free(r->selopts);
+    free(r->symfiles);
+    sf_select_free(&r->sel);
+    for (size_t i = 0; i < r->nnames; i++)
+        free(r->names[i]);
+    free(r->names);
+    sf_map_free(&r->namemap);
+}
+
+int sf_run_option(struct sf_run *r, int c, const char *arg)
+{
+    switch (c) {
+    case 'q':
+        r->quiet = 1;
+        return 1;
+    case SF_OPT_SYMBOLS:
+        r->symfiles = sf_xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
+        r->symfiles[r->nsym++] = arg;
+        return 1;
+    case 'j': {
+        char *end;
+        long v = strtol(arg, &end, 10);
+        if (!*arg || *end || v < 1 || v > 64) {
+            fprintf(stderr, "sftrace %s: -j wants 1..64 worker threads, not '%s'\n", r->cmd, arg);
+            return -1;
+        }
+        r->jobs = (int)v;
+        return 1;
+    }
+    }
+    char err[SF_ERRLEN];
+    int k = sf_select_option(&r->sel, c, arg, err, sizeof err);
+    if (k < 0) {
+        fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
+        return -1;
+    }
+    if (k > 0) {
+        r->selopts = sf_xrealloc(r->selopts, (r->nselopts + 1) * sizeof *r->selopts);
+        r->selopts[r->nselopts].c = c;
+        r->selopts[r->nselopts].arg = arg ? sf_xstrdup(arg) : NULL;
+        r->nselopts++;
+    }
+    return k;
+}
+
+/* ---- splitting threads between workers --------------------------------------- */
+
+struct split {
+    struct sf_map bytes; /* tid -> record bytes */
+};
+
+static int split_chunk(void *ctx, uint64_t off, const struct sf_chunk *h, const uint8_t *body)
+{
+    (void)off;
+    struct split *s = ctx;
+    if (h->type == SF_CHUNK_EVENTS && body) {
+        const struct sf_events *e = (const void *)body;
+        *sf_map_get(&s->bytes, e->tid, 1) += h->size;
+    }
+    return 0;
+}
+
+struct tidb {
+    uint32_t tid;
+    uint64_t bytes;
+};
+
+static int by_bytes(const void *a, const void *b)
+{
+    const struct tidb *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Give each worker its tids. Returns the number of workers used (1 when the
+ * log cannot be split: one thread, a pipe, a walk error - the engine's own
+ * read then reports any error). */
+static int split_threads(struct sf_run *r, const char *path, uint64_t start, int want,
+                         uint32_t **tids, size_t *ntids)
+{
+    struct split s = {0};
+    char err[SF_ERRLEN + 64];
+    if (sf_hdrwalk(path, start, split_chunk, &s, NULL, err, sizeof err) != 0) {
+        sf_map_free(&s.bytes);
+        return 1;
+    }
+    struct tidb *v = sf_xrealloc(NULL, (s.bytes.n + 1) * sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < s.bytes.cap; i++)
+        if (s.bytes.used[i] && (!r->sel.ntids || sf_select_tid(&r->sel, (uint32_t)s.bytes.keys[i])))
+            v[n++] = (struct tidb){(uint32_t)s.bytes.keys[i], s.bytes.vals[i]};
+    sf_map_free(&s.bytes);
+    if ((size_t)want > n)
+        want = (int)n;
+    if (want < 2) {
+        free(v);
+        return 1;
+    }
+    qsort(v, n, sizeof *v, by_bytes);
+    uint64_t load[64] = {0};
+    for (int k = 0; k < want; k++) {
+        tids[k] = sf_xrealloc(NULL, n * sizeof **tids);
+        ntids[k] = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int best = 0;
+        for (int k = 1; k < want; k++)
+            if (load[k] < load[best])
+                best = k;
+        load[best] += v[i].bytes;
+        tids[best][ntids[best]++] = v[i].tid;
+    }
+    for (int k = 0; k < want; k++)
+        qsort(tids[k], ntids[k], sizeof **tids, cmp_u32);
+    free(v);
+    return want;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+struct shared {
+    struct sf_progress pr;
+    _Atomic uint64_t events;
+    _Atomic int stop;
+};
+
+struct wctx {
+    struct sf_runw *w;
+    struct shared *sh;
+};
+
+/* Symbolizer warnings: each worker's engine finds the same objects, so a
+ * message is printed once per run, clear of the progress line. */
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **warned;
+static size_t nwarned;
+static struct sf_progress *warn_pr;
+
+static void warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    pthread_mutex_lock(&warn_lock);
+    size_t i = 0;
+    while (i < nwarned && strcmp(warned[i], msg))
+        i++;
+    if (i == nwarned) {
+        warned = sf_xrealloc(warned, (nwarned + 1) * sizeof *warned);
+        warned[nwarned++] = sf_xstrdup(msg);
+        if (warn_pr)
+            sf_progress_clear(warn_pr);
+        fprintf(stderr, "sftrace: warning: %s\n", msg);
+    }
+    pthread_mutex_unlock(&warn_lock);
+}
+
+static void warnings_done(void)
+{
+    pthread_mutex_lock(&warn_lock);
+    for (size_t i = 0; i < nwarned; i++)
+        free(warned[i]);
+    free(warned);
+    warned = NULL;
+    nwarned = 0;
+    warn_pr = NULL;
+    pthread_mutex_unlock(&warn_lock);
+}
+
+static int tick(void *ctx)
+{
+    struct wctx *c = ctx;
+    struct sf_runw *w = c->w;
+    struct sf_calls_stats st;
+    sf_calls_stats(w->e, &st);
+    atomic_fetch_add(&c->sh->events, st.events - w->ticked_events);
+    w->ticked_events = st.events;
+    if (w->index == 0)
+        sf_progress(&c->sh->pr, sf_log_offset(w->log), atomic_load(&c->sh->events), 0);
+    return atomic_load(&c->sh->stop);
+}
+
+static void *worker(void *arg)
+{
+    struct wctx *c = arg;
+    struct sf_runw *w = c->w;
+    w->rc = sf_calls_run(w->e);
+    if (w->rc < 0) {
+        snprintf(w->err, sizeof w->err, "%s", sf_calls_error(w->e));
+        atomic_store(&c->sh->stop, 1);
+    }
+    sf_calls_stats(w->e, &w->st);
+    return NULL;
+}
+
+struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_calls_ops *ops,
+                          void *(*mkctx)(void *arg, struct sf_runw *w), void (*freectx)(void *ctx),
+                          void *arg, int *nwp)
+{
+    char err[SF_ERRLEN];
+    struct stat st;
+    int regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    uint64_t size = regular ? (uint64_t)st.st_size : 0;
+    int want = r->jobs;
+    if (!want) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        want = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+    }
+    if (want > 64)
+        want = 64;
+    uint32_t *tids[64] = {0};
+    size_t ntids[64] = {0};
+    int nw = 1;
+    if (want > 1 && regular) { /* a pipe can be read once only: one worker */
+        struct sf_log *probe = sf_log_open(path, err, sizeof err);
+        if (!probe) {
+            fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
+            return NULL;
+        }
+        uint64_t start = sf_log_header(probe)->header_size;
+        sf_log_close(probe);
+        nw = split_threads(r, path, start, want, tids, ntids);
+    }
+
+    struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
+    memset(w, 0, (size_t)nw * sizeof *w);
+    struct shared sh;
+    memset(&sh, 0, sizeof sh);
+    sf_progress_init(&sh.pr, r->cmd, !r->quiet);
+    sh.pr.size = size;
+    warn_pr = &sh.pr;
+    struct sf_calls_ops wops = *ops;
+    if (!wops.warning)
+        wops.warning = warning;
+    struct wctx *wc = sf_xrealloc(NULL, (size_t)nw * sizeof *wc);
+    int ok = 1;
+    for (int k = 0; k < nw && ok; k++) {
+        struct sf_runw *x = &w[k];
+        x->run = r;
+        x->index = k;
+        wc[k] = (struct wctx){x, &sh};
+        sf_select_init(&x->sel);
+        for (size_t i = 0; i < r->nselopts; i++)
+            sf_select_option(&x->sel, r->selopts[i].c, r->selopts[i].arg, err, sizeof err);
+        if (nw > 1) {
+            free(x->sel.tids);
+            x->sel.tids = tids[k];
+            x->sel.ntids = ntids[k];
+            tids[k] = NULL;
+        }
+        x->log = sf_log_open(path, err, sizeof err);
+        if (!x->log) {
+            fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
+            ok = 0;
+            break;
+        }
+        x->syms = sf_syms_new();
+        sf_syms_set_quiet(x->syms, 1); /* warnings come through the engine: warning() */
+        for (size_t i = 0; i < r->nsym; i++) {
+            char e2[SF_ERRLEN + 256];
+            if (sf_syms_add_file(x->syms, r->symfiles[i], e2, sizeof e2) != 0) {
+                fprintf(stderr, "sftrace %s: %s\n", r->cmd, e2);
+                ok = 0;
+                break;
+            }
+        }
+        if (!ok)
+            break;
+        x->ctx = mkctx(arg, x);
+        x->freectx = freectx;
+        x->e = sf_calls_new(x->log, x->syms, &x->sel, &wops, x->ctx);
+        sf_calls_set_tick(x->e, tick, &wc[k]);
+    }
+    for (int k = 0; k < 64; k++)
+        free(tids[k]);
+    if (!ok) {
+        warnings_done();
+        sf_run_done(w, nw);
+        free(wc);
+        return NULL;
+    }
+    pthread_t th[64];
+    int started[64] = {0};
+    for (int k = 1; k < nw; k++)
+        started[k] = pthread_create(&th[k], NULL, worker, &wc[k]) == 0;
+    for (int k = 1; k < nw; k++)
+        if (!started[k])
+            worker(&wc[k]); /* no thread: run it here */
+    worker(&wc[0]);
+    for (int k = 1; k < nw; k++)
+        if (started[k])
+            pthread_join(th[k], NULL);
+    sf_progress_clear(&sh.pr);
+    warnings_done();
+    free(wc);
+    for (int k = 0; k < nw; k++) {
+        if (w[k].rc < 0 && w[k].err[0]) {
+            fprintf(stderr, "sftrace %s: %s\n", r->cmd, w[k].err);
+            sf_run_done(w, nw);
+            return NULL;
+        }
+    }
+    struct sf_calls_stats tot;
+    sf_run_stats(w, nw, &tot);
+    if (!tot.events) {
+        fprintf(stderr, "sftrace %s: %s: no events%s\n", r->cmd, path,
+                r->nselopts ? " in the selection" : " (nothing was recorded)");
+        sf_run_done(w, nw);
+        return NULL;
+    }
+    *nwp = nw;
+    return w;
+}
+
+void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    for (int k = 0; k < nw; k++) {
+        const struct sf_calls_stats *s = &w[k].st;
+        st->events += s->events;
+        st->calls += s->calls;
+        st->unmatched += s->unmatched;
+        st->unfinished += s->unfinished;
+        st->unwound += s->unwound;
+        st->too_deep += s->too_deep;
+        st->lost += s->lost;
+        st->backwards += s->backwards;
+        st->threads += s->threads;
+        st->chunks_skipped += s->chunks_skipped;
+        uint64_t first = s->first_ns ? s->first_ns : w[k].span.first;
+        uint64_t last = s->last_ns ? s->last_ns : w[k].span.last;
+        if (first && (!st->first_ns || first < st->first_ns))
+            st->first_ns = first;
+        if (last > st->last_ns)
+            st->last_ns = last;
+        if (s->processes > st->processes)
+            st->processes = s->processes;
+        if (s->images > st->images)
+            st->images = s->images;
+    }
+}
+
+void sf_run_done(struct sf_runw *w, int nw)
+{
+    for (int k = 0; k < nw; k++) {
+        if (w[k].e)
+            sf_calls_free(w[k].e);
+        if (w[k].syms)
+            sf_syms_free(w[k].syms);
+        if (w[k].log)
+            sf_log_close(w[k].log);
+        sf_select_free(&w[k].sel);
+        free(w[k].gid);
+        if (w[k].ctx && w[k].freectx)
+            w[k].freectx(w[k].ctx);
+    }
+    free(w);
+}
+
+/* ---- names ------------------------------------------------------------------ */
+
+static uint32_t intern(struct sf_run *r, const char *name)
+{
+    /* open addressing over the hash: try h, h+1, ... until the name or a
+     * free key */
+    for (uint64_t h = sf_str_hash(name);; h++) {
+        uint64_t *slot = sf_map_get(&r->namemap, h, 1);
+        if (!*slot) {
+            if (r->nnames == r->capnames) {
+                r->capnames = r->capnames ? 2 * r->capnames : 256;
+                r->names = sf_xrealloc(r->names, r->capnames * sizeof *r->names);
+            }
+            r->names[r->nnames++] = sf_xstrdup(name);
+            *slot = r->nnames;
+            return (uint32_t)(r->nnames - 1);
+        }
+        if (!strcmp(r->names[*slot - 1], name))
+            return (uint32_t)(*slot - 1);
+    }
+}
+
+uint32_t sf_run_find(const struct sf_run *r, const char *name)
+{
+    for (uint64_t h = sf_str_hash(name);; h++) {
+        uint64_t *slot = sf_map_get((struct sf_map *)&r->namemap, h, 0);
+        if (!slot)
+            return UINT32_MAX;
+        if (!strcmp(r->names[*slot - 1], name))
+            return (uint32_t)(*slot - 1);
+    }
+}
+
+uint32_t sf_run_gid(struct sf_runw *w, uint32_t func)
+{
+    if (func >= w->ngid) {
+        size_t n = w->ngid ? w->ngid : 256;
+        while (n <= func)
+            n *= 2;
+        w->gid = sf_xrealloc(w->gid, n * sizeof *w->gid);
+        memset(w->gid + w->ngid, 0, (n - w->ngid) * sizeof *w->gid);
+        w->ngid = n;
+    }
+    if (!w->gid[func]) {
+        const struct sf_func *f = sf_calls_func(w->e, func);
+        w->gid[func] = intern(w->run, f && f->name ? f->name : "?") + 1;
+    }
+    return w->gid[func] - 1;
+}
+
+const char *sf_run_name(const struct sf_run *r, uint32_t gid)
+{
+    return gid < r->nnames ? r->names[gid] : "?";
+}
+
+void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t)
+{
+    if (t->name[0])
+        snprintf(buf, n, "%u/%u %s", t->pid, t->tid, t->name);
+    else
+        snprintf(buf, n, "%u/%u", t->pid, t->tid);
+}
+
+void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
+{
+    char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
+    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, span %s\n",
+            path, sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
+            st->threads, st->threads == 1 ? "" : "s", st->processes, st->processes == 1 ? "" : "es",
+            sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));
+    if (st->unfinished || st->unmatched || st->lost || st->too_deep)
+        fprintf(f,
+                "# %" PRIu64 " calls unfinished (marked), %" PRIu64 " exits without entry, %" PRIu64
+                " records lost in recording\n",
+                st->unfinished, st->unmatched, st->lost);
+}
+
+void sf_bstack_grow(struct sf_bstack *s)
+{
+    s->cap = s->cap ? 2 * s->cap : 64;
+    s->f = sf_xrealloc(s->f, (size_t)s->cap * sizeof *s->f);
+}
