@@ -25,7 +25,9 @@
  * function's source "file:line" (from DWARF), or "-". Exit and tailcall
  * lines end with the duration of the call they end, ns (the engine's
  * times: clamped so that they never decrease within a thread), or "-" for
- * an exit with no entry.
+ * an exit with no entry. With --time-range, the calls open at the window
+ * start (known from their exits inside it) have no entry line; their exits'
+ * durations count from the window start.
  *
  * Order: threads' events appear in the file order of their chunks, which is
  * time order for each thread. With --sorted, in one time order across all
@@ -180,27 +182,29 @@ static inline void put_hex(uint64_t v)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace dump [-h] [-q] [-l] [--sorted] [-s FILE]... [selection] LOG\n"
-               "\n"
-               "Print every event of LOG, one a line, tab-separated:\n"
-               "  time_ns pid tid kind function [extra columns]\n"
-               "time_ns counts from the creation of the log. kind is entry, exit,\n"
-               "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
-               "Exit and tailcall lines end with the call's duration (ns).\n"
-               "\n"
-               "  -s FILE     read symbols from FILE for the object with its build-id\n"
-               "              (or its basename when none was recorded); repeatable\n"
-               "  -l, --lines add a column to function events: the source file:line\n"
-               "      --sorted one time order across threads (default: each thread's\n"
-               "              events in time order, threads in the order of the log)\n"
-               "      --calls one line per call: start_ns pid tid depth duration_ns\n"
-               "              self_ns id parent_id flags function\n"
-               "      --no-flows no flow endpoints: by default key records (kind key, or\n"
-               "              args/ret of a rayon or tokio function) end with\n"
-               "              flow-in N / flow-out N (docs/design.md, Flows)\n"
-               "  -q, --quiet no progress line\n"
-               "  -h, --help  this help\n"
-               "\n" SF_SELECT_HELP);
+    fprintf(f,
+            "usage: sftrace dump [-h] [-q] [-l] [--sorted] [--calls] [--no-flows] [-s FILE]... [selection] "
+            "LOG\n"
+            "\n"
+            "Print every event of LOG, one a line, tab-separated:\n"
+            "  time_ns pid tid kind function [extra columns]\n"
+            "time_ns counts from the creation of the log. kind is entry, exit,\n"
+            "tailcall, args, ret, key, alloc, free, realloc-alloc, realloc-free or lost.\n"
+            "Exit and tailcall lines end with the call's duration (ns).\n"
+            "\n"
+            "  -s FILE     read symbols from FILE for the object with its build-id\n"
+            "              (or its basename when none was recorded); repeatable\n"
+            "  -l, --lines add a column to function events: the source file:line\n"
+            "      --sorted one time order across threads (default: each thread's\n"
+            "              events in time order, threads in the order of the log)\n"
+            "      --calls one line per call: start_ns pid tid depth duration_ns\n"
+            "              self_ns id parent_id flags function\n"
+            "      --no-flows no flow endpoints: by default key records (kind key, or\n"
+            "              args/ret of a rayon or tokio function) end with\n"
+            "              flow-in N / flow-out N (docs/design.md, Flows)\n"
+            "  -q, --quiet no progress line\n"
+            "  -h, --help  this help\n"
+            "\n" SF_SELECT_HELP);
 }
 
 static const char *alloc_kind(uint32_t arg)

@@ -327,6 +327,8 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
     }
     sf_elf_func_syms(elf, 1, mark_taken, g); /* exported: reached through the PLT too */
     scan_imports(g, elf);
+    if (!g->unwinds) /* the rule will not ask: spare big objects the scan */
+        goto out;
     if (scan(g, elf, &edges, &nedges) < 0)
         goto fail;
     qsort(edges, nedges, sizeof *edges, cmp_edge);
@@ -363,8 +365,8 @@ int sf_callgraph_unwinds(const struct sf_callgraph *g)
 
 int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t callee)
 {
-    if (caller >= g->nx || callee >= g->nx || !g->x2s[caller] || !g->x2s[callee])
-        return 1; /* not known: assume it can */
+    if (!g->callees || caller >= g->nx || callee >= g->nx || !g->x2s[caller] || !g->x2s[callee])
+        return 1; /* not known (or not scanned): assume it can */
     uint32_t a = g->x2s[caller] - 1, b = g->x2s[callee] - 1;
     if (g->s[b].taken)
         return 1;

@@ -640,6 +640,8 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
         flags = SF_CALL_CLIPPED;
     }
     t->pub.last_ns = ns;
+    if (ns > e->st.last_ns && t->started)
+        e->st.last_ns = ns;
     if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
         age(e, t, ns);
     while (t->pub.depth)
@@ -656,6 +658,8 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->started = 1;
     t->pub.first_ns = ns;
     t->pub.last_ns = ns;
+    if (!e->st.first_ns || ns < e->st.first_ns)
+        e->st.first_ns = ns;
     if (!t->counted) {
         t->counted = 1;
         e->st.threads++;
@@ -1256,8 +1260,17 @@ static void reset_threads(struct sf_calls *e)
 int sf_calls_run(struct sf_calls *e)
 {
     const struct sf_select *s = e->sel;
-    if (s && (s->has_range || s->thread_name) && survey(e) < 0)
-        return -1;
+    int prescanned = sf_log_prescan(e->log) == 0; /* a pipe cannot be prescanned */
+    if (s && (s->has_range || s->thread_name)) {
+        if (!prescanned) { /* the survey and the prepass read the file again */
+            snprintf(e->err, sizeof e->err,
+                     "%s: --time-range and --thread-name need a log file, not a pipe",
+                     sf_log_path(e->log));
+            return -1;
+        }
+        if (survey(e) < 0)
+            return -1;
+    }
     if (e->window && e->w0 > 0) {
         struct sf_log *log = open_again(e);
         if (!log)
@@ -1270,7 +1283,7 @@ int sf_calls_run(struct sf_calls *e)
             return -1;
         reset_threads(e);
     }
-    int r = pass(e, e->log, sf_log_prescan(e->log) == 0); /* a pipe cannot be prescanned */
+    int r = pass(e, e->log, prescanned);
     e->cur = NULL;
     return r;
 }
