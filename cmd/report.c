@@ -253,13 +253,11 @@ static inline void call_begins(struct rthr *x, uint32_t func)
     }
 }
 
-static inline void call_ends(struct rctx *r, struct rthr *x, const struct sf_call *c)
+static inline void call_ends(struct rthr *x, const struct sf_call *c)
 {
     uint32_t func = c->func;
     struct fstat *s = stat_of(x->g, func);
     uint64_t dur = c->end_ns - c->start_ns;
-    if (!c->depth)
-        sf_span_add(&r->w->span, c->start_ns, c->end_ns);
     if (!s->calls || dur < s->min)
         s->min = dur;
     if (dur > s->max)
@@ -288,7 +286,7 @@ static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec,
             sf_bstack_begin(&x->open, &rec[i]);
             call_begins(x, rec[i].func);
         } else if (sf_bstack_end(&x->open, &rec[i], &c)) {
-            call_ends(r, x, &c);
+            call_ends(x, &c);
         }
     }
 }

@@ -262,8 +262,6 @@ static void b_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, 
             sf_bstack_begin(&s->open, &rec[i]);
         } else if (sf_bstack_end(&s->open, &rec[i], &c)) {
             sf_cctree_end(&b->tree, s, &c);
-            if (b->span && !c.depth)
-                sf_span_add(b->span, c.start_ns, c.end_ns);
         }
     }
 }
@@ -317,7 +315,6 @@ static void *t_mkctx(void *arg, struct sf_runw *w)
     struct tctx *g = sf_xrealloc(NULL, sizeof *g);
     memset(g, 0, sizeof *g);
     sf_ccbuild_init(&g->b, a->by_thread);
-    g->b.span = &w->span;
     g->w = w;
     sf_select_init(&g->focus);
     if (a->focus) {

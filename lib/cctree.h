@@ -88,7 +88,6 @@ void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
 struct sf_ccbuild {
     struct sf_cctree tree;
     int by_thread;
-    struct sf_span *span;       /* if set: every ended call is added (runcalls.h) */
     struct sf_ccstack **stacks; /* every thread's, for freeing */
     size_t nstacks, capstacks;
 };

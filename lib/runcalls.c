@@ -361,12 +361,10 @@ void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st)
         st->backwards += s->backwards;
         st->threads += s->threads;
         st->chunks_skipped += s->chunks_skipped;
-        uint64_t first = s->first_ns ? s->first_ns : w[k].span.first;
-        uint64_t last = s->last_ns ? s->last_ns : w[k].span.last;
-        if (first && (!st->first_ns || first < st->first_ns))
-            st->first_ns = first;
-        if (last > st->last_ns)
-            st->last_ns = last;
+        if (s->first_ns && (!st->first_ns || s->first_ns < st->first_ns))
+            st->first_ns = s->first_ns;
+        if (s->last_ns > st->last_ns)
+            st->last_ns = s->last_ns;
         if (s->processes > st->processes)
             st->processes = s->processes;
         if (s->images > st->images)

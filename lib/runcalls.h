@@ -62,19 +62,6 @@ struct sf_run {
     struct sf_map namemap; /* hash -> id + 1 (collisions: chained through probing) */
 };
 
-/* The time the delivered calls span (consumers add each ended call): the
- * span in the header line when the engine's stats have none. */
-struct sf_span {
-    uint64_t first, last;
-};
-static inline void sf_span_add(struct sf_span *s, uint64_t start, uint64_t end)
-{
-    if (!s->first || start < s->first)
-        s->first = start;
-    if (end > s->last)
-        s->last = end;
-}
-
 /*
  * For consumers of the engine's batches (ops.calls, its fast path): a
  * thread's open calls, each with the time of its ended callees, so that an
@@ -130,7 +117,6 @@ struct sf_runw {
     uint32_t *gid; /* engine func -> name id + 1 (0: not yet) */
     size_t ngid;
     uint64_t ticked_events;
-    struct sf_span span;
 };
 
 void sf_run_init(struct sf_run *r, const char *cmd);

@@ -403,6 +403,15 @@ def test_report_errors():
     _one_error(["report", "--diff", log], "two logs")
     _one_error(["report", os.path.join(_dir(), "missing.log")], "missing.log")
     _one_error(["report", "--tid", "1", log], "no events in the selection")
+    big = record("an_calls_threads", [build("an_calls.c"), "threads"])
+    _, chunks = tl.read_log(big)
+    ev = [c for c in chunks if c["type"] == tl.CHUNK_EVENTS][-1]
+    cut = os.path.join(_dir(), "truncated.log")
+    with open(big, "rb") as f, open(cut, "wb") as g:
+        g.write(f.read()[:ev["off"] + 24])
+    for cmd in ("report", "graph", "flame"):
+        _one_error([cmd] + (["-o", os.path.join(_dir(), "t.svg")] if cmd == "flame" else [])
+                   + [cut], "offset %d: EVENTS chunk" % ev["off"])
 
 
 def test_report_missing_binary_warns_once():
