@@ -166,21 +166,12 @@ int cmd_flame(int argc, char **argv)
     free(to);
     sf_cctree_free(&t);
 
-    FILE *f = stdout;
-    char *tmp = NULL;
-    if (strcmp(out, "-")) {
-        if (asprintf(&tmp, "%s.tmp%d", out, (int)getpid()) < 0) {
-            fprintf(stderr, CMD ": out of memory\n");
-            exit(1);
-        }
-        f = fopen(tmp, "w");
-        if (!f) {
-            fprintf(stderr, CMD ": %s: %s\n", out, strerror(errno));
-            free(tmp);
-            sf_ftree_free(ft);
-            goto out;
-        }
+    struct sf_outfile of;
+    if (sf_outfile_open(&of, CMD, out) != 0) {
+        sf_ftree_free(ft);
+        goto out;
     }
+    FILE *f = of.f;
     int wr;
     if (folded) {
         wr = sf_flame_folded(f, ft);
@@ -205,20 +196,7 @@ int cmd_flame(int argc, char **argv)
     }
     size_t frames = sf_ftree_size(ft);
     sf_ftree_free(ft);
-    if (f != stdout) {
-        if (fclose(f) != 0)
-            wr = -1;
-        if (wr == 0 && rename(tmp, out) != 0)
-            wr = -1;
-        if (wr != 0) {
-            fprintf(stderr, CMD ": %s: %s\n", out, strerror(errno));
-            unlink(tmp);
-        }
-        free(tmp);
-    } else if (fflush(stdout) != 0 || ferror(stdout)) {
-        wr = -1;
-        fprintf(stderr, CMD ": write error on the output\n");
-    }
+    wr = sf_outfile_close(&of, CMD, wr);
     if (wr != 0)
         goto out;
     if (!run.quiet && f != stdout)

@@ -962,21 +962,12 @@ static int write_flame(struct out *o, int kind, int32_t stage, int folded, const
     free(w);
     free(cnt);
 
-    FILE *f = stdout;
-    char *tmp = NULL;
-    if (strcmp(outpath, "-")) {
-        if (asprintf(&tmp, "%s.tmp%d", outpath, (int)getpid()) < 0) {
-            fprintf(stderr, CMD ": out of memory\n");
-            exit(1);
-        }
-        f = fopen(tmp, "w");
-        if (!f) {
-            fprintf(stderr, CMD ": %s: %s\n", outpath, strerror(errno));
-            free(tmp);
-            sf_ftree_free(ft);
-            return -1;
-        }
+    struct sf_outfile of;
+    if (sf_outfile_open(&of, CMD, outpath) != 0) {
+        sf_ftree_free(ft);
+        return -1;
     }
+    FILE *f = of.f;
     int wr;
     if (folded) {
         wr = sf_flame_folded(f, ft);
@@ -1006,20 +997,7 @@ static int write_flame(struct out *o, int kind, int32_t stage, int folded, const
     }
     size_t frames = sf_ftree_size(ft);
     sf_ftree_free(ft);
-    if (f != stdout) {
-        if (fclose(f) != 0)
-            wr = -1;
-        if (wr == 0 && rename(tmp, outpath) != 0)
-            wr = -1;
-        if (wr != 0) {
-            fprintf(stderr, CMD ": %s: %s\n", outpath, strerror(errno));
-            unlink(tmp);
-        }
-        free(tmp);
-    } else if (fflush(stdout) != 0 || ferror(stdout)) {
-        wr = -1;
-        fprintf(stderr, CMD ": write error on the output\n");
-    }
+    wr = sf_outfile_close(&of, CMD, wr);
     if (wr == 0 && !o->run->quiet && f != stdout)
         fprintf(stderr, CMD ": %zu frames -> %s\n", frames - 1, outpath);
     return wr;

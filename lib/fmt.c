@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chrome.h"
 #include "fmt.h"
@@ -272,4 +273,48 @@ void sf_table_free(struct sf_table *t)
     free(t->cells);
     free(t->align);
     free(t);
+}
+
+/* ---- output files -------------------------------------------------------------- */
+
+int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path)
+{
+    o->f = stdout;
+    o->tmp = NULL;
+    o->path = path;
+    if (!strcmp(path, "-"))
+        return 0;
+    if (asprintf(&o->tmp, "%s.tmp%d", path, (int)getpid()) < 0) {
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        exit(1);
+    }
+    o->f = fopen(o->tmp, "w");
+    if (!o->f) {
+        fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr)
+{
+    if (o->f != stdout) {
+        if (fclose(o->f) != 0)
+            wr = -1;
+        if (wr == 0 && rename(o->tmp, o->path) != 0)
+            wr = -1;
+        if (wr != 0) {
+            fprintf(stderr, "%s: %s: %s\n", cmd, o->path, strerror(errno));
+            unlink(o->tmp);
+        }
+        free(o->tmp);
+        o->tmp = NULL;
+    } else if (fflush(stdout) != 0 || ferror(stdout)) {
+        wr = -1;
+        fprintf(stderr, "%s: write error on the output\n", cmd);
+    }
+    o->f = NULL;
+    return wr;
 }

@@ -49,6 +49,26 @@ enum sf_outfmt { SF_OUT_TABLE, SF_OUT_CSV, SF_OUT_JSON };
 /* 0 and *f set, or -1 when s is none of table, csv, json. */
 int sf_outfmt_parse(const char *s, enum sf_outfmt *f);
 
+/*
+ * An output written whole or not at all: to a temporary beside path
+ * ("PATH.tmpPID"), renamed over path once everything is written, so a failed
+ * run never leaves a half-written file in its place. Path "-" is stdout.
+ *     struct sf_outfile o;
+ *     if (sf_outfile_open(&o, CMD, path) != 0) ... fail (message printed)
+ *     int wr = write_it(o.f);
+ *     if (sf_outfile_close(&o, CMD, wr) != 0) ... fail (message printed)
+ */
+struct sf_outfile {
+    FILE *f;          /* write here */
+    char *tmp;        /* the temporary, NULL for stdout */
+    const char *path; /* the final name */
+};
+/* 0 with o->f open, or -1 after "CMD: PATH: error". Exits when out of memory. */
+int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path);
+/* Close (stdout: flush) and, when wr (the writer's result) is 0, rename into
+ * place; on any failure the temporary is removed. 0, or -1 after a message. */
+int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr);
+
 /* s as a JSON string, quotes included (invalid UTF-8 becomes U+FFFD). */
 void sf_json_str(FILE *f, const char *s);
 /* s as one CSV field (RFC 4180: quoted when it holds , " CR or LF). */
