@@ -246,15 +246,9 @@ int cmd_graph(int argc, char **argv)
             if ((json = sf_opt_choice("graph", "--format", optarg, fmt_choices)) < 0)
                 goto out;
             break;
-        default: {
-            int r = sf_run_option(&run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1 && optind != argc - 2) {

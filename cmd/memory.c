@@ -1124,15 +1124,9 @@ int cmd_memory(int argc, char **argv)
             fprintf(stderr, CMD ": --min-duration is not supported (allocations are counted at "
                                 "the call that is open when they happen)\n");
             goto out;
-        default: {
-            int r = sf_run_option(&run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1) {

@@ -810,15 +810,9 @@ int cmd_report(int argc, char **argv)
         case OPT_DIFF:
             diff = 1;
             break;
-        default: {
-            int r = sf_run_option(&res[0].run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&res[0].run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1 - diff) {

@@ -71,6 +71,14 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
     return k;
 }
 
+int sf_run_getopt(struct sf_run *r, int c, const char *arg, void (*usage)(FILE *))
+{
+    int k = sf_run_option(r, c, arg);
+    if (k == 0)
+        usage(stderr);
+    return k > 0 ? 0 : -1;
+}
+
 /* ---- splitting threads between workers --------------------------------------- */
 
 struct tidb {
