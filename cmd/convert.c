@@ -312,14 +312,7 @@ static void cb_thread(void *ctx, struct sf_cthread *ct, uint64_t ns)
 
 static const struct jname *jname_of(struct conv *cv, uint32_t g)
 {
-    if (g >= cv->njn) {
-        uint32_t n = cv->njn ? cv->njn : 256;
-        while (n <= g)
-            n *= 2;
-        cv->jn = sf_xrealloc(cv->jn, (size_t)n * sizeof *cv->jn);
-        memset(cv->jn + cv->njn, 0, (size_t)(n - cv->njn) * sizeof *cv->jn);
-        cv->njn = n;
-    }
+    SF_GROW_ZERO(cv->jn, g, cv->njn, 256);
     struct jname *j = &cv->jn[g];
     if (!j->s) {
         const struct sf_func *f = sf_calls_func(cv->eng, g);
@@ -342,23 +335,9 @@ static inline void write_begin(struct conv *cv, struct thr *t, uint64_t ns, uint
             return;
         }
         const struct sf_func *f = sf_calls_func(cv->eng, g);
-        if (g >= cv->nhassrc) {
-            uint32_t n = cv->nhassrc ? cv->nhassrc : 256;
-            while (n <= g)
-                n *= 2;
-            cv->hassrc = sf_xrealloc(cv->hassrc, n);
-            memset(cv->hassrc + cv->nhassrc, 0, n - cv->nhassrc);
-            cv->nhassrc = n;
-        }
+        SF_GROW_ZERO(cv->hassrc, g, cv->nhassrc, 256);
         cv->hassrc[g] = 1 + (f->file != NULL);
-        if (w >= t->defd_words) {
-            uint32_t n = t->defd_words ? t->defd_words : 4;
-            while (n <= w)
-                n *= 2;
-            t->defd = sf_xrealloc(t->defd, (size_t)n * sizeof *t->defd);
-            memset(t->defd + t->defd_words, 0, (size_t)(n - t->defd_words) * sizeof *t->defd);
-            t->defd_words = n;
-        }
+        SF_GROW_ZERO(t->defd, w, t->defd_words, 4);
         t->defd[w] |= 1ull << (g & 63);
         sf_out_room(o, pf_begin_def_max(f->name_len, f->file_len) + 2 * PF_SMALL_MAX);
         o->p = pf_slice_begin_def(o->p, &t->seq, ns, (uint64_t)g + 1, f->name, f->name_len, f->file,

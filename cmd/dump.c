@@ -252,14 +252,7 @@ static const char *fname(struct dump *dp, const struct sf_image *img, uint32_t f
 
 static const char *src_line_of(struct dump *dp, uint32_t g)
 {
-    if (g >= dp->nsrc) {
-        uint32_t n = dp->nsrc ? dp->nsrc : 256;
-        while (n <= g)
-            n *= 2;
-        dp->src = sf_xrealloc(dp->src, n * sizeof *dp->src);
-        memset(dp->src + dp->nsrc, 0, (n - dp->nsrc) * sizeof *dp->src);
-        dp->nsrc = n;
-    }
+    SF_GROW_ZERO(dp->src, g, dp->nsrc, 256);
     if (!dp->src[g]) {
         const struct sf_func *f = sf_calls_func(dp->eng, g);
         char *str = NULL;

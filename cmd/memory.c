@@ -69,14 +69,7 @@ struct mctx {
 
 static uint32_t heap_of_img(struct mctx *m, const struct sf_image *img)
 {
-    if (img->id >= m->nimg) {
-        size_t n = m->nimg ? m->nimg : 16;
-        while (n <= img->id)
-            n *= 2;
-        m->img_heap = sf_xrealloc(m->img_heap, n * sizeof *m->img_heap);
-        memset(m->img_heap + m->nimg, 0, (n - m->nimg) * sizeof *m->img_heap);
-        m->nimg = n;
-    }
+    SF_GROW_ZERO(m->img_heap, img->id, m->nimg, 16);
     if (!m->img_heap[img->id]) {
         char label[128];
         snprintf(label, sizeof label, "%u %s", img->pid, img->name ? img->name : "");

@@ -59,14 +59,7 @@ struct group {
 
 static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
 {
-    {
-        size_t n = g->nf ? g->nf : 64;
-        while (n <= func)
-            n *= 2;
-        g->f = sf_xrealloc(g->f, n * sizeof *g->f);
-        memset(g->f + g->nf, 0, (n - g->nf) * sizeof *g->f);
-        g->nf = n;
-    }
+    SF_GROW_ZERO(g->f, func, g->nf, 64);
 }
 
 static inline struct fstat *stat_of(struct group *g, uint32_t func)

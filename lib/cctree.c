@@ -120,14 +120,7 @@ void sf_ccstack_free(struct sf_ccstack *s)
 
 static int focused(struct sf_cctree *t, uint32_t func)
 {
-    if (func >= t->focus_cap) {
-        size_t n = t->focus_cap ? t->focus_cap : 256;
-        while (n <= func)
-            n *= 2;
-        t->focus_cache = sf_xrealloc(t->focus_cache, n);
-        memset(t->focus_cache + t->focus_cap, 0, n - t->focus_cap);
-        t->focus_cap = n;
-    }
+    SF_GROW_ZERO(t->focus_cache, func, t->focus_cap, 256);
     if (!t->focus_cache[func])
         t->focus_cache[func] = t->focus(t->focus_ctx, func) ? 2 : 1;
     return t->focus_cache[func] == 2;

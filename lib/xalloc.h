@@ -48,4 +48,19 @@ static inline char *sf_xstrdup(const char *s)
         }                                                                                          \
     } while (0)
 
+/* Make room for index i of arr, a table indexed by an id (capacity cap,
+ * doubled from first until it covers i), the new elements zeroed (0 stands
+ * for "not known yet" in these tables). */
+#define SF_GROW_ZERO(arr, i, cap, first)                                                           \
+    do {                                                                                           \
+        if ((i) >= (cap)) {                                                                        \
+            size_t n_ = (cap) ? (cap) : (first);                                                   \
+            while (n_ <= (i))                                                                      \
+                n_ *= 2;                                                                           \
+            (arr) = sf_xrealloc((arr), n_ * sizeof *(arr));                                        \
+            memset((arr) + (cap), 0, (n_ - (cap)) * sizeof *(arr));                                \
+            (cap) = n_;                                                                            \
+        }                                                                                          \
+    } while (0)
+
 #endif /* SFTRACE_XALLOC_H */
