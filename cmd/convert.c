@@ -396,10 +396,7 @@ static void stage_marker(struct conv *cv, struct thr *t, uint64_t ns, uint32_t f
         return;
     }
     struct proc *p = t->proc;
-    if (p->nmarks == p->capmarks) {
-        p->capmarks = p->capmarks ? 2 * p->capmarks : 16;
-        p->marks = sf_xrealloc(p->marks, p->capmarks * sizeof *p->marks);
-    }
+    SF_GROW(p->marks, p->nmarks, p->capmarks);
     p->marks[p->nmarks].ns = ns;
     memcpy(p->marks[p->nmarks].name, name, sizeof name);
     p->nmarks++;

@@ -92,15 +92,9 @@ static struct mthr *thr_of(struct mctx *m, struct sf_cthread *t)
     x->base = m->h.heaps[hp].label;
     x->ct = t;
     m->h.threads[x->ht].user = x;
-    if (m->nall == m->capall) {
-        m->capall = m->capall ? 2 * m->capall : 16;
-        m->all = sf_xrealloc(m->all, m->capall * sizeof *m->all);
-    }
+    SF_GROW(m->all, m->nall, m->capall);
     m->all[m->nall++] = x;
-    if (m->nactive == m->capactive) {
-        m->capactive = m->capactive ? 2 * m->capactive : 16;
-        m->active = sf_xrealloc(m->active, m->capactive * sizeof *m->active);
-    }
+    SF_GROW(m->active, m->nactive, m->capactive);
     m->active[m->nactive++] = x;
     t->user = x;
     return x;

@@ -198,10 +198,7 @@ static struct group *get_group(struct rctx *r, struct sf_cthread *t)
             sf_run_thread_label(g->label, sizeof g->label, t);
         else if (r->by == BY_PROCESS)
             snprintf(g->label, sizeof g->label, "%u %s", t->pid, t->img ? t->img->name : "");
-        if (r->ngroups == r->capgroups) {
-            r->capgroups = r->capgroups ? 2 * r->capgroups : 16;
-            r->groups = sf_xrealloc(r->groups, r->capgroups * sizeof *r->groups);
-        }
+        SF_GROW(r->groups, r->ngroups, r->capgroups);
         r->groups[r->ngroups++] = g;
         *slot = r->ngroups;
     }
@@ -215,10 +212,7 @@ static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
     struct rthr *x = sf_xrealloc(NULL, sizeof *x);
     memset(x, 0, sizeof *x);
     x->g = get_group(r, t);
-    if (r->nthrs == r->capthrs) {
-        r->capthrs = r->capthrs ? 2 * r->capthrs : 16;
-        r->thrs = sf_xrealloc(r->thrs, r->capthrs * sizeof *r->thrs);
-    }
+    SF_GROW(r->thrs, r->nthrs, r->capthrs);
     r->thrs[r->nthrs++] = x;
     t->user = x;
     return x;

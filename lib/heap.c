@@ -31,13 +31,7 @@ struct sf_hblock {
     uint32_t hs;        /* heap << 2 | state */
 };
 
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 64;                                                        \
-            (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                     \
-        }                                                                                          \
-    } while (0)
+#define GROW(arr, n, cap) SF_GROW_FROM(arr, n, cap, 64)
 
 static inline uint64_t sat_add(uint64_t a, uint64_t b)
 {

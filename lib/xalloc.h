@@ -39,14 +39,16 @@ static inline char *sf_xstrdup(const char *s)
     return d;
 }
 
-/* Make room for element n of arr (capacity cap, doubled from 16). */
-#define SF_GROW(arr, n, cap)                                                                       \
+/* Make room for element n of arr (capacity cap, doubled from first). */
+#define SF_GROW_FROM(arr, n, cap, first)                                                           \
     do {                                                                                           \
         if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
+            (cap) = (cap) ? 2 * (cap) : (first);                                                   \
             (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                     \
         }                                                                                          \
     } while (0)
+/* The same, doubled from 16. */
+#define SF_GROW(arr, n, cap) SF_GROW_FROM(arr, n, cap, 16)
 
 /* Make room for index i of arr, a table indexed by an id (capacity cap,
  * doubled from first until it covers i), the new elements zeroed (0 stands
