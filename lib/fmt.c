@@ -275,6 +275,21 @@ void sf_table_free(struct sf_table *t)
     free(t);
 }
 
+/* ---- command lines ------------------------------------------------------------- */
+
+char *sf_cmdline_join(const char *cmdline, size_t len)
+{
+    char *s = sf_xrealloc(NULL, len + 1);
+    memcpy(s, cmdline, len);
+    while (len && !s[len - 1]) /* the arguments' final NUL */
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if (!s[i])
+            s[i] = ' ';
+    s[len] = 0;
+    return s;
+}
+
 /* ---- output files -------------------------------------------------------------- */
 
 int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path)

@@ -49,6 +49,10 @@ enum sf_outfmt { SF_OUT_TABLE, SF_OUT_CSV, SF_OUT_JSON };
 /* 0 and *f set, or -1 when s is none of table, csv, json. */
 int sf_outfmt_parse(const char *s, enum sf_outfmt *f);
 
+/* A process's command line (arguments each ending in NUL, as the log holds
+ * it) as one string, the arguments separated by spaces: malloc'd. */
+char *sf_cmdline_join(const char *cmdline, size_t len);
+
 /*
  * An output written whole or not at all: to a temporary beside path
  * ("PATH.tmpPID"), renamed over path once everything is written, so a failed
