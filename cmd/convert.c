@@ -47,6 +47,7 @@
 #include "calls.h"
 #include "chrome.h"
 #include "cmds.h"
+#include "fmt.h"
 #include "gzout.h"
 #include "heap.h"
 #include "logread.h"
@@ -751,15 +752,9 @@ int cmd_convert(int argc, char **argv)
                 goto out;
             }
             break;
-        default: {
-            int r = c == '?' ? 0 : sf_select_option(&sel, c, optarg, err, sizeof err);
-            if (r < 0)
-                fprintf(stderr, "sftrace convert: %s\n", err);
-            else if (r == 0)
-                usage(stderr);
-            if (r <= 0)
+        default:
+            if (sf_select_getopt(&sel, "convert", c, optarg, usage) < 0)
                 goto out;
-        }
         }
     }
     if (optind != argc - 1) {

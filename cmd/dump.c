@@ -65,6 +65,7 @@
 
 #include "calls.h"
 #include "cmds.h"
+#include "fmt.h"
 #include "logread.h"
 #include "progress.h"
 #include "select.h"
@@ -551,15 +552,9 @@ int cmd_dump(int argc, char **argv)
                 goto out;
             }
             break;
-        default: {
-            int r = c == '?' ? 0 : sf_select_option(&sel, c, optarg, err, sizeof err);
-            if (r < 0)
-                fprintf(stderr, "sftrace dump: %s\n", err);
-            else if (r == 0)
-                usage(stderr);
-            if (r <= 0)
+        default:
+            if (sf_select_getopt(&sel, "dump", c, optarg, usage) < 0)
                 goto out;
-        }
         }
     }
     if (optind != argc - 1) {

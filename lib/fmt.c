@@ -11,6 +11,8 @@
 
 #include "chrome.h"
 #include "fmt.h"
+#include "logread.h"
+#include "select.h"
 
 uint64_t sf_fnv(const void *p, size_t n, uint64_t h)
 {
@@ -273,6 +275,18 @@ void sf_table_free(struct sf_table *t)
     free(t->cells);
     free(t->align);
     free(t);
+}
+
+int sf_select_getopt(struct sf_select *sel, const char *cmd, int c, const char *arg,
+                     void (*usage)(FILE *))
+{
+    char err[SF_ERRLEN + 256];
+    int r = c == '?' ? 0 : sf_select_option(sel, c, arg, err, sizeof err);
+    if (r < 0)
+        fprintf(stderr, "sftrace %s: %s\n", cmd, err);
+    else if (r == 0)
+        usage(stderr);
+    return r > 0 ? 0 : -1;
 }
 
 /* ---- command lines ------------------------------------------------------------- */

@@ -26,6 +26,12 @@ int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char 
 int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v);
 int sf_opt_double(const char *cmd, const char *opt, const char *arg, double min, double max,
                   double *v);
+/* A getopt default case of a command whose other options are the selection
+ * options (select.h): 0 consumed, or -1 when the command stops (a bad
+ * argument: "sftrace CMD: message"; not a selection option: usage(stderr)). */
+struct sf_select;
+int sf_select_getopt(struct sf_select *sel, const char *cmd, int c, const char *arg,
+                     void (*usage)(FILE *));
 
 /* Room for any string these helpers make. */
 #define SF_FMT_LEN 48
