@@ -694,10 +694,8 @@ int cmd_info(int argc, char **argv)
     else
         print_table(&in, &fh);
     int rc = 0;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, CMD ": write error on the output\n");
+    if (sf_stdout_flush(CMD) != 0)
         rc = 1;
-    }
     if (r < 0) {
         fprintf(stderr, CMD ": %s\n" CMD ": the summary above covers the log before the error\n",
                 sf_log_error(log));

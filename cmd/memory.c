@@ -1191,9 +1191,7 @@ int cmd_memory(int argc, char **argv)
             report_csv(&o);
         else
             report_json(&o, &st);
-        if (fflush(stdout) != 0 || ferror(stdout))
-            fprintf(stderr, CMD ": write error on the output\n");
-        else
+        if (sf_stdout_flush(CMD) == 0)
             rc = 0;
     }
     free(o.node_heap);

@@ -837,10 +837,8 @@ int cmd_report(int argc, char **argv)
         print_report(&res[0], argv[optind], fmt, limit);
         rc = res[0].run.damaged ? SF_EXIT_DAMAGED : 0; /* the report has everything readable */
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, CMD ": write error on the output\n");
+    if (sf_stdout_flush(CMD) != 0)
         rc = 1;
-    }
 out:
     free_result(&res[0]);
     if (diff)

@@ -306,6 +306,15 @@ char *sf_cmdline_join(const char *cmdline, size_t len)
 
 /* ---- output files -------------------------------------------------------------- */
 
+int sf_stdout_flush(const char *cmd)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: write error on the output\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
 int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path)
 {
     o->f = stdout;
@@ -340,9 +349,8 @@ int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr)
         }
         free(o->tmp);
         o->tmp = NULL;
-    } else if (fflush(stdout) != 0 || ferror(stdout)) {
+    } else if (sf_stdout_flush(cmd) != 0) {
         wr = -1;
-        fprintf(stderr, "%s: write error on the output\n", cmd);
     }
     o->f = NULL;
     return wr;

@@ -59,6 +59,10 @@ int sf_outfmt_parse(const char *s, enum sf_outfmt *f);
  * it) as one string, the arguments separated by spaces: malloc'd. */
 char *sf_cmdline_join(const char *cmdline, size_t len);
 
+/* Flush stdout at the end of a command's output: 0, or -1 after
+ * "CMD: write error on the output" (a full disk, a closed pipe). */
+int sf_stdout_flush(const char *cmd);
+
 /*
  * An output written whole or not at all: to a temporary beside path
  * ("PATH.tmpPID"), renamed over path once everything is written, so a failed
