@@ -160,41 +160,26 @@ int cmd_flame(int argc, char **argv)
     free(to);
     sf_cctree_free(&t);
 
-    struct sf_outfile of;
-    if (sf_outfile_open(&of, CMD, out) != 0) {
-        sf_ftree_free(ft);
-        goto out;
-    }
-    FILE *f = of.f;
-    int wr;
-    if (folded) {
-        wr = sf_flame_folded(f, ft);
-    } else {
-        char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN], d[SF_FMT_LEN];
-        snprintf(sub, sizeof sub, "%s events, %s calls, %" PRIu64 " threads, %s; width = %s",
-                 sf_fmt_grouped(a, sizeof a, st.events), sf_fmt_grouped(b, sizeof b, st.calls),
-                 st.threads,
-                 sf_fmt_dur(d, sizeof d, st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0),
-                 calls ? "calls" : "inclusive time");
-        char ttl[512];
-        snprintf(ttl, sizeof ttl, "%s", title ? title : logpath);
-        struct sf_flame_opts o = {
-            .title = ttl,
-            .subtitle = sub,
-            .unit = calls ? SF_FUNIT_COUNT : SF_FUNIT_NS,
-            .count_name = "calls",
-            .width = width,
-            .min_px = min_w,
-        };
-        wr = sf_flame_svg(f, ft, &o);
-    }
-    size_t frames = sf_ftree_size(ft);
+    char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN], d[SF_FMT_LEN];
+    snprintf(sub, sizeof sub, "%s events, %s calls, %" PRIu64 " threads, %s; width = %s",
+             sf_fmt_grouped(a, sizeof a, st.events), sf_fmt_grouped(b, sizeof b, st.calls),
+             st.threads,
+             sf_fmt_dur(d, sizeof d, st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0),
+             calls ? "calls" : "inclusive time");
+    char ttl[512];
+    snprintf(ttl, sizeof ttl, "%s", title ? title : logpath);
+    struct sf_flame_opts o = {
+        .title = ttl,
+        .subtitle = sub,
+        .unit = calls ? SF_FUNIT_COUNT : SF_FUNIT_NS,
+        .count_name = "calls",
+        .width = width,
+        .min_px = min_w,
+    };
+    int wr = sf_flame_write(CMD, out, ft, folded, &o, run.quiet);
     sf_ftree_free(ft);
-    wr = sf_outfile_close(&of, CMD, wr);
     if (wr != 0)
         goto out;
-    if (!run.quiet && f != stdout)
-        fprintf(stderr, CMD ": %zu frames -> %s\n", frames - 1, out);
     rc = run.damaged ? SF_EXIT_DAMAGED : 0; /* the graph has everything readable */
 out:
     sf_run_free(&run);

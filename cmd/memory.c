@@ -949,44 +949,29 @@ static int write_flame(struct out *o, int kind, int32_t stage, int folded, const
     free(w);
     free(cnt);
 
-    struct sf_outfile of;
-    if (sf_outfile_open(&of, CMD, outpath) != 0) {
-        sf_ftree_free(ft);
-        return -1;
-    }
-    FILE *f = of.f;
-    int wr;
-    if (folded) {
-        wr = sf_flame_folded(f, ft);
-    } else {
-        static const char *const what[] = {"bytes live at exit (leaked)", "bytes live at the peak",
-                                           "bytes allocated"};
-        char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN];
-        struct sf_heap *h = &m->h;
-        if (stage >= 0)
-            snprintf(sub, sizeof sub, "stage %d: %s, by allocating call path", stage, what[kind]);
-        else if (kind == FL_PEAK)
-            snprintf(sub, sizeof sub, "%s (%s at %s), by allocating call path", what[kind],
-                     hb(a, sizeof a, h->g.peak), rel(o, b, sizeof b, h->g.peak_ns));
-        else
-            snprintf(sub, sizeof sub, "%s, by allocating call path", what[kind]);
-        struct sf_flame_opts fo = {
-            .title = title ? title : o->path,
-            .subtitle = sub,
-            .unit = SF_FUNIT_BYTES,
-            .count_name = kind == FL_ALLOC  ? "allocations"
-                          : kind == FL_LEAK ? "blocks"
-                                            : NULL,
-            .width = width,
-            .min_px = 1.0,
-        };
-        wr = sf_flame_svg(f, ft, &fo);
-    }
-    size_t frames = sf_ftree_size(ft);
+    static const char *const what[] = {"bytes live at exit (leaked)", "bytes live at the peak",
+                                       "bytes allocated"};
+    char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN];
+    struct sf_heap *h = &m->h;
+    if (stage >= 0)
+        snprintf(sub, sizeof sub, "stage %d: %s, by allocating call path", stage, what[kind]);
+    else if (kind == FL_PEAK)
+        snprintf(sub, sizeof sub, "%s (%s at %s), by allocating call path", what[kind],
+                 hb(a, sizeof a, h->g.peak), rel(o, b, sizeof b, h->g.peak_ns));
+    else
+        snprintf(sub, sizeof sub, "%s, by allocating call path", what[kind]);
+    struct sf_flame_opts fo = {
+        .title = title ? title : o->path,
+        .subtitle = sub,
+        .unit = SF_FUNIT_BYTES,
+        .count_name = kind == FL_ALLOC  ? "allocations"
+                      : kind == FL_LEAK ? "blocks"
+                                        : NULL,
+        .width = width,
+        .min_px = 1.0,
+    };
+    int wr = sf_flame_write(CMD, outpath, ft, folded, &fo, o->run->quiet);
     sf_ftree_free(ft);
-    wr = sf_outfile_close(&of, CMD, wr);
-    if (wr == 0 && !o->run->quiet && f != stdout)
-        fprintf(stderr, CMD ": %zu frames -> %s\n", frames - 1, outpath);
     return wr;
 }
 

@@ -582,3 +582,19 @@ int sf_flame_folded(FILE *f, struct sf_ftree *t)
     free_order(&ord);
     return ferror(f) ? -1 : 0;
 }
+
+/* ---- into a file ------------------------------------------------------------------ */
+
+int sf_flame_write(const char *cmd, const char *path, struct sf_ftree *t, int folded,
+                   const struct sf_flame_opts *o, int quiet)
+{
+    struct sf_outfile of;
+    if (sf_outfile_open(&of, cmd, path) != 0)
+        return -1;
+    FILE *f = of.f;
+    int wr = folded ? sf_flame_folded(f, t) : sf_flame_svg(f, t, o);
+    wr = sf_outfile_close(&of, cmd, wr);
+    if (wr == 0 && !quiet && f != stdout)
+        fprintf(stderr, "%s: %zu frames -> %s\n", cmd, sf_ftree_size(t) - 1, path);
+    return wr;
+}
