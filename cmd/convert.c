@@ -242,11 +242,8 @@ static void cb_process(void *ctx, const struct sf_image *img, uint64_t ns)
     free(p->cj_name);
     free(p->cj_cmd);
     p->cj_name = sf_xstrdup(img->name);
-    p->cj_cmd = sf_xrealloc(NULL, img->cmdline_len + 1);
-    for (uint32_t i = 0; i < img->cmdline_len; i++)
-        p->cj_cmd[i] = img->cmdline[i] ? img->cmdline[i] : ' ';
-    p->cj_cmd[img->cmdline_len] = 0;
-    for (uint32_t n = img->cmdline_len; n && p->cj_cmd[n - 1] == ' '; n--)
+    p->cj_cmd = sf_cmdline_join(img->cmdline, img->cmdline_len);
+    for (size_t n = strlen(p->cj_cmd); n && p->cj_cmd[n - 1] == ' '; n--) /* no trailing blanks */
         p->cj_cmd[n - 1] = 0;
     p->cj_pending = 1;
 }
