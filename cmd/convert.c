@@ -47,6 +47,7 @@
 #include "calls.h"
 #include "chrome.h"
 #include "cmds.h"
+#include "fmt.h"
 #include "gzout.h"
 #include "heap.h"
 #include "logread.h"
@@ -241,11 +242,8 @@ static void cb_process(void *ctx, const struct sf_image *img, uint64_t ns)
     free(p->cj_name);
     free(p->cj_cmd);
     p->cj_name = sf_xstrdup(img->name);
-    p->cj_cmd = sf_xrealloc(NULL, img->cmdline_len + 1);
-    for (uint32_t i = 0; i < img->cmdline_len; i++)
-        p->cj_cmd[i] = img->cmdline[i] ? img->cmdline[i] : ' ';
-    p->cj_cmd[img->cmdline_len] = 0;
-    for (uint32_t n = img->cmdline_len; n && p->cj_cmd[n - 1] == ' '; n--)
+    p->cj_cmd = sf_cmdline_join(img->cmdline, img->cmdline_len);
+    for (size_t n = strlen(p->cj_cmd); n && p->cj_cmd[n - 1] == ' '; n--) /* no trailing blanks */
         p->cj_cmd[n - 1] = 0;
     p->cj_pending = 1;
 }
@@ -312,14 +310,7 @@ static void cb_thread(void *ctx, struct sf_cthread *ct, uint64_t ns)
 
 static const struct jname *jname_of(struct conv *cv, uint32_t g)
 {
-    if (g >= cv->njn) {
-        uint32_t n = cv->njn ? cv->njn : 256;
-        while (n <= g)
-            n *= 2;
-        cv->jn = sf_xrealloc(cv->jn, (size_t)n * sizeof *cv->jn);
-        memset(cv->jn + cv->njn, 0, (size_t)(n - cv->njn) * sizeof *cv->jn);
-        cv->njn = n;
-    }
+    SF_GROW_ZERO(cv->jn, g, cv->njn, 256);
     struct jname *j = &cv->jn[g];
     if (!j->s) {
         const struct sf_func *f = sf_calls_func(cv->eng, g);
@@ -342,23 +333,9 @@ static inline void write_begin(struct conv *cv, struct thr *t, uint64_t ns, uint
             return;
         }
         const struct sf_func *f = sf_calls_func(cv->eng, g);
-        if (g >= cv->nhassrc) {
-            uint32_t n = cv->nhassrc ? cv->nhassrc : 256;
-            while (n <= g)
-                n *= 2;
-            cv->hassrc = sf_xrealloc(cv->hassrc, n);
-            memset(cv->hassrc + cv->nhassrc, 0, n - cv->nhassrc);
-            cv->nhassrc = n;
-        }
+        SF_GROW_ZERO(cv->hassrc, g, cv->nhassrc, 256);
         cv->hassrc[g] = 1 + (f->file != NULL);
-        if (w >= t->defd_words) {
-            uint32_t n = t->defd_words ? t->defd_words : 4;
-            while (n <= w)
-                n *= 2;
-            t->defd = sf_xrealloc(t->defd, (size_t)n * sizeof *t->defd);
-            memset(t->defd + t->defd_words, 0, (size_t)(n - t->defd_words) * sizeof *t->defd);
-            t->defd_words = n;
-        }
+        SF_GROW_ZERO(t->defd, w, t->defd_words, 4);
         t->defd[w] |= 1ull << (g & 63);
         sf_out_room(o, pf_begin_def_max(f->name_len, f->file_len) + 2 * PF_SMALL_MAX);
         o->p = pf_slice_begin_def(o->p, &t->seq, ns, (uint64_t)g + 1, f->name, f->name_len, f->file,
@@ -417,10 +394,7 @@ static void stage_marker(struct conv *cv, struct thr *t, uint64_t ns, uint32_t f
         return;
     }
     struct proc *p = t->proc;
-    if (p->nmarks == p->capmarks) {
-        p->capmarks = p->capmarks ? 2 * p->capmarks : 16;
-        p->marks = sf_xrealloc(p->marks, p->capmarks * sizeof *p->marks);
-    }
+    SF_GROW(p->marks, p->nmarks, p->capmarks);
     p->marks[p->nmarks].ns = ns;
     memcpy(p->marks[p->nmarks].name, name, sizeof name);
     p->nmarks++;
@@ -775,15 +749,9 @@ int cmd_convert(int argc, char **argv)
                 goto out;
             }
             break;
-        default: {
-            int r = c == '?' ? 0 : sf_select_option(&sel, c, optarg, err, sizeof err);
-            if (r < 0)
-                fprintf(stderr, "sftrace convert: %s\n", err);
-            else if (r == 0)
-                usage(stderr);
-            if (r <= 0)
+        default:
+            if (sf_select_getopt(&sel, "convert", c, optarg, usage) < 0)
                 goto out;
-        }
         }
     }
     if (optind != argc - 1) {

@@ -65,6 +65,7 @@
 
 #include "calls.h"
 #include "cmds.h"
+#include "fmt.h"
 #include "logread.h"
 #include "progress.h"
 #include "select.h"
@@ -252,14 +253,7 @@ static const char *fname(struct dump *dp, const struct sf_image *img, uint32_t f
 
 static const char *src_line_of(struct dump *dp, uint32_t g)
 {
-    if (g >= dp->nsrc) {
-        uint32_t n = dp->nsrc ? dp->nsrc : 256;
-        while (n <= g)
-            n *= 2;
-        dp->src = sf_xrealloc(dp->src, n * sizeof *dp->src);
-        memset(dp->src + dp->nsrc, 0, (n - dp->nsrc) * sizeof *dp->src);
-        dp->nsrc = n;
-    }
+    SF_GROW_ZERO(dp->src, g, dp->nsrc, 256);
     if (!dp->src[g]) {
         const struct sf_func *f = sf_calls_func(dp->eng, g);
         char *str = NULL;
@@ -558,15 +552,9 @@ int cmd_dump(int argc, char **argv)
                 goto out;
             }
             break;
-        default: {
-            int r = c == '?' ? 0 : sf_select_option(&sel, c, optarg, err, sizeof err);
-            if (r < 0)
-                fprintf(stderr, "sftrace dump: %s\n", err);
-            else if (r == 0)
-                usage(stderr);
-            if (r <= 0)
+        default:
+            if (sf_select_getopt(&sel, "dump", c, optarg, usage) < 0)
                 goto out;
-        }
         }
     }
     if (optind != argc - 1) {

@@ -124,15 +124,9 @@ int cmd_flame(int argc, char **argv)
             min_w = v;
             break;
         }
-        default: {
-            int r = sf_run_option(&run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1) {
@@ -166,63 +160,26 @@ int cmd_flame(int argc, char **argv)
     free(to);
     sf_cctree_free(&t);
 
-    FILE *f = stdout;
-    char *tmp = NULL;
-    if (strcmp(out, "-")) {
-        if (asprintf(&tmp, "%s.tmp%d", out, (int)getpid()) < 0) {
-            fprintf(stderr, CMD ": out of memory\n");
-            exit(1);
-        }
-        f = fopen(tmp, "w");
-        if (!f) {
-            fprintf(stderr, CMD ": %s: %s\n", out, strerror(errno));
-            free(tmp);
-            sf_ftree_free(ft);
-            goto out;
-        }
-    }
-    int wr;
-    if (folded) {
-        wr = sf_flame_folded(f, ft);
-    } else {
-        char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN], d[SF_FMT_LEN];
-        snprintf(sub, sizeof sub, "%s events, %s calls, %" PRIu64 " threads, %s; width = %s",
-                 sf_fmt_grouped(a, sizeof a, st.events), sf_fmt_grouped(b, sizeof b, st.calls),
-                 st.threads,
-                 sf_fmt_dur(d, sizeof d, st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0),
-                 calls ? "calls" : "inclusive time");
-        char ttl[512];
-        snprintf(ttl, sizeof ttl, "%s", title ? title : logpath);
-        struct sf_flame_opts o = {
-            .title = ttl,
-            .subtitle = sub,
-            .unit = calls ? SF_FUNIT_COUNT : SF_FUNIT_NS,
-            .count_name = "calls",
-            .width = width,
-            .min_px = min_w,
-        };
-        wr = sf_flame_svg(f, ft, &o);
-    }
-    size_t frames = sf_ftree_size(ft);
+    char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN], d[SF_FMT_LEN];
+    snprintf(sub, sizeof sub, "%s events, %s calls, %" PRIu64 " threads, %s; width = %s",
+             sf_fmt_grouped(a, sizeof a, st.events), sf_fmt_grouped(b, sizeof b, st.calls),
+             st.threads,
+             sf_fmt_dur(d, sizeof d, st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0),
+             calls ? "calls" : "inclusive time");
+    char ttl[512];
+    snprintf(ttl, sizeof ttl, "%s", title ? title : logpath);
+    struct sf_flame_opts o = {
+        .title = ttl,
+        .subtitle = sub,
+        .unit = calls ? SF_FUNIT_COUNT : SF_FUNIT_NS,
+        .count_name = "calls",
+        .width = width,
+        .min_px = min_w,
+    };
+    int wr = sf_flame_write(CMD, out, ft, folded, &o, run.quiet);
     sf_ftree_free(ft);
-    if (f != stdout) {
-        if (fclose(f) != 0)
-            wr = -1;
-        if (wr == 0 && rename(tmp, out) != 0)
-            wr = -1;
-        if (wr != 0) {
-            fprintf(stderr, CMD ": %s: %s\n", out, strerror(errno));
-            unlink(tmp);
-        }
-        free(tmp);
-    } else if (fflush(stdout) != 0 || ferror(stdout)) {
-        wr = -1;
-        fprintf(stderr, CMD ": write error on the output\n");
-    }
     if (wr != 0)
         goto out;
-    if (!run.quiet && f != stdout)
-        fprintf(stderr, CMD ": %zu frames -> %s\n", frames - 1, out);
     rc = run.damaged ? SF_EXIT_DAMAGED : 0; /* the graph has everything readable */
 out:
     sf_run_free(&run);

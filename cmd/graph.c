@@ -246,15 +246,9 @@ int cmd_graph(int argc, char **argv)
             if ((json = sf_opt_choice("graph", "--format", optarg, fmt_choices)) < 0)
                 goto out;
             break;
-        default: {
-            int r = sf_run_option(&run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1 && optind != argc - 2) {
@@ -287,10 +281,8 @@ int cmd_graph(int argc, char **argv)
     print_tree(&run, &t, max_depth, min_pct, json);
     sf_cctree_free(&t);
     rc = run.damaged ? SF_EXIT_DAMAGED : 0; /* the tree has everything readable */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, CMD ": write error on the output\n");
+    if (sf_stdout_flush(CMD) != 0)
         rc = 1;
-    }
 out:
     sf_run_free(&run);
     return rc;

@@ -195,14 +195,7 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
         im->tsc_hz = img->tsc_hz;
         im->offset = img->offset;
         im->name = sf_xstrdup(img->name);
-        char *cl = strndup_x((const uint8_t *)img->cmdline, img->cmdline_len);
-        uint32_t cn = img->cmdline_len;
-        while (cn && !cl[cn - 1]) /* the arguments' final NUL */
-            cn--;
-        for (uint32_t i = 0; i < cn; i++)
-            if (!cl[i])
-                cl[i] = ' ';
-        im->cmdline = cl;
+        im->cmdline = sf_cmdline_join(img->cmdline, img->cmdline_len);
         im->exe = sf_xstrdup(img->exe);
         pair(in, im, img->tsc, img->mono_ns);
         return;
@@ -701,10 +694,8 @@ int cmd_info(int argc, char **argv)
     else
         print_table(&in, &fh);
     int rc = 0;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, CMD ": write error on the output\n");
+    if (sf_stdout_flush(CMD) != 0)
         rc = 1;
-    }
     if (r < 0) {
         fprintf(stderr, CMD ": %s\n" CMD ": the summary above covers the log before the error\n",
                 sf_log_error(log));

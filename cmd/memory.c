@@ -69,14 +69,7 @@ struct mctx {
 
 static uint32_t heap_of_img(struct mctx *m, const struct sf_image *img)
 {
-    if (img->id >= m->nimg) {
-        size_t n = m->nimg ? m->nimg : 16;
-        while (n <= img->id)
-            n *= 2;
-        m->img_heap = sf_xrealloc(m->img_heap, n * sizeof *m->img_heap);
-        memset(m->img_heap + m->nimg, 0, (n - m->nimg) * sizeof *m->img_heap);
-        m->nimg = n;
-    }
+    SF_GROW_ZERO(m->img_heap, img->id, m->nimg, 16);
     if (!m->img_heap[img->id]) {
         char label[128];
         snprintf(label, sizeof label, "%u %s", img->pid, img->name ? img->name : "");
@@ -99,15 +92,9 @@ static struct mthr *thr_of(struct mctx *m, struct sf_cthread *t)
     x->base = m->h.heaps[hp].label;
     x->ct = t;
     m->h.threads[x->ht].user = x;
-    if (m->nall == m->capall) {
-        m->capall = m->capall ? 2 * m->capall : 16;
-        m->all = sf_xrealloc(m->all, m->capall * sizeof *m->all);
-    }
+    SF_GROW(m->all, m->nall, m->capall);
     m->all[m->nall++] = x;
-    if (m->nactive == m->capactive) {
-        m->capactive = m->capactive ? 2 * m->capactive : 16;
-        m->active = sf_xrealloc(m->active, m->capactive * sizeof *m->active);
-    }
+    SF_GROW(m->active, m->nactive, m->capactive);
     m->active[m->nactive++] = x;
     t->user = x;
     return x;
@@ -962,66 +949,29 @@ static int write_flame(struct out *o, int kind, int32_t stage, int folded, const
     free(w);
     free(cnt);
 
-    FILE *f = stdout;
-    char *tmp = NULL;
-    if (strcmp(outpath, "-")) {
-        if (asprintf(&tmp, "%s.tmp%d", outpath, (int)getpid()) < 0) {
-            fprintf(stderr, CMD ": out of memory\n");
-            exit(1);
-        }
-        f = fopen(tmp, "w");
-        if (!f) {
-            fprintf(stderr, CMD ": %s: %s\n", outpath, strerror(errno));
-            free(tmp);
-            sf_ftree_free(ft);
-            return -1;
-        }
-    }
-    int wr;
-    if (folded) {
-        wr = sf_flame_folded(f, ft);
-    } else {
-        static const char *const what[] = {"bytes live at exit (leaked)", "bytes live at the peak",
-                                           "bytes allocated"};
-        char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN];
-        struct sf_heap *h = &m->h;
-        if (stage >= 0)
-            snprintf(sub, sizeof sub, "stage %d: %s, by allocating call path", stage, what[kind]);
-        else if (kind == FL_PEAK)
-            snprintf(sub, sizeof sub, "%s (%s at %s), by allocating call path", what[kind],
-                     hb(a, sizeof a, h->g.peak), rel(o, b, sizeof b, h->g.peak_ns));
-        else
-            snprintf(sub, sizeof sub, "%s, by allocating call path", what[kind]);
-        struct sf_flame_opts fo = {
-            .title = title ? title : o->path,
-            .subtitle = sub,
-            .unit = SF_FUNIT_BYTES,
-            .count_name = kind == FL_ALLOC  ? "allocations"
-                          : kind == FL_LEAK ? "blocks"
-                                            : NULL,
-            .width = width,
-            .min_px = 1.0,
-        };
-        wr = sf_flame_svg(f, ft, &fo);
-    }
-    size_t frames = sf_ftree_size(ft);
+    static const char *const what[] = {"bytes live at exit (leaked)", "bytes live at the peak",
+                                       "bytes allocated"};
+    char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN];
+    struct sf_heap *h = &m->h;
+    if (stage >= 0)
+        snprintf(sub, sizeof sub, "stage %d: %s, by allocating call path", stage, what[kind]);
+    else if (kind == FL_PEAK)
+        snprintf(sub, sizeof sub, "%s (%s at %s), by allocating call path", what[kind],
+                 hb(a, sizeof a, h->g.peak), rel(o, b, sizeof b, h->g.peak_ns));
+    else
+        snprintf(sub, sizeof sub, "%s, by allocating call path", what[kind]);
+    struct sf_flame_opts fo = {
+        .title = title ? title : o->path,
+        .subtitle = sub,
+        .unit = SF_FUNIT_BYTES,
+        .count_name = kind == FL_ALLOC  ? "allocations"
+                      : kind == FL_LEAK ? "blocks"
+                                        : NULL,
+        .width = width,
+        .min_px = 1.0,
+    };
+    int wr = sf_flame_write(CMD, outpath, ft, folded, &fo, o->run->quiet);
     sf_ftree_free(ft);
-    if (f != stdout) {
-        if (fclose(f) != 0)
-            wr = -1;
-        if (wr == 0 && rename(tmp, outpath) != 0)
-            wr = -1;
-        if (wr != 0) {
-            fprintf(stderr, CMD ": %s: %s\n", outpath, strerror(errno));
-            unlink(tmp);
-        }
-        free(tmp);
-    } else if (fflush(stdout) != 0 || ferror(stdout)) {
-        wr = -1;
-        fprintf(stderr, CMD ": write error on the output\n");
-    }
-    if (wr == 0 && !o->run->quiet && f != stdout)
-        fprintf(stderr, CMD ": %zu frames -> %s\n", frames - 1, outpath);
     return wr;
 }
 
@@ -1146,15 +1096,9 @@ int cmd_memory(int argc, char **argv)
             fprintf(stderr, CMD ": --min-duration is not supported (allocations are counted at "
                                 "the call that is open when they happen)\n");
             goto out;
-        default: {
-            int r = sf_run_option(&run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1) {
@@ -1232,9 +1176,7 @@ int cmd_memory(int argc, char **argv)
             report_csv(&o);
         else
             report_json(&o, &st);
-        if (fflush(stdout) != 0 || ferror(stdout))
-            fprintf(stderr, CMD ": write error on the output\n");
-        else
+        if (sf_stdout_flush(CMD) == 0)
             rc = 0;
     }
     free(o.node_heap);

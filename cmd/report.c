@@ -59,14 +59,7 @@ struct group {
 
 static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
 {
-    {
-        size_t n = g->nf ? g->nf : 64;
-        while (n <= func)
-            n *= 2;
-        g->f = sf_xrealloc(g->f, n * sizeof *g->f);
-        memset(g->f + g->nf, 0, (n - g->nf) * sizeof *g->f);
-        g->nf = n;
-    }
+    SF_GROW_ZERO(g->f, func, g->nf, 64);
 }
 
 static inline struct fstat *stat_of(struct group *g, uint32_t func)
@@ -205,10 +198,7 @@ static struct group *get_group(struct rctx *r, struct sf_cthread *t)
             sf_run_thread_label(g->label, sizeof g->label, t);
         else if (r->by == BY_PROCESS)
             snprintf(g->label, sizeof g->label, "%u %s", t->pid, t->img ? t->img->name : "");
-        if (r->ngroups == r->capgroups) {
-            r->capgroups = r->capgroups ? 2 * r->capgroups : 16;
-            r->groups = sf_xrealloc(r->groups, r->capgroups * sizeof *r->groups);
-        }
+        SF_GROW(r->groups, r->ngroups, r->capgroups);
         r->groups[r->ngroups++] = g;
         *slot = r->ngroups;
     }
@@ -222,10 +212,7 @@ static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
     struct rthr *x = sf_xrealloc(NULL, sizeof *x);
     memset(x, 0, sizeof *x);
     x->g = get_group(r, t);
-    if (r->nthrs == r->capthrs) {
-        r->capthrs = r->capthrs ? 2 * r->capthrs : 16;
-        r->thrs = sf_xrealloc(r->thrs, r->capthrs * sizeof *r->thrs);
-    }
+    SF_GROW(r->thrs, r->nthrs, r->capthrs);
     r->thrs[r->nthrs++] = x;
     t->user = x;
     return x;
@@ -810,15 +797,9 @@ int cmd_report(int argc, char **argv)
         case OPT_DIFF:
             diff = 1;
             break;
-        default: {
-            int r = sf_run_option(&res[0].run, c, optarg);
-            if (r < 0)
+        default:
+            if (sf_run_getopt(&res[0].run, c, optarg, usage) < 0)
                 goto out;
-            if (r == 0) {
-                usage(stderr);
-                goto out;
-            }
-        }
         }
     }
     if (optind != argc - 1 - diff) {
@@ -856,10 +837,8 @@ int cmd_report(int argc, char **argv)
         print_report(&res[0], argv[optind], fmt, limit);
         rc = res[0].run.damaged ? SF_EXIT_DAMAGED : 0; /* the report has everything readable */
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, CMD ": write error on the output\n");
+    if (sf_stdout_flush(CMD) != 0)
         rc = 1;
-    }
 out:
     free_result(&res[0]);
     if (diff)

@@ -11,10 +11,7 @@
 
 static uint32_t new_node(struct sf_cctree *t, uint32_t parent, uint32_t func)
 {
-    if (t->nn == t->cap) {
-        t->cap = t->cap ? 2 * t->cap : 1024;
-        t->n = sf_xrealloc(t->n, t->cap * sizeof *t->n);
-    }
+    SF_GROW_FROM(t->n, t->nn, t->cap, 1024);
     struct sf_ccnode *x = &t->n[t->nn];
     memset(x, 0, sizeof *x);
     x->func = func;
@@ -120,14 +117,7 @@ void sf_ccstack_free(struct sf_ccstack *s)
 
 static int focused(struct sf_cctree *t, uint32_t func)
 {
-    if (func >= t->focus_cap) {
-        size_t n = t->focus_cap ? t->focus_cap : 256;
-        while (n <= func)
-            n *= 2;
-        t->focus_cache = sf_xrealloc(t->focus_cache, n);
-        memset(t->focus_cache + t->focus_cap, 0, n - t->focus_cap);
-        t->focus_cap = n;
-    }
+    SF_GROW_ZERO(t->focus_cache, func, t->focus_cap, 256);
     if (!t->focus_cache[func])
         t->focus_cache[func] = t->focus(t->focus_ctx, func) ? 2 : 1;
     return t->focus_cache[func] == 2;
@@ -213,10 +203,7 @@ static struct sf_ccstack *stack_of(struct sf_ccbuild *b, struct sf_cthread *t)
         base = sf_cctree_label(&b->tree, (uint64_t)t->pid << 32 | t->tid, label);
     }
     sf_ccstack_init(s, base);
-    if (b->nstacks == b->capstacks) {
-        b->capstacks = b->capstacks ? 2 * b->capstacks : 16;
-        b->stacks = sf_xrealloc(b->stacks, b->capstacks * sizeof *b->stacks);
-    }
+    SF_GROW(b->stacks, b->nstacks, b->capstacks);
     b->stacks[b->nstacks++] = s;
     t->user = s;
     return s;

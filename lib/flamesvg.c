@@ -42,10 +42,7 @@ struct sf_ftree {
 
 static uint32_t new_node(struct sf_ftree *t, uint32_t parent, const char *name, uint64_t h)
 {
-    if (t->nn == t->cap) {
-        t->cap = t->cap ? 2 * t->cap : 1024;
-        t->n = sf_xrealloc(t->n, t->cap * sizeof *t->n);
-    }
+    SF_GROW_FROM(t->n, t->nn, t->cap, 1024);
     struct fnode *x = &t->n[t->nn];
     memset(x, 0, sizeof *x);
     size_t len = strlen(name) + 1;
@@ -386,10 +383,7 @@ struct dlist {
 static void push_draw(struct dlist *l, uint32_t node, uint32_t parent, uint32_t depth, double x,
                       double w, uint64_t weight, uint64_t count, uint32_t nmerged)
 {
-    if (l->nd == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 1024;
-        l->d = sf_xrealloc(l->d, l->cap * sizeof *l->d);
-    }
+    SF_GROW_FROM(l->d, l->nd, l->cap, 1024);
     l->d[l->nd++] = (struct draw){node, parent, depth, nmerged, x, w, weight, count};
     if (depth > l->maxdepth)
         l->maxdepth = depth;
@@ -587,4 +581,20 @@ int sf_flame_folded(FILE *f, struct sf_ftree *t)
     free(stack);
     free_order(&ord);
     return ferror(f) ? -1 : 0;
+}
+
+/* ---- into a file ------------------------------------------------------------------ */
+
+int sf_flame_write(const char *cmd, const char *path, struct sf_ftree *t, int folded,
+                   const struct sf_flame_opts *o, int quiet)
+{
+    struct sf_outfile of;
+    if (sf_outfile_open(&of, cmd, path) != 0)
+        return -1;
+    FILE *f = of.f;
+    int wr = folded ? sf_flame_folded(f, t) : sf_flame_svg(f, t, o);
+    wr = sf_outfile_close(&of, cmd, wr);
+    if (wr == 0 && !quiet && f != stdout)
+        fprintf(stderr, "%s: %zu frames -> %s\n", cmd, sf_ftree_size(t) - 1, path);
+    return wr;
 }

@@ -70,5 +70,11 @@ struct sf_flame_opts {
 /* 0, or -1 on a write error (errno set). */
 int sf_flame_svg(FILE *f, struct sf_ftree *t, const struct sf_flame_opts *o);
 int sf_flame_folded(FILE *f, struct sf_ftree *t);
+/* Write t into the file path ("-": stdout) whole or not at all (fmt.h's
+ * sf_outfile): folded stacks, or an SVG drawn with o. Unless quiet, a file
+ * written is announced on stderr, "CMD: N frames -> PATH". 0, or -1 after
+ * a message naming path. */
+int sf_flame_write(const char *cmd, const char *path, struct sf_ftree *t, int folded,
+                   const struct sf_flame_opts *o, int quiet);
 
 #endif /* SFTRACE_FLAMESVG_H */

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chrome.h"
 #include "fmt.h"
+#include "logread.h"
+#include "select.h"
 
 uint64_t sf_fnv(const void *p, size_t n, uint64_t h)
 {
@@ -272,4 +275,83 @@ void sf_table_free(struct sf_table *t)
     free(t->cells);
     free(t->align);
     free(t);
+}
+
+int sf_select_getopt(struct sf_select *sel, const char *cmd, int c, const char *arg,
+                     void (*usage)(FILE *))
+{
+    char err[SF_ERRLEN + 256];
+    int r = c == '?' ? 0 : sf_select_option(sel, c, arg, err, sizeof err);
+    if (r < 0)
+        fprintf(stderr, "sftrace %s: %s\n", cmd, err);
+    else if (r == 0)
+        usage(stderr);
+    return r > 0 ? 0 : -1;
+}
+
+/* ---- command lines ------------------------------------------------------------- */
+
+char *sf_cmdline_join(const char *cmdline, size_t len)
+{
+    char *s = sf_xrealloc(NULL, len + 1);
+    memcpy(s, cmdline, len);
+    while (len && !s[len - 1]) /* the arguments' final NUL */
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if (!s[i])
+            s[i] = ' ';
+    s[len] = 0;
+    return s;
+}
+
+/* ---- output files -------------------------------------------------------------- */
+
+int sf_stdout_flush(const char *cmd)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: write error on the output\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
+int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path)
+{
+    o->f = stdout;
+    o->tmp = NULL;
+    o->path = path;
+    if (!strcmp(path, "-"))
+        return 0;
+    if (asprintf(&o->tmp, "%s.tmp%d", path, (int)getpid()) < 0) {
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        exit(1);
+    }
+    o->f = fopen(o->tmp, "w");
+    if (!o->f) {
+        fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr)
+{
+    if (o->f != stdout) {
+        if (fclose(o->f) != 0)
+            wr = -1;
+        if (wr == 0 && rename(o->tmp, o->path) != 0)
+            wr = -1;
+        if (wr != 0) {
+            fprintf(stderr, "%s: %s: %s\n", cmd, o->path, strerror(errno));
+            unlink(o->tmp);
+        }
+        free(o->tmp);
+        o->tmp = NULL;
+    } else if (sf_stdout_flush(cmd) != 0) {
+        wr = -1;
+    }
+    o->f = NULL;
+    return wr;
 }

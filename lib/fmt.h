@@ -26,6 +26,12 @@ int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char 
 int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v);
 int sf_opt_double(const char *cmd, const char *opt, const char *arg, double min, double max,
                   double *v);
+/* A getopt default case of a command whose other options are the selection
+ * options (select.h): 0 consumed, or -1 when the command stops (a bad
+ * argument: "sftrace CMD: message"; not a selection option: usage(stderr)). */
+struct sf_select;
+int sf_select_getopt(struct sf_select *sel, const char *cmd, int c, const char *arg,
+                     void (*usage)(FILE *));
 
 /* Room for any string these helpers make. */
 #define SF_FMT_LEN 48
@@ -48,6 +54,34 @@ static inline char *sf_fmt_bytes_s(char *buf, size_t n, uint64_t v)
 enum sf_outfmt { SF_OUT_TABLE, SF_OUT_CSV, SF_OUT_JSON };
 /* 0 and *f set, or -1 when s is none of table, csv, json. */
 int sf_outfmt_parse(const char *s, enum sf_outfmt *f);
+
+/* A process's command line (arguments each ending in NUL, as the log holds
+ * it) as one string, the arguments separated by spaces: malloc'd. */
+char *sf_cmdline_join(const char *cmdline, size_t len);
+
+/* Flush stdout at the end of a command's output: 0, or -1 after
+ * "CMD: write error on the output" (a full disk, a closed pipe). */
+int sf_stdout_flush(const char *cmd);
+
+/*
+ * An output written whole or not at all: to a temporary beside path
+ * ("PATH.tmpPID"), renamed over path once everything is written, so a failed
+ * run never leaves a half-written file in its place. Path "-" is stdout.
+ *     struct sf_outfile o;
+ *     if (sf_outfile_open(&o, CMD, path) != 0) ... fail (message printed)
+ *     int wr = write_it(o.f);
+ *     if (sf_outfile_close(&o, CMD, wr) != 0) ... fail (message printed)
+ */
+struct sf_outfile {
+    FILE *f;          /* write here */
+    char *tmp;        /* the temporary, NULL for stdout */
+    const char *path; /* the final name */
+};
+/* 0 with o->f open, or -1 after "CMD: PATH: error". Exits when out of memory. */
+int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path);
+/* Close (stdout: flush) and, when wr (the writer's result) is 0, rename into
+ * place; on any failure the temporary is removed. 0, or -1 after a message. */
+int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr);
 
 /* s as a JSON string, quotes included (invalid UTF-8 becomes U+FFFD). */
 void sf_json_str(FILE *f, const char *s);

@@ -31,13 +31,7 @@ struct sf_hblock {
     uint32_t hs;        /* heap << 2 | state */
 };
 
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 64;                                                        \
-            (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                     \
-        }                                                                                          \
-    } while (0)
+#define GROW(arr, n, cap) SF_GROW_FROM(arr, n, cap, 64)
 
 static inline uint64_t sat_add(uint64_t a, uint64_t b)
 {
@@ -695,14 +689,7 @@ int sf_milestone(struct sf_milestones *m, struct sf_calls *e, uint32_t func)
 {
     if (!m->re)
         return 0;
-    if (func >= m->cap) {
-        size_t n = m->cap ? m->cap : 256;
-        while (n <= func)
-            n *= 2;
-        m->cache = sf_xrealloc(m->cache, n);
-        memset(m->cache + m->cap, 0, n - m->cap);
-        m->cap = n;
-    }
+    SF_GROW_ZERO(m->cache, func, m->cap, 256);
     if (!m->cache[func]) {
         const struct sf_func *f = sf_calls_func(e, func);
         m->cache[func] = f && f->name && sf_regex_match(m->re, f->name) ? 2 : 1;

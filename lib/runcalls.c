@@ -71,6 +71,14 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
     return k;
 }
 
+int sf_run_getopt(struct sf_run *r, int c, const char *arg, void (*usage)(FILE *))
+{
+    int k = sf_run_option(r, c, arg);
+    if (k == 0)
+        usage(stderr);
+    return k > 0 ? 0 : -1;
+}
+
 /* ---- splitting threads between workers --------------------------------------- */
 
 struct tidb {
@@ -504,14 +512,7 @@ uint32_t sf_run_find(const struct sf_run *r, const char *name)
 
 uint32_t sf_run_gid(struct sf_runw *w, uint32_t func)
 {
-    if (func >= w->ngid) {
-        size_t n = w->ngid ? w->ngid : 256;
-        while (n <= func)
-            n *= 2;
-        w->gid = sf_xrealloc(w->gid, n * sizeof *w->gid);
-        memset(w->gid + w->ngid, 0, (n - w->ngid) * sizeof *w->gid);
-        w->ngid = n;
-    }
+    SF_GROW_ZERO(w->gid, func, w->ngid, 256);
     if (!w->gid[func]) {
         const struct sf_func *f = sf_calls_func(w->e, func);
         w->gid[func] = intern(w->run, f && f->name ? f->name : "?") + 1;

@@ -128,6 +128,10 @@ void sf_run_init(struct sf_run *r, const char *cmd);
 void sf_run_free(struct sf_run *r);
 /* A getopt value: 1 consumed, 0 not ours, -1 bad (message printed). */
 int sf_run_option(struct sf_run *r, int c, const char *arg);
+/* sf_run_option as a command's getopt default case: 0 consumed, or -1 when the
+ * command stops (a bad argument: message printed; an option unknown to it
+ * too: usage(stderr) printed). */
+int sf_run_getopt(struct sf_run *r, int c, const char *arg, void (*usage)(FILE *));
 
 /*
  * Run over path. mkctx makes each worker's consumer context (called in the

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "sqlout.h"
 #include "xalloc.h"
 
@@ -399,16 +400,7 @@ static void write_procs(struct sq *s)
         const struct sf_image *im = p->img;
         if (!im)
             continue;
-        /* the command line: arguments separated by spaces */
-        char *cmd = xrealloc(NULL, (size_t)im->cmdline_len + 1);
-        memcpy(cmd, im->cmdline, im->cmdline_len);
-        size_t n = im->cmdline_len;
-        while (n && !cmd[n - 1])
-            n--;
-        for (size_t j = 0; j < n; j++)
-            if (!cmd[j])
-                cmd[j] = ' ';
-        cmd[n] = 0;
+        char *cmd = sf_cmdline_join(im->cmdline, im->cmdline_len);
         sqlite3_bind_int64(st, 1, im->id);
         sqlite3_bind_int64(st, 2, im->pid);
         sqlite3_bind_int64(st, 3, im->ppid);

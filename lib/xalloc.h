@@ -39,12 +39,29 @@ static inline char *sf_xstrdup(const char *s)
     return d;
 }
 
-/* Make room for element n of arr (capacity cap, doubled from 16). */
-#define SF_GROW(arr, n, cap)                                                                       \
+/* Make room for element n of arr (capacity cap, doubled from first). */
+#define SF_GROW_FROM(arr, n, cap, first)                                                           \
     do {                                                                                           \
         if ((n) >= (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 16;                                                        \
+            (cap) = (cap) ? 2 * (cap) : (first);                                                   \
             (arr) = sf_xrealloc((arr), (cap) * sizeof *(arr));                                     \
+        }                                                                                          \
+    } while (0)
+/* The same, doubled from 16. */
+#define SF_GROW(arr, n, cap) SF_GROW_FROM(arr, n, cap, 16)
+
+/* Make room for index i of arr, a table indexed by an id (capacity cap,
+ * doubled from first until it covers i), the new elements zeroed (0 stands
+ * for "not known yet" in these tables). */
+#define SF_GROW_ZERO(arr, i, cap, first)                                                           \
+    do {                                                                                           \
+        if ((i) >= (cap)) {                                                                        \
+            size_t n_ = (cap) ? (cap) : (first);                                                   \
+            while (n_ <= (i))                                                                      \
+                n_ *= 2;                                                                           \
+            (arr) = sf_xrealloc((arr), n_ * sizeof *(arr));                                        \
+            memset((arr) + (cap), 0, (n_ - (cap)) * sizeof *(arr));                                \
+            (cap) = n_;                                                                            \
         }                                                                                          \
     } while (0)
 
