@@ -164,10 +164,10 @@ static void sync_cores(void)
 {
     static int state; /* 0 unknown, 1 registered, 2 unavailable */
     if (!state)
-        state = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0,
-                        0) == 0
-                    ? 1
-                    : 2;
+        state =
+            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0
+                ? 1
+                : 2;
     if (state == 1)
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
 }

@@ -212,6 +212,4 @@ int sf_arch_text_prot(const void *phdrs, int phnum, uintptr_t bias)
 }
 
 /* Each sled is complete when sf_arch_sled_patch returns (design.md). */
-void sf_arch_patch_flush(void)
-{
-}
+void sf_arch_patch_flush(void) {}
