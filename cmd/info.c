@@ -86,14 +86,6 @@ struct info {
     uint64_t exact_events;
 };
 
-static char *strndup_x(const uint8_t *s, size_t n)
-{
-    char *r = sf_xrealloc(NULL, n + 1);
-    memcpy(r, s, n);
-    r[n] = 0;
-    return r;
-}
-
 static void pair(struct info *in, const struct iimg *im, uint64_t tsc, uint64_t mono)
 {
     if (mono && (!in->first_ns || mono < in->first_ns))
@@ -153,7 +145,7 @@ static void add_object(struct info *in, const struct iimg *im, const struct sf_o
         SF_GROW(in->objs, in->nobjs, in->capobjs);
         x = &in->objs[in->nobjs++];
         memset(x, 0, sizeof *x);
-        x->path = strndup_x((const uint8_t *)path, plen);
+        x->path = sf_xstrndup(path, plen);
         x->bid = sf_xrealloc(NULL, o->build_id_len);
         memcpy(x->bid, bid, o->build_id_len);
         x->bid_len = o->build_id_len;

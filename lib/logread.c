@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "logread.h"
+#include "xalloc.h"
 #include "pack.h"
 
 #define BUF_SIZE (2u << 20) /* read buffer; grows to the largest chunk */
@@ -73,34 +74,6 @@ struct sf_log {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "sftrace: out of memory (%zu bytes)\n", n);
-        exit(1);
-    }
-    return q;
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (!p) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrndup(const void *s, size_t n)
-{
-    char *p = xrealloc(NULL, n + 1);
-    memcpy(p, s, n);
-    p[n] = 0;
-    return p;
-}
-
 __attribute__((format(printf, 3, 4))) static int fail(struct sf_log *log, uint64_t off,
                                                       const char *fmt, ...)
 {
@@ -138,9 +111,9 @@ uint64_t *sf_map_get(struct sf_map *m, uint64_t key, int create)
     if ((m->n + 1) * 2 > m->cap) {
         struct sf_map old = *m;
         m->cap = old.cap ? old.cap * 2 : 64;
-        m->keys = xcalloc(m->cap, sizeof *m->keys);
-        m->vals = xcalloc(m->cap, sizeof *m->vals);
-        m->used = xcalloc(m->cap, 1);
+        m->keys = sf_xcalloc(m->cap, sizeof *m->keys);
+        m->vals = sf_xcalloc(m->cap, sizeof *m->vals);
+        m->used = sf_xcalloc(m->cap, 1);
         for (size_t j = 0; j < old.cap; j++) {
             if (!old.used[j])
                 continue;
@@ -196,7 +169,7 @@ static int64_t fill(struct sf_log *log, size_t n)
             size_t want = 2 * log->cap;
             if (want > log->pos + n)
                 want = log->pos + n;
-            log->buf = xrealloc(log->buf, want);
+            log->buf = sf_xrealloc(log->buf, want);
             log->cap = want;
         }
         ssize_t r = read(log->fd, log->buf + log->len, log->cap - log->len);
@@ -262,8 +235,8 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
         close(fd);
         return NULL;
     }
-    struct sf_log *log = xcalloc(1, sizeof *log);
-    log->path = xstrndup(path, strlen(path));
+    struct sf_log *log = sf_xcalloc(1, sizeof *log);
+    log->path = sf_xstrndup(path, strlen(path));
     log->fd = fd;
     log->fsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
     log->cap = BUF_SIZE;
@@ -271,7 +244,7 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
         log->cap = (size_t)(log->fsize + 4096) & ~(size_t)4095;
     else if (log->fsize == UINT64_MAX) /* a pipe: start small, fill grows it */
         log->cap = 64u << 10;
-    log->buf = xrealloc(NULL, log->cap);
+    log->buf = sf_xrealloc(NULL, log->cap);
     log->fit.dirty = 1;
 
     struct sf_file_header *h = &log->hdr;
@@ -574,7 +547,7 @@ static void image_insert(struct sf_image *im, struct sf_obj *o)
     im->nobjs = w;
     if (im->nobjs == im->objcap) {
         im->objcap = im->objcap ? im->objcap * 2 : 8;
-        im->objs = xrealloc(im->objs, im->objcap * sizeof *im->objs);
+        im->objs = sf_xrealloc(im->objs, im->objcap * sizeof *im->objs);
     }
     uint32_t i = im->nobjs;
     while (i > 0 && im->objs[i - 1]->fid_base > o->fid_base) {
@@ -675,7 +648,7 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
     int keep = c->payload_len <= (1u << 22);
     if (keep && want > log->deccap) {
         log->deccap = want;
-        log->dec = xrealloc(log->dec, want * sizeof *log->dec);
+        log->dec = sf_xrealloc(log->dec, want * sizeof *log->dec);
     }
     for (;;) {
         const uint8_t *q = p;
@@ -1062,7 +1035,7 @@ static int recover(struct sf_log *log, int rd)
 static struct sf_image *new_image(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_process *p = c->u.process;
-    struct sf_image *im = xcalloc(1, sizeof *im);
+    struct sf_image *im = sf_xcalloc(1, sizeof *im);
     im->id = (uint32_t)log->nimages;
     im->pid = p->h.pid;
     im->ppid = p->ppid;
@@ -1074,24 +1047,24 @@ static struct sf_image *new_image(struct sf_log *log, struct sf_chunkv *c)
     im->tsc_hz = p->tsc_hz;
     im->offset = c->offset;
     const uint8_t *s = c->payload;
-    im->name = xstrndup(s, strnlen((const char *)s, p->name_len));
+    im->name = sf_xstrndup(s, strnlen((const char *)s, p->name_len));
     s += p->name_len;
-    im->cmdline = xstrndup(s, p->cmdline_len);
+    im->cmdline = sf_xstrndup(s, p->cmdline_len);
     im->cmdline_len = p->cmdline_len;
     s += p->cmdline_len;
-    im->exe = xstrndup(s, strnlen((const char *)s, p->exe_len));
+    im->exe = sf_xstrndup(s, strnlen((const char *)s, p->exe_len));
 
     /* A forked child starts with its parent's mappings. */
     struct sf_image *parent = sf_log_image(log, p->ppid);
     if ((p->h.flags & SF_PROC_FORKED) && parent && parent->pid != p->h.pid && parent->nobjs) {
         im->objcap = im->nobjs = parent->nobjs;
-        im->objs = xrealloc(NULL, im->objcap * sizeof *im->objs);
+        im->objs = sf_xrealloc(NULL, im->objcap * sizeof *im->objs);
         memcpy(im->objs, parent->objs, im->nobjs * sizeof *im->objs);
     }
 
     if (log->nimages == log->imgcap) {
         log->imgcap = log->imgcap ? log->imgcap * 2 : 16;
-        log->images = xrealloc(log->images, log->imgcap * sizeof *log->images);
+        log->images = sf_xrealloc(log->images, log->imgcap * sizeof *log->images);
     }
     log->images[log->nimages++] = im;
     *sf_map_get(&log->pidmap, im->pid, 1) = log->nimages;
@@ -1108,7 +1081,7 @@ static struct sf_image *new_image(struct sf_log *log, struct sf_chunkv *c)
 static struct sf_obj *new_object(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_object *o = c->u.object;
-    struct sf_obj *x = xcalloc(1, sizeof *x);
+    struct sf_obj *x = sf_xcalloc(1, sizeof *x);
     x->img = c->img;
     x->offset = c->offset;
     x->flags = o->h.flags;
@@ -1116,21 +1089,21 @@ static struct sf_obj *new_object(struct sf_log *log, struct sf_chunkv *c)
     x->fid_base = o->fid_base;
     x->nfuncs = o->nfuncs;
     x->nsleds = o->nsleds;
-    uint64_t *fa = xrealloc(NULL, (size_t)o->nfuncs * 8);
+    uint64_t *fa = sf_xrealloc(NULL, (size_t)o->nfuncs * 8);
     memcpy(fa, c->payload, (size_t)o->nfuncs * 8);
     x->func_addr = fa;
     const uint8_t *s = c->payload + (size_t)o->nfuncs * 8;
-    x->path = xstrndup(s, strnlen((const char *)s, o->path_len));
+    x->path = sf_xstrndup(s, strnlen((const char *)s, o->path_len));
     s += o->path_len;
     if (o->build_id_len) {
-        uint8_t *b = xrealloc(NULL, o->build_id_len);
+        uint8_t *b = sf_xrealloc(NULL, o->build_id_len);
         memcpy(b, s, o->build_id_len);
         x->build_id = b;
         x->build_id_len = o->build_id_len;
     }
     if (log->nobjs == log->objcap) {
         log->objcap = log->objcap ? log->objcap * 2 : 16;
-        log->objs = xrealloc(log->objs, log->objcap * sizeof *log->objs);
+        log->objs = sf_xrealloc(log->objs, log->objcap * sizeof *log->objs);
     }
     log->objs[log->nobjs++] = x;
     image_insert(c->img, x);

@@ -18,8 +18,10 @@ static inline void sf_oom(void)
 static inline void *sf_xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);
-    if (!p)
-        sf_oom();
+    if (!p) {
+        fprintf(stderr, "sftrace: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
     return p;
 }
 
@@ -36,6 +38,16 @@ static inline char *sf_xstrdup(const char *s)
     char *d = strdup(s);
     if (!d)
         sf_oom();
+    return d;
+}
+
+/* A NUL-terminated copy of the first n bytes of s (which need not be
+ * terminated). */
+static inline char *sf_xstrndup(const void *s, size_t n)
+{
+    char *d = sf_xrealloc(NULL, n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
     return d;
 }
 
