@@ -275,6 +275,9 @@ static int u64set_add(struct u64set *s, uint64_t key)
 struct summary {
     uint64_t events, bytes, lost;
     uint32_t processes, images, objects, threads;
+    uint32_t died, unended; /* images salvaged after a death; images without END */
+    uint32_t end_threads;   /* threads the ENDs count (a reused tid counts again) */
+    char died_msg[512];
     int bad;
     char bids[64][129]; /* distinct build-ids of the objects, in hex */
     uint32_t nbids;
@@ -285,6 +288,83 @@ static void hex(char *out, const uint8_t *p, size_t n)
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", p[i]);
     out[2 * n] = 0;
+}
+
+/* A process died without the runtime's last flush; its helper wrote what
+ * its threads had stored. Say so (the first few, then a count). */
+static void note_death(struct summary *s, uint32_t pid, const struct sf_end *e)
+{
+    s->died++;
+    size_t n = strlen(s->died_msg);
+    if (s->died > 4 || n > sizeof s->died_msg - 128)
+        return;
+    char how[64];
+    if (e->status_how == SF_STATUS_SIGNALED)
+        snprintf(how, sizeof how, "was killed by signal %u (%s)", e->status,
+                 strsignal((int)e->status));
+    else if (e->status_how == SF_STATUS_EXITED)
+        snprintf(how, sizeof how, "exited (status %u) without a last flush", e->status);
+    else
+        snprintf(how, sizeof how, "died");
+    snprintf(s->died_msg + n, sizeof s->died_msg - n,
+             "sftrace record: process %u %s; its %llu events were salvaged into the log\n", pid,
+             how, (unsigned long long)e->events);
+}
+
+/*
+ * Wait until every process of the log that is no longer running has its
+ * END: after a death, its helper is still writing what it salvaged. A
+ * process still running (a daemon) is not waited for, nor one whose helper
+ * could not write (the log stops growing: a full disk).
+ */
+static void wait_for_helpers(const char *path)
+{
+    off_t last_size = -1;
+    int still = 0;                                              /* rounds without the log growing */
+    for (int round = 0; round < 6000 && still < 100; round++) { /* 60 s; 1 s unchanged */
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return;
+        struct stat fst;
+        if (fstat(fileno(f), &fst) == 0) {
+            still = fst.st_size == last_size ? still + 1 : 0;
+            last_size = fst.st_size;
+        }
+        uint32_t open_pids[256];
+        size_t nopen = 0;
+        struct sf_chunk h;
+        off_t off = sizeof(struct sf_file_header);
+        while (fseeko(f, off, SEEK_SET) == 0 && fread(&h, sizeof h, 1, f) == 1 &&
+               h.magic == SF_CHUNK_MAGIC && h.size >= sizeof h) {
+            if (h.type == SF_CHUNK_PROCESS || h.type == SF_CHUNK_END) {
+                size_t k = 0;
+                while (k < nopen && open_pids[k] != h.pid)
+                    k++;
+                if (h.type == SF_CHUNK_PROCESS && k == nopen && nopen < 256)
+                    open_pids[nopen++] = h.pid;
+                else if (h.type == SF_CHUNK_END && k < nopen)
+                    open_pids[k] = open_pids[--nopen];
+            }
+            off += h.size;
+        }
+        fclose(f);
+        int waiting = 0;
+        for (size_t k = 0; k < nopen && !waiting; k++) {
+            char st[64], buf[512];
+            snprintf(st, sizeof st, "/proc/%u/stat", open_pids[k]);
+            FILE *p = fopen(st, "r");
+            size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+            if (p)
+                fclose(p);
+            buf[n] = 0;
+            char *e = strrchr(buf, ')');
+            waiting = !n || !e || e[1] != ' ' || e[2] == 'Z' || e[2] == 'X';
+        }
+        if (!waiting)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Walk the chunk headers (seeking over payloads) to count what was recorded. */
@@ -313,6 +393,7 @@ static void summarize(const char *path, struct summary *s)
         }
         if (c.h.type == SF_CHUNK_PROCESS) {
             s->images++;
+            s->unended++;
             int seen = !u64set_add(&pids, (uint64_t)c.h.pid + 1);
             if (!seen || !(c.h.flags & SF_PROC_EXECED))
                 s->processes++;
@@ -337,7 +418,7 @@ static void summarize(const char *path, struct summary *s)
                 }
             }
         } else if (c.h.type == SF_CHUNK_END || c.h.type == SF_CHUNK_EVENTS) {
-            size_t want = c.h.type == SF_CHUNK_END ? sizeof(struct sf_end) : sizeof c;
+            size_t want = c.h.type == SF_CHUNK_END ? SF_END_SIZE_V0 : sizeof c;
             union {
                 struct sf_end e;
                 struct sf_events ev;
@@ -350,6 +431,11 @@ static void summarize(const char *path, struct summary *s)
             if (c.h.type == SF_CHUNK_END) {
                 s->events += u.e.events;
                 s->lost += u.e.lost;
+                s->end_threads += u.e.threads;
+                s->unended--;
+                if (c.h.size >= sizeof u.e && fread(&u.e.status_how, 8, 1, f) == 1 &&
+                    u.e.reason == SF_END_DIED)
+                    note_death(s, c.h.pid, &u.e);
             } else {
                 u64set_add(&threads, ((uint64_t)c.h.pid << 32 | u.ev.tid) + 1);
             }
@@ -361,7 +447,8 @@ static void summarize(const char *path, struct summary *s)
         if (fseeko(f, off, SEEK_SET) != 0)
             break;
     }
-    s->threads = (uint32_t)threads.n;
+    /* threads, not distinct tids: 100,000 threads in sequence reuse tids */
+    s->threads = s->unended || s->end_threads < threads.n ? (uint32_t)threads.n : s->end_threads;
     fseeko(f, 0, SEEK_END);
     s->bytes = (uint64_t)ftello(f);
     free(threads.v);
@@ -561,6 +648,12 @@ int cmd_record(int argc, char **argv)
     signal(SIGQUIT, SIG_IGN);
     signal(SIGTERM, forward);
     signal(SIGHUP, forward);
+    /* Wait without reaping: the helper reads the exit status of a killed
+     * child from its zombie, then the log is complete. */
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
+    wait_for_helpers(logpath);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -588,6 +681,14 @@ int cmd_record(int argc, char **argv)
     if (s.lost)
         fprintf(stderr, "sftrace record: %llu records could not be written\n",
                 (unsigned long long)s.lost);
+    fputs(s.died_msg, stderr);
+    if (s.unended)
+        fprintf(stderr,
+                "sftrace record: %u process image(s) have no END in the log: their recording "
+                "was cut short (the log is readable up to its last whole chunk)\n",
+                s.unended);
+    if (s.died > 4)
+        fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
     report_stale_filters(filters, &s);
     return rc;
 }

@@ -27,7 +27,7 @@
 
 #define SF_FILE_MAGIC "SFTRACE\0" /* 8 bytes */
 #define SF_VERSION_MAJOR 1        /* readers refuse a newer major */
-#define SF_VERSION_MINOR 1        /* compatible additions (1: PROCESS machine) */
+#define SF_VERSION_MINOR 2        /* compatible additions (1: PROCESS machine; 2: END status) */
 
 struct sf_file_header {
     char magic[8];           /* SF_FILE_MAGIC */
@@ -160,17 +160,39 @@ struct sf_events {
     uint64_t flush_mono_ns;
 };
 
-/* END: a process stops recording (exit, exec). Totals are for that image. */
+/*
+ * END: a process image stops recording (exit, exec, a fatal signal the
+ * runtime saw, or its death without the runtime running: DIED, written by
+ * the helper that salvaged its buffers). Totals are for that image and count
+ * exactly the records the log holds for it. status_how/status (minor 1) say
+ * how the process ended; a 56-byte END (minor 0) has neither.
+ */
 struct sf_end {
     struct sf_chunk h;
     uint64_t tsc; /* calibration pair at the end */
     uint64_t mono_ns;
-    uint64_t events;  /* function events recorded */
-    uint64_t lost;    /* records dropped */
-    uint32_t threads; /* threads that recorded */
-    uint32_t reason;  /* enum sf_end_reason */
+    uint64_t events;     /* function events recorded */
+    uint64_t lost;       /* records dropped */
+    uint32_t threads;    /* threads that recorded */
+    uint32_t reason;     /* enum sf_end_reason */
+    uint32_t status_how; /* enum sf_status_how (minor 1) */
+    uint32_t status;     /* exit status, or the signal number */
 };
-enum sf_end_reason { SF_END_EXIT = 1, SF_END_EXEC = 2, SF_END_SIGNAL = 3 };
+#define SF_END_SIZE_V0 56u /* END of a minor-0 log: no status fields */
+enum sf_end_reason {
+    SF_END_EXIT = 1,
+    SF_END_EXEC = 2,
+    SF_END_SIGNAL = 3, /* a fatal signal, seen by the runtime's handler */
+    SF_END_DIED = 4,   /* it died without the runtime's last flush (SIGKILL, the OOM
+                          killer, a raw exit_group, a crash): its helper wrote it */
+};
+enum sf_status_how {
+    SF_STATUS_UNKNOWN = 0,
+    SF_STATUS_EXITED = 1,   /* status = exit status */
+    SF_STATUS_SIGNALED = 2, /* status = the signal that killed it */
+};
+/* END flags */
+#define SF_END_WRITE_FAILED 1u /* the log could not hold everything (disk full...) */
 
 /* ---- records inside EVENTS chunks -------------------------------------- */
 

@@ -479,7 +479,7 @@ static size_t type_size(uint16_t type)
     case SF_CHUNK_EVENTS:
         return sizeof(struct sf_events);
     case SF_CHUNK_END:
-        return sizeof(struct sf_end);
+        return SF_END_SIZE_V0; /* minor 1 adds status fields: check h.size */
     }
     return sizeof(struct sf_chunk);
 }
@@ -1314,7 +1314,7 @@ int sf_log_prescan(struct sf_log *log)
                 fit_add(f, e.flush_tsc, e.flush_mono_ns);
             } else {
                 struct sf_end e;
-                memcpy(&e, b, sizeof e);
+                memcpy(&e, b, SF_END_SIZE_V0);
                 fit_add(f, e.tsc, e.mono_ns);
             }
         }

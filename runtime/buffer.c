@@ -1,29 +1,30 @@
 /*
- * buffer.c - per-thread event buffers: the slow path, the writer thread, and
- * flushing every thread's records at thread exit, process exit, exec and
- * fatal signals.
+ * buffer.c - per-thread event buffers in shared memory: the slow path,
+ * handing full buffers to the helper process, and the requests that make
+ * the helper write everything at exit, exec and fatal signals.
  *
- * Each recording thread owns a slot with a ring of SF_NBUF 64 KiB buffers.
- * The trampoline appends 8-byte records through sf_tls.pos. When a buffer
- * fills, the slow path marks it FULL, wakes the writer thread and moves on to
- * the next buffer of the ring, so the traced thread never packs or writes in
- * the common case: the writer, on the other core, packs the buffer (pack.h)
- * and appends it as one EVENTS chunk. If the ring is full (the writer is
- * behind) or there is no writer (a forked child, SFTRACE_WRITER=0), the
- * owner writes its full buffers itself.
- *
- * Who writes: whoever holds the slot's wlock (writer thread, owner, or the
- * thread flushing everything at exit), always in ring order, and a buffer's
- * `from` pointer says what is already written, so every record reaches the
- * log exactly once even when a running thread's partly filled buffer is
- * written at exit.
+ * Each recording thread owns a slot in the process's memfd (runtime.h has
+ * the layout) with a ring of SF_NBUF 64 KiB buffers. The trampoline appends
+ * 8-byte records through sf_tls.pos. When a buffer fills, the slow path
+ * marks it FULL (after packing it itself when no core is spare) and moves to
+ * the next buffer of the ring; the helper (helper.c) appends it to the log,
+ * zeroes it and frees it. If the next buffer is not free yet the owner waits
+ * for the helper, so the program slows down instead of losing events. The
+ * traced process never writes the log: a record is in the log once it is in
+ * shared memory, whatever happens to the process afterwards.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,47 +33,19 @@
 
 __thread struct sf_tls sf_tls __attribute__((tls_model("initial-exec")));
 
-static uint8_t *discard_buf;   /* where disabled threads' events go */
-static pthread_key_t exit_key; /* its destructor flushes a thread at exit */
-static _Atomic uint32_t proc_chunk_lock;
+static uint8_t *discard_buf;      /* where disabled threads' events go */
+static pthread_key_t exit_key;    /* its destructor flushes a thread at exit */
+static _Atomic uint32_t req_lock; /* one request to the helper at a time */
 
-/* The writer thread: woken through a futex on wake_seq. */
-static _Atomic uint32_t wake_seq;
-static _Atomic uint32_t writer_sleeping;
-static pid_t writer_pid; /* the process the writer thread belongs to */
-
-/* n buffers of SF_BUF_SIZE, contiguous and SF_BUF_SIZE-aligned: map one
- * buffer more than needed and give back the unaligned ends. */
-static uint8_t *alloc_buffers(size_t n)
-{
-    size_t len = (n + 1) * SF_BUF_SIZE;
-    uint8_t *p = sf_map(len);
-    if (!p)
-        return NULL;
-    uintptr_t a = ((uintptr_t)p + SF_BUF_SIZE - 1) & ~(uintptr_t)(SF_BUF_SIZE - 1);
-    if (a > (uintptr_t)p)
-        sf_unmap(p, a - (uintptr_t)p);
-    uintptr_t end = (uintptr_t)p + len, want = a + n * SF_BUF_SIZE;
-    if (end > want)
-        sf_unmap((void *)want, end - want);
-    return (uint8_t *)a;
-}
+static void tsd_destructor(void *v);
 
 uint64_t sf_now(void)
 {
     return sf_g.clock == SF_CLOCK_TSC ? sf_arch_now() : sf_mono_ns();
 }
 
-static void spin_lock(_Atomic uint32_t *l)
-{
-    uint32_t z = 0;
-    while (!atomic_compare_exchange_weak(l, &z, 1)) {
-        z = 0;
-        sf_arch_pause();
-    }
-}
-
-/* Bounded: a flush at exit must not hang on a thread that died holding it. */
+/* Bounded: nothing here may hang on a thread that died holding a lock (a
+ * fatal signal, a raw clone child sharing our TLS). */
 static int spin_trylock(_Atomic uint32_t *l, long tries)
 {
     for (long i = 0; i < tries; i++) {
@@ -101,39 +74,154 @@ static void block_signals(sigset_t *old)
     pthread_sigmask(SIG_SETMASK, &all, old);
 }
 
-static void tsd_destructor(void *v);
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* Map len bytes of the memfd at off, SF_BUF_SIZE-aligned (at `at` if given). */
+static void *map_shared(size_t off, size_t len, void *at)
+{
+    if (at) {
+        void *p =
+            mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, sf_g.memfd, (off_t)off);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    size_t rlen = len + SF_BUF_SIZE;
+    uint8_t *r = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)r + SF_BUF_SIZE - 1) & ~(uintptr_t)(SF_BUF_SIZE - 1);
+    void *p = mmap((void *)a, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, sf_g.memfd,
+                   (off_t)off);
+    if (p == MAP_FAILED) {
+        munmap(r, rlen);
+        return NULL;
+    }
+    if (a > (uintptr_t)r)
+        munmap(r, a - (uintptr_t)r);
+    uintptr_t end = (uintptr_t)r + rlen, want = a + len;
+    if (end > want)
+        munmap((void *)want, end - want);
+    return p;
+}
+
+static uint64_t fd_ino(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/*
+ * Size the memfd (sparse: pages exist only once touched). The kernel holds a
+ * memfd to RLIMIT_FSIZE like any file, and raises SIGXFSZ: with the signal
+ * blocked, a soft limit below our size is lifted for the one call and put
+ * back, so the program keeps its limit and never sees the signal.
+ */
+static int size_shm(int fd)
+{
+    sigset_t xfsz, old;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+    int rc = ftruncate(fd, (off_t)SF_MEMFD_SIZE);
+    struct rlimit rl;
+    if (rc != 0 && errno == EFBIG && getrlimit(RLIMIT_FSIZE, &rl) == 0 &&
+        rl.rlim_max == RLIM_INFINITY) {
+        struct rlimit up = {RLIM_INFINITY, RLIM_INFINITY};
+        if (setrlimit(RLIMIT_FSIZE, &up) == 0) {
+            rc = ftruncate(fd, (off_t)SF_MEMFD_SIZE);
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+    }
+    /* a SIGXFSZ the failed call left pending is ours: take it back */
+    struct timespec zero = {0, 0};
+    sigset_t pend;
+    if (sigpending(&pend) == 0 && sigismember(&pend, SIGXFSZ) && !sigismember(&old, SIGXFSZ))
+        sigtimedwait(&xfsz, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        sf_msg("the shared buffers need a file size limit (RLIMIT_FSIZE) above %llu bytes",
+               (unsigned long long)SF_MEMFD_SIZE);
+    return rc;
+}
+
+/* Create the shared memory of this process image and map its control block. */
+int sf_shm_init(void)
+{
+    int fd = (int)syscall(SYS_memfd_create, "sftrace", 1u /* MFD_CLOEXEC */);
+    if (fd < 0)
+        return -1;
+    fd = sf_fd_high(fd);
+    if (size_shm(fd) != 0) {
+        close(fd);
+        return -1;
+    }
+    int old = sf_g.memfd;
+    sf_g.memfd = fd;
+    sf_g.memfd_ino = fd_ino(fd);
+    struct sf_ctl *ctl = map_shared(0, SF_BUF_SIZE, sf_g.ctl);
+    if (!ctl) {
+        sf_g.memfd = old;
+        close(fd);
+        return -1;
+    }
+    sf_g.ctl = ctl;
+    ctl->magic = SF_CTL_MAGIC;
+    ctl->pid = (uint32_t)sf_g.pid;
+    return 0;
+}
 
 void sf_buffers_init(void)
 {
-    discard_buf = alloc_buffers(1);
+    discard_buf = sf_map(2 * SF_BUF_SIZE);
+    if (discard_buf) /* aligned, so that "full" is seen at its end */
+        discard_buf =
+            (uint8_t *)(((uintptr_t)discard_buf + SF_BUF_SIZE - 1) & ~(uintptr_t)(SF_BUF_SIZE - 1));
     pthread_key_create(&exit_key, tsd_destructor);
+}
+
+/* Wake the helper if it sleeps: one byte on its pipe, if the descriptor is
+ * still ours (a program may close it with a raw system call and reuse the
+ * number for its own file). */
+void sf_wake_helper(void)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    if (!ctl || !atomic_load(&ctl->helper_sleeping) || sf_g.wake_fd < 0)
+        return;
+    if (!sf_fd_is(sf_g.wake_fd, sf_g.wake_ino))
+        return;
+    char c = 0;
+    ssize_t n = write(sf_g.wake_fd, &c, 1);
+    (void)n; /* EAGAIN: the pipe is full of wake-ups already */
 }
 
 static struct sf_slot *slot_acquire(void)
 {
-    for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next) {
+    struct sf_ctl *ctl = sf_g.ctl;
+    if (!ctl)
+        return NULL;
+    uint32_t n = atomic_load_explicit(&ctl->nslots, memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++) {
+        struct sf_slot *s = sf_g.blocks[i];
         uint32_t f = SLOT_FREE;
-        if (atomic_load(&s->state) == SLOT_FREE &&
+        if (s && atomic_load(&s->state) == SLOT_FREE &&
             atomic_compare_exchange_strong(&s->state, &f, SLOT_USED))
             return s;
     }
-    struct sf_slot *s = sf_alloc(sizeof *s);
-    if (!s)
+    if (!spin_trylock(&ctl->grow_lock, 2000000))
         return NULL;
-    uint8_t *ring = alloc_buffers(SF_NBUF);
-    if (!ring)
-        return NULL;
-    for (int i = 0; i < SF_NBUF; i++)
-        s->bufs[i].mem = ring + (size_t)i * SF_BUF_SIZE;
-    s->packbuf = sf_map(SF_PACK_BOUND(SF_BUF_SIZE));
-    s->pack = sf_alloc(sizeof *s->pack);
-    if (!s->packbuf || !s->pack)
-        return NULL;
-    atomic_store(&s->state, SLOT_USED);
-    struct sf_slot *head = atomic_load(&sf_g.slots);
-    do
-        s->next = head;
-    while (!atomic_compare_exchange_weak(&sf_g.slots, &head, s));
+    struct sf_slot *s = NULL;
+    n = atomic_load(&ctl->nslots);
+    if (n < SF_MAX_SLOTS && sf_fd_is(sf_g.memfd, sf_g.memfd_ino))
+        s = map_shared((size_t)SF_BLOCK * (1 + n), SF_BLOCK, NULL);
+    if (s) {
+        s->index = n;
+        atomic_store(&s->state, SLOT_USED);
+        sf_g.blocks[n] = s;
+        atomic_store_explicit(&ctl->nslots, n + 1, memory_order_release);
+    }
+    spin_unlock(&ctl->grow_lock);
     return s;
 }
 
@@ -143,17 +231,17 @@ static void point_at_discard(uint64_t now)
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
 }
 
-/* Make bufs[i] the owner's FILLING buffer. It must be FREE. */
-static void start_buffer(struct sf_slot *s, uint32_t i)
+/* Make bufs[i] the owner's FILLING buffer. It must be FREE (and zero). */
+static void start_buffer(struct sf_slot *s, uint32_t i, uint32_t from)
 {
     struct sf_buf *b = &s->bufs[i];
-    b->from = b->mem;
+    b->from = from;
     b->hi = ~sf_tls.hi_not;
     b->ext_words = 0;
     b->ext_taken = 0;
-    atomic_store(&b->state, B_FILLING);
+    atomic_store_explicit(&b->state, B_FILLING, memory_order_release);
     s->cur = i;
-    sf_tls.pos = b->mem;
+    sf_tls.pos = sf_slot_buf(s, i) + from;
 }
 
 /* First event of a thread: give it a slot, or send it to the discard buffer. */
@@ -167,23 +255,18 @@ static void thread_start(uint64_t now, int force)
         point_at_discard(now);
         return;
     }
-    /* The writer thread may still be looking at this slot's previous life. */
-    spin_lock(&s->wlock);
+    /* The helper left it with every buffer FREE and zero, wnext and seq 0. */
     s->tid = (uint32_t)sf_gettid();
-    s->seq = 0;
-    s->tls = &sf_tls;
-    s->name[0] = 0;
-    s->wnext = 0;
-    for (int i = 0; i < SF_NBUF; i++)
-        atomic_store(&s->bufs[i].state, B_FREE);
+    prctl(PR_GET_NAME, s->name, 0, 0, 0);
+    memset(s->written_name, 0, sizeof s->written_name);
+    s->last_full_ns = 0;
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
-    start_buffer(s, 0);
-    spin_unlock(&s->wlock);
+    start_buffer(s, 0, 0);
     sf_tls.slot = s;
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;
     sf_tls.ext_words = 0;
-    atomic_fetch_add(&sf_g.nthreads, 1);
+    atomic_fetch_add(&sf_g.ctl->nthreads, 1);
     pthread_setspecific(exit_key, &sf_tls);
 }
 
@@ -198,163 +281,10 @@ void sf_thread_enable(int on)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Write PROCESS and OBJECT chunks once, before a forked child's first
- * events (or its first OBJECT chunk): no chunk of a pid may come before its
- * PROCESS chunk, and a child that records nothing writes nothing. */
-void sf_ensure_process_chunk(void)
-{
-    if (!sf_g.need_process_chunk)
-        return;
-    spin_lock(&proc_chunk_lock);
-    if (sf_g.need_process_chunk) {
-        sf_write_process_chunk(SF_PROC_FORKED);
-        sf_rewrite_object_chunks();
-        sf_g.need_process_chunk = 0;
-    }
-    spin_unlock(&proc_chunk_lock);
-}
-
-static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t flags)
-{
-    struct sf_thread t;
-    memset(&t, 0, sizeof t);
-    t.h.magic = SF_CHUNK_MAGIC;
-    t.h.type = SF_CHUNK_THREAD;
-    t.h.flags = (uint16_t)flags;
-    t.h.size = sizeof t;
-    t.h.pid = (uint32_t)sf_g.pid;
-    t.tid = s->tid;
-    t.tsc = sf_now();
-    memcpy(t.name, name, 15);
-    sf_log_write(&t, sizeof t, NULL, 0);
-    memcpy(s->name, name, 16);
-}
-
-/* Read a thread's current name; write a THREAD chunk if it changed. Caller
- * holds s->wlock (the name cache is the slot's). */
-static void update_thread_name(struct sf_slot *s, int self, uint32_t flags)
-{
-    if (sf_g.need_process_chunk)
-        return; /* a forked child that recorded nothing: it writes nothing */
-    char name[16] = {0};
-    if (self) {
-        prctl(PR_GET_NAME, name, 0, 0, 0);
-    } else {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/task/%u/comm", s->tid);
-        ssize_t n = sf_read_file(path, name, 15);
-        if (n <= 0)
-            return;
-        name[n] = 0;
-        char *nl = strchr(name, '\n');
-        if (nl)
-            *nl = 0;
-    }
-    if (flags || memcmp(name, s->name, 16) != 0)
-        write_thread_chunk(s, name, flags);
-}
-
-/* Timestamp high half in force after the records [from, to), and the number
- * of non-function record words among them. */
-static uint32_t scan_records(const uint8_t *from, const uint8_t *to, uint32_t hi,
-                             uint32_t *ext_words)
-{
-    uint32_t ext = 0;
-    while (from + 8 <= to) {
-        uint32_t w0, w1;
-        memcpy(&w0, from, 4);
-        memcpy(&w1, from + 4, 4);
-        size_t len = 8;
-        if (sf_w1_kind(w1) == SF_KIND_EXT) {
-            if (sf_w1_sub(w1) == SF_EXT_TSC_HI)
-                hi = w0;
-            len += 8 * (size_t)sf_w1_nwords(w1);
-            ext += (uint32_t)(len / 8);
-        }
-        from += len;
-    }
-    *ext_words = ext;
-    return hi;
-}
-
-/* Write records [b->from, end) of slot s as one EVENTS chunk. Holds wlock. */
-static void write_events(struct sf_slot *s, struct sf_buf *b, uint8_t *end, uint32_t ext_words)
-{
-    uint8_t *from = b->from;
-    if (end <= from)
-        return;
-    sf_ensure_process_chunk();
-    struct sf_events h;
-    memset(&h, 0, sizeof h);
-    const uint8_t *data = from;
-    size_t len = (size_t)(end - from);
-    if (!sf_g.raw) {
-        len = sf_pack(s->pack, from, len, b->hi, s->packbuf);
-        data = s->packbuf;
-        /* chunks stay 8-byte multiples: zero bytes after the records */
-        h.pad = (uint32_t)((8 - len % 8) % 8);
-        memset(s->packbuf + len, 0, h.pad);
-        len += h.pad;
-        h.h.flags = SF_PACK_FLAGS;
-    }
-    h.h.magic = SF_CHUNK_MAGIC;
-    h.h.type = SF_CHUNK_EVENTS;
-    h.h.size = (uint32_t)(sizeof h + len);
-    h.h.pid = (uint32_t)sf_g.pid;
-    h.tid = s->tid;
-    h.seq = s->seq++;
-    h.tsc_hi = b->hi;
-    h.flush_tsc = sf_now();
-    h.flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h.flush_tsc;
-    uint64_t nrec = (uint64_t)(end - from) / 8;
-    if (sf_log_write(&h, sizeof h, data, len) != 0)
-        atomic_fetch_add(&sf_g.lost, nrec);
-    else
-        atomic_fetch_add(&sf_g.events, nrec > ext_words ? nrec - ext_words : 0);
-    b->from = end;
-}
-
 /*
- * Write every FULL buffer of s, in ring order, and free it. With `partial`,
- * also the written part of the FILLING buffer (`pos` is the owner's write
- * pointer, read by the caller). Caller holds s->wlock. Returns buffers freed.
- */
-static int drain(struct sf_slot *s, uint8_t *partial_end)
-{
-    int n = 0;
-    for (;;) {
-        struct sf_buf *b = &s->bufs[s->wnext];
-        uint32_t st = atomic_load_explicit(&b->state, memory_order_acquire);
-        if (st == B_FULL) {
-            write_events(s, b, b->mem + SF_BUF_SIZE, b->ext_words - b->ext_taken);
-            atomic_store_explicit(&b->state, B_FREE, memory_order_release);
-            s->wnext = (s->wnext + 1) % SF_NBUF;
-            n++;
-            continue;
-        }
-        if (st == B_FILLING && partial_end && partial_end >= b->from &&
-            partial_end <= b->mem + SF_BUF_SIZE) {
-            uint32_t ext;
-            uint32_t hi = scan_records(b->from, partial_end, b->hi, &ext);
-            write_events(s, b, partial_end, ext);
-            b->hi = hi;
-            b->ext_taken += ext;
-        }
-        return n;
-    }
-}
-
-static void wake_writer(void)
-{
-    atomic_fetch_add(&wake_seq, 1);
-    if (atomic_load(&writer_sleeping))
-        syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-/*
- * Is there a core for the writer? Handing buffers over only pays when a core
- * would otherwise idle: when as many threads fill buffers as there are
- * CPUs, packing on the other core just moves the work and adds the cost of
+ * Is there a core for the helper to pack on? Handing buffers over only pays
+ * when a core would otherwise idle: when as many threads fill buffers as
+ * there are CPUs, packing elsewhere just moves the work and adds the cost of
  * moving 64 KiB between caches. A thread counts as busy if it filled a
  * buffer in the last 20 ms.
  */
@@ -362,11 +292,58 @@ static int spare_cpu(struct sf_slot *self)
 {
     uint64_t now = sf_mono_ns();
     self->last_full_ns = now;
-    uint32_t busy = 0;
-    for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next)
-        if (atomic_load(&s->state) == SLOT_USED && now - s->last_full_ns < 20000000)
+    uint32_t busy = 0, n = atomic_load(&sf_g.ctl->nslots);
+    for (uint32_t i = 0; i < n; i++) {
+        struct sf_slot *s = sf_g.blocks[i];
+        if (s && atomic_load(&s->state) == SLOT_USED && now - s->last_full_ns < 20000000)
             busy++;
+    }
     return busy < sf_g.ncpus;
+}
+
+/* Pack a FULL buffer into its packing area, if the helper has not taken it. */
+static void pack_own(struct sf_slot *s, uint32_t i)
+{
+    struct sf_buf *b = &s->bufs[i];
+    uint32_t st = B_FULL;
+    if (!atomic_compare_exchange_strong(&b->state, &st, B_PACKING))
+        return;
+    uint8_t *out = sf_slot_packarea(s, i);
+    size_t len = sf_pack(&s->pack, sf_slot_buf(s, i) + b->from, SF_BUF_SIZE - b->from, b->hi, out);
+    uint32_t pad = (uint32_t)((8 - len % 8) % 8);
+    memset(out + len, 0, pad);
+    b->packed_len = (uint32_t)(len + pad);
+    b->packed_pad = pad;
+    b->packed_from = b->from;
+    atomic_store_explicit(&b->state, B_PACKED, memory_order_release);
+}
+
+/* Wait until bufs[i] is free. If the helper is gone, drop what it holds. */
+static void wait_free(struct sf_slot *s, uint32_t i)
+{
+    struct sf_buf *b = &s->bufs[i];
+    if (atomic_load_explicit(&b->state, memory_order_acquire) == B_FREE)
+        return;
+    atomic_fetch_add(&sf_g.ctl->behind, 1);
+    for (;;) {
+        uint32_t st = atomic_load_explicit(&b->state, memory_order_acquire);
+        if (st == B_FREE)
+            return;
+        if (sf_g.helper_gone || !sf_helper_alive()) {
+            /* Nobody will write it: count it lost and reuse it. */
+            atomic_fetch_add(&sf_g.ctl->lost, (SF_BUF_SIZE - b->from) / 8);
+            memset(sf_slot_buf(s, i), 0, SF_BUF_SIZE);
+            atomic_store(&b->state, B_FREE);
+            return;
+        }
+        atomic_store(&s->owner_waiting, 1);
+        sf_g.ctl->helper_sleeping = 1; /* make sure the byte is sent */
+        sf_wake_helper();
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        if (atomic_load(&b->state) == st)
+            futex(&b->state, FUTEX_WAIT, st, &ts);
+        atomic_store(&s->owner_waiting, 0);
+    }
 }
 
 /* The owner's buffer is full: hand it over and continue in the next one.
@@ -374,23 +351,27 @@ static int spare_cpu(struct sf_slot *self)
 static void buffer_full(void)
 {
     struct sf_slot *s = sf_tls.slot;
-    struct sf_buf *b = &s->bufs[s->cur];
+    uint32_t cur = s->cur;
+    struct sf_buf *b = &s->bufs[cur];
     b->ext_words = sf_tls.ext_words;
     sf_tls.ext_words = 0;
+    /* names set after the start are caught, each with the buffer it named */
+    prctl(PR_GET_NAME, b->name, 0, 0, 0);
+    memcpy(s->name, b->name, 16);
     atomic_store_explicit(&b->state, B_FULL, memory_order_release);
-    uint32_t next = (s->cur + 1) % SF_NBUF;
-    int writer = sf_g.use_writer && writer_pid == sf_g.pid && spare_cpu(s);
-    if (!writer || atomic_load_explicit(&s->bufs[next].state, memory_order_acquire) != B_FREE) {
-        /* No writer, or it is behind: write our own full buffers. */
-        if (writer)
-            atomic_fetch_add(&sf_g.writer_behind, 1);
-        spin_lock(&s->wlock);
-        drain(s, NULL);
-        spin_unlock(&s->wlock);
-    }
-    start_buffer(s, next);
-    if (writer)
-        wake_writer(); /* a system call only when the writer sleeps */
+    if (!sf_g.raw && !atomic_load(&sf_g.ctl->final) && !(sf_g.use_helper_pack && spare_cpu(s)))
+        pack_own(s, cur);
+    /* A system call only when the helper sleeps, and then only once half
+     * the ring waits: the records are safe in shared memory meanwhile, and
+     * each wake-up costs both sides a few microseconds. */
+    uint32_t waiting = 0;
+    for (uint32_t i = 0; i < SF_NBUF; i++)
+        waiting += atomic_load_explicit(&s->bufs[i].state, memory_order_relaxed) >= B_FULL;
+    if (waiting >= SF_NBUF / 2)
+        sf_wake_helper();
+    uint32_t next = (cur + 1) % SF_NBUF;
+    wait_free(s, next);
+    start_buffer(s, next, 0);
 }
 
 /*
@@ -408,7 +389,7 @@ void sf_signal_enter(void)
     sf_tls.in_slow = 1;
     if (sf_tls.state == SF_T_ACTIVE) {
         struct sf_slot *s = sf_tls.slot;
-        if (sf_tls.pos == s->bufs[s->cur].mem + SF_BUF_SIZE)
+        if (sf_tls.pos == sf_slot_buf(s, s->cur) + SF_BUF_SIZE)
             buffer_full();
     } else if (sf_tls.state != SF_T_NEW) {
         point_at_discard(sf_now());
@@ -416,24 +397,12 @@ void sf_signal_enter(void)
     sf_tls.in_slow = 0;
 }
 
-/* Write everything the calling thread has recorded so far. Signals blocked. */
-static void flush_own(void)
-{
-    struct sf_slot *s = sf_tls.slot;
-    if (!s || sf_tls.state != SF_T_ACTIVE)
-        return;
-    spin_lock(&s->wlock);
-    drain(s, sf_tls.pos);
-    update_thread_name(s, 1, 0);
-    spin_unlock(&s->wlock);
-}
-
 /* Make room for `need` bytes of records in the current buffer: if they do
  * not fit, pad it out with PAD records and move to the next one. */
 static uint32_t *reserve(size_t need)
 {
     struct sf_slot *s = sf_tls.slot;
-    uint8_t *end = s->bufs[s->cur].mem + SF_BUF_SIZE;
+    uint8_t *end = sf_slot_buf(s, s->cur) + SF_BUF_SIZE;
     if (sf_tls.pos + need > end) {
         while (sf_tls.pos < end) {
             uint32_t *q = (uint32_t *)sf_tls.pos;
@@ -475,7 +444,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     block_signals(&old);
     if (sf_tls.in_slow) {
         /* Re-entered from something the slow path itself called. */
-        atomic_fetch_add(&sf_g.lost, 1);
+        if (sf_g.ctl)
+            atomic_fetch_add(&sf_g.ctl->lost, 1);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return;
     }
@@ -514,7 +484,7 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
             }
             sf_tls.pos = (uint8_t *)p;
         }
-        if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
+        if (sf_tls.pos >= sf_slot_buf(s, s->cur) + SF_BUF_SIZE)
             buffer_full();
     }
     if ((mode & SF_SLOW_LEAVE) && sp >= sf_tls.scope)
@@ -539,7 +509,7 @@ void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
         uint64_t v[3] = {size, align, ptr};
         memcpy(p, v, sizeof v);
         sf_tls.pos = (uint8_t *)(p + 6);
-        if (sf_tls.pos >= s->bufs[s->cur].mem + SF_BUF_SIZE)
+        if (sf_tls.pos >= sf_slot_buf(s, s->cur) + SF_BUF_SIZE)
             buffer_full();
     }
     sf_tls.in_slow = 0;
@@ -557,7 +527,7 @@ void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
         sigset_t old;
         block_signals(&old);
         if (!sf_tls.in_slow && sf_tls.state == SF_T_ACTIVE &&
-            sf_tls.pos >= sf_tls.slot->bufs[sf_tls.slot->cur].mem + SF_BUF_SIZE) {
+            sf_tls.pos >= sf_slot_buf(sf_tls.slot, sf_tls.slot->cur) + SF_BUF_SIZE) {
             sf_tls.in_slow = 1;
             buffer_full();
             sf_tls.in_slow = 0;
@@ -568,51 +538,108 @@ void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
     }
 }
 
-void sf_flush_self(void)
+/* The request itself; the caller holds req_lock. */
+static int sf_request_locked(uint32_t kind, uint32_t reason)
 {
+    struct sf_ctl *ctl = sf_g.ctl;
+    ctl->req_kind = kind;
+    ctl->end_reason = reason;
+    if (kind == REQ_END)
+        atomic_store(&ctl->final, 1);
+    uint32_t seq = atomic_fetch_add(&ctl->req_seq, 1) + 1;
+    ctl->helper_sleeping = 1; /* send the byte even if it is about to look */
+    sf_wake_helper();
+    for (int i = 0;; i++) {
+        uint32_t a = atomic_load_explicit(&ctl->ack_seq, memory_order_acquire);
+        if (a == seq)
+            return 0;
+        if (!sf_helper_alive()) {
+            sf_g.helper_gone = 1;
+            return -1;
+        }
+        if (i > 0 && i % 50 == 0) /* a lost wake-up must not cost a second */
+            sf_wake_helper();
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        futex(&ctl->ack_seq, FUTEX_WAIT, a, &ts);
+    }
+}
+/*
+ * Ask the helper for something and wait until it is done. Returns 0, or -1
+ * if there is no helper (or it did not answer). Usable from a signal
+ * handler: the lock is only tried, never waited for without bound.
+ */
+int sf_request(uint32_t kind, uint32_t reason)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    if (!ctl || sf_g.helper_gone || getpid() != sf_g.pid)
+        return -1;
     sigset_t old;
     block_signals(&old);
-    if (!sf_tls.in_slow)
-        flush_own();
+    int rc = -1;
+    if (spin_trylock(&req_lock, 100000)) {
+        rc = sf_request_locked(kind, reason);
+        spin_unlock(&req_lock);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
-/* Write another thread's unwritten records. It may still be running. */
-static void reap(struct sf_slot *s, int final)
+/* Append one chunk (a and b are its two parts) through the mailbox. */
+int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
 {
-    if (!spin_trylock(&s->wlock, 200000))
-        return;
-    if (atomic_load(&s->state) == SLOT_USED && s->tls) {
-        uint8_t *end = __atomic_load_n(&s->tls->pos, __ATOMIC_ACQUIRE);
-        drain(s, end);
-        if (final)
-            update_thread_name(s, 0, 0);
+    if (sf_in_helper)
+        return sf_helper_write(a, alen, b, blen);
+    if (!sf_g.ctl || alen + blen > SF_MBOX_MAX)
+        return -1;
+    sigset_t old;
+    block_signals(&old);
+    int rc = -1;
+    if (spin_trylock(&req_lock, 100000)) {
+        if (!sf_g.mbox && sf_fd_is(sf_g.memfd, sf_g.memfd_ino)) {
+            void *p = mmap(NULL, SF_MBOX_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, sf_g.memfd,
+                           (off_t)SF_MBOX_OFF);
+            sf_g.mbox = p == MAP_FAILED ? NULL : p;
+        }
+        if (sf_g.mbox) {
+            memcpy(sf_g.mbox, a, alen);
+            if (blen)
+                memcpy(sf_g.mbox + alen, b, blen);
+            sf_g.ctl->mbox_len = alen + blen;
+            rc = sf_request_locked(REQ_CHUNK, 0);
+        }
+        spin_unlock(&req_lock);
     }
-    spin_unlock(&s->wlock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* Note how the process is ending, for END (exit, _exit, a fatal signal). */
+void sf_note_status(int how, int status)
+{
+    if (!sf_g.ctl)
+        return;
+    atomic_store(&sf_g.ctl->status, status);
+    atomic_store(&sf_g.ctl->status_how, how);
 }
 
 void sf_flush_all(int final)
 {
-    sigset_t old;
-    block_signals(&old);
-    struct sf_slot *self = sf_tls.state == SF_T_ACTIVE ? sf_tls.slot : NULL;
-    for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next) {
-        if (atomic_load(&s->state) != SLOT_USED)
-            continue;
-        if (s == self) {
-            if (!sf_tls.in_slow)
-                flush_own();
-        } else {
-            reap(s, final);
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    (void) final;
+    if (sf_tls.state == SF_T_ACTIVE && sf_tls.slot)
+        prctl(PR_GET_NAME, sf_tls.slot->name, 0, 0, 0);
+    sf_request(REQ_FLUSH, 0);
+}
+
+void sf_flush_self(void)
+{
+    sf_flush_all(0);
 }
 
 /*
  * Thread exit. glibc runs TSD destructors in up to four rounds while values
  * are set again; we set ours again so that instrumented code run by other
- * destructors is still recorded, and let go of the slot in the last round.
+ * destructors is still recorded, and hand the slot to the helper in the last
+ * round: it writes what is left, the THREAD chunk, and frees the slot.
  */
 static void tsd_destructor(void *v)
 {
@@ -621,110 +648,67 @@ static void tsd_destructor(void *v)
     block_signals(&old);
     struct sf_slot *s = sf_tls.slot;
     if (sf_tls.state == SF_T_ACTIVE && s && !sf_tls.in_slow) {
-        sf_tls.in_slow = 1;
-        flush_own();
         if (++sf_tls.dtor_rounds < 4) {
             pthread_setspecific(exit_key, &sf_tls);
         } else {
-            spin_lock(&s->wlock);
-            drain(s, sf_tls.pos);
-            update_thread_name(s, 1, SF_THREAD_EXITED);
-            s->tls = NULL;
+            prctl(PR_GET_NAME, s->name, 0, 0, 0);
             sf_tls.state = SF_T_EXITED;
             point_at_discard(sf_now());
-            atomic_store(&s->state, SLOT_FREE);
-            spin_unlock(&s->wlock);
+            sf_tls.slot = NULL;
+            atomic_store_explicit(&s->state, SLOT_EXITED, memory_order_release);
+            sf_g.ctl->helper_sleeping = 1;
+            sf_wake_helper();
         }
-        sf_tls.in_slow = 0;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* In a forked child: only the calling thread exists, the parent's unwritten
- * records are the parent's to write, and there is no writer thread. */
-void sf_buffers_after_fork(void)
+/*
+ * In a forked child: only the calling thread exists, and the shared memory
+ * is still the parent's. Map a fresh memfd over the same addresses (so every
+ * pointer stays valid) and keep filling the current buffer from where the
+ * parent was: the records before that point are the parent's to write.
+ */
+int sf_shm_after_fork(void)
 {
     struct sf_slot *self = sf_tls.state == SF_T_ACTIVE ? sf_tls.slot : NULL;
-    for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next) {
-        atomic_store(&s->wlock, 0);
-        if (s == self)
-            continue;
-        s->tls = NULL;
-        atomic_store(&s->state, SLOT_FREE);
+    uint32_t cur = self ? self->cur : 0, idx = self ? self->index : 0;
+    uint32_t pos_off = self ? (uint32_t)(sf_tls.pos - sf_slot_buf(self, cur)) : 0;
+    uint32_t nslots = sf_g.ctl ? atomic_load(&sf_g.ctl->nslots) : 0;
+    int oldfd = sf_g.memfd;
+    atomic_store(&req_lock, 0);
+    if (sf_shm_init() != 0) {
+        sf_g.ctl = NULL;
+        return -1;
     }
-    atomic_store(&proc_chunk_lock, 0);
-    atomic_store(&sf_g.nthreads, self ? 1 : 0);
-    if (self) {
+    if (oldfd >= 0 && oldfd != sf_g.memfd)
+        close(oldfd);
+    for (uint32_t i = 0; i < nslots; i++) {
+        if (!map_shared((size_t)SF_BLOCK * (1 + i), SF_BLOCK, sf_g.blocks[i]))
+            return -1;
+        sf_g.blocks[i]->index = i;
+    }
+    if (sf_g.mbox && !map_shared(SF_MBOX_OFF, SF_MBOX_MAX, sf_g.mbox))
+        sf_g.mbox = NULL;
+    atomic_store(&sf_g.ctl->nslots, nslots);
+    sf_tls.ext_words = 0;
+    if (self && pos_off <= SF_BUF_SIZE) {
+        self->index = idx;
+        atomic_store(&self->state, SLOT_USED);
         self->tid = (uint32_t)sf_gettid();
-        self->seq = 0;
-        self->name[0] = 0;
-        self->wnext = 0;
-        for (int i = 0; i < SF_NBUF; i++)
-            atomic_store(&self->bufs[i].state, B_FREE);
-        /* keep filling the current buffer, from where the parent was */
-        struct sf_buf *b = &self->bufs[self->cur];
-        uint8_t *pos = sf_tls.pos;
-        start_buffer(self, self->cur);
-        b->from = pos;
-        sf_tls.pos = pos;
-        self->wnext = self->cur;
-    }
-}
-
-/* ---- the writer thread ---- */
-
-static void *writer_main(void *arg)
-{
-    (void)arg;
-    prctl(PR_SET_NAME, "sftrace-writer", 0, 0, 0);
-    for (;;) {
-        uint32_t seen = atomic_load(&wake_seq);
-        int did = 0;
-        for (struct sf_slot *s = atomic_load(&sf_g.slots); s; s = s->next) {
-            if (atomic_load(&s->state) != SLOT_USED)
-                continue;
-            uint32_t z = 0;
-            if (!atomic_compare_exchange_strong(&s->wlock, &z, 1))
-                continue;
-            did += drain(s, NULL);
-            spin_unlock(&s->wlock);
+        prctl(PR_GET_NAME, self->name, 0, 0, 0);
+        self->wnext = cur;
+        if (pos_off == SF_BUF_SIZE) { /* about to be found full: start afresh */
+            start_buffer(self, cur, 0);
+        } else {
+            start_buffer(self, cur, pos_off);
         }
-        if (did)
-            continue;
-        /* Poll a while before sleeping: waking an idle CPU takes about as
-         * long as a busy thread takes to fill a buffer (~100 us; more in a
-         * VM), and a writer that sleeps between buffers falls behind. */
-        uint64_t t0 = sf_mono_ns();
-        while (atomic_load(&wake_seq) == seen && sf_mono_ns() - t0 < 300000)
-            for (int i = 0; i < 64; i++)
-                sf_arch_pause();
-        if (atomic_load(&wake_seq) != seen)
-            continue;
-        atomic_store(&writer_sleeping, 1);
-        if (atomic_load(&wake_seq) == seen) {
-            struct timespec ts = {0, 200 * 1000 * 1000};
-            syscall(SYS_futex, &wake_seq, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
-        }
-        atomic_store(&writer_sleeping, 0);
+        atomic_store(&sf_g.ctl->nthreads, 1);
     }
-    return NULL;
+    return 0;
 }
 
-/* Called at start-up, where creating a thread is safe (not from the slow
- * path: pthread_create allocates, and the allocator may be instrumented). */
-void sf_writer_start(void)
-{
-    if (!sf_g.use_writer)
-        return;
-    sigset_t old;
-    block_signals(&old); /* the writer inherits a mask that blocks everything */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_t t;
-    if (pthread_create(&t, &attr, writer_main, NULL) == 0)
-        writer_pid = sf_g.pid;
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
+/* The helper writes a forked child's PROCESS and OBJECT chunks before the
+ * first chunk it appends for the child (helper.c), OBJECT chunks included:
+ * nothing to do here. */
+void sf_ensure_process_chunk(void) {}

@@ -127,16 +127,34 @@ SF_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
 
 void sf_patch_after_fork(void);
 
+/*
+ * In the child: the parent's pipes to its helper are not ours (the parent's
+ * helper must see EOF when the parent execs or dies), the shared memory
+ * gets replaced (buffer.c), and the child gets a helper of its own, which
+ * writes the child's PROCESS and OBJECT chunks before its first record.
+ */
 static void atfork_child(void)
 {
     if (!sf_g.enabled)
         return;
     sf_g.pid = getpid();
     sf_patch_after_fork();
-    sf_buffers_after_fork();
-    sf_g.need_process_chunk = 1;
-    atomic_store(&sf_g.events, 0);
-    atomic_store(&sf_g.lost, 0);
+    REAL(close);
+    if (sf_is_our_fd(sf_g.wake_fd))
+        real_close(sf_g.wake_fd);
+    if (sf_is_our_fd(sf_g.alive_fd))
+        real_close(sf_g.alive_fd);
+    sf_g.wake_fd = sf_g.alive_fd = -1;
+    sf_g.helper_gone = 1; /* until ours runs */
+    if (sf_shm_after_fork() != 0 || sf_build_process_chunk(SF_PROC_FORKED) != 0) {
+        sf_g.enabled = 0;
+        return;
+    }
+    sf_g.proc_chunk_lazy = 1;
+    if (sf_helper_start() != 0) {
+        sf_msg("pid %d: cannot start the helper process; not tracing it", (int)sf_g.pid);
+        sf_g.enabled = 0;
+    }
 }
 
 /* ---- exec ---------------------------------------------------------------- */
@@ -153,10 +171,9 @@ static int tracing_here(void)
     return sf_g.enabled && getpid() == sf_g.pid;
 }
 
-static void before_exec(void)
-{
-    sf_before_exit(SF_END_EXEC);
-}
+/* Nothing to write: after the exec the helper finds the image gone and
+ * writes its last records and END(exec); a failed exec changes nothing. */
+static void before_exec(void) {}
 
 static size_t env_count(char *const envp[])
 {
@@ -173,7 +190,8 @@ static char **env_with_exec(char *const envp[], char **out, char *var, size_t va
     for (size_t i = 0; envp && envp[i]; i++)
         if (strncmp(envp[i], EXEC_VAR, sizeof EXEC_VAR - 1) != 0)
             out[k++] = envp[i];
-    snprintf(var, varlen, EXEC_VAR "%d", (int)sf_g.pid);
+    /* pid:helper: the new image waits for the old helper before it starts */
+    snprintf(var, varlen, EXEC_VAR "%d:%d", (int)sf_g.pid, (int)sf_g.helper_pid);
     out[k++] = var;
     out[k] = NULL;
     return out;
@@ -256,8 +274,38 @@ SF_EXPORT int execle(const char *path, const char *arg, ...)
 
 /* ---- _exit --------------------------------------------------------------- */
 
+/* main's return value is the exit status: wrap main to note it (glibc calls
+ * exit from inside libc, past our exit). */
+typedef int (*sf_main_fn)(int, char **, char **);
+static sf_main_fn program_main;
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+    int r = program_main(argc, argv, envp);
+    sf_note_status(SF_STATUS_EXITED, r & 0xff);
+    return r;
+}
+
+SF_EXPORT int __libc_start_main(sf_main_fn main, int argc, char **argv, void (*init)(void),
+                                void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+    int (*real)(sf_main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *) =
+        sf_real("__libc_start_main");
+    program_main = main;
+    return real(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+SF_EXPORT void exit(int status)
+{
+    REAL(exit);
+    sf_note_status(SF_STATUS_EXITED, status & 0xff);
+    real_exit(status);
+    __builtin_unreachable();
+}
+
 SF_EXPORT void _exit(int status)
 {
+    sf_note_status(SF_STATUS_EXITED, status & 0xff);
     sf_before_exit(SF_END_EXIT);
     syscall(SYS_exit_group, status);
     __builtin_unreachable();
@@ -268,28 +316,37 @@ SF_EXPORT void _Exit(int status)
     _exit(status);
 }
 
-/* ---- the log's descriptor ------------------------------------------------------ */
+/* ---- the runtime's descriptors ------------------------------------------------ */
 /*
- * Daemons and shells close descriptors they do not know. If ours were
- * closed, our next write would fail, or land in whatever file the program
- * opens next under the same number. So closing it is a no-op, and making it
- * the target of dup2/dup3 moves ours out of the way first.
+ * Daemons and shells close descriptors they do not know. Ours (the pipes to
+ * the helper, the memfd) are kept: closing one is a no-op, and making one
+ * the target of dup2/dup3 moves ours out of the way first. The log itself
+ * is not open in the traced process at all; and where a program gets past
+ * these (a raw close_range), the runtime checks the file behind the number
+ * before using it (sf_fd_is).
  */
-static void move_log_fd(void)
+static void move_fd(int *fd)
 {
-    int nfd = fcntl(sf_g.fd, F_DUPFD_CLOEXEC, sf_g.fd + 1);
+    int nfd = fcntl(*fd, F_DUPFD_CLOEXEC, *fd + 1);
     if (nfd >= 0) {
-        int old = sf_g.fd;
-        sf_g.fd = nfd;
+        int old = *fd;
+        *fd = nfd;
         REAL(close);
         real_close(old);
     }
 }
 
+static int *our_fd_slot(int fd)
+{
+    if (!sf_is_our_fd(fd))
+        return NULL;
+    return fd == sf_g.wake_fd ? &sf_g.wake_fd : fd == sf_g.alive_fd ? &sf_g.alive_fd : &sf_g.memfd;
+}
+
 SF_EXPORT int close(int fd)
 {
     REAL(close);
-    if (fd >= 0 && fd == sf_g.fd && sf_g.enabled)
+    if (our_fd_slot(fd))
         return 0;
     return real_close(fd);
 }
@@ -297,30 +354,45 @@ SF_EXPORT int close(int fd)
 SF_EXPORT int dup2(int oldfd, int newfd)
 {
     REAL(dup2);
-    if (newfd >= 0 && newfd == sf_g.fd && sf_g.enabled && oldfd != newfd)
-        move_log_fd();
+    int *ours = oldfd != newfd ? our_fd_slot(newfd) : NULL;
+    if (ours)
+        move_fd(ours);
     return real_dup2(oldfd, newfd);
 }
 
 SF_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     REAL(dup3);
-    if (newfd >= 0 && newfd == sf_g.fd && sf_g.enabled && oldfd != newfd)
-        move_log_fd();
+    int *ours = oldfd != newfd ? our_fd_slot(newfd) : NULL;
+    if (ours)
+        move_fd(ours);
     return real_dup3(oldfd, newfd, flags);
 }
 
 SF_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     REAL(close_range);
-    unsigned ours = (unsigned)sf_g.fd;
-    if (!sf_g.enabled || sf_g.fd < 0 || ours < first || ours > last)
-        return real_close_range(first, last, flags);
+    int fds[3] = {sf_g.wake_fd, sf_g.alive_fd, sf_g.memfd};
+    unsigned keep[3];
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (sf_is_our_fd(fds[i]) && (unsigned)fds[i] >= first && (unsigned)fds[i] <= last)
+            keep[n++] = (unsigned)fds[i];
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            unsigned t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
     int rc = 0;
-    if (ours > first)
-        rc = real_close_range(first, ours - 1, flags);
-    if (rc == 0 && ours < last)
-        rc = real_close_range(ours + 1, last, flags);
+    unsigned lo = first;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (keep[i] > lo)
+            rc = real_close_range(lo, keep[i] - 1, flags);
+        lo = keep[i] + 1;
+    }
+    if (rc == 0 && lo <= last && (n == 0 || lo != 0))
+        rc = real_close_range(lo, last, flags);
     return rc;
 }
 
@@ -362,6 +434,7 @@ static void sig_wrapper(int sig, siginfo_t *si, void *uc)
     if (h == SIG_DFL) {
         if (is_fatal(sig)) {
             /* The default action kills: write everything, then let it. */
+            sf_note_status(SF_STATUS_SIGNALED, sig);
             sf_before_exit(SF_END_SIGNAL);
             struct sigaction dfl;
             memset(&dfl, 0, sizeof dfl);

@@ -22,13 +22,18 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "logfile.h"
 #include "runtime.h"
 
-struct sf_global sf_g = {.fd = -1};
+struct sf_global sf_g = {.fd = -1, .memfd = -1, .wake_fd = -1, .alive_fd = -1};
 
 void sf_msg(const char *fmt, ...)
 {
@@ -42,31 +47,6 @@ void sf_msg(const char *fmt, ...)
         n = (int)sizeof buf - 2;
     buf[n++] = '\n';
     sf_write_all(2, buf, (size_t)n);
-}
-
-/* One chunk in one write: a and b are its two parts (header, payload). */
-int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
-{
-    if (sf_g.fd < 0)
-        return -1;
-    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
-    int cnt = blen ? 2 : 1;
-    size_t total = alen + blen;
-    for (;;) {
-        ssize_t n = writev(sf_g.fd, iov, cnt);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if ((size_t)n == total)
-            return 0;
-        /* A short write (disk full): finish it so the chunk at least stays whole. */
-        size_t done = (size_t)n;
-        if (done < alen)
-            return sf_write_all(sf_g.fd, (const char *)a + done, alen - done) ||
-                   sf_write_all(sf_g.fd, b, blen);
-        return sf_write_all(sf_g.fd, (const char *)b + (done - alen), blen - (done - alen));
-    }
 }
 
 static uint64_t random_id(void)
@@ -174,23 +154,21 @@ static int open_log(const char *out)
                          sizeof log_why);
     if (fd < 0)
         return -1;
-    /* Keep out of the low numbers the program expects to own. */
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
-    sf_g.fd = fd;
+    sf_g.fd = sf_fd_high(fd);
     return 0;
 }
 
-void sf_write_process_chunk(int flags)
+/* Build this image's PROCESS chunk for its helper to write first. */
+int sf_build_process_chunk(int flags)
 {
     /* Fixed header, then name, cmdline and exe in one scratch mapping. */
     size_t cap = 1 << 16;
-    char *scratch = sf_map(cap);
+    char *scratch = (char *)sf_g.proc_chunk;
     if (!scratch)
-        return;
+        scratch = sf_map(cap);
+    if (!scratch)
+        return -1;
+    memset(scratch, 0, cap);
     struct sf_process *p = (struct sf_process *)scratch;
     char *str = scratch + sizeof *p;
     size_t room = cap - sizeof *p - 8;
@@ -221,25 +199,9 @@ void sf_write_process_chunk(int flags)
     p->cmdline_len = (uint32_t)cmd;
     p->exe_len = (uint32_t)exe;
     p->machine = SF_ARCH_MACHINE;
-    sf_log_write(p, size, NULL, 0);
-    sf_unmap(scratch, cap);
-}
-
-void sf_write_end_chunk(int reason)
-{
-    struct sf_end e;
-    memset(&e, 0, sizeof e);
-    e.h.magic = SF_CHUNK_MAGIC;
-    e.h.type = SF_CHUNK_END;
-    e.h.size = sizeof e;
-    e.h.pid = (uint32_t)sf_g.pid;
-    e.tsc = sf_now();
-    e.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e.tsc;
-    e.events = atomic_load(&sf_g.events);
-    e.lost = atomic_load(&sf_g.lost);
-    e.threads = atomic_load(&sf_g.nthreads);
-    e.reason = (uint32_t)reason;
-    sf_log_write(&e, sizeof e, NULL, 0);
+    sf_g.proc_chunk = (uint8_t *)scratch;
+    sf_g.proc_chunk_len = size;
+    return 0;
 }
 
 /* The last flush of this process image: every thread's records, then END. */
@@ -247,13 +209,36 @@ void sf_before_exit(int reason)
 {
     if (!sf_g.enabled || getpid() != sf_g.pid)
         return; /* not tracing, or a vfork child sharing our memory */
-    sf_flush_all(1);
-    if (!sf_g.need_process_chunk)
-        sf_write_end_chunk(reason);
-    if (getenv("SFTRACE_DEBUG"))
-        sf_msg("pid %d: %llu events, writer behind %llu times", (int)sf_g.pid,
-               (unsigned long long)atomic_load(&sf_g.events),
-               (unsigned long long)atomic_load(&sf_g.writer_behind));
+    if (sf_tls.state == SF_T_ACTIVE && sf_tls.slot)
+        prctl(PR_GET_NAME, sf_tls.slot->name, 0, 0, 0);
+    sf_request(REQ_END, (uint32_t)reason);
+    if (getenv("SFTRACE_DEBUG") && sf_g.ctl)
+        sf_msg("pid %d: %llu events, waited for the helper %llu times", (int)sf_g.pid,
+               (unsigned long long)atomic_load(&sf_g.ctl->events),
+               (unsigned long long)atomic_load(&sf_g.ctl->behind));
+}
+
+/* After exec: the old image's helper writes its last records and END(exec);
+ * our PROCESS chunk must come after them. */
+static void wait_for_old_helper(int hpid)
+{
+    if (hpid <= 0)
+        return;
+    int pfd = (int)syscall(434 /* pidfd_open */, hpid, 0);
+    for (int i = 0; i < 1000; i++) { /* 10 s at most */
+        if (pfd >= 0) {
+            struct pollfd p = {pfd, POLLIN, 0};
+            if (poll(&p, 1, 10) != 0)
+                break;
+        } else {
+            if (kill(hpid, 0) != 0)
+                break;
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (pfd >= 0)
+        close(pfd);
 }
 
 static int env_true(const char *name)
@@ -323,25 +308,33 @@ void sf_init(void)
     const char *pre = getenv("LD_PRELOAD");
     sf_g.patch_all = env_true("SFTRACE_PATCH_ALL") || (pre && strstr(pre, "libsftrace"));
     const char *w = getenv("SFTRACE_WRITER");
-    sf_g.use_writer = !(w && !strcmp(w, "0"));
+    sf_g.use_helper_pack = !(w && !strcmp(w, "0"));
     cpu_set_t cpus;
     sf_g.ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (uint32_t)CPU_COUNT(&cpus) : 1;
     if (sf_g.ncpus < 2)
-        sf_g.use_writer = 0; /* no core to spare, ever */
+        sf_g.use_helper_pack = 0; /* no core to spare, ever */
     const char *flist = getenv("SFTRACE_FILTER");
     if (flist && *flist && sf_filters_load(flist) != 0) {
         sf_msg("not tracing: the filter could not be used");
+        return;
+    }
+    if (sf_shm_init() != 0) {
+        sf_msg("cannot create shared memory for the buffers: %s; not tracing", strerror(errno));
         return;
     }
     sf_buffers_init();
     sf_hooks_init();
     const char *ex = getenv("SFTRACE_EXEC_PID");
     int execed = ex && atoi(ex) == (int)sf_g.pid;
+    if (execed && strchr(ex, ':'))
+        wait_for_old_helper(atoi(strchr(ex, ':') + 1));
     if (ex)
         unsetenv("SFTRACE_EXEC_PID");
-    sf_write_process_chunk(execed ? SF_PROC_EXECED : 0);
+    if (sf_build_process_chunk(execed ? SF_PROC_EXECED : 0) != 0 || sf_helper_start() != 0) {
+        sf_msg("cannot start the helper process: %s; not tracing", strerror(errno));
+        return;
+    }
     sf_g.enabled = 1;
-    sf_writer_start();
     if (sf_g.patch_all)
         sf_patch_all_objects();
 }

@@ -46,7 +46,7 @@ struct obj {
 
 static struct obj objs[MAX_OBJS];
 static uint32_t nobjs;
-static uint32_t fid_next;
+static uint32_t fid_next = 1; /* from 1: a record's second word is never zero */
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct stub_page {

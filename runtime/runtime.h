@@ -6,6 +6,8 @@
  *   buffer.c   per-thread event buffers, the slow path, flushing
  *   patch.c    finding instrumented objects and patching their sleds
  *   hooks.c    libc functions we interpose (dlopen, fork, exec, signals)
+ *   helper.c   the helper process: writes the log from shared memory,
+ *              salvages a dead process's buffers, records how it ended
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
  *   version.c  the version note, and the version check against record
  *   arch/ARCH/ (x86_64, aarch64): trampoline.S the hot path, sled.c sled
@@ -65,61 +67,134 @@ enum sf_thread_state {
 extern __thread struct sf_tls sf_tls SF_HIDDEN;
 
 /*
- * A thread's records go through a ring of SF_NBUF buffers. The owner fills
- * one (FILLING); a full one becomes FULL and is packed and written by the
- * writer thread (or by the owner itself when the ring is full, or by the
- * thread that flushes everything at exit). Buffers are written strictly in
- * ring order, by whoever holds the slot's wlock.
+ * Shared memory (docs/design.md): every process image has one memfd that it
+ * shares with its helper process (helper.c), which is the only writer of
+ * the log. Layout of the memfd:
+ *   [0, SF_BLOCK)                       struct sf_ctl (control block)
+ *   [SF_BLOCK * (1 + i), ...)           slot block i: struct sf_slot, then
+ *                                       SF_NBUF raw buffers, then SF_NBUF
+ *                                       packing areas
+ *   [SF_MBOX_OFF, + SF_MBOX_MAX)        mailbox: one chunk to append
+ * The file is sized once (sparse); nothing is ever truncated.
  */
 #define SF_NBUF 8
-enum { B_FREE = 0, B_FILLING = 1, B_FULL = 2 };
+#define SF_PACK_AREA ((SF_PACK_BOUND(SF_BUF_SIZE) + 8 + 4095) & ~4095u)
+#define SF_SLOT_HDR SF_BUF_SIZE
+#define SF_BLOCK                                                                                   \
+    (((size_t)SF_SLOT_HDR + SF_NBUF * (size_t)SF_BUF_SIZE + SF_NBUF * (size_t)SF_PACK_AREA +       \
+      SF_BUF_SIZE - 1) &                                                                           \
+     ~(size_t)(SF_BUF_SIZE - 1))
+#define SF_MAX_SLOTS 16384u
+#define SF_MBOX_OFF ((size_t)SF_BLOCK * (SF_MAX_SLOTS + 1))
+#define SF_MBOX_MAX ((size_t)256 << 20)
+#define SF_MEMFD_SIZE (SF_MBOX_OFF + SF_MBOX_MAX)
+
+/*
+ * Buffer states. The owner fills a buffer (FILLING), marks it FULL, and may
+ * claim it (PACKING) to pack it into its packing area (PACKED). The helper
+ * claims FULL buffers (WRITING) to pack them itself, appends the chunk,
+ * zeroes the buffer and frees it. Buffers are written in ring order.
+ */
+enum { B_FREE = 0, B_FILLING = 1, B_FULL = 2, B_PACKING = 3, B_PACKED = 4, B_WRITING = 5 };
 struct sf_buf {
-    uint8_t *mem;       /* SF_BUF_SIZE bytes, SF_BUF_SIZE aligned */
-    uint8_t *from;      /* first byte not yet written to the log */
-    uint32_t hi;        /* timestamp high half in force at `from` */
-    uint32_t ext_words; /* non-function words the owner wrote into it */
-    uint32_t ext_taken; /* ... of which already written by a partial flush */
     _Atomic uint32_t state;
+    uint32_t from;       /* offset of the first byte not yet in the log (helper) */
+    uint32_t hi;         /* timestamp high half in force at `from` */
+    uint32_t ext_words;  /* non-function words in [from, end) (set with FULL) */
+    uint32_t packed_len; /* PACKED: bytes in the packing area, pad included */
+    uint32_t packed_pad;
+    uint32_t packed_from; /* PACKED: the `from` the owner packed from */
+    uint32_t ext_taken;   /* ext words already counted by a partial write (helper) */
+    char name[16];        /* the thread's name when it filled this buffer */
 };
 
-/* One per recording thread, in a lock-free list; reused, never freed. */
+/* One per recording thread, in shared memory; reused, never freed. */
 struct sf_slot {
-    _Atomic uint32_t state; /* SLOT_FREE or SLOT_USED */
-    _Atomic uint32_t wlock; /* held while writing this slot's records */
+    _Atomic uint32_t state; /* SLOT_FREE, SLOT_USED, SLOT_EXITED (helper frees) */
+    uint32_t index;         /* block number */
     uint32_t tid;
-    uint32_t seq;       /* next EVENTS chunk number (under wlock) */
-    struct sf_tls *tls; /* the owner's TLS (valid while USED) */
+    uint32_t seq;                   /* next EVENTS chunk number (helper) */
+    uint32_t cur;                   /* the owner's FILLING buffer */
+    uint32_t wnext;                 /* the next buffer to write (helper) */
+    uint64_t last_full_ns;          /* when the owner last filled a buffer */
+    char name[16];                  /* the thread's name as the owner last read it */
+    char written_name[16];          /* name last written to the log (helper) */
+    _Atomic uint32_t owner_waiting; /* the owner sleeps on a buffer's state (futex) */
+    uint32_t reserved;
     struct sf_buf bufs[SF_NBUF];
-    uint32_t cur;          /* the owner's FILLING buffer */
-    uint32_t wnext;        /* the next buffer to write (under wlock) */
-    uint64_t last_full_ns; /* when the owner last filled a buffer */
-    char name[16];         /* name last written to the log */
-    uint8_t *packbuf;      /* SF_PACK_BOUND(SF_BUF_SIZE) bytes for packing */
-    struct sf_pack_state *pack;
-    struct sf_slot *next;
+    struct sf_pack_state pack; /* the owner's packer state */
 };
 #define SLOT_FREE 0u
 #define SLOT_USED 1u
+#define SLOT_EXITED 2u
 
-/* Process-wide state. */
+static inline uint8_t *sf_slot_buf(struct sf_slot *s, uint32_t i)
+{
+    return (uint8_t *)s + SF_SLOT_HDR + (size_t)i * SF_BUF_SIZE;
+}
+static inline uint8_t *sf_slot_packarea(struct sf_slot *s, uint32_t i)
+{
+    return (uint8_t *)s + SF_SLOT_HDR + SF_NBUF * (size_t)SF_BUF_SIZE + (size_t)i * SF_PACK_AREA;
+}
+
+/* Requests the runtime makes to its helper (sf_ctl.req_kind). */
+enum {
+    REQ_NONE = 0,
+    REQ_CHUNK = 1, /* append the chunk in the mailbox (mbox_len bytes) */
+    REQ_FLUSH = 2, /* write every thread's records stored so far */
+    REQ_END = 3,   /* REQ_FLUSH, then END with end_reason; write nothing after */
+};
+
+/* How a process ended, as far as anyone could tell (sf_end.status_how). */
+struct sf_ctl {
+    uint32_t magic;
+    uint32_t pid;               /* the traced process */
+    _Atomic uint32_t nslots;    /* slot blocks set up */
+    _Atomic uint32_t grow_lock; /* the runtime's: setting up a block */
+    _Atomic uint32_t helper_sleeping;
+    _Atomic uint32_t helper_ready; /* the helper has written PROCESS and OBJECTs */
+    _Atomic uint32_t req_seq;      /* bumped by the runtime per request */
+    _Atomic uint32_t ack_seq;      /* = req_seq when the helper has done it (futex) */
+    uint32_t req_kind;
+    uint32_t end_reason; /* REQ_END: enum sf_end_reason */
+    uint64_t mbox_len;
+    _Atomic uint32_t final;     /* an exit flush began: owners stop packing */
+    _Atomic uint32_t ended;     /* END was written */
+    _Atomic int32_t status_how; /* noted by the runtime: enum sf_status_how */
+    _Atomic int32_t status;
+    _Atomic uint32_t nthreads; /* threads that recorded */
+    _Atomic uint32_t write_failed;
+    _Atomic uint64_t events; /* function events written (helper) */
+    _Atomic uint64_t lost;   /* records not written */
+    _Atomic uint64_t behind; /* times an owner waited for the helper */
+};
+#define SF_CTL_MAGIC 0x4c544353u
+
+/* Process-wide state (private to the process). */
 struct sf_global {
-    int enabled;            /* SFTRACE_OUTPUT_FILE set and the log is open */
-    int fd;                 /* log file, O_APPEND */
-    pid_t pid;              /* cached getpid(), updated in a forked child */
-    int clock;              /* enum sf_clock */
-    int need_process_chunk; /* forked child: write PROCESS + OBJECTs first */
-    int setup_thread_only;  /* SFTRACE_SETUP_THREAD_ONLY */
-    int patch_all;          /* preloaded by `sftrace record`: patch every object */
+    int enabled;           /* SFTRACE_OUTPUT_FILE set and the helper runs */
+    int fd;                /* log file until the helper has it, then -1 */
+    pid_t pid;             /* cached getpid(), updated in a forked child */
+    int clock;             /* enum sf_clock */
+    int setup_thread_only; /* SFTRACE_SETUP_THREAD_ONLY */
+    int patch_all;         /* preloaded by `sftrace record`: patch every object */
     int exiting;
-    int raw;        /* SFTRACE_RAW: write records unpacked (debugging) */
-    int use_writer; /* a writer thread packs and writes full buffers */
-    uint32_t ncpus; /* CPUs this process may run on */
+    int raw;             /* SFTRACE_RAW: write records unpacked (debugging) */
+    int use_helper_pack; /* the helper may pack (a core may be spare) */
+    uint32_t ncpus;      /* CPUs this process may run on */
     uint64_t tsc_hz;
-    _Atomic uint64_t lost;
-    _Atomic uint64_t events;        /* function events written */
-    _Atomic uint64_t writer_behind; /* full rings the owner had to write */
-    _Atomic uint32_t nthreads;      /* threads that recorded */
-    _Atomic(struct sf_slot *) slots;
+    int memfd;    /* the shared memory */
+    int wake_fd;  /* pipe to the helper: a byte wakes it; EOF = exec or death */
+    int alive_fd; /* pipe from the helper: POLLHUP = the helper is gone */
+    uint64_t wake_ino, alive_ino, memfd_ino; /* to tell our descriptors from reused ones */
+    pid_t helper_pid;
+    int helper_gone;
+    struct sf_ctl *ctl;
+    uint8_t *mbox;                        /* the mailbox, mapped on first use */
+    struct sf_slot *blocks[SF_MAX_SLOTS]; /* where each slot block is mapped */
+    uint8_t *proc_chunk;                  /* PROCESS chunk for the helper to write first */
+    int proc_chunk_lazy;                  /* forked child: PROCESS only before its first record */
+    size_t proc_chunk_len;
     char path[4096]; /* absolute log path */
 };
 extern struct sf_global sf_g SF_HIDDEN;
@@ -192,11 +267,8 @@ uint64_t sf_now(void) SF_HIDDEN; /* timestamp in the process's clock */
 void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs) SF_HIDDEN;
 void sf_flush_self(void) SF_HIDDEN;
 void sf_flush_all(int final) SF_HIDDEN;
-void sf_thread_exit_flush(void) SF_HIDDEN;
-void sf_buffers_after_fork(void) SF_HIDDEN;
 void sf_buffers_init(void) SF_HIDDEN;
 void sf_ensure_process_chunk(void) SF_HIDDEN;
-void sf_write_thread_names(void) SF_HIDDEN;
 void sf_alloc_event(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 /* asm: 0 recorded, 1 take the slow path, 2 recorded and the buffer is full */
 int sf_alloc_record(uint32_t w1, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
@@ -204,12 +276,23 @@ extern const char sf_win2_start[] SF_HIDDEN, sf_win2_commit[] SF_HIDDEN;
 void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr) SF_HIDDEN;
 void sf_thread_enable(int on) SF_HIDDEN;
 void sf_signal_enter(void) SF_HIDDEN;
-void sf_writer_start(void) SF_HIDDEN;
+int sf_shm_init(void) SF_HIDDEN;
+int sf_shm_after_fork(void) SF_HIDDEN;
+void sf_wake_helper(void) SF_HIDDEN;
+int sf_request(uint32_t kind, uint32_t reason) SF_HIDDEN;
+void sf_note_status(int how, int status) SF_HIDDEN;
+
+/* ---- helper.c ---- */
+int sf_helper_start(void) SF_HIDDEN;
+int sf_helper_alive(void) SF_HIDDEN;
+int sf_fd_is(int fd, uint64_t ino) SF_HIDDEN;
+int sf_is_our_fd(int fd) SF_HIDDEN;
+int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
+extern int sf_in_helper SF_HIDDEN; /* this process is a helper */
 
 /* ---- init.c ---- */
 void sf_init(void) SF_HIDDEN;
-void sf_write_process_chunk(int flags) SF_HIDDEN;
-void sf_write_end_chunk(int reason) SF_HIDDEN;
+int sf_build_process_chunk(int flags) SF_HIDDEN;
 void sf_before_exit(int reason) SF_HIDDEN;
 int sf_log_write(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
 void sf_msg(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2)));
@@ -255,6 +338,8 @@ void *sf_map(size_t size) SF_HIDDEN;   /* fresh pages, NULL on failure */
 void sf_unmap(void *p, size_t size) SF_HIDDEN;
 int sf_write_all(int fd, const void *buf, size_t len) SF_HIDDEN;
 ssize_t sf_read_file(const char *path, char *buf, size_t len) SF_HIDDEN;
+int sf_read_all(int fd, void *buf, size_t len) SF_HIDDEN;
+int sf_fd_high(int fd) SF_HIDDEN;
 uint64_t sf_mono_ns(void) SF_HIDDEN;
 uint64_t sf_real_ns(void) SF_HIDDEN;
 pid_t sf_gettid(void) SF_HIDDEN;

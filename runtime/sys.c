@@ -54,11 +54,12 @@ void *sf_alloc(size_t size)
     }
 }
 
-int sf_write_all(int fd, const void *buf, size_t len)
+/* Whole reads and writes: retried on EINTR and short counts. */
+static int io_all(int fd, void *buf, size_t len, int writing)
 {
-    const char *p = buf;
+    char *p = buf;
     while (len) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -67,6 +68,27 @@ int sf_write_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+int sf_write_all(int fd, const void *buf, size_t len)
+{
+    return io_all(fd, (void *)buf, len, 1);
+}
+
+int sf_read_all(int fd, void *buf, size_t len)
+{
+    return io_all(fd, buf, len, 0);
+}
+
+/* Move fd to a number >= 1000, out of the low numbers the program expects
+ * to own; returns the descriptor to use. */
+int sf_fd_high(int fd)
+{
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
 }
 
 ssize_t sf_read_file(const char *path, char *buf, size_t len)

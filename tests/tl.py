@@ -151,7 +151,7 @@ PROC_FORKED, PROC_EXECED = 1, 2
 THREAD_EXITED = 1
 OBJ_MAIN = 1
 EVENTS_LOST = 1
-END_EXIT, END_EXEC, END_SIGNAL = 1, 2, 3
+END_EXIT, END_EXEC, END_SIGNAL, END_DIED = 1, 2, 3, 4
 
 
 def read_log(path):
@@ -204,6 +204,9 @@ def read_log(path):
         elif ctype == CHUNK_END:
             (c["tsc"], c["mono_ns"], c["events"], c["lost"], c["threads"],
              c["reason"]) = struct.unpack_from("<QQQQII", body, 16)
+            # minor 1: how the process ended (0 0 in a minor-0 END)
+            c["status_how"], c["status"] = (struct.unpack_from("<II", body, 56)
+                                            if csize >= 64 else (0, 0))
         chunks.append(c)
         off += csize
     return header, chunks

@@ -1,0 +1,830 @@
+/*
+ * helper.c - the helper process: the one writer of a process image's log
+ * chunks, from the buffers the image shares with it (docs/design.md).
+ *
+ * The runtime starts it with a double clone (exit signal 0, so the program
+ * gets no SIGCHLD and waitpid(-1) never sees it), after which it runs on
+ * its own: own session (terminal and process-group signals miss it), every
+ * signal blocked (SIGXFSZ too: a log over RLIMIT_FSIZE is a failed write,
+ * not a death), every descriptor closed but the log, the memfd, its two
+ * pipes and stderr. It runs only code of this library: it is a copy of the
+ * traced process, so it must not touch the program's locks (no malloc, no
+ * stdio, no pthread calls).
+ *
+ * It appends full buffers as EVENTS chunks, the chunks the runtime puts in
+ * the mailbox, and THREAD chunks; on a request at exit it writes everything
+ * and END; when the process dies or execs without that (a pidfd, and EOF on
+ * the wake pipe), it writes every record the threads had stored, and an END
+ * saying how the process ended. Write failures (ENOSPC, EFBIG, EIO) are
+ * reported once; from then on buffers are freed unwritten, so the program
+ * runs on unchanged.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logfile.h"
+#include "runtime.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int sf_in_helper;
+
+static int log_fd = -1, wake_r = -1, alive_w = -1, pidfd = -1;
+static struct sf_slot *hblocks[SF_MAX_SLOTS];
+static uint32_t hmapped;
+static uint8_t *packout, *mbox;
+static struct sf_pack_state hpack;
+static int ended, write_failed, process_written;
+static int owners_pack; /* the last buffer came packed: no core is spare */
+static uint64_t failed_records;
+
+int sf_fd_is(int fd, uint64_t ino)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino;
+}
+
+/* Is fd one of the runtime's own descriptors (by number and by file)? */
+int sf_is_our_fd(int fd)
+{
+    if (!sf_g.enabled || fd < 0)
+        return 0;
+    return (fd == sf_g.wake_fd && sf_fd_is(fd, sf_g.wake_ino)) ||
+           (fd == sf_g.alive_fd && sf_fd_is(fd, sf_g.alive_ino)) ||
+           (fd == sf_g.memfd && sf_fd_is(fd, sf_g.memfd_ino));
+}
+
+/* From the traced process: is its helper still there? */
+int sf_helper_alive(void)
+{
+    if (sf_g.helper_gone)
+        return 0;
+    if (sf_fd_is(sf_g.alive_fd, sf_g.alive_ino)) {
+        struct pollfd p = {sf_g.alive_fd, POLLIN, 0};
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
+            sf_g.helper_gone = 1;
+            return 0;
+        }
+        return 1;
+    }
+    return sf_g.helper_pid > 0 && kill(sf_g.helper_pid, 0) == 0;
+}
+
+static void futex_wake(_Atomic uint32_t *addr)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static const char *errname(int e)
+{
+    switch (e) {
+    case ENOSPC:
+        return "no space left on the device";
+    case EFBIG:
+        return "the file size limit (RLIMIT_FSIZE) was reached";
+    case EIO:
+        return "input/output error";
+    case EDQUOT:
+        return "disk quota exceeded";
+    default:
+        return strerror(e);
+    }
+}
+
+static int failed_errno;
+
+/* Stop writing: the message comes once, at the end, with what is missing. */
+static void report_failure(int e)
+{
+    if (write_failed)
+        return;
+    write_failed = 1;
+    failed_errno = e;
+    atomic_store(&sf_g.ctl->write_failed, 1);
+}
+
+/* Append one chunk in one writev. A short write (the disk filled up) is cut
+ * back off the file when nothing was appended after it, so the log stays
+ * readable up to its last whole chunk. */
+int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (write_failed || log_fd < 0)
+        return -1;
+    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+    size_t total = alen + blen;
+    for (;;) {
+        ssize_t n = writev(log_fd, iov, blen ? 2 : 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == (ssize_t)total)
+            return 0;
+        int e = n < 0 ? errno : 0;
+        if (n > 0) {
+            /* finish it to learn why it stopped, then cut it off again */
+            size_t done = (size_t)n;
+            while (done < total) {
+                const char *src =
+                    done < alen ? (const char *)a + done : (const char *)b + (done - alen);
+                size_t len = done < alen ? alen - done : total - done;
+                ssize_t m = write(log_fd, src, len);
+                if (m < 0 && errno == EINTR)
+                    continue;
+                if (m <= 0) {
+                    e = m < 0 ? errno : ENOSPC;
+                    break;
+                }
+                done += (size_t)m;
+            }
+            if (done == total)
+                return 0;
+            off_t end = lseek(log_fd, 0, SEEK_CUR);
+            struct stat st;
+            if (end > 0 && fstat(log_fd, &st) == 0 && st.st_size == end &&
+                ftruncate(log_fd, end - (off_t)done) != 0)
+                e = errno;
+        }
+        report_failure(e);
+        return -1;
+    }
+}
+
+static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t flags)
+{
+    struct sf_thread t;
+    memset(&t, 0, sizeof t);
+    t.h.magic = SF_CHUNK_MAGIC;
+    t.h.type = SF_CHUNK_THREAD;
+    t.h.flags = (uint16_t)flags;
+    t.h.size = sizeof t;
+    t.h.pid = (uint32_t)sf_g.pid;
+    t.tid = s->tid;
+    t.tsc = sf_now();
+    memcpy(t.name, name, 15);
+    sf_helper_write(&t, sizeof t, NULL, 0);
+    memcpy(s->written_name, name, 16);
+}
+
+/* A forked child's PROCESS and OBJECT chunks go out before its first
+ * record, and not at all if it records nothing. */
+static void ensure_process_chunk(void)
+{
+    if (process_written)
+        return;
+    process_written = 1;
+    if (sf_g.proc_chunk)
+        sf_helper_write(sf_g.proc_chunk, sf_g.proc_chunk_len, NULL, 0);
+    sf_rewrite_object_chunks();
+}
+
+/* Timestamp high half in force after the records [from, to), and the number
+ * of non-function record words among them. */
+static uint32_t scan_records(const uint8_t *from, const uint8_t *to, uint32_t hi,
+                             uint32_t *ext_words)
+{
+    uint32_t ext = 0;
+    while (from + 8 <= to) {
+        uint32_t w0, w1;
+        memcpy(&w0, from, 4);
+        memcpy(&w1, from + 4, 4);
+        size_t len = 8;
+        if (sf_w1_kind(w1) == SF_KIND_EXT) {
+            if (sf_w1_sub(w1) == SF_EXT_TSC_HI)
+                hi = w0;
+            len += 8 * (size_t)sf_w1_nwords(w1);
+            ext += (uint32_t)(len / 8);
+        }
+        from += len;
+    }
+    *ext_words = ext;
+    return hi;
+}
+
+/* Where the stored records of a FILLING buffer end: at the first record
+ * whose second word is zero (function ids start at 1, buffers are zero when
+ * handed out). live: the owner may still be storing; a trailing extended
+ * record may lack its payload, so it waits for the next flush. */
+static uint32_t stored_end(const uint8_t *mem, uint32_t from, int live)
+{
+    uint32_t p = from, last_ext = UINT32_MAX;
+    while (p + 8 <= SF_BUF_SIZE) {
+        uint32_t w1 = __atomic_load_n((const uint32_t *)(mem + p + 4), __ATOMIC_ACQUIRE);
+        if (w1 == 0)
+            break;
+        uint32_t len = 8;
+        if (sf_w1_kind(w1) == SF_KIND_EXT) {
+            len += 8 * sf_w1_nwords(w1);
+            if (p + len > SF_BUF_SIZE)
+                break;
+            last_ext = p;
+        } else {
+            last_ext = UINT32_MAX;
+        }
+        p += len;
+    }
+    if (live && last_ext != UINT32_MAX && p < SF_BUF_SIZE)
+        p = last_ext;
+    return p;
+}
+
+static void events_header(struct sf_events *h, struct sf_slot *s, uint32_t hi, size_t len,
+                          int packed, uint32_t pad)
+{
+    memset(h, 0, sizeof *h);
+    h->h.magic = SF_CHUNK_MAGIC;
+    h->h.type = SF_CHUNK_EVENTS;
+    h->h.flags = packed ? SF_EVENTS_PACKED : 0;
+    h->h.size = (uint32_t)(sizeof *h + len);
+    h->h.pid = (uint32_t)sf_g.pid;
+    h->tid = s->tid;
+    h->seq = s->seq++;
+    h->tsc_hi = hi;
+    h->pad = pad;
+    h->flush_tsc = sf_now();
+    h->flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h->flush_tsc;
+}
+
+static void count(uint64_t nrec, uint32_t ext, int ok)
+{
+    if (ok)
+        atomic_fetch_add(&sf_g.ctl->events, nrec > ext ? nrec - ext : 0);
+    else
+        failed_records += nrec, atomic_fetch_add(&sf_g.ctl->lost, nrec);
+}
+
+static void name_check(struct sf_slot *s, const char *src)
+{
+    char name[16];
+    memcpy(name, src, 16);
+    name[15] = 0;
+    if (memcmp(name, s->written_name, 16) != 0)
+        write_thread_chunk(s, name, 0);
+}
+
+/* Write records [b->from, end) of s as one EVENTS chunk. */
+static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_t end, uint32_t ext,
+                      int full)
+{
+    if (end <= b->from)
+        return;
+    uint64_t nrec = (end - b->from) / 8;
+    if (write_failed) {
+        count(nrec, ext, 0);
+        b->from = end;
+        return;
+    }
+    ensure_process_chunk();
+    name_check(s, full && b->name[0] ? b->name : s->name);
+    struct sf_events h;
+    const uint8_t *data = mem + b->from;
+    size_t len = end - b->from;
+    uint32_t pad = 0;
+    int packed = !sf_g.raw;
+    if (packed) {
+        len = sf_pack(&hpack, data, len, b->hi, packout);
+        pad = (uint32_t)((8 - len % 8) % 8);
+        memset(packout + len, 0, pad);
+        len += pad;
+        data = packout;
+    }
+    events_header(&h, s, b->hi, len, packed, pad);
+    count(nrec, ext, sf_helper_write(&h, sizeof h, data, len) == 0);
+    b->from = end;
+}
+
+static void write_packed(struct sf_slot *s, struct sf_buf *b, uint32_t i)
+{
+    uint64_t nrec = (SF_BUF_SIZE - b->packed_from) / 8;
+    uint32_t ext = b->ext_words - b->ext_taken;
+    if (write_failed) {
+        count(nrec, ext, 0);
+        return;
+    }
+    ensure_process_chunk();
+    name_check(s, b->name[0] ? b->name : s->name);
+    struct sf_events h;
+    events_header(&h, s, b->hi, b->packed_len, 1, b->packed_pad);
+    count(nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
+}
+
+static void free_buf(struct sf_slot *s, uint32_t i, uint32_t used)
+{
+    struct sf_buf *b = &s->bufs[i];
+    memset(sf_slot_buf(s, i), 0, used);
+    b->from = 0;
+    b->ext_taken = 0;
+    b->name[0] = 0;
+    atomic_store_explicit(&b->state, B_FREE, memory_order_release);
+    if (atomic_load(&s->owner_waiting))
+        futex_wake(&b->state);
+}
+
+enum { M_NORMAL, M_LIVE, M_DEAD, M_DISCARD };
+
+/* Write what slot s holds, in ring order. M_NORMAL: full buffers; M_LIVE:
+ * also what the owner has stored so far; M_DEAD: everything, the owner is
+ * gone; M_DISCARD: free full buffers unwritten (after END). */
+static int process_slot(struct sf_slot *s, int mode)
+{
+    uint32_t sst = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (sst == SLOT_FREE)
+        return 0;
+    int exited = sst == SLOT_EXITED, n = 0;
+    if (exited && mode == M_NORMAL)
+        mode = M_DEAD;
+    uint32_t filling_end = 0, filling = UINT32_MAX;
+    for (uint32_t k = 0; k < SF_NBUF; k++) {
+        uint32_t i = s->wnext;
+        struct sf_buf *b = &s->bufs[i];
+        uint8_t *mem = sf_slot_buf(s, i);
+        uint32_t st = atomic_load_explicit(&b->state, memory_order_acquire);
+        if (st == B_FULL || (mode == M_DEAD && (st == B_PACKING || st == B_WRITING))) {
+            if (st == B_FULL && !atomic_compare_exchange_strong(&b->state, &st, B_WRITING)) {
+                k--;
+                continue;
+            }
+            owners_pack = 0;
+            if (mode == M_DISCARD)
+                b->from = SF_BUF_SIZE;
+            write_raw(s, b, mem, SF_BUF_SIZE, b->ext_words - b->ext_taken, 1);
+        } else if (st == B_PACKED) {
+            owners_pack = 1;
+            if (mode != M_DISCARD)
+                write_packed(s, b, i);
+        } else {
+            if (st == B_FILLING && (mode == M_LIVE || mode == M_DEAD)) {
+                uint32_t end = stored_end(mem, b->from, mode == M_LIVE), ext;
+                uint32_t hi = scan_records(mem + b->from, mem + end, b->hi, &ext);
+                write_raw(s, b, mem, end, ext, 0);
+                b->hi = hi;
+                b->ext_taken += ext;
+                filling = i;
+                filling_end = end;
+            } else if (st == B_FILLING && mode == M_DISCARD) {
+                filling = i;
+                filling_end = stored_end(mem, 0, 0);
+                b->from = filling_end;
+            }
+            break;
+        }
+        free_buf(s, i, SF_BUF_SIZE);
+        s->wnext = (i + 1) % SF_NBUF;
+        n++;
+    }
+    if (exited) {
+        /* The owner is gone: its slot goes back, clean, for the next thread. */
+        if (mode != M_DISCARD && !write_failed && process_written) {
+            char name[16];
+            memcpy(name, s->name, 16);
+            name[15] = 0;
+            write_thread_chunk(s, name, SF_THREAD_EXITED);
+        }
+        for (uint32_t i = 0; i < SF_NBUF; i++)
+            if (atomic_load(&s->bufs[i].state) != B_FREE || i == filling)
+                free_buf(s, i, i == filling ? filling_end : SF_BUF_SIZE);
+        s->wnext = 0;
+        s->seq = 0;
+        atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
+    }
+    return n;
+}
+
+static void map_new_blocks(void)
+{
+    uint32_t n = atomic_load_explicit(&sf_g.ctl->nslots, memory_order_acquire);
+    while (hmapped < n) {
+        void *p = mmap(NULL, SF_BLOCK, PROT_READ | PROT_WRITE, MAP_SHARED, sf_g.memfd,
+                       (off_t)((size_t)SF_BLOCK * (1 + hmapped)));
+        if (p == MAP_FAILED)
+            return;
+        hblocks[hmapped++] = p;
+    }
+}
+
+static int process_all(int mode)
+{
+    map_new_blocks();
+    int n = 0;
+    for (uint32_t i = 0; i < hmapped; i++)
+        n += process_slot(hblocks[i], ended ? M_DISCARD : mode);
+    return n;
+}
+
+/* Read the name a running thread has now (the owner copies it at every full
+ * buffer; this catches a later change). */
+static void refresh_names(void)
+{
+    for (uint32_t i = 0; i < hmapped; i++) {
+        struct sf_slot *s = hblocks[i];
+        if (atomic_load(&s->state) != SLOT_USED)
+            continue;
+        char path[64], name[17] = {0};
+        snprintf(path, sizeof path, "/proc/%d/task/%u/comm", (int)sf_g.pid, s->tid);
+        ssize_t n = sf_read_file(path, name, 16);
+        if (n <= 0)
+            continue;
+        if (name[n - 1] == '\n')
+            name[n - 1] = 0;
+        memset(s->name, 0, 16);
+        memcpy(s->name, name, 15);
+    }
+}
+
+static void write_end(uint32_t reason, uint32_t how, uint32_t status)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    ended = 1;
+    atomic_store(&ctl->ended, 1);
+    if (!process_written && atomic_load(&ctl->events) == 0 && atomic_load(&ctl->lost) == 0)
+        return; /* a forked child that recorded nothing: nothing at all */
+    ensure_process_chunk();
+    struct sf_end e;
+    memset(&e, 0, sizeof e);
+    e.h.magic = SF_CHUNK_MAGIC;
+    e.h.type = SF_CHUNK_END;
+    e.h.size = sizeof e;
+    e.h.pid = (uint32_t)sf_g.pid;
+    e.tsc = sf_now();
+    e.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e.tsc;
+    e.events = atomic_load(&ctl->events);
+    e.lost = atomic_load(&ctl->lost);
+    e.threads = atomic_load(&ctl->nthreads);
+    e.reason = reason;
+    e.status_how = how;
+    e.status = status;
+    if (write_failed) {
+        /* Not writable any more: say on stderr what the log is missing. */
+        sf_msg("cannot write the log %s: %s; it is missing %llu records of pid %d and its END "
+               "(it is readable up to its last whole chunk)",
+               sf_g.path, errname(failed_errno), (unsigned long long)failed_records, (int)sf_g.pid);
+        return;
+    }
+    sf_helper_write(&e, sizeof e, NULL, 0);
+}
+
+static void ack(uint32_t seq)
+{
+    atomic_store_explicit(&sf_g.ctl->ack_seq, seq, memory_order_release);
+    futex_wake(&sf_g.ctl->ack_seq);
+}
+
+/* One request of the runtime, if one is waiting. */
+static int handle_request(void)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    uint32_t seq = atomic_load_explicit(&ctl->req_seq, memory_order_acquire);
+    if (seq == atomic_load(&ctl->ack_seq))
+        return 0;
+    switch (ctl->req_kind) {
+    case REQ_CHUNK:
+        if (!mbox) {
+            void *p =
+                mmap(NULL, SF_MBOX_MAX, PROT_READ, MAP_SHARED, sf_g.memfd, (off_t)SF_MBOX_OFF);
+            mbox = p == MAP_FAILED ? NULL : p;
+        }
+        if (mbox && ctl->mbox_len <= SF_MBOX_MAX) {
+            /* an OBJECT: PROCESS goes first; a forked child describes its
+             * objects even before its first record, as it always did */
+            ensure_process_chunk();
+            sf_helper_write(mbox, ctl->mbox_len, NULL, 0);
+        }
+        break;
+    case REQ_FLUSH:
+    case REQ_END:
+        if (!ended) {
+            refresh_names();
+            process_all(M_LIVE);
+            for (uint32_t i = 0; i < hmapped; i++)
+                if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
+                    name_check(hblocks[i], hblocks[i]->name);
+        }
+        if (ctl->req_kind == REQ_END && !ended)
+            write_end(ctl->end_reason, (uint32_t)atomic_load(&ctl->status_how),
+                      (uint32_t)atomic_load(&ctl->status));
+        break;
+    }
+    ack(seq);
+    return 1;
+}
+
+/* How the dead process ended: its zombie's exit code if its parent has not
+ * reaped it yet, else what the runtime noted. */
+static void death_status(uint32_t *how, uint32_t *status)
+{
+    *how = (uint32_t)atomic_load(&sf_g.ctl->status_how);
+    *status = (uint32_t)atomic_load(&sf_g.ctl->status);
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)sf_g.pid);
+    ssize_t n = sf_read_file(path, buf, sizeof buf - 1);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))
+        return;
+    /* fields after the name: 3 is the state, 52 the exit code */
+    int field = 2;
+    char *last = p + 1;
+    for (char *q = p + 1; *q; q++)
+        if (*q == ' ') {
+            field++;
+            last = q + 1;
+            if (field == 52)
+                break;
+        }
+    if (field != 52)
+        return;
+    int code = 0;
+    for (char *q = last; *q >= '0' && *q <= '9'; q++)
+        code = code * 10 + (*q - '0');
+    if (WIFSIGNALED(code)) {
+        *how = SF_STATUS_SIGNALED;
+        *status = (uint32_t)WTERMSIG(code);
+    } else {
+        *how = SF_STATUS_EXITED;
+        *status = (uint32_t)WEXITSTATUS(code);
+    }
+}
+
+/* The image is gone (death or exec) without its last flush: write every
+ * record its threads stored, mark them ended, and END. */
+static void salvage(uint32_t reason)
+{
+    if (ended)
+        return;
+    handle_request(); /* a chunk it had put in the mailbox */
+    map_new_blocks();
+    for (uint32_t i = 0; i < hmapped; i++)
+        process_slot(hblocks[i], M_DEAD);
+    uint32_t how = 0, status = 0;
+    if (reason == SF_END_DIED)
+        death_status(&how, &status);
+    if (process_written && !write_failed)
+        for (uint32_t i = 0; i < hmapped; i++) {
+            struct sf_slot *s = hblocks[i];
+            if (atomic_load(&s->state) == SLOT_USED) {
+                char name[16];
+                memcpy(name, s->name, 16);
+                name[15] = 0;
+                write_thread_chunk(s, name, SF_THREAD_EXITED);
+            }
+        }
+    write_end(reason, how, status);
+}
+
+/* Did the process exec? Then our memfd is no longer mapped in it (a
+ * program can close the descriptor with a raw system call, but not unmap
+ * the buffers its threads write to): look for its inode in the maps. */
+static int execed(void)
+{
+    char path[64], buf[8192], ino[32];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)sf_g.pid);
+    int n = snprintf(ino, sizeof ino, " %llu ", (unsigned long long)sf_g.memfd_ino);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    size_t have = 0;
+    int found = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = 0;
+        for (char *p = buf; (p = strstr(p, ino)) != NULL; p++) {
+            char *eol = strchr(p, '\n');
+            char *name = strstr(p, "/memfd:sftrace");
+            if (name && (!eol || name < eol)) {
+                found = 1;
+                break;
+            }
+        }
+        if (found)
+            break;
+        /* keep the last partial line for the next read */
+        char *last = strrchr(buf, '\n');
+        size_t keep = last ? have - (size_t)(last + 1 - buf) : 0;
+        if (keep > (size_t)n + 512)
+            keep = 0;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
+    }
+    close(fd);
+    return !found;
+}
+
+/* Is the process on its way out? Its memory goes before its descriptors
+ * (whose closing we saw), and an exec'd image has memory. */
+static int dying(void)
+{
+    char path[64], target[256];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)sf_g.pid);
+    return readlink(path, target, sizeof target) < 0;
+}
+
+static void spin_wait_for_work(void)
+{
+    /* Poll a while before sleeping: waking an idle CPU takes about as long
+     * as a busy thread takes to fill a buffer (~100 us; more in a VM). */
+    uint64_t t0 = sf_mono_ns();
+    while (sf_mono_ns() - t0 < 200000) {
+        struct sf_ctl *ctl = sf_g.ctl;
+        if (atomic_load(&ctl->req_seq) != atomic_load(&ctl->ack_seq))
+            return;
+        for (uint32_t i = 0; i < hmapped; i++) {
+            struct sf_slot *s = hblocks[i];
+            uint32_t st = atomic_load(&s->bufs[s->wnext].state);
+            if (atomic_load(&s->state) == SLOT_EXITED || st == B_FULL || st == B_PACKED)
+                return;
+        }
+        if (atomic_load(&ctl->nslots) != hmapped)
+            return;
+        for (int i = 0; i < 64; i++)
+            sf_arch_pause();
+    }
+}
+
+static __attribute__((noreturn)) void helper_main(void)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    int wake_open = 1;
+    for (;;) {
+        int did = handle_request();
+        did += process_all(M_NORMAL);
+        if (did)
+            continue;
+        if (!owners_pack) /* when the cores are busy, spinning takes one from them */
+            spin_wait_for_work();
+        atomic_store(&ctl->helper_sleeping, 1);
+        if (handle_request() || process_all(M_NORMAL)) {
+            atomic_store(&ctl->helper_sleeping, 0);
+            continue;
+        }
+        struct pollfd p[2] = {{pidfd, POLLIN, 0}, {wake_open ? wake_r : -1, POLLIN, 0}};
+        int r = poll(p, 2, wake_open && pidfd >= 0 ? 1000 : 20);
+        atomic_store(&ctl->helper_sleeping, 0);
+        if (r > 0 && (p[0].revents & POLLIN)) {
+            salvage(SF_END_DIED);
+            break;
+        }
+        if (pidfd < 0 && kill(sf_g.pid, 0) != 0) {
+            salvage(SF_END_DIED);
+            break;
+        }
+        if (r > 0 && (p[1].revents & (POLLIN | POLLHUP))) {
+            char buf[256];
+            ssize_t n = read(wake_r, buf, sizeof buf);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                wake_open = 0;
+                if (dying()) {
+                    /* its descriptors close before it is a zombie */
+                    struct pollfd d = {pidfd, POLLIN, 0};
+                    if (pidfd >= 0)
+                        poll(&d, 1, 2000);
+                    salvage(SF_END_DIED);
+                    break;
+                }
+                if (ended || execed()) {
+                    /* exec: the image is gone, the process lives on */
+                    salvage(SF_END_EXEC);
+                    break;
+                }
+                /* the program closed our descriptor: poll from now on */
+            }
+        }
+    }
+    syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+}
+
+/* Close every descriptor but the ones in keep (sorted, ascending). */
+static void close_all_but(const int *keep, int n)
+{
+    unsigned lo = 0;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0u, 0);
+}
+
+static void helper_child(void)
+{
+    sf_in_helper = 1;
+    syscall(SYS_setsid);
+    if (chdir("/") != 0) { /* never keep a mount busy */
+    }
+    prctl(PR_SET_NAME, "sftrace-helper", 0, 0, 0);
+    int keep[5] = {2, log_fd, sf_g.memfd, wake_r, alive_w};
+    for (int i = 1; i < 5; i++) /* sort: no qsort (it may allocate) */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    close_all_but(keep, 5);
+    sf_g.wake_fd = sf_g.alive_fd = -1;
+    pidfd = (int)syscall(SYS_pidfd_open, sf_g.pid, 0);
+    packout = sf_map(SF_PACK_AREA);
+    uint32_t n = atomic_load(&sf_g.ctl->nslots);
+    for (hmapped = 0; hmapped < n; hmapped++)
+        hblocks[hmapped] = sf_g.blocks[hmapped]; /* inherited mappings */
+    pid_t self = (pid_t)syscall(SYS_getpid);
+    if (!packout || write(alive_w, &self, sizeof self) != sizeof self)
+        syscall(SYS_exit_group, 1);
+    if (!sf_g.proc_chunk_lazy)
+        ensure_process_chunk();
+    atomic_store(&sf_g.ctl->helper_ready, 1);
+    helper_main();
+}
+
+/*
+ * Start the helper of this process image. Called at start-up and in a forked
+ * child, where only one thread runs; everything the helper needs is in its
+ * copy of our memory (sf_g, the PROCESS chunk, the OBJECT chunks).
+ */
+int sf_helper_start(void)
+{
+    if (sf_g.fd < 0) { /* a forked child: the helper opens the log anew */
+        char why[4096 + 256];
+        sf_g.fd =
+            sf_log_open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC, SF_LOG_MODE, why, sizeof why);
+        if (sf_g.fd < 0 && why[0])
+            sf_msg("%s", why);
+    }
+    if (sf_g.fd < 0)
+        return -1;
+    int wake[2], alive[2];
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    if (pipe2(alive, O_CLOEXEC) != 0) {
+        close(wake[0]);
+        close(wake[1]);
+        return -1;
+    }
+    wake[1] = sf_fd_high(wake[1]);
+    alive[0] = sf_fd_high(alive[0]);
+    log_fd = sf_g.fd;
+    wake_r = wake[0];
+    alive_w = alive[1];
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    /* exit signal 0: the program is never told about the middle process */
+    long mid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, NULL);
+    if (mid == 0) {
+        long h = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+        if (h == 0)
+            helper_child();
+        syscall(SYS_exit_group, h < 0 ? 1 : 0);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(wake[0]);
+    close(alive[1]);
+    log_fd = wake_r = alive_w = -1;
+    pid_t hp = 0;
+    int ok = mid > 0;
+    if (ok) {
+        int st;
+        while (waitpid((pid_t)mid, &st, __WALL) < 0 && errno == EINTR)
+            ;
+        ok = sf_read_all(alive[0], &hp, sizeof hp) == 0 && hp > 0;
+    }
+    if (!ok) {
+        close(wake[1]);
+        close(alive[0]);
+        return -1;
+    }
+    sf_g.helper_pid = hp;
+    sf_g.helper_gone = 0;
+    sf_g.wake_fd = wake[1];
+    sf_g.alive_fd = alive[0];
+    sf_g.wake_ino = 0;
+    struct stat st;
+    if (fstat(wake[1], &st) == 0)
+        sf_g.wake_ino = (uint64_t)st.st_ino;
+    if (fstat(alive[0], &st) == 0)
+        sf_g.alive_ino = (uint64_t)st.st_ino;
+    close(sf_g.fd); /* the helper has the log; we never write it */
+    sf_g.fd = -1;
+    return 0;
+}
