@@ -249,7 +249,7 @@ static void events_header(struct sf_events *h, struct sf_slot *s, uint32_t hi, s
     memset(h, 0, sizeof *h);
     h->h.magic = SF_CHUNK_MAGIC;
     h->h.type = SF_CHUNK_EVENTS;
-    h->h.flags = packed ? SF_EVENTS_PACKED : 0;
+    h->h.flags = packed ? SF_PACK_FLAGS : 0;
     h->h.size = (uint32_t)(sizeof *h + len);
     h->h.pid = (uint32_t)sf_g.pid;
     h->tid = s->tid;
