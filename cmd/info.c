@@ -35,7 +35,7 @@
 #define CMD "sftrace info"
 
 struct iimg {
-    uint32_t pid, ppid, flags, clock;
+    uint32_t pid, ppid, flags, clock, machine;
     uint64_t tsc, mono_ns, real_ns, tsc_hz, offset;
     char *name, *exe, *cmdline; /* cmdline: arguments joined by spaces */
     int ended;
@@ -181,6 +181,7 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
         im->ppid = img->ppid;
         im->flags = img->flags;
         im->clock = img->clock;
+        im->machine = img->machine;
         im->tsc = img->tsc;
         im->mono_ns = img->mono_ns;
         im->real_ns = img->real_ns;
@@ -409,9 +410,9 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
     printf("\n");
 
     printf("\nprocesses (%zu image%s)\n", in->nimgs, in->nimgs == 1 ? "" : "s");
-    static const char *const ph[] = {"pid",  "ppid",    "name", "ended",       "events",
-                                     "lost", "threads", "exe",  "command line"};
-    struct sf_table *t = sf_table_new(9, ph, "rrllrrrll");
+    static const char *const ph[] = {"pid",    "ppid", "name",    "arch", "ended",
+                                     "events", "lost", "threads", "exe",  "command line"};
+    struct sf_table *t = sf_table_new(10, ph, "rrlllrrrll");
     for (size_t i = 0; i < in->nimgs; i++) {
         const struct iimg *im = &in->imgs[i];
         int est;
@@ -423,9 +424,11 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
                  im->flags & SF_PROC_FORKED   ? " (forked)"
                  : im->flags & SF_PROC_EXECED ? " (execed)"
                                               : "");
-        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s", im->pid, im->ppid,
-                      im->name, end, evs, in->exact ? im->exact_lost : im->end.lost, im->nthreads,
-                      im->exe, im->cmdline);
+        char mb[16];
+        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s", im->pid,
+                      im->ppid, im->name, sf_machine_name(im->machine, mb, sizeof mb), end, evs,
+                      in->exact ? im->exact_lost : im->end.lost, im->nthreads, im->exe,
+                      im->cmdline);
     }
     sf_table_print(t, stdout, "  ");
     sf_table_free(t);
@@ -511,7 +514,8 @@ static void print_json(const struct info *in, const struct sf_file_header *fh)
         fprintf(f, "%s\n    {\"image\": %zu, \"pid\": %u, \"ppid\": %u, \"name\": ", i ? "," : "",
                 i, im->pid, im->ppid);
         sf_json_str(f, im->name);
-        fprintf(f, ", \"exe\": ");
+        char mb[16];
+        fprintf(f, ", \"arch\": \"%s\", \"exe\": ", sf_machine_name(im->machine, mb, sizeof mb));
         sf_json_str(f, im->exe);
         fprintf(f, ", \"cmdline\": ");
         sf_json_str(f, im->cmdline);

@@ -125,7 +125,7 @@ struct sf_object {
     uint64_t load_bias; /* dlpi_addr: runtime address - ELF address */
     uint32_t fid_base;
     uint32_t nfuncs;
-    uint32_t nsleds; /* sleds patched */
+    uint32_t nsleds; /* function sleds in its xray_instr_map (0 before 1.1) */
     uint32_t path_len;
     uint32_t build_id_len;
     uint32_t reserved;

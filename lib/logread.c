@@ -1041,6 +1041,7 @@ static struct sf_image *new_image(struct sf_log *log, struct sf_chunkv *c)
     im->ppid = p->ppid;
     im->flags = p->h.flags;
     im->clock = p->clock;
+    im->machine = p->machine ? p->machine : 62; /* 0: before 1.1, always x86_64 */
     im->tsc = p->tsc;
     im->mono_ns = p->mono_ns;
     im->real_ns = p->real_ns;

@@ -96,6 +96,7 @@
 #define SFTRACE_LOGREAD_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "logfmt.h"
@@ -116,6 +117,7 @@ struct sf_image {
     uint32_t pid, ppid;                     /* from the PROCESS chunk */
     uint16_t flags;                         /* SF_PROC_* */
     uint32_t clock;                         /* enum sf_clock */
+    uint32_t machine;                       /* ELF e_machine of the writer (0 read as x86_64) */
     uint64_t tsc, mono_ns, real_ns, tsc_hz; /* as in the PROCESS chunk */
     const char *name;                       /* NUL-terminated copies of the chunk's strings */
     const char *exe;
@@ -126,6 +128,17 @@ struct sf_image {
     struct sf_obj **objs; /* its object table, sorted by fid_base */
     uint32_t nobjs, objcap;
 };
+
+/* The name of an ELF e_machine value as the tools show it ("em N" when unknown). */
+static inline const char *sf_machine_name(uint32_t machine, char *buf, size_t len)
+{
+    if (machine == 62)
+        return "x86_64";
+    if (machine == 183)
+        return "aarch64";
+    snprintf(buf, len, "em %u", machine);
+    return buf;
+}
 
 /* An instrumented object of an image (one OBJECT chunk). */
 struct sf_obj {

@@ -849,6 +849,7 @@ struct piece {
 
 struct topwalk {
     struct cuinfo *c;
+    int depth; /* namespaces entered */
     size_t captops;
     struct piece *pieces;
     size_t npieces, cappieces;
@@ -856,7 +857,6 @@ struct topwalk {
 
 static int visit_top(void *ctx, Dwarf_Die *die, const struct imports *imp)
 {
-    (void)imp;
     struct topwalk *w = ctx;
     struct cuinfo *c = w->c;
     Dwarf_Addr base, lo, hi;
@@ -884,7 +884,25 @@ static int visit_top(void *ctx, Dwarf_Die *die, const struct imports *imp)
         c->err_at = c->ntops;
         return 1;
     }
-    return c->ntops >= UINT32_MAX - 1; /* more cannot be numbered */
+    if (c->ntops >= UINT32_MAX - 1)
+        return 1; /* more cannot be numbered */
+    /* Functions inside namespaces (every Rust function, C++ namespaces,
+     * Rust impl blocks as namespaces) are tops too: a namespace has no
+     * addresses of its own, so dwarf_getscopes never looked inside one and
+     * those functions got the line table's line, not their declaration. */
+    int tag = dwarf_tag(die);
+    if (!any &&
+        (tag == DW_TAG_namespace || tag == DW_TAG_module || tag == DW_TAG_structure_type ||
+         tag == DW_TAG_class_type || tag == DW_TAG_union_type) &&
+        dwarf_haschildren(die)) {
+        if (w->depth >= MAX_DEPTH)
+            return -1;
+        w->depth++;
+        int r = each_child(die, imp, visit_top, w);
+        w->depth--;
+        return r;
+    }
+    return 0;
 }
 
 static int piece_cmp(const void *a, const void *b)
@@ -1205,6 +1223,30 @@ static void abs_path(struct sf_symobj *o, struct cuinfo *c, const char **file)
     *file = (const char *)(uintptr_t)*slot;
 }
 
+/* The file a DIE is declared in. libdw (0.188) takes DW_AT_decl_file 0 to
+ * mean "none", as DWARF 4 did; in DWARF 5 it is the first entry of the line
+ * table's file list, the CU's primary source file, which clang 14 uses for
+ * every function of the main file. Without this, those functions got the
+ * line table's line (the opening brace) instead of their declaration. */
+static const char *decl_file(struct cuinfo *c, Dwarf_Die *die)
+{
+    const char *src = dwarf_decl_file(die);
+    if (src)
+        return src;
+    Dwarf_Attribute attr;
+    Dwarf_Word idx;
+    if (dwarf_formudata(dwarf_attr_integrate(die, DW_AT_decl_file, &attr), &idx) != 0 || idx != 0)
+        return NULL;
+    Dwarf_Half version = 0;
+    if (dwarf_cu_info(c->cu.cu, &version, NULL, NULL, NULL, NULL, NULL, NULL) != 0 || version < 5)
+        return NULL;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (dwarf_getsrcfiles(&c->cu, &files, &nfiles) != 0 || nfiles == 0)
+        return NULL;
+    return dwarf_filesrc(files, 0, NULL, NULL);
+}
+
 int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
 {
     *file = NULL;
@@ -1234,7 +1276,7 @@ int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, in
      * line table. */
     Dwarf_Die *top = top_of(&o->cuinfo[ci], vaddr), sub;
     if (top && decl_die(o, top, vaddr, &sub)) {
-        const char *src = dwarf_decl_file(&sub);
+        const char *src = decl_file(&o->cuinfo[ci], &sub);
         int ln = 0;
         if (src && dwarf_decl_line(&sub, &ln) == 0 && ln > 0) {
             *file = src;

@@ -414,11 +414,13 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
 
     /* Count functions and find the span of the sleds. */
     uintptr_t lo = UINTPTR_MAX, hi = 0, prev = 0;
-    uint32_t nfuncs = 0;
+    uint32_t nfuncs = 0, nfsleds = 0;
     for (size_t i = 0; i < n; i++) {
         uintptr_t s = sled_addr(&map[i]) + base, fn = func_addr(&map[i]) + base;
         if (i == 0 || fn != prev)
             nfuncs++;
+        if (map[i].kind <= XRAY_LOG_ARGS)
+            nfsleds++; /* the OBJECT chunk's nsleds, known before any is patched */
         prev = fn;
         if (s < lo)
             lo = s;
@@ -459,7 +461,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     uint8_t fflags = 0;
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
-    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0);
+    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, nfsleds);
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)

@@ -23,9 +23,10 @@ missing=""
 for p in $PKGS; do
     case " $(echo $installed) " in *" $p "*) ;; *) missing="$missing $p" ;; esac
 done
-# The aarch64 part of the tests (tests/t_aarch64.py, under qemu-user): wanted,
+# The aarch64 part of the tests (tests/t_aarch64*.py, under qemu-user; gdb-multiarch
+# for t_aarch64_unwind): wanted,
 # not required; where they cannot be had the test says so and skips.
-CROSS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross qemu-user-static"
+CROSS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross qemu-user-static gdb-multiarch"
 if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
     for p in $CROSS; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$' ||

@@ -284,6 +284,8 @@ def test_log_says_aarch64_and_converts():
     assert same > 0, "no two events of one thread share a timestamp"
     with _aarch64():
         log = os.path.join(t_record.tl.outdir("record"), "threads-convert.log")
+    info = tl.run([tl.SFTRACE, "info", "-q", "--format", "json", log]).stdout
+    assert {p["arch"] for p in __import__("json").loads(info)["processes"]} == {"aarch64"}, info
     pb = log + ".pb"
     for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
         tl.run([sf, "convert", log, "-o", pb])

@@ -8,6 +8,7 @@ by default.
 """
 import collections
 import json
+import re
 import os
 import struct
 
@@ -121,6 +122,36 @@ def test_info_threads():
     _check_events_exact(log)
     assert info["clock"]["source"] in ("tsc", "mono")
     assert info["span_ns"] > 0 and info["bytes_per_event"] > 0
+
+
+def _map_sleds(path):
+    """Function sleds (entry, exit, tail call, entry with arguments) in an ELF
+    file's xray_instr_map, parsed here, not by the runtime."""
+    import t_filter
+    with open(path, "rb") as f:
+        data = f.read()
+    _, _, off, size = t_filter._xray_section(data)
+    return sum(1 for i in range(size // 32) if data[off + 32 * i + 16] <= 3)
+
+
+def test_info_sleds_and_arch():
+    # sleds: the object's function sleds, written before any is patched (a
+    # filter that selects one function does not change the count); arch:
+    # the machine of the process that wrote the log
+    exe = tl.build_c("threads.c", libs=["-lpthread"])
+    want = _map_sleds(exe)
+    assert want >= 8, want  # main, worker, and the rest of threads.c
+    flt = os.path.join(_dir(), "sleds.filter")
+    tl.run([tl.SFTRACE, "filter", "-p", exe, "-r", "^worker$", "-o", flt])
+    for name, extra in (("sleds", []), ("sleds-filtered", ["-f", flt])):
+        log = os.path.join(_dir(), name + ".log")
+        tl.record([exe], log, extra=extra)
+        info, _ = _check_exact(log)
+        objs = [o for o in info["objects"] if o["path"] == os.path.realpath(exe)]
+        assert [o["sleds"] for o in objs] == [want], (name, objs, want)
+        assert {p["arch"] for p in info["processes"]} == {"x86_64"}, info["processes"]
+        table = _info(log).stdout
+        assert re.search(r"^ +\d+ +\d+ +threads +x86_64 +exit ", table, re.M), table
 
 
 def test_info_fork_and_exec():

@@ -9,15 +9,16 @@ and a shared object, with the DWARF in a separate debug file found through
 cost was quadratic, issue 10). bench/symsbench.c, linked with the tools'
 lib/ objects, checks sf_syms_set_lines(s, 0): the same names, no lines.
 
-What the markers say is what the symbolizer has always answered with
-elfutils 0.188 and clang 14: the function's DW_AT_decl_line when its DIE is a
-top-level one (C functions, C++ methods through DW_AT_specification) whose
-declaration is in a header; else the first line-table row after the sled,
-which is the opening brace (or the `fn` line in Rust). Declarations in a
-CU's main file do not count because clang's DWARF 5 numbers that file 0,
-which libdw 0.188's dwarf_decl_file reads as "no file"; functions inside a
-namespace (all Rust functions, C++ namespaces) do not count because
-dwarf_getscopes does not look inside DIEs without addresses.
+What the markers say is the function's declaration (DW_AT_decl_line: the
+line with its name), as uftrace and debuggers show it, for C functions, C++
+methods (through DW_AT_specification), functions inside namespaces (every
+Rust function, C++ namespaces) and header functions alike. Two libdw 0.188
+behaviours had hidden it (and made most functions answer with the line
+table's opening brace): dwarf_decl_file reads clang's DWARF 5 file index 0
+(the CU's main file) as "no file", and dwarf_getscopes never looks inside
+namespace DIEs (they have no addresses); lib/symbols.c handles both. The
+line table's first row after the sled is the answer only for a function
+without a declaration DIE.
 """
 import os
 import re

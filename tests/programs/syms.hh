@@ -17,8 +17,8 @@ struct Rect : Shape { // @shapes::Rect::~Rect()
     int w, h;
 };
 
-template <class T> __attribute__((noinline)) T twice(T x)
-{ // @int shapes::twice<int>(int) | double shapes::twice<double>(double)
+template <class T> __attribute__((noinline)) T twice(T x) // @int shapes::twice<int>(int) | double shapes::twice<double>(double)
+{
     return x + x;
 }
 

@@ -3,22 +3,22 @@
  * declaration line (the name's) differs from the brace and body lines. */
 #include "syms.h"
 
-int syms_lib_add(int a,
+int syms_lib_add(int a, // @syms_lib_add
                  int b)
-{ // @syms_lib_add
+{
     return a + syms_hdr_twice(b);
 }
 
 static __attribute__((noinline)) int
-syms_lib_static(int x)
-{ // @syms_lib_static
+syms_lib_static(int x) // @syms_lib_static
+{
     int s = 0;
     for (int i = 0; i < x; i++)
         s += syms_lib_add(i, x);
     return s;
 }
 
-int syms_lib_run(int x)
-{ // @syms_lib_run
+int syms_lib_run(int x) // @syms_lib_run
+{
     return syms_lib_static(x) + syms_hdr_twice(x);
 }

@@ -9,18 +9,18 @@ struct Counter {
     int n;
 };
 
-void Counter::bump()
-{ // @Counter::bump()
+void Counter::bump() // @Counter::bump()
+{
     n++;
 }
 
-__attribute__((noinline)) static int file_static(int x)
-{ // @file_static(int)
+__attribute__((noinline)) static int file_static(int x) // @file_static(int)
+{
     return x - 1;
 }
 
-int main(int argc, char **argv)
-{ // @main
+int main(int argc, char **argv) // @main
+{
     (void)argv;
     Counter c;
     c.bump();

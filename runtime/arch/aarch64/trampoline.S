@@ -107,10 +107,13 @@ sf_win_commit:
         b       .Lslow
 END(sf_trampoline)
 
-/* The slow path: x0 = mode, sp and x30 as at a trampoline's entry. */
+/* The slow path: x0 = mode, sp and x30 as at a trampoline's entry. A
+ * hidden global, so backtraces through it name it. */
         .p2align 4
-        .type   .Lslow_fn, %function
-.Lslow_fn:
+        .globl  sf_trampoline_slowpath
+        .hidden sf_trampoline_slowpath
+        .type   sf_trampoline_slowpath, %function
+sf_trampoline_slowpath:
         .cfi_startproc
         ENTRY_CFI
 .Lslow:
@@ -127,6 +130,9 @@ END(sf_trampoline)
         stp     x17, x18, [sp, #136]
         stp     x29, x30, [sp, #152]
         .cfi_rel_offset 29, 152
+        /* the return column (pc) was "in x30": the call below changes x30,
+         * so from here it is the saved copy (the sled's return address) */
+        .cfi_rel_offset 32, 160
         mrs     x1, nzcv
         str     x1, [sp, #168]
         stp     q0, q1, [sp, #176]
@@ -157,12 +163,13 @@ END(sf_trampoline)
         ldp     x17, x18, [sp, #136]
         ldp     x29, x30, [sp, #152]
         .cfi_restore 29
+        .cfi_register 32, 30
         add     sp, sp, #FRAME
         .cfi_adjust_cfa_offset -FRAME
         add     x30, x30, #12
         ret
         .cfi_endproc
-        .size   .Lslow_fn, .-.Lslow_fn
+        .size   sf_trampoline_slowpath, .-sf_trampoline_slowpath
 
 /* Variants: straight to the slow path with a mode (buffer.c applies the
  * filter rules there). _slow_record is the trampoline of processes that
