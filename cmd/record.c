@@ -552,24 +552,6 @@ static void report_stale_filters(const char *filters, const struct summary *s)
     free(list);
 }
 
-/* Filters from SFTRACE_FILTER (-f files were checked as they came): refuse
- * one the runtime would refuse before the program starts, not after. */
-static int check_env_filters(const char *filters)
-{
-    char *list = strdup(filters);
-    int ok = 1;
-    for (char *save = NULL, *p = strtok_r(list, ":", &save); p && ok;
-         p = strtok_r(NULL, ":", &save)) {
-        char why[256];
-        if (sf_filter_file_check(p, why, sizeof why) != 0) {
-            fprintf(stderr, "sftrace record: filter %s (SFTRACE_FILTER): %s\n", p, why);
-            ok = 0;
-        }
-    }
-    free(list);
-    return ok;
-}
-
 static volatile sig_atomic_t child_pid;
 
 static void forward(int sig)
@@ -600,12 +582,18 @@ int cmd_record(int argc, char **argv)
                 fprintf(stderr, "sftrace record: filter %s: %s\n", fp, strerror(errno));
                 return 2;
             }
-            /* The runtime would refuse it and run the program untraced. */
+            /* A file that is no file to read (a FIFO, a device, a directory,
+             * too big) is refused here, as a missing one is; what is wrong
+             * inside one the runtime reports (it then runs the program
+             * untraced, as it does for SFTRACE_FILTER). */
             char why[256];
-            if (sf_filter_file_check(abs, why, sizeof why) != 0) {
+            size_t flen;
+            int ffd = sf_filter_open(abs, &flen, why, sizeof why);
+            if (ffd < 0) {
                 fprintf(stderr, "sftrace record: filter %s: %s\n", fp, why);
                 return 2;
             }
+            close(ffd);
             if (strlen(filters) + strlen(abs) + 2 > sizeof filters) {
                 fprintf(stderr, "sftrace record: too many filters\n");
                 return 2;
@@ -671,8 +659,6 @@ int cmd_record(int argc, char **argv)
                 cmdpath, secure);
         return 1;
     }
-    if (!filters[0] && getenv("SFTRACE_FILTER") && !check_env_filters(getenv("SFTRACE_FILTER")))
-        return 2;
     char logpath[PATH_MAX];
     if (out[0] == '/') {
         snprintf(logpath, sizeof logpath, "%s", out);

@@ -13,8 +13,4 @@
  * reason in err (without the file's name: the caller says it). Free it. */
 char *sf_filter_file_read(const char *path, size_t *len, char *err, size_t errlen);
 
-/* Read and check a filter file as the runtime will: 0, or -1 with the
- * reason ("line N: ...", or why the file was refused) in err. */
-int sf_filter_file_check(const char *path, char *err, size_t errlen);
-
 #endif

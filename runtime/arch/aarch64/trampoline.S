@@ -19,6 +19,10 @@
  * Everything else goes to the slow path, which saves x0-x18, x29, x30,
  * nzcv and q0-q7 (argument and result registers; C code and libc may use
  * them), keeps sp 16-aligned, and calls sf_slow_event(W1, mode, regs).
+ * Below that frame it keeps x19, the mode and the signal mask to restore,
+ * blocks signals and moves sp to the thread's side stack (TLS side, as on
+ * x86_64: see there) for the C code: 352 bytes of the program's stack in
+ * all, with the sled's 16. The CFA is x29-based while sp is elsewhere.
  *
  * CFI: the return address column is the pc pseudo-register (DWARF 32) held
  * in x30, and the caller's x30 and x0 are the words the sled pushed, so
@@ -27,6 +31,11 @@
 
 #define TLS_POS 0
 #define TLS_HI_NOT 8
+#define TLS_SIDE 48
+
+#define NR_rt_sigprocmask 135
+#define SIG_BLOCK 0
+#define SIG_SETMASK 2
 
 #define SLOW_RECORD 1
 #define SLOW_ARGS 2
@@ -133,13 +142,47 @@ END(sf_trampoline)
         stp     q2, q3, [sp, #208]
         stp     q4, q5, [sp, #240]
         stp     q6, q7, [sp, #272]
-        mov     w1, w0                  /* mode */
         ldr     x2, [sp, #FRAME]
         str     x2, [sp]                /* regs[0]: x0 at the sled */
+        mov     x29, sp                 /* the saved registers */
+        .cfi_def_cfa_register 29
+        stp     x19, x0, [sp, #-32]!    /* x19, the mode; [sp+16]: the mask */
+        .cfi_offset 19, -(FRAME + 16 + 32)
+        mov     x0, #SIG_BLOCK
+        adrp    x1, sf_block_all
+        add     x1, x1, :lo12:sf_block_all
+        add     x2, sp, #16
+        mov     x3, #8
+        mov     x8, #NR_rt_sigprocmask
+        svc     #0
+        mrs     x1, tpidr_el0
+        adrp    x2, :gottprel:sf_tls
+        ldr     x2, [x2, #:gottprel_lo12:sf_tls]
+        add     x1, x1, x2              /* x1 = &sf_tls */
+        ldr     x19, [x1, #TLS_SIDE]
+        cbz     x19, 1f
+        str     xzr, [x1, #TLS_SIDE]    /* ours until we leave it */
+        mov     sp, x19                 /* onto the side stack */
+1:      ldr     w1, [x29, #-24]         /* mode */
         ldr     w0, [x30]               /* W1 */
-        mov     x2, sp                  /* the saved registers */
-        mov     x29, sp
+        mov     x2, x29                 /* the saved registers */
         bl      sf_slow_event
+        sub     sp, x29, #32            /* back on the program's stack */
+        cbz     x19, 2f
+        mrs     x1, tpidr_el0
+        adrp    x2, :gottprel:sf_tls
+        ldr     x2, [x2, #:gottprel_lo12:sf_tls]
+        add     x1, x1, x2
+        str     x19, [x1, #TLS_SIDE]
+2:      mov     x0, #SIG_SETMASK
+        add     x1, sp, #16
+        mov     x2, #0
+        mov     x3, #8
+        mov     x8, #NR_rt_sigprocmask
+        svc     #0
+        ldr     x19, [sp], #32
+        .cfi_restore 19
+        .cfi_def_cfa sp, FRAME + 16
         ldp     q0, q1, [sp, #176]
         ldp     q2, q3, [sp, #208]
         ldp     q4, q5, [sp, #240]
@@ -198,5 +241,12 @@ sf_win2_commit:
         ret
         .cfi_endproc
         .size   sf_alloc_record, .-sf_alloc_record
+
+/* What the slow path blocks: every signal but glibc's own two (32, 33:
+ * thread cancellation and setxid), as pthread_sigmask does. */
+        .section .rodata
+        .p2align 3
+sf_block_all:
+        .quad   0xfffffffe7fffffff
 
         .section .note.GNU-stack,"",%progbits
