@@ -7,7 +7,8 @@
  * `inv_stack paint N`: the same thread first fills its unused stack with a
  * pattern, recurses N deep, and prints "used B": the bytes of stack below
  * the thread function's frame that were written (the recursion's frames,
- * and whatever tracing added to them).
+ * and whatever tracing added to them); twice, with two patterns, so that
+ * a written byte equal to the pattern is not missed.
  * rec()'s deepest call calls leaf(), which has no frame: what tracing adds
  * below it is what the trampoline takes from the program's stack.
  * `inv_stack altstack N SIZE`: a SIGUSR1 handler running on a sigaltstack of
@@ -25,7 +26,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PATTERN 0xa5
 
 static volatile int sink;
 static int depth;
@@ -57,11 +57,17 @@ __attribute__((noinline)) int small(int n)
     return small(n - 1) + 1;
 }
 
+__attribute__((noinline)) long scratch(long a, long b, long c, long d)
+{
+    __asm__ volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d));
+    return a ^ b ^ c ^ d;
+}
+
 /* The painted region: from a little above the stack's low end to a little
  * below our own frame. */
 static uint8_t *low, *high;
 
-__attribute__((noinline)) static void paint(void)
+__attribute__((noinline)) static void paint(int pattern)
 {
     uint8_t here;
     pthread_attr_t a;
@@ -72,19 +78,28 @@ __attribute__((noinline)) static void paint(void)
     pthread_attr_destroy(&a);
     low = (uint8_t *)addr + 64;
     high = &here - 512; /* below paint()'s own frame and memset's */
-    memset(low, PATTERN, (size_t)(high - low));
+    memset(low, pattern, (size_t)(high - low));
 }
 
 __attribute__((noinline)) void *thread_fn(void *arg)
 {
     (void)arg;
     if (painting) {
-        paint();
-        sink = rec(depth);
-        uint8_t *p = low;
-        while (p < high && *p == PATTERN)
-            p++;
-        used = high - p; /* measured from `high`: only differences matter */
+        /* twice, with two patterns: a byte written may equal one of them */
+        static const int patterns[2] = {0xa5, 0x5a};
+        for (int i = 0; i < 2; i++) {
+            paint(patterns[i]);
+            /* memset left the pattern in argument registers, which the
+             * trampoline saves: load others */
+            sink = scratch(0x1111, 0x2222, 0x3333, 0x4444);
+            sink = rec(depth);
+            uint8_t *p = low;
+            while (p < high && *p == patterns[i])
+                p++;
+            p = (uint8_t *)((uintptr_t)p & ~(uintptr_t)7); /* the whole 8-byte slot */
+            if (high - p > used)
+                used = high - p; /* measured from `high`: only differences matter */
+        }
     } else {
         sink = rec(depth);
     }
