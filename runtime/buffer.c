@@ -678,6 +678,7 @@ int sf_shm_after_fork(void)
     uint32_t nslots = sf_g.ctl ? atomic_load(&sf_g.ctl->nslots) : 0;
     int oldfd = sf_g.memfd;
     atomic_store(&req_lock, 0);
+    sf_spare_busy = 0; /* a thread that no longer exists may have held it */
     if (sf_shm_init() != 0) {
         sf_g.ctl = NULL;
         return -1;

@@ -139,6 +139,8 @@ struct sf_slot {
 #define SF_SIDE_STACK_MIN 32768u
 _Static_assert(SF_SLOT_HDR - sizeof(struct sf_slot) >= SF_SIDE_STACK_MIN + 64,
                "no room for the side stack in the slot header");
+/* trampoline.S: the spare side stack is taken (a forked child frees it) */
+extern uint32_t sf_spare_busy SF_HIDDEN;
 static inline uintptr_t sf_side_stack(struct sf_slot *s)
 {
     return (uintptr_t)s + SF_SLOT_HDR; /* the top: 64 KiB-aligned */

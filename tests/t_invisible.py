@@ -253,13 +253,16 @@ def _stack_bin():
                       libs=["-lpthread"])
 
 
-def _args_filter(prog, d):
+def _args_filter(prog, d, first=True):
     """Every call of rec, leaf and small on the slow path (their arguments are
-    recorded); main and thread_fn recorded too, so that each thread has its
-    slot (and side stack) before the recursion or the signal."""
-    f = os.path.join(d, "args.filter")
-    tl.run([tl.SFTRACE, "filter", "-p", prog, "-r", "^(main|thread_fn|rec|leaf|small)$",
-            "--args", "^(rec|leaf|small)$", "-o", f])
+    recorded); with first, main and thread_fn are recorded too, so that each
+    thread has its slot (and side stack) before the recursion or the signal;
+    without, the thread's first event (which gets it its slot, on the spare
+    side stack) is in the recursion or the handler."""
+    f = os.path.join(d, "args%s.filter" % ("" if first else "_first"))
+    sel = "^(main|thread_fn|rec|leaf|small)$" if first else "^(rec|leaf|small)$"
+    tl.run([tl.SFTRACE, "filter", "-p", prog, "-r", sel, "--args", "^(rec|leaf|small)$",
+            "-o", f])
     return f
 
 
@@ -302,7 +305,7 @@ def test_min_stack_thread_same_depth():
     prog = _stack_bin()
     flt = _args_filter(prog, d)
     untraced = _max_ok(lambda n: _runs(prog, ["depth", str(n)], None, d), 1, 400)
-    for how in ("fast", flt):
+    for how in ("fast", flt, _args_filter(prog, d, first=False)):
         assert _runs(prog, ["depth", str(untraced)], how, d), \
             "traced (%s) does not reach the untraced depth %d" % (how, untraced)
         assert not _runs(prog, ["depth", str(untraced + 1)], how, d), \
@@ -323,7 +326,8 @@ def _painted(prog, how, d, n=10):
 def test_stack_taken_from_the_program():
     """Painting the thread's stack: below the deepest frame (a leaf with no
     frame of its own), the fast path takes exactly FAST_BYTES, the slow path
-    SLOW_BYTES; the recursion above it takes nothing more traced."""
+    SLOW_BYTES, also when the thread's first event, which sets up its slot,
+    is in the painted part; the recursion above takes nothing more traced."""
     arch = _arch()
     d = _fresh("paint")
     prog = _stack_bin()
@@ -334,12 +338,13 @@ def test_stack_taken_from_the_program():
         bases.append(base)
         fast = _painted(prog, "fast", d, n)
         assert fast - base == FAST_BYTES[arch], (n, base, fast)
-        slow = _painted(prog, flt, d, n)
-        assert slow - base == SLOW_BYTES[arch], (n, base, slow)
-        # the slow path ran: the arguments are in the log
-        events, _ = tl.dump(os.path.join(d, "p.log"))
-        args = [int(e.extra[0], 16) for e in events if e.kind == "args" and e.func == "rec"]
-        assert args == list(range(n, 0, -1)) * 2, args  # painted twice
+        for f in (flt, _args_filter(prog, d, first=False)):
+            slow = _painted(prog, f, d, n)
+            assert slow - base == SLOW_BYTES[arch], (n, f, base, slow)
+            # the slow path ran: the arguments are in the log
+            events, _ = tl.dump(os.path.join(d, "p.log"))
+            args = [int(e.extra[0], 16) for e in events if e.kind == "args" and e.func == "rec"]
+            assert args == list(range(n, 0, -1)) * 2, args  # painted twice
     assert bases[1] - bases[0] >= 10 * 256, bases  # the frames are real
 
 
@@ -391,7 +396,8 @@ def test_handler_on_small_altstack():
         lambda n: not _runs(prog, ["altstack", "20", str(n * 16)], how, d), 2048 // 16,
         65536 // 16) * 16 + 16
     untraced = size(None)
-    for how in ("fast", flt):
+    # the last: the main thread's first event is in the handler
+    for how in ("fast", flt, _args_filter(prog, d, first=False)):
         traced = size(how)
         extra = traced - untraced
         print("altstack: untraced %d, traced (%s) %d" % (untraced, how, traced))

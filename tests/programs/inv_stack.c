@@ -26,7 +26,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-
 static volatile int sink;
 static int depth;
 static long used;

@@ -21,7 +21,8 @@
  * them), keeps sp 16-aligned, and calls sf_slow_event(W1, mode, regs).
  * Below that frame it keeps x19, the mode and the signal mask to restore,
  * blocks signals and moves sp to the thread's side stack (TLS side, as on
- * x86_64: see there) for the C code: 352 bytes of the program's stack in
+ * x86_64: see there; the spare one for a thread without a slot) for the C
+ * code: 352 bytes of the program's stack in
  * all, with the sled's 16. The CFA is x29-based while sp is elsewhere.
  *
  * CFI: the return address column is the pc pseudo-register (DWARF 32) held
@@ -32,6 +33,7 @@
 #define TLS_POS 0
 #define TLS_HI_NOT 8
 #define TLS_SIDE 48
+#define SPARE_SIZE 32768
 
 #define NR_rt_sigprocmask 135
 #define SIG_BLOCK 0
@@ -160,16 +162,38 @@ END(sf_trampoline)
         ldr     x2, [x2, #:gottprel_lo12:sf_tls]
         add     x1, x1, x2              /* x1 = &sf_tls */
         ldr     x19, [x1, #TLS_SIDE]
-        cbz     x19, 1f
+        cbz     x19, 7f
         str     xzr, [x1, #TLS_SIDE]    /* ours until we leave it */
         mov     sp, x19                 /* onto the side stack */
+        b       1f
+7:      /* None of its own: the spare stack if free (as on x86_64) */
+        adrp    x2, sf_spare_busy
+        add     x2, x2, :lo12:sf_spare_busy
+        ldaxr   w3, [x2]
+        cbnz    w3, 9f
+        mov     w3, #1
+        stxr    w4, w3, [x2]
+        cbnz    w4, 1f                  /* lost it: stay (x19 = 0) */
+        adrp    x19, sf_spare_top
+        add     x19, x19, :lo12:sf_spare_top
+        mov     sp, x19
+        b       1f
+9:      clrex                           /* taken: stay (x19 = 0) */
 1:      ldr     w1, [x29, #-24]         /* mode */
         ldr     w0, [x30]               /* W1 */
         mov     x2, x29                 /* the saved registers */
         bl      sf_slow_event
         sub     sp, x29, #32            /* back on the program's stack */
         cbz     x19, 2f
-        mrs     x1, tpidr_el0
+        adrp    x2, sf_spare_top
+        add     x2, x2, :lo12:sf_spare_top
+        cmp     x19, x2
+        b.ne    8f
+        adrp    x2, sf_spare_busy
+        add     x2, x2, :lo12:sf_spare_busy
+        stlr    wzr, [x2]               /* free the spare stack */
+        b       2f
+8:      mrs     x1, tpidr_el0
         adrp    x2, :gottprel:sf_tls
         ldr     x2, [x2, #:gottprel_lo12:sf_tls]
         add     x1, x1, x2
@@ -241,6 +265,18 @@ sf_win2_commit:
         ret
         .cfi_endproc
         .size   sf_alloc_record, .-sf_alloc_record
+
+/* The spare side stack, for threads without a slot (as on x86_64). */
+        .bss
+        .p2align 6
+sf_spare_stack:
+        .zero   SPARE_SIZE
+sf_spare_top:
+        .globl  sf_spare_busy
+        .hidden sf_spare_busy
+        .p2align 2
+sf_spare_busy:
+        .word   0
 
 /* What the slow path blocks: every signal but glibc's own two (32, 33:
  * thread cancellation and setxid), as pthread_sigmask does. */

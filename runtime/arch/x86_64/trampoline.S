@@ -30,9 +30,11 @@
  * set up with its slot in buffer.c) for the extended state, which is
  * kilobytes with AVX-512, and for the C code. Signals stay blocked while it
  * is on the side stack, so no handler ever runs there; TLS side is 0 while
- * in use (and for a thread without a slot: the first event of a thread runs
- * on the program's stack), so a nested slow path stays where it is. The CFA
- * is rbx-based throughout, so unwinders walk from C back into the program.
+ * in use, so a nested slow path stays where it is. A thread without a slot
+ * (its first event, which gives it one; a disabled thread) uses the
+ * process's spare side stack when no other thread is on it, else the
+ * program's stack. The CFA is rbx-based throughout, so unwinders walk from
+ * C back into the program.
  */
 
 #define TLS_POS 0
@@ -40,6 +42,7 @@
 #define TLS_SCOPE 16
 #define TLS_EXT 40
 #define TLS_SIDE 48
+#define SPARE_SIZE 32768
 
 #define NR_rt_sigprocmask 14
 #define SIG_BLOCK 0
@@ -148,9 +151,18 @@ sf_win_commit:
         movq    sf_tls@GOTTPOFF(%rip), %rsi
         movq    %fs:TLS_SIDE(%rsi), %r12
         testq   %r12, %r12
-        jz      1f
+        jz      7f
         movq    $0, %fs:TLS_SIDE(%rsi)  /* ours until we leave it */
         movq    %r12, %rsp              /* onto the side stack */
+        jmp     1f
+7:      /* None of its own (a thread's first event gets it): the spare stack
+         * if no other thread is on it, else stay (r12 = 0). */
+        movl    $1, %eax
+        xchgl   %eax, sf_spare_busy(%rip)
+        testl   %eax, %eax
+        jnz     1f
+        leaq    sf_spare_top(%rip), %r12
+        movq    %r12, %rsp
 1:      /* Extended state: x87 (long double returns), SSE/AVX arguments. */
         movl    sf_xsave_size(%rip), %eax
         subq    %rax, %rsp
@@ -186,7 +198,12 @@ sf_win_commit:
 5:      leaq    -16(%rbx), %rsp         /* back on the program's stack */
         testq   %r12, %r12
         jz      6f
-        movq    sf_tls@GOTTPOFF(%rip), %rsi
+        leaq    sf_spare_top(%rip), %rsi
+        cmpq    %rsi, %r12
+        jne     8f
+        movl    $0, sf_spare_busy(%rip) /* free the spare stack */
+        jmp     6f
+8:      movq    sf_tls@GOTTPOFF(%rip), %rsi
         movq    %r12, %fs:TLS_SIDE(%rsi)
 6:      movl    $NR_rt_sigprocmask, %eax
         movl    $SIG_SETMASK, %edi
@@ -388,6 +405,19 @@ sf_win2_commit:
 1:      movl    $1, %eax
         ret
 END(sf_alloc_record)
+
+/* The spare side stack, for slow paths of threads without a slot (their
+ * first event, which sets it up): one for the process, taken with xchg. */
+        .bss
+        .p2align 6
+sf_spare_stack:
+        .zero   SPARE_SIZE
+sf_spare_top:
+        .globl  sf_spare_busy
+        .hidden sf_spare_busy
+        .p2align 2
+sf_spare_busy:
+        .long   0
 
 /* What the slow path blocks: every signal but glibc's own two (32, 33:
  * thread cancellation and setxid), as pthread_sigmask does. */
