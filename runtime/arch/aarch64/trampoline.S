@@ -111,7 +111,9 @@ sf_win_commit:
         mov     x0, #SLOW_RECORD
 1:      ldr     x3, [sp, #16]
         ldp     x1, x2, [sp], #32
-        .cfi_adjust_cfa_offset -32
+        /* absolute: the assembler's running offset is not restored with
+         * the state above, so an adjustment here would give sp - 16 */
+        .cfi_def_cfa_offset 16
         .cfi_restore 1
         .cfi_restore 2
         .cfi_restore 3
