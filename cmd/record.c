@@ -650,12 +650,13 @@ int cmd_record(int argc, char **argv)
     }
     if (secure_exec(cmdpath, secure, sizeof secure)) {
         fprintf(stderr,
-                "sftrace record: %s is %s: it runs with other credentials, so the\n"
-                "  dynamic linker ignores LD_PRELOAD (and drops it for the programs it starts),\n"
-                "  and libsftrace.so, even linked in, records nothing in such a process: it\n"
-                "  cannot be traced as a set-ID program. Run sftrace record as the user (and\n"
+                "sftrace record: %s is %s: it gains privileges when it starts\n"
+                "  (AT_SECURE), so the dynamic linker ignores LD_PRELOAD (and drops it for the\n"
+                "  programs it starts), and libsftrace.so, even linked in, records nothing in\n"
+                "  such a process: it cannot be traced so. Run sftrace record as the user (and\n"
                 "  group) the program runs as, so that exec changes no credentials (as root\n"
-                "  for a set-user-ID root program), or trace a copy without the set-ID bits.\n",
+                "  for a set-user-ID root program or one with capabilities), or trace a copy\n"
+                "  of it (cp drops set-ID bits and capabilities).\n",
                 cmdpath, secure);
         return 1;
     }

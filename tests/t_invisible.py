@@ -8,9 +8,11 @@
    filter with a bad line), and by `sftrace filter --list`; nothing blocks (a FIFO with no writer) or reads
    without end (/dev/zero). A filter with CRLF line endings works exactly as
    the same file with LF.
-2. A set-user-ID or set-group-ID program of another user cannot be traced by
-   preloading (ld.so drops LD_PRELOAD): record says so and why, and does not
-   run it; the same file set-ID to the user running record is traced.
+2. A set-user-ID or set-group-ID program of another user, or one with file
+   capabilities run by another user than root, cannot be traced by preloading
+   (AT_SECURE: ld.so drops LD_PRELOAD): record says so and why, and does not
+   run it; the same file set-ID to the user running record (or with
+   capabilities, run by root) is traced.
 3. Stack: a thread with a PTHREAD_STACK_MIN stack recursing with 280-byte
    frames reaches the same depth traced as untraced with every call on the
    slow path (an --args filter), and the slow path takes at most a fixed
@@ -193,9 +195,9 @@ def test_setid_program_is_refused():
             p = tl.record([prog, "3"], log, extra=["--solib", tl.RUNTIME], check=False,
                           sftrace=sftrace)
             assert p.returncode == 1, (prog, p.returncode, p.stderr)
-            assert p.stderr.startswith("sftrace record: %s is %s: it runs with other "
-                                       "credentials" % (prog, what)), p.stderr
-            assert "cannot be traced as a set-ID program" in p.stderr, p.stderr
+            assert p.stderr.startswith("sftrace record: %s is %s: it gains privileges when it "
+                                       "starts\n  (AT_SECURE)" % (prog, what)), p.stderr
+            assert "cannot be traced so" in p.stderr, p.stderr
             assert "no instrumented code" not in p.stderr
             assert p.stdout == "" and not os.path.exists(log), "the program ran"
     # the control: set-user-ID to the user running record changes no credentials,
@@ -227,6 +229,21 @@ def test_setid_program_refused_for_unprivileged_user():
     assert p.stderr.startswith("sftrace record: %s is set-user-ID (to user root)" % prog), p.stderr
     assert not os.path.exists(log)
     p = tl.run(as_nobody + [plain, "3"], cwd=d)
+    c = _event_counts(log)
+    assert c["main"] == 1 and c["worker"] == 1, c
+    # file capabilities: AT_SECURE for nobody, not for root (who has them all)
+    if not shutil.which("setcap"):
+        raise tl.Skip("no setcap for the capabilities case")
+    capped = _setid_copy(d, "capped", 0, 0, 0o755)
+    if tl.run(["setcap", "cap_net_bind_service+ep", capped], check=False).returncode != 0:
+        raise tl.Skip("setcap failed here (no security xattrs on %s?)" % d)
+    os.unlink(log)
+    p = tl.run(as_nobody + [capped, "3"], check=False, cwd=d)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert p.stderr.startswith("sftrace record: %s is given file capabilities (getcap %s)"
+                               % (capped, capped)), p.stderr
+    assert not os.path.exists(log)
+    p = tl.record([capped, "3"], log)
     c = _event_counts(log)
     assert c["main"] == 1 and c["worker"] == 1, c
 
