@@ -438,7 +438,7 @@ static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
 
 /* regs: the registers the trampoline saved; arch.h says where each is. */
 static const int r_args[6] = SF_R_ARGS;
-enum { R_RET = SF_R_RET, R_FRAME_EXIT = SF_R_FRAME_EXIT, R_FRAME = SF_R_FRAME };
+enum { R_RET = SF_R_RET };
 
 /* Called by the trampoline with signals blocked (so that no handler runs on
  * the side stack), on the side stack once the thread has a slot. */
@@ -457,7 +457,7 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     /* Descendants mode (the fast trampolines do the same, trampoline.S):
      * sp is the sled's return-address slot; the thread is inside the scope
      * while sp is at or below the scope's slot. */
-    uintptr_t sp = (uintptr_t)&regs[sf_w1_kind(w1) == SF_KIND_EXIT ? R_FRAME_EXIT : R_FRAME];
+    uintptr_t sp = SF_SLED_SP(regs, sf_w1_kind(w1) == SF_KIND_EXIT);
     int inside = sf_tls.scope && sp <= sf_tls.scope;
     if ((mode & SF_SLOW_ENTER) && !inside)
         sf_tls.scope = sp;
