@@ -9,6 +9,7 @@
  *   helper.c   the helper process: writes the log from shared memory,
  *              salvages a dead process's buffers, records how it ended
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
+ *   sidestack.c the spare side stack and the signal set of the slow path
  *   version.c  the version note, and the version check against record
  *   arch/ARCH/ (x86_64, aarch64): trampoline.S the hot path, sled.c sled
  *               and stub encodings, callas.S, arch.h constants
@@ -139,8 +140,11 @@ struct sf_slot {
 #define SF_SIDE_STACK_MIN 32768u
 _Static_assert(SF_SLOT_HDR - sizeof(struct sf_slot) >= SF_SIDE_STACK_MIN + 64,
                "no room for the side stack in the slot header");
-/* trampoline.S: the spare side stack is taken (a forked child frees it) */
+/* sidestack.c: the spare side stack's top, whether it is taken (a forked
+ * child frees it), and the signals the slow path blocks */
+extern uint8_t *const sf_spare_top SF_HIDDEN;
 extern uint32_t sf_spare_busy SF_HIDDEN;
+extern const uint64_t sf_block_all SF_HIDDEN;
 static inline uintptr_t sf_side_stack(struct sf_slot *s)
 {
     return (uintptr_t)s + SF_SLOT_HDR; /* the top: 64 KiB-aligned */

@@ -32,7 +32,6 @@
 #define TLS_POS 0
 #define TLS_HI_NOT 8
 #define TLS_SIDE 48
-#define SPARE_SIZE 32768
 
 #define NR_rt_sigprocmask 135
 #define SIG_BLOCK 0
@@ -177,7 +176,7 @@ END(sf_trampoline)
         stxr    w0, w3, [x2]
         cbnz    w0, 1f                  /* lost it: stay (x19 = 0) */
         adrp    x19, sf_spare_top
-        add     x19, x19, :lo12:sf_spare_top
+        ldr     x19, [x19, #:lo12:sf_spare_top]
         mov     sp, x19
         b       1f
 9:      clrex                           /* taken: stay (x19 = 0) */
@@ -225,7 +224,7 @@ END(sf_trampoline)
         mov     sp, x29                 /* back on the program's stack */
         cbz     x19, 2f
         adrp    x2, sf_spare_top
-        add     x2, x2, :lo12:sf_spare_top
+        ldr     x2, [x2, #:lo12:sf_spare_top]
         cmp     x19, x2
         b.ne    8f
         adrp    x2, sf_spare_busy
@@ -294,24 +293,5 @@ sf_win2_commit:
         ret
         .cfi_endproc
         .size   sf_alloc_record, .-sf_alloc_record
-
-/* The spare side stack, for threads without a slot (as on x86_64). */
-        .bss
-        .p2align 6
-sf_spare_stack:
-        .zero   SPARE_SIZE
-sf_spare_top:
-        .globl  sf_spare_busy
-        .hidden sf_spare_busy
-        .p2align 2
-sf_spare_busy:
-        .word   0
-
-/* What the slow path blocks: every signal but glibc's own two (32, 33:
- * thread cancellation and setxid), as pthread_sigmask does. */
-        .section .rodata
-        .p2align 3
-sf_block_all:
-        .quad   0xfffffffe7fffffff
 
         .section .note.GNU-stack,"",%progbits

@@ -42,7 +42,6 @@
 #define TLS_SCOPE 16
 #define TLS_EXT 40
 #define TLS_SIDE 48
-#define SPARE_SIZE 32768
 
 #define NR_rt_sigprocmask 14
 #define SIG_BLOCK 0
@@ -144,7 +143,7 @@ sf_win_commit:
         subq    $8, %rsp                /* the signal mask to restore */
         movl    $NR_rt_sigprocmask, %eax
         movl    $SIG_BLOCK, %edi
-        leaq    sf_block_all(%rip), %rsi
+        leaq    sf_block_all(%rip), %rsi  /* sidestack.c */
         movq    %rsp, %rdx
         movl    $8, %r10d
         syscall                         /* clobbers rcx, r11: saved */
@@ -161,7 +160,7 @@ sf_win_commit:
         xchgl   %eax, sf_spare_busy(%rip)
         testl   %eax, %eax
         jnz     1f
-        leaq    sf_spare_top(%rip), %r12
+        movq    sf_spare_top(%rip), %r12
         movq    %r12, %rsp
 1:      /* Extended state: x87 (long double returns), SSE/AVX arguments. */
         movl    sf_xsave_size(%rip), %eax
@@ -198,8 +197,7 @@ sf_win_commit:
 5:      leaq    -16(%rbx), %rsp         /* back on the program's stack */
         testq   %r12, %r12
         jz      6f
-        leaq    sf_spare_top(%rip), %rsi
-        cmpq    %rsi, %r12
+        cmpq    sf_spare_top(%rip), %r12
         jne     8f
         movl    $0, sf_spare_busy(%rip) /* free the spare stack */
         jmp     6f
@@ -405,25 +403,5 @@ sf_win2_commit:
 1:      movl    $1, %eax
         ret
 END(sf_alloc_record)
-
-/* The spare side stack, for slow paths of threads without a slot (their
- * first event, which sets it up): one for the process, taken with xchg. */
-        .bss
-        .p2align 6
-sf_spare_stack:
-        .zero   SPARE_SIZE
-sf_spare_top:
-        .globl  sf_spare_busy
-        .hidden sf_spare_busy
-        .p2align 2
-sf_spare_busy:
-        .long   0
-
-/* What the slow path blocks: every signal but glibc's own two (32, 33:
- * thread cancellation and setxid), as pthread_sigmask does. */
-        .section .rodata
-        .p2align 3
-sf_block_all:
-        .quad   0xfffffffe7fffffff
 
         .section .note.GNU-stack,"",@progbits
