@@ -32,6 +32,7 @@
 #include <pcre2.h>
 
 #include "cmds.h"
+#include "filterfile.h"
 #include "symbols.h"
 #include "xraymap.h"
 
@@ -189,18 +190,19 @@ static int lname_cmp(const void *a, const void *b)
 
 static int read_list(struct namelist *l, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, PROG ": --list %s: %s\n", path, strerror(errno));
+    char err[256];
+    size_t len, lineno = 0;
+    char *buf = sf_filter_file_read(path, &len, err, sizeof err);
+    if (!buf) {
+        fprintf(stderr, PROG ": --list %s: %s\n", path, err);
         return -1;
     }
-    char *buf = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
-    while ((len = getline(&buf, &cap, f)) >= 0) {
+    for (char *p = buf, *end = buf + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *s = p, *e = nl ? nl : end;
+        p = e + 1;
         lineno++;
-        char *s = buf, *e = buf + len;
-        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             e--;
         while (s < e && (*s == ' ' || *s == '\t'))
             s++;
@@ -222,13 +224,7 @@ static int read_list(struct namelist *l, const char *path)
         l->v[l->n].re_error[0] = 0;
         l->n++;
     }
-    int bad = ferror(f);
     free(buf);
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, PROG ": --list %s: read error\n", path);
-        return -1;
-    }
     return 0;
 }
 

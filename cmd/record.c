@@ -20,13 +20,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmds.h"
+#include "filterfile.h"
 #include "filterfmt.h"
 #include "logfile.h"
 #include "logfmt.h"
@@ -183,10 +189,12 @@ static int install_solib(const char *given)
 }
 
 /* Is CMD something we can execute (searching PATH like execvp)? */
-static int find_command(const char *cmd)
+static int find_command(const char *cmd, char *found, size_t foundlen)
 {
-    if (strchr(cmd, '/'))
+    if (strchr(cmd, '/')) {
+        snprintf(found, foundlen, "%s", cmd);
         return access(cmd, X_OK) == 0 ? 0 : -1;
+    }
     const char *path = getenv("PATH");
     if (!path)
         path = "/usr/local/bin:/usr/bin:/bin";
@@ -195,11 +203,62 @@ static int find_command(const char *cmd)
         size_t n = colon ? (size_t)(colon - path) : strlen(path);
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%.*s/%s", (int)n, n ? path : ".", cmd);
-        if (is_file(p) && access(p, X_OK) == 0)
+        if (is_file(p) && access(p, X_OK) == 0) {
+            snprintf(found, foundlen, "%s", p);
             return 0;
+        }
         path += n + (colon ? 1 : 0);
     }
     return -1;
+}
+
+/*
+ * Would exec'ing `path` change our credentials (AT_SECURE)? Then the dynamic
+ * linker ignores LD_PRELOAD (and removes it from the environment, so the
+ * program's children are not traced either): the program cannot be traced
+ * by preloading. That is a set-user-ID file of another user, a
+ * set-group-ID file of another group, or file capabilities for a user
+ * other than root; the bits do nothing on a nosuid mount or under
+ * no_new_privs, and nothing for a script (the kernel ignores them there).
+ * Returns 0, or 1 with what the file is in why.
+ */
+static int secure_exec(const char *path, char *why, size_t whylen)
+{
+    struct stat st;
+    struct statvfs vfs;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ||
+        (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_NOSUID)))
+        return 0;
+    char magic[4];
+    FILE *f = fopen(path, "rb");
+    int elf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "\177ELF", 4);
+    if (f)
+        fclose(f);
+    if (!elf)
+        return 0;
+    if ((st.st_mode & S_ISUID) && st.st_uid != getuid()) {
+        struct passwd *pw = getpwuid(st.st_uid);
+        if (pw)
+            snprintf(why, whylen, "set-user-ID (to user %s)", pw->pw_name);
+        else
+            snprintf(why, whylen, "set-user-ID (to uid %u)", (unsigned)st.st_uid);
+        return 1;
+    }
+    if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && st.st_gid != getgid()) {
+        struct group *gr = getgrgid(st.st_gid);
+        if (gr)
+            snprintf(why, whylen, "set-group-ID (to group %s)", gr->gr_name);
+        else
+            snprintf(why, whylen, "set-group-ID (to gid %u)", (unsigned)st.st_gid);
+        return 1;
+    }
+    if (getuid() != 0 && getxattr(path, "security.capability", NULL, 0) > 0) {
+        snprintf(why, whylen, "given file capabilities (getcap %s)", path);
+        return 1;
+    }
+    return 0;
 }
 
 static uint64_t mono_ns(void)
@@ -463,27 +522,13 @@ static void report_stale_filters(const char *filters, const struct summary *s)
 {
     char *list = strdup(filters);
     for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-        FILE *f = fopen(p, "rb");
-        if (!f)
-            continue;
-        char *buf = NULL;
-        size_t len = 0, cap = 0, n;
-        char chunk[65536];
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-            if (len + n > cap) {
-                cap = (len + n) * 2;
-                char *nb = realloc(buf, cap);
-                if (!nb)
-                    break;
-                buf = nb;
-            }
-            memcpy(buf + len, chunk, n);
-            len += n;
-        }
-        fclose(f);
-        struct sf_filter_info info;
         char err[256];
-        int ok = sf_filter_parse(buf ? buf : "", len, &info, NULL, NULL, err, sizeof err) == 0;
+        size_t len;
+        char *buf = sf_filter_file_read(p, &len, err, sizeof err);
+        if (!buf)
+            continue;
+        struct sf_filter_info info;
+        int ok = sf_filter_parse(buf, len, &info, NULL, NULL, err, sizeof err) == 0;
         uint64_t *addrs = ok ? malloc((info.nfuncs + 1) * sizeof *addrs) : NULL;
         uint8_t *flags = ok ? malloc(info.nfuncs + 1) : NULL;
         ok = ok && addrs && flags &&
@@ -537,6 +582,18 @@ int cmd_record(int argc, char **argv)
                 fprintf(stderr, "sftrace record: filter %s: %s\n", fp, strerror(errno));
                 return 2;
             }
+            /* A file that is no file to read (a FIFO, a device, a directory,
+             * too big) is refused here, as a missing one is; what is wrong
+             * inside one the runtime reports (it then runs the program
+             * untraced, as it does for SFTRACE_FILTER). */
+            char why[256];
+            size_t flen;
+            int ffd = sf_filter_open(abs, &flen, why, sizeof why);
+            if (ffd < 0) {
+                fprintf(stderr, "sftrace record: filter %s: %s\n", fp, why);
+                return 2;
+            }
+            close(ffd);
             if (strlen(filters) + strlen(abs) + 2 > sizeof filters) {
                 fprintf(stderr, "sftrace record: too many filters\n");
                 return 2;
@@ -586,9 +643,22 @@ int cmd_record(int argc, char **argv)
 
     if (find_solib(solib, lib, sizeof lib))
         return 1;
-    if (find_command(cmd[0])) {
+    char cmdpath[PATH_MAX], secure[PATH_MAX + 64];
+    if (find_command(cmd[0], cmdpath, sizeof cmdpath)) {
         fprintf(stderr, "sftrace record: %s: command not found\n", cmd[0]);
         return 127;
+    }
+    if (secure_exec(cmdpath, secure, sizeof secure)) {
+        fprintf(stderr,
+                "sftrace record: %s is %s: it gains privileges when it starts\n"
+                "  (AT_SECURE), so the dynamic linker ignores LD_PRELOAD (and drops it for the\n"
+                "  programs it starts), and libsftrace.so, even linked in, records nothing in\n"
+                "  such a process: it cannot be traced so. Run sftrace record as the user (and\n"
+                "  group) the program runs as, so that exec changes no credentials (as root\n"
+                "  for a set-user-ID root program or one with capabilities), or trace a copy\n"
+                "  of it (cp drops set-ID bits and capabilities).\n",
+                cmdpath, secure);
+        return 1;
     }
     char logpath[PATH_MAX];
     if (out[0] == '/') {

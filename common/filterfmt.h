@@ -10,10 +10,13 @@
 #define SFTRACE_FILTERFMT_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SF_FILTER_MAGIC "sftrace-filter 1"
 #define SF_FILTER_ARGS 1 /* flag: record arguments and return value */
@@ -24,6 +27,91 @@ struct sf_filter_info {
     int descendants;
     size_t nfuncs;
 };
+
+/*
+ * The largest filter or list file read: 256 MiB. A filter line is about 30
+ * bytes plus the function's name; 256 MiB holds a million functions with
+ * 230-byte names, more than the largest instrumented programs have (a
+ * Chromium build: about a million functions). A bound is needed because the
+ * runtime maps the whole file, and a mistaken path (a log, a core file) must
+ * not take the traced program's memory.
+ */
+#define SF_FILTER_MAX_SIZE ((size_t)256 << 20)
+
+/*
+ * Open a filter (or --list) file for reading, the same way everywhere that
+ * reads one: only a regular file (a FIFO, a device such as /dev/zero or a
+ * directory is refused, so nothing can block or read without end), at most
+ * SF_FILTER_MAX_SIZE bytes. O_NONBLOCK makes the open itself of a FIFO or
+ * a device return at once; it is harmless for regular files. Symbolic links
+ * are followed (people link filters). Returns the descriptor with its size
+ * in *len, or -1 with the reason in err (the caller names the file).
+ */
+static inline int sf_filter_open(const char *path, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    const char *what = NULL;
+    if (S_ISDIR(st.st_mode))
+        what = "a directory";
+    else if (S_ISFIFO(st.st_mode))
+        what = "a FIFO (named pipe)";
+    else if (S_ISCHR(st.st_mode))
+        what = "a character device";
+    else if (S_ISBLK(st.st_mode))
+        what = "a block device";
+    else if (S_ISSOCK(st.st_mode))
+        what = "a socket";
+    else if (!S_ISREG(st.st_mode))
+        what = "not a regular file";
+    if (what) {
+        snprintf(err, errlen, "is %s, not a regular file (write the filter to a file first)", what);
+        close(fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > SF_FILTER_MAX_SIZE) {
+        snprintf(err, errlen, "is %llu bytes, more than the limit of %zu MiB",
+                 (unsigned long long)st.st_size, SF_FILTER_MAX_SIZE >> 20);
+        close(fd);
+        return -1;
+    }
+    *len = (size_t)st.st_size;
+    return fd;
+}
+
+/* Read the file sf_filter_open opened into buf, which has room for len + 1
+ * bytes (one more, to see a file that grew). Closes fd. Returns 0, or -1
+ * with the reason in err. */
+static inline int sf_filter_read(int fd, char *buf, size_t len, char *err, size_t errlen)
+{
+    size_t got = 0;
+    while (got < len + 1) {
+        ssize_t n = read(fd, buf + got, len + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "read: %s", strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != len) {
+        snprintf(err, errlen, "the file changed while it was read");
+        return -1;
+    }
+    buf[len] = 0;
+    return 0;
+}
 
 static inline int sf_filter_hex(int c)
 {
@@ -59,6 +147,8 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
         const char *line = p;
         p += ll + 1;
         lineno++;
+        if (ll && line[ll - 1] == '\r') /* CRLF line endings (a file edited on Windows) */
+            ll--;
         if (lineno == 1) {
             size_t m = sizeof SF_FILTER_MAGIC - 1;
             if (ll == m && !memcmp(line, SF_FILTER_MAGIC, m))

@@ -32,6 +32,7 @@
 #include "runtime.h"
 
 __thread struct sf_tls sf_tls __attribute__((tls_model("initial-exec")));
+_Static_assert(offsetof(struct sf_tls, side) == 48, "TLS_SIDE in trampoline.S");
 
 static uint8_t *discard_buf;      /* where disabled threads' events go */
 static pthread_key_t exit_key;    /* its destructor flushes a thread at exit */
@@ -263,6 +264,7 @@ static void thread_start(uint64_t now, int force)
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
     start_buffer(s, 0, 0);
     sf_tls.slot = s;
+    sf_tls.side = sf_side_stack(s);
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;
     sf_tls.ext_words = 0;
@@ -436,17 +438,16 @@ static uint32_t *put_record(uint32_t *p, uint64_t now, uint32_t w1)
 
 /* regs: the registers the trampoline saved; arch.h says where each is. */
 static const int r_args[6] = SF_R_ARGS;
-enum { R_RET = SF_R_RET, R_FRAME_EXIT = SF_R_FRAME_EXIT, R_FRAME = SF_R_FRAME };
+enum { R_RET = SF_R_RET };
 
+/* Called by the trampoline with signals blocked (so that no handler runs on
+ * the side stack), on the side stack once the thread has a slot. */
 void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
 {
-    sigset_t old;
-    block_signals(&old);
     if (sf_tls.in_slow) {
         /* Re-entered from something the slow path itself called. */
         if (sf_g.ctl)
             atomic_fetch_add(&sf_g.ctl->lost, 1);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
         return;
     }
     sf_tls.in_slow = 1;
@@ -456,7 +457,7 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     /* Descendants mode (the fast trampolines do the same, trampoline.S):
      * sp is the sled's return-address slot; the thread is inside the scope
      * while sp is at or below the scope's slot. */
-    uintptr_t sp = (uintptr_t)&regs[sf_w1_kind(w1) == SF_KIND_EXIT ? R_FRAME_EXIT : R_FRAME];
+    uintptr_t sp = SF_SLED_SP(regs, sf_w1_kind(w1) == SF_KIND_EXIT);
     int inside = sf_tls.scope && sp <= sf_tls.scope;
     if ((mode & SF_SLOW_ENTER) && !inside)
         sf_tls.scope = sp;
@@ -490,7 +491,6 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     if ((mode & SF_SLOW_LEAVE) && sp >= sf_tls.scope)
         sf_tls.scope = 0; /* the scope's frame returns (or is gone) */
     sf_tls.in_slow = 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void sf_write_alloc(uint8_t kind, uint64_t size, uint64_t align, uint64_t ptr)
@@ -655,6 +655,7 @@ static void tsd_destructor(void *v)
             sf_tls.state = SF_T_EXITED;
             point_at_discard(sf_now());
             sf_tls.slot = NULL;
+            sf_tls.side = 0; /* the slot's next owner will run on it */
             atomic_store_explicit(&s->state, SLOT_EXITED, memory_order_release);
             sf_g.ctl->helper_sleeping = 1;
             sf_wake_helper();
@@ -677,6 +678,7 @@ int sf_shm_after_fork(void)
     uint32_t nslots = sf_g.ctl ? atomic_load(&sf_g.ctl->nslots) : 0;
     int oldfd = sf_g.memfd;
     atomic_store(&req_lock, 0);
+    sf_spare_busy = 0; /* a thread that no longer exists may have held it */
     if (sf_shm_init() != 0) {
         sf_g.ctl = NULL;
         return -1;

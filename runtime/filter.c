@@ -5,14 +5,13 @@
  * Files come from SFTRACE_FILTER (paths separated by ':'). They are parsed
  * without malloc into arrays from the runtime's arena; lookups are binary
  * searches by function address. A file that cannot be used is reported with
- * its name and line, and the process then runs untraced.
+ * its name and line, and the process then runs untraced. Only regular files
+ * of at most SF_FILTER_MAX_SIZE bytes are read (filterfmt.h says why).
  */
 #include <errno.h>
 #include <stdio.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "filterfmt.h"
@@ -39,32 +38,27 @@ int sf_filters_descendants(void)
 /* Parse one file into f. Returns 0, or -1 after printing what is wrong. */
 static int parse(const char *path, struct sf_filter *f)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        sf_msg("filter %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    char err[256];
+    size_t len = 0;
+    int fd = sf_filter_open(path, &len, err, sizeof err);
+    if (fd < 0) {
+        sf_msg("filter %s: %s", path, err);
         return -1;
     }
-    size_t len = (size_t)st.st_size;
     char *buf = sf_map(len + 1);
     if (!buf) {
         close(fd);
+        sf_msg("filter %s: out of memory", path);
         return -1;
     }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
+    if (sf_filter_read(fd, buf, len, err, sizeof err) != 0) {
+        sf_msg("filter %s: %s", path, err);
+        sf_unmap(buf, len + 1);
+        return -1;
     }
-    close(fd);
     snprintf(f->path, sizeof f->path, "%s", path);
     struct sf_filter_info info;
-    char err[256];
-    int rc = sf_filter_parse(buf, got, &info, NULL, NULL, err, sizeof err);
+    int rc = sf_filter_parse(buf, len, &info, NULL, NULL, err, sizeof err);
     if (rc == 0 && info.nfuncs) {
         f->addrs = sf_map(info.nfuncs * sizeof *f->addrs);
         f->flags = sf_map(info.nfuncs);
@@ -74,7 +68,7 @@ static int parse(const char *path, struct sf_filter *f)
         }
     }
     if (rc == 0)
-        rc = sf_filter_parse(buf, got, &info, f->addrs, f->flags, err, sizeof err);
+        rc = sf_filter_parse(buf, len, &info, f->addrs, f->flags, err, sizeof err);
     if (rc == 0) {
         memcpy(f->build_id, info.build_id, sizeof f->build_id);
         f->build_id_len = info.build_id_len;

@@ -444,7 +444,11 @@ static void sig_wrapper(int sig, siginfo_t *si, void *uc)
             sigemptyset(&s);
             sigaddset(&s, sig);
             pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-            if (si->si_code <= 0 || sig == SIGABRT || sig == SIGTERM || sig == SIGINT)
+            /* SI_KERNEL: also the kernel's SIGSEGV for a signal frame that
+             * did not fit (a full sigaltstack), which no instruction raises
+             * again on return */
+            if (si->si_code <= 0 || si->si_code == SI_KERNEL || sig == SIGABRT || sig == SIGTERM ||
+                sig == SIGINT)
                 syscall(SYS_tgkill, getpid(), sf_gettid(), sig);
             /* a fault returns and faults again, now with the default action */
         }

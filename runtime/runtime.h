@@ -9,6 +9,7 @@
  *   helper.c   the helper process: writes the log from shared memory,
  *              salvages a dead process's buffers, records how it ended
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
+ *   sidestack.c the spare side stack and the signal set of the slow path
  *   version.c  the version note, and the version check against record
  *   arch/ARCH/ (x86_64, aarch64): trampoline.S the hot path, sled.c sled
  *               and stub encodings, callas.S, arch.h constants
@@ -39,7 +40,8 @@
 
 /*
  * Per-thread state the trampoline reads through %fs. Field offsets are
- * hard-coded in trampoline.S (TLS_POS, TLS_HI_NOT): change both together.
+ * hard-coded in trampoline.S (TLS_POS, TLS_HI_NOT, TLS_SCOPE, TLS_EXT,
+ * TLS_SIDE): change both together.
  */
 struct sf_tls {
     uint8_t *pos;    /* +0: where the next record goes */
@@ -55,6 +57,10 @@ struct sf_tls {
     uint32_t dtor_rounds; /* TSD destructor passes so far */
     struct sf_slot *slot;
     uint32_t ext_words; /* +40: non-function words written into the current buffer */
+    /* +48: the top of the thread's side stack, where the trampoline's slow
+     * path runs (the unused end of its slot's header, sf_side_stack); 0
+     * for a thread without a slot, and while the slow path is on it. */
+    uintptr_t side;
 };
 
 enum sf_thread_state {
@@ -127,6 +133,22 @@ struct sf_slot {
 #define SLOT_FREE 0u
 #define SLOT_USED 1u
 #define SLOT_EXITED 2u
+
+/* The slot's header block is a whole buffer's size; what struct sf_slot
+ * leaves of it is the side stack of the thread that owns the slot (it is
+ * process-private in use: a forked child maps fresh memory over it). */
+#define SF_SIDE_STACK_MIN 32768u
+_Static_assert(SF_SLOT_HDR - sizeof(struct sf_slot) >= SF_SIDE_STACK_MIN + 64,
+               "no room for the side stack in the slot header");
+/* sidestack.c: the spare side stack's top, whether it is taken (a forked
+ * child frees it), and the signals the slow path blocks */
+extern uint8_t *const sf_spare_top SF_HIDDEN;
+extern uint32_t sf_spare_busy SF_HIDDEN;
+extern const uint64_t sf_block_all SF_HIDDEN;
+static inline uintptr_t sf_side_stack(struct sf_slot *s)
+{
+    return (uintptr_t)s + SF_SLOT_HDR; /* the top: 64 KiB-aligned */
+}
 
 static inline uint8_t *sf_slot_buf(struct sf_slot *s, uint32_t i)
 {

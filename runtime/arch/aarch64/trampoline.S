@@ -16,9 +16,13 @@
  * The store sequence from sf_win_start to sf_win_commit is restartable as on
  * x86_64: a signal inside it moves the pc back to sf_win_start (sled.c).
  *
- * Everything else goes to the slow path, which saves x0-x18, x29, x30,
- * nzcv and q0-q7 (argument and result registers; C code and libc may use
- * them), keeps sp 16-aligned, and calls sf_slow_event(W1, mode, regs).
+ * Everything else goes to the slow path, which blocks signals, moves sp to
+ * the thread's side stack (TLS side, as on x86_64: see there; the spare
+ * one for a thread without a slot), saves x0-x18, x29, x30, nzcv and q0-q7
+ * there (argument and result registers; C code and libc may use them),
+ * keeps sp 16-aligned, and calls sf_slow_event(W1, mode, regs): 96 bytes
+ * of the program's stack in all, with the sled's 16. The CFA is x29-based
+ * while sp is elsewhere.
  *
  * CFI: the return address column is the pc pseudo-register (DWARF 32) held
  * in x30, and the caller's x30 and x0 are the words the sled pushed, so
@@ -27,6 +31,11 @@
 
 #define TLS_POS 0
 #define TLS_HI_NOT 8
+#define TLS_SIDE 48
+
+#define NR_rt_sigprocmask 135
+#define SIG_BLOCK 0
+#define SIG_SETMASK 2
 
 #define SLOW_RECORD 1
 #define SLOW_ARGS 2
@@ -35,7 +44,6 @@
 #define SLOW_LEAVE 16
 #define SLOW_DESC 32
 
-#define FRAME 304 /* x0..x18, x29, x30, nzcv, q0..q7 */
 
 /* At every trampoline's entry: sp = sled sp - 16, [sp] = x0, [sp+8] = x30. */
 #define ENTRY_CFI \
@@ -100,15 +108,33 @@ sf_win_commit:
         mov     x0, #SLOW_RECORD
 1:      ldr     x3, [sp, #16]
         ldp     x1, x2, [sp], #32
-        .cfi_adjust_cfa_offset -32
+        /* absolute: the assembler's running offset is not restored with
+         * the state above, so an adjustment here would give sp - 16 */
+        .cfi_def_cfa_offset 16
         .cfi_restore 1
         .cfi_restore 2
         .cfi_restore 3
         b       .Lslow
 END(sf_trampoline)
 
-/* The slow path: x0 = mode, sp and x30 as at a trampoline's entry. A
- * hidden global, so backtraces through it name it. */
+/*
+ * The slow path: x0 = mode, sp and x30 as at a trampoline's entry. A
+ * hidden global (sf_trampoline_slowpath), so backtraces through it name it.
+ *
+ * On the program's stack it keeps only AREA bytes: the registers it needs
+ * to block signals and find its side stack (x1-x3, x8), x19 (the side
+ * stack's top, to give it back), the mode, the signal mask, x29 (the CFA
+ * base from here on) and x30. Then, on the side stack (see x86_64's), it
+ * saves x0-x18, x29, x30, nzcv and q0-q7 as the array sf_slow_event reads
+ * (arch.h: word 40 holds the sled's sp) and calls C.
+ */
+#define AREA 80   /* x1 x2 x3 x8 x19 mode mask x29 x30, 16-aligned */
+#define A_X19 32
+#define A_MODE 40
+#define A_MASK 48
+#define A_X29 56
+#define A_NZCV 72 /* kept here on the way out */
+#define RFRAME 336 /* the array: 41 words, 16-aligned */
         .p2align 4
         .globl  sf_trampoline_slowpath
         .hidden sf_trampoline_slowpath
@@ -117,55 +143,120 @@ sf_trampoline_slowpath:
         .cfi_startproc
         ENTRY_CFI
 .Lslow:
-        sub     sp, sp, #FRAME
-        .cfi_adjust_cfa_offset FRAME
-        stp     x1, x2, [sp, #8]
-        stp     x3, x4, [sp, #24]
-        stp     x5, x6, [sp, #40]
-        stp     x7, x8, [sp, #56]
-        stp     x9, x10, [sp, #72]
-        stp     x11, x12, [sp, #88]
-        stp     x13, x14, [sp, #104]
-        stp     x15, x16, [sp, #120]
-        stp     x17, x18, [sp, #136]
-        stp     x29, x30, [sp, #152]
-        .cfi_rel_offset 29, 152
-        /* the return column (pc) was "in x30": the call below changes x30,
-         * so from here it is the saved copy (the sled's return address) */
-        .cfi_rel_offset 32, 160
-        mrs     x1, nzcv
-        str     x1, [sp, #168]
+        sub     sp, sp, #AREA
+        .cfi_adjust_cfa_offset AREA
+        stp     x1, x2, [sp]
+        stp     x3, x8, [sp, #16]
+        stp     x19, x0, [sp, #A_X19]
+        .cfi_rel_offset 19, A_X19
+        stp     x29, x30, [sp, #A_X29]
+        .cfi_rel_offset 29, A_X29
+        .cfi_rel_offset 32, A_X29 + 8   /* the return address, x30 */
+        mov     x29, sp
+        .cfi_def_cfa_register 29
+        mov     x0, #SIG_BLOCK
+        adrp    x1, sf_block_all
+        add     x1, x1, :lo12:sf_block_all
+        add     x2, x29, #A_MASK
+        mov     x3, #8
+        mov     x8, #NR_rt_sigprocmask
+        svc     #0
+        mrs     x1, tpidr_el0
+        adrp    x2, :gottprel:sf_tls
+        ldr     x2, [x2, #:gottprel_lo12:sf_tls]
+        add     x1, x1, x2              /* x1 = &sf_tls */
+        ldr     x19, [x1, #TLS_SIDE]
+        cbz     x19, 7f
+        str     xzr, [x1, #TLS_SIDE]    /* ours until we leave it */
+        mov     sp, x19                 /* onto the side stack */
+        b       1f
+7:      /* None of its own: the spare stack if free (as on x86_64) */
+        adrp    x2, sf_spare_busy
+        add     x2, x2, :lo12:sf_spare_busy
+        ldaxr   w3, [x2]
+        cbnz    w3, 9f
+        mov     w3, #1
+        stxr    w0, w3, [x2]
+        cbnz    w0, 1f                  /* lost it: stay (x19 = 0) */
+        adrp    x19, sf_spare_top
+        ldr     x19, [x19, #:lo12:sf_spare_top]
+        mov     sp, x19
+        b       1f
+9:      clrex                           /* taken: stay (x19 = 0) */
+1:      sub     sp, sp, #RFRAME
+        ldp     x1, x2, [x29]           /* the program's x1-x3, x8 again */
+        ldp     x3, x8, [x29, #16]
+        ldr     x0, [x29, #AREA]        /* x0 at the sled (the sled pushed it) */
+        stp     x0, x1, [sp]
+        stp     x2, x3, [sp, #16]
+        stp     x4, x5, [sp, #32]
+        stp     x6, x7, [sp, #48]
+        stp     x8, x9, [sp, #64]
+        stp     x10, x11, [sp, #80]
+        stp     x12, x13, [sp, #96]
+        stp     x14, x15, [sp, #112]
+        stp     x16, x17, [sp, #128]
+        ldr     x9, [x29, #A_X29]
+        stp     x18, x9, [sp, #144]     /* x18, x29 */
+        mrs     x9, nzcv
+        stp     x30, x9, [sp, #160]     /* x30, nzcv */
         stp     q0, q1, [sp, #176]
         stp     q2, q3, [sp, #208]
         stp     q4, q5, [sp, #240]
         stp     q6, q7, [sp, #272]
-        mov     w1, w0                  /* mode */
-        ldr     x2, [sp, #FRAME]
-        str     x2, [sp]                /* regs[0]: x0 at the sled */
+        add     x9, x29, #AREA + 16     /* the sled's sp: word 40 */
+        str     x9, [sp, #320]
+        ldr     w1, [x29, #A_MODE]
         ldr     w0, [x30]               /* W1 */
         mov     x2, sp                  /* the saved registers */
-        mov     x29, sp
         bl      sf_slow_event
         ldp     q0, q1, [sp, #176]
         ldp     q2, q3, [sp, #208]
         ldp     q4, q5, [sp, #240]
         ldp     q6, q7, [sp, #272]
-        ldr     x1, [sp, #168]
-        msr     nzcv, x1
-        ldp     x1, x2, [sp, #8]
-        ldp     x3, x4, [sp, #24]
-        ldp     x5, x6, [sp, #40]
-        ldp     x7, x8, [sp, #56]
-        ldp     x9, x10, [sp, #72]
-        ldp     x11, x12, [sp, #88]
-        ldp     x13, x14, [sp, #104]
-        ldp     x15, x16, [sp, #120]
-        ldp     x17, x18, [sp, #136]
-        ldp     x29, x30, [sp, #152]
+        ldp     x30, x9, [sp, #160]
+        str     x9, [x29, #A_NZCV]      /* nzcv, restored last */
+        ldp     x4, x5, [sp, #32]
+        ldp     x6, x7, [sp, #48]
+        ldr     x9, [sp, #72]
+        ldp     x10, x11, [sp, #80]
+        ldp     x12, x13, [sp, #96]
+        ldp     x14, x15, [sp, #112]
+        ldp     x16, x17, [sp, #128]
+        ldr     x18, [sp, #144]
+        mov     sp, x29                 /* back on the program's stack */
+        cbz     x19, 2f
+        adrp    x2, sf_spare_top
+        ldr     x2, [x2, #:lo12:sf_spare_top]
+        cmp     x19, x2
+        b.ne    8f
+        adrp    x2, sf_spare_busy
+        add     x2, x2, :lo12:sf_spare_busy
+        stlr    wzr, [x2]               /* free the spare stack */
+        b       2f
+8:      mrs     x1, tpidr_el0
+        adrp    x2, :gottprel:sf_tls
+        ldr     x2, [x2, #:gottprel_lo12:sf_tls]
+        add     x1, x1, x2
+        str     x19, [x1, #TLS_SIDE]
+2:      mov     x0, #SIG_SETMASK
+        add     x1, sp, #A_MASK
+        mov     x2, #0
+        mov     x3, #8
+        mov     x8, #NR_rt_sigprocmask
+        svc     #0
+        ldr     x0, [sp, #A_NZCV]
+        msr     nzcv, x0
+        ldp     x1, x2, [sp]
+        ldp     x3, x8, [sp, #16]
+        ldr     x19, [sp, #A_X19]
+        .cfi_restore 19
+        .cfi_def_cfa sp, AREA + 16
+        ldr     x29, [sp, #A_X29]
         .cfi_restore 29
         .cfi_register 32, 30
-        add     sp, sp, #FRAME
-        .cfi_adjust_cfa_offset -FRAME
+        add     sp, sp, #AREA
+        .cfi_adjust_cfa_offset -AREA
         add     x30, x30, #12
         ret
         .cfi_endproc

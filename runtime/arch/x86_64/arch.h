@@ -19,6 +19,9 @@
 #define SF_R_RET 10 /* rax */
 #define SF_R_FRAME_EXIT 11
 #define SF_R_FRAME 12
+/* The sled's return-address slot (x86_64) or sp (aarch64), from regs: here
+ * the registers are saved on the program's stack, right below it. */
+#define SF_SLED_SP(regs, exit) ((uintptr_t) & (regs)[(exit) ? SF_R_FRAME_EXIT : SF_R_FRAME])
 
 static inline void sf_arch_pause(void)
 {

@@ -21,12 +21,31 @@
  * Everything else (a new thread, the timestamp's high half changing, a full
  * buffer, a disabled thread) goes to the slow path, which saves every
  * register, the flags and the whole extended state (xsave) and calls C.
+ *
+ * Stack (docs/design.md): the fast path takes 32 bytes of the program's
+ * stack (the sled's return address and rax, rdx, rcx). The slow path pushes
+ * the general registers and the flags there (the C code finds the sled's
+ * stack slot through them), 112 bytes in all with the return address, and
+ * then blocks signals and switches to the thread's side stack (TLS side,
+ * set up with its slot in buffer.c) for the extended state, which is
+ * kilobytes with AVX-512, and for the C code. Signals stay blocked while it
+ * is on the side stack, so no handler ever runs there; TLS side is 0 while
+ * in use, so a nested slow path stays where it is. A thread without a slot
+ * (its first event, which gives it one; a disabled thread) uses the
+ * process's spare side stack when no other thread is on it, else the
+ * program's stack. The CFA is rbx-based throughout, so unwinders walk from
+ * C back into the program.
  */
 
 #define TLS_POS 0
 #define TLS_HI_NOT 8
 #define TLS_SCOPE 16
 #define TLS_EXT 40
+#define TLS_SIDE 48
+
+#define NR_rt_sigprocmask 14
+#define SIG_BLOCK 0
+#define SIG_SETMASK 2
 
 /* Slow-path modes (r11d), as in runtime.h SF_SLOW_* */
 #define SLOW_RECORD 1
@@ -119,7 +138,31 @@ sf_win_commit:
         .cfi_rel_offset %rbx, 0
         movq    %rsp, %rbx
         .cfi_def_cfa_register %rbx
-        /* Extended state: x87 (long double returns), SSE/AVX arguments. */
+        pushq   %r12
+        .cfi_rel_offset %r12, -8
+        subq    $8, %rsp                /* the signal mask to restore */
+        movl    $NR_rt_sigprocmask, %eax
+        movl    $SIG_BLOCK, %edi
+        leaq    sf_block_all(%rip), %rsi  /* sidestack.c */
+        movq    %rsp, %rdx
+        movl    $8, %r10d
+        syscall                         /* clobbers rcx, r11: saved */
+        movq    sf_tls@GOTTPOFF(%rip), %rsi
+        movq    %fs:TLS_SIDE(%rsi), %r12
+        testq   %r12, %r12
+        jz      7f
+        movq    $0, %fs:TLS_SIDE(%rsi)  /* ours until we leave it */
+        movq    %r12, %rsp              /* onto the side stack */
+        jmp     1f
+7:      /* None of its own (a thread's first event gets it): the spare stack
+         * if no other thread is on it, else stay (r12 = 0). */
+        movl    $1, %eax
+        xchgl   %eax, sf_spare_busy(%rip)
+        testl   %eax, %eax
+        jnz     1f
+        movq    sf_spare_top(%rip), %r12
+        movq    %r12, %rsp
+1:      /* Extended state: x87 (long double returns), SSE/AVX arguments. */
         movl    sf_xsave_size(%rip), %eax
         subq    %rax, %rsp
         andq    $-64, %rsp
@@ -140,8 +183,8 @@ sf_win_commit:
         xsave64 (%rsp)
         jmp     3f
 2:      fxsave64 (%rsp)
-3:      movl    %r10d, %edi
-        movl    %r11d, %esi
+3:      movl    16(%rbx), %edi          /* the saved r10: W1 */
+        movl    8(%rbx), %esi           /* the saved r11: the mode */
         movq    %rbx, %rdx              /* the saved registers, for SLOW_ARGS/RET */
         call    sf_slow_event
         cmpl    $0, sf_use_xsave(%rip)
@@ -151,7 +194,24 @@ sf_win_commit:
         xrstor64 (%rsp)
         jmp     5f
 4:      fxrstor64 (%rsp)
-5:      movq    %rbx, %rsp
+5:      leaq    -16(%rbx), %rsp         /* back on the program's stack */
+        testq   %r12, %r12
+        jz      6f
+        cmpq    sf_spare_top(%rip), %r12
+        jne     8f
+        movl    $0, sf_spare_busy(%rip) /* free the spare stack */
+        jmp     6f
+8:      movq    sf_tls@GOTTPOFF(%rip), %rsi
+        movq    %r12, %fs:TLS_SIDE(%rsi)
+6:      movl    $NR_rt_sigprocmask, %eax
+        movl    $SIG_SETMASK, %edi
+        movq    %rsp, %rsi
+        xorl    %edx, %edx
+        movl    $8, %r10d
+        syscall
+        movq    8(%rsp), %r12
+        .cfi_restore %r12
+        movq    %rbx, %rsp
         .cfi_def_cfa_register %rsp
         popq    %rbx
         .cfi_adjust_cfa_offset -8
