@@ -21,6 +21,8 @@
  *   --milestone RE: entries of matching functions -> an instant "stage:
  *                     NAME" on the process track (the stage boundaries of
  *                     `sftrace memory --milestone RE`, lib/heap.h)
+ *   key records (KEY, or ARGS/RET of a flow function) with flow endpoints
+ *                  (lib/flows.h, a prepass) -> flow ids on their slice
  * Slices deeper than MAX_DEPTH are not written (trace_processor drops
  * them); the deepest written slice says how many calls it hides.
  *
@@ -48,6 +50,7 @@
 #include "chrome.h"
 #include "cmds.h"
 #include "fmt.h"
+#include "flows.h"
 #include "gzout.h"
 #include "heap.h"
 #include "logread.h"
@@ -141,6 +144,7 @@ struct conv {
     size_t ncd, capcd;
     uint64_t slices;
     struct sf_milestones ms; /* --milestone */
+    struct sf_flows *flows; /* flow endpoints (lib/flows.h), NULL: --no-flows */
 };
 
 /* ---- processes and threads ------------------------------------------------ */
@@ -594,10 +598,50 @@ static void flush_counter(struct conv *cv, struct proc *p, int all)
 
 /* ---- records ------------------------------------------------------------------ */
 
+/* A key record with flow endpoints: they go on the held-back begin (a key
+ * of an argument) or end (of the return value) it belongs to, which is
+ * written now. Perfetto: flow_ids / terminating_flow_ids on that event;
+ * Chrome: "s" / "f" events bound to the slice. */
+static void on_flow(struct conv *cv, struct thr *t, const struct sf_event *ev)
+{
+    struct sf_flow_ends fe;
+    int pd = t->pd;
+    if (!pd || !sf_flows_at(cv->flows, ev, &fe))
+        return;
+    uint64_t ns = t->pd_ns;
+    if (cv->fmt == FMT_PERFETTO) {
+        t->seq.flow_in = fe.in;
+        t->seq.flow_out = fe.out;
+    }
+    if (ev->sub == SF_EXT_ARGS && pd == PD_BEGIN) {
+        unsigned n = ev->arg < ev->nwords ? ev->arg : ev->nwords;
+        write_pending(cv, t, ev->v, n > PF_MAX_ARGS ? PF_MAX_ARGS : n);
+    } else if (ev->sub == SF_EXT_RET && pd == PD_END && ev->nwords >= 1) {
+        write_pending(cv, t, ev->v, 1);
+    } else {
+        write_pending(cv, t, NULL, 0);
+    }
+    if (cv->fmt == FMT_CHROME) {
+        /* bound to the slice enclosing ns: just inside an ended slice */
+        uint64_t at = pd == PD_END && ns ? ns - 1 : ns;
+        struct sf_out *o = cv->out;
+        sf_out_room(o, 2 * CJ_SMALL_MAX);
+        if (fe.in)
+            o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, at, fe.in, 0);
+        if (fe.out)
+            o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, at, fe.out, 1);
+    }
+}
+
 static void cb_ext(void *ctx, struct sf_cthread *ct, const struct sf_event *ev, uint64_t ns)
 {
     struct conv *cv = ctx;
     struct thr *t = thr_of(cv, ct);
+    if (cv->flows && sf_flows_is_key(ev) && t->pd) {
+        on_flow(cv, t, ev);
+        if (!t->pd)
+            return; /* written with its flows (and its ARGS or RET values) */
+    }
     if (ev->sub == SF_EXT_ALLOC) {
         on_alloc(cv, t, ev, ns);
     } else if (ev->sub == SF_EXT_ARGS) {
@@ -667,6 +711,8 @@ static void usage(FILE *f)
             "                        entry of a function matching RE (the stages of\n"
             "                        `sftrace memory --milestone RE`)\n"
             "  -q, --quiet           no progress and no summary line\n"
+            "      --no-flows        no flow arrows between the call that made a rayon job\n"
+            "                        or tokio task available and the calls that ran it\n"
             "  -h, --help            this help\n"
             "\n" SF_SELECT_HELP);
 }
@@ -677,7 +723,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE };
+enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS };
 
 int cmd_convert(int argc, char **argv)
 {
@@ -689,13 +735,14 @@ int cmd_convert(int argc, char **argv)
         {"level", required_argument, NULL, OPT_LEVEL},
         {"milestone", required_argument, NULL, OPT_MILESTONE},
         {"quiet", no_argument, NULL, 'q'},
+        {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *outpath = NULL;
     const char **symfiles = NULL;
     size_t nsym = 0;
-    int quiet = 0, level = 2, rc = 2;
+    int quiet = 0, level = 2, no_flows = 0, rc = 2;
     enum fmt fmt = FMT_PERFETTO;
     struct sf_select sel, msel; /* msel: --milestone's regex list (its -F) */
     sf_select_init(&sel);
@@ -748,6 +795,9 @@ int cmd_convert(int argc, char **argv)
                 fprintf(stderr, "sftrace convert: --milestone: %s\n", err);
                 goto out;
             }
+            break;
+        case OPT_NO_FLOWS:
+            no_flows = 1;
             break;
         default:
             if (sf_select_getopt(&sel, "convert", c, optarg, usage) < 0)
@@ -840,6 +890,17 @@ int cmd_convert(int argc, char **argv)
         .lost = cb_lost,
         .warning = cb_warning,
     };
+    if (!no_flows) { /* the prepass that pairs rayon jobs and tokio tasks */
+        cv.flows = sf_flows_new();
+        if (sf_flows_scan(cv.flows, logpath, &sel, err, sizeof err) < 0) {
+            fprintf(stderr, "sftrace convert: %s\n", err);
+            goto done;
+        }
+        if (!sf_flows_count(cv.flows)) {
+            sf_flows_free(cv.flows);
+            cv.flows = NULL;
+        }
+    }
     cv.eng = sf_calls_new(cv.log, syms, &sel, &ops, &cv);
     sf_calls_set_max_depth(cv.eng, MAX_DEPTH);
     sf_calls_set_tick(cv.eng, cb_tick, &cv);
@@ -915,6 +976,7 @@ int cmd_convert(int argc, char **argv)
 
 done:
     sf_calls_free(cv.eng);
+    sf_flows_free(cv.flows);
     for (size_t i = 0; i < cv.nthrs; i++) {
         free(cv.thrs[i]->defd);
         free(cv.thrs[i]);

@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "calls.h"
+#include "flows.h"
 #include "cmds.h"
 #include "fmt.h"
 #include "logread.h"
@@ -242,6 +243,7 @@ struct dump {
     size_t queued;
     int64_t written; /* time of the last line written */
     uint64_t out_of_order;
+    struct sf_flows *flows; /* flow endpoints (NULL: --no-flows) */
 };
 
 static const char *fname(struct dump *dp, const struct sf_image *img, uint32_t fid)
@@ -415,6 +417,32 @@ static void cb_event(void *ctx, struct sf_cthread *t, const struct sf_event *ev,
             put_lit("lost\t-\t");
             put_u64(ev->v[0]);
             break;
+        case SF_EXT_KEY:
+            put_lit("key\t");
+            put_str(fname(dp, img, ev->fid));
+            put_char('\t');
+            if (ev->arg == SF_KEY_RET) {
+                put_lit("ret");
+            } else {
+                put_lit("arg");
+                put_char((char)('0' + ev->arg));
+            }
+            put_char('\t');
+            put_hex(ev->v[0]);
+            break;
+        }
+        /* flow endpoints of a key record: flow-in N (this call runs the
+         * job, polls the task), flow-out N (the job or task goes on) */
+        struct sf_flow_ends fe;
+        if (sf_flows_at(dp->flows, ev, &fe)) {
+            if (fe.in) {
+                put_lit("\tflow-in ");
+                put_u64(fe.in);
+            }
+            if (fe.out) {
+                put_lit("\tflow-out ");
+                put_u64(fe.out);
+            }
         }
     }
     put_char('\n');
@@ -508,7 +536,7 @@ static void on_damage(void *ctx, const char *msg)
     fprintf(stderr, "sftrace dump: %s\n", msg);
 }
 
-enum { OPT_SORTED = 0x100, OPT_CALLS };
+enum { OPT_SORTED = 0x100, OPT_CALLS, OPT_NO_FLOWS };
 
 int cmd_dump(int argc, char **argv)
 {
@@ -518,10 +546,11 @@ int cmd_dump(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"sorted", no_argument, NULL, OPT_SORTED},
         {"calls", no_argument, NULL, OPT_CALLS},
+        {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    int lines = 0, quiet = 0, sorted = 0, calls = 0, rc = 2;
+    int lines = 0, quiet = 0, sorted = 0, calls = 0, no_flows = 0, rc = 2;
     struct sf_select sel;
     sf_select_init(&sel);
     struct sf_syms *syms = sf_syms_new();
@@ -545,6 +574,9 @@ int cmd_dump(int argc, char **argv)
             break;
         case OPT_CALLS:
             calls = 1;
+            break;
+        case OPT_NO_FLOWS:
+            no_flows = 1;
             break;
         case 's':
             if (sf_syms_add_file(syms, optarg, err, sizeof err) < 0) {
@@ -608,6 +640,14 @@ int cmd_dump(int argc, char **argv)
         .warning = cb_warning,
     };
     sf_syms_set_quiet(syms, 1);
+    if (!no_flows && !calls) {
+        dp.flows = sf_flows_new();
+        if (sf_flows_scan(dp.flows, path, &sel, err, sizeof err) < 0) {
+            fprintf(stderr, "sftrace dump: %s\n", err);
+            sf_flows_free(dp.flows);
+            dp.flows = NULL;
+        }
+    }
     dp.eng = sf_calls_new(log, syms, &sel, calls ? &call_ops : &ev_ops, &dp);
     sf_calls_set_tick(dp.eng, cb_tick, &dp);
     int r = sf_calls_run(dp.eng);
@@ -641,6 +681,7 @@ int cmd_dump(int argc, char **argv)
     }
     free(dp.qs);
     sf_calls_free(dp.eng);
+    sf_flows_free(dp.flows);
     free(out);
     out = NULL;
     sf_log_close(log);

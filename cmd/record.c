@@ -28,6 +28,7 @@
 
 #include "cmds.h"
 #include "filterfmt.h"
+#include "flows.h"
 #include "logfile.h"
 #include "logfmt.h"
 #include "solib.h"
@@ -47,6 +48,9 @@ static void usage(FILE *f)
                "  -o FILE        log to write (default ./sf.log)\n"
                "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
                "                 may be repeated, one per object\n"
+               "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
+               "                 (by default the command's functions that make and run\n"
+               "                 them also record one register: docs/design.md, Flows)\n"
                "  --solib PATH   use this libsftrace.so\n"
                "  --print-solib  print the runtime library that would be used\n"
                "  --print-solib-install-dir\n"
@@ -182,9 +186,11 @@ static int install_solib(const char *given)
     return 0;
 }
 
-/* Is CMD something we can execute (searching PATH like execvp)? */
-static int find_command(const char *cmd)
+/* Is CMD something we can execute (searching PATH like execvp)? Its path
+ * goes to found (PATH_MAX bytes). */
+static int find_command(const char *cmd, char *found)
 {
+    snprintf(found, PATH_MAX, "%s", cmd);
     if (strchr(cmd, '/'))
         return access(cmd, X_OK) == 0 ? 0 : -1;
     const char *path = getenv("PATH");
@@ -195,11 +201,40 @@ static int find_command(const char *cmd)
         size_t n = colon ? (size_t)(colon - path) : strlen(path);
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%.*s/%s", (int)n, n ? path : ".", cmd);
-        if (is_file(p) && access(p, X_OK) == 0)
+        if (is_file(p) && access(p, X_OK) == 0) {
+            snprintf(found, PATH_MAX, "%s", p);
             return 0;
+        }
         path += n + (colon ? 1 : 0);
     }
     return -1;
+}
+
+/* Write the keys file of the command's flow functions (if it has any) to a
+ * temporary file and add it to SFTRACE_FILTER; its name goes to keys. */
+static void write_keys(const char *cmdpath, char *keys, size_t keyslen, const char *filters)
+{
+    struct sf_flows *fl = sf_flows_new();
+    char err[PATH_MAX + 256];
+    snprintf(keys, keyslen, "%s/sftrace-keys-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = strlen(keys) + 1 < keyslen ? mkstemp(keys) : -1;
+    int n = fd < 0 ? -1 : sf_flows_write_keys(fl, cmdpath, keys, err, sizeof err);
+    if (fd >= 0)
+        close(fd);
+    /* n < 0: not an ELF file we can read (a script...): no flows, quietly */
+    if (n > 0) {
+        char *v = malloc(strlen(filters) + strlen(keys) + 2);
+        if (v) {
+            sprintf(v, "%s%s%s", filters, filters[0] ? ":" : "", keys);
+            setenv("SFTRACE_FILTER", v, 1);
+            free(v);
+        }
+    } else {
+        if (fd >= 0)
+            unlink(keys);
+        keys[0] = 0;
+    }
+    sf_flows_free(fl);
 }
 
 static uint64_t mono_ns(void)
@@ -519,7 +554,7 @@ int cmd_record(int argc, char **argv)
 {
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
-    int i, print_solib = 0, install = 0;
+    int i, print_solib = 0, install = 0, no_flows = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -544,6 +579,8 @@ int cmd_record(int argc, char **argv)
             if (filters[0])
                 strcat(filters, ":");
             strcat(filters, abs);
+        } else if (!strcmp(a, "--no-flows")) {
+            no_flows = 1;
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
         } else if (!strcmp(a, "--print-solib-install-dir")) {
@@ -586,7 +623,8 @@ int cmd_record(int argc, char **argv)
 
     if (find_solib(solib, lib, sizeof lib))
         return 1;
-    if (find_command(cmd[0])) {
+    char cmdpath[PATH_MAX];
+    if (find_command(cmd[0], cmdpath)) {
         fprintf(stderr, "sftrace record: %s: command not found\n", cmd[0]);
         return 127;
     }
@@ -630,6 +668,11 @@ int cmd_record(int argc, char **argv)
         setenv("SFTRACE_FILTER", filters, 1);
     else if (getenv("SFTRACE_FILTER"))
         snprintf(filters, sizeof filters, "%s", getenv("SFTRACE_FILTER"));
+    /* flows (lib/flows.h): a keys file for the command's rayon and tokio
+     * functions, after the user's filters (it restricts nothing) */
+    char keys[64] = "";
+    if (!no_flows)
+        write_keys(cmdpath, keys, sizeof keys, filters);
 
     uint64_t t0 = mono_ns();
     pid_t pid = fork();
@@ -659,6 +702,8 @@ int cmd_record(int argc, char **argv)
         ;
     double secs = (double)(mono_ns() - t0) / 1e9;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (keys[0])
+        unlink(keys);
 
     struct summary s;
     summarize(logpath, &s);

@@ -46,6 +46,10 @@ struct pf_seq {
     uint64_t track_uuid;
     uint64_t last_ns; /* timestamp of the previous packet */
     int started;
+    /* flows (lib/flows.h) of the next slice begin or end written, then
+     * cleared: flow_out starts a flow (TrackEvent.flow_ids), flow_in ends
+     * one (terminating_flow_ids); 0 = none */
+    uint64_t flow_in, flow_out;
 };
 
 /* ---- wire primitives ---------------------------------------------------- */

@@ -214,6 +214,13 @@ enum sf_tramp {
     T_LEAVE_TAIL,
     T_DESC_LEAVE,
     T_DESC_LEAVE_TAIL,
+    T_KEY0, /* argtramp.S: the event plus a KEY record of argument 0..5 */
+    T_KEY1,
+    T_KEY2,
+    T_KEY3,
+    T_KEY4,
+    T_KEY5,
+    T_KEYR, /* ... of rax, at an exit */
     T_COUNT
 };
 extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;
@@ -226,6 +233,7 @@ extern const void *const sf_tramp_mono[T_COUNT] SF_HIDDEN;
 #define SF_SLOW_LEAVE 16
 #define SF_SLOW_DESC 32
 extern const char sf_win_start[] SF_HIDDEN, sf_win_commit[] SF_HIDDEN;
+extern const char sf_win3_start[] SF_HIDDEN, sf_win3_commit[] SF_HIDDEN; /* argtramp.S */
 extern uint32_t sf_xsave_mask_lo SF_HIDDEN, sf_xsave_mask_hi SF_HIDDEN;
 extern uint32_t sf_xsave_size SF_HIDDEN, sf_use_xsave SF_HIDDEN;
 void sf_arch_init(void) SF_HIDDEN;
@@ -310,6 +318,7 @@ struct sf_filter {
     uint8_t build_id[64];
     size_t build_id_len;
     int descendants;
+    int keys; /* mode keys: key registers only (sf_keys_for) */
     uint64_t *addrs; /* selected functions' ELF addresses, ascending */
     uint8_t *flags;  /* SF_FILTER_ARGS */
     size_t n;
@@ -318,6 +327,8 @@ int sf_filters_load(const char *list) SF_HIDDEN;
 int sf_filters_active(void) SF_HIDDEN;
 int sf_filters_descendants(void) SF_HIDDEN; /* any filter in descendants mode */
 struct sf_filter *sf_filter_for(const uint8_t *bid, size_t len) SF_HIDDEN;
+/* The keys file (mode keys) for an object, or NULL. */
+struct sf_filter *sf_keys_for(const uint8_t *bid, size_t len) SF_HIDDEN;
 int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) SF_HIDDEN;
 
 /* ---- hooks.c ---- */

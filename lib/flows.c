@@ -1,0 +1,436 @@
+/*
+ * flows.c - producer/consumer pairs of rayon jobs and tokio tasks (and the
+ * keys file that makes the runtime record their keys); flows.h says what a
+ * flow is and how keys pair.
+ *
+ * The prepass runs its own call engine over the log, keeping for every key
+ * record of a rule function: thread, time, function id, key, and the time
+ * its call ends. The records are then sorted by time (threads merged) and
+ * paired with one map from (pid, domain, key) to the pending record; the
+ * result is a map from the record's file offset to its endpoints.
+ * Memory grows with the number of key records (a few per job or poll), not
+ * with the number of events.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "flows.h"
+
+#include <elfutils/libdwelf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "calls.h"
+#include "logread.h"
+#include "select.h"
+#include "symbols.h"
+#include "xalloc.h"
+#include "xraymap.h"
+
+/*
+ * Built-in rules. Names are matched demangled, legacy (`rayon_core::job::
+ * StackJob<L,F,R>`) or v0 (`<rayon_core::registry::WorkerThread>::push`, with
+ * the real generic arguments), so each regex allows both.
+ *
+ * rayon-core 1.x: a job is a JobRef {pointer, execute_fn}; the pointer is
+ * the key. It is made available by the local deque's push (join's second
+ * closure, scope spawns inside the pool), or the injector's push (install
+ * and spawns from outside the pool, and in_worker_cross); both take the
+ * JobRef by value, as arguments 1 and 2 after &self. StackJob and HeapJob
+ * execute get the pointer as their only argument (they are only called
+ * through JobRef's function pointer, so they exist even in release builds).
+ *
+ * tokio 1.x: RawTask::new returns the task's header pointer, the key that
+ * raw::poll (the vtable's poll, never inlined) gets as its argument.
+ */
+const struct sf_flow_rule sf_flow_builtin[] = {
+    {"^<rayon_core::job::(StackJob|HeapJob)<.*> as rayon_core::job::Job>::execute$", SF_FLOW_JOB,
+     SF_FLOW_CONSUMER, 0, 0},
+    {"^<?rayon_core::registry::WorkerThread>?::push$", SF_FLOW_JOB, SF_FLOW_PRODUCER, 1, 1},
+    {"^<?crossbeam_deque::deque::(Worker|Injector)<[^ ]*>>?::push$", SF_FLOW_JOB,
+     SF_FLOW_PRODUCER, 1, 1},
+    {"^<?tokio::runtime::task::raw::RawTask>?::new(::<.*>)?$", SF_FLOW_TASK, SF_FLOW_PRODUCER,
+     SF_KEY_RET, 0},
+    {"^tokio::runtime::task::raw::poll(::<.*>)?$", SF_FLOW_TASK, SF_FLOW_CONSUMER, 0, 0},
+};
+const size_t sf_flow_nbuiltin = sizeof sf_flow_builtin / sizeof sf_flow_builtin[0];
+
+/* One key record of the prepass. */
+struct krec {
+    uint64_t ns, end_ns; /* the record's time; its call's end (UINT64_MAX: open) */
+    uint64_t key;
+    uint64_t in, out; /* flow ids */
+    uint64_t offset;  /* the record's file offset: its identity in every pass */
+    uint32_t pid, tid, fid;
+    uint32_t order; /* scan order, for a stable sort */
+    uint8_t domain, role;
+};
+
+struct sf_flows {
+    pcre2_code *re[sizeof sf_flow_builtin / sizeof sf_flow_builtin[0]];
+    pcre2_match_data *md;
+    struct krec *k;
+    size_t nk, capk;
+    struct sf_map at; /* file offset of a record with endpoints -> index + 1 in k */
+    uint64_t nflows[SF_FLOW_NDOMAINS], tasks;
+    /* prepass state */
+    struct sf_calls *eng;
+    int32_t *rule_of; /* per global function: rule + 1, 0 unknown, -1 none */
+    size_t nrule_of;
+};
+
+struct sf_flows *sf_flows_new(void)
+{
+    struct sf_flows *fl = sf_xcalloc(1, sizeof *fl);
+    for (size_t i = 0; i < sf_flow_nbuiltin; i++) {
+        int ec;
+        PCRE2_SIZE eo;
+        fl->re[i] = pcre2_compile((PCRE2_SPTR)sf_flow_builtin[i].regex, PCRE2_ZERO_TERMINATED, 0,
+                                  &ec, &eo, NULL);
+        if (!fl->re[i]) /* a built-in regex: a bug */
+            abort();
+    }
+    fl->md = pcre2_match_data_create(4, NULL);
+    return fl;
+}
+
+void sf_flows_free(struct sf_flows *fl)
+{
+    if (!fl)
+        return;
+    for (size_t i = 0; i < sf_flow_nbuiltin; i++)
+        pcre2_code_free(fl->re[i]);
+    pcre2_match_data_free(fl->md);
+    free(fl->k);
+    free(fl->rule_of);
+    sf_map_free(&fl->at);
+    free(fl);
+}
+
+int sf_flows_match(struct sf_flows *fl, const char *name)
+{
+    for (size_t i = 0; i < sf_flow_nbuiltin; i++)
+        if (pcre2_match(fl->re[i], (PCRE2_SPTR)name, strlen(name), 0, 0, fl->md, NULL) >= 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- the keys file for the runtime -------------------------------------- */
+
+int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, char *err,
+                        size_t errlen)
+{
+    struct sf_xraymap m;
+    int r = sf_xraymap_read_file(exe, &m, err, errlen);
+    if (r == SF_XRAYMAP_NONE)
+        return 0;
+    if (r != 0)
+        return -1;
+    int fd = open(exe, O_RDONLY | O_CLOEXEC);
+    Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+    const void *bid = NULL;
+    ssize_t bidlen = elf ? dwelf_elf_gnu_build_id(elf, &bid) : -1;
+    uint8_t idbuf[64];
+    if (bidlen > 0 && bidlen <= (ssize_t)sizeof idbuf)
+        memcpy(idbuf, bid, (size_t)bidlen);
+    else
+        bidlen = 0;
+    if (elf)
+        elf_end(elf);
+    if (fd >= 0)
+        close(fd);
+    if (bidlen == 0) { /* the runtime binds a keys file to the build-id */
+        sf_xraymap_free(&m);
+        return 0;
+    }
+    struct sf_syms *syms = sf_syms_new();
+    sf_syms_set_quiet(syms, 1);
+    sf_syms_set_lines(syms, 0);
+    struct sf_symobj *so = sf_syms_object(syms, exe, idbuf, (size_t)bidlen);
+    /* the map's order is not address order; the file wants ascending */
+    uint64_t *sel = sf_xcalloc(m.nfuncs ? m.nfuncs : 1, sizeof *sel);
+    size_t nsel = 0;
+    for (size_t i = 0; i < m.nfuncs; i++) {
+        int rule = sf_flows_match(fl, sf_symobj_name(so, m.funcs[i]));
+        if (rule >= 0)
+            sel[nsel++] = m.funcs[i] << 8 | (uint64_t)sf_flow_builtin[rule].reg;
+    }
+    int n = 0;
+    if (nsel) {
+        for (size_t i = 1; i < nsel; i++) /* insertion sort: a handful */
+            for (size_t j = i; j > 0 && sel[j - 1] > sel[j]; j--) {
+                uint64_t x = sel[j];
+                sel[j] = sel[j - 1];
+                sel[j - 1] = x;
+            }
+        FILE *f = fopen(out, "w");
+        if (!f) {
+            snprintf(err, errlen, "%s: %s", out, strerror(errno));
+            n = -1;
+        } else {
+            fprintf(f, "sftrace-filter 1\n# flows: functions whose key register is recorded\n");
+            fprintf(f, "object %s\nbuild-id ", exe);
+            for (ssize_t i = 0; i < bidlen; i++)
+                fprintf(f, "%02x", idbuf[i]);
+            fprintf(f, "\nmode keys\n");
+            uint64_t prev = UINT64_MAX;
+            for (size_t i = 0; i < nsel; i++) {
+                uint64_t a = sel[i] >> 8;
+                unsigned reg = (unsigned)(sel[i] & 0xff);
+                if (a == prev)
+                    continue;
+                prev = a;
+                fprintf(f, "f 0x%llx k%c %s\n", (unsigned long long)a,
+                        reg == SF_KEY_RET ? 'r' : (char)('0' + reg), sf_symobj_name(so, a));
+                n++;
+            }
+            if (fclose(f) != 0) {
+                snprintf(err, errlen, "%s: %s", out, strerror(errno));
+                n = -1;
+            }
+        }
+    }
+    free(sel);
+    sf_syms_free(syms);
+    sf_xraymap_free(&m);
+    return n;
+}
+
+/* ---- the prepass ------------------------------------------------------------ */
+
+int sf_flows_is_key(const struct sf_event *ev)
+{
+    return ev->kind == SF_KIND_EXT &&
+           (ev->sub == SF_EXT_KEY || ev->sub == SF_EXT_ARGS || ev->sub == SF_EXT_RET);
+}
+
+/* The keys a rule wants from ext record ev (1, or 2 for a pair rule); 0
+ * if ev does not have them. */
+static int key_of(const struct sf_flow_rule *r, const struct sf_event *ev, uint64_t key[2])
+{
+    unsigned want = r->pair ? 2 : 1;
+    if (ev->sub == SF_EXT_KEY && ev->arg == r->reg && ev->nwords >= want) {
+        key[0] = ev->v[0];
+        key[1] = ev->v[1];
+    } else if (ev->sub == SF_EXT_ARGS && r->reg < SF_KEY_RET && r->reg + want <= ev->arg &&
+               r->reg + want <= 6) {
+        key[0] = ev->v[r->reg];
+        key[1] = want == 2 ? ev->v[r->reg + 1] : 0;
+    } else if (ev->sub == SF_EXT_RET && r->reg == SF_KEY_RET && want == 1 && ev->nwords >= 1) {
+        key[0] = ev->v[0]; /* the slow path's RET has rax only */
+    } else {
+        return 0;
+    }
+    return (int)want;
+}
+
+static int rule_for(struct sf_flows *fl, uint32_t g)
+{
+    if (g >= fl->nrule_of) {
+        size_t n = fl->nrule_of ? fl->nrule_of : 1024;
+        while (n <= g)
+            n *= 2;
+        fl->rule_of = sf_xrealloc(fl->rule_of, n * sizeof *fl->rule_of);
+        memset(fl->rule_of + fl->nrule_of, 0, (n - fl->nrule_of) * sizeof *fl->rule_of);
+        fl->nrule_of = n;
+    }
+    if (fl->rule_of[g] == 0) {
+        int r = sf_flows_match(fl, sf_calls_func(fl->eng, g)->name);
+        fl->rule_of[g] = r < 0 ? -1 : r + 1;
+    }
+    return fl->rule_of[g] - 1;
+}
+
+/* Per thread during the prepass: the key records whose calls are open. */
+struct kthr {
+    uint64_t *call;  /* call ids ... */
+    size_t *rec;     /* ... and their records */
+    size_t n, cap;
+};
+
+static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_event *ev,
+                    uint64_t ns, int r, uint64_t key);
+
+static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, uint64_t ns)
+{
+    struct sf_flows *fl = ctx;
+    if (!sf_flows_is_key(ev) || ev->fid == SF_FID_NONE || !t->depth)
+        return;
+    uint32_t g = sf_calls_lookup(fl->eng, t->img, ev->fid);
+    int r = rule_for(fl, g);
+    uint64_t keys[2];
+    int nkeys = r < 0 ? 0 : key_of(&sf_flow_builtin[r], ev, keys);
+    for (int i = 0; i < nkeys; i++)
+        add_rec(fl, t, ev, ns, r, keys[i]);
+}
+
+static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_event *ev,
+                    uint64_t ns, int r, uint64_t key)
+{
+    if (fl->nk == fl->capk) {
+        fl->capk = fl->capk ? 2 * fl->capk : 1024;
+        fl->k = sf_xrealloc(fl->k, fl->capk * sizeof *fl->k);
+    }
+    struct krec *k = &fl->k[fl->nk];
+    *k = (struct krec){.ns = ns, .end_ns = UINT64_MAX, .key = key, .pid = t->pid, .tid = t->tid,
+                       .fid = ev->fid, .offset = ev->offset, .order = (uint32_t)fl->nk,
+                       .domain = sf_flow_builtin[r].domain, .role = sf_flow_builtin[r].role};
+    /* an argument's record follows the begin of its call (the stack top);
+     * remember it to learn when the call ends. A return value's call has
+     * ended already. */
+    if (sf_flow_builtin[r].reg != SF_KEY_RET) {
+        struct kthr *kt = t->user;
+        if (!kt)
+            kt = t->user = sf_xcalloc(1, sizeof *kt);
+        if (kt->n == kt->cap) {
+            kt->cap = kt->cap ? 2 * kt->cap : 16;
+            kt->call = sf_xrealloc(kt->call, kt->cap * sizeof *kt->call);
+            kt->rec = sf_xrealloc(kt->rec, kt->cap * sizeof *kt->rec);
+        }
+        kt->call[kt->n] = t->stack[t->depth - 1].id;
+        kt->rec[kt->n++] = fl->nk;
+    } else {
+        k->end_ns = ns;
+    }
+    fl->nk++;
+}
+
+static void cb_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
+{
+    struct sf_flows *fl = ctx;
+    struct kthr *kt = t->user;
+    while (kt && kt->n && kt->call[kt->n - 1] == c->id) /* a pair rule made two */
+        fl->k[kt->rec[--kt->n]].end_ns = c->end_ns;
+}
+
+static void cb_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
+{
+    (void)ctx;
+    (void)ns;
+    struct kthr *kt = t->user;
+    if (kt) {
+        free(kt->call);
+        free(kt->rec);
+        free(kt);
+        t->user = NULL;
+    }
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const struct krec *x = a, *y = b;
+    if (x->ns != y->ns)
+        return x->ns < y->ns ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+/* Pair the records (sorted by time) and index those with endpoints. */
+static void pair(struct sf_flows *fl)
+{
+    qsort(fl->k, fl->nk, sizeof *fl->k, by_time);
+    struct sf_map pend = {0}; /* (pid, domain, key) -> index + 1 */
+    uint64_t next_id = 1;
+    for (size_t i = 0; i < fl->nk; i++) {
+        struct krec *k = &fl->k[i];
+        uint64_t h = mix(mix(mix(1, k->pid), k->domain), k->key);
+        uint64_t *slot = sf_map_get(&pend, h, 1);
+        struct krec *p = *slot ? &fl->k[*slot - 1] : NULL;
+        if (p && (p->pid != k->pid || p->domain != k->domain || p->key != k->key))
+            p = NULL; /* a hash collision: treat as no pending record */
+        if (k->role == SF_FLOW_PRODUCER) {
+            if (k->domain == SF_FLOW_TASK)
+                fl->tasks++;
+            /* nested in an open producer of the same job: keep the outer */
+            if (p && p->role == SF_FLOW_PRODUCER && p->tid == k->tid && p->end_ns > k->ns)
+                continue;
+            *slot = i + 1;
+            continue;
+        }
+        /* a consumer */
+        if (p) {
+            int cross = p->tid != k->tid || p->pid != k->pid;
+            if (k->domain == SF_FLOW_TASK || cross) {
+                p->out = next_id;
+                k->in = next_id++;
+                fl->nflows[k->domain]++;
+            }
+        }
+        if (k->domain == SF_FLOW_TASK && p)
+            *slot = i + 1; /* the next poll continues from this one */
+        else
+            *slot = 0; /* a rayon job runs once; a poll of an unknown task starts nothing */
+    }
+    sf_map_free(&pend);
+    for (size_t i = 0; i < fl->nk; i++) {
+        struct krec *k = &fl->k[i];
+        if (!k->in && !k->out)
+            continue;
+        *sf_map_get(&fl->at, k->offset, 1) = i + 1;
+    }
+}
+
+int sf_flows_scan(struct sf_flows *fl, const char *path, const struct sf_select *sel, char *err,
+                  size_t errlen)
+{
+    struct sf_log *log = sf_log_open(path, err, errlen);
+    if (!log)
+        return -1;
+    struct sf_syms *syms = sf_syms_new();
+    sf_syms_set_quiet(syms, 1);
+    sf_syms_set_lines(syms, 0);
+    struct sf_calls_ops ops = {.ext = cb_ext, .end = cb_end, .thread_exit = cb_thread_exit};
+    fl->eng = sf_calls_new(log, syms, sel, &ops, fl);
+    int rc = sf_calls_run(fl->eng);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", sf_calls_error(fl->eng));
+    sf_calls_free(fl->eng);
+    fl->eng = NULL;
+    sf_syms_free(syms);
+    sf_log_close(log);
+    free(fl->rule_of);
+    fl->rule_of = NULL;
+    fl->nrule_of = 0;
+    if (rc == 0)
+        pair(fl);
+    return rc;
+}
+
+int sf_flows_at(const struct sf_flows *fl, const struct sf_event *ev, struct sf_flow_ends *out)
+{
+    if (!fl || !fl->at.n || !sf_flows_is_key(ev))
+        return 0;
+    uint64_t *v = sf_map_get((struct sf_map *)&fl->at, ev->offset, 0); /* does not change it */
+    if (!v || !*v)
+        return 0;
+    const struct krec *k = &fl->k[*v - 1];
+    out->in = k->in;
+    out->out = k->out;
+    out->domain = k->domain;
+    return 1;
+}
+
+void sf_flows_stats(const struct sf_flows *fl, struct sf_flows_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->keys = fl->nk;
+    memcpy(st->flows, fl->nflows, sizeof st->flows);
+    st->tasks = fl->tasks;
+}
+
+uint64_t sf_flows_count(const struct sf_flows *fl)
+{
+    uint64_t n = 0;
+    for (int d = 0; d < SF_FLOW_NDOMAINS; d++)
+        n += fl->nflows[d];
+    return n;
+}

@@ -1,0 +1,99 @@
+/*
+ * flows.h - cross-thread causality: which call made a job or task available
+ * and which call ran it (docs/design.md, "Flows").
+ *
+ * A flow rule names a function (a PCRE2 regex on the demangled name, robust
+ * to generic parameters and closure numbering), its role (producer: it makes
+ * a job available; consumer: it runs it) and the register that carries the
+ * job's identity, the key: an argument (0..5) at the entry or the return
+ * value. The runtime records that register with the function's event (a KEY
+ * record from the fast key trampolines, or ARGS / RET from the slow path)
+ * for the functions a keys file names; `sftrace record` writes that file
+ * from the same rules (sf_flows_write_keys), so the built-in rules for
+ * rayon-core 1.x and tokio 1.x are on whenever such functions are present.
+ *
+ * The tools pair keys in a prepass (sf_flows_scan: its own run of the call
+ * engine over the log, all threads merged in time order):
+ *   rayon (domain SF_FLOW_JOB): a producer's key is pending until a
+ *     consumer with the same key runs; that is a flow when the consumer's
+ *     thread is another one. A producer nested in an open producer of the
+ *     same key on the same thread (WorkerThread::push calling the deque's
+ *     push) does not replace it.
+ *   tokio (domain SF_FLOW_TASK): task creation (the key is the raw task
+ *     pointer it returns) starts a task; its first poll is a flow from the
+ *     creation, every later poll of the task one from the poll before,
+ *     whatever the threads.
+ * Every key record then has at most one incoming and one outgoing flow,
+ * found by the record's file offset in the tools' main pass.
+ */
+#ifndef SFTRACE_FLOWS_H
+#define SFTRACE_FLOWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Only declared here, so that cmd/record.c (which has common/logfile.h's
+ * sf_log_open, not logread.h's) can write keys files. */
+struct sf_event;
+struct sf_select;
+
+enum sf_flow_domain {
+    SF_FLOW_JOB = 0,  /* rayon jobs: flows only across threads */
+    SF_FLOW_TASK = 1, /* tokio tasks: spawn -> first poll -> next poll ... */
+    SF_FLOW_NDOMAINS
+};
+enum sf_flow_role { SF_FLOW_PRODUCER = 0, SF_FLOW_CONSUMER = 1 };
+
+/* A built-in rule. reg: enum sf_key_reg (0..5 argument, SF_KEY_RET).
+ * pair: the key is one of two words passed by value in reg and the next
+ * register (rayon's JobRef {pointer, execute_fn}, whose field order is the
+ * compiler's choice): both are taken as keys; only the pointer can ever
+ * match a consumer's. */
+struct sf_flow_rule {
+    const char *regex;
+    uint8_t domain, role, reg, pair;
+};
+extern const struct sf_flow_rule sf_flow_builtin[];
+extern const size_t sf_flow_nbuiltin;
+
+struct sf_flows;
+struct sf_flows *sf_flows_new(void);
+void sf_flows_free(struct sf_flows *fl);
+
+/* The rule index for a demangled function name, or -1. */
+int sf_flows_match(struct sf_flows *fl, const char *name);
+
+/* Write a keys file (docs/filter-format.md, `mode keys`) for the
+ * instrumented functions of the ELF file exe the rules name. Returns how
+ * many functions it names (0: no file written), or -1 with a message in err. */
+int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, char *err,
+                        size_t errlen);
+
+/* The prepass over the log at path with the selection sel (may be NULL).
+ * 0, or -1 with a message in err. */
+int sf_flows_scan(struct sf_flows *fl, const char *path, const struct sf_select *sel, char *err,
+                  size_t errlen);
+
+/* Flow endpoints of one key record. Ids are 1, 2, 3... in the order the
+ * flows start; 0 = none. */
+struct sf_flow_ends {
+    uint64_t in;  /* the flow this call ends (it runs the job / polls the task) */
+    uint64_t out; /* the flow it starts */
+    uint8_t domain;
+};
+/* The endpoints of the ext record ev (a KEY, or ARGS / RET of a rule
+ * function) of the main pass; 0 when it has none (fl may be NULL). */
+int sf_flows_at(const struct sf_flows *fl, const struct sf_event *ev, struct sf_flow_ends *out);
+/* Can ev carry a key (KEY, ARGS or RET)? */
+int sf_flows_is_key(const struct sf_event *ev);
+
+struct sf_flows_stats {
+    uint64_t keys;               /* key records seen */
+    uint64_t flows[SF_FLOW_NDOMAINS]; /* flows made */
+    uint64_t tasks;              /* tokio tasks created */
+};
+void sf_flows_stats(const struct sf_flows *fl, struct sf_flows_stats *st);
+/* Number of flows in total (0: nothing to draw). */
+uint64_t sf_flows_count(const struct sf_flows *fl);
+
+#endif /* SFTRACE_FLOWS_H */
