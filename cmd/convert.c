@@ -602,16 +602,30 @@ static void flush_counter(struct conv *cv, struct proc *p, int all)
  * of an argument) or end (of the return value) it belongs to, which is
  * written now. Perfetto: flow_ids / terminating_flow_ids on that event;
  * Chrome: "s" / "f" events bound to the slice. */
+/* Chrome: the flow events of t's held-back begin or end, at its time. A
+ * viewer binds them to the innermost slice open there, in file order (the
+ * slice that ended or began at the same nanosecond is not it). */
+static void chrome_flows(struct conv *cv, struct thr *t, const struct sf_flow_ends *fe)
+{
+    struct sf_out *o = cv->out;
+    sf_out_room(o, 2 * CJ_SMALL_MAX);
+    if (fe->in)
+        o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, t->pd_ns, fe->in, 0);
+    if (fe->out)
+        o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, t->pd_ns, fe->out, 1);
+}
+
 static void on_flow(struct conv *cv, struct thr *t, const struct sf_event *ev)
 {
     struct sf_flow_ends fe;
     int pd = t->pd;
     if (!pd || !sf_flows_at(cv->flows, ev, &fe))
         return;
-    uint64_t ns = t->pd_ns;
     if (cv->fmt == FMT_PERFETTO) {
         t->seq.flow_in = fe.in;
         t->seq.flow_out = fe.out;
+    } else if (pd == PD_END) {
+        chrome_flows(cv, t, &fe); /* before the "E": still inside the slice */
     }
     if (ev->sub == SF_EXT_ARGS && pd == PD_BEGIN) {
         unsigned n = ev->arg < ev->nwords ? ev->arg : ev->nwords;
@@ -621,16 +635,8 @@ static void on_flow(struct conv *cv, struct thr *t, const struct sf_event *ev)
     } else {
         write_pending(cv, t, NULL, 0);
     }
-    if (cv->fmt == FMT_CHROME) {
-        /* bound to the slice enclosing ns: just inside an ended slice */
-        uint64_t at = pd == PD_END && ns ? ns - 1 : ns;
-        struct sf_out *o = cv->out;
-        sf_out_room(o, 2 * CJ_SMALL_MAX);
-        if (fe.in)
-            o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, at, fe.in, 0);
-        if (fe.out)
-            o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, at, fe.out, 1);
-    }
+    if (cv->fmt == FMT_CHROME && pd == PD_BEGIN)
+        chrome_flows(cv, t, &fe); /* after the "B": inside the slice */
 }
 
 static void cb_ext(void *ctx, struct sf_cthread *ct, const struct sf_event *ev, uint64_t ns)
@@ -892,11 +898,9 @@ int cmd_convert(int argc, char **argv)
     };
     if (!no_flows) { /* the prepass that pairs rayon jobs and tokio tasks */
         cv.flows = sf_flows_new();
-        if (sf_flows_scan(cv.flows, logpath, &sel, err, sizeof err) < 0) {
-            fprintf(stderr, "sftrace convert: %s\n", err);
-            goto done;
-        }
-        if (!sf_flows_count(cv.flows)) {
+        /* a log the prepass cannot read: the main pass says why */
+        if (sf_flows_scan(cv.flows, logpath, &sel, err, sizeof err) < 0 ||
+            !sf_flows_count(cv.flows)) {
             sf_flows_free(cv.flows);
             cv.flows = NULL;
         }

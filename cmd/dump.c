@@ -427,8 +427,10 @@ static void cb_event(void *ctx, struct sf_cthread *t, const struct sf_event *ev,
                 put_lit("arg");
                 put_char((char)('0' + ev->arg));
             }
-            put_char('\t');
-            put_hex(ev->v[0]);
+            for (uint32_t i = 0; i < ev->nwords && i < 2; i++) {
+                put_char('\t');
+                put_hex(ev->v[i]);
+            }
             break;
         }
         /* flow endpoints of a key record: flow-in N (this call runs the
@@ -642,8 +644,9 @@ int cmd_dump(int argc, char **argv)
     sf_syms_set_quiet(syms, 1);
     if (!no_flows && !calls) {
         dp.flows = sf_flows_new();
-        if (sf_flows_scan(dp.flows, path, &sel, err, sizeof err) < 0) {
-            fprintf(stderr, "sftrace dump: %s\n", err);
+        /* a log the prepass cannot read: the main pass says why */
+        if (sf_flows_scan(dp.flows, path, &sel, err, sizeof err) < 0 ||
+            !sf_flows_count(dp.flows)) {
             sf_flows_free(dp.flows);
             dp.flows = NULL;
         }

@@ -81,6 +81,8 @@ struct sf_flows {
     struct sf_calls *eng;
     int32_t *rule_of; /* per global function: rule + 1, 0 unknown, -1 none */
     size_t nrule_of;
+    struct kthr **kts; /* every thread's, freed after the run */
+    size_t nkts;
 };
 
 struct sf_flows *sf_flows_new(void)
@@ -284,8 +286,11 @@ static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_e
      * ended already. */
     if (sf_flow_builtin[r].reg != SF_KEY_RET) {
         struct kthr *kt = t->user;
-        if (!kt)
+        if (!kt) {
             kt = t->user = sf_xcalloc(1, sizeof *kt);
+            fl->kts = sf_xrealloc(fl->kts, (fl->nkts + 1) * sizeof *fl->kts);
+            fl->kts[fl->nkts++] = kt;
+        }
         if (kt->n == kt->cap) {
             kt->cap = kt->cap ? 2 * kt->cap : 16;
             kt->call = sf_xrealloc(kt->call, kt->cap * sizeof *kt->call);
@@ -312,12 +317,15 @@ static void cb_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
     (void)ctx;
     (void)ns;
     struct kthr *kt = t->user;
-    if (kt) {
-        free(kt->call);
-        free(kt->rec);
-        free(kt);
-        t->user = NULL;
-    }
+    if (kt)
+        kt->n = 0; /* a tid seen again is a new thread */
+    t->user = NULL;
+}
+
+static void cb_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    (void)msg;
 }
 
 static int by_time(const void *a, const void *b)
@@ -337,6 +345,8 @@ static uint64_t mix(uint64_t h, uint64_t v)
 /* Pair the records (sorted by time) and index those with endpoints. */
 static void pair(struct sf_flows *fl)
 {
+    if (!fl->nk)
+        return;
     qsort(fl->k, fl->nk, sizeof *fl->k, by_time);
     struct sf_map pend = {0}; /* (pid, domain, key) -> index + 1 */
     uint64_t next_id = 1;
@@ -388,13 +398,23 @@ int sf_flows_scan(struct sf_flows *fl, const char *path, const struct sf_select 
     struct sf_syms *syms = sf_syms_new();
     sf_syms_set_quiet(syms, 1);
     sf_syms_set_lines(syms, 0);
-    struct sf_calls_ops ops = {.ext = cb_ext, .end = cb_end, .thread_exit = cb_thread_exit};
+    /* symbolizer warnings are the main pass's to give */
+    struct sf_calls_ops ops = {
+        .ext = cb_ext, .end = cb_end, .thread_exit = cb_thread_exit, .warning = cb_warning};
     fl->eng = sf_calls_new(log, syms, sel, &ops, fl);
     int rc = sf_calls_run(fl->eng);
     if (rc < 0)
         snprintf(err, errlen, "%s", sf_calls_error(fl->eng));
     sf_calls_free(fl->eng);
     fl->eng = NULL;
+    for (size_t i = 0; i < fl->nkts; i++) {
+        free(fl->kts[i]->call);
+        free(fl->kts[i]->rec);
+        free(fl->kts[i]);
+    }
+    free(fl->kts);
+    fl->kts = NULL;
+    fl->nkts = 0;
     sf_syms_free(syms);
     sf_log_close(log);
     free(fl->rule_of);

@@ -70,7 +70,8 @@ int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, c
                         size_t errlen);
 
 /* The prepass over the log at path with the selection sel (may be NULL).
- * 0, or -1 with a message in err. */
+ * Quiet: a damaged log is the main pass's to report. 0, or -1 with a
+ * message in err (no flows then). */
 int sf_flows_scan(struct sf_flows *fl, const char *path, const struct sf_select *sel, char *err,
                   size_t errlen);
 

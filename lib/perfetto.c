@@ -300,18 +300,19 @@ static uint8_t *put_vals(uint8_t *p, const uint64_t *v, unsigned n, int ret)
     return p;
 }
 
-#define TE_FLOW_IDS 47             /* repeated fixed64 */
-#define TE_TERMINATING_FLOW_IDS 48 /* repeated fixed64 */
+#define TE_FLOW_IDS 47 /* repeated fixed64 */
 
-/* The sequence's pending flow ids (struct pf_seq), written and cleared. */
+/* The sequence's pending flow ids (struct pf_seq), written and cleared.
+ * Not terminating_flow_ids for the end: trace_processor and checkers that
+ * read in file order would see it before its start (threads' chunks are
+ * in flush order). */
 static uint8_t *put_flows(uint8_t *p, struct pf_seq *s)
 {
-    const uint64_t ids[2] = {s->flow_out, s->flow_in};
-    const uint32_t fields[2] = {TE_FLOW_IDS, TE_TERMINATING_FLOW_IDS};
+    const uint64_t ids[2] = {s->flow_in, s->flow_out};
     for (int i = 0; i < 2; i++) {
         if (!ids[i])
             continue;
-        p = tag(p, fields[i], WT_I64);
+        p = tag(p, TE_FLOW_IDS, WT_I64);
         for (int b = 0; b < 8; b++)
             *p++ = (uint8_t)(ids[i] >> (8 * b));
     }

@@ -47,8 +47,9 @@ struct pf_seq {
     uint64_t last_ns; /* timestamp of the previous packet */
     int started;
     /* flows (lib/flows.h) of the next slice begin or end written, then
-     * cleared: flow_out starts a flow (TrackEvent.flow_ids), flow_in ends
-     * one (terminating_flow_ids); 0 = none */
+     * cleared: flow_out starts a flow, flow_in ends one; 0 = none. Both go
+     * in TrackEvent.flow_ids (ids are never reused, and the earlier event
+     * of the two is the source, whatever the order of the file) */
     uint64_t flow_in, flow_out;
 };
 

@@ -1,0 +1,253 @@
+"""t_flows.py - flows: the call that made a rayon job or tokio task available,
+connected to the calls that ran it (docs/design.md, "Flows").
+
+The programs (tests/programs/flows_rs, built with cargo offline against
+Debian's librust-rayon-dev and librust-tokio-dev) count, themselves, how many
+jobs ran on a thread other than the one that made them available. The trace
+must hold exactly that many job flows, each from a push (inside the join,
+scope spawn or install that made the job) on one thread to the job's execute
+slice on another; tokio: exactly one flow per spawned task from its creation
+to its first poll and one per later poll, per task polls - 1.
+
+Three views are checked: dump's flow-in/flow-out columns (ASan build), the
+Chrome JSON "s"/"f" events (each bound to the right slice, found by time on
+its thread) and the Perfetto trace (check_perfetto.py --strict counts its
+flows). --no-flows (record or convert) gives none.
+"""
+import collections
+import gzip
+import json
+import os
+import re
+import shutil
+
+import tl
+
+CARGO_CONFIG = """[source.crates-io]
+replace-with = "debian"
+[source.debian]
+directory = "/usr/share/cargo/registry"
+[net]
+offline = true
+"""
+
+PUSH = re.compile(r"^<?(rayon_core::registry::WorkerThread|crossbeam_deque::deque::(Worker|Injector)<.*>)>?::push$")
+EXECUTE = re.compile(r"^<rayon_core::job::(StackJob|HeapJob)<.*> as rayon_core::job::Job>::execute$")
+RAW_NEW = re.compile(r"^<?tokio::runtime::task::raw::RawTask>?::new")
+RAW_POLL = re.compile(r"^tokio::runtime::task::raw::poll")
+
+
+def _build():
+    """The two programs, built once into build/tests/flows_rs."""
+    reg = "/usr/share/cargo/registry"
+    if not tl.have("cargo") or not os.path.isdir(os.path.join(reg, "rayon-core-1.10.1")):
+        raise tl.Skip("cargo or Debian's librust-rayon-dev / librust-tokio-dev missing "
+                      "(scripts/deps.sh installs them)")
+    src = os.path.join(tl.PROGS, "flows_rs")
+    d = tl.outdir("flows_rs")
+    bins = [os.path.join(d, "target", "debug", b) for b in ("rayon_flows", "tokio_flows")]
+    sources = [os.path.join(src, "Cargo.toml")] + [
+        os.path.join(src, "src", "bin", f) for f in os.listdir(os.path.join(src, "src", "bin"))]
+    if any(tl._stale(b, sources) for b in bins):
+        shutil.copy(os.path.join(src, "Cargo.toml"), d)
+        if os.path.isdir(os.path.join(d, "src")):
+            shutil.rmtree(os.path.join(d, "src"))
+        shutil.copytree(os.path.join(src, "src"), os.path.join(d, "src"))
+        os.makedirs(os.path.join(d, ".cargo"), exist_ok=True)
+        with open(os.path.join(d, ".cargo", "config.toml"), "w") as f:
+            f.write(CARGO_CONFIG)
+        tl.run(["cargo", "build", "--offline", "-q"], cwd=d, timeout=900,
+               env={"RUSTC_BOOTSTRAP": "1", "RUSTFLAGS": "-Zinstrument-xray=always"})
+    return bins
+
+
+def _dump_flows(log):
+    """Parse dump (ASan build): {id: {"out": (tid, func, stack), "in": (...)}}
+    where stack is the function names open on that thread at the record."""
+    p = tl.run([tl.SFTRACE_ASAN, "dump", log])
+    stacks = collections.defaultdict(list)
+    flows = collections.defaultdict(dict)
+    for line in p.stdout.splitlines():
+        if line.startswith("#"):
+            continue
+        f = line.split("\t")
+        tid, kind, func = int(f[2]), f[3], f[4]
+        st = stacks[(int(f[1]), tid)]
+        if kind == "entry":
+            st.append(func)
+        elif kind in ("exit", "tailcall"):
+            if func in st:
+                del st[len(st) - 1 - st[::-1].index(func):]
+        for i, x in enumerate(f):
+            if x.startswith("flow-in ") or x.startswith("flow-out "):
+                d, n = x.split(" ")
+                side = "in" if d == "flow-in" else "out"
+                assert side not in flows[int(n)], "flow %s has two %s ends" % (n, side)
+                flows[int(n)][side] = (tid, func, list(st), kind)
+    for n, e in flows.items():
+        assert "in" in e and "out" in e, "flow %d has only %s" % (n, list(e))
+    return flows, p.stdout
+
+
+def _chrome_flows(log, out):
+    """Convert to Chrome JSON (ASan build); {id: {"s": (tid, slice), "f": (tid, slice)}},
+    slice = the name of the innermost slice open on the thread at the event."""
+    tl.run([tl.SFTRACE_ASAN, "convert", "-q", "--format", "chrome", "-o", out, log])
+    with open(out) as f:
+        evs = json.load(f)
+    evs = evs["traceEvents"] if isinstance(evs, dict) else evs
+    # a flow event binds to the innermost slice open on its thread, in file
+    # order (what viewers do with events of equal timestamps)
+    open_ = collections.defaultdict(list)
+    flows = collections.defaultdict(dict)
+    for e in evs:
+        if e["ph"] == "B":
+            open_[e["tid"]].append((e["ts"], e["name"]))
+        elif e["ph"] == "E":
+            open_[e["tid"]].pop()
+        elif e["ph"] in ("s", "f"):
+            st = open_[e["tid"]]
+            assert st and st[-1][0] <= e["ts"], "flow event %r outside every slice" % e
+            name = st[-1][1]
+            assert e["ph"] not in flows[e["id"]]
+            if e["ph"] == "f":
+                assert e.get("bp") == "e", e
+            flows[e["id"]][e["ph"]] = (e["tid"], name)
+    return flows
+
+
+def _perfetto_flows(log, out, extra=()):
+    tl.run([tl.SFTRACE_ASAN, "convert", "-q", "-o", out] + list(extra) + [log])
+    p = tl.run(["python3", tl.PERFETTO_CHECK, "--strict", "--json", out], check=False, timeout=600)
+    res = json.loads(p.stdout)
+    assert p.returncode == 0 and res["errors"] == 0 and res["warnings"] == 0, \
+        json.dumps(res["violations"], indent=1)
+    return res["summary"]["flows"]
+
+
+def _cross(stdout):
+    m = re.search(r"^cross (\d+)$", stdout, re.M)
+    return int(m.group(1)) if m else None
+
+
+def _check_job_flows(flows, where):
+    """Every job flow: push on one thread, inside `where` there; execute of
+    the job on another thread (the flow ends at its entry)."""
+    for n, e in flows.items():
+        otid, ofunc, ostack, _ = e["out"]
+        itid, ifunc, _, ikind = e["in"]
+        assert PUSH.match(ofunc), "flow %d starts at %s" % (n, ofunc)
+        assert EXECUTE.match(ifunc), "flow %d ends at %s" % (n, ifunc)
+        assert otid != itid, "flow %d within thread %d" % (n, otid)
+        assert any(re.search(w, fr) for fr in ostack for w in where), \
+            "flow %d: push not inside %s: %s" % (n, where, ostack[-6:])
+
+
+def _rayon(mode, where, arg=None):
+    rayon, _ = _build()
+    d = tl.outdir("flows")
+    log = os.path.join(d, "rayon_%s.log" % mode)
+    p = tl.record([rayon, mode] + ([str(arg)] if arg else []), log)
+    flows, _ = _dump_flows(log)
+    _check_job_flows(flows, where)
+    cj = _chrome_flows(log, os.path.join(d, "rayon_%s.json" % mode))
+    assert len(cj) == len(flows), (len(cj), len(flows))
+    for n, e in cj.items():
+        assert set(e) == {"s", "f"}, (n, e)
+        assert PUSH.match(e["s"][1]) and EXECUTE.match(e["f"][1]), (n, e)
+        assert e["s"][0] != e["f"][0]
+    assert _perfetto_flows(log, os.path.join(d, "rayon_%s.pb" % mode)) == len(flows)
+    return p, flows, log
+
+
+def test_rayon_join_exact():
+    """pfib with rayon::join: one flow per second closure run by another
+    thread (the program counts them), plus the install from main."""
+    p, flows, log = _rayon("join", [r"rayon_core::join::join_context", r"in_worker_cold"], 13)
+    cross = _cross(p.stdout)
+    assert cross is not None and cross >= 1, p.stdout
+    assert len(flows) == cross, "%d flows, the program counted %d" % (len(flows), cross)
+    # the install from main: from the injector's push on the main thread
+    mains = [e for e in flows.values() if e["out"][0] == int(log and _main_tid(log))]
+    assert len(mains) == 1 and "Injector" in mains[0]["out"][1], mains
+    # --no-flows on the tools: none; on record: no key records at all
+    assert _perfetto_flows(log, os.path.join(tl.outdir("flows"), "nf.pb"), ["--no-flows"]) == 0
+    p2 = tl.run([tl.SFTRACE_ASAN, "dump", "--no-flows", log])
+    assert "flow-" not in p2.stdout
+    rayon, _ = _build()
+    log2 = os.path.join(tl.outdir("flows"), "rayon_noflows.log")
+    tl.record([rayon, "join", "12"], log2, extra=["--no-flows"])
+    p3 = tl.run([tl.SFTRACE_ASAN, "dump", log2])
+    assert "\tkey\t" not in p3.stdout and "flow-" not in p3.stdout
+
+
+def _main_tid(log):
+    p = tl.run([tl.SFTRACE, "dump", log])
+    for line in p.stdout.splitlines():
+        if not line.startswith("#"):
+            f = line.split("\t")
+            return int(f[1])  # the main thread's tid is the pid
+
+
+def test_rayon_scope_spawn_exact():
+    """scope with spawns (heap jobs): one flow per spawn run on another thread."""
+    p, flows, _ = _rayon("scope", [r"rayon_core::scope::", r"in_worker_cold"], 16)
+    assert len(flows) == _cross(p.stdout), (len(flows), p.stdout)
+    heap = [e for e in flows.values() if "HeapJob" in e["in"][1]]
+    assert len(heap) == len(flows) - 1  # all but the install's StackJob
+
+
+def test_rayon_par_iter_pairs():
+    """par_iter + reduce: rayon hides its splits, so the expected flows come
+    from pairing the trace's key records here, independently of lib/flows.c:
+    an execute whose job pointer another thread pushed last is a flow."""
+    rayon, _ = _build()
+    p, flows, log = _rayon("iter", [r"rayon_core::join::join_context", r"in_worker_cold",
+                                    r"bridge_producer_consumer"], 4)
+    _, text = _dump_flows(log)
+    recs = []  # (ns, tid, func, values): KEY records, and ARGS of the slow path
+    for line in text.splitlines():
+        f = line.split("\t")
+        if len(f) > 6 and f[3] in ("key", "args"):
+            vals = [int(x, 16) for x in f[6:] if x.startswith("0x")]
+            if f[3] == "args":
+                vals = vals[1:3] if PUSH.match(f[4]) else vals[:1]
+            recs.append((int(f[0]), int(f[2]), f[4], vals))
+    expect = 0
+    last_push = {}  # job pointer -> thread that pushed it last
+    for ns, tid, func, vals in sorted(recs, key=lambda r: r[0]):
+        if PUSH.match(func):
+            for v in vals:  # JobRef's two words, in the compiler's order
+                last_push[v] = tid
+        elif EXECUTE.match(func):
+            if vals[0] in last_push and last_push[vals[0]] != tid:
+                expect += 1
+            last_push.pop(vals[0], None)
+    assert expect >= 1 and len(flows) == expect, (len(flows), expect)
+
+
+def test_tokio_spawn_and_polls():
+    """N tasks yielding K times: per task one flow from its creation to its
+    first poll and one from each poll to the next (polls - 1)."""
+    _, tokio = _build()
+    d = tl.outdir("flows")
+    log = os.path.join(d, "tokio.log")
+    n, k = 8, 3
+    p = tl.record([tokio, str(n), str(k)], log)
+    m = re.search(r"tasks (\d+) polls (\d+)", p.stdout)
+    polls = int(m.group(2))
+    flows, _ = _dump_flows(log)
+    ours = {i: e for i, e in flows.items() if "Yielder" in e["in"][1]}
+    spawn = [e for e in ours.values() if RAW_NEW.match(e["out"][1])]
+    chain = [e for e in ours.values() if RAW_POLL.match(e["out"][1])]
+    assert len(spawn) == n, (len(spawn), n)
+    assert len(chain) == polls - n, (len(chain), polls, n)
+    for e in ours.values():
+        assert RAW_POLL.match(e["in"][1]), e
+    # the spawn flows start in the spawning call, on the thread that spawned
+    for e in spawn:
+        assert any("spawn" in fr for fr in e["out"][2]), e["out"][2][-5:]
+    allflows = len(flows)
+    assert _perfetto_flows(log, os.path.join(d, "tokio.pb")) == allflows
+    cj = _chrome_flows(log, os.path.join(d, "tokio.json"))
+    assert len(cj) == allflows
