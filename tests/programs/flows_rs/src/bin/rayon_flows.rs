@@ -5,7 +5,8 @@
 //!   scope  pool.scope with spawns (heap jobs) inside pool.install
 //!   iter   par_iter().map().reduce() inside pool.install (prints `cross ?`:
 //!          rayon hides its splits; the test pairs them from the trace)
-//!   work   pfib for the benchmark (bench/flows.sh), prints the result
+//!   work   pfib for the benchmark (bench/flows.py), prints the result
+//! FLOWS_WORK set: no sleeps (they make steals likely in the tests)
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static CROSS: AtomicUsize = AtomicUsize::new(0);
@@ -71,8 +72,11 @@ fn main() {
         "iter" => {
             use rayon::prelude::*;
             let v: Vec<u64> = (0..n * 64).collect();
+            let sleepy = std::env::var_os("FLOWS_WORK").is_none();
             let r = pool.install(|| v.par_iter().map(|&x| {
-                std::thread::sleep(std::time::Duration::from_micros(100));
+                if sleepy {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
                 leaf(x)
             }).reduce(|| 0, |a, b| a ^ b));
             println!("xor {}", r);
