@@ -665,6 +665,33 @@ static void cb_ext(void *ctx, struct sf_cthread *ct, const struct sf_event *ev, 
     }
 }
 
+/* Perfetto: one async track per tokio task (under its process), its polls
+ * as slices named after the future's type, each task on a sequence of its
+ * own (lib/flows.h: sf_flows_task). */
+static void write_task_tracks(struct conv *cv)
+{
+    struct sf_out *o = cv->out;
+    for (size_t i = 0; i < sf_flows_ntasks(cv->flows); i++) {
+        struct sf_flow_task tk;
+        sf_flows_task(cv->flows, i, &tk);
+        if (!tk.npolls)
+            continue;
+        size_t nlen = strlen(tk.name);
+        struct pf_seq seq = {.id = cv->next_seq++, .track_uuid = 3ull << 61 | (i + 1)};
+        sf_out_room(o, PF_SMALL_MAX + (nlen > PF_STR_MAX ? PF_STR_MAX : nlen));
+        o->p = pf_async_track(o->p, seq.track_uuid, proc_uuid(tk.pid), tk.name, tk.polls[0][0]);
+        for (size_t j = 0; j < tk.npolls; j++) {
+            sf_out_room(o, pf_begin_def_max(nlen, 0) + 4 * PF_SMALL_MAX);
+            if (j == 0)
+                o->p = pf_slice_begin_def(o->p, &seq, tk.polls[j][0], 1, tk.name, nlen, NULL, 0, 0,
+                                          NULL, 0);
+            else
+                o->p = pf_slice_begin(o->p, &seq, tk.polls[j][0], 1, 0, NULL, 0);
+            o->p = pf_slice_end(o->p, &seq, tk.polls[j][1], 0, 0, NULL);
+        }
+    }
+}
+
 static void cb_warning(void *ctx, const char *msg)
 {
     struct conv *cv = ctx;
@@ -918,6 +945,8 @@ int cmd_convert(int argc, char **argv)
     for (size_t i = 0; i < cv.nthrs; i++)
         if (cv.thrs[i]->pd)
             write_pending(&cv, cv.thrs[i], NULL, 0);
+    if (cv.flows && fmt == FMT_PERFETTO)
+        write_task_tracks(&cv);
     for (size_t i = 0; i < cv.nprocs; i++) {
         flush_counter(&cv, cv.procs[i], 1);
         flush_marks(&cv, cv.procs[i]);

@@ -51,11 +51,12 @@ const struct sf_flow_rule sf_flow_builtin[] = {
     {"^<rayon_core::job::(StackJob|HeapJob)<.*> as rayon_core::job::Job>::execute$", SF_FLOW_JOB,
      SF_FLOW_CONSUMER, 0, 0},
     {"^<?rayon_core::registry::WorkerThread>?::push$", SF_FLOW_JOB, SF_FLOW_PRODUCER, 1, 1},
-    {"^<?crossbeam_deque::deque::(Worker|Injector)<[^ ]*>>?::push$", SF_FLOW_JOB,
-     SF_FLOW_PRODUCER, 1, 1},
+    {"^<?crossbeam_deque::deque::(Worker|Injector)<[^ ]*>>?::push$", SF_FLOW_JOB, SF_FLOW_PRODUCER,
+     1, 1},
     {"^<?tokio::runtime::task::raw::RawTask>?::new(::<.*>)?$", SF_FLOW_TASK, SF_FLOW_PRODUCER,
      SF_KEY_RET, 0},
     {"^tokio::runtime::task::raw::poll(::<.*>)?$", SF_FLOW_TASK, SF_FLOW_CONSUMER, 0, 0},
+    {"^tokio::runtime::task::raw::dealloc(::<.*>)?$", SF_FLOW_TASK, SF_FLOW_RETIRE, 0, 0},
 };
 const size_t sf_flow_nbuiltin = sizeof sf_flow_builtin / sizeof sf_flow_builtin[0];
 
@@ -66,7 +67,9 @@ struct krec {
     uint64_t in, out; /* flow ids */
     uint64_t offset;  /* the record's file offset: its identity in every pass */
     uint32_t pid, tid, fid;
-    uint32_t order; /* scan order, for a stable sort */
+    uint32_t order;    /* scan order, for a stable sort */
+    uint32_t task;     /* tokio: 1 + index in tasks, 0 = none */
+    const char *tname; /* tokio consumer: the future's type */
     uint8_t domain, role;
 };
 
@@ -83,6 +86,18 @@ struct sf_flows {
     size_t nrule_of;
     struct kthr **kts; /* every thread's, freed after the run */
     size_t nkts;
+    const char **tname_of; /* per global function: the poll's future type */
+    char **strs;           /* strings owned */
+    size_t nstrs;
+    struct task *tk; /* tokio tasks */
+    size_t ntk, captk;
+};
+
+struct task {
+    uint32_t pid;
+    const char *name;
+    uint64_t (*polls)[2];
+    size_t npolls, cap;
 };
 
 struct sf_flows *sf_flows_new(void)
@@ -109,6 +124,13 @@ void sf_flows_free(struct sf_flows *fl)
     pcre2_match_data_free(fl->md);
     free(fl->k);
     free(fl->rule_of);
+    free(fl->tname_of);
+    for (size_t i = 0; i < fl->nstrs; i++)
+        free(fl->strs[i]);
+    free(fl->strs);
+    for (size_t i = 0; i < fl->ntk; i++)
+        free(fl->tk[i].polls);
+    free(fl->tk);
     sf_map_free(&fl->at);
     free(fl);
 }
@@ -122,6 +144,54 @@ int sf_flows_match(struct sf_flows *fl, const char *name)
 }
 
 /* ---- the keys file for the runtime -------------------------------------- */
+
+/* The crates the rules name appear as plain text in mangled names (legacy
+ * `_ZN10rayon_core3job...`, v0 `_R...10rayon_core...`): only symbols
+ * containing one are demangled, so a keys file costs little at start-up. */
+static const char *const rule_crates[] = {"rayon_core", "crossbeam_deque", "tokio"};
+
+struct keyscan {
+    struct sf_flows *fl;
+    const struct sf_xraymap *m;
+    uint64_t *sorted; /* the map's functions, ascending */
+    uint64_t *sel;    /* address << 8 | register */
+    size_t nsel;
+};
+
+static int is_instrumented(const struct keyscan *ks, uint64_t a)
+{
+    size_t lo = 0, hi = ks->m->nfuncs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ks->sorted[mid] < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ks->m->nfuncs && ks->sorted[lo] == a;
+}
+
+static void keyscan_sym(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    (void)rank;
+    struct keyscan *ks = ctx;
+    size_t c = 0;
+    while (c < sizeof rule_crates / sizeof rule_crates[0] && !strstr(name, rule_crates[c]))
+        c++;
+    if (c == sizeof rule_crates / sizeof rule_crates[0] || !is_instrumented(ks, sym->st_value))
+        return;
+    char *d = sf_demangle(name);
+    int rule = d ? sf_flows_match(ks->fl, d) : -1;
+    free(d);
+    if (rule >= 0)
+        ks->sel[ks->nsel++] = sym->st_value << 8 | (uint64_t)sf_flow_builtin[rule].reg;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, char *err,
                         size_t errlen)
@@ -140,35 +210,23 @@ int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, c
     if (bidlen > 0 && bidlen <= (ssize_t)sizeof idbuf)
         memcpy(idbuf, bid, (size_t)bidlen);
     else
-        bidlen = 0;
+        bidlen = 0; /* the runtime binds a keys file to the build-id */
+    struct keyscan ks = {.fl = fl, .m = &m};
+    if (bidlen && m.nfuncs) {
+        ks.sorted = sf_xcalloc(m.nfuncs, sizeof *ks.sorted);
+        memcpy(ks.sorted, m.funcs, m.nfuncs * sizeof *ks.sorted);
+        qsort(ks.sorted, m.nfuncs, sizeof *ks.sorted, cmp_u64);
+        /* every symbol of an address may match: at most 4 per function */
+        ks.sel = sf_xcalloc(4 * m.nfuncs, sizeof *ks.sel);
+        sf_elf_func_syms(elf, 0, keyscan_sym, &ks);
+    }
     if (elf)
         elf_end(elf);
     if (fd >= 0)
         close(fd);
-    if (bidlen == 0) { /* the runtime binds a keys file to the build-id */
-        sf_xraymap_free(&m);
-        return 0;
-    }
-    struct sf_syms *syms = sf_syms_new();
-    sf_syms_set_quiet(syms, 1);
-    sf_syms_set_lines(syms, 0);
-    struct sf_symobj *so = sf_syms_object(syms, exe, idbuf, (size_t)bidlen);
-    /* the map's order is not address order; the file wants ascending */
-    uint64_t *sel = sf_xcalloc(m.nfuncs ? m.nfuncs : 1, sizeof *sel);
-    size_t nsel = 0;
-    for (size_t i = 0; i < m.nfuncs; i++) {
-        int rule = sf_flows_match(fl, sf_symobj_name(so, m.funcs[i]));
-        if (rule >= 0)
-            sel[nsel++] = m.funcs[i] << 8 | (uint64_t)sf_flow_builtin[rule].reg;
-    }
     int n = 0;
-    if (nsel) {
-        for (size_t i = 1; i < nsel; i++) /* insertion sort: a handful */
-            for (size_t j = i; j > 0 && sel[j - 1] > sel[j]; j--) {
-                uint64_t x = sel[j];
-                sel[j] = sel[j - 1];
-                sel[j - 1] = x;
-            }
+    if (ks.nsel) {
+        qsort(ks.sel, ks.nsel, sizeof *ks.sel, cmp_u64);
         FILE *f = fopen(out, "w");
         if (!f) {
             snprintf(err, errlen, "%s: %s", out, strerror(errno));
@@ -180,14 +238,14 @@ int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, c
                 fprintf(f, "%02x", idbuf[i]);
             fprintf(f, "\nmode keys\n");
             uint64_t prev = UINT64_MAX;
-            for (size_t i = 0; i < nsel; i++) {
-                uint64_t a = sel[i] >> 8;
-                unsigned reg = (unsigned)(sel[i] & 0xff);
+            for (size_t i = 0; i < ks.nsel; i++) {
+                uint64_t a = ks.sel[i] >> 8;
+                unsigned reg = (unsigned)(ks.sel[i] & 0xff);
                 if (a == prev)
                     continue;
                 prev = a;
-                fprintf(f, "f 0x%llx k%c %s\n", (unsigned long long)a,
-                        reg == SF_KEY_RET ? 'r' : (char)('0' + reg), sf_symobj_name(so, a));
+                fprintf(f, "f 0x%llx k%c -\n", (unsigned long long)a,
+                        reg == SF_KEY_RET ? 'r' : (char)('0' + reg));
                 n++;
             }
             if (fclose(f) != 0) {
@@ -196,8 +254,8 @@ int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, c
             }
         }
     }
-    free(sel);
-    sf_syms_free(syms);
+    free(ks.sorted);
+    free(ks.sel);
     sf_xraymap_free(&m);
     return n;
 }
@@ -230,6 +288,30 @@ static int key_of(const struct sf_flow_rule *r, const struct sf_event *ev, uint6
     return (int)want;
 }
 
+/* The future's type in `tokio::runtime::task::raw::poll::<T, S>`: T. */
+static const char *future_type(struct sf_flows *fl, const char *name)
+{
+    const char *lt = strstr(name, "::<");
+    if (!lt)
+        return "tokio task";
+    const char *p = lt + 3, *q = p;
+    int depth = 0;
+    for (; *q; q++) { /* up to the top-level comma or the closing '>' */
+        if (*q == '<' || *q == '(' || *q == '[')
+            depth++;
+        else if ((*q == '>' || *q == ')' || *q == ']') && depth-- == 0)
+            break;
+        else if (*q == ',' && depth == 0)
+            break;
+    }
+    char *s = sf_xrealloc(NULL, (size_t)(q - p) + 1);
+    memcpy(s, p, (size_t)(q - p));
+    s[q - p] = 0;
+    fl->strs = sf_xrealloc(fl->strs, (fl->nstrs + 1) * sizeof *fl->strs);
+    fl->strs[fl->nstrs++] = s;
+    return s;
+}
+
 static int rule_for(struct sf_flows *fl, uint32_t g)
 {
     if (g >= fl->nrule_of) {
@@ -238,19 +320,25 @@ static int rule_for(struct sf_flows *fl, uint32_t g)
             n *= 2;
         fl->rule_of = sf_xrealloc(fl->rule_of, n * sizeof *fl->rule_of);
         memset(fl->rule_of + fl->nrule_of, 0, (n - fl->nrule_of) * sizeof *fl->rule_of);
+        fl->tname_of = sf_xrealloc(fl->tname_of, n * sizeof *fl->tname_of);
+        memset(fl->tname_of + fl->nrule_of, 0, (n - fl->nrule_of) * sizeof *fl->tname_of);
         fl->nrule_of = n;
     }
     if (fl->rule_of[g] == 0) {
-        int r = sf_flows_match(fl, sf_calls_func(fl->eng, g)->name);
+        const char *name = sf_calls_func(fl->eng, g)->name;
+        int r = sf_flows_match(fl, name);
         fl->rule_of[g] = r < 0 ? -1 : r + 1;
+        if (r >= 0 && sf_flow_builtin[r].domain == SF_FLOW_TASK &&
+            sf_flow_builtin[r].role == SF_FLOW_CONSUMER)
+            fl->tname_of[g] = future_type(fl, name);
     }
     return fl->rule_of[g] - 1;
 }
 
 /* Per thread during the prepass: the key records whose calls are open. */
 struct kthr {
-    uint64_t *call;  /* call ids ... */
-    size_t *rec;     /* ... and their records */
+    uint64_t *call; /* call ids ... */
+    size_t *rec;    /* ... and their records */
     size_t n, cap;
 };
 
@@ -266,8 +354,10 @@ static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     int r = rule_for(fl, g);
     uint64_t keys[2];
     int nkeys = r < 0 ? 0 : key_of(&sf_flow_builtin[r], ev, keys);
-    for (int i = 0; i < nkeys; i++)
+    for (int i = 0; i < nkeys; i++) {
         add_rec(fl, t, ev, ns, r, keys[i]);
+        fl->k[fl->nk - 1].tname = fl->tname_of[g];
+    }
 }
 
 static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_event *ev,
@@ -278,9 +368,16 @@ static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_e
         fl->k = sf_xrealloc(fl->k, fl->capk * sizeof *fl->k);
     }
     struct krec *k = &fl->k[fl->nk];
-    *k = (struct krec){.ns = ns, .end_ns = UINT64_MAX, .key = key, .pid = t->pid, .tid = t->tid,
-                       .fid = ev->fid, .offset = ev->offset, .order = (uint32_t)fl->nk,
-                       .domain = sf_flow_builtin[r].domain, .role = sf_flow_builtin[r].role};
+    *k = (struct krec){.ns = ns,
+                       .end_ns = UINT64_MAX,
+                       .key = key,
+                       .pid = t->pid,
+                       .tid = t->tid,
+                       .fid = ev->fid,
+                       .offset = ev->offset,
+                       .order = (uint32_t)fl->nk,
+                       .domain = sf_flow_builtin[r].domain,
+                       .role = sf_flow_builtin[r].role};
     /* an argument's record follows the begin of its call (the stack top);
      * remember it to learn when the call ends. A return value's call has
      * ended already. */
@@ -358,15 +455,43 @@ static void pair(struct sf_flows *fl)
         if (p && (p->pid != k->pid || p->domain != k->domain || p->key != k->key))
             p = NULL; /* a hash collision: treat as no pending record */
         if (k->role == SF_FLOW_PRODUCER) {
-            if (k->domain == SF_FLOW_TASK)
+            if (k->domain == SF_FLOW_TASK) {
                 fl->tasks++;
+                if (fl->ntk == fl->captk) {
+                    fl->captk = fl->captk ? 2 * fl->captk : 64;
+                    fl->tk = sf_xrealloc(fl->tk, fl->captk * sizeof *fl->tk);
+                }
+                fl->tk[fl->ntk] = (struct task){.pid = k->pid};
+                k->task = (uint32_t)++fl->ntk;
+            }
             /* nested in an open producer of the same job: keep the outer */
             if (p && p->role == SF_FLOW_PRODUCER && p->tid == k->tid && p->end_ns > k->ns)
                 continue;
             *slot = i + 1;
             continue;
         }
+        if (k->role == SF_FLOW_RETIRE) {
+            *slot = 0;
+            continue;
+        }
         /* a consumer */
+        if (!p && k->domain == SF_FLOW_TASK) { /* its creation was not seen */
+            if (fl->ntk == fl->captk) {
+                fl->captk = fl->captk ? 2 * fl->captk : 64;
+                fl->tk = sf_xrealloc(fl->tk, fl->captk * sizeof *fl->tk);
+            }
+            fl->tk[fl->ntk] = (struct task){.pid = k->pid};
+            k->task = (uint32_t)++fl->ntk;
+            struct task *tk = &fl->tk[k->task - 1];
+            tk->cap = 8;
+            tk->polls = sf_xrealloc(NULL, tk->cap * sizeof *tk->polls);
+            tk->polls[0][0] = k->ns;
+            tk->polls[0][1] = k->end_ns == UINT64_MAX ? k->ns : k->end_ns;
+            tk->npolls = 1;
+            tk->name = k->tname;
+            *slot = i + 1;
+            continue;
+        }
         if (p) {
             int cross = p->tid != k->tid || p->pid != k->pid;
             if (k->domain == SF_FLOW_TASK || cross) {
@@ -374,6 +499,19 @@ static void pair(struct sf_flows *fl)
                 k->in = next_id++;
                 fl->nflows[k->domain]++;
             }
+        }
+        if (k->domain == SF_FLOW_TASK && p && p->task) {
+            struct task *tk = &fl->tk[p->task - 1];
+            k->task = p->task;
+            if (tk->npolls == tk->cap) {
+                tk->cap = tk->cap ? 2 * tk->cap : 8;
+                tk->polls = sf_xrealloc(tk->polls, tk->cap * sizeof *tk->polls);
+            }
+            tk->polls[tk->npolls][0] = k->ns;
+            tk->polls[tk->npolls][1] = k->end_ns == UINT64_MAX ? k->ns : k->end_ns;
+            tk->npolls++;
+            if (!tk->name)
+                tk->name = k->tname;
         }
         if (k->domain == SF_FLOW_TASK && p)
             *slot = i + 1; /* the next poll continues from this one */
@@ -453,4 +591,18 @@ uint64_t sf_flows_count(const struct sf_flows *fl)
     for (int d = 0; d < SF_FLOW_NDOMAINS; d++)
         n += fl->nflows[d];
     return n;
+}
+
+size_t sf_flows_ntasks(const struct sf_flows *fl)
+{
+    return fl ? fl->ntk : 0;
+}
+
+void sf_flows_task(const struct sf_flows *fl, size_t i, struct sf_flow_task *out)
+{
+    const struct task *t = &fl->tk[i];
+    out->pid = t->pid;
+    out->name = t->name ? t->name : "tokio task";
+    out->npolls = t->npolls;
+    out->polls = (const uint64_t(*)[2])t->polls;
 }

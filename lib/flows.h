@@ -22,7 +22,10 @@
  *   tokio (domain SF_FLOW_TASK): task creation (the key is the raw task
  *     pointer it returns) starts a task; its first poll is a flow from the
  *     creation, every later poll of the task one from the poll before,
- *     whatever the threads.
+ *     whatever the threads. In release builds RawTask::new is inlined: a
+ *     poll of an unknown pointer then starts the task (no spawn flow), and
+ *     raw::dealloc (a vtable function, never inlined) ends it, so a new
+ *     task at the same address is not taken for the old one.
  * Every key record then has at most one incoming and one outgoing flow,
  * found by the record's file offset in the tools' main pass.
  */
@@ -42,7 +45,11 @@ enum sf_flow_domain {
     SF_FLOW_TASK = 1, /* tokio tasks: spawn -> first poll -> next poll ... */
     SF_FLOW_NDOMAINS
 };
-enum sf_flow_role { SF_FLOW_PRODUCER = 0, SF_FLOW_CONSUMER = 1 };
+enum sf_flow_role {
+    SF_FLOW_PRODUCER = 0,
+    SF_FLOW_CONSUMER = 1,
+    SF_FLOW_RETIRE = 2, /* the key's job or task is gone (tokio's dealloc) */
+};
 
 /* A built-in rule. reg: enum sf_key_reg (0..5 argument, SF_KEY_RET).
  * pair: the key is one of two words passed by value in reg and the next
@@ -88,10 +95,22 @@ int sf_flows_at(const struct sf_flows *fl, const struct sf_event *ev, struct sf_
 /* Can ev carry a key (KEY, ARGS or RET)? */
 int sf_flows_is_key(const struct sf_event *ev);
 
+/* tokio tasks, for one async track per task: its polls (start, end ns),
+ * in time order, and a name: the future's type from the poll function's
+ * generic arguments (v0 names), else "tokio task". */
+struct sf_flow_task {
+    uint32_t pid;
+    const char *name;
+    size_t npolls;
+    const uint64_t (*polls)[2];
+};
+size_t sf_flows_ntasks(const struct sf_flows *fl);
+void sf_flows_task(const struct sf_flows *fl, size_t i, struct sf_flow_task *out);
+
 struct sf_flows_stats {
-    uint64_t keys;               /* key records seen */
+    uint64_t keys;                    /* key records seen */
     uint64_t flows[SF_FLOW_NDOMAINS]; /* flows made */
-    uint64_t tasks;              /* tokio tasks created */
+    uint64_t tasks;                   /* tokio tasks created */
 };
 void sf_flows_stats(const struct sf_flows *fl, struct sf_flows_stats *st);
 /* Number of flows in total (0: nothing to draw). */

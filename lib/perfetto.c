@@ -225,6 +225,18 @@ uint8_t *pf_counter_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const
     return desc_end(p, pk, td);
 }
 
+uint8_t *pf_async_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const char *name,
+                        uint64_t ts)
+{
+    uint8_t *pk, *td;
+    size_t len = strlen(name);
+    p = desc_begin(p, ts, &pk, &td);
+    p = put_uint(p, TD_UUID, uuid);
+    p = put_str(p, TD_NAME, name, len > PF_STR_MAX ? PF_STR_MAX : len);
+    p = put_uint(p, TD_PARENT, parent_uuid);
+    return desc_end(p, pk, td);
+}
+
 /* Clear the sequence's incremental state, set its defaults and snapshot its
  * delta clock at ns: two packets. */
 static uint8_t *seq_start(uint8_t *p, struct pf_seq *s, uint64_t ns)

@@ -95,6 +95,11 @@ uint8_t *pf_thread_track(uint8_t *p, uint64_t uuid, uint32_t pid, uint32_t tid, 
 uint8_t *pf_counter_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const char *name,
                           uint64_t ts);
 
+/* An async track (a tokio task's polls: flows.h) named name under the
+ * process track parent_uuid. Room: PF_SMALL_MAX + strlen(name). */
+uint8_t *pf_async_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const char *name,
+                        uint64_t ts);
+
 /* (Re)start sequence s at ns: clear its incremental state, set its defaults
  * and snapshot its delta clock. The event functions below do it by
  * themselves when s->started is 0. Room: 2 * PF_SMALL_MAX. */

@@ -7,7 +7,8 @@ jobs ran on a thread other than the one that made them available. The trace
 must hold exactly that many job flows, each from a push (inside the join,
 scope spawn or install that made the job) on one thread to the job's execute
 slice on another; tokio: exactly one flow per spawned task from its creation
-to its first poll and one per later poll, per task polls - 1.
+to its first poll and one per later poll, per task polls - 1, and one
+async track per task holding its polls.
 
 Three views are checked: dump's flow-in/flow-out columns (ASan build), the
 Chrome JSON "s"/"f" events (each bound to the right slice, found by time on
@@ -116,13 +117,13 @@ def _chrome_flows(log, out):
     return flows
 
 
-def _perfetto_flows(log, out, extra=()):
+def _perfetto_flows(log, out, extra=(), summary=False):
     tl.run([tl.SFTRACE_ASAN, "convert", "-q", "-o", out] + list(extra) + [log])
     p = tl.run(["python3", tl.PERFETTO_CHECK, "--strict", "--json", out], check=False, timeout=600)
     res = json.loads(p.stdout)
     assert p.returncode == 0 and res["errors"] == 0 and res["warnings"] == 0, \
         json.dumps(res["violations"], indent=1)
-    return res["summary"]["flows"]
+    return res["summary"] if summary else res["summary"]["flows"]
 
 
 def _cross(stdout):
@@ -248,6 +249,13 @@ def test_tokio_spawn_and_polls():
     for e in spawn:
         assert any("spawn" in fr for fr in e["out"][2]), e["out"][2][-5:]
     allflows = len(flows)
-    assert _perfetto_flows(log, os.path.join(d, "tokio.pb")) == allflows
+    s = _perfetto_flows(log, os.path.join(d, "tokio.pb"), summary=True)
+    assert s["flows"] == allflows
+    # one async track per task that was polled (ours, and tokio's blocking
+    # tasks), its polls as slices named after the future's type
+    tasks = [e for e in flows.values() if RAW_NEW.match(e["out"][1])]
+    assert s["tracks_by_kind"].get("custom") == len(tasks), (s["tracks_by_kind"], len(tasks))
+    assert s["slices_by_name"].get("tokio_flows::Yielder") == polls, s["slices_by_name"].get(
+        "tokio_flows::Yielder")
     cj = _chrome_flows(log, os.path.join(d, "tokio.json"))
     assert len(cj) == allflows
