@@ -22,13 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SFTRACE = os.path.join(ROOT, "build", "sftrace")
 SRC = os.path.join(ROOT, "tests", "programs", "flows_rs")
 OUT = os.path.join(ROOT, "build", "bench", "flows_rs")
-CARGO_CONFIG = """[source.crates-io]
-replace-with = "debian"
-[source.debian]
-directory = "/usr/share/cargo/registry"
-[net]
-offline = true
-"""
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from t_flows import CARGO_CONFIG  # noqa: E402  (one source replacement for both)
 
 
 def build():

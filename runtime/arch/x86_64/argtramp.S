@@ -57,6 +57,12 @@
         pushq %rdx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rdx, 0; \
         pushq %rcx; .cfi_adjust_cfa_offset 8; .cfi_rel_offset %rcx, 0
 
+/* Restore them. */
+#define POP3 \
+        popq %rcx; .cfi_adjust_cfa_offset -8; .cfi_restore %rcx; \
+        popq %rdx; .cfi_adjust_cfa_offset -8; .cfi_restore %rdx; \
+        popq %rax; .cfi_adjust_cfa_offset -8; .cfi_restore %rax
+
 /* KEY pushes the second and the first key word (registers still hold the
  * caller's values), then the header word and the slow-path target. */
 #define KEY_ENTRY(name, SRC1, SRC2, reg, slow) \
@@ -108,15 +114,7 @@ sf_win3_commit:
         movl    %ecx, %fs:TLS_EXT(%r11)
         leaq    32(%rsp), %rsp          /* drop target, header word, key words */
         .cfi_adjust_cfa_offset -32
-        popq    %rcx
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore %rcx
-        popq    %rdx
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore %rdx
-        popq    %rax
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore %rax
+        POP3
         ret
         .cfi_adjust_cfa_offset 56
         .cfi_rel_offset %rcx, 32
@@ -129,15 +127,7 @@ sf_win3_commit:
         movq    0(%rsp), %r11
         leaq    32(%rsp), %rsp
         .cfi_adjust_cfa_offset -32
-        popq    %rcx
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore %rcx
-        popq    %rdx
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore %rdx
-        popq    %rax
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore %rax
+        POP3
         jmp     *%r11
 END(sf_keytramp_common)
 
