@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from t_flows import CARGO_CONFIG  # noqa: E402  (one source replacement for both)
 
 
-def build():
+def build(release=True):
     os.makedirs(os.path.join(OUT, ".cargo"), exist_ok=True)
     shutil.copy(os.path.join(SRC, "Cargo.toml"), OUT)
     if os.path.isdir(os.path.join(OUT, "src")):
@@ -35,9 +35,9 @@ def build():
     with open(os.path.join(OUT, ".cargo", "config.toml"), "w") as f:
         f.write(CARGO_CONFIG)
     env = dict(os.environ, RUSTC_BOOTSTRAP="1", RUSTFLAGS="-Zinstrument-xray=always -g")
-    subprocess.run(["cargo", "build", "--offline", "--release", "-q"], cwd=OUT, env=env,
-                   check=True)
-    return os.path.join(OUT, "target", "release")
+    subprocess.run(["cargo", "build", "--offline", "-q"] + (["--release"] if release else []),
+                   cwd=OUT, env=env, check=True)
+    return os.path.join(OUT, "target", "release" if release else "debug")
 
 
 def once(cmd, log, flows):
@@ -62,11 +62,16 @@ def count(log):
 def main():
     reps = int(os.environ.get("BENCH_REPS", "9"))
     rel = build()
+    dbg = build(release=False)
     d = os.path.join(ROOT, "build", "bench")
-    progs = [("rayon pfib(25), 4 threads", [os.path.join(rel, "rayon_flows"), "work", "25"]),
-             ("rayon par_iter, 4 threads", [os.path.join(rel, "rayon_flows"), "iter", "8"]),
-             ("tokio 2000 tasks x 50 yields", [os.path.join(rel, "tokio_flows"), "2000", "50"])]
-    print("%-30s %9s %9s %7s %10s %7s %7s  spread on / off" % (
+    # release: what users run (rayon's pushes are inlined there, so only the
+    # execute functions record keys); debug: every push records one too
+    progs = [("rayon pfib(30) release", [os.path.join(rel, "rayon_flows"), "work", "30"]),
+             ("rayon pfib(21) debug", [os.path.join(dbg, "rayon_flows"), "work", "21"]),
+             ("rayon par_iter debug", [os.path.join(dbg, "rayon_flows"), "iter", "64"]),
+             ("tokio 20000x50 release", [os.path.join(rel, "tokio_flows"), "20000", "50"]),
+             ("tokio 2000x50 debug", [os.path.join(dbg, "tokio_flows"), "2000", "50"])]
+    print("%-26s %9s %9s %7s %10s %7s %7s  spread on / off" % (
         "program", "flows s", "off s", "ratio", "events", "keys", "flows"))
     for name, cmd in progs:
         on, off = [], []
@@ -78,7 +83,7 @@ def main():
         once(cmd, log, True)
         ev, keys, flows = count(log)
         mon, moff = statistics.median(on), statistics.median(off)
-        print("%-30s %9.3f %9.3f %7.3f %10d %7d %7d  %.3f..%.3f / %.3f..%.3f" % (
+        print("%-26s %9.3f %9.3f %7.3f %10d %7d %7d  %.3f..%.3f / %.3f..%.3f" % (
             name, mon, moff, mon / moff, ev, keys, flows, min(on), max(on), min(off), max(off)))
 
 
