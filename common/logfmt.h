@@ -120,6 +120,7 @@ struct sf_process {
  * bytes of GNU build-id, then zero padding to a multiple of 8.
  */
 #define SF_OBJ_MAIN 1u /* the main executable */
+#define SF_OBJ_KEYS 2u /* some functions record keys (a keys file: flows) */
 struct sf_object {
     struct sf_chunk h;
     uint64_t load_bias; /* dlpi_addr: runtime address - ELF address */

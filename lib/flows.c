@@ -527,9 +527,35 @@ static void pair(struct sf_flows *fl)
     }
 }
 
+static int skip_events(void *ctx, const struct sf_chunkv *c)
+{
+    (void)ctx;
+    (void)c;
+    return 1;
+}
+
+/* Does any OBJECT chunk say its functions record keys (SF_OBJ_KEYS)? Reads
+ * the chunks but decodes no records: cheap next to the prepass. */
+static int log_has_keys(const char *path)
+{
+    char err[256];
+    struct sf_log *log = sf_log_open(path, err, sizeof err);
+    if (!log)
+        return 0;
+    sf_log_set_skip(log, skip_events, NULL);
+    struct sf_chunkv c;
+    int keys = 0;
+    while (!keys && sf_log_next(log, &c) > 0)
+        keys = c.h->type == SF_CHUNK_OBJECT && (c.h->flags & SF_OBJ_KEYS);
+    sf_log_close(log);
+    return keys;
+}
+
 int sf_flows_scan(struct sf_flows *fl, const char *path, const struct sf_select *sel, char *err,
                   size_t errlen)
 {
+    if (!log_has_keys(path))
+        return 0; /* recorded with --no-flows, or nothing to pair */
     struct sf_log *log = sf_log_open(path, err, errlen);
     if (!log)
         return -1;

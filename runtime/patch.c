@@ -269,7 +269,7 @@ static uintptr_t func_addr(const struct xray_entry *e)
 
 static void write_object_chunk(struct obj *o, const char *path, const uint8_t *bid, size_t bidlen,
                                const struct xray_entry *map, size_t n, uintptr_t bias, int main,
-                               uint32_t nsleds)
+                               uint32_t nsleds, int keys)
 {
     size_t plen = strlen(path);
     size_t size = (sizeof(struct sf_object) + 8 * (size_t)o->nfuncs + plen + bidlen + 7) & ~7ul;
@@ -278,7 +278,7 @@ static void write_object_chunk(struct obj *o, const char *path, const uint8_t *b
         return;
     c->h.magic = SF_CHUNK_MAGIC;
     c->h.type = SF_CHUNK_OBJECT;
-    c->h.flags = main ? SF_OBJ_MAIN : 0;
+    c->h.flags = (uint16_t)((main ? SF_OBJ_MAIN : 0) | (keys ? SF_OBJ_KEYS : 0));
     c->h.size = (uint32_t)size;
     c->h.pid = (uint32_t)sf_g.pid;
     c->load_bias = bias;
@@ -461,7 +461,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     uint8_t fflags = 0, kflags = 0;
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
-    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0);
+    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0, keys != NULL);
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
