@@ -70,7 +70,30 @@ struct krec {
     uint32_t order;    /* scan order, for a stable sort */
     uint32_t task;     /* tokio: 1 + index in tasks, 0 = none */
     const char *tname; /* tokio consumer: the future's type */
+    uint32_t ctx;      /* --follow-jobs, producers: 1 + index in ctxs, 0 = none */
     uint8_t domain, role;
+};
+
+/* --follow-jobs: a producer's calling context when it made its key
+ * available: the delivered open calls of its thread (outermost first, the
+ * producer's own call left out), and which of them are consumer calls
+ * (rayon's execute, tokio's poll) with their records, so that a job made
+ * inside a job that came from another thread continues that job's context. */
+struct kctx {
+    const char **names; /* frame names (interned in fl->fname_of) */
+    uint32_t n;
+    uint32_t *cpos;   /* consumer frames: position in names ... */
+    uint32_t *corder; /* ... and their record's scan order */
+    uint32_t nc;
+};
+
+/* The context a followed flow's consumer call continues (sf_flows_graft). */
+struct graft {
+    uint64_t parent; /* flow whose consumer call the names start at, 0: none */
+    uint64_t alias;  /* tokio poll -> next poll: the same as this flow's */
+    const char **names;
+    uint32_t n;
+    uint8_t set;
 };
 
 struct sf_flows {
@@ -91,6 +114,14 @@ struct sf_flows {
     size_t nstrs;
     struct task *tk; /* tokio tasks */
     size_t ntk, captk;
+    /* --follow-jobs */
+    int follow;
+    struct kctx *ctxs;
+    size_t nctxs, capctxs;
+    char **fname_of; /* per prepass function: its name, interned */
+    size_t nfname;
+    struct graft *grafts; /* by flow id */
+    size_t ngrafts;
 };
 
 struct task {
@@ -132,7 +163,22 @@ void sf_flows_free(struct sf_flows *fl)
         free(fl->tk[i].polls);
     free(fl->tk);
     sf_map_free(&fl->at);
+    for (size_t i = 0; i < fl->nctxs; i++) {
+        free(fl->ctxs[i].names);
+        free(fl->ctxs[i].cpos);
+        free(fl->ctxs[i].corder);
+    }
+    free(fl->ctxs);
+    for (size_t i = 0; i < fl->nfname; i++)
+        free(fl->fname_of[i]);
+    free(fl->fname_of);
+    free(fl->grafts);
     free(fl);
+}
+
+void sf_flows_set_follow(struct sf_flows *fl, int on)
+{
+    fl->follow = on;
 }
 
 int sf_flows_match(struct sf_flows *fl, const char *name)
@@ -360,6 +406,47 @@ static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     }
 }
 
+static const char *fname(struct sf_flows *fl, uint32_t g)
+{
+    SF_GROW_ZERO(fl->fname_of, g, fl->nfname, 1024);
+    if (!fl->fname_of[g])
+        fl->fname_of[g] = sf_xstrdup(sf_calls_func(fl->eng, g)->name);
+    return fl->fname_of[g];
+}
+
+/* The calling context of a producer record on t (1 + its index). own: the
+ * stack's top is the producer's call (a key argument), left out. */
+static uint32_t capture(struct sf_flows *fl, struct sf_cthread *t, int own)
+{
+    SF_GROW_FROM(fl->ctxs, fl->nctxs, fl->capctxs, 256);
+    struct kctx *c = &fl->ctxs[fl->nctxs];
+    memset(c, 0, sizeof *c);
+    uint32_t top = t->depth - (own && t->depth ? 1 : 0);
+    c->names = sf_xrealloc(NULL, (top + 1) * sizeof *c->names);
+    uint32_t *pos = sf_xrealloc(NULL, (top + 1) * sizeof *pos); /* frame -> position */
+    for (uint32_t i = 0; i < top; i++) {
+        pos[i] = c->n;
+        if (t->stack[i].kept)
+            c->names[c->n++] = fname(fl, t->stack[i].func);
+    }
+    struct kthr *kt = t->user;
+    for (size_t j = 0; kt && j < kt->n; j++) {
+        const struct krec *o = &fl->k[kt->rec[j]];
+        if (o->role != SF_FLOW_CONSUMER)
+            continue;
+        for (uint32_t i = 0; i < top; i++)
+            if (t->stack[i].id == kt->call[j] && t->stack[i].kept) {
+                c->cpos = sf_xrealloc(c->cpos, (c->nc + 1) * sizeof *c->cpos);
+                c->corder = sf_xrealloc(c->corder, (c->nc + 1) * sizeof *c->corder);
+                c->cpos[c->nc] = pos[i];
+                c->corder[c->nc++] = o->order;
+                break;
+            }
+    }
+    free(pos);
+    return (uint32_t)++fl->nctxs;
+}
+
 static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_event *ev,
                     uint64_t ns, int r, uint64_t key)
 {
@@ -393,6 +480,15 @@ static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_e
             kt->call = sf_xrealloc(kt->call, kt->cap * sizeof *kt->call);
             kt->rec = sf_xrealloc(kt->rec, kt->cap * sizeof *kt->rec);
         }
+    }
+    if (fl->follow && k->role == SF_FLOW_PRODUCER) {
+        const struct krec *prev = fl->nk ? &fl->k[fl->nk - 1] : NULL;
+        k->ctx = prev && prev->offset == k->offset && prev->ctx
+                     ? prev->ctx /* the second key of a pair rule */
+                     : capture(fl, t, sf_flow_builtin[r].reg != SF_KEY_RET);
+    }
+    if (sf_flow_builtin[r].reg != SF_KEY_RET) {
+        struct kthr *kt = t->user;
         kt->call[kt->n] = t->stack[t->depth - 1].id;
         kt->rec[kt->n++] = fl->nk;
     } else {
@@ -437,6 +533,69 @@ static uint64_t mix(uint64_t h, uint64_t v)
 {
     h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
     return h * 0xff51afd7ed558ccdull;
+}
+
+/* --follow-jobs: the context of every flow's consumer call. A producer's
+ * flow continues its thread's innermost open consumer call that is itself a
+ * flow's end (a job made inside a job another thread made), else it starts
+ * at the thread's outermost call; a tokio poll's flow to the next poll
+ * continues the same context as the flow into it (every poll of a task
+ * hangs where it was spawned). */
+static void make_grafts(struct sf_flows *fl, uint64_t next_id)
+{
+    fl->ngrafts = next_id;
+    fl->grafts = sf_xcalloc(next_id, sizeof *fl->grafts);
+    uint32_t *at = sf_xrealloc(NULL, (fl->nk + 1) * sizeof *at); /* scan order -> index */
+    for (size_t i = 0; i < fl->nk; i++)
+        at[fl->k[i].order] = (uint32_t)i;
+    for (size_t i = 0; i < fl->nk; i++) {
+        const struct krec *k = &fl->k[i];
+        if (!k->out)
+            continue;
+        struct graft *g = &fl->grafts[k->out];
+        g->set = 1;
+        if (k->role == SF_FLOW_CONSUMER) { /* poll -> next poll */
+            g->alias = k->in;
+            g->set = k->in != 0;
+            continue;
+        }
+        if (!k->ctx) {
+            g->set = 0;
+            continue;
+        }
+        const struct kctx *c = &fl->ctxs[k->ctx - 1];
+        uint32_t from = 0;
+        for (uint32_t j = c->nc; j-- > 0;) {
+            const struct krec *o = &fl->k[at[c->corder[j]]];
+            if (o->in && o->in < k->out) {
+                g->parent = o->in;
+                from = c->cpos[j];
+                break;
+            }
+        }
+        g->names = c->names + from;
+        g->n = c->n - from;
+    }
+    free(at);
+}
+
+int sf_flows_graft(const struct sf_flows *fl, uint64_t flow, uint64_t *parent,
+                   const char *const **names, size_t *n)
+{
+    for (int hops = 0; fl && flow && flow < fl->ngrafts && hops < 1 << 20; hops++) {
+        const struct graft *g = &fl->grafts[flow];
+        if (!g->set)
+            return 0;
+        if (g->alias) {
+            flow = g->alias;
+            continue;
+        }
+        *parent = g->parent;
+        *names = g->names;
+        *n = g->n;
+        return 1;
+    }
+    return 0;
 }
 
 /* Pair the records (sorted by time) and index those with endpoints. */
@@ -525,6 +684,8 @@ static void pair(struct sf_flows *fl)
             continue;
         *sf_map_get(&fl->at, k->offset, 1) = i + 1;
     }
+    if (fl->follow)
+        make_grafts(fl, next_id);
 }
 
 static int skip_events(void *ctx, const struct sf_chunkv *c)

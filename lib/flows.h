@@ -107,6 +107,20 @@ struct sf_flow_task {
 size_t sf_flows_ntasks(const struct sf_flows *fl);
 void sf_flows_task(const struct sf_flows *fl, size_t i, struct sf_flow_task *out);
 
+/*
+ * --follow-jobs (report, graph, flame): before sf_flows_scan, ask it to keep
+ * each producer's calling context. Then, for a flow id (sf_flow_ends.in of a
+ * consumer's key record), where its consumer call belongs in a tree that
+ * follows jobs: under the consumer call of flow *parent (0: a thread's
+ * outermost level), then the calls named by (*names)[0..*n) (outermost
+ * first; the producer's own call left out). Returns 0 if the flow has no
+ * such context (the call stays where its thread ran it). A tokio poll's
+ * context is its task's spawn context.
+ */
+void sf_flows_set_follow(struct sf_flows *fl, int on);
+int sf_flows_graft(const struct sf_flows *fl, uint64_t flow, uint64_t *parent,
+                   const char *const **names, size_t *n);
+
 struct sf_flows_stats {
     uint64_t keys;                    /* key records seen */
     uint64_t flows[SF_FLOW_NDOMAINS]; /* flows made */
