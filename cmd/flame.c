@@ -165,9 +165,9 @@ int cmd_flame(int argc, char **argv)
              sf_fmt_grouped(a, sizeof a, st.events), sf_fmt_grouped(b, sizeof b, st.calls),
              st.threads,
              sf_fmt_dur(d, sizeof d, st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0),
-             calls              ? "calls"
-             : run.follow       ? "summed thread time (--follow-jobs: jobs count where they were made)"
-                                : "inclusive time");
+             calls        ? "calls"
+             : run.follow ? "summed thread time (--follow-jobs: jobs count where they were made)"
+                          : "inclusive time");
     char ttl[512];
     snprintf(ttl, sizeof ttl, "%s", title ? title : logpath);
     struct sf_flame_opts o = {

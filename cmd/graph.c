@@ -126,10 +126,11 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
                    lvl ? jidx[lvl - 1] : (int64_t)-1, x->label ? "thread" : "name");
             sf_json_str(stdout, fn);
             printf(", \"calls\": %" PRIu64 ", \"total_ns\": %" PRIu64 ", \"self_ns\": %" PRIu64
-                   ", \"unfinished\": %" PRIu64 "}",
+                   ", \"unfinished\": %" PRIu64,
                    x->calls, x->total_ns, x->label ? 0 : x->self_ns, x->unfinished);
             if (wall)
                 printf(", \"wall_ns\": %" PRIu64, x->wall_ns);
+            putchar('}');
             jidx[lvl] = (int64_t)jn++;
         }
         size_t need = 2 * ns + strlen(fn) + 64;
@@ -156,7 +157,7 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
                                 sf_fmt_grouped(cs, sizeof cs, x->calls), name};
         if (wall) {
             char wl[SF_FMT_LEN];
-            const char *cw[6] = {cells[0], pc, sf_fmt_dur(wl, sizeof wl, x->wall_ns),
+            const char *cw[6] = {cells[0], pc,       sf_fmt_dur(wl, sizeof wl, x->wall_ns),
                                  cells[2], cells[3], name};
             sf_table_add(tab, cw);
         } else {

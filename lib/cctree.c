@@ -198,6 +198,13 @@ void sf_cctree_follow(struct sf_cctree *t, const struct sf_flows *fl,
         prev = &t->n[SF_CC_ROOT].first; /* nodes moved: start over (moved labels are gone) */
     }
     sf_map_free(&F.memo);
+    /* the moved chains are still in the node array, unlinked: a fresh tree
+     * of what is linked, for consumers that read the array in order */
+    struct sf_cctree c;
+    sf_cctree_init(&c);
+    add_subtree(&c, SF_CC_ROOT, t, SF_CC_ROOT);
+    sf_cctree_free(t);
+    *t = c;
 }
 
 void sf_cctree_refocus(struct sf_cctree *dst, const struct sf_cctree *t,
@@ -544,8 +551,10 @@ int sf_run_cctree(struct sf_run *r, const char *path, int by_thread, const char 
     if (focus && sf_focus_check(r, focus) < 0)
         return -1;
     if (r->follow && by_thread) {
-        fprintf(stderr, "sftrace %s: --follow-jobs joins threads' work in one tree: not with --by "
-                        "thread\n", r->cmd);
+        fprintf(stderr,
+                "sftrace %s: --follow-jobs joins threads' work in one tree: not with --by "
+                "thread\n",
+                r->cmd);
         return -1;
     }
     struct sf_flows *fl = NULL;

@@ -43,11 +43,11 @@ enum { SF_OPT_SYMBOLS = 0x5380, SF_OPT_FOLLOW_JOBS, SF_OPT_NO_FLOWS };
     "      --symbols FILE     a file with the symbols of an object (repeatable)\n"                 \
     "  -j, --jobs N           worker threads, each reading a share of the threads\n"               \
     "                         (default: one per CPU, at most 8)\n"                                 \
-    "      --follow-jobs      a rayon job another thread ran, and a tokio task's\n"              \
-    "                         polls, count in the calling context that made them\n"         \
-    "                         (times are then summed thread time, which can exceed\n"       \
-    "                         the wall time)\n"                                               \
-    "      --no-flows         do not follow jobs (the default; undoes --follow-jobs)\n"       \
+    "      --follow-jobs      a rayon job another thread ran, and a tokio task's\n"                \
+    "                         polls, count in the calling context that made them\n"                \
+    "                         (times are then summed thread time, which can exceed\n"              \
+    "                         the wall time)\n"                                                    \
+    "      --no-flows         do not follow jobs (the default; undoes --follow-jobs)\n"            \
     "  -q, --quiet            no progress line\n" SF_SELECT_HELP
 
 struct sf_selopt {
@@ -60,7 +60,7 @@ struct sf_run {
     const char **symfiles;
     size_t nsym;
     int quiet;
-    int jobs; /* 0: one per CPU, at most 8 */
+    int jobs;   /* 0: one per CPU, at most 8 */
     int follow; /* --follow-jobs (lib/flows.h) */
     struct sf_selopt *selopts;
     size_t nselopts;

@@ -259,3 +259,169 @@ def test_tokio_spawn_and_polls():
         "tokio_flows::Yielder")
     cj = _chrome_flows(log, os.path.join(d, "tokio.json"))
     assert len(cj) == allflows
+
+
+# ---- --follow-jobs: report, graph, flame -------------------------------------
+
+PFIB = "rayon_flows::pfib"
+LANG_START = "std::rt::lang_start::<()>"
+
+
+def _graph_json(log, extra=()):
+    p = tl.run([tl.SFTRACE_ASAN, "graph", "-q", "--format", "json"] + list(extra) + [log])
+    nodes = json.loads(p.stdout)["nodes"]
+    for n in nodes:  # the top of its chain, and how many pfib calls the chain has
+        up = nodes[n["parent"]] if n["parent"] >= 0 else None
+        n["top"] = up["top"] if up else n["name"]
+        n["npfib"] = (up["npfib"] if up else 0) + (n["name"] == PFIB)
+    return nodes
+
+
+def _path(nodes, n):
+    """The names from the top down to node n."""
+    out = []
+    while True:
+        out.append(n["name"])
+        if n["parent"] < 0:
+            return out[::-1]
+        n = nodes[n["parent"]]
+
+
+def _jumped(text):
+    """From dump: per thread, the summed duration of the outermost calls that
+    end a flow (a job another thread made) on it, i.e. the time that moves
+    away from the thread's own tree with --follow-jobs; and the calls of
+    pfib per thread."""
+    stacks = collections.defaultdict(list)  # tid -> [[func, flowed]]
+    moved = collections.Counter()
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        f = line.split("\t")
+        tid, kind, func = int(f[2]), f[3], f[4]
+        st = stacks[tid]
+        if kind == "entry":
+            st.append([func, False])
+        elif kind in ("exit", "tailcall"):
+            names = [x[0] for x in st]
+            if func not in names:
+                continue
+            i = len(st) - 1 - names[::-1].index(func)
+            fr = st[i]
+            del st[i:]
+            if fr[1] and not any(x[1] for x in st):
+                moved[tid] += int(f[-1])  # exit lines end with the duration
+        elif any(x.startswith("flow-in ") for x in f) and EXECUTE.match(func):
+            assert st and st[-1][0] == func, (line, st[-1:])
+            st[-1][1] = True
+    return moved
+
+
+def test_follow_jobs_rayon_tree():
+    """graph --follow-jobs on pfib(13) with rayon::join: every job another
+    thread ran hangs beneath the join that made it, so all 753 pfib calls
+    (and 13 levels of pfib recursion) are beneath main's tree, none beneath
+    the pool threads' own; the time of those jobs moves from the threads
+    that ran them to main's tree, exactly, and the whole stays the same."""
+    rayon, _ = _build()
+    log = os.path.join(tl.outdir("flows"), "rayon_follow.log")
+    tl.record([rayon, "join", "13"], log)
+    text = tl.run([tl.SFTRACE_ASAN, "dump", log]).stdout
+    moved = _jumped(text)
+    assert sum(moved.values()) > 0 and _main_tid(log) not in moved, moved
+    npfib = sum(1 for ln in text.splitlines() if ln.split("\t")[3:5] == ["entry", PFIB])
+    assert npfib == 2 * 377 - 1  # pfib(13): 2 fib(14) - 1 calls
+    plain = _graph_json(log)
+    follow = _graph_json(log, ["--follow-jobs"])
+    tops = lambda ns: {n["name"]: n for n in ns if n["depth"] == 0}  # noqa: E731
+    tp, tf = tops(plain), tops(follow)
+    assert set(tp) == set(tf), (set(tp) ^ set(tf))
+    # conservation: the top level's summed time is every thread's time
+    assert sum(n["total_ns"] for n in tp.values()) == sum(n["total_ns"] for n in tf.values())
+    assert sum(n["self_ns"] for n in plain) == sum(n["self_ns"] for n in follow)
+    worker = [k for k in tp if "spawn_unchecked" in k]
+    assert len(worker) == 1 and tp[worker[0]]["calls"] == 4, worker
+    allmoved = sum(moved.values())
+    assert tf[LANG_START]["total_ns"] == tp[LANG_START]["total_ns"] + allmoved
+    assert tf[worker[0]]["total_ns"] == tp[worker[0]]["total_ns"] - allmoved
+    assert tf[LANG_START]["wall_ns"] == tp[LANG_START]["total_ns"]
+    for k in tp:
+        if k not in (LANG_START, worker[0]):
+            assert tf[k]["total_ns"] == tp[k]["total_ns"], k
+    # pfib: all beneath main, as one recursion
+    def pfib_under(ns, top):
+        calls, depth = 0, 0
+        for n in ns:
+            if n["name"] == PFIB and n["top"] == top:
+                calls += n["calls"]
+                depth = max(depth, n["npfib"])
+        return calls, depth
+    assert pfib_under(plain, LANG_START) == (0, 0)
+    assert pfib_under(follow, LANG_START) == (npfib, 13)
+    assert pfib_under(follow, worker[0])[0] == 0
+    assert pfib_under(plain, worker[0])[0] == npfib
+    # the job of each flow hangs beneath the function that called the push
+    # (Registry::inject for the install from main; join's in_worker for the rest)
+    execs = [n for n in follow if EXECUTE.match(n["name"]) and n["top"] == LANG_START]
+    assert sum(n["calls"] for n in execs) >= len(_dump_flows(log)[0])
+    # graph REGEX on the followed tree: beneath the outermost pfib, every pfib
+    p = tl.run([tl.SFTRACE_ASAN, "graph", "-q", "--format", "json", "--follow-jobs", log,
+                "pfib$"])
+    sub = json.loads(p.stdout)["nodes"]
+    assert sub[0]["name"] == PFIB and sub[0]["depth"] == 0 and sub[0]["calls"] == 1
+    assert sum(n["calls"] for n in sub if n["name"] == PFIB) == npfib
+    # without a --follow-jobs the same REGEX finds pfib trees on every worker
+    p = tl.run([tl.SFTRACE_ASAN, "graph", "-q", "--format", "json", log, "pfib$"])
+    assert json.loads(p.stdout)["nodes"][0]["calls"] > 1
+    # --no-flows after it turns it off again; --by thread does not mix
+    assert _graph_json(log, ["--follow-jobs", "--no-flows"]) == plain
+    p = tl.run([tl.SFTRACE_ASAN, "graph", "--follow-jobs", "--by", "thread", log], check=False)
+    assert p.returncode == 2 or p.returncode == 1, p.returncode
+    assert "not with --by thread" in p.stderr, p.stderr
+
+    # report: pfib's total is the summed thread time of its outermost call
+    p = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--follow-jobs", "--format", "json",
+                "--limit", "0", log])
+    fs = {f["name"]: f for g in json.loads(p.stdout)["groups"] for f in g["functions"]}
+    outer = [n for n in follow if n["name"] == PFIB and n["npfib"] == 1]
+    assert len(outer) == 1
+    assert fs[PFIB]["calls"] == npfib
+    assert fs[PFIB]["total_ns"] == outer[0]["total_ns"]
+    assert fs[LANG_START]["total_ns"] == tf[LANG_START]["total_ns"]
+    p = tl.run([tl.SFTRACE, "report", "-q", "--follow-jobs", log])
+    assert "summed thread time" in p.stdout
+
+    # flame: every pfib stack starts at main's (pfib(7): folded stacks of
+    # pfib(13) are 1 GB, each line a chain of a few hundred long Rust names)
+    small = os.path.join(tl.outdir("flows"), "rayon_follow7.log")
+    for _ in range(20):  # until a job crossed threads
+        p = tl.record([rayon, "join", "7"], small)
+        if _cross(p.stdout) > 1:
+            break
+    out = os.path.join(tl.outdir("flows"), "follow.folded")
+    for extra, want in ((["--follow-jobs"], True), ([], False)):
+        tl.run([tl.SFTRACE_ASAN, "flame", "-q", "--format", "folded", "-o", out] + extra + [small])
+        with open(out) as f:
+            stacks = [ln.rsplit(" ", 1)[0].split(";") for ln in f.read().splitlines()]
+        with_pfib = [s for s in stacks if PFIB in s]
+        assert with_pfib
+        assert all(s[0] == LANG_START for s in with_pfib) == want, extra
+
+
+def test_follow_jobs_tokio():
+    """--follow-jobs on tokio: every poll of a spawned task hangs beneath
+    the spawn in main's block_on, whichever worker polled it."""
+    _, tokio = _build()
+    log = os.path.join(tl.outdir("flows"), "tokio_follow.log")
+    p = tl.record([tokio, "6", "2"], log)
+    polls = int(re.search(r"polls (\d+)", p.stdout).group(1))
+    yp = lambda n: RAW_POLL.match(n["name"]) and "Yielder" in n["name"]  # noqa: E731
+    plain = _graph_json(log)
+    follow = _graph_json(log, ["--follow-jobs"])
+    assert sum(n["calls"] for n in plain if yp(n)) == polls
+    assert sum(n["calls"] for n in plain if yp(n) and n["top"] == LANG_START) == 0
+    under = [n for n in follow if yp(n) and n["top"] == LANG_START]
+    assert sum(n["calls"] for n in under) == polls
+    for n in under:
+        path = _path(follow, n)
+        assert any("spawn" in x for x in path) and any("block_on" in x for x in path), path

@@ -85,7 +85,7 @@ const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_slow_record, sf_trampoline_args,       sf_trampoline_ret,
     sf_trampoline_enter,       sf_trampoline_leave,      sf_trampoline_desc,
     sf_trampoline_args_enter,  sf_trampoline_ret_leave,  sf_trampoline_leave,
-    sf_trampoline_desc_leave,  sf_trampoline_desc_leave,  sf_trampoline_args,
+    sf_trampoline_desc_leave,  sf_trampoline_desc_leave, sf_trampoline_args,
     sf_trampoline_args,        sf_trampoline_args,       sf_trampoline_args,
     sf_trampoline_args,        sf_trampoline_args,       sf_trampoline_ret,
 };
