@@ -425,3 +425,45 @@ def test_follow_jobs_tokio():
     for n in under:
         path = _path(follow, n)
         assert any("spawn" in x for x in path) and any("block_on" in x for x in path), path
+
+
+def test_key_records_packed_round_trip():
+    """KEY records through the helper's packing: a raw log of the rayon
+    program (SFTRACE_RAW) round-trips through both encoders
+    (tests/pack_roundtrip.c, every record and payload compared), and
+    repacked in encoding 2 it dumps exactly as raw, key records and flow
+    endpoints included; the log the helper packs holds the same kinds."""
+    import t_pack
+    rayon, _ = _build()
+    d = tl.outdir("flows")
+    raw = os.path.join(d, "rayon_raw.log")
+    tl.record([rayon, "join", "10"], raw, env={"SFTRACE_RAW": "1"})
+    _, chunks = tl.read_log(raw)
+    assert {c["flags"] & 6 for c in chunks if c["type"] == tl.CHUNK_EVENTS} == {0}
+    p = tl.run([t_pack._driver(), "log", raw], timeout=600)
+    t_pack._ok(p, "log")
+    ref = tl.run([tl.SFTRACE_ASAN, "dump", raw]).stdout
+    nkey = ref.count("\tkey\t")
+    assert nkey > 0 and "flow-in" in ref
+    out = os.path.join(d, "rayon_repacked.log")
+    tl.run([t_pack._driver(), "repack", "2", raw, out])
+    assert tl.run([tl.SFTRACE_ASAN, "dump", out]).stdout == ref
+    packed = os.path.join(d, "rayon_packed.log")
+    tl.record([rayon, "join", "10"], packed)
+    _, chunks = tl.read_log(packed)
+    assert {c["flags"] & 6 for c in chunks if c["type"] == tl.CHUNK_EVENTS} == {6}
+    text = tl.run([tl.SFTRACE_ASAN, "dump", packed]).stdout
+    # every execute and push entry is followed by its key (KEY, or ARGS from
+    # the slow path) on its thread
+    last = {}
+    for line in text.splitlines():
+        f = line.split("\t")
+        if line.startswith("#"):
+            continue
+        tid, kind, func = f[2], f[3], f[4]
+        if tid in last:
+            assert kind in ("key", "args") and func == last[tid], (line, last[tid])
+            del last[tid]
+        if kind == "entry" and (EXECUTE.match(func) or PUSH.match(func)):
+            last[tid] = func
+    assert text.count("\tkey\t") > 0
