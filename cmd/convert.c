@@ -144,7 +144,7 @@ struct conv {
     size_t ncd, capcd;
     uint64_t slices;
     struct sf_milestones ms; /* --milestone */
-    struct sf_flows *flows; /* flow endpoints (lib/flows.h), NULL: --no-flows */
+    struct sf_flows *flows;  /* flow endpoints (lib/flows.h), NULL: --no-flows */
 };
 
 /* ---- processes and threads ------------------------------------------------ */
@@ -746,6 +746,8 @@ static void usage(FILE *f)
             "  -q, --quiet           no progress and no summary line\n"
             "      --no-flows        no flow arrows between the call that made a rayon job\n"
             "                        or tokio task available and the calls that ran it\n"
+            "      --flows FILE      also the producer/consumer pairs FILE declares\n"
+            "                        (docs/filter-format.md, Flow rules); repeatable\n"
             "  -h, --help            this help\n"
             "\n" SF_SELECT_HELP);
 }
@@ -756,7 +758,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS };
+enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS, OPT_FLOWS };
 
 int cmd_convert(int argc, char **argv)
 {
@@ -769,6 +771,7 @@ int cmd_convert(int argc, char **argv)
         {"milestone", required_argument, NULL, OPT_MILESTONE},
         {"quiet", no_argument, NULL, 'q'},
         {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
+        {"flows", required_argument, NULL, OPT_FLOWS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -781,6 +784,9 @@ int cmd_convert(int argc, char **argv)
     sf_select_init(&sel);
     sf_select_init(&msel);
     char err[SF_ERRLEN + 256];
+    const char **flowfiles = NULL; /* --flows FILE */
+    size_t nflowfiles = 0;
+    struct sf_flows *userfl = NULL; /* the flow rules, until the prepass takes them */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:s:q" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
@@ -832,6 +838,14 @@ int cmd_convert(int argc, char **argv)
         case OPT_NO_FLOWS:
             no_flows = 1;
             break;
+        case OPT_FLOWS:
+            flowfiles = realloc(flowfiles, (nflowfiles + 1) * sizeof *flowfiles);
+            if (!flowfiles) {
+                fprintf(stderr, "sftrace convert: out of memory\n");
+                exit(1);
+            }
+            flowfiles[nflowfiles++] = optarg;
+            break;
         default:
             if (sf_select_getopt(&sel, "convert", c, optarg, usage) < 0)
                 goto out;
@@ -841,6 +855,9 @@ int cmd_convert(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    /* the user's flow rules, checked before the log is read */
+    if (!no_flows && !(userfl = sf_flows_with("convert", flowfiles, nflowfiles)))
+        goto out;
     rc = 1;
     const char *logpath = argv[optind];
     if (!outpath)
@@ -924,7 +941,8 @@ int cmd_convert(int argc, char **argv)
         .warning = cb_warning,
     };
     if (!no_flows) { /* the prepass that pairs rayon jobs and tokio tasks */
-        cv.flows = sf_flows_new();
+        cv.flows = userfl;
+        userfl = NULL;
         /* a log the prepass cannot read: the main pass says why */
         if (sf_flows_scan(cv.flows, logpath, &sel, err, sizeof err) < 0 ||
             !sf_flows_count(cv.flows)) {
@@ -1034,6 +1052,8 @@ done:
     if (cv.log)
         sf_log_close(cv.log);
 out:
+    free(flowfiles);
+    sf_flows_free(userfl);
     free(symfiles);
     sf_select_free(&sel);
     sf_select_free(&msel);

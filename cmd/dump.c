@@ -538,7 +538,7 @@ static void on_damage(void *ctx, const char *msg)
     fprintf(stderr, "sftrace dump: %s\n", msg);
 }
 
-enum { OPT_SORTED = 0x100, OPT_CALLS, OPT_NO_FLOWS };
+enum { OPT_SORTED = 0x100, OPT_CALLS, OPT_NO_FLOWS, OPT_FLOWS };
 
 int cmd_dump(int argc, char **argv)
 {
@@ -549,6 +549,7 @@ int cmd_dump(int argc, char **argv)
         {"sorted", no_argument, NULL, OPT_SORTED},
         {"calls", no_argument, NULL, OPT_CALLS},
         {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
+        {"flows", required_argument, NULL, OPT_FLOWS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -557,6 +558,9 @@ int cmd_dump(int argc, char **argv)
     sf_select_init(&sel);
     struct sf_syms *syms = sf_syms_new();
     char err[SF_ERRLEN + 256];
+    const char **flowfiles = NULL; /* --flows FILE */
+    size_t nflowfiles = 0;
+    struct sf_flows *userfl = NULL; /* the flow rules, until the prepass takes them */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hlqs:" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
@@ -580,6 +584,14 @@ int cmd_dump(int argc, char **argv)
         case OPT_NO_FLOWS:
             no_flows = 1;
             break;
+        case OPT_FLOWS:
+            flowfiles = realloc(flowfiles, (nflowfiles + 1) * sizeof *flowfiles);
+            if (!flowfiles) {
+                fprintf(stderr, "sftrace dump: out of memory\n");
+                exit(1);
+            }
+            flowfiles[nflowfiles++] = optarg;
+            break;
         case 's':
             if (sf_syms_add_file(syms, optarg, err, sizeof err) < 0) {
                 fprintf(stderr, "sftrace dump: %s\n", err);
@@ -595,6 +607,9 @@ int cmd_dump(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    /* the user's flow rules, checked before the log is read */
+    if (!no_flows && !calls && !(userfl = sf_flows_with("dump", flowfiles, nflowfiles)))
+        goto out;
     if (lines && sel.no_lines) {
         fprintf(stderr, "sftrace dump: --lines and --no-lines contradict each other\n");
         goto out;
@@ -643,10 +658,10 @@ int cmd_dump(int argc, char **argv)
     };
     sf_syms_set_quiet(syms, 1);
     if (!no_flows && !calls) {
-        dp.flows = sf_flows_new();
+        dp.flows = userfl;
+        userfl = NULL;
         /* a log the prepass cannot read: the main pass says why */
-        if (sf_flows_scan(dp.flows, path, &sel, err, sizeof err) < 0 ||
-            !sf_flows_count(dp.flows)) {
+        if (sf_flows_scan(dp.flows, path, &sel, err, sizeof err) < 0 || !sf_flows_count(dp.flows)) {
             sf_flows_free(dp.flows);
             dp.flows = NULL;
         }
@@ -689,6 +704,8 @@ int cmd_dump(int argc, char **argv)
     out = NULL;
     sf_log_close(log);
 out:
+    free(flowfiles);
+    sf_flows_free(userfl);
     sf_syms_free(syms);
     sf_select_free(&sel);
     return rc;

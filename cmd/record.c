@@ -51,6 +51,8 @@ static void usage(FILE *f)
                "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
                "                 (by default the command's functions that make and run\n"
                "                 them also record one register: docs/design.md, Flows)\n"
+               "  --flows FILE   also the producer/consumer pairs FILE declares\n"
+               "                 (docs/filter-format.md, Flow rules); repeatable\n"
                "  --solib PATH   use this libsftrace.so\n"
                "  --print-solib  print the runtime library that would be used\n"
                "  --print-solib-install-dir\n"
@@ -212,9 +214,9 @@ static int find_command(const char *cmd, char *found)
 
 /* Write the keys file of the command's flow functions (if it has any) to a
  * temporary file and add it to SFTRACE_FILTER; its name goes to keys. */
-static void write_keys(const char *cmdpath, char *keys, size_t keyslen, const char *filters)
+static void write_keys(struct sf_flows *fl, const char *cmdpath, char *keys, size_t keyslen,
+                       const char *filters)
 {
-    struct sf_flows *fl = sf_flows_new();
     char err[PATH_MAX + 256];
     snprintf(keys, keyslen, "%s/sftrace-keys-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     int fd = strlen(keys) + 1 < keyslen ? mkstemp(keys) : -1;
@@ -234,7 +236,6 @@ static void write_keys(const char *cmdpath, char *keys, size_t keyslen, const ch
             unlink(keys);
         keys[0] = 0;
     }
-    sf_flows_free(fl);
 }
 
 static uint64_t mono_ns(void)
@@ -555,6 +556,8 @@ int cmd_record(int argc, char **argv)
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
     int i, print_solib = 0, install = 0, no_flows = 0;
+    const char **flowfiles = NULL; /* --flows FILE: the user's flow rules */
+    size_t nflowfiles = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -581,6 +584,13 @@ int cmd_record(int argc, char **argv)
             strcat(filters, abs);
         } else if (!strcmp(a, "--no-flows")) {
             no_flows = 1;
+        } else if (!strcmp(a, "--flows") && i + 1 < argc) {
+            flowfiles = realloc(flowfiles, (nflowfiles + 1) * sizeof *flowfiles);
+            if (!flowfiles) {
+                fprintf(stderr, "sftrace record: out of memory\n");
+                return 2;
+            }
+            flowfiles[nflowfiles++] = argv[++i];
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
         } else if (!strcmp(a, "--print-solib-install-dir")) {
@@ -620,6 +630,11 @@ int cmd_record(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + i;
+    /* the user's flow rules, checked before anything is written */
+    struct sf_flows *fl = no_flows ? NULL : sf_flows_with("record", flowfiles, nflowfiles);
+    free(flowfiles);
+    if (!no_flows && !fl)
+        return 2;
 
     if (find_solib(solib, lib, sizeof lib))
         return 1;
@@ -671,8 +686,10 @@ int cmd_record(int argc, char **argv)
     /* flows (lib/flows.h): a keys file for the command's rayon and tokio
      * functions, after the user's filters (it restricts nothing) */
     char keys[64] = "";
-    if (!no_flows)
-        write_keys(cmdpath, keys, sizeof keys, filters);
+    if (fl) {
+        write_keys(fl, cmdpath, keys, sizeof keys, filters);
+        sf_flows_free(fl);
+    }
 
     uint64_t t0 = mono_ns();
     pid_t pid = fork();

@@ -886,6 +886,8 @@ int cmd_report(int argc, char **argv)
         r1->quiet = r0->quiet;
         r1->jobs = r0->jobs;
         r1->follow = r0->follow;
+        for (size_t i = 0; i < r0->nflowfiles; i++)
+            sf_run_option(r1, SF_OPT_FLOWS, r0->flowfiles[i]);
         for (size_t i = 0; i < r0->nsym; i++)
             sf_run_option(r1, SF_OPT_SYMBOLS, r0->symfiles[i]);
         for (size_t i = 0; i < r0->nselopts; i++)

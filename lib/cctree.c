@@ -533,7 +533,9 @@ static int refocus_fn(void *ctx, uint32_t gid)
  * after printing the error. */
 static struct sf_flows *follow_scan(const struct sf_run *r, const char *path)
 {
-    struct sf_flows *fl = sf_flows_new();
+    struct sf_flows *fl = sf_flows_with(r->cmd, r->flowfiles, r->nflowfiles);
+    if (!fl)
+        return NULL;
     sf_flows_set_follow(fl, 1);
     char err[SF_ERRLEN + 256];
     if (sf_flows_scan(fl, path, &r->sel, err, sizeof err) < 0) {

@@ -178,8 +178,8 @@ uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_
     return (uint8_t *)d;
 }
 
-uint8_t *cj_flow(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
-                 uint64_t id, int start)
+uint8_t *cj_flow(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns, uint64_t id,
+                 int start)
 {
     char *d = sep((char *)p, first);
     d = start ? LIT(d, "{\"ph\":\"s\",") : LIT(d, "{\"ph\":\"f\",\"bp\":\"e\",");

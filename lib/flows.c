@@ -17,6 +17,7 @@
 #include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <gelf.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -97,7 +98,9 @@ struct graft {
 };
 
 struct sf_flows {
-    pcre2_code *re[sizeof sf_flow_builtin / sizeof sf_flow_builtin[0]];
+    struct sf_flow_rule *rules; /* the built-in ones, then the user's (sf_flows_load) */
+    pcre2_code **re;
+    size_t nrules, nuser;
     pcre2_match_data *md;
     struct krec *k;
     size_t nk, capk;
@@ -134,14 +137,18 @@ struct task {
 struct sf_flows *sf_flows_new(void)
 {
     struct sf_flows *fl = sf_xcalloc(1, sizeof *fl);
+    fl->rules = sf_xcalloc(sf_flow_nbuiltin, sizeof *fl->rules);
+    fl->re = sf_xcalloc(sf_flow_nbuiltin, sizeof *fl->re);
     for (size_t i = 0; i < sf_flow_nbuiltin; i++) {
         int ec;
         PCRE2_SIZE eo;
+        fl->rules[i] = sf_flow_builtin[i];
         fl->re[i] = pcre2_compile((PCRE2_SPTR)sf_flow_builtin[i].regex, PCRE2_ZERO_TERMINATED, 0,
                                   &ec, &eo, NULL);
         if (!fl->re[i]) /* a built-in regex: a bug */
             abort();
     }
+    fl->nrules = sf_flow_nbuiltin;
     fl->md = pcre2_match_data_create(4, NULL);
     return fl;
 }
@@ -150,8 +157,12 @@ void sf_flows_free(struct sf_flows *fl)
 {
     if (!fl)
         return;
-    for (size_t i = 0; i < sf_flow_nbuiltin; i++)
+    for (size_t i = 0; i < fl->nrules; i++)
         pcre2_code_free(fl->re[i]);
+    for (size_t i = sf_flow_nbuiltin; i < fl->nrules; i++)
+        free((char *)fl->rules[i].regex);
+    free(fl->re);
+    free(fl->rules);
     pcre2_match_data_free(fl->md);
     free(fl->k);
     free(fl->rule_of);
@@ -183,10 +194,142 @@ void sf_flows_set_follow(struct sf_flows *fl, int on)
 
 int sf_flows_match(struct sf_flows *fl, const char *name)
 {
-    for (size_t i = 0; i < sf_flow_nbuiltin; i++)
+    /* the user's rules first: they may refine a built-in one */
+    for (size_t k = 0; k < fl->nrules; k++) {
+        size_t i = k < fl->nuser ? sf_flow_nbuiltin + k : k - fl->nuser;
         if (pcre2_match(fl->re[i], (PCRE2_SPTR)name, strlen(name), 0, 0, fl->md, NULL) >= 0)
             return (int)i;
+    }
     return -1;
+}
+
+/* One line of a flows file: DOMAIN ROLE KEY REGEX. 0, or -1 with err. */
+static int parse_rule(struct sf_flows *fl, char *line, char *err, size_t errlen)
+{
+    static const char *const domains[] = {"job", "task"};
+    static const char *const roles[] = {"producer", "consumer", "retire"};
+    char *sp[3];
+    char *p = line;
+    for (int i = 0; i < 3; i++) {
+        sp[i] = p;
+        p += strcspn(p, " \t");
+        if (!*p) {
+            snprintf(err, errlen, "expected 'DOMAIN ROLE KEY REGEX'");
+            return -1;
+        }
+        *p++ = 0;
+        p += strspn(p, " \t");
+    }
+    struct sf_flow_rule r = {0};
+    int d = -1, o = -1;
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(sp[0], domains[i]))
+            d = i;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(sp[1], roles[i]))
+            o = i;
+    if (d < 0) {
+        snprintf(err, errlen, "domain '%.40s': job or task", sp[0]);
+        return -1;
+    }
+    if (o < 0) {
+        snprintf(err, errlen, "role '%.40s': producer, consumer or retire", sp[1]);
+        return -1;
+    }
+    const char *k = sp[2];
+    size_t kl = strlen(k);
+    r.pair = kl == 3 && k[2] == '+';
+    if (!(kl == 2 || r.pair) || k[0] != 'k' ||
+        !((k[1] >= '0' && k[1] <= '5') || (k[1] == 'r' && !r.pair)) || (r.pair && k[1] == '5')) {
+        snprintf(err, errlen,
+                 "key '%.40s': k0..k5 (an argument), kr (the return value), or "
+                 "k0+..k4+ (two words from that argument on)",
+                 k);
+        return -1;
+    }
+    r.reg = k[1] == 'r' ? SF_KEY_RET : (uint8_t)(k[1] - '0');
+    r.domain = (uint8_t)d;
+    r.role = (uint8_t)o;
+    if (!*p) {
+        snprintf(err, errlen, "no REGEX");
+        return -1;
+    }
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    if (!re) {
+        PCRE2_UCHAR m[120];
+        pcre2_get_error_message(ec, m, sizeof m);
+        snprintf(err, errlen, "regex '%.60s': %s at offset %zu", p, (const char *)m, (size_t)eo);
+        return -1;
+    }
+    r.regex = sf_xstrdup(p);
+    fl->rules = sf_xrealloc(fl->rules, (fl->nrules + 1) * sizeof *fl->rules);
+    fl->re = sf_xrealloc(fl->re, (fl->nrules + 1) * sizeof *fl->re);
+    fl->rules[fl->nrules] = r;
+    fl->re[fl->nrules++] = re;
+    fl->nuser++;
+    return 0;
+}
+
+struct sf_flows *sf_flows_with(const char *cmd, const char *const *files, size_t n)
+{
+    struct sf_flows *fl = sf_flows_new();
+    for (size_t i = 0; i < n; i++) {
+        char err[PATH_MAX + 512];
+        if (sf_flows_load(fl, files[i], err, sizeof err) < 0) {
+            fprintf(stderr, "sftrace %s: %s\n", cmd, err);
+            sf_flows_free(fl);
+            return NULL;
+        }
+    }
+    return fl;
+}
+
+int sf_flows_load(struct sf_flows *fl, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                         line[n - 1] == '\t'))
+            line[--n] = 0;
+        char *s = line + strspn(line, " \t");
+        if (lineno == 1) {
+            if (strcmp(s, SF_FLOWS_MAGIC)) {
+                snprintf(err, errlen, "%s: line 1: not a flows file (it starts '%s')", path,
+                         SF_FLOWS_MAGIC);
+                rc = -1;
+            }
+            continue;
+        }
+        if (!*s || *s == '#')
+            continue;
+        char why[400];
+        if (parse_rule(fl, s, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: line %d: %s", path, lineno, why);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && lineno == 0) {
+        snprintf(err, errlen, "%s: empty (a flows file starts '%s')", path, SF_FLOWS_MAGIC);
+        rc = -1;
+    }
+    free(line);
+    fclose(f);
+    return rc;
 }
 
 /* ---- the keys file for the runtime -------------------------------------- */
@@ -224,13 +367,15 @@ static void keyscan_sym(void *ctx, const GElf_Sym *sym, const char *name, int ra
     size_t c = 0;
     while (c < sizeof rule_crates / sizeof rule_crates[0] && !strstr(name, rule_crates[c]))
         c++;
-    if (c == sizeof rule_crates / sizeof rule_crates[0] || !is_instrumented(ks, sym->st_value))
+    /* the user's rules may name any crate: then every symbol is demangled */
+    if ((c == sizeof rule_crates / sizeof rule_crates[0] && !ks->fl->nuser) ||
+        !is_instrumented(ks, sym->st_value))
         return;
     char *d = sf_demangle(name);
     int rule = d ? sf_flows_match(ks->fl, d) : -1;
     free(d);
     if (rule >= 0)
-        ks->sel[ks->nsel++] = sym->st_value << 8 | (uint64_t)sf_flow_builtin[rule].reg;
+        ks->sel[ks->nsel++] = sym->st_value << 8 | (uint64_t)ks->fl->rules[rule].reg;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -334,6 +479,13 @@ static int key_of(const struct sf_flow_rule *r, const struct sf_event *ev, uint6
     return (int)want;
 }
 
+/* A string owned by fl. */
+static const char *intern(struct sf_flows *fl, const char *str)
+{
+    fl->strs = sf_xrealloc(fl->strs, (fl->nstrs + 1) * sizeof *fl->strs);
+    return fl->strs[fl->nstrs++] = sf_xstrdup(str);
+}
+
 /* The future's type in `tokio::runtime::task::raw::poll::<T, S>`: T. */
 static const char *future_type(struct sf_flows *fl, const char *name)
 {
@@ -374,9 +526,8 @@ static int rule_for(struct sf_flows *fl, uint32_t g)
         const char *name = sf_calls_func(fl->eng, g)->name;
         int r = sf_flows_match(fl, name);
         fl->rule_of[g] = r < 0 ? -1 : r + 1;
-        if (r >= 0 && sf_flow_builtin[r].domain == SF_FLOW_TASK &&
-            sf_flow_builtin[r].role == SF_FLOW_CONSUMER)
-            fl->tname_of[g] = future_type(fl, name);
+        if (r >= 0 && fl->rules[r].domain == SF_FLOW_TASK && fl->rules[r].role == SF_FLOW_CONSUMER)
+            fl->tname_of[g] = r < (int)sf_flow_nbuiltin ? future_type(fl, name) : intern(fl, name);
     }
     return fl->rule_of[g] - 1;
 }
@@ -399,7 +550,7 @@ static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     uint32_t g = sf_calls_lookup(fl->eng, t->img, ev->fid);
     int r = rule_for(fl, g);
     uint64_t keys[2];
-    int nkeys = r < 0 ? 0 : key_of(&sf_flow_builtin[r], ev, keys);
+    int nkeys = r < 0 ? 0 : key_of(&fl->rules[r], ev, keys);
     for (int i = 0; i < nkeys; i++) {
         add_rec(fl, t, ev, ns, r, keys[i]);
         fl->k[fl->nk - 1].tname = fl->tname_of[g];
@@ -463,12 +614,12 @@ static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_e
                        .fid = ev->fid,
                        .offset = ev->offset,
                        .order = (uint32_t)fl->nk,
-                       .domain = sf_flow_builtin[r].domain,
-                       .role = sf_flow_builtin[r].role};
+                       .domain = fl->rules[r].domain,
+                       .role = fl->rules[r].role};
     /* an argument's record follows the begin of its call (the stack top);
      * remember it to learn when the call ends. A return value's call has
      * ended already. */
-    if (sf_flow_builtin[r].reg != SF_KEY_RET) {
+    if (fl->rules[r].reg != SF_KEY_RET) {
         struct kthr *kt = t->user;
         if (!kt) {
             kt = t->user = sf_xcalloc(1, sizeof *kt);
@@ -485,9 +636,9 @@ static void add_rec(struct sf_flows *fl, struct sf_cthread *t, const struct sf_e
         const struct krec *prev = fl->nk ? &fl->k[fl->nk - 1] : NULL;
         k->ctx = prev && prev->offset == k->offset && prev->ctx
                      ? prev->ctx /* the second key of a pair rule */
-                     : capture(fl, t, sf_flow_builtin[r].reg != SF_KEY_RET);
+                     : capture(fl, t, fl->rules[r].reg != SF_KEY_RET);
     }
-    if (sf_flow_builtin[r].reg != SF_KEY_RET) {
+    if (fl->rules[r].reg != SF_KEY_RET) {
         struct kthr *kt = t->user;
         kt->call[kt->n] = t->stack[t->depth - 1].id;
         kt->rec[kt->n++] = fl->nk;

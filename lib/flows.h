@@ -67,6 +67,22 @@ struct sf_flows;
 struct sf_flows *sf_flows_new(void);
 void sf_flows_free(struct sf_flows *fl);
 
+/*
+ * The user's rules: a flows file (docs/filter-format.md, "Flow rules"):
+ *   sftrace-flows 1
+ *   DOMAIN ROLE KEY REGEX      e.g.  job producer k0 ^pool::submit$
+ * DOMAIN job or task, ROLE producer, consumer or retire, KEY k0..k5 (an
+ * argument), kr (the return value) or k0+..k4+ (two words, either may be
+ * the key). They are tried before the built-in ones. 0, or -1 with a
+ * message naming the file and line in err.
+ */
+#define SF_FLOWS_MAGIC "sftrace-flows 1"
+int sf_flows_load(struct sf_flows *fl, const char *path, char *err, size_t errlen);
+
+/* A flows table with the rules of files[0..n) loaded (the commands'
+ * --flows FILE). NULL after printing "sftrace CMD: MESSAGE". */
+struct sf_flows *sf_flows_with(const char *cmd, const char *const *files, size_t n);
+
 /* The rule index for a demangled function name, or -1. */
 int sf_flows_match(struct sf_flows *fl, const char *name);
 

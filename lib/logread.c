@@ -602,7 +602,9 @@ static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t ar
     case SF_EXT_LOST:
         if (nw < 1)
             return bad(log, off, "%s record without payload (nwords)",
-                       sub == SF_EXT_RET ? "RET" : sub == SF_EXT_KEY ? "KEY" : "LOST");
+                       sub == SF_EXT_RET   ? "RET"
+                       : sub == SF_EXT_KEY ? "KEY"
+                                           : "LOST");
         break;
     }
     return 0;

@@ -33,6 +33,7 @@ void sf_run_free(struct sf_run *r)
         free(r->names[i]);
     free(r->names);
     sf_map_free(&r->namemap);
+    free(r->flowfiles);
 }
 
 int sf_run_option(struct sf_run *r, int c, const char *arg)
@@ -46,6 +47,10 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
         return 1;
     case SF_OPT_NO_FLOWS:
         r->follow = 0;
+        return 1;
+    case SF_OPT_FLOWS:
+        r->flowfiles = sf_xrealloc(r->flowfiles, (r->nflowfiles + 1) * sizeof *r->flowfiles);
+        r->flowfiles[r->nflowfiles++] = arg;
         return 1;
     case SF_OPT_SYMBOLS:
         r->symfiles = sf_xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);

@@ -31,14 +31,15 @@
 #include "select.h"
 #include "symbols.h"
 
-enum { SF_OPT_SYMBOLS = 0x5380, SF_OPT_FOLLOW_JOBS, SF_OPT_NO_FLOWS };
+enum { SF_OPT_SYMBOLS = 0x5380, SF_OPT_FOLLOW_JOBS, SF_OPT_NO_FLOWS, SF_OPT_FLOWS };
 
 #define SF_RUN_SHORTOPTS "qj:" SF_SELECT_SHORTOPTS
 #define SF_RUN_LONGOPTS                                                                            \
     {"quiet", no_argument, NULL, 'q'}, {"symbols", required_argument, NULL, SF_OPT_SYMBOLS},       \
         {"jobs", required_argument, NULL, 'j'},                                                    \
         {"follow-jobs", no_argument, NULL, SF_OPT_FOLLOW_JOBS},                                    \
-        {"no-flows", no_argument, NULL, SF_OPT_NO_FLOWS}, SF_SELECT_LONGOPTS
+        {"no-flows", no_argument, NULL, SF_OPT_NO_FLOWS},                                          \
+        {"flows", required_argument, NULL, SF_OPT_FLOWS}, SF_SELECT_LONGOPTS
 #define SF_RUN_HELP                                                                                \
     "      --symbols FILE     a file with the symbols of an object (repeatable)\n"                 \
     "  -j, --jobs N           worker threads, each reading a share of the threads\n"               \
@@ -60,8 +61,10 @@ struct sf_run {
     const char **symfiles;
     size_t nsym;
     int quiet;
-    int jobs;   /* 0: one per CPU, at most 8 */
-    int follow; /* --follow-jobs (lib/flows.h) */
+    int jobs;               /* 0: one per CPU, at most 8 */
+    int follow;             /* --follow-jobs (lib/flows.h) */
+    const char **flowfiles; /* --flows FILE */
+    size_t nflowfiles;
     struct sf_selopt *selopts;
     size_t nselopts;
     struct sf_select sel; /* parsed once here too (checks, and for the caller) */

@@ -467,3 +467,115 @@ def test_key_records_packed_round_trip():
         if kind == "entry" and (EXECUTE.match(func) or PUSH.match(func)):
             last[tid] = func
     assert text.count("\tkey\t") > 0
+
+
+# ---- user-declared producer/consumer pairs (a flows file) ---------------------
+
+POOL_FLOWS = """sftrace-flows 1
+# the pool's jobs and the tasks they step
+job producer k0 ^submit$
+job consumer k0 ^run_job$
+task producer kr ^make_task$
+task consumer k0 ^step_task$
+task retire k0 ^free_task$
+"""
+
+
+def _pool():
+    prog = tl.build_c("flows_pool.c", flags=tl.WARN_CFLAGS + ["-O1", "-pthread"])
+    rules = os.path.join(tl.outdir("flows"), "pool.flows")
+    with open(rules, "w") as f:
+        f.write(POOL_FLOWS)
+    return prog, rules
+
+
+def test_user_flow_rules():
+    """A flows file declares a C thread pool's pairs: submit(job) -> run_job(job)
+    (jobs, argument 0) and make_task() -> step_task(task) twice (tasks, the
+    return value, then argument 0). dump shows exactly N job flows from main's
+    submit to a worker's run_job and 2N task flows; without the file the
+    tools pair nothing and record records no key; --follow-jobs hangs every
+    run_job and step_task beneath main's produce."""
+    prog, rules = _pool()
+    d = tl.outdir("flows")
+    log = os.path.join(d, "pool.log")
+    n = 6
+    p = tl.record([prog, str(n)], log, extra=["--flows", rules])
+    assert p.stdout.strip() == "jobs %d cross %d" % (n, n), p.stdout
+    main = _main_tid(log)
+    p = tl.run([tl.SFTRACE_ASAN, "dump", "--flows", rules, log])
+    flows = collections.defaultdict(dict)
+    for line in p.stdout.splitlines():
+        f = line.split("\t")
+        for x in f[5:]:
+            if x.startswith("flow-"):
+                side, fid = x.split(" ")
+                flows[int(fid)][side] = (int(f[2]), f[4], f[3])
+    kinds = collections.Counter((e["flow-out"][1], e["flow-in"][1]) for e in flows.values())
+    assert kinds == {("submit", "run_job"): n, ("make_task", "step_task"): n,
+                     ("step_task", "step_task"): n}, kinds
+    for e in flows.values():
+        if e["flow-out"][1] in ("submit", "make_task"):
+            assert e["flow-out"][0] == main and e["flow-in"][0] != main, e
+        else:  # a task's second step: the same job, so the same worker
+            assert e["flow-out"][0] == e["flow-in"][0] != main, e
+    # the Perfetto trace has them too
+    assert _perfetto_flows(log, os.path.join(d, "pool.pb"), ["--flows", rules]) == 3 * n
+    # without the rules: no pairs (the built-in ones know no such functions)
+    assert "flow-" not in tl.run([tl.SFTRACE_ASAN, "dump", log]).stdout
+    log2 = os.path.join(d, "pool_norules.log")
+    tl.record([prog, str(n)], log2)
+    text = tl.run([tl.SFTRACE_ASAN, "dump", "--flows", rules, log2]).stdout
+    assert "\tkey\t" not in text and "\targs\t" not in text and "flow-" not in text
+
+    # --follow-jobs: everything beneath main's produce
+    nodes = _graph_json(log, ["--follow-jobs", "--flows", rules])
+    under = collections.Counter()
+    for nd in nodes:
+        path = _path(nodes, nd)
+        if nd["name"] in ("run_job", "step_task", "make_task", "submit"):
+            under[(nd["name"], tuple(path[:-1]))] += nd["calls"]
+    assert under == {("run_job", ("main", "produce")): n, ("step_task", ("main", "produce")): 2 * n,
+                     ("make_task", ("main", "produce")): n, ("submit", ("main", "produce")): n}, \
+        under
+    plain = _graph_json(log, ["--flows", rules])
+    assert sum(nd["calls"] for nd in plain if nd["name"] == "run_job" and nd["top"] == "worker") == n
+
+
+def test_flow_rules_bad_file():
+    """A bad flows file: one message naming the file and line, exit 2, for
+    record (before the command runs) and the tools; nothing recorded."""
+    prog, _ = _pool()
+    d = tl.outdir("flows")
+    log = os.path.join(d, "pool_bad.log")
+    cases = [
+        ("sftrace-flows 1\njob producer k9 ^submit$\n", r"line 2: key 'k9'"),
+        ("sftrace-flows 1\njob maker k0 ^submit$\n", r"line 2: role 'maker'"),
+        ("sftrace-flows 1\nqueue producer k0 x\n", r"line 2: domain 'queue'"),
+        ("sftrace-flows 1\n\n# c\njob producer k0 ^(sub\n", r"line 4: regex '\^\(sub'"),
+        ("sftrace-flows 1\njob producer k0\n", r"line 2: expected"),
+        ("job producer k0 x\n", r"line 1: not a flows file"),
+        ("", r"empty"),
+    ]
+    for i, (text, want) in enumerate(cases):
+        bad = os.path.join(d, "bad%d.flows" % i)
+        with open(bad, "w") as f:
+            f.write(text)
+        if os.path.exists(log):
+            os.unlink(log)
+        p = tl.run([tl.SFTRACE, "record", "-o", log, "--flows", bad, "--", prog, "2"],
+                   check=False)
+        assert p.returncode == 2 and p.stdout == "", (p.returncode, p.stdout)
+        assert re.search(r"^sftrace record: %s: %s" % (re.escape(bad), want), p.stderr, re.M), \
+            p.stderr
+        assert not os.path.exists(log)
+        for cmd in (["dump"], ["convert", "-o", os.path.join(d, "bad.pb")],
+                    ["graph", "--follow-jobs"]):
+            p = tl.run([tl.SFTRACE_ASAN] + cmd + ["--flows", bad, os.path.join(d, "pool.log")],
+                       check=False)
+            assert p.returncode in (1, 2) and re.search(
+                r"^sftrace %s: %s: %s" % (cmd[0], re.escape(bad), want), p.stderr, re.M), \
+                (cmd, p.returncode, p.stderr)
+    p = tl.run([tl.SFTRACE, "dump", "--flows", os.path.join(d, "nonexistent.flows"),
+                os.path.join(d, "pool.log")], check=False)
+    assert p.returncode == 2 and "nonexistent.flows: No such file" in p.stderr, p.stderr
