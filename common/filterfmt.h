@@ -26,6 +26,20 @@ static inline int sf_filter_key(uint8_t flags) /* -1 or the register */
 {
     return (int)((flags & SF_FILTER_KEY_MASK) >> SF_FILTER_KEY_SHIFT) - 1;
 }
+/* bits 4..7, after a key (keys files the tools write): what the key's
+ * function does with it, for descendants mode to follow jobs across threads
+ * (docs/design.md, Flows): letters `p` producer, `c` consumer, `x` retire,
+ * then `t` (task: a consumer does not use the key up) and `+` (the key is
+ * the register or the one after it), e.g. `k1p+`, `krpt`, `k0c`. */
+#define SF_FILTER_ROLE_SHIFT 4
+#define SF_FILTER_ROLE_MASK (3u << SF_FILTER_ROLE_SHIFT)
+enum { SF_FILTER_PRODUCER = 1, SF_FILTER_CONSUMER = 2, SF_FILTER_RETIRE = 3 };
+#define SF_FILTER_TASK 0x40u
+#define SF_FILTER_PAIR 0x80u
+static inline int sf_filter_role(uint8_t flags)
+{
+    return (int)((flags & SF_FILTER_ROLE_MASK) >> SF_FILTER_ROLE_SHIFT);
+}
 
 struct sf_filter_info {
     uint8_t build_id[64];
@@ -130,6 +144,20 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
                         int reg = line[fe + 1] == 'r' ? 6 : line[fe + 1] - '0';
                         fl |= (uint8_t)((reg + 1) << SF_FILTER_KEY_SHIFT);
                         fe += 2;
+                        const char *roles = "pcx";
+                        const char *rl = fe < ll && line[fe] ? strchr(roles, line[fe]) : NULL;
+                        if (rl) {
+                            fl |= (uint8_t)((rl - roles + 1) << SF_FILTER_ROLE_SHIFT);
+                            fe++;
+                            if (fe < ll && line[fe] == 't') {
+                                fl |= SF_FILTER_TASK;
+                                fe++;
+                            }
+                            if (fe < ll && line[fe] == '+') {
+                                fl |= SF_FILTER_PAIR;
+                                fe++;
+                            }
+                        }
                     } else {
                         fbad = 1;
                     }

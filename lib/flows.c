@@ -263,6 +263,11 @@ static int parse_rule(struct sf_flows *fl, char *line, char *err, size_t errlen)
         snprintf(err, errlen, "regex '%.60s': %s at offset %zu", p, (const char *)m, (size_t)eo);
         return -1;
     }
+    if (fl->nrules >= 250) {
+        snprintf(err, errlen, "more than %d rules", 250 - (int)sf_flow_nbuiltin);
+        pcre2_code_free(re);
+        return -1;
+    }
     r.regex = sf_xstrdup(p);
     fl->rules = sf_xrealloc(fl->rules, (fl->nrules + 1) * sizeof *fl->rules);
     fl->re = sf_xrealloc(fl->re, (fl->nrules + 1) * sizeof *fl->re);
@@ -375,7 +380,7 @@ static void keyscan_sym(void *ctx, const GElf_Sym *sym, const char *name, int ra
     int rule = d ? sf_flows_match(ks->fl, d) : -1;
     free(d);
     if (rule >= 0)
-        ks->sel[ks->nsel++] = sym->st_value << 8 | (uint64_t)ks->fl->rules[rule].reg;
+        ks->sel[ks->nsel++] = sym->st_value << 16 | (uint64_t)rule << 8 | ks->fl->rules[rule].reg;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -430,13 +435,15 @@ int sf_flows_write_keys(struct sf_flows *fl, const char *exe, const char *out, c
             fprintf(f, "\nmode keys\n");
             uint64_t prev = UINT64_MAX;
             for (size_t i = 0; i < ks.nsel; i++) {
-                uint64_t a = ks.sel[i] >> 8;
-                unsigned reg = (unsigned)(ks.sel[i] & 0xff);
+                uint64_t a = ks.sel[i] >> 16;
+                const struct sf_flow_rule *r = &fl->rules[(ks.sel[i] >> 8) & 0xff];
                 if (a == prev)
                     continue;
                 prev = a;
-                fprintf(f, "f 0x%llx k%c -\n", (unsigned long long)a,
-                        reg == SF_KEY_RET ? 'r' : (char)('0' + reg));
+                /* the role letters let descendants mode follow the job */
+                fprintf(f, "f 0x%llx k%c%c%s%s -\n", (unsigned long long)a,
+                        r->reg == SF_KEY_RET ? 'r' : (char)('0' + r->reg), "pcx"[r->role],
+                        r -> domain == SF_FLOW_TASK ? "t" : "", r->pair ? "+" : "");
                 n++;
             }
             if (fclose(f) != 0) {

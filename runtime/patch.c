@@ -435,7 +435,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     int rx = PROT_READ | PROT_EXEC |
              sf_arch_text_prot(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr);
     uint8_t *stub = NULL;
-    if (slot && !filt && !desc_only && !keys && sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
+    if (slot && !filt && !desc_only && !keys &&
+        sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
         stub = stub_in_slot(slot, rx);
     if (!stub)
         stub = stub_near(lo, hi + SF_SLED_SIZE);
@@ -502,6 +503,13 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
                 t = keep ? T_NORMAL : T_LEAVE_TAIL;
             else
                 t = keep ? T_DESC : T_DESC_LEAVE_TAIL;
+            /* a flow function of the keys file: follow its jobs (follow.c) */
+            int kr = sf_filter_key(kflags);
+            if (sf_filter_role(kflags) && !selected_here && kr >= 0 &&
+                (kind == XRAY_ENTRY ? kr < SF_KEY_RET : kind == XRAY_EXIT && kr == SF_KEY_RET)) {
+                t = kind == XRAY_ENTRY ? T_DESC_KEY : T_DESC_KEY_LEAVE;
+                sf_follow_add(o->fid_base + f, kflags);
+            }
         } else if (filt) {
             if (!selected)
                 continue; /* stays a NOP: costs nothing */

@@ -540,6 +540,18 @@ def test_user_flow_rules():
         under
     plain = _graph_json(log, ["--flows", rules])
     assert sum(nd["calls"] for nd in plain if nd["name"] == "run_job" and nd["top"] == "worker") == n
+    # descendants mode follows the declared jobs: a filter on produce records
+    # every run_job (and its steps) on the workers, nothing else there
+    filt = _desc_filter(prog, "^produce$", "pool_desc.filter")
+    log3 = os.path.join(d, "pool_desc.log")
+    tl.record([prog, str(n)], log3, extra=["-f", filt, "--flows", rules])
+    ev, _ = tl.dump(log3, sftrace=tl.SFTRACE_ASAN)
+    m3 = _main_tid(log3)
+    work = collections.Counter(e.func for e in ev if e.kind == "entry" and e.tid != m3)
+    assert work == {"run_job": n, "step_task": 2 * n}, work
+    tl.record([prog, str(n)], log3, extra=["-f", filt])  # without the rules: main only
+    ev, _ = tl.dump(log3, sftrace=tl.SFTRACE_ASAN)
+    assert {e.tid for e in ev} == {_main_tid(log3)}
 
 
 def test_flow_rules_bad_file():
@@ -579,3 +591,69 @@ def test_flow_rules_bad_file():
     p = tl.run([tl.SFTRACE, "dump", "--flows", os.path.join(d, "nonexistent.flows"),
                 os.path.join(d, "pool.log")], check=False)
     assert p.returncode == 2 and "nonexistent.flows: No such file" in p.stderr, p.stderr
+
+
+# ---- descendants mode follows jobs -------------------------------------------
+
+def _desc_filter(prog, regex, name):
+    out = os.path.join(tl.outdir("flows"), name)
+    tl.run([tl.SFTRACE, "filter", "-p", prog, "--descendants", "-r", regex, "-o", out])
+    return out
+
+
+def test_descendants_follow_rayon_jobs():
+    """filter --descendants on rayon_flows::main: the install's job and every
+    job made beneath it record on whatever pool thread runs them: all 753
+    pfib calls, each pool thread's calls all inside a job's execute, and
+    the flows exactly the program's count. With --no-flows the scope stays
+    on main's thread: no pfib at all."""
+    rayon, _ = _build()
+    filt = _desc_filter(rayon, "rayon_flows::main$", "rayon_desc.filter")
+    log = os.path.join(tl.outdir("flows"), "rayon_desc.log")
+    p = tl.record([rayon, "join", "13"], log, extra=["-f", filt])
+    text = tl.run([tl.SFTRACE_ASAN, "dump", log]).stdout
+    pf = [ln for ln in text.splitlines() if ln.split("\t")[3:5] == ["entry", PFIB]]
+    assert len(pf) == 2 * 377 - 1
+    main = _main_tid(log)
+    assert len({ln.split("\t")[2] for ln in pf} - {str(main)}) >= 2  # on several pool threads
+    calls = tl.run([tl.SFTRACE_ASAN, "dump", "--calls", log]).stdout
+    tops = collections.Counter()
+    for ln in calls.splitlines():
+        if ln.startswith("#"):
+            continue
+        f = ln.split("\t")
+        if int(f[3]) == 0:
+            tops[(int(f[2]) == main, f[9])] += 1
+    for (on_main, func), n in tops.items():
+        if on_main:
+            assert func == "rayon_flows::main", (func, n)
+        else:
+            assert EXECUTE.match(func), (func, n)
+    flows, _ = _dump_flows(log)
+    _check_job_flows(flows, [r"rayon_core::join::join_context", r"in_worker_cold"])
+    assert len(flows) == _cross(p.stdout), (len(flows), p.stdout)
+    log2 = os.path.join(tl.outdir("flows"), "rayon_desc_noflows.log")
+    tl.record([rayon, "join", "13"], log2, extra=["--no-flows", "-f", filt])
+    ev, _ = tl.dump(log2, sftrace=tl.SFTRACE_ASAN)
+    assert {e.tid for e in ev} == {_main_tid(log2)} and tl.counts(ev).get(PFIB, 0) == 0
+
+
+def test_descendants_follow_tokio_tasks():
+    """filter --descendants on tokio_flows::main: the tasks it spawns record
+    every poll on the worker threads (the future's poll exactly as many
+    times as the program counted), and nothing else runs on the workers
+    outside a task's poll."""
+    _, tokio = _build()
+    filt = _desc_filter(tokio, "tokio_flows::main$", "tokio_desc.filter")
+    log = os.path.join(tl.outdir("flows"), "tokio_desc.log")
+    p = tl.record([tokio, "6", "2"], log, extra=["-f", filt])
+    polls = int(re.search(r"polls (\d+)", p.stdout).group(1))
+    ev, _ = tl.dump(log, sftrace=tl.SFTRACE_ASAN)
+    yp = "<tokio_flows::Yielder as core::future::future::Future>::poll"
+    assert tl.counts(ev).get(yp) == polls, tl.counts(ev).get(yp)
+    main = _main_tid(log)
+    calls = tl.run([tl.SFTRACE_ASAN, "dump", "--calls", log]).stdout
+    for ln in calls.splitlines():
+        f = ln.split("\t")
+        if not ln.startswith("#") and int(f[3]) == 0 and int(f[2]) != main:
+            assert RAW_POLL.match(f[9]), f[9]

@@ -21,6 +21,7 @@ void sf_trampoline_desc(void), sf_trampoline_enter(void), sf_trampoline_leave(vo
     sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_leave_tail(void),
     sf_trampoline_desc_leave(void), sf_trampoline_desc_leave_tail(void),
     sf_trampoline_desc_leave_mono(void);
+void sf_trampoline_desc_key(void), sf_trampoline_desc_key_leave(void);
 void sf_trampoline_key0(void), sf_trampoline_key1(void), sf_trampoline_key2(void),
     sf_trampoline_key3(void), sf_trampoline_key4(void), sf_trampoline_key5(void),
     sf_trampoline_keyr(void);
@@ -46,6 +47,8 @@ const void *const sf_tramp_fast[T_COUNT] = {
     sf_trampoline_key4,
     sf_trampoline_key5,
     sf_trampoline_keyr,
+    sf_trampoline_desc_key,
+    sf_trampoline_desc_key_leave,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_mono,
@@ -67,12 +70,15 @@ const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_args,
     sf_trampoline_args,
     sf_trampoline_ret,
+    sf_trampoline_desc_key, /* the slow path already */
+    sf_trampoline_desc_key_leave,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, hi_not) == 8, "TLS_HI_NOT in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, scope) == 16, "TLS_SCOPE in trampoline.S");
-_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 40, "TLS_EXT in trampoline.S, argtramp.S");
+_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 40,
+               "TLS_EXT in trampoline.S, argtramp.S");
 
 uint32_t sf_xsave_mask_lo, sf_xsave_mask_hi, sf_xsave_size = 512, sf_use_xsave;
 
