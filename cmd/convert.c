@@ -839,12 +839,7 @@ int cmd_convert(int argc, char **argv)
             no_flows = 1;
             break;
         case OPT_FLOWS:
-            flowfiles = realloc(flowfiles, (nflowfiles + 1) * sizeof *flowfiles);
-            if (!flowfiles) {
-                fprintf(stderr, "sftrace convert: out of memory\n");
-                exit(1);
-            }
-            flowfiles[nflowfiles++] = optarg;
+            sf_flows_addfile(&flowfiles, &nflowfiles, optarg);
             break;
         default:
             if (sf_select_getopt(&sel, "convert", c, optarg, usage) < 0)

@@ -585,12 +585,7 @@ int cmd_dump(int argc, char **argv)
             no_flows = 1;
             break;
         case OPT_FLOWS:
-            flowfiles = realloc(flowfiles, (nflowfiles + 1) * sizeof *flowfiles);
-            if (!flowfiles) {
-                fprintf(stderr, "sftrace dump: out of memory\n");
-                exit(1);
-            }
-            flowfiles[nflowfiles++] = optarg;
+            sf_flows_addfile(&flowfiles, &nflowfiles, optarg);
             break;
         case 's':
             if (sf_syms_add_file(syms, optarg, err, sizeof err) < 0) {

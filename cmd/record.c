@@ -585,12 +585,7 @@ int cmd_record(int argc, char **argv)
         } else if (!strcmp(a, "--no-flows")) {
             no_flows = 1;
         } else if (!strcmp(a, "--flows") && i + 1 < argc) {
-            flowfiles = realloc(flowfiles, (nflowfiles + 1) * sizeof *flowfiles);
-            if (!flowfiles) {
-                fprintf(stderr, "sftrace record: out of memory\n");
-                return 2;
-            }
-            flowfiles[nflowfiles++] = argv[++i];
+            sf_flows_addfile(&flowfiles, &nflowfiles, argv[++i]);
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
         } else if (!strcmp(a, "--print-solib-install-dir")) {

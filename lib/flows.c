@@ -277,6 +277,12 @@ static int parse_rule(struct sf_flows *fl, char *line, char *err, size_t errlen)
     return 0;
 }
 
+void sf_flows_addfile(const char ***files, size_t *n, const char *path)
+{
+    *files = sf_xrealloc(*files, (*n + 1) * sizeof **files);
+    (*files)[(*n)++] = path;
+}
+
 struct sf_flows *sf_flows_with(const char *cmd, const char *const *files, size_t n)
 {
     struct sf_flows *fl = sf_flows_new();

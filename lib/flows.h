@@ -79,6 +79,8 @@ void sf_flows_free(struct sf_flows *fl);
 #define SF_FLOWS_MAGIC "sftrace-flows 1"
 int sf_flows_load(struct sf_flows *fl, const char *path, char *err, size_t errlen);
 
+/* Add a --flows FILE to a command's list of them. */
+void sf_flows_addfile(const char ***files, size_t *n, const char *path);
 /* A flows table with the rules of files[0..n) loaded (the commands'
  * --flows FILE). NULL after printing "sftrace CMD: MESSAGE". */
 struct sf_flows *sf_flows_with(const char *cmd, const char *const *files, size_t n);

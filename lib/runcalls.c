@@ -14,6 +14,7 @@
 
 #include "fmt.h"
 #include "runcalls.h"
+#include "flows.h"
 
 void sf_run_init(struct sf_run *r, const char *cmd)
 {
@@ -49,8 +50,7 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
         r->follow = 0;
         return 1;
     case SF_OPT_FLOWS:
-        r->flowfiles = sf_xrealloc(r->flowfiles, (r->nflowfiles + 1) * sizeof *r->flowfiles);
-        r->flowfiles[r->nflowfiles++] = arg;
+        sf_flows_addfile(&r->flowfiles, &r->nflowfiles, arg);
         return 1;
     case SF_OPT_SYMBOLS:
         r->symfiles = sf_xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
