@@ -868,6 +868,7 @@ static int log_has_keys(const char *path)
     if (!log)
         return 0;
     sf_log_set_skip(log, skip_events, NULL);
+    sf_log_set_warn(log, cb_warning, NULL); /* damage: the main pass's to report */
     struct sf_chunkv c;
     int keys = 0;
     while (!keys && sf_log_next(log, &c) > 0)
@@ -884,6 +885,7 @@ int sf_flows_scan(struct sf_flows *fl, const char *path, const struct sf_select 
     struct sf_log *log = sf_log_open(path, err, errlen);
     if (!log)
         return -1;
+    sf_log_set_warn(log, cb_warning, NULL); /* damage: the main pass's to report */
     struct sf_syms *syms = sf_syms_new();
     sf_syms_set_quiet(syms, 1);
     sf_syms_set_lines(syms, 0);
