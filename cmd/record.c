@@ -625,11 +625,16 @@ int cmd_record(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + i;
-    /* the user's flow rules, checked before anything is written */
-    struct sf_flows *fl = no_flows ? NULL : sf_flows_with("record", flowfiles, nflowfiles);
-    free(flowfiles);
-    if (!no_flows && !fl)
-        return 2;
+    /* the user's flow rules, checked before anything is written (and
+     * read again for the keys file, after the last early return) */
+    if (!no_flows) {
+        struct sf_flows *chk = sf_flows_with("record", flowfiles, nflowfiles);
+        if (!chk) {
+            free(flowfiles);
+            return 2;
+        }
+        sf_flows_free(chk);
+    }
 
     if (find_solib(solib, lib, sizeof lib))
         return 1;
@@ -681,10 +686,14 @@ int cmd_record(int argc, char **argv)
     /* flows (lib/flows.h): a keys file for the command's rayon and tokio
      * functions, after the user's filters (it restricts nothing) */
     char keys[64] = "";
-    if (fl) {
-        write_keys(fl, cmdpath, keys, sizeof keys, filters);
+    if (!no_flows) {
+        struct sf_flows *fl = sf_flows_with("record", flowfiles, nflowfiles);
+        if (fl)
+            write_keys(fl, cmdpath, keys, sizeof keys, filters);
         sf_flows_free(fl);
     }
+    free(flowfiles);
+    flowfiles = NULL;
 
     uint64_t t0 = mono_ns();
     pid_t pid = fork();
