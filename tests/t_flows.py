@@ -657,3 +657,23 @@ def test_descendants_follow_tokio_tasks():
         f = ln.split("\t")
         if not ln.startswith("#") and int(f[3]) == 0 and int(f[2]) != main:
             assert RAW_POLL.match(f[9]), f[9]
+
+
+def test_follow_jobs_without_flows_changes_nothing():
+    """On a log with no flows (a C recursion), --follow-jobs gives graph's
+    tree and report's calls, totals and self times exactly as without it:
+    report's followed totals (from the tree, a function's outermost nodes)
+    agree with its own rule (a recursive function's outermost active call)."""
+    prog = tl.build_c("recursion.c", flags=tl.WARN_CFLAGS)
+    log = os.path.join(tl.outdir("flows"), "recursion.log")
+    tl.record([prog, "12", "40"], log)
+    strip = lambda ns: [(n["name"], n["depth"], n["calls"], n["total_ns"], n["self_ns"])  # noqa
+                        for n in ns]
+    assert strip(_graph_json(log)) == strip(_graph_json(log, ["--follow-jobs"]))
+    rep = {}
+    for extra in ([], ["--follow-jobs"]):
+        p = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--format", "json", "--limit", "0"] + extra
+                   + [log])
+        rep[bool(extra)] = sorted((f["name"], f["calls"], f["total_ns"], f["self_ns"])
+                                  for g in json.loads(p.stdout)["groups"] for f in g["functions"])
+    assert rep[False] == rep[True] and len(rep[True]) >= 3, rep
