@@ -21,6 +21,8 @@
  *   --milestone RE: entries of matching functions -> an instant "stage:
  *                     NAME" on the process track (the stage boundaries of
  *                     `sftrace memory --milestone RE`, lib/heap.h)
+ *   key records (KEY, or ARGS/RET of a flow function) with flow endpoints
+ *                  (lib/flows.h, a prepass) -> flow ids on their slice
  * Slices deeper than MAX_DEPTH are not written (trace_processor drops
  * them); the deepest written slice says how many calls it hides.
  *
@@ -48,6 +50,7 @@
 #include "chrome.h"
 #include "cmds.h"
 #include "fmt.h"
+#include "flows.h"
 #include "gzout.h"
 #include "heap.h"
 #include "logread.h"
@@ -141,6 +144,7 @@ struct conv {
     size_t ncd, capcd;
     uint64_t slices;
     struct sf_milestones ms; /* --milestone */
+    struct sf_flows *flows;  /* flow endpoints (lib/flows.h), NULL: --no-flows */
 };
 
 /* ---- processes and threads ------------------------------------------------ */
@@ -594,10 +598,56 @@ static void flush_counter(struct conv *cv, struct proc *p, int all)
 
 /* ---- records ------------------------------------------------------------------ */
 
+/* A key record with flow endpoints: they go on the held-back begin (a key
+ * of an argument) or end (of the return value) it belongs to, which is
+ * written now. Perfetto: flow_ids / terminating_flow_ids on that event;
+ * Chrome: "s" / "f" events bound to the slice. */
+/* Chrome: the flow events of t's held-back begin or end, at its time. A
+ * viewer binds them to the innermost slice open there, in file order (the
+ * slice that ended or began at the same nanosecond is not it). */
+static void chrome_flows(struct conv *cv, struct thr *t, const struct sf_flow_ends *fe)
+{
+    struct sf_out *o = cv->out;
+    sf_out_room(o, 2 * CJ_SMALL_MAX);
+    if (fe->in)
+        o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, t->pd_ns, fe->in, 0);
+    if (fe->out)
+        o->p = cj_flow(o->p, &cv->first, t->pidtid, t->ptlen, t->pd_ns, fe->out, 1);
+}
+
+static void on_flow(struct conv *cv, struct thr *t, const struct sf_event *ev)
+{
+    struct sf_flow_ends fe;
+    int pd = t->pd;
+    if (!pd || !sf_flows_at(cv->flows, ev, &fe))
+        return;
+    if (cv->fmt == FMT_PERFETTO) {
+        t->seq.flow_in = fe.in;
+        t->seq.flow_out = fe.out;
+    } else if (pd == PD_END) {
+        chrome_flows(cv, t, &fe); /* before the "E": still inside the slice */
+    }
+    if (ev->sub == SF_EXT_ARGS && pd == PD_BEGIN) {
+        unsigned n = ev->arg < ev->nwords ? ev->arg : ev->nwords;
+        write_pending(cv, t, ev->v, n > PF_MAX_ARGS ? PF_MAX_ARGS : n);
+    } else if (ev->sub == SF_EXT_RET && pd == PD_END && ev->nwords >= 1) {
+        write_pending(cv, t, ev->v, 1);
+    } else {
+        write_pending(cv, t, NULL, 0);
+    }
+    if (cv->fmt == FMT_CHROME && pd == PD_BEGIN)
+        chrome_flows(cv, t, &fe); /* after the "B": inside the slice */
+}
+
 static void cb_ext(void *ctx, struct sf_cthread *ct, const struct sf_event *ev, uint64_t ns)
 {
     struct conv *cv = ctx;
     struct thr *t = thr_of(cv, ct);
+    if (cv->flows && sf_flows_is_key(ev) && t->pd) {
+        on_flow(cv, t, ev);
+        if (!t->pd)
+            return; /* written with its flows (and its ARGS or RET values) */
+    }
     if (ev->sub == SF_EXT_ALLOC) {
         on_alloc(cv, t, ev, ns);
     } else if (ev->sub == SF_EXT_ARGS) {
@@ -612,6 +662,33 @@ static void cb_ext(void *ctx, struct sf_cthread *ct, const struct sf_event *ev, 
         char buf[64];
         snprintf(buf, sizeof buf, "sftrace: %" PRIu64 " records lost", ev->nwords ? ev->v[0] : 0);
         emit_instant(cv, t, ns, buf);
+    }
+}
+
+/* Perfetto: one async track per tokio task (under its process), its polls
+ * as slices named after the future's type, each task on a sequence of its
+ * own (lib/flows.h: sf_flows_task). */
+static void write_task_tracks(struct conv *cv)
+{
+    struct sf_out *o = cv->out;
+    for (size_t i = 0; i < sf_flows_ntasks(cv->flows); i++) {
+        struct sf_flow_task tk;
+        sf_flows_task(cv->flows, i, &tk);
+        if (!tk.npolls)
+            continue;
+        size_t nlen = strlen(tk.name);
+        struct pf_seq seq = {.id = cv->next_seq++, .track_uuid = 3ull << 61 | (i + 1)};
+        sf_out_room(o, PF_SMALL_MAX + (nlen > PF_STR_MAX ? PF_STR_MAX : nlen));
+        o->p = pf_async_track(o->p, seq.track_uuid, proc_uuid(tk.pid), tk.name, tk.polls[0][0]);
+        for (size_t j = 0; j < tk.npolls; j++) {
+            sf_out_room(o, pf_begin_def_max(nlen, 0) + 4 * PF_SMALL_MAX);
+            if (j == 0)
+                o->p = pf_slice_begin_def(o->p, &seq, tk.polls[j][0], 1, tk.name, nlen, NULL, 0, 0,
+                                          NULL, 0);
+            else
+                o->p = pf_slice_begin(o->p, &seq, tk.polls[j][0], 1, 0, NULL, 0);
+            o->p = pf_slice_end(o->p, &seq, tk.polls[j][1], 0, 0, NULL);
+        }
     }
 }
 
@@ -667,6 +744,10 @@ static void usage(FILE *f)
             "                        entry of a function matching RE (the stages of\n"
             "                        `sftrace memory --milestone RE`)\n"
             "  -q, --quiet           no progress and no summary line\n"
+            "      --no-flows        no flow arrows between the call that made a rayon job\n"
+            "                        or tokio task available and the calls that ran it\n"
+            "      --flows FILE      also the producer/consumer pairs FILE declares\n"
+            "                        (docs/filter-format.md, Flow rules); repeatable\n"
             "  -h, --help            this help\n"
             "\n" SF_SELECT_HELP);
 }
@@ -677,7 +758,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE };
+enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS, OPT_FLOWS };
 
 int cmd_convert(int argc, char **argv)
 {
@@ -689,18 +770,23 @@ int cmd_convert(int argc, char **argv)
         {"level", required_argument, NULL, OPT_LEVEL},
         {"milestone", required_argument, NULL, OPT_MILESTONE},
         {"quiet", no_argument, NULL, 'q'},
+        {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
+        {"flows", required_argument, NULL, OPT_FLOWS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *outpath = NULL;
     const char **symfiles = NULL;
     size_t nsym = 0;
-    int quiet = 0, level = 2, rc = 2;
+    int quiet = 0, level = 2, no_flows = 0, rc = 2;
     enum fmt fmt = FMT_PERFETTO;
     struct sf_select sel, msel; /* msel: --milestone's regex list (its -F) */
     sf_select_init(&sel);
     sf_select_init(&msel);
     char err[SF_ERRLEN + 256];
+    const char **flowfiles = NULL; /* --flows FILE */
+    size_t nflowfiles = 0;
+    struct sf_flows *userfl = NULL; /* the flow rules, until the prepass takes them */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:s:q" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
@@ -749,6 +835,12 @@ int cmd_convert(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_NO_FLOWS:
+            no_flows = 1;
+            break;
+        case OPT_FLOWS:
+            sf_flows_addfile(&flowfiles, &nflowfiles, optarg);
+            break;
         default:
             if (sf_select_getopt(&sel, "convert", c, optarg, usage) < 0)
                 goto out;
@@ -758,6 +850,9 @@ int cmd_convert(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    /* the user's flow rules, checked before the log is read */
+    if (!no_flows && !(userfl = sf_flows_with("convert", flowfiles, nflowfiles)))
+        goto out;
     rc = 1;
     const char *logpath = argv[optind];
     if (!outpath)
@@ -840,6 +935,16 @@ int cmd_convert(int argc, char **argv)
         .lost = cb_lost,
         .warning = cb_warning,
     };
+    if (!no_flows) { /* the prepass that pairs rayon jobs and tokio tasks */
+        cv.flows = userfl;
+        userfl = NULL;
+        /* a log the prepass cannot read: the main pass says why */
+        if (sf_flows_scan(cv.flows, logpath, &sel, err, sizeof err) < 0 ||
+            !sf_flows_count(cv.flows)) {
+            sf_flows_free(cv.flows);
+            cv.flows = NULL;
+        }
+    }
     cv.eng = sf_calls_new(cv.log, syms, &sel, &ops, &cv);
     sf_calls_set_max_depth(cv.eng, MAX_DEPTH);
     sf_calls_set_tick(cv.eng, cb_tick, &cv);
@@ -853,6 +958,8 @@ int cmd_convert(int argc, char **argv)
     for (size_t i = 0; i < cv.nthrs; i++)
         if (cv.thrs[i]->pd)
             write_pending(&cv, cv.thrs[i], NULL, 0);
+    if (cv.flows && fmt == FMT_PERFETTO)
+        write_task_tracks(&cv);
     for (size_t i = 0; i < cv.nprocs; i++) {
         flush_counter(&cv, cv.procs[i], 1);
         flush_marks(&cv, cv.procs[i]);
@@ -915,6 +1022,7 @@ int cmd_convert(int argc, char **argv)
 
 done:
     sf_calls_free(cv.eng);
+    sf_flows_free(cv.flows);
     for (size_t i = 0; i < cv.nthrs; i++) {
         free(cv.thrs[i]->defd);
         free(cv.thrs[i]);
@@ -939,6 +1047,8 @@ done:
     if (cv.log)
         sf_log_close(cv.log);
 out:
+    free(flowfiles);
+    sf_flows_free(userfl);
     free(symfiles);
     sf_select_free(&sel);
     sf_select_free(&msel);

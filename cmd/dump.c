@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "calls.h"
+#include "flows.h"
 #include "cmds.h"
 #include "fmt.h"
 #include "logread.h"
@@ -242,6 +243,7 @@ struct dump {
     size_t queued;
     int64_t written; /* time of the last line written */
     uint64_t out_of_order;
+    struct sf_flows *flows; /* flow endpoints (NULL: --no-flows) */
 };
 
 static const char *fname(struct dump *dp, const struct sf_image *img, uint32_t fid)
@@ -415,6 +417,34 @@ static void cb_event(void *ctx, struct sf_cthread *t, const struct sf_event *ev,
             put_lit("lost\t-\t");
             put_u64(ev->v[0]);
             break;
+        case SF_EXT_KEY:
+            put_lit("key\t");
+            put_str(fname(dp, img, ev->fid));
+            put_char('\t');
+            if (ev->arg == SF_KEY_RET) {
+                put_lit("ret");
+            } else {
+                put_lit("arg");
+                put_char((char)('0' + ev->arg));
+            }
+            for (uint32_t i = 0; i < ev->nwords && i < 2; i++) {
+                put_char('\t');
+                put_hex(ev->v[i]);
+            }
+            break;
+        }
+        /* flow endpoints of a key record: flow-in N (this call runs the
+         * job, polls the task), flow-out N (the job or task goes on) */
+        struct sf_flow_ends fe;
+        if (sf_flows_at(dp->flows, ev, &fe)) {
+            if (fe.in) {
+                put_lit("\tflow-in ");
+                put_u64(fe.in);
+            }
+            if (fe.out) {
+                put_lit("\tflow-out ");
+                put_u64(fe.out);
+            }
         }
     }
     put_char('\n');
@@ -508,7 +538,7 @@ static void on_damage(void *ctx, const char *msg)
     fprintf(stderr, "sftrace dump: %s\n", msg);
 }
 
-enum { OPT_SORTED = 0x100, OPT_CALLS };
+enum { OPT_SORTED = 0x100, OPT_CALLS, OPT_NO_FLOWS, OPT_FLOWS };
 
 int cmd_dump(int argc, char **argv)
 {
@@ -518,14 +548,19 @@ int cmd_dump(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"sorted", no_argument, NULL, OPT_SORTED},
         {"calls", no_argument, NULL, OPT_CALLS},
+        {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
+        {"flows", required_argument, NULL, OPT_FLOWS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    int lines = 0, quiet = 0, sorted = 0, calls = 0, rc = 2;
+    int lines = 0, quiet = 0, sorted = 0, calls = 0, no_flows = 0, rc = 2;
     struct sf_select sel;
     sf_select_init(&sel);
     struct sf_syms *syms = sf_syms_new();
     char err[SF_ERRLEN + 256];
+    const char **flowfiles = NULL; /* --flows FILE */
+    size_t nflowfiles = 0;
+    struct sf_flows *userfl = NULL; /* the flow rules, until the prepass takes them */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hlqs:" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
@@ -546,6 +581,12 @@ int cmd_dump(int argc, char **argv)
         case OPT_CALLS:
             calls = 1;
             break;
+        case OPT_NO_FLOWS:
+            no_flows = 1;
+            break;
+        case OPT_FLOWS:
+            sf_flows_addfile(&flowfiles, &nflowfiles, optarg);
+            break;
         case 's':
             if (sf_syms_add_file(syms, optarg, err, sizeof err) < 0) {
                 fprintf(stderr, "sftrace dump: %s\n", err);
@@ -561,6 +602,9 @@ int cmd_dump(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    /* the user's flow rules, checked before the log is read */
+    if (!no_flows && !calls && !(userfl = sf_flows_with("dump", flowfiles, nflowfiles)))
+        goto out;
     if (lines && sel.no_lines) {
         fprintf(stderr, "sftrace dump: --lines and --no-lines contradict each other\n");
         goto out;
@@ -608,6 +652,15 @@ int cmd_dump(int argc, char **argv)
         .warning = cb_warning,
     };
     sf_syms_set_quiet(syms, 1);
+    if (!no_flows && !calls) {
+        dp.flows = userfl;
+        userfl = NULL;
+        /* a log the prepass cannot read: the main pass says why */
+        if (sf_flows_scan(dp.flows, path, &sel, err, sizeof err) < 0 || !sf_flows_count(dp.flows)) {
+            sf_flows_free(dp.flows);
+            dp.flows = NULL;
+        }
+    }
     dp.eng = sf_calls_new(log, syms, &sel, calls ? &call_ops : &ev_ops, &dp);
     sf_calls_set_tick(dp.eng, cb_tick, &dp);
     int r = sf_calls_run(dp.eng);
@@ -641,10 +694,13 @@ int cmd_dump(int argc, char **argv)
     }
     free(dp.qs);
     sf_calls_free(dp.eng);
+    sf_flows_free(dp.flows);
     free(out);
     out = NULL;
     sf_log_close(log);
 out:
+    free(flowfiles);
+    sf_flows_free(userfl);
     sf_syms_free(syms);
     sf_select_free(&sel);
     return rc;

@@ -160,12 +160,14 @@ int cmd_flame(int argc, char **argv)
     free(to);
     sf_cctree_free(&t);
 
-    char sub[256], a[SF_FMT_LEN], b[SF_FMT_LEN], d[SF_FMT_LEN];
+    char sub[320], a[SF_FMT_LEN], b[SF_FMT_LEN], d[SF_FMT_LEN];
     snprintf(sub, sizeof sub, "%s events, %s calls, %" PRIu64 " threads, %s; width = %s",
              sf_fmt_grouped(a, sizeof a, st.events), sf_fmt_grouped(b, sizeof b, st.calls),
              st.threads,
              sf_fmt_dur(d, sizeof d, st.last_ns > st.first_ns ? st.last_ns - st.first_ns : 0),
-             calls ? "calls" : "inclusive time");
+             calls        ? "calls"
+             : run.follow ? "summed thread time (--follow-jobs: jobs count where they were made)"
+                          : "inclusive time");
     char ttl[512];
     snprintf(ttl, sizeof ttl, "%s", title ? title : logpath);
     struct sf_flame_opts o = {

@@ -46,6 +46,7 @@ static uint32_t *sorted_kids(const struct sf_cctree *t, uint32_t i, size_t *n)
 static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_depth, double min_pct,
                        int json)
 {
+    int wall = run->follow; /* a wall column beside the summed thread time */
     uint64_t all = 0;
     for (uint32_t c = t->n[SF_CC_ROOT].first; c != SF_CC_NONE; c = t->n[c].next) {
         const struct sf_ccnode *x = &t->n[c];
@@ -68,7 +69,8 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
             t->n[c].calls = n;
         }
     static const char *const h[] = {"total", "total%", "self", "calls", "function"};
-    struct sf_table *tab = sf_table_new(5, h, "rrrrl");
+    static const char *const hw[] = {"total", "total%", "wall", "self", "calls", "function"};
+    struct sf_table *tab = wall ? sf_table_new(6, hw, "rrrrrl") : sf_table_new(5, h, "rrrrl");
     /* JSON: the shown nodes in pre-order, each with its depth and the index
      * of its parent in the list (-1 for the top level) */
     int64_t *jidx = NULL; /* per stack level: list index of the node that opened it */
@@ -124,8 +126,11 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
                    lvl ? jidx[lvl - 1] : (int64_t)-1, x->label ? "thread" : "name");
             sf_json_str(stdout, fn);
             printf(", \"calls\": %" PRIu64 ", \"total_ns\": %" PRIu64 ", \"self_ns\": %" PRIu64
-                   ", \"unfinished\": %" PRIu64 "}",
+                   ", \"unfinished\": %" PRIu64,
                    x->calls, x->total_ns, x->label ? 0 : x->self_ns, x->unfinished);
+            if (wall)
+                printf(", \"wall_ns\": %" PRIu64, x->wall_ns);
+            putchar('}');
             jidx[lvl] = (int64_t)jn++;
         }
         size_t need = 2 * ns + strlen(fn) + 64;
@@ -150,7 +155,14 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
         const char *cells[5] = {sf_fmt_dur(a, sizeof a, x->total_ns), pc,
                                 x->label ? "" : sf_fmt_dur(b, sizeof b, x->self_ns),
                                 sf_fmt_grouped(cs, sizeof cs, x->calls), name};
-        sf_table_add(tab, cells);
+        if (wall) {
+            char wl[SF_FMT_LEN];
+            const char *cw[6] = {cells[0], pc,       sf_fmt_dur(wl, sizeof wl, x->wall_ns),
+                                 cells[2], cells[3], name};
+            sf_table_add(tab, cw);
+        } else {
+            sf_table_add(tab, cells);
+        }
         if (x->first != SF_CC_NONE) {
             size_t n;
             uint32_t *ck = sorted_kids(t, i, &n);
@@ -277,6 +289,11 @@ int cmd_graph(int argc, char **argv)
         sf_run_header(stdout, argv[optind], &st);
         if (regex)
             printf("# beneath every call of functions matching '%s'\n", regex);
+        if (run.follow)
+            printf("# --follow-jobs: total = summed thread time: the calls' own time, plus the\n"
+                   "# jobs and tasks made inside them that other threads ran, minus those they\n"
+                   "# ran for other contexts (can exceed the wall time); wall = the calls' own\n"
+                   "# time on their threads\n");
     }
     print_tree(&run, &t, max_depth, min_pct, json);
     sf_cctree_free(&t);

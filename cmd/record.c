@@ -34,6 +34,7 @@
 #include "cmds.h"
 #include "filterfile.h"
 #include "filterfmt.h"
+#include "flows.h"
 #include "logfile.h"
 #include "logfmt.h"
 #include "solib.h"
@@ -53,6 +54,11 @@ static void usage(FILE *f)
                "  -o FILE        log to write (default ./sf.log)\n"
                "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
                "                 may be repeated, one per object\n"
+               "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
+               "                 (by default the command's functions that make and run\n"
+               "                 them also record one register: docs/design.md, Flows)\n"
+               "  --flows FILE   also the producer/consumer pairs FILE declares\n"
+               "                 (docs/filter-format.md, Flow rules); repeatable\n"
                "  --solib PATH   use this libsftrace.so\n"
                "  --print-solib  print the runtime library that would be used\n"
                "  --print-solib-install-dir\n"
@@ -259,6 +265,32 @@ static int secure_exec(const char *path, char *why, size_t whylen)
         return 1;
     }
     return 0;
+}
+
+/* Write the keys file of the command's flow functions (if it has any) to a
+ * temporary file and add it to SFTRACE_FILTER; its name goes to keys. */
+static void write_keys(struct sf_flows *fl, const char *cmdpath, char *keys, size_t keyslen,
+                       const char *filters)
+{
+    char err[PATH_MAX + 256];
+    snprintf(keys, keyslen, "%s/sftrace-keys-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = strlen(keys) + 1 < keyslen ? mkstemp(keys) : -1;
+    int n = fd < 0 ? -1 : sf_flows_write_keys(fl, cmdpath, keys, err, sizeof err);
+    if (fd >= 0)
+        close(fd);
+    /* n < 0: not an ELF file we can read (a script...): no flows, quietly */
+    if (n > 0) {
+        char *v = malloc(strlen(filters) + strlen(keys) + 2);
+        if (v) {
+            sprintf(v, "%s%s%s", filters, filters[0] ? ":" : "", keys);
+            setenv("SFTRACE_FILTER", v, 1);
+            free(v);
+        }
+    } else {
+        if (fd >= 0)
+            unlink(keys);
+        keys[0] = 0;
+    }
 }
 
 static uint64_t mono_ns(void)
@@ -564,7 +596,9 @@ int cmd_record(int argc, char **argv)
 {
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
-    int i, print_solib = 0, install = 0;
+    int i, print_solib = 0, install = 0, no_flows = 0;
+    const char **flowfiles = NULL; /* --flows FILE: the user's flow rules */
+    size_t nflowfiles = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -601,6 +635,10 @@ int cmd_record(int argc, char **argv)
             if (filters[0])
                 strcat(filters, ":");
             strcat(filters, abs);
+        } else if (!strcmp(a, "--no-flows")) {
+            no_flows = 1;
+        } else if (!strcmp(a, "--flows") && i + 1 < argc) {
+            sf_flows_addfile(&flowfiles, &nflowfiles, argv[++i]);
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
         } else if (!strcmp(a, "--print-solib-install-dir")) {
@@ -640,6 +678,16 @@ int cmd_record(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + i;
+    /* the user's flow rules, checked before anything is written (and
+     * read again for the keys file, after the last early return) */
+    if (!no_flows) {
+        struct sf_flows *chk = sf_flows_with("record", flowfiles, nflowfiles);
+        if (!chk) {
+            free(flowfiles);
+            return 2;
+        }
+        sf_flows_free(chk);
+    }
 
     if (find_solib(solib, lib, sizeof lib))
         return 1;
@@ -700,6 +748,17 @@ int cmd_record(int argc, char **argv)
         setenv("SFTRACE_FILTER", filters, 1);
     else if (getenv("SFTRACE_FILTER"))
         snprintf(filters, sizeof filters, "%s", getenv("SFTRACE_FILTER"));
+    /* flows (lib/flows.h): a keys file for the command's rayon and tokio
+     * functions, after the user's filters (it restricts nothing) */
+    char keys[64] = "";
+    if (!no_flows) {
+        struct sf_flows *fl = sf_flows_with("record", flowfiles, nflowfiles);
+        if (fl)
+            write_keys(fl, cmdpath, keys, sizeof keys, filters);
+        sf_flows_free(fl);
+    }
+    free(flowfiles);
+    flowfiles = NULL;
 
     uint64_t t0 = mono_ns();
     pid_t pid = fork();
@@ -729,6 +788,8 @@ int cmd_record(int argc, char **argv)
         ;
     double secs = (double)(mono_ns() - t0) / 1e9;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (keys[0])
+        unlink(keys);
 
     struct summary s;
     summarize(logpath, &s);

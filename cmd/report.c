@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "calls.h"
+#include "cctree.h"
 #include "cmds.h"
 #include "fmt.h"
 #include "runcalls.h"
@@ -350,10 +351,66 @@ struct result {
     size_t ngroups;
 };
 
+/* --follow-jobs: the per-function figures from the calling-context tree
+ * that follows jobs (lib/cctree.h): calls and self time summed over a
+ * function's nodes, total over its nodes with no node of it above them
+ * (summed thread time: the jobs made inside its calls that other threads
+ * ran count in it), avg = the calls' own time (wall) / calls; shortest and
+ * longest are not known per call then (0, shown as "-"). */
+static int run_log_followed(struct result *res, const char *path)
+{
+    struct sf_cctree t;
+    if (sf_run_cctree(&res->run, path, 0, NULL, &t, &res->st) < 0) {
+        sf_cctree_free(&t);
+        return -1;
+    }
+    struct group *d = sf_xcalloc(1, sizeof *d);
+    res->groups = sf_xrealloc(NULL, sizeof *res->groups);
+    res->groups[res->ngroups++] = d;
+    uint32_t *active = sf_xcalloc(res->run.nnames + 1, sizeof *active);
+    struct ent {
+        uint32_t node, kid; /* kid: the next child to visit, SF_CC_NONE: done */
+    } *st = NULL;
+    size_t n = 0, cap = 0;
+    SF_GROW_FROM(st, n, cap, 64);
+    st[n++] = (struct ent){SF_CC_ROOT, t.n[SF_CC_ROOT].first};
+    while (n) {
+        struct ent *e = &st[n - 1];
+        if (e->kid == SF_CC_NONE) {
+            if (e->node != SF_CC_ROOT && !t.n[e->node].label)
+                active[t.n[e->node].func]--;
+            n--;
+            continue;
+        }
+        uint32_t c = e->kid;
+        e->kid = t.n[c].next;
+        const struct sf_ccnode *x = &t.n[c];
+        if (!x->label) {
+            struct fstat *f = stat_of(d, x->func);
+            f->calls += x->calls;
+            f->self += x->self_ns;
+            f->sum += x->wall_ns;
+            f->unfinished += x->unfinished;
+            if (!active[x->func]++)
+                f->total += x->total_ns;
+        }
+        SF_GROW_FROM(st, n, cap, 64);
+        st[n++] = (struct ent){c, x->first};
+        if (x->label) /* labels do not count as a function */
+            st[n - 1].node = SF_CC_ROOT;
+    }
+    free(st);
+    free(active);
+    sf_cctree_free(&t);
+    return 0;
+}
+
 static int run_log(struct result *res, const char *path)
 {
     struct sf_runw *w = NULL;
     int nw = 0;
+    if (res->run.follow)
+        return run_log_followed(res, path);
     w = sf_run_go(&res->run, path, &ops, mkctx, free_rctx, NULL, &nw);
     if (!w)
         return -1;
@@ -458,6 +515,10 @@ static void print_report(const struct result *res, const char *path, enum sf_out
     enum by by = g_by;
     if (fmt == SF_OUT_TABLE)
         sf_run_header(f, path, &res->st);
+    if (fmt == SF_OUT_TABLE && res->run.follow)
+        fprintf(f, "# --follow-jobs: total = summed thread time (jobs and tasks made inside a\n"
+                   "# function's calls count in it, whichever thread ran them; can exceed the\n"
+                   "# wall time); avg = the calls' own (wall) time / calls; min, max unknown\n");
     if (fmt == SF_OUT_CSV)
         fprintf(f, "%sfunction,calls,total_ns,self_ns,avg_ns,min_ns,max_ns,unfinished\n",
                 by == BY_THREAD    ? "pid,tid,thread,"
@@ -503,8 +564,8 @@ static void print_report(const struct result *res, const char *path, enum sf_out
                                         sf_fmt_dur(a, sizeof a, s->total),
                                         sf_fmt_dur(b, sizeof b, s->self),
                                         sf_fmt_dur(c, sizeof c, avg(s)),
-                                        sf_fmt_dur(d, sizeof d, s->min),
-                                        sf_fmt_dur(e, sizeof e, s->max),
+                                        res->run.follow ? "-" : sf_fmt_dur(d, sizeof d, s->min),
+                                        res->run.follow ? "-" : sf_fmt_dur(e, sizeof e, s->max),
                                         unf ? (s->unfinished ? un : "-") : name,
                                         name};
                 sf_table_add(t, cells);
@@ -809,6 +870,10 @@ int cmd_report(int argc, char **argv)
             usage(stderr);
         goto out;
     }
+    if (res[0].run.follow && g_by != BY_NONE) {
+        fprintf(stderr, CMD ": --follow-jobs joins threads' work: no --by\n");
+        goto out;
+    }
     if (diff && g_by != BY_NONE) {
         fprintf(stderr, CMD ": --diff compares whole runs: no --by\n");
         goto out;
@@ -820,6 +885,9 @@ int cmd_report(int argc, char **argv)
         struct sf_run *r0 = &res[0].run, *r1 = &res[1].run;
         r1->quiet = r0->quiet;
         r1->jobs = r0->jobs;
+        r1->follow = r0->follow;
+        for (size_t i = 0; i < r0->nflowfiles; i++)
+            sf_run_option(r1, SF_OPT_FLOWS, r0->flowfiles[i]);
         for (size_t i = 0; i < r0->nsym; i++)
             sf_run_option(r1, SF_OPT_SYMBOLS, r0->symfiles[i]);
         for (size_t i = 0; i < r0->nselopts; i++)

@@ -20,11 +20,35 @@
 
 #define SF_FILTER_MAGIC "sftrace-filter 1"
 #define SF_FILTER_ARGS 1 /* flag: record arguments and return value */
+/* flags bits 1..3: 1 + the key register (enum sf_key_reg: 0..5 argument,
+ * 6 return value) recorded with the event by the fast key trampolines;
+ * 0 = none. Written `k0`..`k5`, `kr`. */
+#define SF_FILTER_KEY_SHIFT 1
+#define SF_FILTER_KEY_MASK (7u << SF_FILTER_KEY_SHIFT)
+static inline int sf_filter_key(uint8_t flags) /* -1 or the register */
+{
+    return (int)((flags & SF_FILTER_KEY_MASK) >> SF_FILTER_KEY_SHIFT) - 1;
+}
+/* bits 4..7, after a key (keys files the tools write): what the key's
+ * function does with it, for descendants mode to follow jobs across threads
+ * (docs/design.md, Flows): letters `p` producer, `c` consumer, `x` retire,
+ * then `t` (task: a consumer does not use the key up) and `+` (the key is
+ * the register or the one after it), e.g. `k1p+`, `krpt`, `k0c`. */
+#define SF_FILTER_ROLE_SHIFT 4
+#define SF_FILTER_ROLE_MASK (3u << SF_FILTER_ROLE_SHIFT)
+enum { SF_FILTER_PRODUCER = 1, SF_FILTER_CONSUMER = 2, SF_FILTER_RETIRE = 3 };
+#define SF_FILTER_TASK 0x40u
+#define SF_FILTER_PAIR 0x80u
+static inline int sf_filter_role(uint8_t flags)
+{
+    return (int)((flags & SF_FILTER_ROLE_MASK) >> SF_FILTER_ROLE_SHIFT);
+}
 
 struct sf_filter_info {
     uint8_t build_id[64];
     size_t build_id_len;
     int descendants;
+    int keys; /* mode keys: only key registers, tracing is not restricted */
     size_t nfuncs;
 };
 
@@ -141,6 +165,7 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
     memset(info->build_id, 0, sizeof info->build_id);
     info->build_id_len = 0;
     info->descendants = 0;
+    info->keys = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -180,6 +205,8 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
         } else if (sf_filter_starts(line, ll, "mode ")) {
             if (ll == 16 && !memcmp(line + 5, "descendants", 11))
                 info->descendants = 1;
+            else if (ll == 9 && !memcmp(line + 5, "keys", 4))
+                info->keys = 1;
             else if (!(ll == 13 && !memcmp(line + 5, "selected", 8))) {
                 snprintf(err, errlen, "line %d: unknown mode '%.*s'", lineno,
                          (int)(ll - 5 > 40 ? 40 : ll - 5), line + 5);
@@ -190,8 +217,44 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
             errno = 0;
             unsigned long long a = strtoull(line + 4, &q, 16);
             size_t at = (size_t)(q - line);
-            if (q == line + 4 || errno || at + 2 > ll || *q != ' ' ||
-                (q[1] != '-' && q[1] != 'a') || (at + 2 < ll && q[2] != ' ')) {
+            /* FLAGS: '-', or 'a' and/or a key 'k0'..'k5' / 'kr' */
+            size_t fe = at + 1;
+            uint8_t fl = 0;
+            int fbad = at + 2 > ll || *q != ' ';
+            if (!fbad && line[fe] == '-') {
+                fe++;
+            } else {
+                while (!fbad && fe < ll && line[fe] != ' ') {
+                    if (line[fe] == 'a' && !(fl & SF_FILTER_ARGS)) {
+                        fl |= SF_FILTER_ARGS;
+                        fe++;
+                    } else if (line[fe] == 'k' && !(fl & SF_FILTER_KEY_MASK) && fe + 1 < ll &&
+                               ((line[fe + 1] >= '0' && line[fe + 1] <= '5') ||
+                                line[fe + 1] == 'r')) {
+                        int reg = line[fe + 1] == 'r' ? 6 : line[fe + 1] - '0';
+                        fl |= (uint8_t)((reg + 1) << SF_FILTER_KEY_SHIFT);
+                        fe += 2;
+                        const char *roles = "pcx";
+                        const char *rl = fe < ll && line[fe] ? strchr(roles, line[fe]) : NULL;
+                        if (rl) {
+                            fl |= (uint8_t)((rl - roles + 1) << SF_FILTER_ROLE_SHIFT);
+                            fe++;
+                            if (fe < ll && line[fe] == 't') {
+                                fl |= SF_FILTER_TASK;
+                                fe++;
+                            }
+                            if (fe < ll && line[fe] == '+') {
+                                fl |= SF_FILTER_PAIR;
+                                fe++;
+                            }
+                        }
+                    } else {
+                        fbad = 1;
+                    }
+                }
+                fbad |= fe == at + 1;
+            }
+            if (q == line + 4 || errno || fbad || (fe < ll && line[fe] != ' ')) {
                 snprintf(err, errlen, "line %d: expected 'f 0xADDR FLAGS NAME'", lineno);
                 return -1;
             }
@@ -205,7 +268,7 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
                     return -1;
                 }
                 addrs[n] = a;
-                flags[n] = q[1] == 'a' ? SF_FILTER_ARGS : 0;
+                flags[n] = fl;
             }
             n++;
         } else {

@@ -120,6 +120,7 @@ struct sf_process {
  * bytes of GNU build-id, then zero padding to a multiple of 8.
  */
 #define SF_OBJ_MAIN 1u /* the main executable */
+#define SF_OBJ_KEYS 2u /* some functions record keys (a keys file: flows) */
 struct sf_object {
     struct sf_chunk h;
     uint64_t load_bias; /* dlpi_addr: runtime address - ELF address */
@@ -220,7 +221,15 @@ enum sf_ext {
                           the entry just before (rdi rsi rdx rcx r8 r9) */
     SF_EXT_RET = 4,    /* payload: rax of the exit just before */
     SF_EXT_LOST = 5,   /* payload: number of records dropped here */
+    SF_EXT_KEY = 6,    /* arg = enum sf_key_reg; payload: that register at the
+                          entry (argument) or exit (SF_KEY_RET) just before,
+                          then the next one (the runtime writes 2 words) */
 };
+
+/* Which register a KEY record holds first: argument 0..5 (rdi rsi rdx rcx
+ * r8 r9) at an entry, or the return value (rax, then rdx) at an exit. The
+ * same values may come as ARGS or RET instead (the runtime's slow path). */
+enum sf_key_reg { SF_KEY_ARG0 = 0, SF_KEY_RET = 6 };
 
 enum sf_alloc_kind {
     SF_ALLOC_ALLOC = 1,

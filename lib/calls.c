@@ -911,8 +911,10 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
             return;
         if (ev->sub == SF_EXT_LOST)
             e->st.lost += ev->nwords ? ev->v[0] : 0;
-        int attached =
-            (ev->sub != SF_EXT_ARGS || t->lastev == 1) && (ev->sub != SF_EXT_RET || t->lastev == 2);
+        /* a KEY of an argument belongs to the entry before, of rax to the exit */
+        int after_entry = ev->sub == SF_EXT_ARGS || (ev->sub == SF_EXT_KEY && ev->arg < SF_KEY_RET);
+        int after_exit = ev->sub == SF_EXT_RET || (ev->sub == SF_EXT_KEY && ev->arg == SF_KEY_RET);
+        int attached = (!after_entry || t->lastev == 1) && (!after_exit || t->lastev == 2);
         if (e->ops.ext && attached)
             (flush_batch(e), e->ops.ext(e->ctx, &t->pub, ev, ns));
         if (e->ops.event && (attached || !e->filters))

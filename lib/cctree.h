@@ -40,6 +40,9 @@ struct sf_ccnode {
     uint32_t depth;               /* 0 root */
     uint64_t calls, unfinished;
     uint64_t total_ns, self_ns;
+    uint64_t wall_ns;   /* --follow-jobs: its calls' own time on their threads (total_ns
+                           is then summed thread time: jobs made inside count here,
+                           jobs run inside for another context do not) */
     char *label;        /* label nodes: their text */
     uint64_t label_key; /* label nodes: the caller's key (pid << 32 | tid) */
 };
@@ -57,6 +60,8 @@ struct sf_cctree {
 /* Per thread: the node of every open delivered call, by delivered depth. */
 struct sf_ccstack {
     uint32_t *node;
+    uint64_t *moved; /* --follow-jobs: time of open callees' jobs moved elsewhere */
+    uint8_t *jump;   /* --follow-jobs: this call moved beneath its job's maker */
     uint32_t cap;
     uint32_t base;         /* where this thread's outermost calls hang (root or its label) */
     uint32_t inout;        /* focus: depth of the outermost focused open call + 1, 0 none */
@@ -85,13 +90,20 @@ void sf_cctree_merge(struct sf_cctree *dst, const struct sf_cctree *src,
  * a struct sf_ccbuild as the engine's ops and ctx. With by_thread, each
  * thread's calls hang below a label node "pid/tid name".
  */
+struct sf_flows;
 struct sf_ccbuild {
     struct sf_cctree tree;
     int by_thread;
+    /* --follow-jobs: a consumer call that is a flow's end (a rayon job run
+     * by another thread, a tokio poll) starts a chain under a label node
+     * "\001job N" (N: the flow id) instead of its thread's stack, for
+     * sf_cctree_follow to move where the job was made */
+    const struct sf_flows *follow;
     struct sf_ccstack **stacks; /* every thread's, for freeing */
     size_t nstacks, capstacks;
 };
 extern const struct sf_calls_ops sf_ccbuild_ops;
+extern const struct sf_calls_ops sf_ccbuild_follow_ops; /* with b->follow */
 void sf_ccbuild_init(struct sf_ccbuild *b, int by_thread);
 void sf_ccbuild_free(struct sf_ccbuild *b);
 
@@ -101,6 +113,20 @@ void sf_ccstack_free(struct sf_ccstack *s);
  * (its end), for the thread whose stack s is. */
 void sf_cctree_begin(struct sf_cctree *t, struct sf_ccstack *s, uint32_t func, uint32_t depth);
 void sf_cctree_end(struct sf_cctree *t, struct sf_ccstack *s, const struct sf_call *c);
+
+/*
+ * --follow-jobs, after the merge: every "\001job N" chain moves beneath the
+ * context that made the job (sf_flows_graft; names become function ids by
+ * gid(ctx, name)), its totals added to that context and every node above
+ * it, so a node's total_ns is the summed thread time of its calls and of
+ * the jobs made inside them (wall_ns keeps its own thread's time).
+ */
+void sf_cctree_follow(struct sf_cctree *t, const struct sf_flows *fl,
+                      uint32_t (*gid)(void *ctx, const char *name), void *ctx);
+/* A new tree *dst: the merged trees beneath the outermost nodes of t whose
+ * function satisfies focus(ctx, func) (graph REGEX on a followed tree). */
+void sf_cctree_refocus(struct sf_cctree *dst, const struct sf_cctree *t,
+                       int (*focus)(void *ctx, uint32_t func), void *ctx);
 
 /* Children of node i sorted by total time, largest first (ties by func),
  * written to out (room for the number of children); returns how many. */

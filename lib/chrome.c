@@ -2,6 +2,7 @@
  * chrome.c - pieces of Chrome trace-event JSON for `sftrace convert --format
  * chrome` (see chrome.h): escaping, numbers, and the event writers.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "chrome.h"
@@ -174,6 +175,20 @@ uint8_t *cj_meta(uint8_t *p, int *first, const char *what, uint32_t pid, uint32_
     d = LIT(d, ",\"args\":{\"name\":\"");
     d = put_lit(d, ename, elen);
     d = LIT(d, "\"}}");
+    return (uint8_t *)d;
+}
+
+uint8_t *cj_flow(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns, uint64_t id,
+                 int start)
+{
+    char *d = sep((char *)p, first);
+    d = start ? LIT(d, "{\"ph\":\"s\",") : LIT(d, "{\"ph\":\"f\",\"bp\":\"e\",");
+    d = put_lit(d, pidtid, ptlen);
+    d = LIT(d, ",\"ts\":");
+    d = put_us(d, ns);
+    d = LIT(d, ",\"cat\":\"flow\",\"name\":\"flow\",\"id\":");
+    d += sprintf(d, "%llu", (unsigned long long)id);
+    *d++ = '}';
     return (uint8_t *)d;
 }
 

@@ -59,6 +59,10 @@ uint8_t *cj_begin(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint
 uint8_t *cj_end(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
                 const char *ename, size_t elen, unsigned flags, uint64_t hidden,
                 const uint64_t *ret);
+/* A flow event bound to the enclosing slice of the thread at ns: "s"
+ * (start) when start, else "f" with "bp":"e" (the end; flows.h). */
+uint8_t *cj_flow(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns, uint64_t id,
+                 int start);
 /* Thread-scoped instant "i" event with escaped name. */
 uint8_t *cj_instant(uint8_t *p, int *first, const char *pidtid, size_t ptlen, uint64_t ns,
                     const char *ename, size_t elen);

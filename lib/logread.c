@@ -594,11 +594,17 @@ static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t ar
             return bad(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
                        arg);
         break;
+    case SF_EXT_KEY:
+        if (arg > SF_KEY_RET)
+            return bad(log, off, "KEY record of register %u, at most %u (arg)", arg, SF_KEY_RET);
+        /* fall through */
     case SF_EXT_RET:
     case SF_EXT_LOST:
         if (nw < 1)
             return bad(log, off, "%s record without payload (nwords)",
-                       sub == SF_EXT_RET ? "RET" : "LOST");
+                       sub == SF_EXT_RET   ? "RET"
+                       : sub == SF_EXT_KEY ? "KEY"
+                                           : "LOST");
         break;
     }
     return 0;
@@ -1402,6 +1408,7 @@ static int next_packed(struct sf_evdec *d, struct sf_event *ev)
         case SF_EXT_ARGS:
         case SF_EXT_RET:
         case SF_EXT_LOST:
+        case SF_EXT_KEY:
             break;
         default:
             continue;
@@ -1448,6 +1455,7 @@ int sf_evdec_next(struct sf_evdec *d, struct sf_event *ev)
         case SF_EXT_ARGS:
         case SF_EXT_RET:
         case SF_EXT_LOST:
+        case SF_EXT_KEY:
             break;
         default: /* PAD, and subtypes newer than this reader */
             continue;

@@ -291,7 +291,7 @@ struct sf_event {
     uint32_t kind;   /* SF_KIND_ENTRY, _EXIT, _TAIL or _EXT */
     uint32_t fid;    /* function id; for EXT: the last function event's of
                         the thread (SF_FID_NONE if not known) */
-    uint32_t sub;    /* EXT: enum sf_ext (ALLOC, ARGS, RET or LOST) */
+    uint32_t sub;    /* EXT: enum sf_ext (ALLOC, ARGS, RET, LOST or KEY) */
     uint32_t arg;    /* EXT: the arg byte (ALLOC: enum sf_alloc_kind,
                         ARGS: count, at most 6) */
     uint32_t nwords; /* EXT: payload words in the record */

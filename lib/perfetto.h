@@ -46,6 +46,11 @@ struct pf_seq {
     uint64_t track_uuid;
     uint64_t last_ns; /* timestamp of the previous packet */
     int started;
+    /* flows (lib/flows.h) of the next slice begin or end written, then
+     * cleared: flow_out starts a flow, flow_in ends one; 0 = none. Both go
+     * in TrackEvent.flow_ids (ids are never reused, and the earlier event
+     * of the two is the source, whatever the order of the file) */
+    uint64_t flow_in, flow_out;
 };
 
 /* ---- wire primitives ---------------------------------------------------- */
@@ -89,6 +94,11 @@ uint8_t *pf_thread_track(uint8_t *p, uint64_t uuid, uint32_t pid, uint32_t tid, 
  * strlen(name). */
 uint8_t *pf_counter_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const char *name,
                           uint64_t ts);
+
+/* An async track (a tokio task's polls: flows.h) named name under the
+ * process track parent_uuid. Room: PF_SMALL_MAX + strlen(name). */
+uint8_t *pf_async_track(uint8_t *p, uint64_t uuid, uint64_t parent_uuid, const char *name,
+                        uint64_t ts);
 
 /* (Re)start sequence s at ns: clear its incremental state, set its defaults
  * and snapshot its delta clock. The event functions below do it by

@@ -14,6 +14,7 @@
 
 #include "fmt.h"
 #include "runcalls.h"
+#include "flows.h"
 
 void sf_run_init(struct sf_run *r, const char *cmd)
 {
@@ -33,6 +34,7 @@ void sf_run_free(struct sf_run *r)
         free(r->names[i]);
     free(r->names);
     sf_map_free(&r->namemap);
+    free(r->flowfiles);
 }
 
 int sf_run_option(struct sf_run *r, int c, const char *arg)
@@ -40,6 +42,15 @@ int sf_run_option(struct sf_run *r, int c, const char *arg)
     switch (c) {
     case 'q':
         r->quiet = 1;
+        return 1;
+    case SF_OPT_FOLLOW_JOBS:
+        r->follow = 1;
+        return 1;
+    case SF_OPT_NO_FLOWS:
+        r->follow = 0;
+        return 1;
+    case SF_OPT_FLOWS:
+        sf_flows_addfile(&r->flowfiles, &r->nflowfiles, arg);
         return 1;
     case SF_OPT_SYMBOLS:
         r->symfiles = sf_xrealloc(r->symfiles, (r->nsym + 1) * sizeof *r->symfiles);
@@ -479,7 +490,7 @@ void sf_run_done(struct sf_runw *w, int nw)
 
 /* ---- names ------------------------------------------------------------------ */
 
-static uint32_t intern(struct sf_run *r, const char *name)
+uint32_t sf_run_intern(struct sf_run *r, const char *name)
 {
     /* open addressing over the hash: try h, h+1, ... until the name or a
      * free key */
@@ -515,7 +526,7 @@ uint32_t sf_run_gid(struct sf_runw *w, uint32_t func)
     SF_GROW_ZERO(w->gid, func, w->ngid, 256);
     if (!w->gid[func]) {
         const struct sf_func *f = sf_calls_func(w->e, func);
-        w->gid[func] = intern(w->run, f && f->name ? f->name : "?") + 1;
+        w->gid[func] = sf_run_intern(w->run, f && f->name ? f->name : "?") + 1;
     }
     return w->gid[func] - 1;
 }

@@ -31,16 +31,24 @@
 #include "select.h"
 #include "symbols.h"
 
-enum { SF_OPT_SYMBOLS = 0x5380 };
+enum { SF_OPT_SYMBOLS = 0x5380, SF_OPT_FOLLOW_JOBS, SF_OPT_NO_FLOWS, SF_OPT_FLOWS };
 
 #define SF_RUN_SHORTOPTS "qj:" SF_SELECT_SHORTOPTS
 #define SF_RUN_LONGOPTS                                                                            \
     {"quiet", no_argument, NULL, 'q'}, {"symbols", required_argument, NULL, SF_OPT_SYMBOLS},       \
-        {"jobs", required_argument, NULL, 'j'}, SF_SELECT_LONGOPTS
+        {"jobs", required_argument, NULL, 'j'},                                                    \
+        {"follow-jobs", no_argument, NULL, SF_OPT_FOLLOW_JOBS},                                    \
+        {"no-flows", no_argument, NULL, SF_OPT_NO_FLOWS},                                          \
+        {"flows", required_argument, NULL, SF_OPT_FLOWS}, SF_SELECT_LONGOPTS
 #define SF_RUN_HELP                                                                                \
     "      --symbols FILE     a file with the symbols of an object (repeatable)\n"                 \
     "  -j, --jobs N           worker threads, each reading a share of the threads\n"               \
     "                         (default: one per CPU, at most 8)\n"                                 \
+    "      --follow-jobs      a rayon job another thread ran, and a tokio task's\n"                \
+    "                         polls, count in the calling context that made them\n"                \
+    "                         (times are then summed thread time, which can exceed\n"              \
+    "                         the wall time)\n"                                                    \
+    "      --no-flows         do not follow jobs (the default; undoes --follow-jobs)\n"            \
     "  -q, --quiet            no progress line\n" SF_SELECT_HELP
 
 struct sf_selopt {
@@ -53,7 +61,10 @@ struct sf_run {
     const char **symfiles;
     size_t nsym;
     int quiet;
-    int jobs; /* 0: one per CPU, at most 8 */
+    int jobs;               /* 0: one per CPU, at most 8 */
+    int follow;             /* --follow-jobs (lib/flows.h) */
+    const char **flowfiles; /* --flows FILE */
+    size_t nflowfiles;
     struct sf_selopt *selopts;
     size_t nselopts;
     struct sf_select sel; /* parsed once here too (checks, and for the caller) */
@@ -153,6 +164,8 @@ void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st);
  * after the run). */
 uint32_t sf_run_gid(struct sf_runw *w, uint32_t func);
 const char *sf_run_name(const struct sf_run *r, uint32_t gid);
+/* The id of a name, made if new (main thread only, after the run). */
+uint32_t sf_run_intern(struct sf_run *r, const char *name);
 /* The id of a name, UINT32_MAX if no worker met it. */
 uint32_t sf_run_find(const struct sf_run *r, const char *name);
 /* The "# LOG: N events, N calls, N threads, N processes, SPAN" line (and

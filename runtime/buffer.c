@@ -459,6 +459,17 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
      * while sp is at or below the scope's slot. */
     uintptr_t sp = SF_SLED_SP(regs, sf_w1_kind(w1) == SF_KIND_EXIT);
     int inside = sf_tls.scope && sp <= sf_tls.scope;
+    if (mode & SF_SLOW_KEY) { /* follow.c: a job made inside the scope opens it here */
+        uint64_t a[6];
+        for (int i = 0; i < 6; i++)
+            a[i] = regs[r_args[i]];
+        if (sf_follow_event(sf_w1_fid(w1), inside, a, regs[R_RET],
+                            sf_w1_kind(w1) == SF_KIND_EXIT) &&
+            !inside) {
+            sf_tls.scope = sp;
+            inside = 1;
+        }
+    }
     if ((mode & SF_SLOW_ENTER) && !inside)
         sf_tls.scope = sp;
     if ((mode & SF_SLOW_DESC) && !inside)

@@ -22,9 +22,15 @@
 static struct sf_filter filters[MAX_FILTERS];
 static int nfilters;
 
+/* Keys files (`mode keys`, docs/filter-format.md) only choose key
+ * trampolines: they neither select functions nor make other objects
+ * untraced, so they do not count here. */
 int sf_filters_active(void)
 {
-    return nfilters > 0;
+    for (int i = 0; i < nfilters; i++)
+        if (!filters[i].keys)
+            return 1;
+    return 0;
 }
 
 int sf_filters_descendants(void)
@@ -73,6 +79,7 @@ static int parse(const char *path, struct sf_filter *f)
         memcpy(f->build_id, info.build_id, sizeof f->build_id);
         f->build_id_len = info.build_id_len;
         f->descendants = info.descendants;
+        f->keys = info.keys;
         f->n = info.nfuncs;
     } else {
         sf_msg("filter %s: %s", path, err);
@@ -106,7 +113,17 @@ int sf_filters_load(const char *list)
 struct sf_filter *sf_filter_for(const uint8_t *bid, size_t len)
 {
     for (int i = 0; i < nfilters; i++)
-        if (filters[i].build_id_len == len && len && !memcmp(filters[i].build_id, bid, len))
+        if (!filters[i].keys && filters[i].build_id_len == len && len &&
+            !memcmp(filters[i].build_id, bid, len))
+            return &filters[i];
+    return NULL;
+}
+
+struct sf_filter *sf_keys_for(const uint8_t *bid, size_t len)
+{
+    for (int i = 0; i < nfilters; i++)
+        if (filters[i].keys && filters[i].build_id_len == len && len &&
+            !memcmp(filters[i].build_id, bid, len))
             return &filters[i];
     return NULL;
 }

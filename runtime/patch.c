@@ -269,7 +269,7 @@ static uintptr_t func_addr(const struct xray_entry *e)
 
 static void write_object_chunk(struct obj *o, const char *path, const uint8_t *bid, size_t bidlen,
                                const struct xray_entry *map, size_t n, uintptr_t bias, int main,
-                               uint32_t nsleds)
+                               uint32_t nsleds, int keys)
 {
     size_t plen = strlen(path);
     size_t size = (sizeof(struct sf_object) + 8 * (size_t)o->nfuncs + plen + bidlen + 7) & ~7ul;
@@ -278,7 +278,7 @@ static void write_object_chunk(struct obj *o, const char *path, const uint8_t *b
         return;
     c->h.magic = SF_CHUNK_MAGIC;
     c->h.type = SF_CHUNK_OBJECT;
-    c->h.flags = main ? SF_OBJ_MAIN : 0;
+    c->h.flags = (uint16_t)((main ? SF_OBJ_MAIN : 0) | (keys ? SF_OBJ_KEYS : 0));
     c->h.size = (uint32_t)size;
     c->h.pid = (uint32_t)sf_g.pid;
     c->load_bias = bias;
@@ -405,6 +405,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     uintptr_t base = map[0].version >= 2 ? 0 : info->dlpi_addr;
     const struct sf_filter *filt = NULL;
     int desc_only = 0; /* an object no filter names, in descendants mode */
+    /* functions whose sleds also record a key register (flows) */
+    const struct sf_filter *keys = midlen ? sf_keys_for(mid, midlen) : NULL;
     if (sf_filters_active()) {
         filt = midlen ? sf_filter_for(mid, midlen) : NULL;
         if (!filt && !sf_filters_descendants())
@@ -435,7 +437,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     int rx = PROT_READ | PROT_EXEC |
              sf_arch_text_prot(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr);
     uint8_t *stub = NULL;
-    if (slot && !filt && !desc_only && sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
+    if (slot && !filt && !desc_only && !keys &&
+        sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
         stub = stub_in_slot(slot, rx);
     if (!stub)
         stub = stub_near(lo, hi + SF_SLED_SIZE);
@@ -458,10 +461,10 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     }
     uint32_t f = 0, nsleds = 0, bad = 0;
     int selected = 1;
-    uint8_t fflags = 0;
+    uint8_t fflags = 0, kflags = 0;
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
-    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, nfsleds);
+    write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, nfsleds, keys != NULL);
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
@@ -469,6 +472,10 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         if (filt && (i == 0 || fn != prev)) {
             fflags = 0;
             selected = sf_filter_lookup(filt, fn - info->dlpi_addr, &fflags);
+        }
+        if (keys && (i == 0 || fn != prev)) {
+            kflags = 0;
+            sf_filter_lookup(keys, fn - info->dlpi_addr, &kflags);
         }
         prev = fn;
         int kind = map[i].kind;
@@ -498,11 +505,27 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
                 t = keep ? T_NORMAL : T_LEAVE_TAIL;
             else
                 t = keep ? T_DESC : T_DESC_LEAVE_TAIL;
+            /* a flow function of the keys file: follow its jobs (follow.c) */
+            int kr = sf_filter_key(kflags);
+            if (sf_filter_role(kflags) && !selected_here && kr >= 0 &&
+                (kind == XRAY_ENTRY ? kr < SF_KEY_RET : kind == XRAY_EXIT && kr == SF_KEY_RET)) {
+                t = kind == XRAY_ENTRY ? T_DESC_KEY : T_DESC_KEY_LEAVE;
+                sf_follow_add(o->fid_base + f, kflags);
+            }
         } else if (filt) {
             if (!selected)
                 continue; /* stays a NOP: costs nothing */
             if (fflags & SF_FILTER_ARGS)
                 t = kind == XRAY_ENTRY ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
+        }
+        /* a key register (k0..k5 at the entry, kr at the exit), from a keys
+         * file or the filter's own line; with ARGS the slow path has it */
+        int kreg = sf_filter_key((uint8_t)((filt ? fflags : 0) | kflags));
+        if (t == T_NORMAL && kreg >= 0) {
+            if (kind == XRAY_ENTRY && kreg < SF_KEY_RET)
+                t = T_KEY0 + kreg;
+            else if (kind == XRAY_EXIT && kreg == SF_KEY_RET)
+                t = T_KEYR;
         }
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);

@@ -236,6 +236,15 @@ enum sf_tramp {
     T_LEAVE_TAIL,
     T_DESC_LEAVE,
     T_DESC_LEAVE_TAIL,
+    T_KEY0, /* argtramp.S: the event plus a KEY record of argument 0..5 */
+    T_KEY1,
+    T_KEY2,
+    T_KEY3,
+    T_KEY4,
+    T_KEY5,
+    T_KEYR,           /* ... of rax, at an exit */
+    T_DESC_KEY,       /* descendants mode, a flow function's entry (follow.c) */
+    T_DESC_KEY_LEAVE, /* ... a producer's exit (its key is the return value) */
     T_COUNT
 };
 extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;
@@ -247,7 +256,9 @@ extern const void *const sf_tramp_mono[T_COUNT] SF_HIDDEN;
 #define SF_SLOW_ENTER 8
 #define SF_SLOW_LEAVE 16
 #define SF_SLOW_DESC 32
+#define SF_SLOW_KEY 64 /* follow.c: a flow function in descendants mode */
 extern const char sf_win_start[] SF_HIDDEN, sf_win_commit[] SF_HIDDEN;
+extern const char sf_win3_start[] SF_HIDDEN, sf_win3_commit[] SF_HIDDEN; /* argtramp.S */
 extern uint32_t sf_xsave_mask_lo SF_HIDDEN, sf_xsave_mask_hi SF_HIDDEN;
 extern uint32_t sf_xsave_size SF_HIDDEN, sf_use_xsave SF_HIDDEN;
 void sf_arch_init(void) SF_HIDDEN;
@@ -332,6 +343,7 @@ struct sf_filter {
     uint8_t build_id[64];
     size_t build_id_len;
     int descendants;
+    int keys;        /* mode keys: key registers only (sf_keys_for) */
     uint64_t *addrs; /* selected functions' ELF addresses, ascending */
     uint8_t *flags;  /* SF_FILTER_ARGS */
     size_t n;
@@ -340,7 +352,19 @@ int sf_filters_load(const char *list) SF_HIDDEN;
 int sf_filters_active(void) SF_HIDDEN;
 int sf_filters_descendants(void) SF_HIDDEN; /* any filter in descendants mode */
 struct sf_filter *sf_filter_for(const uint8_t *bid, size_t len) SF_HIDDEN;
+/* The keys file (mode keys) for an object, or NULL. */
+struct sf_filter *sf_keys_for(const uint8_t *bid, size_t len) SF_HIDDEN;
 int sf_filter_lookup(const struct sf_filter *f, uint64_t addr, uint8_t *flags) SF_HIDDEN;
+
+/* ---- follow.c: descendants mode follows jobs across threads ---- */
+/* Function fid's key flags (SF_FILTER_* key, role, task, pair), at patch time. */
+void sf_follow_add(uint32_t fid, uint8_t flags) SF_HIDDEN;
+/* A flow function's event in descendants mode (the slow path): a producer
+ * inside the scope makes its key followed; a consumer outside it whose key
+ * is followed returns 1 (the caller opens the scope at its frame), using the
+ * key up unless it is a task's; a retire forgets the key. */
+int sf_follow_event(uint32_t fid, int inside, const uint64_t *args, uint64_t ret,
+                    int exit) SF_HIDDEN;
 
 /* ---- hooks.c ---- */
 void sf_hooks_init(void) SF_HIDDEN;

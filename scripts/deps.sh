@@ -8,7 +8,8 @@
 # packagers and non-Debian systems, which get the list of what to install).
 set -e
 PKGS="make gcc gdb clang libclang-rt-14-dev llvm python3 pkg-config \
-      libelf-dev libdw-dev zlib1g-dev libpcre2-dev libiberty-dev libsqlite3-dev sqlite3 $*"
+      libelf-dev libdw-dev zlib1g-dev libpcre2-dev libiberty-dev libsqlite3-dev sqlite3 \
+      librust-rayon-dev librust-tokio-dev $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: not a Debian system; install the equivalents of:" $PKGS >&2

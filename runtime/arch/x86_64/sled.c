@@ -21,6 +21,10 @@ void sf_trampoline_desc(void), sf_trampoline_enter(void), sf_trampoline_leave(vo
     sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_leave_tail(void),
     sf_trampoline_desc_leave(void), sf_trampoline_desc_leave_tail(void),
     sf_trampoline_desc_leave_mono(void);
+void sf_trampoline_desc_key(void), sf_trampoline_desc_key_leave(void);
+void sf_trampoline_key0(void), sf_trampoline_key1(void), sf_trampoline_key2(void),
+    sf_trampoline_key3(void), sf_trampoline_key4(void), sf_trampoline_key5(void),
+    sf_trampoline_keyr(void);
 
 /* Indexed by enum sf_tramp. The slow path finds the sled's kind in W1, so
  * one _mono variant serves exit and tail sleds alike. */
@@ -36,6 +40,15 @@ const void *const sf_tramp_fast[T_COUNT] = {
     sf_trampoline_leave_tail,
     sf_trampoline_desc_leave,
     sf_trampoline_desc_leave_tail,
+    sf_trampoline_key0,
+    sf_trampoline_key1,
+    sf_trampoline_key2,
+    sf_trampoline_key3,
+    sf_trampoline_key4,
+    sf_trampoline_key5,
+    sf_trampoline_keyr,
+    sf_trampoline_desc_key,
+    sf_trampoline_desc_key_leave,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_mono,
@@ -49,12 +62,23 @@ const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_leave_mono,
     sf_trampoline_desc_leave_mono,
     sf_trampoline_desc_leave_mono,
+    /* without a TSC, keys go through C with every argument register or rax */
+    sf_trampoline_args,
+    sf_trampoline_args,
+    sf_trampoline_args,
+    sf_trampoline_args,
+    sf_trampoline_args,
+    sf_trampoline_args,
+    sf_trampoline_ret,
+    sf_trampoline_desc_key, /* the slow path already */
+    sf_trampoline_desc_key_leave,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, hi_not) == 8, "TLS_HI_NOT in trampoline.S");
 _Static_assert(__builtin_offsetof(struct sf_tls, scope) == 16, "TLS_SCOPE in trampoline.S");
-_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 40, "TLS_EXT in trampoline.S");
+_Static_assert(__builtin_offsetof(struct sf_tls, ext_words) == 40,
+               "TLS_EXT in trampoline.S, argtramp.S");
 
 uint32_t sf_xsave_mask_lo, sf_xsave_mask_hi, sf_xsave_size = 512, sf_use_xsave;
 
@@ -112,6 +136,8 @@ void sf_arch_restart_fixup(void *ucontext)
         uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)sf_win_start;
     else if (rip > (uintptr_t)sf_win2_start && rip < (uintptr_t)sf_win2_commit)
         uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)sf_win2_start;
+    else if (rip > (uintptr_t)sf_win3_start && rip < (uintptr_t)sf_win3_commit)
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)sf_win3_start;
 }
 
 int sf_arch_sled_check(const uint8_t *sled, int kind)

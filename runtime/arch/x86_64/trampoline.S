@@ -54,6 +54,7 @@
 #define SLOW_ENTER 8
 #define SLOW_LEAVE 16
 #define SLOW_DESC 32
+#define SLOW_KEY 64
 
 /* Save the registers the fast path uses (rax rdx rcx), with their CFI. */
 #define PUSH3 \
@@ -358,6 +359,9 @@ SLOW_VARIANT(sf_trampoline_desc_mono, SLOW_RECORD | SLOW_DESC)
 SLOW_VARIANT(sf_trampoline_enter_mono, SLOW_RECORD | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_leave_mono, SLOW_RECORD | SLOW_LEAVE)
 SLOW_VARIANT(sf_trampoline_desc_leave_mono, SLOW_RECORD | SLOW_DESC | SLOW_LEAVE)
+/* descendants mode, flow functions (follow.c): always the slow path */
+SLOW_VARIANT(sf_trampoline_desc_key, SLOW_RECORD | SLOW_DESC | SLOW_ARGS | SLOW_KEY)
+SLOW_VARIANT(sf_trampoline_desc_key_leave, SLOW_RECORD | SLOW_DESC | SLOW_LEAVE | SLOW_RET | SLOW_KEY)
 SLOW_VARIANT(sf_trampoline_args_enter, SLOW_RECORD | SLOW_ARGS | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
 
