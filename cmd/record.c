@@ -36,7 +36,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace record [-o FILE] [-f FILTER]... [--solib PATH] -- CMD [ARGS...]\n"
+    fprintf(f, "usage: sftrace record [-o FILE] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
+               "                      -- CMD [ARGS...]\n"
                "       sftrace record --print-solib | --print-solib-install-dir\n"
                "       sftrace record --install-solib [--solib PATH]\n"
                "\n"
@@ -47,6 +48,10 @@ static void usage(FILE *f)
                "  -o FILE        log to write (default ./sf.log)\n"
                "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
                "                 may be repeated, one per object\n"
+               "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
+               "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
+               "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
+               "                 stop and start it (the runtime takes SIGUSR1)\n"
                "  --solib PATH   use this libsftrace.so\n"
                "  --print-solib  print the runtime library that would be used\n"
                "  --print-solib-install-dir\n"
@@ -519,7 +524,7 @@ int cmd_record(int argc, char **argv)
 {
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
-    int i, print_solib = 0, install = 0;
+    int i, print_solib = 0, install = 0, paused = 0, control = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -546,6 +551,10 @@ int cmd_record(int argc, char **argv)
             strcat(filters, abs);
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
+        } else if (!strcmp(a, "--paused")) {
+            paused = 1;
+        } else if (!strcmp(a, "--control")) {
+            control = 1;
         } else if (!strcmp(a, "--print-solib-install-dir")) {
             char dir[PATH_MAX];
             sf_solib_install_dir(dir, sizeof dir);
@@ -626,6 +635,10 @@ int cmd_record(int argc, char **argv)
     setenv("SFTRACE_PATCH_ALL", "1", 1);
     setenv(SF_ENV_RECORD_VERSION, SFTRACE_VERSION, 1);
     setenv("LD_PRELOAD", preload, 1);
+    if (paused)
+        setenv("SFTRACE_PAUSED", "1", 1);
+    if (control)
+        setenv("SFTRACE_CONTROL", "1", 1);
     if (filters[0])
         setenv("SFTRACE_FILTER", filters, 1);
     else if (getenv("SFTRACE_FILTER"))

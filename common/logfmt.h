@@ -27,7 +27,7 @@
 
 #define SF_FILE_MAGIC "SFTRACE\0" /* 8 bytes */
 #define SF_VERSION_MAJOR 1        /* readers refuse a newer major */
-#define SF_VERSION_MINOR 2        /* compatible additions (1: PROCESS machine; 2: END status) */
+#define SF_VERSION_MINOR 3 /* compatible additions (1: PROCESS machine; 2: END status; 3: MARK) */
 
 struct sf_file_header {
     char magic[8];           /* SF_FILE_MAGIC */
@@ -66,6 +66,7 @@ enum sf_chunk_type {
     SF_CHUNK_THREAD = 3,  /* a thread's name, or its exit */
     SF_CHUNK_EVENTS = 4,  /* events of one thread */
     SF_CHUNK_END = 5,     /* a process finished recording (summary) */
+    SF_CHUNK_MARK = 6,    /* minor 3: recording stopped or started (live control) */
 };
 
 struct sf_chunk {
@@ -193,6 +194,39 @@ enum sf_status_how {
 };
 /* END flags */
 #define SF_END_WRITE_FAILED 1u /* the log could not hold everything (disk full...) */
+
+/*
+ * MARK (minor 3): a moment of live recording control in the writing process
+ * image. STOP: from tsc on, nothing of the image is recorded (the sleds are
+ * unpatched) until the next START; every call open at tsc was cut there,
+ * not left unfinished. The runtime writes STOP after every record stored
+ * before tsc is in the log, and START before any record after its tsc, so
+ * in file order a STOP follows the records of its window and a START comes
+ * before the records of the next. Records of the image after a STOP and
+ * before the next START (threads that were inside the trampoline as the
+ * sleds were unpatched) belong to no window and are dropped by readers.
+ * A process started paused writes a STOP right after its PROCESS chunk.
+ */
+enum sf_mark_kind {
+    SF_MARK_STOP = 1,
+    SF_MARK_START = 2,
+};
+enum sf_mark_why {
+    SF_WHY_PAUSED = 1,  /* started paused (record --paused) */
+    SF_WHY_SIGNAL = 2,  /* SIGUSR1 (toggle) */
+    SF_WHY_CTL = 3,     /* sftrace ctl PID start|stop */
+    SF_WHY_TRIGGER = 4, /* a trace-on / trace-off function (arg: its function id) */
+    SF_WHY_API = 5,     /* the program called sftrace_start/sftrace_stop */
+};
+struct sf_mark {
+    struct sf_chunk h;
+    uint32_t kind; /* enum sf_mark_kind; readers skip a MARK of an unknown kind */
+    uint32_t why;  /* enum sf_mark_why (informational) */
+    uint64_t tsc;  /* the moment, in the image's clock */
+    uint64_t mono_ns; /* calibration pair with tsc */
+    uint32_t arg;     /* TRIGGER: the function id; otherwise 0 */
+    uint32_t seq;     /* 1, 2, 3... per process image */
+};
 
 /* ---- records inside EVENTS chunks -------------------------------------- */
 

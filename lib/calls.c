@@ -135,6 +135,10 @@ struct proc {
     const struct sf_image *img;
     struct thr *threads;
     struct resets ends; /* survey: its END and PROCESS chunks */
+    /* live control (MARK chunks, logfmt.h) of its current image */
+    int marked;        /* it has MARKs: its records go through the checks */
+    int stopped;       /* recording is stopped: records are dropped */
+    uint64_t start_ns; /* the last START: earlier records are dropped */
 };
 
 struct sf_calls {
@@ -880,7 +884,10 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
         }
     }
     *matched = 0;
-    e->st.unmatched++;
+    if (t->proc->marked)
+        e->st.cut++; /* its entry came before recording started */
+    else
+        e->st.unmatched++;
     return NULL;
 }
 
@@ -1127,7 +1134,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     d.last_fid = t->last_fid;
     uint64_t last = t->pub.last_ns, nev = 0;
     batch_thread(e, t);
-    int slow = window || ages || lost || !t->started;
+    struct proc *pr = t->proc;
+    int slow = window || ages || lost || !t->started || pr->marked;
     if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
         fast_events(e, t, is, img, &d, &last, &nev);
         goto done;
@@ -1142,6 +1150,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             last = ns;
             t->pub.last_ns = ns;
         } else {
+            if (pr->marked && (pr->stopped || raw < pr->start_ns))
+                continue; /* recorded while recording was stopped (MARK) */
             if (window) {
                 if (t->past_end)
                     break;
@@ -1171,7 +1181,7 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             }
             if (ages && t->pend != NONE)
                 age(e, t, ns);
-            slow = window || ages;
+            slow = window || ages || pr->marked;
         }
         if (ev.kind != SF_KIND_EXT)
             nev++;
@@ -1247,6 +1257,8 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     close_process(e, img->pid, NULL, ns); /* an exec without END, or pid reuse */
     struct proc *p = get_proc(e, img->pid);
     p->img = img;
+    p->marked = p->stopped = 0;
+    p->start_ns = 0;
     e->st.images++;
     if (!(img->flags & SF_PROC_EXECED))
         e->st.processes++;
@@ -1260,6 +1272,46 @@ static void on_object(struct sf_calls *e, const struct sf_chunkv *c)
     const struct sf_object *ob = c->u.object;
     for (uint64_t f = ob->fid_base; f < (uint64_t)ob->fid_base + ob->nfuncs && f < is->cap; f++)
         is->fid2g[f] = NONE;
+}
+
+/* Recording of an image stopped or started (MARK). At a stop, every call
+ * open on its threads is cut there (SF_CALL_CLIPPED): its end was not
+ * recorded, but it did not end unfinished either. After a start, exits
+ * whose entries came before it are dropped (stats.cut). */
+static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_mark *m = c->u.mark;
+    struct proc *p = get_proc(e, c->h->pid);
+    uint64_t ns = to_ns(e, c->img, m->tsc);
+    p->marked = 1;
+    if (m->kind == SF_MARK_START) {
+        p->stopped = 0;
+        p->start_ns = ns;
+        return;
+    }
+    p->stopped = 1;
+    for (struct thr *t = p->threads; t; t = t->next_in_proc) {
+        if (e->prepass) {
+            if (!t->reached && t->pub.depth && ns >= e->w0)
+                snapshot(e, t);
+            t->pub.depth = 0;
+            continue;
+        }
+        if (p->img && p->img->id == t->chain_img)
+            start_due(e, t);
+        if (!t->started || !t->pub.depth)
+            continue;
+        batch_thread(e, t);
+        uint64_t at = ns > t->pub.last_ns ? ns : t->pub.last_ns;
+        if (e->window && at > e->w1)
+            at = e->w1 > t->pub.last_ns ? e->w1 : t->pub.last_ns;
+        t->pub.last_ns = at;
+        if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
+            age(e, t, at);
+        while (t->pub.depth)
+            pop(e, t, at, SF_CALL_CLIPPED);
+        flush_batch(e);
+    }
 }
 
 static void on_end(struct sf_calls *e, const struct sf_chunkv *c)
@@ -1468,6 +1520,9 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
             break;
         case SF_CHUNK_END:
             on_end(e, &ch);
+            break;
+        case SF_CHUNK_MARK:
+            on_mark(e, &ch);
             break;
         default:
             break;

@@ -480,6 +480,8 @@ static size_t type_size(uint16_t type)
         return sizeof(struct sf_events);
     case SF_CHUNK_END:
         return SF_END_SIZE_V0; /* minor 1 adds status fields: check h.size */
+    case SF_CHUNK_MARK:
+        return sizeof(struct sf_mark);
     }
     return sizeof(struct sf_chunk);
 }
@@ -497,6 +499,8 @@ static const char *type_name(uint16_t type)
         return "EVENTS";
     case SF_CHUNK_END:
         return "END";
+    case SF_CHUNK_MARK:
+        return "MARK";
     }
     return "unknown";
 }
@@ -810,6 +814,10 @@ static int check_body(struct sf_log *log, struct sf_chunkv *c, int recs)
     }
     case SF_CHUNK_EVENTS:
         return recs ? check_records(log, c) : 0;
+    case SF_CHUNK_MARK:
+        if (c->u.mark->kind != SF_MARK_STOP && c->u.mark->kind != SF_MARK_START)
+            return bad(log, c->offset, "unknown MARK kind %u (kind)", c->u.mark->kind);
+        return 0;
     }
     return 0;
 }

@@ -155,6 +155,7 @@ struct sf_chunkv {
         const struct sf_thread *thread;
         const struct sf_events *events;
         const struct sf_end *end;
+        const struct sf_mark *mark;
     } u;
     const uint8_t *payload; /* bytes after the type's struct ... */
     uint32_t payload_len;   /* ... (EVENTS: the records) */

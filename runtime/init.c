@@ -324,6 +324,7 @@ void sf_init(void)
     }
     sf_buffers_init();
     sf_hooks_init();
+    sf_ctl_init();
     const char *ex = getenv("SFTRACE_EXEC_PID");
     int execed = ex && atoi(ex) == (int)sf_g.pid;
     if (execed && strchr(ex, ':'))
@@ -337,6 +338,7 @@ void sf_init(void)
     sf_g.enabled = 1;
     if (sf_g.patch_all)
         sf_patch_all_objects();
+    sf_ctl_started();
 }
 
 __attribute__((constructor)) static void sf_constructor(void)

@@ -241,7 +241,8 @@ static int is_known(struct dl_phdr_info *info)
             continue;
         if (o->skipped || !o->first_sled)
             return 1;
-        return contains(info, o->first_sled) && sf_arch_sled_patched(o->first_sled);
+        return contains(info, o->first_sled) &&
+               (sf_ctl_enabled() ? sf_arch_sled_ours : sf_arch_sled_patched)(o->first_sled);
     }
     return 0;
 }
@@ -460,6 +461,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
     write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0);
+    struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n); /* live control (ctl.c) */
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
@@ -504,11 +506,13 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         }
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);
+        sf_ctl_obj_sled(co, sled, kind);
         if (!o->first_sled)
             o->first_sled = sled;
         nsleds++;
     }
     sf_arch_patch_flush();
+    sf_ctl_obj_end(co);
     mprotect((void *)plo, plen, rx);
     __builtin___clear_cache((char *)plo, (char *)plo + plen);
     if (bad)
@@ -586,6 +590,16 @@ void sf_rewrite_object_chunks(void)
         ((struct sf_chunk *)o->chunk)->pid = (uint32_t)sf_g.pid;
         sf_log_write(o->chunk, o->chunk_size, NULL, 0);
     }
+}
+
+int sf_patch_trylock(void)
+{
+    return pthread_mutex_trylock(&patch_lock);
+}
+
+void sf_patch_unlock(void)
+{
+    pthread_mutex_unlock(&patch_lock);
 }
 
 void sf_patch_after_fork(void);

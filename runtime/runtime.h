@@ -6,6 +6,7 @@
  *   buffer.c   per-thread event buffers, the slow path, flushing
  *   patch.c    finding instrumented objects and patching their sleds
  *   hooks.c    libc functions we interpose (dlopen, fork, exec, signals)
+ *   ctl.c      live control: start and stop recording (sleds on and off)
  *   helper.c   the helper process: writes the log from shared memory,
  *              salvages a dead process's buffers, records how it ended
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
@@ -28,6 +29,7 @@
 #include "logfmt.h"
 #include "filterfmt.h"
 #include "pack.h"
+#include "ctlproto.h"
 #include "arch.h" /* runtime/arch/ARCH/arch.h */
 
 #define SF_HIDDEN __attribute__((visibility("hidden")))
@@ -247,6 +249,10 @@ int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to) SF_HIDD
  * marks tail-call sleds as exits: the instruction after it says). */
 int sf_arch_sled_kind(const uint8_t *sled, int kind) SF_HIDDEN;
 int sf_arch_sled_patched(const uint8_t *sled) SF_HIDDEN; /* by us */
+/* Live control: turn a patched sled off and on (first instruction only),
+ * and whether a sled is ours, on or off. */
+void sf_arch_sled_toggle(uint8_t *sled, int kind, int on) SF_HIDDEN;
+int sf_arch_sled_ours(const uint8_t *sled) SF_HIDDEN;
 /* Tail calls (descendants mode): where a direct branch at j goes (0 if j is
  * none), whether t is a function's entry sled (patched or not), and where
  * a jump through a GOT slot at j (a PLT entry) goes now (0 if j is none). */
@@ -303,6 +309,21 @@ int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
 void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
+
+int sf_patch_trylock(void) SF_HIDDEN; /* 0: got patch.c's lock */
+void sf_patch_unlock(void) SF_HIDDEN;
+
+/* ---- ctl.c ---- */
+struct ctl_obj;
+void sf_ctl_init(void) SF_HIDDEN;
+void sf_ctl_started(void) SF_HIDDEN;
+int sf_ctl_enabled(void) SF_HIDDEN;
+int sf_ctl_live(void) SF_HIDDEN;
+int sf_ctl_set(int on, uint32_t why, uint32_t arg) SF_HIDDEN;
+/* patch.c, under its lock, while an object's text is writable: */
+struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds) SF_HIDDEN;
+void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind) SF_HIDDEN;
+void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
 
 /* ---- filter.c ---- */
 struct sf_filter {

@@ -136,6 +136,23 @@ int sf_arch_sled_patched(const uint8_t *sled)
     return word(sled) == I_B4 && word(sled + 4) == I_STP && word(sled + 12) == I_BLR_X0;
 }
 
+/* Live control (ctl.c): a sled sf_arch_sled_patch made, turned off or on
+ * again by rewriting its first word only, from one branch to another
+ * (`b #32` over the sled, `b #4` into it): concurrent modification the
+ * architecture allows for B (CMODX). Words 1..7 were synchronized when the
+ * sled was first patched and never change. */
+void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
+{
+    (void)kind;
+    __atomic_store_n((uint32_t *)sled, on ? I_B4 : I_B32, __ATOMIC_RELEASE);
+    __builtin___clear_cache((char *)sled, (char *)sled + 4);
+}
+
+int sf_arch_sled_ours(const uint8_t *sled)
+{
+    return word(sled + 4) == I_STP && word(sled + 12) == I_BLR_X0;
+}
+
 int sf_arch_sled_check(const uint8_t *sled, int kind)
 {
     (void)kind;

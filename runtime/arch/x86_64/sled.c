@@ -167,6 +167,25 @@ int sf_arch_sled_patched(const uint8_t *sled)
     return sled[0] == 0x41 && sled[1] == 0xba;
 }
 
+/* Live control (ctl.c): a sled sf_arch_sled_patch made, turned off or on
+ * again. Only its first two bytes change, in one atomic store; bytes 2..10
+ * keep the patched `mov`'s immediate and the call, so a thread anywhere in
+ * the sled runs whole instructions. Off, they are XRay's own first bytes:
+ * the short jump over the sled (entry, tail call) or `ret` (exit). */
+void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
+{
+    uint16_t v = on ? (uint16_t)(0x41 | 0xba << 8)
+                    : kind == XRAY_EXIT ? (uint16_t)(0xc3 | 0x90 << 8) : (uint16_t)(0xeb | 0x09 << 8);
+    __atomic_store_n((uint16_t *)sled, v, __ATOMIC_RELEASE);
+}
+
+/* Patched by us, on or turned off (an unpatched sled has nops at byte 6). */
+int sf_arch_sled_ours(const uint8_t *sled)
+{
+    return sf_arch_sled_patched(sled) ||
+           ((sled[0] == 0xeb || sled[0] == 0xc3) && (sled[6] == 0xe8 || sled[6] == 0xe9));
+}
+
 uintptr_t sf_arch_branch_target(const uint8_t *j)
 {
     if (j[0] == 0xe9) {

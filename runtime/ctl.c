@@ -1,0 +1,242 @@
+/*
+ * ctl.c - live recording control: start and stop recording while the
+ * program runs (sftrace record --paused, SIGUSR1, `sftrace ctl PID
+ * start|stop`), and the MARK chunks that tell the tools when.
+ *
+ * Stopped means the sleds are unpatched again, so a stopped program runs at
+ * full speed: nothing is added to the hot path of normal recording. While
+ * control is on (SFTRACE_CONTROL, or SFTRACE_PAUSED), patch.c reports every
+ * sled it patches here (sf_ctl_obj_*); starting and stopping rewrite the
+ * first instruction of each of them (sf_arch_sled_toggle), object by object
+ * with its text made writable, under patch.c's lock.
+ *
+ * Safe with threads running: a toggle changes one naturally aligned
+ * instruction head per sled in one store (x86_64: two bytes, `mov r10d` or
+ * XRay's jump; aarch64: one branch for another, which the architecture
+ * allows to be modified while other cores run it); the rest of a patched
+ * sled never changes after it was first patched, so a thread running
+ * through a sled as it is toggled executes either the old or the new
+ * instruction and never a mix. A thread already inside the trampoline when
+ * recording stops still stores its record: the STOP mark is written after
+ * every such record the helper can see (a flush), and the tools drop the
+ * few that come later (docs/log-format.md, MARK).
+ *
+ * Order in the log: START is written (and the helper has appended it)
+ * before the first sled is turned on, so every record of the window comes
+ * after it; STOP is written after the sleds are off and a flush, so every
+ * record of the window comes before it.
+ *
+ * Requests come from a signal handler (SIGUSR1; `sftrace ctl` sends it with
+ * sigqueue and a value saying start or stop), so everything here is
+ * async-signal-safe in practice: no malloc, the patch lock only tried.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+static int ctl_on;            /* control enabled: sleds are tracked */
+static _Atomic int live = 1;  /* the sleds are on */
+static _Atomic uint32_t busy; /* a toggle is running */
+static uint32_t mark_seq;
+
+struct ctl_sled {
+    uint8_t *sled;
+    uint8_t kind;
+    uint8_t keep; /* stays on while stopped (a trigger: later) */
+};
+struct ctl_obj {
+    uintptr_t plo;
+    size_t plen;
+    int rx;
+    struct ctl_sled *s;
+    uint32_t n, cap;
+};
+#define CTL_MAX_OBJS 4096
+static struct ctl_obj objs[CTL_MAX_OBJS];
+static uint32_t nobjs;
+
+int sf_ctl_enabled(void)
+{
+    return ctl_on;
+}
+
+int sf_ctl_live(void)
+{
+    return atomic_load(&live);
+}
+
+/* ---- what patch.c tells us (under its lock) ------------------------------ */
+
+struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds)
+{
+    if (!ctl_on || nobjs == CTL_MAX_OBJS)
+        return NULL;
+    struct ctl_obj *o = &objs[nobjs];
+    o->s = sf_alloc(max_sleds * sizeof *o->s);
+    if (!o->s)
+        return NULL;
+    o->plo = plo;
+    o->plen = plen;
+    o->rx = rx;
+    o->n = 0;
+    o->cap = (uint32_t)max_sleds;
+    nobjs++;
+    return o;
+}
+
+void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind)
+{
+    if (o && o->n < o->cap)
+        o->s[o->n++] = (struct ctl_sled){sled, (uint8_t)kind, 0};
+}
+
+/* The object's sleds are patched and its text is still writable: a
+ * stopped process gets them turned off at once (a dlopen while stopped;
+ * at start-up with --paused, before the program's main runs). */
+void sf_ctl_obj_end(struct ctl_obj *o)
+{
+    if (!o || atomic_load(&live))
+        return;
+    for (uint32_t i = 0; i < o->n; i++)
+        if (!o->s[i].keep)
+            sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, 0);
+}
+
+/* Every tracked sled on or off. The caller holds patch.c's lock. */
+static void toggle_all(int on)
+{
+    for (uint32_t k = 0; k < nobjs; k++) {
+        struct ctl_obj *o = &objs[k];
+        if (!o->n || mprotect((void *)o->plo, o->plen, PROT_READ | PROT_WRITE | PROT_EXEC))
+            continue;
+        for (uint32_t i = 0; i < o->n; i++)
+            if (!o->s[i].keep)
+                sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, on);
+        mprotect((void *)o->plo, o->plen, o->rx);
+        __builtin___clear_cache((char *)o->plo, (char *)o->plo + o->plen);
+    }
+}
+
+/* ---- marks ------------------------------------------------------------------ */
+
+static void write_mark(uint32_t kind, uint32_t why, uint32_t arg, uint64_t ts)
+{
+    struct sf_mark m;
+    memset(&m, 0, sizeof m);
+    m.h.magic = SF_CHUNK_MAGIC;
+    m.h.type = SF_CHUNK_MARK;
+    m.h.size = sizeof m;
+    m.h.pid = (uint32_t)sf_g.pid;
+    m.kind = kind;
+    m.why = why;
+    m.tsc = ts;
+    m.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : ts;
+    m.arg = arg;
+    m.seq = ++mark_seq;
+    sf_log_write(&m, sizeof m, NULL, 0);
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+/* Try the lock a while: another thread may be patching a dlopen'd object;
+ * if this very thread holds it (a signal in the middle of its dlopen) it
+ * cannot be had, and the request is refused. */
+static int lock_patch(void)
+{
+    for (int i = 0; i < 200; i++) {
+        if (sf_patch_trylock() == 0)
+            return 0;
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+/* Start (on) or stop recording. 0 done (or already so), -1 refused. */
+int sf_ctl_set(int on, uint32_t why, uint32_t arg)
+{
+    if (!ctl_on || !sf_g.enabled || getpid() != sf_g.pid)
+        return -1;
+    uint32_t z = 0;
+    if (!atomic_compare_exchange_strong(&busy, &z, 1))
+        return -1;
+    int rc = 0;
+    if (atomic_load(&live) == on) {
+        /* nothing to do */
+    } else if (lock_patch() != 0) {
+        rc = -1;
+    } else if (on) {
+        write_mark(SF_MARK_START, why, arg, sf_now());
+        atomic_store(&live, 1);
+        toggle_all(1);
+        sf_patch_unlock();
+    } else {
+        toggle_all(0);
+        atomic_store(&live, 0);
+        sf_patch_unlock();
+        uint64_t ts = sf_now();
+        sf_request(REQ_FLUSH, 0);
+        write_mark(SF_MARK_STOP, why, arg, ts);
+    }
+    atomic_store(&busy, 0);
+    return rc;
+}
+
+/* SIGUSR1: a plain signal toggles; `sftrace ctl` queues one with the value
+ * SF_CTL_START or SF_CTL_STOP. */
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    int saved = errno;
+    int on = !atomic_load(&live);
+    uint32_t why = SF_WHY_SIGNAL;
+    if (si && si->si_code == SI_QUEUE &&
+        (si->si_value.sival_int == SF_CTL_START || si->si_value.sival_int == SF_CTL_STOP)) {
+        on = si->si_value.sival_int == SF_CTL_START;
+        why = SF_WHY_CTL;
+    }
+    if (sf_ctl_set(on, why, 0) != 0)
+        sf_msg("pid %d: cannot %s recording now (patching in progress); try again", (int)sf_g.pid,
+               on ? "start" : "stop");
+    errno = saved;
+}
+
+static int env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* At start-up, before any object is patched. */
+void sf_ctl_init(void)
+{
+    int paused = env_true("SFTRACE_PAUSED");
+    ctl_on = paused || env_true("SFTRACE_CONTROL");
+    if (!ctl_on)
+        return;
+    atomic_store(&live, !paused);
+    int (*real_sigaction)(int, const struct sigaction *, struct sigaction *) =
+        (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (real_sigaction)
+        real_sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* After the helper runs and the objects are patched: a paused start says
+ * so in the log. */
+void sf_ctl_started(void)
+{
+    if (ctl_on && !atomic_load(&live))
+        write_mark(SF_MARK_STOP, SF_WHY_PAUSED, 0, sf_now());
+}

@@ -1,0 +1,105 @@
+/* live_windows.c - a program driven line by line on stdin that reports its
+ * progress on stdout, for live recording control (t_live.py).
+ *
+ *   run N      outer() calls work() N times; then "ran N"
+ *   hold       enters held(), says "held", waits for the line "release"
+ *              inside it, then calls work() twice and returns; then "released"
+ *   spin       a thread starts calling spin_a() -> spin_b() in a loop; "spinning"
+ *   unspin     it stops; "unspun CALLS" (spin_a calls it made)
+ *   pid        "pid PID"
+ *   quit       exits 0
+ * Every report is written after the calls it reports have returned. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile unsigned long sink;
+static volatile int spinning;
+static pthread_t spinner;
+static unsigned long spun;
+
+__attribute__((noinline)) void work(unsigned long i)
+{
+    sink += i * 3;
+}
+
+__attribute__((noinline)) void outer(unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++)
+        work(i);
+}
+
+static char line[256];
+
+static int next_line(void)
+{
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    line[strcspn(line, "\n")] = 0;
+    return 1;
+}
+
+static void say(const char *fmt, unsigned long v)
+{
+    printf(fmt, v);
+    fflush(stdout);
+}
+
+__attribute__((noinline)) void held(void)
+{
+    say("held%.0lu\n", 0);
+    while (next_line() && strcmp(line, "release"))
+        ;
+    work(1);
+    work(2);
+}
+
+__attribute__((noinline)) void spin_b(unsigned long i)
+{
+    sink += i;
+}
+
+__attribute__((noinline)) void spin_a(unsigned long i)
+{
+    spin_b(i);
+}
+
+static void *spin_main(void *arg)
+{
+    (void)arg;
+    while (spinning) {
+        spin_a(spun);
+        spun++;
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    while (next_line()) {
+        if (!strncmp(line, "run ", 4)) {
+            unsigned long n = strtoul(line + 4, NULL, 10);
+            outer(n);
+            say("ran %lu\n", n);
+        } else if (!strcmp(line, "hold")) {
+            held();
+            say("released%.0lu\n", 0);
+        } else if (!strcmp(line, "spin")) {
+            spinning = 1;
+            pthread_create(&spinner, NULL, spin_main, NULL);
+            say("spinning%.0lu\n", 0);
+        } else if (!strcmp(line, "unspin")) {
+            spinning = 0;
+            pthread_join(spinner, NULL);
+            say("unspun %lu\n", spun);
+        } else if (!strcmp(line, "pid")) {
+            say("pid %lu\n", (unsigned long)getpid());
+        } else if (!strcmp(line, "quit")) {
+            return 0;
+        }
+    }
+    return 0;
+}
