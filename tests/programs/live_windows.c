@@ -7,6 +7,8 @@
  *   spin       a thread starts calling spin_a() -> spin_b() in a loop; "spinning"
  *   unspin     it stops; "unspun CALLS" (spin_a calls it made)
  *   pid        "pid PID"
+ *   sled       "sled XXXX": the first two bytes of work() in hex (its entry
+ *              sled: eb09 as XRay left it, 41ba patched by the runtime)
  *   quit       exits 0
  * Every report is written after the calls it reports have returned. */
 #define _GNU_SOURCE
@@ -65,14 +67,18 @@ __attribute__((noinline)) void spin_b(unsigned long i)
 __attribute__((noinline)) void spin_a(unsigned long i)
 {
     spin_b(i);
+    sink++; /* not a tail call */
 }
 
 static void *spin_main(void *arg)
 {
     (void)arg;
     while (spinning) {
-        spin_a(spun);
-        spun++;
+        for (int k = 0; k < 100; k++) {
+            spin_a(spun);
+            spun++;
+        }
+        usleep(100); /* a busy thread, but a log of a reasonable size */
     }
     return NULL;
 }
@@ -97,6 +103,9 @@ int main(void)
             say("unspun %lu\n", spun);
         } else if (!strcmp(line, "pid")) {
             say("pid %lu\n", (unsigned long)getpid());
+        } else if (!strcmp(line, "sled")) {
+            const unsigned char *b = (const unsigned char *)(void *)work;
+            say("sled %04lx\n", (unsigned long)(b[0] << 8 | b[1]));
         } else if (!strcmp(line, "quit")) {
             return 0;
         }
