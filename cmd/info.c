@@ -55,6 +55,12 @@ struct ithr {
     uint64_t exact_events;      /* --events */
 };
 
+/* A start or stop of recording (MARK chunk). */
+struct imark {
+    uint32_t img, kind, why, arg, seq;
+    uint64_t ns;
+};
+
 struct iobj {
     char *path;
     uint8_t *bid;
@@ -77,7 +83,9 @@ struct info {
     struct iobj *objs;
     size_t nobjs, capobjs;
     struct sf_map objmap; /* hash of path+build-id -> index + 1 */
-    uint64_t nchunks[6], chunk_bytes[6], unknown_chunks;
+    uint64_t nchunks[SF_CHUNK_MARK + 1], chunk_bytes[SF_CHUNK_MARK + 1], unknown_chunks;
+    struct imark *marks; /* MARK chunks (live control), in file order */
+    size_t nmarks, capmarks;
     uint64_t raw_bytes, packed_bytes;
     /* calibration pairs of TSC processes with the smallest and largest tsc */
     uint64_t tsc_lo, mono_lo, tsc_hi, mono_hi, npairs;
@@ -238,6 +246,10 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
             im->exact_events += nev;
             in->exact_events += nev;
         }
+    } else if (t == SF_CHUNK_MARK) {
+        const struct sf_mark *m = c->u.mark;
+        SF_GROW(in->marks, in->nmarks, in->capmarks);
+        in->marks[in->nmarks++] = (struct imark){ii, m->kind, m->why, m->arg, m->seq, m->mono_ns};
     } else if (t == SF_CHUNK_END) {
         im->end = *c->u.end;
         im->ended = 1;
@@ -466,6 +478,41 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
     sf_table_free(t);
 }
 
+static const char *mark_why(uint32_t why)
+{
+    switch (why) {
+    case SF_WHY_PAUSED:
+        return "started paused";
+    case SF_WHY_SIGNAL:
+        return "SIGUSR1";
+    case SF_WHY_CTL:
+        return "sftrace ctl";
+    case SF_WHY_TRIGGER:
+        return "trigger";
+    case SF_WHY_API:
+        return "API";
+    }
+    return "?";
+}
+
+static void print_marks(const struct info *in, const struct sf_file_header *fh)
+{
+    if (!in->nmarks)
+        return;
+    printf("\nrecording started and stopped (%zu)\n", in->nmarks);
+    static const char *const mh[] = {"pid", "seq", "at", "what", "why"};
+    struct sf_table *t = sf_table_new(5, mh, "rrrll");
+    char a[SF_FMT_LEN];
+    for (size_t i = 0; i < in->nmarks; i++) {
+        const struct imark *m = &in->marks[i];
+        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s", in->imgs[m->img].pid, m->seq,
+                      sf_fmt_ddur(a, sizeof a, (int64_t)(m->ns - fh->create_mono_ns)),
+                      m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why));
+    }
+    sf_table_print(t, stdout, "  ");
+    sf_table_free(t);
+}
+
 /* ---- JSON output ----------------------------------------------------------------- */
 
 static void print_json(const struct info *in, const struct sf_file_header *fh)
@@ -503,6 +550,16 @@ static void print_json(const struct info *in, const struct sf_file_header *fh)
             ", \"events_bytes\": %" PRIu64 "},\n",
             in->nchunks[1], in->nchunks[2], in->nchunks[3], in->nchunks[4], in->nchunks[5],
             in->unknown_chunks, in->chunk_bytes[SF_CHUNK_EVENTS]);
+    fprintf(f, "  \"marks\": [");
+    for (size_t i = 0; i < in->nmarks; i++) {
+        const struct imark *m = &in->marks[i];
+        fprintf(f,
+                "%s\n    {\"image\": %u, \"pid\": %u, \"seq\": %u, \"kind\": \"%s\", "
+                "\"why\": \"%s\", \"arg\": %u, \"ns\": %" PRIu64 "}",
+                i ? "," : "", m->img, in->imgs[m->img].pid, m->seq,
+                m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why), m->arg, m->ns);
+    }
+    fprintf(f, "%s],\n", in->nmarks ? "\n  " : "");
     fprintf(f, "  \"processes\": [");
     for (size_t i = 0; i < in->nimgs; i++) {
         const struct iimg *im = &in->imgs[i];
@@ -604,6 +661,7 @@ static void free_info(struct info *in)
         free(in->objs[i].pids);
     }
     free(in->imgs);
+    free(in->marks);
     free(in->thrs);
     free(in->objs);
     sf_map_free(&in->thrmap);
@@ -684,7 +742,7 @@ int cmd_info(int argc, char **argv)
     if (fmt == SF_OUT_JSON)
         print_json(&in, &fh);
     else
-        print_table(&in, &fh);
+        print_table(&in, &fh), print_marks(&in, &fh);
     int rc = 0;
     if (sf_stdout_flush(CMD) != 0)
         rc = 1;

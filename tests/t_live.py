@@ -139,6 +139,12 @@ def test_paused_ctl_and_sigusr1_windows():
     assert not any("u" in c[2] for c in calls), calls
     kinds = [m[0] for m in _marks(log)]
     assert kinds == [MARK_STOP, MARK_START, MARK_STOP, MARK_START], kinds
+    info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
+    assert [(m["kind"], m["why"], m["seq"], m["pid"]) for m in info["marks"]] == [
+        ("stop", "started paused", 1, p.pid), ("start", "sftrace ctl", 2, p.pid),
+        ("stop", "sftrace ctl", 3, p.pid), ("start", "SIGUSR1", 4, p.pid)], info["marks"]
+    text = tl.run([tl.SFTRACE_ASAN, "info", log]).stdout
+    assert "recording started and stopped (4)" in text, text
     err = _convert_check(log)
     assert "unfinished" not in err and "without" not in err, err
 
