@@ -41,7 +41,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: sftrace filter -p OBJ [-r REGEX]... [--list FILE [--exact]]...\n"
                "                      [--exclude REGEX]... [--descendants] [--args REGEX]... [-v]\n"
-               "                      -o OUT\n"
+               "                      [--trace-on REGEX]... [--trace-off REGEX]... -o OUT\n"
                "\n"
                "Chooses which instrumented functions of OBJ (an executable or shared object\n"
                "built with XRay instrumentation) `sftrace record -f OUT` traces, and writes\n"
@@ -61,6 +61,12 @@ static void usage(FILE *f)
                "                   thread, while it runs\n"
                "  --args REGEX     also record the argument registers and the return value\n"
                "                   of the selected functions REGEX matches; may be repeated\n"
+               "  --trace-on REGEX recording starts when a function REGEX matches is entered\n"
+               "                   (the process starts with recording stopped); may be repeated\n"
+               "  --trace-off REGEX\n"
+               "                   recording stops when a function REGEX matches returns\n"
+               "                   (with only --trace-on/--trace-off, the file selects\n"
+               "                   nothing: every function is traced, between the triggers)\n"
                "  -v               list the selected functions on stdout\n"
                "  -o OUT           the filter file to write (replaced atomically)\n");
 }
@@ -287,6 +293,7 @@ struct func {
     size_t nsyms;
     const char *name; /* to show: the preferred demangled name, or 0x... */
     int sel, args;
+    int ton, toff; /* trace-on / trace-off lines (live control) */
 };
 
 static int fsym_cmp(const void *a, const void *b)
@@ -551,6 +558,14 @@ static int write_filter(const char *out, const char *objpath, const uint8_t *bid
         put_clean(f, funcs[i].name);
         putc('\n', f);
     }
+    for (int on = 1; on >= 0; on--)
+        for (size_t i = 0; i < nfuncs; i++) {
+            if (!(on ? funcs[i].ton : funcs[i].toff))
+                continue;
+            fprintf(f, "%s 0x%" PRIx64 " ", on ? "trace-on" : "trace-off", funcs[i].addr);
+            put_clean(f, funcs[i].name);
+            putc('\n', f);
+        }
     int err = 0;
     if (fflush(f) || ferror(f) || fsync(fd))
         err = errno ? errno : EIO;
@@ -570,7 +585,7 @@ static int write_filter(const char *out, const char *objpath, const uint8_t *bid
 
 struct opts {
     const char *obj, *out;
-    struct patlist sel, excl, args;
+    struct patlist sel, excl, args, ton, toff;
     struct patlist lpats; /* the --list lines as regexes (not with --exact) */
     const char **lists;
     size_t nlists;
@@ -583,13 +598,15 @@ static void opts_free(struct opts *o)
     pat_free(&o->lpats);
     pat_free(&o->excl);
     pat_free(&o->args);
+    pat_free(&o->ton);
+    pat_free(&o->toff);
     free(o->lists);
 }
 
 /* 0 to go on, 1 after --help, -1 on a usage error (said). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_LIST = 256, OPT_EXCLUDE, OPT_DESC, OPT_ARGS, OPT_EXACT };
+    enum { OPT_LIST = 256, OPT_EXCLUDE, OPT_DESC, OPT_ARGS, OPT_EXACT, OPT_TON, OPT_TOFF };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"list", required_argument, NULL, OPT_LIST},
@@ -597,6 +614,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"descendants", no_argument, NULL, OPT_DESC},
         {"args", required_argument, NULL, OPT_ARGS},
         {"exact", no_argument, NULL, OPT_EXACT},
+        {"trace-on", required_argument, NULL, OPT_TON},
+        {"trace-off", required_argument, NULL, OPT_TOFF},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -634,6 +653,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case OPT_EXACT:
             o->exact = 1;
             break;
+        case OPT_TON:
+            pat_add(&o->ton, "--trace-on", optarg);
+            break;
+        case OPT_TOFF:
+            pat_add(&o->toff, "--trace-off", optarg);
+            break;
         default:
             usage(stderr);
             return -1;
@@ -646,7 +671,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     else if (o->exact && !o->nlists)
         fprintf(stderr, PROG ": --exact applies to --list, and there is none\n");
     else
-        return pat_compile(&o->sel) || pat_compile(&o->excl) || pat_compile(&o->args) ? -1 : 0;
+        return pat_compile(&o->sel) || pat_compile(&o->excl) || pat_compile(&o->args) ||
+                       pat_compile(&o->ton) || pat_compile(&o->toff)
+                   ? -1
+                   : 0;
     usage(stderr);
     return -1;
 }
@@ -735,8 +763,9 @@ int cmd_filter(int argc, char **argv)
     }
     if (jstack)
         pcre2_jit_stack_assign(mctx, NULL, jstack);
-    int all = !o.sel.n && !o.nlists;
-    size_t nsel = 0, nargs = 0;
+    int trig_only = !o.sel.n && !o.nlists && (o.ton.n || o.toff.n);
+    int all = !o.sel.n && !o.nlists && !trig_only;
+    size_t nsel = 0, nargs = 0, ntrig = 0;
     for (size_t i = 0; i < ob.nfuncs; i++) {
         struct func *f = &ob.funcs[i];
         int s = all || match_any(&o.sel, f);
@@ -752,6 +781,16 @@ int cmd_filter(int argc, char **argv)
             f->args = 1;
             nargs++;
         }
+        f->ton = o.ton.n && match_any(&o.ton, f);
+        f->toff = o.toff.n && match_any(&o.toff, f);
+        ntrig += f->ton + f->toff;
+    }
+    for (int k = 0; k < 2; k++) {
+        struct patlist *pl = k ? &o.toff : &o.ton;
+        for (size_t i = 0; i < pl->n; i++)
+            if (!pl->v[i].hit)
+                fprintf(stderr, PROG ": warning: %s '%s' matches no instrumented function\n",
+                        k ? "--trace-off" : "--trace-on", pl->v[i].src);
     }
     report_unmatched(&o, &ob, &names);
 
@@ -765,12 +804,17 @@ int cmd_filter(int argc, char **argv)
         for (size_t i = 0; i < ob.nfuncs; i++)
             if (ob.funcs[i].sel)
                 printf("%s\n", ob.funcs[i].name);
-    fprintf(stderr, PROG ": selected %zu of %zu instrumented functions in %s", nsel, ob.nfuncs,
-            o.obj);
+    if (trig_only)
+        fprintf(stderr, PROG ": no selection (every function of %s is traced)", o.obj);
+    else
+        fprintf(stderr, PROG ": selected %zu of %zu instrumented functions in %s", nsel, ob.nfuncs,
+                o.obj);
     if (o.args.n)
         fprintf(stderr, " (%zu with arguments)", nargs);
+    if (ntrig)
+        fprintf(stderr, "; %zu trace-on/trace-off lines", ntrig);
     fprintf(stderr, "%s\n", o.descendants ? ", with their descendants" : "");
-    if (!nsel)
+    if (!nsel && !trig_only)
         fprintf(stderr,
                 PROG ": warning: no function was selected: with this filter, nothing in %s is "
                      "traced\n",

@@ -23,6 +23,7 @@ struct sf_filter_info {
     size_t build_id_len;
     int descendants;
     size_t nfuncs;
+    size_t ntriggers; /* trace-on / trace-off lines */
 };
 
 static inline int sf_filter_hex(int c)
@@ -42,6 +43,55 @@ static inline int sf_filter_starts(const char *line, size_t n, const char *word)
     return n >= w && !memcmp(line, word, w);
 }
 
+/* A trigger line (live control, runtime/ctl.c): `trace-on 0xADDR NAME`
+ * starts recording when the function at ADDR is entered, `trace-off 0xADDR
+ * NAME` stops it when the function returns. 1 with *addr and *on set, 0 for
+ * another kind of line, -1 for a malformed trigger line. */
+static inline int sf_filter_trigger_line(const char *line, size_t ll, uint64_t *addr, int *on)
+{
+    size_t w;
+    if (sf_filter_starts(line, ll, "trace-on "))
+        w = 9, *on = 1;
+    else if (sf_filter_starts(line, ll, "trace-off "))
+        w = 10, *on = 0;
+    else
+        return 0;
+    if (!sf_filter_starts(line + w, ll - w, "0x"))
+        return -1;
+    char *q;
+    errno = 0;
+    unsigned long long a = strtoull(line + w + 2, &q, 16);
+    size_t at = (size_t)(q - line);
+    if (q == line + w + 2 || errno || at > ll || (at < ll && *q != ' '))
+        return -1;
+    *addr = a;
+    return 1;
+}
+
+/* The trigger lines of a valid file: up to max of them into addrs/on (1
+ * trace-on, 0 trace-off); returns how many there are. */
+static inline size_t sf_filter_triggers(const char *buf, size_t len, uint64_t *addrs, uint8_t *on,
+                                        size_t max)
+{
+    const char *p = buf, *end = buf + len;
+    size_t n = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        uint64_t a;
+        int o;
+        if (sf_filter_trigger_line(p, ll, &a, &o) == 1) {
+            if (n < max) {
+                addrs[n] = a;
+                on[n] = (uint8_t)o;
+            }
+            n++;
+        }
+        p += ll + 1;
+    }
+    return n;
+}
+
 /* Parse buf[0..len). Returns 0, or -1 with "line N: what" in err. With
  * addrs/flags given (info->nfuncs entries, from a first call), fills them. */
 static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_info *info,
@@ -53,6 +103,7 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
     memset(info->build_id, 0, sizeof info->build_id);
     info->build_id_len = 0;
     info->descendants = 0;
+    info->ntriggers = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -118,6 +169,14 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
                 flags[n] = q[1] == 'a' ? SF_FILTER_ARGS : 0;
             }
             n++;
+        } else if (sf_filter_trigger_line(line, ll, &(uint64_t){0}, &(int){0}) != 0) {
+            if (sf_filter_trigger_line(line, ll, &(uint64_t){0}, &(int){0}) < 0) {
+                snprintf(err, errlen,
+                         "line %d: expected 'trace-on 0xADDR NAME' or 'trace-off 0xADDR NAME'",
+                         lineno);
+                return -1;
+            }
+            info->ntriggers++;
         } else {
             snprintf(err, errlen, "line %d: unknown line '%.*s'", lineno, (int)(ll > 40 ? 40 : ll),
                      line);

@@ -450,6 +450,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
         return;
     }
     sf_tls.in_slow = 1;
+    if (mode & SF_SLOW_TRIG)
+        mode = sf_ctl_trigger(w1, mode); /* live control: may start recording */
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
         thread_start(now, 0);
@@ -489,6 +491,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     }
     if ((mode & SF_SLOW_LEAVE) && sp >= sf_tls.scope)
         sf_tls.scope = 0; /* the scope's frame returns (or is gone) */
+    if (mode & SF_SLOW_TRIG)
+        sf_ctl_trigger_after(w1); /* live control: may stop recording */
     sf_tls.in_slow = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

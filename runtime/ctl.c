@@ -26,6 +26,13 @@
  * after it; STOP is written after the sleds are off and a flush, so every
  * record of the window comes before it.
  *
+ * Triggers: `trace-on 0xADDR NAME` and `trace-off 0xADDR NAME` lines in
+ * filter files (docs/filter-format.md) name functions whose entry starts
+ * recording (the entry itself is recorded) and whose return stops it (the
+ * exit is recorded). Their sleds go to their own trampoline (T_TRIG, always
+ * through C) and stay patched while recording is stopped; only they pay
+ * for the check. A trace-on line makes the process start stopped.
+ *
  * Requests come from a signal handler (SIGUSR1; `sftrace ctl` sends it with
  * sigqueue and a value saying start or stop), so everything here is
  * async-signal-safe in practice: no malloc, the patch lock only tried.
@@ -48,7 +55,7 @@ static uint32_t mark_seq;
 struct ctl_sled {
     uint8_t *sled;
     uint8_t kind;
-    uint8_t keep; /* stays on while stopped (a trigger: later) */
+    uint8_t keep; /* a trigger's: stays on while stopped */
 };
 struct ctl_obj {
     uintptr_t plo;
@@ -56,7 +63,27 @@ struct ctl_obj {
     int rx;
     struct ctl_sled *s;
     uint32_t n, cap;
+    int tfile; /* the trigger file for its build-id, -1 if none */
 };
+
+/* Trigger lines, per filter file (matched to objects by build-id); and the
+ * function ids of the patched trigger functions. */
+#define MAX_TFILES 64
+#define MAX_TRIG 256
+static struct {
+    uint8_t bid[64];
+    size_t bidlen;
+    uint64_t *addrs;
+    uint8_t *on;
+    size_t n;
+} tfiles[MAX_TFILES];
+static int ntfiles;
+static struct {
+    uint32_t fid;
+    uint8_t on, off; /* trace-on at entry, trace-off at exit */
+    uint8_t rec;     /* its own events are recorded */
+} trig[MAX_TRIG];
+static _Atomic uint32_t ntrig;
 #define CTL_MAX_OBJS 4096
 static struct ctl_obj objs[CTL_MAX_OBJS];
 static uint32_t nobjs;
@@ -73,7 +100,13 @@ int sf_ctl_live(void)
 
 /* ---- what patch.c tells us (under its lock) ------------------------------ */
 
-struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds)
+int sf_ctl_triggers(void)
+{
+    return ntfiles > 0;
+}
+
+struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
+                                 const uint8_t *bid, size_t bidlen)
 {
     if (!ctl_on || nobjs == CTL_MAX_OBJS)
         return NULL;
@@ -86,14 +119,50 @@ struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_
     o->rx = rx;
     o->n = 0;
     o->cap = (uint32_t)max_sleds;
+    o->tfile = -1;
+    for (int i = 0; i < ntfiles && bidlen; i++)
+        if (tfiles[i].bidlen == bidlen && !memcmp(tfiles[i].bid, bid, bidlen))
+            o->tfile = i;
     nobjs++;
     return o;
 }
 
-void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind)
+/* A sled of the function at ELF address elf_addr (function id fid): is it
+ * the entry of a trace-on function or an exit (or tail call) of a
+ * trace-off one? record: the function is traced (a filter selects it, or
+ * none applies); a trigger that is not only triggers. */
+int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t fid, int record)
+{
+    if (!o || o->tfile < 0)
+        return 0;
+    int on = 0, off = 0;
+    for (size_t i = 0; i < tfiles[o->tfile].n; i++)
+        if (tfiles[o->tfile].addrs[i] == elf_addr) {
+            on |= tfiles[o->tfile].on[i];
+            off |= !tfiles[o->tfile].on[i];
+        }
+    int is = kind == XRAY_ENTRY ? on : off;
+    if (!is)
+        return 0;
+    uint32_t n = atomic_load(&ntrig), k;
+    for (k = 0; k < n && trig[k].fid != fid; k++)
+        ;
+    if (k == n) {
+        if (n == MAX_TRIG)
+            return 0;
+        trig[n].fid = fid;
+        trig[n].on = (uint8_t)on;
+        trig[n].off = (uint8_t)off;
+        trig[n].rec = (uint8_t)record;
+        atomic_store(&ntrig, n + 1); /* published before the sled is patched */
+    }
+    return 1;
+}
+
+void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind, int keep)
 {
     if (o && o->n < o->cap)
-        o->s[o->n++] = (struct ctl_sled){sled, (uint8_t)kind, 0};
+        o->s[o->n++] = (struct ctl_sled){sled, (uint8_t)kind, (uint8_t)keep};
 }
 
 /* The object's sleds are patched and its text is still writable: a
@@ -188,6 +257,70 @@ int sf_ctl_set(int on, uint32_t why, uint32_t arg)
     return rc;
 }
 
+/* ---- triggers (the slow path of a T_TRIG sled, signals blocked) ---------- */
+
+static int trig_of(uint32_t fid)
+{
+    uint32_t n = atomic_load(&ntrig);
+    for (uint32_t k = 0; k < n; k++)
+        if (trig[k].fid == fid)
+            return (int)k;
+    return -1;
+}
+
+int sf_ctl_trigger(uint32_t w1, int mode)
+{
+    int k = trig_of(sf_w1_fid(w1));
+    if (k >= 0 && sf_w1_kind(w1) == SF_KIND_ENTRY && trig[k].on && !atomic_load(&live))
+        sf_ctl_set(1, SF_WHY_TRIGGER, sf_w1_fid(w1)); /* START, then this entry */
+    if (!atomic_load(&live) || (k >= 0 && !trig[k].rec))
+        mode &= ~SF_SLOW_RECORD; /* stopped (a trace-off function returning), or not traced */
+    return mode;
+}
+
+void sf_ctl_trigger_after(uint32_t w1)
+{
+    int k = trig_of(sf_w1_fid(w1));
+    if (k >= 0 && sf_w1_kind(w1) != SF_KIND_ENTRY && trig[k].off && atomic_load(&live))
+        sf_ctl_set(0, SF_WHY_TRIGGER, sf_w1_fid(w1)); /* this exit, then STOP */
+}
+
+/* Read the trigger lines of the filter files in list (SFTRACE_FILTER).
+ * The files were checked by filter.c already. */
+static void load_triggers(const char *list)
+{
+    char path[4096];
+    while (list && *list && ntfiles < MAX_TFILES) {
+        const char *colon = strchr(list, ':');
+        size_t n = colon ? (size_t)(colon - list) : strlen(list);
+        list += n + (colon ? 1 : 0);
+        if (!n || n >= sizeof path)
+            continue;
+        memcpy(path, list - n - (colon ? 1 : 0), n);
+        path[n] = 0;
+        char *buf = sf_map(1 << 20);
+        if (!buf)
+            return;
+        ssize_t len = sf_read_file(path, buf, (1 << 20) - 1);
+        struct sf_filter_info info;
+        char err[256];
+        size_t nt;
+        if (len > 0 && sf_filter_parse(buf, (size_t)len, &info, NULL, NULL, err, sizeof err) == 0 &&
+            (nt = sf_filter_triggers(buf, (size_t)len, NULL, NULL, 0)) > 0) {
+            tfiles[ntfiles].addrs = sf_alloc(nt * 8);
+            tfiles[ntfiles].on = sf_alloc(nt);
+            if (tfiles[ntfiles].addrs && tfiles[ntfiles].on) {
+                sf_filter_triggers(buf, (size_t)len, tfiles[ntfiles].addrs, tfiles[ntfiles].on, nt);
+                tfiles[ntfiles].n = nt;
+                memcpy(tfiles[ntfiles].bid, info.build_id, sizeof tfiles[ntfiles].bid);
+                tfiles[ntfiles].bidlen = info.build_id_len;
+                ntfiles++;
+            }
+        }
+        sf_unmap(buf, 1 << 20);
+    }
+}
+
 /* SIGUSR1: a plain signal toggles; `sftrace ctl` queues one with the value
  * SF_CTL_START or SF_CTL_STOP. */
 static void on_signal(int sig, siginfo_t *si, void *uc)
@@ -214,14 +347,22 @@ static int env_true(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/* At start-up, before any object is patched. */
+/* At start-up, before any object is patched. SIGUSR1 is taken only when
+ * asked for (record --paused or --control), never for triggers alone. */
 void sf_ctl_init(void)
 {
     int paused = env_true("SFTRACE_PAUSED");
-    ctl_on = paused || env_true("SFTRACE_CONTROL");
+    load_triggers(getenv("SFTRACE_FILTER"));
+    for (int i = 0; i < ntfiles; i++)
+        for (size_t k = 0; k < tfiles[i].n; k++)
+            paused |= tfiles[i].on[k]; /* trace-on: nothing before it */
+    int control = env_true("SFTRACE_PAUSED") || env_true("SFTRACE_CONTROL");
+    ctl_on = paused || ntfiles || control;
     if (!ctl_on)
         return;
     atomic_store(&live, !paused);
+    if (!control)
+        return; /* triggers only: SIGUSR1 stays the program's */
     int (*real_sigaction)(int, const struct sigaction *, struct sigaction *) =
         (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
     struct sigaction sa;

@@ -434,7 +434,8 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     int rx = PROT_READ | PROT_EXEC |
              sf_arch_text_prot(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr);
     uint8_t *stub = NULL;
-    if (slot && !filt && !desc_only && sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
+    if (slot && !filt && !desc_only && !sf_ctl_triggers() &&
+        sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
         stub = stub_in_slot(slot, rx);
     if (!stub)
         stub = stub_near(lo, hi + SF_SLED_SIZE);
@@ -461,7 +462,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
     write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, 0);
-    struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n); /* live control (ctl.c) */
+    struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n, mid, midlen); /* live control */
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
@@ -484,7 +485,12 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         }
         static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
         int t = T_NORMAL;
-        if (desc_only || (filt && filt->descendants)) {
+        int trig =
+            !desc_only && !(filt && filt->descendants) &&
+            sf_ctl_obj_trigger(co, fn - info->dlpi_addr, kind, o->fid_base + f, !filt || selected);
+        if (trig) {
+            t = T_TRIG; /* a trace-on / trace-off sled (ctl.c), whatever the filter says */
+        } else if (desc_only || (filt && filt->descendants)) {
             /* a tail call stays inside the scope only if its callee's
              * sleds will see it; otherwise the tail call ends the frame */
             int keep = kind == XRAY_TAIL && tail_target_traced(info, sled);
@@ -506,7 +512,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         }
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);
-        sf_ctl_obj_sled(co, sled, kind);
+        sf_ctl_obj_sled(co, sled, kind, trig);
         if (!o->first_sled)
             o->first_sled = sled;
         nsleds++;

@@ -216,6 +216,7 @@ enum sf_tramp {
     T_LEAVE_TAIL,
     T_DESC_LEAVE,
     T_DESC_LEAVE_TAIL,
+    T_TRIG, /* a trace-on / trace-off function's sled (ctl.c) */
     T_COUNT
 };
 extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;
@@ -227,6 +228,7 @@ extern const void *const sf_tramp_mono[T_COUNT] SF_HIDDEN;
 #define SF_SLOW_ENTER 8
 #define SF_SLOW_LEAVE 16
 #define SF_SLOW_DESC 32
+#define SF_SLOW_TRIG 64 /* a trigger sled: ctl.c decides (sf_ctl_trigger) */
 extern const char sf_win_start[] SF_HIDDEN, sf_win_commit[] SF_HIDDEN;
 extern uint32_t sf_xsave_mask_lo SF_HIDDEN, sf_xsave_mask_hi SF_HIDDEN;
 extern uint32_t sf_xsave_size SF_HIDDEN, sf_use_xsave SF_HIDDEN;
@@ -321,8 +323,17 @@ int sf_ctl_enabled(void) SF_HIDDEN;
 int sf_ctl_live(void) SF_HIDDEN;
 int sf_ctl_set(int on, uint32_t why, uint32_t arg) SF_HIDDEN;
 /* patch.c, under its lock, while an object's text is writable: */
-struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds) SF_HIDDEN;
-void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind) SF_HIDDEN;
+struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
+                                 const uint8_t *bid, size_t bidlen) SF_HIDDEN;
+/* Is this sled a trigger (patch it to T_TRIG, even if no filter selects it)? */
+int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t fid,
+                       int record) SF_HIDDEN;
+void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind, int keep) SF_HIDDEN;
+int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
+/* buffer.c, in the slow path of a T_TRIG sled: before recording (returns the
+ * mode, without SF_SLOW_RECORD when the event is not to be recorded), after. */
+int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
+void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
 
 /* ---- filter.c ---- */

@@ -251,3 +251,79 @@ def test_bad_mark_chunk_is_skipped():
     names = collections.Counter(line.split("\t")[9] for line in r.stdout.splitlines()
                                 if line and not line.startswith("#"))
     assert names["work"] == 4 and names["outer"] == 1, names
+
+
+def _trigger_filter(name, opts):
+    f = os.path.join(_dir(), name)
+    tl.run([tl.SFTRACE_ASAN, "filter", "-p", _exe(), "-o", f] + list(opts))
+    return f
+
+
+def test_trace_on_off_triggers():
+    """`trace-on outer` / `trace-off held` lines (sftrace filter --trace-on
+    / --trace-off): recording starts at outer's entry (outer recorded),
+    stops as held returns (held recorded), starts again at the next outer;
+    nothing before the first outer; work() calls outside the windows are not
+    recorded; every call is whole. SIGUSR1 stays the program's."""
+    f = _trigger_filter("trig.filter", ["--trace-on", "^outer$", "--trace-off", "^held$"])
+    with open(f) as fh:
+        lines = fh.read().splitlines()
+    assert [l.split()[0] for l in lines[4:]] == ["trace-on", "trace-off"], lines
+    assert lines[4].endswith(" outer") and lines[5].endswith(" held"), lines
+    log = os.path.join(_dir(), "trig.log")
+    p = Prog(log, opts=("-f", f))
+    p.cmd("hold")                   # before any outer: not recorded
+    p.cmd("release")
+    assert p.cmd("run 3") == "ran 3"  # starts at outer: outer, 3 work
+    p.cmd("hold")                   # recorded; stops as held returns
+    p.cmd("release")
+    p.cmd("hold")                   # stopped: not recorded
+    p.cmd("release")
+    assert p.cmd("run 4") == "ran 4"  # starts again: outer, 4 work
+    p.quit()
+    calls = _calls(log)
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    assert by == {("outer", 0, "-"): 2, ("work", 1, "-"): 3 + 4 + 2, ("held", 0, "-"): 1}, by
+    assert [m[0] for m in _marks(log)] == [MARK_STOP, MARK_START, MARK_STOP, MARK_START]
+    info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
+    assert [m["why"] for m in info["marks"]] == ["started paused", "trigger", "trigger",
+                                                 "trigger"], info["marks"]
+    _convert_check(log)
+    # SIGUSR1 is not taken for triggers: ctl refuses, the signal stays the program's
+    p = Prog(log, opts=("-f", f))
+    r = p.ctl("start", check=False)
+    assert r.returncode == 1 and "without control" in r.stderr, r.stderr
+    p.quit()
+
+
+def test_trace_on_with_selection():
+    """With a selection (-r work) and a trace-on line for a function the
+    selection does not trace (held): held starts recording but is not
+    recorded itself; only the selected work() calls after it are."""
+    f = _trigger_filter("trigsel.filter", ["-r", "^work$", "--trace-on", "^held$"])
+    log = os.path.join(_dir(), "trigsel.log")
+    p = Prog(log, opts=("-f", f))
+    p.cmd("run 5")                 # before held: nothing
+    p.cmd("hold")                  # starts; its work(1), work(2) recorded
+    p.cmd("release")
+    p.cmd("run 6")
+    p.quit()
+    names = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert names == {("work", 0, "-"): 2 + 6}, names
+
+
+def test_bad_trigger_line():
+    """A malformed trigger line is refused with the file and line; the
+    program then runs untraced."""
+    f = os.path.join(_dir(), "badtrig.filter")
+    good = _trigger_filter("good.filter", ["--trace-on", "^outer$"])
+    with open(good) as fh:
+        text = fh.read()
+    with open(f, "w") as fh:
+        fh.write(text + "trace-off 12 nothex\n")
+    log = os.path.join(_dir(), "badtrig.log")
+    p = Prog(log, opts=("-f", f))
+    p.cmd("run 2")
+    err = p.quit()
+    assert "line 6: expected 'trace-on 0xADDR NAME' or 'trace-off 0xADDR NAME'" in err, err
+    assert _calls(log) == []

@@ -57,6 +57,7 @@ __attribute__((noinline)) void held(void)
         ;
     work(1);
     work(2);
+    sink++; /* not a tail call */
 }
 
 __attribute__((noinline)) void spin_b(unsigned long i)

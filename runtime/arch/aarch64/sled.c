@@ -54,7 +54,8 @@
 
 void sf_trampoline_slow_record(void), sf_trampoline_args(void), sf_trampoline_ret(void),
     sf_trampoline_enter(void), sf_trampoline_leave(void), sf_trampoline_desc(void),
-    sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_desc_leave(void);
+    sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_desc_leave(void),
+    sf_trampoline_trig(void);
 
 /* Indexed by enum sf_tramp. Only the plain trampoline has a fast path
  * here; the filter variants go through C (buffer.c applies the same rules). */
@@ -70,12 +71,13 @@ const void *const sf_tramp_fast[T_COUNT] = {
     sf_trampoline_leave,
     sf_trampoline_desc_leave,
     sf_trampoline_desc_leave,
+    sf_trampoline_trig,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_slow_record, sf_trampoline_args,       sf_trampoline_ret,
     sf_trampoline_enter,       sf_trampoline_leave,      sf_trampoline_desc,
     sf_trampoline_args_enter,  sf_trampoline_ret_leave,  sf_trampoline_leave,
-    sf_trampoline_desc_leave,  sf_trampoline_desc_leave,
+    sf_trampoline_desc_leave,  sf_trampoline_desc_leave, sf_trampoline_trig,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");

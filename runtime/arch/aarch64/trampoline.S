@@ -34,6 +34,7 @@
 #define SLOW_ENTER 8
 #define SLOW_LEAVE 16
 #define SLOW_DESC 32
+#define SLOW_TRIG 64
 
 #define FRAME 304 /* x0..x18, x29, x30, nzcv, q0..q7 */
 
@@ -179,6 +180,7 @@ SLOW_VARIANT(sf_trampoline_desc, SLOW_RECORD | SLOW_DESC)
 SLOW_VARIANT(sf_trampoline_desc_leave, SLOW_RECORD | SLOW_DESC | SLOW_LEAVE)
 SLOW_VARIANT(sf_trampoline_args_enter, SLOW_RECORD | SLOW_ARGS | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
+SLOW_VARIANT(sf_trampoline_trig, SLOW_RECORD | SLOW_TRIG) /* live control: ctl.c */
 
 /* int sf_alloc_record(...): no fast path here; C records it (returns 1).
  * The window symbols exist for buffer.c and are empty. */

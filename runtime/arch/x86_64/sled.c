@@ -20,7 +20,7 @@ void sf_trampoline_desc(void), sf_trampoline_enter(void), sf_trampoline_leave(vo
     sf_trampoline_desc_mono(void), sf_trampoline_enter_mono(void), sf_trampoline_leave_mono(void),
     sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_leave_tail(void),
     sf_trampoline_desc_leave(void), sf_trampoline_desc_leave_tail(void),
-    sf_trampoline_desc_leave_mono(void);
+    sf_trampoline_desc_leave_mono(void), sf_trampoline_trig(void);
 
 /* Indexed by enum sf_tramp. The slow path finds the sled's kind in W1, so
  * one _mono variant serves exit and tail sleds alike. */
@@ -36,6 +36,7 @@ const void *const sf_tramp_fast[T_COUNT] = {
     sf_trampoline_leave_tail,
     sf_trampoline_desc_leave,
     sf_trampoline_desc_leave_tail,
+    sf_trampoline_trig,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_mono,
@@ -49,6 +50,7 @@ const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_leave_mono,
     sf_trampoline_desc_leave_mono,
     sf_trampoline_desc_leave_mono,
+    sf_trampoline_trig,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
@@ -174,8 +176,9 @@ int sf_arch_sled_patched(const uint8_t *sled)
  * the short jump over the sled (entry, tail call) or `ret` (exit). */
 void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
 {
-    uint16_t v = on ? (uint16_t)(0x41 | 0xba << 8)
-                    : kind == XRAY_EXIT ? (uint16_t)(0xc3 | 0x90 << 8) : (uint16_t)(0xeb | 0x09 << 8);
+    uint16_t v = on                  ? (uint16_t)(0x41 | 0xba << 8)
+                 : kind == XRAY_EXIT ? (uint16_t)(0xc3 | 0x90 << 8)
+                                     : (uint16_t)(0xeb | 0x09 << 8);
     __atomic_store_n((uint16_t *)sled, v, __ATOMIC_RELEASE);
 }
 
