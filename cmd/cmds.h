@@ -28,6 +28,7 @@ int cmd_graph(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 /* The path of the running sftrace binary's directory (for finding the runtime). */
 const char *sftrace_self_dir(void);

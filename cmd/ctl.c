@@ -3,7 +3,8 @@
  * of a running process that `sftrace record --paused` (or --control)
  * started.
  *
- * The runtime listens for SIGUSR1 (runtime/ctl.c); this sends it with
+ * The runtime listens for SIGUSR1 (runtime/ctl.c) and SIGUSR2 (ring.c,
+ * with --ring); these send them with
  * sigqueue and a value saying what to do (common/ctlproto.h), after
  * checking that the process is one that listens (a process without the
  * runtime, or recording without control, would be killed by the signal).
@@ -75,8 +76,9 @@ static int maps_have(int pid, const char *what)
     return found;
 }
 
-/* MARK chunks of pid in the log, and the kind of the last one (0: none). */
-static long count_marks(const char *logpath, int pid, uint32_t *last)
+/* MARK chunks of pid of the kinds in mask (1 << kind) in the log, and the
+ * kind of the last one (0: none). -1 if the log cannot be read. */
+static long count_marks(const char *logpath, int pid, unsigned mask, uint32_t *last)
 {
     char err[SF_ERRLEN];
     struct sf_log *log = sf_log_open(logpath, err, sizeof err);
@@ -87,12 +89,65 @@ static long count_marks(const char *logpath, int pid, uint32_t *last)
     struct sf_chunkv c;
     long n = 0;
     while (sf_log_next(log, &c) > 0)
-        if (c.h->type == SF_CHUNK_MARK && c.h->pid == (uint32_t)pid) {
+        if (c.h->type == SF_CHUNK_MARK && c.h->pid == (uint32_t)pid &&
+            (mask >> c.u.mark->kind & 1)) {
             n++;
             *last = c.u.mark->kind;
         }
     sf_log_close(log);
     return n;
+}
+
+/* The pid argument, checked: a live process that sftrace records, with the
+ * environment variable `need` (one of two) set; its log in logpath. 0, or
+ * the exit status after a message. */
+static int target(const char *cmd, const char *arg, long *pid, const char *need1, const char *need2,
+                  const char *how, char *logpath, size_t len)
+{
+    char *end;
+    *pid = strtol(arg, &end, 10);
+    if (*end || *pid <= 0 || *pid > INT_MAX) {
+        fprintf(stderr, "%s: '%s' is not a process id\n", cmd, arg);
+        return 2;
+    }
+    if (kill((pid_t)*pid, 0) != 0 && errno == ESRCH) {
+        fprintf(stderr, "%s: no process %ld\n", cmd, *pid);
+        return 1;
+    }
+    int has_rt = maps_have((int)*pid, "libsftrace");
+    if (has_rt < 0) {
+        fprintf(stderr, "%s: cannot read /proc/%ld/maps: %s\n", cmd, *pid, strerror(errno));
+        return 1;
+    }
+    if (!has_rt || !proc_env((int)*pid, "SFTRACE_OUTPUT_FILE", logpath, len)) {
+        fprintf(stderr, "%s: process %ld is not being recorded by sftrace\n", cmd, *pid);
+        return 1;
+    }
+    char v[64];
+    if (!(proc_env((int)*pid, need1, v, sizeof v) && strcmp(v, "0")) &&
+        !(need2 && proc_env((int)*pid, need2, v, sizeof v) && strcmp(v, "0"))) {
+        fprintf(stderr, "%s: process %ld records without %s\n", cmd, *pid, how);
+        return 1;
+    }
+    return 0;
+}
+
+/* Wait (5 s at most) until pid has more than `before` marks of mask. */
+static int wait_marks(const char *cmd, long pid, const char *logpath, unsigned mask, long before,
+                      uint32_t *kind)
+{
+    for (int i = 0; i < 500; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        if (count_marks(logpath, (int)pid, mask, kind) > before)
+            return 0;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            fprintf(stderr, "%s: process %ld ended\n", cmd, pid);
+            return 1;
+        }
+    }
+    fprintf(stderr, "%s: process %ld did not mark it in %s within 5 s\n", cmd, pid, logpath);
+    return 1;
 }
 
 int cmd_ctl(int argc, char **argv)
@@ -118,38 +173,22 @@ int cmd_ctl(int argc, char **argv)
             return 2;
         }
     }
-    char *end;
-    long pid = pidarg ? strtol(pidarg, &end, 10) : 0;
-    if (!pidarg || *end || pid <= 0 || pid > INT_MAX || !what ||
+    if (!pidarg || !what ||
         (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "toggle"))) {
         usage(stderr);
         return 2;
     }
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-        fprintf(stderr, CMD ": no process %ld\n", pid);
-        return 1;
-    }
-    char logpath[PATH_MAX], v[64];
-    int has_rt = maps_have((int)pid, "libsftrace");
-    if (has_rt < 0) {
-        fprintf(stderr, CMD ": cannot read /proc/%ld/maps: %s\n", pid, strerror(errno));
-        return 1;
-    }
-    if (!has_rt || !proc_env((int)pid, "SFTRACE_OUTPUT_FILE", logpath, sizeof logpath)) {
-        fprintf(stderr, CMD ": process %ld is not being recorded by sftrace\n", pid);
-        return 1;
-    }
-    int paused = proc_env((int)pid, "SFTRACE_PAUSED", v, sizeof v) && strcmp(v, "0");
-    int control = proc_env((int)pid, "SFTRACE_CONTROL", v, sizeof v) && strcmp(v, "0");
-    if (!paused && !control) {
-        fprintf(stderr,
-                CMD ": process %ld records without control (start it with `sftrace record "
-                    "--paused` or `--control`); SIGUSR1 would be the program's own\n",
-                pid);
-        return 1;
-    }
+    long pid;
+    char logpath[PATH_MAX];
+    int r = target(CMD, pidarg, &pid, "SFTRACE_PAUSED", "SFTRACE_CONTROL",
+                   "control (start it with `sftrace record --paused` or `--control`); SIGUSR1 "
+                   "would be the program's own",
+                   logpath, sizeof logpath);
+    if (r)
+        return r;
+    const unsigned mask = 1u << SF_MARK_START | 1u << SF_MARK_STOP;
     uint32_t last = 0;
-    long before = wait ? count_marks(logpath, (int)pid, &last) : 0;
+    long before = wait ? count_marks(logpath, (int)pid, mask, &last) : 0;
     int want_on = !strcmp(what, "start") ? 1 : !strcmp(what, "stop") ? 0 : -1;
     if (wait && before >= 0 && want_on >= 0 &&
         (last ? last == (want_on ? SF_MARK_START : SF_MARK_STOP) : want_on == 1)) {
@@ -165,20 +204,66 @@ int cmd_ctl(int argc, char **argv)
     }
     if (!wait || before < 0)
         return 0;
-    for (int i = 0; i < 500; i++) {
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-        uint32_t kind = 0;
-        if (count_marks(logpath, (int)pid, &kind) > before) {
-            printf(CMD ": pid %ld: recording %s\n", pid,
-                   kind == SF_MARK_START ? "started" : "stopped");
+    uint32_t kind = 0;
+    if (wait_marks(CMD, pid, logpath, mask, before, &kind))
+        return 1;
+    printf(CMD ": pid %ld: recording %s\n", pid, kind == SF_MARK_START ? "started" : "stopped");
+    return 0;
+}
+
+static void snapshot_usage(FILE *f)
+{
+    fprintf(f, "usage: sftrace snapshot PID [--no-wait]\n"
+               "\n"
+               "Makes process PID, which `sftrace record --ring SIZE` started, write what its\n"
+               "flight recorder holds to its log as a snapshot (SIGUSR2 does it too). Waits\n"
+               "until the snapshot is complete in the log (at most 5 s) and prints its number;\n"
+               "`sftrace info` lists the snapshots, and the tools read one with --snapshot N.\n"
+               "\n"
+               "  --no-wait      send the request and return\n");
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+    const char *pidarg = NULL;
+    int wait = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            snapshot_usage(stdout);
             return 0;
-        }
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-            fprintf(stderr, CMD ": process %ld ended\n", pid);
-            return 1;
+        } else if (!strcmp(argv[i], "--no-wait")) {
+            wait = 0;
+        } else if (argv[i][0] == '-' || pidarg) {
+            fprintf(stderr, "sftrace snapshot: unexpected argument '%s'\n", argv[i]);
+            snapshot_usage(stderr);
+            return 2;
+        } else {
+            pidarg = argv[i];
         }
     }
-    fprintf(stderr, CMD ": process %ld did not mark the change in %s within 5 s\n", pid, logpath);
-    return 1;
+    if (!pidarg) {
+        snapshot_usage(stderr);
+        return 2;
+    }
+    long pid;
+    char logpath[PATH_MAX];
+    int r = target("sftrace snapshot", pidarg, &pid, "SFTRACE_RING", NULL,
+                   "a flight recorder (start it with `sftrace record --ring SIZE`)", logpath,
+                   sizeof logpath);
+    if (r)
+        return r;
+    const unsigned mask = 1u << SF_MARK_SNAP_END;
+    uint32_t kind;
+    long before = wait ? count_marks(logpath, (int)pid, mask, &kind) : 0;
+    union sigval sv = {.sival_int = SF_CTL_SNAPSHOT};
+    if (sigqueue((pid_t)pid, SF_SNAP_SIGNAL, sv) != 0) {
+        fprintf(stderr, "sftrace snapshot: cannot signal process %ld: %s\n", pid, strerror(errno));
+        return 1;
+    }
+    if (!wait || before < 0)
+        return 0;
+    if (wait_marks("sftrace snapshot", pid, logpath, mask, before, &kind))
+        return 1;
+    printf("sftrace snapshot: pid %ld: snapshot %ld written to %s\n", pid, before + 1, logpath);
+    return 0;
 }

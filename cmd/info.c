@@ -61,6 +61,14 @@ struct imark {
     uint64_t ns;
 };
 
+/* A flight-recorder snapshot (MARK SNAP_BEGIN .. SNAP_END). */
+struct isnap {
+    uint32_t img, seq, why, arg;
+    uint64_t ns;            /* the cut */
+    uint64_t chunks, bytes; /* EVENTS chunks and their record bytes in it */
+    int complete;           /* its SNAP_END was seen */
+};
+
 struct iobj {
     char *path;
     uint8_t *bid;
@@ -86,6 +94,9 @@ struct info {
     uint64_t nchunks[SF_CHUNK_MARK + 1], chunk_bytes[SF_CHUNK_MARK + 1], unknown_chunks;
     struct imark *marks; /* MARK chunks (live control), in file order */
     size_t nmarks, capmarks;
+    struct isnap *snaps; /* snapshots, in file order */
+    size_t nsnaps, capsnaps;
+    struct sf_map snap_open; /* image id -> index + 1 of its snapshot being read */
     uint64_t raw_bytes, packed_bytes;
     /* calibration pairs of TSC processes with the smallest and largest tsc */
     uint64_t tsc_lo, mono_lo, tsc_hi, mono_hi, npairs;
@@ -220,6 +231,11 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
         }
         tr->last_ns = e->flush_mono_ns;
         tr->bytes += plen;
+        uint64_t *open = sf_map_get(&in->snap_open, ii, 0);
+        if (open && *open) {
+            in->snaps[*open - 1].chunks++;
+            in->snaps[*open - 1].bytes += plen;
+        }
         im->ev_bytes += plen;
         im->ev_chunks++;
         if (h->flags & SF_EVENTS_LOST) {
@@ -245,6 +261,19 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
             tr->exact_events += nev;
             im->exact_events += nev;
             in->exact_events += nev;
+        }
+    } else if (t == SF_CHUNK_MARK && c->u.mark->kind >= SF_MARK_SNAP_BEGIN) {
+        const struct sf_mark *m = c->u.mark;
+        uint64_t *open = sf_map_get(&in->snap_open, ii, 1);
+        if (m->kind == SF_MARK_SNAP_BEGIN) {
+            SF_GROW(in->snaps, in->nsnaps, in->capsnaps);
+            in->snaps[in->nsnaps++] =
+                (struct isnap){ii, m->seq, m->why, m->arg, m->mono_ns, 0, 0, 0};
+            *open = in->nsnaps;
+        } else {
+            if (*open && in->snaps[*open - 1].seq == m->seq)
+                in->snaps[*open - 1].complete = 1;
+            *open = 0;
         }
     } else if (t == SF_CHUNK_MARK) {
         const struct sf_mark *m = c->u.mark;
@@ -478,8 +507,10 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
     sf_table_free(t);
 }
 
-static const char *mark_why(uint32_t why)
+static const char *mark_why(uint32_t why, int snap)
 {
+    if (snap && why == SF_WHY_SIGNAL)
+        return "SIGUSR2";
     switch (why) {
     case SF_WHY_PAUSED:
         return "started paused";
@@ -491,23 +522,47 @@ static const char *mark_why(uint32_t why)
         return "trigger";
     case SF_WHY_API:
         return "API";
+    case SF_WHY_SLOW:
+        return "slow call";
+    case SF_WHY_EXIT:
+        return "end of the image";
+    case SF_WHY_FATAL:
+        return "fatal signal";
+    case SF_WHY_DIED:
+        return "died";
     }
     return "?";
 }
 
 static void print_marks(const struct info *in, const struct sf_file_header *fh)
 {
+    char a[SF_FMT_LEN], b[SF_FMT_LEN];
+    if (in->nsnaps) {
+        printf("\nsnapshots (%zu; read one with --snapshot N, the last by default)\n", in->nsnaps);
+        static const char *const sh[] = {"pid", "snapshot", "cut", "chunks", "bytes", "why"};
+        struct sf_table *t = sf_table_new(6, sh, "rrrrrl");
+        for (size_t i = 0; i < in->nsnaps; i++) {
+            const struct isnap *sn = &in->snaps[i];
+            char why[64];
+            snprintf(why, sizeof why, "%s%s", mark_why(sn->why, 1),
+                     sn->complete ? "" : " (incomplete: no end mark)");
+            sf_table_addf(t, "%u\t%u\t%s\t%" PRIu64 "\t%s\t%s", in->imgs[sn->img].pid, sn->seq,
+                          sf_fmt_ddur(a, sizeof a, (int64_t)(sn->ns - fh->create_mono_ns)),
+                          sn->chunks, sf_fmt_bytes_s(b, sizeof b, sn->bytes), why);
+        }
+        sf_table_print(t, stdout, "  ");
+        sf_table_free(t);
+    }
     if (!in->nmarks)
         return;
     printf("\nrecording started and stopped (%zu)\n", in->nmarks);
     static const char *const mh[] = {"pid", "seq", "at", "what", "why"};
     struct sf_table *t = sf_table_new(5, mh, "rrrll");
-    char a[SF_FMT_LEN];
     for (size_t i = 0; i < in->nmarks; i++) {
         const struct imark *m = &in->marks[i];
         sf_table_addf(t, "%u\t%u\t%s\t%s\t%s", in->imgs[m->img].pid, m->seq,
                       sf_fmt_ddur(a, sizeof a, (int64_t)(m->ns - fh->create_mono_ns)),
-                      m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why));
+                      m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why, 0));
     }
     sf_table_print(t, stdout, "  ");
     sf_table_free(t);
@@ -557,9 +612,20 @@ static void print_json(const struct info *in, const struct sf_file_header *fh)
                 "%s\n    {\"image\": %u, \"pid\": %u, \"seq\": %u, \"kind\": \"%s\", "
                 "\"why\": \"%s\", \"arg\": %u, \"ns\": %" PRIu64 "}",
                 i ? "," : "", m->img, in->imgs[m->img].pid, m->seq,
-                m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why), m->arg, m->ns);
+                m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why, 0), m->arg, m->ns);
     }
     fprintf(f, "%s],\n", in->nmarks ? "\n  " : "");
+    fprintf(f, "  \"snapshots\": [");
+    for (size_t i = 0; i < in->nsnaps; i++) {
+        const struct isnap *sn = &in->snaps[i];
+        fprintf(f,
+                "%s\n    {\"image\": %u, \"pid\": %u, \"snapshot\": %u, \"why\": \"%s\", "
+                "\"arg\": %u, \"cut_ns\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"bytes\": %" PRIu64
+                ", \"complete\": %s}",
+                i ? "," : "", sn->img, in->imgs[sn->img].pid, sn->seq, mark_why(sn->why, 1),
+                sn->arg, sn->ns, sn->chunks, sn->bytes, sn->complete ? "true" : "false");
+    }
+    fprintf(f, "%s],\n", in->nsnaps ? "\n  " : "");
     fprintf(f, "  \"processes\": [");
     for (size_t i = 0; i < in->nimgs; i++) {
         const struct iimg *im = &in->imgs[i];
@@ -662,6 +728,8 @@ static void free_info(struct info *in)
     }
     free(in->imgs);
     free(in->marks);
+    free(in->snaps);
+    sf_map_free(&in->snap_open);
     free(in->thrs);
     free(in->objs);
     sf_map_free(&in->thrmap);

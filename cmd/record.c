@@ -36,34 +36,45 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace record [-o FILE] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
-               "                      -- CMD [ARGS...]\n"
-               "       sftrace record --print-solib | --print-solib-install-dir\n"
-               "       sftrace record --install-solib [--solib PATH]\n"
-               "\n"
-               "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
-               "function entry and exit of every thread of every process it starts that runs\n"
-               "XRay-instrumented code. Returns CMD's exit status.\n"
-               "\n"
-               "  -o FILE        log to write (default ./sf.log)\n"
-               "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
-               "                 may be repeated, one per object\n"
-               "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
-               "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
-               "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
-               "                 stop and start it (the runtime takes SIGUSR1)\n"
-               "  --solib PATH   use this libsftrace.so\n"
-               "  --print-solib  print the runtime library that would be used\n"
-               "  --print-solib-install-dir\n"
-               "                 print the directory searched first for libsftrace.so\n"
-               "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
-               "  --install-solib\n"
-               "                 copy the runtime of this sftrace (or --solib PATH) into\n"
-               "                 that directory, creating it, and print where it went\n"
-               "\n"
-               "The runtime is searched for in the install directory, beside the sftrace\n"
-               "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
-               "version of sftrace (" SFTRACE_VERSION ").\n");
+    fprintf(f,
+            "usage: sftrace record [-o FILE] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
+            "                      -- CMD [ARGS...]\n"
+            "       sftrace record --print-solib | --print-solib-install-dir\n"
+            "       sftrace record --install-solib [--solib PATH]\n"
+            "\n"
+            "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
+            "function entry and exit of every thread of every process it starts that runs\n"
+            "XRay-instrumented code. Returns CMD's exit status.\n"
+            "\n"
+            "  -o FILE        log to write (default ./sf.log)\n"
+            "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
+            "                 may be repeated, one per object\n"
+            "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
+            "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
+            "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
+            "                 stop and start it (the runtime takes SIGUSR1)\n"
+            "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
+            "                 (packed) records per process (64M, 512K; at least 1M) and\n"
+            "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
+            "                 PID`, at exit, on a fatal signal and on the triggers below\n"
+            "  --snapshot-on REGEX\n"
+            "                 with --ring: a snapshot when a function of CMD's executable\n"
+            "                 that REGEX matches is entered (repeatable)\n"
+            "  --snapshot-slower-than DUR\n"
+            "                 ... instead, when such a call took longer than DUR (1.5s,\n"
+            "                 200ms, 30us, ns), at its exit and including it\n"
+            "  --solib PATH   use this libsftrace.so\n"
+            "  --print-solib  print the runtime library that would be used\n"
+            "  --print-solib-install-dir\n"
+            "                 print the directory searched first for libsftrace.so\n"
+            "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
+            "  --install-solib\n"
+            "                 copy the runtime of this sftrace (or --solib PATH) into\n"
+            "                 that directory, creating it, and print where it went\n"
+            "\n"
+            "The runtime is searched for in the install directory, beside the sftrace\n"
+            "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
+            "version of sftrace (" SFTRACE_VERSION ").\n");
 }
 
 static int is_file(const char *p)
@@ -188,10 +199,13 @@ static int install_solib(const char *given)
 }
 
 /* Is CMD something we can execute (searching PATH like execvp)? */
-static int find_command(const char *cmd)
+/* 0 and its path in found (len bytes) if cmd can be run. */
+static int find_command(const char *cmd, char *found, size_t len)
 {
-    if (strchr(cmd, '/'))
+    if (strchr(cmd, '/')) {
+        snprintf(found, len, "%s", cmd);
         return access(cmd, X_OK) == 0 ? 0 : -1;
+    }
     const char *path = getenv("PATH");
     if (!path)
         path = "/usr/local/bin:/usr/bin:/bin";
@@ -200,8 +214,10 @@ static int find_command(const char *cmd)
         size_t n = colon ? (size_t)(colon - path) : strlen(path);
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%.*s/%s", (int)n, n ? path : ".", cmd);
-        if (is_file(p) && access(p, X_OK) == 0)
+        if (is_file(p) && access(p, X_OK) == 0) {
+            snprintf(found, len, "%s", p);
             return 0;
+        }
         path += n + (colon ? 1 : 0);
     }
     return -1;
@@ -525,6 +541,8 @@ int cmd_record(int argc, char **argv)
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
     int i, print_solib = 0, install = 0, paused = 0, control = 0;
+    const char *ring = NULL, *slower = NULL, *snap_on[32];
+    int nsnap = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -551,6 +569,16 @@ int cmd_record(int argc, char **argv)
             strcat(filters, abs);
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
+        } else if (!strcmp(a, "--ring") && i + 1 < argc) {
+            ring = argv[++i];
+        } else if (!strcmp(a, "--snapshot-on") && i + 1 < argc) {
+            if (nsnap == 32) {
+                fprintf(stderr, "sftrace record: too many --snapshot-on (at most 32)\n");
+                return 2;
+            }
+            snap_on[nsnap++] = argv[++i];
+        } else if (!strcmp(a, "--snapshot-slower-than") && i + 1 < argc) {
+            slower = argv[++i];
         } else if (!strcmp(a, "--paused")) {
             paused = 1;
         } else if (!strcmp(a, "--control")) {
@@ -592,10 +620,36 @@ int cmd_record(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + i;
+    if ((nsnap || slower) && !ring) {
+        fprintf(stderr, "sftrace record: --snapshot-on and --snapshot-slower-than need --ring\n");
+        return 2;
+    }
+    if (slower && !nsnap) {
+        fprintf(stderr, "sftrace record: --snapshot-slower-than applies to --snapshot-on\n");
+        return 2;
+    }
+    if (ring) {
+        char *end;
+        unsigned long long v = strtoull(ring, &end, 10);
+        unsigned long long mul = *end == 'K' || *end == 'k'   ? 1ull << 10
+                                 : *end == 'M' || *end == 'm' ? 1ull << 20
+                                 : *end == 'G' || *end == 'g' ? 1ull << 30
+                                                              : 1;
+        if (mul > 1)
+            end++;
+        if (end == ring || *end || v * mul < (1u << 20) || v * mul > (1ull << 40)) {
+            fprintf(stderr,
+                    "sftrace record: --ring '%s': a size from 1M to 1T (bytes, or with K, M, "
+                    "G)\n",
+                    ring);
+            return 2;
+        }
+    }
 
     if (find_solib(solib, lib, sizeof lib))
         return 1;
-    if (find_command(cmd[0])) {
+    char exe[PATH_MAX];
+    if (find_command(cmd[0], exe, sizeof exe)) {
         fprintf(stderr, "sftrace record: %s: command not found\n", cmd[0]);
         return 127;
     }
@@ -635,6 +689,50 @@ int cmd_record(int argc, char **argv)
     setenv("SFTRACE_PATCH_ALL", "1", 1);
     setenv(SF_ENV_RECORD_VERSION, SFTRACE_VERSION, 1);
     setenv("LD_PRELOAD", preload, 1);
+    if (ring)
+        setenv("SFTRACE_RING", ring, 1);
+    char trigfile[PATH_MAX] = "";
+    if (nsnap) {
+        /* the triggers: a filter file of snapshot lines for CMD's executable,
+         * made by `sftrace filter` (kept until the recording ends) */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(trigfile, sizeof trigfile, "%s/sftrace-triggers-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        int fd = mkstemp(trigfile);
+        if (fd < 0) {
+            fprintf(stderr, "sftrace record: %s: %s\n", trigfile, strerror(errno));
+            return 1;
+        }
+        close(fd);
+        char *fargv[8 + 2 * 32];
+        int fargc = 0;
+        fargv[fargc++] = "filter";
+        fargv[fargc++] = "-p";
+        fargv[fargc++] = exe;
+        fargv[fargc++] = "-o";
+        fargv[fargc++] = trigfile;
+        for (int k = 0; k < nsnap; k++) {
+            fargv[fargc++] = "--snapshot-on";
+            fargv[fargc++] = (char *)snap_on[k];
+        }
+        if (slower) {
+            fargv[fargc++] = "--snapshot-slower-than";
+            fargv[fargc++] = (char *)slower;
+        }
+        fargv[fargc] = NULL;
+        if (cmd_filter(fargc, fargv) != 0) {
+            unlink(trigfile);
+            return 2;
+        }
+        if (strlen(filters) + strlen(trigfile) + 2 > sizeof filters) {
+            fprintf(stderr, "sftrace record: too many filters\n");
+            unlink(trigfile);
+            return 2;
+        }
+        if (filters[0])
+            strcat(filters, ":");
+        strcat(filters, trigfile);
+    }
     if (paused)
         setenv("SFTRACE_PAUSED", "1", 1);
     if (control)
@@ -703,5 +801,7 @@ int cmd_record(int argc, char **argv)
     if (s.died > 4)
         fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
     report_stale_filters(filters, &s);
+    if (trigfile[0])
+        unlink(trigfile);
     return rc;
 }

@@ -43,18 +43,32 @@ static inline int sf_filter_starts(const char *line, size_t n, const char *word)
     return n >= w && !memcmp(line, word, w);
 }
 
-/* A trigger line (live control, runtime/ctl.c): `trace-on 0xADDR NAME`
- * starts recording when the function at ADDR is entered, `trace-off 0xADDR
- * NAME` stops it when the function returns. 1 with *addr and *on set, 0 for
- * another kind of line, -1 for a malformed trigger line. */
-static inline int sf_filter_trigger_line(const char *line, size_t ll, uint64_t *addr, int *on)
+/* Trigger lines (live control, runtime/ctl.c and ring.c), by kind:
+ *   trace-on 0xADDR NAME         recording starts when the function is entered
+ *   trace-off 0xADDR NAME        recording stops when it returns
+ *   snapshot-on 0xADDR NAME      a flight-recorder snapshot at its entry
+ *   snapshot-slower 0xADDR NS NAME
+ *                                a snapshot when a call of it took longer
+ *                                than NS nanoseconds, at that call's exit */
+enum { SF_TRIG_OFF = 0, SF_TRIG_ON = 1, SF_TRIG_SNAP = 2, SF_TRIG_SLOW = 3 };
+struct sf_trigger {
+    uint64_t addr;
+    uint64_t ns; /* SF_TRIG_SLOW */
+    int kind;
+};
+
+/* 1 with *t set for a trigger line, 0 for another kind of line, -1 for a
+ * malformed trigger line. */
+static inline int sf_filter_trigger_line(const char *line, size_t ll, struct sf_trigger *t)
 {
-    size_t w;
-    if (sf_filter_starts(line, ll, "trace-on "))
-        w = 9, *on = 1;
-    else if (sf_filter_starts(line, ll, "trace-off "))
-        w = 10, *on = 0;
-    else
+    static const char *const words[] = {"trace-off ", "trace-on ", "snapshot-on ",
+                                        "snapshot-slower "};
+    size_t w = 0;
+    t->kind = -1;
+    for (int k = 0; k < 4 && t->kind < 0; k++)
+        if (sf_filter_starts(line, ll, words[k]))
+            t->kind = k, w = strlen(words[k]);
+    if (t->kind < 0)
         return 0;
     if (!sf_filter_starts(line + w, ll - w, "0x"))
         return -1;
@@ -64,13 +78,23 @@ static inline int sf_filter_trigger_line(const char *line, size_t ll, uint64_t *
     size_t at = (size_t)(q - line);
     if (q == line + w + 2 || errno || at > ll || (at < ll && *q != ' '))
         return -1;
-    *addr = a;
+    t->addr = a;
+    t->ns = 0;
+    if (t->kind == SF_TRIG_SLOW) {
+        if (at + 1 >= ll || q[1] < '0' || q[1] > '9')
+            return -1;
+        unsigned long long ns = strtoull(q + 1, &q, 10);
+        at = (size_t)(q - line);
+        if (errno || at > ll || (at < ll && *q != ' '))
+            return -1;
+        t->ns = ns;
+    }
     return 1;
 }
 
-/* The trigger lines of a valid file: up to max of them into addrs/on (1
- * trace-on, 0 trace-off); returns how many there are. */
-static inline size_t sf_filter_triggers(const char *buf, size_t len, uint64_t *addrs, uint8_t *on,
+/* The trigger lines of a valid file: up to max of them into out; returns
+ * how many there are. */
+static inline size_t sf_filter_triggers(const char *buf, size_t len, struct sf_trigger *out,
                                         size_t max)
 {
     const char *p = buf, *end = buf + len;
@@ -78,13 +102,10 @@ static inline size_t sf_filter_triggers(const char *buf, size_t len, uint64_t *a
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        uint64_t a;
-        int o;
-        if (sf_filter_trigger_line(p, ll, &a, &o) == 1) {
-            if (n < max) {
-                addrs[n] = a;
-                on[n] = (uint8_t)o;
-            }
+        struct sf_trigger t;
+        if (sf_filter_trigger_line(p, ll, &t) == 1) {
+            if (n < max)
+                out[n] = t;
             n++;
         }
         p += ll + 1;
@@ -99,7 +120,8 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
 {
     const char *p = buf, *end = buf + len;
     size_t n = 0;
-    int lineno = 0;
+    int lineno = 0, trig;
+    struct sf_trigger tr;
     memset(info->build_id, 0, sizeof info->build_id);
     info->build_id_len = 0;
     info->descendants = 0;
@@ -169,10 +191,11 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
                 flags[n] = q[1] == 'a' ? SF_FILTER_ARGS : 0;
             }
             n++;
-        } else if (sf_filter_trigger_line(line, ll, &(uint64_t){0}, &(int){0}) != 0) {
-            if (sf_filter_trigger_line(line, ll, &(uint64_t){0}, &(int){0}) < 0) {
+        } else if ((trig = sf_filter_trigger_line(line, ll, &tr)) != 0) {
+            if (trig < 0) {
                 snprintf(err, errlen,
-                         "line %d: expected 'trace-on 0xADDR NAME' or 'trace-off 0xADDR NAME'",
+                         "line %d: expected 'trace-on|trace-off|snapshot-on 0xADDR NAME' or "
+                         "'snapshot-slower 0xADDR NS NAME'",
                          lineno);
                 return -1;
             }

@@ -206,10 +206,21 @@ enum sf_status_how {
  * before the next START (threads that were inside the trampoline as the
  * sleds were unpatched) belong to no window and are dropped by readers.
  * A process started paused writes a STOP right after its PROCESS chunk.
+ *
+ * SNAP_BEGIN / SNAP_END (flight recorder, `record --ring`): a process image
+ * keeping only its most recent records writes no EVENTS chunk except in
+ * snapshots. A snapshot is SNAP_BEGIN, THREAD chunks naming its threads,
+ * the EVENTS (and THREAD) chunks it kept, oldest first, and SNAP_END; both
+ * marks carry the same seq (1, 2, 3... per image) and tsc, the cut: every
+ * thread's records up to that moment (later ones in the snapshot are not
+ * part of it). Each snapshot stands alone: a later one may repeat chunks
+ * of an earlier one. Tools read one snapshot at a time (--snapshot N).
  */
 enum sf_mark_kind {
     SF_MARK_STOP = 1,
     SF_MARK_START = 2,
+    SF_MARK_SNAP_BEGIN = 3, /* a flight-recorder snapshot follows (seq: its number) */
+    SF_MARK_SNAP_END = 4,   /* it is complete */
 };
 enum sf_mark_why {
     SF_WHY_PAUSED = 1,  /* started paused (record --paused) */
@@ -217,6 +228,10 @@ enum sf_mark_why {
     SF_WHY_CTL = 3,     /* sftrace ctl PID start|stop */
     SF_WHY_TRIGGER = 4, /* a trace-on / trace-off function (arg: its function id) */
     SF_WHY_API = 5,     /* the program called sftrace_start/sftrace_stop */
+    SF_WHY_SLOW = 6,    /* snapshot: a call of function arg took longer than asked */
+    SF_WHY_EXIT = 7,    /* snapshot: the process image ended (exit, exec) */
+    SF_WHY_FATAL = 8,   /* snapshot: a fatal signal */
+    SF_WHY_DIED = 9,    /* snapshot: it died without the runtime (SIGKILL...) */
 };
 struct sf_mark {
     struct sf_chunk h;

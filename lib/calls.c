@@ -139,6 +139,7 @@ struct proc {
     int marked;        /* it has MARKs: its records go through the checks */
     int stopped;       /* recording is stopped: records are dropped */
     uint64_t start_ns; /* the last START: earlier records are dropped */
+    uint64_t cut_ns;   /* the snapshot's cut: later records are dropped */
 };
 
 struct sf_calls {
@@ -416,6 +417,7 @@ static struct proc *get_proc(struct sf_calls *e, uint32_t pid)
     if (!*slot) {
         struct proc *p = sf_xcalloc(1, sizeof *p);
         p->pid = pid;
+        p->cut_ns = UINT64_MAX;
         SF_GROW(e->procs, e->nprocs, e->capprocs);
         e->procs[e->nprocs++] = p;
         *slot = e->nprocs;
@@ -1150,8 +1152,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             last = ns;
             t->pub.last_ns = ns;
         } else {
-            if (pr->marked && (pr->stopped || raw < pr->start_ns))
-                continue; /* recorded while recording was stopped (MARK) */
+            if (pr->marked && (pr->stopped || raw < pr->start_ns || raw > pr->cut_ns))
+                continue; /* recorded while recording was stopped, or after the cut (MARK) */
             if (window) {
                 if (t->past_end)
                     break;
@@ -1259,6 +1261,7 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     p->img = img;
     p->marked = p->stopped = 0;
     p->start_ns = 0;
+    p->cut_ns = UINT64_MAX;
     e->st.images++;
     if (!(img->flags & SF_PROC_EXECED))
         e->st.processes++;
@@ -1289,6 +1292,13 @@ static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
         p->start_ns = ns;
         return;
     }
+    if (m->kind == SF_MARK_SNAP_BEGIN) { /* the snapshot read (logread skips the others) */
+        p->stopped = 0;
+        p->start_ns = 0;
+        p->cut_ns = ns;
+        return;
+    }
+    /* STOP, or the end of the snapshot (at its cut) */
     p->stopped = 1;
     for (struct thr *t = p->threads; t; t = t->next_in_proc) {
         if (e->prepass) {
@@ -1429,6 +1439,7 @@ static struct sf_log *open_again(struct sf_calls *e)
         return NULL;
     }
     sf_log_set_warn(log, sf_log_warn_none, NULL); /* e->log reports the damage */
+    sf_log_set_snapshot(log, e->sel ? e->sel->snapshot : 0);
     sf_log_prescan(log);
     return log;
 }
@@ -1578,7 +1589,19 @@ static void reset_threads(struct sf_calls *e)
 int sf_calls_run(struct sf_calls *e)
 {
     const struct sf_select *s = e->sel;
+    sf_log_set_snapshot(e->log, s ? s->snapshot : 0);
     int prescanned = sf_log_prescan(e->log) == 0; /* a pipe cannot be prescanned */
+    if (s && s->snapshot && prescanned && s->snapshot > sf_log_snapshots(e->log)) {
+        uint32_t n = sf_log_snapshots(e->log);
+        if (n)
+            snprintf(e->err, sizeof e->err, "%s: --snapshot %u: the log has %u snapshot%s",
+                     sf_log_path(e->log), s->snapshot, n, n == 1 ? "" : "s");
+        else
+            snprintf(e->err, sizeof e->err,
+                     "%s: --snapshot %u: the log has no snapshots (record --ring makes them)",
+                     sf_log_path(e->log), s->snapshot);
+        return -1;
+    }
     if (s && (s->has_range || s->thread_name)) {
         if (!prescanned) { /* the survey and the prepass read the file again */
             snprintf(e->err, sizeof e->err,

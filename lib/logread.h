@@ -249,6 +249,20 @@ int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf
  */
 void sf_log_set_headers_only(struct sf_log *log, int on);
 
+/*
+ * Flight-recorder snapshots (MARK SNAP_BEGIN .. SNAP_END, logfmt.h). A log
+ * recorded with --ring holds each process image's records only in
+ * snapshots, each standing alone, so a reader reads one at a time: with
+ * n > 0, snapshot n of every image (sf_log_next skips, unchecked, the
+ * THREAD, EVENTS and MARK chunks inside any other snapshot); with n == 0
+ * the last snapshot of every image (known from sf_log_prescan; on a pipe,
+ * the first); with n < 0 (the default) everything. Set before the first
+ * sf_log_next. sf_log_snapshots: after a prescan, the largest number of
+ * snapshots any image has (0: none).
+ */
+void sf_log_set_snapshot(struct sf_log *log, int64_t n);
+uint32_t sf_log_snapshots(const struct sf_log *log);
+
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);
 /* All images so far, in file order: index 0 .. sf_log_nimages-1 (== id). */

@@ -73,16 +73,24 @@ struct ctl_obj {
 static struct {
     uint8_t bid[64];
     size_t bidlen;
-    uint64_t *addrs;
-    uint8_t *on;
+    struct sf_trigger *t;
     size_t n;
 } tfiles[MAX_TFILES];
 static int ntfiles;
 static struct {
     uint32_t fid;
     uint8_t on, off; /* trace-on at entry, trace-off at exit */
+    uint8_t snap;    /* snapshot-on: a snapshot at entry */
     uint8_t rec;     /* its own events are recorded */
+    uint64_t slow;   /* snapshot-slower: ns, 0 if not */
 } trig[MAX_TRIG];
+/* snapshot-slower: the calls of such functions open on this thread */
+#define SLOW_DEPTH 64
+static __thread struct {
+    uint32_t fid;
+    uint64_t t0;
+} slow_stack[SLOW_DEPTH];
+static __thread uint32_t slow_depth;
 static _Atomic uint32_t ntrig;
 #define CTL_MAX_OBJS 4096
 static struct ctl_obj objs[CTL_MAX_OBJS];
@@ -135,13 +143,19 @@ int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t 
 {
     if (!o || o->tfile < 0)
         return 0;
-    int on = 0, off = 0;
-    for (size_t i = 0; i < tfiles[o->tfile].n; i++)
-        if (tfiles[o->tfile].addrs[i] == elf_addr) {
-            on |= tfiles[o->tfile].on[i];
-            off |= !tfiles[o->tfile].on[i];
-        }
-    int is = kind == XRAY_ENTRY ? on : off;
+    int on = 0, off = 0, snap = 0;
+    uint64_t slow = 0;
+    for (size_t i = 0; i < tfiles[o->tfile].n; i++) {
+        const struct sf_trigger *t = &tfiles[o->tfile].t[i];
+        if (t->addr != elf_addr)
+            continue;
+        on |= t->kind == SF_TRIG_ON;
+        off |= t->kind == SF_TRIG_OFF;
+        snap |= t->kind == SF_TRIG_SNAP && sf_ring_on();
+        if (t->kind == SF_TRIG_SLOW && sf_ring_on())
+            slow = t->ns ? t->ns : 1;
+    }
+    int is = kind == XRAY_ENTRY ? on || snap || slow : off || slow;
     if (!is)
         return 0;
     uint32_t n = atomic_load(&ntrig), k;
@@ -153,6 +167,8 @@ int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t 
         trig[n].fid = fid;
         trig[n].on = (uint8_t)on;
         trig[n].off = (uint8_t)off;
+        trig[n].snap = (uint8_t)snap;
+        trig[n].slow = slow;
         trig[n].rec = (uint8_t)record;
         atomic_store(&ntrig, n + 1); /* published before the sled is patched */
     }
@@ -194,20 +210,26 @@ static void toggle_all(int on)
 
 /* ---- marks ------------------------------------------------------------------ */
 
+void sf_mark_fill(struct sf_mark *m, uint32_t kind, uint32_t why, uint32_t arg, uint32_t seq,
+                  uint64_t ts)
+{
+    memset(m, 0, sizeof *m);
+    m->h.magic = SF_CHUNK_MAGIC;
+    m->h.type = SF_CHUNK_MARK;
+    m->h.size = sizeof *m;
+    m->h.pid = (uint32_t)sf_g.pid;
+    m->kind = kind;
+    m->why = why;
+    m->tsc = ts;
+    m->mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : ts;
+    m->arg = arg;
+    m->seq = seq;
+}
+
 static void write_mark(uint32_t kind, uint32_t why, uint32_t arg, uint64_t ts)
 {
     struct sf_mark m;
-    memset(&m, 0, sizeof m);
-    m.h.magic = SF_CHUNK_MAGIC;
-    m.h.type = SF_CHUNK_MARK;
-    m.h.size = sizeof m;
-    m.h.pid = (uint32_t)sf_g.pid;
-    m.kind = kind;
-    m.why = why;
-    m.tsc = ts;
-    m.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : ts;
-    m.arg = arg;
-    m.seq = ++mark_seq;
+    sf_mark_fill(&m, kind, why, arg, ++mark_seq, ts);
     sf_log_write(&m, sizeof m, NULL, 0);
 }
 
@@ -278,11 +300,36 @@ int sf_ctl_trigger(uint32_t w1, int mode)
     return mode;
 }
 
+/* After the event was recorded: snapshots (they include it), then a stop. */
 void sf_ctl_trigger_after(uint32_t w1)
 {
-    int k = trig_of(sf_w1_fid(w1));
-    if (k >= 0 && sf_w1_kind(w1) != SF_KIND_ENTRY && trig[k].off && atomic_load(&live))
-        sf_ctl_set(0, SF_WHY_TRIGGER, sf_w1_fid(w1)); /* this exit, then STOP */
+    uint32_t fid = sf_w1_fid(w1);
+    int k = trig_of(fid);
+    if (k < 0)
+        return;
+    if (sf_w1_kind(w1) == SF_KIND_ENTRY) {
+        if (trig[k].slow && slow_depth < SLOW_DEPTH) {
+            slow_stack[slow_depth].fid = fid;
+            slow_stack[slow_depth++].t0 = sf_mono_ns();
+        }
+        if (trig[k].snap && atomic_load(&live))
+            sf_ring_request(SF_WHY_TRIGGER, fid);
+        return;
+    }
+    if (trig[k].slow && slow_depth) {
+        /* the innermost open call of it (calls left by unwinding drop off) */
+        uint32_t d = slow_depth;
+        while (d && slow_stack[d - 1].fid != fid)
+            d--;
+        if (d) {
+            uint64_t dur = sf_mono_ns() - slow_stack[d - 1].t0;
+            slow_depth = d - 1;
+            if (dur > trig[k].slow && atomic_load(&live))
+                sf_ring_request(SF_WHY_SLOW, fid);
+        }
+    }
+    if (trig[k].off && atomic_load(&live))
+        sf_ctl_set(0, SF_WHY_TRIGGER, fid); /* this exit, then STOP */
 }
 
 /* Read the trigger lines of the filter files in list (SFTRACE_FILTER).
@@ -306,11 +353,10 @@ static void load_triggers(const char *list)
         char err[256];
         size_t nt;
         if (len > 0 && sf_filter_parse(buf, (size_t)len, &info, NULL, NULL, err, sizeof err) == 0 &&
-            (nt = sf_filter_triggers(buf, (size_t)len, NULL, NULL, 0)) > 0) {
-            tfiles[ntfiles].addrs = sf_alloc(nt * 8);
-            tfiles[ntfiles].on = sf_alloc(nt);
-            if (tfiles[ntfiles].addrs && tfiles[ntfiles].on) {
-                sf_filter_triggers(buf, (size_t)len, tfiles[ntfiles].addrs, tfiles[ntfiles].on, nt);
+            (nt = sf_filter_triggers(buf, (size_t)len, NULL, 0)) > 0) {
+            tfiles[ntfiles].t = sf_alloc(nt * sizeof *tfiles[ntfiles].t);
+            if (tfiles[ntfiles].t) {
+                sf_filter_triggers(buf, (size_t)len, tfiles[ntfiles].t, nt);
                 tfiles[ntfiles].n = nt;
                 memcpy(tfiles[ntfiles].bid, info.build_id, sizeof tfiles[ntfiles].bid);
                 tfiles[ntfiles].bidlen = info.build_id_len;
@@ -355,7 +401,7 @@ void sf_ctl_init(void)
     load_triggers(getenv("SFTRACE_FILTER"));
     for (int i = 0; i < ntfiles; i++)
         for (size_t k = 0; k < tfiles[i].n; k++)
-            paused |= tfiles[i].on[k]; /* trace-on: nothing before it */
+            paused |= tfiles[i].t[k].kind == SF_TRIG_ON; /* trace-on: nothing before it */
     int control = env_true("SFTRACE_PAUSED") || env_true("SFTRACE_CONTROL");
     ctl_on = paused || ntfiles || control;
     if (!ctl_on)

@@ -325,6 +325,7 @@ void sf_init(void)
     sf_buffers_init();
     sf_hooks_init();
     sf_ctl_init();
+    sf_ring_init();
     const char *ex = getenv("SFTRACE_EXEC_PID");
     int execed = ex && atoi(ex) == (int)sf_g.pid;
     if (execed && strchr(ex, ':'))

@@ -145,6 +145,7 @@ enum {
     REQ_CHUNK = 1, /* append the chunk in the mailbox (mbox_len bytes) */
     REQ_FLUSH = 2, /* write every thread's records stored so far */
     REQ_END = 3,   /* REQ_FLUSH, then END with end_reason; write nothing after */
+    REQ_SNAPSHOT = 4, /* flight recorder: write a snapshot (why: end_reason, arg: req_arg) */
 };
 
 /* How a process ended, as far as anyone could tell (sf_end.status_how). */
@@ -169,6 +170,8 @@ struct sf_ctl {
     _Atomic uint64_t events; /* function events written (helper) */
     _Atomic uint64_t lost;   /* records not written */
     _Atomic uint64_t behind; /* times an owner waited for the helper */
+    uint32_t req_arg;        /* REQ_SNAPSHOT: the trigger's function id */
+    _Atomic uint32_t snapshots; /* snapshots written (helper) */
 };
 #define SF_CTL_MAGIC 0x4c544353u
 
@@ -335,6 +338,20 @@ int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
 int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
 void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
+
+/* ---- ring.c (flight recorder) ---- */
+void sf_ring_init(void) SF_HIDDEN;         /* traced process, at start-up */
+int sf_ring_on(void) SF_HIDDEN;            /* record --ring */
+int sf_ring_request(uint32_t why, uint32_t arg) SF_HIDDEN; /* ask for a snapshot */
+void sf_ring_helper_init(void) SF_HIDDEN;  /* in the helper */
+/* in the helper: keep this chunk in the ring instead of the log? 1 if kept */
+int sf_ring_take(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
+void sf_ring_snapshot(uint64_t cut, uint32_t why, uint32_t arg) SF_HIDDEN;
+void sf_ring_final(uint32_t end_reason) SF_HIDDEN; /* before END */
+uint64_t sf_ring_events_written(void) SF_HIDDEN;
+/* ctl.c: a MARK chunk */
+void sf_mark_fill(struct sf_mark *m, uint32_t kind, uint32_t why, uint32_t arg, uint32_t seq,
+                  uint64_t ts) SF_HIDDEN;
 
 /* ---- filter.c ---- */
 struct sf_filter {

@@ -325,5 +325,195 @@ def test_bad_trigger_line():
     p = Prog(log, opts=("-f", f))
     p.cmd("run 2")
     err = p.quit()
-    assert "line 6: expected 'trace-on 0xADDR NAME' or 'trace-off 0xADDR NAME'" in err, err
+    assert ("line 6: expected 'trace-on|trace-off|snapshot-on 0xADDR NAME' or "
+            "'snapshot-slower 0xADDR NS NAME'") in err, err
     assert _calls(log) == []
+
+
+# ---- the flight recorder (record --ring) ------------------------------------------------
+
+
+def _info(log):
+    return json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
+
+
+def _events(log, opts=()):
+    """`dump [opts]` events: [(time, tid, kind, function, extra)]."""
+    p = tl.run([tl.SFTRACE_ASAN, "dump"] + list(opts) + [log])
+    assert "AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    return [(e.time, e.tid, e.kind, e.func, e.extra) for e in tl.parse_dump(p.stdout)]
+
+
+def _snap_calls(log, n):
+    return _calls_opts(log, ["--snapshot", str(n)] if n else [])
+
+
+def _calls_opts(log, opts):
+    p = tl.run([tl.SFTRACE_ASAN, "dump", "--calls"] + list(opts) + [log])
+    assert "AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    out = []
+    for line in p.stdout.splitlines():
+        if line and not line.startswith("#"):
+            f = line.split("\t")
+            out.append((f[9], int(f[3]), f[8], int(f[2])))
+    return out
+
+
+def test_ring_keeps_exactly_the_last_events():
+    """A 1 MiB ring and 300,000 calls of work(i) (arguments recorded), then
+    7 more under a second outer(): the snapshot `sftrace snapshot` takes
+    holds exactly a suffix of the first run, i = 300000-K .. 299999 with no
+    gap, then the whole second run; K is as many as the ring has room for,
+    and what the snapshot holds is at most the ring and the current buffer.
+    The snapshot at exit holds the same (nothing ran since); the tools read
+    the last snapshot unless --snapshot N says otherwise."""
+    f = os.path.join(_dir(), "ringargs.filter")
+    tl.run([tl.SFTRACE, "filter", "-p", _exe(), "-r", "^(work|outer)$", "--args", "^work$",
+            "-o", f])
+    log = os.path.join(_dir(), "ring.log")
+    p = Prog(log, opts=("--ring", "1M", "-f", f))
+    assert p.cmd("run 300000") == "ran 300000"
+    assert p.cmd("run 7") == "ran 7"
+    r = tl.run([tl.SFTRACE_ASAN, "snapshot", str(p.pid)])
+    assert "snapshot 1 written" in r.stdout, r.stdout
+    p.quit()
+    info = _info(log)
+    snaps = [(s["snapshot"], s["why"], s["complete"]) for s in info["snapshots"]]
+    assert snaps == [(1, "sftrace ctl", True), (2, "end of the image", True)], snaps
+    for s in info["snapshots"]:
+        # the ring and, on top, the one thread's current buffer (packed)
+        assert (1 << 19) < s["bytes"] <= (1 << 20) + (1 << 17), s
+    for n in (1, 2, 0):
+        ev = _events(log, ["--snapshot", str(n)] if n else [])
+        args = [int(e[4][0], 16) for e in ev if e[2] == "args"]
+        k = len(args) - 7
+        assert 1000 < k < 300000, k
+        assert args == list(range(300000 - k, 300000)) + list(range(7)), (n, args[:3], args[-10:])
+        calls = collections.Counter((c[0], c[1], c[2]) for c in _snap_calls(log, n))
+        # the first outer's entry is older than the ring: its works stand alone
+        assert calls == {("work", 0, "-"): k, ("outer", 0, "-"): 1, ("work", 1, "-"): 7}, calls
+    r = tl.run([tl.SFTRACE_ASAN, "dump", "--snapshot", "3", log], check=False)
+    assert r.returncode != 0 and "--snapshot 3: the log has 2 snapshots" in r.stderr, r.stderr
+    out = log + ".pb"
+    tl.run([tl.SFTRACE_ASAN, "convert", "--snapshot", "1", log, "-o", out])
+    c = tl.run(["python3", tl.PERFETTO_CHECK, "--strict", "--json", out], check=False)
+    assert c.returncode == 0, c.stdout[-3000:]
+
+
+def test_ring_snapshot_is_one_cut_for_all_threads():
+    """With a thread spinning while SIGUSR2 asks for a snapshot: no thread
+    has an event after the cut, both threads are in it, and the main
+    thread's last call before it is there whole; the spinner ran on after
+    the cut (the exit snapshot has more of its calls)."""
+    log = os.path.join(_dir(), "ringcut.log")
+    p = Prog(log, opts=("--ring", "2M"))
+    p.cmd("spin")
+    p.cmd("run 50")
+    before = _info(log)["snapshots"]
+    assert before == []  # no I/O until a snapshot: no EVENTS either
+    os.kill(p.pid, signal.SIGUSR2)
+    # wait for it through sftrace snapshot? No: that would take a second one.
+    # The program answers "pid" only after the handler has run on the main
+    # thread or, if another thread took the signal, maybe before: so wait
+    # for the mark the way `snapshot` does, by reading the log.
+    for _ in range(500):
+        if any(s["complete"] for s in _info(log)["snapshots"]):
+            break
+        import time
+        time.sleep(0.01)
+    p.cmd("run 3")
+    spun = int(p.cmd("unspin").split()[1])
+    p.quit()
+    hdr, _ = tl.read_log(log)
+    info = _info(log)
+    s1, s2 = info["snapshots"]
+    assert (s1["why"], s2["why"]) == ("SIGUSR2", "end of the image")
+    cut = s1["cut_ns"] - hdr["create_mono_ns"]
+    ev = _events(log, ["--snapshot", "1"])
+    tids = {e[1] for e in ev}
+    assert tids == {p.pid, next(t for t in tids if t != p.pid)} and len(tids) == 2, tids
+    assert all(e[0] <= cut for e in ev), (cut, max(e[0] for e in ev))
+    main_calls = [c for c in _snap_calls(log, 1) if c[3] == p.pid]
+    # main() is open at the cut: cut there (c); the ring reaches back to it
+    assert collections.Counter((c[0], c[1], c[2]) for c in main_calls) == {
+        ("main", 0, "c"): 1, ("outer", 1, "-"): 1, ("work", 2, "-"): 50}, main_calls
+    spin1 = sum(1 for c in _snap_calls(log, 1) if c[0] == "spin_a")
+    spin2 = sum(1 for c in _snap_calls(log, 2) if c[0] == "spin_a")
+    assert 0 < spin1 < spin2 <= spun, (spin1, spin2, spun)
+
+
+def test_ring_snapshot_on_entry_and_slow_call():
+    """--snapshot-on fires at every entry of the function and nowhere else;
+    with --snapshot-slower-than it fires once, at the exit of the one slow
+    call among 2,000, and that snapshot ends with that call, whole."""
+    log = os.path.join(_dir(), "ringon.log")
+    p = Prog(log, opts=("--ring", "1M", "--snapshot-on", "^rare$"))
+    p.cmd("run 5")
+    p.cmd("rare")
+    p.cmd("run 3")
+    p.cmd("rare")
+    p.quit()
+    info = _info(log)
+    assert [s["why"] for s in info["snapshots"]] == ["trigger", "trigger", "end of the image"]
+    c1 = collections.Counter((c[0], c[1], c[2]) for c in _snap_calls(log, 1))
+    # the ring still reaches back to main(), open at the cut like rare()
+    assert c1 == {("main", 0, "c"): 1, ("outer", 1, "-"): 1, ("work", 2, "-"): 5,
+                  ("rare", 1, "c"): 1}, c1
+    c2 = collections.Counter((c[0], c[1], c[2]) for c in _snap_calls(log, 2))
+    assert c2 == {("main", 0, "c"): 1, ("outer", 1, "-"): 2, ("work", 2, "-"): 8,
+                  ("rare", 1, "-"): 1, ("rare", 1, "c"): 1}, c2
+
+    log = os.path.join(_dir(), "ringslow.log")
+    p = Prog(log, opts=("--ring", "1M", "--snapshot-on", "^job$", "--snapshot-slower-than",
+                        "100ms"))
+    assert p.cmd("jobs 2000 1234") == "jobs 2000"
+    p.quit()
+    info = _info(log)
+    assert [s["why"] for s in info["snapshots"]] == ["slow call", "end of the image"], info
+    calls = _snap_calls(log, 1)
+    jobs = [c for c in calls if c[0] == "job"]
+    assert len(jobs) == 1235 and all(c[2] == "-" for c in jobs), (len(jobs), jobs[-3:])
+    last = _events(log, ["--snapshot", "1"])[-1]
+    assert last[2:4] == ("exit", "job"), last  # the snapshot ends with the slow call's exit
+    assert len([c for c in _snap_calls(log, 2) if c[0] == "job"]) == 2000
+
+
+def test_ring_snapshot_at_fatal_signal_and_kill():
+    """A program that aborts gets its last snapshot (why: fatal signal), one
+    killed with SIGKILL gets one from its helper (why: died); each holds
+    the calls made before."""
+    log = os.path.join(_dir(), "ringabort.log")
+    p = Prog(log, opts=("--ring", "1M"))
+    p.cmd("run 4")
+    p.p.stdin.write("abort\n")
+    p.p.stdin.close()
+    assert p.p.wait(timeout=120) == 128 + signal.SIGABRT
+    assert [s["why"] for s in _info(log)["snapshots"]] == ["fatal signal"]
+    c = collections.Counter((c[0], c[1], c[2]) for c in _snap_calls(log, 0))
+    assert c == {("main", 0, "c"): 1, ("outer", 1, "-"): 1, ("work", 2, "-"): 4}, c
+
+    log = os.path.join(_dir(), "ringkill.log")
+    p = Prog(log, opts=("--ring", "1M"))
+    p.cmd("run 6")
+    os.kill(p.pid, signal.SIGKILL)
+    assert p.p.wait(timeout=120) == 128 + signal.SIGKILL
+    assert [s["why"] for s in _info(log)["snapshots"]] == ["died"]
+    c = collections.Counter((c[0], c[1], c[2]) for c in _snap_calls(log, 0))
+    # main() was running when the process died: unfinished, as without --ring
+    assert c == {("main", 0, "u"): 1, ("outer", 1, "-"): 1, ("work", 2, "-"): 6}, c
+
+
+def test_snapshot_errors():
+    """sftrace snapshot refuses a process without --ring; record refuses
+    --snapshot-on without --ring and a bad size."""
+    log = os.path.join(_dir(), "noring.log")
+    p = Prog(log, opts=("--control",))
+    r = tl.run([tl.SFTRACE, "snapshot", str(p.pid)], check=False)
+    assert r.returncode == 1 and "without a flight recorder" in r.stderr, r.stderr
+    p.quit()
+    r = tl.run([tl.SFTRACE, "record", "--snapshot-on", "x", "--", _exe()], check=False)
+    assert r.returncode == 2 and "need --ring" in r.stderr, r.stderr
+    r = tl.run([tl.SFTRACE, "record", "--ring", "12Q", "--", _exe()], check=False)
+    assert r.returncode == 2 and "--ring '12Q'" in r.stderr, r.stderr
+    r = tl.run([tl.SFTRACE, "record", "--ring", "100K", "--", _exe()], check=False)
+    assert r.returncode == 2, r.stderr

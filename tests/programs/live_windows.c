@@ -9,6 +9,10 @@
  *   pid        "pid PID"
  *   sled       "sled XXXX": the first two bytes of work() in hex (its entry
  *              sled: eb09 as XRay left it, 41ba patched by the runtime)
+ *   jobs N S   job(i) for i < N; job(S) sleeps 300 ms, the others return at
+ *              once; then "jobs N"
+ *   rare       calls rare() once; then "rare"
+ *   abort      abort()
  *   quit       exits 0
  * Every report is written after the calls it reports have returned. */
 #define _GNU_SOURCE
@@ -71,6 +75,18 @@ __attribute__((noinline)) void spin_a(unsigned long i)
     sink++; /* not a tail call */
 }
 
+__attribute__((noinline)) void job(unsigned long i, unsigned long slow)
+{
+    if (i == slow)
+        usleep(300000);
+    sink += i;
+}
+
+__attribute__((noinline)) void rare(void)
+{
+    sink++;
+}
+
 static void *spin_main(void *arg)
 {
     (void)arg;
@@ -107,6 +123,17 @@ int main(void)
         } else if (!strcmp(line, "sled")) {
             const unsigned char *b = (const unsigned char *)(void *)work;
             say("sled %04lx\n", (unsigned long)(b[0] << 8 | b[1]));
+        } else if (!strncmp(line, "jobs ", 5)) {
+            char *end;
+            unsigned long n = strtoul(line + 5, &end, 10), slow = strtoul(end, NULL, 10);
+            for (unsigned long i = 0; i < n; i++)
+                job(i, slow);
+            say("jobs %lu\n", n);
+        } else if (!strcmp(line, "rare")) {
+            rare();
+            say("rare%.0lu\n", 0);
+        } else if (!strcmp(line, "abort")) {
+            abort();
         } else if (!strcmp(line, "quit")) {
             return 0;
         }
