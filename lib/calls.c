@@ -709,11 +709,11 @@ static void snapshot(struct sf_calls *e, struct thr *t)
     }
 }
 
-/* End every open frame of t (the thread, its process or the log ended) at
- * ns, or its last event time if later; past the window end: at the end. */
-static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+/* End every open frame of t (the thread, its process or the log ended:
+ * flags SF_CALL_UNFINISHED; recording stopped: SF_CALL_CLIPPED) at ns, or
+ * its last event time if later; past the window end: at the end. */
+static void end_frames(struct sf_calls *e, struct thr *t, uint64_t ns, uint32_t flags)
 {
-    uint32_t flags = SF_CALL_UNFINISHED;
     if (e->prepass) { /* the replay: the calls end here; open at the window start? */
         if (!t->reached && t->pub.depth && ns >= e->w0)
             snapshot(e, t);
@@ -735,6 +735,11 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     while (t->pub.depth)
         pop(e, t, ns, flags);
     flush_batch(e);
+}
+
+static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    end_frames(e, t, ns, SF_CALL_UNFINISHED);
 }
 
 /* Main pass: the replay found calls of this incarnation of t open at the
@@ -1301,26 +1306,10 @@ static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
     /* STOP, or the end of the snapshot (at its cut) */
     p->stopped = 1;
     for (struct thr *t = p->threads; t; t = t->next_in_proc) {
-        if (e->prepass) {
-            if (!t->reached && t->pub.depth && ns >= e->w0)
-                snapshot(e, t);
-            t->pub.depth = 0;
-            continue;
-        }
-        if (p->img && p->img->id == t->chain_img)
+        if (!e->prepass && p->img && p->img->id == t->chain_img)
             start_due(e, t);
-        if (!t->started || !t->pub.depth)
-            continue;
-        batch_thread(e, t);
-        uint64_t at = ns > t->pub.last_ns ? ns : t->pub.last_ns;
-        if (e->window && at > e->w1)
-            at = e->w1 > t->pub.last_ns ? e->w1 : t->pub.last_ns;
-        t->pub.last_ns = at;
-        if (e->sel && e->sel->min_duration_ns && t->pend != NONE)
-            age(e, t, at);
-        while (t->pub.depth)
-            pop(e, t, at, SF_CALL_CLIPPED);
-        flush_batch(e);
+        if (t->pub.depth && (e->prepass || t->started))
+            end_frames(e, t, ns, SF_CALL_CLIPPED);
     }
 }
 

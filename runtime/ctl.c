@@ -393,6 +393,21 @@ static int env_true(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+/* Install fn for sig with the real sigaction (the program's later
+ * sigaction for it replaces ours: docs/design.md). */
+void sf_ctl_take_signal(int sig, void (*fn)(int, siginfo_t *, void *))
+{
+    int (*real_sigaction)(int, const struct sigaction *, struct sigaction *) =
+        (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (real_sigaction)
+        real_sigaction(sig, &sa, NULL);
+}
+
 /* At start-up, before any object is patched. SIGUSR1 is taken only when
  * asked for (record --paused or --control), never for triggers alone. */
 void sf_ctl_init(void)
@@ -409,15 +424,7 @@ void sf_ctl_init(void)
     atomic_store(&live, !paused);
     if (!control)
         return; /* triggers only: SIGUSR1 stays the program's */
-    int (*real_sigaction)(int, const struct sigaction *, struct sigaction *) =
-        (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    if (real_sigaction)
-        real_sigaction(SIGUSR1, &sa, NULL);
+    sf_ctl_take_signal(SF_CTL_SIGNAL, on_signal);
 }
 
 /* After the helper runs and the objects are patched: a paused start says

@@ -119,15 +119,7 @@ void sf_ring_init(void)
         return;
     }
     ring_size &= ~(size_t)7;
-    int (*real_sigaction)(int, const struct sigaction *, struct sigaction *) =
-        (int (*)(int, const struct sigaction *, struct sigaction *))sf_real("sigaction");
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigusr2;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    if (real_sigaction)
-        real_sigaction(SF_SNAP_SIGNAL, &sa, NULL);
+    sf_ctl_take_signal(SF_SNAP_SIGNAL, on_sigusr2);
 }
 
 /* ---- in the helper ------------------------------------------------------------------ */

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "logfmt.h"
@@ -142,9 +143,9 @@ static inline uint8_t *sf_slot_packarea(struct sf_slot *s, uint32_t i)
 /* Requests the runtime makes to its helper (sf_ctl.req_kind). */
 enum {
     REQ_NONE = 0,
-    REQ_CHUNK = 1, /* append the chunk in the mailbox (mbox_len bytes) */
-    REQ_FLUSH = 2, /* write every thread's records stored so far */
-    REQ_END = 3,   /* REQ_FLUSH, then END with end_reason; write nothing after */
+    REQ_CHUNK = 1,    /* append the chunk in the mailbox (mbox_len bytes) */
+    REQ_FLUSH = 2,    /* write every thread's records stored so far */
+    REQ_END = 3,      /* REQ_FLUSH, then END with end_reason; write nothing after */
     REQ_SNAPSHOT = 4, /* flight recorder: write a snapshot (why: end_reason, arg: req_arg) */
 };
 
@@ -167,10 +168,10 @@ struct sf_ctl {
     _Atomic int32_t status;
     _Atomic uint32_t nthreads; /* threads that recorded */
     _Atomic uint32_t write_failed;
-    _Atomic uint64_t events; /* function events written (helper) */
-    _Atomic uint64_t lost;   /* records not written */
-    _Atomic uint64_t behind; /* times an owner waited for the helper */
-    uint32_t req_arg;        /* REQ_SNAPSHOT: the trigger's function id */
+    _Atomic uint64_t events;    /* function events written (helper) */
+    _Atomic uint64_t lost;      /* records not written */
+    _Atomic uint64_t behind;    /* times an owner waited for the helper */
+    uint32_t req_arg;           /* REQ_SNAPSHOT: the trigger's function id */
     _Atomic uint32_t snapshots; /* snapshots written (helper) */
 };
 #define SF_CTL_MAGIC 0x4c544353u
@@ -321,6 +322,7 @@ void sf_patch_unlock(void) SF_HIDDEN;
 /* ---- ctl.c ---- */
 struct ctl_obj;
 void sf_ctl_init(void) SF_HIDDEN;
+void sf_ctl_take_signal(int sig, void (*fn)(int, siginfo_t *, void *)) SF_HIDDEN;
 void sf_ctl_started(void) SF_HIDDEN;
 int sf_ctl_enabled(void) SF_HIDDEN;
 int sf_ctl_live(void) SF_HIDDEN;
@@ -340,10 +342,10 @@ void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
 
 /* ---- ring.c (flight recorder) ---- */
-void sf_ring_init(void) SF_HIDDEN;         /* traced process, at start-up */
-int sf_ring_on(void) SF_HIDDEN;            /* record --ring */
+void sf_ring_init(void) SF_HIDDEN;                         /* traced process, at start-up */
+int sf_ring_on(void) SF_HIDDEN;                            /* record --ring */
 int sf_ring_request(uint32_t why, uint32_t arg) SF_HIDDEN; /* ask for a snapshot */
-void sf_ring_helper_init(void) SF_HIDDEN;  /* in the helper */
+void sf_ring_helper_init(void) SF_HIDDEN;                  /* in the helper */
 /* in the helper: keep this chunk in the ring instead of the log? 1 if kept */
 int sf_ring_take(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
 void sf_ring_snapshot(uint64_t cut, uint32_t why, uint32_t arg) SF_HIDDEN;
