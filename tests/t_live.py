@@ -251,6 +251,22 @@ def test_bad_mark_chunk_is_skipped():
     names = collections.Counter(line.split("\t")[9] for line in r.stdout.splitlines()
                                 if line and not line.startswith("#"))
     assert names["work"] == 4 and names["outer"] == 1, names
+    # a MARK too short for its type, and a snapshot mark numbered 0
+    for patch, want in ((lambda d, o: struct.pack_into("<I", d, o + 8, 24),
+                         "MARK chunk size 24 is smaller than its header, 48 bytes (size)"),
+                        (lambda d, o: struct.pack_into("<II", d, o + 16, 3, 0) or
+                         struct.pack_into("<I", d, o + 44, 0), "snapshot number 0 (seq)")):
+        d2 = bytearray(data)
+        struct.pack_into("<I", d2, marks[0]["off"] + 16, 1)  # undo the bad kind
+        patch(d2, marks[0]["off"])
+        with open(bad, "wb") as f:
+            f.write(d2)
+        r = tl.run([tl.SFTRACE_ASAN, "dump", "--calls", bad], check=False)
+        assert r.returncode == 3 and want in r.stderr, (want, r.returncode, r.stderr)
+        assert "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr
+        names = collections.Counter(line.split("\t")[9] for line in r.stdout.splitlines()
+                                    if line and not line.startswith("#"))
+        assert names["work"] == 4, (want, names)
 
 
 def _trigger_filter(name, opts):
@@ -392,6 +408,11 @@ def test_ring_keeps_exactly_the_last_events():
         calls = collections.Counter((c[0], c[1], c[2]) for c in _snap_calls(log, n))
         # the first outer's entry is older than the ring: its works stand alone
         assert calls == {("work", 0, "-"): k, ("outer", 0, "-"): 1, ("work", 1, "-"): 7}, calls
+        # report (worker threads, lib/runcalls.c) reads the same snapshot
+        rep = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", "-j", "2"] +
+                                (["--snapshot", str(n)] if n else []) + [log]).stdout)
+        funcs = {f["name"]: f["calls"] for f in rep["groups"][0]["functions"]}
+        assert funcs == {"work": k + 7, "outer": 1} and rep["unmatched"] == 0, (funcs, rep)
     r = tl.run([tl.SFTRACE_ASAN, "dump", "--snapshot", "3", log], check=False)
     assert r.returncode != 0 and "--snapshot 3: the log has 2 snapshots" in r.stderr, r.stderr
     out = log + ".pb"
