@@ -85,7 +85,7 @@ static struct {
     uint64_t slow;   /* snapshot-slower: ns, 0 if not */
 } trig[MAX_TRIG];
 /* snapshot-slower: the calls of such functions open on this thread */
-#define SLOW_DEPTH 64
+#define SLOW_DEPTH 16 /* deeper nesting of such calls is not timed (static TLS is scarce) */
 static __thread struct {
     uint32_t fid;
     uint64_t t0;
