@@ -432,6 +432,8 @@ def test_ring_snapshot_is_one_cut_for_all_threads():
     p.cmd("run 50")
     before = _info(log)["snapshots"]
     assert before == []  # no I/O until a snapshot: no EVENTS either
+    _, chunks = tl.read_log(log)
+    assert not [c for c in chunks if c["type"] in (3, 4)], chunks  # no THREAD, no EVENTS
     os.kill(p.pid, signal.SIGUSR2)
     # wait for it through sftrace snapshot? No: that would take a second one.
     # The program answers "pid" only after the handler has run on the main
@@ -538,3 +540,29 @@ def test_snapshot_errors():
     assert r.returncode == 2 and "--ring '12Q'" in r.stderr, r.stderr
     r = tl.run([tl.SFTRACE, "record", "--ring", "100K", "--", _exe()], check=False)
     assert r.returncode == 2, r.stderr
+
+
+def test_paused_dlopen_stays_unrecorded():
+    """An object dlopen'd while recording is stopped is patched and turned
+    off before dlopen returns: a --paused run that is never started records
+    no call, in the program or its plugins, and the program's output is
+    what it is untraced."""
+    import t_record
+    plugin = t_record._build("plugin.c", shared=True, libs=())
+    plugin_b = t_record._build("plugin_b.c", shared=True, libs=())
+    prog = t_record._build("dlopen.c")
+    plain = tl.run([prog, plugin, plugin_b])
+    log = os.path.join(_dir(), "dlopen.log")
+    r = tl.record([prog, plugin, plugin_b], log, extra=["--paused"])
+    import re
+
+    def strip(out):  # pids and load addresses differ from run to run
+        return [re.sub(r" work 0x[0-9a-f]+", "", line) for line in out.splitlines()
+                if not line.startswith(("pid", "tid"))]
+    assert strip(r.stdout) == strip(plain.stdout), (r.stdout, plain.stdout)
+    assert _calls(log) == []
+    _, chunks = tl.read_log(log)
+    assert sum(1 for c in chunks if c["type"] == 2) >= 3  # the program and both plugins
+    # not just hidden by the tools: nothing was recorded at all
+    assert not [c for c in chunks if c["type"] == 4], "EVENTS chunks in a run never started"
+    assert [c["events"] for c in chunks if c["type"] == 5] == [0]
