@@ -235,9 +235,9 @@ enum sf_mark_why {
 };
 struct sf_mark {
     struct sf_chunk h;
-    uint32_t kind; /* enum sf_mark_kind; readers skip a MARK of an unknown kind */
-    uint32_t why;  /* enum sf_mark_why (informational) */
-    uint64_t tsc;  /* the moment, in the image's clock */
+    uint32_t kind;    /* enum sf_mark_kind; readers skip one of a kind they do not know */
+    uint32_t why;     /* enum sf_mark_why (informational) */
+    uint64_t tsc;     /* the moment, in the image's clock */
     uint64_t mono_ns; /* calibration pair with tsc */
     uint32_t arg;     /* TRIGGER: the function id; otherwise 0 */
     uint32_t seq;     /* 1, 2, 3... per process image */

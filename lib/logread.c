@@ -825,9 +825,8 @@ static int check_body(struct sf_log *log, struct sf_chunkv *c, int recs)
     case SF_CHUNK_EVENTS:
         return recs ? check_records(log, c) : 0;
     case SF_CHUNK_MARK:
-        if (c->u.mark->kind < SF_MARK_STOP || c->u.mark->kind > SF_MARK_SNAP_END)
-            return bad(log, c->offset, "unknown MARK kind %u (kind)", c->u.mark->kind);
-        if (c->u.mark->kind >= SF_MARK_SNAP_BEGIN && c->u.mark->seq == 0)
+        if ((c->u.mark->kind == SF_MARK_SNAP_BEGIN || c->u.mark->kind == SF_MARK_SNAP_END) &&
+            c->u.mark->seq == 0)
             return bad(log, c->offset, "snapshot number 0 (seq)");
         return 0;
     }
@@ -1184,6 +1183,11 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
                  "skipped (and so are the pid's other chunks before one, without a message)",
                  type_name(h->type), h->pid);
         }
+        return 0;
+    }
+    if (h->type == SF_CHUNK_MARK &&
+        (c->u.mark->kind < SF_MARK_STOP || c->u.mark->kind > SF_MARK_SNAP_END)) {
+        log->skipped++; /* a newer kind of mark: skipped, like an unknown chunk type */
         return 0;
     }
     if (log->snap_want >= 0 &&

@@ -226,11 +226,11 @@ def test_ctl_errors():
 
 
 def test_bad_mark_chunk_is_skipped():
-    """A MARK of an unknown kind is damage: reported with its offset and
-    field, skipped, everything else read, exit 3. (Here the paused start's
-    STOP: without it the window that follows reads as it would anyway. A
-    lost START would leave its window out: records after a STOP belong to
-    no window until a START says so.)"""
+    """A MARK of a kind the reader does not know is skipped quietly (here the
+    paused start's STOP: without it the window that follows reads as it
+    would anyway); a MARK too short for its type, or a snapshot mark numbered
+    0, is damage: reported with its offset and field, skipped, everything
+    else read, exit 3."""
     log = os.path.join(_dir(), "badmark.log")
     p = Prog(log)
     p.ctl("start")
@@ -246,8 +246,8 @@ def test_bad_mark_chunk_is_skipped():
     with open(bad, "wb") as f:
         f.write(data)
     r = tl.run([tl.SFTRACE_ASAN, "dump", "--calls", bad], check=False)
-    assert r.returncode == 3, (r.returncode, r.stderr)
-    assert "offset %d: unknown MARK kind 77 (kind)" % marks[0]["off"] in r.stderr, r.stderr
+    # a kind this reader does not know (a newer minor version's): skipped quietly
+    assert r.returncode == 0 and r.stderr == "", (r.returncode, r.stderr)
     names = collections.Counter(line.split("\t")[9] for line in r.stdout.splitlines()
                                 if line and not line.startswith("#"))
     assert names["work"] == 4 and names["outer"] == 1, names
