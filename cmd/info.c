@@ -346,6 +346,8 @@ static const char *end_text(const struct iimg *im, const struct info *in, size_t
         return "exec";
     case SF_END_SIGNAL:
         return "signal";
+    case SF_END_DETACH:
+        return "detached";
     }
     return "unknown";
 }
@@ -530,6 +532,8 @@ static const char *mark_why(uint32_t why, int snap)
         return "fatal signal";
     case SF_WHY_DIED:
         return "died";
+    case SF_WHY_ATTACH:
+        return "sftrace attach";
     }
     return "?";
 }

@@ -30,6 +30,7 @@
 #include "filterfmt.h"
 #include "logfile.h"
 #include "logfmt.h"
+#include "select.h"
 #include "solib.h"
 #include "version.h"
 #include "vnote.h"
@@ -63,6 +64,10 @@ static void usage(FILE *f)
             "  --snapshot-slower-than DUR\n"
             "                 ... instead, when such a call took longer than DUR (1.5s,\n"
             "                 200ms, 30us, ns), at its exit and including it\n"
+            "  -p PID         attach to running process PID instead (x86_64, ptrace; also\n"
+            "                 `sftrace attach PID`): record until Ctrl-C or --duration,\n"
+            "                 then put every sled back and leave it running\n"
+            "  --duration DUR with -p: detach after DUR (1.5s, 200ms, ...)\n"
             "  --solib PATH   use this libsftrace.so\n"
             "  --print-solib  print the runtime library that would be used\n"
             "  --print-solib-install-dir\n"
@@ -528,7 +533,119 @@ static void report_stale_filters(const char *filters, const struct summary *s)
     free(list);
 }
 
+/* The summary line (and what went wrong) of a recording into logpath. */
+static void print_summary(const char *logpath, const char *out, const char *what,
+                          const char *filters, double secs)
+{
+    struct summary s;
+    summarize(logpath, &s);
+    if (s.objects == 0 && !filters[0]) { /* with filters, the warnings below say more */
+        fprintf(stderr,
+                "sftrace record: no instrumented code found in %s or the libraries it loaded.\n"
+                "  Build with XRay instrumentation: clang -fxray-instrument "
+                "-fxray-instruction-threshold=1,\n"
+                "  or RUSTC_BOOTSTRAP=1 rustc -Zinstrument-xray=always "
+                "(RUSTFLAGS for cargo).\n",
+                what);
+    }
+    fprintf(stderr,
+            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
+            "written to %s (%.2fs)%s\n",
+            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
+            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
+            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
+            s.bad ? " (the log has a damaged chunk)" : "");
+    if (s.lost)
+        fprintf(stderr, "sftrace record: %llu records could not be written\n",
+                (unsigned long long)s.lost);
+    fputs(s.died_msg, stderr);
+    if (s.unended)
+        fprintf(stderr,
+                "sftrace record: %u process image(s) have no END in the log: their recording "
+                "was cut short (the log is readable up to its last whole chunk)\n",
+                s.unended);
+    if (s.died > 4)
+        fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
+    report_stale_filters(filters, &s);
+}
+
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t stop_attach;
+
+static void on_stop_attach(int sig)
+{
+    (void)sig;
+    stop_attach = 1;
+}
+
+/* record -p PID: attach to a running process (cmd/attach.c), record until
+ * Ctrl-C, DUR or its end, detach. */
+static int record_attached(long pid, const char *lib, const char *out, const char *dur)
+{
+    int64_t dur_ns = 0;
+    if (dur) {
+        char err[128] = "";
+        if (sf_parse_duration(dur, &dur_ns, err, sizeof err) != 0 || dur_ns <= 0) {
+            fprintf(stderr, "sftrace record: --duration '%s': %s\n", dur,
+                    err[0] ? err : "must be more than 0");
+            return 2;
+        }
+    }
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        fprintf(stderr, "sftrace attach: no process %ld\n", pid);
+        return 1;
+    }
+    char logpath[PATH_MAX];
+    if (out[0] == '/') {
+        snprintf(logpath, sizeof logpath, "%s", out);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd) ||
+            snprintf(logpath, sizeof logpath, "%s/%s", cwd, out) >= (int)sizeof logpath) {
+            fprintf(stderr, "sftrace record: output path too long\n");
+            return 1;
+        }
+    }
+    uint64_t session;
+    char why[PATH_MAX + 200], sess[32];
+    if (create_log(logpath, &session, why, sizeof why)) {
+        fprintf(stderr, "sftrace record: cannot write the log: %s\n",
+                why[0] ? why : strerror(errno));
+        return 1;
+    }
+    snprintf(sess, sizeof sess, "%llx", (unsigned long long)session);
+    uint64_t t0 = mono_ns();
+    int rc = sf_attach_start((int)pid, lib, logpath, sess);
+    if (rc != 0) {
+        if (rc > 0)
+            fprintf(stderr,
+                    "sftrace attach: process %ld is being recorded already (by sftrace record, "
+                    "or an attach that has not detached)\n",
+                    pid);
+        unlink(logpath);
+        return 1;
+    }
+    fprintf(stderr, "sftrace attach: recording process %ld into %s; %s detaches\n", pid, out,
+            dur ? "the end of --duration or Ctrl-C" : "Ctrl-C");
+    signal(SIGINT, on_stop_attach);
+    signal(SIGTERM, on_stop_attach);
+    int gone = 0;
+    while (!stop_attach && !(dur_ns && mono_ns() - t0 >= (uint64_t)dur_ns)) {
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            gone = 1;
+            break;
+        }
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    if (!gone && sf_attach_stop((int)pid, lib) != 0)
+        rc = 1;
+    wait_for_helpers(logpath);
+    char what[32];
+    snprintf(what, sizeof what, "process %ld", pid);
+    print_summary(logpath, out, what, "", (double)(mono_ns() - t0) / 1e9);
+    return rc;
+}
 
 static void forward(int sig)
 {
@@ -541,7 +658,7 @@ int cmd_record(int argc, char **argv)
     const char *out = "sf.log", *solib = NULL;
     char filters[8192] = "";
     int i, print_solib = 0, install = 0, paused = 0, control = 0;
-    const char *ring = NULL, *slower = NULL, *snap_on[32];
+    const char *ring = NULL, *slower = NULL, *snap_on[32], *attach_pid = NULL, *dur = NULL;
     int nsnap = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -569,6 +686,10 @@ int cmd_record(int argc, char **argv)
             strcat(filters, abs);
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "--pid")) && i + 1 < argc) {
+            attach_pid = argv[++i];
+        } else if (!strcmp(a, "--duration") && i + 1 < argc) {
+            dur = argv[++i];
         } else if (!strcmp(a, "--ring") && i + 1 < argc) {
             ring = argv[++i];
         } else if (!strcmp(a, "--snapshot-on") && i + 1 < argc) {
@@ -613,6 +734,21 @@ int cmd_record(int argc, char **argv)
             return 1;
         printf("%s\n", lib);
         return 0;
+    }
+    if (attach_pid) {
+        char *end;
+        long pid = strtol(attach_pid, &end, 10);
+        if (*end || pid <= 0 || pid > INT_MAX || i < argc) {
+            fprintf(stderr, "sftrace record: -p takes a process id and no command\n");
+            return 2;
+        }
+        if (find_solib(solib, lib, sizeof lib))
+            return 1;
+        return record_attached(pid, lib, out, dur);
+    }
+    if (dur) {
+        fprintf(stderr, "sftrace record: --duration applies to -p PID\n");
+        return 2;
     }
     if (i >= argc) {
         fprintf(stderr, "sftrace record: no command given\n");
@@ -771,36 +907,7 @@ int cmd_record(int argc, char **argv)
     double secs = (double)(mono_ns() - t0) / 1e9;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 
-    struct summary s;
-    summarize(logpath, &s);
-    if (s.objects == 0 && !filters[0]) { /* with filters, the warnings below say more */
-        fprintf(stderr,
-                "sftrace record: no instrumented code found in %s or the libraries it loaded.\n"
-                "  Build with XRay instrumentation: clang -fxray-instrument "
-                "-fxray-instruction-threshold=1,\n"
-                "  or RUSTC_BOOTSTRAP=1 rustc -Zinstrument-xray=always "
-                "(RUSTFLAGS for cargo).\n",
-                cmd[0]);
-    }
-    fprintf(stderr,
-            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
-            "written to %s (%.2fs)%s\n",
-            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
-            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
-            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
-            s.bad ? " (the log has a damaged chunk)" : "");
-    if (s.lost)
-        fprintf(stderr, "sftrace record: %llu records could not be written\n",
-                (unsigned long long)s.lost);
-    fputs(s.died_msg, stderr);
-    if (s.unended)
-        fprintf(stderr,
-                "sftrace record: %u process image(s) have no END in the log: their recording "
-                "was cut short (the log is readable up to its last whole chunk)\n",
-                s.unended);
-    if (s.died > 4)
-        fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
-    report_stale_filters(filters, &s);
+    print_summary(logpath, out, cmd[0], filters, secs);
     if (trigfile[0])
         unlink(trigfile);
     return rc;

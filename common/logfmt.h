@@ -186,6 +186,7 @@ enum sf_end_reason {
     SF_END_SIGNAL = 3, /* a fatal signal, seen by the runtime's handler */
     SF_END_DIED = 4,   /* it died without the runtime's last flush (SIGKILL, the OOM
                           killer, a raw exit_group, a crash): its helper wrote it */
+    SF_END_DETACH = 5, /* minor 3: `sftrace attach` detached; the process runs on */
 };
 enum sf_status_how {
     SF_STATUS_UNKNOWN = 0,
@@ -232,6 +233,7 @@ enum sf_mark_why {
     SF_WHY_EXIT = 7,    /* snapshot: the process image ended (exit, exec) */
     SF_WHY_FATAL = 8,   /* snapshot: a fatal signal */
     SF_WHY_DIED = 9,    /* snapshot: it died without the runtime (SIGKILL...) */
+    SF_WHY_ATTACH = 10, /* sftrace attach attached (START) or detached (STOP) */
 };
 struct sf_mark {
     struct sf_chunk h;

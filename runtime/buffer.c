@@ -559,7 +559,8 @@ static int sf_request_locked(uint32_t kind, uint32_t reason)
             return 0;
         if (!sf_helper_alive()) {
             sf_g.helper_gone = 1;
-            return -1;
+            /* it may have answered, then gone (a detach ends it) */
+            return atomic_load(&ctl->ack_seq) == seq ? 0 : -1;
         }
         if (i > 0 && i % 50 == 0) /* a lost wake-up must not cost a second */
             sf_wake_helper();

@@ -47,6 +47,7 @@
 
 #include "runtime.h"
 
+static int lock_patch(void);
 static int ctl_on;            /* control enabled: sleds are tracked */
 static _Atomic int live = 1;  /* the sleds are on */
 static _Atomic uint32_t busy; /* a toggle is running */
@@ -55,7 +56,8 @@ static uint32_t mark_seq;
 struct ctl_sled {
     uint8_t *sled;
     uint8_t kind;
-    uint8_t keep; /* a trigger's: stays on while stopped */
+    uint8_t keep;               /* a trigger's: stays on while stopped */
+    uint8_t orig[SF_SLED_SIZE]; /* as it was before patching (detach restores it) */
 };
 struct ctl_obj {
     uintptr_t plo;
@@ -177,8 +179,13 @@ int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t 
 
 void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind, int keep)
 {
-    if (o && o->n < o->cap)
-        o->s[o->n++] = (struct ctl_sled){sled, (uint8_t)kind, (uint8_t)keep};
+    if (o && o->n < o->cap) {
+        struct ctl_sled *s = &o->s[o->n++];
+        s->sled = sled;
+        s->kind = (uint8_t)kind;
+        s->keep = (uint8_t)keep;
+        memcpy(s->orig, sled, SF_SLED_SIZE);
+    }
 }
 
 /* The object's sleds are patched and its text is still writable: a
@@ -208,6 +215,36 @@ static void toggle_all(int on)
     }
 }
 
+/* Detach: every sled back to its bytes before patching. First instructions
+ * off, a pause for threads in a sled to leave it, then the rest. */
+void sf_ctl_restore(void)
+{
+    if (lock_patch() != 0)
+        return;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t k = 0; k < nobjs; k++) {
+            struct ctl_obj *o = &objs[k];
+            if (!o->n || mprotect((void *)o->plo, o->plen, PROT_READ | PROT_WRITE | PROT_EXEC))
+                continue;
+            for (uint32_t i = 0; i < o->n; i++) {
+                if (pass == 0)
+                    sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, 0);
+                else
+                    sf_arch_sled_restore(o->s[i].sled, o->s[i].orig);
+            }
+            mprotect((void *)o->plo, o->plen, o->rx);
+            __builtin___clear_cache((char *)o->plo, (char *)o->plo + o->plen);
+        }
+        if (pass == 0) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    nobjs = 0; /* a new attach patches (and tracks) them afresh */
+    atomic_store(&live, 1);
+    sf_patch_unlock();
+}
+
 /* ---- marks ------------------------------------------------------------------ */
 
 void sf_mark_fill(struct sf_mark *m, uint32_t kind, uint32_t why, uint32_t arg, uint32_t seq,
@@ -231,6 +268,19 @@ static void write_mark(uint32_t kind, uint32_t why, uint32_t arg, uint64_t ts)
     struct sf_mark m;
     sf_mark_fill(&m, kind, why, arg, ++mark_seq, ts);
     sf_log_write(&m, sizeof m, NULL, 0);
+}
+
+/* attach.c: the start (before patching) and the stop (after restoring the
+ * sleds) of an attached recording, as for any start and stop. */
+void sf_ctl_mark_attach(int start)
+{
+    if (start) {
+        write_mark(SF_MARK_START, SF_WHY_ATTACH, 0, sf_now());
+        return;
+    }
+    uint64_t ts = sf_now();
+    sf_request(REQ_FLUSH, 0);
+    write_mark(SF_MARK_STOP, SF_WHY_ATTACH, 0, ts);
 }
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -418,7 +468,7 @@ void sf_ctl_init(void)
         for (size_t k = 0; k < tfiles[i].n; k++)
             paused |= tfiles[i].t[k].kind == SF_TRIG_ON; /* trace-on: nothing before it */
     int control = env_true("SFTRACE_PAUSED") || env_true("SFTRACE_CONTROL");
-    ctl_on = paused || ntfiles || control;
+    ctl_on = paused || ntfiles || control || sf_g.attached;
     if (!ctl_on)
         return;
     atomic_store(&live, !paused);

@@ -533,7 +533,10 @@ static int handle_request(void)
         }
         break;
     }
-    ack(seq);
+    int detached = ctl->req_kind == REQ_END && ctl->end_reason == SF_END_DETACH;
+    ack(seq); /* after it, the next request may already be in ctl */
+    if (detached)
+        syscall(SYS_exit_group, 0); /* sftrace attach detached: the process runs on alone */
     return 1;
 }
 

@@ -510,9 +510,9 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             if (fflags & SF_FILTER_ARGS)
                 t = kind == XRAY_ENTRY ? T_ARGS : (kind == XRAY_EXIT ? T_RET : T_NORMAL);
         }
+        sf_ctl_obj_sled(co, sled, kind, trig); /* before: it keeps the original bytes */
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);
-        sf_ctl_obj_sled(co, sled, kind, trig);
         if (!o->first_sled)
             o->first_sled = sled;
         nsleds++;

@@ -187,6 +187,7 @@ struct sf_global {
     int exiting;
     int raw;             /* SFTRACE_RAW: write records unpacked (debugging) */
     int use_helper_pack; /* the helper may pack (a core may be spare) */
+    int attached;        /* started by `sftrace attach` (attach.c) */
     uint32_t ncpus;      /* CPUs this process may run on */
     uint64_t tsc_hz;
     int memfd;    /* the shared memory */
@@ -258,6 +259,9 @@ int sf_arch_sled_patched(const uint8_t *sled) SF_HIDDEN; /* by us */
 /* Live control: turn a patched sled off and on (first instruction only),
  * and whether a sled is ours, on or off. */
 void sf_arch_sled_toggle(uint8_t *sled, int kind, int on) SF_HIDDEN;
+/* Put a sled back as it was (orig: its SF_SLED_SIZE bytes before patching);
+ * call with its first instruction turned off for a while already. */
+void sf_arch_sled_restore(uint8_t *sled, const uint8_t *orig) SF_HIDDEN;
 int sf_arch_sled_ours(const uint8_t *sled) SF_HIDDEN;
 /* Tail calls (descendants mode): where a direct branch at j goes (0 if j is
  * none), whether t is a function's entry sled (patched or not), and where
@@ -309,6 +313,11 @@ void sf_before_exit(int reason) SF_HIDDEN;
 int sf_log_write(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
 void sf_msg(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2)));
 
+int sf_start_attached(const char *out, const char *session) SF_HIDDEN;
+
+/* ---- attach.c ---- */
+/* exported: sftrace_attach, sftrace_detach (cmd/attach.c calls them) */
+
 /* ---- patch.c ---- */
 void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
@@ -340,6 +349,8 @@ int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
 int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
 void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
+void sf_ctl_restore(void) SF_HIDDEN; /* every patched sled as it was (detach) */
+void sf_ctl_mark_attach(int start) SF_HIDDEN;
 
 /* ---- ring.c (flight recorder) ---- */
 void sf_ring_init(void) SF_HIDDEN;                         /* traced process, at start-up */

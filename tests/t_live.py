@@ -566,3 +566,121 @@ def test_paused_dlopen_stays_unrecorded():
     # not just hidden by the tools: nothing was recorded at all
     assert not [c for c in chunks if c["type"] == 4], "EVENTS chunks in a run never started"
     assert [c["events"] for c in chunks if c["type"] == 5] == [0]
+
+
+# ---- attach (sftrace attach PID = record -p PID) ------------------------------------------
+
+
+def _text_matches_file(pid, exe):
+    """Is the program's mapped code byte for byte its file's? (/proc/PID/mem:
+    the test is its parent, which ptrace_scope 1 allows)"""
+    with open("/proc/%d/maps" % pid) as f:
+        maps = [l.split() for l in f]
+    same = True
+    with open(exe, "rb") as ef, open("/proc/%d/mem" % pid, "rb") as mem:
+        for m in maps:
+            if len(m) < 6 or m[5] != os.path.realpath(exe) or "x" not in m[1]:
+                continue
+            lo, hi = (int(x, 16) for x in m[0].split("-"))
+            ef.seek(int(m[2], 16))
+            want = ef.read(hi - lo)
+            mem.seek(lo)
+            got = mem.read(len(want))
+            same = same and got == want
+    return same
+
+
+def _attach(pid, log):
+    a = subprocess.Popen([tl.SFTRACE_ASAN, "attach", str(pid), "-o", log, "--solib", tl.RUNTIME],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = a.stderr.readline()
+    assert "recording process %d" % pid in line, (line, a.stderr.read())
+    return a
+
+
+def _detach(a):
+    a.send_signal(signal.SIGINT)
+    out, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    return err
+
+
+def test_attach_records_a_running_program_and_leaves_it_as_it_was():
+    """A program started without sftrace, with a second thread spinning:
+    attach, let it run, detach, attach again. Each log holds exactly the
+    main thread's calls made while attached, and the spinner's calls (a
+    thread that existed before the attach) lie between its own counts at
+    attach and detach time; calls open at either moment come out cut, not
+    unfinished or unmatched. After each detach the code is byte for byte
+    the file's again and the program runs on with unchanged output."""
+    exe = _exe()
+    p = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def cmd(c):
+        p.stdin.write(c + "\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
+    pid = p.pid
+    assert cmd("spin") == "spinning"
+    assert cmd("run 3") == "ran 3"
+    assert _text_matches_file(pid, exe)
+    for round_, n in ((1, 5), (2, 4)):
+        log = os.path.join(_dir(), "attach%d.log" % round_)
+        c0 = int(cmd("spun").split()[1])
+        a = _attach(pid, log)
+        c1 = int(cmd("spun").split()[1])
+        assert cmd("sled") == "sled 41ba"
+        assert not _text_matches_file(pid, exe)  # patched
+        assert cmd("run %d" % n) == "ran %d" % n
+        c2 = int(cmd("spun").split()[1])
+        err = _detach(a)
+        c3 = int(cmd("spun").split()[1])
+        assert cmd("sled") == "sled eb09"
+        assert _text_matches_file(pid, exe), "round %d: the code differs from the file" % round_
+        assert cmd("run 2") == "ran 2"  # detached: not recorded
+        calls = _calls(log)
+        main = collections.Counter((c[0], c[1], c[2]) for c in calls
+                                   if c[0] in ("outer", "work"))
+        assert main == {("outer", 0, "-"): 1, ("work", 1, "-"): n}, (round_, main)
+        spin = [c for c in calls if c[0] == "spin_a"]
+        assert c2 - c1 - 1 <= len(spin) <= c3 - c0 + 1, (round_, c0, c1, c2, c3, len(spin))
+        assert not any("u" in c[2] for c in calls), calls
+        info = _info(log)
+        assert [m["why"] for m in info["marks"]] == ["sftrace attach"] * 2, info["marks"]
+        assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(pid, "detached")]
+        st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", log]).stdout)
+        assert st["unmatched"] == 0 and st["unfinished"] == 0, st
+        assert "events" in err
+        _convert_check(log)
+    assert int(cmd("unspin").split()[1]) > 0
+    p.stdin.write("quit\n")
+    p.stdin.close()
+    assert p.wait(timeout=60) == 0
+    assert p.stderr.read() == ""
+
+
+def test_attach_errors():
+    """No such process, a process with no XRay code, one recorded already."""
+    r = tl.run([tl.SFTRACE, "attach", "4194303"], check=False)
+    assert r.returncode == 1 and "no process 4194303" in r.stderr, r.stderr
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        r = tl.run([tl.SFTRACE, "attach", str(sleeper.pid), "-o",
+                    os.path.join(_dir(), "nox.log")], check=False)
+        assert r.returncode == 1 and "runs no XRay-instrumented code" in r.stderr, r.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    log = os.path.join(_dir(), "already.log")
+    p = Prog(log, opts=())
+    r = tl.run([tl.SFTRACE, "attach", str(p.pid), "-o", os.path.join(_dir(), "again.log"),
+                "--duration", "1s"], check=False)
+    assert r.returncode == 1 and "is being recorded already" in r.stderr, r.stderr
+    assert p.cmd("run 2") == "ran 2"
+    p.quit()
+    assert collections.Counter(c[0] for c in _calls(log))["work"] == 2
+    r = tl.run([tl.SFTRACE, "record", "-p", "12", "--", "true"], check=False)
+    assert r.returncode == 2 and "no command" in r.stderr, r.stderr

@@ -6,6 +6,7 @@
  *              inside it, then calls work() twice and returns; then "released"
  *   spin       a thread starts calling spin_a() -> spin_b() in a loop; "spinning"
  *   unspin     it stops; "unspun CALLS" (spin_a calls it made)
+ *   spun       "spun CALLS": spin_a calls that have returned so far
  *   pid        "pid PID"
  *   sled       "sled XXXX": the first two bytes of work() in hex (its entry
  *              sled: eb09 as XRay left it, 41ba patched by the runtime)
@@ -93,7 +94,7 @@ static void *spin_main(void *arg)
     while (spinning) {
         for (int k = 0; k < 100; k++) {
             spin_a(spun);
-            spun++;
+            __atomic_store_n(&spun, spun + 1, __ATOMIC_RELEASE);
         }
         usleep(100); /* a busy thread, but a log of a reasonable size */
     }
@@ -118,6 +119,8 @@ int main(void)
             spinning = 0;
             pthread_join(spinner, NULL);
             say("unspun %lu\n", spun);
+        } else if (!strcmp(line, "spun")) {
+            say("spun %lu\n", __atomic_load_n(&spun, __ATOMIC_ACQUIRE));
         } else if (!strcmp(line, "pid")) {
             say("pid %lu\n", (unsigned long)getpid());
         } else if (!strcmp(line, "sled")) {

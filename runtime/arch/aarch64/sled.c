@@ -150,6 +150,16 @@ void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
     __builtin___clear_cache((char *)sled, (char *)sled + 4);
 }
 
+void sf_arch_sled_restore(uint8_t *sled, const uint8_t *orig)
+{
+    memcpy(sled + 4, orig + 4, SF_SLED_SIZE - 4); /* behind `b #32`: never run */
+    __builtin___clear_cache((char *)sled + 4, (char *)sled + SF_SLED_SIZE);
+    uint32_t head;
+    memcpy(&head, orig, 4);
+    __atomic_store_n((uint32_t *)sled, head, __ATOMIC_RELEASE);
+    __builtin___clear_cache((char *)sled, (char *)sled + 4);
+}
+
 int sf_arch_sled_ours(const uint8_t *sled)
 {
     return word(sled + 4) == I_STP && word(sled + 12) == I_BLR_X0;

@@ -182,6 +182,14 @@ void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
     __atomic_store_n((uint16_t *)sled, v, __ATOMIC_RELEASE);
 }
 
+void sf_arch_sled_restore(uint8_t *sled, const uint8_t *orig)
+{
+    memcpy(sled + 2, orig + 2, SF_SLED_SIZE - 2); /* behind the jump: never run */
+    uint16_t head;
+    memcpy(&head, orig, 2);
+    __atomic_store_n((uint16_t *)sled, head, __ATOMIC_RELEASE);
+}
+
 /* Patched by us, on or turned off (an unpatched sled has nops at byte 6). */
 int sf_arch_sled_ours(const uint8_t *sled)
 {
