@@ -533,6 +533,25 @@ static void report_stale_filters(const char *filters, const struct summary *s)
     free(list);
 }
 
+/* The log's absolute path (the program may chdir). 0, or -1 after a message. */
+static int abs_log_path(const char *out, char *logpath, size_t len)
+{
+    if (out[0] == '/') {
+        snprintf(logpath, len, "%s", out);
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) {
+        fprintf(stderr, "sftrace record: getcwd: %s\n", strerror(errno));
+        return -1;
+    }
+    if (snprintf(logpath, len, "%s/%s", cwd, out) >= (int)len) {
+        fprintf(stderr, "sftrace record: output path too long\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* The summary line (and what went wrong) of a recording into logpath. */
 static void print_summary(const char *logpath, const char *out, const char *what,
                           const char *filters, double secs)
@@ -596,16 +615,8 @@ static int record_attached(long pid, const char *lib, const char *out, const cha
         return 1;
     }
     char logpath[PATH_MAX];
-    if (out[0] == '/') {
-        snprintf(logpath, sizeof logpath, "%s", out);
-    } else {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd) ||
-            snprintf(logpath, sizeof logpath, "%s/%s", cwd, out) >= (int)sizeof logpath) {
-            fprintf(stderr, "sftrace record: output path too long\n");
-            return 1;
-        }
-    }
+    if (abs_log_path(out, logpath, sizeof logpath) != 0)
+        return 1;
     uint64_t session;
     char why[PATH_MAX + 200], sess[32];
     if (create_log(logpath, &session, why, sizeof why)) {
@@ -790,19 +801,8 @@ int cmd_record(int argc, char **argv)
         return 127;
     }
     char logpath[PATH_MAX];
-    if (out[0] == '/') {
-        snprintf(logpath, sizeof logpath, "%s", out);
-    } else {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd)) {
-            fprintf(stderr, "sftrace record: getcwd: %s\n", strerror(errno));
-            return 1;
-        }
-        if (snprintf(logpath, sizeof logpath, "%s/%s", cwd, out) >= (int)sizeof logpath) {
-            fprintf(stderr, "sftrace record: output path too long\n");
-            return 1;
-        }
-    }
+    if (abs_log_path(out, logpath, sizeof logpath) != 0)
+        return 1;
     uint64_t session;
     char why[PATH_MAX + 200];
     if (create_log(logpath, &session, why, sizeof why)) {

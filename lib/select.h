@@ -80,7 +80,7 @@ enum {
     "  -D, --depth N          at most N levels below the outermost kept call\n"                    \
     "      --min-duration D   drop calls shorter than D (their time is their parent's)\n"          \
     "      --no-lines         do not read source lines\n"                                          \
-    "      --snapshot N       a log of record --ring: snapshot N of each process\n"                 \
+    "      --snapshot N       a log of record --ring: snapshot N of each process\n"                \
     "                         (1, 2, ...; default: the last; sftrace info lists them)\n"           \
     "Regexes (PCRE2) are searched in demangled names: ^name$ matches one name.\n"
 
