@@ -27,6 +27,12 @@ int cmd_report(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+/* attach.c: the runtime into a running process, and out again */
+int sf_attach_start(int pid, const char *solib, const char *log, const char *session);
+int sf_attach_stop(int pid, const char *solib);
 
 /* The path of the running sftrace binary's directory (for finding the runtime). */
 const char *sftrace_self_dir(void);

@@ -33,6 +33,7 @@
 
 #include "cmds.h"
 #include "filterfile.h"
+#include "select.h"
 #include "symbols.h"
 #include "xraymap.h"
 
@@ -42,7 +43,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: sftrace filter -p OBJ [-r REGEX]... [--list FILE [--exact]]...\n"
                "                      [--exclude REGEX]... [--descendants] [--args REGEX]... [-v]\n"
-               "                      -o OUT\n"
+               "                      [--trace-on REGEX]... [--trace-off REGEX]...\n"
+               "                      [--snapshot-on REGEX [--snapshot-slower-than DUR]] -o OUT\n"
                "\n"
                "Chooses which instrumented functions of OBJ (an executable or shared object\n"
                "built with XRay instrumentation) `sftrace record -f OUT` traces, and writes\n"
@@ -62,6 +64,18 @@ static void usage(FILE *f)
                "                   thread, while it runs\n"
                "  --args REGEX     also record the argument registers and the return value\n"
                "                   of the selected functions REGEX matches; may be repeated\n"
+               "  --trace-on REGEX recording starts when a function REGEX matches is entered\n"
+               "                   (the process starts with recording stopped); may be repeated\n"
+               "  --trace-off REGEX\n"
+               "                   recording stops when a function REGEX matches returns\n"
+               "                   (with only --trace-on/--trace-off, the file selects\n"
+               "                   nothing: every function is traced, between the triggers)\n"
+               "  --snapshot-on REGEX\n"
+               "                   record --ring: a snapshot when a function REGEX matches is\n"
+               "                   entered; may be repeated\n"
+               "  --snapshot-slower-than DUR\n"
+               "                   ... instead, when a call of one of them took longer than DUR\n"
+               "                   (1.5s, 200ms, 30us, ns), at that call's exit\n"
                "  -v               list the selected functions on stdout\n"
                "  -o OUT           the filter file to write (replaced atomically)\n");
 }
@@ -283,6 +297,8 @@ struct func {
     size_t nsyms;
     const char *name; /* to show: the preferred demangled name, or 0x... */
     int sel, args;
+    int ton, toff; /* trace-on / trace-off lines (live control) */
+    int snap;      /* snapshot-on / snapshot-slower lines */
 };
 
 static int fsym_cmp(const void *a, const void *b)
@@ -509,6 +525,8 @@ static void put_clean(FILE *f, const char *s)
         putc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
 }
 
+static uint64_t slower_ns; /* --snapshot-slower-than, 0: none */
+
 static int write_filter(const char *out, const char *objpath, const uint8_t *bid, size_t bidlen,
                         int descendants, const struct func *funcs, size_t nfuncs)
 {
@@ -547,6 +565,21 @@ static int write_filter(const char *out, const char *objpath, const uint8_t *bid
         put_clean(f, funcs[i].name);
         putc('\n', f);
     }
+    for (int on = 2; on >= 0; on--)
+        for (size_t i = 0; i < nfuncs; i++) {
+            if (!(on == 2 ? funcs[i].snap : on ? funcs[i].ton : funcs[i].toff))
+                continue;
+            if (on == 2 && slower_ns)
+                fprintf(f, "snapshot-slower 0x%" PRIx64 " %" PRIu64 " ", funcs[i].addr, slower_ns);
+            else
+                fprintf(f, "%s 0x%" PRIx64 " ",
+                        on == 2 ? "snapshot-on"
+                        : on    ? "trace-on"
+                                : "trace-off",
+                        funcs[i].addr);
+            put_clean(f, funcs[i].name);
+            putc('\n', f);
+        }
     int err = 0;
     if (fflush(f) || ferror(f) || fsync(fd))
         err = errno ? errno : EIO;
@@ -566,7 +599,7 @@ static int write_filter(const char *out, const char *objpath, const uint8_t *bid
 
 struct opts {
     const char *obj, *out;
-    struct patlist sel, excl, args;
+    struct patlist sel, excl, args, ton, toff, snap;
     struct patlist lpats; /* the --list lines as regexes (not with --exact) */
     const char **lists;
     size_t nlists;
@@ -579,13 +612,26 @@ static void opts_free(struct opts *o)
     pat_free(&o->lpats);
     pat_free(&o->excl);
     pat_free(&o->args);
+    pat_free(&o->ton);
+    pat_free(&o->toff);
+    pat_free(&o->snap);
     free(o->lists);
 }
 
 /* 0 to go on, 1 after --help, -1 on a usage error (said). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_LIST = 256, OPT_EXCLUDE, OPT_DESC, OPT_ARGS, OPT_EXACT };
+    enum {
+        OPT_LIST = 256,
+        OPT_EXCLUDE,
+        OPT_DESC,
+        OPT_ARGS,
+        OPT_EXACT,
+        OPT_TON,
+        OPT_TOFF,
+        OPT_SNAP,
+        OPT_SLOWER
+    };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"list", required_argument, NULL, OPT_LIST},
@@ -593,6 +639,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"descendants", no_argument, NULL, OPT_DESC},
         {"args", required_argument, NULL, OPT_ARGS},
         {"exact", no_argument, NULL, OPT_EXACT},
+        {"trace-on", required_argument, NULL, OPT_TON},
+        {"trace-off", required_argument, NULL, OPT_TOFF},
+        {"snapshot-on", required_argument, NULL, OPT_SNAP},
+        {"snapshot-slower-than", required_argument, NULL, OPT_SLOWER},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -630,6 +680,26 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case OPT_EXACT:
             o->exact = 1;
             break;
+        case OPT_TON:
+            pat_add(&o->ton, "--trace-on", optarg);
+            break;
+        case OPT_TOFF:
+            pat_add(&o->toff, "--trace-off", optarg);
+            break;
+        case OPT_SNAP:
+            pat_add(&o->snap, "--snapshot-on", optarg);
+            break;
+        case OPT_SLOWER: {
+            char err[128] = "";
+            int64_t ns = 0;
+            if (sf_parse_duration(optarg, &ns, err, sizeof err) != 0 || ns <= 0) {
+                fprintf(stderr, PROG ": --snapshot-slower-than '%s': %s\n", optarg,
+                        ns <= 0 && !err[0] ? "must be more than 0" : err);
+                return -1;
+            }
+            slower_ns = (uint64_t)ns;
+            break;
+        }
         default:
             usage(stderr);
             return -1;
@@ -641,8 +711,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         fprintf(stderr, PROG ": %s\n", !o->obj ? "-p OBJ is required" : "-o OUT is required");
     else if (o->exact && !o->nlists)
         fprintf(stderr, PROG ": --exact applies to --list, and there is none\n");
+    else if (slower_ns && !o->snap.n)
+        fprintf(stderr,
+                PROG ": --snapshot-slower-than applies to --snapshot-on, and there is none\n");
     else
-        return pat_compile(&o->sel) || pat_compile(&o->excl) || pat_compile(&o->args) ? -1 : 0;
+        return pat_compile(&o->sel) || pat_compile(&o->excl) || pat_compile(&o->args) ||
+                       pat_compile(&o->ton) || pat_compile(&o->toff) || pat_compile(&o->snap)
+                   ? -1
+                   : 0;
     usage(stderr);
     return -1;
 }
@@ -703,6 +779,7 @@ static void report_unmatched(struct opts *o, struct object *ob, struct namelist 
 int cmd_filter(int argc, char **argv)
 {
     struct opts o = {0};
+    slower_ns = 0;
     int r = parse_opts(argc, argv, &o);
     if (r) {
         opts_free(&o);
@@ -731,8 +808,9 @@ int cmd_filter(int argc, char **argv)
     }
     if (jstack)
         pcre2_jit_stack_assign(mctx, NULL, jstack);
-    int all = !o.sel.n && !o.nlists;
-    size_t nsel = 0, nargs = 0;
+    int trig_only = !o.sel.n && !o.nlists && (o.ton.n || o.toff.n || o.snap.n);
+    int all = !o.sel.n && !o.nlists && !trig_only;
+    size_t nsel = 0, nargs = 0, ntrig = 0;
     for (size_t i = 0; i < ob.nfuncs; i++) {
         struct func *f = &ob.funcs[i];
         int s = all || match_any(&o.sel, f);
@@ -748,6 +826,20 @@ int cmd_filter(int argc, char **argv)
             f->args = 1;
             nargs++;
         }
+        f->ton = o.ton.n && match_any(&o.ton, f);
+        f->toff = o.toff.n && match_any(&o.toff, f);
+        f->snap = o.snap.n && match_any(&o.snap, f);
+        ntrig += f->ton + f->toff + f->snap;
+    }
+    for (int k = 0; k < 3; k++) {
+        struct patlist *pl = k == 2 ? &o.snap : k ? &o.toff : &o.ton;
+        for (size_t i = 0; i < pl->n; i++)
+            if (!pl->v[i].hit)
+                fprintf(stderr, PROG ": warning: %s '%s' matches no instrumented function\n",
+                        k == 2 ? "--snapshot-on"
+                        : k    ? "--trace-off"
+                               : "--trace-on",
+                        pl->v[i].src);
     }
     report_unmatched(&o, &ob, &names);
 
@@ -761,12 +853,17 @@ int cmd_filter(int argc, char **argv)
         for (size_t i = 0; i < ob.nfuncs; i++)
             if (ob.funcs[i].sel)
                 printf("%s\n", ob.funcs[i].name);
-    fprintf(stderr, PROG ": selected %zu of %zu instrumented functions in %s", nsel, ob.nfuncs,
-            o.obj);
+    if (trig_only)
+        fprintf(stderr, PROG ": no selection (every function of %s is traced)", o.obj);
+    else
+        fprintf(stderr, PROG ": selected %zu of %zu instrumented functions in %s", nsel, ob.nfuncs,
+                o.obj);
     if (o.args.n)
         fprintf(stderr, " (%zu with arguments)", nargs);
+    if (ntrig)
+        fprintf(stderr, "; %zu trigger lines", ntrig);
     fprintf(stderr, "%s\n", o.descendants ? ", with their descendants" : "");
-    if (!nsel)
+    if (!nsel && !trig_only)
         fprintf(stderr,
                 PROG ": warning: no function was selected: with this filter, nothing in %s is "
                      "traced\n",

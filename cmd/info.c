@@ -55,6 +55,20 @@ struct ithr {
     uint64_t exact_events;      /* --events */
 };
 
+/* A start or stop of recording (MARK chunk). */
+struct imark {
+    uint32_t img, kind, why, arg, seq;
+    uint64_t ns;
+};
+
+/* A flight-recorder snapshot (MARK SNAP_BEGIN .. SNAP_END). */
+struct isnap {
+    uint32_t img, seq, why, arg;
+    uint64_t ns;            /* the cut */
+    uint64_t chunks, bytes; /* EVENTS chunks and their record bytes in it */
+    int complete;           /* its SNAP_END was seen */
+};
+
 struct iobj {
     char *path;
     uint8_t *bid;
@@ -77,7 +91,12 @@ struct info {
     struct iobj *objs;
     size_t nobjs, capobjs;
     struct sf_map objmap; /* hash of path+build-id -> index + 1 */
-    uint64_t nchunks[6], chunk_bytes[6], unknown_chunks;
+    uint64_t nchunks[SF_CHUNK_MARK + 1], chunk_bytes[SF_CHUNK_MARK + 1], unknown_chunks;
+    struct imark *marks; /* MARK chunks (live control), in file order */
+    size_t nmarks, capmarks;
+    struct isnap *snaps; /* snapshots, in file order */
+    size_t nsnaps, capsnaps;
+    struct sf_map snap_open; /* image id -> index + 1 of its snapshot being read */
     uint64_t raw_bytes, packed_bytes;
     /* calibration pairs of TSC processes with the smallest and largest tsc */
     uint64_t tsc_lo, mono_lo, tsc_hi, mono_hi, npairs;
@@ -213,6 +232,11 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
         }
         tr->last_ns = e->flush_mono_ns;
         tr->bytes += plen;
+        uint64_t *open = sf_map_get(&in->snap_open, ii, 0);
+        if (open && *open) {
+            in->snaps[*open - 1].chunks++;
+            in->snaps[*open - 1].bytes += plen;
+        }
         im->ev_bytes += plen;
         im->ev_chunks++;
         if (h->flags & SF_EVENTS_LOST) {
@@ -239,6 +263,23 @@ static void on_chunk(struct info *in, const struct sf_chunkv *c)
             im->exact_events += nev;
             in->exact_events += nev;
         }
+    } else if (t == SF_CHUNK_MARK && c->u.mark->kind >= SF_MARK_SNAP_BEGIN) {
+        const struct sf_mark *m = c->u.mark;
+        uint64_t *open = sf_map_get(&in->snap_open, ii, 1);
+        if (m->kind == SF_MARK_SNAP_BEGIN) {
+            SF_GROW(in->snaps, in->nsnaps, in->capsnaps);
+            in->snaps[in->nsnaps++] =
+                (struct isnap){ii, m->seq, m->why, m->arg, m->mono_ns, 0, 0, 0};
+            *open = in->nsnaps;
+        } else {
+            if (*open && in->snaps[*open - 1].seq == m->seq)
+                in->snaps[*open - 1].complete = 1;
+            *open = 0;
+        }
+    } else if (t == SF_CHUNK_MARK) {
+        const struct sf_mark *m = c->u.mark;
+        SF_GROW(in->marks, in->nmarks, in->capmarks);
+        in->marks[in->nmarks++] = (struct imark){ii, m->kind, m->why, m->arg, m->seq, m->mono_ns};
     } else if (t == SF_CHUNK_END) {
         im->end = *c->u.end;
         im->ended = 1;
@@ -306,6 +347,8 @@ static const char *end_text(const struct iimg *im, const struct info *in, size_t
         return "exec";
     case SF_END_SIGNAL:
         return "signal";
+    case SF_END_DETACH:
+        return "detached";
     }
     return "unknown";
 }
@@ -469,6 +512,69 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
     sf_table_free(t);
 }
 
+static const char *mark_why(uint32_t why, int snap)
+{
+    if (snap && why == SF_WHY_SIGNAL)
+        return "SIGUSR2";
+    switch (why) {
+    case SF_WHY_PAUSED:
+        return "started paused";
+    case SF_WHY_SIGNAL:
+        return "SIGUSR1";
+    case SF_WHY_CTL:
+        return "sftrace ctl";
+    case SF_WHY_TRIGGER:
+        return "trigger";
+    case SF_WHY_API:
+        return "API";
+    case SF_WHY_SLOW:
+        return "slow call";
+    case SF_WHY_EXIT:
+        return "end of the image";
+    case SF_WHY_FATAL:
+        return "fatal signal";
+    case SF_WHY_DIED:
+        return "died";
+    case SF_WHY_ATTACH:
+        return "sftrace attach";
+    }
+    return "?";
+}
+
+static void print_marks(const struct info *in, const struct sf_file_header *fh)
+{
+    char a[SF_FMT_LEN], b[SF_FMT_LEN];
+    if (in->nsnaps) {
+        printf("\nsnapshots (%zu; read one with --snapshot N, the last by default)\n", in->nsnaps);
+        static const char *const sh[] = {"pid", "snapshot", "cut", "chunks", "bytes", "why"};
+        struct sf_table *t = sf_table_new(6, sh, "rrrrrl");
+        for (size_t i = 0; i < in->nsnaps; i++) {
+            const struct isnap *sn = &in->snaps[i];
+            char why[64];
+            snprintf(why, sizeof why, "%s%s", mark_why(sn->why, 1),
+                     sn->complete ? "" : " (incomplete: no end mark)");
+            sf_table_addf(t, "%u\t%u\t%s\t%" PRIu64 "\t%s\t%s", in->imgs[sn->img].pid, sn->seq,
+                          sf_fmt_ddur(a, sizeof a, (int64_t)(sn->ns - fh->create_mono_ns)),
+                          sn->chunks, sf_fmt_bytes_s(b, sizeof b, sn->bytes), why);
+        }
+        sf_table_print(t, stdout, "  ");
+        sf_table_free(t);
+    }
+    if (!in->nmarks)
+        return;
+    printf("\nrecording started and stopped (%zu)\n", in->nmarks);
+    static const char *const mh[] = {"pid", "seq", "at", "what", "why"};
+    struct sf_table *t = sf_table_new(5, mh, "rrrll");
+    for (size_t i = 0; i < in->nmarks; i++) {
+        const struct imark *m = &in->marks[i];
+        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s", in->imgs[m->img].pid, m->seq,
+                      sf_fmt_ddur(a, sizeof a, (int64_t)(m->ns - fh->create_mono_ns)),
+                      m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why, 0));
+    }
+    sf_table_print(t, stdout, "  ");
+    sf_table_free(t);
+}
+
 /* ---- JSON output ----------------------------------------------------------------- */
 
 static void print_json(const struct info *in, const struct sf_file_header *fh)
@@ -506,6 +612,27 @@ static void print_json(const struct info *in, const struct sf_file_header *fh)
             ", \"events_bytes\": %" PRIu64 "},\n",
             in->nchunks[1], in->nchunks[2], in->nchunks[3], in->nchunks[4], in->nchunks[5],
             in->unknown_chunks, in->chunk_bytes[SF_CHUNK_EVENTS]);
+    fprintf(f, "  \"marks\": [");
+    for (size_t i = 0; i < in->nmarks; i++) {
+        const struct imark *m = &in->marks[i];
+        fprintf(f,
+                "%s\n    {\"image\": %u, \"pid\": %u, \"seq\": %u, \"kind\": \"%s\", "
+                "\"why\": \"%s\", \"arg\": %u, \"ns\": %" PRIu64 "}",
+                i ? "," : "", m->img, in->imgs[m->img].pid, m->seq,
+                m->kind == SF_MARK_START ? "start" : "stop", mark_why(m->why, 0), m->arg, m->ns);
+    }
+    fprintf(f, "%s],\n", in->nmarks ? "\n  " : "");
+    fprintf(f, "  \"snapshots\": [");
+    for (size_t i = 0; i < in->nsnaps; i++) {
+        const struct isnap *sn = &in->snaps[i];
+        fprintf(f,
+                "%s\n    {\"image\": %u, \"pid\": %u, \"snapshot\": %u, \"why\": \"%s\", "
+                "\"arg\": %u, \"cut_ns\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"bytes\": %" PRIu64
+                ", \"complete\": %s}",
+                i ? "," : "", sn->img, in->imgs[sn->img].pid, sn->seq, mark_why(sn->why, 1),
+                sn->arg, sn->ns, sn->chunks, sn->bytes, sn->complete ? "true" : "false");
+    }
+    fprintf(f, "%s],\n", in->nsnaps ? "\n  " : "");
     fprintf(f, "  \"processes\": [");
     for (size_t i = 0; i < in->nimgs; i++) {
         const struct iimg *im = &in->imgs[i];
@@ -608,6 +735,9 @@ static void free_info(struct info *in)
         free(in->objs[i].pids);
     }
     free(in->imgs);
+    free(in->marks);
+    free(in->snaps);
+    sf_map_free(&in->snap_open);
     free(in->thrs);
     free(in->objs);
     sf_map_free(&in->thrmap);
@@ -688,7 +818,7 @@ int cmd_info(int argc, char **argv)
     if (fmt == SF_OUT_JSON)
         print_json(&in, &fh);
     else
-        print_table(&in, &fh);
+        print_table(&in, &fh), print_marks(&in, &fh);
     int rc = 0;
     if (sf_stdout_flush(CMD) != 0)
         rc = 1;

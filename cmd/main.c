@@ -30,6 +30,9 @@ static const struct {
     {"graph", cmd_graph, "the calling-context tree as indented text"},
     {"flame", cmd_flame, "a flame graph (interactive SVG) or folded stacks"},
     {"memory", cmd_memory, "heap use by call path: peak, leaks, stages, flame graphs"},
+    {"ctl", cmd_ctl, "start or stop the recording of a running process"},
+    {"attach", cmd_attach, "record a running process (record -p PID)"},
+    {"snapshot", cmd_snapshot, "make a flight recorder (record --ring) write a snapshot"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

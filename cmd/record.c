@@ -37,40 +37,61 @@
 #include "flows.h"
 #include "logfile.h"
 #include "logfmt.h"
+#include "select.h"
 #include "solib.h"
 #include "version.h"
 #include "vnote.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sftrace record [-o FILE] [-f FILTER]... [--solib PATH] -- CMD [ARGS...]\n"
-               "       sftrace record --print-solib | --print-solib-install-dir\n"
-               "       sftrace record --install-solib [--solib PATH]\n"
-               "\n"
-               "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
-               "function entry and exit of every thread of every process it starts that runs\n"
-               "XRay-instrumented code. Returns CMD's exit status.\n"
-               "\n"
-               "  -o FILE        log to write (default ./sf.log)\n"
-               "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
-               "                 may be repeated, one per object\n"
-               "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
-               "                 (by default the command's functions that make and run\n"
-               "                 them also record one register: docs/design.md, Flows)\n"
-               "  --flows FILE   also the producer/consumer pairs FILE declares\n"
-               "                 (docs/filter-format.md, Flow rules); repeatable\n"
-               "  --solib PATH   use this libsftrace.so\n"
-               "  --print-solib  print the runtime library that would be used\n"
-               "  --print-solib-install-dir\n"
-               "                 print the directory searched first for libsftrace.so\n"
-               "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
-               "  --install-solib\n"
-               "                 copy the runtime of this sftrace (or --solib PATH) into\n"
-               "                 that directory, creating it, and print where it went\n"
-               "\n"
-               "The runtime is searched for in the install directory, beside the sftrace\n"
-               "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
-               "version of sftrace (" SFTRACE_VERSION ").\n");
+    fprintf(f,
+            "usage: sftrace record [-o FILE] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
+            "                      -- CMD [ARGS...]\n"
+            "       sftrace record --print-solib | --print-solib-install-dir\n"
+            "       sftrace record --install-solib [--solib PATH]\n"
+            "\n"
+            "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
+            "function entry and exit of every thread of every process it starts that runs\n"
+            "XRay-instrumented code. Returns CMD's exit status.\n"
+            "\n"
+            "  -o FILE        log to write (default ./sf.log)\n"
+            "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
+            "                 may be repeated, one per object\n"
+            "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
+            "                 (by default the command's functions that make and run\n"
+            "                 them also record one register: docs/design.md, Flows)\n"
+            "  --flows FILE   also the producer/consumer pairs FILE declares\n"
+            "                 (docs/filter-format.md, Flow rules); repeatable\n"
+            "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
+            "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
+            "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
+            "                 stop and start it (the runtime takes SIGUSR1)\n"
+            "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
+            "                 (packed) records per process (64M, 512K; at least 1M) and\n"
+            "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
+            "                 PID`, at exit, on a fatal signal and on the triggers below\n"
+            "  --snapshot-on REGEX\n"
+            "                 with --ring: a snapshot when a function of CMD's executable\n"
+            "                 that REGEX matches is entered (repeatable)\n"
+            "  --snapshot-slower-than DUR\n"
+            "                 ... instead, when such a call took longer than DUR (1.5s,\n"
+            "                 200ms, 30us, ns), at its exit and including it\n"
+            "  -p PID         attach to running process PID instead (x86_64, ptrace; also\n"
+            "                 `sftrace attach PID`): record until Ctrl-C or --duration,\n"
+            "                 then put every sled back and leave it running\n"
+            "  --duration DUR with -p: detach after DUR (1.5s, 200ms, ...)\n"
+            "  --solib PATH   use this libsftrace.so\n"
+            "  --print-solib  print the runtime library that would be used\n"
+            "  --print-solib-install-dir\n"
+            "                 print the directory searched first for libsftrace.so\n"
+            "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
+            "  --install-solib\n"
+            "                 copy the runtime of this sftrace (or --solib PATH) into\n"
+            "                 that directory, creating it, and print where it went\n"
+            "\n"
+            "The runtime is searched for in the install directory, beside the sftrace\n"
+            "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
+            "version of sftrace (" SFTRACE_VERSION ").\n");
 }
 
 static int is_file(const char *p)
@@ -584,7 +605,130 @@ static void report_stale_filters(const char *filters, const struct summary *s)
     free(list);
 }
 
+/* The log's absolute path (the program may chdir). 0, or -1 after a message. */
+static int abs_log_path(const char *out, char *logpath, size_t len)
+{
+    if (out[0] == '/') {
+        snprintf(logpath, len, "%s", out);
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) {
+        fprintf(stderr, "sftrace record: getcwd: %s\n", strerror(errno));
+        return -1;
+    }
+    if (snprintf(logpath, len, "%s/%s", cwd, out) >= (int)len) {
+        fprintf(stderr, "sftrace record: output path too long\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The summary line (and what went wrong) of a recording into logpath. */
+static void print_summary(const char *logpath, const char *out, const char *what,
+                          const char *filters, double secs)
+{
+    struct summary s;
+    summarize(logpath, &s);
+    if (s.objects == 0 && !filters[0]) { /* with filters, the warnings below say more */
+        fprintf(stderr,
+                "sftrace record: no instrumented code found in %s or the libraries it loaded.\n"
+                "  Build with XRay instrumentation: clang -fxray-instrument "
+                "-fxray-instruction-threshold=1,\n"
+                "  or RUSTC_BOOTSTRAP=1 rustc -Zinstrument-xray=always "
+                "(RUSTFLAGS for cargo).\n",
+                what);
+    }
+    fprintf(stderr,
+            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
+            "written to %s (%.2fs)%s\n",
+            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
+            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
+            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
+            s.bad ? " (the log has a damaged chunk)" : "");
+    if (s.lost)
+        fprintf(stderr, "sftrace record: %llu records could not be written\n",
+                (unsigned long long)s.lost);
+    fputs(s.died_msg, stderr);
+    if (s.unended)
+        fprintf(stderr,
+                "sftrace record: %u process image(s) have no END in the log: their recording "
+                "was cut short (the log is readable up to its last whole chunk)\n",
+                s.unended);
+    if (s.died > 4)
+        fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
+    report_stale_filters(filters, &s);
+}
+
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t stop_attach;
+
+static void on_stop_attach(int sig)
+{
+    (void)sig;
+    stop_attach = 1;
+}
+
+/* record -p PID: attach to a running process (cmd/attach.c), record until
+ * Ctrl-C, DUR or its end, detach. */
+static int record_attached(long pid, const char *lib, const char *out, const char *dur)
+{
+    int64_t dur_ns = 0;
+    if (dur) {
+        char err[128] = "";
+        if (sf_parse_duration(dur, &dur_ns, err, sizeof err) != 0 || dur_ns <= 0) {
+            fprintf(stderr, "sftrace record: --duration '%s': %s\n", dur,
+                    err[0] ? err : "must be more than 0");
+            return 2;
+        }
+    }
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        fprintf(stderr, "sftrace attach: no process %ld\n", pid);
+        return 1;
+    }
+    char logpath[PATH_MAX];
+    if (abs_log_path(out, logpath, sizeof logpath) != 0)
+        return 1;
+    uint64_t session;
+    char why[PATH_MAX + 200], sess[32];
+    if (create_log(logpath, &session, why, sizeof why)) {
+        fprintf(stderr, "sftrace record: cannot write the log: %s\n",
+                why[0] ? why : strerror(errno));
+        return 1;
+    }
+    snprintf(sess, sizeof sess, "%llx", (unsigned long long)session);
+    uint64_t t0 = mono_ns();
+    int rc = sf_attach_start((int)pid, lib, logpath, sess);
+    if (rc != 0) {
+        if (rc > 0)
+            fprintf(stderr,
+                    "sftrace attach: process %ld is being recorded already (by sftrace record, "
+                    "or an attach that has not detached)\n",
+                    pid);
+        unlink(logpath);
+        return 1;
+    }
+    fprintf(stderr, "sftrace attach: recording process %ld into %s; %s detaches\n", pid, out,
+            dur ? "the end of --duration or Ctrl-C" : "Ctrl-C");
+    signal(SIGINT, on_stop_attach);
+    signal(SIGTERM, on_stop_attach);
+    int gone = 0;
+    while (!stop_attach && !(dur_ns && mono_ns() - t0 >= (uint64_t)dur_ns)) {
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            gone = 1;
+            break;
+        }
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    if (!gone && sf_attach_stop((int)pid, lib) != 0)
+        rc = 1;
+    wait_for_helpers(logpath);
+    char what[32];
+    snprintf(what, sizeof what, "process %ld", pid);
+    print_summary(logpath, out, what, "", (double)(mono_ns() - t0) / 1e9);
+    return rc;
+}
 
 static void forward(int sig)
 {
@@ -599,6 +743,9 @@ int cmd_record(int argc, char **argv)
     int i, print_solib = 0, install = 0, no_flows = 0;
     const char **flowfiles = NULL; /* --flows FILE: the user's flow rules */
     size_t nflowfiles = 0;
+    int i, print_solib = 0, install = 0, paused = 0, control = 0;
+    const char *ring = NULL, *slower = NULL, *snap_on[32], *attach_pid = NULL, *dur = NULL;
+    int nsnap = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -641,6 +788,24 @@ int cmd_record(int argc, char **argv)
             sf_flows_addfile(&flowfiles, &nflowfiles, argv[++i]);
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "--pid")) && i + 1 < argc) {
+            attach_pid = argv[++i];
+        } else if (!strcmp(a, "--duration") && i + 1 < argc) {
+            dur = argv[++i];
+        } else if (!strcmp(a, "--ring") && i + 1 < argc) {
+            ring = argv[++i];
+        } else if (!strcmp(a, "--snapshot-on") && i + 1 < argc) {
+            if (nsnap == 32) {
+                fprintf(stderr, "sftrace record: too many --snapshot-on (at most 32)\n");
+                return 2;
+            }
+            snap_on[nsnap++] = argv[++i];
+        } else if (!strcmp(a, "--snapshot-slower-than") && i + 1 < argc) {
+            slower = argv[++i];
+        } else if (!strcmp(a, "--paused")) {
+            paused = 1;
+        } else if (!strcmp(a, "--control")) {
+            control = 1;
         } else if (!strcmp(a, "--print-solib-install-dir")) {
             char dir[PATH_MAX];
             sf_solib_install_dir(dir, sizeof dir);
@@ -672,6 +837,21 @@ int cmd_record(int argc, char **argv)
         printf("%s\n", lib);
         return 0;
     }
+    if (attach_pid) {
+        char *end;
+        long pid = strtol(attach_pid, &end, 10);
+        if (*end || pid <= 0 || pid > INT_MAX || i < argc) {
+            fprintf(stderr, "sftrace record: -p takes a process id and no command\n");
+            return 2;
+        }
+        if (find_solib(solib, lib, sizeof lib))
+            return 1;
+        return record_attached(pid, lib, out, dur);
+    }
+    if (dur) {
+        fprintf(stderr, "sftrace record: --duration applies to -p PID\n");
+        return 2;
+    }
     if (i >= argc) {
         fprintf(stderr, "sftrace record: no command given\n");
         usage(stderr);
@@ -687,6 +867,31 @@ int cmd_record(int argc, char **argv)
             return 2;
         }
         sf_flows_free(chk);
+    }
+    if ((nsnap || slower) && !ring) {
+        fprintf(stderr, "sftrace record: --snapshot-on and --snapshot-slower-than need --ring\n");
+        return 2;
+    }
+    if (slower && !nsnap) {
+        fprintf(stderr, "sftrace record: --snapshot-slower-than applies to --snapshot-on\n");
+        return 2;
+    }
+    if (ring) {
+        char *end;
+        unsigned long long v = strtoull(ring, &end, 10);
+        unsigned long long mul = *end == 'K' || *end == 'k'   ? 1ull << 10
+                                 : *end == 'M' || *end == 'm' ? 1ull << 20
+                                 : *end == 'G' || *end == 'g' ? 1ull << 30
+                                                              : 1;
+        if (mul > 1)
+            end++;
+        if (end == ring || *end || v * mul < (1u << 20) || v * mul > (1ull << 40)) {
+            fprintf(stderr,
+                    "sftrace record: --ring '%s': a size from 1M to 1T (bytes, or with K, M, "
+                    "G)\n",
+                    ring);
+            return 2;
+        }
     }
 
     if (find_solib(solib, lib, sizeof lib))
@@ -709,19 +914,8 @@ int cmd_record(int argc, char **argv)
         return 1;
     }
     char logpath[PATH_MAX];
-    if (out[0] == '/') {
-        snprintf(logpath, sizeof logpath, "%s", out);
-    } else {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd)) {
-            fprintf(stderr, "sftrace record: getcwd: %s\n", strerror(errno));
-            return 1;
-        }
-        if (snprintf(logpath, sizeof logpath, "%s/%s", cwd, out) >= (int)sizeof logpath) {
-            fprintf(stderr, "sftrace record: output path too long\n");
-            return 1;
-        }
-    }
+    if (abs_log_path(out, logpath, sizeof logpath) != 0)
+        return 1;
     uint64_t session;
     char why[PATH_MAX + 200];
     if (create_log(logpath, &session, why, sizeof why)) {
@@ -744,6 +938,54 @@ int cmd_record(int argc, char **argv)
     setenv("SFTRACE_PATCH_ALL", "1", 1);
     setenv(SF_ENV_RECORD_VERSION, SFTRACE_VERSION, 1);
     setenv("LD_PRELOAD", preload, 1);
+    if (ring)
+        setenv("SFTRACE_RING", ring, 1);
+    char trigfile[PATH_MAX] = "";
+    if (nsnap) {
+        /* the triggers: a filter file of snapshot lines for CMD's executable,
+         * made by `sftrace filter` (kept until the recording ends) */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(trigfile, sizeof trigfile, "%s/sftrace-triggers-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        int fd = mkstemp(trigfile);
+        if (fd < 0) {
+            fprintf(stderr, "sftrace record: %s: %s\n", trigfile, strerror(errno));
+            return 1;
+        }
+        close(fd);
+        char *fargv[8 + 2 * 32];
+        int fargc = 0;
+        fargv[fargc++] = "filter";
+        fargv[fargc++] = "-p";
+        fargv[fargc++] = cmdpath;
+        fargv[fargc++] = "-o";
+        fargv[fargc++] = trigfile;
+        for (int k = 0; k < nsnap; k++) {
+            fargv[fargc++] = "--snapshot-on";
+            fargv[fargc++] = (char *)snap_on[k];
+        }
+        if (slower) {
+            fargv[fargc++] = "--snapshot-slower-than";
+            fargv[fargc++] = (char *)slower;
+        }
+        fargv[fargc] = NULL;
+        if (cmd_filter(fargc, fargv) != 0) {
+            unlink(trigfile);
+            return 2;
+        }
+        if (strlen(filters) + strlen(trigfile) + 2 > sizeof filters) {
+            fprintf(stderr, "sftrace record: too many filters\n");
+            unlink(trigfile);
+            return 2;
+        }
+        if (filters[0])
+            strcat(filters, ":");
+        strcat(filters, trigfile);
+    }
+    if (paused)
+        setenv("SFTRACE_PAUSED", "1", 1);
+    if (control)
+        setenv("SFTRACE_CONTROL", "1", 1);
     if (filters[0])
         setenv("SFTRACE_FILTER", filters, 1);
     else if (getenv("SFTRACE_FILTER"))
@@ -791,35 +1033,8 @@ int cmd_record(int argc, char **argv)
     if (keys[0])
         unlink(keys);
 
-    struct summary s;
-    summarize(logpath, &s);
-    if (s.objects == 0 && !filters[0]) { /* with filters, the warnings below say more */
-        fprintf(stderr,
-                "sftrace record: no instrumented code found in %s or the libraries it loaded.\n"
-                "  Build with XRay instrumentation: clang -fxray-instrument "
-                "-fxray-instruction-threshold=1,\n"
-                "  or RUSTC_BOOTSTRAP=1 rustc -Zinstrument-xray=always "
-                "(RUSTFLAGS for cargo).\n",
-                cmd[0]);
-    }
-    fprintf(stderr,
-            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
-            "written to %s (%.2fs)%s\n",
-            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
-            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
-            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
-            s.bad ? " (the log has a damaged chunk)" : "");
-    if (s.lost)
-        fprintf(stderr, "sftrace record: %llu records could not be written\n",
-                (unsigned long long)s.lost);
-    fputs(s.died_msg, stderr);
-    if (s.unended)
-        fprintf(stderr,
-                "sftrace record: %u process image(s) have no END in the log: their recording "
-                "was cut short (the log is readable up to its last whole chunk)\n",
-                s.unended);
-    if (s.died > 4)
-        fprintf(stderr, "sftrace record: %u processes died without a last flush in all\n", s.died);
-    report_stale_filters(filters, &s);
+    print_summary(logpath, out, cmd[0], filters, secs);
+    if (trigfile[0])
+        unlink(trigfile);
     return rc;
 }

@@ -50,6 +50,7 @@ struct sf_filter_info {
     int descendants;
     int keys; /* mode keys: only key registers, tracing is not restricted */
     size_t nfuncs;
+    size_t ntriggers; /* trace-on / trace-off lines */
 };
 
 /*
@@ -154,6 +155,76 @@ static inline int sf_filter_starts(const char *line, size_t n, const char *word)
     return n >= w && !memcmp(line, word, w);
 }
 
+/* Trigger lines (live control, runtime/ctl.c and ring.c), by kind:
+ *   trace-on 0xADDR NAME         recording starts when the function is entered
+ *   trace-off 0xADDR NAME        recording stops when it returns
+ *   snapshot-on 0xADDR NAME      a flight-recorder snapshot at its entry
+ *   snapshot-slower 0xADDR NS NAME
+ *                                a snapshot when a call of it took longer
+ *                                than NS nanoseconds, at that call's exit */
+enum { SF_TRIG_OFF = 0, SF_TRIG_ON = 1, SF_TRIG_SNAP = 2, SF_TRIG_SLOW = 3 };
+struct sf_trigger {
+    uint64_t addr;
+    uint64_t ns; /* SF_TRIG_SLOW */
+    int kind;
+};
+
+/* 1 with *t set for a trigger line, 0 for another kind of line, -1 for a
+ * malformed trigger line. */
+static inline int sf_filter_trigger_line(const char *line, size_t ll, struct sf_trigger *t)
+{
+    static const char *const words[] = {"trace-off ", "trace-on ", "snapshot-on ",
+                                        "snapshot-slower "};
+    size_t w = 0;
+    t->kind = -1;
+    for (int k = 0; k < 4 && t->kind < 0; k++)
+        if (sf_filter_starts(line, ll, words[k]))
+            t->kind = k, w = strlen(words[k]);
+    if (t->kind < 0)
+        return 0;
+    if (!sf_filter_starts(line + w, ll - w, "0x"))
+        return -1;
+    char *q;
+    errno = 0;
+    unsigned long long a = strtoull(line + w + 2, &q, 16);
+    size_t at = (size_t)(q - line);
+    if (q == line + w + 2 || errno || at > ll || (at < ll && *q != ' '))
+        return -1;
+    t->addr = a;
+    t->ns = 0;
+    if (t->kind == SF_TRIG_SLOW) {
+        if (at + 1 >= ll || q[1] < '0' || q[1] > '9')
+            return -1;
+        unsigned long long ns = strtoull(q + 1, &q, 10);
+        at = (size_t)(q - line);
+        if (errno || at > ll || (at < ll && *q != ' '))
+            return -1;
+        t->ns = ns;
+    }
+    return 1;
+}
+
+/* The trigger lines of a valid file: up to max of them into out; returns
+ * how many there are. */
+static inline size_t sf_filter_triggers(const char *buf, size_t len, struct sf_trigger *out,
+                                        size_t max)
+{
+    const char *p = buf, *end = buf + len;
+    size_t n = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        struct sf_trigger t;
+        if (sf_filter_trigger_line(p, ll, &t) == 1) {
+            if (n < max)
+                out[n] = t;
+            n++;
+        }
+        p += ll + 1;
+    }
+    return n;
+}
+
 /* Parse buf[0..len). Returns 0, or -1 with "line N: what" in err. With
  * addrs/flags given (info->nfuncs entries, from a first call), fills them. */
 static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_info *info,
@@ -161,11 +232,13 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
 {
     const char *p = buf, *end = buf + len;
     size_t n = 0;
-    int lineno = 0;
+    int lineno = 0, trig;
+    struct sf_trigger tr;
     memset(info->build_id, 0, sizeof info->build_id);
     info->build_id_len = 0;
     info->descendants = 0;
     info->keys = 0;
+    info->ntriggers = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -271,6 +344,15 @@ static inline int sf_filter_parse(const char *buf, size_t len, struct sf_filter_
                 flags[n] = fl;
             }
             n++;
+        } else if ((trig = sf_filter_trigger_line(line, ll, &tr)) != 0) {
+            if (trig < 0) {
+                snprintf(err, errlen,
+                         "line %d: expected 'trace-on|trace-off|snapshot-on 0xADDR NAME' or "
+                         "'snapshot-slower 0xADDR NS NAME'",
+                         lineno);
+                return -1;
+            }
+            info->ntriggers++;
         } else {
             snprintf(err, errlen, "line %d: unknown line '%.*s'", lineno, (int)(ll > 40 ? 40 : ll),
                      line);

@@ -27,7 +27,7 @@
 
 #define SF_FILE_MAGIC "SFTRACE\0" /* 8 bytes */
 #define SF_VERSION_MAJOR 1        /* readers refuse a newer major */
-#define SF_VERSION_MINOR 2        /* compatible additions (1: PROCESS machine; 2: END status) */
+#define SF_VERSION_MINOR 3 /* compatible additions (1: PROCESS machine; 2: END status; 3: MARK) */
 
 struct sf_file_header {
     char magic[8];           /* SF_FILE_MAGIC */
@@ -66,6 +66,7 @@ enum sf_chunk_type {
     SF_CHUNK_THREAD = 3,  /* a thread's name, or its exit */
     SF_CHUNK_EVENTS = 4,  /* events of one thread */
     SF_CHUNK_END = 5,     /* a process finished recording (summary) */
+    SF_CHUNK_MARK = 6,    /* minor 3: recording stopped or started (live control) */
 };
 
 struct sf_chunk {
@@ -186,6 +187,7 @@ enum sf_end_reason {
     SF_END_SIGNAL = 3, /* a fatal signal, seen by the runtime's handler */
     SF_END_DIED = 4,   /* it died without the runtime's last flush (SIGKILL, the OOM
                           killer, a raw exit_group, a crash): its helper wrote it */
+    SF_END_DETACH = 5, /* minor 3: `sftrace attach` detached; the process runs on */
 };
 enum sf_status_how {
     SF_STATUS_UNKNOWN = 0,
@@ -194,6 +196,55 @@ enum sf_status_how {
 };
 /* END flags */
 #define SF_END_WRITE_FAILED 1u /* the log could not hold everything (disk full...) */
+
+/*
+ * MARK (minor 3): a moment of live recording control in the writing process
+ * image. STOP: from tsc on, nothing of the image is recorded (the sleds are
+ * unpatched) until the next START; every call open at tsc was cut there,
+ * not left unfinished. The runtime writes STOP after every record stored
+ * before tsc is in the log, and START before any record after its tsc, so
+ * in file order a STOP follows the records of its window and a START comes
+ * before the records of the next. Records of the image after a STOP and
+ * before the next START (threads that were inside the trampoline as the
+ * sleds were unpatched) belong to no window and are dropped by readers.
+ * A process started paused writes a STOP right after its PROCESS chunk.
+ *
+ * SNAP_BEGIN / SNAP_END (flight recorder, `record --ring`): a process image
+ * keeping only its most recent records writes no EVENTS chunk except in
+ * snapshots. A snapshot is SNAP_BEGIN, THREAD chunks naming its threads,
+ * the EVENTS (and THREAD) chunks it kept, oldest first, and SNAP_END; both
+ * marks carry the same seq (1, 2, 3... per image) and tsc, the cut: every
+ * thread's records up to that moment (later ones in the snapshot are not
+ * part of it). Each snapshot stands alone: a later one may repeat chunks
+ * of an earlier one. Tools read one snapshot at a time (--snapshot N).
+ */
+enum sf_mark_kind {
+    SF_MARK_STOP = 1,
+    SF_MARK_START = 2,
+    SF_MARK_SNAP_BEGIN = 3, /* a flight-recorder snapshot follows (seq: its number) */
+    SF_MARK_SNAP_END = 4,   /* it is complete */
+};
+enum sf_mark_why {
+    SF_WHY_PAUSED = 1,  /* started paused (record --paused) */
+    SF_WHY_SIGNAL = 2,  /* SIGUSR1 (toggle) */
+    SF_WHY_CTL = 3,     /* sftrace ctl PID start|stop */
+    SF_WHY_TRIGGER = 4, /* a trace-on / trace-off function (arg: its function id) */
+    SF_WHY_API = 5,     /* the program called sftrace_start/sftrace_stop */
+    SF_WHY_SLOW = 6,    /* snapshot: a call of function arg took longer than asked */
+    SF_WHY_EXIT = 7,    /* snapshot: the process image ended (exit, exec) */
+    SF_WHY_FATAL = 8,   /* snapshot: a fatal signal */
+    SF_WHY_DIED = 9,    /* snapshot: it died without the runtime (SIGKILL...) */
+    SF_WHY_ATTACH = 10, /* sftrace attach attached (START) or detached (STOP) */
+};
+struct sf_mark {
+    struct sf_chunk h;
+    uint32_t kind;    /* enum sf_mark_kind; readers skip one of a kind they do not know */
+    uint32_t why;     /* enum sf_mark_why (informational) */
+    uint64_t tsc;     /* the moment, in the image's clock */
+    uint64_t mono_ns; /* calibration pair with tsc */
+    uint32_t arg;     /* TRIGGER: the function id; otherwise 0 */
+    uint32_t seq;     /* 1, 2, 3... per process image */
+};
 
 /* ---- records inside EVENTS chunks -------------------------------------- */
 

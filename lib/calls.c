@@ -135,6 +135,11 @@ struct proc {
     const struct sf_image *img;
     struct thr *threads;
     struct resets ends; /* survey: its END and PROCESS chunks */
+    /* live control (MARK chunks, logfmt.h) of its current image */
+    int marked;        /* it has MARKs: its records go through the checks */
+    int stopped;       /* recording is stopped: records are dropped */
+    uint64_t start_ns; /* the last START: earlier records are dropped */
+    uint64_t cut_ns;   /* the snapshot's cut: later records are dropped */
 };
 
 struct sf_calls {
@@ -412,6 +417,7 @@ static struct proc *get_proc(struct sf_calls *e, uint32_t pid)
     if (!*slot) {
         struct proc *p = sf_xcalloc(1, sizeof *p);
         p->pid = pid;
+        p->cut_ns = UINT64_MAX;
         SF_GROW(e->procs, e->nprocs, e->capprocs);
         e->procs[e->nprocs++] = p;
         *slot = e->nprocs;
@@ -703,11 +709,11 @@ static void snapshot(struct sf_calls *e, struct thr *t)
     }
 }
 
-/* End every open frame of t (the thread, its process or the log ended) at
- * ns, or its last event time if later; past the window end: at the end. */
-static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+/* End every open frame of t (the thread, its process or the log ended:
+ * flags SF_CALL_UNFINISHED; recording stopped: SF_CALL_CLIPPED) at ns, or
+ * its last event time if later; past the window end: at the end. */
+static void end_frames(struct sf_calls *e, struct thr *t, uint64_t ns, uint32_t flags)
 {
-    uint32_t flags = SF_CALL_UNFINISHED;
     if (e->prepass) { /* the replay: the calls end here; open at the window start? */
         if (!t->reached && t->pub.depth && ns >= e->w0)
             snapshot(e, t);
@@ -729,6 +735,11 @@ static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     while (t->pub.depth)
         pop(e, t, ns, flags);
     flush_batch(e);
+}
+
+static void close_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    end_frames(e, t, ns, SF_CALL_UNFINISHED);
 }
 
 /* Main pass: the replay found calls of this incarnation of t open at the
@@ -880,7 +891,10 @@ static inline const struct sf_call *on_leave(struct sf_calls *e, struct thr *t, 
         }
     }
     *matched = 0;
-    e->st.unmatched++;
+    if (t->proc->marked)
+        e->st.cut++; /* its entry came before recording started */
+    else
+        e->st.unmatched++;
     return NULL;
 }
 
@@ -1129,7 +1143,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     d.last_fid = t->last_fid;
     uint64_t last = t->pub.last_ns, nev = 0;
     batch_thread(e, t);
-    int slow = window || ages || lost || !t->started;
+    struct proc *pr = t->proc;
+    int slow = window || ages || lost || !t->started || pr->marked;
     if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
         fast_events(e, t, is, img, &d, &last, &nev);
         goto done;
@@ -1144,6 +1159,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             last = ns;
             t->pub.last_ns = ns;
         } else {
+            if (pr->marked && (pr->stopped || raw < pr->start_ns || raw > pr->cut_ns))
+                continue; /* recorded while recording was stopped, or after the cut (MARK) */
             if (window) {
                 if (t->past_end)
                     break;
@@ -1173,7 +1190,7 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
             }
             if (ages && t->pend != NONE)
                 age(e, t, ns);
-            slow = window || ages;
+            slow = window || ages || pr->marked;
         }
         if (ev.kind != SF_KIND_EXT)
             nev++;
@@ -1249,6 +1266,9 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     close_process(e, img->pid, NULL, ns); /* an exec without END, or pid reuse */
     struct proc *p = get_proc(e, img->pid);
     p->img = img;
+    p->marked = p->stopped = 0;
+    p->start_ns = 0;
+    p->cut_ns = UINT64_MAX;
     e->st.images++;
     if (!(img->flags & SF_PROC_EXECED))
         e->st.processes++;
@@ -1262,6 +1282,37 @@ static void on_object(struct sf_calls *e, const struct sf_chunkv *c)
     const struct sf_object *ob = c->u.object;
     for (uint64_t f = ob->fid_base; f < (uint64_t)ob->fid_base + ob->nfuncs && f < is->cap; f++)
         is->fid2g[f] = NONE;
+}
+
+/* Recording of an image stopped or started (MARK). At a stop, every call
+ * open on its threads is cut there (SF_CALL_CLIPPED): its end was not
+ * recorded, but it did not end unfinished either. After a start, exits
+ * whose entries came before it are dropped (stats.cut). */
+static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    const struct sf_mark *m = c->u.mark;
+    struct proc *p = get_proc(e, c->h->pid);
+    uint64_t ns = to_ns(e, c->img, m->tsc);
+    p->marked = 1;
+    if (m->kind == SF_MARK_START) {
+        p->stopped = 0;
+        p->start_ns = ns;
+        return;
+    }
+    if (m->kind == SF_MARK_SNAP_BEGIN) { /* the snapshot read (logread skips the others) */
+        p->stopped = 0;
+        p->start_ns = 0;
+        p->cut_ns = ns;
+        return;
+    }
+    /* STOP, or the end of the snapshot (at its cut) */
+    p->stopped = 1;
+    for (struct thr *t = p->threads; t; t = t->next_in_proc) {
+        if (!e->prepass && p->img && p->img->id == t->chain_img)
+            start_due(e, t);
+        if (t->pub.depth && (e->prepass || t->started))
+            end_frames(e, t, ns, SF_CALL_CLIPPED);
+    }
 }
 
 static void on_end(struct sf_calls *e, const struct sf_chunkv *c)
@@ -1379,6 +1430,7 @@ static struct sf_log *open_again(struct sf_calls *e)
         return NULL;
     }
     sf_log_set_warn(log, sf_log_warn_none, NULL); /* e->log reports the damage */
+    sf_log_set_snapshot(log, e->sel ? e->sel->snapshot : 0);
     sf_log_prescan(log);
     return log;
 }
@@ -1471,6 +1523,9 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         case SF_CHUNK_END:
             on_end(e, &ch);
             break;
+        case SF_CHUNK_MARK:
+            on_mark(e, &ch);
+            break;
         default:
             break;
         }
@@ -1525,7 +1580,19 @@ static void reset_threads(struct sf_calls *e)
 int sf_calls_run(struct sf_calls *e)
 {
     const struct sf_select *s = e->sel;
+    sf_log_set_snapshot(e->log, s ? s->snapshot : 0);
     int prescanned = sf_log_prescan(e->log) == 0; /* a pipe cannot be prescanned */
+    if (s && s->snapshot && prescanned && s->snapshot > sf_log_snapshots(e->log)) {
+        uint32_t n = sf_log_snapshots(e->log);
+        if (n)
+            snprintf(e->err, sizeof e->err, "%s: --snapshot %u: the log has %u snapshot%s",
+                     sf_log_path(e->log), s->snapshot, n, n == 1 ? "" : "s");
+        else
+            snprintf(e->err, sizeof e->err,
+                     "%s: --snapshot %u: the log has no snapshots (record --ring makes them)",
+                     sf_log_path(e->log), s->snapshot);
+        return -1;
+    }
     if (s && (s->has_range || s->thread_name)) {
         if (!prescanned) { /* the survey and the prepass read the file again */
             snprintf(e->err, sizeof e->err,

@@ -17,6 +17,10 @@
  *     outer frame), the frames above that outer one end at that entry
  *     (SF_CALL_UNFINISHED | SF_CALL_UNWOUND); see calls.c for the exact rule;
  *   - an exit with no entry is counted (stats.unmatched) and dropped;
+ *   - live control (MARK chunks): at a STOP every open call of the image's
+ *     threads ends there (SF_CALL_CLIPPED); records after it and before the
+ *     next START are dropped; after a START, exits whose entry came before
+ *     it are dropped (stats.cut, not unmatched);
  *   - calls nested deeper than the depth limit (sf_calls_set_max_depth) are
  *     tracked but not delivered; the deepest delivered call counts them
  *     (sf_call.hidden);
@@ -184,6 +188,8 @@ struct sf_calls_stats {
     uint64_t events;            /* function events read (in the selection) */
     uint64_t calls;             /* calls delivered (begins) */
     uint64_t unmatched;         /* exits with no entry, dropped */
+    uint64_t cut;               /* exits whose entry came before recording started
+                                   (MARK START), dropped */
     uint64_t unfinished;        /* delivered calls ended without their exit */
     uint64_t unwound;           /* of which ended by unwinding */
     uint64_t too_deep;          /* calls not delivered for the depth limit */

@@ -60,6 +60,12 @@ struct sf_log {
     struct sf_map warned; /* pid -> 1: its chunks without an image were reported */
     sf_log_skip_fn *skip; /* sf_log_set_skip */
     void *skip_ctx;
+    /* flight-recorder snapshots (sf_log_set_snapshot) */
+    int64_t snap_want;       /* -1: all; 0: each image's last; N: each image's Nth */
+    struct sf_map snap_last; /* prescan: pid << 32 | image ordinal -> its last snapshot */
+    struct sf_map snap_ord;  /* pid -> ordinal of its current image (PROCESS chunks) */
+    struct sf_map snap_in;   /* pid -> 0 outside a snapshot, 1 in the one read, 2 in another */
+    uint32_t snap_max;       /* prescan: the most snapshots of any image */
 
     struct sf_image **images;
     size_t nimages, imgcap;
@@ -236,6 +242,7 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     struct sf_log *log = sf_xcalloc(1, sizeof *log);
+    log->snap_want = -1;
     log->path = sf_xstrndup(path, strlen(path));
     log->fd = fd;
     log->fsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
@@ -333,6 +340,9 @@ void sf_log_close(struct sf_log *log)
     free(log->objs);
     sf_map_free(&log->pidmap);
     sf_map_free(&log->warned);
+    sf_map_free(&log->snap_last);
+    sf_map_free(&log->snap_ord);
+    sf_map_free(&log->snap_in);
     free(log->buf);
     free(log->path);
     free(log);
@@ -480,6 +490,8 @@ static size_t type_size(uint16_t type)
         return sizeof(struct sf_events);
     case SF_CHUNK_END:
         return SF_END_SIZE_V0; /* minor 1 adds status fields: check h.size */
+    case SF_CHUNK_MARK:
+        return sizeof(struct sf_mark);
     }
     return sizeof(struct sf_chunk);
 }
@@ -497,6 +509,8 @@ static const char *type_name(uint16_t type)
         return "EVENTS";
     case SF_CHUNK_END:
         return "END";
+    case SF_CHUNK_MARK:
+        return "MARK";
     }
     return "unknown";
 }
@@ -816,6 +830,11 @@ static int check_body(struct sf_log *log, struct sf_chunkv *c, int recs)
     }
     case SF_CHUNK_EVENTS:
         return recs ? check_records(log, c) : 0;
+    case SF_CHUNK_MARK:
+        if ((c->u.mark->kind == SF_MARK_SNAP_BEGIN || c->u.mark->kind == SF_MARK_SNAP_END) &&
+            c->u.mark->seq == 0)
+            return bad(log, c->offset, "snapshot number 0 (seq)");
+        return 0;
     }
     return 0;
 }
@@ -1124,11 +1143,36 @@ static struct sf_obj *new_object(struct sf_log *log, struct sf_chunkv *c)
  * once per pid), an EVENTS chunk the skip filter turned down; -1 with the
  * position back at the chunk if its records are bad (for recover).
  */
+/* Snapshot selection: is this chunk (THREAD, EVENTS, MARK) inside a
+ * snapshot that was not asked for? */
+static int snap_skip(struct sf_log *log, const struct sf_chunkv *c)
+{
+    uint32_t pid = c->h->pid;
+    uint64_t *in = sf_map_get(&log->snap_in, pid, 1);
+    if (c->h->type != SF_CHUNK_MARK || c->u.mark->kind < SF_MARK_SNAP_BEGIN)
+        return *in == 2;
+    if (c->u.mark->kind == SF_MARK_SNAP_END) {
+        int other = *in == 2;
+        *in = 0;
+        return other;
+    }
+    uint64_t want = (uint64_t)log->snap_want;
+    if (!want) { /* the image's last one (a pipe, not prescanned: its first) */
+        uint64_t *ord = sf_map_get(&log->snap_ord, pid, 0);
+        uint64_t *last = sf_map_get(&log->snap_last, (uint64_t)pid << 32 | (ord ? *ord : 0), 0);
+        want = last ? *last : 1;
+    }
+    *in = c->u.mark->seq == want ? 1 : 2;
+    return *in == 2;
+}
+
 static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_chunk *h = c->h;
     if (h->type == SF_CHUNK_PROCESS) {
         c->img = new_image(log, c);
+        (*sf_map_get(&log->snap_ord, h->pid, 1))++;
+        *sf_map_get(&log->snap_in, h->pid, 1) = 0;
         return 1;
     }
     if (type_size(h->type) == sizeof(struct sf_chunk)) {
@@ -1148,6 +1192,15 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
         }
         return 0;
     }
+    if (h->type == SF_CHUNK_MARK &&
+        (c->u.mark->kind < SF_MARK_STOP || c->u.mark->kind > SF_MARK_SNAP_END)) {
+        log->skipped++; /* a newer kind of mark: skipped, like an unknown chunk type */
+        return 0;
+    }
+    if (log->snap_want >= 0 &&
+        (h->type == SF_CHUNK_THREAD || h->type == SF_CHUNK_EVENTS || h->type == SF_CHUNK_MARK) &&
+        snap_skip(log, c))
+        return 0; /* another snapshot than the one read */
     switch (h->type) {
     case SF_CHUNK_OBJECT:
         c->obj = new_object(log, c);
@@ -1218,6 +1271,16 @@ void sf_log_damage(const struct sf_log *log, struct sf_log_damage *d)
     d->ev_good = log->good_ev;
 }
 
+void sf_log_set_snapshot(struct sf_log *log, int64_t n)
+{
+    log->snap_want = n;
+}
+
+uint32_t sf_log_snapshots(const struct sf_log *log)
+{
+    return log->snap_max;
+}
+
 void sf_log_set_headers_only(struct sf_log *log, int on)
 {
     log->headers_only = on;
@@ -1273,6 +1336,9 @@ int sf_log_prescan(struct sf_log *log)
         return -1; /* a pipe: sf_log_next still works, the fit grows as it goes */
     }
     struct sf_map clocks = {0}; /* pid -> clock of its current image */
+    struct sf_map ords = {0};   /* pid -> ordinal of its current image */
+    sf_map_free(&log->snap_last);
+    log->snap_max = 0;
     struct clockfit *f = &log->fit;
     memset(f, 0, sizeof *f);
     for (;;) {
@@ -1302,12 +1368,29 @@ int sf_log_prescan(struct sf_log *log)
             if (clk && *clk == SF_CLOCK_TSC)
                 want = type_size(h.type);
             break;
+        case SF_CHUNK_MARK:
+            want = h.size >= sizeof(struct sf_mark) ? sizeof(struct sf_mark) : 0;
+            break;
         }
         if (want) {
             if (fill(log, want) < (int64_t)want)
                 break;
             const uint8_t *b = log->buf + log->pos;
-            if (h.type == SF_CHUNK_PROCESS) {
+            if (h.type == SF_CHUNK_MARK) {
+                /* snapshots: the last of each image (pid, ordinal) */
+                struct sf_mark m;
+                memcpy(&m, b, sizeof m);
+                uint64_t *ord = sf_map_get(&ords, h.pid, 0);
+                if (m.kind == SF_MARK_SNAP_BEGIN) {
+                    uint64_t *last =
+                        sf_map_get(&log->snap_last, (uint64_t)h.pid << 32 | (ord ? *ord : 0), 1);
+                    if (m.seq > *last)
+                        *last = m.seq;
+                    if (m.seq > log->snap_max)
+                        log->snap_max = m.seq;
+                }
+            } else if (h.type == SF_CHUNK_PROCESS) {
+                (*sf_map_get(&ords, h.pid, 1))++;
                 struct sf_process p;
                 memcpy(&p, b, sizeof p);
                 *sf_map_get(&clocks, h.pid, 1) = p.clock;
@@ -1329,6 +1412,7 @@ int sf_log_prescan(struct sf_log *log)
             break;
     }
     sf_map_free(&clocks);
+    sf_map_free(&ords);
     log->state = 0;
     log->err[0] = 0;
     log->prescanned = 1;

@@ -168,6 +168,7 @@ struct sf_chunkv {
         const struct sf_thread *thread;
         const struct sf_events *events;
         const struct sf_end *end;
+        const struct sf_mark *mark;
     } u;
     const uint8_t *payload; /* bytes after the type's struct ... */
     uint32_t payload_len;   /* ... (EVENTS: the records) */
@@ -260,6 +261,20 @@ int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf
  * are read (and dropped) rather than seeked over.
  */
 void sf_log_set_headers_only(struct sf_log *log, int on);
+
+/*
+ * Flight-recorder snapshots (MARK SNAP_BEGIN .. SNAP_END, logfmt.h). A log
+ * recorded with --ring holds each process image's records only in
+ * snapshots, each standing alone, so a reader reads one at a time: with
+ * n > 0, snapshot n of every image (sf_log_next skips, unchecked, the
+ * THREAD, EVENTS and MARK chunks inside any other snapshot); with n == 0
+ * the last snapshot of every image (known from sf_log_prescan; on a pipe,
+ * the first); with n < 0 (the default) everything. Set before the first
+ * sf_log_next. sf_log_snapshots: after a prescan, the largest number of
+ * snapshots any image has (0: none).
+ */
+void sf_log_set_snapshot(struct sf_log *log, int64_t n);
+uint32_t sf_log_snapshots(const struct sf_log *log);
 
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);

@@ -261,6 +261,17 @@ int sf_select_option(struct sf_select *s, int c, const char *arg, char *err, siz
     case SF_OPT_NO_LINES:
         s->no_lines = 1;
         return 1;
+    case SF_OPT_SNAPSHOT: {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (errno || end == arg || *end || v == 0 || v > UINT32_MAX || arg[0] == '-') {
+            snprintf(err, errlen, "--snapshot %s: a snapshot number, 1, 2, ...", arg);
+            return -1;
+        }
+        s->snapshot = (uint32_t)v;
+        return 1;
+    }
     }
     return 0;
 }

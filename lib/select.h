@@ -50,6 +50,7 @@ enum {
     SF_OPT_TIME_RANGE,
     SF_OPT_MIN_DURATION,
     SF_OPT_NO_LINES,
+    SF_OPT_SNAPSHOT,
 };
 
 #define SF_SELECT_SHORTOPTS "F:N:D:"
@@ -59,6 +60,7 @@ enum {
         {"time-range", required_argument, NULL, SF_OPT_TIME_RANGE},                                \
         {"min-duration", required_argument, NULL, SF_OPT_MIN_DURATION},                            \
         {"no-lines", no_argument, NULL, SF_OPT_NO_LINES},                                          \
+        {"snapshot", required_argument, NULL, SF_OPT_SNAPSHOT},                                    \
         {"function", required_argument, NULL, 'F'}, {"notrace", required_argument, NULL, 'N'},     \
     {                                                                                              \
         "depth", required_argument, NULL, 'D'                                                      \
@@ -78,6 +80,8 @@ enum {
     "  -D, --depth N          at most N levels below the outermost kept call\n"                    \
     "      --min-duration D   drop calls shorter than D (their time is their parent's)\n"          \
     "      --no-lines         do not read source lines\n"                                          \
+    "      --snapshot N       a log of record --ring: snapshot N of each process\n"                \
+    "                         (1, 2, ...; default: the last; sftrace info lists them)\n"           \
     "Regexes (PCRE2) are searched in demangled names: ^name$ matches one name.\n"
 
 #define SF_TIME_OPEN_START INT64_MIN
@@ -96,6 +100,7 @@ struct sf_select {
     int32_t max_depth;              /* -D, -1: no limit */
     uint64_t min_duration_ns;       /* 0: none */
     int no_lines;
+    uint32_t snapshot; /* --snapshot N; 0: the last of each image (logread.h) */
 };
 
 void sf_select_init(struct sf_select *s);

@@ -451,6 +451,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
         return;
     }
     sf_tls.in_slow = 1;
+    if (mode & SF_SLOW_TRIG)
+        mode = sf_ctl_trigger(w1, mode); /* live control: may start recording */
     uint64_t now = sf_now();
     if (sf_tls.state == SF_T_NEW)
         thread_start(now, 0);
@@ -501,6 +503,8 @@ void sf_slow_event(uint32_t w1, int mode, const uint64_t *regs)
     }
     if ((mode & SF_SLOW_LEAVE) && sp >= sf_tls.scope)
         sf_tls.scope = 0; /* the scope's frame returns (or is gone) */
+    if (mode & SF_SLOW_TRIG)
+        sf_ctl_trigger_after(w1); /* live control: may stop recording */
     sf_tls.in_slow = 0;
 }
 
@@ -566,7 +570,8 @@ static int sf_request_locked(uint32_t kind, uint32_t reason)
             return 0;
         if (!sf_helper_alive()) {
             sf_g.helper_gone = 1;
-            return -1;
+            /* it may have answered, then gone (a detach ends it) */
+            return atomic_load(&ctl->ack_seq) == seq ? 0 : -1;
         }
         if (i > 0 && i % 50 == 0) /* a lost wake-up must not cost a second */
             sf_wake_helper();

@@ -81,6 +81,8 @@ static int parse(const char *path, struct sf_filter *f)
         f->descendants = info.descendants;
         f->keys = info.keys;
         f->n = info.nfuncs;
+        if (!f->n && !f->descendants && info.ntriggers)
+            rc = 1; /* triggers only (ctl.c reads them): selects nothing by itself */
     } else {
         sf_msg("filter %s: %s", path, err);
     }
@@ -101,9 +103,11 @@ int sf_filters_load(const char *list)
             }
             memcpy(path, list, n);
             path[n] = 0;
-            if (parse(path, &filters[nfilters]) != 0)
+            int rc = parse(path, &filters[nfilters]);
+            if (rc < 0)
                 return -1;
-            nfilters++;
+            if (rc == 0)
+                nfilters++;
         }
         list += n + (colon ? 1 : 0);
     }

@@ -125,6 +125,8 @@ static void report_failure(int e)
  * readable up to its last whole chunk. */
 int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
 {
+    if (sf_ring_take(a, alen, b, blen))
+        return 0; /* flight recorder: kept in the ring, no I/O (ring.c) */
     if (write_failed || log_fd < 0)
         return -1;
     struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
@@ -449,6 +451,7 @@ static void refresh_names(void)
 static void write_end(uint32_t reason, uint32_t how, uint32_t status)
 {
     struct sf_ctl *ctl = sf_g.ctl;
+    sf_ring_final(reason); /* flight recorder: the last snapshot (ring.c) */
     ended = 1;
     atomic_store(&ctl->ended, 1);
     if (!process_written && atomic_load(&ctl->events) == 0 && atomic_load(&ctl->lost) == 0)
@@ -462,7 +465,7 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
     e.h.pid = (uint32_t)sf_g.pid;
     e.tsc = sf_now();
     e.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e.tsc;
-    e.events = atomic_load(&ctl->events);
+    e.events = sf_ring_on() ? sf_ring_events_written() : atomic_load(&ctl->events);
     e.lost = atomic_load(&ctl->lost);
     e.threads = atomic_load(&ctl->nthreads);
     e.reason = reason;
@@ -518,8 +521,22 @@ static int handle_request(void)
             write_end(ctl->end_reason, (uint32_t)atomic_load(&ctl->status_how),
                       (uint32_t)atomic_load(&ctl->status));
         break;
+    case REQ_SNAPSHOT: /* flight recorder (ring.c): the cut is now */
+        if (!ended) {
+            uint64_t cut = sf_now();
+            refresh_names();
+            process_all(M_LIVE);
+            for (uint32_t i = 0; i < hmapped; i++)
+                if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
+                    name_check(hblocks[i], hblocks[i]->name);
+            sf_ring_snapshot(cut, ctl->end_reason, ctl->req_arg);
+        }
+        break;
     }
-    ack(seq);
+    int detached = ctl->req_kind == REQ_END && ctl->end_reason == SF_END_DETACH;
+    ack(seq); /* after it, the next request may already be in ctl */
+    if (detached)
+        syscall(SYS_exit_group, 0); /* sftrace attach detached: the process runs on alone */
     return 1;
 }
 
@@ -751,6 +768,7 @@ static void helper_child(void)
     pid_t self = (pid_t)syscall(SYS_getpid);
     if (!packout || write(alive_w, &self, sizeof self) != sizeof self)
         syscall(SYS_exit_group, 1);
+    sf_ring_helper_init();
     if (!sf_g.proc_chunk_lazy)
         ensure_process_chunk();
     atomic_store(&sf_g.ctl->helper_ready, 1);

@@ -324,6 +324,8 @@ void sf_init(void)
     }
     sf_buffers_init();
     sf_hooks_init();
+    sf_ctl_init();
+    sf_ring_init();
     const char *ex = getenv("SFTRACE_EXEC_PID");
     int execed = ex && atoi(ex) == (int)sf_g.pid;
     if (execed && strchr(ex, ':'))
@@ -337,6 +339,62 @@ void sf_init(void)
     sf_g.enabled = 1;
     if (sf_g.patch_all)
         sf_patch_all_objects();
+    sf_ctl_started();
+}
+
+/*
+ * `sftrace attach` (attach.c): start recording in a process that is already
+ * running, with the log `out` of session `session` (hex). The runtime was
+ * dlopen'd into it, so nothing is interposed (hooks.c): no fork, exec or
+ * dlopen hooks, no fatal-signal wrappers. A second attach reuses the shared
+ * memory of the first (threads that recorded then still point into it).
+ */
+int sf_start_attached(const char *out, const char *session)
+{
+    if (sf_g.enabled || getauxval(AT_SECURE))
+        return -1;
+    int again = sf_g.ctl != NULL;
+    if (!again) {
+        sf_arch_init();
+        sf_g.clock = sf_arch_tsc_invariant() ? SF_CLOCK_TSC : SF_CLOCK_MONO;
+    }
+    sf_g.pid = getpid();
+    setenv("SFTRACE_SESSION", session, 1); /* the log exists: append */
+    int rc = open_log(out);
+    unsetenv("SFTRACE_SESSION");
+    unsetenv("SFTRACE_OUTPUT_FILE");
+    if (rc != 0) {
+        sf_msg("cannot open the log %s: %s; not tracing", out,
+               log_why[0] ? log_why : strerror(errno));
+        return -1;
+    }
+    sf_g.patch_all = 1;
+    cpu_set_t cpus;
+    sf_g.ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (uint32_t)CPU_COUNT(&cpus) : 1;
+    sf_g.use_helper_pack = sf_g.ncpus > 1;
+    if (!again) {
+        if (sf_shm_init() != 0)
+            return -1;
+        sf_buffers_init();
+    } else {
+        struct sf_ctl *c = sf_g.ctl;
+        atomic_store(&c->ended, 0);
+        atomic_store(&c->final, 0);
+        atomic_store(&c->status_how, 0);
+        atomic_store(&c->helper_ready, 0);
+        atomic_store(&c->events, 0);
+        atomic_store(&c->lost, 0);
+    }
+    sf_ctl_init();
+    if (sf_build_process_chunk(0) != 0 || sf_helper_start() != 0) {
+        sf_msg("cannot start the helper process: %s; not tracing", strerror(errno));
+        return -1;
+    }
+    sf_g.exiting = 0;
+    sf_g.enabled = 1;
+    sf_ctl_mark_attach(1); /* calls open now come out right (docs/log-format.md, MARK) */
+    sf_patch_all_objects();
+    return 0;
 }
 
 __attribute__((constructor)) static void sf_constructor(void)

@@ -241,7 +241,8 @@ static int is_known(struct dl_phdr_info *info)
             continue;
         if (o->skipped || !o->first_sled)
             return 1;
-        return contains(info, o->first_sled) && sf_arch_sled_patched(o->first_sled);
+        return contains(info, o->first_sled) &&
+               (sf_ctl_enabled() ? sf_arch_sled_ours : sf_arch_sled_patched)(o->first_sled);
     }
     return 0;
 }
@@ -437,7 +438,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     int rx = PROT_READ | PROT_EXEC |
              sf_arch_text_prot(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr);
     uint8_t *stub = NULL;
-    if (slot && !filt && !desc_only && !keys &&
+    if (slot && !filt && !desc_only && !keys && !sf_ctl_triggers() &&
         sf_arch_in_reach(lo, hi + SF_SLED_SIZE, (uintptr_t)slot))
         stub = stub_in_slot(slot, rx);
     if (!stub)
@@ -465,6 +466,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     prev = 0;
     /* Describe the object in the log before any of its events can exist. */
     write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, nfsleds, keys != NULL);
+    struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n, mid, midlen); /* live control */
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
@@ -491,7 +493,12 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         }
         static const enum sf_kind kinds[] = {SF_KIND_ENTRY, SF_KIND_EXIT, SF_KIND_TAIL};
         int t = T_NORMAL;
-        if (desc_only || (filt && filt->descendants)) {
+        int trig =
+            !desc_only && !(filt && filt->descendants) &&
+            sf_ctl_obj_trigger(co, fn - info->dlpi_addr, kind, o->fid_base + f, !filt || selected);
+        if (trig) {
+            t = T_TRIG; /* a trace-on / trace-off sled (ctl.c), whatever the filter says */
+        } else if (desc_only || (filt && filt->descendants)) {
             /* a tail call stays inside the scope only if its callee's
              * sleds will see it; otherwise the tail call ends the frame */
             int keep = kind == XRAY_TAIL && tail_target_traced(info, sled);
@@ -527,6 +534,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
             else if (kind == XRAY_EXIT && kreg == SF_KEY_RET)
                 t = T_KEYR;
         }
+        sf_ctl_obj_sled(co, sled, kind, trig); /* before: it keeps the original bytes */
         sf_arch_sled_patch(sled, kind, sf_w1_event(o->fid_base + f, kinds[kind]),
                            stub + t * SF_STUB_SIZE);
         if (!o->first_sled)
@@ -534,6 +542,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
         nsleds++;
     }
     sf_arch_patch_flush();
+    sf_ctl_obj_end(co);
     mprotect((void *)plo, plen, rx);
     __builtin___clear_cache((char *)plo, (char *)plo + plen);
     if (bad)
@@ -611,6 +620,16 @@ void sf_rewrite_object_chunks(void)
         ((struct sf_chunk *)o->chunk)->pid = (uint32_t)sf_g.pid;
         sf_log_write(o->chunk, o->chunk_size, NULL, 0);
     }
+}
+
+int sf_patch_trylock(void)
+{
+    return pthread_mutex_trylock(&patch_lock);
+}
+
+void sf_patch_unlock(void)
+{
+    pthread_mutex_unlock(&patch_lock);
 }
 
 void sf_patch_after_fork(void);

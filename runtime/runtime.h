@@ -6,6 +6,7 @@
  *   buffer.c   per-thread event buffers, the slow path, flushing
  *   patch.c    finding instrumented objects and patching their sleds
  *   hooks.c    libc functions we interpose (dlopen, fork, exec, signals)
+ *   ctl.c      live control: start and stop recording (sleds on and off)
  *   helper.c   the helper process: writes the log from shared memory,
  *              salvages a dead process's buffers, records how it ended
  *   sys.c      small helpers that avoid malloc (arena, strings, I/O)
@@ -24,11 +25,13 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "logfmt.h"
 #include "filterfmt.h"
 #include "pack.h"
+#include "ctlproto.h"
 #include "arch.h" /* runtime/arch/ARCH/arch.h */
 
 #define SF_HIDDEN __attribute__((visibility("hidden")))
@@ -162,9 +165,10 @@ static inline uint8_t *sf_slot_packarea(struct sf_slot *s, uint32_t i)
 /* Requests the runtime makes to its helper (sf_ctl.req_kind). */
 enum {
     REQ_NONE = 0,
-    REQ_CHUNK = 1, /* append the chunk in the mailbox (mbox_len bytes) */
-    REQ_FLUSH = 2, /* write every thread's records stored so far */
-    REQ_END = 3,   /* REQ_FLUSH, then END with end_reason; write nothing after */
+    REQ_CHUNK = 1,    /* append the chunk in the mailbox (mbox_len bytes) */
+    REQ_FLUSH = 2,    /* write every thread's records stored so far */
+    REQ_END = 3,      /* REQ_FLUSH, then END with end_reason; write nothing after */
+    REQ_SNAPSHOT = 4, /* flight recorder: write a snapshot (why: end_reason, arg: req_arg) */
 };
 
 /* How a process ended, as far as anyone could tell (sf_end.status_how). */
@@ -186,9 +190,11 @@ struct sf_ctl {
     _Atomic int32_t status;
     _Atomic uint32_t nthreads; /* threads that recorded */
     _Atomic uint32_t write_failed;
-    _Atomic uint64_t events; /* function events written (helper) */
-    _Atomic uint64_t lost;   /* records not written */
-    _Atomic uint64_t behind; /* times an owner waited for the helper */
+    _Atomic uint64_t events;    /* function events written (helper) */
+    _Atomic uint64_t lost;      /* records not written */
+    _Atomic uint64_t behind;    /* times an owner waited for the helper */
+    uint32_t req_arg;           /* REQ_SNAPSHOT: the trigger's function id */
+    _Atomic uint32_t snapshots; /* snapshots written (helper) */
 };
 #define SF_CTL_MAGIC 0x4c544353u
 
@@ -203,6 +209,7 @@ struct sf_global {
     int exiting;
     int raw;             /* SFTRACE_RAW: write records unpacked (debugging) */
     int use_helper_pack; /* the helper may pack (a core may be spare) */
+    int attached;        /* started by `sftrace attach` (attach.c) */
     uint32_t ncpus;      /* CPUs this process may run on */
     uint64_t tsc_hz;
     int memfd;    /* the shared memory */
@@ -245,6 +252,7 @@ enum sf_tramp {
     T_KEYR,           /* ... of rax, at an exit */
     T_DESC_KEY,       /* descendants mode, a flow function's entry (follow.c) */
     T_DESC_KEY_LEAVE, /* ... a producer's exit (its key is the return value) */
+    T_TRIG,           /* a trace-on / trace-off function's sled (ctl.c) */
     T_COUNT
 };
 extern const void *const sf_tramp_fast[T_COUNT] SF_HIDDEN;
@@ -256,7 +264,8 @@ extern const void *const sf_tramp_mono[T_COUNT] SF_HIDDEN;
 #define SF_SLOW_ENTER 8
 #define SF_SLOW_LEAVE 16
 #define SF_SLOW_DESC 32
-#define SF_SLOW_KEY 64 /* follow.c: a flow function in descendants mode */
+#define SF_SLOW_KEY 64   /* follow.c: a flow function in descendants mode */
+#define SF_SLOW_TRIG 128 /* a trigger sled: ctl.c decides (sf_ctl_trigger) */
 extern const char sf_win_start[] SF_HIDDEN, sf_win_commit[] SF_HIDDEN;
 extern const char sf_win3_start[] SF_HIDDEN, sf_win3_commit[] SF_HIDDEN; /* argtramp.S */
 extern uint32_t sf_xsave_mask_lo SF_HIDDEN, sf_xsave_mask_hi SF_HIDDEN;
@@ -280,6 +289,13 @@ int sf_arch_in_reach(uintptr_t from_lo, uintptr_t from_hi, uintptr_t to) SF_HIDD
  * marks tail-call sleds as exits: the instruction after it says). */
 int sf_arch_sled_kind(const uint8_t *sled, int kind) SF_HIDDEN;
 int sf_arch_sled_patched(const uint8_t *sled) SF_HIDDEN; /* by us */
+/* Live control: turn a patched sled off and on (first instruction only),
+ * and whether a sled is ours, on or off. */
+void sf_arch_sled_toggle(uint8_t *sled, int kind, int on) SF_HIDDEN;
+/* Put a sled back as it was (orig: its SF_SLED_SIZE bytes before patching);
+ * call with its first instruction turned off for a while already. */
+void sf_arch_sled_restore(uint8_t *sled, const uint8_t *orig) SF_HIDDEN;
+int sf_arch_sled_ours(const uint8_t *sled) SF_HIDDEN;
 /* Tail calls (descendants mode): where a direct branch at j goes (0 if j is
  * none), whether t is a function's entry sled (patched or not), and where
  * a jump through a GOT slot at j (a PLT entry) goes now (0 if j is none). */
@@ -330,12 +346,58 @@ void sf_before_exit(int reason) SF_HIDDEN;
 int sf_log_write(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
 void sf_msg(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2)));
 
+int sf_start_attached(const char *out, const char *session) SF_HIDDEN;
+
+/* ---- attach.c ---- */
+/* exported: sftrace_attach, sftrace_detach (cmd/attach.c calls them) */
+
 /* ---- patch.c ---- */
 void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
 void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
+
+int sf_patch_trylock(void) SF_HIDDEN; /* 0: got patch.c's lock */
+void sf_patch_unlock(void) SF_HIDDEN;
+
+/* ---- ctl.c ---- */
+struct ctl_obj;
+void sf_ctl_init(void) SF_HIDDEN;
+void sf_ctl_take_signal(int sig, void (*fn)(int, siginfo_t *, void *)) SF_HIDDEN;
+void sf_ctl_started(void) SF_HIDDEN;
+int sf_ctl_enabled(void) SF_HIDDEN;
+int sf_ctl_live(void) SF_HIDDEN;
+int sf_ctl_set(int on, uint32_t why, uint32_t arg) SF_HIDDEN;
+/* patch.c, under its lock, while an object's text is writable: */
+struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
+                                 const uint8_t *bid, size_t bidlen) SF_HIDDEN;
+/* Is this sled a trigger (patch it to T_TRIG, even if no filter selects it)? */
+int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t fid,
+                       int record) SF_HIDDEN;
+void sf_ctl_obj_sled(struct ctl_obj *o, uint8_t *sled, int kind, int keep) SF_HIDDEN;
+int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
+/* buffer.c, in the slow path of a T_TRIG sled: before recording (returns the
+ * mode, without SF_SLOW_RECORD when the event is not to be recorded), after. */
+int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
+void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
+void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
+void sf_ctl_restore(void) SF_HIDDEN; /* every patched sled as it was (detach) */
+void sf_ctl_mark_attach(int start) SF_HIDDEN;
+
+/* ---- ring.c (flight recorder) ---- */
+void sf_ring_init(void) SF_HIDDEN;                         /* traced process, at start-up */
+int sf_ring_on(void) SF_HIDDEN;                            /* record --ring */
+int sf_ring_request(uint32_t why, uint32_t arg) SF_HIDDEN; /* ask for a snapshot */
+void sf_ring_helper_init(void) SF_HIDDEN;                  /* in the helper */
+/* in the helper: keep this chunk in the ring instead of the log? 1 if kept */
+int sf_ring_take(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
+void sf_ring_snapshot(uint64_t cut, uint32_t why, uint32_t arg) SF_HIDDEN;
+void sf_ring_final(uint32_t end_reason) SF_HIDDEN; /* before END */
+uint64_t sf_ring_events_written(void) SF_HIDDEN;
+/* ctl.c: a MARK chunk */
+void sf_mark_fill(struct sf_mark *m, uint32_t kind, uint32_t why, uint32_t arg, uint32_t seq,
+                  uint64_t ts) SF_HIDDEN;
 
 /* ---- filter.c ---- */
 struct sf_filter {

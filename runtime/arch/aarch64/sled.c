@@ -55,7 +55,7 @@
 void sf_trampoline_slow_record(void), sf_trampoline_args(void), sf_trampoline_ret(void),
     sf_trampoline_enter(void), sf_trampoline_leave(void), sf_trampoline_desc(void),
     sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_desc_leave(void),
-    sf_trampoline_desc_key(void), sf_trampoline_desc_key_leave(void);
+    sf_trampoline_desc_key(void), sf_trampoline_desc_key_leave(void), sf_trampoline_trig(void);
 
 /* Indexed by enum sf_tramp. Only the plain trampoline has a fast path
  * here; the filter variants go through C (buffer.c applies the same rules). */
@@ -83,6 +83,7 @@ const void *const sf_tramp_fast[T_COUNT] = {
     sf_trampoline_ret,
     sf_trampoline_desc_key,
     sf_trampoline_desc_key_leave,
+    sf_trampoline_trig,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_slow_record, sf_trampoline_args,           sf_trampoline_ret,
@@ -91,7 +92,7 @@ const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_desc_leave,  sf_trampoline_desc_leave,     sf_trampoline_args,
     sf_trampoline_args,        sf_trampoline_args,           sf_trampoline_args,
     sf_trampoline_args,        sf_trampoline_args,           sf_trampoline_ret,
-    sf_trampoline_desc_key,    sf_trampoline_desc_key_leave,
+    sf_trampoline_desc_key,    sf_trampoline_desc_key_leave, sf_trampoline_trig,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
@@ -150,6 +151,33 @@ int sf_arch_sled_kind(const uint8_t *sled, int kind)
 int sf_arch_sled_patched(const uint8_t *sled)
 {
     return word(sled) == I_B4 && word(sled + 4) == I_STP && word(sled + 12) == I_BLR_X0;
+}
+
+/* Live control (ctl.c): a sled sf_arch_sled_patch made, turned off or on
+ * again by rewriting its first word only, from one branch to another
+ * (`b #32` over the sled, `b #4` into it): concurrent modification the
+ * architecture allows for B (CMODX). Words 1..7 were synchronized when the
+ * sled was first patched and never change. */
+void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
+{
+    (void)kind;
+    __atomic_store_n((uint32_t *)sled, on ? I_B4 : I_B32, __ATOMIC_RELEASE);
+    __builtin___clear_cache((char *)sled, (char *)sled + 4);
+}
+
+void sf_arch_sled_restore(uint8_t *sled, const uint8_t *orig)
+{
+    memcpy(sled + 4, orig + 4, SF_SLED_SIZE - 4); /* behind `b #32`: never run */
+    __builtin___clear_cache((char *)sled + 4, (char *)sled + SF_SLED_SIZE);
+    uint32_t head;
+    memcpy(&head, orig, 4);
+    __atomic_store_n((uint32_t *)sled, head, __ATOMIC_RELEASE);
+    __builtin___clear_cache((char *)sled, (char *)sled + 4);
+}
+
+int sf_arch_sled_ours(const uint8_t *sled)
+{
+    return word(sled + 4) == I_STP && word(sled + 12) == I_BLR_X0;
 }
 
 int sf_arch_sled_check(const uint8_t *sled, int kind)

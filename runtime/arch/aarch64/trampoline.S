@@ -44,6 +44,7 @@
 #define SLOW_LEAVE 16
 #define SLOW_DESC 32
 #define SLOW_KEY 64
+#define SLOW_TRIG 128
 
 
 /* At every trampoline's entry: sp = sled sp - 16, [sp] = x0, [sp+8] = x30. */
@@ -281,6 +282,7 @@ SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
 /* descendants mode, flow functions (follow.c) */
 SLOW_VARIANT(sf_trampoline_desc_key, SLOW_RECORD | SLOW_DESC | SLOW_ARGS | SLOW_KEY)
 SLOW_VARIANT(sf_trampoline_desc_key_leave, SLOW_RECORD | SLOW_DESC | SLOW_LEAVE | SLOW_RET | SLOW_KEY)
+SLOW_VARIANT(sf_trampoline_trig, SLOW_RECORD | SLOW_TRIG) /* live control: ctl.c */
 
 /* int sf_alloc_record(...): no fast path here; C records it (returns 1).
  * The window symbols exist for buffer.c and are empty. */

@@ -20,7 +20,7 @@ void sf_trampoline_desc(void), sf_trampoline_enter(void), sf_trampoline_leave(vo
     sf_trampoline_desc_mono(void), sf_trampoline_enter_mono(void), sf_trampoline_leave_mono(void),
     sf_trampoline_args_enter(void), sf_trampoline_ret_leave(void), sf_trampoline_leave_tail(void),
     sf_trampoline_desc_leave(void), sf_trampoline_desc_leave_tail(void),
-    sf_trampoline_desc_leave_mono(void);
+    sf_trampoline_desc_leave_mono(void), sf_trampoline_trig(void);
 void sf_trampoline_desc_key(void), sf_trampoline_desc_key_leave(void);
 void sf_trampoline_key0(void), sf_trampoline_key1(void), sf_trampoline_key2(void),
     sf_trampoline_key3(void), sf_trampoline_key4(void), sf_trampoline_key5(void),
@@ -49,6 +49,7 @@ const void *const sf_tramp_fast[T_COUNT] = {
     sf_trampoline_keyr,
     sf_trampoline_desc_key,
     sf_trampoline_desc_key_leave,
+    sf_trampoline_trig,
 };
 const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_mono,
@@ -72,6 +73,7 @@ const void *const sf_tramp_mono[T_COUNT] = {
     sf_trampoline_ret,
     sf_trampoline_desc_key, /* the slow path already */
     sf_trampoline_desc_key_leave,
+    sf_trampoline_trig,
 };
 
 _Static_assert(__builtin_offsetof(struct sf_tls, pos) == 0, "TLS_POS in trampoline.S");
@@ -191,6 +193,34 @@ int sf_arch_sled_kind(const uint8_t *sled, int kind)
 int sf_arch_sled_patched(const uint8_t *sled)
 {
     return sled[0] == 0x41 && sled[1] == 0xba;
+}
+
+/* Live control (ctl.c): a sled sf_arch_sled_patch made, turned off or on
+ * again. Only its first two bytes change, in one atomic store; bytes 2..10
+ * keep the patched `mov`'s immediate and the call, so a thread anywhere in
+ * the sled runs whole instructions. Off, they are XRay's own first bytes:
+ * the short jump over the sled (entry, tail call) or `ret` (exit). */
+void sf_arch_sled_toggle(uint8_t *sled, int kind, int on)
+{
+    uint16_t v = on                  ? (uint16_t)(0x41 | 0xba << 8)
+                 : kind == XRAY_EXIT ? (uint16_t)(0xc3 | 0x90 << 8)
+                                     : (uint16_t)(0xeb | 0x09 << 8);
+    __atomic_store_n((uint16_t *)sled, v, __ATOMIC_RELEASE);
+}
+
+void sf_arch_sled_restore(uint8_t *sled, const uint8_t *orig)
+{
+    memcpy(sled + 2, orig + 2, SF_SLED_SIZE - 2); /* behind the jump: never run */
+    uint16_t head;
+    memcpy(&head, orig, 2);
+    __atomic_store_n((uint16_t *)sled, head, __ATOMIC_RELEASE);
+}
+
+/* Patched by us, on or turned off (an unpatched sled has nops at byte 6). */
+int sf_arch_sled_ours(const uint8_t *sled)
+{
+    return sf_arch_sled_patched(sled) ||
+           ((sled[0] == 0xeb || sled[0] == 0xc3) && (sled[6] == 0xe8 || sled[6] == 0xe9));
 }
 
 uintptr_t sf_arch_branch_target(const uint8_t *j)

@@ -55,6 +55,7 @@
 #define SLOW_LEAVE 16
 #define SLOW_DESC 32
 #define SLOW_KEY 64
+#define SLOW_TRIG 128
 
 /* Save the registers the fast path uses (rax rdx rcx), with their CFI. */
 #define PUSH3 \
@@ -364,6 +365,7 @@ SLOW_VARIANT(sf_trampoline_desc_key, SLOW_RECORD | SLOW_DESC | SLOW_ARGS | SLOW_
 SLOW_VARIANT(sf_trampoline_desc_key_leave, SLOW_RECORD | SLOW_DESC | SLOW_LEAVE | SLOW_RET | SLOW_KEY)
 SLOW_VARIANT(sf_trampoline_args_enter, SLOW_RECORD | SLOW_ARGS | SLOW_ENTER)
 SLOW_VARIANT(sf_trampoline_ret_leave, SLOW_RECORD | SLOW_RET | SLOW_LEAVE)
+SLOW_VARIANT(sf_trampoline_trig, SLOW_RECORD | SLOW_TRIG) /* live control: ctl.c */
 
 /* ------------------------------------------------------------------ */
 /* int sf_alloc_record(uint32_t w1, uint64_t size, uint64_t align, uint64_t ptr)

@@ -1,0 +1,326 @@
+/*
+ * attach.c - `sftrace attach PID` (= `sftrace record -p PID`): record a
+ * process that is already running, then leave it as it was.
+ *
+ * With ptrace the command stops one thread of the process (its main
+ * thread), makes it call dlopen(libsftrace.so) and then sftrace_attach(LOG,
+ * SESSION) (runtime/attach.c), restores its registers and lets it go: the
+ * runtime patches every instrumented object and records from then on.
+ * After --duration or Ctrl-C it stops the thread again, makes it call
+ * sftrace_detach() (every sled back as it was, the helper writes the rest
+ * and END), and detaches. The injected calls run on the thread's stack well
+ * below its stack pointer and return to address 0: the fault stops the
+ * thread, and the command reads the result.
+ *
+ * x86_64 only. The addresses of dlopen and of the runtime's functions in
+ * the process are found from the same files mapped in this process: the
+ * function's offset from its object's first mapping is the same in both.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "xraymap.h"
+
+#define CMD "sftrace attach"
+
+/* The first mapping (offset 0) of the file `path` in pid's maps (pid 0:
+ * ours); with path NULL, the file of the mapping containing addr (copied to
+ * found). 0 if none. */
+static uintptr_t map_base(int pid, const char *path, uintptr_t addr, char *found, size_t len)
+{
+    char mp[64], line[PATH_MAX + 256];
+    snprintf(mp, sizeof mp, pid ? "/proc/%d/maps" : "/proc/self/maps", pid);
+    FILE *f = fopen(mp, "r");
+    if (!f)
+        return 0;
+    uintptr_t base = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off;
+        int n = 0;
+        if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %n", &lo, &hi, &off, &n) < 3 || !n)
+            continue;
+        char *p = line + n;
+        p[strcspn(p, "\n")] = 0;
+        if (*p != '/')
+            continue;
+        if (!path && addr >= lo && addr < hi) {
+            snprintf(found, len, "%s", p);
+            fclose(f);
+            return map_base(pid, found, 0, NULL, 0);
+        }
+        if (path && !strcmp(p, path) && off == 0) {
+            base = lo;
+            break;
+        }
+    }
+    fclose(f);
+    return base;
+}
+
+/* Where the function at local address fn is in pid. */
+static uintptr_t remote_fn(int pid, void *fn)
+{
+    char path[PATH_MAX];
+    uintptr_t lbase = map_base(0, NULL, (uintptr_t)fn, path, sizeof path);
+    uintptr_t rbase = lbase ? map_base(pid, path, 0, NULL, 0) : 0;
+    return rbase ? rbase + ((uintptr_t)fn - lbase) : 0;
+}
+
+/* Does pid map any object with an xray_instr_map? */
+static int instrumented(int pid)
+{
+    char mp[64], line[PATH_MAX + 256], last[PATH_MAX] = "";
+    snprintf(mp, sizeof mp, "/proc/%d/maps", pid);
+    FILE *f = fopen(mp, "r");
+    if (!f)
+        return -1;
+    int yes = 0;
+    while (!yes && fgets(line, sizeof line, f)) {
+        int n = 0;
+        char perms[8];
+        if (sscanf(line, "%*x-%*x %7s %*s %*s %*s %n", perms, &n) < 1 || !n || perms[2] != 'x')
+            continue;
+        char *p = line + n;
+        p[strcspn(p, "\n")] = 0;
+        if (*p != '/' || !strcmp(p, last) || strstr(p, "libsftrace"))
+            continue;
+        snprintf(last, sizeof last, "%s", p);
+        struct sf_xraymap m;
+        char err[512];
+        char proc_path[PATH_MAX + 64];
+        snprintf(proc_path, sizeof proc_path, "/proc/%d/root%s", pid, p);
+        if (sf_xraymap_read_file(proc_path, &m, err, sizeof err) == 0) {
+            yes = 1;
+            sf_xraymap_free(&m);
+        }
+    }
+    fclose(f);
+    return yes;
+}
+
+static int wait_stop(int pid, int *sig)
+{
+    int st;
+    for (;;) {
+        if (waitpid(pid, &st, __WALL) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st))
+            return -1;
+        if (WIFSTOPPED(st)) {
+            *sig = WSTOPSIG(st) | (st >> 16) << 8; /* signal, and the ptrace event */
+            return 0;
+        }
+    }
+}
+
+static int put_mem(int pid, uintptr_t at, const void *p, size_t len)
+{
+    struct iovec l = {(void *)p, len}, r = {(void *)at, len};
+    return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* Call fn(a0, a1) in the stopped thread pid; *ret its result. The thread's
+ * registers are put back afterwards. */
+static int remote_call(int pid, const struct user_regs_struct *saved, uintptr_t fn, uint64_t a0,
+                       uint64_t a1, uint64_t *ret)
+{
+    struct user_regs_struct r = *saved;
+    uintptr_t sp = ((saved->rsp - 8192) & ~(uintptr_t)15) - 8;
+    uint64_t zero = 0;
+    if (put_mem(pid, sp, &zero, 8) != 0)
+        return -1;
+    r.rsp = sp;
+    r.rip = fn;
+    r.rdi = a0;
+    r.rsi = a1;
+    r.rax = 0;
+    r.orig_rax = (unsigned long long)-1; /* not in a system call: no restart */
+    if (ptrace(PTRACE_SETREGS, pid, NULL, &r) != 0 || ptrace(PTRACE_CONT, pid, NULL, 0) != 0)
+        return -1;
+    int rc = -1;
+    for (int tries = 0; tries < 100; tries++) {
+        int sig;
+        if (wait_stop(pid, &sig) != 0)
+            return -1;
+        struct user_regs_struct now;
+        if (ptrace(PTRACE_GETREGS, pid, NULL, &now) != 0)
+            break;
+        if ((sig & 0xff) == SIGSEGV && now.rip == 0) {
+            *ret = now.rax;
+            rc = 0;
+            break;
+        }
+        /* another signal came meanwhile: it waits (pending) until we are done */
+        if (ptrace(PTRACE_CONT, pid, NULL, 0) != 0)
+            break;
+    }
+    if (ptrace(PTRACE_SETREGS, pid, NULL, saved) != 0)
+        return -1;
+    return rc;
+}
+
+/* Stop pid's main thread (seized), save its registers. */
+static int stop_thread(int pid, struct user_regs_struct *saved, char *why, size_t len)
+{
+    if (ptrace(PTRACE_SEIZE, pid, NULL, 0) != 0) {
+        int e = errno;
+        char scope[16] = "?";
+        FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+        if (f) {
+            if (!fgets(scope, sizeof scope, f))
+                scope[0] = '?';
+            scope[strcspn(scope, "\n")] = 0;
+            fclose(f);
+        }
+        if (e == EPERM)
+            snprintf(why, len,
+                     "ptrace is not permitted (%s; kernel.yama.ptrace_scope is %s: 1 allows "
+                     "only a parent, 2 only root with CAP_SYS_PTRACE, 3 nobody%s)",
+                     geteuid() ? "not root" : "root", scope,
+                     geteuid() ? "; run as root or with the process's owner and scope 0" : "");
+        else
+            snprintf(why, len, "ptrace: %s", strerror(e));
+        return -1;
+    }
+    int sig;
+    if (ptrace(PTRACE_INTERRUPT, pid, NULL, 0) != 0 || wait_stop(pid, &sig) != 0 ||
+        ptrace(PTRACE_GETREGS, pid, NULL, saved) != 0) {
+        snprintf(why, len, "cannot stop it: %s", strerror(errno));
+        ptrace(PTRACE_DETACH, pid, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Attach: the runtime solib, then sftrace_attach(log, session). 0; 1 the
+ * process records already; -1 with a message. */
+int sf_attach_start(int pid, const char *solib, const char *log, const char *session)
+{
+    char why[512];
+    int ins = instrumented(pid);
+    if (ins <= 0) {
+        if (ins < 0)
+            fprintf(stderr, CMD ": cannot read /proc/%d/maps: %s\n", pid, strerror(errno));
+        else
+            fprintf(stderr,
+                    CMD ": process %d runs no XRay-instrumented code (no object it maps has an "
+                        "xray_instr_map section)\n",
+                    pid);
+        return -1;
+    }
+    void *local = dlopen(solib, RTLD_LAZY | RTLD_LOCAL);
+    void *lattach = local ? dlsym(local, "sftrace_attach") : NULL;
+    /* the C library's own dlopen (in this process the name may be a
+     * sanitizer's interceptor) */
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *ldlopen = libc ? dlsym(libc, "dlopen") : NULL;
+    uintptr_t rdlopen = ldlopen ? remote_fn(pid, ldlopen) : 0;
+    if (!lattach || !rdlopen) {
+        fprintf(stderr, CMD ": %s\n",
+                !lattach ? "the runtime library has no sftrace_attach (is it this sftrace's?)"
+                         : "cannot find dlopen in the process (another C library?)");
+        return -1;
+    }
+    struct user_regs_struct saved;
+    if (stop_thread(pid, &saved, why, sizeof why) != 0) {
+        fprintf(stderr, CMD ": process %d: %s\n", pid, why);
+        return -1;
+    }
+    /* the strings, on its stack below where the calls run */
+    uintptr_t at = (saved.rsp - 4096) & ~(uintptr_t)15;
+    size_t ls = strlen(solib) + 1, ll = strlen(log) + 1, lss = strlen(session) + 1;
+    uint64_t ret = 0;
+    int rc = -1;
+    if (put_mem(pid, at, solib, ls) || put_mem(pid, at + ls, log, ll) ||
+        put_mem(pid, at + ls + ll, session, lss)) {
+        fprintf(stderr, CMD ": cannot write to process %d: %s\n", pid, strerror(errno));
+    } else if (remote_call(pid, &saved, rdlopen, at, RTLD_NOW, &ret) != 0 || !ret) {
+        fprintf(stderr, CMD ": process %d could not load %s\n", pid, solib);
+    } else {
+        uintptr_t rattach = remote_fn(pid, lattach);
+        if (!rattach || remote_call(pid, &saved, rattach, at + ls, at + ls + ll, &ret) != 0)
+            fprintf(stderr, CMD ": cannot call sftrace_attach in process %d\n", pid);
+        else
+            rc = (int)ret == 0 ? 0 : 1;
+    }
+    ptrace(PTRACE_DETACH, pid, NULL, 0);
+    return rc;
+}
+
+/* Detach: sftrace_detach() in the process. 0, or -1 with a message. */
+int sf_attach_stop(int pid, const char *solib)
+{
+    char why[512];
+    void *local = dlopen(solib, RTLD_LAZY | RTLD_LOCAL);
+    void *ldetach = local ? dlsym(local, "sftrace_detach") : NULL;
+    uintptr_t rdetach = ldetach ? remote_fn(pid, ldetach) : 0;
+    if (!rdetach) {
+        fprintf(stderr, CMD ": the runtime is not loaded in process %d\n", pid);
+        return -1;
+    }
+    struct user_regs_struct saved;
+    if (stop_thread(pid, &saved, why, sizeof why) != 0) {
+        fprintf(stderr, CMD ": process %d: %s\n", pid, why);
+        return -1;
+    }
+    uint64_t ret = 0;
+    int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret);
+    ptrace(PTRACE_DETACH, pid, NULL, 0);
+    if (rc != 0 || ret != 0) {
+        fprintf(stderr, CMD ": cannot detach the runtime in process %d\n", pid);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+    /* sftrace attach [record options] PID: record -p PID */
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args)
+        return 1;
+    int n = 0, pid_i = -1;
+    args[n++] = "record";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: sftrace attach PID [-o LOG] [--duration DUR] [--solib PATH]\n"
+                   "\n"
+                   "The same as `sftrace record -p PID`: records a running process that runs\n"
+                   "XRay-instrumented code (x86_64; ptrace), until Ctrl-C or DUR, then puts\n"
+                   "every sled back as it was and leaves it running.\n");
+            free(args);
+            return 0;
+        }
+        if (argv[i][0] != '-' && pid_i < 0 && (i == 1 || strcmp(argv[i - 1], "-o")) &&
+            (i == 1 || strcmp(argv[i - 1], "--duration")) &&
+            (i == 1 || strcmp(argv[i - 1], "--solib")))
+            pid_i = i;
+        else
+            args[n++] = argv[i];
+    }
+    if (pid_i < 0) {
+        fprintf(stderr, "usage: sftrace attach PID [-o LOG] [--duration DUR] [--solib PATH]\n");
+        free(args);
+        return 2;
+    }
+    args[n++] = "-p";
+    args[n++] = argv[pid_i];
+    int rc = cmd_record(n, args);
+    free(args);
+    return rc;
+}

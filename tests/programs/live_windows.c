@@ -1,0 +1,145 @@
+/* live_windows.c - a program driven line by line on stdin that reports its
+ * progress on stdout, for live recording control (t_live.py).
+ *
+ *   run N      outer() calls work() N times; then "ran N"
+ *   hold       enters held(), says "held", waits for the line "release"
+ *              inside it, then calls work() twice and returns; then "released"
+ *   spin       a thread starts calling spin_a() -> spin_b() in a loop; "spinning"
+ *   unspin     it stops; "unspun CALLS" (spin_a calls it made)
+ *   spun       "spun CALLS": spin_a calls that have returned so far
+ *   pid        "pid PID"
+ *   sled       "sled XXXX": the first two bytes of work() in hex (its entry
+ *              sled: eb09 as XRay left it, 41ba patched by the runtime)
+ *   jobs N S   job(i) for i < N; job(S) sleeps 300 ms, the others return at
+ *              once; then "jobs N"
+ *   rare       calls rare() once; then "rare"
+ *   abort      abort()
+ *   quit       exits 0
+ * Every report is written after the calls it reports have returned. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile unsigned long sink;
+static volatile int spinning;
+static pthread_t spinner;
+static unsigned long spun;
+
+__attribute__((noinline)) void work(unsigned long i)
+{
+    sink += i * 3;
+}
+
+__attribute__((noinline)) void outer(unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++)
+        work(i);
+}
+
+static char line[256];
+
+static int next_line(void)
+{
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    line[strcspn(line, "\n")] = 0;
+    return 1;
+}
+
+static void say(const char *fmt, unsigned long v)
+{
+    printf(fmt, v);
+    fflush(stdout);
+}
+
+__attribute__((noinline)) void held(void)
+{
+    say("held%.0lu\n", 0);
+    while (next_line() && strcmp(line, "release"))
+        ;
+    work(1);
+    work(2);
+    sink++; /* not a tail call */
+}
+
+__attribute__((noinline)) void spin_b(unsigned long i)
+{
+    sink += i;
+}
+
+__attribute__((noinline)) void spin_a(unsigned long i)
+{
+    spin_b(i);
+    sink++; /* not a tail call */
+}
+
+__attribute__((noinline)) void job(unsigned long i, unsigned long slow)
+{
+    if (i == slow)
+        usleep(300000);
+    sink += i;
+}
+
+__attribute__((noinline)) void rare(void)
+{
+    sink++;
+}
+
+static void *spin_main(void *arg)
+{
+    (void)arg;
+    while (spinning) {
+        for (int k = 0; k < 100; k++) {
+            spin_a(spun);
+            __atomic_store_n(&spun, spun + 1, __ATOMIC_RELEASE);
+        }
+        usleep(100); /* a busy thread, but a log of a reasonable size */
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    while (next_line()) {
+        if (!strncmp(line, "run ", 4)) {
+            unsigned long n = strtoul(line + 4, NULL, 10);
+            outer(n);
+            say("ran %lu\n", n);
+        } else if (!strcmp(line, "hold")) {
+            held();
+            say("released%.0lu\n", 0);
+        } else if (!strcmp(line, "spin")) {
+            spinning = 1;
+            pthread_create(&spinner, NULL, spin_main, NULL);
+            say("spinning%.0lu\n", 0);
+        } else if (!strcmp(line, "unspin")) {
+            spinning = 0;
+            pthread_join(spinner, NULL);
+            say("unspun %lu\n", spun);
+        } else if (!strcmp(line, "spun")) {
+            say("spun %lu\n", __atomic_load_n(&spun, __ATOMIC_ACQUIRE));
+        } else if (!strcmp(line, "pid")) {
+            say("pid %lu\n", (unsigned long)getpid());
+        } else if (!strcmp(line, "sled")) {
+            const unsigned char *b = (const unsigned char *)(void *)work;
+            say("sled %04lx\n", (unsigned long)(b[0] << 8 | b[1]));
+        } else if (!strncmp(line, "jobs ", 5)) {
+            char *end;
+            unsigned long n = strtoul(line + 5, &end, 10), slow = strtoul(end, NULL, 10);
+            for (unsigned long i = 0; i < n; i++)
+                job(i, slow);
+            say("jobs %lu\n", n);
+        } else if (!strcmp(line, "rare")) {
+            rare();
+            say("rare%.0lu\n", 0);
+        } else if (!strcmp(line, "abort")) {
+            abort();
+        } else if (!strcmp(line, "quit")) {
+            return 0;
+        }
+    }
+    return 0;
+}
