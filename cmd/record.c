@@ -743,7 +743,7 @@ int cmd_record(int argc, char **argv)
     int i, print_solib = 0, install = 0, no_flows = 0;
     const char **flowfiles = NULL; /* --flows FILE: the user's flow rules */
     size_t nflowfiles = 0;
-    int i, print_solib = 0, install = 0, paused = 0, control = 0;
+    int paused = 0, control = 0;
     const char *ring = NULL, *slower = NULL, *snap_on[32], *attach_pid = NULL, *dur = NULL;
     int nsnap = 0;
     for (i = 1; i < argc; i++) {
