@@ -260,6 +260,7 @@ static void thread_start(uint64_t now, int force)
     s->tid = (uint32_t)sf_gettid();
     prctl(PR_GET_NAME, s->name, 0, 0, 0);
     memset(s->written_name, 0, sizeof s->written_name);
+    s->trig_depth = 0; /* ctl.c: none of a previous owner's calls */
     s->last_full_ns = 0;
     sf_tls.hi_not = ~(uint32_t)(now >> 32);
     start_buffer(s, 0, 0);

@@ -86,13 +86,6 @@ static struct {
     uint8_t rec;     /* its own events are recorded */
     uint64_t slow;   /* snapshot-slower: ns, 0 if not */
 } trig[MAX_TRIG];
-/* snapshot-slower: the calls of such functions open on this thread */
-#define SLOW_DEPTH 16 /* deeper nesting of such calls is not timed (static TLS is scarce) */
-static __thread struct {
-    uint32_t fid;
-    uint64_t t0;
-} slow_stack[SLOW_DEPTH];
-static __thread uint32_t slow_depth;
 static _Atomic uint32_t ntrig;
 #define CTL_MAX_OBJS 4096
 static struct ctl_obj objs[CTL_MAX_OBJS];
@@ -357,23 +350,26 @@ void sf_ctl_trigger_after(uint32_t w1)
     int k = trig_of(fid);
     if (k < 0)
         return;
+    /* snapshot-slower: the calls of such functions open on this thread, in
+     * its slot (a thread without one yet is not timed) */
+    struct sf_slot *sl = sf_tls.slot;
     if (sf_w1_kind(w1) == SF_KIND_ENTRY) {
-        if (trig[k].slow && slow_depth < SLOW_DEPTH) {
-            slow_stack[slow_depth].fid = fid;
-            slow_stack[slow_depth++].t0 = sf_mono_ns();
+        if (trig[k].slow && sl && sl->trig_depth < SF_TRIG_DEPTH) {
+            sl->trig_fid[sl->trig_depth] = fid;
+            sl->trig_t0[sl->trig_depth++] = sf_mono_ns();
         }
         if (trig[k].snap && atomic_load(&live))
             sf_ring_request(SF_WHY_TRIGGER, fid);
         return;
     }
-    if (trig[k].slow && slow_depth) {
+    if (trig[k].slow && sl && sl->trig_depth) {
         /* the innermost open call of it (calls left by unwinding drop off) */
-        uint32_t d = slow_depth;
-        while (d && slow_stack[d - 1].fid != fid)
+        uint32_t d = sl->trig_depth;
+        while (d && sl->trig_fid[d - 1] != fid)
             d--;
         if (d) {
-            uint64_t dur = sf_mono_ns() - slow_stack[d - 1].t0;
-            slow_depth = d - 1;
+            uint64_t dur = sf_mono_ns() - sl->trig_t0[d - 1];
+            sl->trig_depth = d - 1;
             if (dur > trig[k].slow && atomic_load(&live))
                 sf_ring_request(SF_WHY_SLOW, fid);
         }

@@ -118,6 +118,7 @@ struct sf_buf {
 };
 
 /* One per recording thread, in shared memory; reused, never freed. */
+#define SF_TRIG_DEPTH 16 /* deeper nesting of snapshot-slower calls is not timed */
 struct sf_slot {
     _Atomic uint32_t state; /* SLOT_FREE, SLOT_USED, SLOT_EXITED (helper frees) */
     uint32_t index;         /* block number */
@@ -129,7 +130,12 @@ struct sf_slot {
     char name[16];                  /* the thread's name as the owner last read it */
     char written_name[16];          /* name last written to the log (helper) */
     _Atomic uint32_t owner_waiting; /* the owner sleeps on a buffer's state (futex) */
-    uint32_t reserved;
+    /* ctl.c: calls of snapshot-slower functions open on this thread (here,
+     * not in TLS: glibc carves static TLS out of each thread's stack, and a
+     * PTHREAD_STACK_MIN thread must keep what it has untraced) */
+    uint32_t trig_depth;
+    uint32_t trig_fid[SF_TRIG_DEPTH];
+    uint64_t trig_t0[SF_TRIG_DEPTH];
     struct sf_buf bufs[SF_NBUF];
     struct sf_pack_state pack; /* the owner's packer state */
 };
