@@ -7,6 +7,9 @@ XRay sleds not patched, XRay FDR and basic modes, uftrace, llvm-xray):
   floor       the cost of rdtsc / rdtscp / a minimal call+rdtsc+store
   record      recording overhead (ns/event, wall and CPU) and bytes/event on
               bench/workload.c, 4 threads and 1 thread
+  busy        issue 13's shape: every core busy, calls spread over 4,096
+              functions in a pseudo-random order (bench/gen_calls.py many),
+              sftrace beside XRay FDR; CPU time per event is the headline
   filter      sftrace filters: a few functions selected, and --descendants
   convert     events/s and peak RSS of sftrace convert (Perfetto, Chrome),
               llvm-xray convert (FDR log) and uftrace dump --chrome
@@ -55,6 +58,9 @@ SIZES = {
     "st": (1, 600 if QUICK else 10000),     # 14,280,000 events
     "conv": (4, 50 if QUICK else 250),      # 1,428,000 events
 }
+# the busy shape: one thread per core, 4 events per step, 16M events in all
+BUSY_THREADS = NCPU
+BUSY_STEPS = (100000 if QUICK else 4000000) // NCPU
 SLED_FUNCS = 20000 if QUICK else 210000    # 5 sleds each
 SLED_FILES = 8 if QUICK else 42
 
@@ -85,6 +91,7 @@ def clean_env(extra=None):
 
 
 TIME = "/usr/bin/time"
+TREECPU = os.path.join(B, "treecpu")
 
 
 def run(cmd, env=None, cwd=None, stdout_path=None):
@@ -93,13 +100,17 @@ def run(cmd, env=None, cwd=None, stdout_path=None):
     The command runs under /usr/bin/time, whose %M is the command's own peak
     RSS (wait4's ru_maxrss would count this Python process, which the child
     was forked from); time's own cost (a fork and an exec, about a
-    millisecond) is the same in every variant."""
+    millisecond) is the same in every variant. Below time runs treecpu
+    (bench/treecpu.c), a child subreaper that waits for every process the
+    command leaves behind: sftrace's helper process double-forks away from
+    `record`, and without it the helper's CPU time would not be counted."""
     tmp = os.path.join(B, "tmp")
     os.makedirs(tmp, exist_ok=True)
     out_path = stdout_path or os.path.join(tmp, "stdout")
     err_path = os.path.join(tmp, "stderr")
     rss_path = os.path.join(tmp, "rss")
     rm(rss_path)
+    cmd = [TREECPU, *cmd]
     full = [TIME, "-f", "%M", "-o", rss_path, *cmd] if os.path.exists(TIME) else list(cmd)
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         t0 = time.perf_counter()
@@ -151,7 +162,8 @@ def rm(path):
 
 
 def sftrace_summary(err):
-    m = re.search(r"sftrace record: (\d+) events, (\d+) threads, (\d+) processes, (\d+) bytes", err)
+    m = re.search(r"sftrace record: (\d+) events, (\d+) threads?, (\d+) process(?:es)?,"
+                  r"(?: \d+ images?,)? (\d+) bytes", err)
     if not m:
         return None
     lost = re.search(r"(\d+) records could not be written", err)
@@ -241,6 +253,7 @@ def build_workloads():
         sh(["clang", "-O2", os.path.join(BENCH, name + ".c"), "-o", os.path.join(d, name),
             "-ldl"])
     w["rdtsc"] = os.path.join(d, "rdtsc")
+    sh(["clang", "-O2", "-Wall", "-Werror", os.path.join(BENCH, "treecpu.c"), "-o", TREECPU])
     w["fdrcount"] = os.path.join(d, "fdrcount")
     w["dlopen_main"] = os.path.join(d, "dlopen_main")
     return w
@@ -266,11 +279,12 @@ FDR_ENV = {"XRAY_FDR_OPTIONS": "func_duration_threshold_us=0"}
 BASIC_ENV = {"XRAY_BASIC_OPTIONS": "func_duration_threshold_us=0"}
 
 
-def rec_tools(w, threads, iters, keep=None):
+def rec_tools(w, threads, iters, keep=None, exp=None):
     """The recording variants of one workload size, each a fn(rep) that runs
     once, checks the event count and returns a run dict with `bytes`.
-    keep: a dict to receive the paths of the last logs (for convert)."""
-    exp = events_of(threads, iters)
+    keep: a dict to receive the paths of the last logs (for convert).
+    exp: the events the workload makes (default: workload.c's count)."""
+    exp = exp or events_of(threads, iters)
     args = [str(threads), str(iters)]
     d = os.path.join(B, "rec")
     os.makedirs(d, exist_ok=True)
@@ -293,7 +307,7 @@ def rec_tools(w, threads, iters, keep=None):
     def sftrace_with(env, label, keep_it):
         def f(rep):
             slug = re.sub(r"[^A-Za-z0-9]+", "_", label)
-            logf = os.path.join(d, f"{slug}-{threads}x{iters}.log")
+            logf = os.path.join(d, f"{slug}-{os.path.basename(w['xray'])}-{threads}x{iters}.log")
             rm(logf)
             r, _, err = run([SF, "record", "-o", logf, "--", w["xray"], *args], env=env)
             s = sftrace_summary(err) or {"events": None, "bytes": None, "lost": None}
@@ -401,6 +415,44 @@ def bench_record(w, keep_mt):
         out[key] = {"threads": threads, "iters": iters, "events": exp, "runs": runs,
                     "summary": overheads(runs, "untraced", exp)}
     return out
+
+
+def build_busy(w):
+    """The busy shape's programs: bench/gen_calls.py many, built as the
+    workload is (plain, sleds, sleds + FDR started from main)."""
+    d = os.path.join(B, "busy")
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(d, "many.c")
+    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "many", d])
+    m = {k: os.path.join(d, f"many_{k}") for k in ("base", "xray", "fdr")}
+    steps = [
+        ["clang", *CFLAGS, src, "-o", m["base"]],
+        ["clang", *CFLAGS, *XRAY, src, "-o", m["xray"]],
+        ["clang", *CFLAGS, *XRAY, "-fxray-modes=xray-fdr", "-DWITH_FDR", "-c", src,
+         "-o", m["fdr"] + ".o"],
+    ]
+    with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+        list(ex.map(sh, steps))
+    sh(["clang++", "-pthread", "-fxray-instrument", "-fxray-modes=xray-fdr", m["fdr"] + ".o",
+        os.path.join(B, "wl", "fdr_start.o"), "-o", m["fdr"]])
+    m["fdrcount"] = w["fdrcount"]
+    return m
+
+
+def bench_busy(w):
+    """Issue 13: every core busy (one thread per core), every step a call
+    through `step` to one of 4,096 functions in a pseudo-random order."""
+    m = build_busy(w)
+    threads, steps = BUSY_THREADS, BUSY_STEPS
+    exp = 4 * threads * steps
+    _, variants = rec_tools(m, threads, steps, exp=exp)
+    keep = ("untraced", "xray-unpatched", "sftrace", "xray-fdr")
+    variants = [v for v in variants if v[0] in keep]
+    log(f"busy: {threads} threads x {steps} steps over 4,096 functions = {exp:,} events, "
+        f"{len(variants)} variants x {REPS} runs")
+    runs = interleave(variants, REPS)
+    return {"threads": threads, "steps": steps, "events": exp, "runs": runs,
+            "summary": overheads(runs, "untraced", exp)}
 
 
 # ---------------------------------------------------------------- filters
@@ -782,6 +834,22 @@ def table(head, rows):
                      [line(r) for r in rows])
 
 
+def record_table(s):
+    """The table of a recording section's summary: one row per variant."""
+    rows = []
+    fdr = s.get("xray-fdr", {}).get("ns_per_event_cpu")
+    for n, v in s.items():
+        ratio = "-"
+        if fdr and n not in ("untraced", "xray-unpatched") and fdr["median"] > 0:
+            ratio = f"{v['ns_per_event_cpu']['median'] / fdr['median']:.2f}"
+        rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                     "-" if n == "untraced" else mmm(v["ns_per_event_wall"]),
+                     "-" if n == "untraced" else mmm(v["ns_per_event_cpu"]),
+                     ratio, mmm(v["bytes_per_event"], 2), f1((v["maxrss_mb"] or {}).get("median"), 0)])
+    return table(["variant", "wall s", "CPU s (user+sys)", "ns/event wall", "ns/event CPU",
+                  "CPU cost / FDR's", "bytes/event", "peak RSS MB"], rows)
+
+
 def report(res):
     md = []
     m = res["machine"]
@@ -807,20 +875,12 @@ def report(res):
             continue
         md.append(f"\n### Recording: {title}, {rr['events']:,} events "
                   f"({rr['threads']} x {rr['iters']} iterations)\n")
-        rows = []
-        s = rr["summary"]
-        fdr = s.get("xray-fdr", {}).get("ns_per_event_cpu")
-        for n, v in s.items():
-            ratio = "-"
-            if fdr and n not in ("untraced", "xray-unpatched") and fdr["median"] > 0:
-                ratio = f"{v['ns_per_event_cpu']['median'] / fdr['median']:.2f}"
-            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
-                         "-" if n == "untraced" else mmm(v["ns_per_event_wall"]),
-                         "-" if n == "untraced" else mmm(v["ns_per_event_cpu"]),
-                         ratio, mmm(v["bytes_per_event"], 2), f1((v["maxrss_mb"] or {}).get("median"), 0)])
-        md.append(table(["variant", "wall s", "CPU s (user+sys)", "ns/event wall",
-                         "ns/event CPU", "CPU cost / FDR's", "bytes/event", "peak RSS MB"],
-                        rows))
+        md.append(record_table(rr["summary"]))
+    bz = res.get("busy")
+    if bz:
+        md.append(f"\n### Every core busy, 4,096 functions in a pseudo-random order: "
+                  f"{bz['events']:,} events ({bz['threads']} threads x {bz['steps']:,} steps)\n")
+        md.append(record_table(bz["summary"]))
     fr = res.get("filter")
     if fr:
         md.append(f"\n### Filters: {fr['threads']} threads, {fr['events_unfiltered']:,} "
@@ -910,6 +970,19 @@ def goals(res):
                 v is not None and v <= 0.2, "{:.2f}")
         v = sf["bytes_per_event"]["median"]
         add(f"sftrace bytes/event ({label})", "<= 6", v, v <= 6, "{:.2f}")
+    bz = res.get("busy")
+    if bz:
+        s = bz["summary"]
+        v = s["sftrace"]["ns_per_event_cpu"]["median"]
+        add("sftrace CPU ns/event, every core busy, 4,096 functions", "<= 15", v, v <= 15,
+            "{:.1f}")
+        v = s["sftrace"]["bytes_per_event"]["median"]
+        add("sftrace bytes/event, every core busy, 4,096 functions", "<= 2.5", v, v <= 2.5,
+            "{:.2f}")
+        fdr = s["xray-fdr"]["ns_per_event_cpu"]["median"]
+        v = s["sftrace"]["ns_per_event_cpu"]["median"] / fdr if fdr > 0 else None
+        add("sftrace CPU cost / XRay FDR's, every core busy, 4,096 functions", "<= 0.20", v,
+            v is not None and v <= 0.2, "{:.2f}")
     lu = res.get("lua")
     if lu and lu["summary"]["sftrace record"].get("ns_per_event_wall"):
         t = lu["summary"]["sftrace record"]
@@ -960,6 +1033,8 @@ def main():
     keep_mt = {}
     if want("record"):
         res["record"] = bench_record(w, keep_mt)
+    if want("busy"):
+        res["busy"] = bench_busy(w)
     if want("filter"):
         res["filter"] = bench_filter(w)
     if want("convert"):
