@@ -15,6 +15,10 @@ XRay sleds not patched, XRay FDR and basic modes, uftrace, llvm-xray):
               llvm-xray convert (FDR log) and uftrace dump --chrome
   startup     patching a generated program with 1M+ sleds, and dlopen of it
   lua         Debian's lua5.4 built with sleds, running bench/workload.lua
+  rspack      issue 10's shape: a node addon of 100,000 generated functions
+              (bench/gen_calls.py rspack, bench/rspack_addon.c) run by node on
+              several native threads, recorded, then info, report, convert
+              (Perfetto, SQLite) and the symbolizer on it (one CU and eight)
 
 Everything is built under build/bench/. Results: build/bench/results.json
 (every run), build/bench/results.md (the tables docs/benchmarks.md quotes),
@@ -814,6 +818,189 @@ def bench_lua(w):
             "functions": xm["functions"], "runs": runs, "summary": summ}
 
 
+# ---------------------------------------------------------------- rspack
+
+RS_THREADS = max(4, NCPU)
+RS_ROOTS = 20000 if QUICK else 150000     # per thread: about 20M events in all
+RS_FLAGS = ["-O1", "-g", "-fPIC", *XRAY]
+
+
+def build_rspack():
+    """The rspack-shaped addon (C: a Rust cdylib of 100k functions takes far
+    longer to build here, see docs/benchmarks.md), cached by content hash:
+    rspack.node (8 compile units, as codegen units), rspack_1cu.node (the
+    same functions in one compile unit, for the symbolizer) and rspack_count
+    (the same code with -finstrument-functions counting every entry and
+    exit: the exact events a run makes, bench/callcount.c)."""
+    srcs = [os.path.join(BENCH, f) for f in ("gen_calls.py", "rspack_addon.c",
+                                             "rspack_addon.map", "callcount.c")]
+    clangv = subprocess.run(["clang", "--version"], stdout=subprocess.PIPE, text=True).stdout
+    key = hashlib.sha256(("".join(open(f).read() for f in srcs) + f"{RS_FLAGS} {clangv}")
+                         .encode()).hexdigest()[:12]
+    root = os.path.join(B, "rspack")
+    d = os.path.join(root, key)
+    out = {k: os.path.join(d, n) for k, n in (("node", "rspack.node"),
+                                              ("node1", "rspack_1cu.node"),
+                                              ("count", "rspack_count"))}
+    if all(os.path.exists(v) for v in out.values()):
+        log(f"rspack: cached build {d}")
+        return out
+    for old in glob.glob(os.path.join(root, "*")):
+        if os.path.isdir(old) and old != d:
+            rm(old)
+    os.makedirs(d, exist_ok=True)
+    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "rspack", d])
+    gen = [os.path.join(d, f"rspack_{i}.c") for i in range(8)]
+    with open(os.path.join(d, "rspack_1cu.c"), "w") as f:
+        f.write("/* all of rspack_0..7.c in one compile unit */\n" +
+                "".join(f'#include "rspack_{i}.c"\n' for i in range(8)))
+    log(f"rspack: compiling 100,000 functions three times ({NCPU} at a time; cached afterwards)")
+    t0 = time.time()
+    main_c = os.path.join(d, "rspack_main.c")
+    steps = [["clang", *RS_FLAGS, "-c", s, "-o", s[:-2] + ".o"] for s in gen]
+    steps += [["clang", "-O1", "-finstrument-functions", "-c", s, "-o", s[:-2] + ".cnt.o"]
+              for s in gen]
+    steps += [["clang", *RS_FLAGS, "-c", os.path.join(d, "rspack_1cu.c"), "-o",
+               os.path.join(d, "rspack_1cu.o")],
+              ["clang", *RS_FLAGS, "-DGEN_NO_MAIN", "-c", main_c, "-o",
+               os.path.join(d, "main.o")],
+              ["clang", "-O1", "-finstrument-functions", "-DGEN_COUNT", "-c", main_c, "-o",
+               os.path.join(d, "main.cnt.o")],
+              ["clang", "-O2", "-g", "-fPIC", "-Wall", "-Wextra", "-Werror", "-I/usr/include/node",
+               "-c", os.path.join(BENCH, "rspack_addon.c"), "-o", os.path.join(d, "addon.o")],
+              ["clang", "-O2", "-c", os.path.join(BENCH, "callcount.c"), "-o",
+               os.path.join(d, "callcount.o")]]
+    # the one-CU file is the longest: start it first
+    steps.sort(key=lambda c: "rspack_1cu.c" not in " ".join(c))
+    with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+        list(ex.map(sh, steps))
+    link = ["clang", "-shared", "-pthread",
+            f"-Wl,--version-script={os.path.join(BENCH, 'rspack_addon.map')}"]
+    sh([*link, "-o", out["node"], os.path.join(d, "addon.o"), os.path.join(d, "main.o"),
+        *[s[:-2] + ".o" for s in gen]])
+    sh([*link, "-o", out["node1"], os.path.join(d, "addon.o"), os.path.join(d, "main.o"),
+        os.path.join(d, "rspack_1cu.o")])
+    sh(["clang", "-pthread", "-o", out["count"], os.path.join(d, "main.cnt.o"),
+        os.path.join(d, "callcount.o"), *[s[:-2] + ".cnt.o" for s in gen]])
+    for f in glob.glob(os.path.join(d, "*.o")) + glob.glob(os.path.join(d, "*.c")):
+        rm(f)
+    log(f"rspack: built in {time.time() - t0:.0f} s")
+    return out
+
+
+def build_symsbench():
+    exe = os.path.join(B, "symsbench")
+    inc = ["-I" + os.path.join(ROOT, x) for x in ("common", "include", "lib")]
+    sh(["cc", "-D_GNU_SOURCE", "-std=gnu11", "-O2", "-g", *inc,
+        os.path.join(BENCH, "symsbench.c"),
+        *[os.path.join(ROOT, "lib", f) for f in ("symbols.c", "logread.c", "xraymap.c")],
+        "-o", exe, "-lelf", "-ldw", "-lz", "-liberty"])
+    return exe
+
+
+def bench_rspack(w):
+    rs = build_rspack()
+    js = os.path.join(BENCH, "rspack.js")
+    threads, roots = RS_THREADS, RS_ROOTS
+    _, out, _ = run([rs["count"], str(threads), str(roots)])
+    m = re.search(r"events=(\d+) checksum=(\w+)", out)
+    if not m:
+        warn(f"rspack: the counting build says {out.strip()!r}")
+        return None
+    exp, checksum = int(m.group(1)), m.group(2)
+    d = os.path.join(B, "rspack", "run")
+    os.makedirs(d, exist_ok=True)
+    logf = os.path.join(d, "rspack.log")
+    args = ["node", js, rs["node"], str(threads), str(roots)]
+
+    def same_output(name, out):
+        if f"checksum={checksum}" not in out:
+            warn(f"rspack {name}: output {out.strip()!r}, expected checksum={checksum}")
+
+    def untraced(rep):
+        r, out, _ = run(args)
+        same_output("untraced", out)
+        r["events"] = exp
+        return r
+
+    def traced(rep):
+        rm(logf)
+        r, out, err = run([SF, "record", "-o", logf, "--", *args])
+        same_output("sftrace", out)
+        s = sftrace_summary(err) or {"events": None}
+        r["events"] = s["events"]
+        r["bytes"] = os.path.getsize(logf) if os.path.exists(logf) else None
+        if s["events"] != exp:
+            warn(f"rspack sftrace: {s['events']} events recorded, {exp} expected")
+        return r
+
+    log(f"rspack: node + addon, {threads} threads x {roots:,} roots = {exp:,} events, "
+        f"2 variants x {REPS} runs")
+    runs = interleave([("node, untraced", untraced), ("sftrace record", traced)], REPS)
+    rec = overheads(runs, "node, untraced", exp)
+    # the readers, on the last log
+    calls = exp // 2
+    db = os.path.join(d, "rspack.db")
+    pb = os.path.join(d, "rspack.pb.gz")
+
+    def reader(cmd, out=None):
+        def f(rep):
+            if out:
+                rm(out)
+            r, o, e = run(cmd)
+            r["stderr"] = e[-300:]
+            if out:
+                rm(out)
+            return r
+        return f
+
+    readers = [
+        ("info", reader([SF, "info", logf])),
+        ("report -j 2", reader([SF, "report", "-q", "-j", "2", logf])),
+        ("report -j 1", reader([SF, "report", "-q", "-j", "1", logf])),
+        ("report -j 2 --no-lines", reader([SF, "report", "-q", "-j", "2", "--no-lines", logf])),
+        ("convert (Perfetto .pb.gz)", reader([SF, "convert", "-q", logf, "-o", pb], pb)),
+        ("convert --format sqlite", reader([SF, "convert", "-q", "--format", "sqlite", logf,
+                                            "-o", db], db)),
+        ("convert --format sqlite --no-indexes",
+         reader([SF, "convert", "-q", "--format", "sqlite", "--no-indexes", logf, "-o", db],
+                db)),
+    ]
+    log(f"rspack: {len(readers)} readers x {REPS} runs on the {exp:,}-event log")
+    rruns = interleave(readers, REPS)
+    rsum = {}
+    for n, rs_ in rruns.items():
+        rsum[n] = {"wall_s": stats([r["wall"] for r in rs_]),
+                   "cpu_s": stats([r["cpu"] for r in rs_]),
+                   "mev_per_s": stats([exp / r["wall"] / 1e6 for r in rs_]),
+                   "mev_per_cpu_s": stats([exp / r["cpu"] / 1e6 for r in rs_ if r["cpu"] > 0]),
+                   "mcalls_per_s": stats([calls / r["wall"] / 1e6 for r in rs_]),
+                   "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs_ if r["maxrss_kb"]])}
+    log_bytes = os.path.getsize(logf) if os.path.exists(logf) else None
+    rm(logf)
+    # the symbolizer: names and lines of every function, 8 compile units and 1
+    sb = build_symsbench()
+    sym = {}
+    for name, obj in (("8 compile units", rs["node"]), ("1 compile unit", rs["node1"])):
+        vals = []
+        for _ in range(REPS):
+            _, o, _ = run([sb, obj])
+            mm = re.search(r"funcs (\d+) resolve_s ([\d.]+) names_s ([\d.]+) lines_s ([\d.]+) "
+                           r"total_s ([\d.]+)", o)
+            if mm:
+                vals.append({"funcs": int(mm.group(1)), "total_s": float(mm.group(5)),
+                             "names_s": float(mm.group(3)), "lines_s": float(mm.group(4))})
+            else:
+                warn(f"symsbench {obj}: {o.strip()[-200:]!r}")
+        sym[name] = {"funcs": vals[0]["funcs"] if vals else None,
+                     "total_s": stats([v["total_s"] for v in vals]),
+                     "names_s": stats([v["names_s"] for v in vals]),
+                     "lines_s": stats([v["lines_s"] for v in vals])}
+    return {"threads": threads, "roots": roots, "events": exp, "calls": calls,
+            "log_bytes": log_bytes, "runs": runs, "record": rec, "reader_runs": rruns,
+            "readers": rsum, "symbols": sym}
+
+
 # ---------------------------------------------------------------- report
 
 def f1(x, nd=1):
@@ -935,6 +1122,27 @@ def report(res):
                          mmm(v.get("bytes_per_event"), 2), mmm(v.get("log_mb"), 1)])
         md.append(table(["run", "wall s", "CPU s", "events", "ns/event wall", "ns/event CPU",
                          "bytes/event", "log MB"], rows))
+    rs = res.get("rspack")
+    if rs:
+        md.append(f"\n### rspack-shaped: a node addon of 100,000 functions, {rs['threads']} "
+                  f"native threads x {rs['roots']:,} roots = {rs['events']:,} events "
+                  f"({rs['calls']:,} calls)\n")
+        md.append(record_table(rs["record"]))
+        md.append(f"\nLog: {(rs['log_bytes'] or 0) / 1e6:.1f} MB.\n")
+        rows = []
+        for n, v in rs["readers"].items():
+            sql = "sqlite" in n
+            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                         mmm(v["mcalls_per_s"] if sql else v["mev_per_s"], 1),
+                         mmm(v["mev_per_cpu_s"], 1) if not sql else "-",
+                         f1((v["maxrss_mb"] or {}).get("median"), 0)])
+        md.append(table(["reader", "wall s", "CPU s", "M events/s (sqlite: M calls/s), wall",
+                         "M events per CPU-s", "peak RSS MB"], rows))
+        rows = [[n, f"{v['funcs']:,}" if v["funcs"] else "-", mmm(v["total_s"], 3),
+                 mmm(v["names_s"], 3), mmm(v["lines_s"], 3)] for n, v in rs["symbols"].items()]
+        md.append("\nThe symbolizer on the addon (bench/symsbench.c: names, then lines, of "
+                  "every function):\n")
+        md.append(table(["object", "functions", "names + lines s", "names s", "lines s"], rows))
     g = goals(res)
     if g:
         md.append("\n### Goals\n")
@@ -983,6 +1191,21 @@ def goals(res):
         v = s["sftrace"]["ns_per_event_cpu"]["median"] / fdr if fdr > 0 else None
         add("sftrace CPU cost / XRay FDR's, every core busy, 4,096 functions", "<= 0.20", v,
             v is not None and v <= 0.2, "{:.2f}")
+    rs = res.get("rspack")
+    if rs:
+        v = rs["record"]["sftrace record"]["bytes_per_event"]["median"]
+        add("rspack-shaped: bytes/event", "<= 3", v, v <= 3, "{:.2f}")
+        for n in ("report -j 2", "report -j 2 --no-lines"):
+            v = rs["readers"][n]["mev_per_s"]["median"]
+            add(f"rspack-shaped: {n}, M events/s (wall)", ">= 100", v, v >= 100, "{:.1f}")
+        for n in ("convert --format sqlite", "convert --format sqlite --no-indexes"):
+            v = rs["readers"][n]["mcalls_per_s"]["median"]
+            add(f"rspack-shaped: {n}, M calls/s (wall)", ">= 3", v, v >= 3, "{:.2f}")
+        for n, x in rs["symbols"].items():
+            if x["total_s"]:
+                v = x["total_s"]["median"]
+                add(f"rspack-shaped: names + lines, 100k functions, {n} (s)", "< 2", v, v < 2,
+                    "{:.3f}")
     lu = res.get("lua")
     if lu and lu["summary"]["sftrace record"].get("ns_per_event_wall"):
         t = lu["summary"]["sftrace record"]
@@ -1045,6 +1268,8 @@ def main():
         res["startup"] = bench_startup(w)
     if want("lua"):
         res["lua"] = bench_lua(w)
+    if want("rspack"):
+        res["rspack"] = bench_rspack(w)
     res["machine"]["loadavg_end"] = os.getloadavg()
     res["elapsed_s"] = time.time() - T_START
     res["goals"] = goals(res)

@@ -43,6 +43,9 @@ MAIN = """
 #ifndef EVENTS_PER_N
 #define EVENTS_PER_N 0
 #endif
+#ifdef GEN_COUNT /* built with -finstrument-functions and bench/callcount.c */
+uint64_t events_counted(void);
+#endif
 #ifdef WITH_FDR
 void bench_fdr_start(uint64_t events, int threads);
 void bench_fdr_stop(void);
@@ -57,22 +60,13 @@ NOTRACE static void *worker(void *p)
     j->result = run(j->n, j->seed);
     return NULL;
 }
-NOTRACE int main(int argc, char **argv)
+/* nth threads (1..64) each run n units of work; returns their checksum.
+ * Exported: bench/rspack_addon.c calls it when the code is a node addon. */
+NOTRACE uint64_t gen_run_threads(int nth, uint64_t n)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s THREADS N\\n", argv[0]);
-        return 2;
-    }
-    int nth = atoi(argv[1]);
     struct job jobs[64];
-    if (nth < 1 || nth > 64)
-        return 2;
-    uint64_t events = EVENTS_PER_N * strtoull(argv[2], NULL, 10) * (uint64_t)nth;
-#ifdef WITH_FDR
-    bench_fdr_start(events ? events : 1000 * strtoull(argv[2], NULL, 10) * (uint64_t)nth, nth);
-#endif
     for (int t = 0; t < nth; t++) {
-        jobs[t].n = strtoull(argv[2], NULL, 10);
+        jobs[t].n = n;
         jobs[t].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(t + 1);
         pthread_create(&jobs[t].th, NULL, worker, &jobs[t]);
     }
@@ -81,14 +75,35 @@ NOTRACE int main(int argc, char **argv)
         pthread_join(jobs[t].th, NULL);
         sum ^= jobs[t].result;
     }
+    return sum;
+}
+#ifndef GEN_NO_MAIN
+NOTRACE int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s THREADS N\\n", argv[0]);
+        return 2;
+    }
+    int nth = atoi(argv[1]);
+    if (nth < 1 || nth > 64)
+        return 2;
+    uint64_t events = EVENTS_PER_N * strtoull(argv[2], NULL, 10) * (uint64_t)nth;
+#ifdef WITH_FDR
+    bench_fdr_start(events ? events : 1000 * strtoull(argv[2], NULL, 10) * (uint64_t)nth, nth);
+#endif
+    uint64_t sum = gen_run_threads(nth, strtoull(argv[2], NULL, 10));
 #ifdef WITH_FDR
     bench_fdr_stop();
+#endif
+#ifdef GEN_COUNT
+    events = events_counted();
 #endif
     if (events)
         printf("events=%llu ", (unsigned long long)events);
     printf("checksum=%llx\\n", (unsigned long long)sum);
     return 0;
 }
+#endif
 """
 
 

@@ -45,10 +45,10 @@ def _one(db, query):
     return int(rows[0][0]) if re.match(r"-?\d+$", rows[0][0]) else rows[0][0]
 
 
-def _convert(log, db, sftrace=None, check=True):
+def _convert(log, db, sftrace=None, check=True, extra=()):
     if os.path.exists(db):
         os.unlink(db)
-    p = tl.run([sftrace or tl.SFTRACE, "convert", "--format", "sqlite", log, "-o", db],
+    p = tl.run([sftrace or tl.SFTRACE, "convert", "--format", "sqlite", *extra, log, "-o", db],
                check=False, timeout=300)
     for bad in ("Sanitizer", "runtime error:"):
         assert bad not in p.stderr, p.stderr[-3000:]
@@ -148,6 +148,54 @@ def test_recursion_counts():
     evs, _ = tl.dump(log)
     assert _one(db, "SELECT value FROM meta WHERE key = 'events'") == len(evs) == 2 * 2025
     assert _one(db, "SELECT value FROM meta WHERE key = 'damaged'") == 0
+
+
+def _doc_indexes():
+    """The CREATE INDEX statements docs/sqlite.md gives for --no-indexes."""
+    with open(DOC) as f:
+        text = f.read()
+    part = text[text.index("## Without indexes"):]
+    block = re.search(r"```sql\n(.*?)```", part, re.S).group(1)
+    return [l for l in block.splitlines() if l.startswith("CREATE INDEX")]
+
+
+def test_no_indexes_many_flushes():
+    """fib(25): 242,785 calls, several buffers of ended calls (65,536 each;
+    the last holds main, id 1, so it is sorted, the others placed by id):
+    --no-indexes gives the same rows in every table, the calls view, no
+    index; the statements docs/sqlite.md gives then make the usual ones."""
+    _need()
+    log, db, p = _recursion(25, 10)
+    assert tl.kv(p.stdout, "fib_calls") == 242785
+    bare = os.path.join(_dir(), "rec_bare.db")
+    for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        q = _convert(log, bare, sftrace=sf, extra=["--no-indexes"])
+        assert "views (no indexes)" in q.stderr, q.stderr
+        assert _sql(bare, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                          "AND name NOT LIKE 'sqlite_%'") == []
+        assert _sql(bare, "SELECT name FROM sqlite_schema WHERE type = 'view'") == [["calls"]]
+        for table in ("call", "thread", "process", "function", "object", "alloc"):
+            a = _sql(db, "SELECT * FROM %s ORDER BY 1" % table)
+            b = _sql(bare, "SELECT * FROM %s ORDER BY 1" % table)
+            assert a == b, table
+    n = 242785 + 11 + 1  # fib, descend(10), main
+    assert _one(bare, "SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM call") == \
+        "%d 1 %d" % (n, n)
+    assert _one(bare, "SELECT count(*) FROM calls WHERE function = 'fib'") == 242785
+    assert _one(bare, "SELECT count(*) FROM call c JOIN call p ON p.id = c.parent "
+                      "WHERE c.depth != p.depth + 1 OR c.id <= p.id") == 0
+    stmts = _doc_indexes()
+    assert len(stmts) == 6, stmts
+    _sql(bare, "\n".join(stmts))
+    idx = sorted(r[0] for r in _sql(bare, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                                          "AND name NOT LIKE 'sqlite_%'"))
+    want = sorted(r[0] for r in _sql(db, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                                         "AND name NOT LIKE 'sqlite_%'"))
+    assert idx == want, (idx, want)
+    # --no-indexes is refused for the other formats
+    q = tl.run([tl.SFTRACE, "convert", "--no-indexes", log, "-o", os.path.join(_dir(), "x.pb")],
+               check=False)
+    assert q.returncode == 2 and "--no-indexes is for --format sqlite" in q.stderr, q.stderr
 
 
 def test_threads():
