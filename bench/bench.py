@@ -832,24 +832,29 @@ def build_rspack():
     same functions in one compile unit, for the symbolizer) and rspack_count
     (the same code with -finstrument-functions counting every entry and
     exit: the exact events a run makes, bench/callcount.c)."""
-    srcs = [os.path.join(BENCH, f) for f in ("gen_calls.py", "rspack_addon.c",
-                                             "rspack_addon.map", "callcount.c")]
+    root = os.path.join(B, "rspack")
+    gen_d = os.path.join(root, "gen")
+    rm(gen_d)
+    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "rspack", gen_d])
+    # the key: what is compiled (the generated code, not the generator's text)
+    srcs = sorted(glob.glob(os.path.join(gen_d, "*.c"))) + \
+        [os.path.join(BENCH, f) for f in ("rspack_addon.c", "rspack_addon.map", "callcount.c")]
     clangv = subprocess.run(["clang", "--version"], stdout=subprocess.PIPE, text=True).stdout
     key = hashlib.sha256(("".join(open(f).read() for f in srcs) + f"{RS_FLAGS} {clangv}")
                          .encode()).hexdigest()[:12]
-    root = os.path.join(B, "rspack")
     d = os.path.join(root, key)
     out = {k: os.path.join(d, n) for k, n in (("node", "rspack.node"),
                                               ("node1", "rspack_1cu.node"),
                                               ("count", "rspack_count"))}
     if all(os.path.exists(v) for v in out.values()):
         log(f"rspack: cached build {d}")
+        rm(gen_d)
         return out
     for old in glob.glob(os.path.join(root, "*")):
-        if os.path.isdir(old) and old != d:
+        if os.path.isdir(old) and old not in (d, gen_d):
             rm(old)
-    os.makedirs(d, exist_ok=True)
-    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "rspack", d])
+    rm(d)
+    os.rename(gen_d, d)
     gen = [os.path.join(d, f"rspack_{i}.c") for i in range(8)]
     with open(os.path.join(d, "rspack_1cu.c"), "w") as f:
         f.write("/* all of rspack_0..7.c in one compile unit */\n" +
