@@ -252,6 +252,41 @@ def test_allocs():
     assert _one(db, "SELECT count(DISTINCT thread) FROM alloc") == 2
 
 
+def test_allocs_many_buffers():
+    """40,000 allocations on the second thread: more than two buffers of
+    allocation records go to the writer thread (lib/sqlout.c, 16,384 a
+    buffer), interleaved with buffers of calls; every record is there once,
+    in the order it was made (ids follow the addresses), each inside the
+    call that made it."""
+    _need()
+    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
+                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
+                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    log = os.path.join(_dir(), "alloc_many.sft")
+    tl.record([prog, "40000"], log)
+    db = os.path.join(_dir(), "alloc_many.db")
+    for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        _convert(log, db, sftrace=sf)
+        kinds = dict((r[0], int(r[1])) for r in _sql(db, "SELECT kind, count(*) FROM alloc "
+                                                         "GROUP BY 1"))
+        assert kinds == {"alloc": 40040, "free": 20, "realloc-alloc": 1, "realloc-free": 1}, kinds
+        # the thread's records in the order made: ptr rises with id, no gap, no repeat
+        assert _one(db, "SELECT count(*) FROM (SELECT ptr - lag(ptr) OVER (ORDER BY id) AS d "
+                        "FROM alloc WHERE ptr >= %d AND ptr < %d) WHERE d != 64"
+                    % (0x200000, 0x900000)) == 0
+        assert _one(db, "SELECT count(DISTINCT ptr) || ' ' || min(ptr) || ' ' || max(ptr) "
+                        "FROM alloc WHERE ptr >= %d AND ptr < %d" % (0x200000, 0x900000)) == \
+            "40000 %d %d" % (0x200000, 0x200000 + 64 * 39999)
+        # note_alloc tail-calls the report, so each is inside note_alloc's
+        # caller, within that call's time
+        assert _sql(db, "SELECT f.name, count(*) FROM alloc a JOIN call c ON c.id = a.call JOIN "
+                        "function f ON f.id = c.function WHERE c.thread = a.thread AND "
+                        "a.ts_ns BETWEEN c.start_ns AND c.start_ns + c.dur_ns GROUP BY 1 "
+                        "ORDER BY 1") == [["main", "62"], ["thread_main", "40000"]]
+        assert _one(db, "SELECT count(*) FROM call c JOIN function f ON f.id = c.function "
+                        "WHERE f.name = 'note_alloc'") == 40062
+
+
 def _doc_queries():
     with open(DOC) as f:
         text = f.read()
