@@ -7,11 +7,18 @@ XRay sleds not patched, XRay FDR and basic modes, uftrace, llvm-xray):
   floor       the cost of rdtsc / rdtscp / a minimal call+rdtsc+store
   record      recording overhead (ns/event, wall and CPU) and bytes/event on
               bench/workload.c, 4 threads and 1 thread
+  busy        issue 13's shape: every core busy, calls spread over 4,096
+              functions in a pseudo-random order (bench/gen_calls.py many),
+              sftrace beside XRay FDR; CPU time per event is the headline
   filter      sftrace filters: a few functions selected, and --descendants
   convert     events/s and peak RSS of sftrace convert (Perfetto, Chrome),
               llvm-xray convert (FDR log) and uftrace dump --chrome
   startup     patching a generated program with 1M+ sleds, and dlopen of it
   lua         Debian's lua5.4 built with sleds, running bench/workload.lua
+  rspack      issue 10's shape: a node addon of 100,000 generated functions
+              (bench/gen_calls.py rspack, bench/rspack_addon.c) run by node on
+              several native threads, recorded, then info, report, convert
+              (Perfetto, SQLite) and the symbolizer on it (one CU and eight)
 
 Everything is built under build/bench/. Results: build/bench/results.json
 (every run), build/bench/results.md (the tables docs/benchmarks.md quotes),
@@ -55,6 +62,9 @@ SIZES = {
     "st": (1, 600 if QUICK else 10000),     # 14,280,000 events
     "conv": (4, 50 if QUICK else 250),      # 1,428,000 events
 }
+# the busy shape: one thread per core, 4 events per step, 16M events in all
+BUSY_THREADS = NCPU
+BUSY_STEPS = (100000 if QUICK else 4000000) // NCPU
 SLED_FUNCS = 20000 if QUICK else 210000    # 5 sleds each
 SLED_FILES = 8 if QUICK else 42
 
@@ -85,6 +95,7 @@ def clean_env(extra=None):
 
 
 TIME = "/usr/bin/time"
+TREECPU = os.path.join(B, "treecpu")
 
 
 def run(cmd, env=None, cwd=None, stdout_path=None):
@@ -93,13 +104,17 @@ def run(cmd, env=None, cwd=None, stdout_path=None):
     The command runs under /usr/bin/time, whose %M is the command's own peak
     RSS (wait4's ru_maxrss would count this Python process, which the child
     was forked from); time's own cost (a fork and an exec, about a
-    millisecond) is the same in every variant."""
+    millisecond) is the same in every variant. Below time runs treecpu
+    (bench/treecpu.c), a child subreaper that waits for every process the
+    command leaves behind: sftrace's helper process double-forks away from
+    `record`, and without it the helper's CPU time would not be counted."""
     tmp = os.path.join(B, "tmp")
     os.makedirs(tmp, exist_ok=True)
     out_path = stdout_path or os.path.join(tmp, "stdout")
     err_path = os.path.join(tmp, "stderr")
     rss_path = os.path.join(tmp, "rss")
     rm(rss_path)
+    cmd = [TREECPU, *cmd]
     full = [TIME, "-f", "%M", "-o", rss_path, *cmd] if os.path.exists(TIME) else list(cmd)
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         t0 = time.perf_counter()
@@ -151,7 +166,8 @@ def rm(path):
 
 
 def sftrace_summary(err):
-    m = re.search(r"sftrace record: (\d+) events, (\d+) threads, (\d+) processes, (\d+) bytes", err)
+    m = re.search(r"sftrace record: (\d+) events, (\d+) threads?, (\d+) process(?:es)?,"
+                  r"(?: \d+ images?,)? (\d+) bytes", err)
     if not m:
         return None
     lost = re.search(r"(\d+) records could not be written", err)
@@ -241,6 +257,7 @@ def build_workloads():
         sh(["clang", "-O2", os.path.join(BENCH, name + ".c"), "-o", os.path.join(d, name),
             "-ldl"])
     w["rdtsc"] = os.path.join(d, "rdtsc")
+    sh(["clang", "-O2", "-Wall", "-Werror", os.path.join(BENCH, "treecpu.c"), "-o", TREECPU])
     w["fdrcount"] = os.path.join(d, "fdrcount")
     w["dlopen_main"] = os.path.join(d, "dlopen_main")
     return w
@@ -266,11 +283,12 @@ FDR_ENV = {"XRAY_FDR_OPTIONS": "func_duration_threshold_us=0"}
 BASIC_ENV = {"XRAY_BASIC_OPTIONS": "func_duration_threshold_us=0"}
 
 
-def rec_tools(w, threads, iters, keep=None):
+def rec_tools(w, threads, iters, keep=None, exp=None):
     """The recording variants of one workload size, each a fn(rep) that runs
     once, checks the event count and returns a run dict with `bytes`.
-    keep: a dict to receive the paths of the last logs (for convert)."""
-    exp = events_of(threads, iters)
+    keep: a dict to receive the paths of the last logs (for convert).
+    exp: the events the workload makes (default: workload.c's count)."""
+    exp = exp or events_of(threads, iters)
     args = [str(threads), str(iters)]
     d = os.path.join(B, "rec")
     os.makedirs(d, exist_ok=True)
@@ -293,7 +311,7 @@ def rec_tools(w, threads, iters, keep=None):
     def sftrace_with(env, label, keep_it):
         def f(rep):
             slug = re.sub(r"[^A-Za-z0-9]+", "_", label)
-            logf = os.path.join(d, f"{slug}-{threads}x{iters}.log")
+            logf = os.path.join(d, f"{slug}-{os.path.basename(w['xray'])}-{threads}x{iters}.log")
             rm(logf)
             r, _, err = run([SF, "record", "-o", logf, "--", w["xray"], *args], env=env)
             s = sftrace_summary(err) or {"events": None, "bytes": None, "lost": None}
@@ -403,6 +421,44 @@ def bench_record(w, keep_mt):
     return out
 
 
+def build_busy(w):
+    """The busy shape's programs: bench/gen_calls.py many, built as the
+    workload is (plain, sleds, sleds + FDR started from main)."""
+    d = os.path.join(B, "busy")
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(d, "many.c")
+    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "many", d])
+    m = {k: os.path.join(d, f"many_{k}") for k in ("base", "xray", "fdr")}
+    steps = [
+        ["clang", *CFLAGS, src, "-o", m["base"]],
+        ["clang", *CFLAGS, *XRAY, src, "-o", m["xray"]],
+        ["clang", *CFLAGS, *XRAY, "-fxray-modes=xray-fdr", "-DWITH_FDR", "-c", src,
+         "-o", m["fdr"] + ".o"],
+    ]
+    with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+        list(ex.map(sh, steps))
+    sh(["clang++", "-pthread", "-fxray-instrument", "-fxray-modes=xray-fdr", m["fdr"] + ".o",
+        os.path.join(B, "wl", "fdr_start.o"), "-o", m["fdr"]])
+    m["fdrcount"] = w["fdrcount"]
+    return m
+
+
+def bench_busy(w):
+    """Issue 13: every core busy (one thread per core), every step a call
+    through `step` to one of 4,096 functions in a pseudo-random order."""
+    m = build_busy(w)
+    threads, steps = BUSY_THREADS, BUSY_STEPS
+    exp = 4 * threads * steps
+    _, variants = rec_tools(m, threads, steps, exp=exp)
+    keep = ("untraced", "xray-unpatched", "sftrace", "xray-fdr")
+    variants = [v for v in variants if v[0] in keep]
+    log(f"busy: {threads} threads x {steps} steps over 4,096 functions = {exp:,} events, "
+        f"{len(variants)} variants x {REPS} runs")
+    runs = interleave(variants, REPS)
+    return {"threads": threads, "steps": steps, "events": exp, "runs": runs,
+            "summary": overheads(runs, "untraced", exp)}
+
+
 # ---------------------------------------------------------------- filters
 
 def bench_filter(w):
@@ -413,10 +469,11 @@ def bench_filter(w):
     # (name, sftrace filter args, expected events)
     cases = [
         ("selected ^iteration$", ["-r", "^iteration$"], events_of(threads, iters, 1)),
-        # a tail call ends the selected function (the runtime's rule), so the
-        # leaf_add that the outermost fib tail-calls is not recorded
+        # the scope is the selected call's return-address slot, so the
+        # leaf_add that the outermost fib tail-calls is in it (since 206e005;
+        # docs/filter-format.md): every call of fib's subtree
         ("descendants of fib", ["-r", "^fib$", "--descendants"],
-         events_of(threads, iters, FIB_CALLS - 1)),
+         events_of(threads, iters, FIB_CALLS)),
         ("descendants of leaf_mix", ["-r", "^leaf_mix$", "--descendants"],
          events_of(threads, iters, 16)),
     ]
@@ -762,6 +819,194 @@ def bench_lua(w):
             "functions": xm["functions"], "runs": runs, "summary": summ}
 
 
+# ---------------------------------------------------------------- rspack
+
+RS_THREADS = max(4, NCPU)
+RS_ROOTS = 20000 if QUICK else 150000     # per thread: about 20M events in all
+RS_FLAGS = ["-O1", "-g", "-fPIC", *XRAY]
+
+
+def build_rspack():
+    """The rspack-shaped addon (C: a Rust cdylib of 100k functions takes far
+    longer to build here, see docs/benchmarks.md), cached by content hash:
+    rspack.node (8 compile units, as codegen units), rspack_1cu.node (the
+    same functions in one compile unit, for the symbolizer) and rspack_count
+    (the same code with -finstrument-functions counting every entry and
+    exit: the exact events a run makes, bench/callcount.c)."""
+    root = os.path.join(B, "rspack")
+    gen_d = os.path.join(root, "gen")
+    rm(gen_d)
+    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "rspack", gen_d])
+    # the key: what is compiled (the generated code, not the generator's text)
+    srcs = sorted(glob.glob(os.path.join(gen_d, "*.c"))) + \
+        [os.path.join(BENCH, f) for f in ("rspack_addon.c", "rspack_addon.map", "callcount.c")]
+    clangv = subprocess.run(["clang", "--version"], stdout=subprocess.PIPE, text=True).stdout
+    key = hashlib.sha256(("".join(open(f).read() for f in srcs) + f"{RS_FLAGS} {clangv}")
+                         .encode()).hexdigest()[:12]
+    d = os.path.join(root, key)
+    out = {k: os.path.join(d, n) for k, n in (("node", "rspack.node"),
+                                              ("node1", "rspack_1cu.node"),
+                                              ("count", "rspack_count"))}
+    if all(os.path.exists(v) for v in out.values()):
+        log(f"rspack: cached build {d}")
+        rm(gen_d)
+        return out
+    for old in glob.glob(os.path.join(root, "*")):
+        if os.path.isdir(old) and old not in (d, gen_d):
+            rm(old)
+    rm(d)
+    os.rename(gen_d, d)
+    gen = [os.path.join(d, f"rspack_{i}.c") for i in range(8)]
+    with open(os.path.join(d, "rspack_1cu.c"), "w") as f:
+        f.write("/* all of rspack_0..7.c in one compile unit */\n" +
+                "".join(f'#include "rspack_{i}.c"\n' for i in range(8)))
+    log(f"rspack: compiling 100,000 functions three times ({NCPU} at a time; cached afterwards)")
+    t0 = time.time()
+    main_c = os.path.join(d, "rspack_main.c")
+    steps = [["clang", *RS_FLAGS, "-c", s, "-o", s[:-2] + ".o"] for s in gen]
+    steps += [["clang", "-O1", "-finstrument-functions", "-c", s, "-o", s[:-2] + ".cnt.o"]
+              for s in gen]
+    steps += [["clang", *RS_FLAGS, "-c", os.path.join(d, "rspack_1cu.c"), "-o",
+               os.path.join(d, "rspack_1cu.o")],
+              ["clang", *RS_FLAGS, "-DGEN_NO_MAIN", "-c", main_c, "-o",
+               os.path.join(d, "main.o")],
+              ["clang", "-O1", "-finstrument-functions", "-DGEN_COUNT", "-c", main_c, "-o",
+               os.path.join(d, "main.cnt.o")],
+              ["clang", "-O2", "-g", "-fPIC", "-Wall", "-Wextra", "-Werror", "-I/usr/include/node",
+               "-c", os.path.join(BENCH, "rspack_addon.c"), "-o", os.path.join(d, "addon.o")],
+              ["clang", "-O2", "-c", os.path.join(BENCH, "callcount.c"), "-o",
+               os.path.join(d, "callcount.o")]]
+    # the one-CU file is the longest: start it first
+    steps.sort(key=lambda c: "rspack_1cu.c" not in " ".join(c))
+    with concurrent.futures.ThreadPoolExecutor(NCPU) as ex:
+        list(ex.map(sh, steps))
+    link = ["clang", "-shared", "-pthread",
+            f"-Wl,--version-script={os.path.join(BENCH, 'rspack_addon.map')}"]
+    sh([*link, "-o", out["node"], os.path.join(d, "addon.o"), os.path.join(d, "main.o"),
+        *[s[:-2] + ".o" for s in gen]])
+    sh([*link, "-o", out["node1"], os.path.join(d, "addon.o"), os.path.join(d, "main.o"),
+        os.path.join(d, "rspack_1cu.o")])
+    sh(["clang", "-pthread", "-o", out["count"], os.path.join(d, "main.cnt.o"),
+        os.path.join(d, "callcount.o"), *[s[:-2] + ".cnt.o" for s in gen]])
+    for f in glob.glob(os.path.join(d, "*.o")) + glob.glob(os.path.join(d, "*.c")):
+        rm(f)
+    log(f"rspack: built in {time.time() - t0:.0f} s")
+    return out
+
+
+def build_symsbench():
+    exe = os.path.join(B, "symsbench")
+    inc = ["-I" + os.path.join(ROOT, x) for x in ("common", "include", "lib")]
+    sh(["cc", "-D_GNU_SOURCE", "-std=gnu11", "-O2", "-g", *inc,
+        os.path.join(BENCH, "symsbench.c"),
+        *[os.path.join(ROOT, "lib", f) for f in ("symbols.c", "logread.c", "xraymap.c")],
+        "-o", exe, "-lelf", "-ldw", "-lz", "-liberty"])
+    return exe
+
+
+def bench_rspack(w):
+    rs = build_rspack()
+    js = os.path.join(BENCH, "rspack.js")
+    threads, roots = RS_THREADS, RS_ROOTS
+    _, out, _ = run([rs["count"], str(threads), str(roots)])
+    m = re.search(r"events=(\d+) checksum=(\w+)", out)
+    if not m:
+        warn(f"rspack: the counting build says {out.strip()!r}")
+        return None
+    exp, checksum = int(m.group(1)), m.group(2)
+    d = os.path.join(B, "rspack", "run")
+    os.makedirs(d, exist_ok=True)
+    logf = os.path.join(d, "rspack.log")
+    args = ["node", js, rs["node"], str(threads), str(roots)]
+
+    def same_output(name, out):
+        if f"checksum={checksum}" not in out:
+            warn(f"rspack {name}: output {out.strip()!r}, expected checksum={checksum}")
+
+    def untraced(rep):
+        r, out, _ = run(args)
+        same_output("untraced", out)
+        r["events"] = exp
+        return r
+
+    def traced(rep):
+        rm(logf)
+        r, out, err = run([SF, "record", "-o", logf, "--", *args])
+        same_output("sftrace", out)
+        s = sftrace_summary(err) or {"events": None}
+        r["events"] = s["events"]
+        r["bytes"] = os.path.getsize(logf) if os.path.exists(logf) else None
+        if s["events"] != exp:
+            warn(f"rspack sftrace: {s['events']} events recorded, {exp} expected")
+        return r
+
+    log(f"rspack: node + addon, {threads} threads x {roots:,} roots = {exp:,} events, "
+        f"2 variants x {REPS} runs")
+    runs = interleave([("node, untraced", untraced), ("sftrace record", traced)], REPS)
+    rec = overheads(runs, "node, untraced", exp)
+    # the readers, on the last log
+    calls = exp // 2
+    db = os.path.join(d, "rspack.db")
+    pb = os.path.join(d, "rspack.pb.gz")
+
+    def reader(cmd, out=None):
+        def f(rep):
+            if out:
+                rm(out)
+            r, o, e = run(cmd)
+            r["stderr"] = e[-300:]
+            if out:
+                rm(out)
+            return r
+        return f
+
+    readers = [
+        ("info", reader([SF, "info", logf])),
+        ("report -j 2", reader([SF, "report", "-q", "-j", "2", logf])),
+        ("report -j 1", reader([SF, "report", "-q", "-j", "1", logf])),
+        ("report -j 2 --no-lines", reader([SF, "report", "-q", "-j", "2", "--no-lines", logf])),
+        ("convert (Perfetto .pb.gz)", reader([SF, "convert", "-q", logf, "-o", pb], pb)),
+        ("convert --format sqlite", reader([SF, "convert", "-q", "--format", "sqlite", logf,
+                                            "-o", db], db)),
+        ("convert --format sqlite --no-indexes",
+         reader([SF, "convert", "-q", "--format", "sqlite", "--no-indexes", logf, "-o", db],
+                db)),
+    ]
+    log(f"rspack: {len(readers)} readers x {REPS} runs on the {exp:,}-event log")
+    rruns = interleave(readers, REPS)
+    rsum = {}
+    for n, rs_ in rruns.items():
+        rsum[n] = {"wall_s": stats([r["wall"] for r in rs_]),
+                   "cpu_s": stats([r["cpu"] for r in rs_]),
+                   "mev_per_s": stats([exp / r["wall"] / 1e6 for r in rs_]),
+                   "mev_per_cpu_s": stats([exp / r["cpu"] / 1e6 for r in rs_ if r["cpu"] > 0]),
+                   "mcalls_per_s": stats([calls / r["wall"] / 1e6 for r in rs_]),
+                   "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs_ if r["maxrss_kb"]])}
+    log_bytes = os.path.getsize(logf) if os.path.exists(logf) else None
+    rm(logf)
+    # the symbolizer: names and lines of every function, 8 compile units and 1
+    sb = build_symsbench()
+    sym = {}
+    for name, obj in (("8 compile units", rs["node"]), ("1 compile unit", rs["node1"])):
+        vals = []
+        for _ in range(REPS):
+            _, o, _ = run([sb, obj])
+            mm = re.search(r"funcs (\d+) resolve_s ([\d.]+) names_s ([\d.]+) lines_s ([\d.]+) "
+                           r"total_s ([\d.]+)", o)
+            if mm:
+                vals.append({"funcs": int(mm.group(1)), "total_s": float(mm.group(5)),
+                             "names_s": float(mm.group(3)), "lines_s": float(mm.group(4))})
+            else:
+                warn(f"symsbench {obj}: {o.strip()[-200:]!r}")
+        sym[name] = {"funcs": vals[0]["funcs"] if vals else None,
+                     "total_s": stats([v["total_s"] for v in vals]),
+                     "names_s": stats([v["names_s"] for v in vals]),
+                     "lines_s": stats([v["lines_s"] for v in vals])}
+    return {"threads": threads, "roots": roots, "events": exp, "calls": calls,
+            "log_bytes": log_bytes, "runs": runs, "record": rec, "reader_runs": rruns,
+            "readers": rsum, "symbols": sym}
+
+
 # ---------------------------------------------------------------- report
 
 def f1(x, nd=1):
@@ -780,6 +1025,22 @@ def table(head, rows):
     line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
     return "\n".join([line(head), "|" + "|".join("-" * (x + 2) for x in w) + "|"] +
                      [line(r) for r in rows])
+
+
+def record_table(s):
+    """The table of a recording section's summary: one row per variant."""
+    rows = []
+    fdr = s.get("xray-fdr", {}).get("ns_per_event_cpu")
+    for n, v in s.items():
+        ratio = "-"
+        if fdr and n not in ("untraced", "xray-unpatched") and fdr["median"] > 0:
+            ratio = f"{v['ns_per_event_cpu']['median'] / fdr['median']:.2f}"
+        rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                     "-" if n == "untraced" else mmm(v["ns_per_event_wall"]),
+                     "-" if n == "untraced" else mmm(v["ns_per_event_cpu"]),
+                     ratio, mmm(v["bytes_per_event"], 2), f1((v["maxrss_mb"] or {}).get("median"), 0)])
+    return table(["variant", "wall s", "CPU s (user+sys)", "ns/event wall", "ns/event CPU",
+                  "CPU cost / FDR's", "bytes/event", "peak RSS MB"], rows)
 
 
 def report(res):
@@ -807,20 +1068,12 @@ def report(res):
             continue
         md.append(f"\n### Recording: {title}, {rr['events']:,} events "
                   f"({rr['threads']} x {rr['iters']} iterations)\n")
-        rows = []
-        s = rr["summary"]
-        fdr = s.get("xray-fdr", {}).get("ns_per_event_cpu")
-        for n, v in s.items():
-            ratio = "-"
-            if fdr and n not in ("untraced", "xray-unpatched") and fdr["median"] > 0:
-                ratio = f"{v['ns_per_event_cpu']['median'] / fdr['median']:.2f}"
-            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
-                         "-" if n == "untraced" else mmm(v["ns_per_event_wall"]),
-                         "-" if n == "untraced" else mmm(v["ns_per_event_cpu"]),
-                         ratio, mmm(v["bytes_per_event"], 2), f1((v["maxrss_mb"] or {}).get("median"), 0)])
-        md.append(table(["variant", "wall s", "CPU s (user+sys)", "ns/event wall",
-                         "ns/event CPU", "CPU cost / FDR's", "bytes/event", "peak RSS MB"],
-                        rows))
+        md.append(record_table(rr["summary"]))
+    bz = res.get("busy")
+    if bz:
+        md.append(f"\n### Every core busy, 4,096 functions in a pseudo-random order: "
+                  f"{bz['events']:,} events ({bz['threads']} threads x {bz['steps']:,} steps)\n")
+        md.append(record_table(bz["summary"]))
     fr = res.get("filter")
     if fr:
         md.append(f"\n### Filters: {fr['threads']} threads, {fr['events_unfiltered']:,} "
@@ -875,6 +1128,27 @@ def report(res):
                          mmm(v.get("bytes_per_event"), 2), mmm(v.get("log_mb"), 1)])
         md.append(table(["run", "wall s", "CPU s", "events", "ns/event wall", "ns/event CPU",
                          "bytes/event", "log MB"], rows))
+    rs = res.get("rspack")
+    if rs:
+        md.append(f"\n### rspack-shaped: a node addon of 100,000 functions, {rs['threads']} "
+                  f"native threads x {rs['roots']:,} roots = {rs['events']:,} events "
+                  f"({rs['calls']:,} calls)\n")
+        md.append(record_table(rs["record"]))
+        md.append(f"\nLog: {(rs['log_bytes'] or 0) / 1e6:.1f} MB.\n")
+        rows = []
+        for n, v in rs["readers"].items():
+            sql = "sqlite" in n
+            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                         mmm(v["mcalls_per_s"] if sql else v["mev_per_s"], 1),
+                         mmm(v["mev_per_cpu_s"], 1) if not sql else "-",
+                         f1((v["maxrss_mb"] or {}).get("median"), 0)])
+        md.append(table(["reader", "wall s", "CPU s", "M events/s (sqlite: M calls/s), wall",
+                         "M events per CPU-s", "peak RSS MB"], rows))
+        rows = [[n, f"{v['funcs']:,}" if v["funcs"] else "-", mmm(v["total_s"], 3),
+                 mmm(v["names_s"], 3), mmm(v["lines_s"], 3)] for n, v in rs["symbols"].items()]
+        md.append("\nThe symbolizer on the addon (bench/symsbench.c: names, then lines, of "
+                  "every function):\n")
+        md.append(table(["object", "functions", "names + lines s", "names s", "lines s"], rows))
     g = goals(res)
     if g:
         md.append("\n### Goals\n")
@@ -910,6 +1184,34 @@ def goals(res):
                 v is not None and v <= 0.2, "{:.2f}")
         v = sf["bytes_per_event"]["median"]
         add(f"sftrace bytes/event ({label})", "<= 6", v, v <= 6, "{:.2f}")
+    bz = res.get("busy")
+    if bz:
+        s = bz["summary"]
+        v = s["sftrace"]["ns_per_event_cpu"]["median"]
+        add("sftrace CPU ns/event, every core busy, 4,096 functions", "<= 15", v, v <= 15,
+            "{:.1f}")
+        v = s["sftrace"]["bytes_per_event"]["median"]
+        add("sftrace bytes/event, every core busy, 4,096 functions", "<= 2.5", v, v <= 2.5,
+            "{:.2f}")
+        fdr = s["xray-fdr"]["ns_per_event_cpu"]["median"]
+        v = s["sftrace"]["ns_per_event_cpu"]["median"] / fdr if fdr > 0 else None
+        add("sftrace CPU cost / XRay FDR's, every core busy, 4,096 functions", "<= 0.20", v,
+            v is not None and v <= 0.2, "{:.2f}")
+    rs = res.get("rspack")
+    if rs:
+        v = rs["record"]["sftrace record"]["bytes_per_event"]["median"]
+        add("rspack-shaped: bytes/event", "<= 3", v, v <= 3, "{:.2f}")
+        for n in ("report -j 2", "report -j 2 --no-lines"):
+            v = rs["readers"][n]["mev_per_s"]["median"]
+            add(f"rspack-shaped: {n}, M events/s (wall)", ">= 100", v, v >= 100, "{:.1f}")
+        for n in ("convert --format sqlite", "convert --format sqlite --no-indexes"):
+            v = rs["readers"][n]["mcalls_per_s"]["median"]
+            add(f"rspack-shaped: {n}, M calls/s (wall)", ">= 3", v, v >= 3, "{:.2f}")
+        for n, x in rs["symbols"].items():
+            if x["total_s"]:
+                v = x["total_s"]["median"]
+                add(f"rspack-shaped: names + lines, 100k functions, {n} (s)", "< 2", v, v < 2,
+                    "{:.3f}")
     lu = res.get("lua")
     if lu and lu["summary"]["sftrace record"].get("ns_per_event_wall"):
         t = lu["summary"]["sftrace record"]
@@ -960,6 +1262,8 @@ def main():
     keep_mt = {}
     if want("record"):
         res["record"] = bench_record(w, keep_mt)
+    if want("busy"):
+        res["busy"] = bench_busy(w)
     if want("filter"):
         res["filter"] = bench_filter(w)
     if want("convert"):
@@ -970,6 +1274,8 @@ def main():
         res["startup"] = bench_startup(w)
     if want("lua"):
         res["lua"] = bench_lua(w)
+    if want("rspack"):
+        res["rspack"] = bench_rspack(w)
     res["machine"]["loadavg_end"] = os.getloadavg()
     res["elapsed_s"] = time.time() - T_START
     res["goals"] = goals(res)

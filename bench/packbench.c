@@ -8,7 +8,11 @@
  * raw EVENTS chunk is packed REPS times (default 1) with the chosen
  * encoder; the sizes count what the runtime would write: the 48-byte chunk
  * header, the packed records and the padding to 8 bytes. Prints
- *   enc=E events=N chunks=C packed=B bytes_per_event=X
+ *   enc=E events=N chunks=C packed=B bytes_per_event=X cpu_ns_per_event=T
+ * T is the thread CPU time spent in the packing calls (CLOCK_THREAD_CPUTIME_ID
+ * around each chunk's REPS packs, so reading the log is not counted) divided
+ * by N * REPS: with REPS of 20 or more it is the steady cost of packing a
+ * buffer that is in the cache, as the runtime packs a buffer just filled.
  * For instruction counts run it under
  *   valgrind --tool=callgrind --toggle-collect=pack_chunk packbench ...
  * so only the packing is counted (bench/pack.sh does). Round trips of the
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pack.h"
 
@@ -65,7 +70,7 @@ int main(int argc, char **argv)
         return 2;
     }
     uint8_t *out = malloc(SF_PACK_BOUND(SF_CHUNK_MAX / 8));
-    uint64_t events = 0, chunks = 0, bytes = 0;
+    uint64_t events = 0, chunks = 0, bytes = 0, ns = 0;
     for (; i < argc; i++) {
         size_t n;
         uint8_t *b = slurp(argv[i], &n);
@@ -81,8 +86,12 @@ int main(int argc, char **argv)
                 e.h.size <= SF_CHUNK_MAX / 8) {
                 const uint8_t *raw = b + p + sizeof e;
                 size_t len = e.h.size - sizeof e, packed = 0;
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
                 for (int r = 0; r < reps; r++)
                     packed = pack_chunk(enc, raw, len, e.tsc_hi, out);
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+                ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
                 for (size_t k = 0; k + 8 <= len;) {
                     uint32_t w1;
                     memcpy(&w1, raw + k + 4, 4);
@@ -99,8 +108,10 @@ int main(int argc, char **argv)
         }
         free(b);
     }
-    printf("enc=%d events=%llu chunks=%llu packed=%llu bytes_per_event=%.3f\n", enc,
-           (unsigned long long)events, (unsigned long long)chunks, (unsigned long long)bytes,
-           events ? (double)bytes / (double)events : 0.0);
+    printf("enc=%d events=%llu chunks=%llu packed=%llu bytes_per_event=%.3f "
+           "cpu_ns_per_event=%.2f\n",
+           enc, (unsigned long long)events, (unsigned long long)chunks, (unsigned long long)bytes,
+           events ? (double)bytes / (double)events : 0.0,
+           events ? (double)ns / (double)events / reps : 0.0);
     return 0;
 }

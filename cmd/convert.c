@@ -724,32 +724,35 @@ static int cb_tick(void *ctx)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]... [--format perfetto|chrome]\n"
-            "                       [--level N] [--milestone RE] [selection] LOG\n"
-            "\n"
-            "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
-            "--use_external_processor`, chrome://tracing or speedscope.\n"
-            "\n"
-            "  -o, --output OUT      output file (default sf.pb.gz; with --format chrome\n"
-            "                        sf.json.gz). Perfetto: gzip unless OUT ends in .pb;\n"
-            "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
-            "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
-            "                        (repeatable), matched by build-id\n"
-            "      --format FMT      perfetto (protobuf TrackEvent, default), chrome\n"
-            "                        (trace-event JSON) or sqlite (a database of the\n"
-            "                        calls, docs/sqlite.md; default output sf.db)\n"
-            "      --level N         gzip level 1..9 (default 2)\n"
-            "      --milestone RE    a \"stage: NAME\" marker on the process track at every\n"
-            "                        entry of a function matching RE (the stages of\n"
-            "                        `sftrace memory --milestone RE`)\n"
-            "  -q, --quiet           no progress and no summary line\n"
-            "      --no-flows        no flow arrows between the call that made a rayon job\n"
-            "                        or tokio task available and the calls that ran it\n"
-            "      --flows FILE      also the producer/consumer pairs FILE declares\n"
-            "                        (docs/filter-format.md, Flow rules); repeatable\n"
-            "  -h, --help            this help\n"
-            "\n" SF_SELECT_HELP);
+    fprintf(f, "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]...\n"
+               "                       [--format perfetto|chrome|sqlite] [--no-indexes]\n"
+               "                       [--level N] [--milestone RE] [selection] LOG\n"
+               "\n"
+               "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
+               "--use_external_processor`, chrome://tracing or speedscope.\n"
+               "\n"
+               "  -o, --output OUT      output file (default sf.pb.gz; with --format chrome\n"
+               "                        sf.json.gz). Perfetto: gzip unless OUT ends in .pb;\n"
+               "                        Chrome JSON: gzip when OUT ends in .gz. '-' = stdout.\n"
+               "  -s, --symbols FILE    a file with the symbols / debug info of an object\n"
+               "                        (repeatable), matched by build-id\n"
+               "      --format FMT      perfetto (protobuf TrackEvent, default), chrome\n"
+               "                        (trace-event JSON) or sqlite (a database of the\n"
+               "                        calls, docs/sqlite.md; default output sf.db)\n"
+               "      --no-indexes      sqlite: no indexes (a load at insert speed, about\n"
+               "                        3x faster; docs/sqlite.md has the statements to\n"
+               "                        make them later)\n"
+               "      --level N         gzip level 1..9 (default 2)\n"
+               "      --milestone RE    a \"stage: NAME\" marker on the process track at every\n"
+               "                        entry of a function matching RE (the stages of\n"
+               "                        `sftrace memory --milestone RE`)\n"
+               "  -q, --quiet           no progress and no summary line\n"
+               "      --no-flows        no flow arrows between the call that made a rayon job\n"
+               "                        or tokio task available and the calls that ran it\n"
+               "      --flows FILE      also the producer/consumer pairs FILE declares\n"
+               "                        (docs/filter-format.md, Flow rules); repeatable\n"
+               "  -h, --help            this help\n"
+               "\n" SF_SELECT_HELP);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -758,7 +761,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS, OPT_FLOWS };
+enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS, OPT_FLOWS, OPT_NO_INDEXES };
 
 int cmd_convert(int argc, char **argv)
 {
@@ -769,6 +772,7 @@ int cmd_convert(int argc, char **argv)
         {"format", required_argument, NULL, OPT_FORMAT},
         {"level", required_argument, NULL, OPT_LEVEL},
         {"milestone", required_argument, NULL, OPT_MILESTONE},
+        {"no-indexes", no_argument, NULL, OPT_NO_INDEXES},
         {"quiet", no_argument, NULL, 'q'},
         {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
         {"flows", required_argument, NULL, OPT_FLOWS},
@@ -778,7 +782,7 @@ int cmd_convert(int argc, char **argv)
     const char *outpath = NULL;
     const char **symfiles = NULL;
     size_t nsym = 0;
-    int quiet = 0, level = 2, no_flows = 0, rc = 2;
+    int quiet = 0, level = 2, no_flows = 0, rc = 2, no_indexes = 0;
     enum fmt fmt = FMT_PERFETTO;
     struct sf_select sel, msel; /* msel: --milestone's regex list (its -F) */
     sf_select_init(&sel);
@@ -829,6 +833,9 @@ int cmd_convert(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case OPT_NO_INDEXES:
+            no_indexes = 1;
+            break;
         case OPT_MILESTONE:
             if (sf_select_option(&msel, 'F', optarg, err, sizeof err) < 0) {
                 fprintf(stderr, "sftrace convert: --milestone: %s\n", err);
@@ -848,6 +855,10 @@ int cmd_convert(int argc, char **argv)
     }
     if (optind != argc - 1) {
         usage(stderr);
+        goto out;
+    }
+    if (no_indexes && fmt != FMT_SQLITE) {
+        fprintf(stderr, "sftrace convert: --no-indexes is for --format sqlite\n");
         goto out;
     }
     /* the user's flow rules, checked before the log is read */
@@ -893,7 +904,8 @@ int cmd_convert(int argc, char **argv)
     }
     if (fmt == FMT_SQLITE) { /* lib/sqlout.c runs the call engine itself */
         struct sf_sqlout_stats sq;
-        if (sf_sqlout_write(cv.log, syms, &sel, outpath, &sq, err, sizeof err) < 0) {
+        if (sf_sqlout_write(cv.log, syms, &sel, outpath, no_indexes ? SF_SQLOUT_NO_INDEXES : 0, &sq,
+                            err, sizeof err) < 0) {
             fprintf(stderr, "sftrace convert: %s\n", err);
             goto done;
         }
@@ -903,9 +915,9 @@ int cmd_convert(int argc, char **argv)
         if (!quiet)
             fprintf(stderr,
                     "sftrace convert: %" PRIu64 " calls, %" PRIu64 " threads, %" PRIu64
-                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the indexes\n",
+                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the %s\n",
                     sq.calls.calls, sq.calls.threads, sq.functions, outpath, sq.bytes, sq.insert_s,
-                    sq.index_s);
+                    sq.index_s, no_indexes ? "views (no indexes)" : "indexes");
         goto done;
     }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);

@@ -539,8 +539,8 @@ static inline size_t sf_pack(struct sf_pack_state *s, const uint8_t *raw, size_t
 }
 
 /* Encoding 2: decode one record at *p (see sf_unpack). */
-static inline int sf_unpack2(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end,
-                             struct sf_unpacked *r)
+static inline __attribute__((always_inline)) int
+sf_unpack2(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end, struct sf_unpacked *r)
 {
     r->sub = r->arg = r->nwords = 0;
     r->payload = NULL;
@@ -649,8 +649,8 @@ static inline int sf_unpack2(struct sf_pack_state *s, const uint8_t **p, const u
  * and advances *p (not always: the second event of a pair comes from the
  * bytes already read; every record still takes at least 2 bytes an event),
  * 0 at end, -1 if the record is corrupt or runs past `end`. */
-static inline int sf_unpack(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end,
-                            struct sf_unpacked *r)
+static inline __attribute__((always_inline)) int
+sf_unpack(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end, struct sf_unpacked *r)
 {
     return s->enc == 2 ? sf_unpack2(s, p, end, r) : sf_unpack1(s, p, end, r);
 }

@@ -5,9 +5,9 @@
  * One entry point: it runs the call engine (calls.h) over the log and writes
  * every call, thread, process, object, function and allocation record into
  * a new database, in one transaction with prepared statements; the indexes
- * are made at the end. The database is written beside the target and
- * renamed over it when complete, so a failed conversion leaves no half
- * database and an existing file as it was.
+ * are made at the end (unless flags has SF_SQLOUT_NO_INDEXES). The database is written beside the
+ * target and renamed over it when complete, so a failed conversion leaves no half database and an
+ * existing file as it was.
  */
 #ifndef SFTRACE_SQLOUT_H
 #define SFTRACE_SQLOUT_H
@@ -21,6 +21,7 @@
 #include "symbols.h"
 
 #define SF_SQL_SCHEMA_VERSION 1 /* meta.schema_version */
+#define SF_SQLOUT_NO_INDEXES 1u /* flags: leave the indexes out (docs/sqlite.md has them) */
 
 struct sf_sqlout_stats {
     struct sf_calls_stats calls; /* the engine's totals */
@@ -37,6 +38,7 @@ struct sf_sqlout_stats {
  * the reader's to report (logread.h); the database has everything readable.
  */
 int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
-                    const char *path, struct sf_sqlout_stats *st, char *err, size_t errlen);
+                    const char *path, unsigned flags, struct sf_sqlout_stats *st, char *err,
+                    size_t errlen);
 
 #endif /* SFTRACE_SQLOUT_H */

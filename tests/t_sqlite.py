@@ -45,10 +45,10 @@ def _one(db, query):
     return int(rows[0][0]) if re.match(r"-?\d+$", rows[0][0]) else rows[0][0]
 
 
-def _convert(log, db, sftrace=None, check=True):
+def _convert(log, db, sftrace=None, check=True, extra=()):
     if os.path.exists(db):
         os.unlink(db)
-    p = tl.run([sftrace or tl.SFTRACE, "convert", "--format", "sqlite", log, "-o", db],
+    p = tl.run([sftrace or tl.SFTRACE, "convert", "--format", "sqlite", *extra, log, "-o", db],
                check=False, timeout=300)
     for bad in ("Sanitizer", "runtime error:"):
         assert bad not in p.stderr, p.stderr[-3000:]
@@ -150,6 +150,54 @@ def test_recursion_counts():
     assert _one(db, "SELECT value FROM meta WHERE key = 'damaged'") == 0
 
 
+def _doc_indexes():
+    """The CREATE INDEX statements docs/sqlite.md gives for --no-indexes."""
+    with open(DOC) as f:
+        text = f.read()
+    part = text[text.index("## Without indexes"):]
+    block = re.search(r"```sql\n(.*?)```", part, re.S).group(1)
+    return [l for l in block.splitlines() if l.startswith("CREATE INDEX")]
+
+
+def test_no_indexes_many_flushes():
+    """fib(25): 242,785 calls, several buffers of ended calls (65,536 each;
+    the last holds main, id 1, so it is sorted, the others placed by id):
+    --no-indexes gives the same rows in every table, the calls view, no
+    index; the statements docs/sqlite.md gives then make the usual ones."""
+    _need()
+    log, db, p = _recursion(25, 10)
+    assert tl.kv(p.stdout, "fib_calls") == 242785
+    bare = os.path.join(_dir(), "rec_bare.db")
+    for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        q = _convert(log, bare, sftrace=sf, extra=["--no-indexes"])
+        assert "views (no indexes)" in q.stderr, q.stderr
+        assert _sql(bare, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                          "AND name NOT LIKE 'sqlite_%'") == []
+        assert _sql(bare, "SELECT name FROM sqlite_schema WHERE type = 'view'") == [["calls"]]
+        for table in ("call", "thread", "process", "function", "object", "alloc"):
+            a = _sql(db, "SELECT * FROM %s ORDER BY 1" % table)
+            b = _sql(bare, "SELECT * FROM %s ORDER BY 1" % table)
+            assert a == b, table
+    n = 242785 + 11 + 1  # fib, descend(10), main
+    assert _one(bare, "SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM call") == \
+        "%d 1 %d" % (n, n)
+    assert _one(bare, "SELECT count(*) FROM calls WHERE function = 'fib'") == 242785
+    assert _one(bare, "SELECT count(*) FROM call c JOIN call p ON p.id = c.parent "
+                      "WHERE c.depth != p.depth + 1 OR c.id <= p.id") == 0
+    stmts = _doc_indexes()
+    assert len(stmts) == 6, stmts
+    _sql(bare, "\n".join(stmts))
+    idx = sorted(r[0] for r in _sql(bare, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                                          "AND name NOT LIKE 'sqlite_%'"))
+    want = sorted(r[0] for r in _sql(db, "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                                         "AND name NOT LIKE 'sqlite_%'"))
+    assert idx == want, (idx, want)
+    # --no-indexes is refused for the other formats
+    q = tl.run([tl.SFTRACE, "convert", "--no-indexes", log, "-o", os.path.join(_dir(), "x.pb")],
+               check=False)
+    assert q.returncode == 2 and "--no-indexes is for --format sqlite" in q.stderr, q.stderr
+
+
 def test_threads():
     """threads.c: six threads, each with its known number of calls and its
     name."""
@@ -202,6 +250,41 @@ def test_allocs():
     assert _sql(db, "SELECT size, ptr FROM alloc WHERE kind = 'realloc-alloc'") == \
         [["5000", str(0x900000)]]
     assert _one(db, "SELECT count(DISTINCT thread) FROM alloc") == 2
+
+
+def test_allocs_many_buffers():
+    """40,000 allocations on the second thread: more than two buffers of
+    allocation records go to the writer thread (lib/sqlout.c, 16,384 a
+    buffer), interleaved with buffers of calls; every record is there once,
+    in the order it was made (ids follow the addresses), each inside the
+    call that made it."""
+    _need()
+    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
+                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
+                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    log = os.path.join(_dir(), "alloc_many.sft")
+    tl.record([prog, "40000"], log)
+    db = os.path.join(_dir(), "alloc_many.db")
+    for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        _convert(log, db, sftrace=sf)
+        kinds = dict((r[0], int(r[1])) for r in _sql(db, "SELECT kind, count(*) FROM alloc "
+                                                         "GROUP BY 1"))
+        assert kinds == {"alloc": 40040, "free": 20, "realloc-alloc": 1, "realloc-free": 1}, kinds
+        # the thread's records in the order made: ptr rises with id, no gap, no repeat
+        assert _one(db, "SELECT count(*) FROM (SELECT ptr - lag(ptr) OVER (ORDER BY id) AS d "
+                        "FROM alloc WHERE ptr >= %d AND ptr < %d) WHERE d != 64"
+                    % (0x200000, 0x900000)) == 0
+        assert _one(db, "SELECT count(DISTINCT ptr) || ' ' || min(ptr) || ' ' || max(ptr) "
+                        "FROM alloc WHERE ptr >= %d AND ptr < %d" % (0x200000, 0x900000)) == \
+            "40000 %d %d" % (0x200000, 0x200000 + 64 * 39999)
+        # note_alloc tail-calls the report, so each is inside note_alloc's
+        # caller, within that call's time
+        assert _sql(db, "SELECT f.name, count(*) FROM alloc a JOIN call c ON c.id = a.call JOIN "
+                        "function f ON f.id = c.function WHERE c.thread = a.thread AND "
+                        "a.ts_ns BETWEEN c.start_ns AND c.start_ns + c.dur_ns GROUP BY 1 "
+                        "ORDER BY 1") == [["main", "62"], ["thread_main", "40000"]]
+        assert _one(db, "SELECT count(*) FROM call c JOIN function f ON f.id = c.function "
+                        "WHERE f.name = 'note_alloc'") == 40062
 
 
 def _doc_queries():
