@@ -786,29 +786,46 @@ int sf_helper_start(void)
     log_fd = sf_g.fd;
     wake_r = wake[0];
     alive_w = alive[1];
-    sigset_t all, old;
+    sigset_t all, old, pending;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     /* exit signal 0: the program is never told about the middle process */
-    long mid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, NULL);
+    unsigned long exit_signal = 0;
+    long mid = syscall(SYS_clone, exit_signal, NULL, NULL, NULL, NULL);
+    if (mid < 0 && errno == EINVAL) {
+        /* qemu-user refuses a fork whose exit signal is not SIGCHLD: the
+         * middle process then sends one, taken back below */
+        sigpending(&pending);
+        exit_signal = sigismember(&pending, SIGCHLD) ? 0 : SIGCHLD;
+        mid = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+    }
     if (mid == 0) {
         long h = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
         if (h == 0)
             helper_child();
         syscall(SYS_exit_group, h < 0 ? 1 : 0);
     }
+    if (mid > 0) {
+        int st;
+        while (waitpid((pid_t)mid, &st, __WALL) < 0 && errno == EINTR)
+            ;
+        if (exit_signal == SIGCHLD) {
+            /* the middle process's SIGCHLD, while still blocked (one that
+             * was pending before is left for the program) */
+            sigset_t chld;
+            sigemptyset(&chld);
+            sigaddset(&chld, SIGCHLD);
+            struct timespec zero = {0, 0};
+            while (sigtimedwait(&chld, NULL, &zero) < 0 && errno == EINTR)
+                ;
+        }
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(wake[0]);
     close(alive[1]);
     log_fd = wake_r = alive_w = -1;
     pid_t hp = 0;
-    int ok = mid > 0;
-    if (ok) {
-        int st;
-        while (waitpid((pid_t)mid, &st, __WALL) < 0 && errno == EINTR)
-            ;
-        ok = sf_read_all(alive[0], &hp, sizeof hp) == 0 && hp > 0;
-    }
+    int ok = mid > 0 && sf_read_all(alive[0], &hp, sizeof hp) == 0 && hp > 0;
     if (!ok) {
         close(wake[1]);
         close(alive[0]);

@@ -4,8 +4,7 @@
 #ifndef SYMS_H
 #define SYMS_H
 
-static __attribute__((noinline)) int
-syms_hdr_twice(int x) // @syms_hdr_twice
+static __attribute__((noinline)) int syms_hdr_twice(int x) // @syms_hdr_twice
 {
     return 2 * x;
 }
