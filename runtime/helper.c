@@ -165,7 +165,10 @@ int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
     }
 }
 
-static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t flags)
+/* tsc: when the name took effect, or the thread ended; never later than a
+ * record of the thread that follows the chunk in the log (a reader keeps
+ * each thread's times in order, and would move those records). */
+static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t flags, uint64_t tsc)
 {
     struct sf_thread t;
     memset(&t, 0, sizeof t);
@@ -175,7 +178,7 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
     t.h.size = sizeof t;
     t.h.pid = (uint32_t)sf_g.pid;
     t.tid = s->tid;
-    t.tsc = sf_now();
+    t.tsc = tsc;
     memcpy(t.name, name, 15);
     sf_helper_write(&t, sizeof t, NULL, 0);
     memcpy(s->written_name, name, 16);
@@ -268,13 +271,33 @@ static void count(uint64_t nrec, uint32_t ext, int ok)
         failed_records += nrec, atomic_fetch_add(&sf_g.ctl->lost, nrec);
 }
 
-static void name_check(struct sf_slot *s, const char *src)
+/* The time of the first function record in [from, to) (hi: the high half
+ * in force at from), else dflt. */
+static uint64_t first_time(const uint8_t *from, const uint8_t *to, uint32_t hi, uint64_t dflt)
+{
+    while (from + 8 <= to) {
+        uint32_t w0, w1;
+        memcpy(&w0, from, 4);
+        memcpy(&w1, from + 4, 4);
+        if (sf_w1_kind(w1) != SF_KIND_EXT)
+            return (uint64_t)hi << 32 | w0;
+        if (sf_w1_sub(w1) == SF_EXT_TSC_HI)
+            hi = w0;
+        from += 8 + 8 * (size_t)sf_w1_nwords(w1);
+    }
+    return dflt;
+}
+
+/* Before s's next records: a THREAD chunk if its name changed, dated
+ * `when`. Before a chunk that is the chunk's first record (the owner notes
+ * the name once per buffer, so that is as early as the change is known). */
+static void name_check(struct sf_slot *s, const char *src, uint64_t when)
 {
     char name[16];
     memcpy(name, src, 16);
     name[15] = 0;
     if (memcmp(name, s->written_name, 16) != 0)
-        write_thread_chunk(s, name, 0);
+        write_thread_chunk(s, name, 0, when);
 }
 
 /* Write records [b->from, end) of s as one EVENTS chunk. */
@@ -290,7 +313,8 @@ static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_
         return;
     }
     ensure_process_chunk();
-    name_check(s, full && b->name[0] ? b->name : s->name);
+    name_check(s, full && b->name[0] ? b->name : s->name,
+               first_time(mem + b->from, mem + end, b->hi, sf_now()));
     struct sf_events h;
     const uint8_t *data = mem + b->from;
     size_t len = end - b->from;
@@ -317,7 +341,9 @@ static void write_packed(struct sf_slot *s, struct sf_buf *b, uint32_t i)
         return;
     }
     ensure_process_chunk();
-    name_check(s, b->name[0] ? b->name : s->name);
+    const uint8_t *mem = sf_slot_buf(s, i); /* the owner packed a copy */
+    name_check(s, b->name[0] ? b->name : s->name,
+               first_time(mem + b->packed_from, mem + SF_BUF_SIZE, b->hi, sf_now()));
     struct sf_events h;
     events_header(&h, s, b->hi, b->packed_len, 1, b->packed_pad);
     count(nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
@@ -393,7 +419,7 @@ static int process_slot(struct sf_slot *s, int mode)
             char name[16];
             memcpy(name, s->name, 16);
             name[15] = 0;
-            write_thread_chunk(s, name, SF_THREAD_EXITED);
+            write_thread_chunk(s, name, SF_THREAD_EXITED, sf_now());
         }
         for (uint32_t i = 0; i < SF_NBUF; i++)
             if (atomic_load(&s->bufs[i].state) != B_FREE || i == filling)
@@ -430,6 +456,7 @@ static int process_all(int mode)
  * buffer; this catches a later change). */
 static void refresh_names(void)
 {
+    map_new_blocks(); /* threads that started since the last look */
     for (uint32_t i = 0; i < hmapped; i++) {
         struct sf_slot *s = hblocks[i];
         if (atomic_load(&s->state) != SLOT_USED)
@@ -508,11 +535,14 @@ static int handle_request(void)
     case REQ_FLUSH:
     case REQ_END:
         if (!ended) {
+            /* a name read now is dated before the records not written yet:
+             * they are stored after the scan, so their times are later */
+            uint64_t t0 = sf_now();
             refresh_names();
             process_all(M_LIVE);
             for (uint32_t i = 0; i < hmapped; i++)
                 if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
-                    name_check(hblocks[i], hblocks[i]->name);
+                    name_check(hblocks[i], hblocks[i]->name, t0);
         }
         if (ctl->req_kind == REQ_END && !ended)
             write_end(ctl->end_reason, (uint32_t)atomic_load(&ctl->status_how),
@@ -582,7 +612,7 @@ static void salvage(uint32_t reason)
                 char name[16];
                 memcpy(name, s->name, 16);
                 name[15] = 0;
-                write_thread_chunk(s, name, SF_THREAD_EXITED);
+                write_thread_chunk(s, name, SF_THREAD_EXITED, sf_now());
             }
         }
     write_end(reason, how, status);
