@@ -266,7 +266,10 @@ static void thread_start(uint64_t now, int force)
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;
     sf_tls.ext_words = 0;
-    atomic_fetch_add(&sf_g.ctl->nthreads, 1);
+    if (sf_g.exec_counted && s->tid == (uint32_t)sf_g.pid)
+        sf_g.exec_counted = 0; /* the old image's END counted this task */
+    else
+        atomic_fetch_add(&sf_g.ctl->nthreads, 1);
     pthread_setspecific(exit_key, &sf_tls);
 }
 

@@ -326,8 +326,12 @@ void sf_init(void)
     sf_hooks_init();
     const char *ex = getenv("SFTRACE_EXEC_PID");
     int execed = ex && atoi(ex) == (int)sf_g.pid;
-    if (execed && strchr(ex, ':'))
-        wait_for_old_helper(atoi(strchr(ex, ':') + 1));
+    if (execed && strchr(ex, ':')) {
+        const char *h = strchr(ex, ':') + 1;
+        wait_for_old_helper(atoi(h));
+        /* the task that exec'd goes on as our main thread: counted once */
+        sf_g.exec_counted = strchr(h, ':') && atoi(strchr(h, ':') + 1) == 1;
+    }
     if (ex)
         unsetenv("SFTRACE_EXEC_PID");
     if (sf_build_process_chunk(execed ? SF_PROC_EXECED : 0) != 0 || sf_helper_start() != 0) {

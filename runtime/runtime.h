@@ -177,6 +177,7 @@ struct sf_global {
     pid_t pid;             /* cached getpid(), updated in a forked child */
     int clock;             /* enum sf_clock */
     int setup_thread_only; /* SFTRACE_SETUP_THREAD_ONLY */
+    int exec_counted;      /* the thread that exec'd us was counted by the old image */
     int patch_all;         /* preloaded by `sftrace record`: patch every object */
     int exiting;
     int raw;             /* SFTRACE_RAW: write records unpacked (debugging) */
