@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -41,6 +42,16 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+
+/* Linux 6.15's PIDFD_GET_INFO (not in older headers): a pidfd tells the
+ * exit status of its process even after the parent reaped it. */
+struct sf_pidfd_info {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define SF_PIDFD_GET_INFO _IOWR(0xFF, 11, struct sf_pidfd_info)
+#define SF_PIDFD_INFO_EXIT (1ull << 3)
 
 int sf_in_helper;
 
@@ -553,8 +564,21 @@ static int handle_request(void)
     return 1;
 }
 
+static void wait_status(int code, uint32_t *how, uint32_t *status)
+{
+    if (WIFSIGNALED(code)) {
+        *how = SF_STATUS_SIGNALED;
+        *status = (uint32_t)WTERMSIG(code);
+    } else {
+        *how = SF_STATUS_EXITED;
+        *status = (uint32_t)WEXITSTATUS(code);
+    }
+}
+
 /* How the dead process ended: its zombie's exit code if its parent has not
- * reaped it yet, else what the runtime noted. */
+ * reaped it yet; else the pidfd's (Linux 6.15 keeps it after the reaping);
+ * else what the runtime noted. Called as soon as the death is seen, before
+ * the salvage, while the zombie is most likely still there. */
 static void death_status(uint32_t *how, uint32_t *status)
 {
     *how = (uint32_t)atomic_load(&sf_g.ctl->status_how);
@@ -562,12 +586,20 @@ static void death_status(uint32_t *how, uint32_t *status)
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)sf_g.pid);
     ssize_t n = sf_read_file(path, buf, sizeof buf - 1);
-    if (n <= 0)
+    char *p = NULL;
+    if (n > 0) {
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+    }
+    if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X')) {
+        struct sf_pidfd_info info;
+        memset(&info, 0, sizeof info);
+        info.mask = SF_PIDFD_INFO_EXIT;
+        if (pidfd >= 0 && ioctl(pidfd, SF_PIDFD_GET_INFO, &info) == 0 &&
+            (info.mask & SF_PIDFD_INFO_EXIT))
+            wait_status(info.exit_code, how, status);
         return;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))
-        return;
+    }
     /* fields after the name: 3 is the state, 52 the exit code */
     int field = 2;
     char *last = p + 1;
@@ -583,13 +615,7 @@ static void death_status(uint32_t *how, uint32_t *status)
     int code = 0;
     for (char *q = last; *q >= '0' && *q <= '9'; q++)
         code = code * 10 + (*q - '0');
-    if (WIFSIGNALED(code)) {
-        *how = SF_STATUS_SIGNALED;
-        *status = (uint32_t)WTERMSIG(code);
-    } else {
-        *how = SF_STATUS_EXITED;
-        *status = (uint32_t)WEXITSTATUS(code);
-    }
+    wait_status(code, how, status);
 }
 
 /* The image is gone (death or exec) without its last flush: write every
@@ -598,13 +624,13 @@ static void salvage(uint32_t reason)
 {
     if (ended)
         return;
+    uint32_t how = 0, status = 0;
+    if (reason == SF_END_DIED)
+        death_status(&how, &status);
     handle_request(); /* a chunk it had put in the mailbox */
     map_new_blocks();
     for (uint32_t i = 0; i < hmapped; i++)
         process_slot(hblocks[i], M_DEAD);
-    uint32_t how = 0, status = 0;
-    if (reason == SF_END_DIED)
-        death_status(&how, &status);
     if (process_written && !write_failed)
         for (uint32_t i = 0; i < hmapped; i++) {
             struct sf_slot *s = hblocks[i];
