@@ -456,8 +456,10 @@ static void print_report(const struct result *res, const char *path, enum sf_out
     FILE *f = stdout;
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN], d[SF_FMT_LEN], e[SF_FMT_LEN], g2[SF_FMT_LEN];
     enum by by = g_by;
-    if (fmt == SF_OUT_TABLE)
+    if (fmt == SF_OUT_TABLE) {
         sf_run_header(f, path, &res->st);
+        sf_run_endings(f, &res->run);
+    }
     if (fmt == SF_OUT_CSV)
         fprintf(f, "%sfunction,calls,total_ns,self_ns,avg_ns,min_ns,max_ns,unfinished\n",
                 by == BY_THREAD    ? "pid,tid,thread,"

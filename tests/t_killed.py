@@ -13,6 +13,7 @@ import collections
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -391,3 +392,48 @@ def test_raw_clone_vm_child_does_not_hang():
     events, _ = tl.dump(log)
     # the child shares the parent's TLS, so its calls count as the parent's
     assert tl.counts(events)["work"] == 101010, tl.counts(events)
+
+
+# ---- how a process ended, in every tool ---------------------------------------
+
+
+def test_tools_show_how_a_killed_process_ended():
+    """info, report and convert say the process was killed by SIGKILL; the
+    calls open at the death (main, each thread's worker) are unfinished."""
+    exe = _prog("killed_progress.c")
+    log = os.path.join(tl.outdir("killed"), "tools.log")
+    p = _start(log, [exe, "threads", "3"])
+    prog = _read_progress(p, 30)
+    pid = next(iter(prog))[0]
+    os.kill(pid, signal.SIGKILL)
+    _finish(p)
+    assert p.returncode == 137
+    # info
+    info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
+    procs = [x for x in info["processes"] if x["pid"] == pid]
+    assert len(procs) == 1, info["processes"]
+    assert (procs[0]["ended"], procs[0]["how"], procs[0]["signal"]) == \
+        ("died", "killed by signal 9 (SIGKILL)", 9), procs[0]
+    table = tl.run([tl.SFTRACE_ASAN, "info", log]).stdout
+    assert re.search(r"^\s*%d\s.*\bdied\s+killed by signal 9 \(SIGKILL\)" % pid, table, re.M), table
+    # report: the ending, and the open calls counted unfinished
+    rep = tl.run([tl.SFTRACE_ASAN, "report", log]).stdout
+    assert ("# process %d (killed_progress) ended: killed by signal 9 (SIGKILL); calls still "
+            "open are unfinished" % pid) in rep, rep
+    events, _ = tl.dump(log)
+    nthreads = len({e.tid for e in events if e.pid == pid})  # each inside worker()
+    rows = {l.split()[-1]: l.split() for l in rep.splitlines() if l and not l.startswith("#")}
+    assert rows["main"][-2] == "1" and rows["worker"][-2] == str(nthreads), rep
+    # convert: an instant where it ended, and the open calls end there, unfinished
+    out = log + ".json"
+    tl.run([tl.SFTRACE_ASAN, "convert", "--format", "chrome", log, "-o", out])
+    with open(out) as f:
+        evs = json.load(f)["traceEvents"]
+    marks = [e for e in evs if e["ph"] == "i" and e["pid"] == pid and "cat" not in e]
+    assert [m["name"] for m in marks] == ["sftrace: process killed by signal 9 (SIGKILL)"], marks
+    # (Chrome JSON: an unfinished call's end is an instant of category sftrace.end)
+    unf = collections.Counter(e["name"] for e in evs if e.get("cat") == "sftrace.end" and
+                              e["pid"] == pid and e.get("args", {}).get("unfinished"))
+    assert unf["main"] == 1 and unf["worker"] == nthreads, unf
+    assert all(e["ts"] <= marks[0]["ts"] for e in evs if e["ph"] in "BE" and e["pid"] == pid)
+    _convert_and_check(log)
