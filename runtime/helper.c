@@ -64,6 +64,13 @@ static int ended, write_failed, process_written;
 static int owners_pack; /* the last buffer came packed: no core is spare */
 static uint64_t failed_records;
 
+/* The pid a slot's records are logged under: ours, or that of the process
+ * sharing our memory that owns it (a vfork child). */
+static uint32_t slot_pid(const struct sf_slot *s)
+{
+    return s->pid ? s->pid : (uint32_t)sf_g.pid;
+}
+
 int sf_fd_is(int fd, uint64_t ino)
 {
     struct stat st;
@@ -187,7 +194,7 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
     t.h.type = SF_CHUNK_THREAD;
     t.h.flags = (uint16_t)flags;
     t.h.size = sizeof t;
-    t.h.pid = (uint32_t)sf_g.pid;
+    t.h.pid = slot_pid(s);
     t.tid = s->tid;
     t.tsc = tsc;
     memcpy(t.name, name, 15);
@@ -265,7 +272,7 @@ static void events_header(struct sf_events *h, struct sf_slot *s, uint32_t hi, s
     h->h.type = SF_CHUNK_EVENTS;
     h->h.flags = packed ? SF_PACK_FLAGS : 0;
     h->h.size = (uint32_t)(sizeof *h + len);
-    h->h.pid = (uint32_t)sf_g.pid;
+    h->h.pid = slot_pid(s);
     h->tid = s->tid;
     h->seq = s->seq++;
     h->tsc_hi = hi;
@@ -274,12 +281,17 @@ static void events_header(struct sf_events *h, struct sf_slot *s, uint32_t hi, s
     h->flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h->flush_tsc;
 }
 
-static void count(uint64_t nrec, uint32_t ext, int ok)
+static void count(struct sf_slot *s, uint64_t nrec, uint32_t ext, int ok)
 {
-    if (ok)
-        atomic_fetch_add(&sf_g.ctl->events, nrec > ext ? nrec - ext : 0);
+    uint64_t ev = nrec > ext ? nrec - ext : 0;
+    if (!ok)
+        failed_records += nrec;
+    if (s->pid) /* its own END counts them */
+        *(ok ? &s->sh_events : &s->sh_lost) += ok ? ev : nrec;
+    else if (ok)
+        atomic_fetch_add(&sf_g.ctl->events, ev);
     else
-        failed_records += nrec, atomic_fetch_add(&sf_g.ctl->lost, nrec);
+        atomic_fetch_add(&sf_g.ctl->lost, nrec);
 }
 
 /* The time of the first function record in [from, to) (hi: the high half
@@ -319,7 +331,7 @@ static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_
         return;
     uint64_t nrec = (end - b->from) / 8;
     if (write_failed) {
-        count(nrec, ext, 0);
+        count(s, nrec, ext, 0);
         b->from = end;
         return;
     }
@@ -339,7 +351,7 @@ static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_
         data = packout;
     }
     events_header(&h, s, b->hi, len, packed, pad);
-    count(nrec, ext, sf_helper_write(&h, sizeof h, data, len) == 0);
+    count(s, nrec, ext, sf_helper_write(&h, sizeof h, data, len) == 0);
     b->from = end;
 }
 
@@ -348,7 +360,7 @@ static void write_packed(struct sf_slot *s, struct sf_buf *b, uint32_t i)
     uint64_t nrec = (SF_BUF_SIZE - b->packed_from) / 8;
     uint32_t ext = b->ext_words - b->ext_taken;
     if (write_failed) {
-        count(nrec, ext, 0);
+        count(s, nrec, ext, 0);
         return;
     }
     ensure_process_chunk();
@@ -357,7 +369,7 @@ static void write_packed(struct sf_slot *s, struct sf_buf *b, uint32_t i)
                first_time(mem + b->packed_from, mem + SF_BUF_SIZE, b->hi, sf_now()));
     struct sf_events h;
     events_header(&h, s, b->hi, b->packed_len, 1, b->packed_pad);
-    count(nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
+    count(s, nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
 }
 
 static void free_buf(struct sf_slot *s, uint32_t i, uint32_t used)
@@ -370,6 +382,33 @@ static void free_buf(struct sf_slot *s, uint32_t i, uint32_t used)
     atomic_store_explicit(&b->state, B_FREE, memory_order_release);
     if (atomic_load(&s->owner_waiting))
         futex_wake(&b->state);
+}
+
+static void end_chunk(struct sf_end *e, uint32_t pid, uint32_t reason, uint32_t how,
+                      uint32_t status)
+{
+    memset(e, 0, sizeof *e);
+    e->h.magic = SF_CHUNK_MAGIC;
+    e->h.type = SF_CHUNK_END;
+    e->h.size = sizeof *e;
+    e->h.pid = pid;
+    e->tsc = sf_now();
+    e->mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e->tsc;
+    e->reason = reason;
+    e->status_how = how;
+    e->status = status;
+}
+
+/* The END of a process sharing our memory, after its THREAD chunk. */
+static void write_sharer_end(struct sf_slot *s)
+{
+    struct sf_end e;
+    end_chunk(&e, s->pid, s->sh_reason ? s->sh_reason : SF_END_DIED,
+              (uint32_t)atomic_load(&s->sh_how), (uint32_t)atomic_load(&s->sh_status));
+    e.events = s->sh_events;
+    e.lost = s->sh_lost;
+    e.threads = 1;
+    sf_helper_write(&e, sizeof e, NULL, 0);
 }
 
 enum { M_NORMAL, M_LIVE, M_DEAD, M_DISCARD };
@@ -430,8 +469,16 @@ static int process_slot(struct sf_slot *s, int mode)
             char name[16];
             memcpy(name, s->name, 16);
             name[15] = 0;
-            write_thread_chunk(s, name, SF_THREAD_EXITED, sf_now());
+            /* (a process sharing our memory described itself through the
+             * mailbox: its PROCESS chunk is there even if ours is not) */
+            if (s->seq || !s->pid)
+                write_thread_chunk(s, name, SF_THREAD_EXITED, sf_now());
         }
+        if (s->pid && mode != M_DISCARD && !write_failed)
+            write_sharer_end(s);
+        s->pid = 0;
+        s->sh_reason = 0;
+        s->sh_events = s->sh_lost = 0;
         for (uint32_t i = 0; i < SF_NBUF; i++)
             if (atomic_load(&s->bufs[i].state) != B_FREE || i == filling)
                 free_buf(s, i, i == filling ? filling_end : SF_BUF_SIZE);
@@ -473,7 +520,7 @@ static void refresh_names(void)
         if (atomic_load(&s->state) != SLOT_USED)
             continue;
         char path[64], name[17] = {0};
-        snprintf(path, sizeof path, "/proc/%d/task/%u/comm", (int)sf_g.pid, s->tid);
+        snprintf(path, sizeof path, "/proc/%d/task/%u/comm", (int)slot_pid(s), s->tid);
         ssize_t n = sf_read_file(path, name, 16);
         if (n <= 0)
             continue;
@@ -493,19 +540,10 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
         return; /* a forked child that recorded nothing: nothing at all */
     ensure_process_chunk();
     struct sf_end e;
-    memset(&e, 0, sizeof e);
-    e.h.magic = SF_CHUNK_MAGIC;
-    e.h.type = SF_CHUNK_END;
-    e.h.size = sizeof e;
-    e.h.pid = (uint32_t)sf_g.pid;
-    e.tsc = sf_now();
-    e.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e.tsc;
+    end_chunk(&e, (uint32_t)sf_g.pid, reason, how, status);
     e.events = atomic_load(&ctl->events);
     e.lost = atomic_load(&ctl->lost);
     e.threads = atomic_load(&ctl->nthreads);
-    e.reason = reason;
-    e.status_how = how;
-    e.status = status;
     if (write_failed) {
         /* Not writable any more: say on stderr what the log is missing. */
         sf_msg("cannot write the log %s: %s; it is missing %llu records of pid %d and its END "
@@ -521,6 +559,12 @@ static void ack(uint32_t seq)
     atomic_store_explicit(&sf_g.ctl->ack_seq, seq, memory_order_release);
     futex_wake(&sf_g.ctl->ack_seq);
 }
+
+static void end_sharer(struct sf_slot *s, uint32_t reason, int known, uint32_t how,
+                       uint32_t status);
+static void check_sharers(int force);
+static int sharer_pidfd(uint32_t pid, int open_it);
+static void sharer_pidfd_close(uint32_t pid);
 
 /* One request of the runtime, if one is waiting. */
 static int handle_request(void)
@@ -540,8 +584,17 @@ static int handle_request(void)
             /* an OBJECT: PROCESS goes first; a forked child describes its
              * objects even before its first record, as it always did */
             ensure_process_chunk();
+            const struct sf_chunk *c = (const struct sf_chunk *)mbox;
+            if (ctl->mbox_len >= sizeof *c && c->type == SF_CHUNK_PROCESS &&
+                c->pid != (uint32_t)sf_g.pid)
+                sharer_pidfd(c->pid, 1); /* a vfork child describes itself */
             sf_helper_write(mbox, ctl->mbox_len, NULL, 0);
         }
+        break;
+    case REQ_SHARER_END:
+        map_new_blocks();
+        if (ctl->req_slot < hmapped && !ended)
+            end_sharer(hblocks[ctl->req_slot], ctl->end_reason, 0, 0, 0);
         break;
     case REQ_FLUSH:
     case REQ_END:
@@ -554,6 +607,14 @@ static int handle_request(void)
             for (uint32_t i = 0; i < hmapped; i++)
                 if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
                     name_check(hblocks[i], hblocks[i]->name, t0);
+        }
+        if (ctl->req_kind == REQ_END && !ended) {
+            /* vfork children: ended, or (still running: nothing of theirs
+             * is written after this) cut off here */
+            check_sharers(1);
+            for (uint32_t i = 0; i < hmapped; i++)
+                if (hblocks[i]->pid)
+                    end_sharer(hblocks[i], SF_END_DIED, 0, 0, 0);
         }
         if (ctl->req_kind == REQ_END && !ended)
             write_end(ctl->end_reason, (uint32_t)atomic_load(&ctl->status_how),
@@ -575,16 +636,14 @@ static void wait_status(int code, uint32_t *how, uint32_t *status)
     }
 }
 
-/* How the dead process ended: its zombie's exit code if its parent has not
- * reaped it yet; else the pidfd's (Linux 6.15 keeps it after the reaping);
- * else what the runtime noted. Called as soon as the death is seen, before
- * the salvage, while the zombie is most likely still there. */
-static void death_status(uint32_t *how, uint32_t *status)
+/* How process pid ended (pfd: its pidfd, or -1): its zombie's exit code if
+ * its parent has not reaped it yet, else the pidfd's (Linux 6.15 keeps it
+ * after the reaping). 1 with the status; 0 if it still runs; -1 if it is
+ * gone and nobody can say how. */
+static int proc_status(int pid, int pfd, uint32_t *how, uint32_t *status)
 {
-    *how = (uint32_t)atomic_load(&sf_g.ctl->status_how);
-    *status = (uint32_t)atomic_load(&sf_g.ctl->status);
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)sf_g.pid);
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
     ssize_t n = sf_read_file(path, buf, sizeof buf - 1);
     char *p = NULL;
     if (n > 0) {
@@ -595,10 +654,12 @@ static void death_status(uint32_t *how, uint32_t *status)
         struct sf_pidfd_info info;
         memset(&info, 0, sizeof info);
         info.mask = SF_PIDFD_INFO_EXIT;
-        if (pidfd >= 0 && ioctl(pidfd, SF_PIDFD_GET_INFO, &info) == 0 &&
-            (info.mask & SF_PIDFD_INFO_EXIT))
+        if (pfd >= 0 && ioctl(pfd, SF_PIDFD_GET_INFO, &info) == 0 &&
+            (info.mask & SF_PIDFD_INFO_EXIT)) {
             wait_status(info.exit_code, how, status);
-        return;
+            return 1;
+        }
+        return n > 0 ? 0 : -1; /* alive, or gone without a word */
     }
     /* fields after the name: 3 is the state, 52 the exit code */
     int field = 2;
@@ -611,11 +672,22 @@ static void death_status(uint32_t *how, uint32_t *status)
                 break;
         }
     if (field != 52)
-        return;
+        return -1;
     int code = 0;
     for (char *q = last; *q >= '0' && *q <= '9'; q++)
         code = code * 10 + (*q - '0');
     wait_status(code, how, status);
+    return 1;
+}
+
+/* How the dead process ended: proc_status, else what the runtime noted.
+ * Called as soon as the death is seen, before the salvage, while the zombie
+ * is most likely still there. */
+static void death_status(uint32_t *how, uint32_t *status)
+{
+    *how = (uint32_t)atomic_load(&sf_g.ctl->status_how);
+    *status = (uint32_t)atomic_load(&sf_g.ctl->status);
+    proc_status((int)sf_g.pid, pidfd, how, status);
 }
 
 /* The image is gone (death or exec) without its last flush: write every
@@ -629,6 +701,10 @@ static void salvage(uint32_t reason)
         death_status(&how, &status);
     handle_request(); /* a chunk it had put in the mailbox */
     map_new_blocks();
+    check_sharers(1); /* vfork children that ended before us */
+    for (uint32_t i = 0; i < hmapped; i++)
+        if (hblocks[i]->pid) /* one that runs on: ended here, how unknown */
+            end_sharer(hblocks[i], SF_END_DIED, 0, 0, 0);
     for (uint32_t i = 0; i < hmapped; i++)
         process_slot(hblocks[i], M_DEAD);
     if (process_written && !write_failed)
@@ -647,10 +723,10 @@ static void salvage(uint32_t reason)
 /* Did the process exec? Then our memfd is no longer mapped in it (a
  * program can close the descriptor with a raw system call, but not unmap
  * the buffers its threads write to): look for its inode in the maps. */
-static int execed(void)
+static int execed_pid(int pid)
 {
     char path[64], buf[8192], ino[32];
-    snprintf(path, sizeof path, "/proc/%d/maps", (int)sf_g.pid);
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
     int n = snprintf(ino, sizeof ino, " %llu ", (unsigned long long)sf_g.memfd_ino);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -683,6 +759,96 @@ static int execed(void)
     }
     close(fd);
     return !found;
+}
+
+static int execed(void)
+{
+    return execed_pid((int)sf_g.pid);
+}
+
+/* ---- processes sharing our memory (vfork children) -------------------------- */
+
+/* End the recording of s, the slot of a process sharing our memory: its
+ * records, its THREAD and END chunks; the slot goes back. known: how and
+ * status are the process's exit, else what its runtime noted counts. */
+static void end_sharer(struct sf_slot *s, uint32_t reason, int known, uint32_t how, uint32_t status)
+{
+    if (!s->pid || atomic_load(&s->state) != SLOT_USED)
+        return;
+    s->sh_reason = reason;
+    if (known) {
+        atomic_store(&s->sh_how, (int32_t)how);
+        atomic_store(&s->sh_status, (int32_t)status);
+    }
+    sharer_pidfd_close(s->pid);
+    atomic_store_explicit(&s->state, SLOT_EXITED, memory_order_release);
+    process_slot(s, M_DEAD);
+}
+
+/* A process sharing our memory that exec'd or died without its runtime
+ * saying so (a raw system call, a signal) is found here, at most every
+ * 10 ms. Returns how many still run. */
+static uint64_t sharers_checked;
+static int sharers_live;
+static struct {
+    uint32_t pid; /* 0: free */
+    int fd;
+} sh_fds[64]; /* pidfds of the processes sharing our memory */
+
+/* The pidfd of a process sharing our memory, opened at first sight (when
+ * it describes itself, so the status of a quick death is still known). */
+static int sharer_pidfd(uint32_t pid, int open_it)
+{
+    int k = -1;
+    for (int i = 0; i < 64; i++) {
+        if (sh_fds[i].pid == pid)
+            return sh_fds[i].fd;
+        if (!sh_fds[i].pid && k < 0)
+            k = i;
+    }
+    if (!open_it)
+        return -1;
+    if (k < 0) { /* all taken: one goes */
+        k = (int)(pid % 64);
+        if (sh_fds[k].fd >= 0)
+            close(sh_fds[k].fd);
+    }
+    sh_fds[k].pid = pid;
+    sh_fds[k].fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return sh_fds[k].fd;
+}
+
+static void sharer_pidfd_close(uint32_t pid)
+{
+    for (int i = 0; i < 64; i++)
+        if (sh_fds[i].pid == pid) {
+            if (sh_fds[i].fd >= 0)
+                close(sh_fds[i].fd);
+            sh_fds[i].pid = 0;
+        }
+}
+
+static void check_sharers(int force)
+{
+    uint64_t now = sf_mono_ns();
+    if (!force && now - sharers_checked < 10000000)
+        return;
+    sharers_checked = now;
+    int live = 0;
+    for (uint32_t i = 0; i < hmapped; i++) {
+        struct sf_slot *s = hblocks[i];
+        if (!s->pid || atomic_load(&s->state) != SLOT_USED)
+            continue;
+        uint32_t how = 0, status = 0;
+        int r = proc_status((int)s->pid, sharer_pidfd(s->pid, 1), &how, &status);
+        if (r != 0)
+            end_sharer(s, SF_END_DIED, r > 0, how, status);
+        else if (execed_pid((int)s->pid))
+            end_sharer(s, SF_END_EXEC, 0, 0, 0);
+        else
+            live++;
+    }
+    sharers_live = live;
 }
 
 /* Is the process on its way out? Its memory goes before its descriptors
@@ -723,6 +889,7 @@ static __attribute__((noreturn)) void helper_main(void)
     for (;;) {
         int did = handle_request();
         did += process_all(M_NORMAL);
+        check_sharers(0);
         if (did)
             continue;
         if (!owners_pack) /* when the cores are busy, spinning takes one from them */
@@ -733,7 +900,7 @@ static __attribute__((noreturn)) void helper_main(void)
             continue;
         }
         struct pollfd p[2] = {{pidfd, POLLIN, 0}, {wake_open ? wake_r : -1, POLLIN, 0}};
-        int r = poll(p, 2, wake_open && pidfd >= 0 ? 1000 : 20);
+        int r = poll(p, 2, sharers_live ? 10 : wake_open && pidfd >= 0 ? 1000 : 20);
         atomic_store(&ctl->helper_sleeping, 0);
         if (r > 0 && (p[0].revents & POLLIN)) {
             salvage(SF_END_DIED);

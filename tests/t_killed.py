@@ -345,6 +345,69 @@ def test_failed_exec_writes_one_end():
     tl.check_log_complete(chunks, events)
 
 
+def _vfork(mode):
+    p, chunks, events, pid = _misc([mode], mode)
+    assert p.returncode == 0, p.stderr
+    child, status = (int(x) for x in re.search(r"^child (\d+) status (\d+)$", p.stdout, re.M).groups())
+    work = collections.Counter((e.pid, e.tid) for e in events if e.kind == "entry" and e.func == "work")
+    procs = [c for c in chunks if c["type"] == tl.CHUNK_PROCESS]
+    ends = {}
+    for c in chunks:
+        if c["type"] == tl.CHUNK_END:
+            ends.setdefault(c["pid"], []).append(c)
+    # the parent: one call before the vfork, two after; the child's ten are its own
+    assert work[(pid, pid)] == 3 and work[(child, child)] >= 10, work
+    first = [c for c in procs if c["pid"] == child][0]
+    assert first["ppid"] == pid and first["flags"] & tl.PROC_FORKED, first
+    assert [e["reason"] for e in ends[pid]] == [tl.END_EXIT], ends[pid]
+    assert ends[pid][0]["threads"] == 1, ends[pid]
+    tl.check_log_complete(chunks, events)
+    tl.check_time_order(events)
+    # nothing of an image after its END
+    for q, es in ends.items():
+        last = max(i for i, c in enumerate(chunks) if c["pid"] == q)
+        assert chunks[last] is es[-1], (q, chunks[last])
+    return p, chunks, events, pid, child, status, work, procs, ends
+
+
+def test_vfork_child_under_its_own_pid():
+    """The child of vfork runs in the parent's memory, with its TLS: its calls
+    are its own, under its pid, and it ends with its own END."""
+    p, chunks, events, pid, child, status, work, procs, ends = _vfork("vfork")
+    assert status == 3 and work[(child, child)] == 10, (status, work)
+    assert [(e["reason"], e["status_how"], e["status"], e["threads"]) for e in ends[child]] == \
+        [(tl.END_EXIT, STATUS_EXITED, 3, 1)], ends[child]
+    assert "28 events, 2 threads, 2 processes, 2 images" in p.stderr, p.stderr
+    _convert_and_check(os.path.join(tl.outdir("killed"), "vfork.log"))
+
+
+def test_vfork_child_that_execs():
+    """vfork then exec: the child's first image ends with END(exec) before its
+    exec'd image starts, which is marked exec'd and counts no new thread."""
+    p, chunks, events, pid, child, status, work, procs, ends = _vfork("vforkexec")
+    assert status == 4 and work[(child, child)] == 15, (status, work)
+    mine = [c for c in procs if c["pid"] == child]
+    assert len(mine) == 2 and mine[1]["flags"] & tl.PROC_EXECED, mine
+    assert [(e["reason"], e["threads"]) for e in ends[child]] == \
+        [(tl.END_EXEC, 1), (tl.END_EXIT, 0)], ends[child]
+    assert (ends[child][1]["status_how"], ends[child][1]["status"]) == (STATUS_EXITED, 4)
+    order = [(c["type"], c["pid"]) for c in chunks if c["pid"] == child and
+             c["type"] in (tl.CHUNK_PROCESS, tl.CHUNK_END)]
+    assert order == [(tl.CHUNK_PROCESS, child), (tl.CHUNK_END, child)] * 2, order
+    assert "40 events, 2 threads, 2 processes, 3 images" in p.stderr, p.stderr
+
+
+def test_vfork_child_that_ends_by_raw_exit():
+    """A vfork child that ends with a raw exit_group: the helper finds it gone,
+    writes its calls and an END(died) with its exit status."""
+    p, chunks, events, pid, child, status, work, procs, ends = _vfork("vforkraw")
+    assert status == 5 and work[(child, child)] == 10, (status, work)
+    assert [e["reason"] for e in ends[child]] == [END_DIED], ends[child]
+    if _pidfd_keeps_exit_status():
+        assert (ends[child][0]["status_how"], ends[child][0]["status"]) == (STATUS_EXITED, 5), \
+            ends[child]
+
+
 def test_thread_count_with_reused_tids():
     with open("/proc/sys/kernel/pid_max") as f:
         pid_max = int(f.read())
