@@ -500,3 +500,34 @@ def test_tools_show_how_a_killed_process_ended():
     assert unf["main"] == 1 and unf["worker"] == nthreads, unf
     assert all(e["ts"] <= marks[0]["ts"] for e in evs if e["ph"] in "BE" and e["pid"] == pid)
     _convert_and_check(log)
+
+
+def test_raw_clone_settls_child_is_recorded():
+    """A raw clone(CLONE_VM | CLONE_SETTLS) child with a TLS of its own (made as
+    glibc makes a thread's): as a thread (CLONE_THREAD) its calls are its own
+    thread's; as a process sharing our memory they are under its own pid, with
+    an END for it (it ends by a raw exit, found by the helper)."""
+    if os.uname().machine != "x86_64":
+        raise tl.Skip("the test program builds an x86_64 TLS block")
+    exe = _prog("killed_raw.c")
+    for mode in ("thread", "process"):
+        log = os.path.join(tl.outdir("killed"), "clonetls-%s.log" % mode)
+        p = tl.record([exe, "clonetls", mode], log, check=False, timeout=60)
+        assert p.returncode == 0, (mode, p.returncode, p.stdout, p.stderr)
+        child = tl.kv(p.stdout, "child")
+        events, _ = tl.dump(log)
+        _, chunks = tl.read_log(log)
+        pid = {c["pid"] for c in chunks if c["type"] == tl.CHUNK_PROCESS and not c["flags"]}.pop()
+        work = collections.Counter((e.pid, e.tid) for e in events
+                                   if e.kind == "entry" and e.func == "work")
+        owner = (pid, child) if mode == "thread" else (child, child)
+        assert work == {(pid, pid): 1010, owner: 100000}, (mode, work)
+        tl.check_nesting(events)
+        ends = {c["pid"]: c for c in chunks if c["type"] == tl.CHUNK_END}
+        if mode == "process":
+            assert ends[child]["reason"] == END_DIED and ends[child]["threads"] == 1, ends
+            if _pidfd_keeps_exit_status():  # else the parent may reap it first
+                assert (ends[child]["status_how"], ends[child]["status"]) == (STATUS_EXITED, 0), ends
+            tl.check_log_complete(chunks, events)
+        else:
+            assert set(ends) == {pid} and ends[pid]["threads"] == 2, ends
