@@ -64,7 +64,8 @@ int main(int argc, char **argv)
         bad = 1;
     printf("events=%llu enter=%llu exit=%llu tail=%llu enter_arg=%llu metadata=%llu version=%u%s\n",
            (unsigned long long)(kinds[0] + kinds[1] + kinds[2] + kinds[3]),
-           (unsigned long long)kinds[0], (unsigned long long)kinds[1], (unsigned long long)kinds[2],
-           (unsigned long long)kinds[3], (unsigned long long)meta, version, bad ? " bad" : "");
+           (unsigned long long)kinds[0], (unsigned long long)kinds[1],
+           (unsigned long long)kinds[2], (unsigned long long)kinds[3], (unsigned long long)meta,
+           version, bad ? " bad" : "");
     return bad;
 }

@@ -6,10 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-__attribute__((noinline)) static long fib(int n)
-{
-    return n < 2 ? n : fib(n - 1) + fib(n - 2);
-}
+__attribute__((noinline)) static long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 
 __attribute__((noinline)) static long square(long x)
 {

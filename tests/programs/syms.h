@@ -4,7 +4,8 @@
 #ifndef SYMS_H
 #define SYMS_H
 
-static __attribute__((noinline)) int syms_hdr_twice(int x) // @syms_hdr_twice
+static __attribute__((noinline)) int
+syms_hdr_twice(int x) // @syms_hdr_twice
 {
     return 2 * x;
 }

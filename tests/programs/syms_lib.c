@@ -3,12 +3,14 @@
  * declaration line (the name's) differs from the brace and body lines. */
 #include "syms.h"
 
-int syms_lib_add(int a, int b)
+int syms_lib_add(int a,
+                 int b)
 { // @syms_lib_add
     return a + syms_hdr_twice(b);
 }
 
-static __attribute__((noinline)) int syms_lib_static(int x)
+static __attribute__((noinline)) int
+syms_lib_static(int x)
 { // @syms_lib_static
     int s = 0;
     for (int i = 0; i < x; i++)
