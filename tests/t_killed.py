@@ -314,15 +314,23 @@ def _misc(args, name):
     return p, chunks, events, tl.kv(p.stdout, "pid")
 
 
-def test_sigterm_of_running_threads_end_counts_the_log():
+def _kill_threads(name, threads, lines, sig):
+    """Record killed_progress with `threads` threads, send sig after `lines`
+    progress lines; record must exit 128 + sig. Returns (log, progress, pid,
+    record's stderr)."""
     exe = _prog("killed_progress.c")
-    log = os.path.join(tl.outdir("killed"), "sigterm.log")
-    p = _start(log, [exe, "threads", "4"])
-    prog = _read_progress(p, 40)
+    log = os.path.join(tl.outdir("killed"), name + ".log")
+    p = _start(log, [exe, "threads", str(threads)])
+    prog = _read_progress(p, lines)
     pid = next(iter(prog))[0]
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, sig)
     _, err = _finish(p)
-    assert p.returncode == 128 + signal.SIGTERM, (p.returncode, err)
+    assert p.returncode == 128 + sig, (p.returncode, err)
+    return log, prog, pid, err
+
+
+def test_sigterm_of_running_threads_end_counts_the_log():
+    log, prog, pid, err = _kill_threads("sigterm", 4, 40, signal.SIGTERM)
     _, chunks = tl.read_log(log)
     ends = [c for c in chunks if c["type"] == tl.CHUNK_END]
     assert len(ends) == 1 and ends[0]["reason"] == tl.END_SIGNAL, ends
@@ -463,14 +471,7 @@ def test_raw_clone_vm_child_does_not_hang():
 def test_tools_show_how_a_killed_process_ended():
     """info, report and convert say the process was killed by SIGKILL; the
     calls open at the death (main, each thread's worker) are unfinished."""
-    exe = _prog("killed_progress.c")
-    log = os.path.join(tl.outdir("killed"), "tools.log")
-    p = _start(log, [exe, "threads", "3"])
-    prog = _read_progress(p, 30)
-    pid = next(iter(prog))[0]
-    os.kill(pid, signal.SIGKILL)
-    _finish(p)
-    assert p.returncode == 137
+    log, prog, pid, _ = _kill_threads("tools", 3, 30, signal.SIGKILL)
     # info
     info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
     procs = [x for x in info["processes"] if x["pid"] == pid]
