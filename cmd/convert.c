@@ -280,9 +280,28 @@ static void cb_process_end(void *ctx, const struct sf_image *img, const struct s
                            uint64_t ns)
 {
     struct conv *cv = ctx;
-    (void)ns;
     struct proc *p = get_proc(cv, img->pid);
     flush_counter(cv, p, 1);
+    int abnormal = 0;
+    char how[64], name[256];
+    if (end)
+        sf_end_how(how, sizeof how, end, &abnormal);
+    if (abnormal) {
+        /* how it ended, where it ended (its open calls end there, unfinished) */
+        snprintf(name, sizeof name, "sftrace: process %s", how);
+        if (cv->fmt == FMT_PERFETTO) {
+            SF_GROW(p->marks, p->nmarks, p->capmarks);
+            p->marks[p->nmarks].ns = ns;
+            memcpy(p->marks[p->nmarks].name, name, sizeof name);
+            p->nmarks++;
+        } else {
+            char pt[64], esc[sizeof name * 6];
+            size_t ptlen = cj_pidtid(pt, img->pid, img->pid);
+            size_t n = cj_escape(esc, name, strlen(name));
+            sf_out_room(cv->out, CJ_SMALL_MAX + n);
+            cv->out->p = cj_instant(cv->out->p, &cv->first, pt, ptlen, ns, esc, n);
+        }
+    }
     flush_marks(cv, p);
     if (cv->fmt == FMT_CHROME && (!end || end->reason != SF_END_EXEC))
         cj_process_names(cv, p);

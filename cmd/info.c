@@ -349,6 +349,8 @@ static const char *end_text(const struct iimg *im, const struct info *in, size_t
         return "signal";
     case SF_END_DETACH:
         return "detached";
+    case SF_END_DIED:
+        return "died";
     }
     return "unknown";
 }
@@ -453,9 +455,9 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
     printf("\n");
 
     printf("\nprocesses (%zu image%s)\n", in->nimgs, in->nimgs == 1 ? "" : "s");
-    static const char *const ph[] = {"pid",    "ppid", "name",    "arch", "ended",
+    static const char *const ph[] = {"pid",    "ppid", "name",    "arch", "ended",       "how",
                                      "events", "lost", "threads", "exe",  "command line"};
-    struct sf_table *t = sf_table_new(10, ph, "rrlllrrrll");
+    struct sf_table *t = sf_table_new(11, ph, "rrllllrrrll");
     for (size_t i = 0; i < in->nimgs; i++) {
         const struct iimg *im = &in->imgs[i];
         int est;
@@ -467,10 +469,12 @@ static void print_table(const struct info *in, const struct sf_file_header *fh)
                  im->flags & SF_PROC_FORKED   ? " (forked)"
                  : im->flags & SF_PROC_EXECED ? " (execed)"
                                               : "");
-        char mb[16];
-        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s", im->pid,
-                      im->ppid, im->name, sf_machine_name(im->machine, mb, sizeof mb), end, evs,
-                      in->exact ? im->exact_lost : im->end.lost, im->nthreads, im->exe,
+        char mb[16], how[64] = "";
+        if (im->ended)
+            sf_end_how(how, sizeof how, &im->end, NULL);
+        sf_table_addf(t, "%u\t%u\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s", im->pid,
+                      im->ppid, im->name, sf_machine_name(im->machine, mb, sizeof mb), end, how,
+                      evs, in->exact ? im->exact_lost : im->end.lost, im->nthreads, im->exe,
                       im->cmdline);
     }
     sf_table_print(t, stdout, "  ");
@@ -652,9 +656,15 @@ static void print_json(const struct info *in, const struct sf_file_header *fh)
                 im->flags & SF_PROC_FORKED ? "true" : "false",
                 im->flags & SF_PROC_EXECED ? "true" : "false",
                 im->clock == SF_CLOCK_TSC ? "tsc" : "mono", im->mono_ns, end_text(im, in, i));
-        if (im->ended)
-            fprintf(f, ", \"end_ns\": %" PRIu64 ", \"end_threads\": %u", im->end.mono_ns,
-                    im->end.threads);
+        if (im->ended) {
+            char how[64];
+            fprintf(f, ", \"end_ns\": %" PRIu64 ", \"end_threads\": %u, \"how\": \"%s\"",
+                    im->end.mono_ns, im->end.threads, sf_end_how(how, sizeof how, &im->end, NULL));
+            if (im->end.status_how == SF_STATUS_EXITED)
+                fprintf(f, ", \"exit_status\": %u", im->end.status);
+            else if (im->end.status_how == SF_STATUS_SIGNALED)
+                fprintf(f, ", \"signal\": %u", im->end.status);
+        }
         fprintf(f,
                 ", \"events\": %" PRIu64 ", \"events_estimated\": %s, \"lost\": %" PRIu64
                 ", \"threads\": %" PRIu64 ", \"events_chunks\": %" PRIu64

@@ -513,8 +513,10 @@ static void print_report(const struct result *res, const char *path, enum sf_out
     FILE *f = stdout;
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN], d[SF_FMT_LEN], e[SF_FMT_LEN], g2[SF_FMT_LEN];
     enum by by = g_by;
-    if (fmt == SF_OUT_TABLE)
+    if (fmt == SF_OUT_TABLE) {
         sf_run_header(f, path, &res->st);
+        sf_run_endings(f, &res->run);
+    }
     if (fmt == SF_OUT_TABLE && res->run.follow)
         fprintf(f, "# --follow-jobs: total = summed thread time (jobs and tasks made inside a\n"
                    "# function's calls count in it, whichever thread ran them; can exceed the\n"

@@ -1232,10 +1232,12 @@ static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
     if (c->thread_name[0])
         snprintf(t->pub.name, sizeof t->pub.name, "%s", c->thread_name);
     if (t->declared && strcmp(t->pub.name, t->shown)) {
+        /* shown at the thread's latest event so far: the chunk sits between
+         * its events in the stream, and a later time (a writer that dated
+         * it when it wrote it) would move every event that follows */
         memcpy(t->shown, t->pub.name, sizeof t->shown);
         if (e->ops.thread && !e->prepass)
-            (flush_batch(e),
-             e->ops.thread(e->ctx, &t->pub, ns > t->pub.last_ns ? ns : t->pub.last_ns));
+            (flush_batch(e), e->ops.thread(e->ctx, &t->pub, t->pub.last_ns));
     }
     if (c->h->flags & SF_THREAD_EXITED)
         retire_thread(e, t, ns);

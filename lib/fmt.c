@@ -355,3 +355,34 @@ int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr)
     o->f = NULL;
     return wr;
 }
+
+char *sf_end_how(char *buf, size_t n, const struct sf_end *e, int *abnormal)
+{
+    int bad = 1;
+    if (e->reason == SF_END_EXEC) {
+        snprintf(buf, n, "exec");
+        bad = 0;
+    } else if (e->reason == SF_END_DETACH) {
+        snprintf(buf, n, "detached (still running)");
+        bad = 0;
+    } else if (e->status_how == SF_STATUS_SIGNALED) {
+        const char *abbrev = sigabbrev_np((int)e->status);
+        if (abbrev)
+            snprintf(buf, n, "killed by signal %u (SIG%s)", e->status, abbrev);
+        else
+            snprintf(buf, n, "killed by signal %u", e->status);
+    } else if (e->status_how == SF_STATUS_EXITED) {
+        snprintf(buf, n, "exit status %u", e->status);
+        bad = e->status != 0;
+    } else if (e->reason == SF_END_DIED) {
+        snprintf(buf, n, "died (exit status unknown)");
+    } else if (e->reason == SF_END_SIGNAL) {
+        snprintf(buf, n, "fatal signal");
+    } else {
+        snprintf(buf, n, "exited");
+        bad = 0;
+    }
+    if (abnormal)
+        *abnormal = bad;
+    return buf;
+}

@@ -59,6 +59,14 @@ int sf_outfmt_parse(const char *s, enum sf_outfmt *f);
  * it) as one string, the arguments separated by spaces: malloc'd. */
 char *sf_cmdline_join(const char *cmdline, size_t len);
 
+struct sf_end;
+/* How a process image ended, from its END chunk, into buf (n >= 64): "exit
+ * status 7", "killed by signal 9 (SIGKILL)", "exec"; for an END without a
+ * status (or a death nobody saw the status of) "exited", "died". Returns
+ * buf. abnormal (may be NULL): set when it did not exit with status 0 or
+ * exec. */
+char *sf_end_how(char *buf, size_t n, const struct sf_end *e, int *abnormal);
+
 /* Flush stdout at the end of a command's output: 0, or -1 after
  * "CMD: write error on the output" (a full disk, a closed pipe). */
 int sf_stdout_flush(const char *cmd);

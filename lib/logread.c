@@ -1223,6 +1223,9 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
         break;
     case SF_CHUNK_END:
         c->img->ended = 1;
+        memset(&c->img->end, 0, sizeof c->img->end);
+        memcpy(&c->img->end, c->u.end,
+               c->h->size < sizeof c->img->end ? c->h->size : sizeof c->img->end);
         if (!log->prescanned && c->img->clock == SF_CLOCK_TSC)
             fit_add(&log->fit, c->u.end->tsc, c->u.end->mono_ns);
         break;

@@ -125,6 +125,7 @@ struct sf_image {
     uint32_t cmdline_len; /* ... this many bytes (a NUL is added after) */
     uint64_t offset;      /* file offset of the PROCESS chunk */
     int ended;            /* an END chunk was seen for it */
+    struct sf_end end;    /* that END (status fields 0 in a minor-0 log) */
     struct sf_obj **objs; /* its object table, sorted by fid_base */
     uint32_t nobjs, objcap;
 };

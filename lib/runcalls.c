@@ -35,6 +35,40 @@ void sf_run_free(struct sf_run *r)
     free(r->names);
     sf_map_free(&r->namemap);
     free(r->flowfiles);
+    free(r->endings);
+}
+
+/* How the images of the log that did not end normally ended (every worker
+ * reads every END: the first one's log has them all). */
+static void collect_endings(struct sf_run *r, struct sf_log *log)
+{
+    free(r->endings);
+    r->endings = NULL;
+    size_t len = 0;
+    for (size_t i = 0; log && i < sf_log_nimages(log); i++) {
+        const struct sf_image *img = sf_log_image_at(log, i);
+        int bad;
+        char how[64], line[512];
+        if (!img->ended)
+            continue;
+        sf_end_how(how, sizeof how, &img->end, &bad);
+        if (!bad)
+            continue;
+        int n = snprintf(line, sizeof line,
+                         "# process %u (%s) ended: %s; calls still open are unfinished\n", img->pid,
+                         img->name, how);
+        if (n < 0)
+            continue;
+        r->endings = sf_xrealloc(r->endings, len + (size_t)n + 1);
+        memcpy(r->endings + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+}
+
+void sf_run_endings(FILE *f, const struct sf_run *r)
+{
+    if (r->endings)
+        fputs(r->endings, f);
 }
 
 int sf_run_option(struct sf_run *r, int c, const char *arg)
@@ -426,6 +460,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     warnings_done();
     free(wc);
     r->damaged = damage_done(w, nw, r->cmd, path);
+    collect_endings(r, w[0].log);
     for (int k = 0; k < nw; k++) {
         if (w[k].rc < 0 && w[k].err[0]) {
             fprintf(stderr, "sftrace %s: %s\n", r->cmd, w[k].err);

@@ -76,6 +76,9 @@ struct sf_run {
      * over all workers, were printed once); the command exits
      * SF_EXIT_DAMAGED after its output. */
     int damaged;
+    /* Set by sf_run_go: lines "# process P (NAME) ended: HOW; ..." for each
+     * image that did not exit with status 0 or exec (malloc'd, or NULL). */
+    char *endings;
 };
 
 /*
@@ -171,6 +174,8 @@ uint32_t sf_run_find(const struct sf_run *r, const char *name);
 /* The "# LOG: N events, N calls, N threads, N processes, SPAN" line (and
  * one on unfinished calls, exits without entry and lost records if any). */
 void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st);
+/* r->endings, if any, to f. */
+void sf_run_endings(FILE *f, const struct sf_run *r);
 /* "pid/tid name" of a thread, for --by thread headings and labels. */
 void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t);
 

@@ -245,6 +245,31 @@ static void start_buffer(struct sf_slot *s, uint32_t i, uint32_t from)
     sf_tls.pos = sf_slot_buf(s, i) + from;
 }
 
+/*
+ * The first event of a process that shares our memory but is not us (a
+ * vfork child, or a clone(CLONE_VM) child with a TLS of its own): it
+ * records into a slot of ours under its own pid, and our helper writes it.
+ * Its PROCESS chunk (ours, with its pid: it runs our program in our
+ * memory) and our OBJECT chunks go first, through the mailbox, before it
+ * has stored anything; its END comes when it ends (sf_sharer_end) or the
+ * helper finds it gone.
+ */
+static void sharer_describe(uint32_t pid)
+{
+    if (!sf_g.proc_chunk || sf_g.proc_chunk_len < sizeof(struct sf_process))
+        return;
+    struct sf_process p;
+    memcpy(&p, sf_g.proc_chunk, sizeof p);
+    p.h.pid = pid;
+    p.h.flags = SF_PROC_FORKED;
+    p.ppid = (uint32_t)sf_g.pid;
+    p.tsc = sf_now();
+    p.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : p.tsc;
+    p.real_ns = sf_real_ns();
+    sf_log_write(&p, sizeof p, sf_g.proc_chunk + sizeof p, sf_g.proc_chunk_len - sizeof p);
+    sf_write_object_chunks_as(pid);
+}
+
 /* First event of a thread: give it a slot, or send it to the discard buffer. */
 static void thread_start(uint64_t now, int force)
 {
@@ -257,6 +282,12 @@ static void thread_start(uint64_t now, int force)
         return;
     }
     /* The helper left it with every buffer FREE and zero, wnext and seq 0. */
+    pid_t self = getpid();
+    s->pid = self != sf_g.pid ? (uint32_t)self : 0;
+    s->sh_events = s->sh_lost = 0;
+    s->sh_how = s->sh_status = 0;
+    if (s->pid)
+        sharer_describe(s->pid); /* before it has any record */
     s->tid = (uint32_t)sf_gettid();
     prctl(PR_GET_NAME, s->name, 0, 0, 0);
     memset(s->written_name, 0, sizeof s->written_name);
@@ -269,7 +300,12 @@ static void thread_start(uint64_t now, int force)
     sf_tls.state = SF_T_ACTIVE;
     sf_tls.dtor_rounds = 0;
     sf_tls.ext_words = 0;
-    atomic_fetch_add(&sf_g.ctl->nthreads, 1);
+    if (s->pid)
+        return; /* not one of our threads: its own END counts it */
+    if (sf_g.exec_counted && s->tid == (uint32_t)sf_g.pid)
+        sf_g.exec_counted = 0; /* the old image's END counted this task */
+    else
+        atomic_fetch_add(&sf_g.ctl->nthreads, 1);
     pthread_setspecific(exit_key, &sf_tls);
 }
 
@@ -630,11 +666,83 @@ int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
     return rc;
 }
 
+/* ---- processes sharing our memory ------------------------------------------- */
+
+int sf_sharer_active(void)
+{
+    struct sf_slot *s = sf_tls.slot;
+    return sf_tls.state == SF_T_ACTIVE && s && s->pid && s->pid == (uint32_t)getpid();
+}
+
+/* The calling process shares our memory and ends (exit, exec, a fatal
+ * signal): have the helper write its records and its END now, so that an
+ * exec'd image's PROCESS chunk comes after them. Later events (a failed
+ * exec) are discarded. */
+void sf_sharer_end(uint32_t reason)
+{
+    sigset_t old;
+    block_signals(&old);
+    struct sf_slot *s = sf_tls.slot;
+    if (sf_g.ctl && !sf_tls.in_slow && sf_sharer_active()) {
+        prctl(PR_GET_NAME, s->name, 0, 0, 0);
+        sf_tls.state = SF_T_EXITED;
+        point_at_discard(sf_now());
+        sf_tls.slot = NULL;
+        if (!sf_g.helper_gone && spin_trylock(&req_lock, 100000)) {
+            sf_g.ctl->req_slot = s->index;
+            sf_request_locked(REQ_SHARER_END, reason);
+            spin_unlock(&req_lock);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/*
+ * vfork (arch/ARCH/vfork.S). The child runs in our memory with our TLS
+ * while the parent's thread waits until the child execs or exits: keep the
+ * thread's state for the parent and start afresh, so that the child's first
+ * event takes a slot of its own under its pid. (Under qemu-user vfork is a
+ * fork: the child's memory is a copy, but the buffers are shared memory,
+ * and the same applies.)
+ */
+static __thread struct sf_tls vfork_saved __attribute__((tls_model("initial-exec")));
+static __thread int vfork_saved_ok __attribute__((tls_model("initial-exec")));
+
+void sf_vfork_child(void)
+{
+    if (!sf_g.enabled || sf_tls.in_slow)
+        return;
+    vfork_saved = sf_tls;
+    vfork_saved_ok = 1;
+    memset(&sf_tls, 0, sizeof sf_tls);
+}
+
+void sf_vfork_parent(void)
+{
+    if (!vfork_saved_ok)
+        return;
+    vfork_saved_ok = 0;
+    sf_tls = vfork_saved;
+    /* the child has exec'd or exited: the helper ends its recording if
+     * the child's runtime could not (a raw exit, a death) */
+    if (sf_g.ctl) {
+        sf_g.ctl->helper_sleeping = 1;
+        sf_wake_helper();
+    }
+}
+
 /* Note how the process is ending, for END (exit, _exit, a fatal signal). */
 void sf_note_status(int how, int status)
 {
     if (!sf_g.ctl)
         return;
+    if (getpid() != sf_g.pid) { /* a process sharing our memory: its own END */
+        if (sf_sharer_active()) {
+            atomic_store(&sf_tls.slot->sh_status, status);
+            atomic_store(&sf_tls.slot->sh_how, how);
+        }
+        return;
+    }
     atomic_store(&sf_g.ctl->status, status);
     atomic_store(&sf_g.ctl->status_how, how);
 }

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -42,6 +43,16 @@
 #define SYS_pidfd_open 434
 #endif
 
+/* Linux 6.15's PIDFD_GET_INFO (not in older headers): a pidfd tells the
+ * exit status of its process even after the parent reaped it. */
+struct sf_pidfd_info {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define SF_PIDFD_GET_INFO _IOWR(0xFF, 11, struct sf_pidfd_info)
+#define SF_PIDFD_INFO_EXIT (1ull << 3)
+
 int sf_in_helper;
 
 static int log_fd = -1, wake_r = -1, alive_w = -1, pidfd = -1;
@@ -52,6 +63,13 @@ static struct sf_pack_state hpack;
 static int ended, write_failed, process_written;
 static int owners_pack; /* the last buffer came packed: no core is spare */
 static uint64_t failed_records;
+
+/* The pid a slot's records are logged under: ours, or that of the process
+ * sharing our memory that owns it (a vfork child). */
+static uint32_t slot_pid(const struct sf_slot *s)
+{
+    return s->pid ? s->pid : (uint32_t)sf_g.pid;
+}
 
 int sf_fd_is(int fd, uint64_t ino)
 {
@@ -167,7 +185,10 @@ int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
     }
 }
 
-static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t flags)
+/* tsc: when the name took effect, or the thread ended; never later than a
+ * record of the thread that follows the chunk in the log (a reader keeps
+ * each thread's times in order, and would move those records). */
+static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t flags, uint64_t tsc)
 {
     struct sf_thread t;
     memset(&t, 0, sizeof t);
@@ -175,9 +196,9 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
     t.h.type = SF_CHUNK_THREAD;
     t.h.flags = (uint16_t)flags;
     t.h.size = sizeof t;
-    t.h.pid = (uint32_t)sf_g.pid;
+    t.h.pid = slot_pid(s);
     t.tid = s->tid;
-    t.tsc = sf_now();
+    t.tsc = tsc;
     memcpy(t.name, name, 15);
     sf_helper_write(&t, sizeof t, NULL, 0);
     memcpy(s->written_name, name, 16);
@@ -253,7 +274,7 @@ static void events_header(struct sf_events *h, struct sf_slot *s, uint32_t hi, s
     h->h.type = SF_CHUNK_EVENTS;
     h->h.flags = packed ? SF_PACK_FLAGS : 0;
     h->h.size = (uint32_t)(sizeof *h + len);
-    h->h.pid = (uint32_t)sf_g.pid;
+    h->h.pid = slot_pid(s);
     h->tid = s->tid;
     h->seq = s->seq++;
     h->tsc_hi = hi;
@@ -262,21 +283,46 @@ static void events_header(struct sf_events *h, struct sf_slot *s, uint32_t hi, s
     h->flush_mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : h->flush_tsc;
 }
 
-static void count(uint64_t nrec, uint32_t ext, int ok)
+static void count(struct sf_slot *s, uint64_t nrec, uint32_t ext, int ok)
 {
-    if (ok)
-        atomic_fetch_add(&sf_g.ctl->events, nrec > ext ? nrec - ext : 0);
+    uint64_t ev = nrec > ext ? nrec - ext : 0;
+    if (!ok)
+        failed_records += nrec;
+    if (s->pid) /* its own END counts them */
+        *(ok ? &s->sh_events : &s->sh_lost) += ok ? ev : nrec;
+    else if (ok)
+        atomic_fetch_add(&sf_g.ctl->events, ev);
     else
-        failed_records += nrec, atomic_fetch_add(&sf_g.ctl->lost, nrec);
+        atomic_fetch_add(&sf_g.ctl->lost, nrec);
 }
 
-static void name_check(struct sf_slot *s, const char *src)
+/* The time of the first function record in [from, to) (hi: the high half
+ * in force at from), else dflt. */
+static uint64_t first_time(const uint8_t *from, const uint8_t *to, uint32_t hi, uint64_t dflt)
+{
+    while (from + 8 <= to) {
+        uint32_t w0, w1;
+        memcpy(&w0, from, 4);
+        memcpy(&w1, from + 4, 4);
+        if (sf_w1_kind(w1) != SF_KIND_EXT)
+            return (uint64_t)hi << 32 | w0;
+        if (sf_w1_sub(w1) == SF_EXT_TSC_HI)
+            hi = w0;
+        from += 8 + 8 * (size_t)sf_w1_nwords(w1);
+    }
+    return dflt;
+}
+
+/* Before s's next records: a THREAD chunk if its name changed, dated
+ * `when`. Before a chunk that is the chunk's first record (the owner notes
+ * the name once per buffer, so that is as early as the change is known). */
+static void name_check(struct sf_slot *s, const char *src, uint64_t when)
 {
     char name[16];
     memcpy(name, src, 16);
     name[15] = 0;
     if (memcmp(name, s->written_name, 16) != 0)
-        write_thread_chunk(s, name, 0);
+        write_thread_chunk(s, name, 0, when);
 }
 
 /* Write records [b->from, end) of s as one EVENTS chunk. */
@@ -287,12 +333,13 @@ static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_
         return;
     uint64_t nrec = (end - b->from) / 8;
     if (write_failed) {
-        count(nrec, ext, 0);
+        count(s, nrec, ext, 0);
         b->from = end;
         return;
     }
     ensure_process_chunk();
-    name_check(s, full && b->name[0] ? b->name : s->name);
+    name_check(s, full && b->name[0] ? b->name : s->name,
+               first_time(mem + b->from, mem + end, b->hi, sf_now()));
     struct sf_events h;
     const uint8_t *data = mem + b->from;
     size_t len = end - b->from;
@@ -306,7 +353,7 @@ static void write_raw(struct sf_slot *s, struct sf_buf *b, uint8_t *mem, uint32_
         data = packout;
     }
     events_header(&h, s, b->hi, len, packed, pad);
-    count(nrec, ext, sf_helper_write(&h, sizeof h, data, len) == 0);
+    count(s, nrec, ext, sf_helper_write(&h, sizeof h, data, len) == 0);
     b->from = end;
 }
 
@@ -315,14 +362,16 @@ static void write_packed(struct sf_slot *s, struct sf_buf *b, uint32_t i)
     uint64_t nrec = (SF_BUF_SIZE - b->packed_from) / 8;
     uint32_t ext = b->ext_words - b->ext_taken;
     if (write_failed) {
-        count(nrec, ext, 0);
+        count(s, nrec, ext, 0);
         return;
     }
     ensure_process_chunk();
-    name_check(s, b->name[0] ? b->name : s->name);
+    const uint8_t *mem = sf_slot_buf(s, i); /* the owner packed a copy */
+    name_check(s, b->name[0] ? b->name : s->name,
+               first_time(mem + b->packed_from, mem + SF_BUF_SIZE, b->hi, sf_now()));
     struct sf_events h;
     events_header(&h, s, b->hi, b->packed_len, 1, b->packed_pad);
-    count(nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
+    count(s, nrec, ext, sf_helper_write(&h, sizeof h, sf_slot_packarea(s, i), b->packed_len) == 0);
 }
 
 static void free_buf(struct sf_slot *s, uint32_t i, uint32_t used)
@@ -335,6 +384,33 @@ static void free_buf(struct sf_slot *s, uint32_t i, uint32_t used)
     atomic_store_explicit(&b->state, B_FREE, memory_order_release);
     if (atomic_load(&s->owner_waiting))
         futex_wake(&b->state);
+}
+
+static void end_chunk(struct sf_end *e, uint32_t pid, uint32_t reason, uint32_t how,
+                      uint32_t status)
+{
+    memset(e, 0, sizeof *e);
+    e->h.magic = SF_CHUNK_MAGIC;
+    e->h.type = SF_CHUNK_END;
+    e->h.size = sizeof *e;
+    e->h.pid = pid;
+    e->tsc = sf_now();
+    e->mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e->tsc;
+    e->reason = reason;
+    e->status_how = how;
+    e->status = status;
+}
+
+/* The END of a process sharing our memory, after its THREAD chunk. */
+static void write_sharer_end(struct sf_slot *s)
+{
+    struct sf_end e;
+    end_chunk(&e, s->pid, s->sh_reason ? s->sh_reason : SF_END_DIED,
+              (uint32_t)atomic_load(&s->sh_how), (uint32_t)atomic_load(&s->sh_status));
+    e.events = s->sh_events;
+    e.lost = s->sh_lost;
+    e.threads = 1;
+    sf_helper_write(&e, sizeof e, NULL, 0);
 }
 
 enum { M_NORMAL, M_LIVE, M_DEAD, M_DISCARD };
@@ -395,8 +471,16 @@ static int process_slot(struct sf_slot *s, int mode)
             char name[16];
             memcpy(name, s->name, 16);
             name[15] = 0;
-            write_thread_chunk(s, name, SF_THREAD_EXITED);
+            /* (a process sharing our memory described itself through the
+             * mailbox: its PROCESS chunk is there even if ours is not) */
+            if (s->seq || !s->pid)
+                write_thread_chunk(s, name, SF_THREAD_EXITED, sf_now());
         }
+        if (s->pid && mode != M_DISCARD && !write_failed)
+            write_sharer_end(s);
+        s->pid = 0;
+        s->sh_reason = 0;
+        s->sh_events = s->sh_lost = 0;
         for (uint32_t i = 0; i < SF_NBUF; i++)
             if (atomic_load(&s->bufs[i].state) != B_FREE || i == filling)
                 free_buf(s, i, i == filling ? filling_end : SF_BUF_SIZE);
@@ -432,12 +516,13 @@ static int process_all(int mode)
  * buffer; this catches a later change). */
 static void refresh_names(void)
 {
+    map_new_blocks(); /* threads that started since the last look */
     for (uint32_t i = 0; i < hmapped; i++) {
         struct sf_slot *s = hblocks[i];
         if (atomic_load(&s->state) != SLOT_USED)
             continue;
         char path[64], name[17] = {0};
-        snprintf(path, sizeof path, "/proc/%d/task/%u/comm", (int)sf_g.pid, s->tid);
+        snprintf(path, sizeof path, "/proc/%d/task/%u/comm", (int)slot_pid(s), s->tid);
         ssize_t n = sf_read_file(path, name, 16);
         if (n <= 0)
             continue;
@@ -458,19 +543,10 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
         return; /* a forked child that recorded nothing: nothing at all */
     ensure_process_chunk();
     struct sf_end e;
-    memset(&e, 0, sizeof e);
-    e.h.magic = SF_CHUNK_MAGIC;
-    e.h.type = SF_CHUNK_END;
-    e.h.size = sizeof e;
-    e.h.pid = (uint32_t)sf_g.pid;
-    e.tsc = sf_now();
-    e.mono_ns = sf_g.clock == SF_CLOCK_TSC ? sf_mono_ns() : e.tsc;
+    end_chunk(&e, (uint32_t)sf_g.pid, reason, how, status);
     e.events = sf_ring_on() ? sf_ring_events_written() : atomic_load(&ctl->events);
     e.lost = atomic_load(&ctl->lost);
     e.threads = atomic_load(&ctl->nthreads);
-    e.reason = reason;
-    e.status_how = how;
-    e.status = status;
     if (write_failed) {
         /* Not writable any more: say on stderr what the log is missing. */
         sf_msg("cannot write the log %s: %s; it is missing %llu records of pid %d and its END "
@@ -486,6 +562,12 @@ static void ack(uint32_t seq)
     atomic_store_explicit(&sf_g.ctl->ack_seq, seq, memory_order_release);
     futex_wake(&sf_g.ctl->ack_seq);
 }
+
+static void end_sharer(struct sf_slot *s, uint32_t reason, int known, uint32_t how,
+                       uint32_t status);
+static void check_sharers(int force);
+static int sharer_pidfd(uint32_t pid, int open_it);
+static void sharer_pidfd_close(uint32_t pid);
 
 /* One request of the runtime, if one is waiting. */
 static int handle_request(void)
@@ -505,17 +587,37 @@ static int handle_request(void)
             /* an OBJECT: PROCESS goes first; a forked child describes its
              * objects even before its first record, as it always did */
             ensure_process_chunk();
+            const struct sf_chunk *c = (const struct sf_chunk *)mbox;
+            if (ctl->mbox_len >= sizeof *c && c->type == SF_CHUNK_PROCESS &&
+                c->pid != (uint32_t)sf_g.pid)
+                sharer_pidfd(c->pid, 1); /* a vfork child describes itself */
             sf_helper_write(mbox, ctl->mbox_len, NULL, 0);
         }
+        break;
+    case REQ_SHARER_END:
+        map_new_blocks();
+        if (ctl->req_slot < hmapped && !ended)
+            end_sharer(hblocks[ctl->req_slot], ctl->end_reason, 0, 0, 0);
         break;
     case REQ_FLUSH:
     case REQ_END:
         if (!ended) {
+            /* a name read now is dated before the records not written yet:
+             * they are stored after the scan, so their times are later */
+            uint64_t t0 = sf_now();
             refresh_names();
             process_all(M_LIVE);
             for (uint32_t i = 0; i < hmapped; i++)
                 if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
-                    name_check(hblocks[i], hblocks[i]->name);
+                    name_check(hblocks[i], hblocks[i]->name, t0);
+        }
+        if (ctl->req_kind == REQ_END && !ended) {
+            /* vfork children: ended, or (still running: nothing of theirs
+             * is written after this) cut off here */
+            check_sharers(1);
+            for (uint32_t i = 0; i < hmapped; i++)
+                if (hblocks[i]->pid)
+                    end_sharer(hblocks[i], SF_END_DIED, 0, 0, 0);
         }
         if (ctl->req_kind == REQ_END && !ended)
             write_end(ctl->end_reason, (uint32_t)atomic_load(&ctl->status_how),
@@ -540,21 +642,42 @@ static int handle_request(void)
     return 1;
 }
 
-/* How the dead process ended: its zombie's exit code if its parent has not
- * reaped it yet, else what the runtime noted. */
-static void death_status(uint32_t *how, uint32_t *status)
+static void wait_status(int code, uint32_t *how, uint32_t *status)
 {
-    *how = (uint32_t)atomic_load(&sf_g.ctl->status_how);
-    *status = (uint32_t)atomic_load(&sf_g.ctl->status);
+    if (WIFSIGNALED(code)) {
+        *how = SF_STATUS_SIGNALED;
+        *status = (uint32_t)WTERMSIG(code);
+    } else {
+        *how = SF_STATUS_EXITED;
+        *status = (uint32_t)WEXITSTATUS(code);
+    }
+}
+
+/* How process pid ended (pfd: its pidfd, or -1): its zombie's exit code if
+ * its parent has not reaped it yet, else the pidfd's (Linux 6.15 keeps it
+ * after the reaping). 1 with the status; 0 if it still runs; -1 if it is
+ * gone and nobody can say how. */
+static int proc_status(int pid, int pfd, uint32_t *how, uint32_t *status)
+{
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)sf_g.pid);
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
     ssize_t n = sf_read_file(path, buf, sizeof buf - 1);
-    if (n <= 0)
-        return;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))
-        return;
+    char *p = NULL;
+    if (n > 0) {
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+    }
+    if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X')) {
+        struct sf_pidfd_info info;
+        memset(&info, 0, sizeof info);
+        info.mask = SF_PIDFD_INFO_EXIT;
+        if (pfd >= 0 && ioctl(pfd, SF_PIDFD_GET_INFO, &info) == 0 &&
+            (info.mask & SF_PIDFD_INFO_EXIT)) {
+            wait_status(info.exit_code, how, status);
+            return 1;
+        }
+        return n > 0 ? 0 : -1; /* alive, or gone without a word */
+    }
     /* fields after the name: 3 is the state, 52 the exit code */
     int field = 2;
     char *last = p + 1;
@@ -566,17 +689,22 @@ static void death_status(uint32_t *how, uint32_t *status)
                 break;
         }
     if (field != 52)
-        return;
+        return -1;
     int code = 0;
     for (char *q = last; *q >= '0' && *q <= '9'; q++)
         code = code * 10 + (*q - '0');
-    if (WIFSIGNALED(code)) {
-        *how = SF_STATUS_SIGNALED;
-        *status = (uint32_t)WTERMSIG(code);
-    } else {
-        *how = SF_STATUS_EXITED;
-        *status = (uint32_t)WEXITSTATUS(code);
-    }
+    wait_status(code, how, status);
+    return 1;
+}
+
+/* How the dead process ended: proc_status, else what the runtime noted.
+ * Called as soon as the death is seen, before the salvage, while the zombie
+ * is most likely still there. */
+static void death_status(uint32_t *how, uint32_t *status)
+{
+    *how = (uint32_t)atomic_load(&sf_g.ctl->status_how);
+    *status = (uint32_t)atomic_load(&sf_g.ctl->status);
+    proc_status((int)sf_g.pid, pidfd, how, status);
 }
 
 /* The image is gone (death or exec) without its last flush: write every
@@ -585,13 +713,17 @@ static void salvage(uint32_t reason)
 {
     if (ended)
         return;
-    handle_request(); /* a chunk it had put in the mailbox */
-    map_new_blocks();
-    for (uint32_t i = 0; i < hmapped; i++)
-        process_slot(hblocks[i], M_DEAD);
     uint32_t how = 0, status = 0;
     if (reason == SF_END_DIED)
         death_status(&how, &status);
+    handle_request(); /* a chunk it had put in the mailbox */
+    map_new_blocks();
+    check_sharers(1); /* vfork children that ended before us */
+    for (uint32_t i = 0; i < hmapped; i++)
+        if (hblocks[i]->pid) /* one that runs on: ended here, how unknown */
+            end_sharer(hblocks[i], SF_END_DIED, 0, 0, 0);
+    for (uint32_t i = 0; i < hmapped; i++)
+        process_slot(hblocks[i], M_DEAD);
     if (process_written && !write_failed)
         for (uint32_t i = 0; i < hmapped; i++) {
             struct sf_slot *s = hblocks[i];
@@ -599,7 +731,7 @@ static void salvage(uint32_t reason)
                 char name[16];
                 memcpy(name, s->name, 16);
                 name[15] = 0;
-                write_thread_chunk(s, name, SF_THREAD_EXITED);
+                write_thread_chunk(s, name, SF_THREAD_EXITED, sf_now());
             }
         }
     write_end(reason, how, status);
@@ -608,10 +740,10 @@ static void salvage(uint32_t reason)
 /* Did the process exec? Then our memfd is no longer mapped in it (a
  * program can close the descriptor with a raw system call, but not unmap
  * the buffers its threads write to): look for its inode in the maps. */
-static int execed(void)
+static int execed_pid(int pid)
 {
     char path[64], buf[8192], ino[32];
-    snprintf(path, sizeof path, "/proc/%d/maps", (int)sf_g.pid);
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
     int n = snprintf(ino, sizeof ino, " %llu ", (unsigned long long)sf_g.memfd_ino);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -644,6 +776,96 @@ static int execed(void)
     }
     close(fd);
     return !found;
+}
+
+static int execed(void)
+{
+    return execed_pid((int)sf_g.pid);
+}
+
+/* ---- processes sharing our memory (vfork children) -------------------------- */
+
+/* End the recording of s, the slot of a process sharing our memory: its
+ * records, its THREAD and END chunks; the slot goes back. known: how and
+ * status are the process's exit, else what its runtime noted counts. */
+static void end_sharer(struct sf_slot *s, uint32_t reason, int known, uint32_t how, uint32_t status)
+{
+    if (!s->pid || atomic_load(&s->state) != SLOT_USED)
+        return;
+    s->sh_reason = reason;
+    if (known) {
+        atomic_store(&s->sh_how, (int32_t)how);
+        atomic_store(&s->sh_status, (int32_t)status);
+    }
+    sharer_pidfd_close(s->pid);
+    atomic_store_explicit(&s->state, SLOT_EXITED, memory_order_release);
+    process_slot(s, M_DEAD);
+}
+
+/* A process sharing our memory that exec'd or died without its runtime
+ * saying so (a raw system call, a signal) is found here, at most every
+ * 10 ms. Returns how many still run. */
+static uint64_t sharers_checked;
+static int sharers_live;
+static struct {
+    uint32_t pid; /* 0: free */
+    int fd;
+} sh_fds[64]; /* pidfds of the processes sharing our memory */
+
+/* The pidfd of a process sharing our memory, opened at first sight (when
+ * it describes itself, so the status of a quick death is still known). */
+static int sharer_pidfd(uint32_t pid, int open_it)
+{
+    int k = -1;
+    for (int i = 0; i < 64; i++) {
+        if (sh_fds[i].pid == pid)
+            return sh_fds[i].fd;
+        if (!sh_fds[i].pid && k < 0)
+            k = i;
+    }
+    if (!open_it)
+        return -1;
+    if (k < 0) { /* all taken: one goes */
+        k = (int)(pid % 64);
+        if (sh_fds[k].fd >= 0)
+            close(sh_fds[k].fd);
+    }
+    sh_fds[k].pid = pid;
+    sh_fds[k].fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return sh_fds[k].fd;
+}
+
+static void sharer_pidfd_close(uint32_t pid)
+{
+    for (int i = 0; i < 64; i++)
+        if (sh_fds[i].pid == pid) {
+            if (sh_fds[i].fd >= 0)
+                close(sh_fds[i].fd);
+            sh_fds[i].pid = 0;
+        }
+}
+
+static void check_sharers(int force)
+{
+    uint64_t now = sf_mono_ns();
+    if (!force && now - sharers_checked < 10000000)
+        return;
+    sharers_checked = now;
+    int live = 0;
+    for (uint32_t i = 0; i < hmapped; i++) {
+        struct sf_slot *s = hblocks[i];
+        if (!s->pid || atomic_load(&s->state) != SLOT_USED)
+            continue;
+        uint32_t how = 0, status = 0;
+        int r = proc_status((int)s->pid, sharer_pidfd(s->pid, 1), &how, &status);
+        if (r != 0)
+            end_sharer(s, SF_END_DIED, r > 0, how, status);
+        else if (execed_pid((int)s->pid))
+            end_sharer(s, SF_END_EXEC, 0, 0, 0);
+        else
+            live++;
+    }
+    sharers_live = live;
 }
 
 /* Is the process on its way out? Its memory goes before its descriptors
@@ -684,6 +906,7 @@ static __attribute__((noreturn)) void helper_main(void)
     for (;;) {
         int did = handle_request();
         did += process_all(M_NORMAL);
+        check_sharers(0);
         if (did)
             continue;
         if (!owners_pack) /* when the cores are busy, spinning takes one from them */
@@ -694,7 +917,7 @@ static __attribute__((noreturn)) void helper_main(void)
             continue;
         }
         struct pollfd p[2] = {{pidfd, POLLIN, 0}, {wake_open ? wake_r : -1, POLLIN, 0}};
-        int r = poll(p, 2, wake_open && pidfd >= 0 ? 1000 : 20);
+        int r = poll(p, 2, sharers_live ? 10 : wake_open && pidfd >= 0 ? 1000 : 20);
         atomic_store(&ctl->helper_sleeping, 0);
         if (r > 0 && (p[0].revents & POLLIN)) {
             salvage(SF_END_DIED);
@@ -804,29 +1027,46 @@ int sf_helper_start(void)
     log_fd = sf_g.fd;
     wake_r = wake[0];
     alive_w = alive[1];
-    sigset_t all, old;
+    sigset_t all, old, pending;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     /* exit signal 0: the program is never told about the middle process */
-    long mid = syscall(SYS_clone, 0ul, NULL, NULL, NULL, NULL);
+    unsigned long exit_signal = 0;
+    long mid = syscall(SYS_clone, exit_signal, NULL, NULL, NULL, NULL);
+    if (mid < 0 && errno == EINVAL) {
+        /* qemu-user refuses a fork whose exit signal is not SIGCHLD: the
+         * middle process then sends one, taken back below */
+        sigpending(&pending);
+        exit_signal = sigismember(&pending, SIGCHLD) ? 0 : SIGCHLD;
+        mid = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+    }
     if (mid == 0) {
         long h = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
         if (h == 0)
             helper_child();
         syscall(SYS_exit_group, h < 0 ? 1 : 0);
     }
+    if (mid > 0) {
+        int st;
+        while (waitpid((pid_t)mid, &st, __WALL) < 0 && errno == EINTR)
+            ;
+        if (exit_signal == SIGCHLD) {
+            /* the middle process's SIGCHLD, while still blocked (one that
+             * was pending before is left for the program) */
+            sigset_t chld;
+            sigemptyset(&chld);
+            sigaddset(&chld, SIGCHLD);
+            struct timespec zero = {0, 0};
+            while (sigtimedwait(&chld, NULL, &zero) < 0 && errno == EINTR)
+                ;
+        }
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(wake[0]);
     close(alive[1]);
     log_fd = wake_r = alive_w = -1;
     pid_t hp = 0;
-    int ok = mid > 0;
-    if (ok) {
-        int st;
-        while (waitpid((pid_t)mid, &st, __WALL) < 0 && errno == EINTR)
-            ;
-        ok = sf_read_all(alive[0], &hp, sizeof hp) == 0 && hp > 0;
-    }
+    int ok = mid > 0 && sf_read_all(alive[0], &hp, sizeof hp) == 0 && hp > 0;
     if (!ok) {
         close(wake[1]);
         close(alive[0]);

@@ -190,8 +190,15 @@ static char **env_with_exec(char *const envp[], char **out, char *var, size_t va
     for (size_t i = 0; envp && envp[i]; i++)
         if (strncmp(envp[i], EXEC_VAR, sizeof EXEC_VAR - 1) != 0)
             out[k++] = envp[i];
-    /* pid:helper: the new image waits for the old helper before it starts */
-    snprintf(var, varlen, EXEC_VAR "%d:%d", (int)sf_g.pid, (int)sf_g.helper_pid);
+    /* pid:helper:counted: the new image waits for the old helper before it
+     * starts, and does not count this thread again if the old one did. A
+     * vfork child that recorded has had its END written already (no helper
+     * to wait for) and counted its thread. */
+    if (getpid() != sf_g.pid)
+        snprintf(var, varlen, EXEC_VAR "%d:0:1", (int)getpid());
+    else
+        snprintf(var, varlen, EXEC_VAR "%d:%d:%d", (int)sf_g.pid, (int)sf_g.helper_pid,
+                 sf_tls.state == SF_T_ACTIVE && sf_tls.slot);
     out[k++] = var;
     out[k] = NULL;
     return out;
@@ -203,6 +210,9 @@ static char **env_with_exec(char *const envp[], char **out, char *var, size_t va
     char *const *use_env_ = envp;                                                                  \
     if (tracing_here()) {                                                                          \
         before_exec();                                                                             \
+        use_env_ = env_with_exec(envp, newenv, var_, sizeof var_);                                 \
+    } else if (sf_g.enabled && sf_sharer_active()) {                                               \
+        sf_sharer_end(SF_END_EXEC);                                                                \
         use_env_ = env_with_exec(envp, newenv, var_, sizeof var_);                                 \
     }
 

@@ -207,8 +207,12 @@ int sf_build_process_chunk(int flags)
 /* The last flush of this process image: every thread's records, then END. */
 void sf_before_exit(int reason)
 {
-    if (!sf_g.enabled || getpid() != sf_g.pid)
-        return; /* not tracing, or a vfork child sharing our memory */
+    if (!sf_g.enabled)
+        return;
+    if (getpid() != sf_g.pid) { /* a vfork child sharing our memory */
+        sf_sharer_end((uint32_t)reason);
+        return;
+    }
     if (sf_tls.state == SF_T_ACTIVE && sf_tls.slot)
         prctl(PR_GET_NAME, sf_tls.slot->name, 0, 0, 0);
     sf_request(REQ_END, (uint32_t)reason);
@@ -328,8 +332,12 @@ void sf_init(void)
     sf_ring_init();
     const char *ex = getenv("SFTRACE_EXEC_PID");
     int execed = ex && atoi(ex) == (int)sf_g.pid;
-    if (execed && strchr(ex, ':'))
-        wait_for_old_helper(atoi(strchr(ex, ':') + 1));
+    if (execed && strchr(ex, ':')) {
+        const char *h = strchr(ex, ':') + 1;
+        wait_for_old_helper(atoi(h));
+        /* the task that exec'd goes on as our main thread: counted once */
+        sf_g.exec_counted = strchr(h, ':') && atoi(strchr(h, ':') + 1) == 1;
+    }
     if (ex)
         unsetenv("SFTRACE_EXEC_PID");
     if (sf_build_process_chunk(execed ? SF_PROC_EXECED : 0) != 0 || sf_helper_start() != 0) {
@@ -405,5 +413,6 @@ __attribute__((constructor)) static void sf_constructor(void)
 __attribute__((destructor)) static void sf_destructor(void)
 {
     sf_before_exit(SF_END_EXIT);
-    sf_g.exiting = 1;
+    if (getpid() == sf_g.pid) /* not a vfork child's exit: our memory is its */
+        sf_g.exiting = 1;
 }

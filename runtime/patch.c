@@ -632,6 +632,21 @@ void sf_patch_unlock(void)
     pthread_mutex_unlock(&patch_lock);
 }
 
+/* The OBJECT chunks again, under another pid: a vfork child runs in our
+ * memory, so our objects are its objects. */
+void sf_write_object_chunks_as(uint32_t pid)
+{
+    for (uint32_t i = 0; i < nobjs; i++) {
+        struct obj *o = &objs[i];
+        if (o->skipped || !o->chunk)
+            continue;
+        struct sf_chunk h; /* a copy of the header; the rest as it is */
+        memcpy(&h, o->chunk, sizeof h);
+        h.pid = pid;
+        sf_log_write(&h, sizeof h, (const uint8_t *)o->chunk + sizeof h, o->chunk_size - sizeof h);
+    }
+}
+
 void sf_patch_after_fork(void);
 void sf_patch_after_fork(void)
 {

@@ -136,8 +136,15 @@ struct sf_slot {
     uint32_t trig_depth;
     uint32_t trig_fid[SF_TRIG_DEPTH];
     uint64_t trig_t0[SF_TRIG_DEPTH];
+    uint32_t pid; /* 0: a thread of the process; else the pid of a process sharing
+                     our memory (a vfork child) whose only thread this is */
     struct sf_buf bufs[SF_NBUF];
     struct sf_pack_state pack; /* the owner's packer state */
+    /* pid != 0: its END's figures (events, lost: the helper's) and how it
+     * ended as its runtime noted it (exit, _exit, a fatal signal) */
+    uint64_t sh_events, sh_lost;
+    _Atomic int32_t sh_how, sh_status;
+    uint32_t sh_reason; /* the helper's: why it ended (enum sf_end_reason) */
 };
 #define SLOT_FREE 0u
 #define SLOT_USED 1u
@@ -171,10 +178,12 @@ static inline uint8_t *sf_slot_packarea(struct sf_slot *s, uint32_t i)
 /* Requests the runtime makes to its helper (sf_ctl.req_kind). */
 enum {
     REQ_NONE = 0,
-    REQ_CHUNK = 1,    /* append the chunk in the mailbox (mbox_len bytes) */
-    REQ_FLUSH = 2,    /* write every thread's records stored so far */
-    REQ_END = 3,      /* REQ_FLUSH, then END with end_reason; write nothing after */
-    REQ_SNAPSHOT = 4, /* flight recorder: write a snapshot (why: end_reason, arg: req_arg) */
+    REQ_CHUNK = 1,      /* append the chunk in the mailbox (mbox_len bytes) */
+    REQ_FLUSH = 2,      /* write every thread's records stored so far */
+    REQ_END = 3,        /* REQ_FLUSH, then END with end_reason; write nothing after */
+    REQ_SNAPSHOT = 4,   /* flight recorder: write a snapshot (why: end_reason, arg: req_arg) */
+    REQ_SHARER_END = 5, /* slot req_slot's process (a vfork child) ends: its
+                           records, its THREAD and END chunks (end_reason) */
 };
 
 /* How a process ended, as far as anyone could tell (sf_end.status_how). */
@@ -201,6 +210,7 @@ struct sf_ctl {
     _Atomic uint64_t behind;    /* times an owner waited for the helper */
     uint32_t req_arg;           /* REQ_SNAPSHOT: the trigger's function id */
     _Atomic uint32_t snapshots; /* snapshots written (helper) */
+    uint32_t req_slot;          /* REQ_SHARER_END: the slot */
 };
 #define SF_CTL_MAGIC 0x4c544353u
 
@@ -211,6 +221,7 @@ struct sf_global {
     pid_t pid;             /* cached getpid(), updated in a forked child */
     int clock;             /* enum sf_clock */
     int setup_thread_only; /* SFTRACE_SETUP_THREAD_ONLY */
+    int exec_counted;      /* the thread that exec'd us was counted by the old image */
     int patch_all;         /* preloaded by `sftrace record`: patch every object */
     int exiting;
     int raw;             /* SFTRACE_RAW: write records unpacked (debugging) */
@@ -336,6 +347,13 @@ int sf_shm_after_fork(void) SF_HIDDEN;
 void sf_wake_helper(void) SF_HIDDEN;
 int sf_request(uint32_t kind, uint32_t reason) SF_HIDDEN;
 void sf_note_status(int how, int status) SF_HIDDEN;
+/* A process sharing our memory (a vfork child): is the calling thread
+ * recording as one, and end its recording (reason: enum sf_end_reason). */
+int sf_sharer_active(void) SF_HIDDEN;
+void sf_sharer_end(uint32_t reason) SF_HIDDEN;
+/* arch/ARCH/vfork.S calls these in the child and in the parent of a vfork */
+void sf_vfork_child(void) SF_HIDDEN;
+void sf_vfork_parent(void) SF_HIDDEN;
 
 /* ---- helper.c ---- */
 int sf_helper_start(void) SF_HIDDEN;
@@ -361,6 +379,7 @@ int sf_start_attached(const char *out, const char *session) SF_HIDDEN;
 void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
+void sf_write_object_chunks_as(uint32_t pid) SF_HIDDEN; /* for a process sharing our memory */
 void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
 

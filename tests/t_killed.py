@@ -13,6 +13,7 @@ import collections
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -72,6 +73,29 @@ def _convert_and_check(log):
         "check_perfetto --strict failed on %s:\n%s" % (out, json.dumps(res["violations"], indent=1))
 
 
+def _pidfd_keeps_exit_status():
+    """Does a pidfd tell the exit status after the reaping (PIDFD_GET_INFO
+    with PIDFD_INFO_EXIT, Linux 6.15)?"""
+    import fcntl
+    import struct
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    fd = os.pidfd_open(pid)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        buf = bytearray(struct.pack("QQ11Ii", 1 << 3, 0, *([0] * 11), 0))
+        fcntl.ioctl(fd, (3 << 30) | (64 << 16) | (0xFF << 8) | 11, buf)
+        v = struct.unpack("QQ11Ii", buf)
+        return bool(v[0] & (1 << 3)) and v[-1] == signal.SIGKILL
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _check_salvaged(log, prog, killed_pid, expect_signal=True):
     """Every reported call is in the log; the killed process has an END
     (reason DIED) that counts exactly the events the log holds for it."""
@@ -129,7 +153,11 @@ def test_sigkill_forked_child():
         os.kill(victim, signal.SIGKILL)  # the parents reap it and exit 137
         _, err = _finish(p)
         assert p.returncode == 137, "record exited %d:\n%s" % (p.returncode, err)
-        _check_salvaged(log, prog, victim, expect_signal=False)
+        # the parent reaps the zombie at once: the helper has the status from
+        # its pidfd where the kernel keeps it, else maybe not at all
+        _check_salvaged(log, prog, victim, expect_signal=_pidfd_keeps_exit_status())
+        assert "process %d was killed by signal 9" % victim in err or \
+            not _pidfd_keeps_exit_status(), err
         _, chunks = tl.read_log(log)
         procs = [c for c in chunks if c["type"] == tl.CHUNK_PROCESS]
         assert len(procs) == (2 if mode == "child" else 3), procs
@@ -286,15 +314,23 @@ def _misc(args, name):
     return p, chunks, events, tl.kv(p.stdout, "pid")
 
 
-def test_sigterm_of_running_threads_end_counts_the_log():
+def _kill_threads(name, threads, lines, sig):
+    """Record killed_progress with `threads` threads, send sig after `lines`
+    progress lines; record must exit 128 + sig. Returns (log, progress, pid,
+    record's stderr)."""
     exe = _prog("killed_progress.c")
-    log = os.path.join(tl.outdir("killed"), "sigterm.log")
-    p = _start(log, [exe, "threads", "4"])
-    prog = _read_progress(p, 40)
+    log = os.path.join(tl.outdir("killed"), name + ".log")
+    p = _start(log, [exe, "threads", str(threads)])
+    prog = _read_progress(p, lines)
     pid = next(iter(prog))[0]
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, sig)
     _, err = _finish(p)
-    assert p.returncode == 128 + signal.SIGTERM, (p.returncode, err)
+    assert p.returncode == 128 + sig, (p.returncode, err)
+    return log, prog, pid, err
+
+
+def test_sigterm_of_running_threads_end_counts_the_log():
+    log, prog, pid, err = _kill_threads("sigterm", 4, 40, signal.SIGTERM)
     _, chunks = tl.read_log(log)
     ends = [c for c in chunks if c["type"] == tl.CHUNK_END]
     assert len(ends) == 1 and ends[0]["reason"] == tl.END_SIGNAL, ends
@@ -315,6 +351,69 @@ def test_failed_exec_writes_one_end():
     assert (ends[0]["status_how"], ends[0]["status"]) == (STATUS_EXITED, 0), ends
     assert tl.counts(events)["work"] == 20
     tl.check_log_complete(chunks, events)
+
+
+def _vfork(mode):
+    p, chunks, events, pid = _misc([mode], mode)
+    assert p.returncode == 0, p.stderr
+    child, status = (int(x) for x in re.search(r"^child (\d+) status (\d+)$", p.stdout, re.M).groups())
+    work = collections.Counter((e.pid, e.tid) for e in events if e.kind == "entry" and e.func == "work")
+    procs = [c for c in chunks if c["type"] == tl.CHUNK_PROCESS]
+    ends = {}
+    for c in chunks:
+        if c["type"] == tl.CHUNK_END:
+            ends.setdefault(c["pid"], []).append(c)
+    # the parent: one call before the vfork, two after; the child's ten are its own
+    assert work[(pid, pid)] == 3 and work[(child, child)] >= 10, work
+    first = [c for c in procs if c["pid"] == child][0]
+    assert first["ppid"] == pid and first["flags"] & tl.PROC_FORKED, first
+    assert [e["reason"] for e in ends[pid]] == [tl.END_EXIT], ends[pid]
+    assert ends[pid][0]["threads"] == 1, ends[pid]
+    tl.check_log_complete(chunks, events)
+    tl.check_time_order(events)
+    # nothing of an image after its END
+    for q, es in ends.items():
+        last = max(i for i, c in enumerate(chunks) if c["pid"] == q)
+        assert chunks[last] is es[-1], (q, chunks[last])
+    return p, chunks, events, pid, child, status, work, procs, ends
+
+
+def test_vfork_child_under_its_own_pid():
+    """The child of vfork runs in the parent's memory, with its TLS: its calls
+    are its own, under its pid, and it ends with its own END."""
+    p, chunks, events, pid, child, status, work, procs, ends = _vfork("vfork")
+    assert status == 3 and work[(child, child)] == 10, (status, work)
+    assert [(e["reason"], e["status_how"], e["status"], e["threads"]) for e in ends[child]] == \
+        [(tl.END_EXIT, STATUS_EXITED, 3, 1)], ends[child]
+    assert "28 events, 2 threads, 2 processes, 2 images" in p.stderr, p.stderr
+    _convert_and_check(os.path.join(tl.outdir("killed"), "vfork.log"))
+
+
+def test_vfork_child_that_execs():
+    """vfork then exec: the child's first image ends with END(exec) before its
+    exec'd image starts, which is marked exec'd and counts no new thread."""
+    p, chunks, events, pid, child, status, work, procs, ends = _vfork("vforkexec")
+    assert status == 4 and work[(child, child)] == 15, (status, work)
+    mine = [c for c in procs if c["pid"] == child]
+    assert len(mine) == 2 and mine[1]["flags"] & tl.PROC_EXECED, mine
+    assert [(e["reason"], e["threads"]) for e in ends[child]] == \
+        [(tl.END_EXEC, 1), (tl.END_EXIT, 0)], ends[child]
+    assert (ends[child][1]["status_how"], ends[child][1]["status"]) == (STATUS_EXITED, 4)
+    order = [(c["type"], c["pid"]) for c in chunks if c["pid"] == child and
+             c["type"] in (tl.CHUNK_PROCESS, tl.CHUNK_END)]
+    assert order == [(tl.CHUNK_PROCESS, child), (tl.CHUNK_END, child)] * 2, order
+    assert "40 events, 2 threads, 2 processes, 3 images" in p.stderr, p.stderr
+
+
+def test_vfork_child_that_ends_by_raw_exit():
+    """A vfork child that ends with a raw exit_group: the helper finds it gone,
+    writes its calls and an END(died) with its exit status."""
+    p, chunks, events, pid, child, status, work, procs, ends = _vfork("vforkraw")
+    assert status == 5 and work[(child, child)] == 10, (status, work)
+    assert [e["reason"] for e in ends[child]] == [END_DIED], ends[child]
+    if _pidfd_keeps_exit_status():
+        assert (ends[child][0]["status_how"], ends[child][0]["status"]) == (STATUS_EXITED, 5), \
+            ends[child]
 
 
 def test_thread_count_with_reused_tids():
@@ -364,3 +463,72 @@ def test_raw_clone_vm_child_does_not_hang():
     events, _ = tl.dump(log)
     # the child shares the parent's TLS, so its calls count as the parent's
     assert tl.counts(events)["work"] == 101010, tl.counts(events)
+
+
+# ---- how a process ended, in every tool ---------------------------------------
+
+
+def test_tools_show_how_a_killed_process_ended():
+    """info, report and convert say the process was killed by SIGKILL; the
+    calls open at the death (main, each thread's worker) are unfinished."""
+    log, prog, pid, _ = _kill_threads("tools", 3, 30, signal.SIGKILL)
+    # info
+    info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
+    procs = [x for x in info["processes"] if x["pid"] == pid]
+    assert len(procs) == 1, info["processes"]
+    assert (procs[0]["ended"], procs[0]["how"], procs[0]["signal"]) == \
+        ("died", "killed by signal 9 (SIGKILL)", 9), procs[0]
+    table = tl.run([tl.SFTRACE_ASAN, "info", log]).stdout
+    assert re.search(r"^\s*%d\s.*\bdied\s+killed by signal 9 \(SIGKILL\)" % pid, table, re.M), table
+    # report: the ending, and the open calls counted unfinished
+    rep = tl.run([tl.SFTRACE_ASAN, "report", log]).stdout
+    assert ("# process %d (killed_progress) ended: killed by signal 9 (SIGKILL); calls still "
+            "open are unfinished" % pid) in rep, rep
+    events, _ = tl.dump(log)
+    nthreads = len({e.tid for e in events if e.pid == pid})  # each inside worker()
+    rows = {l.split()[-1]: l.split() for l in rep.splitlines() if l and not l.startswith("#")}
+    assert rows["main"][-2] == "1" and rows["worker"][-2] == str(nthreads), rep
+    # convert: an instant where it ended, and the open calls end there, unfinished
+    out = log + ".json"
+    tl.run([tl.SFTRACE_ASAN, "convert", "--format", "chrome", log, "-o", out])
+    with open(out) as f:
+        evs = json.load(f)["traceEvents"]
+    marks = [e for e in evs if e["ph"] == "i" and e["pid"] == pid and "cat" not in e]
+    assert [m["name"] for m in marks] == ["sftrace: process killed by signal 9 (SIGKILL)"], marks
+    # (Chrome JSON: an unfinished call's end is an instant of category sftrace.end)
+    unf = collections.Counter(e["name"] for e in evs if e.get("cat") == "sftrace.end" and
+                              e["pid"] == pid and e.get("args", {}).get("unfinished"))
+    assert unf["main"] == 1 and unf["worker"] == nthreads, unf
+    assert all(e["ts"] <= marks[0]["ts"] for e in evs if e["ph"] in "BE" and e["pid"] == pid)
+    _convert_and_check(log)
+
+
+def test_raw_clone_settls_child_is_recorded():
+    """A raw clone(CLONE_VM | CLONE_SETTLS) child with a TLS of its own (made as
+    glibc makes a thread's): as a thread (CLONE_THREAD) its calls are its own
+    thread's; as a process sharing our memory they are under its own pid, with
+    an END for it (it ends by a raw exit, found by the helper)."""
+    if os.uname().machine != "x86_64":
+        raise tl.Skip("the test program builds an x86_64 TLS block")
+    exe = _prog("killed_raw.c")
+    for mode in ("thread", "process"):
+        log = os.path.join(tl.outdir("killed"), "clonetls-%s.log" % mode)
+        p = tl.record([exe, "clonetls", mode], log, check=False, timeout=60)
+        assert p.returncode == 0, (mode, p.returncode, p.stdout, p.stderr)
+        child = tl.kv(p.stdout, "child")
+        events, _ = tl.dump(log)
+        _, chunks = tl.read_log(log)
+        pid = {c["pid"] for c in chunks if c["type"] == tl.CHUNK_PROCESS and not c["flags"]}.pop()
+        work = collections.Counter((e.pid, e.tid) for e in events
+                                   if e.kind == "entry" and e.func == "work")
+        owner = (pid, child) if mode == "thread" else (child, child)
+        assert work == {(pid, pid): 1010, owner: 100000}, (mode, work)
+        tl.check_nesting(events)
+        ends = {c["pid"]: c for c in chunks if c["type"] == tl.CHUNK_END}
+        if mode == "process":
+            assert ends[child]["reason"] == END_DIED and ends[child]["threads"] == 1, ends
+            if _pidfd_keeps_exit_status():  # else the parent may reap it first
+                assert (ends[child]["status_how"], ends[child]["status"]) == (STATUS_EXITED, 0), ends
+            tl.check_log_complete(chunks, events)
+        else:
+            assert set(ends) == {pid} and ends[pid]["threads"] == 2, ends

@@ -26,10 +26,10 @@ def _log(name):
     return os.path.join(tl.outdir("record"), name + ".log")
 
 
-def _record(cmd, name, rc=0, env=None, complete=True):
+def _record(cmd, name, rc=0, env=None, complete=True, preexec=None):
     """Record cmd; check its exit status; return (proc, events, chunks)."""
     log = _log(name)
-    p = tl.record(cmd, log, env=env, check=False)
+    p = tl.record(cmd, log, env=env, check=False, preexec=preexec)
     assert p.returncode == rc, "%s: record returned %d, expected %d\nstdout:\n%s\nstderr:\n%s" % (
         name, p.returncode, rc, p.stdout[-3000:], p.stderr[-3000:])
     events, _ = tl.dump(log)
@@ -471,12 +471,20 @@ def _signals(prog, kill_n):
 # ---- fatal signals ------------------------------------------------------------
 
 
+def _default_signals():
+    # A suite run as a background job of a non-interactive shell inherits
+    # SIGINT and SIGQUIT ignored, and so would the program: give it the
+    # dispositions a program started from a terminal has.
+    for s in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def _fatal(mode, sig=None, status=None):
     prog = _build("fatal.c")
-    plain = tl.run([prog, mode], check=False)
+    plain = tl.run([prog, mode], check=False, preexec=_default_signals)
     expect = 128 + sig if sig else status
     assert plain.returncode == (-sig if sig else status), (mode, plain.returncode)
-    p, ev, chunks = _record([prog, mode], "fatal-" + mode, rc=expect)
+    p, ev, chunks = _record([prog, mode], "fatal-" + mode, rc=expect, preexec=_default_signals)
     assert _strip_pids(p.stdout) == _strip_pids(plain.stdout), (p.stdout, plain.stdout)
     pid, tid = tl.kv(p.stdout, "pid"), tl.kv(p.stdout, "tid")
     n = tl.kv(p.stdout, "pre_calls")

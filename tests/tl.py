@@ -37,13 +37,14 @@ def outdir(*parts):
     return d
 
 
-def run(cmd, check=True, env=None, input=None, timeout=120, cwd=None):
-    """Run cmd; return CompletedProcess with text stdout/stderr."""
+def run(cmd, check=True, env=None, input=None, timeout=120, cwd=None, preexec=None):
+    """Run cmd; return CompletedProcess with text stdout/stderr. preexec: run
+    in the child before the exec (subprocess's preexec_fn)."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
     p = subprocess.run(cmd, capture_output=True, text=True, env=full_env, input=input,
-                       timeout=timeout, cwd=cwd, errors="replace")
+                       timeout=timeout, cwd=cwd, errors="replace", preexec_fn=preexec)
     if check and p.returncode != 0:
         raise AssertionError("%s exited %d\nstdout:\n%s\nstderr:\n%s"
                              % (" ".join(cmd), p.returncode, p.stdout[-4000:], p.stderr[-4000:]))
@@ -71,12 +72,12 @@ def build_c(src, out=None, flags=(), compiler="clang", shared=False, libs=()):
     return out
 
 
-def record(cmd, log, env=None, extra=(), check=True, timeout=120, sftrace=None):
+def record(cmd, log, env=None, extra=(), check=True, timeout=120, sftrace=None, preexec=None):
     """`sftrace record -o log -- cmd`; returns the CompletedProcess."""
     if os.path.exists(log):
         os.unlink(log)
     return run([sftrace or SFTRACE, "record", "-o", log] + list(extra) + ["--"] + list(cmd),
-               env=env, check=check, timeout=timeout)
+               env=env, check=check, timeout=timeout, preexec=preexec)
 
 
 def dump(log, sftrace=None, check=True):
