@@ -630,7 +630,7 @@ static int handle_request(void)
             process_all(M_LIVE);
             for (uint32_t i = 0; i < hmapped; i++)
                 if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
-                    name_check(hblocks[i], hblocks[i]->name);
+                    name_check(hblocks[i], hblocks[i]->name, cut);
             sf_ring_snapshot(cut, ctl->end_reason, ctl->req_arg);
         }
         break;
