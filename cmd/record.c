@@ -325,6 +325,12 @@ static uint64_t mono_ns(void)
  * link someone else planted at `path` is refused (why says so), mode 0600. */
 static int create_log(const char *path, uint64_t *session, char *why, size_t whylen)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+        /* a FIFO would block until someone reads it; /dev/null is fine */
+        snprintf(why, whylen, "%s is not a regular file", path);
+        return -1;
+    }
     int fd = sf_log_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, SF_LOG_MODE, why, whylen);
     if (fd < 0)
         return -1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chrome.h"
@@ -322,6 +323,17 @@ int sf_outfile_open(struct sf_outfile *o, const char *cmd, const char *path)
     o->path = path;
     if (!strcmp(path, "-"))
         return 0;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        /* /dev/null, a FIFO, a terminal: written as it is (a temporary
+         * renamed over it would replace the device or FIFO with a file) */
+        o->f = fopen(path, "w");
+        if (!o->f) {
+            fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
     if (asprintf(&o->tmp, "%s.tmp%d", path, (int)getpid()) < 0) {
         fprintf(stderr, "%s: out of memory\n", cmd);
         exit(1);
@@ -341,11 +353,12 @@ int sf_outfile_close(struct sf_outfile *o, const char *cmd, int wr)
     if (o->f != stdout) {
         if (fclose(o->f) != 0)
             wr = -1;
-        if (wr == 0 && rename(o->tmp, o->path) != 0)
+        if (wr == 0 && o->tmp && rename(o->tmp, o->path) != 0)
             wr = -1;
         if (wr != 0) {
             fprintf(stderr, "%s: %s: %s\n", cmd, o->path, strerror(errno));
-            unlink(o->tmp);
+            if (o->tmp)
+                unlink(o->tmp);
         }
         free(o->tmp);
         o->tmp = NULL;

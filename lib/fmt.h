@@ -74,7 +74,9 @@ int sf_stdout_flush(const char *cmd);
 /*
  * An output written whole or not at all: to a temporary beside path
  * ("PATH.tmpPID"), renamed over path once everything is written, so a failed
- * run never leaves a half-written file in its place. Path "-" is stdout.
+ * run never leaves a half-written file in its place. Path "-" is stdout; a
+ * path that exists and is not a regular file (/dev/null, a FIFO) is written
+ * directly, never replaced.
  *     struct sf_outfile o;
  *     if (sf_outfile_open(&o, CMD, path) != 0) ... fail (message printed)
  *     int wr = write_it(o.f);
@@ -82,7 +84,7 @@ int sf_stdout_flush(const char *cmd);
  */
 struct sf_outfile {
     FILE *f;          /* write here */
-    char *tmp;        /* the temporary, NULL for stdout */
+    char *tmp;        /* the temporary, NULL for stdout or a device or FIFO */
     const char *path; /* the final name */
 };
 /* 0 with o->f open, or -1 after "CMD: PATH: error". Exits when out of memory. */

@@ -133,8 +133,18 @@ static int open_log(const char *out)
     }
     if (link == 2 && follow_own_link(sf_g.path, sizeof sf_g.path) != 0)
         return -1;
+    /* A device (/dev/null) is written as it is: renaming a new log over it
+     * would replace it with a file. A FIFO would block us, a directory and
+     * the rest cannot hold a log. */
+    struct stat pst;
+    int device = stat(sf_g.path, &pst) == 0 && S_ISCHR(pst.st_mode);
+    if (!device && stat(sf_g.path, &pst) == 0 && !S_ISREG(pst.st_mode)) {
+        snprintf(log_why, sizeof log_why, "%s is not a regular file", sf_g.path);
+        return -1;
+    }
     const char *session = getenv("SFTRACE_SESSION");
-    if (!session || !*session) {
+    if (device) {
+    } else if (!session || !*session) {
         uint64_t id = random_id();
         if (create_log(sf_g.path, 1, id) != 0)
             return -1;

@@ -221,3 +221,32 @@ def test_flame_script_zoom_and_search():
     for f, s in zip(frames, r["searched"]):
         assert (s["fill"] == "rgb(230,0,230)") == (f["name"] == "leaf"), (f, s)
     assert r["details"].startswith(frames[1]["name"] + "  "), r["details"]
+
+
+def test_flame_into_a_fifo_keeps_the_fifo():
+    """-o naming something that is not a regular file (a FIFO here; /dev/null
+    alike) is written as it is: a temporary renamed over it would replace it
+    with a plain file (seen here: /dev/null became one)."""
+    import stat
+    import threading
+    exe = tr.build("an_calls.c")
+    log = tr.record("an_calls_one", [exe])
+    fifo = os.path.join(tl.outdir("flame"), "out.fifo")
+    if os.path.lexists(fifo):
+        os.unlink(fifo)
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    try:
+        p = tl.run([tl.SFTRACE_ASAN, "flame", "-q", "--format", "folded", "-o", fifo, log],
+                   check=False, timeout=60)
+    finally:
+        if not got:  # unblock the reader if flame never opened the FIFO
+            with open(fifo, "wb"):
+                pass
+        reader.join(timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a file"
+    assert b"main;" in got[0], got
+    assert not [f for f in os.listdir(os.path.dirname(fifo)) if ".tmp" in f]

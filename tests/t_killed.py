@@ -532,3 +532,23 @@ def test_raw_clone_settls_child_is_recorded():
             tl.check_log_complete(chunks, events)
         else:
             assert set(ends) == {pid} and ends[pid]["threads"] == 2, ends
+
+
+def test_log_path_that_is_a_fifo():
+    """A log path naming a FIFO: record and the setup ABI refuse it with a
+    clear message instead of blocking on it or renaming a file over it (a
+    device such as /dev/null is written as it is, never replaced)."""
+    exe = _prog("killed_misc.c")
+    fifo = os.path.join(tl.outdir("killed"), "log.fifo")
+    if os.path.lexists(fifo):
+        os.unlink(fifo)
+    os.mkfifo(fifo)
+    p = tl.run([tl.SFTRACE, "record", "-o", fifo, "--", exe, "after"], check=False, timeout=30)
+    assert p.returncode == 1 and "%s is not a regular file" % fifo in p.stderr, p
+    plain = tl.run([exe, "after"], check=False)
+    env = {"SFTRACE_OUTPUT_FILE": fifo, "LD_PRELOAD": tl.RUNTIME, "SFTRACE_PATCH_ALL": "1"}
+    p = tl.run([exe, "after"], check=False, env=env, timeout=30)
+    assert (p.returncode, p.stdout.split()[0]) == (plain.returncode, plain.stdout.split()[0]), p
+    assert "%s is not a regular file; not tracing" % fifo in p.stderr, p.stderr
+    import stat
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
