@@ -705,24 +705,43 @@ void sf_sharer_end(uint32_t reason)
  * fork: the child's memory is a copy, but the buffers are shared memory,
  * and the same applies.)
  */
-static __thread struct sf_tls vfork_saved __attribute__((tls_model("initial-exec")));
-static __thread int vfork_saved_ok __attribute__((tls_model("initial-exec")));
+/* The parent threads' saved states, keyed by the address of the thread's
+ * sf_tls (the same for the parent's thread and its vfork child, unique
+ * among live threads). Not in TLS: glibc takes static TLS out of every
+ * thread's stack, and a PTHREAD_STACK_MIN thread must keep what it has
+ * untraced. With more vforks in flight than entries, a child records as
+ * before this existed: into its parent thread's buffers. */
+#define VFORK_MAX 64
+static struct {
+    _Atomic uintptr_t key;
+    struct sf_tls saved;
+} vfork_saved[VFORK_MAX];
 
 void sf_vfork_child(void)
 {
     if (!sf_g.enabled || sf_tls.in_slow)
         return;
-    vfork_saved = sf_tls;
-    vfork_saved_ok = 1;
-    memset(&sf_tls, 0, sizeof sf_tls);
+    uintptr_t key = (uintptr_t)&sf_tls;
+    for (int i = 0; i < VFORK_MAX; i++) {
+        uintptr_t z = 0;
+        if (atomic_compare_exchange_strong(&vfork_saved[i].key, &z, key)) {
+            vfork_saved[i].saved = sf_tls;
+            memset(&sf_tls, 0, sizeof sf_tls);
+            return;
+        }
+    }
 }
 
 void sf_vfork_parent(void)
 {
-    if (!vfork_saved_ok)
+    uintptr_t key = (uintptr_t)&sf_tls;
+    int i = 0;
+    while (i < VFORK_MAX && atomic_load(&vfork_saved[i].key) != key)
+        i++;
+    if (i == VFORK_MAX)
         return;
-    vfork_saved_ok = 0;
-    sf_tls = vfork_saved;
+    sf_tls = vfork_saved[i].saved;
+    atomic_store(&vfork_saved[i].key, 0);
     /* the child has exec'd or exited: the helper ends its recording if
      * the child's runtime could not (a raw exit, a death) */
     if (sf_g.ctl) {
