@@ -547,6 +547,14 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
     e.events = sf_ring_on() ? sf_ring_events_written() : atomic_load(&ctl->events);
     e.lost = atomic_load(&ctl->lost);
     e.threads = atomic_load(&ctl->nthreads);
+    /* A thread is counted when it takes its slot, just before it stores its
+     * first record; killed in between, it recorded nothing: not a thread of
+     * the log (after the last flush, every slot with a record has a chunk) */
+    if (!write_failed && !sf_ring_on())
+        for (uint32_t i = 0; i < hmapped && e.threads; i++)
+            if (atomic_load(&hblocks[i]->state) == SLOT_USED && hblocks[i]->seq == 0 &&
+                !hblocks[i]->pid)
+                e.threads--;
     if (write_failed) {
         /* Not writable any more: say on stderr what the log is missing. */
         sf_msg("cannot write the log %s: %s; it is missing %llu records of pid %d and its END "
