@@ -905,6 +905,9 @@ def build_symsbench():
 
 
 def bench_rspack(w):
+    if not shutil.which("node") or not os.path.exists("/usr/include/node/node_api.h"):
+        warn("rspack: no node or no /usr/include/node/node_api.h (Debian package nodejs): skipped")
+        return None
     rs = build_rspack()
     js = os.path.join(BENCH, "rspack.js")
     threads, roots = RS_THREADS, RS_ROOTS
