@@ -827,8 +827,9 @@ RS_FLAGS = ["-O1", "-g", "-fPIC", *XRAY]
 
 
 def build_rspack():
-    """The rspack-shaped addon (C: a Rust cdylib of 100k functions takes far
-    longer to build here, see docs/benchmarks.md), cached by content hash:
+    """The rspack-shaped addon (in C, so that a -finstrument-functions build
+    of the same code counts its events exactly: docs/benchmarks.md, section
+    11), cached by content hash:
     rspack.node (8 compile units, as codegen units), rspack_1cu.node (the
     same functions in one compile unit, for the symbolizer) and rspack_count
     (the same code with -finstrument-functions counting every entry and
