@@ -827,8 +827,9 @@ RS_FLAGS = ["-O1", "-g", "-fPIC", *XRAY]
 
 
 def build_rspack():
-    """The rspack-shaped addon (C: a Rust cdylib of 100k functions takes far
-    longer to build here, see docs/benchmarks.md), cached by content hash:
+    """The rspack-shaped addon (in C, so that a -finstrument-functions build
+    of the same code counts its events exactly: docs/benchmarks.md, section
+    11), cached by content hash:
     rspack.node (8 compile units, as codegen units), rspack_1cu.node (the
     same functions in one compile unit, for the symbolizer) and rspack_count
     (the same code with -finstrument-functions counting every entry and
@@ -905,6 +906,9 @@ def build_symsbench():
 
 
 def bench_rspack(w):
+    if not shutil.which("node") or not os.path.exists("/usr/include/node/node_api.h"):
+        warn("rspack: no node or no /usr/include/node/node_api.h (Debian package nodejs): skipped")
+        return None
     rs = build_rspack()
     js = os.path.join(BENCH, "rspack.js")
     threads, roots = RS_THREADS, RS_ROOTS
