@@ -432,6 +432,15 @@ static int process_slot(struct sf_slot *s, int mode)
         struct sf_buf *b = &s->bufs[i];
         uint8_t *mem = sf_slot_buf(s, i);
         uint32_t st = atomic_load_explicit(&b->state, memory_order_acquire);
+        /* M_LIVE (a flush, END): an owner packing its own buffer finishes in
+         * microseconds (it runs with signals blocked); wait for it, or END
+         * would be written without this buffer and everything after it (seen
+         * as a lost buffer of a thread when another thread took SIGTERM) */
+        for (int w = 0; st == B_PACKING && mode == M_LIVE && w < 2000; w++) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+            st = atomic_load_explicit(&b->state, memory_order_acquire);
+        }
         if (st == B_FULL || (mode == M_DEAD && (st == B_PACKING || st == B_WRITING))) {
             if (st == B_FULL && !atomic_compare_exchange_strong(&b->state, &st, B_WRITING)) {
                 k--;
