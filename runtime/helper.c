@@ -574,6 +574,21 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
     sf_helper_write(&e, sizeof e, NULL, 0);
 }
 
+/* Write every thread's records stored so far (a flush, END, a snapshot's
+ * cut), and the names threads have now. A name read now is dated before
+ * the records not written yet: they are stored after the scan, so their
+ * times are later. Returns that moment. */
+static uint64_t flush_live(void)
+{
+    uint64_t t0 = sf_now();
+    refresh_names();
+    process_all(M_LIVE);
+    for (uint32_t i = 0; i < hmapped; i++)
+        if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
+            name_check(hblocks[i], hblocks[i]->name, t0);
+    return t0;
+}
+
 static void ack(uint32_t seq)
 {
     atomic_store_explicit(&sf_g.ctl->ack_seq, seq, memory_order_release);
@@ -618,16 +633,8 @@ static int handle_request(void)
         break;
     case REQ_FLUSH:
     case REQ_END:
-        if (!ended) {
-            /* a name read now is dated before the records not written yet:
-             * they are stored after the scan, so their times are later */
-            uint64_t t0 = sf_now();
-            refresh_names();
-            process_all(M_LIVE);
-            for (uint32_t i = 0; i < hmapped; i++)
-                if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
-                    name_check(hblocks[i], hblocks[i]->name, t0);
-        }
+        if (!ended)
+            flush_live();
         if (ctl->req_kind == REQ_END && !ended) {
             /* vfork children: ended, or (still running: nothing of theirs
              * is written after this) cut off here */
@@ -642,12 +649,7 @@ static int handle_request(void)
         break;
     case REQ_SNAPSHOT: /* flight recorder (ring.c): the cut is now */
         if (!ended) {
-            uint64_t cut = sf_now();
-            refresh_names();
-            process_all(M_LIVE);
-            for (uint32_t i = 0; i < hmapped; i++)
-                if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
-                    name_check(hblocks[i], hblocks[i]->name, cut);
+            uint64_t cut = flush_live();
             sf_ring_snapshot(cut, ctl->end_reason, ctl->req_arg);
         }
         break;
