@@ -9,7 +9,7 @@ import os
 import tl
 
 
-def _gdb(prog, commands):
+def _gdb(prog, commands, full=False):
     if not tl.have("gdb"):
         raise tl.Skip("gdb not installed")
     env = {"SFTRACE_OUTPUT_FILE": os.path.join(tl.outdir("unwind"), "g.log"),
@@ -19,7 +19,8 @@ def _gdb(prog, commands):
     for c in commands:
         cmd += ["-ex", c]
     p = tl.run(cmd + [prog], env=env, check=False, timeout=120)
-    return [line for line in p.stdout.splitlines() if line.startswith("#")]
+    bt = [line for line in p.stdout.splitlines() if line.startswith("#")]
+    return (bt, p.stdout) if full else bt
 
 
 def test_backtrace_from_slow_path():
@@ -34,8 +35,12 @@ def test_backtrace_from_fast_path():
     prog = tl.build_c("recursion.c")
     # once patched (at main), stop at fib's first instruction (its sled) and
     # step into the trampoline
-    bt = _gdb(prog, ["break main", "run", "break *fib", "continue", "stepi 4", "bt"])
-    assert len(bt) >= 3, bt
-    assert "sf_trampoline" in bt[0], bt
-    assert " fib " in bt[1] or "fib (" in bt[1], bt
-    assert any("main" in line for line in bt[2:]), bt
+    # (where it stopped and the instructions there go into a failure's
+    # message: this test failed once in about 400 runs, with an unknown frame
+    # between the trampoline and fib, and did not reproduce)
+    bt, out = _gdb(prog, ["break main", "run", "break *fib", "continue", "stepi 4", "bt",
+                          "x/3i $pc", "info registers rsp"], full=True)
+    assert len(bt) >= 3, out
+    assert "sf_trampoline" in bt[0], out
+    assert " fib " in bt[1] or "fib (" in bt[1], out
+    assert any("main" in line for line in bt[2:]), out
