@@ -245,28 +245,8 @@ def test_exec():
     with open(wrapper, "w") as f:
         f.write('#!/bin/sh\nexec %s -L %s %s "$@"\n' % (QEMU, SYSROOT, prog_b))
     os.chmod(wrapper, 0o755)
-    p, ev, chunks = _record([prog_a, wrapper], "exec")
-    out = p.stdout
-    m = re.search(r"^a pid (\d+) tid (\d+) calls (\d+) helper_tid (\d+) helper_calls (\d+)$", out, re.M)
-    apid, atid, acalls, helper, hcalls = map(int, m.groups())
-    m = re.search(r"^b pid (\d+) tid (\d+) calls (\d+) arg from-exec-a$", out, re.M)
-    bpid, btid, bcalls = map(int, m.groups())
-    assert apid == bpid == atid == btid, out
-    calls = t_record._calls
-    assert t_record._pids(ev) == {apid}
-    assert t_record._tids(ev, apid) == {apid, helper}
-    assert calls(ev, "a_outer", tid=apid) == (acalls, acalls, 0)
-    assert calls(ev, "a_inner", tid=apid) == (acalls, acalls, 0)
-    assert calls(ev, "a_helper_work", tid=helper) == (hcalls, hcalls, 0)
-    assert calls(ev, "a_exec") == (1, 0, 0)
-    assert calls(ev, "b_work", tid=apid) == (bcalls, bcalls, 0)
-    assert calls(ev, "main") == (2, 1, 0)
-    tl.check_nesting(ev)
-    ends = [c for c in chunks if c["type"] == tl.CHUNK_END and c["pid"] == apid]
-    assert [c["reason"] for c in ends] == [tl.END_EXEC, tl.END_EXIT], ends
-    procs = [c for c in chunks if c["type"] == tl.CHUNK_PROCESS and c["pid"] == apid]
-    assert [os.path.basename(c["exe"]) for c in procs] == ["exec_a", "exec_b"], procs
-    assert not procs[0]["flags"] & tl.PROC_EXECED and procs[1]["flags"] & tl.PROC_EXECED
+    with _aarch64():
+        t_record._check_exec(prog_a, prog_b, wrapper)
 
 
 # ---- the log: which architecture wrote it; equal timestamps; Perfetto ---------

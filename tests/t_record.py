@@ -364,9 +364,13 @@ def test_fork():
 
 
 def test_exec():
-    prog_a = _build("exec_a.c")
-    prog_b = _build("exec_b.c")
-    p, ev, chunks = _record([prog_a, prog_b], "exec")
+    _check_exec(_build("exec_a.c"), _build("exec_b.c"))
+
+
+def _check_exec(prog_a, prog_b, exec_target=None):
+    """exec_a runs, then execs exec_target (prog_b, or a script that runs it:
+    t_aarch64 execs one that starts qemu): one pid, two images."""
+    p, ev, chunks = _record([prog_a, exec_target or prog_b], "exec")
     out = p.stdout
     m = re.search(r"^a pid (\d+) tid (\d+) calls (\d+) helper_tid (\d+) helper_calls (\d+)$", out, re.M)
     apid, atid, acalls, helper, hcalls = map(int, m.groups())
