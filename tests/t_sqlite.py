@@ -150,6 +150,34 @@ def test_recursion_counts():
     assert _one(db, "SELECT value FROM meta WHERE key = 'damaged'") == 0
 
 
+def test_selection_ids():
+    """With a selection the ids keep the engine's numbering, gaps and all
+    (lib/sqlout.c leaves the id to SQLite only for a run of dense ids): -F
+    fib drops main (id 1), --min-duration drops short calls in the middle;
+    each kept call has the id, function and start of the same call in the
+    full database, and its parent is its nearest kept ancestor."""
+    _need()
+    log, full, _ = _recursion(15, 50)
+    ref = {int(r[0]): r[1:] for r in _sql(full, "SELECT id, function, start_ns, dur_ns, parent "
+                                                "FROM call")}
+    for extra, n in ((["-F", "fib"], 1973), (["--min-duration", "150ns"], None)):
+        db = os.path.join(_dir(), "rec_sel.db")
+        for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+            _convert(log, db, sftrace=sf, extra=extra)
+            rows = {int(r[0]): r[1:] for r in _sql(db, "SELECT id, function, start_ns, dur_ns, "
+                                                       "parent FROM call")}
+            assert n is None or len(rows) == n, (extra, len(rows))
+            assert 10 < len(rows) < len(ref), (extra, len(rows))
+            ids = sorted(rows)
+            assert ids[-1] - ids[0] + 1 > len(ids) or ids[0] > 1, (extra, ids[:5])
+            for cid, (func, start, dur, parent) in rows.items():
+                assert ref[cid][:3] == [func, start, dur], (extra, cid, ref[cid], rows[cid])
+                up = ref[cid][3]  # the nearest kept ancestor in the full database
+                while up and int(up) not in rows:
+                    up = ref[int(up)][3]
+                assert parent == up, (extra, cid, parent, up)
+
+
 def _doc_indexes():
     """The CREATE INDEX statements docs/sqlite.md gives for --no-indexes."""
     with open(DOC) as f:
@@ -230,14 +258,19 @@ def test_threads():
                     "p.function != (SELECT id FROM function WHERE name = 'worker')") == 0
 
 
+def _alloc_prog():
+    """convert_alloc.c, which reports allocations through sftrace_alloc_event."""
+    return tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
+                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
+                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+
+
 def test_allocs():
     """convert_alloc.c: 40 allocations, 20 frees, a realloc (2 records) in
     main, 25 allocations on a second thread, each reported by note_alloc's
     tail call, so inside note_alloc's caller."""
     _need()
-    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
-                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
-                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    prog = _alloc_prog()
     log = os.path.join(_dir(), "alloc.sft")
     tl.record([prog], log)
     db = os.path.join(_dir(), "alloc.db")
@@ -259,9 +292,7 @@ def test_allocs_many_buffers():
     in the order it was made (ids follow the addresses), each inside the
     call that made it."""
     _need()
-    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
-                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
-                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    prog = _alloc_prog()
     log = os.path.join(_dir(), "alloc_many.sft")
     tl.record([prog, "40000"], log)
     db = os.path.join(_dir(), "alloc_many.db")
@@ -440,9 +471,7 @@ def test_doc_queries_exact():
 
     # 10. memory still allocated: main's odd blocks (100 * (i + 1) bytes for
     # odd i < 39) and the realloc's new one, and the thread's 25
-    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
-                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
-                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    prog = _alloc_prog()
     log = os.path.join(_dir(), "alloc10.sft")
     tl.record([prog], log)
     db = os.path.join(_dir(), "alloc10.db")
