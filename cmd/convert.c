@@ -759,7 +759,7 @@ static void usage(FILE *f)
                "                        (trace-event JSON) or sqlite (a database of the\n"
                "                        calls, docs/sqlite.md; default output sf.db)\n"
                "      --no-indexes      sqlite: no indexes (a load at insert speed, about\n"
-               "                        3x faster; docs/sqlite.md has the statements to\n"
+               "                        4x faster; docs/sqlite.md has the statements to\n"
                "                        make them later)\n"
                "      --level N         gzip level 1..9 (default 2)\n"
                "      --milestone RE    a \"stage: NAME\" marker on the process track at every\n"

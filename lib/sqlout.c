@@ -11,9 +11,11 @@
  * inserted as they come, nearly every row would go into the middle of the
  * table's B-tree (a full search, and half-empty pages). So ended calls wait
  * in a buffer (ROWS of them) and go in sorted by id: each run of rows is
- * then an append at the end of the table, which SQLite does without a
- * search, and only calls still open at a flush (a thread's stack) come
- * later, out of order. That alone takes about a third off the inserts.
+ * then an append at the end of the table, and only calls still open at a
+ * flush (a thread's stack) come later, out of order. That alone takes
+ * about a third off the inserts. A run of dense ids (the next id each time)
+ * goes in without its id, as SQLite's next rowid, which it appends without
+ * searching the table for the id (flush_calls).
  *
  * Two threads: the engine (reading, decoding, the calls) fills one buffer
  * of ended calls and allocation records while a writer thread inserts the
@@ -71,6 +73,14 @@ static const char indexes[] = "CREATE INDEX call_function ON call(function);\n"
                               "CREATE INDEX function_name ON function(name);\n"
                               "CREATE INDEX alloc_ptr ON alloc(ptr);\n"
                               "CREATE INDEX alloc_call ON alloc(call);\n";
+/* Before the indexes: SQLite's sorter sorts runs of cache_size pages in
+ * memory (a linked-list merge sort, so its time goes in cache misses once a
+ * run is larger than the CPU's caches) and merges them from temporary files.
+ * The 64 MiB cache that suits the inserts makes runs of 64 MiB, larger than
+ * the last-level cache; runs of 4 MiB make the indexes 15 % cheaper on the
+ * rspack-shaped log (call(function), whose keys come in random order, 40 %);
+ * runs from 640 KiB to 16 MiB all do about as well (docs/sqlite.md, Speed). */
+static const char index_setup[] = "PRAGMA cache_size=-4096;";
 static const char views[] =
     "CREATE VIEW calls AS SELECT c.id, c.start_ns, c.dur_ns, c.self_ns, c.depth, c.unfinished,\n"
     "  c.flags, c.parent, f.name AS function, f.file, f.line, t.pid, t.tid, t.name AS thread,\n"
@@ -115,10 +125,13 @@ struct sqbuf {
 struct sq {
     sqlite3 *db;
     struct sf_syms *syms;
-    sqlite3_stmt *call, *call1, *alloc; /* call: BATCH rows, call1: one */
-    sqlite3_int64 batch[BATCH][NCOLS];  /* calls waiting for the next INSERT */
-    int nbatch;
-    struct sqbuf buf[2]; /* the engine fills buf[cur], the writer inserts the other */
+    /* [0]: the id bound (call: BATCH rows, call1: one); [1]: the id left
+     * to SQLite (the next rowid: for a run of dense ids, flush_calls) */
+    sqlite3_stmt *call[2], *call1[2], *alloc;
+    sqlite3_int64 batch[BATCH][NCOLS]; /* calls waiting for the next INSERT */
+    int nbatch, dense;                 /* dense: the batch's ids follow maxid */
+    sqlite3_int64 maxid;               /* the largest call id inserted */
+    struct sqbuf buf[2];               /* the engine fills buf[cur], the writer inserts the other */
     int cur;
     pthread_t writer;
     pthread_mutex_t mu;
@@ -249,22 +262,33 @@ static void on_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
     t->user = NULL; /* a tid seen again is a new thread */
 }
 
-/* Insert the waiting calls: one statement of BATCH rows, or (at the end)
- * one statement per row. A parent of 0 is NULL. */
+/* Insert the waiting calls: one statement of BATCH rows, or (a batch cut
+ * short) one statement per row. A parent of 0 is NULL. A dense batch (each
+ * id the largest so far + 1: nearly every batch) leaves the id out, so
+ * that SQLite takes the next rowid itself: it then appends without the
+ * search of the table's B-tree for the given id, which is a third of the
+ * cost of an insert (docs/sqlite.md, Speed); sqlite3_last_insert_rowid
+ * checks that the ids came out as ours. */
 static void flush_calls(struct sq *s)
 {
-    sqlite3_stmt *st = s->nbatch == BATCH ? s->call : s->call1;
+    int d = s->dense, full = s->nbatch == BATCH, k0 = d ? 1 : 0, nc = NCOLS - k0;
+    sqlite3_stmt *st = full ? s->call[d] : s->call1[d];
     for (int r = 0; r < s->nbatch && !s->failed; r++) {
-        int base = st == s->call ? r * NCOLS : 0;
-        for (int k = 0; k < NCOLS; k++) {
+        int base = full ? r * nc - k0 : -k0;
+        for (int k = k0; k < NCOLS; k++) {
             if (k == 3 && !s->batch[r][k])
                 sqlite3_bind_null(st, base + k + 1);
             else
                 sqlite3_bind_int64(st, base + k + 1, s->batch[r][k]);
         }
-        if (st == s->call1 || r == BATCH - 1) {
+        if (!full || r == BATCH - 1) {
             sq_check(s, sqlite3_step(st), "inserting calls");
             sqlite3_reset(st);
+            if (d && !s->failed && sqlite3_last_insert_rowid(s->db) != s->batch[r][0]) {
+                snprintf(s->err, sizeof s->err, "call %lld went in as row %lld",
+                         (long long)s->batch[r][0], (long long)sqlite3_last_insert_rowid(s->db));
+                s->failed = 1;
+            }
         }
     }
     s->nbatch = 0;
@@ -278,6 +302,13 @@ static int by_id(const void *a, const void *b)
 
 static void batch_row(struct sq *s, const struct crow *r)
 {
+    sqlite3_int64 id = r->v[0];
+    int d = id == s->maxid + 1;
+    if (s->nbatch && d != s->dense)
+        flush_calls(s);
+    s->dense = d;
+    if (id > s->maxid)
+        s->maxid = id;
     memcpy(s->batch[s->nbatch++], r->v, sizeof r->v);
     if (s->nbatch == BATCH)
         flush_calls(s);
@@ -780,12 +811,23 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     sq_exec(&s, schema, "creating the tables");
     sq_exec(&s, "BEGIN", "starting the transaction");
     if (!s.failed) {
-        char sql[32 + BATCH * 2 * (NCOLS + 2)];
-        size_t n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO call VALUES ");
-        for (int r = 0; r < BATCH; r++)
-            n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?,?,?,?,?,?,?,?,?)", r ? "," : "");
-        s.call = prepare(&s, sql);
-        s.call1 = prepare(&s, "INSERT INTO call VALUES (?,?,?,?,?,?,?,?,?,?)");
+        static const char cols[] =
+            "(thread, function, parent, depth, start_ns, dur_ns, self_ns, unfinished, flags)";
+        for (int d = 0; d < 2; d++) {
+            char sql[128 + BATCH * 2 * (NCOLS + 2)];
+            int nc = NCOLS - d;
+            for (int rows = 1; rows <= BATCH; rows += BATCH - 1) {
+                size_t n =
+                    (size_t)snprintf(sql, sizeof sql, "INSERT INTO call%s VALUES ", d ? cols : "");
+                for (int r = 0; r < rows; r++) {
+                    n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?", r ? "," : "");
+                    for (int k = 1; k < nc; k++)
+                        n += (size_t)snprintf(sql + n, sizeof sql - n, ",?");
+                    n += (size_t)snprintf(sql + n, sizeof sql - n, ")");
+                }
+                *(rows == 1 ? &s.call1[d] : &s.call[d]) = prepare(&s, sql);
+            }
+        }
         s.alloc = prepare(&s, "INSERT INTO alloc(thread, call, ts_ns, kind, size, align, ptr) "
                               "VALUES (?,?,?,?,?,?,?)");
     }
@@ -820,10 +862,13 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.cv);
     free(s.slot);
-    sqlite3_finalize(s.call);
-    sqlite3_finalize(s.call1);
+    for (int d = 0; d < 2; d++) {
+        sqlite3_finalize(s.call[d]);
+        sqlite3_finalize(s.call1[d]);
+        s.call[d] = s.call1[d] = NULL;
+    }
     sqlite3_finalize(s.alloc);
-    s.call = s.call1 = s.alloc = NULL;
+    s.alloc = NULL;
     if (!s.failed) {
         write_funcs(&s, e, out);
         write_threads(&s);
@@ -832,7 +877,7 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     }
     double t1 = now_s();
     if (!s.failed) {
-        if (!(flags & SF_SQLOUT_NO_INDEXES))
+        if (!(flags & SF_SQLOUT_NO_INDEXES) && sq_exec(&s, index_setup, "making the indexes") == 0)
             sq_exec(&s, indexes, "making the indexes");
         sq_exec(&s, views, "making the views");
         sq_exec(&s, "COMMIT", "committing");

@@ -150,6 +150,34 @@ def test_recursion_counts():
     assert _one(db, "SELECT value FROM meta WHERE key = 'damaged'") == 0
 
 
+def test_selection_ids():
+    """With a selection the ids keep the engine's numbering, gaps and all
+    (lib/sqlout.c leaves the id to SQLite only for a run of dense ids): -F
+    fib drops main (id 1), --min-duration drops short calls in the middle;
+    each kept call has the id, function and start of the same call in the
+    full database, and its parent is its nearest kept ancestor."""
+    _need()
+    log, full, _ = _recursion(15, 50)
+    ref = {int(r[0]): r[1:] for r in _sql(full, "SELECT id, function, start_ns, dur_ns, parent "
+                                                "FROM call")}
+    for extra, n in ((["-F", "fib"], 1973), (["--min-duration", "150ns"], None)):
+        db = os.path.join(_dir(), "rec_sel.db")
+        for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+            _convert(log, db, sftrace=sf, extra=extra)
+            rows = {int(r[0]): r[1:] for r in _sql(db, "SELECT id, function, start_ns, dur_ns, "
+                                                       "parent FROM call")}
+            assert n is None or len(rows) == n, (extra, len(rows))
+            assert 10 < len(rows) < len(ref), (extra, len(rows))
+            ids = sorted(rows)
+            assert ids[-1] - ids[0] + 1 > len(ids) or ids[0] > 1, (extra, ids[:5])
+            for cid, (func, start, dur, parent) in rows.items():
+                assert ref[cid][:3] == [func, start, dur], (extra, cid, ref[cid], rows[cid])
+                up = ref[cid][3]  # the nearest kept ancestor in the full database
+                while up and int(up) not in rows:
+                    up = ref[int(up)][3]
+                assert parent == up, (extra, cid, parent, up)
+
+
 def _doc_indexes():
     """The CREATE INDEX statements docs/sqlite.md gives for --no-indexes."""
     with open(DOC) as f:
@@ -230,14 +258,19 @@ def test_threads():
                     "p.function != (SELECT id FROM function WHERE name = 'worker')") == 0
 
 
+def _alloc_prog():
+    """convert_alloc.c, which reports allocations through sftrace_alloc_event."""
+    return tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
+                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
+                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+
+
 def test_allocs():
     """convert_alloc.c: 40 allocations, 20 frees, a realloc (2 records) in
     main, 25 allocations on a second thread, each reported by note_alloc's
     tail call, so inside note_alloc's caller."""
     _need()
-    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
-                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
-                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    prog = _alloc_prog()
     log = os.path.join(_dir(), "alloc.sft")
     tl.record([prog], log)
     db = os.path.join(_dir(), "alloc.db")
@@ -259,9 +292,7 @@ def test_allocs_many_buffers():
     in the order it was made (ids follow the addresses), each inside the
     call that made it."""
     _need()
-    prog = tl.build_c(os.path.join(tl.PROGS, "convert_alloc.c"),
-                      flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
-                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    prog = _alloc_prog()
     log = os.path.join(_dir(), "alloc_many.sft")
     tl.record([prog, "40000"], log)
     db = os.path.join(_dir(), "alloc_many.db")
@@ -294,26 +325,161 @@ def _doc_queries():
     return re.findall(r"```sql\n(.*?)```", part, re.S)
 
 
-def test_doc_queries():
-    """Every query of docs/sqlite.md runs against a real database and gives
-    the answer it promises on recursion.c."""
+def _dump_calls(log):
+    """The calls of a one-thread log of plain entries and exits, from
+    `sftrace dump` (not the call engine): by id (begin order) with function,
+    parent, depth, start, end and self time; the expected answers of the
+    documented queries are computed from these."""
+    evs, _ = tl.dump(log)
+    calls, stack = {}, []
+    for e in evs:
+        if e.kind == "entry":
+            cid = len(calls) + 1
+            calls[cid] = {"id": cid, "f": e.func, "parent": stack[-1] if stack else None,
+                          "depth": len(stack), "start": e.time, "end": None, "child": 0}
+            stack.append(cid)
+        else:
+            assert e.kind == "exit" and calls[stack[-1]]["f"] == e.func, e
+            c = calls[stack.pop()]
+            c["end"] = e.time
+            if c["parent"]:
+                calls[c["parent"]]["child"] += c["end"] - c["start"]
+    assert not stack
+    for c in calls.values():
+        c["dur"] = c["end"] - c["start"]
+        c["self"] = c["dur"] - c["child"]
+    return calls
+
+
+# What EXPLAIN QUERY PLAN must show for each documented query (1-based), so
+# that the queries stay served by the indexes they were written for; and the
+# full scans of call a query may make (1 and 9 aggregate over every call; 7
+# picks the deepest call).
+_PLANS = {
+    2: ["SEARCH c USING INDEX call_function (function=?)", "USING COVERING INDEX function_name"],
+    3: ["SEARCH c USING INDEX call_function (function=?)",
+        "SEARCH p USING INTEGER PRIMARY KEY (rowid=?)"],
+    4: ["call_function (function=?)", "SEARCH c USING INDEX call_parent (parent=?)"],
+    5: ["SEARCH c USING INDEX call_thread_start (thread=?)"],
+    6: ["SEARCH call USING INDEX call_function (function=?)"],
+    7: ["SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"],
+    8: ["SEARCH c USING INDEX call_thread_start (thread=? AND start_ns>? AND start_ns<?)"],
+    10: ["SEARCH b USING INDEX alloc_ptr (ptr=? AND rowid>?)",
+         "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"],
+}
+_SCANS = {1: {"c"}, 7: {"call"}, 9: {"c"}, 10: {"a"}}
+# 1 and 9 read every call: in table order (NOT INDEXED), not through
+# call_function (a random read per row)
+_TABLE_ORDER = {1, 9}
+
+
+def _check_plan(db, n, q):
+    # the sqlite3 command shows the plan as a tree: "|--SCAN c", "|  `--SEARCH ..."
+    plan = [re.sub(r"^[|`\- ]*", "", r[-1]) for r in _sql(db, "EXPLAIN QUERY PLAN " + q)]
+    text = "\n".join(plan)
+    for want in _PLANS.get(n, []):
+        assert want in text, (n, want, text)
+    if n in _TABLE_ORDER:
+        assert "SCAN c" in plan, (n, text)
+    for line in plan:  # a full scan of a table (not of a CTE or subquery)
+        m = re.match(r"SCAN (\w+)( USING (COVERING )?INDEX \w+)?$", line)
+        if m and m.group(1) not in ("t", "up", "d"):
+            assert m.group(1) in _SCANS.get(n, ()), (n, line, text)
+
+
+def test_doc_queries_exact():
+    """Every documented query uses the indexes it was written for (EXPLAIN
+    QUERY PLAN, with the indexes the conversion made) and gives exactly the
+    answer the dump gives: recursion.c (queries 1-8: one thread, main,
+    descend(50), fib(15)), setjmp.c (9: the calls longjmp and siglongjmp
+    left), convert_alloc.c (10: the blocks never freed, by the function
+    that allocated them)."""
     _need()
-    _, db, _ = _recursion(15, 50)
     qs = _doc_queries()
     assert len(qs) == 10, len(qs)
+    log, db, p = _recursion(15, 50)
+    pid, tid = tl.kv(p.stdout, "pid"), tl.kv(p.stdout, "tid")
+    calls = _dump_calls(log)
+    assert len(calls) == 2025
+    for n, q in enumerate(qs, 1):
+        _check_plan(db, n, q)
     res = [_sql(db, q) for q in qs]
-    assert sorted(r[0] for r in res[0]) == ["descend", "fib", "main"]  # top self time
-    assert [int(r[2]) for r in res[0]] == sorted((int(r[2]) for r in res[0]), reverse=True)
-    assert len(res[1]) == 10                                    # slowest fib calls
-    assert res[2] == [["fib", "1972", res[2][0][2]], ["main", "1", res[2][1][2]]], res[2]
-    assert sorted(r[0] for r in res[3]) == ["descend", "fib"]   # main's callees
-    assert len(res[4]) == 1 and res[4][0][3] == "2025"          # one thread, 2025 calls
-    assert len(res[5]) == 1 and len(res[5][0]) == 4             # percentiles
-    assert [int(r[0]) for r in res[6]] == list(range(52))       # the deepest stack
-    assert res[6][0][1] == "main" and {r[1] for r in res[6][1:]} == {"descend"}
-    assert len(res[7]) == 50                                    # a timeline
-    assert res[8] == []                                         # nothing unfinished
-    assert res[9] == []                                         # no allocations
+    assert res[8] == [] and res[9] == [], res[8:]  # nothing unfinished, no allocations
+    fib = [c for c in calls.values() if c["f"] == "fib"]
+    main = calls[1]
+    assert main["f"] == "main"
+    # 1. functions by self time
+    agg = {}
+    for c in calls.values():
+        a = agg.setdefault(c["f"], [0, 0, 0])
+        a[0] += 1
+        a[1] += c["self"]
+        a[2] += c["dur"]
+    want = sorted(([f] + a for f, a in agg.items()), key=lambda r: -r[2])
+    assert res[0] == [[str(x) for x in r] for r in want], (res[0], want)
+    # 2. the 10 slowest fib calls (the durations exactly; each row is that call)
+    top = sorted((c["dur"] for c in fib), reverse=True)[:10]
+    assert [int(r[2]) for r in res[1]] == top, (res[1], top)
+    for cid, start, dur, t, name in res[1]:
+        c = calls[int(cid)]
+        assert (c["f"], c["start"], c["dur"], int(t), name) == \
+            ("fib", int(start), int(dur), tid, "recursion"), (c, start, dur, t, name)
+    # 3. callers of fib
+    want = [["fib", "1972", str(sum(c["dur"] for c in fib if c["parent"] != 1))],
+            ["main", "1", str(sum(c["dur"] for c in fib if c["parent"] == 1))]]
+    assert res[2] == want, (res[2], want)
+    # 4. what main calls: one descend, one fib
+    kids = sorted((c for c in calls.values() if c["parent"] == 1), key=lambda c: -c["dur"])
+    assert sorted(c["f"] for c in kids) == ["descend", "fib"]
+    assert res[3] == [[c["f"], "1", str(c["dur"])] for c in kids], res[3]
+    # 5. time per thread: main is the one outermost call
+    assert len(res[4]) == 1, res[4]
+    r = res[4][0]
+    assert r[:5] == [str(pid), str(tid), "recursion", "2025", str(main["dur"])], r
+    assert int(r[5]) >= main["dur"], r
+    # 6. fib's duration percentiles
+    d = sorted(c["dur"] for c in fib)
+    assert res[5] == [[str(d[int(len(d) * q) - 1]) for q in (0.5, 0.9, 0.99)] + [str(d[-1])]], \
+        (res[5], len(d))
+    # 7. the deepest stack: main, then descend 51 deep, with source lines
+    src = os.path.join(tl.PROGS, "recursion.c")
+    with open(src) as f:
+        lines = f.read().split("\n")
+    assert [(int(r[0]), r[1], r[2]) for r in res[6]] == \
+        [(0, "main", src)] + [(i, "descend", src) for i in range(1, 52)], res[6]
+    for r in res[6]:
+        assert re.search(r"\b%s\(" % r[1], lines[int(r[3]) - 1]), r
+    # 8. the timeline of thread 1: the first 50 calls by start
+    want = [[str(c["start"]), str(c["dur"]), str(c["depth"]), c["f"]]
+            for c in sorted(calls.values(), key=lambda c: c["start"])[:50]]
+    assert sorted(res[7]) == sorted(want), (res[7][:5], want[:5])
+    assert [int(r[0]) for r in res[7]] == sorted(int(r[0]) for r in res[7])
+
+    # 9. calls that did not finish: setjmp.c's dives, left by longjmp
+    prog = tl.build_c("setjmp.c")
+    log = os.path.join(_dir(), "setjmp.sft")
+    p = tl.record([prog], log)
+    db = os.path.join(_dir(), "setjmp.db")
+    _convert(log, db)
+    _check_plan(db, 9, qs[8])
+    rounds, depth = map(int, re.search(r"^rounds (\d+) depth (\d+)", p.stdout, re.M).groups())
+    srounds, sdepth = map(int, re.search(r"^sig_rounds (\d+) sig_depth (\d+)", p.stdout,
+                                         re.M).groups())
+    want = [["dive", rounds * (depth + 1)], ["sig_dive", srounds * (sdepth + 1)],
+            ["on_usr1", srounds]]
+    assert _sql(db, qs[8]) == [[f, str(n), str(n)] for f, n in want], _sql(db, qs[8])
+
+    # 10. memory still allocated: main's odd blocks (100 * (i + 1) bytes for
+    # odd i < 39) and the realloc's new one, and the thread's 25
+    prog = _alloc_prog()
+    log = os.path.join(_dir(), "alloc10.sft")
+    tl.record([prog], log)
+    db = os.path.join(_dir(), "alloc10.db")
+    _convert(log, db)
+    _check_plan(db, 10, qs[9])
+    main_bytes = sum(100 * (i + 1) for i in range(1, 39, 2)) + 5000
+    assert _sql(db, qs[9]) == [["main", "20", str(main_bytes)], ["thread_main", "25", "1600"]], \
+        _sql(db, qs[9])
 
 
 def test_damaged_log_and_failures():
