@@ -30,6 +30,16 @@
  *      first event in the window, or, for a thread with no event in it, when
  *      it ends (exit, its process's end, the window end, the log end), so
  *      that a call spanning the whole window is shown too.
+ * Calls open at a START (live control: attach, ctl start, a trace-on
+ * trigger) have their exits recorded but not their entries. When the log
+ * has START marks (sf_log_starts, from the prescan) an opening scan reads
+ * it first (open_scan): the same stack rules over each thread's function
+ * records, image by image, finding the exits after each START that match
+ * no entry; reversed, they are the calls that were open there. The main
+ * pass starts the thread's stack with them at its first record after that
+ * START, beginning at the START (flag SF_CALL_CLIPPED, as a call open at a
+ * STOP ends there). Not with a time range that starts after the START (the
+ * replay knows no marks): there they are dropped as before (stats.cut).
  * Events outside the window are not fed to the main pass's stack rules at
  * all, whether their chunk was skipped or decoded, so skipping changes
  * nothing but the cost. A chunk is skipped undecoded when its flush time (an
@@ -126,6 +136,16 @@ struct thr {
     int reached;         /* replay: this incarnation got to the window start */
     int chain_done;      /* main pass: the chain was pushed (or cannot be any more) */
     struct resets exits; /* survey: its THREAD chunks flagged EXITED */
+    /* the opening scan: the calls open at each START (ochain: key image id
+     * << 32 | START number in it, fids in exit order, innermost first) */
+    struct ochain {
+        uint64_t key;
+        uint32_t off, n;
+    } *och;
+    uint32_t noch, capoch;
+    uint32_t *ofid, nofid, capofid;
+    uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */
+    uint64_t odone;                 /* main pass: the key whose calls were pushed */
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -140,6 +160,7 @@ struct proc {
     int stopped;       /* recording is stopped: records are dropped */
     uint64_t start_ns; /* the last START: earlier records are dropped */
     uint64_t cut_ns;   /* the snapshot's cut: later records are dropped */
+    uint32_t nstarts;  /* STARTs of its current image so far */
 };
 
 struct sf_calls {
@@ -154,6 +175,7 @@ struct sf_calls {
     uint32_t maxd;       /* depth limit, NONE for none */
     int filters;         /* call-level selection */
     int prepass;         /* running the replay (window start): no output */
+    int opened;          /* the opening scan found calls open at a START */
     struct sf_log *rlog; /* the replay's reader, open until free (functions
                             it resolved point at its objects) */
     uint64_t replayed;   /* EVENTS chunks the replay decoded */
@@ -1122,6 +1144,41 @@ static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chu
             return;
 }
 
+static inline uint64_t okey(const struct sf_image *img, const struct proc *p)
+{
+    return (uint64_t)img->id << 32 | p->nstarts;
+}
+
+/* t's first record after the current START of its image: the calls the
+ * opening scan found open there begin at the START (outermost first). */
+static void open_at_start(struct sf_calls *e, struct thr *t, struct imgst *is,
+                          const struct sf_image *img, const struct proc *p)
+{
+    uint64_t key = okey(img, p);
+    t->odone = key;
+    const struct ochain *c = NULL;
+    for (uint32_t i = t->noch; i-- > 0 && !c;)
+        if (t->och[i].key == key)
+            c = &t->och[i];
+    if (!c || (e->window && p->start_ns < e->w0))
+        return;
+    uint64_t ns = p->start_ns;
+    if (!t->started)
+        start_thread(e, t, ns);
+    if (ns < t->pub.last_ns)
+        ns = t->pub.last_ns;
+    t->pub.last_ns = ns;
+    for (uint32_t k = c->n; k-- > 0;) {
+        uint32_t fid = t->ofid[c->off + k];
+        struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), ns);
+        if (!f)
+            break;
+        f->flags = SF_CALL_CLIPPED;
+        if (decide(e, t, t->pub.depth - 1, f))
+            deliver(e, t, f, NULL, 0);
+    }
+}
+
 static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_events *ch = c->u.events;
@@ -1174,6 +1231,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                     break;
                 }
             }
+            if (pr->nstarts && t->noch && t->odone != okey(img, pr))
+                open_at_start(e, t, is, img, pr);
             if (__builtin_expect(ns < last, 0)) {
                 if (t->started)
                     e->st.backwards++;
@@ -1271,6 +1330,7 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     p->marked = p->stopped = 0;
     p->start_ns = 0;
     p->cut_ns = UINT64_MAX;
+    p->nstarts = 0;
     e->st.images++;
     if (!(img->flags & SF_PROC_EXECED))
         e->st.processes++;
@@ -1299,6 +1359,7 @@ static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
     if (m->kind == SF_MARK_START) {
         p->stopped = 0;
         p->start_ns = ns;
+        p->nstarts++;
         return;
     }
     if (m->kind == SF_MARK_SNAP_BEGIN) { /* the snapshot read (logread skips the others) */
@@ -1579,6 +1640,126 @@ static void reset_threads(struct sf_calls *e)
     memset(&e->st, 0, sizeof e->st);
 }
 
+/* ---- the opening scan (calls open at a START) --------------------------------- */
+
+static void oclear(struct proc *p)
+{
+    for (struct thr *t = p->threads; t; t = t->next_in_proc)
+        t->nostk = 0;
+}
+
+/* An exit (or tail call) of fid with no entry on t's scan stack after a
+ * START: the call was open there. The main pass has the open calls below
+ * every frame of the scan's stack, so its exit also ends those (unwound). */
+static void oleave(struct thr *t, const struct sf_image *img, uint32_t fid)
+{
+    uint32_t d = t->nostk, stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    while (d-- > stop)
+        if (t->ostk[d] == fid) {
+            t->nostk = d;
+            return;
+        }
+    struct proc *p = t->proc;
+    if (!p->nstarts)
+        return;
+    uint64_t key = okey(img, p);
+    if (!t->noch || t->och[t->noch - 1].key != key) {
+        SF_GROW(t->och, t->noch, t->capoch);
+        t->och[t->noch++] = (struct ochain){key, t->nofid, 0};
+    }
+    SF_GROW(t->ofid, t->nofid, t->capofid);
+    t->ofid[t->nofid++] = fid;
+    t->och[t->noch - 1].n++;
+    t->nostk = 0;
+}
+
+static void oevents(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    struct thr *t = get_thr(e, c->h->pid, c->u.events->tid);
+    struct proc *p = t->proc;
+    if (!p->nstarts || !thread_selected(e, t))
+        return; /* before the image's first START nothing is to be found */
+    struct sf_evdec d;
+    struct sf_event ev;
+    sf_evdec_init(&d, c);
+    while (sf_evdec_next(&d, &ev)) {
+        if (ev.kind == SF_KIND_EXT)
+            continue;
+        uint64_t raw = to_ns(e, c->img, ev.ts);
+        if (p->stopped || raw < p->start_ns || raw > p->cut_ns)
+            continue; /* the main pass drops it (on_events) */
+        if (ev.kind == SF_KIND_ENTRY) {
+            SF_GROW(t->ostk, t->nostk, t->capostk);
+            t->ostk[t->nostk++] = ev.fid;
+        } else {
+            oleave(t, c->img, ev.fid);
+        }
+    }
+}
+
+static int open_scan(struct sf_calls *e)
+{
+    struct sf_log *log = open_again(e);
+    if (!log)
+        return -1;
+    e->cur = log;
+    clock_from(e, log);
+    struct sf_chunkv c;
+    while (sf_log_next(log, &c) > 0) {
+        struct proc *p = c.h->type == SF_CHUNK_EVENTS || c.h->type == SF_CHUNK_THREAD
+                             ? NULL
+                             : get_proc(e, c.h->pid);
+        switch (c.h->type) {
+        case SF_CHUNK_PROCESS:
+        case SF_CHUNK_END:
+            oclear(p);
+            p->nstarts = 0;
+            p->stopped = 0;
+            p->start_ns = 0;
+            p->cut_ns = UINT64_MAX;
+            break;
+        case SF_CHUNK_MARK: {
+            uint64_t ns = to_ns(e, c.img, c.u.mark->tsc);
+            oclear(p);
+            p->stopped = c.u.mark->kind != SF_MARK_START && c.u.mark->kind != SF_MARK_SNAP_BEGIN;
+            if (c.u.mark->kind == SF_MARK_START) {
+                p->start_ns = ns;
+                p->nstarts++;
+            } else if (c.u.mark->kind == SF_MARK_SNAP_BEGIN) {
+                p->start_ns = 0;
+                p->cut_ns = ns;
+            }
+            break;
+        }
+        case SF_CHUNK_THREAD:
+            if (c.h->flags & SF_THREAD_EXITED)
+                get_thr(e, c.h->pid, c.u.thread->tid)->nostk = 0;
+            break;
+        case SF_CHUNK_EVENTS:
+            oevents(e, &c);
+            break;
+        }
+    }
+    /* read errors: the main pass reports them */
+    sf_log_close(log);
+    e->cur = NULL;
+    for (size_t i = 0; i < e->nprocs; i++) {
+        struct proc *p = e->procs[i];
+        p->stopped = 0;
+        p->start_ns = 0;
+        p->cut_ns = UINT64_MAX;
+        p->nstarts = 0;
+    }
+    for (size_t i = 0; i < e->nthrs; i++) {
+        struct thr *t = e->thrs[i];
+        free(t->ostk);
+        t->ostk = NULL;
+        t->nostk = t->capostk = 0;
+        e->opened |= t->noch > 0;
+    }
+    return 0;
+}
+
 int sf_calls_run(struct sf_calls *e)
 {
     const struct sf_select *s = e->sel;
@@ -1605,6 +1786,8 @@ int sf_calls_run(struct sf_calls *e)
         if (survey(e) < 0)
             return -1;
     }
+    if (prescanned && sf_log_starts(e->log) && open_scan(e) < 0)
+        return -1;
     if (e->window && e->w0 > 0) {
         struct sf_log *log = open_again(e);
         if (!log)
@@ -1683,6 +1866,9 @@ void sf_calls_free(struct sf_calls *e)
         free(e->thrs[i]->pub.stack);
         free(e->thrs[i]->chain);
         free(e->thrs[i]->exits.v);
+        free(e->thrs[i]->och);
+        free(e->thrs[i]->ofid);
+        free(e->thrs[i]->ostk);
         free(e->thrs[i]);
     }
     free(e->thrs);
