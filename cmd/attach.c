@@ -84,6 +84,14 @@ __attribute__((unused)) static uintptr_t remote_fn(int pid, void *fn)
     return rbase ? rbase + ((uintptr_t)fn - lbase) : 0;
 }
 
+#if defined(__x86_64__)
+#define HOST_EM EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_EM EM_AARCH64
+#else
+#define HOST_EM 0
+#endif
+
 /* The ELF machine (e_machine) of a file, 0 if unreadable. */
 static unsigned elf_machine(const char *path)
 {
@@ -109,17 +117,22 @@ static int instrumented(int pid, unsigned *machine, char *file, size_t flen)
     while (!yes && fgets(line, sizeof line, f)) {
         int n = 0;
         char perms[8];
-        if (sscanf(line, "%*x-%*x %7s %*s %*s %*s %n", perms, &n) < 1 || !n || perms[2] != 'x')
+        if (sscanf(line, "%*x-%*x %7s %*s %*s %*s %n", perms, &n) < 1 || !n)
             continue;
         char *p = line + n;
         p[strcspn(p, "\n")] = 0;
         if (*p != '/' || !strcmp(p, last) || strstr(p, "libsftrace"))
             continue;
-        snprintf(last, sizeof last, "%s", p);
         struct sf_xraymap m;
         char err[512];
         char proc_path[PATH_MAX + 64];
         snprintf(proc_path, sizeof proc_path, "/proc/%d/root%s", pid, p);
+        /* executable mappings; and an emulator's (qemu-user maps the guest's
+         * code readable only): ELF files of another machine */
+        unsigned em = perms[2] == 'x' ? 0 : elf_machine(proc_path);
+        if (perms[2] != 'x' && (!em || em == HOST_EM))
+            continue;
+        snprintf(last, sizeof last, "%s", p);
         if (sf_xraymap_read_file(proc_path, &m, err, sizeof err) == 0) {
             yes = 1;
             sf_xraymap_free(&m);

@@ -141,7 +141,7 @@ struct thr {
     struct ochain {
         uint64_t key;
         uint32_t off, n;
-    } *och;
+    } * och;
     uint32_t noch, capoch;
     uint32_t *ofid, nofid, capofid;
     uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */

@@ -253,9 +253,9 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
         if (!o->s || !o->phdr || o->seen || o->bias != info->dlpi_addr ||
             o->phdr != info->dlpi_phdr)
             continue;
-        if (o->n && (!in_exec_segment(info, o->s[0].sled) ||
-                     !in_exec_segment(info, o->s[o->n - 1].sled) ||
-                     !sf_arch_sled_ours(o->s[0].sled) || !sf_arch_sled_ours(o->s[o->n - 1].sled)))
+        if (o->n &&
+            (!in_exec_segment(info, o->s[0].sled) || !in_exec_segment(info, o->s[o->n - 1].sled) ||
+             !sf_arch_sled_ours(o->s[0].sled) || !sf_arch_sled_ours(o->s[o->n - 1].sled)))
             continue; /* not the object we patched */
         o->seen = 1;
         if (w->fn && o->n)

@@ -657,7 +657,6 @@ void sf_write_object_chunks_as(uint32_t pid)
     }
 }
 
-
 void sf_patch_after_fork(void)
 {
     pthread_mutex_init(&patch_lock, NULL);

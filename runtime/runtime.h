@@ -409,7 +409,7 @@ int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
 int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
 void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
-void sf_ctl_restore(void) SF_HIDDEN; /* every patched sled as it was (detach) */
+void sf_ctl_restore(void) SF_HIDDEN;          /* every patched sled as it was (detach) */
 void sf_ctl_restore_in_child(void) SF_HIDDEN; /* the same in a forked child (one thread) */
 void sf_ctl_prune(void) SF_HIDDEN;            /* forget the objects unloaded since */
 void sf_ctl_mark_attach(int start) SF_HIDDEN;
