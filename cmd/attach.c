@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmds.h"
@@ -347,7 +348,10 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
     return rc;
 }
 
-/* Detach: sftrace_detach() in the process. 0, or -1 with a message. */
+/* Detach: sftrace_detach() in the process. 0, or -1 with a message. The
+ * runtime answers -3 when it cannot yet (its watcher thread waits for a lock
+ * the stopped thread holds): the thread runs on a moment and it is asked
+ * again. */
 int sf_attach_stop(int pid, const char *solib)
 {
     char why[512];
@@ -358,19 +362,26 @@ int sf_attach_stop(int pid, const char *solib)
         fprintf(stderr, CMD ": the runtime is not loaded in process %d\n", pid);
         return -1;
     }
-    struct user_regs_struct saved;
-    if (stop_thread(pid, &saved, why, sizeof why) != 0) {
-        fprintf(stderr, CMD ": process %d: %s\n", pid, why);
-        return -1;
+    for (int tries = 0;; tries++) {
+        struct user_regs_struct saved;
+        if (stop_thread(pid, &saved, why, sizeof why) != 0) {
+            fprintf(stderr, CMD ": process %d: %s\n", pid, why);
+            return -1;
+        }
+        uint64_t ret = 0;
+        int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret);
+        ptrace(PTRACE_DETACH, pid, NULL, 0);
+        if (rc == 0 && (int)ret == -3 && tries < 100) {
+            struct timespec ts = {0, 50000000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (rc != 0 || ret != 0) {
+            fprintf(stderr, CMD ": cannot detach the runtime in process %d\n", pid);
+            return -1;
+        }
+        return 0;
     }
-    uint64_t ret = 0;
-    int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret);
-    ptrace(PTRACE_DETACH, pid, NULL, 0);
-    if (rc != 0 || ret != 0) {
-        fprintf(stderr, CMD ": cannot detach the runtime in process %d\n", pid);
-        return -1;
-    }
-    return 0;
 }
 
 #else

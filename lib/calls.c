@@ -1348,8 +1348,10 @@ static void on_object(struct sf_calls *e, const struct sf_chunkv *c)
 
 /* Recording of an image stopped or started (MARK). At a stop, every call
  * open on its threads is cut there (SF_CALL_CLIPPED): its end was not
- * recorded, but it did not end unfinished either. After a start, exits
- * whose entries came before it are dropped (stats.cut). */
+ * recorded, but it did not end unfinished either. After a start, the calls
+ * the opening scan found open there begin at it (open_at_start); exits
+ * whose entries came before it and that it did not find are dropped
+ * (stats.cut). */
 static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_mark *m = c->u.mark;

@@ -98,14 +98,27 @@ static void watch_start(void)
                (int)sf_g.pid);
 }
 
-static void watch_end(void)
+/* Stop the watcher: 0 once it has ended; -1 if it has not within a while.
+ * It may be waiting for the dynamic linker's lock, held by the very thread
+ * that runs this (ptrace stopped it anywhere, dl_iterate_phdr included):
+ * then the detach is refused and tried again after that thread has run on. */
+static int watch_end(void)
 {
     if (!watching)
-        return;
+        return 0;
     atomic_store(&watch_stop, 1);
     syscall(SYS_futex, &watch_stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    pthread_join(watcher, NULL);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 300000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(watcher, NULL, &until) != 0)
+        return -1;
     watching = 0;
+    return 0;
 }
 
 static void close_ours(int *fd)
@@ -155,11 +168,14 @@ SF_EXPORT int sftrace_attach(const char *log, const char *session)
     return rc;
 }
 
+/* 0: detached; -1: not attached; -3: busy (the watcher did not end), try
+ * again. */
 SF_EXPORT int sftrace_detach(void)
 {
     if (!sf_g.enabled || !sf_g.attached)
         return -1;
-    watch_end();
+    if (watch_end() != 0)
+        return -3;
     sf_ctl_restore();
     sf_ctl_mark_attach(0);
     if (sf_request(REQ_END, SF_END_DETACH) != 0)
