@@ -38,8 +38,9 @@
  * no entry; reversed, they are the calls that were open there. The main
  * pass starts the thread's stack with them at its first record after that
  * START, beginning at the START (flag SF_CALL_CLIPPED, as a call open at a
- * STOP ends there). Not with a time range that starts after the START (the
- * replay knows no marks): there they are dropped as before (stats.cut).
+ * STOP ends there). With a time range that starts after the START, the
+ * replay pushes them at that record instead, so they are among the calls
+ * open at the window start.
  * Events outside the window are not fed to the main pass's stack rules at
  * all, whether their chunk was skipped or decoded, so skipping changes
  * nothing but the cost. A chunk is skipped undecoded when its flush time (an
@@ -1092,12 +1093,48 @@ static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_imag
     return is->w0ts;
 }
 
+static inline uint64_t okey(const struct sf_image *img, const struct proc *p)
+{
+    return (uint64_t)img->id << 32 | p->nstarts;
+}
+
+/* The calls the opening scan found open at the current START of t's image
+ * (NULL if none); t is then done with that START. */
+static const struct ochain *opened_at(struct thr *t, const struct sf_image *img,
+                                      const struct proc *p)
+{
+    uint64_t key = okey(img, p);
+    t->odone = key;
+    for (uint32_t i = t->noch; i-- > 0;)
+        if (t->och[i].key == key)
+            return &t->och[i];
+    return NULL;
+}
+
+/* The replay's part: the calls open at a START before the window start are
+ * on the stack there like any other (the main pass starts the thread with
+ * that stack, clipped). */
+static __attribute__((noinline)) void replay_opened(struct sf_calls *e, struct thr *t,
+                                                    struct imgst *is, const struct sf_image *img)
+{
+    const struct ochain *c = opened_at(t, img, t->proc);
+    for (uint32_t k = c ? c->n : 0; k-- > 0;) {
+        uint32_t fid = t->ofid[c->off + k];
+        if (!push(e, t, fid, func_of(e, is, img, fid), 0))
+            break;
+    }
+}
+
 static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is,
                              const struct sf_image *img, uint32_t kind, uint32_t fid, uint64_t ts,
                              uint64_t w0ts)
 {
     if (kind == SF_KIND_EXT)
         return 0;
+    const struct proc *p = t->proc;
+    if (__builtin_expect(p->nstarts != 0, 0) && t->noch && t->odone != okey(img, p) &&
+        p->start_ns < e->w0 && to_ns(e, img, ts) >= p->start_ns)
+        replay_opened(e, t, is, img); /* before the snapshot: open there too */
     if (__builtin_expect(ts >= w0ts, 0) && to_ns(e, img, ts) >= e->w0) {
         snapshot(e, t);
         return 1;
@@ -1144,24 +1181,14 @@ static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chu
             return;
 }
 
-static inline uint64_t okey(const struct sf_image *img, const struct proc *p)
-{
-    return (uint64_t)img->id << 32 | p->nstarts;
-}
-
 /* t's first record after the current START of its image: the calls the
  * opening scan found open there begin at the START (outermost first). */
 static void open_at_start(struct sf_calls *e, struct thr *t, struct imgst *is,
                           const struct sf_image *img, const struct proc *p)
 {
-    uint64_t key = okey(img, p);
-    t->odone = key;
-    const struct ochain *c = NULL;
-    for (uint32_t i = t->noch; i-- > 0 && !c;)
-        if (t->och[i].key == key)
-            c = &t->och[i];
-    if (!c || (e->window && p->start_ns < e->w0))
-        return;
+    const struct ochain *c = opened_at(t, img, p);
+    if (!c || (e->window && (p->start_ns < e->w0 || p->start_ns > e->w1)))
+        return; /* none; before the window start (the replay had them), or after it */
     uint64_t ns = p->start_ns;
     if (!t->started)
         start_thread(e, t, ns);
@@ -1218,6 +1245,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
         } else {
             if (pr->marked && (pr->stopped || raw < pr->start_ns || raw > pr->cut_ns))
                 continue; /* recorded while recording was stopped, or after the cut (MARK) */
+            if (pr->nstarts && t->noch && t->odone != okey(img, pr))
+                open_at_start(e, t, is, img, pr);
             if (window) {
                 if (t->past_end)
                     break;
@@ -1231,8 +1260,6 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
                     break;
                 }
             }
-            if (pr->nstarts && t->noch && t->odone != okey(img, pr))
-                open_at_start(e, t, is, img, pr);
             if (__builtin_expect(ns < last, 0)) {
                 if (t->started)
                     e->st.backwards++;
@@ -1373,7 +1400,8 @@ static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
     /* STOP, or the end of the snapshot (at its cut) */
     p->stopped = 1;
     for (struct thr *t = p->threads; t; t = t->next_in_proc) {
-        if (!e->prepass && p->img && p->img->id == t->chain_img)
+        /* a stop before the window start ends nothing open at it */
+        if (!e->prepass && p->img && p->img->id == t->chain_img && (!e->window || ns >= e->w0))
             start_due(e, t);
         if (t->pub.depth && (e->prepass || t->started))
             end_frames(e, t, ns, SF_CALL_CLIPPED);
@@ -1634,6 +1662,7 @@ static void reset_threads(struct sf_calls *e)
         t->pub.name[0] = 0;
         t->last_fid = SF_FID_NONE;
         t->chain_done = 0;
+        t->odone = 0;
         t->inc = 0;
         t->pub.img = NULL; /* the replay's reader's */
     }

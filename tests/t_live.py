@@ -79,9 +79,9 @@ def _marks(log):
     return out
 
 
-def _calls(log, sftrace=None):
+def _calls(log, sftrace=None, opts=()):
     """`dump --calls`: [(function, depth, flags, start, duration)] in the order printed."""
-    p = tl.run([sftrace or tl.SFTRACE_ASAN, "dump", "--calls", log])
+    p = tl.run([sftrace or tl.SFTRACE_ASAN, "dump", "--calls"] + list(opts) + [log])
     assert "AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
     out = []
     for line in p.stdout.splitlines():
@@ -814,6 +814,18 @@ def test_attach_call_open_at_attach_is_clipped():
     works = [c for c in calls if c[0] == "work"]
     # held begins at the attach: before its works, and ends after them
     assert all(held[3] <= w[3] and w[3] + w[4] <= held[3] + held[4] for w in works[:2]), calls
+    # a time range from the second work(): held is among the calls open at
+    # its start (the window replay has it too), clipped there
+    w0 = works[1][3] - works[0][3]  # the range's origin is the first event
+    win = _calls(log, opts=["--time-range", "%dns," % w0])
+    wby = collections.Counter((c[0], c[1], c[2]) for c in win)
+    assert wby == {("held", 0, "c"): 1, ("work", 1, "-"): 1 + 3, ("outer", 0, "-"): 1}, win
+    assert next(c for c in win if c[0] == "held")[3] == works[1][3], win
+    # one that ends inside held: held from the attach to the range's end
+    win = _calls(log, opts=["--time-range", ",%dns" % (w0 - 1)])
+    wby = collections.Counter((c[0], c[1], c[2]) for c in win)
+    assert wby == {("held", 0, "c"): 1, ("work", 1, "-"): 1}, win
+    assert next(c for c in win if c[0] == "held")[3] == held[3], win
     st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", log]).stdout)
     assert st["unmatched"] == 0 and st["unfinished"] == 0, st
     funcs = {f["name"]: f["calls"] for f in st["groups"][0]["functions"]}
