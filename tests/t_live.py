@@ -836,7 +836,8 @@ def test_attach_call_open_at_attach_is_clipped():
 def test_attach_fork_and_exec():
     """A child forked while attached runs exactly as untraced (its output,
     its exit status through exit(), its code unpatched) and is not in the
-    log; the parent goes on being recorded. An exec ends the recording: the
+    log; the parent goes on being recorded; attaching to such a child is
+    refused with the reason. An exec ends the recording: the
     new program runs untraced and unpatched, the log ends the image with
     END(exec), and `sftrace attach` says so and exits 0."""
     plain = _Running()
@@ -848,6 +849,19 @@ def test_attach_fork_and_exec():
     a = _attach(p.pid, log)
     got = [p.cmd("fork 3"), p.cmd("run 1")], p.p.stdout.readline().strip()
     assert got == want, got
+    # a child that lives on: attaching to it is refused (it shares the
+    # parent's recording memory), and it is left as it was
+    kid = int(p.cmd("spawn").split()[1])
+    try:
+        r = tl.run([tl.SFTRACE_ASAN, "attach", str(kid), "-o", os.path.join(_dir(), "kid.log"),
+                    "--solib", tl.RUNTIME], check=False)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert "was forked from a process sftrace was attached to" in r.stderr, r.stderr
+        assert not os.path.exists(os.path.join(_dir(), "kid.log"))
+        with open("/proc/%d/status" % kid) as f:
+            assert "State:\tS" in f.read()  # still waiting, not stopped or dead
+    finally:
+        os.kill(kid, signal.SIGKILL)
     assert p.cmd("exec") == "execd"
     assert p.cmd("sled") == "sled eb09"
     assert p.cmd("run 2") == "ran 2"

@@ -20,6 +20,7 @@
  *   fork N     a child calls outer(N), says "child ran N sled XXXX" and
  *              exits 7 (exit(), so atexit and destructors run); the parent
  *              waits for it and says "forked STATUS"
+ *   spawn      a child calls outer(1) and waits for a signal; "spawned PID"
  *   exec       exec's this program again (argv[0]), which goes on reading
  *              the same input; the new image says "execd" first
  *   abort      abort()
@@ -189,6 +190,14 @@ int main(int argc, char **argv)
             int st = 0;
             waitpid(c, &st, 0);
             say("forked %lu\n", WIFEXITED(st) ? (unsigned long)WEXITSTATUS(st) : 1000ul);
+        } else if (!strcmp(line, "spawn")) {
+            pid_t c = fork();
+            if (c == 0) {
+                outer(1);
+                for (;;)
+                    pause();
+            }
+            say("spawned %lu\n", (unsigned long)c);
         } else if (!strcmp(line, "exec")) {
             char *args[] = {argv[0], "execd", NULL};
             execv("/proc/self/exe", args);
