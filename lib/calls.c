@@ -1704,28 +1704,45 @@ static void oleave(struct thr *t, const struct sf_image *img, uint32_t fid)
     t->nostk = 0;
 }
 
+static inline void oevent(struct sf_calls *e, struct thr *t, const struct sf_image *img,
+                          uint32_t kind, uint32_t fid, uint64_t ts, int check)
+{
+    if (kind == SF_KIND_EXT)
+        return;
+    if (check) {
+        const struct proc *p = t->proc;
+        uint64_t raw = to_ns(e, img, ts);
+        if (p->stopped || raw < p->start_ns || raw > p->cut_ns)
+            return; /* the main pass drops it (on_events) */
+    }
+    if (kind == SF_KIND_ENTRY) {
+        SF_GROW(t->ostk, t->nostk, t->capostk);
+        t->ostk[t->nostk++] = fid;
+    } else {
+        oleave(t, img, fid);
+    }
+}
+
 static void oevents(struct sf_calls *e, const struct sf_chunkv *c)
 {
     struct thr *t = get_thr(e, c->h->pid, c->u.events->tid);
-    struct proc *p = t->proc;
+    const struct proc *p = t->proc;
     if (!p->nstarts || !thread_selected(e, t))
         return; /* before the image's first START nothing is to be found */
+    /* the chunk's records lie between its tsc_hi and its flush time: when
+     * both are inside the recording window, none needs its time checked */
+    int check = p->stopped || to_ns(e, c->img, (uint64_t)c->u.events->tsc_hi << 32) < p->start_ns ||
+                to_ns(e, c->img, c->u.events->flush_tsc) > p->cut_ns;
+    if (c->dec) { /* packed: the records the reader decoded when it checked the chunk */
+        for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
+            oevent(e, t, c->img, r->r.kind, r->r.fid, r->r.t, check);
+        return;
+    }
     struct sf_evdec d;
     struct sf_event ev;
     sf_evdec_init(&d, c);
-    while (sf_evdec_next(&d, &ev)) {
-        if (ev.kind == SF_KIND_EXT)
-            continue;
-        uint64_t raw = to_ns(e, c->img, ev.ts);
-        if (p->stopped || raw < p->start_ns || raw > p->cut_ns)
-            continue; /* the main pass drops it (on_events) */
-        if (ev.kind == SF_KIND_ENTRY) {
-            SF_GROW(t->ostk, t->nostk, t->capostk);
-            t->ostk[t->nostk++] = ev.fid;
-        } else {
-            oleave(t, c->img, ev.fid);
-        }
-    }
+    while (sf_evdec_next(&d, &ev))
+        oevent(e, t, c->img, ev.kind, ev.fid, ev.ts, check);
 }
 
 static int open_scan(struct sf_calls *e)
