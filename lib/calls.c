@@ -772,6 +772,20 @@ static inline int chain_due(const struct sf_calls *e, const struct thr *t)
     return !e->prepass && t->nchain && !t->chain_done && t->chain_inc == t->inc;
 }
 
+/* A call already open at ns (a window start, a START) begins there, cut
+ * (SF_CALL_CLIPPED). -1 if the stack is full. */
+static int push_open(struct sf_calls *e, struct thr *t, struct imgst *is,
+                     const struct sf_image *img, uint32_t fid, uint64_t ns)
+{
+    struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), ns);
+    if (!f)
+        return -1;
+    f->flags = SF_CALL_CLIPPED;
+    if (decide(e, t, t->pub.depth - 1, f))
+        deliver(e, t, f, NULL, 0);
+    return 0;
+}
+
 /* The thread's first event: declare it, and (window) push the calls open at
  * the window start. */
 static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
@@ -799,15 +813,9 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
         const struct sf_image *img = sf_log_image_at(e->cur, t->chain_img);
         struct imgst *is = img_state(e, img);
         uint64_t w0 = e->w0 < ns ? e->w0 : ns;
-        for (uint32_t k = 0; k < t->nchain; k++) {
-            uint32_t fid = t->chain[k];
-            struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), w0);
-            if (!f)
+        for (uint32_t k = 0; k < t->nchain; k++)
+            if (push_open(e, t, is, img, t->chain[k], w0) != 0)
                 break;
-            f->flags = SF_CALL_CLIPPED;
-            if (decide(e, t, t->pub.depth - 1, f))
-                deliver(e, t, f, NULL, 0);
-        }
     }
 }
 
@@ -1195,15 +1203,9 @@ static void open_at_start(struct sf_calls *e, struct thr *t, struct imgst *is,
     if (ns < t->pub.last_ns)
         ns = t->pub.last_ns;
     t->pub.last_ns = ns;
-    for (uint32_t k = c->n; k-- > 0;) {
-        uint32_t fid = t->ofid[c->off + k];
-        struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), ns);
-        if (!f)
+    for (uint32_t k = c->n; k-- > 0;)
+        if (push_open(e, t, is, img, t->ofid[c->off + k], ns) != 0)
             break;
-        f->flags = SF_CALL_CLIPPED;
-        if (decide(e, t, t->pub.depth - 1, f))
-            deliver(e, t, f, NULL, 0);
-    }
 }
 
 static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
