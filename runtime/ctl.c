@@ -8,7 +8,10 @@
  * control is on (SFTRACE_CONTROL, or SFTRACE_PAUSED), patch.c reports every
  * sled it patches here (sf_ctl_obj_*); starting and stopping rewrite the
  * first instruction of each of them (sf_arch_sled_toggle), object by object
- * with its text made writable, under patch.c's lock.
+ * with its text made writable, under patch.c's lock, each inside
+ * dl_iterate_phdr's callback for it (walk_objs), so an object dlclose'd
+ * meanwhile is forgotten and never touched (neither record nor attach
+ * interposes dlclose).
  *
  * Safe with threads running: a toggle changes one naturally aligned
  * instruction head per sled in one store (x86_64: two bytes, `mov r10d` or
