@@ -660,6 +660,10 @@ def test_attach_records_a_running_program_and_leaves_it_as_it_was():
         spin = [c for c in calls if c[0] == "spin_a"]
         assert c2 - c1 - 1 <= len(spin) <= c3 - c0 + 1, (round_, c0, c1, c2, c3, len(spin))
         assert not any("u" in c[2] for c in calls), calls
+        # the spinner's calls open at the attach begin there, nested as ever
+        assert {(c[0], c[1]) for c in calls if c[0].startswith("spin_")} <= {
+            ("spin_a", 0), ("spin_b", 1)}, calls
+        assert sum(1 for c in spin if c[2] == "c") <= 2, spin  # at the attach, at the detach
         info = _info(log)
         assert [m["why"] for m in info["marks"]] == ["sftrace attach"] * 2, info["marks"]
         assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(pid, "detached")]
@@ -903,3 +907,60 @@ def test_attach_to_an_aarch64_process_is_refused():
     assert p.cmd("run 3") == "ran 3"
     assert p.cmd("sled") == "sled " + _file_sled(exe, "work")
     p.quit()
+
+
+def test_calls_open_at_a_start_synthetic():
+    """The engine's rule on a log built by hand (MONO clock: times are ns):
+    calls open at a START begin there, nested in the order their exits
+    imply, per thread and per START; a tail call of one of them leaves it
+    (flags t and c) and its callee follows at the same depth; a thread with
+    no record before the START gets them at its first record; records while
+    stopped are dropped; the same from the ASan build and in Perfetto."""
+    import logsynth as ls
+    log = ls.Log()
+    pid = 10
+    log.process(pid, clock=ls.MONO, tsc=10, mono_ns=10)
+    log.object(pid, 1, [0x1000, 0x1100, 0x1200, 0x1300], "/nonexistent/prog")
+
+    def mark(kind, ts, seq):
+        log.chunk(CHUNK_MARK, pid, struct.pack("<IIQQII", kind, 1, ts, ts, 0, seq))
+
+    def events(tid, evs):
+        hi, recs = ls.encode(evs)
+        log.events(pid, tid, recs, tsc_hi=hi, flush_tsc=evs[-1][1], flush_mono_ns=evs[-1][1])
+
+    mark(MARK_STOP, 100, 1)
+    events(10, [("entry", 150, 1)])  # while stopped: dropped
+    mark(MARK_START, 200, 2)
+    events(10, [("entry", 300, 3), ("exit", 310, 3), ("tail", 320, 2), ("entry", 330, 4),
+                ("exit", 340, 4), ("exit", 350, 1)])
+    events(11, [("exit", 360, 3), ("entry", 370, 4), ("exit", 380, 4)])
+    mark(MARK_STOP, 400, 3)
+    mark(MARK_START, 500, 4)
+    events(10, [("exit", 600, 2)])
+    log.end(pid, tsc=700, mono_ns=700, events=11, threads=2)
+    path = log.write(os.path.join(_dir(), "synth_open.log"))
+    want = [
+        # tid, fid, depth, flags, start, end
+        (10, 3, 2, "-", 300, 310), (10, 2, 1, "tc", 200, 320), (10, 4, 1, "-", 330, 340),
+        (10, 1, 0, "c", 200, 350), (11, 3, 0, "c", 200, 360), (11, 4, 0, "-", 370, 380),
+        (10, 2, 0, "c", 500, 600)]
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        p = tl.run([sftrace, "dump", "--calls", path])
+        assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+        got = []
+        for line in p.stdout.splitlines():
+            if line.startswith("#"):
+                continue
+            f = line.split("\t")
+            got.append((int(f[2]), f[9], int(f[3]), f[8], int(f[0]), int(f[0]) + int(f[4])))
+        names = sorted({g[1] for g in got})
+        assert len(names) == 4, got  # one name per fid, in fid order below
+        fid = {n: i + 1 for i, n in enumerate(names)}
+        got = [(t, fid[n], d, fl, s, e) for (t, n, d, fl, s, e) in got]
+        origin = min(g[4] for g in got) - 200  # dump's times are from the log's creation
+        got = [(t, f, d, fl, s - origin, e - origin) for (t, f, d, fl, s, e) in got]
+        assert sorted(got) == sorted(want), got
+    st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", path]).stdout)
+    assert st["unmatched"] == 0 and st["unfinished"] == 0, st
+    _convert_check(path)
