@@ -964,3 +964,31 @@ def test_calls_open_at_a_start_synthetic():
     st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", path]).stdout)
     assert st["unmatched"] == 0 and st["unfinished"] == 0, st
     _convert_check(path)
+
+
+def test_attach_built_for_aarch64_says_it_is_not_supported():
+    """cmd/attach.c built for aarch64 (with stand-ins for the rest of
+    sftrace: programs/attach_arch_stub.c), run under qemu-user: `attach PID`
+    of an instrumented process says attaching is not supported on this
+    machine and exits 1, leaving the process alone."""
+    import t_aarch64
+    why = t_aarch64._available()
+    if why:
+        raise tl.Skip(why)
+    root = tl.ROOT
+    stub = tl.build_c("attach_arch_stub.c",
+                      out=os.path.join(tl.outdir("aarch64", "bin"), "attach_arch_stub"),
+                      flags=t_aarch64.TARGET + ["-I" + os.path.join(root, d)
+                                                for d in ("common", "include", "lib", "cmd")],
+                      libs=[os.path.join(root, "cmd", "attach.c")])
+    p = _Running()
+    assert p.cmd("run 1") == "ran 1"
+    r = tl.run(t_aarch64._q([stub, str(p.pid)]), check=False)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr == ("sftrace attach: attaching is not supported on this machine (only on "
+                        "x86_64); record process %d from its start with `sftrace record` "
+                        "instead\n" % p.pid), r.stderr
+    assert p.cmd("sled") == "sled eb09" and p.cmd("run 2") == "ran 2"
+    p.quit()
+    r = tl.run(t_aarch64._q([stub, "--help"]))
+    assert "Not supported on aarch64" in r.stdout, r.stdout
