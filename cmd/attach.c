@@ -157,8 +157,10 @@ static uintptr_t solib_base(const char *solib, const char *sym, char *path, size
 /* Is the runtime still mapped in pid? (Not after an exec.) */
 int sf_attach_present(int pid, const char *solib)
 {
-    char path[PATH_MAX];
-    if (!solib_base(solib, "sftrace_detach", path, sizeof path))
+    static char path[PATH_MAX]; /* found once */
+    if (!path[0] && !solib_base(solib, "sftrace_detach", path, sizeof path))
+        path[0] = 0;
+    if (!path[0])
         return 1; /* cannot tell: assume so */
     return map_base(pid, path, 0, NULL, 0) != 0;
 }
