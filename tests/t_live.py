@@ -992,3 +992,24 @@ def test_attach_built_for_aarch64_says_it_is_not_supported():
     p.quit()
     r = tl.run(t_aarch64._q([stub, "--help"]))
     assert "Not supported on aarch64" in r.stdout, r.stdout
+
+
+def test_attach_process_dies_of_a_signal():
+    """A fatal signal while attached is the program's (it dies as it would
+    untraced); the helper salvages what was recorded and ends the image as
+    killed, and `sftrace attach` says so and exits 0."""
+    p = _Running()
+    log = os.path.join(_dir(), "died.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("run 2") == "ran 2"
+    p.p.stdin.write("abort\n")
+    p.p.stdin.flush()
+    assert p.p.wait(timeout=60) == -signal.SIGABRT
+    out, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+    assert "killed by signal 6" in err and "salvaged" in err, err
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    info = _info(log)
+    assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(p.pid, "died")], info
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 2}, by
