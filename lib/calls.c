@@ -176,7 +176,6 @@ struct sf_calls {
     uint32_t maxd;       /* depth limit, NONE for none */
     int filters;         /* call-level selection */
     int prepass;         /* running the replay (window start): no output */
-    int opened;          /* the opening scan found calls open at a START */
     struct sf_log *rlog; /* the replay's reader, open until free (functions
                             it resolved point at its objects) */
     uint64_t replayed;   /* EVENTS chunks the replay decoded */
@@ -1805,7 +1804,6 @@ static int open_scan(struct sf_calls *e)
         free(t->ostk);
         t->ostk = NULL;
         t->nostk = t->capostk = 0;
-        e->opened |= t->noch > 0;
     }
     return 0;
 }
