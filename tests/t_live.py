@@ -945,15 +945,10 @@ def test_calls_open_at_a_start_synthetic():
         (10, 3, 2, "-", 300, 310), (10, 2, 1, "tc", 200, 320), (10, 4, 1, "-", 330, 340),
         (10, 1, 0, "c", 200, 350), (11, 3, 0, "c", 200, 360), (11, 4, 0, "-", 370, 380),
         (10, 2, 0, "c", 500, 600)]
+    import t_calls
     for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
-        p = tl.run([sftrace, "dump", "--calls", path])
-        assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
-        got = []
-        for line in p.stdout.splitlines():
-            if line.startswith("#"):
-                continue
-            f = line.split("\t")
-            got.append((int(f[2]), f[9], int(f[3]), f[8], int(f[0]), int(f[0]) + int(f[4])))
+        got = [(c.tid, c.name, c.depth, c.flags, c.start, c.end)
+               for c in t_calls._calls(path, sftrace=sftrace)]
         names = sorted({g[1] for g in got})
         assert len(names) == 4, got  # one name per fid, in fid order below
         fid = {n: i + 1 for i, n in enumerate(names)}
