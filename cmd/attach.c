@@ -12,12 +12,18 @@
  * below its stack pointer and return to address 0: the fault stops the
  * thread, and the command reads the result.
  *
- * x86_64 only. The addresses of dlopen and of the runtime's functions in
- * the process are found from the same files mapped in this process: the
+ * x86_64 only: the injection (registers, calling convention) is written
+ * for it. An sftrace built for another machine, or a process whose
+ * instrumented code is for another machine (an aarch64 program under
+ * qemu-user, which is an x86_64 process), gets a clear error and is not
+ * touched. The addresses of dlopen and of the runtime's functions in the
+ * process are found from the same files mapped in this process: the
  * function's offset from its object's first mapping is the same in both.
  */
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,6 +34,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmds.h"
@@ -70,7 +77,7 @@ static uintptr_t map_base(int pid, const char *path, uintptr_t addr, char *found
 }
 
 /* Where the function at local address fn is in pid. */
-static uintptr_t remote_fn(int pid, void *fn)
+__attribute__((unused)) static uintptr_t remote_fn(int pid, void *fn)
 {
     char path[PATH_MAX];
     uintptr_t lbase = map_base(0, NULL, (uintptr_t)fn, path, sizeof path);
@@ -78,8 +85,29 @@ static uintptr_t remote_fn(int pid, void *fn)
     return rbase ? rbase + ((uintptr_t)fn - lbase) : 0;
 }
 
-/* Does pid map any object with an xray_instr_map? */
-static int instrumented(int pid)
+#if defined(__x86_64__)
+#define HOST_EM EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_EM EM_AARCH64
+#else
+#define HOST_EM 0
+#endif
+
+/* The ELF machine (e_machine) of a file, 0 if unreadable. */
+static unsigned elf_machine(const char *path)
+{
+    Elf64_Ehdr eh;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = pread(fd, &eh, sizeof eh, 0);
+    close(fd);
+    return n >= 20 && !memcmp(eh.e_ident, ELFMAG, SELFMAG) ? eh.e_machine : 0;
+}
+
+/* Does pid map any object with an xray_instr_map? 1 yes (*machine: the
+ * ELF machine of the first, *file its path), 0 no, -1 unreadable maps. */
+static int instrumented(int pid, unsigned *machine, char *file, size_t flen)
 {
     char mp[64], line[PATH_MAX + 256], last[PATH_MAX] = "";
     snprintf(mp, sizeof mp, "/proc/%d/maps", pid);
@@ -90,26 +118,90 @@ static int instrumented(int pid)
     while (!yes && fgets(line, sizeof line, f)) {
         int n = 0;
         char perms[8];
-        if (sscanf(line, "%*x-%*x %7s %*s %*s %*s %n", perms, &n) < 1 || !n || perms[2] != 'x')
+        if (sscanf(line, "%*x-%*x %7s %*s %*s %*s %n", perms, &n) < 1 || !n)
             continue;
         char *p = line + n;
         p[strcspn(p, "\n")] = 0;
         if (*p != '/' || !strcmp(p, last) || strstr(p, "libsftrace"))
             continue;
-        snprintf(last, sizeof last, "%s", p);
         struct sf_xraymap m;
         char err[512];
         char proc_path[PATH_MAX + 64];
         snprintf(proc_path, sizeof proc_path, "/proc/%d/root%s", pid, p);
+        /* executable mappings; and an emulator's (qemu-user maps the guest's
+         * code readable only): ELF files of another machine */
+        unsigned em = perms[2] == 'x' ? 0 : elf_machine(proc_path);
+        if (perms[2] != 'x' && (!em || em == HOST_EM))
+            continue;
+        snprintf(last, sizeof last, "%s", p);
         if (sf_xraymap_read_file(proc_path, &m, err, sizeof err) == 0) {
             yes = 1;
             sf_xraymap_free(&m);
+            *machine = elf_machine(proc_path);
+            snprintf(file, flen, "%s", p);
         }
     }
     fclose(f);
     return yes;
 }
 
+/* The runtime library's path as this process maps it (for finding it in
+ * the other one), or 0. */
+static uintptr_t solib_base(const char *solib, const char *sym, char *path, size_t len)
+{
+    void *local = dlopen(solib, RTLD_LAZY | RTLD_LOCAL);
+    void *fn = local ? dlsym(local, sym) : NULL;
+    return fn ? map_base(0, NULL, (uintptr_t)fn, path, len) : 0;
+}
+
+/* Is the runtime still mapped in pid? (Not after an exec.) */
+int sf_attach_present(int pid, const char *solib)
+{
+    static char path[PATH_MAX]; /* found once */
+    if (!path[0] && !solib_base(solib, "sftrace_detach", path, sizeof path))
+        path[0] = 0;
+    if (!path[0])
+        return 1; /* cannot tell: assume so */
+    return map_base(pid, path, 0, NULL, 0) != 0;
+}
+
+/* Can this sftrace attach to pid at all? 0, or -1 with a message. */
+static int can_attach(int pid)
+{
+    unsigned machine = 0;
+    char file[PATH_MAX] = "";
+    int ins = instrumented(pid, &machine, file, sizeof file);
+    if (ins <= 0) {
+        if (ins < 0)
+            fprintf(stderr, CMD ": cannot read /proc/%d/maps: %s\n", pid, strerror(errno));
+        else
+            fprintf(stderr,
+                    CMD ": process %d runs no XRay-instrumented code (no object it maps has an "
+                        "xray_instr_map section)\n",
+                    pid);
+        return -1;
+    }
+#if defined(__x86_64__)
+    if (machine && machine != EM_X86_64) {
+        fprintf(stderr,
+                CMD ": process %d runs %s code (%s; under an emulator such as qemu-user?): "
+                    "attaching works only to x86_64 processes; record it from its start with "
+                    "`sftrace record` instead\n",
+                pid, machine == EM_AARCH64 ? "aarch64" : "non-x86_64", file);
+        return -1;
+    }
+    return 0;
+#else
+    (void)machine;
+    fprintf(stderr,
+            CMD ": attaching is not supported on this machine (only on x86_64); record process %d "
+                "from its start with `sftrace record` instead\n",
+            pid);
+    return -1;
+#endif
+}
+
+#if defined(__x86_64__)
 static int wait_stop(int pid, int *sig)
 {
     int st;
@@ -212,17 +304,8 @@ static int stop_thread(int pid, struct user_regs_struct *saved, char *why, size_
 int sf_attach_start(int pid, const char *solib, const char *log, const char *session)
 {
     char why[512];
-    int ins = instrumented(pid);
-    if (ins <= 0) {
-        if (ins < 0)
-            fprintf(stderr, CMD ": cannot read /proc/%d/maps: %s\n", pid, strerror(errno));
-        else
-            fprintf(stderr,
-                    CMD ": process %d runs no XRay-instrumented code (no object it maps has an "
-                        "xray_instr_map section)\n",
-                    pid);
+    if (can_attach(pid) != 0)
         return -1;
-    }
     void *local = dlopen(solib, RTLD_LAZY | RTLD_LOCAL);
     void *lattach = local ? dlsym(local, "sftrace_attach") : NULL;
     /* the C library's own dlopen (in this process the name may be a
@@ -255,6 +338,11 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
         uintptr_t rattach = remote_fn(pid, lattach);
         if (!rattach || remote_call(pid, &saved, rattach, at + ls, at + ls + ll, &ret) != 0)
             fprintf(stderr, CMD ": cannot call sftrace_attach in process %d\n", pid);
+        else if ((int)ret == -2)
+            fprintf(stderr,
+                    CMD ": process %d was forked from a process sftrace was attached to, and "
+                        "shares its recording's memory: it cannot be attached to\n",
+                    pid);
         else
             rc = (int)ret == 0 ? 0 : 1;
     }
@@ -262,7 +350,10 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
     return rc;
 }
 
-/* Detach: sftrace_detach() in the process. 0, or -1 with a message. */
+/* Detach: sftrace_detach() in the process. 0, or -1 with a message. The
+ * runtime answers -3 when it cannot yet (its watcher thread waits for a lock
+ * the stopped thread holds): the thread runs on a moment and it is asked
+ * again. */
 int sf_attach_stop(int pid, const char *solib)
 {
     char why[512];
@@ -273,20 +364,46 @@ int sf_attach_stop(int pid, const char *solib)
         fprintf(stderr, CMD ": the runtime is not loaded in process %d\n", pid);
         return -1;
     }
-    struct user_regs_struct saved;
-    if (stop_thread(pid, &saved, why, sizeof why) != 0) {
-        fprintf(stderr, CMD ": process %d: %s\n", pid, why);
-        return -1;
+    for (int tries = 0;; tries++) {
+        struct user_regs_struct saved;
+        if (stop_thread(pid, &saved, why, sizeof why) != 0) {
+            fprintf(stderr, CMD ": process %d: %s\n", pid, why);
+            return -1;
+        }
+        uint64_t ret = 0;
+        int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret);
+        ptrace(PTRACE_DETACH, pid, NULL, 0);
+        if (rc == 0 && (int)ret == -3 && tries < 100) {
+            struct timespec ts = {0, 50000000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (rc != 0 || ret != 0) {
+            fprintf(stderr, CMD ": cannot detach the runtime in process %d\n", pid);
+            return -1;
+        }
+        return 0;
     }
-    uint64_t ret = 0;
-    int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret);
-    ptrace(PTRACE_DETACH, pid, NULL, 0);
-    if (rc != 0 || ret != 0) {
-        fprintf(stderr, CMD ": cannot detach the runtime in process %d\n", pid);
-        return -1;
-    }
-    return 0;
 }
+
+#else
+/* Not x86_64: can_attach says why. */
+int sf_attach_start(int pid, const char *solib, const char *log, const char *session)
+{
+    (void)solib;
+    (void)log;
+    (void)session;
+    can_attach(pid);
+    return -1;
+}
+
+int sf_attach_stop(int pid, const char *solib)
+{
+    (void)solib;
+    (void)pid;
+    return -1;
+}
+#endif
 
 int cmd_attach(int argc, char **argv)
 {
@@ -302,7 +419,10 @@ int cmd_attach(int argc, char **argv)
                    "\n"
                    "The same as `sftrace record -p PID`: records a running process that runs\n"
                    "XRay-instrumented code (x86_64; ptrace), until Ctrl-C or DUR, then puts\n"
-                   "every sled back as it was and leaves it running.\n");
+                   "every sled back as it was and leaves it running. Objects it loads while\n"
+                   "attached are traced too; a child it forks is not; an exec ends the\n"
+                   "recording. Not supported on aarch64 (nor for an aarch64 process under\n"
+                   "qemu-user).\n");
             free(args);
             return 0;
         }

@@ -33,6 +33,7 @@ int cmd_attach(int argc, char **argv);
 /* attach.c: the runtime into a running process, and out again */
 int sf_attach_start(int pid, const char *solib, const char *log, const char *session);
 int sf_attach_stop(int pid, const char *solib);
+int sf_attach_present(int pid, const char *solib); /* 0: gone (exec) */
 
 /* The path of the running sftrace binary's directory (for finding the runtime). */
 const char *sftrace_self_dir(void);

@@ -719,14 +719,26 @@ static int record_attached(long pid, const char *lib, const char *out, const cha
     signal(SIGINT, on_stop_attach);
     signal(SIGTERM, on_stop_attach);
     int gone = 0;
-    while (!stop_attach && !(dur_ns && mono_ns() - t0 >= (uint64_t)dur_ns)) {
+    for (unsigned n = 1; !stop_attach && !(dur_ns && mono_ns() - t0 >= (uint64_t)dur_ns); n++) {
         if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
             gone = 1;
+            break;
+        }
+        /* an exec ends the recording (the runtime went with the old image) */
+        if (n % 16 == 0 && !sf_attach_present((int)pid, lib)) {
+            gone = 2;
             break;
         }
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
+    if (!gone && !sf_attach_present((int)pid, lib))
+        gone = 2;
+    if (gone == 2)
+        fprintf(stderr,
+                "sftrace attach: process %ld ran exec: the recording ended there (the new "
+                "program is not recorded)\n",
+                pid);
     if (!gone && sf_attach_stop((int)pid, lib) != 0)
         rc = 1;
     wait_for_helpers(logpath);

@@ -30,6 +30,17 @@
  *      first event in the window, or, for a thread with no event in it, when
  *      it ends (exit, its process's end, the window end, the log end), so
  *      that a call spanning the whole window is shown too.
+ * Calls open at a START (live control: attach, ctl start, a trace-on
+ * trigger) have their exits recorded but not their entries. When the log
+ * has START marks (sf_log_starts, from the prescan) an opening scan reads
+ * it first (open_scan): the same stack rules over each thread's function
+ * records, image by image, finding the exits after each START that match
+ * no entry; reversed, they are the calls that were open there. The main
+ * pass starts the thread's stack with them at its first record after that
+ * START, beginning at the START (flag SF_CALL_CLIPPED, as a call open at a
+ * STOP ends there). With a time range that starts after the START, the
+ * replay pushes them at that record instead, so they are among the calls
+ * open at the window start.
  * Events outside the window are not fed to the main pass's stack rules at
  * all, whether their chunk was skipped or decoded, so skipping changes
  * nothing but the cost. A chunk is skipped undecoded when its flush time (an
@@ -126,6 +137,16 @@ struct thr {
     int reached;         /* replay: this incarnation got to the window start */
     int chain_done;      /* main pass: the chain was pushed (or cannot be any more) */
     struct resets exits; /* survey: its THREAD chunks flagged EXITED */
+    /* the opening scan: the calls open at each START (ochain: key image id
+     * << 32 | START number in it, fids in exit order, innermost first) */
+    struct ochain {
+        uint64_t key;
+        uint32_t off, n;
+    } * och;
+    uint32_t noch, capoch;
+    uint32_t *ofid, nofid, capofid;
+    uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */
+    uint64_t odone;                 /* main pass: the key whose calls were pushed */
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -140,6 +161,7 @@ struct proc {
     int stopped;       /* recording is stopped: records are dropped */
     uint64_t start_ns; /* the last START: earlier records are dropped */
     uint64_t cut_ns;   /* the snapshot's cut: later records are dropped */
+    uint32_t nstarts;  /* STARTs of its current image so far */
 };
 
 struct sf_calls {
@@ -749,6 +771,20 @@ static inline int chain_due(const struct sf_calls *e, const struct thr *t)
     return !e->prepass && t->nchain && !t->chain_done && t->chain_inc == t->inc;
 }
 
+/* A call already open at ns (a window start, a START) begins there, cut
+ * (SF_CALL_CLIPPED). -1 if the stack is full. */
+static int push_open(struct sf_calls *e, struct thr *t, struct imgst *is,
+                     const struct sf_image *img, uint32_t fid, uint64_t ns)
+{
+    struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), ns);
+    if (!f)
+        return -1;
+    f->flags = SF_CALL_CLIPPED;
+    if (decide(e, t, t->pub.depth - 1, f))
+        deliver(e, t, f, NULL, 0);
+    return 0;
+}
+
 /* The thread's first event: declare it, and (window) push the calls open at
  * the window start. */
 static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
@@ -776,15 +812,9 @@ static void start_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
         const struct sf_image *img = sf_log_image_at(e->cur, t->chain_img);
         struct imgst *is = img_state(e, img);
         uint64_t w0 = e->w0 < ns ? e->w0 : ns;
-        for (uint32_t k = 0; k < t->nchain; k++) {
-            uint32_t fid = t->chain[k];
-            struct sf_cframe *f = push(e, t, fid, func_of(e, is, img, fid), w0);
-            if (!f)
+        for (uint32_t k = 0; k < t->nchain; k++)
+            if (push_open(e, t, is, img, t->chain[k], w0) != 0)
                 break;
-            f->flags = SF_CALL_CLIPPED;
-            if (decide(e, t, t->pub.depth - 1, f))
-                deliver(e, t, f, NULL, 0);
-        }
     }
 }
 
@@ -1070,12 +1100,48 @@ static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_imag
     return is->w0ts;
 }
 
+static inline uint64_t okey(const struct sf_image *img, const struct proc *p)
+{
+    return (uint64_t)img->id << 32 | p->nstarts;
+}
+
+/* The calls the opening scan found open at the current START of t's image
+ * (NULL if none); t is then done with that START. */
+static const struct ochain *opened_at(struct thr *t, const struct sf_image *img,
+                                      const struct proc *p)
+{
+    uint64_t key = okey(img, p);
+    t->odone = key;
+    for (uint32_t i = t->noch; i-- > 0;)
+        if (t->och[i].key == key)
+            return &t->och[i];
+    return NULL;
+}
+
+/* The replay's part: the calls open at a START before the window start are
+ * on the stack there like any other (the main pass starts the thread with
+ * that stack, clipped). */
+static __attribute__((noinline)) void replay_opened(struct sf_calls *e, struct thr *t,
+                                                    struct imgst *is, const struct sf_image *img)
+{
+    const struct ochain *c = opened_at(t, img, t->proc);
+    for (uint32_t k = c ? c->n : 0; k-- > 0;) {
+        uint32_t fid = t->ofid[c->off + k];
+        if (!push(e, t, fid, func_of(e, is, img, fid), 0))
+            break;
+    }
+}
+
 static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is,
                              const struct sf_image *img, uint32_t kind, uint32_t fid, uint64_t ts,
                              uint64_t w0ts)
 {
     if (kind == SF_KIND_EXT)
         return 0;
+    const struct proc *p = t->proc;
+    if (__builtin_expect(p->nstarts != 0, 0) && t->noch && t->odone != okey(img, p) &&
+        p->start_ns < e->w0 && to_ns(e, img, ts) >= p->start_ns)
+        replay_opened(e, t, is, img); /* before the snapshot: open there too */
     if (__builtin_expect(ts >= w0ts, 0) && to_ns(e, img, ts) >= e->w0) {
         snapshot(e, t);
         return 1;
@@ -1122,6 +1188,25 @@ static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chu
             return;
 }
 
+/* t's first record after the current START of its image: the calls the
+ * opening scan found open there begin at the START (outermost first). */
+static void open_at_start(struct sf_calls *e, struct thr *t, struct imgst *is,
+                          const struct sf_image *img, const struct proc *p)
+{
+    const struct ochain *c = opened_at(t, img, p);
+    if (!c || (e->window && (p->start_ns < e->w0 || p->start_ns > e->w1)))
+        return; /* none; before the window start (the replay had them), or after it */
+    uint64_t ns = p->start_ns;
+    if (!t->started)
+        start_thread(e, t, ns);
+    if (ns < t->pub.last_ns)
+        ns = t->pub.last_ns;
+    t->pub.last_ns = ns;
+    for (uint32_t k = c->n; k-- > 0;)
+        if (push_open(e, t, is, img, t->ofid[c->off + k], ns) != 0)
+            break;
+}
+
 static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_events *ch = c->u.events;
@@ -1161,6 +1246,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
         } else {
             if (pr->marked && (pr->stopped || raw < pr->start_ns || raw > pr->cut_ns))
                 continue; /* recorded while recording was stopped, or after the cut (MARK) */
+            if (pr->nstarts && t->noch && t->odone != okey(img, pr))
+                open_at_start(e, t, is, img, pr);
             if (window) {
                 if (t->past_end)
                     break;
@@ -1271,6 +1358,7 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     p->marked = p->stopped = 0;
     p->start_ns = 0;
     p->cut_ns = UINT64_MAX;
+    p->nstarts = 0;
     e->st.images++;
     if (!(img->flags & SF_PROC_EXECED))
         e->st.processes++;
@@ -1288,8 +1376,10 @@ static void on_object(struct sf_calls *e, const struct sf_chunkv *c)
 
 /* Recording of an image stopped or started (MARK). At a stop, every call
  * open on its threads is cut there (SF_CALL_CLIPPED): its end was not
- * recorded, but it did not end unfinished either. After a start, exits
- * whose entries came before it are dropped (stats.cut). */
+ * recorded, but it did not end unfinished either. After a start, the calls
+ * the opening scan found open there begin at it (open_at_start); exits
+ * whose entries came before it and that it did not find are dropped
+ * (stats.cut). */
 static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_mark *m = c->u.mark;
@@ -1299,6 +1389,7 @@ static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
     if (m->kind == SF_MARK_START) {
         p->stopped = 0;
         p->start_ns = ns;
+        p->nstarts++;
         return;
     }
     if (m->kind == SF_MARK_SNAP_BEGIN) { /* the snapshot read (logread skips the others) */
@@ -1310,7 +1401,8 @@ static void on_mark(struct sf_calls *e, const struct sf_chunkv *c)
     /* STOP, or the end of the snapshot (at its cut) */
     p->stopped = 1;
     for (struct thr *t = p->threads; t; t = t->next_in_proc) {
-        if (!e->prepass && p->img && p->img->id == t->chain_img)
+        /* a stop before the window start ends nothing open at it */
+        if (!e->prepass && p->img && p->img->id == t->chain_img && (!e->window || ns >= e->w0))
             start_due(e, t);
         if (t->pub.depth && (e->prepass || t->started))
             end_frames(e, t, ns, SF_CALL_CLIPPED);
@@ -1571,12 +1663,149 @@ static void reset_threads(struct sf_calls *e)
         t->pub.name[0] = 0;
         t->last_fid = SF_FID_NONE;
         t->chain_done = 0;
+        t->odone = 0;
         t->inc = 0;
         t->pub.img = NULL; /* the replay's reader's */
     }
     for (size_t i = 0; i < e->nprocs; i++)
         e->procs[i]->img = NULL;
     memset(&e->st, 0, sizeof e->st);
+}
+
+/* ---- the opening scan (calls open at a START) --------------------------------- */
+
+static void oclear(struct proc *p)
+{
+    for (struct thr *t = p->threads; t; t = t->next_in_proc)
+        t->nostk = 0;
+}
+
+/* An exit (or tail call) of fid with no entry on t's scan stack after a
+ * START: the call was open there. The main pass has the open calls below
+ * every frame of the scan's stack, so its exit also ends those (unwound). */
+static void oleave(struct thr *t, const struct sf_image *img, uint32_t fid)
+{
+    uint32_t d = t->nostk, stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    while (d-- > stop)
+        if (t->ostk[d] == fid) {
+            t->nostk = d;
+            return;
+        }
+    struct proc *p = t->proc;
+    if (!p->nstarts)
+        return;
+    uint64_t key = okey(img, p);
+    if (!t->noch || t->och[t->noch - 1].key != key) {
+        SF_GROW(t->och, t->noch, t->capoch);
+        t->och[t->noch++] = (struct ochain){key, t->nofid, 0};
+    }
+    SF_GROW(t->ofid, t->nofid, t->capofid);
+    t->ofid[t->nofid++] = fid;
+    t->och[t->noch - 1].n++;
+    t->nostk = 0;
+}
+
+static inline void oevent(struct sf_calls *e, struct thr *t, const struct sf_image *img,
+                          uint32_t kind, uint32_t fid, uint64_t ts, int check)
+{
+    if (kind == SF_KIND_EXT)
+        return;
+    if (check) {
+        const struct proc *p = t->proc;
+        uint64_t raw = to_ns(e, img, ts);
+        if (p->stopped || raw < p->start_ns || raw > p->cut_ns)
+            return; /* the main pass drops it (on_events) */
+    }
+    if (kind == SF_KIND_ENTRY) {
+        SF_GROW(t->ostk, t->nostk, t->capostk);
+        t->ostk[t->nostk++] = fid;
+    } else {
+        oleave(t, img, fid);
+    }
+}
+
+static void oevents(struct sf_calls *e, const struct sf_chunkv *c)
+{
+    struct thr *t = get_thr(e, c->h->pid, c->u.events->tid);
+    const struct proc *p = t->proc;
+    if (!p->nstarts || !thread_selected(e, t))
+        return; /* before the image's first START nothing is to be found */
+    /* the chunk's records lie between its tsc_hi and its flush time: when
+     * both are inside the recording window, none needs its time checked */
+    int check = p->stopped || to_ns(e, c->img, (uint64_t)c->u.events->tsc_hi << 32) < p->start_ns ||
+                to_ns(e, c->img, c->u.events->flush_tsc) > p->cut_ns;
+    if (c->dec) { /* packed: the records the reader decoded when it checked the chunk */
+        for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
+            oevent(e, t, c->img, r->r.kind, r->r.fid, r->r.t, check);
+        return;
+    }
+    struct sf_evdec d;
+    struct sf_event ev;
+    sf_evdec_init(&d, c);
+    while (sf_evdec_next(&d, &ev))
+        oevent(e, t, c->img, ev.kind, ev.fid, ev.ts, check);
+}
+
+static int open_scan(struct sf_calls *e)
+{
+    struct sf_log *log = open_again(e);
+    if (!log)
+        return -1;
+    e->cur = log;
+    clock_from(e, log);
+    struct sf_chunkv c;
+    while (sf_log_next(log, &c) > 0) {
+        struct proc *p = c.h->type == SF_CHUNK_EVENTS || c.h->type == SF_CHUNK_THREAD
+                             ? NULL
+                             : get_proc(e, c.h->pid);
+        switch (c.h->type) {
+        case SF_CHUNK_PROCESS:
+        case SF_CHUNK_END:
+            oclear(p);
+            p->nstarts = 0;
+            p->stopped = 0;
+            p->start_ns = 0;
+            p->cut_ns = UINT64_MAX;
+            break;
+        case SF_CHUNK_MARK: {
+            uint64_t ns = to_ns(e, c.img, c.u.mark->tsc);
+            oclear(p);
+            p->stopped = c.u.mark->kind != SF_MARK_START && c.u.mark->kind != SF_MARK_SNAP_BEGIN;
+            if (c.u.mark->kind == SF_MARK_START) {
+                p->start_ns = ns;
+                p->nstarts++;
+            } else if (c.u.mark->kind == SF_MARK_SNAP_BEGIN) {
+                p->start_ns = 0;
+                p->cut_ns = ns;
+            }
+            break;
+        }
+        case SF_CHUNK_THREAD:
+            if (c.h->flags & SF_THREAD_EXITED)
+                get_thr(e, c.h->pid, c.u.thread->tid)->nostk = 0;
+            break;
+        case SF_CHUNK_EVENTS:
+            oevents(e, &c);
+            break;
+        }
+    }
+    /* read errors: the main pass reports them */
+    sf_log_close(log);
+    e->cur = NULL;
+    for (size_t i = 0; i < e->nprocs; i++) {
+        struct proc *p = e->procs[i];
+        p->stopped = 0;
+        p->start_ns = 0;
+        p->cut_ns = UINT64_MAX;
+        p->nstarts = 0;
+    }
+    for (size_t i = 0; i < e->nthrs; i++) {
+        struct thr *t = e->thrs[i];
+        free(t->ostk);
+        t->ostk = NULL;
+        t->nostk = t->capostk = 0;
+    }
+    return 0;
 }
 
 int sf_calls_run(struct sf_calls *e)
@@ -1605,6 +1834,8 @@ int sf_calls_run(struct sf_calls *e)
         if (survey(e) < 0)
             return -1;
     }
+    if (prescanned && sf_log_starts(e->log) && open_scan(e) < 0)
+        return -1;
     if (e->window && e->w0 > 0) {
         struct sf_log *log = open_again(e);
         if (!log)
@@ -1683,6 +1914,9 @@ void sf_calls_free(struct sf_calls *e)
         free(e->thrs[i]->pub.stack);
         free(e->thrs[i]->chain);
         free(e->thrs[i]->exits.v);
+        free(e->thrs[i]->och);
+        free(e->thrs[i]->ofid);
+        free(e->thrs[i]->ostk);
         free(e->thrs[i]);
     }
     free(e->thrs);

@@ -19,8 +19,11 @@
  *   - an exit with no entry is counted (stats.unmatched) and dropped;
  *   - live control (MARK chunks): at a STOP every open call of the image's
  *     threads ends there (SF_CALL_CLIPPED); records after it and before the
- *     next START are dropped; after a START, exits whose entry came before
- *     it are dropped (stats.cut, not unmatched);
+ *     next START are dropped; calls open at a START (their exits come
+ *     after it, their entries before) begin there (SF_CALL_CLIPPED) at the
+ *     thread's first record after it, found by one more read of the log
+ *     (calls.c, the opening scan); on a pipe, or before a --time-range
+ *     start, such exits are dropped (stats.cut, not unmatched);
  *   - calls nested deeper than the depth limit (sf_calls_set_max_depth) are
  *     tracked but not delivered; the deepest delivered call counts them
  *     (sf_call.hidden);

@@ -66,6 +66,7 @@ struct sf_log {
     struct sf_map snap_ord;  /* pid -> ordinal of its current image (PROCESS chunks) */
     struct sf_map snap_in;   /* pid -> 0 outside a snapshot, 1 in the one read, 2 in another */
     uint32_t snap_max;       /* prescan: the most snapshots of any image */
+    uint32_t nstarts;        /* prescan: MARK chunks of kind START */
 
     struct sf_image **images;
     size_t nimages, imgcap;
@@ -1279,6 +1280,11 @@ void sf_log_set_snapshot(struct sf_log *log, int64_t n)
     log->snap_want = n;
 }
 
+uint32_t sf_log_starts(const struct sf_log *log)
+{
+    return log->nstarts;
+}
+
 uint32_t sf_log_snapshots(const struct sf_log *log)
 {
     return log->snap_max;
@@ -1342,6 +1348,7 @@ int sf_log_prescan(struct sf_log *log)
     struct sf_map ords = {0};   /* pid -> ordinal of its current image */
     sf_map_free(&log->snap_last);
     log->snap_max = 0;
+    log->nstarts = 0;
     struct clockfit *f = &log->fit;
     memset(f, 0, sizeof *f);
     for (;;) {
@@ -1384,6 +1391,7 @@ int sf_log_prescan(struct sf_log *log)
                 struct sf_mark m;
                 memcpy(&m, b, sizeof m);
                 uint64_t *ord = sf_map_get(&ords, h.pid, 0);
+                log->nstarts += m.kind == SF_MARK_START;
                 if (m.kind == SF_MARK_SNAP_BEGIN) {
                     uint64_t *last =
                         sf_map_get(&log->snap_last, (uint64_t)h.pid << 32 | (ord ? *ord : 0), 1);

@@ -276,6 +276,9 @@ void sf_log_set_headers_only(struct sf_log *log, int on);
  */
 void sf_log_set_snapshot(struct sf_log *log, int64_t n);
 uint32_t sf_log_snapshots(const struct sf_log *log);
+/* After a prescan: how many MARK chunks of kind START (live control) the
+ * log has (0 on a pipe). */
+uint32_t sf_log_starts(const struct sf_log *log);
 
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);

@@ -8,7 +8,10 @@
  * control is on (SFTRACE_CONTROL, or SFTRACE_PAUSED), patch.c reports every
  * sled it patches here (sf_ctl_obj_*); starting and stopping rewrite the
  * first instruction of each of them (sf_arch_sled_toggle), object by object
- * with its text made writable, under patch.c's lock.
+ * with its text made writable, under patch.c's lock, each inside
+ * dl_iterate_phdr's callback for it (walk_objs), so an object dlclose'd
+ * meanwhile is forgotten and never touched (neither record nor attach
+ * interposes dlclose).
  *
  * Safe with threads running: a toggle changes one naturally aligned
  * instruction head per sled in one store (x86_64: two bytes, `mov r10d` or
@@ -38,6 +41,7 @@
  * async-signal-safe in practice: no malloc, the patch lock only tried.
  */
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +67,14 @@ struct ctl_obj {
     uintptr_t plo;
     size_t plen;
     int rx;
-    struct ctl_sled *s;
+    struct ctl_sled *s; /* sf_map'd, cap entries; NULL: a free entry */
     uint32_t n, cap;
     int tfile; /* the trigger file for its build-id, -1 if none */
+    /* which loaded object it is (dl_iterate_phdr's bias and phdr); phdr
+     * NULL: another link-map namespace, which cannot be listed (dlmopen) */
+    uintptr_t bias;
+    const void *phdr;
+    int seen; /* walk_objs: still loaded */
 };
 
 /* Trigger lines, per filter file (matched to objects by build-id); and the
@@ -108,13 +117,31 @@ int sf_ctl_triggers(void)
     return ntfiles > 0;
 }
 
-struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
-                                 const uint8_t *bid, size_t bidlen)
+static void drop_obj(struct ctl_obj *o)
 {
-    if (!ctl_on || nobjs == CTL_MAX_OBJS)
+    if (o->s)
+        sf_unmap(o->s, o->cap * sizeof *o->s);
+    memset(o, 0, sizeof *o);
+}
+
+struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
+                                 const uint8_t *bid, size_t bidlen, uintptr_t bias,
+                                 const void *phdr)
+{
+    if (!ctl_on || !max_sleds)
         return NULL;
-    struct ctl_obj *o = &objs[nobjs];
-    o->s = sf_alloc(max_sleds * sizeof *o->s);
+    struct ctl_obj *o = NULL;
+    for (uint32_t k = 0; k < nobjs; k++) {
+        if (phdr && objs[k].s && objs[k].bias == bias && objs[k].phdr == phdr)
+            drop_obj(&objs[k]); /* closed and loaded again at the same place: patched anew */
+        if (!o && !objs[k].s)
+            o = &objs[k];
+    }
+    if (!o && nobjs < CTL_MAX_OBJS)
+        o = &objs[nobjs++];
+    if (!o)
+        return NULL;
+    o->s = sf_map(max_sleds * sizeof *o->s);
     if (!o->s)
         return NULL;
     o->plo = plo;
@@ -123,10 +150,11 @@ struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_
     o->n = 0;
     o->cap = (uint32_t)max_sleds;
     o->tfile = -1;
+    o->bias = bias;
+    o->phdr = phdr;
     for (int i = 0; i < ntfiles && bidlen; i++)
         if (tfiles[i].bidlen == bidlen && !memcmp(tfiles[i].bid, bid, bidlen))
             o->tfile = i;
-    nobjs++;
     return o;
 }
 
@@ -193,49 +221,131 @@ void sf_ctl_obj_end(struct ctl_obj *o)
             sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, 0);
 }
 
-/* Every tracked sled on or off. The caller holds patch.c's lock. */
-static void toggle_all(int on)
+/*
+ * The tracked objects that are still loaded, each given to fn while the
+ * dynamic linker cannot unload it: inside dl_iterate_phdr's callback, which
+ * holds the lock dlclose needs to take an object off the list before it
+ * unmaps it. An object no longer listed (dlclose'd), or listed at the same
+ * place but no longer patched by us (closed, and something loaded there
+ * again), is forgotten without its memory being touched. The caller holds
+ * patch.c's lock.
+ */
+struct walk {
+    void (*fn)(struct ctl_obj *, int);
+    int arg;
+};
+
+static int in_exec_segment(struct dl_phdr_info *info, const uint8_t *p)
 {
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && (uintptr_t)p >= lo &&
+            (uintptr_t)p + SF_SLED_SIZE <= lo + ph->p_filesz)
+            return 1;
+    }
+    return 0;
+}
+
+static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const struct walk *w = data;
     for (uint32_t k = 0; k < nobjs; k++) {
         struct ctl_obj *o = &objs[k];
-        if (!o->n || mprotect((void *)o->plo, o->plen, PROT_READ | PROT_WRITE | PROT_EXEC))
+        if (!o->s || !o->phdr || o->seen || o->bias != info->dlpi_addr ||
+            o->phdr != info->dlpi_phdr)
             continue;
-        for (uint32_t i = 0; i < o->n; i++)
-            if (!o->s[i].keep)
-                sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, on);
-        mprotect((void *)o->plo, o->plen, o->rx);
-        __builtin___clear_cache((char *)o->plo, (char *)o->plo + o->plen);
+        if (o->n &&
+            (!in_exec_segment(info, o->s[0].sled) || !in_exec_segment(info, o->s[o->n - 1].sled) ||
+             !sf_arch_sled_ours(o->s[0].sled) || !sf_arch_sled_ours(o->s[o->n - 1].sled)))
+            continue; /* not the object we patched */
+        o->seen = 1;
+        if (w->fn && o->n)
+            w->fn(o, w->arg);
+    }
+    return 0;
+}
+
+static void walk_objs(void (*fn)(struct ctl_obj *, int), int arg)
+{
+    for (uint32_t k = 0; k < nobjs; k++)
+        objs[k].seen = 0;
+    struct walk w = {fn, arg};
+    dl_iterate_phdr(walk_cb, &w);
+    for (uint32_t k = 0; k < nobjs; k++) {
+        struct ctl_obj *o = &objs[k];
+        if (!o->s || o->seen)
+            continue;
+        if (!o->phdr) {
+            if (fn && o->n)
+                fn(o, arg); /* another namespace: not listed, so not checked */
+        } else {
+            drop_obj(o); /* unloaded */
+        }
     }
 }
 
+/* Forget the objects that were unloaded (attach.c's watcher). */
+void sf_ctl_prune(void)
+{
+    if (!ctl_on || lock_patch() != 0)
+        return;
+    walk_objs(NULL, 0);
+    sf_patch_unlock();
+}
+
+/* The object's sleds, first instructions on or off (on: 0 off, 1 on, 2
+ * off including the triggers'), or (3) put back as they were. */
+static void set_obj(struct ctl_obj *o, int how)
+{
+    if (mprotect((void *)o->plo, o->plen, PROT_READ | PROT_WRITE | PROT_EXEC))
+        return;
+    for (uint32_t i = 0; i < o->n; i++) {
+        if (how == 3)
+            sf_arch_sled_restore(o->s[i].sled, o->s[i].orig);
+        else if (how == 2 || !o->s[i].keep)
+            sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, how == 1);
+    }
+    mprotect((void *)o->plo, o->plen, o->rx);
+    __builtin___clear_cache((char *)o->plo, (char *)o->plo + o->plen);
+}
+
+/* Every tracked sled on or off. The caller holds patch.c's lock. */
+static void toggle_all(int on)
+{
+    walk_objs(set_obj, on);
+}
+
 /* Detach: every sled back to its bytes before patching. First instructions
- * off, a pause for threads in a sled to leave it, then the rest. */
-void sf_ctl_restore(void)
+ * off, a pause for threads in a sled to leave it (pause: other threads may
+ * run; a forked child has none), then the rest. */
+static void restore(int pause)
 {
     if (lock_patch() != 0)
         return;
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t k = 0; k < nobjs; k++) {
-            struct ctl_obj *o = &objs[k];
-            if (!o->n || mprotect((void *)o->plo, o->plen, PROT_READ | PROT_WRITE | PROT_EXEC))
-                continue;
-            for (uint32_t i = 0; i < o->n; i++) {
-                if (pass == 0)
-                    sf_arch_sled_toggle(o->s[i].sled, o->s[i].kind, 0);
-                else
-                    sf_arch_sled_restore(o->s[i].sled, o->s[i].orig);
-            }
-            mprotect((void *)o->plo, o->plen, o->rx);
-            __builtin___clear_cache((char *)o->plo, (char *)o->plo + o->plen);
-        }
-        if (pass == 0) {
-            struct timespec ts = {0, 10000000};
-            nanosleep(&ts, NULL);
-        }
+    walk_objs(set_obj, 2);
+    if (pause) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
     }
+    walk_objs(set_obj, 3);
+    for (uint32_t k = 0; k < nobjs; k++)
+        drop_obj(&objs[k]);
     nobjs = 0; /* a new attach patches (and tracks) them afresh */
     atomic_store(&live, 1);
     sf_patch_unlock();
+}
+
+void sf_ctl_restore(void)
+{
+    restore(1);
+}
+
+/* A child forked while attached: it runs as if never traced (attach.c). */
+void sf_ctl_restore_in_child(void)
+{
+    restore(0);
 }
 
 /* ---- marks ------------------------------------------------------------------ */

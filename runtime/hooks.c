@@ -125,8 +125,6 @@ SF_EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
 
 /* ---- fork ---------------------------------------------------------------- */
 
-void sf_patch_after_fork(void);
-
 /*
  * In the child: the parent's pipes to its helper are not ours (the parent's
  * helper must see EOF when the parent execs or dies), the shared memory

@@ -45,6 +45,7 @@ struct obj {
 };
 
 static struct obj objs[MAX_OBJS];
+static int in_other_ns; /* sf_patch_namespace_of is scanning another namespace */
 static uint32_t nobjs;
 static uint32_t fid_next = 1; /* from 1: a record's second word is never zero */
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -464,9 +465,16 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     int selected = 1;
     uint8_t fflags = 0, kflags = 0;
     prev = 0;
+    /* live control: an object it cannot track (stop, detach) is not patched */
+    struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n, mid, midlen, info->dlpi_addr,
+                                          in_other_ns ? NULL : info->dlpi_phdr);
+    if (!co && sf_ctl_enabled()) {
+        mprotect((void *)plo, plen, rx);
+        sf_msg("%s: too many objects to keep track of; not tracing it", path);
+        return;
+    }
     /* Describe the object in the log before any of its events can exist. */
     write_object_chunk(o, path, mid, midlen, map, n, info->dlpi_addr, main, nfsleds, keys != NULL);
-    struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n, mid, midlen); /* live control */
     for (size_t i = 0; i < n; i++) {
         uintptr_t fn = func_addr(&map[i]) + base;
         if (i > 0 && fn != prev)
@@ -595,7 +603,9 @@ void sf_patch_namespace_of(void *handle)
         return;
     pthread_mutex_lock(&patch_lock);
     struct scan_ctx ctx = {0};
+    in_other_ns = 1;
     sf_call_as((void *)scan_cb, &ctx, NULL, (void *)dl_iterate_phdr, g);
+    in_other_ns = 0;
     pthread_mutex_unlock(&patch_lock);
 }
 
@@ -647,7 +657,6 @@ void sf_write_object_chunks_as(uint32_t pid)
     }
 }
 
-void sf_patch_after_fork(void);
 void sf_patch_after_fork(void)
 {
     pthread_mutex_init(&patch_lock, NULL);

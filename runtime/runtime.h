@@ -378,6 +378,7 @@ int sf_start_attached(const char *out, const char *session) SF_HIDDEN;
 /* ---- patch.c ---- */
 void sf_patch_all_objects(void) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
+void sf_patch_after_fork(void) SF_HIDDEN; /* a forked child: patch.c's lock afresh */
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
 void sf_write_object_chunks_as(uint32_t pid) SF_HIDDEN; /* for a process sharing our memory */
 void sf_patch_namespace_of(void *handle) SF_HIDDEN;
@@ -396,7 +397,8 @@ int sf_ctl_live(void) SF_HIDDEN;
 int sf_ctl_set(int on, uint32_t why, uint32_t arg) SF_HIDDEN;
 /* patch.c, under its lock, while an object's text is writable: */
 struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
-                                 const uint8_t *bid, size_t bidlen) SF_HIDDEN;
+                                 const uint8_t *bid, size_t bidlen, uintptr_t bias,
+                                 const void *phdr) SF_HIDDEN;
 /* Is this sled a trigger (patch it to T_TRIG, even if no filter selects it)? */
 int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t fid,
                        int record) SF_HIDDEN;
@@ -407,7 +409,9 @@ int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
 int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
 void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
-void sf_ctl_restore(void) SF_HIDDEN; /* every patched sled as it was (detach) */
+void sf_ctl_restore(void) SF_HIDDEN;          /* every patched sled as it was (detach) */
+void sf_ctl_restore_in_child(void) SF_HIDDEN; /* the same in a forked child (one thread) */
+void sf_ctl_prune(void) SF_HIDDEN;            /* forget the objects unloaded since */
 void sf_ctl_mark_attach(int start) SF_HIDDEN;
 
 /* ---- ring.c (flight recorder) ---- */

@@ -14,6 +14,7 @@ import os
 import signal
 import struct
 import subprocess
+import time
 
 import tl
 
@@ -78,9 +79,9 @@ def _marks(log):
     return out
 
 
-def _calls(log, sftrace=None):
+def _calls(log, sftrace=None, opts=()):
     """`dump --calls`: [(function, depth, flags, start, duration)] in the order printed."""
-    p = tl.run([sftrace or tl.SFTRACE_ASAN, "dump", "--calls", log])
+    p = tl.run([sftrace or tl.SFTRACE_ASAN, "dump", "--calls"] + list(opts) + [log])
     assert "AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
     out = []
     for line in p.stdout.splitlines():
@@ -107,8 +108,10 @@ def test_paused_ctl_and_sigusr1_windows():
     """Counts match the windows exactly: --paused records nothing until
     `ctl start`; `ctl stop` and a plain SIGUSR1 (toggle) end and begin
     windows. A call open at a stop comes out cut there (flag c), not
-    unfinished; a call open at a start is not shown at all, its callees
-    after the start are."""
+    unfinished; a call open at a start whose exit is recorded begins at the
+    start, cut there (flag c), with its callees under it. main, open across
+    all of window 1 (no event of it there), is only known in window 2,
+    where it returns."""
     log = os.path.join(_dir(), "windows.log")
     p = Prog(log)
     assert p.cmd("run 3") == "ran 3"          # paused: not recorded
@@ -128,15 +131,21 @@ def test_paused_ctl_and_sigusr1_windows():
     p.quit()
     calls = _calls(log)
     names = collections.Counter(c[0] for c in calls)
-    assert names == {"outer": 2, "work": 5 + 2 + 11, "held": 1}, names
-    assert "main" not in names  # entered while paused, its exit dropped
-    # nesting: work under outer at depth 1; held's own two works at depth 0
-    by = collections.Counter((c[0], c[1]) for c in calls)
-    assert by == {("outer", 0): 2, ("work", 1): 16, ("held", 0): 1, ("work", 0): 2}, by
-    flags = collections.Counter((c[0], c[2]) for c in calls)
-    assert flags[("held", "c")] == 1, flags  # cut at the stop
-    assert all(f == "-" for (n, f) in flags if n != "held"), flags
+    assert names == {"outer": 2, "work": 5 + 2 + 11, "held": 2, "main": 1}, names
+    # window 1: outer and its 5 works, held (cut at the stop; its works come
+    # after it). Window 2: main and held were open at the start: main at
+    # depth 0, held under it with its 2 works, then outer and its 11 works.
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 5, ("held", 0, "c"): 1,
+                  ("main", 0, "c"): 1, ("held", 1, "c"): 1, ("work", 2, "-"): 2 + 11,
+                  ("outer", 1, "-"): 1}, by
     assert not any("u" in c[2] for c in calls), calls
+    # the calls open at the start of window 2 begin there, together
+    main = next(c for c in calls if c[0] == "main")
+    held2 = next(c for c in calls if c[0] == "held" and c[1] == 1)
+    assert main[3] == held2[3], (main, held2)
+    st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", log]).stdout)
+    assert st["unmatched"] == 0 and st["unfinished"] == 0, st
     kinds = [m[0] for m in _marks(log)]
     assert kinds == [MARK_STOP, MARK_START, MARK_STOP, MARK_START], kinds
     info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
@@ -280,7 +289,9 @@ def test_trace_on_off_triggers():
     / --trace-off): recording starts at outer's entry (outer recorded),
     stops as held returns (held recorded), starts again at the next outer;
     nothing before the first outer; work() calls outside the windows are not
-    recorded; every call is whole. SIGUSR1 stays the program's."""
+    recorded; every call is whole but main, which was open at the second
+    start and returns in that window (it begins at the start, flag c).
+    SIGUSR1 stays the program's."""
     f = _trigger_filter("trig.filter", ["--trace-on", "^outer$", "--trace-off", "^held$"])
     with open(f) as fh:
         lines = fh.read().splitlines()
@@ -299,7 +310,8 @@ def test_trace_on_off_triggers():
     p.quit()
     calls = _calls(log)
     by = collections.Counter((c[0], c[1], c[2]) for c in calls)
-    assert by == {("outer", 0, "-"): 2, ("work", 1, "-"): 3 + 4 + 2, ("held", 0, "-"): 1}, by
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 3 + 2, ("held", 0, "-"): 1,
+                  ("main", 0, "c"): 1, ("outer", 1, "-"): 1, ("work", 2, "-"): 4}, by
     assert [m[0] for m in _marks(log)] == [MARK_STOP, MARK_START, MARK_STOP, MARK_START]
     info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
     assert [m["why"] for m in info["marks"]] == ["started paused", "trigger", "trigger",
@@ -648,6 +660,10 @@ def test_attach_records_a_running_program_and_leaves_it_as_it_was():
         spin = [c for c in calls if c[0] == "spin_a"]
         assert c2 - c1 - 1 <= len(spin) <= c3 - c0 + 1, (round_, c0, c1, c2, c3, len(spin))
         assert not any("u" in c[2] for c in calls), calls
+        # the spinner's calls open at the attach begin there, nested as ever
+        assert {(c[0], c[1]) for c in calls if c[0].startswith("spin_")} <= {
+            ("spin_a", 0), ("spin_b", 1)}, calls
+        assert sum(1 for c in spin if c[2] == "c") <= 2, spin  # at the attach, at the detach
         info = _info(log)
         assert [m["why"] for m in info["marks"]] == ["sftrace attach"] * 2, info["marks"]
         assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(pid, "detached")]
@@ -684,3 +700,311 @@ def test_attach_errors():
     assert collections.Counter(c[0] for c in _calls(log))["work"] == 2
     r = tl.run([tl.SFTRACE, "record", "-p", "12", "--", "true"], check=False)
     assert r.returncode == 2 and "no command" in r.stderr, r.stderr
+
+
+class _Running:
+    """live_windows started without sftrace, spoken to line by line."""
+
+    def __init__(self, cmd=None):
+        self.p = subprocess.Popen(cmd or [_exe()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.pid = self.p.pid
+
+    def cmd(self, c):
+        self.p.stdin.write(c + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().strip()
+
+    def wait_for(self, c, want):
+        """Ask c until the answer is want (the watcher patches an object
+        some milliseconds after its dlopen); not a timing assertion."""
+        for _ in range(5000):
+            got = self.cmd(c)
+            if got == want:
+                return
+            time.sleep(0.002)
+        assert False, "%r never answered %r (last %r)" % (c, want, got)
+
+    def quit(self):
+        self.p.stdin.write("quit\n")
+        self.p.stdin.close()
+        assert self.p.wait(timeout=60) == 0
+        err = self.p.stderr.read()
+        assert err == "", err
+
+
+def _file_sled(path, func):
+    """The first two bytes of func in the file (as XRay left them), hex."""
+    out = tl.run(["nm", path]).stdout
+    addr = next(int(l.split()[0], 16) for l in out.splitlines() if l.split()[-1] == func)
+    with open(path, "rb") as fh:
+        elf = fh.read()
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        ptype, _flags, off, va, _pa, filesz = struct.unpack_from("<IIQQQQ", elf,
+                                                                 phoff + i * phentsize)
+        if ptype == 1 and va <= addr < va + filesz:
+            return elf[addr - va + off:addr - va + off + 2].hex()
+    raise AssertionError("%s not in a loaded segment of %s" % (func, path))
+
+
+def test_attach_patches_objects_loaded_later():
+    """An object the program dlopens while attached is patched (the
+    runtime's watcher sees the dynamic linker's load counter move) and its
+    calls are recorded under their names, nested; a dlclose while attached
+    is harmless (later calls are fine, the unloaded object is forgotten),
+    and the same object loaded again is patched again. After detach the
+    plugin's code is byte for byte its file's, like the program's."""
+    import t_record
+    plugin = t_record._build("plugin.c", shared=True, libs=())
+    exe = _exe()
+    want_sled = _file_sled(plugin, "plugin_work")
+    plain = _Running()
+    assert plain.cmd("load " + plugin) == "loaded"
+    plain_out = [plain.cmd("plug 5"), plain.cmd("unload"), plain.cmd("run 1")]
+    plain.quit()
+    p = _Running()
+    log = os.path.join(_dir(), "later.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("load " + plugin) == "loaded"
+    p.wait_for("plugsled", "plugsled 41ba")
+    assert not _text_matches_file(p.pid, plugin)  # patched
+    assert [p.cmd("plug 5"), p.cmd("unload"), p.cmd("run 1")] == plain_out
+    assert p.cmd("load " + plugin) == "loaded"  # again: a new mapping, patched anew
+    p.wait_for("plugsled", "plugsled 41ba")
+    assert p.cmd("plug 3") == "plugged 3 15"
+    err = _detach(a)
+    assert p.cmd("plugsled") == "plugsled " + want_sled
+    assert _text_matches_file(p.pid, exe)
+    assert _text_matches_file(p.pid, plugin), "the plugin's code differs from its file"
+    assert p.cmd("plug 2") == "plugged 2 8"  # detached: runs, not recorded
+    assert p.cmd("unload") == "unloaded 1"
+    p.quit()
+    calls = _calls(log)
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    assert by == {("plugin_work", 0, "-"): 5 + 3, ("plugin_helper", 1, "-"): 2 * (5 + 3),
+                  ("outer", 0, "-"): 1, ("work", 1, "-"): 1}, by
+    info = _info(log)
+    paths = collections.Counter(os.path.basename(o["path"]) for o in info["objects"])
+    assert paths["plugin.so"] == 1 and paths["live_windows"] == 1, info["objects"]
+    objs = [c for c in tl.read_log(log)[1] if c["type"] == 2]
+    assert len(objs) == 3, objs  # the program, and the plugin twice (two loads)
+    st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", log]).stdout)
+    assert st["unmatched"] == 0 and st["unfinished"] == 0, st
+    assert "events" in err
+    _convert_check(log)
+
+
+def test_attach_call_open_at_attach_is_clipped():
+    """held() is open when the attach comes and returns while attached: it
+    is shown beginning at the attach, cut there (flag c), with its two
+    work() calls under it; the calls after it are whole. The same in every
+    tool: report counts it, convert's Perfetto file nests work under it."""
+    p = _Running()
+    assert p.cmd("hold") == "held"
+    log = os.path.join(_dir(), "open.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("release") == "released"
+    assert p.cmd("run 3") == "ran 3"
+    _detach(a)
+    p.quit()
+    calls = _calls(log)
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    assert by == {("held", 0, "c"): 1, ("work", 1, "-"): 2 + 3, ("outer", 0, "-"): 1}, by
+    held = next(c for c in calls if c[0] == "held")
+    start = _info(log)["marks"][0]
+    assert start["kind"] == "start" and start["why"] == "sftrace attach", start
+    works = [c for c in calls if c[0] == "work"]
+    # held begins at the attach: before its works, and ends after them
+    assert all(held[3] <= w[3] and w[3] + w[4] <= held[3] + held[4] for w in works[:2]), calls
+    # a time range from the second work(): held is among the calls open at
+    # its start (the window replay has it too), clipped there
+    w0 = works[1][3] - works[0][3]  # the range's origin is the first event
+    win = _calls(log, opts=["--time-range", "%dns," % w0])
+    wby = collections.Counter((c[0], c[1], c[2]) for c in win)
+    assert wby == {("held", 0, "c"): 1, ("work", 1, "-"): 1 + 3, ("outer", 0, "-"): 1}, win
+    assert next(c for c in win if c[0] == "held")[3] == works[1][3], win
+    # one that ends inside held: held from the attach to the range's end
+    win = _calls(log, opts=["--time-range", ",%dns" % (w0 - 1)])
+    wby = collections.Counter((c[0], c[1], c[2]) for c in win)
+    assert wby == {("held", 0, "c"): 1, ("work", 1, "-"): 1}, win
+    assert next(c for c in win if c[0] == "held")[3] == held[3], win
+    st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", log]).stdout)
+    assert st["unmatched"] == 0 and st["unfinished"] == 0, st
+    funcs = {f["name"]: f["calls"] for f in st["groups"][0]["functions"]}
+    assert funcs == {"held": 1, "work": 5, "outer": 1}, funcs
+    _convert_check(log)
+
+
+def test_attach_fork_and_exec():
+    """A child forked while attached runs exactly as untraced (its output,
+    its exit status through exit(), its code unpatched) and is not in the
+    log; the parent goes on being recorded; attaching to such a child is
+    refused with the reason. An exec ends the recording: the
+    new program runs untraced and unpatched, the log ends the image with
+    END(exec), and `sftrace attach` says so and exits 0."""
+    plain = _Running()
+    want = [plain.cmd("fork 3"), plain.cmd("run 1")], plain.p.stdout.readline().strip()
+    plain.quit()
+    assert want == (["child ran 3 sled eb09", "forked 7"], "ran 1"), want
+    p = _Running()
+    log = os.path.join(_dir(), "fork.log")
+    a = _attach(p.pid, log)
+    got = [p.cmd("fork 3"), p.cmd("run 1")], p.p.stdout.readline().strip()
+    assert got == want, got
+    # a child that lives on: attaching to it is refused (it shares the
+    # parent's recording memory), and it is left as it was
+    kid = int(p.cmd("spawn").split()[1])
+    try:
+        r = tl.run([tl.SFTRACE_ASAN, "attach", str(kid), "-o", os.path.join(_dir(), "kid.log"),
+                    "--solib", tl.RUNTIME], check=False)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert "was forked from a process sftrace was attached to" in r.stderr, r.stderr
+        assert not os.path.exists(os.path.join(_dir(), "kid.log"))
+        with open("/proc/%d/status" % kid) as f:
+            assert "State:\tS" in f.read()  # still waiting, not stopped or dead
+    finally:
+        os.kill(kid, signal.SIGKILL)
+    assert p.cmd("exec") == "execd"
+    assert p.cmd("sled") == "sled eb09"
+    assert p.cmd("run 2") == "ran 2"
+    a.send_signal(signal.SIGINT)
+    out, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+    assert "ran exec: the recording ended there" in err, err
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    assert p.cmd("pid") == "pid %d" % p.pid
+    p.quit()
+    calls = _calls(log)
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    # the parent's outer(1) only: the child's outer(3) and the new image's
+    # outer(2) are not recorded
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 1}, by
+    info = _info(log)
+    assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(p.pid, "exec")], info
+    _convert_check(log)
+
+
+def test_attach_to_an_aarch64_process_is_refused():
+    """Attaching works on x86_64 only. An aarch64 program under qemu-user
+    (an x86_64 process running aarch64 code) gets a clear error naming
+    the machine, before anything is done to it: it runs on unchanged."""
+    import t_aarch64
+    why = t_aarch64._available()
+    if why:
+        raise tl.Skip(why)
+    exe = t_aarch64._Tl().build_c("live_windows.c", flags=["-pthread"])
+    p = _Running(t_aarch64._q([exe]))
+    assert p.cmd("run 2") == "ran 2"
+    r = tl.run([tl.SFTRACE_ASAN, "attach", str(p.pid), "-o", os.path.join(_dir(), "a64.log"),
+                "--solib", tl.RUNTIME], check=False)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "process %d runs aarch64 code" % p.pid in r.stderr, r.stderr
+    assert "attaching works only to x86_64 processes" in r.stderr, r.stderr
+    assert "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(_dir(), "a64.log"))
+    assert p.cmd("run 3") == "ran 3"
+    assert p.cmd("sled") == "sled " + _file_sled(exe, "work")
+    p.quit()
+
+
+def test_calls_open_at_a_start_synthetic():
+    """The engine's rule on a log built by hand (MONO clock: times are ns):
+    calls open at a START begin there, nested in the order their exits
+    imply, per thread and per START; a tail call of one of them leaves it
+    (flags t and c) and its callee follows at the same depth; a thread with
+    no record before the START gets them at its first record; records while
+    stopped are dropped; the same from the ASan build and in Perfetto."""
+    import logsynth as ls
+    log = ls.Log()
+    pid = 10
+    log.process(pid, clock=ls.MONO, tsc=10, mono_ns=10)
+    log.object(pid, 1, [0x1000, 0x1100, 0x1200, 0x1300], "/nonexistent/prog")
+
+    def mark(kind, ts, seq):
+        log.chunk(CHUNK_MARK, pid, struct.pack("<IIQQII", kind, 1, ts, ts, 0, seq))
+
+    def events(tid, evs):
+        hi, recs = ls.encode(evs)
+        log.events(pid, tid, recs, tsc_hi=hi, flush_tsc=evs[-1][1], flush_mono_ns=evs[-1][1])
+
+    mark(MARK_STOP, 100, 1)
+    events(10, [("entry", 150, 1)])  # while stopped: dropped
+    mark(MARK_START, 200, 2)
+    events(10, [("entry", 300, 3), ("exit", 310, 3), ("tail", 320, 2), ("entry", 330, 4),
+                ("exit", 340, 4), ("exit", 350, 1)])
+    events(11, [("exit", 360, 3), ("entry", 370, 4), ("exit", 380, 4)])
+    mark(MARK_STOP, 400, 3)
+    mark(MARK_START, 500, 4)
+    events(10, [("exit", 600, 2)])
+    log.end(pid, tsc=700, mono_ns=700, events=11, threads=2)
+    path = log.write(os.path.join(_dir(), "synth_open.log"))
+    want = [
+        # tid, fid, depth, flags, start, end
+        (10, 3, 2, "-", 300, 310), (10, 2, 1, "tc", 200, 320), (10, 4, 1, "-", 330, 340),
+        (10, 1, 0, "c", 200, 350), (11, 3, 0, "c", 200, 360), (11, 4, 0, "-", 370, 380),
+        (10, 2, 0, "c", 500, 600)]
+    import t_calls
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        got = [(c.tid, c.name, c.depth, c.flags, c.start, c.end)
+               for c in t_calls._calls(path, sftrace=sftrace)]
+        names = sorted({g[1] for g in got})
+        assert len(names) == 4, got  # one name per fid, in fid order below
+        fid = {n: i + 1 for i, n in enumerate(names)}
+        got = [(t, fid[n], d, fl, s, e) for (t, n, d, fl, s, e) in got]
+        origin = min(g[4] for g in got) - 200  # dump's times are from the log's creation
+        got = [(t, f, d, fl, s - origin, e - origin) for (t, f, d, fl, s, e) in got]
+        assert sorted(got) == sorted(want), got
+    st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", path]).stdout)
+    assert st["unmatched"] == 0 and st["unfinished"] == 0, st
+    _convert_check(path)
+
+
+def test_attach_built_for_aarch64_says_it_is_not_supported():
+    """cmd/attach.c built for aarch64 (with stand-ins for the rest of
+    sftrace: programs/attach_arch_stub.c), run under qemu-user: `attach PID`
+    of an instrumented process says attaching is not supported on this
+    machine and exits 1, leaving the process alone."""
+    import t_aarch64
+    why = t_aarch64._available()
+    if why:
+        raise tl.Skip(why)
+    root = tl.ROOT
+    stub = tl.build_c("attach_arch_stub.c",
+                      out=os.path.join(tl.outdir("aarch64", "bin"), "attach_arch_stub"),
+                      flags=t_aarch64.TARGET + ["-I" + os.path.join(root, d)
+                                                for d in ("common", "include", "lib", "cmd")],
+                      libs=[os.path.join(root, "cmd", "attach.c")])
+    p = _Running()
+    assert p.cmd("run 1") == "ran 1"
+    r = tl.run(t_aarch64._q([stub, str(p.pid)]), check=False)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr == ("sftrace attach: attaching is not supported on this machine (only on "
+                        "x86_64); record process %d from its start with `sftrace record` "
+                        "instead\n" % p.pid), r.stderr
+    assert p.cmd("sled") == "sled eb09" and p.cmd("run 2") == "ran 2"
+    p.quit()
+    r = tl.run(t_aarch64._q([stub, "--help"]))
+    assert "Not supported on aarch64" in r.stdout, r.stdout
+
+
+def test_attach_process_dies_of_a_signal():
+    """A fatal signal while attached is the program's (it dies as it would
+    untraced); the helper salvages what was recorded and ends the image as
+    killed, and `sftrace attach` says so and exits 0."""
+    p = _Running()
+    log = os.path.join(_dir(), "died.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("run 2") == "ran 2"
+    p.p.stdin.write("abort\n")
+    p.p.stdin.flush()
+    assert p.p.wait(timeout=60) == -signal.SIGABRT
+    out, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+    assert "killed by signal 6" in err and "salvaged" in err, err
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    info = _info(log)
+    assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(p.pid, "died")], info
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 2}, by

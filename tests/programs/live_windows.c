@@ -13,14 +13,26 @@
  *   jobs N S   job(i) for i < N; job(S) sleeps 300 ms, the others return at
  *              once; then "jobs N"
  *   rare       calls rare() once; then "rare"
+ *   load PATH  dlopen(PATH) (an instrumented plugin.c); "loaded"
+ *   plugsled   "plugsled XXXX": the first two bytes of its plugin_work()
+ *   plug N     plugin_work(i) for i < N; then "plugged N SUM"
+ *   unload     dlclose; "unloaded 1" if the object is gone
+ *   fork N     a child calls outer(N), says "child ran N sled XXXX" and
+ *              exits 7 (exit(), so atexit and destructors run); the parent
+ *              waits for it and says "forked STATUS"
+ *   spawn      a child calls outer(1) and waits for a signal; "spawned PID"
+ *   exec       exec's this program again (argv[0]), which goes on reading
+ *              the same input; the new image says "execd" first
  *   abort      abort()
  *   quit       exits 0
  * Every report is written after the calls it reports have returned. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile unsigned long sink;
@@ -101,8 +113,13 @@ static void *spin_main(void *arg)
     return NULL;
 }
 
-int main(void)
+static void *plugin;
+static long (*plugin_work)(long);
+
+int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "execd"))
+        say("execd%.0lu\n", 0);
     while (next_line()) {
         if (!strncmp(line, "run ", 4)) {
             unsigned long n = strtoul(line + 4, NULL, 10);
@@ -135,6 +152,56 @@ int main(void)
         } else if (!strcmp(line, "rare")) {
             rare();
             say("rare%.0lu\n", 0);
+        } else if (!strncmp(line, "load ", 5)) {
+            plugin = dlopen(line + 5, RTLD_NOW | RTLD_LOCAL);
+            plugin_work = plugin ? (long (*)(long))dlsym(plugin, "plugin_work") : NULL;
+            say(plugin_work ? "loaded%.0lu\n" : "not loaded%.0lu\n", 0);
+        } else if (!strcmp(line, "plugsled")) {
+            const unsigned char *b = (const unsigned char *)(void *)plugin_work;
+            say("plugsled %04lx\n", (unsigned long)(b[0] << 8 | b[1]));
+        } else if (!strncmp(line, "plug ", 5)) {
+            unsigned long n = strtoul(line + 5, NULL, 10);
+            long sum = 0;
+            for (unsigned long i = 0; i < n; i++)
+                sum += plugin_work((long)i);
+            printf("plugged %lu %ld\n", n, sum);
+            fflush(stdout);
+        } else if (!strcmp(line, "unload")) {
+            char path[256];
+            Dl_info di;
+            snprintf(path, sizeof path, "%s",
+                     dladdr((void *)plugin_work, &di) ? di.dli_fname : "?");
+            dlclose(plugin);
+            plugin_work = NULL;
+            void *again = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+            say("unloaded %lu\n", again == NULL);
+            if (again)
+                dlclose(again);
+        } else if (!strncmp(line, "fork ", 5)) {
+            unsigned long n = strtoul(line + 5, NULL, 10);
+            pid_t c = fork();
+            if (c == 0) {
+                outer(n);
+                const unsigned char *b = (const unsigned char *)(void *)work;
+                printf("child ran %lu sled %04x\n", n, (unsigned)(b[0] << 8 | b[1]));
+                fflush(stdout);
+                exit(7);
+            }
+            int st = 0;
+            waitpid(c, &st, 0);
+            say("forked %lu\n", WIFEXITED(st) ? (unsigned long)WEXITSTATUS(st) : 1000ul);
+        } else if (!strcmp(line, "spawn")) {
+            pid_t c = fork();
+            if (c == 0) {
+                outer(1);
+                for (;;)
+                    pause();
+            }
+            say("spawned %lu\n", (unsigned long)c);
+        } else if (!strcmp(line, "exec")) {
+            char *args[] = {argv[0], "execd", NULL};
+            execv("/proc/self/exe", args);
+            say("exec failed%.0lu\n", 0);
         } else if (!strcmp(line, "abort")) {
             abort();
         } else if (!strcmp(line, "quit")) {
