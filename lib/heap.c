@@ -136,27 +136,30 @@ static void merge_batch(struct sf_heap *h)
 
 static void bound(struct sf_heap *h);
 
-void sf_heap_record(struct sf_heap *h, uint32_t thread, enum sf_heap_kind kind, uint64_t ns,
-                    uint64_t ptr, uint64_t size, uint32_t path)
+/* An event x of thread x->tk >> 3 (sf_heap_record; the queue's consumer
+ * calls it with the queued event itself). */
+static inline void record(struct sf_heap *h, const struct sf_hev *x)
 {
+    uint32_t thread = x->tk >> 3;
     if (h->batch_thread != thread && h->nbatch)
         merge_batch(h);
     h->batch_thread = thread;
-    struct sf_hev *e;
-    if (!h->nbatch && (h->npend == h->phead || h->pend[h->npend - 1].ns <= ns)) {
+    if (!h->nbatch && (h->npend == h->phead || h->pend[h->npend - 1].ns <= x->ns)) {
         pend_room(h, 1); /* in order already: straight into the pending list */
-        e = &h->pend[h->npend++];
+        h->pend[h->npend++] = *x;
     } else {
         GROW(h->batch, h->nbatch, h->capbatch);
-        e = &h->batch[h->nbatch++];
+        h->batch[h->nbatch++] = *x;
     }
-    e->ns = ns;
-    e->ptr = ptr;
-    e->size = size;
-    e->path = path;
-    e->tk = thread << 3 | (uint32_t)kind;
     if (__builtin_expect(h->npend - h->phead + h->nbatch > SF_HEAP_BOUND, 0))
         bound(h);
+}
+
+void sf_heap_record(struct sf_heap *h, uint32_t thread, enum sf_heap_kind kind, uint64_t ns,
+                    uint64_t ptr, uint64_t size, uint32_t path)
+{
+    struct sf_hev x = {ns, ptr, size, path, thread << 3 | (uint32_t)kind};
+    record(h, &x);
 }
 
 /* ---- call paths and stages ------------------------------------------------------ */
@@ -722,7 +725,7 @@ static void apply(struct sf_heap *h, const struct sf_hev *op, size_t n)
     for (const struct sf_hev *e = op, *end = op + n; e < end; e++) {
         uint32_t kind = e->tk & 7, ti = e->tk >> 3;
         if (__builtin_expect(kind != 0, 1)) {
-            sf_heap_record(h, ti, (enum sf_heap_kind)kind, e->ns, e->ptr, e->size, e->path);
+            record(h, e);
             continue;
         }
         switch ((enum sf_heapq_op)e->path) {
