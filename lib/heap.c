@@ -781,6 +781,16 @@ static void *consumer(void *arg)
     return NULL;
 }
 
+static void ring_free(struct sf_heapq_ring *r)
+{
+    for (size_t i = 0; i < SF_HEAPQ_RING; i++)
+        free(r->b[i]);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->wake_cons);
+    pthread_cond_destroy(&r->wake_prod);
+    free(r);
+}
+
 void sf_heapq_open(struct sf_heapq *q, struct sf_heap *h, int threaded)
 {
     memset(q, 0, sizeof *q);
@@ -801,12 +811,7 @@ void sf_heapq_open(struct sf_heapq *q, struct sf_heap *h, int threaded)
             return;
         }
         q->r = NULL; /* no thread: the same work in this one */
-        for (size_t i = 0; i < SF_HEAPQ_RING; i++)
-            free(r->b[i]);
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->wake_cons);
-        pthread_cond_destroy(&r->wake_prod);
-        free(r);
+        ring_free(r);
     }
     q->cur = sf_xrealloc(NULL, SF_HEAPQ_OPS * sizeof *q->cur);
 }
@@ -847,12 +852,7 @@ void sf_heapq_close(struct sf_heapq *q)
     handover(q, 1);
     if (r) {
         pthread_join(r->th, NULL);
-        for (size_t i = 0; i < SF_HEAPQ_RING; i++)
-            free(r->b[i]);
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->wake_cons);
-        pthread_cond_destroy(&r->wake_prod);
-        free(r);
+        ring_free(r);
     } else {
         free(q->cur);
     }
