@@ -13,10 +13,14 @@
  * --flame a flame graph (lib/flamesvg.h) of bytes live at exit, at the
  * peak, or allocated, by the allocating call path.
  *
- * One reader (no -j): a block allocated on one thread is freed on another,
- * so the threads cannot be split between workers. Memory: the live blocks,
- * the distinct call paths, the reorder window (heap.h), never the number of
- * events.
+ * One reader: a block allocated on one thread is freed on another, so the
+ * log's threads cannot be split between workers as report's -j does. -j 2
+ * (the default with 2 or more CPUs) gives the heap model a thread of its
+ * own instead: this file's callbacks run in the reader's thread and hand
+ * the model its calls through a queue (heap.h: sf_heapq), in the same
+ * order, so the output is the same as with -j 1. Memory: the live blocks,
+ * the distinct call paths, the reorder window and the queue (heap.h), never
+ * the number of events.
  */
 #include <errno.h>
 #include <getopt.h>

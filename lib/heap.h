@@ -22,10 +22,13 @@
  *   - the event is no later than the watermark: the earliest latest-time of
  *     every thread still running (their next chunks cannot be older);
  * or when the list has more than 4 * SF_HEAP_WINDOW events (memory bound).
- * An event that arrives older than one already replayed is replayed at the
- * replay frontier's time and counted in `late`: figures are exact when
- * late == 0. Memory: the pending list (at most 4 * SF_HEAP_WINDOW * 32
- * bytes), the live blocks (and, for double-free detection, recently freed
+ * The bound holds between syncs too: sf_heap_record replays the oldest
+ * events once more than SF_HEAP_BOUND are pending (merged or not), so that
+ * one thread's long run (the caller syncs when the thread changes) is not
+ * held whole. An event that arrives older than one already replayed is
+ * replayed at the replay frontier's time and counted in `late`: figures are
+ * exact when late == 0. Memory: the pending list (at most SF_HEAP_BOUND * 32
+ * bytes, in an array of up to 1.5 times that), the live blocks (and, for double-free detection, recently freed
  * addresses, at most as many as the table has room for), the call paths and
  * per stage the paths that allocated in it. Never the number of events.
  *
