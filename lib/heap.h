@@ -28,9 +28,9 @@
  * held whole. An event that arrives older than one already replayed is
  * replayed at the replay frontier's time and counted in `late`: figures are
  * exact when late == 0. Memory: the pending list (at most SF_HEAP_BOUND * 32
- * bytes, in an array of up to 1.5 times that), the live blocks (and, for double-free detection, recently freed
- * addresses, at most as many as the table has room for), the call paths and
- * per stage the paths that allocated in it. Never the number of events.
+ * bytes, in an array of up to 1.5 times that), the live blocks (and, for double-free detection,
+ * recently freed addresses, at most as many as the table has room for), the call paths and per
+ * stage the paths that allocated in it. Never the number of events.
  *
  * Semantics.
  *   - A free gives back the block's recorded size (not the event's).
@@ -237,7 +237,9 @@ uint64_t sf_heap_at_peak(const struct sf_heap *h, uint32_t path, int scope, uint
  * fixed by the producer. The batches go through a ring of SF_HEAPQ_RING
  * (a single producer, a single consumer); a full ring makes the producer
  * wait, so memory stays bounded (SF_HEAPQ_RING * SF_HEAPQ_OPS * 32 bytes:
- * 1 MB). Each side sleeps when it has to wait and is woken only when the
+ * 4 MB, some 6 ms of the reader's work: on a busy machine a consumer
+ * waiting for its core for a time slice does not stop the reader at once).
+ * Each side sleeps when it has to wait and is woken only when the
  * other has made room for, or filled, half the ring (not once per batch).
  * Without a thread (threaded 0) the same batches are applied by the
  * producer when they fill: one code path for both.
@@ -249,7 +251,7 @@ uint64_t sf_heap_at_peak(const struct sf_heap *h, uint32_t path, int scope, uint
  * caller's again, for sf_heap_finish and the report.
  */
 #define SF_HEAPQ_OPS 2048
-#define SF_HEAPQ_RING 16
+#define SF_HEAPQ_RING 64
 
 enum sf_heapq_op {
     SF_HEAPQ_HEAP = 1, /* sf_heap_add_heap */
