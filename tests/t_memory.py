@@ -522,7 +522,8 @@ def test_bad_arguments():
                       (["--milestone", "(", "--format", "json"], "--milestone"),
                       (["--min-duration", "1ms"], "not supported"),
                       (["--flame", "leak", "--format", "json"], "svg or folded"),
-                      (["-o", "x.svg"], "-o goes with --flame")):
+                      (["-o", "x.svg"], "-o goes with --flame"),
+                      (["-j", "0"], "--jobs"), (["--jobs", "two"], "--jobs")):
         p = memory(log, args, check=False)
         assert p.returncode == 2 and msg in p.stderr and not p.stdout, (args, p.stderr)
     p = memory(log, ["--milestone", "^stage_", "--flame", "leak", "--stage", "9", "-o", "-"],
