@@ -13,10 +13,14 @@
  * --flame a flame graph (lib/flamesvg.h) of bytes live at exit, at the
  * peak, or allocated, by the allocating call path.
  *
- * One reader (no -j): a block allocated on one thread is freed on another,
- * so the threads cannot be split between workers. Memory: the live blocks,
- * the distinct call paths, the reorder window (heap.h), never the number of
- * events.
+ * One reader: a block allocated on one thread is freed on another, so the
+ * log's threads cannot be split between workers as report's -j does. -j 2
+ * (the default with 2 or more CPUs) gives the heap model a thread of its
+ * own instead: this file's callbacks run in the reader's thread and hand
+ * the model its calls through a queue (heap.h: sf_heapq), in the same
+ * order, so the output is the same as with -j 1. Memory: the live blocks,
+ * the distinct call paths, the reorder window and the queue (heap.h), never
+ * the number of events.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,11 +55,16 @@ struct mthr {
     struct sf_cthread *ct; /* while it runs (NULL after its exit / its process's end) */
     char name[17];         /* its latest name */
     uint64_t last_ns;      /* its latest allocation event (ct->last_ns: function events) */
+    uint64_t sent_ns;      /* the latest time the heap model was given for it */
+    uint32_t heap;         /* its heap */
 };
 
 struct mctx {
     struct sf_runw *w;
-    struct sf_heap h;
+    struct sf_heap h; /* the heap model's (q's consumer's) until sf_heapq_close */
+    struct sf_heapq q;
+    uint32_t *heap_label; /* heap -> its label node */
+    size_t caplabel;
     struct sf_cctree tree;
     uint32_t *img_heap; /* image id -> heap + 1 */
     size_t nimg;
@@ -73,9 +82,11 @@ static uint32_t heap_of_img(struct mctx *m, const struct sf_image *img)
     if (!m->img_heap[img->id]) {
         char label[128];
         snprintf(label, sizeof label, "%u %s", img->pid, img->name ? img->name : "");
-        uint32_t hn = (uint32_t)m->h.nheaps;
+        uint32_t hn = m->q.nheaps;
         uint32_t node = sf_cctree_label(&m->tree, hn, label);
-        sf_heap_add_heap(&m->h, img->pid, img->id, node);
+        sf_heapq_add_heap(&m->q, img->pid, img->id, node);
+        SF_GROW_ZERO(m->heap_label, hn, m->caplabel, 16);
+        m->heap_label[hn] = node;
         m->img_heap[img->id] = hn + 1;
     }
     return m->img_heap[img->id] - 1;
@@ -88,10 +99,10 @@ static struct mthr *thr_of(struct mctx *m, struct sf_cthread *t)
     struct mthr *x = sf_xrealloc(NULL, sizeof *x);
     memset(x, 0, sizeof *x);
     uint32_t hp = heap_of_img(m, t->img);
-    x->ht = sf_heap_add_thread(&m->h, hp, t->pid, t->tid);
-    x->base = m->h.heaps[hp].label;
+    x->ht = sf_heapq_add_thread(&m->q, hp, t->pid, t->tid, x);
+    x->heap = hp;
+    x->base = m->heap_label[hp];
     x->ct = t;
-    m->h.threads[x->ht].user = x;
     SF_GROW(m->all, m->nall, m->capall);
     m->all[m->nall++] = x;
     SF_GROW(m->active, m->nactive, m->capactive);
@@ -103,10 +114,7 @@ static struct mthr *thr_of(struct mctx *m, struct sf_cthread *t)
 /* A thread stops counting for the watermark. */
 static void retire(struct mctx *m, struct mthr *x)
 {
-    struct sf_hthread *ht = &m->h.threads[x->ht];
-    if (x->ct)
-        ht->last_ns = x->ct->last_ns;
-    ht->running = 0;
+    sf_heapq_ctl(&m->q, SF_HEAPQ_RETIRE, x->ht, x->ct ? x->ct->last_ns : 0, 0, x->ct != NULL);
     x->ct = NULL;
     for (size_t i = 0; i < m->nactive; i++)
         if (m->active[i] == x) {
@@ -115,14 +123,22 @@ static void retire(struct mctx *m, struct mthr *x)
         }
 }
 
-static void sync_heap(struct mctx *m)
+/* A sync of the heap model (op: SF_HEAPQ_SYNC, or SF_HEAPQ_SYNC_IF: when
+ * enough is pending, which only the model knows), after the latest times of
+ * the running threads (those that changed since the model was last told). */
+static void sync_heap(struct mctx *m, enum sf_heapq_op op)
 {
     for (size_t i = 0; i < m->nactive; i++) {
-        const struct mthr *x = m->active[i];
+        struct mthr *x = m->active[i];
         uint64_t t = x->ct->last_ns;
-        m->h.threads[x->ht].last_ns = t > x->last_ns ? t : x->last_ns;
+        if (t < x->last_ns)
+            t = x->last_ns;
+        if (t != x->sent_ns) {
+            sf_heapq_ctl(&m->q, SF_HEAPQ_LAST, x->ht, t, 0, 0);
+            x->sent_ns = t;
+        }
     }
-    sf_heap_sync(&m->h);
+    sf_heapq_ctl(&m->q, op, 0, 0, 0, 0);
 }
 
 static void cb_process(void *ctx, const struct sf_image *img, uint64_t ns)
@@ -139,7 +155,7 @@ static void cb_process_end(void *ctx, const struct sf_image *img, const struct s
     struct mctx *m = ctx;
     uint32_t hp = heap_of_img(m, img);
     for (size_t i = m->nactive; i-- > 0;)
-        if (m->h.threads[m->active[i]->ht].heap == hp)
+        if (m->active[i]->heap == hp)
             retire(m, m->active[i]);
 }
 
@@ -195,9 +211,9 @@ static void cb_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *r, s
         x->depth = d + 1;
         if (m->ms.re && sf_milestone(&m->ms, m->w->e, func)) {
             if (m->last_ht != x->ht)
-                sync_heap(m);
+                sync_heap(m, SF_HEAPQ_SYNC);
             m->last_ht = x->ht;
-            sf_heap_record(&m->h, x->ht, SF_HEAP_MILESTONE, r[i].ns, 0, 0, func);
+            sf_heapq_event(&m->q, x->ht, SF_HEAP_MILESTONE, r[i].ns, 0, 0, func);
         }
     }
 }
@@ -210,12 +226,11 @@ static void cb_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     struct mthr *x = thr_of(m, t);
     if (m->last_ht != x->ht) {
         m->last_ht = x->ht;
-        if (m->h.npend - m->h.phead > SF_HEAP_WINDOW)
-            sync_heap(m);
+        sync_heap(m, SF_HEAPQ_SYNC_IF);
     }
     x->last_ns = ns;
     uint32_t path = x->depth ? x->node[x->depth - 1] : x->base;
-    sf_heap_record(&m->h, x->ht, (enum sf_heap_kind)ev->arg, ns, ev->v[2], ev->v[0], path);
+    sf_heapq_event(&m->q, x->ht, (enum sf_heap_kind)ev->arg, ns, ev->v[2], ev->v[0], path);
 }
 
 static const struct sf_calls_ops ops = {
@@ -255,6 +270,7 @@ static void mctx_free(struct mctx *m)
     free(m->all);
     free(m->active);
     free(m->img_heap);
+    free(m->heap_label);
     sf_milestones_free(&m->ms);
     sf_cctree_free(&m->tree);
     sf_heap_free(&m->h);
@@ -1005,6 +1021,9 @@ static void usage(FILE *f)
             "      --title TEXT       the SVG's title\n"
             "      --width PX         the SVG's width (default 1200)\n"
             "      --symbols FILE     a file with the symbols of an object (repeatable)\n"
+            "  -j, --jobs N           1: everything in one thread; 2 (the default with 2 or\n"
+            "                         more CPUs; more is the same): the heap model in a\n"
+            "                         thread of its own, beside the log's reader\n"
             "  -q, --quiet            no progress line\n"
             "%s"
             "  -h, --help             this help\n"
@@ -1038,6 +1057,7 @@ int cmd_memory(int argc, char **argv)
         {"title", required_argument, NULL, OPT_TITLE},
         {"width", required_argument, NULL, OPT_WIDTH},
         {"quiet", no_argument, NULL, 'q'},
+        {"jobs", required_argument, NULL, 'j'},
         {"symbols", required_argument, NULL, SF_OPT_SYMBOLS},
         SF_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -1045,12 +1065,12 @@ int cmd_memory(int argc, char **argv)
     struct sf_run run;
     sf_run_init(&run, "memory");
     const char *outpath = NULL, *title = NULL, *milestone = NULL, *format = NULL;
-    long top = 10, stage = -1, width = 1200;
+    long top = 10, stage = -1, width = 1200, jobs = -1;
     int flame = FL_NONE, rc = 2, c;
     struct sf_select msel;
     sf_select_init(&msel);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:q" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:qj:" SF_SELECT_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             usage(stdout);
@@ -1090,6 +1110,10 @@ int cmd_memory(int argc, char **argv)
             break;
         case OPT_WIDTH:
             if (sf_opt_long("memory", "--width", optarg, 200, 100000, &width) < 0)
+                goto out;
+            break;
+        case 'j':
+            if (sf_opt_long("memory", "--jobs", optarg, 1, 1024, &jobs) < 0)
                 goto out;
             break;
         case SF_OPT_MIN_DURATION:
@@ -1147,7 +1171,11 @@ int cmd_memory(int argc, char **argv)
     m.ms.re = milestone ? msel.funcs : NULL;
     struct margs ma = {&m};
     int nw = 0;
+    if (jobs < 0) /* default: a thread for the heap model when there is a core for it */
+        jobs = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+    sf_heapq_open(&m.q, &m.h, jobs > 1);
     struct sf_runw *w = sf_run_go(&run, logpath, &ops, mkctx, freectx, &ma, &nw);
+    sf_heapq_close(&m.q); /* everything applied: m.h is this thread's again */
     if (!w) {
         mctx_free(&m);
         goto out;

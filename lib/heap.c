@@ -4,6 +4,7 @@
  * table of live blocks they are replayed against, and the figures by heap,
  * thread, call path and stage.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,13 +14,6 @@
 #include "heap.h"
 #include "perfetto.h"
 #include "select.h"
-
-/* A pending event: 32 bytes. */
-struct sf_hev {
-    uint64_t ns, ptr, size;
-    uint32_t path;
-    uint32_t tk; /* thread << 3 | kind */
-};
 
 /* A block of the table: state EMPTY, LIVE or FREED (a tombstone that keeps
  * the address for double-free detection). */
@@ -103,7 +97,10 @@ static void pend_room(struct sf_heap *h, size_t n)
 {
     if (h->npend + n <= h->cappend)
         return;
-    if (h->phead && h->phead >= (h->npend - h->phead)) { /* compact */
+    /* compact when at least a third of the array is replayed (at most two
+     * moves per replayed event, amortized), grow otherwise: the array stays
+     * within 1.5 times the pending events (rounded up to a power of two) */
+    if (h->phead && 2 * h->phead >= (h->npend - h->phead)) {
         memmove(h->pend, h->pend + h->phead, (h->npend - h->phead) * sizeof *h->pend);
         h->npend -= h->phead;
         h->phead = 0;
@@ -137,25 +134,32 @@ static void merge_batch(struct sf_heap *h)
     h->npend = m + n;
 }
 
-void sf_heap_record(struct sf_heap *h, uint32_t thread, enum sf_heap_kind kind, uint64_t ns,
-                    uint64_t ptr, uint64_t size, uint32_t path)
+static void bound(struct sf_heap *h);
+
+/* An event x of thread x->tk >> 3 (sf_heap_record; the queue's consumer
+ * calls it with the queued event itself). */
+static inline void record(struct sf_heap *h, const struct sf_hev *x)
 {
+    uint32_t thread = x->tk >> 3;
     if (h->batch_thread != thread && h->nbatch)
         merge_batch(h);
     h->batch_thread = thread;
-    struct sf_hev *e;
-    if (!h->nbatch && (h->npend == h->phead || h->pend[h->npend - 1].ns <= ns)) {
+    if (!h->nbatch && (h->npend == h->phead || h->pend[h->npend - 1].ns <= x->ns)) {
         pend_room(h, 1); /* in order already: straight into the pending list */
-        e = &h->pend[h->npend++];
+        h->pend[h->npend++] = *x;
     } else {
         GROW(h->batch, h->nbatch, h->capbatch);
-        e = &h->batch[h->nbatch++];
+        h->batch[h->nbatch++] = *x;
     }
-    e->ns = ns;
-    e->ptr = ptr;
-    e->size = size;
-    e->path = path;
-    e->tk = thread << 3 | (uint32_t)kind;
+    if (__builtin_expect(h->npend - h->phead + h->nbatch > SF_HEAP_BOUND, 0))
+        bound(h);
+}
+
+void sf_heap_record(struct sf_heap *h, uint32_t thread, enum sf_heap_kind kind, uint64_t ns,
+                    uint64_t ptr, uint64_t size, uint32_t path)
+{
+    struct sf_hev x = {ns, ptr, size, path, thread << 3 | (uint32_t)kind};
+    record(h, &x);
 }
 
 /* ---- call paths and stages ------------------------------------------------------ */
@@ -667,6 +671,24 @@ void sf_heap_sync(struct sf_heap *h)
     }
 }
 
+/* The memory bound, between syncs: one thread's long run of events (the
+ * others idle: the watermark does not move, and nothing syncs until another
+ * thread's event comes) is replayed, oldest first, down to 4 * SF_HEAP_WINDOW
+ * pending, like sf_heap_sync's forced replays (the watermark as last
+ * synced: what is newer counts as forced). */
+static void bound(struct sf_heap *h)
+{
+    merge_batch(h);
+    uint64_t wm = watermark(h);
+    while (h->npend - h->phead > 4 * (size_t)SF_HEAP_WINDOW) {
+        const struct sf_hev *e = &h->pend[h->phead];
+        h->forced += e->ns > wm;
+        prefetch(h, h->phead + AHEAD);
+        replay(h, e);
+        h->phead++;
+    }
+}
+
 void sf_heap_finish(struct sf_heap *h, uint64_t end_ns)
 {
     merge_batch(h);
@@ -681,6 +703,173 @@ void sf_heap_finish(struct sf_heap *h, uint64_t end_ns)
     if (end_ns < h->frontier)
         end_ns = h->frontier;
     close_stage(h, end_ns);
+}
+
+/* ---- the model in its own thread (heap.h: sf_heapq) ---------------------------------- */
+
+struct sf_heapq_ring {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t wake_cons, wake_prod;
+    /* batch i % SF_HEAPQ_RING: filled by the producer while tail - head <
+     * SF_HEAPQ_RING, then applied by the consumer, which moves head past it
+     * only when done (so tail - head counts the one it is applying) */
+    struct sf_hev *b[SF_HEAPQ_RING];
+    size_t n[SF_HEAPQ_RING];
+    size_t head, tail;
+    int cons_waits, prod_waits, done;
+};
+
+static void apply(struct sf_heap *h, const struct sf_hev *op, size_t n)
+{
+    for (const struct sf_hev *e = op, *end = op + n; e < end; e++) {
+        uint32_t kind = e->tk & 7, ti = e->tk >> 3;
+        if (__builtin_expect(kind != 0, 1)) {
+            record(h, e);
+            continue;
+        }
+        switch ((enum sf_heapq_op)e->path) {
+        case SF_HEAPQ_HEAP:
+            sf_heap_add_heap(h, (uint32_t)e->ns, (uint32_t)e->ptr, (uint32_t)e->size);
+            break;
+        case SF_HEAPQ_THREAD: {
+            uint32_t t = sf_heap_add_thread(h, ti, (uint32_t)(e->ns >> 32), (uint32_t)e->ns);
+            h->threads[t].user = (void *)(uintptr_t)e->ptr;
+            break;
+        }
+        case SF_HEAPQ_LAST:
+            h->threads[ti].last_ns = e->ns;
+            break;
+        case SF_HEAPQ_RETIRE:
+            if (e->size)
+                h->threads[ti].last_ns = e->ns;
+            h->threads[ti].running = 0;
+            break;
+        case SF_HEAPQ_SYNC:
+            sf_heap_sync(h);
+            break;
+        case SF_HEAPQ_SYNC_IF:
+            if (h->npend - h->phead > SF_HEAP_WINDOW)
+                sf_heap_sync(h);
+            break;
+        }
+    }
+}
+
+static void *consumer(void *arg)
+{
+    struct sf_heapq *q = arg;
+    struct sf_heapq_ring *r = q->r;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (r->head == r->tail && !r->done) {
+            r->cons_waits = 1;
+            pthread_cond_wait(&r->wake_cons, &r->mu);
+            r->cons_waits = 0;
+        }
+        if (r->head == r->tail)
+            break;
+        size_t i = r->head % SF_HEAPQ_RING;
+        pthread_mutex_unlock(&r->mu);
+        apply(q->h, r->b[i], r->n[i]);
+        pthread_mutex_lock(&r->mu);
+        r->head++;
+        if (r->prod_waits && r->tail - r->head <= SF_HEAPQ_RING / 2)
+            pthread_cond_signal(&r->wake_prod);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void ring_free(struct sf_heapq_ring *r)
+{
+    for (size_t i = 0; i < SF_HEAPQ_RING; i++)
+        free(r->b[i]);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->wake_cons);
+    pthread_cond_destroy(&r->wake_prod);
+    free(r);
+}
+
+void sf_heapq_open(struct sf_heapq *q, struct sf_heap *h, int threaded)
+{
+    memset(q, 0, sizeof *q);
+    q->h = h;
+    q->nheaps = (uint32_t)h->nheaps;
+    q->nthreads = (uint32_t)h->nthreads;
+    if (threaded) {
+        struct sf_heapq_ring *r = sf_xrealloc(NULL, sizeof *r);
+        memset(r, 0, sizeof *r);
+        for (size_t i = 0; i < SF_HEAPQ_RING; i++)
+            r->b[i] = sf_xrealloc(NULL, SF_HEAPQ_OPS * sizeof *r->b[i]);
+        pthread_mutex_init(&r->mu, NULL);
+        pthread_cond_init(&r->wake_cons, NULL);
+        pthread_cond_init(&r->wake_prod, NULL);
+        q->r = r;
+        if (pthread_create(&r->th, NULL, consumer, q) == 0) {
+            q->cur = r->b[0];
+            return;
+        }
+        q->r = NULL; /* no thread: the same work in this one */
+        ring_free(r);
+    }
+    q->cur = sf_xrealloc(NULL, SF_HEAPQ_OPS * sizeof *q->cur);
+}
+
+/* Hand the batch over; done: the last one (the consumer is told to stop). */
+static void handover(struct sf_heapq *q, int done)
+{
+    struct sf_heapq_ring *r = q->r;
+    if (!r) {
+        apply(q->h, q->cur, q->ncur);
+        q->ncur = 0;
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->n[r->tail % SF_HEAPQ_RING] = q->ncur;
+    r->tail++;
+    r->done = done;
+    if (r->cons_waits && (done || r->tail - r->head >= SF_HEAPQ_RING / 2))
+        pthread_cond_signal(&r->wake_cons);
+    while (!done && r->tail - r->head >= SF_HEAPQ_RING) {
+        r->prod_waits = 1;
+        pthread_cond_wait(&r->wake_prod, &r->mu);
+        r->prod_waits = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    q->cur = r->b[r->tail % SF_HEAPQ_RING];
+    q->ncur = 0;
+}
+
+void sf_heapq_submit(struct sf_heapq *q)
+{
+    handover(q, 0);
+}
+
+void sf_heapq_close(struct sf_heapq *q)
+{
+    struct sf_heapq_ring *r = q->r;
+    handover(q, 1);
+    if (r) {
+        pthread_join(r->th, NULL);
+        ring_free(r);
+    } else {
+        free(q->cur);
+    }
+    memset(q, 0, sizeof *q);
+}
+
+uint32_t sf_heapq_add_heap(struct sf_heapq *q, uint32_t pid, uint32_t image, uint32_t label)
+{
+    sf_heapq_ctl(q, SF_HEAPQ_HEAP, 0, pid, image, label);
+    return q->nheaps++;
+}
+
+uint32_t sf_heapq_add_thread(struct sf_heapq *q, uint32_t heap, uint32_t pid, uint32_t tid,
+                             void *user)
+{
+    sf_heapq_ctl(q, SF_HEAPQ_THREAD, heap, (uint64_t)pid << 32 | tid, (uint64_t)(uintptr_t)user, 0);
+    return q->nthreads++;
 }
 
 /* ---- milestones ------------------------------------------------------------------ */

@@ -22,12 +22,15 @@
  *   - the event is no later than the watermark: the earliest latest-time of
  *     every thread still running (their next chunks cannot be older);
  * or when the list has more than 4 * SF_HEAP_WINDOW events (memory bound).
- * An event that arrives older than one already replayed is replayed at the
- * replay frontier's time and counted in `late`: figures are exact when
- * late == 0. Memory: the pending list (at most 4 * SF_HEAP_WINDOW * 32
- * bytes), the live blocks (and, for double-free detection, recently freed
- * addresses, at most as many as the table has room for), the call paths and
- * per stage the paths that allocated in it. Never the number of events.
+ * The bound holds between syncs too: sf_heap_record replays the oldest
+ * events once more than SF_HEAP_BOUND are pending (merged or not), so that
+ * one thread's long run (the caller syncs when the thread changes) is not
+ * held whole. An event that arrives older than one already replayed is
+ * replayed at the replay frontier's time and counted in `late`: figures are
+ * exact when late == 0. Memory: the pending list (at most SF_HEAP_BOUND * 32
+ * bytes, in an array of up to 1.5 times that), the live blocks (and, for double-free detection,
+ * recently freed addresses, at most as many as the table has room for), the call paths and per
+ * stage the paths that allocated in it. Never the number of events.
  *
  * Semantics.
  *   - A free gives back the block's recorded size (not the event's).
@@ -63,6 +66,9 @@
 #include "logread.h"
 
 #define SF_HEAP_WINDOW (1u << 18)
+/* pending events (merged and not) beyond which the oldest are replayed at
+ * once, between syncs (the memory bound) */
+#define SF_HEAP_BOUND (4 * (size_t)SF_HEAP_WINDOW + SF_HEAP_WINDOW / 8)
 
 enum sf_heap_kind {
     SF_HEAP_ALLOC = 1, /* the values of enum sf_alloc_kind */
@@ -156,7 +162,14 @@ struct sf_hbig {
 };
 
 struct sf_hblock; /* the table of blocks (heap.c) */
-struct sf_hev;    /* a pending event (heap.c) */
+
+/* A pending event (32 bytes); also an operation of the queue below (kind
+ * 0: a control operation, which one in path). */
+struct sf_hev {
+    uint64_t ns, ptr, size;
+    uint32_t path;
+    uint32_t tk; /* thread << 3 | kind */
+};
 
 struct sf_heap {
     struct sf_hcount c;
@@ -213,6 +226,96 @@ void sf_heap_finish(struct sf_heap *h, uint64_t end_ns);
 
 /* A path's value at the peak of a scope (SF_SCOPE_HEAP: its heap's). */
 uint64_t sf_heap_at_peak(const struct sf_heap *h, uint32_t path, int scope, uint32_t heap);
+
+/*
+ * The heap model in a thread of its own (`memory -j`). The engine's thread
+ * (the producer) does not call the model: it writes what it would have done
+ * (add a heap or a thread, record an event, update a thread's latest time,
+ * retire it, sync) as operations into batches, and the model's thread (the
+ * consumer) applies them to the sf_heap in the same order, so every figure
+ * is the same as a run in one thread: the order of the model's calls is
+ * fixed by the producer. The batches go through a ring of SF_HEAPQ_RING
+ * (a single producer, a single consumer); a full ring makes the producer
+ * wait, so memory stays bounded (SF_HEAPQ_RING * SF_HEAPQ_OPS * 32 bytes:
+ * 4 MB, some 6 ms of the reader's work: on a busy machine a consumer
+ * waiting for its core for a time slice does not stop the reader at once).
+ * Each side sleeps when it has to wait and is woken only when the
+ * other has made room for, or filled, half the ring (not once per batch).
+ * Without a thread (threaded 0) the same batches are applied by the
+ * producer when they fill: one code path for both.
+ *
+ * While the queue runs, the sf_heap belongs to the consumer: the producer
+ * reads nothing of it (the sync decision, "more than SF_HEAP_WINDOW events
+ * pending", is taken by the consumer: SF_HEAPQ_SYNC_IF). After
+ * sf_heapq_close (which applies everything and joins the thread) it is the
+ * caller's again, for sf_heap_finish and the report.
+ */
+#define SF_HEAPQ_OPS 2048
+#define SF_HEAPQ_RING 64
+
+enum sf_heapq_op {
+    SF_HEAPQ_HEAP = 1, /* sf_heap_add_heap */
+    SF_HEAPQ_THREAD,   /* sf_heap_add_thread, and its user pointer */
+    SF_HEAPQ_LAST,     /* a thread's last_ns */
+    SF_HEAPQ_RETIRE,   /* a thread stops running (and, if given, its last_ns) */
+    SF_HEAPQ_SYNC,     /* sf_heap_sync */
+    SF_HEAPQ_SYNC_IF,  /* sf_heap_sync when more than SF_HEAP_WINDOW events are pending */
+};
+
+struct sf_heapq_ring; /* heap.c: the ring and the thread */
+
+struct sf_heapq {
+    struct sf_heap *h;
+    struct sf_heapq_ring *r; /* NULL: no thread */
+    struct sf_hev *cur;      /* the batch being filled */
+    size_t ncur;
+    uint32_t nheaps, nthreads; /* given out so far (the consumer's indexes) */
+};
+
+/* threaded: 1 for a consumer thread (if it cannot be started, the queue
+ * runs without one). */
+void sf_heapq_open(struct sf_heapq *q, struct sf_heap *h, int threaded);
+/* The batch is full: hand it over (to the ring, or apply it). */
+void sf_heapq_submit(struct sf_heapq *q);
+/* Apply everything, stop the thread, free the queue. */
+void sf_heapq_close(struct sf_heapq *q);
+
+static inline struct sf_hev *sf_heapq_op(struct sf_heapq *q)
+{
+    if (__builtin_expect(q->ncur == SF_HEAPQ_OPS, 0))
+        sf_heapq_submit(q);
+    return &q->cur[q->ncur++];
+}
+
+/* sf_heap_record, queued. */
+static inline void sf_heapq_event(struct sf_heapq *q, uint32_t thread, enum sf_heap_kind kind,
+                                  uint64_t ns, uint64_t ptr, uint64_t size, uint32_t path)
+{
+    struct sf_hev *e = sf_heapq_op(q);
+    e->ns = ns;
+    e->ptr = ptr;
+    e->size = size;
+    e->path = path;
+    e->tk = thread << 3 | (uint32_t)kind;
+}
+
+/* A control operation: thread and the operation's values. */
+static inline void sf_heapq_ctl(struct sf_heapq *q, enum sf_heapq_op op, uint32_t thread,
+                                uint64_t ns, uint64_t ptr, uint64_t size)
+{
+    struct sf_hev *e = sf_heapq_op(q);
+    e->ns = ns;
+    e->ptr = ptr;
+    e->size = size;
+    e->path = (uint32_t)op;
+    e->tk = thread << 3;
+}
+
+/* sf_heap_add_heap and sf_heap_add_thread, queued: the indexes they will
+ * have. user: the thread's sf_hthread.user. */
+uint32_t sf_heapq_add_heap(struct sf_heapq *q, uint32_t pid, uint32_t image, uint32_t label);
+uint32_t sf_heapq_add_thread(struct sf_heapq *q, uint32_t heap, uint32_t pid, uint32_t tid,
+                             void *user);
 
 /*
  * Milestones: which functions start a stage (`memory --milestone RE`, and

@@ -4,8 +4,10 @@ sftrace-setup crate's SftraceAllocator) with known allocation patterns in
 stages: every figure exact (peak, live at each stage's end, leaked by call
 path), folded stacks line by line, the SVG parsed; frees of unknown blocks,
 double frees and reallocs of unknown blocks counted apart; threads' chunks
-out of time order (a synthetic log) replayed in time order; selections and
-bad arguments."""
+out of time order (a synthetic log) replayed in time order; the heap model
+in its own thread (-j 2) giving the same output as in one (-j 1) when
+either side of its queue is the busier (mem_many.c), and its memory bound;
+selections and bad arguments."""
 import json
 import os
 import subprocess
@@ -319,6 +321,132 @@ def test_realloc_moves_ownership_synthetic():
     assert th[11]["live_bytes"] == 300 and th[12]["live_bytes"] == 0, th
 
 
+# ---- the heap model's thread and its memory bound (mem_many.c) -------------------------
+
+RING, RARE_RING, EVERY = 1024, 16, 64
+
+
+def _size(i):
+    return 16 + (i % 13) * 8
+
+
+def _ring_figures(n, ring):
+    """allocs, frees, bytes allocated, bytes freed, peak, live at exit of a
+    ring of `ring` blocks over n allocations (mem_many.c's churn)."""
+    live = peak = 0
+    for i in range(n):
+        if i >= ring:
+            live -= _size(i - ring)
+        live += _size(i)
+        peak = max(peak, live)
+    alloc = sum(_size(i) for i in range(n))
+    freed = sum(_size(i) for i in range(max(0, n - ring)))
+    return n, max(0, n - ring), alloc, freed, peak, alloc - freed
+
+
+def _many_log(mode, n):
+    prog = tl.build_c("mem_many.c", flags=tl.WARN_CFLAGS + ["-I" + os.path.join(tl.ROOT, "include")],
+                      libs=["-L" + tl.BUILD, "-lsftrace", "-Wl,-rpath," + tl.BUILD, "-lpthread"])
+    log = os.path.join(_dir(), "many_%s_%d.log" % (mode, n))
+    p = tl.record([prog, mode, str(n)], log)
+    assert p.stdout == "done\n", p.stdout
+    return log
+
+
+def _same_threaded(log, tools=None):
+    """The report with the heap model in its own thread (-j 2, also the
+    default here) and in the reader's (-j 1): byte for byte the same. The
+    JSON, parsed."""
+    outs = []
+    for sftrace in tools or _tools():
+        for j in ("1", "2"):
+            outs.append(memory(log, ["-j", j, "--format", "json", "--top", "0"], sftrace).stdout)
+        for j in ("1", "2"):
+            outs.append(memory(log, ["-j", j, "--format", "folded", "-o", "-", "--flame", "peak"],
+                               sftrace).stdout)
+    n = len(outs) // 4
+    for i in range(n):
+        assert outs[4 * i] == outs[0], "JSON differs (tool %d)" % i
+        assert outs[4 * i + 1] == outs[0], "JSON differs, -j 2 (tool %d)" % i
+        assert outs[4 * i + 2] == outs[2] and outs[4 * i + 3] == outs[2], "folded differs"
+    return json.loads(outs[0])
+
+
+def _check_ring(t, n, ring):
+    allocs, frees, alloc, freed, peak, live = _ring_figures(n, ring)
+    assert (t["allocs"], t["frees"], t["bytes_allocated"], t["bytes_freed"]) == \
+        (allocs, frees, alloc, freed), t
+    assert (t["peak_bytes"], t["live_bytes"], t["live_blocks"]) == (peak, live, ring), t
+
+
+def test_queue_many_allocations_few_calls():
+    """600,000 allocation events in one call: the heap model's side of the
+    queue is the busy one (the ring of batches fills and the reader waits);
+    every figure exact, the same with the model in its own thread or not."""
+    n = 300000
+    log = _many_log("lone", n)
+    j = _same_threaded(log)
+    assert j["order"]["exact"] and j["order"]["forced"] == 0, j["order"]
+    _check_ring(j["totals"], n, RING)
+    assert _paths(j["totals"]["leaks"]) == {"main;churn": _ring_figures(n, RING)[5]}
+    assert j["function_events"] == 4, j["function_events"]
+
+
+def test_queue_many_calls_few_allocations():
+    """400,000 calls, one allocation in 64: the reader's side is the busy one
+    (the model's thread waits for batches); every figure exact, the same
+    either way."""
+    n = 400000
+    log = _many_log("calls", n)
+    j = _same_threaded(log)
+    assert j["order"]["exact"], j["order"]
+    rare = (n + EVERY - 1) // EVERY
+    _check_ring(j["totals"], rare, RARE_RING)
+    assert _paths(j["totals"]["leaks"]) == {"main;step;rare_alloc": _ring_figures(rare, RARE_RING)[5]}
+
+
+def test_queue_two_threads():
+    """Two threads' rings (syncs of the reorder window at every switch of
+    thread): the same with the model in its own thread or not; the figures
+    that do not depend on the threads' interleaving exact."""
+    n = 200000
+    log = _many_log("two", n)
+    j = _same_threaded(log)
+    assert j["order"]["exact"], j["order"]
+    t = j["totals"]
+    a, f, ab, fb, peak, live = _ring_figures(n, RING)
+    assert (t["allocs"], t["frees"], t["bytes_allocated"], t["live_bytes"]) == \
+        (2 * a, 2 * f, 2 * ab, 2 * live), t
+    assert peak < t["peak_bytes"] <= 2 * peak, t
+    assert _paths(t["leaks"]) == {"main;churn": live, "thread_main;churn": live}
+    for th in j["threads"]:
+        assert (th["allocs"], th["live_bytes"]) == (a, live), th
+
+
+def _maxrss_kb(cmd):
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, p.stderr.read()
+    return ru.ru_maxrss
+
+
+def test_memory_bound_one_long_run():
+    """One thread's events come in one run (nothing syncs the reorder window
+    between threads): the window must not hold them all. 2.4M and 4.8M
+    allocation events need the same memory (before the bound, every event
+    of the run stayed pending: 32 bytes each, 77 MB more for the longer
+    log); figures exact (a lone thread brings nothing late)."""
+    rss = []
+    for n in (1200000, 2400000):
+        log = _many_log("lone", n)
+        j = _same_threaded(log, [tl.SFTRACE])
+        assert j["order"]["exact"] and j["order"]["forced"] > 0, j["order"]
+        _check_ring(j["totals"], n, RING)
+        rss.append(_maxrss_kb([tl.SFTRACE, "memory", "-q", log]))
+        os.unlink(log)
+    assert rss[1] < rss[0] + 16 * 1024, rss
+
+
 # ---- Rust -----------------------------------------------------------------------------
 
 def _rust_prog():
@@ -394,7 +522,8 @@ def test_bad_arguments():
                       (["--milestone", "(", "--format", "json"], "--milestone"),
                       (["--min-duration", "1ms"], "not supported"),
                       (["--flame", "leak", "--format", "json"], "svg or folded"),
-                      (["-o", "x.svg"], "-o goes with --flame")):
+                      (["-o", "x.svg"], "-o goes with --flame"),
+                      (["-j", "0"], "--jobs"), (["--jobs", "two"], "--jobs")):
         p = memory(log, args, check=False)
         assert p.returncode == 2 and msg in p.stderr and not p.stdout, (args, p.stderr)
     p = memory(log, ["--milestone", "^stage_", "--flame", "leak", "--stage", "9", "-o", "-"],
