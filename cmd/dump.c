@@ -626,9 +626,7 @@ int cmd_dump(int argc, char **argv)
     }
     struct sf_progress pr;
     sf_progress_init(&pr, "dump", !quiet);
-    struct stat lst;
-    if (stat(path, &lst) == 0)
-        pr.size = (uint64_t)lst.st_size;
+    pr.size = sf_log_file_size(log);
     struct dump dp = {
         .log = log, .pr = &pr, .lines = lines, .sorted = sorted, .written = INT64_MIN};
     dp.t0 = sf_log_header(log)->create_mono_ns;

@@ -802,13 +802,7 @@ int cmd_info(int argc, char **argv)
         return 1;
     }
     struct sf_file_header fh = *sf_log_header(log);
-    struct stat st;
-    if (stat(in.path, &st) < 0) {
-        fprintf(stderr, CMD ": %s: %s\n", in.path, strerror(errno));
-        sf_log_close(log);
-        return 1;
-    }
-    in.fsize = (uint64_t)st.st_size;
+    in.fsize = sf_log_file_size(log);
     struct sf_progress pr;
     sf_progress_init(&pr, "info", !quiet);
     pr.size = in.fsize;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,21 +225,155 @@ static int rewind_to(struct sf_log *log, uint64_t off)
 
 /* ---- open / close ------------------------------------------------------- */
 
-struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
+/*
+ * Logs that arrive through a pipe (a FIFO, `-` or /dev/stdin fed by a pipe,
+ * a socket). Several passes read a log and each opens it by its path: the
+ * engine's survey and its scan of the calls open at a START, the flows'
+ * scan for keys, report's workers. A pipe can be read once: the second
+ * open read on from wherever the first had stopped, and the tools showed
+ * a part of the log as damage, or dropped it silently. So the first open
+ * of a path that is not a regular file copies the stream into an unlinked
+ * temporary file (in $TMPDIR, else /tmp), once its first bytes are an
+ * sftrace log's magic (so /dev/zero is refused at once, not copied for
+ * ever), and every open of that path in this process reads the copy, with
+ * its own file offset. Memory stays bounded; the copy takes disk space
+ * equal to the log's size.
+ */
+static struct spool {
+    char *path;
+    int fd;
+} * spools;
+static size_t nspools;
+static pthread_mutex_t spool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A new open file description of the spool (its own offset). */
+static int spool_reopen(int fd)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return open(proc, O_RDONLY | O_CLOEXEC);
+}
+
+/* Copy the stream in fd (closed here) to a temporary file: its descriptor,
+ * or -1 with err set. */
+static int spool_stream(const char *path, int in, char *err, size_t errlen)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int out = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (out < 0) {
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/sftrace-pipe-XXXXXX", dir);
+        out = mkostemp(tmpl, O_CLOEXEC);
+        if (out >= 0)
+            unlink(tmpl);
+    }
+    if (out < 0) {
+        snprintf(err, errlen,
+                 "%s: not a regular file, and no temporary file in %s to copy it to: %s", path, dir,
+                 strerror(errno));
+        close(in);
+        return -1;
+    }
+    size_t cap = 1u << 20;
+    uint8_t *b = sf_xrealloc(NULL, cap);
+    uint64_t total = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t r = read(in, b, cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s: offset %" PRIu64 ": read error: %s", path, total,
+                     strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (r == 0)
+            break;
+        for (ssize_t w = 0; w < r;) {
+            ssize_t k = write(out, b + w, (size_t)(r - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                snprintf(err, errlen,
+                         "%s: cannot copy it from the pipe to a temporary file in %s (%" PRIu64
+                         " bytes copied): %s",
+                         path, dir, total + (uint64_t)w, strerror(errno));
+                rc = -1;
+                break;
+            }
+            w += k;
+        }
+        if (rc < 0)
+            break;
+        uint64_t before = total;
+        total += (uint64_t)r;
+        /* not a log: keep what came (the header check says what is wrong) */
+        if (before < 8 && total >= 8) {
+            uint8_t magic[8];
+            if (pread(out, magic, 8, 0) != 8 || memcmp(magic, SF_FILE_MAGIC, 8) != 0)
+                break;
+        }
+    }
+    free(b);
+    close(in);
+    if (rc < 0) {
+        close(out);
+        return -1;
+    }
+    return out;
+}
+
+/* The descriptor to read path from: the file itself, or a copy of the
+ * stream it is (see above). */
+static int open_log_fd(const char *path, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&spool_lock);
+    for (size_t i = 0; i < nspools; i++)
+        if (!strcmp(spools[i].path, path)) {
+            int fd = spool_reopen(spools[i].fd);
+            if (fd < 0)
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            pthread_mutex_unlock(&spool_lock);
+            return fd;
+        }
+    int fd = !strcmp(path, "-") ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) < 0) {
+        close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
+    } else if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: is a directory", path);
+        close(fd);
+        fd = -1;
+    } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        int sp = spool_stream(path, fd, err, errlen);
+        fd = sp < 0 ? -1 : spool_reopen(sp);
+        if (sp >= 0 && fd < 0) {
+            snprintf(err, errlen, "%s: cannot reopen its copy: %s", path, strerror(errno));
+            close(sp);
+        } else if (sp >= 0) {
+            spools = sf_xrealloc(spools, (nspools + 1) * sizeof *spools);
+            spools[nspools++] = (struct spool){sf_xstrndup(path, strlen(path)), sp};
+        }
     }
+    pthread_mutex_unlock(&spool_lock);
+    return fd;
+}
+
+struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
+{
+    int fd = open_log_fd(path, err, errlen);
+    if (fd < 0)
+        return NULL;
     struct stat st;
     if (fstat(fd, &st) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "%s: is a directory", path);
         close(fd);
         return NULL;
     }
@@ -356,6 +491,10 @@ const struct sf_file_header *sf_log_header(const struct sf_log *log)
 const char *sf_log_path(const struct sf_log *log)
 {
     return log->path;
+}
+uint64_t sf_log_file_size(const struct sf_log *log)
+{
+    return log->fsize;
 }
 const char *sf_log_error(const struct sf_log *log)
 {

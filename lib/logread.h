@@ -182,7 +182,11 @@ struct sf_chunkv {
     uint32_t ndec;
 };
 
-/* Open a log and check its file header. NULL on error, message in err. */
+/* Open a log and check its file header. NULL on error, message in err.
+ * "-" is standard input. A path that is not a regular file (a pipe) is
+ * copied to a temporary file on its first open, and every later open of
+ * the same path in this process reads that copy: every pass sees the
+ * whole log (logread.c, "Logs that arrive through a pipe"). */
 struct sf_log *sf_log_open(const char *path, char *err, size_t errlen);
 /* Close it and free everything it made (images, objects, names arrays). */
 void sf_log_close(struct sf_log *log);
@@ -190,6 +194,9 @@ void sf_log_close(struct sf_log *log);
 const struct sf_file_header *sf_log_header(const struct sf_log *log);
 /* The path given to sf_log_open. */
 const char *sf_log_path(const struct sf_log *log);
+/* Its size in bytes (a log that came through a pipe is read from a copy of
+ * the whole stream, made when it was opened: its size too). */
+uint64_t sf_log_file_size(const struct sf_log *log);
 
 /*
  * First pass: read every chunk header and calibration pair, seeking over

@@ -363,9 +363,15 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
                           void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
-    struct stat st;
-    int regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-    uint64_t size = regular ? (uint64_t)st.st_size : 0;
+    /* the size, and a pipe copied now: every worker reads the copy */
+    struct sf_log *first = sf_log_open(path, err, sizeof err);
+    if (!first) {
+        fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
+        return NULL;
+    }
+    uint64_t size = sf_log_file_size(first);
+    int regular = size != UINT64_MAX;
+    sf_log_close(first);
     int want = r->jobs;
     if (!want) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);

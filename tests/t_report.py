@@ -488,13 +488,12 @@ def test_report_missing_binary_warns_once():
 
 
 def test_report_from_a_pipe():
-    import subprocess
     exe = build("an_calls.c")
     log = record("an_calls_threads", [exe, "threads"])
     want = report_json(log)
-    with open(log, "rb") as f:
-        p = subprocess.run([tl.SFTRACE, "report", "-q", "--format", "json", "--limit", "0",
-                            "/dev/stdin"], stdin=f, capture_output=True, text=True, check=True)
+    p = tl.run_piped([tl.SFTRACE, "report", "-q", "--format", "json", "--limit", "0", "-j", "2",
+                      "/dev/stdin"], log)
+    assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     got["log"] = want["log"]
     assert got == want

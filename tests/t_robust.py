@@ -378,9 +378,7 @@ def test_damage_read_from_a_pipe():
     bad, good = pr.write("pipe")
     clean = tl.run([tl.SFTRACE, "dump", good]).stdout
     for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
-        with open(bad, "rb") as f:
-            p = subprocess.run([sftrace, "dump", "/dev/stdin"], stdin=f, capture_output=True,
-                               text=True, timeout=60)
+        p = tl.run_piped([sftrace, "dump", "/dev/stdin"], bad, timeout=60)
         _no_sanitizer_report(p)
         assert p.returncode == DAMAGED, p.stderr
         # through a pipe the bad size cannot be told from truncation until
@@ -493,9 +491,10 @@ def test_pipe_size_costs_no_memory():
     log.raw(ls.chunk_header(ls.EVENTS, 0, 1 << 30, 1) + b"\0" * 64)
     path = log.write(os.path.join(_dir(), "pipe-huge.sft"))
     code = ("import resource, subprocess, sys\n"
-            "with open(sys.argv[2], 'rb') as f:\n"
-            "    p = subprocess.run([sys.argv[1], 'dump', '/dev/stdin'], stdin=f,\n"
-            "                       capture_output=True)\n"
+            "cat = subprocess.Popen(['cat', sys.argv[2]], stdout=subprocess.PIPE)\n"
+            "p = subprocess.run([sys.argv[1], 'dump', '/dev/stdin'], stdin=cat.stdout,\n"
+            "                   capture_output=True)\n"
+            "cat.wait()\n"
             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
         rc, rss_kb = map(int, tl.run(["python3", "-c", code, sftrace, path]).stdout.split())

@@ -51,6 +51,17 @@ def run(cmd, check=True, env=None, input=None, timeout=120, cwd=None, preexec=No
     return p
 
 
+def run_piped(cmd, path, timeout=120):
+    """Run cmd with its standard input a real pipe that `cat path` feeds
+    (open(path) as stdin would be a regular file, which can be seeked and
+    read twice: a pipe cannot)."""
+    with subprocess.Popen(["cat", path], stdout=subprocess.PIPE) as cat:
+        p = subprocess.run(cmd, stdin=cat.stdout, capture_output=True, text=True,
+                           timeout=timeout, errors="replace")
+        cat.stdout.close()
+    return p
+
+
 def _stale(target, sources):
     if not os.path.exists(target):
         return True
