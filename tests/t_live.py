@@ -835,6 +835,10 @@ def test_attach_call_open_at_attach_is_clipped():
     funcs = {f["name"]: f["calls"] for f in st["groups"][0]["functions"]}
     assert funcs == {"held": 1, "work": 5, "outer": 1}, funcs
     _convert_check(log)
+    # through a pipe (the opening scan reads the log a second time): the same
+    piped = tl.run_piped([tl.SFTRACE_ASAN, "dump", "--calls", "-"], log)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == tl.run([tl.SFTRACE_ASAN, "dump", "--calls", log]).stdout
 
 
 def test_attach_fork_and_exec():
