@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,10 @@ struct sf_syms {
     size_t nobjs;
     struct sf_map byobj; /* struct sf_obj * -> struct sf_symobj * */
     struct arena *arena;
+    /* Held by every entry point that reads or fills the caches, so that
+     * the workers of one run (lib/runcalls.c) share one symbolizer: each
+     * object's symbols are read once, whatever the number of workers. */
+    pthread_mutex_t lock;
 };
 
 /* ---- memory ------------------------------------------------------------- */
@@ -515,6 +520,7 @@ struct sf_syms *sf_syms_new(void)
     memset(s, 0, sizeof *s);
     s->debug_root = sy_strdup("/usr/lib/debug");
     s->lines = 1;
+    pthread_mutex_init(&s->lock, NULL);
     return s;
 }
 
@@ -553,6 +559,7 @@ void sf_syms_free(struct sf_syms *s)
     free(s->objs);
     free(s->user);
     free(s->debug_root);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -575,18 +582,22 @@ void sf_syms_set_lines(struct sf_syms *s, int lines)
 int sf_syms_add_file(struct sf_syms *s, const char *path, char *err, size_t errlen)
 {
     char why[256];
+    pthread_mutex_lock(&s->lock);
     struct elffile *f = open_elf(s, path, why, sizeof why);
+    if (f) {
+        s->user = sy_realloc(s->user, (s->nuser + 1) * sizeof *s->user);
+        s->user[s->nuser++] = f;
+    }
+    pthread_mutex_unlock(&s->lock);
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, why);
         return -1;
     }
-    s->user = sy_realloc(s->user, (s->nuser + 1) * sizeof *s->user);
-    s->user[s->nuser++] = f;
     return 0;
 }
 
-struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
-                                 size_t build_id_len)
+static struct sf_symobj *syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
+                                     size_t build_id_len)
 {
     for (size_t i = 0; i < s->nobjs; i++) {
         struct sf_symobj *o = s->objs[i];
@@ -609,6 +620,15 @@ struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint
     return o;
 }
 
+struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
+                                 size_t build_id_len)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sf_symobj *o = syms_object(s, path, build_id, build_id_len);
+    pthread_mutex_unlock(&s->lock);
+    return o;
+}
+
 int sf_symobj_ok(const struct sf_symobj *o)
 {
     return o->warning == NULL;
@@ -622,7 +642,7 @@ const char *sf_symobj_symfile(const struct sf_symobj *o)
     return o->symsrc ? o->symsrc->path : NULL;
 }
 
-const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
+static const char *symobj_name(struct sf_symobj *o, uint64_t vaddr)
 {
     uint64_t *slot = sf_map_get(&o->names, vaddr, 0);
     if (slot)
@@ -652,6 +672,14 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
         name = arena_str(o->s, buf);
     }
     *sf_map_get(&o->names, vaddr, 1) = (uint64_t)(uintptr_t)name;
+    return name;
+}
+
+const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
+{
+    pthread_mutex_lock(&o->s->lock);
+    const char *name = symobj_name(o, vaddr);
+    pthread_mutex_unlock(&o->s->lock);
     return name;
 }
 
@@ -1247,7 +1275,7 @@ static const char *decl_file(struct cuinfo *c, Dwarf_Die *die)
     return dwarf_filesrc(files, 0, NULL, NULL);
 }
 
-int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
+static int symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
 {
     *file = NULL;
     *line = 0;
@@ -1290,13 +1318,21 @@ int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, in
     return 1;
 }
 
+int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
+{
+    pthread_mutex_lock(&o->s->lock);
+    int r = symobj_srcline(o, vaddr, file, line);
+    pthread_mutex_unlock(&o->s->lock);
+    return r;
+}
+
 /* ---- log objects -------------------------------------------------------- */
 
 static struct sf_symobj *obj_of(struct sf_syms *s, struct sf_obj *o)
 {
     uint64_t *slot = sf_map_get(&s->byobj, (uint64_t)(uintptr_t)o, 1);
     if (!*slot)
-        *slot = (uint64_t)(uintptr_t)sf_syms_object(s, o->path, o->build_id, o->build_id_len);
+        *slot = (uint64_t)(uintptr_t)syms_object(s, o->path, o->build_id, o->build_id_len);
     return (struct sf_symobj *)(uintptr_t)*slot;
 }
 
@@ -1311,8 +1347,11 @@ const char *sf_syms_obj_name(struct sf_syms *s, struct sf_obj *o, uint32_t idx)
             exit(1);
         }
     }
-    if (!o->names[idx])
-        o->names[idx] = sf_symobj_name(obj_of(s, o), o->func_addr[idx]);
+    if (!o->names[idx]) {
+        pthread_mutex_lock(&s->lock);
+        o->names[idx] = symobj_name(obj_of(s, o), o->func_addr[idx]);
+        pthread_mutex_unlock(&s->lock);
+    }
     return o->names[idx];
 }
 
@@ -1324,5 +1363,8 @@ int sf_syms_obj_srcline(struct sf_syms *s, struct sf_obj *o, uint32_t idx, const
         *line = 0;
         return 0;
     }
-    return sf_symobj_srcline(obj_of(s, o), o->func_addr[idx], file, line);
+    pthread_mutex_lock(&s->lock);
+    int r = symobj_srcline(obj_of(s, o), o->func_addr[idx], file, line);
+    pthread_mutex_unlock(&s->lock);
+    return r;
 }
