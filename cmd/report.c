@@ -38,14 +38,18 @@ enum by { BY_NONE, BY_PROCESS, BY_THREAD };
 enum key { K_TOTAL, K_SELF, K_CALLS, K_AVG, K_MIN, K_MAX, K_NAME };
 static const char *const key_names[] = {"total", "self", "calls", "avg", "min", "max", "name"};
 
+/* 64 bytes, one cache line (the tables are 64-byte aligned): a call's begin
+ * and end each touch one line of its function, and calls spread over
+ * thousands of functions miss the caches on most of them. */
 struct fstat {
     uint64_t calls, total, self, sum, min, max, unfinished;
-    /* while the engine runs: the thread that counts its active calls of the
-     * function here (the fast path), and how many there are; other threads
-     * with calls of it active count them in their own struct act */
-    const void *owner;
-    uint64_t active;
+    /* while the engine runs: the thread (struct rthr id; 0 none) that counts
+     * its active calls of the function here (the fast path), and how many
+     * there are (at most the engine's stack depth); other threads with
+     * calls of it active count them in their own struct act */
+    uint32_t owner, active;
 };
+_Static_assert(sizeof(struct fstat) == 64, "struct fstat is one cache line");
 
 /* ---- per worker, while the engine runs ---------------------------------------- */
 
@@ -60,7 +64,20 @@ struct group {
 
 static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
 {
-    SF_GROW_ZERO(g->f, func, g->nf, 64);
+    size_t n = g->nf ? g->nf : 64;
+    while (n <= func)
+        n *= 2;
+    struct fstat *f = NULL;
+    if (posix_memalign((void **)&f, 64, n * sizeof *f)) {
+        fprintf(stderr, CMD ": out of memory\n");
+        exit(1);
+    }
+    if (g->nf)
+        memcpy(f, g->f, g->nf * sizeof *f);
+    memset(f + g->nf, 0, (n - g->nf) * sizeof *f);
+    free(g->f);
+    g->f = f;
+    g->nf = n;
 }
 
 static inline struct fstat *stat_of(struct group *g, uint32_t func)
@@ -170,8 +187,8 @@ static uint32_t act_dec(struct act *a, uint32_t func)
 
 struct rthr {
     struct group *g;
+    uint32_t id; /* fstat.owner: 1, 2, ... in the worker (never reused) */
     struct act act;
-    struct sf_bstack open; /* open calls */
 };
 
 struct rctx {
@@ -182,6 +199,7 @@ struct rctx {
     struct sf_map groupmap; /* key -> index + 1 */
     struct rthr **thrs;     /* every thread state made, for freeing */
     size_t nthrs, capthrs;
+    uint32_t nextid;
 };
 
 static struct group *get_group(struct rctx *r, struct sf_cthread *t)
@@ -213,6 +231,7 @@ static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
     struct rthr *x = sf_xrealloc(NULL, sizeof *x);
     memset(x, 0, sizeof *x);
     x->g = get_group(r, t);
+    x->id = ++r->nextid;
     SF_GROW(r->thrs, r->nthrs, r->capthrs);
     r->thrs[r->nthrs++] = x;
     t->user = x;
@@ -228,24 +247,22 @@ static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
         sf_run_thread_label(x->g->label, sizeof x->g->label, t); /* the latest name */
 }
 
-static inline void call_begins(struct rthr *x, uint32_t func)
+static inline void call_begins(struct rthr *x, struct fstat *s, uint32_t func)
 {
-    struct fstat *s = stat_of(x->g, func);
-    if (s->owner == x) {
+    if (s->owner == x->id) {
         s->active++;
     } else if (!s->active && !act_has(&x->act, func)) {
-        s->owner = x; /* nobody has it active: this thread counts here now */
+        s->owner = x->id; /* nobody has it active: this thread counts here now */
         s->active = 1;
     } else {
         act_inc(&x->act, func);
     }
 }
 
-static inline void call_ends(struct rthr *x, const struct sf_call *c)
+/* An end record: the engine gives the call's start and self time. */
+static inline void call_ends(struct rthr *x, struct fstat *s, const struct sf_crec *c)
 {
-    uint32_t func = c->func;
-    struct fstat *s = stat_of(x->g, func);
-    uint64_t dur = c->end_ns - c->start_ns;
+    uint64_t dur = c->ns - c->start_ns;
     if (!s->calls || dur < s->min)
         s->min = dur;
     if (dur > s->max)
@@ -257,25 +274,35 @@ static inline void call_ends(struct rthr *x, const struct sf_call *c)
         s->unfinished++;
     /* the outermost active call of its function on this thread: the
      * count goes to zero (where the begin counted it) */
-    uint64_t left = s->owner == x && s->active ? --s->active : act_dec(&x->act, func);
+    uint64_t left = s->owner == x->id && s->active ? --s->active : act_dec(&x->act, c->func);
     if (!left)
         s->total += dur;
 }
 
-/* The engine's batches of begins and ends (its fast path): the open calls
- * are kept here, each with the time of its ended callees, for self time. */
+/* How far ahead in a batch the function's line is fetched: its begin or
+ * end comes a few records later, by when the line is in L1. */
+#define AHEAD 8
+
+/* The engine's batches of begins and ends (its fast path). */
 static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, size_t n)
 {
     struct rctx *r = ctx;
     struct rthr *x = thr_of(r, t);
+    struct group *g = x->g;
+    uint32_t top = 0; /* the largest function index of the batch: one grow */
+    for (size_t i = 0; i < n; i++)
+        top = rec[i].func > top ? rec[i].func : top;
+    if (n)
+        stat_of(g, top);
+    struct fstat *f = g->f;
     for (size_t i = 0; i < n; i++) {
-        struct sf_call c;
-        if (rec[i].kind == SF_CREC_BEGIN) {
-            sf_bstack_begin(&x->open, &rec[i]);
-            call_begins(x, rec[i].func);
-        } else if (sf_bstack_end(&x->open, &rec[i], &c)) {
-            call_ends(x, &c);
-        }
+        if (i + AHEAD < n)
+            __builtin_prefetch(&f[rec[i + AHEAD].func], 1);
+        struct fstat *s = &f[rec[i].func];
+        if (rec[i].kind == SF_CREC_BEGIN)
+            call_begins(x, s, rec[i].func);
+        else
+            call_ends(x, s, &rec[i]);
     }
 }
 
@@ -283,7 +310,6 @@ static void free_thr(struct rthr *x)
 {
     free(x->act.key);
     free(x->act.cnt);
-    free(x->open.f);
     free(x);
 }
 

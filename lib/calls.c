@@ -461,7 +461,7 @@ static int thread_selected(struct sf_calls *e, struct thr *t)
 
 /* ---- the stack ------------------------------------------------------------- */
 
-#define BATCH 4096
+#define BATCH 1024 /* records: 40 kB, written and read while in L1 */
 
 static void flush_batch(struct sf_calls *e)
 {
@@ -643,6 +643,8 @@ static __attribute__((noinline)) const struct sf_call *pop_slow(struct sf_calls 
             r->kind = SF_CREC_END;
             r->flags = (uint16_t)(flags | f->flags);
             r->hidden = f->hidden;
+            r->start_ns = f->start_ns;
+            r->self_ns = dur - f->child_ns;
         } else {
             k->func = f->func;
             k->depth = f->depth;
@@ -680,11 +682,14 @@ static inline const struct sf_call *pop(struct sf_calls *e, struct thr *t, uint6
     struct sf_crec *r = &e->batch[e->nb++];
     r->ns = ns;
     r->func = f->func;
+    uint64_t dur = ns - f->start_ns;
     r->kind = SF_CREC_END;
     r->flags = (uint16_t)flags;
     r->hidden = f->hidden;
+    r->start_ns = f->start_ns;
+    r->self_ns = dur - f->child_ns;
     if (i && f[-1].kept)
-        f[-1].child_ns += ns - f->start_ns;
+        f[-1].child_ns += dur;
     t->pub.depth = i;
     return &e->call;
 }
@@ -945,6 +950,23 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
  * from memory after every store); anything else goes through one_event()
  * with the state written back. The same rules as push(), decide() and pop().
  */
+/* sf_evdec_next with its common case inline: a function record of a packed
+ * chunk the reader decoded when it checked it (the same fields as
+ * logread.c's next_packed gives); anything else goes through it. */
+static inline int next_record(struct sf_evdec *d, struct sf_event *ev)
+{
+    const struct sf_decoded *r = d->dec;
+    if (__builtin_expect(r && r < d->dend && r->r.kind != SF_KIND_EXT, 1)) {
+        d->dec = r + 1;
+        ev->ts = r->r.t;
+        ev->kind = r->r.kind;
+        ev->fid = d->last_fid = r->r.fid;
+        ev->offset = d->base + r->rel;
+        return 1;
+    }
+    return sf_evdec_next(d, ev);
+}
+
 static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                         const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
                         uint64_t *nevp)
@@ -955,7 +977,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     size_t nb = e->nb;
     uint64_t id = e->next_id;
     uint32_t maxd = e->maxd;
-    while (sf_evdec_next(d, &ev)) {
+    while (next_record(d, &ev)) {
         uint64_t ns = to_ns(e, img, ev.ts);
         if (__builtin_expect(ns < last, 0)) {
             backwards++;
@@ -998,9 +1020,12 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 b[nb].kind = SF_CREC_END;
                 b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
                 b[nb].hidden = f->hidden;
+                uint64_t dur = ns - f->start_ns;
+                b[nb].start_ns = f->start_ns;
+                b[nb].self_ns = dur - f->child_ns;
                 nb++;
                 if (depth > 1 && f[-1].kept)
-                    f[-1].child_ns += ns - f->start_ns;
+                    f[-1].child_ns += dur;
                 t->pub.depth = depth - 1;
                 t->lastev = 2;
                 continue;

@@ -118,6 +118,9 @@ struct sf_crec {
     uint16_t kind;   /* SF_CREC_BEGIN or SF_CREC_END */
     uint16_t flags;  /* end: SF_CALL_* */
     uint64_t hidden; /* end: calls beneath not delivered for the depth limit */
+    /* end: the call's start and self time, as struct sf_call has them (so
+     * that a consumer needs no stack of its own for them) */
+    uint64_t start_ns, self_ns;
 };
 #define SF_CREC_BEGIN 1
 #define SF_CREC_END 2
