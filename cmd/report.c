@@ -57,6 +57,7 @@ _Static_assert(sizeof(struct fstat) == 64, "struct fstat is one cache line");
  * (after the merge). */
 struct group {
     uint32_t pid, tid;
+    uint64_t first_ns; /* its threads' first event: groups are shown in this order */
     char label[64];
     struct fstat *f;
     size_t nf;
@@ -217,11 +218,15 @@ static struct group *get_group(struct rctx *r, struct sf_cthread *t)
             sf_run_thread_label(g->label, sizeof g->label, t);
         else if (r->by == BY_PROCESS)
             snprintf(g->label, sizeof g->label, "%u %s", t->pid, t->img ? t->img->name : "");
+        g->first_ns = t->first_ns;
         SF_GROW(r->groups, r->ngroups, r->capgroups);
         r->groups[r->ngroups++] = g;
         *slot = r->ngroups;
     }
-    return r->groups[*slot - 1];
+    struct group *g = r->groups[*slot - 1];
+    if (t->first_ns < g->first_ns)
+        g->first_ns = t->first_ns;
+    return g;
 }
 
 static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
@@ -431,6 +436,16 @@ static int run_log_followed(struct result *res, const char *path)
     return 0;
 }
 
+static int by_first(const void *a, const void *b)
+{
+    const struct group *x = *(const struct group *const *)a, *y = *(const struct group *const *)b;
+    if (x->first_ns != y->first_ns)
+        return x->first_ns < y->first_ns ? -1 : 1;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
 static int run_log(struct result *res, const char *path)
 {
     struct sf_runw *w = NULL;
@@ -454,12 +469,15 @@ static int run_log(struct result *res, const char *path)
                 memset(d, 0, sizeof *d);
                 d->pid = g->pid;
                 d->tid = g->tid;
+                d->first_ns = g->first_ns;
                 memcpy(d->label, g->label, sizeof d->label);
                 res->groups = sf_xrealloc(res->groups, (res->ngroups + 1) * sizeof *res->groups);
                 res->groups[res->ngroups++] = d;
                 *slot = res->ngroups;
             }
             struct group *d = res->groups[*slot - 1];
+            if (g->first_ns < d->first_ns)
+                d->first_ns = g->first_ns;
             for (size_t f = 0; f < g->nf; f++)
                 if (g->f[f].calls)
                     fstat_add(stat_of(d, sf_run_gid(&w[k], (uint32_t)f)), &g->f[f]);
@@ -469,6 +487,8 @@ static int run_log(struct result *res, const char *path)
     }
     sf_map_free(&gm);
     sf_run_done(w, nw);
+    /* in the order of their first event, not of the workers that met them */
+    qsort(res->groups, res->ngroups, sizeof *res->groups, by_first);
     return 0;
 }
 
