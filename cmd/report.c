@@ -284,25 +284,18 @@ static inline void call_ends(struct rthr *x, struct fstat *s, const struct sf_cr
         s->total += dur;
 }
 
-/* How far ahead in a batch the function's line is fetched: its begin or
- * end comes a few records later, by when the line is in L1. */
-#define AHEAD 8
-
 /* The engine's batches of begins and ends (its fast path). */
 static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, size_t n)
 {
     struct rctx *r = ctx;
     struct rthr *x = thr_of(r, t);
     struct group *g = x->g;
-    uint32_t top = 0; /* the largest function index of the batch: one grow */
-    for (size_t i = 0; i < n; i++)
-        top = rec[i].func > top ? rec[i].func : top;
-    if (n)
-        stat_of(g, top);
+    /* every function of the batch is below the engine's count: one grow */
+    uint32_t nf = sf_calls_nfuncs(r->w->e);
+    if (n && nf)
+        stat_of(g, nf - 1);
     struct fstat *f = g->f;
     for (size_t i = 0; i < n; i++) {
-        if (i + AHEAD < n)
-            __builtin_prefetch(&f[rec[i + AHEAD].func], 1);
         struct fstat *s = &f[rec[i].func];
         if (rec[i].kind == SF_CREC_BEGIN)
             call_begins(x, s, rec[i].func);
