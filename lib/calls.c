@@ -461,7 +461,7 @@ static int thread_selected(struct sf_calls *e, struct thr *t)
 
 /* ---- the stack ------------------------------------------------------------- */
 
-#define BATCH 512
+#define BATCH 1024 /* records: 40 kB, written and read while in L1 */
 
 static void flush_batch(struct sf_calls *e)
 {
