@@ -38,18 +38,9 @@ enum by { BY_NONE, BY_PROCESS, BY_THREAD };
 enum key { K_TOTAL, K_SELF, K_CALLS, K_AVG, K_MIN, K_MAX, K_NAME };
 static const char *const key_names[] = {"total", "self", "calls", "avg", "min", "max", "name"};
 
-/* 64 bytes, one cache line (the tables are 64-byte aligned): a call's begin
- * and end each touch one line of its function, and calls spread over
- * thousands of functions miss the caches on most of them. */
 struct fstat {
     uint64_t calls, total, self, sum, min, max, unfinished;
-    /* while the engine runs: the thread (struct rthr id; 0 none) that counts
-     * its active calls of the function here (the fast path), and how many
-     * there are (at most the engine's stack depth); other threads with
-     * calls of it active count them in their own struct act */
-    uint32_t owner, active;
 };
-_Static_assert(sizeof(struct fstat) == 64, "struct fstat is one cache line");
 
 /* ---- per worker, while the engine runs ---------------------------------------- */
 
@@ -65,20 +56,7 @@ struct group {
 
 static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
 {
-    size_t n = g->nf ? g->nf : 64;
-    while (n <= func)
-        n *= 2;
-    struct fstat *f = NULL;
-    if (posix_memalign((void **)&f, 64, n * sizeof *f)) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    if (g->nf)
-        memcpy(f, g->f, g->nf * sizeof *f);
-    memset(f + g->nf, 0, (n - g->nf) * sizeof *f);
-    free(g->f);
-    g->f = f;
-    g->nf = n;
+    SF_GROW_ZERO(g->f, func, g->nf, 64);
 }
 
 static inline struct fstat *stat_of(struct group *g, uint32_t func)
@@ -103,93 +81,8 @@ static void fstat_add(struct fstat *d, const struct fstat *s)
     d->unfinished += s->unfinished;
 }
 
-/* Active calls per function on one thread: an open-addressing set with
- * backward-shift deletion, so it holds only what is on the stack. */
-struct act {
-    uint32_t *key; /* func + 1, 0 empty */
-    uint32_t *cnt;
-    uint32_t cap, n; /* cap a power of two */
-};
-
-static uint32_t act_slot(const struct act *a, uint32_t func)
-{
-    uint32_t m = a->cap - 1, i = (func * 0x9E3779B1u) & m;
-    while (a->key[i] && a->key[i] != func + 1)
-        i = (i + 1) & m;
-    return i;
-}
-
-static void act_grow(struct act *a)
-{
-    struct act b = {0};
-    b.cap = a->cap ? 2 * a->cap : 16;
-    b.key = calloc(b.cap, sizeof *b.key);
-    b.cnt = calloc(b.cap, sizeof *b.cnt);
-    if (!b.key || !b.cnt) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    for (uint32_t i = 0; i < a->cap; i++)
-        if (a->key[i]) {
-            uint32_t j = act_slot(&b, a->key[i] - 1);
-            b.key[j] = a->key[i];
-            b.cnt[j] = a->cnt[i];
-        }
-    b.n = a->n;
-    free(a->key);
-    free(a->cnt);
-    *a = b;
-}
-
-/* Count one more active call of func; returns the count before. */
-static uint32_t act_inc(struct act *a, uint32_t func)
-{
-    if (2 * (a->n + 1) > a->cap)
-        act_grow(a);
-    uint32_t i = act_slot(a, func);
-    if (!a->key[i]) {
-        a->key[i] = func + 1;
-        a->cnt[i] = 0;
-        a->n++;
-    }
-    return a->cnt[i]++;
-}
-
-static int act_has(const struct act *a, uint32_t func)
-{
-    return a->cap && a->key[act_slot(a, func)];
-}
-
-/* One active call of func fewer; returns how many are left. */
-static uint32_t act_dec(struct act *a, uint32_t func)
-{
-    if (!a->cap)
-        return 0;
-    uint32_t m = a->cap - 1, i = act_slot(a, func);
-    if (!a->key[i])
-        return 0;
-    if (--a->cnt[i])
-        return a->cnt[i];
-    /* delete, shifting later members of the cluster back */
-    a->key[i] = 0;
-    a->n--;
-    for (uint32_t j = (i + 1) & m; a->key[j]; j = (j + 1) & m) {
-        uint32_t home = ((a->key[j] - 1) * 0x9E3779B1u) & m;
-        /* can j's entry move to i? yes unless home lies cyclically in (i, j] */
-        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-            a->key[i] = a->key[j];
-            a->cnt[i] = a->cnt[j];
-            a->key[j] = 0;
-            i = j;
-        }
-    }
-    return 0;
-}
-
 struct rthr {
     struct group *g;
-    uint32_t id; /* fstat.owner: 1, 2, ... in the worker (never reused) */
-    struct act act;
 };
 
 struct rctx {
@@ -200,7 +93,6 @@ struct rctx {
     struct sf_map groupmap; /* key -> index + 1 */
     struct rthr **thrs;     /* every thread state made, for freeing */
     size_t nthrs, capthrs;
-    uint32_t nextid;
 };
 
 static struct group *get_group(struct rctx *r, struct sf_cthread *t)
@@ -236,7 +128,6 @@ static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
     struct rthr *x = sf_xrealloc(NULL, sizeof *x);
     memset(x, 0, sizeof *x);
     x->g = get_group(r, t);
-    x->id = ++r->nextid;
     SF_GROW(r->thrs, r->nthrs, r->capthrs);
     r->thrs[r->nthrs++] = x;
     t->user = x;
@@ -252,39 +143,13 @@ static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
         sf_run_thread_label(x->g->label, sizeof x->g->label, t); /* the latest name */
 }
 
-static inline void call_begins(struct rthr *x, struct fstat *s, uint32_t func)
-{
-    if (s->owner == x->id) {
-        s->active++;
-    } else if (!s->active && !act_has(&x->act, func)) {
-        s->owner = x->id; /* nobody has it active: this thread counts here now */
-        s->active = 1;
-    } else {
-        act_inc(&x->act, func);
-    }
-}
-
-/* An end record: the engine gives the call's start and self time. */
-static inline void call_ends(struct rthr *x, struct fstat *s, const struct sf_crec *c)
-{
-    uint64_t dur = c->ns - c->start_ns;
-    if (!s->calls || dur < s->min)
-        s->min = dur;
-    if (dur > s->max)
-        s->max = dur;
-    s->calls++;
-    s->sum += dur;
-    s->self += c->self_ns;
-    if (c->flags & SF_CALL_UNFINISHED)
-        s->unfinished++;
-    /* the outermost active call of its function on this thread: the
-     * count goes to zero (where the begin counted it) */
-    uint64_t left = s->owner == x->id && s->active ? --s->active : act_dec(&x->act, c->func);
-    if (!left)
-        s->total += dur;
-}
-
-/* The engine's batches of begins and ends (its fast path). */
+/*
+ * The engine's batches (its fast path), of end records only
+ * (sf_calls_set_outermost(e, 1), set through struct sf_run's outermost):
+ * each end gives the call's start, self time and whether it was its
+ * function's outermost active call on the thread, which is what total
+ * counts. One pass, no stack of its own, no branch on the record's kind.
+ */
 static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, size_t n)
 {
     struct rctx *r = ctx;
@@ -296,18 +161,27 @@ static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec,
         stat_of(g, nf - 1);
     struct fstat *f = g->f;
     for (size_t i = 0; i < n; i++) {
-        struct fstat *s = &f[rec[i].func];
-        if (rec[i].kind == SF_CREC_BEGIN)
-            call_begins(x, s, rec[i].func);
-        else
-            call_ends(x, s, &rec[i]);
+        const struct sf_crec *c = &rec[i];
+        if (__builtin_expect(c->kind != SF_CREC_END, 0))
+            continue; /* none come (ends only) */
+        struct fstat *s = &f[c->func];
+        uint64_t dur = c->ns - c->start_ns;
+        if (!s->calls || dur < s->min)
+            s->min = dur;
+        if (dur > s->max)
+            s->max = dur;
+        s->calls++;
+        s->sum += dur;
+        s->self += c->self_ns;
+        if (c->flags & SF_CALL_UNFINISHED)
+            s->unfinished++;
+        if (c->flags & SF_CALL_OUTERMOST)
+            s->total += dur;
     }
 }
 
 static void free_thr(struct rthr *x)
 {
-    free(x->act.key);
-    free(x->act.cnt);
     free(x);
 }
 
@@ -445,6 +319,7 @@ static int run_log(struct result *res, const char *path)
     int nw = 0;
     if (res->run.follow)
         return run_log_followed(res, path);
+    res->run.outermost = 1;
     w = sf_run_go(&res->run, path, &ops, mkctx, free_rctx, NULL, &nw);
     if (!w)
         return -1;

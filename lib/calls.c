@@ -94,6 +94,22 @@ struct objst {
 
 struct proc;
 
+/* sf_calls_set_outermost: the active (delivered, not ended) calls of each
+ * function on each thread, to tell a function's outermost active call on a
+ * thread. The count lives in the function's struct outer for the thread
+ * that owns it (the first to have calls of it active while nobody else
+ * had), in the other threads' own struct act: an open-addressing set with
+ * backward-shift deletion, so that it holds only what is on their stack.
+ * Memory: functions + threads x depth. */
+struct outer {
+    uint32_t owner, active; /* owner: a struct thr's oid, 0 none */
+};
+struct act {
+    uint32_t *key; /* func + 1, 0 empty */
+    uint32_t *cnt;
+    uint32_t cap, n; /* cap a power of two */
+};
+
 /* Chunks that empty a thread's stack (survey, for the replay's skipping):
  * file offset and time, in file order; cur: the first not before the chunk
  * being looked at. */
@@ -126,6 +142,10 @@ struct thr {
     int reached;         /* replay: this incarnation got to the window start */
     int chain_done;      /* main pass: the chain was pushed (or cannot be any more) */
     struct resets exits; /* survey: its THREAD chunks flagged EXITED */
+    /* sf_calls_set_outermost: this incarnation's id (struct outer's owner),
+     * and its active calls of functions another thread counts */
+    uint32_t oid;
+    struct act act;
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -178,6 +198,10 @@ struct sf_calls {
     struct proc **procs;
     size_t nprocs, capprocs;
     uint64_t next_id;
+    int outer_on;        /* sf_calls_set_outermost */
+    int ends_only;       /* ... and no begin records in batches */
+    struct outer *outer; /* per function (capfuncs) */
+    uint32_t noid;       /* oids given so far */
 
     /* the window, absolute ns (set after the survey) */
     int window;
@@ -247,7 +271,9 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
         e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
         e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
         e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+        e->outer = sf_xrealloc(e->outer, e->capfuncs * sizeof *e->outer);
     }
+    e->outer[e->nfuncs] = (struct outer){0, 0};
     e->fobj[e->nfuncs] = 0;
     struct sf_func *f = &e->funcs[e->nfuncs];
     memset(f, 0, sizeof *f);
@@ -435,6 +461,7 @@ static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
         t->last_fid = SF_FID_NONE;
         t->selected = -1;
         t->pend = NONE;
+        t->oid = ++e->noid;
         t->proc = get_proc(e, pid);
         t->next_in_proc = t->proc->threads;
         t->proc->threads = t;
@@ -460,6 +487,105 @@ static int thread_selected(struct sf_calls *e, struct thr *t)
 }
 
 /* ---- the stack ------------------------------------------------------------- */
+
+static uint32_t act_slot(const struct act *a, uint32_t func)
+{
+    uint32_t m = a->cap - 1, i = (func * 0x9E3779B1u) & m;
+    while (a->key[i] && a->key[i] != func + 1)
+        i = (i + 1) & m;
+    return i;
+}
+
+static void act_grow(struct act *a)
+{
+    struct act b = {0};
+    b.cap = a->cap ? 2 * a->cap : 16;
+    b.key = sf_xcalloc(b.cap, sizeof *b.key);
+    b.cnt = sf_xcalloc(b.cap, sizeof *b.cnt);
+    for (uint32_t i = 0; i < a->cap; i++)
+        if (a->key[i]) {
+            uint32_t j = act_slot(&b, a->key[i] - 1);
+            b.key[j] = a->key[i];
+            b.cnt[j] = a->cnt[i];
+        }
+    b.n = a->n;
+    free(a->key);
+    free(a->cnt);
+    *a = b;
+}
+
+static void act_inc(struct act *a, uint32_t func)
+{
+    if (2 * (a->n + 1) > a->cap)
+        act_grow(a);
+    uint32_t i = act_slot(a, func);
+    if (!a->key[i]) {
+        a->key[i] = func + 1;
+        a->cnt[i] = 0;
+        a->n++;
+    }
+    a->cnt[i]++;
+}
+
+static int act_has(const struct act *a, uint32_t func)
+{
+    return a->n && a->key[act_slot(a, func)];
+}
+
+/* One active call of func fewer; returns how many are left. */
+static uint32_t act_dec(struct act *a, uint32_t func)
+{
+    if (!a->n)
+        return 0;
+    uint32_t m = a->cap - 1, i = act_slot(a, func);
+    if (!a->key[i])
+        return 0;
+    if (--a->cnt[i])
+        return a->cnt[i];
+    /* delete, shifting later members of the cluster back */
+    a->key[i] = 0;
+    a->n--;
+    for (uint32_t j = (i + 1) & m; a->key[j]; j = (j + 1) & m) {
+        uint32_t home = ((a->key[j] - 1) * 0x9E3779B1u) & m;
+        /* can j's entry move to i? yes unless home lies cyclically in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            a->key[i] = a->key[j];
+            a->cnt[i] = a->cnt[j];
+            a->key[j] = 0;
+            i = j;
+        }
+    }
+    return 0;
+}
+
+static void act_free(struct act *a)
+{
+    free(a->key);
+    free(a->cnt);
+    memset(a, 0, sizeof *a);
+}
+
+/* A delivered call of g begins on t (sf_calls_set_outermost). */
+static inline void outer_begin(struct sf_calls *e, struct thr *t, uint32_t g)
+{
+    struct outer *o = &e->outer[g];
+    if (o->owner == t->oid) {
+        o->active++;
+    } else if (!o->active && !act_has(&t->act, g)) {
+        o->owner = t->oid; /* nobody has it active: t counts here now */
+        o->active = 1;
+    } else {
+        act_inc(&t->act, g);
+    }
+}
+
+/* It ends: SF_CALL_OUTERMOST if no other call of g is active on t. */
+static inline uint32_t outer_end(struct sf_calls *e, struct thr *t, uint32_t g)
+{
+    struct outer *o = &e->outer[g];
+    uint32_t left = o->owner == t->oid && o->active ? --o->active : act_dec(&t->act, g);
+    return left ? 0 : SF_CALL_OUTERMOST;
+}
 
 #define BATCH 1024 /* records: 40 kB, written and read while in L1 */
 
@@ -493,11 +619,15 @@ static void deliver(struct sf_calls *e, struct thr *t, struct sf_cframe *f,
 {
     f->kept = 1;
     e->st.calls++;
+    if (e->outer_on)
+        outer_begin(e, t, f->func);
     if (e->batch) {
-        struct sf_crec *r = new_rec(e);
-        r->ns = f->start_ns;
-        r->func = f->func;
-        r->kind = SF_CREC_BEGIN;
+        if (!e->ends_only) {
+            struct sf_crec *r = new_rec(e);
+            r->ns = f->start_ns;
+            r->func = f->func;
+            r->kind = SF_CREC_BEGIN;
+        }
     } else if (e->ops.begin) {
         e->ops.begin(e->ctx, &t->pub, f);
     }
@@ -631,6 +761,8 @@ static __attribute__((noinline)) const struct sf_call *pop_slow(struct sf_calls 
     if (f->kept) {
         uint64_t dur = ns - f->start_ns;
         struct sf_call *k = &e->call;
+        if (e->outer_on)
+            flags |= outer_end(e, t, f->func);
         if (flags & SF_CALL_UNFINISHED) {
             e->st.unfinished++;
             if (flags & SF_CALL_UNWOUND)
@@ -684,7 +816,7 @@ static inline const struct sf_call *pop(struct sf_calls *e, struct thr *t, uint6
     r->func = f->func;
     uint64_t dur = ns - f->start_ns;
     r->kind = SF_CREC_END;
-    r->flags = (uint16_t)flags;
+    r->flags = (uint16_t)(flags | (e->outer_on ? outer_end(e, t, f->func) : 0));
     r->hidden = f->hidden;
     r->start_ns = f->start_ns;
     r->self_ns = dur - f->child_ns;
@@ -860,11 +992,15 @@ static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
         f->kept = 1;
         e->st.calls++;
         t->lastev = 1;
+        if (e->outer_on)
+            outer_begin(e, t, g);
         if (e->batch) {
-            struct sf_crec *r = new_rec(e);
-            r->ns = ns;
-            r->func = f->func;
-            r->kind = SF_CREC_BEGIN;
+            if (!e->ends_only) {
+                struct sf_crec *r = new_rec(e);
+                r->ns = ns;
+                r->func = f->func;
+                r->kind = SF_CREC_BEGIN;
+            }
         } else if (e->ops.begin) {
             e->ops.begin(e->ctx, &t->pub, f);
         }
@@ -977,6 +1113,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     size_t nb = e->nb;
     uint64_t id = e->next_id;
     uint32_t maxd = e->maxd;
+    int outer = e->outer_on, ends_only = e->ends_only;
     while (next_record(d, &ev)) {
         uint64_t ns = to_ns(e, img, ev.ts);
         if (__builtin_expect(ns < last, 0)) {
@@ -1004,10 +1141,14 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 t->pub.depth = depth + 1;
                 t->lastev = 1;
                 calls++;
-                b[nb].ns = ns;
-                b[nb].func = g;
-                b[nb].kind = SF_CREC_BEGIN;
-                nb++;
+                if (outer)
+                    outer_begin(e, t, g);
+                if (!ends_only) {
+                    b[nb].ns = ns;
+                    b[nb].func = g;
+                    b[nb].kind = SF_CREC_BEGIN;
+                    nb++;
+                }
                 continue;
             }
         } else if (ev.kind != SF_KIND_EXT) {
@@ -1018,7 +1159,8 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 b[nb].ns = ns;
                 b[nb].func = f->func;
                 b[nb].kind = SF_CREC_END;
-                b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                b[nb].flags = (uint16_t)((ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
+                                         (outer ? outer_end(e, t, f->func) : 0));
                 b[nb].hidden = f->hidden;
                 uint64_t dur = ns - f->start_ns;
                 b[nb].start_ns = f->start_ns;
@@ -1246,7 +1388,9 @@ static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->pub.exited = 0;
     t->last_fid = SF_FID_NONE;
     t->reached = 0;
-    t->inc++; /* the replay's chain names the incarnation it is of */
+    t->inc++;           /* the replay's chain names the incarnation it is of */
+    t->oid = ++e->noid; /* a new thread: its calls ended (the counts are back to 0) */
+    act_free(&t->act);
 }
 
 static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
@@ -1674,6 +1818,12 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
     return e;
 }
 
+void sf_calls_set_outermost(struct sf_calls *e, int ends_only)
+{
+    e->outer_on = 1;
+    e->ends_only = ends_only;
+}
+
 void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth)
 {
     e->maxd = max_depth ? max_depth : NONE;
@@ -1708,6 +1858,7 @@ void sf_calls_free(struct sf_calls *e)
         free(e->thrs[i]->pub.stack);
         free(e->thrs[i]->chain);
         free(e->thrs[i]->exits.v);
+        act_free(&e->thrs[i]->act);
         free(e->thrs[i]);
     }
     free(e->thrs);
@@ -1730,6 +1881,7 @@ void sf_calls_free(struct sf_calls *e)
     free(e->funcs);
     free(e->fsel);
     free(e->fobj);
+    free(e->outer);
     free(e->batch);
     if (e->rlog)
         sf_log_close(e->rlog);

@@ -447,6 +447,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         x->ctx = mkctx(arg, x);
         x->freectx = freectx;
         x->e = sf_calls_new(x->log, x->syms, &x->sel, &wops, x->ctx);
+        if (r->outermost)
+            sf_calls_set_outermost(x->e, 1);
         sf_calls_set_tick(x->e, tick, &wc[k]);
     }
     for (int k = 0; k < 64; k++)

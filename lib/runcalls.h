@@ -64,6 +64,7 @@ struct sf_run {
     int quiet;
     int jobs;               /* 0: one per CPU, at most 8 */
     int follow;             /* --follow-jobs (lib/flows.h) */
+    int outermost;          /* the engines' sf_calls_set_outermost(e, 1) (report) */
     const char **flowfiles; /* --flows FILE */
     size_t nflowfiles;
     struct sf_selopt *selopts;
