@@ -1086,23 +1086,6 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
  * from memory after every store); anything else goes through one_event()
  * with the state written back. The same rules as push(), decide() and pop().
  */
-/* sf_evdec_next with its common case inline: a function record of a packed
- * chunk the reader decoded when it checked it (the same fields as
- * logread.c's next_packed gives); anything else goes through it. */
-static inline int next_record(struct sf_evdec *d, struct sf_event *ev)
-{
-    const struct sf_decoded *r = d->dec;
-    if (__builtin_expect(r && r < d->dend && r->r.kind != SF_KIND_EXT, 1)) {
-        d->dec = r + 1;
-        ev->ts = r->r.t;
-        ev->kind = r->r.kind;
-        ev->fid = d->last_fid = r->r.fid;
-        ev->offset = d->base + r->rel;
-        return 1;
-    }
-    return sf_evdec_next(d, ev);
-}
-
 static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                         const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
                         uint64_t *nevp)
@@ -1114,20 +1097,49 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     uint64_t id = e->next_id;
     uint32_t maxd = e->maxd;
     int outer = e->outer_on, ends_only = e->ends_only;
-    while (next_record(d, &ev)) {
-        uint64_t ns = to_ns(e, img, ev.ts);
+    /* the thread's stack in locals: stores to the frames and the batch may
+     * alias its fields, so the compiler would reload them after each */
+    struct sf_cframe *stack = t->pub.stack;
+    uint32_t depth = t->pub.depth, cap = t->cap;
+    int lastev = t->lastev;
+    /* function records of a packed chunk are read straight from the
+     * records the reader decoded when it checked the chunk (the fields
+     * logread.c's next_packed gives); anything else through sf_evdec_next */
+    const struct sf_decoded *r = d->dec, *rend = d->dend;
+    uint32_t last_fid = d->last_fid;
+    for (;;) {
+        uint64_t ts;
+        uint32_t kind, fid;
+        int full = 0;
+        if (__builtin_expect(r && r < rend && r->r.kind != SF_KIND_EXT, 1)) {
+            ts = r->r.t;
+            kind = r->r.kind;
+            fid = last_fid = r->r.fid;
+            r++;
+        } else {
+            d->dec = r;
+            d->last_fid = last_fid;
+            if (!sf_evdec_next(d, &ev))
+                break;
+            r = d->dec;
+            last_fid = d->last_fid;
+            ts = ev.ts;
+            kind = ev.kind;
+            fid = ev.fid;
+            full = 1;
+        }
+        uint64_t ns = to_ns(e, img, ts);
         if (__builtin_expect(ns < last, 0)) {
             backwards++;
             ns = last;
         }
         last = ns;
-        uint32_t depth = t->pub.depth;
-        if (ev.kind == SF_KIND_ENTRY) {
+        if (kind == SF_KIND_ENTRY) {
             nev++;
-            if (__builtin_expect(depth < t->cap && depth < maxd && nb < BATCH, 1)) {
-                uint32_t g = func_of(e, is, img, ev.fid);
-                struct sf_cframe *f = &t->pub.stack[depth];
-                f->fid = ev.fid;
+            if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1)) {
+                uint32_t g = func_of(e, is, img, fid);
+                struct sf_cframe *f = &stack[depth];
+                f->fid = fid;
                 f->func = g;
                 f->id = ++id;
                 f->start_ns = ns;
@@ -1138,8 +1150,8 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 f->depth = depth;
                 f->parent_id = depth ? f[-1].id : 0;
                 f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
-                t->pub.depth = depth + 1;
-                t->lastev = 1;
+                depth++;
+                lastev = 1;
                 calls++;
                 if (outer)
                     outer_begin(e, t, g);
@@ -1151,39 +1163,57 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 }
                 continue;
             }
-        } else if (ev.kind != SF_KIND_EXT) {
+        } else if (kind != SF_KIND_EXT) {
             nev++;
-            struct sf_cframe *f = &t->pub.stack[depth - 1];
-            if (__builtin_expect(depth && f->fid == ev.fid && f->kept && !f->flags && nb < BATCH,
-                                 1)) {
+            struct sf_cframe *f = &stack[depth - 1];
+            if (__builtin_expect(depth && f->fid == fid && f->kept && !f->flags && nb < BATCH, 1)) {
+                uint64_t dur = ns - f->start_ns;
                 b[nb].ns = ns;
                 b[nb].func = f->func;
                 b[nb].kind = SF_CREC_END;
-                b[nb].flags = (uint16_t)((ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
+                b[nb].flags = (uint16_t)((kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
                                          (outer ? outer_end(e, t, f->func) : 0));
                 b[nb].hidden = f->hidden;
-                uint64_t dur = ns - f->start_ns;
                 b[nb].start_ns = f->start_ns;
                 b[nb].self_ns = dur - f->child_ns;
                 nb++;
                 if (depth > 1 && f[-1].kept)
                     f[-1].child_ns += dur;
-                t->pub.depth = depth - 1;
-                t->lastev = 2;
+                depth--;
+                lastev = 2;
                 continue;
             }
         }
         /* anything else: the general code, with the state in memory */
+        if (!full) {
+            memset(&ev, 0, sizeof ev);
+            ev.ts = ts;
+            ev.kind = kind;
+            ev.fid = fid;
+            ev.offset = d->base + r[-1].rel;
+        }
+        d->dec = r;
+        d->last_fid = last_fid;
         e->nb = nb;
         e->next_id = id;
         e->st.calls += calls;
         calls = 0;
+        t->pub.depth = depth;
+        t->lastev = lastev;
         t->pub.last_ns = ns;
         one_event(e, t, is, img, &ev, ns, ns);
         b = e->batch;
         nb = e->nb;
         id = e->next_id;
+        stack = t->pub.stack;
+        depth = t->pub.depth;
+        cap = t->cap;
+        lastev = t->lastev;
     }
+    d->dec = r;
+    d->last_fid = last_fid;
+    t->pub.depth = depth;
+    t->lastev = lastev;
     t->pub.last_ns = last;
     e->nb = nb;
     e->next_id = id;
