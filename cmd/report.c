@@ -15,10 +15,15 @@
  * `--by process|thread` makes one table per process or thread. `--diff BASE
  * NEW` runs both logs and shows the change per function, matched by name.
  *
- * The call engine (lib/calls.h) delivers the calls, in one or two worker
- * threads (lib/runcalls.h); each worker has its own per-function tables,
- * merged by function name at the end. Memory: threads x stack depth and
- * groups x functions, never the number of events.
+ * The call engine (lib/calls.h) delivers the calls, in one or more worker
+ * threads (lib/runcalls.h), as batches of end records only: each gives the
+ * call's start, its self time and whether it was its function's outermost
+ * active call on its thread (sf_calls_set_outermost), so the tables here
+ * need no stack and no counts of their own. Each worker has its own
+ * per-function tables, by the engine's function index; they are merged by
+ * function name at the end, when the functions that were called are named
+ * (one symbolizer shared by the workers; no source lines). Memory: threads
+ * x stack depth and groups x functions, never the number of events.
  */
 #include <getopt.h>
 #include <inttypes.h>
