@@ -15,10 +15,15 @@
  * `--by process|thread` makes one table per process or thread. `--diff BASE
  * NEW` runs both logs and shows the change per function, matched by name.
  *
- * The call engine (lib/calls.h) delivers the calls, in one or two worker
- * threads (lib/runcalls.h); each worker has its own per-function tables,
- * merged by function name at the end. Memory: threads x stack depth and
- * groups x functions, never the number of events.
+ * The call engine (lib/calls.h) delivers the calls, in one or more worker
+ * threads (lib/runcalls.h), as batches of end records only: each gives the
+ * call's start, its self time and whether it was its function's outermost
+ * active call on its thread (sf_calls_set_outermost), so the tables here
+ * need no stack and no counts of their own. Each worker has its own
+ * per-function tables, by the engine's function index; they are merged by
+ * function name at the end, when the functions that were called are named
+ * (one symbolizer shared by the workers; no source lines). Memory: threads
+ * x stack depth and groups x functions, never the number of events.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -40,11 +45,6 @@ static const char *const key_names[] = {"total", "self", "calls", "avg", "min", 
 
 struct fstat {
     uint64_t calls, total, self, sum, min, max, unfinished;
-    /* while the engine runs: the thread that counts its active calls of the
-     * function here (the fast path), and how many there are; other threads
-     * with calls of it active count them in their own struct act */
-    const void *owner;
-    uint64_t active;
 };
 
 /* ---- per worker, while the engine runs ---------------------------------------- */
@@ -53,6 +53,7 @@ struct fstat {
  * (after the merge). */
 struct group {
     uint32_t pid, tid;
+    uint64_t first_ns; /* its threads' first event: groups are shown in this order */
     char label[64];
     struct fstat *f;
     size_t nf;
@@ -85,93 +86,8 @@ static void fstat_add(struct fstat *d, const struct fstat *s)
     d->unfinished += s->unfinished;
 }
 
-/* Active calls per function on one thread: an open-addressing set with
- * backward-shift deletion, so it holds only what is on the stack. */
-struct act {
-    uint32_t *key; /* func + 1, 0 empty */
-    uint32_t *cnt;
-    uint32_t cap, n; /* cap a power of two */
-};
-
-static uint32_t act_slot(const struct act *a, uint32_t func)
-{
-    uint32_t m = a->cap - 1, i = (func * 0x9E3779B1u) & m;
-    while (a->key[i] && a->key[i] != func + 1)
-        i = (i + 1) & m;
-    return i;
-}
-
-static void act_grow(struct act *a)
-{
-    struct act b = {0};
-    b.cap = a->cap ? 2 * a->cap : 16;
-    b.key = calloc(b.cap, sizeof *b.key);
-    b.cnt = calloc(b.cap, sizeof *b.cnt);
-    if (!b.key || !b.cnt) {
-        fprintf(stderr, CMD ": out of memory\n");
-        exit(1);
-    }
-    for (uint32_t i = 0; i < a->cap; i++)
-        if (a->key[i]) {
-            uint32_t j = act_slot(&b, a->key[i] - 1);
-            b.key[j] = a->key[i];
-            b.cnt[j] = a->cnt[i];
-        }
-    b.n = a->n;
-    free(a->key);
-    free(a->cnt);
-    *a = b;
-}
-
-/* Count one more active call of func; returns the count before. */
-static uint32_t act_inc(struct act *a, uint32_t func)
-{
-    if (2 * (a->n + 1) > a->cap)
-        act_grow(a);
-    uint32_t i = act_slot(a, func);
-    if (!a->key[i]) {
-        a->key[i] = func + 1;
-        a->cnt[i] = 0;
-        a->n++;
-    }
-    return a->cnt[i]++;
-}
-
-static int act_has(const struct act *a, uint32_t func)
-{
-    return a->cap && a->key[act_slot(a, func)];
-}
-
-/* One active call of func fewer; returns how many are left. */
-static uint32_t act_dec(struct act *a, uint32_t func)
-{
-    if (!a->cap)
-        return 0;
-    uint32_t m = a->cap - 1, i = act_slot(a, func);
-    if (!a->key[i])
-        return 0;
-    if (--a->cnt[i])
-        return a->cnt[i];
-    /* delete, shifting later members of the cluster back */
-    a->key[i] = 0;
-    a->n--;
-    for (uint32_t j = (i + 1) & m; a->key[j]; j = (j + 1) & m) {
-        uint32_t home = ((a->key[j] - 1) * 0x9E3779B1u) & m;
-        /* can j's entry move to i? yes unless home lies cyclically in (i, j] */
-        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-            a->key[i] = a->key[j];
-            a->cnt[i] = a->cnt[j];
-            a->key[j] = 0;
-            i = j;
-        }
-    }
-    return 0;
-}
-
 struct rthr {
     struct group *g;
-    struct act act;
-    struct sf_bstack open; /* open calls */
 };
 
 struct rctx {
@@ -199,11 +115,15 @@ static struct group *get_group(struct rctx *r, struct sf_cthread *t)
             sf_run_thread_label(g->label, sizeof g->label, t);
         else if (r->by == BY_PROCESS)
             snprintf(g->label, sizeof g->label, "%u %s", t->pid, t->img ? t->img->name : "");
+        g->first_ns = t->first_ns;
         SF_GROW(r->groups, r->ngroups, r->capgroups);
         r->groups[r->ngroups++] = g;
         *slot = r->ngroups;
     }
-    return r->groups[*slot - 1];
+    struct group *g = r->groups[*slot - 1];
+    if (t->first_ns < g->first_ns)
+        g->first_ns = t->first_ns;
+    return g;
 }
 
 static struct rthr *thr_of(struct rctx *r, struct sf_cthread *t)
@@ -228,62 +148,45 @@ static void on_thread(void *ctx, struct sf_cthread *t, uint64_t ns)
         sf_run_thread_label(x->g->label, sizeof x->g->label, t); /* the latest name */
 }
 
-static inline void call_begins(struct rthr *x, uint32_t func)
-{
-    struct fstat *s = stat_of(x->g, func);
-    if (s->owner == x) {
-        s->active++;
-    } else if (!s->active && !act_has(&x->act, func)) {
-        s->owner = x; /* nobody has it active: this thread counts here now */
-        s->active = 1;
-    } else {
-        act_inc(&x->act, func);
-    }
-}
-
-static inline void call_ends(struct rthr *x, const struct sf_call *c)
-{
-    uint32_t func = c->func;
-    struct fstat *s = stat_of(x->g, func);
-    uint64_t dur = c->end_ns - c->start_ns;
-    if (!s->calls || dur < s->min)
-        s->min = dur;
-    if (dur > s->max)
-        s->max = dur;
-    s->calls++;
-    s->sum += dur;
-    s->self += c->self_ns;
-    if (c->flags & SF_CALL_UNFINISHED)
-        s->unfinished++;
-    /* the outermost active call of its function on this thread: the
-     * count goes to zero (where the begin counted it) */
-    uint64_t left = s->owner == x && s->active ? --s->active : act_dec(&x->act, func);
-    if (!left)
-        s->total += dur;
-}
-
-/* The engine's batches of begins and ends (its fast path): the open calls
- * are kept here, each with the time of its ended callees, for self time. */
+/*
+ * The engine's batches (its fast path), of end records only
+ * (sf_calls_set_outermost(e, 1), set through struct sf_run's outermost):
+ * each end gives the call's start, self time and whether it was its
+ * function's outermost active call on the thread, which is what total
+ * counts. One pass, no stack of its own, no branch on the record's kind.
+ */
 static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec, size_t n)
 {
     struct rctx *r = ctx;
     struct rthr *x = thr_of(r, t);
+    struct group *g = x->g;
+    /* every function of the batch is below the engine's count: one grow */
+    uint32_t nf = sf_calls_nfuncs(r->w->e);
+    if (n && nf)
+        stat_of(g, nf - 1);
+    struct fstat *f = g->f;
     for (size_t i = 0; i < n; i++) {
-        struct sf_call c;
-        if (rec[i].kind == SF_CREC_BEGIN) {
-            sf_bstack_begin(&x->open, &rec[i]);
-            call_begins(x, rec[i].func);
-        } else if (sf_bstack_end(&x->open, &rec[i], &c)) {
-            call_ends(x, &c);
-        }
+        const struct sf_crec *c = &rec[i];
+        if (__builtin_expect(c->kind != SF_CREC_END, 0))
+            continue; /* none come (ends only) */
+        struct fstat *s = &f[c->func];
+        uint64_t dur = c->ns - c->start_ns;
+        if (!s->calls || dur < s->min)
+            s->min = dur;
+        if (dur > s->max)
+            s->max = dur;
+        s->calls++;
+        s->sum += dur;
+        s->self += c->self_ns;
+        if (c->flags & SF_CALL_UNFINISHED)
+            s->unfinished++;
+        if (c->flags & SF_CALL_OUTERMOST)
+            s->total += dur;
     }
 }
 
 static void free_thr(struct rthr *x)
 {
-    free(x->act.key);
-    free(x->act.cnt);
-    free(x->open.f);
     free(x);
 }
 
@@ -405,12 +308,23 @@ static int run_log_followed(struct result *res, const char *path)
     return 0;
 }
 
+static int by_first(const void *a, const void *b)
+{
+    const struct group *x = *(const struct group *const *)a, *y = *(const struct group *const *)b;
+    if (x->first_ns != y->first_ns)
+        return x->first_ns < y->first_ns ? -1 : 1;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
 static int run_log(struct result *res, const char *path)
 {
     struct sf_runw *w = NULL;
     int nw = 0;
     if (res->run.follow)
         return run_log_followed(res, path);
+    res->run.outermost = 1;
     w = sf_run_go(&res->run, path, &ops, mkctx, free_rctx, NULL, &nw);
     if (!w)
         return -1;
@@ -428,12 +342,15 @@ static int run_log(struct result *res, const char *path)
                 memset(d, 0, sizeof *d);
                 d->pid = g->pid;
                 d->tid = g->tid;
+                d->first_ns = g->first_ns;
                 memcpy(d->label, g->label, sizeof d->label);
                 res->groups = sf_xrealloc(res->groups, (res->ngroups + 1) * sizeof *res->groups);
                 res->groups[res->ngroups++] = d;
                 *slot = res->ngroups;
             }
             struct group *d = res->groups[*slot - 1];
+            if (g->first_ns < d->first_ns)
+                d->first_ns = g->first_ns;
             for (size_t f = 0; f < g->nf; f++)
                 if (g->f[f].calls)
                     fstat_add(stat_of(d, sf_run_gid(&w[k], (uint32_t)f)), &g->f[f]);
@@ -443,6 +360,8 @@ static int run_log(struct result *res, const char *path)
     }
     sf_map_free(&gm);
     sf_run_done(w, nw);
+    /* in the order of their first event, not of the workers that met them */
+    qsort(res->groups, res->ngroups, sizeof *res->groups, by_first);
     return 0;
 }
 

@@ -105,6 +105,22 @@ struct objst {
 
 struct proc;
 
+/* sf_calls_set_outermost: the active (delivered, not ended) calls of each
+ * function on each thread, to tell a function's outermost active call on a
+ * thread. The count lives in the function's struct outer for the thread
+ * that owns it (the first to have calls of it active while nobody else
+ * had), in the other threads' own struct act: an open-addressing set with
+ * backward-shift deletion, so that it holds only what is on their stack.
+ * Memory: functions + threads x depth. */
+struct outer {
+    uint32_t owner, active; /* owner: a struct thr's oid, 0 none */
+};
+struct act {
+    uint32_t *key; /* func + 1, 0 empty */
+    uint32_t *cnt;
+    uint32_t cap, n; /* cap a power of two */
+};
+
 /* Chunks that empty a thread's stack (survey, for the replay's skipping):
  * file offset and time, in file order; cur: the first not before the chunk
  * being looked at. */
@@ -147,6 +163,10 @@ struct thr {
     uint32_t *ofid, nofid, capofid;
     uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */
     uint64_t odone;                 /* main pass: the key whose calls were pushed */
+    /* sf_calls_set_outermost: this incarnation's id (struct outer's owner),
+     * and its active calls of functions another thread counts */
+    uint32_t oid;
+    struct act act;
     struct proc *proc;
     struct thr *next_in_proc;
 };
@@ -200,6 +220,10 @@ struct sf_calls {
     struct proc **procs;
     size_t nprocs, capprocs;
     uint64_t next_id;
+    int outer_on;        /* sf_calls_set_outermost */
+    int ends_only;       /* ... and no begin records in batches */
+    struct outer *outer; /* per function (capfuncs) */
+    uint32_t noid;       /* oids given so far */
 
     /* the window, absolute ns (set after the survey) */
     int window;
@@ -269,7 +293,9 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
         e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
         e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
         e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+        e->outer = sf_xrealloc(e->outer, e->capfuncs * sizeof *e->outer);
     }
+    e->outer[e->nfuncs] = (struct outer){0, 0};
     e->fobj[e->nfuncs] = 0;
     struct sf_func *f = &e->funcs[e->nfuncs];
     memset(f, 0, sizeof *f);
@@ -457,6 +483,7 @@ static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
         t->last_fid = SF_FID_NONE;
         t->selected = -1;
         t->pend = NONE;
+        t->oid = ++e->noid;
         t->proc = get_proc(e, pid);
         t->next_in_proc = t->proc->threads;
         t->proc->threads = t;
@@ -483,7 +510,106 @@ static int thread_selected(struct sf_calls *e, struct thr *t)
 
 /* ---- the stack ------------------------------------------------------------- */
 
-#define BATCH 4096
+static uint32_t act_slot(const struct act *a, uint32_t func)
+{
+    uint32_t m = a->cap - 1, i = (func * 0x9E3779B1u) & m;
+    while (a->key[i] && a->key[i] != func + 1)
+        i = (i + 1) & m;
+    return i;
+}
+
+static void act_grow(struct act *a)
+{
+    struct act b = {0};
+    b.cap = a->cap ? 2 * a->cap : 16;
+    b.key = sf_xcalloc(b.cap, sizeof *b.key);
+    b.cnt = sf_xcalloc(b.cap, sizeof *b.cnt);
+    for (uint32_t i = 0; i < a->cap; i++)
+        if (a->key[i]) {
+            uint32_t j = act_slot(&b, a->key[i] - 1);
+            b.key[j] = a->key[i];
+            b.cnt[j] = a->cnt[i];
+        }
+    b.n = a->n;
+    free(a->key);
+    free(a->cnt);
+    *a = b;
+}
+
+static void act_inc(struct act *a, uint32_t func)
+{
+    if (2 * (a->n + 1) > a->cap)
+        act_grow(a);
+    uint32_t i = act_slot(a, func);
+    if (!a->key[i]) {
+        a->key[i] = func + 1;
+        a->cnt[i] = 0;
+        a->n++;
+    }
+    a->cnt[i]++;
+}
+
+static int act_has(const struct act *a, uint32_t func)
+{
+    return a->n && a->key[act_slot(a, func)];
+}
+
+/* One active call of func fewer; returns how many are left. */
+static uint32_t act_dec(struct act *a, uint32_t func)
+{
+    if (!a->n)
+        return 0;
+    uint32_t m = a->cap - 1, i = act_slot(a, func);
+    if (!a->key[i])
+        return 0;
+    if (--a->cnt[i])
+        return a->cnt[i];
+    /* delete, shifting later members of the cluster back */
+    a->key[i] = 0;
+    a->n--;
+    for (uint32_t j = (i + 1) & m; a->key[j]; j = (j + 1) & m) {
+        uint32_t home = ((a->key[j] - 1) * 0x9E3779B1u) & m;
+        /* can j's entry move to i? yes unless home lies cyclically in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            a->key[i] = a->key[j];
+            a->cnt[i] = a->cnt[j];
+            a->key[j] = 0;
+            i = j;
+        }
+    }
+    return 0;
+}
+
+static void act_free(struct act *a)
+{
+    free(a->key);
+    free(a->cnt);
+    memset(a, 0, sizeof *a);
+}
+
+/* A delivered call of g begins on t (sf_calls_set_outermost). */
+static inline void outer_begin(struct sf_calls *e, struct thr *t, uint32_t g)
+{
+    struct outer *o = &e->outer[g];
+    if (o->owner == t->oid) {
+        o->active++;
+    } else if (!o->active && !act_has(&t->act, g)) {
+        o->owner = t->oid; /* nobody has it active: t counts here now */
+        o->active = 1;
+    } else {
+        act_inc(&t->act, g);
+    }
+}
+
+/* It ends: SF_CALL_OUTERMOST if no other call of g is active on t. */
+static inline uint32_t outer_end(struct sf_calls *e, struct thr *t, uint32_t g)
+{
+    struct outer *o = &e->outer[g];
+    uint32_t left = o->owner == t->oid && o->active ? --o->active : act_dec(&t->act, g);
+    return left ? 0 : SF_CALL_OUTERMOST;
+}
+
+#define BATCH 1024 /* records: 40 kB, written and read while in L1 */
 
 static void flush_batch(struct sf_calls *e)
 {
@@ -515,11 +641,15 @@ static void deliver(struct sf_calls *e, struct thr *t, struct sf_cframe *f,
 {
     f->kept = 1;
     e->st.calls++;
+    if (e->outer_on)
+        outer_begin(e, t, f->func);
     if (e->batch) {
-        struct sf_crec *r = new_rec(e);
-        r->ns = f->start_ns;
-        r->func = f->func;
-        r->kind = SF_CREC_BEGIN;
+        if (!e->ends_only) {
+            struct sf_crec *r = new_rec(e);
+            r->ns = f->start_ns;
+            r->func = f->func;
+            r->kind = SF_CREC_BEGIN;
+        }
     } else if (e->ops.begin) {
         e->ops.begin(e->ctx, &t->pub, f);
     }
@@ -653,6 +783,8 @@ static __attribute__((noinline)) const struct sf_call *pop_slow(struct sf_calls 
     if (f->kept) {
         uint64_t dur = ns - f->start_ns;
         struct sf_call *k = &e->call;
+        if (e->outer_on)
+            flags |= outer_end(e, t, f->func);
         if (flags & SF_CALL_UNFINISHED) {
             e->st.unfinished++;
             if (flags & SF_CALL_UNWOUND)
@@ -665,6 +797,8 @@ static __attribute__((noinline)) const struct sf_call *pop_slow(struct sf_calls 
             r->kind = SF_CREC_END;
             r->flags = (uint16_t)(flags | f->flags);
             r->hidden = f->hidden;
+            r->start_ns = f->start_ns;
+            r->self_ns = dur - f->child_ns;
         } else {
             k->func = f->func;
             k->depth = f->depth;
@@ -702,11 +836,14 @@ static inline const struct sf_call *pop(struct sf_calls *e, struct thr *t, uint6
     struct sf_crec *r = &e->batch[e->nb++];
     r->ns = ns;
     r->func = f->func;
+    uint64_t dur = ns - f->start_ns;
     r->kind = SF_CREC_END;
-    r->flags = (uint16_t)flags;
+    r->flags = (uint16_t)(flags | (e->outer_on ? outer_end(e, t, f->func) : 0));
     r->hidden = f->hidden;
+    r->start_ns = f->start_ns;
+    r->self_ns = dur - f->child_ns;
     if (i && f[-1].kept)
-        f[-1].child_ns += ns - f->start_ns;
+        f[-1].child_ns += dur;
     t->pub.depth = i;
     return &e->call;
 }
@@ -885,11 +1022,15 @@ static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
         f->kept = 1;
         e->st.calls++;
         t->lastev = 1;
+        if (e->outer_on)
+            outer_begin(e, t, g);
         if (e->batch) {
-            struct sf_crec *r = new_rec(e);
-            r->ns = ns;
-            r->func = f->func;
-            r->kind = SF_CREC_BEGIN;
+            if (!e->ends_only) {
+                struct sf_crec *r = new_rec(e);
+                r->ns = ns;
+                r->func = f->func;
+                r->kind = SF_CREC_BEGIN;
+            }
         } else if (e->ops.begin) {
             e->ops.begin(e->ctx, &t->pub, f);
         }
@@ -985,20 +1126,50 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     size_t nb = e->nb;
     uint64_t id = e->next_id;
     uint32_t maxd = e->maxd;
-    while (sf_evdec_next(d, &ev)) {
-        uint64_t ns = to_ns(e, img, ev.ts);
+    int outer = e->outer_on, ends_only = e->ends_only;
+    /* the thread's stack in locals: stores to the frames and the batch may
+     * alias its fields, so the compiler would reload them after each */
+    struct sf_cframe *stack = t->pub.stack;
+    uint32_t depth = t->pub.depth, cap = t->cap;
+    int lastev = t->lastev;
+    /* function records of a packed chunk are read straight from the
+     * records the reader decoded when it checked the chunk (the fields
+     * logread.c's next_packed gives); anything else through sf_evdec_next */
+    const struct sf_decoded *r = d->dec, *rend = d->dend;
+    uint32_t last_fid = d->last_fid;
+    for (;;) {
+        uint64_t ts;
+        uint32_t kind, fid;
+        int full = 0;
+        if (__builtin_expect(r && r < rend && r->r.kind != SF_KIND_EXT, 1)) {
+            ts = r->r.t;
+            kind = r->r.kind;
+            fid = last_fid = r->r.fid;
+            r++;
+        } else {
+            d->dec = r;
+            d->last_fid = last_fid;
+            if (!sf_evdec_next(d, &ev))
+                break;
+            r = d->dec;
+            last_fid = d->last_fid;
+            ts = ev.ts;
+            kind = ev.kind;
+            fid = ev.fid;
+            full = 1;
+        }
+        uint64_t ns = to_ns(e, img, ts);
         if (__builtin_expect(ns < last, 0)) {
             backwards++;
             ns = last;
         }
         last = ns;
-        uint32_t depth = t->pub.depth;
-        if (ev.kind == SF_KIND_ENTRY) {
+        if (kind == SF_KIND_ENTRY) {
             nev++;
-            if (__builtin_expect(depth < t->cap && depth < maxd && nb < BATCH, 1)) {
-                uint32_t g = func_of(e, is, img, ev.fid);
-                struct sf_cframe *f = &t->pub.stack[depth];
-                f->fid = ev.fid;
+            if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1)) {
+                uint32_t g = func_of(e, is, img, fid);
+                struct sf_cframe *f = &stack[depth];
+                f->fid = fid;
                 f->func = g;
                 f->id = ++id;
                 f->start_ns = ns;
@@ -1009,44 +1180,70 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 f->depth = depth;
                 f->parent_id = depth ? f[-1].id : 0;
                 f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
-                t->pub.depth = depth + 1;
-                t->lastev = 1;
+                depth++;
+                lastev = 1;
                 calls++;
-                b[nb].ns = ns;
-                b[nb].func = g;
-                b[nb].kind = SF_CREC_BEGIN;
-                nb++;
+                if (outer)
+                    outer_begin(e, t, g);
+                if (!ends_only) {
+                    b[nb].ns = ns;
+                    b[nb].func = g;
+                    b[nb].kind = SF_CREC_BEGIN;
+                    nb++;
+                }
                 continue;
             }
-        } else if (ev.kind != SF_KIND_EXT) {
+        } else if (kind != SF_KIND_EXT) {
             nev++;
-            struct sf_cframe *f = &t->pub.stack[depth - 1];
-            if (__builtin_expect(depth && f->fid == ev.fid && f->kept && !f->flags && nb < BATCH,
-                                 1)) {
+            struct sf_cframe *f = &stack[depth - 1];
+            if (__builtin_expect(depth && f->fid == fid && f->kept && !f->flags && nb < BATCH, 1)) {
+                uint64_t dur = ns - f->start_ns;
                 b[nb].ns = ns;
                 b[nb].func = f->func;
                 b[nb].kind = SF_CREC_END;
-                b[nb].flags = ev.kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                b[nb].flags = (uint16_t)((kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
+                                         (outer ? outer_end(e, t, f->func) : 0));
                 b[nb].hidden = f->hidden;
+                b[nb].start_ns = f->start_ns;
+                b[nb].self_ns = dur - f->child_ns;
                 nb++;
                 if (depth > 1 && f[-1].kept)
-                    f[-1].child_ns += ns - f->start_ns;
-                t->pub.depth = depth - 1;
-                t->lastev = 2;
+                    f[-1].child_ns += dur;
+                depth--;
+                lastev = 2;
                 continue;
             }
         }
         /* anything else: the general code, with the state in memory */
+        if (!full) {
+            memset(&ev, 0, sizeof ev);
+            ev.ts = ts;
+            ev.kind = kind;
+            ev.fid = fid;
+            ev.offset = d->base + r[-1].rel;
+        }
+        d->dec = r;
+        d->last_fid = last_fid;
         e->nb = nb;
         e->next_id = id;
         e->st.calls += calls;
         calls = 0;
+        t->pub.depth = depth;
+        t->lastev = lastev;
         t->pub.last_ns = ns;
         one_event(e, t, is, img, &ev, ns, ns);
         b = e->batch;
         nb = e->nb;
         id = e->next_id;
+        stack = t->pub.stack;
+        depth = t->pub.depth;
+        cap = t->cap;
+        lastev = t->lastev;
     }
+    d->dec = r;
+    d->last_fid = last_fid;
+    t->pub.depth = depth;
+    t->lastev = lastev;
     t->pub.last_ns = last;
     e->nb = nb;
     e->next_id = id;
@@ -1308,7 +1505,9 @@ static void retire_thread(struct sf_calls *e, struct thr *t, uint64_t ns)
     t->pub.exited = 0;
     t->last_fid = SF_FID_NONE;
     t->reached = 0;
-    t->inc++; /* the replay's chain names the incarnation it is of */
+    t->inc++;           /* the replay's chain names the incarnation it is of */
+    t->oid = ++e->noid; /* a new thread: its calls ended (the counts are back to 0) */
+    act_free(&t->act);
 }
 
 static void on_thread(struct sf_calls *e, const struct sf_chunkv *c)
@@ -1880,6 +2079,12 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
     return e;
 }
 
+void sf_calls_set_outermost(struct sf_calls *e, int ends_only)
+{
+    e->outer_on = 1;
+    e->ends_only = ends_only;
+}
+
 void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth)
 {
     e->maxd = max_depth ? max_depth : NONE;
@@ -1917,6 +2122,7 @@ void sf_calls_free(struct sf_calls *e)
         free(e->thrs[i]->och);
         free(e->thrs[i]->ofid);
         free(e->thrs[i]->ostk);
+        act_free(&e->thrs[i]->act);
         free(e->thrs[i]);
     }
     free(e->thrs);
@@ -1939,6 +2145,7 @@ void sf_calls_free(struct sf_calls *e)
     free(e->funcs);
     free(e->fsel);
     free(e->fobj);
+    free(e->outer);
     free(e->batch);
     if (e->rlog)
         sf_log_close(e->rlog);

@@ -60,6 +60,10 @@
 #define SF_CALL_TAIL 2u       /* left by a tail call (its callee follows at the same depth) */
 #define SF_CALL_CLIPPED 4u    /* cut by the time range (started before it / ended after it) */
 #define SF_CALL_UNWOUND 8u    /* ended by unwinding (exception, panic, longjmp) */
+/* With sf_calls_set_outermost: on an end, the call was its function's
+ * outermost active call on its thread (no other delivered call of the
+ * function was open there): what a recursive function's total counts. */
+#define SF_CALL_OUTERMOST 16u
 
 /* One open call on a thread's stack. */
 struct sf_cframe {
@@ -121,6 +125,9 @@ struct sf_crec {
     uint16_t kind;   /* SF_CREC_BEGIN or SF_CREC_END */
     uint16_t flags;  /* end: SF_CALL_* */
     uint64_t hidden; /* end: calls beneath not delivered for the depth limit */
+    /* end: the call's start and self time, as struct sf_call has them (so
+     * that a consumer needs no stack of its own for them) */
+    uint64_t start_ns, self_ns;
 };
 #define SF_CREC_BEGIN 1
 #define SF_CREC_END 2
@@ -171,6 +178,12 @@ struct sf_calls;
  * functions (for -F/-N and sf_calls_func); the engine does not own it. */
 struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const struct sf_select *sel,
                               const struct sf_calls_ops *ops, void *ctx);
+/* Mark each end whose call was the outermost active one of its function on
+ * its thread (SF_CALL_OUTERMOST, in sf_crec.flags and sf_call.flags); with
+ * ends_only, batches (ops.calls) hold only end records, for consumers that
+ * need nothing of a begin but this (report: one pass over the ends, no
+ * stack and no per-thread counts of its own). Before sf_calls_run. */
+void sf_calls_set_outermost(struct sf_calls *e, int ends_only);
 /* Deepest delivered call depth + 1 (convert: 500); 0 = no limit (default). */
 void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth);
 /* Called after every EVENTS chunk and every 64th other one (progress

@@ -34,6 +34,7 @@ void sf_run_free(struct sf_run *r)
         free(r->names[i]);
     free(r->names);
     sf_map_free(&r->namemap);
+    sf_syms_free(r->syms);
     free(r->flowfiles);
     free(r->endings);
 }
@@ -425,21 +426,35 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         }
         sf_log_set_warn(x->log, damage_warn, NULL);
-        x->syms = sf_syms_new();
-        sf_syms_set_quiet(x->syms, 1); /* warnings come through the engine: warning() */
-        for (size_t i = 0; i < r->nsym; i++) {
-            char e2[SF_ERRLEN + 256];
-            if (sf_syms_add_file(x->syms, r->symfiles[i], e2, sizeof e2) != 0) {
-                fprintf(stderr, "sftrace %s: %s\n", r->cmd, e2);
-                ok = 0;
-                break;
+        if (!r->syms) {
+            /* One symbolizer for all the workers (symbols.h: thread-safe):
+             * each object's symbol table is read and sorted once, and a
+             * name asked by two workers is made once. */
+            r->syms = sf_syms_new();
+            sf_syms_set_quiet(r->syms, 1); /* warnings come through the engine: warning() */
+            /* No command run here prints source lines (report, graph, flame
+             * and memory show names only): asking for them would read every
+             * compile unit's line table and DIEs, the largest fixed cost of
+             * a run over a big object (a tenth of a second per worker for
+             * 100,000 functions, and most of its memory). */
+            sf_syms_set_lines(r->syms, 0);
+            for (size_t i = 0; i < r->nsym; i++) {
+                char e2[SF_ERRLEN + 256];
+                if (sf_syms_add_file(r->syms, r->symfiles[i], e2, sizeof e2) != 0) {
+                    fprintf(stderr, "sftrace %s: %s\n", r->cmd, e2);
+                    ok = 0;
+                    break;
+                }
             }
+            if (!ok)
+                break;
         }
-        if (!ok)
-            break;
+        x->syms = r->syms;
         x->ctx = mkctx(arg, x);
         x->freectx = freectx;
         x->e = sf_calls_new(x->log, x->syms, &x->sel, &wops, x->ctx);
+        if (r->outermost)
+            sf_calls_set_outermost(x->e, 1);
         sf_calls_set_tick(x->e, tick, &wc[k]);
     }
     for (int k = 0; k < 64; k++)
@@ -514,11 +529,10 @@ void sf_run_stats(const struct sf_runw *w, int nw, struct sf_calls_stats *st)
 
 void sf_run_done(struct sf_runw *w, int nw)
 {
+    struct sf_run *r = nw > 0 ? w[0].run : NULL;
     for (int k = 0; k < nw; k++) {
         if (w[k].e)
             sf_calls_free(w[k].e);
-        if (w[k].syms)
-            sf_syms_free(w[k].syms);
         if (w[k].log)
             sf_log_close(w[k].log);
         sf_select_free(&w[k].sel);
@@ -527,6 +541,10 @@ void sf_run_done(struct sf_runw *w, int nw)
             w[k].freectx(w[k].ctx);
     }
     free(w);
+    if (r) { /* the engines' names were its (sf_run_gid copied those it gave) */
+        sf_syms_free(r->syms);
+        r->syms = NULL;
+    }
 }
 
 /* ---- names ------------------------------------------------------------------ */

@@ -8,7 +8,8 @@
  * split between workers by a read of the chunk headers (logread.h:
  * sf_log_set_headers_only; each tid's record bytes, largest first to the
  * least loaded worker) and each worker runs its
- * own reader, symbolizer and engine with the selection narrowed to its tids
+ * own reader and engine, with one symbolizer shared by all (names only:
+ * none of these commands shows source lines), the selection narrowed to its tids
  * (the engine skips the other chunks without decoding them). Each worker
  * has its own consumer context; the command merges them after the run,
  * matching functions by name through sf_run_gid. Memory: per worker, the
@@ -63,6 +64,7 @@ struct sf_run {
     int quiet;
     int jobs;               /* 0: one per CPU, at most 8 */
     int follow;             /* --follow-jobs (lib/flows.h) */
+    int outermost;          /* the engines' sf_calls_set_outermost(e, 1) (report) */
     const char **flowfiles; /* --flows FILE */
     size_t nflowfiles;
     struct sf_selopt *selopts;
@@ -72,6 +74,7 @@ struct sf_run {
     char **names;
     size_t nnames, capnames;
     struct sf_map namemap; /* hash -> id + 1 (collisions: chained through probing) */
+    struct sf_syms *syms;  /* the workers' shared symbolizer, during a run */
     /* Set by sf_run_go: the log was damaged (the warnings and the summary,
      * over all workers, were printed once); the command exits
      * SF_EXIT_DAMAGED after its output. */
@@ -125,7 +128,7 @@ struct sf_runw {
     struct sf_run *run;
     int index;
     struct sf_log *log;
-    struct sf_syms *syms;
+    struct sf_syms *syms; /* run->syms (shared, not the worker's) */
     struct sf_select sel;
     struct sf_calls *e;
     struct sf_calls_stats st;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,10 @@ struct sf_syms {
     size_t nobjs;
     struct sf_map byobj; /* struct sf_obj * -> struct sf_symobj * */
     struct arena *arena;
+    /* Held by every entry point that reads or fills the caches, so that
+     * the workers of one run (lib/runcalls.c) share one symbolizer: each
+     * object's symbols are read once, whatever the number of workers. */
+    pthread_mutex_t lock;
 };
 
 /* ---- memory ------------------------------------------------------------- */
@@ -417,13 +422,65 @@ static void load_one(void *ctx, const GElf_Sym *st, const char *name, int rank)
     y->rank = rank;
 }
 
+/* qsort by sym_cmp, in linear time for the addresses: a stable radix sort
+ * on the bytes of the address that differ, then each run of one address
+ * (aliases: a few symbols) by the rest of sym_cmp. An object of 100,000
+ * functions took 9 ms in qsort, under the symbolizer's lock, which the
+ * other workers of a run wait for at their first function. */
+static void sort_syms(struct sym *v, size_t n)
+{
+    if (n < 2)
+        return;
+    uint64_t diff = 0;
+    for (size_t i = 1; i < n; i++)
+        diff |= v[i].addr ^ v[0].addr;
+    struct sym *tmp = sy_malloc(n * sizeof *tmp), *src = v, *dst = tmp;
+    for (unsigned sh = 0; sh < 64; sh += 8) {
+        if (!((diff >> sh) & 0xff))
+            continue;
+        size_t cnt[256] = {0}, pos = 0;
+        for (size_t i = 0; i < n; i++)
+            cnt[(src[i].addr >> sh) & 0xff]++;
+        for (unsigned b = 0; b < 256; b++) {
+            size_t c = cnt[b];
+            cnt[b] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[cnt[(src[i].addr >> sh) & 0xff]++] = src[i];
+        struct sym *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
+    free(tmp);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && v[j].addr == v[i].addr)
+            j++;
+        if (j - i > 16) {
+            qsort(v + i, j - i, sizeof *v, sym_cmp);
+        } else {
+            for (size_t k = i + 1; k < j; k++) { /* insertion: stable, as msort */
+                struct sym x = v[k];
+                size_t m = k;
+                for (; m > i && sym_cmp(&v[m - 1], &x) > 0; m--)
+                    v[m] = v[m - 1];
+                v[m] = x;
+            }
+        }
+        i = j;
+    }
+}
+
 static void load_syms(struct sf_symobj *o, struct elffile *f, int dynsym)
 {
     struct load_ctx c = {o, 0};
     sf_elf_func_syms(f->elf, dynsym, load_one, &c);
     if (!o->nsyms)
         return;
-    qsort(o->syms, o->nsyms, sizeof *o->syms, sym_cmp);
+    sort_syms(o->syms, o->nsyms);
     size_t w = 0; /* one symbol per address: the first (global before local) */
     for (size_t i = 0; i < o->nsyms; i++)
         if (!w || o->syms[w - 1].addr != o->syms[i].addr)
@@ -515,6 +572,7 @@ struct sf_syms *sf_syms_new(void)
     memset(s, 0, sizeof *s);
     s->debug_root = sy_strdup("/usr/lib/debug");
     s->lines = 1;
+    pthread_mutex_init(&s->lock, NULL);
     return s;
 }
 
@@ -553,6 +611,7 @@ void sf_syms_free(struct sf_syms *s)
     free(s->objs);
     free(s->user);
     free(s->debug_root);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -575,18 +634,22 @@ void sf_syms_set_lines(struct sf_syms *s, int lines)
 int sf_syms_add_file(struct sf_syms *s, const char *path, char *err, size_t errlen)
 {
     char why[256];
+    pthread_mutex_lock(&s->lock);
     struct elffile *f = open_elf(s, path, why, sizeof why);
+    if (f) {
+        s->user = sy_realloc(s->user, (s->nuser + 1) * sizeof *s->user);
+        s->user[s->nuser++] = f;
+    }
+    pthread_mutex_unlock(&s->lock);
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, why);
         return -1;
     }
-    s->user = sy_realloc(s->user, (s->nuser + 1) * sizeof *s->user);
-    s->user[s->nuser++] = f;
     return 0;
 }
 
-struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
-                                 size_t build_id_len)
+static struct sf_symobj *syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
+                                     size_t build_id_len)
 {
     for (size_t i = 0; i < s->nobjs; i++) {
         struct sf_symobj *o = s->objs[i];
@@ -609,6 +672,15 @@ struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint
     return o;
 }
 
+struct sf_symobj *sf_syms_object(struct sf_syms *s, const char *path, const uint8_t *build_id,
+                                 size_t build_id_len)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sf_symobj *o = syms_object(s, path, build_id, build_id_len);
+    pthread_mutex_unlock(&s->lock);
+    return o;
+}
+
 int sf_symobj_ok(const struct sf_symobj *o)
 {
     return o->warning == NULL;
@@ -622,7 +694,7 @@ const char *sf_symobj_symfile(const struct sf_symobj *o)
     return o->symsrc ? o->symsrc->path : NULL;
 }
 
-const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
+static const char *symobj_name(struct sf_symobj *o, uint64_t vaddr)
 {
     uint64_t *slot = sf_map_get(&o->names, vaddr, 0);
     if (slot)
@@ -632,7 +704,9 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
     size_t lo = count_le(o->syms, o->nsyms, sizeof *o->syms, vaddr);
     if (lo) {
         struct sym *y = &o->syms[lo - 1];
-        if (!y->name) {
+        if (!y->name && !(y->mangled[0] == '_' && (y->mangled[1] == 'Z' || y->mangled[1] == 'R'))) {
+            y->name = y->mangled; /* not mangled (sf_demangle would copy it) */
+        } else if (!y->name) {
             char *d = sf_demangle(y->mangled);
             y->name = arena_str(o->s, d);
             free(d);
@@ -652,6 +726,14 @@ const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
         name = arena_str(o->s, buf);
     }
     *sf_map_get(&o->names, vaddr, 1) = (uint64_t)(uintptr_t)name;
+    return name;
+}
+
+const char *sf_symobj_name(struct sf_symobj *o, uint64_t vaddr)
+{
+    pthread_mutex_lock(&o->s->lock);
+    const char *name = symobj_name(o, vaddr);
+    pthread_mutex_unlock(&o->s->lock);
     return name;
 }
 
@@ -1247,7 +1329,7 @@ static const char *decl_file(struct cuinfo *c, Dwarf_Die *die)
     return dwarf_filesrc(files, 0, NULL, NULL);
 }
 
-int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
+static int symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
 {
     *file = NULL;
     *line = 0;
@@ -1290,13 +1372,21 @@ int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, in
     return 1;
 }
 
+int sf_symobj_srcline(struct sf_symobj *o, uint64_t vaddr, const char **file, int *line)
+{
+    pthread_mutex_lock(&o->s->lock);
+    int r = symobj_srcline(o, vaddr, file, line);
+    pthread_mutex_unlock(&o->s->lock);
+    return r;
+}
+
 /* ---- log objects -------------------------------------------------------- */
 
 static struct sf_symobj *obj_of(struct sf_syms *s, struct sf_obj *o)
 {
     uint64_t *slot = sf_map_get(&s->byobj, (uint64_t)(uintptr_t)o, 1);
     if (!*slot)
-        *slot = (uint64_t)(uintptr_t)sf_syms_object(s, o->path, o->build_id, o->build_id_len);
+        *slot = (uint64_t)(uintptr_t)syms_object(s, o->path, o->build_id, o->build_id_len);
     return (struct sf_symobj *)(uintptr_t)*slot;
 }
 
@@ -1311,8 +1401,11 @@ const char *sf_syms_obj_name(struct sf_syms *s, struct sf_obj *o, uint32_t idx)
             exit(1);
         }
     }
-    if (!o->names[idx])
-        o->names[idx] = sf_symobj_name(obj_of(s, o), o->func_addr[idx]);
+    if (!o->names[idx]) {
+        pthread_mutex_lock(&s->lock);
+        o->names[idx] = symobj_name(obj_of(s, o), o->func_addr[idx]);
+        pthread_mutex_unlock(&s->lock);
+    }
     return o->names[idx];
 }
 
@@ -1324,5 +1417,8 @@ int sf_syms_obj_srcline(struct sf_syms *s, struct sf_obj *o, uint32_t idx, const
         *line = 0;
         return 0;
     }
-    return sf_symobj_srcline(obj_of(s, o), o->func_addr[idx], file, line);
+    pthread_mutex_lock(&s->lock);
+    int r = symobj_srcline(obj_of(s, o), o->func_addr[idx], file, line);
+    pthread_mutex_unlock(&s->lock);
+    return r;
 }

@@ -28,7 +28,10 @@
  * sorted), then each question reads only its function's own DIEs, so asking
  * for every function of an object costs O(n log n) in its debug info.
  *
- * Strings returned live until sf_syms_free. Not thread-safe.
+ * Strings returned live until sf_syms_free. Thread-safe once set up: the
+ * questions (objects, names, lines) take the symbolizer's lock, so the
+ * workers of a run share one (lib/runcalls.c); the sf_syms_set_* calls and
+ * sf_syms_add_file come before it is shared.
  */
 #ifndef SFTRACE_SYMBOLS_H
 #define SFTRACE_SYMBOLS_H
