@@ -2,12 +2,15 @@
 // user would, and prints what it did as one JSON result for t_viewers.py.
 //
 //   node flamesvg.mjs --svg FILE --shots DIR --tag NAME --click FUNC --search TERM
+//                     [--click-under F]
 //
 // The SVG is served from 127.0.0.1 and opened on its own (not inside a
 // page), so its script runs as it would from a file. Then, with real mouse
 // and keyboard input:
 //   1. before: every frame (#frames > g: name, x, width, shown or not);
-//   2. a click on the widest frame named FUNC (the middle of its rect), and
+//   2. a click on the widest frame named FUNC (with --click-under F, the
+//      widest narrower than F times the root: a zoom that changes the
+//      geometry whatever the timings) (the middle of its rect), and
 //      every frame again: the test checks the clicked frame now spans the
 //      full width, its callees scaled with it, its callers kept, the rest
 //      hidden;
@@ -63,7 +66,8 @@ run(async () => {
     await shot('1-loaded')
 
     // The widest frame of that name (other than the root) is clicked.
-    const cands = result.before.filter(f => f.name === a.click && f.i > 0)
+    const under = a['click-under'] ? Number(a['click-under']) * result.before[0].w : Infinity
+    const cands = result.before.filter(f => f.name === a.click && f.i > 0 && f.w < under)
     if (!cands.length) throw new Error(`no frame named ${a.click}`)
     const target = cands.reduce((m, f) => (f.w > m.w ? f : m))
     result.clicked = target.i
