@@ -903,12 +903,17 @@ RS_CGUS = (16, 1)   # codegen units of the two builds: a release build's, and on
 
 
 def timed_sh(cmd, env=None):
-    """A build step that must succeed; returns (wall s, peak RSS MB)."""
+    """A build step; returns (wall s, peak RSS MB). Raises RuntimeError with
+    the end of its output when it fails (the caller skips what needs it)."""
     rss = os.path.join(B, "tmp", f"rss-{os.getpid()}-{abs(hash(' '.join(cmd)))}")
     os.makedirs(os.path.dirname(rss), exist_ok=True)
     t0 = time.time()
-    sh([TIME, "-f", "%M", "-o", rss, *cmd] if os.path.exists(TIME) else cmd,
-       env=dict(os.environ, **(env or {})))
+    r = subprocess.run([TIME, "-f", "%M", "-o", rss, *cmd] if os.path.exists(TIME) else cmd,
+                       env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        rm(rss)
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stdout[-1500:]}")
     wall = time.time() - t0
     try:
         mb = int(open(rss).read().split()[-1]) / 1024
@@ -951,9 +956,6 @@ def build_rspack_rust():
         rm(gen_d)
         out["build"] = dict(json.load(open(info)), cached=True)
         return out
-    for old in glob.glob(os.path.join(root, "*")):
-        if os.path.isdir(old) and old not in (d, gen_d):
-            rm(old)
     rm(d)
     os.rename(gen_d, d)
     src = os.path.join(d, "rsgen.rs")
@@ -967,22 +969,30 @@ def build_rspack_rust():
                          os.path.join(d, f"librsgen_{cgus}.rlib")], env)
 
     t0 = time.time()
-    with concurrent.futures.ThreadPoolExecutor(2) as ex:
-        built = dict(zip(RS_CGUS, ex.map(rlib, RS_CGUS)))
-    build = {"rustc": rustv.splitlines()[0], "both_wall_s": time.time() - t0,
-             "loadavg": os.getloadavg()[0]}
-    for cgus, node in zip(RS_CGUS, (out["node"], out["node1"])):
-        # -C link-dead-code: keep the 84,000 functions nothing calls, as the
-        # C build keeps them (the linker's --gc-sections would drop them)
-        lw, lm = timed_sh(["rustc", "--edition", "2021", "--crate-type", "cdylib",
-                           "--crate-name", "rspack_rs", "-C", "opt-level=2", "-g",
-                           "-C", "link-dead-code", "--extern",
-                           f"rsgen={os.path.join(d, f'librsgen_{cgus}.rlib')}", glue,
-                           "-o", node], env)
-        build[f"cgu{cgus}"] = {"rlib_wall_s": built[cgus][0], "rlib_rss_mb": built[cgus][1],
-                               "link_wall_s": lw, "link_rss_mb": lm}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            built = dict(zip(RS_CGUS, ex.map(rlib, RS_CGUS)))
+        build = {"rustc": rustv.splitlines()[0], "both_wall_s": time.time() - t0,
+                 "loadavg": os.getloadavg()[0]}
+        for cgus, node in zip(RS_CGUS, (out["node"], out["node1"])):
+            # -C link-dead-code: keep the 84,000 functions nothing calls, as
+            # the C build keeps them (the linker's --gc-sections drops them)
+            lw, lm = timed_sh(["rustc", "--edition", "2021", "--crate-type", "cdylib",
+                               "--crate-name", "rspack_rs", "-C", "opt-level=2", "-g",
+                               "-C", "link-dead-code", "--extern",
+                               f"rsgen={os.path.join(d, f'librsgen_{cgus}.rlib')}", glue,
+                               "-o", node], env)
+            build[f"cgu{cgus}"] = {"rlib_wall_s": built[cgus][0], "rlib_rss_mb": built[cgus][1],
+                                   "link_wall_s": lw, "link_rss_mb": lm}
+    except RuntimeError as ex_:
+        warn(f"rspack rust: the build failed, the Rust variant is skipped: {ex_}")
+        rm(d)
+        return None
     for f in glob.glob(os.path.join(d, "*.rlib")) + [src]:
         rm(f)
+    for old in glob.glob(os.path.join(root, "*")):  # older builds, once this one stands
+        if os.path.isdir(old) and old != d:
+            rm(old)
     with open(info, "w") as f:
         json.dump(build, f, indent=1)
     log(f"rspack rust: built in {build['both_wall_s']:.0f} s (" + ", ".join(
