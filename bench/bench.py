@@ -1098,11 +1098,11 @@ def bench_rspack(w):
     # the readers, on each shape's last log
     calls = exp // 2
 
-    def reader(cmd, out=None):
+    def reader(cmd, out=None, env=None):
         def f(rep):
             if out:
                 rm(out)
-            r, o, e = run(cmd)
+            r, o, e = run(cmd, env=env)
             r["stderr"] = e[-300:]
             if out:
                 rm(out)
@@ -1126,6 +1126,13 @@ def bench_rspack(w):
             ("convert --format sqlite --no-indexes",
              reader([SF, "convert", "-q", "--format", "sqlite", "--no-indexes", logf, "-o", db],
                     db)))]
+        if shape == "Rust":
+            # a diagnostic: the call engine's unwinding rule (a Rust object
+            # can unwind, so every entry is checked) switched off, to show
+            # its share of report's time; the C object never turns it on
+            readers.append(((shape, "report -j 1, SFTRACE_NO_UNWIND_RULE=1"),
+                            reader([SF, "report", "-q", "-j", "1", logf],
+                                   env={"SFTRACE_NO_UNWIND_RULE": "1"})))
     log(f"rspack: {len(readers)} readers x {REPS} runs on the {exp:,}-event logs "
         f"({', '.join(shapes)})")
     allr = interleave(readers, REPS)
