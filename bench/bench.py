@@ -996,7 +996,7 @@ def build_rspack_rust():
     with open(info, "w") as f:
         json.dump(build, f, indent=1)
     log(f"rspack rust: built in {build['both_wall_s']:.0f} s (" + ", ".join(
-        f"{c} CGUs {build[f'cgu{c}']['rlib_wall_s']:.0f} s, "
+        f"{c} CGU{'s' if c > 1 else ''} {build[f'cgu{c}']['rlib_wall_s']:.0f} s, "
         f"{(build[f'cgu{c}']['rlib_rss_mb'] or 0) / 1024:.1f} GB" for c in RS_CGUS) + ")")
     out["build"] = build
     return out

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_calls.py many|rspack|rspack-rust OUTDIR [FUNCTIONS] - write the packing benchmark's workloads.
+"""gen_calls.py many|rspack|rspack-rust OUTDIR [FUNCTIONS] - the packing benchmark's workloads.
 
 Both are C programs whose events spread over thousands of functions, the
 shape of issue 13 (a big Rust addon) and of issue 10's rspack trace, where
