@@ -62,7 +62,9 @@ fn run_roots(n: u64, mut r: u64) -> u64 {
     let mut x = r;
     let mut i = 0;
     while i < n {
-        r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        r = r
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let (a, b) = ((r >> 20) % len, (r >> 42) % len);
         x = roots[a.min(b) as usize](x, 12);
         i += 1;
@@ -78,7 +80,9 @@ fn run_threads(nth: u32, n: u64) -> u64 {
             std::thread::spawn(move || run_roots(n, seed))
         })
         .collect();
-    workers.into_iter().fold(0, |sum, w| sum ^ w.join().expect("a worker panicked"))
+    workers
+        .into_iter()
+        .fold(0, |sum, w| sum ^ w.join().expect("a worker panicked"))
 }
 
 unsafe fn fail(env: napi_env, msg: &'static [u8]) -> napi_value {
@@ -90,8 +94,14 @@ unsafe extern "C" fn run(env: napi_env, info: napi_callback_info) -> napi_value 
     let mut argc: usize = 2;
     let mut argv: [napi_value; 2] = [std::ptr::null_mut(); 2];
     let (mut nth, mut n): (i32, i64) = (0, 0);
-    if napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), std::ptr::null_mut(),
-        std::ptr::null_mut()) != 0
+    if napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    ) != 0
         || argc != 2
         || napi_get_value_int32(env, argv[0], &mut nth) != 0
         || napi_get_value_int64(env, argv[1], &mut n) != 0
@@ -115,7 +125,14 @@ unsafe extern "C" fn run(env: napi_env, info: napi_callback_info) -> napi_value 
 pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
     let mut f = std::ptr::null_mut();
     let name = b"run\0".as_ptr() as *const c_char;
-    if napi_create_function(env, name, NAPI_AUTO_LENGTH, run, std::ptr::null_mut(), &mut f) != 0
+    if napi_create_function(
+        env,
+        name,
+        NAPI_AUTO_LENGTH,
+        run,
+        std::ptr::null_mut(),
+        &mut f,
+    ) != 0
         || napi_set_named_property(env, exports, name, f) != 0
     {
         return std::ptr::null_mut();
