@@ -18,7 +18,10 @@ XRay sleds not patched, XRay FDR and basic modes, uftrace, llvm-xray):
   rspack      issue 10's shape: a node addon of 100,000 generated functions
               (bench/gen_calls.py rspack, bench/rspack_addon.c) run by node on
               several native threads, recorded, then info, report, convert
-              (Perfetto, SQLite) and the symbolizer on it (one CU and eight)
+              (Perfetto, SQLite) and the symbolizer on it (one CU and eight);
+              beside it, in the same run, its Rust variant: the same calls
+              in a Rust cdylib (gen_calls.py rspack-rust, rspack_addon.rs;
+              16 codegen units and one), skipped without rustc
 
 Everything is built under build/bench/. Results: build/bench/results.json
 (every run), build/bench/results.md (the tables docs/benchmarks.md quotes),
@@ -895,6 +898,110 @@ def build_rspack():
     return out
 
 
+RS_RUSTFLAGS = ["--edition", "2021", "-Zinstrument-xray=always", "-C", "opt-level=1", "-g"]
+RS_CGUS = (16, 1)   # codegen units of the two builds: a release build's, and one
+
+
+def timed_sh(cmd, env=None):
+    """A build step; returns (wall s, peak RSS MB). Raises RuntimeError with
+    the end of its output when it fails (the caller skips what needs it)."""
+    rss = os.path.join(B, "tmp", f"rss-{os.getpid()}-{abs(hash(' '.join(cmd)))}")
+    os.makedirs(os.path.dirname(rss), exist_ok=True)
+    t0 = time.time()
+    r = subprocess.run([TIME, "-f", "%M", "-o", rss, *cmd] if os.path.exists(TIME) else cmd,
+                       env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        rm(rss)
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stdout[-1500:]}")
+    wall = time.time() - t0
+    try:
+        mb = int(open(rss).read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        mb = None
+    rm(rss)
+    return wall, mb
+
+
+def build_rspack_rust():
+    """The Rust variant of the rspack shape (docs/benchmarks.md, section 11,
+    Rust variant): bench/gen_calls.py rspack-rust writes the same 100,000
+    functions, calls and arithmetic as the C (one model), as one crate
+    `rsgen` (module mM: functions M*100..M*100+99), compiled to an rlib with
+    XRay sleds; bench/rspack_addon.rs, the hand-written N-API glue (no
+    sleds), links it into a cdylib node loads. Two builds: 16 codegen units
+    (a release build's) and 1 (for the symbolizer). rustc only, no cargo:
+    nothing is fetched. Cached by the generated code's hash and rustc's
+    version; the build times and peak RSS are kept in build.json. Returns
+    {"node": .., "node1": .., "build": {..}}, or None without rustc."""
+    if not shutil.which("rustc"):
+        warn("rspack rust: no rustc: the Rust variant is skipped")
+        return None
+    root = os.path.join(B, "rspack-rust")
+    gen_d = os.path.join(root, "gen")
+    rm(gen_d)
+    sh([sys.executable, os.path.join(BENCH, "gen_calls.py"), "rspack-rust", gen_d])
+    glue = os.path.join(BENCH, "rspack_addon.rs")
+    rustv = subprocess.run(["rustc", "-vV"], stdout=subprocess.PIPE, text=True).stdout
+    h = hashlib.sha256()
+    for f in (os.path.join(gen_d, "rsgen.rs"), glue):
+        h.update(open(f, "rb").read())
+    h.update(f"{RS_RUSTFLAGS} {RS_CGUS} {rustv}".encode())
+    d = os.path.join(root, h.hexdigest()[:12])
+    out = {"node": os.path.join(d, "rspack_rs.node"),
+           "node1": os.path.join(d, "rspack_rs_1cgu.node")}
+    info = os.path.join(d, "build.json")
+    if all(os.path.exists(v) for v in (*out.values(), info)):
+        log(f"rspack rust: cached build {d}")
+        rm(gen_d)
+        out["build"] = dict(json.load(open(info)), cached=True)
+        return out
+    rm(d)
+    os.rename(gen_d, d)
+    src = os.path.join(d, "rsgen.rs")
+    env = {"RUSTC_BOOTSTRAP": "1"}
+    log(f"rspack rust: compiling 100,000 functions with rustc, {RS_CGUS[0]} codegen units "
+        f"and {RS_CGUS[1]}, at once (cached afterwards)")
+
+    def rlib(cgus):
+        return timed_sh(["rustc", *RS_RUSTFLAGS, "--crate-type", "rlib", "--crate-name", "rsgen",
+                         "-C", f"codegen-units={cgus}", src, "-o",
+                         os.path.join(d, f"librsgen_{cgus}.rlib")], env)
+
+    t0 = time.time()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            built = dict(zip(RS_CGUS, ex.map(rlib, RS_CGUS)))
+        build = {"rustc": rustv.splitlines()[0], "both_wall_s": time.time() - t0,
+                 "loadavg": os.getloadavg()[0]}
+        for cgus, node in zip(RS_CGUS, (out["node"], out["node1"])):
+            # -C link-dead-code: keep the 84,000 functions nothing calls, as
+            # the C build keeps them (the linker's --gc-sections drops them)
+            lw, lm = timed_sh(["rustc", "--edition", "2021", "--crate-type", "cdylib",
+                               "--crate-name", "rspack_rs", "-C", "opt-level=2", "-g",
+                               "-C", "link-dead-code", "--extern",
+                               f"rsgen={os.path.join(d, f'librsgen_{cgus}.rlib')}", glue,
+                               "-o", node], env)
+            build[f"cgu{cgus}"] = {"rlib_wall_s": built[cgus][0], "rlib_rss_mb": built[cgus][1],
+                                   "link_wall_s": lw, "link_rss_mb": lm}
+    except RuntimeError as ex_:
+        warn(f"rspack rust: the build failed, the Rust variant is skipped: {ex_}")
+        rm(d)
+        return None
+    for f in glob.glob(os.path.join(d, "*.rlib")) + [src]:
+        rm(f)
+    for old in glob.glob(os.path.join(root, "*")):  # older builds, once this one stands
+        if os.path.isdir(old) and old != d:
+            rm(old)
+    with open(info, "w") as f:
+        json.dump(build, f, indent=1)
+    log(f"rspack rust: built in {build['both_wall_s']:.0f} s (" + ", ".join(
+        f"{c} CGU{'s' if c > 1 else ''} {build[f'cgu{c}']['rlib_wall_s']:.0f} s, "
+        f"{(build[f'cgu{c}']['rlib_rss_mb'] or 0) / 1024:.1f} GB" for c in RS_CGUS) + ")")
+    out["build"] = build
+    return out
+
+
 def build_symsbench():
     exe = os.path.join(B, "symsbench")
     inc = ["-I" + os.path.join(ROOT, x) for x in ("common", "include", "lib")]
@@ -906,109 +1013,165 @@ def build_symsbench():
 
 
 def bench_rspack(w):
+    """Both shapes of the rspack workload in one run: the C addon and its Rust
+    variant make the same calls (one model, bench/gen_calls.py), so the C
+    counting build's count and checksum are both's. Recordings of both are
+    interleaved, then the readers on both logs, then the symbolizer.
+    Returns (C results, Rust results or None)."""
     if not shutil.which("node") or not os.path.exists("/usr/include/node/node_api.h"):
         warn("rspack: no node or no /usr/include/node/node_api.h (Debian package nodejs): skipped")
-        return None
+        return None, None
     rs = build_rspack()
+    rr = build_rspack_rust()
     js = os.path.join(BENCH, "rspack.js")
     threads, roots = RS_THREADS, RS_ROOTS
     _, out, _ = run([rs["count"], str(threads), str(roots)])
     m = re.search(r"events=(\d+) checksum=(\w+)", out)
     if not m:
         warn(f"rspack: the counting build says {out.strip()!r}")
-        return None
+        return None, None
     exp, checksum = int(m.group(1)), m.group(2)
     d = os.path.join(B, "rspack", "run")
     os.makedirs(d, exist_ok=True)
-    logf = os.path.join(d, "rspack.log")
-    args = ["node", js, rs["node"], str(threads), str(roots)]
+    shapes = {"C": {"node": rs["node"], "log": os.path.join(d, "rspack.log"),
+                    "syms": (("8 compile units", rs["node"]), ("1 compile unit", rs["node1"]))}}
+    if rr:
+        shapes["Rust"] = {"node": rr["node"], "log": os.path.join(d, "rspack_rs.log"),
+                          "syms": ((f"{RS_CGUS[0]} codegen units", rr["node"]),
+                                   (f"{RS_CGUS[1]} codegen unit", rr["node1"]))}
 
     def same_output(name, out):
         if f"checksum={checksum}" not in out:
             warn(f"rspack {name}: output {out.strip()!r}, expected checksum={checksum}")
 
-    def untraced(rep):
-        r, out, _ = run(args)
-        same_output("untraced", out)
-        r["events"] = exp
-        return r
+    def untraced(shape):
+        args = ["node", js, shapes[shape]["node"], str(threads), str(roots)]
 
-    def traced(rep):
-        rm(logf)
-        r, out, err = run([SF, "record", "-o", logf, "--", *args])
-        same_output("sftrace", out)
-        s = sftrace_summary(err) or {"events": None}
-        r["events"] = s["events"]
-        r["bytes"] = os.path.getsize(logf) if os.path.exists(logf) else None
-        if s["events"] != exp:
-            warn(f"rspack sftrace: {s['events']} events recorded, {exp} expected")
-        return r
+        def f(rep):
+            r, out, _ = run(args)
+            same_output(f"{shape} untraced", out)
+            r["events"] = exp
+            return r
+        return f
 
-    log(f"rspack: node + addon, {threads} threads x {roots:,} roots = {exp:,} events, "
-        f"2 variants x {REPS} runs")
-    runs = interleave([("node, untraced", untraced), ("sftrace record", traced)], REPS)
-    rec = overheads(runs, "node, untraced", exp)
-    # the readers, on the last log
+    def traced(shape):
+        logf = shapes[shape]["log"]
+        args = ["node", js, shapes[shape]["node"], str(threads), str(roots)]
+
+        def f(rep):
+            rm(logf)
+            r, out, err = run([SF, "record", "-o", logf, "--", *args])
+            same_output(f"{shape} sftrace", out)
+            s = sftrace_summary(err) or {"events": None}
+            r["events"] = s["events"]
+            r["bytes"] = os.path.getsize(logf) if os.path.exists(logf) else None
+            if s["events"] != exp:
+                warn(f"rspack {shape} sftrace: {s['events']} events recorded, {exp} expected")
+            return r
+        return f
+
+    variants = []
+    for shape in shapes:
+        variants += [((shape, "node, untraced"), untraced(shape)),
+                     ((shape, "sftrace record"), traced(shape))]
+    log(f"rspack: node + addon ({' and '.join(shapes)}), {threads} threads x {roots:,} roots = "
+        f"{exp:,} events, {len(variants)} variants x {REPS} runs")
+    allruns = interleave(variants, REPS)
+    res = {}
+    for shape in shapes:
+        runs = {n: allruns[(sh_, n)] for sh_, n in allruns if sh_ == shape}
+        res[shape] = {"threads": threads, "roots": roots, "events": exp, "calls": exp // 2,
+                      "runs": runs, "record": overheads(runs, "node, untraced", exp)}
+    if rr:
+        # the object's sleds: every generated function, and only them (the
+        # glue has none, so every event is a generated function's)
+        o = subprocess.run([SF, "info", "--format", "json", shapes["Rust"]["log"]],
+                           stdout=subprocess.PIPE, text=True).stdout
+        try:
+            objs = json.loads(o)["objects"]
+            res["Rust"]["object"] = {"functions": objs[0]["functions"], "sleds": objs[0]["sleds"]}
+            if len(objs) != 1 or objs[0]["functions"] != 100000:
+                warn(f"rspack Rust: the log's objects: {objs}, expected 100,000 functions")
+        except (ValueError, KeyError, IndexError):
+            warn(f"rspack Rust: sftrace info says {o[-200:]!r}")
+        res["Rust"]["build"] = rr["build"]
+    # the readers, on each shape's last log
     calls = exp // 2
-    db = os.path.join(d, "rspack.db")
-    pb = os.path.join(d, "rspack.pb.gz")
 
-    def reader(cmd, out=None):
+    def reader(cmd, out=None, env=None):
         def f(rep):
             if out:
                 rm(out)
-            r, o, e = run(cmd)
+            r, o, e = run(cmd, env=env)
             r["stderr"] = e[-300:]
             if out:
                 rm(out)
             return r
         return f
 
-    readers = [
-        ("info", reader([SF, "info", logf])),
-        ("report -j 2", reader([SF, "report", "-q", "-j", "2", logf])),
-        ("report -j 1", reader([SF, "report", "-q", "-j", "1", logf])),
-        ("report -j 2 --no-lines", reader([SF, "report", "-q", "-j", "2", "--no-lines", logf])),
-        ("convert (Perfetto .pb.gz)", reader([SF, "convert", "-q", logf, "-o", pb], pb)),
-        ("convert --format sqlite", reader([SF, "convert", "-q", "--format", "sqlite", logf,
-                                            "-o", db], db)),
-        ("convert --format sqlite --no-indexes",
-         reader([SF, "convert", "-q", "--format", "sqlite", "--no-indexes", logf, "-o", db],
-                db)),
-    ]
-    log(f"rspack: {len(readers)} readers x {REPS} runs on the {exp:,}-event log")
-    rruns = interleave(readers, REPS)
-    rsum = {}
-    for n, rs_ in rruns.items():
-        rsum[n] = {"wall_s": stats([r["wall"] for r in rs_]),
-                   "cpu_s": stats([r["cpu"] for r in rs_]),
-                   "mev_per_s": stats([exp / r["wall"] / 1e6 for r in rs_]),
-                   "mev_per_cpu_s": stats([exp / r["cpu"] / 1e6 for r in rs_ if r["cpu"] > 0]),
-                   "mcalls_per_s": stats([calls / r["wall"] / 1e6 for r in rs_]),
-                   "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs_ if r["maxrss_kb"]])}
-    log_bytes = os.path.getsize(logf) if os.path.exists(logf) else None
-    rm(logf)
-    # the symbolizer: names and lines of every function, 8 compile units and 1
+    readers = []
+    for shape, sd in shapes.items():
+        logf, tag = sd["log"], "" if shape == "C" else "_rs"
+        db = os.path.join(d, f"rspack{tag}.db")
+        pb = os.path.join(d, f"rspack{tag}.pb.gz")
+        readers += [((shape, n), f) for n, f in (
+            ("info", reader([SF, "info", logf])),
+            ("report -j 2", reader([SF, "report", "-q", "-j", "2", logf])),
+            ("report -j 1", reader([SF, "report", "-q", "-j", "1", logf])),
+            ("report -j 2 --no-lines", reader([SF, "report", "-q", "-j", "2", "--no-lines",
+                                               logf])),
+            ("convert (Perfetto .pb.gz)", reader([SF, "convert", "-q", logf, "-o", pb], pb)),
+            ("convert --format sqlite", reader([SF, "convert", "-q", "--format", "sqlite", logf,
+                                                "-o", db], db)),
+            ("convert --format sqlite --no-indexes",
+             reader([SF, "convert", "-q", "--format", "sqlite", "--no-indexes", logf, "-o", db],
+                    db)))]
+        if shape == "Rust":
+            # a diagnostic: the call engine's unwinding rule (a Rust object
+            # can unwind, so every entry is checked) switched off, to show
+            # its share of report's time; the C object never turns it on
+            readers.append(((shape, "report -j 1, SFTRACE_NO_UNWIND_RULE=1"),
+                            reader([SF, "report", "-q", "-j", "1", logf],
+                                   env={"SFTRACE_NO_UNWIND_RULE": "1"})))
+    log(f"rspack: {len(readers)} readers x {REPS} runs on the {exp:,}-event logs "
+        f"({', '.join(shapes)})")
+    allr = interleave(readers, REPS)
     sb = build_symsbench()
-    sym = {}
-    for name, obj in (("8 compile units", rs["node"]), ("1 compile unit", rs["node1"])):
-        vals = []
-        for _ in range(REPS):
-            _, o, _ = run([sb, obj])
-            mm = re.search(r"funcs (\d+) resolve_s ([\d.]+) names_s ([\d.]+) lines_s ([\d.]+) "
-                           r"total_s ([\d.]+)", o)
-            if mm:
-                vals.append({"funcs": int(mm.group(1)), "total_s": float(mm.group(5)),
-                             "names_s": float(mm.group(3)), "lines_s": float(mm.group(4))})
-            else:
-                warn(f"symsbench {obj}: {o.strip()[-200:]!r}")
-        sym[name] = {"funcs": vals[0]["funcs"] if vals else None,
-                     "total_s": stats([v["total_s"] for v in vals]),
-                     "names_s": stats([v["names_s"] for v in vals]),
-                     "lines_s": stats([v["lines_s"] for v in vals])}
-    return {"threads": threads, "roots": roots, "events": exp, "calls": calls,
-            "log_bytes": log_bytes, "runs": runs, "record": rec, "reader_runs": rruns,
-            "readers": rsum, "symbols": sym}
+    for shape, sd in shapes.items():
+        rruns = {n: allr[(sh_, n)] for sh_, n in allr if sh_ == shape}
+        rsum = {}
+        for n, rs_ in rruns.items():
+            rsum[n] = {"wall_s": stats([r["wall"] for r in rs_]),
+                       "cpu_s": stats([r["cpu"] for r in rs_]),
+                       "mev_per_s": stats([exp / r["wall"] / 1e6 for r in rs_]),
+                       "mev_per_cpu_s": stats([exp / r["cpu"] / 1e6 for r in rs_
+                                               if r["cpu"] > 0]),
+                       "mcalls_per_s": stats([calls / r["wall"] / 1e6 for r in rs_]),
+                       "maxrss_mb": stats([r["maxrss_kb"] / 1024 for r in rs_
+                                           if r["maxrss_kb"]])}
+        logf = sd["log"]
+        res[shape].update({"log_bytes": os.path.getsize(logf) if os.path.exists(logf) else None,
+                           "reader_runs": rruns, "readers": rsum})
+        rm(logf)
+        # the symbolizer: names and lines of every function, many units and 1
+        sym = {}
+        for name, obj in sd["syms"]:
+            vals = []
+            for _ in range(REPS):
+                _, o, _ = run([sb, obj])
+                mm = re.search(r"funcs (\d+) resolve_s ([\d.]+) names_s ([\d.]+) "
+                               r"lines_s ([\d.]+) total_s ([\d.]+)", o)
+                if mm:
+                    vals.append({"funcs": int(mm.group(1)), "total_s": float(mm.group(5)),
+                                 "names_s": float(mm.group(3)), "lines_s": float(mm.group(4))})
+                else:
+                    warn(f"symsbench {obj}: {o.strip()[-200:]!r}")
+            sym[name] = {"funcs": vals[0]["funcs"] if vals else None,
+                         "total_s": stats([v["total_s"] for v in vals]),
+                         "names_s": stats([v["names_s"] for v in vals]),
+                         "lines_s": stats([v["lines_s"] for v in vals])}
+        res[shape]["symbols"] = sym
+    return res["C"], res.get("Rust")
 
 
 # ---------------------------------------------------------------- report
@@ -1045,6 +1208,27 @@ def record_table(s):
                      ratio, mmm(v["bytes_per_event"], 2), f1((v["maxrss_mb"] or {}).get("median"), 0)])
     return table(["variant", "wall s", "CPU s (user+sys)", "ns/event wall", "ns/event CPU",
                   "CPU cost / FDR's", "bytes/event", "peak RSS MB"], rows)
+
+
+def rspack_tables(rs, what):
+    """The tables of one rspack shape: recording, readers, symbolizer."""
+    md = [record_table(rs["record"])]
+    md.append(f"\nLog: {(rs['log_bytes'] or 0) / 1e6:.1f} MB.\n")
+    rows = []
+    for n, v in rs["readers"].items():
+        sql = "sqlite" in n
+        rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
+                     mmm(v["mcalls_per_s"] if sql else v["mev_per_s"], 1),
+                     mmm(v["mev_per_cpu_s"], 1) if not sql else "-",
+                     f1((v["maxrss_mb"] or {}).get("median"), 0)])
+    md.append(table(["reader", "wall s", "CPU s", "M events/s (sqlite: M calls/s), wall",
+                     "M events per CPU-s", "peak RSS MB"], rows))
+    rows = [[n, f"{v['funcs']:,}" if v["funcs"] else "-", mmm(v["total_s"], 3),
+             mmm(v["names_s"], 3), mmm(v["lines_s"], 3)] for n, v in rs["symbols"].items()]
+    md.append(f"\nThe symbolizer on the {what} (bench/symsbench.c: names, then lines, of "
+              "every function):\n")
+    md.append(table(["object", "functions", "names + lines s", "names s", "lines s"], rows))
+    return md
 
 
 def report(res):
@@ -1137,22 +1321,20 @@ def report(res):
         md.append(f"\n### rspack-shaped: a node addon of 100,000 functions, {rs['threads']} "
                   f"native threads x {rs['roots']:,} roots = {rs['events']:,} events "
                   f"({rs['calls']:,} calls)\n")
-        md.append(record_table(rs["record"]))
-        md.append(f"\nLog: {(rs['log_bytes'] or 0) / 1e6:.1f} MB.\n")
-        rows = []
-        for n, v in rs["readers"].items():
-            sql = "sqlite" in n
-            rows.append([n, mmm(v["wall_s"], 3), mmm(v["cpu_s"], 3),
-                         mmm(v["mcalls_per_s"] if sql else v["mev_per_s"], 1),
-                         mmm(v["mev_per_cpu_s"], 1) if not sql else "-",
-                         f1((v["maxrss_mb"] or {}).get("median"), 0)])
-        md.append(table(["reader", "wall s", "CPU s", "M events/s (sqlite: M calls/s), wall",
-                         "M events per CPU-s", "peak RSS MB"], rows))
-        rows = [[n, f"{v['funcs']:,}" if v["funcs"] else "-", mmm(v["total_s"], 3),
-                 mmm(v["names_s"], 3), mmm(v["lines_s"], 3)] for n, v in rs["symbols"].items()]
-        md.append("\nThe symbolizer on the addon (bench/symsbench.c: names, then lines, of "
-                  "every function):\n")
-        md.append(table(["object", "functions", "names + lines s", "names s", "lines s"], rows))
+        md += rspack_tables(rs, "addon")
+    rr = res.get("rspack_rust")
+    if rr:
+        md.append(f"\n### rspack-shaped, Rust variant: a Rust cdylib of 100,000 functions "
+                  f"(the same calls), {rr['threads']} native threads x {rr['roots']:,} roots = "
+                  f"{rr['events']:,} events ({rr['calls']:,} calls)\n")
+        bd = rr["build"]
+        md.append(f"Built with {bd['rustc']}: " + ", ".join(
+            f"{c} codegen unit{'s' if c > 1 else ''} {bd[f'cgu{c}']['rlib_wall_s']:.0f} s "
+            f"(peak RSS {f1((bd[f'cgu{c}']['rlib_rss_mb'] or 0) / 1024)} GB) + link "
+            f"{bd[f'cgu{c}']['link_wall_s']:.1f} s" for c in RS_CGUS) +
+            f"; both at once {bd['both_wall_s']:.0f} s wall, load {bd['loadavg']:.2f} at the end."
+            f"{' (cached: built by an earlier run)' if bd.get('cached') else ''}\n")
+        md += rspack_tables(rr, "cdylib")
     g = goals(res)
     if g:
         md.append("\n### Goals\n")
@@ -1201,20 +1383,22 @@ def goals(res):
         v = s["sftrace"]["ns_per_event_cpu"]["median"] / fdr if fdr > 0 else None
         add("sftrace CPU cost / XRay FDR's, every core busy, 4,096 functions", "<= 0.20", v,
             v is not None and v <= 0.2, "{:.2f}")
-    rs = res.get("rspack")
-    if rs:
+    for key, label in (("rspack", "rspack-shaped"), ("rspack_rust", "rspack-shaped, Rust")):
+        rs = res.get(key)
+        if not rs:
+            continue
         v = rs["record"]["sftrace record"]["bytes_per_event"]["median"]
-        add("rspack-shaped: bytes/event", "<= 3", v, v <= 3, "{:.2f}")
+        add(f"{label}: bytes/event", "<= 3", v, v <= 3, "{:.2f}")
         for n in ("report -j 2", "report -j 2 --no-lines"):
             v = rs["readers"][n]["mev_per_s"]["median"]
-            add(f"rspack-shaped: {n}, M events/s (wall)", ">= 100", v, v >= 100, "{:.1f}")
+            add(f"{label}: {n}, M events/s (wall)", ">= 100", v, v >= 100, "{:.1f}")
         for n in ("convert --format sqlite", "convert --format sqlite --no-indexes"):
             v = rs["readers"][n]["mcalls_per_s"]["median"]
-            add(f"rspack-shaped: {n}, M calls/s (wall)", ">= 3", v, v >= 3, "{:.2f}")
+            add(f"{label}: {n}, M calls/s (wall)", ">= 3", v, v >= 3, "{:.2f}")
         for n, x in rs["symbols"].items():
             if x["total_s"]:
                 v = x["total_s"]["median"]
-                add(f"rspack-shaped: names + lines, 100k functions, {n} (s)", "< 2", v, v < 2,
+                add(f"{label}: names + lines, 100k functions, {n} (s)", "< 2", v, v < 2,
                     "{:.3f}")
     lu = res.get("lua")
     if lu and lu["summary"]["sftrace record"].get("ns_per_event_wall"):
@@ -1279,7 +1463,7 @@ def main():
     if want("lua"):
         res["lua"] = bench_lua(w)
     if want("rspack"):
-        res["rspack"] = bench_rspack(w)
+        res["rspack"], res["rspack_rust"] = bench_rspack(w)
     res["machine"]["loadavg_end"] = os.getloadavg()
     res["elapsed_s"] = time.time() - T_START
     res["goals"] = goals(res)
