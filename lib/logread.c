@@ -271,8 +271,9 @@ static int spool_stream(const char *path, int in, char *err, size_t errlen)
     }
     if (out < 0) {
         snprintf(err, errlen,
-                 "%s: not a regular file, and no temporary file in %s to copy it to: %s", path, dir,
-                 strerror(errno));
+                 "%s: not a regular file, and no temporary file in %s to copy it to: %s "
+                 "(TMPDIR names the directory)",
+                 path, dir, strerror(errno));
         close(in);
         return -1;
     }
