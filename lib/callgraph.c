@@ -340,12 +340,13 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
     g->queue = malloc(g->n * sizeof *g->queue);
     if (!g->callees || !g->seen || !g->queue)
         goto fail;
-    size_t j = 0;
+    size_t j = 0, k = 0;
     for (size_t i = 0; i < g->n; i++) {
         g->s[i].e0 = (uint32_t)j;
-        while (j < nedges && edges[j].from == i) {
-            g->callees[j] = edges[j].to;
-            j++;
+        while (k < nedges && edges[k].from == i) { /* sorted, once each */
+            if (j == g->s[i].e0 || g->callees[j - 1] != edges[k].to)
+                g->callees[j++] = edges[k].to;
+            k++;
         }
         g->s[i].e1 = (uint32_t)j;
     }
@@ -372,6 +373,17 @@ int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t call
         return 1; /* not known (or not scanned): assume it can */
     uint32_t a = g->x2s[caller] - 1, b = g->x2s[callee] - 1;
     if (g->s[b].taken)
+        return 1;
+    /* the common case, a direct call: a's own few edges, sorted */
+    const uint32_t *lo = g->callees + g->s[a].e0, *hi = g->callees + g->s[a].e1;
+    while (lo < hi) {
+        const uint32_t *m = lo + (hi - lo) / 2;
+        if (*m < b)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    if (lo < g->callees + g->s[a].e1 && *lo == b)
         return 1;
     uint64_t *slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
     if (*slot)
