@@ -75,7 +75,7 @@
 #define UNWIND_MAX 65536u    /* frames searched for a non-top exit */
 #define FID_CACHE_MAX (1u << 24)
 #define NONE 0xffffffffu
-#define QUIET_BITS 16 /* 512 kB: the (caller, callee) pairs of a big program's calls */
+#define QUIET_BITS 16 /* 2 MB, in sets of two: the (caller, callee) pairs of a big program */
 #define QUIET_N (1u << QUIET_BITS)
 
 #define ST_CAND 1u    /* a candidate (see above) */
@@ -976,18 +976,20 @@ static void start_due(struct sf_calls *e, struct thr *t)
     start_thread(e, t, e->w0);
 }
 
-static inline uint64_t *quiet_slot(struct sf_calls *e, uint64_t key)
+/* The set of key in e->quiet: two slots, the one used last first. */
+static inline uint64_t *quiet_set(struct sf_calls *e, uint64_t key)
 {
-    return &e->quiet[(key * 0x9e3779b97f4a7c15u) >> (64 - QUIET_BITS)];
+    return &e->quiet[((key * 0x9e3779b97f4a7c15u) >> (64 - QUIET_BITS)) & ~(uint64_t)1];
 }
 
 /* 1 if an entry of g under a frame of top is known to be left alone by the
  * rule: whether it is depends on the two functions only (their objects,
- * its call graph), so the common case is one compare. */
+ * its call graph), so the common case is a compare or two. */
 static inline int unwind_quiet(struct sf_calls *e, uint32_t top, uint32_t g)
 {
     uint64_t key = (uint64_t)top << 32 | g;
-    return *quiet_slot(e, key) == key;
+    const uint64_t *q = quiet_set(e, key);
+    return q[0] == key || q[1] == key;
 }
 
 /*
@@ -1008,8 +1010,9 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
     struct sf_callgraph *cg = ob ? e->objs[ob - 1].cg : NULL;
     if (!ob || e->fobj[top] != ob || !sf_callgraph_unwinds(cg) ||
         sf_callgraph_may_call(cg, e->funcs[top].index, e->funcs[g].index)) {
-        uint64_t key = (uint64_t)top << 32 | g;
-        *quiet_slot(e, key) = key;
+        uint64_t key = (uint64_t)top << 32 | g, *q = quiet_set(e, key);
+        q[1] = q[0];
+        q[0] = key;
         return;
     }
     uint32_t callee = e->funcs[g].index;
