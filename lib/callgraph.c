@@ -5,6 +5,7 @@
 #include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "callgraph.h"
 #include "logread.h"
 #include "symbols.h"
+#include "xalloc.h"
 
 struct fsym {
     uint64_t addr, size;
@@ -30,10 +32,26 @@ struct sf_callgraph {
     uint32_t nx;
     uint32_t *callees;
     int unwinds;
+    /* shared by the engines of one run (read-only once loaded) */
+    char *path;
+    uint8_t build_id[64];
+    uint32_t build_id_len;
+    uint64_t *func_copy; /* the func_addr it was loaded for */
+    uint32_t refs;
+    struct sf_callgraph *next;
+};
+
+/* One user's answers and search scratch (callgraph.h). */
+struct sf_cgwalk {
     struct sf_map cache;    /* caller << 32 | callee -> 1 + verdict */
     uint32_t *seen, *queue; /* BFS scratch, stamp per symbol */
     uint32_t stamp;
 };
+
+/* The graphs loaded, so that the workers of a run (runcalls.c) read an
+ * object's code once: each built its own, the same, in parallel. */
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sf_callgraph *loaded;
 
 struct edge {
     uint32_t from, to;
@@ -325,9 +343,10 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
     return 0;
 }
 
-struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
-                                       uint32_t build_id_len, const uint64_t *func_addr,
-                                       uint32_t nfuncs)
+static void graph_free(struct sf_callgraph *g);
+
+static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint32_t build_id_len,
+                                 const uint64_t *func_addr, uint32_t nfuncs)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -384,9 +403,7 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
         goto fail;
     qsort(edges, nedges, sizeof *edges, cmp_edge);
     g->callees = malloc((nedges ? nedges : 1) * sizeof *g->callees);
-    g->seen = calloc(g->n, sizeof *g->seen);
-    g->queue = malloc(g->n * sizeof *g->queue);
-    if (!g->callees || !g->seen || !g->queue)
+    if (!g->callees)
         goto fail;
     size_t j = 0, k = 0;
     for (size_t i = 0; i < g->n; i++) {
@@ -400,7 +417,7 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
     }
     goto out;
 fail:
-    sf_callgraph_free(g);
+    graph_free(g);
     g = NULL;
 out:
     free(edges);
@@ -410,12 +427,53 @@ out:
     return g;
 }
 
+struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
+                                       uint32_t build_id_len, const uint64_t *func_addr,
+                                       uint32_t nfuncs)
+{
+    struct sf_callgraph *g;
+    if (build_id_len > sizeof g->build_id) { /* not shared */
+        if ((g = load(path, build_id, build_id_len, func_addr, nfuncs)))
+            g->refs = 1;
+        return g;
+    }
+    /* held while loading: a second worker asking waits for the first's
+     * graph instead of building its own */
+    pthread_mutex_lock(&loaded_lock);
+    for (g = loaded; g; g = g->next)
+        if (g->nx == nfuncs && g->build_id_len == build_id_len && !strcmp(g->path, path) &&
+            !memcmp(g->build_id, build_id, build_id_len) &&
+            !memcmp(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr))
+            break;
+    if (g) {
+        g->refs++;
+    } else if ((g = load(path, build_id, build_id_len, func_addr, nfuncs))) {
+        g->path = strdup(path);
+        g->func_copy = malloc((nfuncs ? nfuncs : 1) * sizeof *func_addr);
+        if (!g->path || !g->func_copy) {
+            graph_free(g);
+            g = NULL;
+        } else {
+            memcpy(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr);
+            memcpy(g->build_id, build_id, build_id_len);
+            g->build_id_len = build_id_len;
+            g->nx = nfuncs; /* also when the object does not unwind */
+            g->refs = 1;
+            g->next = loaded;
+            loaded = g;
+        }
+    }
+    pthread_mutex_unlock(&loaded_lock);
+    return g;
+}
+
 int sf_callgraph_unwinds(const struct sf_callgraph *g)
 {
     return g && g->unwinds;
 }
 
-int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t callee)
+int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **wp, uint32_t caller,
+                          uint32_t callee)
 {
     if (!g->callees || caller >= g->nx || callee >= g->nx || !g->x2s[caller] || !g->x2s[callee])
         return 1; /* not known (or not scanned): assume it can */
@@ -433,38 +491,54 @@ int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t call
     }
     if (lo < g->callees + g->s[a].e1 && *lo == b)
         return 1;
-    uint64_t *slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
+    struct sf_cgwalk *w = *wp;
+    if (!w) {
+        w = *wp = sf_xcalloc(1, sizeof *w);
+        w->seen = sf_xcalloc(g->n, sizeof *w->seen);
+        w->queue = sf_xrealloc(NULL, g->n * sizeof *w->queue);
+    }
+    uint64_t *slot = sf_map_get(&w->cache, (uint64_t)caller << 32 | callee, 1);
     if (*slot)
         return (int)*slot - 1;
     /* breadth-first from a, through functions the log does not show */
-    if (++g->stamp == 0) {
-        memset(g->seen, 0, g->n * sizeof *g->seen);
-        g->stamp = 1;
+    if (++w->stamp == 0) {
+        memset(w->seen, 0, g->n * sizeof *w->seen);
+        w->stamp = 1;
     }
     size_t qh = 0, qt = 0;
     int found = 0;
-    g->queue[qt++] = a;
-    g->seen[a] = g->stamp;
+    w->queue[qt++] = a;
+    w->seen[a] = w->stamp;
     while (qh < qt && !found) {
-        const struct fsym *f = &g->s[g->queue[qh++]];
+        const struct fsym *f = &g->s[w->queue[qh++]];
         for (uint32_t e = f->e0; e < f->e1; e++) {
             uint32_t c = g->callees[e];
             if (c == b) {
                 found = 1;
                 break;
             }
-            if (g->seen[c] == g->stamp || g->s[c].xidx >= 0)
+            if (w->seen[c] == w->stamp || g->s[c].xidx >= 0)
                 continue;
-            g->seen[c] = g->stamp;
-            g->queue[qt++] = c;
+            w->seen[c] = w->stamp;
+            w->queue[qt++] = c;
         }
     }
-    slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
+    slot = sf_map_get(&w->cache, (uint64_t)caller << 32 | callee, 1);
     *slot = (uint64_t)found + 1;
     return found;
 }
 
-void sf_callgraph_free(struct sf_callgraph *g)
+void sf_cgwalk_free(struct sf_cgwalk *w)
+{
+    if (!w)
+        return;
+    free(w->seen);
+    free(w->queue);
+    sf_map_free(&w->cache);
+    free(w);
+}
+
+static void graph_free(struct sf_callgraph *g)
 {
     if (!g)
         return;
@@ -472,8 +546,24 @@ void sf_callgraph_free(struct sf_callgraph *g)
     free(g->x2s);
     free(g->bucket);
     free(g->callees);
-    free(g->seen);
-    free(g->queue);
-    sf_map_free(&g->cache);
+    free(g->path);
+    free(g->func_copy);
     free(g);
+}
+
+void sf_callgraph_free(struct sf_callgraph *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&loaded_lock);
+    int last = --g->refs == 0;
+    if (last)
+        for (struct sf_callgraph **p = &loaded; *p; p = &(*p)->next)
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+    pthread_mutex_unlock(&loaded_lock);
+    if (last)
+        graph_free(g);
 }

@@ -100,6 +100,7 @@ struct imgst {
 struct objst {
     struct sf_symobj *so;
     struct sf_callgraph *cg; /* its code's "can call" (NULL: not known) */
+    struct sf_cgwalk *cgw;   /* this engine's searches in cg */
     uint32_t nfuncs;
     uint64_t a0, a1; /* first and last function address, to tell files apart */
     uint32_t *g;     /* function index -> global function, NONE unknown */
@@ -356,6 +357,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 st->a1 = a1;
                 st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
                 memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
+                st->cgw = NULL;
                 st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
                                            o->nfuncs);
                 if (sf_callgraph_unwinds(st->cg) && !e->nounwind && !e->unwind_on) {
@@ -1009,7 +1011,7 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
     uint32_t d = t->pub.depth, ob = e->fobj[g], top = s[d - 1].func;
     struct sf_callgraph *cg = ob ? e->objs[ob - 1].cg : NULL;
     if (!ob || e->fobj[top] != ob || !sf_callgraph_unwinds(cg) ||
-        sf_callgraph_may_call(cg, e->funcs[top].index, e->funcs[g].index)) {
+        sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[top].index, e->funcs[g].index)) {
         uint64_t key = (uint64_t)top << 32 | g, *q = quiet_set(e, key);
         q[1] = q[0];
         q[0] = key;
@@ -1020,7 +1022,7 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
     for (uint32_t k = d - 1; k-- > stop;) {
         if (e->fobj[s[k].func] != ob)
             return;
-        if (sf_callgraph_may_call(cg, e->funcs[s[k].func].index, callee)) {
+        if (sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[s[k].func].index, callee)) {
             while (t->pub.depth > k + 1)
                 pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
             return;
@@ -2170,6 +2172,7 @@ void sf_calls_free(struct sf_calls *e)
     for (size_t i = 0; i < e->nobjs; i++) {
         free(e->objs[i].g);
         sf_callgraph_free(e->objs[i].cg);
+        sf_cgwalk_free(e->objs[i].cgw);
     }
     free(e->objs);
     for (size_t i = 0; i < e->nimgs; i++)
