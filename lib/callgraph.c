@@ -472,14 +472,18 @@ int sf_callgraph_unwinds(const struct sf_callgraph *g)
     return g && g->unwinds;
 }
 
+int sf_callgraph_may_call_any(const struct sf_callgraph *g, uint32_t callee)
+{
+    return !g || !g->callees || callee >= g->nx || !g->x2s[callee] ||
+           g->s[g->x2s[callee] - 1].taken;
+}
+
 int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **wp, uint32_t caller,
                           uint32_t callee)
 {
-    if (!g->callees || caller >= g->nx || callee >= g->nx || !g->x2s[caller] || !g->x2s[callee])
+    if (sf_callgraph_may_call_any(g, callee) || caller >= g->nx || !g->x2s[caller])
         return 1; /* not known (or not scanned): assume it can */
     uint32_t a = g->x2s[caller] - 1, b = g->x2s[callee] - 1;
-    if (g->s[b].taken)
-        return 1;
     /* the common case, a direct call: a's own few edges, sorted */
     const uint32_t *lo = g->callees + g->s[a].e0, *hi = g->callees + g->s[a].e1;
     while (lo < hi) {

@@ -49,6 +49,10 @@ int sf_callgraph_unwinds(const struct sf_callgraph *g);
 int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **w, uint32_t caller,
                           uint32_t callee);
 void sf_cgwalk_free(struct sf_cgwalk *w);
+/* 1 if sf_callgraph_may_call is 1 for callee whatever the caller: its
+ * address is taken (an exported function of a cdylib, a callback), or it is
+ * not known. */
+int sf_callgraph_may_call_any(const struct sf_callgraph *g, uint32_t callee);
 /* Drop a reference (the graph is freed with the last). */
 void sf_callgraph_free(struct sf_callgraph *g);
 

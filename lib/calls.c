@@ -208,6 +208,8 @@ struct sf_calls {
     uint8_t *fsel;   /* per function: FS_* */
     uint32_t *fobj;  /* per function: index + 1 in objs, 0 for an unknown fid */
     int unwind_on;   /* some object can unwind: check entries (calls.h) */
+    uint8_t *anyq;   /* per function: entries of it are left alone under any
+                        frame (calls from anywhere can reach it) */
     uint64_t *quiet; /* unwind_on: direct-mapped, top << 32 | g of entries
                         the rule leaves alone (unwind_check) */
     uint32_t nfuncs, capfuncs;
@@ -298,10 +300,12 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
         e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
         e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
         e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+        e->anyq = sf_xrealloc(e->anyq, e->capfuncs);
         e->outer = sf_xrealloc(e->outer, e->capfuncs * sizeof *e->outer);
     }
     e->outer[e->nfuncs] = (struct outer){0, 0};
     e->fobj[e->nfuncs] = 0;
+    e->anyq[e->nfuncs] = 1;
     struct sf_func *f = &e->funcs[e->nfuncs];
     memset(f, 0, sizeof *f);
     e->fsel[e->nfuncs] = 0;
@@ -374,6 +378,8 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
         if (st->g[idx] == NONE) { /* named when first asked (name_func) */
             st->g[idx] = new_func(e, NULL, NULL, 0, o, idx);
             e->fobj[st->g[idx]] = (uint32_t)(*slot);
+            e->anyq[st->g[idx]] =
+                !sf_callgraph_unwinds(st->cg) || sf_callgraph_may_call_any(st->cg, idx);
         }
         g = st->g[idx];
     } else {
@@ -1033,7 +1039,7 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
 /* The rule at an entry of g (t's stack before the push). */
 static inline void unwind_rule(struct sf_calls *e, struct thr *t, uint32_t g, uint64_t ns)
 {
-    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2 &&
+    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2 && !e->anyq[g] &&
         !unwind_quiet(e, t->pub.stack[t->pub.depth - 1].func, g))
         unwind_check(e, t, g, ns);
 }
@@ -1206,7 +1212,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
              * alone (unwind_quiet); the general code asks it otherwise */
             if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1) &&
                 (g = func_of(e, is, img, fid),
-                 !unwind || depth < 2 || unwind_quiet(e, stack[depth - 1].func, g))) {
+                 !unwind || depth < 2 || e->anyq[g] || unwind_quiet(e, stack[depth - 1].func, g))) {
                 struct sf_cframe *f = &stack[depth];
                 f->fid = fid;
                 f->func = g;
@@ -2184,6 +2190,7 @@ void sf_calls_free(struct sf_calls *e)
     free(e->funcs);
     free(e->fsel);
     free(e->fobj);
+    free(e->anyq);
     free(e->quiet);
     free(e->outer);
     free(e->batch);
