@@ -427,6 +427,12 @@ out:
     return g;
 }
 
+/* memcmp, for pointers that may be NULL when n is 0 */
+static int same(const void *a, const void *b, size_t n)
+{
+    return !n || !memcmp(a, b, n);
+}
+
 struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
                                        uint32_t build_id_len, const uint64_t *func_addr,
                                        uint32_t nfuncs)
@@ -442,8 +448,8 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
     pthread_mutex_lock(&loaded_lock);
     for (g = loaded; g; g = g->next)
         if (g->nx == nfuncs && g->build_id_len == build_id_len && !strcmp(g->path, path) &&
-            !memcmp(g->build_id, build_id, build_id_len) &&
-            !memcmp(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr))
+            same(g->build_id, build_id, build_id_len) &&
+            same(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr))
             break;
     if (g) {
         g->refs++;
@@ -454,8 +460,10 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
             graph_free(g);
             g = NULL;
         } else {
-            memcpy(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr);
-            memcpy(g->build_id, build_id, build_id_len);
+            if (nfuncs)
+                memcpy(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr);
+            if (build_id_len)
+                memcpy(g->build_id, build_id, build_id_len);
             g->build_id_len = build_id_len;
             g->nx = nfuncs; /* also when the object does not unwind */
             g->refs = 1;
