@@ -5,6 +5,7 @@
 #include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "callgraph.h"
 #include "logread.h"
 #include "symbols.h"
+#include "xalloc.h"
 
 struct fsym {
     uint64_t addr, size;
@@ -23,14 +25,33 @@ struct fsym {
 struct sf_callgraph {
     struct fsym *s; /* sorted by addr, one per address */
     size_t n, cap;
+    uint32_t *bucket; /* s index of the first symbol at or after lo + (k << shift) */
+    uint32_t nbuckets, shift;
+    uint64_t lo;   /* the first symbol's address */
     uint32_t *x2s; /* func_addr index -> symbol index + 1 (0: none) */
     uint32_t nx;
     uint32_t *callees;
     int unwinds;
+    /* shared by the engines of one run (read-only once loaded) */
+    char *path;
+    uint8_t build_id[64];
+    uint32_t build_id_len;
+    uint64_t *func_copy; /* the func_addr it was loaded for */
+    uint32_t refs;
+    struct sf_callgraph *next;
+};
+
+/* One user's answers and search scratch (callgraph.h). */
+struct sf_cgwalk {
     struct sf_map cache;    /* caller << 32 | callee -> 1 + verdict */
     uint32_t *seen, *queue; /* BFS scratch, stamp per symbol */
     uint32_t stamp;
 };
+
+/* The graphs loaded, so that the workers of a run (runcalls.c) read an
+ * object's code once: each built its own, the same, in parallel. */
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sf_callgraph *loaded;
 
 struct edge {
     uint32_t from, to;
@@ -72,10 +93,48 @@ static int cmp_edge(const void *a, const void *b)
     return x->to < y->to ? -1 : x->to > y->to;
 }
 
+/* The symbols that may start at or hold a: [*i0, *i1) start in a's bucket
+ * (the scan asks for every byte of code: a binary search over all the
+ * symbols was a fifth of a report's time on a big object). 0 if a is
+ * below the first symbol or beyond the last bucket. */
+static inline int bucket_of(const struct sf_callgraph *g, uint64_t a, size_t *i0, size_t *i1)
+{
+    if (a < g->lo)
+        return 0;
+    uint64_t k = (a - g->lo) >> g->shift;
+    if (k >= g->nbuckets)
+        return 0;
+    *i0 = g->bucket[k];
+    *i1 = g->bucket[k + 1];
+    return 1;
+}
+
+static void make_buckets(struct sf_callgraph *g)
+{
+    uint64_t span = g->s[g->n - 1].addr - g->s[0].addr + 1;
+    g->lo = g->s[0].addr;
+    g->shift = 0;
+    while ((span >> g->shift) > g->n) /* about one symbol a bucket */
+        g->shift++;
+    g->nbuckets = (uint32_t)(span >> g->shift) + 1;
+    g->bucket = malloc(((size_t)g->nbuckets + 1) * sizeof *g->bucket);
+    if (!g->bucket)
+        return;
+    size_t i = 0;
+    for (uint32_t k = 0; k <= g->nbuckets; k++) {
+        uint64_t start = g->lo + ((uint64_t)k << g->shift);
+        while (i < g->n && g->s[i].addr < start)
+            i++;
+        g->bucket[k] = (uint32_t)i;
+    }
+}
+
 /* The symbol starting exactly at addr, or -1. */
 static long sym_at(const struct sf_callgraph *g, uint64_t addr)
 {
-    size_t lo = 0, hi = g->n;
+    size_t lo, hi;
+    if (!bucket_of(g, addr, &lo, &hi))
+        return -1;
     while (lo < hi) {
         size_t m = (lo + hi) / 2;
         if (g->s[m].addr < addr)
@@ -89,8 +148,12 @@ static long sym_at(const struct sf_callgraph *g, uint64_t addr)
 /* The symbol whose [addr, addr + size) holds a, or -1. */
 static long sym_holding(const struct sf_callgraph *g, uint64_t a)
 {
-    size_t lo = 0, hi = g->n;
-    while (lo < hi) {
+    size_t lo, hi;
+    if (a >= g->lo && !bucket_of(g, a, &lo, &hi)) /* beyond the last bucket */
+        lo = hi = g->n;
+    else if (a < g->lo)
+        return -1;
+    while (lo < hi) { /* the last one at or below a: in the bucket, or before it */
         size_t m = (lo + hi) / 2;
         if (g->s[m].addr <= a)
             lo = m + 1;
@@ -280,9 +343,10 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
     return 0;
 }
 
-struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
-                                       uint32_t build_id_len, const uint64_t *func_addr,
-                                       uint32_t nfuncs)
+static void graph_free(struct sf_callgraph *g);
+
+static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint32_t build_id_len,
+                                 const uint64_t *func_addr, uint32_t nfuncs)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -320,6 +384,9 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
         if (!w || g->s[w - 1].addr != g->s[i].addr)
             g->s[w++] = g->s[i];
     g->n = w;
+    make_buckets(g);
+    if (!g->bucket)
+        goto fail;
     g->nx = nfuncs;
     g->x2s = calloc(nfuncs ? nfuncs : 1, sizeof *g->x2s);
     if (!g->x2s)
@@ -336,22 +403,21 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
         goto fail;
     qsort(edges, nedges, sizeof *edges, cmp_edge);
     g->callees = malloc((nedges ? nedges : 1) * sizeof *g->callees);
-    g->seen = calloc(g->n, sizeof *g->seen);
-    g->queue = malloc(g->n * sizeof *g->queue);
-    if (!g->callees || !g->seen || !g->queue)
+    if (!g->callees)
         goto fail;
-    size_t j = 0;
+    size_t j = 0, k = 0;
     for (size_t i = 0; i < g->n; i++) {
         g->s[i].e0 = (uint32_t)j;
-        while (j < nedges && edges[j].from == i) {
-            g->callees[j] = edges[j].to;
-            j++;
+        while (k < nedges && edges[k].from == i) { /* sorted, once each */
+            if (j == g->s[i].e0 || g->callees[j - 1] != edges[k].to)
+                g->callees[j++] = edges[k].to;
+            k++;
         }
         g->s[i].e1 = (uint32_t)j;
     }
     goto out;
 fail:
-    sf_callgraph_free(g);
+    graph_free(g);
     g = NULL;
 out:
     free(edges);
@@ -361,58 +427,155 @@ out:
     return g;
 }
 
+/* memcmp, for pointers that may be NULL when n is 0 */
+static int same(const void *a, const void *b, size_t n)
+{
+    return !n || !memcmp(a, b, n);
+}
+
+struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
+                                       uint32_t build_id_len, const uint64_t *func_addr,
+                                       uint32_t nfuncs)
+{
+    struct sf_callgraph *g;
+    if (build_id_len > sizeof g->build_id) { /* not shared */
+        if ((g = load(path, build_id, build_id_len, func_addr, nfuncs)))
+            g->refs = 1;
+        return g;
+    }
+    /* held while loading: a second worker asking waits for the first's
+     * graph instead of building its own */
+    pthread_mutex_lock(&loaded_lock);
+    for (g = loaded; g; g = g->next)
+        if (g->nx == nfuncs && g->build_id_len == build_id_len && !strcmp(g->path, path) &&
+            same(g->build_id, build_id, build_id_len) &&
+            same(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr))
+            break;
+    if (g) {
+        g->refs++;
+    } else if ((g = load(path, build_id, build_id_len, func_addr, nfuncs))) {
+        g->path = strdup(path);
+        g->func_copy = malloc((nfuncs ? nfuncs : 1) * sizeof *func_addr);
+        if (!g->path || !g->func_copy) {
+            graph_free(g);
+            g = NULL;
+        } else {
+            if (nfuncs)
+                memcpy(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr);
+            if (build_id_len)
+                memcpy(g->build_id, build_id, build_id_len);
+            g->build_id_len = build_id_len;
+            g->nx = nfuncs; /* also when the object does not unwind */
+            g->refs = 1;
+            g->next = loaded;
+            loaded = g;
+        }
+    }
+    pthread_mutex_unlock(&loaded_lock);
+    return g;
+}
+
 int sf_callgraph_unwinds(const struct sf_callgraph *g)
 {
     return g && g->unwinds;
 }
 
-int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t callee)
+int sf_callgraph_may_call_any(const struct sf_callgraph *g, uint32_t callee)
 {
-    if (!g->callees || caller >= g->nx || callee >= g->nx || !g->x2s[caller] || !g->x2s[callee])
+    return !g || !g->callees || callee >= g->nx || !g->x2s[callee] ||
+           g->s[g->x2s[callee] - 1].taken;
+}
+
+int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **wp, uint32_t caller,
+                          uint32_t callee)
+{
+    if (sf_callgraph_may_call_any(g, callee) || caller >= g->nx || !g->x2s[caller])
         return 1; /* not known (or not scanned): assume it can */
     uint32_t a = g->x2s[caller] - 1, b = g->x2s[callee] - 1;
-    if (g->s[b].taken)
+    /* the common case, a direct call: a's own few edges, sorted */
+    const uint32_t *lo = g->callees + g->s[a].e0, *hi = g->callees + g->s[a].e1;
+    while (lo < hi) {
+        const uint32_t *m = lo + (hi - lo) / 2;
+        if (*m < b)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    if (lo < g->callees + g->s[a].e1 && *lo == b)
         return 1;
-    uint64_t *slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
+    struct sf_cgwalk *w = *wp;
+    if (!w) {
+        w = *wp = sf_xcalloc(1, sizeof *w);
+        w->seen = sf_xcalloc(g->n, sizeof *w->seen);
+        w->queue = sf_xrealloc(NULL, g->n * sizeof *w->queue);
+    }
+    uint64_t *slot = sf_map_get(&w->cache, (uint64_t)caller << 32 | callee, 1);
     if (*slot)
         return (int)*slot - 1;
     /* breadth-first from a, through functions the log does not show */
-    if (++g->stamp == 0) {
-        memset(g->seen, 0, g->n * sizeof *g->seen);
-        g->stamp = 1;
+    if (++w->stamp == 0) {
+        memset(w->seen, 0, g->n * sizeof *w->seen);
+        w->stamp = 1;
     }
     size_t qh = 0, qt = 0;
     int found = 0;
-    g->queue[qt++] = a;
-    g->seen[a] = g->stamp;
+    w->queue[qt++] = a;
+    w->seen[a] = w->stamp;
     while (qh < qt && !found) {
-        const struct fsym *f = &g->s[g->queue[qh++]];
+        const struct fsym *f = &g->s[w->queue[qh++]];
         for (uint32_t e = f->e0; e < f->e1; e++) {
             uint32_t c = g->callees[e];
             if (c == b) {
                 found = 1;
                 break;
             }
-            if (g->seen[c] == g->stamp || g->s[c].xidx >= 0)
+            if (w->seen[c] == w->stamp || g->s[c].xidx >= 0)
                 continue;
-            g->seen[c] = g->stamp;
-            g->queue[qt++] = c;
+            w->seen[c] = w->stamp;
+            w->queue[qt++] = c;
         }
     }
-    slot = sf_map_get(&g->cache, (uint64_t)caller << 32 | callee, 1);
+    slot = sf_map_get(&w->cache, (uint64_t)caller << 32 | callee, 1);
     *slot = (uint64_t)found + 1;
     return found;
+}
+
+void sf_cgwalk_free(struct sf_cgwalk *w)
+{
+    if (!w)
+        return;
+    free(w->seen);
+    free(w->queue);
+    sf_map_free(&w->cache);
+    free(w);
+}
+
+static void graph_free(struct sf_callgraph *g)
+{
+    if (!g)
+        return;
+    free(g->s);
+    free(g->x2s);
+    free(g->bucket);
+    free(g->callees);
+    free(g->path);
+    free(g->func_copy);
+    free(g);
 }
 
 void sf_callgraph_free(struct sf_callgraph *g)
 {
     if (!g)
         return;
-    free(g->s);
-    free(g->x2s);
-    free(g->callees);
-    free(g->seen);
-    free(g->queue);
-    sf_map_free(&g->cache);
-    free(g);
+    pthread_mutex_lock(&loaded_lock);
+    int last = --g->refs == 0;
+    if (last)
+        for (struct sf_callgraph **p = &loaded; *p; p = &(*p)->next)
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+    pthread_mutex_unlock(&loaded_lock);
+    if (last)
+        graph_free(g);
 }

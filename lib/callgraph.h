@@ -26,10 +26,14 @@
 #include <stdint.h>
 
 struct sf_callgraph;
+struct sf_cgwalk;
 
 /* Read path's code for the nfuncs functions at func_addr (ELF addresses, as
  * in an OBJECT chunk). NULL when the file cannot be read, has no symbols,
- * or its GNU build-id is not build_id (when build_id_len). */
+ * or its GNU build-id is not build_id (when build_id_len). A graph is
+ * read-only once loaded and shared: a second load of the same file, id
+ * and functions (another worker's engine, runcalls.c) takes a reference
+ * to the first, and waits for it if it is being read. Thread-safe. */
 struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
                                        uint32_t build_id_len, const uint64_t *func_addr,
                                        uint32_t nfuncs);
@@ -39,8 +43,17 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
 int sf_callgraph_unwinds(const struct sf_callgraph *g);
 /* 1 if function caller (index in func_addr) may call callee, directly or
  * through functions that are not instrumented, or callee's address is
- * taken; 0 if its code cannot. Answers are cached. */
-int sf_callgraph_may_call(struct sf_callgraph *g, uint32_t caller, uint32_t callee);
+ * taken; 0 if its code cannot. The answers of searches beyond caller's own
+ * edges are kept in *w, the user's (one thread's) state: NULL at first,
+ * made when needed, freed with sf_cgwalk_free. */
+int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **w, uint32_t caller,
+                          uint32_t callee);
+void sf_cgwalk_free(struct sf_cgwalk *w);
+/* 1 if sf_callgraph_may_call is 1 for callee whatever the caller: its
+ * address is taken (an exported function of a cdylib, a callback), or it is
+ * not known. */
+int sf_callgraph_may_call_any(const struct sf_callgraph *g, uint32_t callee);
+/* Drop a reference (the graph is freed with the last). */
 void sf_callgraph_free(struct sf_callgraph *g);
 
 #endif /* SFTRACE_CALLGRAPH_H */

@@ -75,6 +75,8 @@
 #define UNWIND_MAX 65536u    /* frames searched for a non-top exit */
 #define FID_CACHE_MAX (1u << 24)
 #define NONE 0xffffffffu
+#define QUIET_BITS 16 /* 2 MB, in sets of two: the (caller, callee) pairs of a big program */
+#define QUIET_N (1u << QUIET_BITS)
 
 #define ST_CAND 1u    /* a candidate (see above) */
 #define ST_SUBDROP 2u /* it and everything beneath it is dropped */
@@ -98,6 +100,7 @@ struct imgst {
 struct objst {
     struct sf_symobj *so;
     struct sf_callgraph *cg; /* its code's "can call" (NULL: not known) */
+    struct sf_cgwalk *cgw;   /* this engine's searches in cg */
     uint32_t nfuncs;
     uint64_t a0, a1; /* first and last function address, to tell files apart */
     uint32_t *g;     /* function index -> global function, NONE unknown */
@@ -202,9 +205,13 @@ struct sf_calls {
     char err[SF_ERRLEN + 64];
 
     struct sf_func *funcs;
-    uint8_t *fsel;  /* per function: FS_* */
-    uint32_t *fobj; /* per function: index + 1 in objs, 0 for an unknown fid */
-    int unwind_on;  /* some object can unwind: check entries (calls.h) */
+    uint8_t *fsel;   /* per function: FS_* */
+    uint32_t *fobj;  /* per function: index + 1 in objs, 0 for an unknown fid */
+    int unwind_on;   /* some object can unwind: check entries (calls.h) */
+    uint8_t *anyq;   /* per function: entries of it are left alone under any
+                        frame (calls from anywhere can reach it) */
+    uint64_t *quiet; /* unwind_on: direct-mapped, top << 32 | g of entries
+                        the rule leaves alone (unwind_check) */
     uint32_t nfuncs, capfuncs;
     struct sf_map objmap;  /* struct sf_obj * -> index + 1 in objs */
     struct sf_map filemap; /* struct sf_symobj * -> index + 1 in objs */
@@ -293,10 +300,12 @@ static uint32_t new_func(struct sf_calls *e, const char *name, const char *file,
         e->funcs = sf_xrealloc(e->funcs, e->capfuncs * sizeof *e->funcs);
         e->fsel = sf_xrealloc(e->fsel, e->capfuncs);
         e->fobj = sf_xrealloc(e->fobj, e->capfuncs * sizeof *e->fobj);
+        e->anyq = sf_xrealloc(e->anyq, e->capfuncs);
         e->outer = sf_xrealloc(e->outer, e->capfuncs * sizeof *e->outer);
     }
     e->outer[e->nfuncs] = (struct outer){0, 0};
     e->fobj[e->nfuncs] = 0;
+    e->anyq[e->nfuncs] = 1;
     struct sf_func *f = &e->funcs[e->nfuncs];
     memset(f, 0, sizeof *f);
     e->fsel[e->nfuncs] = 0;
@@ -352,10 +361,14 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 st->a1 = a1;
                 st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
                 memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
+                st->cgw = NULL;
                 st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
                                            o->nfuncs);
-                if (sf_callgraph_unwinds(st->cg) && !e->nounwind)
+                if (sf_callgraph_unwinds(st->cg) && !e->nounwind && !e->unwind_on) {
+                    e->quiet = sf_xrealloc(NULL, QUIET_N * sizeof *e->quiet);
+                    memset(e->quiet, 0xff, QUIET_N * sizeof *e->quiet); /* NONE: no g */
                     e->unwind_on = 1;
+                }
                 *slot = e->nobjs;
                 if (!*fs)
                     *fs = e->nobjs;
@@ -365,6 +378,8 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
         if (st->g[idx] == NONE) { /* named when first asked (name_func) */
             st->g[idx] = new_func(e, NULL, NULL, 0, o, idx);
             e->fobj[st->g[idx]] = (uint32_t)(*slot);
+            e->anyq[st->g[idx]] =
+                !sf_callgraph_unwinds(st->cg) || sf_callgraph_may_call_any(st->cg, idx);
         }
         g = st->g[idx];
     } else {
@@ -969,6 +984,22 @@ static void start_due(struct sf_calls *e, struct thr *t)
     start_thread(e, t, e->w0);
 }
 
+/* The set of key in e->quiet: two slots, the one used last first. */
+static inline uint64_t *quiet_set(struct sf_calls *e, uint64_t key)
+{
+    return &e->quiet[((key * 0x9e3779b97f4a7c15u) >> (64 - QUIET_BITS)) & ~(uint64_t)1];
+}
+
+/* 1 if an entry of g under a frame of top is known to be left alone by the
+ * rule: whether it is depends on the two functions only (their objects,
+ * its call graph), so the common case is a compare or two. */
+static inline int unwind_quiet(struct sf_calls *e, uint32_t top, uint32_t g)
+{
+    uint64_t key = (uint64_t)top << 32 | g;
+    const uint64_t *q = quiet_set(e, key);
+    return q[0] == key || q[1] == key;
+}
+
 /*
  * The unwinding rule at an entry of function g (calls.h): if the code of
  * the function on top of the stack cannot call g (callgraph.h) but that of
@@ -976,25 +1007,28 @@ static void start_due(struct sf_calls *e, struct thr *t)
  * innermost such frame were left by unwinding before this entry: they end
  * here. Nothing is decided across object files (a frame of another object
  * in between stops the search), or when no outer frame can call g.
+ * Entries it leaves alone whatever the outer frames are (decided by the
+ * top frame's function and g) are remembered in e->quiet.
  */
 static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct thr *t, uint32_t g,
                                                    uint64_t ns)
 {
     struct sf_cframe *s = t->pub.stack;
-    uint32_t d = t->pub.depth, ob = e->fobj[g];
-    if (!ob || e->fobj[s[d - 1].func] != ob)
+    uint32_t d = t->pub.depth, ob = e->fobj[g], top = s[d - 1].func;
+    struct sf_callgraph *cg = ob ? e->objs[ob - 1].cg : NULL;
+    if (!ob || e->fobj[top] != ob || !sf_callgraph_unwinds(cg) ||
+        sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[top].index, e->funcs[g].index)) {
+        uint64_t key = (uint64_t)top << 32 | g, *q = quiet_set(e, key);
+        q[1] = q[0];
+        q[0] = key;
         return;
-    struct sf_callgraph *cg = e->objs[ob - 1].cg;
-    if (!sf_callgraph_unwinds(cg))
-        return;
+    }
     uint32_t callee = e->funcs[g].index;
-    if (sf_callgraph_may_call(cg, e->funcs[s[d - 1].func].index, callee))
-        return;
     uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
     for (uint32_t k = d - 1; k-- > stop;) {
         if (e->fobj[s[k].func] != ob)
             return;
-        if (sf_callgraph_may_call(cg, e->funcs[s[k].func].index, callee)) {
+        if (sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[s[k].func].index, callee)) {
             while (t->pub.depth > k + 1)
                 pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
             return;
@@ -1002,13 +1036,20 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
     }
 }
 
+/* The rule at an entry of g (t's stack before the push). */
+static inline void unwind_rule(struct sf_calls *e, struct thr *t, uint32_t g, uint64_t ns)
+{
+    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2 && !e->anyq[g] &&
+        !unwind_quiet(e, t->pub.stack[t->pub.depth - 1].func, g))
+        unwind_check(e, t, g, ns);
+}
+
 static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
                             const struct sf_image *img, const struct sf_event *ev, uint64_t ns,
                             uint64_t raw)
 {
     uint32_t g = func_of(e, is, img, ev->fid);
-    if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
-        unwind_check(e, t, g, ns);
+    unwind_rule(e, t, g, ns);
     struct sf_cframe *f = push(e, t, ev->fid, g, ns);
     t->lastev = 0;
     if (__builtin_expect(!f || e->prepass, 0))
@@ -1110,8 +1151,8 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
 
 /*
  * The records of a chunk in the common case of a consumer taking batches
- * (convert) with no selection, window, unwinding rule or event callback:
- * an entry under the depth limit and an exit or tail call of the top frame
+ * (convert) with no selection, window or event callback: an entry under
+ * the depth limit (that the unwinding rule leaves alone) and an exit or tail call of the top frame
  * are done here with the hot state in locals (the general code reloads it
  * from memory after every store); anything else goes through one_event()
  * with the state written back. The same rules as push(), decide() and pop().
@@ -1126,7 +1167,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     size_t nb = e->nb;
     uint64_t id = e->next_id;
     uint32_t maxd = e->maxd;
-    int outer = e->outer_on, ends_only = e->ends_only;
+    int outer = e->outer_on, ends_only = e->ends_only, unwind = e->unwind_on;
     /* the thread's stack in locals: stores to the frames and the batch may
      * alias its fields, so the compiler would reload them after each */
     struct sf_cframe *stack = t->pub.stack;
@@ -1166,8 +1207,12 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
         last = ns;
         if (kind == SF_KIND_ENTRY) {
             nev++;
-            if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1)) {
-                uint32_t g = func_of(e, is, img, fid);
+            uint32_t g;
+            /* the unwinding rule's common case inline: an entry it leaves
+             * alone (unwind_quiet); the general code asks it otherwise */
+            if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1) &&
+                (g = func_of(e, is, img, fid),
+                 !unwind || depth < 2 || e->anyq[g] || unwind_quiet(e, stack[depth - 1].func, g))) {
                 struct sf_cframe *f = &stack[depth];
                 f->fid = fid;
                 f->func = g;
@@ -1345,8 +1390,7 @@ static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is
     }
     if (kind == SF_KIND_ENTRY) {
         uint32_t g = func_of(e, is, img, fid);
-        if (__builtin_expect(e->unwind_on, 0) && t->pub.depth >= 2)
-            unwind_check(e, t, g, 0);
+        unwind_rule(e, t, g, 0);
         push(e, t, fid, g, 0);
     } else {
         replay_leave(t, fid);
@@ -1427,7 +1471,7 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     batch_thread(e, t);
     struct proc *pr = t->proc;
     int slow = window || ages || lost || !t->started || pr->marked;
-    if (!slow && e->batch && !e->filters && !e->unwind_on && !e->prepass && !e->ops.event) {
+    if (!slow && e->batch && !e->filters && !e->prepass && !e->ops.event) {
         fast_events(e, t, is, img, &d, &last, &nev);
         goto done;
     }
@@ -2134,6 +2178,7 @@ void sf_calls_free(struct sf_calls *e)
     for (size_t i = 0; i < e->nobjs; i++) {
         free(e->objs[i].g);
         sf_callgraph_free(e->objs[i].cg);
+        sf_cgwalk_free(e->objs[i].cgw);
     }
     free(e->objs);
     for (size_t i = 0; i < e->nimgs; i++)
@@ -2145,6 +2190,8 @@ void sf_calls_free(struct sf_calls *e)
     free(e->funcs);
     free(e->fsel);
     free(e->fobj);
+    free(e->anyq);
+    free(e->quiet);
     free(e->outer);
     free(e->batch);
     if (e->rlog)
