@@ -645,6 +645,117 @@ sf_unpack2(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end, struc
     return 1;
 }
 
+/* A decoded record with its offset in the chunk's payload: what the reader
+ * decodes a packed chunk to (lib/logread.c), for the call engine to read.
+ * sub, arg, nwords and payload are only set for EXT records. */
+struct sf_decoded {
+    struct sf_unpacked r;
+    uint32_t rel;
+};
+
+/*
+ * The fast path of encoding 2, for a whole run of records: decode records
+ * from *p into out (room for `room` records; `start` is the payload's start,
+ * for rel) while they are the common kinds (entries, pairs, ends of the top
+ * of the stack) and at least 16 bytes are left, so that every record's 8
+ * bytes can be loaded without a bounds check. It stops, before touching
+ * any state, at the first record it does not take: an ext or 111 record,
+ * anything sf_unpack2 would refuse, a pair of more than 8 bytes, the last
+ * 16 bytes, or a full `out`; the caller then decodes that record with
+ * sf_unpack, which checks it byte by byte. It returns the records written
+ * and advances *p past the bytes they took. Records and state are exactly
+ * what sf_unpack gives, record by record (tests/pack_roundtrip.c "fast"
+ * compares them on damaged data), including the rel of a pair's second
+ * event (the offset after the pair, where sf_unpack's caller stands when it
+ * gets it) - except that it leaves sub, arg, nwords and payload of function
+ * records unwritten, as nothing reads them.
+ *
+ * Its state lives in locals and out is restrict, so the stores of records
+ * do not make the compiler reload the state after each.
+ */
+static inline size_t sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start,
+                                   const uint8_t **p, const uint8_t *end,
+                                   struct sf_decoded *restrict out, size_t room)
+{
+    const uint8_t *q = *p;
+    if (s->enc != 2 || s->pend || room < 2 || end - q < 16)
+        return 0;
+    const uint8_t *lim = end - 16;
+    struct sf_decoded *o = out, *olim = out + room - 1; /* a pair takes 2 */
+    uint64_t t = s->t;
+    uint32_t depth = s->depth, prev = s->prev;
+    uint32_t *restrict cache = s->cache, *restrict stack = s->stack;
+    while (q <= lim && o < olim) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        uint32_t tag = (uint32_t)w & 0xff, rel = (uint32_t)(q - start);
+        if (!(tag & 1)) { /* the end of the function on top of the stack */
+            uint32_t nb = 2 + ((tag >> 2) & 3);
+            if (__builtin_expect(!depth, 0))
+                break;
+            t += (w & (UINT64_MAX >> (64 - 8 * nb))) >> 4;
+            o->r.t = t;
+            o->r.kind = SF_KIND_EXIT + ((tag >> 1) & 1); /* bit 1: tail */
+            o->r.fid = stack[--depth];
+            o->rel = rel;
+            o++;
+            q += nb;
+            continue;
+        }
+        if (__builtin_expect((tag & 7) == 7, 0))
+            break;
+        /* an entry (.01) or a pair (011): the same fields, the pair's 2
+         * bits further on */
+        uint32_t pair = (tag >> 1) & 1, hb = 6 + 2 * pair;
+        uint32_t fc = (tag >> (2 + 2 * pair)) & 3;
+        uint32_t nb =
+            (pair ? sf_pack2_base2[fc] : sf_pack2_base1[fc]) + ((tag >> (4 + 2 * pair)) & 3);
+        if (__builtin_expect(nb > 8, 0))
+            break;
+        w &= UINT64_MAX >> (64 - 8 * nb);
+        uint32_t fw = sf_pack2_fw[fc];
+        uint32_t fz = (uint32_t)(w >> hb) & ((1u << fw) - 1);
+        uint64_t rest = w >> (hb + fw);
+        uint32_t fid;
+        if (fc == 0) {
+            fid = cache[fz];
+            if (__builtin_expect(fid == UINT32_MAX, 0))
+                break; /* a cache reference to nothing */
+        } else {
+            fid = prev + ((fz >> 1) ^ -(fz & 1));
+            if (__builtin_expect(fid > SF_FID_MAX, 0))
+                break;
+            cache[sf_pack2_idx(fid)] = fid;
+        }
+        prev = fid;
+        o->r.kind = SF_KIND_ENTRY;
+        o->r.fid = fid;
+        o->rel = rel;
+        if (pair) {
+            t += rest & ((1u << SF_PACK2_T1) - 1);
+            o->r.t = t;
+            t += rest >> SF_PACK2_T1;
+            o[1].r.t = t;
+            o[1].r.kind = (tag & 8) ? SF_KIND_TAIL : SF_KIND_EXIT;
+            o[1].r.fid = fid;
+            o[1].rel = rel + nb;
+            o += 2;
+        } else {
+            t += rest;
+            o->r.t = t;
+            o++;
+            if (depth < SF_PACK_DEPTH)
+                stack[depth++] = fid;
+        }
+        q += nb;
+    }
+    s->t = t;
+    s->depth = depth;
+    s->prev = prev;
+    *p = q;
+    return (size_t)(o - out);
+}
+
 /* Decode one record at *p of a chunk begun with sf_unpack_begin. Returns 1
  * and advances *p (not always: the second event of a pair comes from the
  * bytes already read; every record still takes at least 2 bytes an event),

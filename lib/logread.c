@@ -811,6 +811,10 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
         log->dec = sf_xrealloc(log->dec, want * sizeof *log->dec);
     }
     for (;;) {
+        /* the common records by the fast path, then one by the careful
+         * one (the record it stopped at: an ext, the chunk's end, damage) */
+        if (keep)
+            n += sf_unpack_run(st, c->payload, &p, end, log->dec + n, log->deccap - n);
         const uint8_t *q = p;
         /* decode straight into the kept array: a copy of r from the stack
          * stalled on store forwarding (a tenth of `sftrace memory`) */
