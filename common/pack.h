@@ -76,8 +76,8 @@ struct sf_pack_state {
     uint32_t pend; /* encoding 2: 1 + kind of a pair's end still to return */
     uint32_t pend_fid;
     uint64_t pend_dt;
-    uint32_t cache[SF_PACK2_CACHE]; /* encoding 1 uses the first 8 */
-    uint32_t stack[SF_PACK_DEPTH];
+    uint32_t cache[SF_PACK2_CACHE];    /* encoding 1 uses the first 8 */
+    uint32_t stack[SF_PACK_DEPTH + 1]; /* + 1: sf_unpack_run's scratch */
 };
 
 /* Start decoding a chunk whose first timestamp high half is tsc_hi and
@@ -645,13 +645,73 @@ sf_unpack2(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end, struc
     return 1;
 }
 
-/* A decoded record with its offset in the chunk's payload: what the reader
- * decodes a packed chunk to (lib/logread.c), for the call engine to read.
- * sub, arg, nwords and payload are only set for EXT records. */
+/* A decoded record as the reader keeps a packed chunk's records
+ * (lib/logread.c), for the call engine to read: 16 bytes, 4 a cache line,
+ * as the reader writes them and the engine (often on another core) reads
+ * them once. The kind and the record's offset in the payload share a word
+ * (kept chunks are at most 4 MiB); an EXT record's subtype, arg and payload
+ * are read again from its bytes (sf_unpack_ext) when needed. */
 struct sf_decoded {
-    struct sf_unpacked r;
-    uint32_t rel;
+    uint64_t t;
+    uint32_t fid; /* function records; 0 for EXT */
+    uint32_t kr;  /* kind | rel << 2, rel: the record's offset in the payload */
 };
+#define SF_DECODED_MAXREL (UINT32_MAX >> 2)
+
+static inline uint32_t sf_dec_kind(const struct sf_decoded *d)
+{
+    return d->kr & 3;
+}
+static inline uint32_t sf_dec_rel(const struct sf_decoded *d)
+{
+    return d->kr >> 2;
+}
+
+/* The subtype, arg, nwords and payload of an EXT record at q that
+ * sf_unpack has decoded (so checked) in a chunk of encoding enc. */
+static inline void sf_unpack_ext(const uint8_t *q, uint32_t enc, struct sf_unpacked *r)
+{
+    uint32_t o = enc == 2; /* encoding 2 has the subtype in a byte of its own */
+    r->sub = o ? q[1] : (uint32_t)q[0] >> 2;
+    r->arg = q[1 + o];
+    r->nwords = (uint32_t)q[2 + o] | ((uint32_t)q[3 + o] << 8);
+    r->payload = q + 12 + o;
+}
+
+/* What sf_unpack_run needs of a tag byte of encoding 2, by tag: a table
+ * load instead of a chain of shifts, tests and table loads. */
+struct sf_pack2_tagent {
+    uint8_t stop;  /* a tag it leaves to sf_unpack: 111, pairs over 8 bytes */
+    uint8_t nb;    /* record length (stop: 8) */
+    uint8_t hb;    /* entries: the id field's first bit */
+    uint8_t fw;    /* entries: its width; 0: an exit or tail of the top */
+    uint8_t ds;    /* the time delta's first bit */
+    uint8_t kind0; /* the (first) event's kind */
+    uint8_t kind1; /* a pair's second event's kind */
+    uint8_t pair, push;
+};
+#define SF_T2_EXIT(t) (((t)&1) == 0)
+#define SF_T2_PAIR(t) (((t)&7) == 3)
+#define SF_T2_FC(t) (SF_T2_PAIR(t) ? ((t) >> 4) & 3 : ((t) >> 2) & 3)
+#define SF_T2_FW(t) (SF_T2_EXIT(t) ? 0 : (0x1f120804u >> (8 * SF_T2_FC(t))) & 0xff)
+#define SF_T2_HB(t) (SF_T2_PAIR(t) ? 8 : 6)
+#define SF_T2_NB0(t)                                                                               \
+    (SF_T2_EXIT(t)   ? 2 + (((t) >> 2) & 3)                                                        \
+     : SF_T2_PAIR(t) ? ((0x6544u >> (4 * SF_T2_FC(t))) & 15) + ((t) >> 6)                          \
+                     : ((0x5322u >> (4 * SF_T2_FC(t))) & 15) + (((t) >> 4) & 3))
+#define SF_T2_STOP(t) (((t)&7) == 7 || SF_T2_NB0(t) > 8)
+/* clang-format off */
+#define SF_T2(t)                                                                                \
+    {SF_T2_STOP(t), SF_T2_STOP(t) ? 8 : SF_T2_NB0(t), SF_T2_HB(t), SF_T2_FW(t),                 \
+     SF_T2_EXIT(t) ? 4 : SF_T2_HB(t) + SF_T2_FW(t),                                            \
+     SF_T2_EXIT(t) ? SF_KIND_EXIT + (((t) >> 1) & 1) : SF_KIND_ENTRY,                          \
+     SF_KIND_EXIT + (((t) >> 3) & 1), SF_T2_PAIR(t), ((t) & 3) == 1}
+/* clang-format on */
+#define SF_T2x4(t) SF_T2(t), SF_T2(t + 1), SF_T2(t + 2), SF_T2(t + 3)
+#define SF_T2x16(t) SF_T2x4(t), SF_T2x4(t + 4), SF_T2x4(t + 8), SF_T2x4(t + 12)
+#define SF_T2x64(t) SF_T2x16(t), SF_T2x16(t + 16), SF_T2x16(t + 32), SF_T2x16(t + 48)
+static const struct sf_pack2_tagent sf_pack2_tags[256] = {SF_T2x64(0), SF_T2x64(64), SF_T2x64(128),
+                                                          SF_T2x64(192)};
 
 /*
  * The fast path of encoding 2, for a whole run of records: decode records
@@ -667,15 +727,22 @@ struct sf_decoded {
  * what sf_unpack gives, record by record (tests/pack_roundtrip.c "fast"
  * compares them on damaged data), including the rel of a pair's second
  * event (the offset after the pair, where sf_unpack's caller stands when it
- * gets it) - except that it leaves sub, arg, nwords and payload of function
- * records unwritten, as nothing reads them.
+ * gets it). The payload must be at most SF_DECODED_MAXREL bytes.
  *
- * Its state lives in locals and out is restrict, so the stores of records
- * do not make the compiler reload the state after each.
+ * The kinds of records mix unpredictably (calls spread over thousands of
+ * functions), so a record is decoded without branches on its kind: both
+ * ids (top of the stack, entry) are computed and one is selected, the
+ * second event of a pair is always written (a scratch slot when there is
+ * none), and the cache and the stack are always stored to (a scratch slot:
+ * cache[16] of a local copy, stack[SF_PACK_DEPTH], or the slot above the
+ * top, which nothing reads). The one branch in the loop is the stop. The
+ * state lives in locals and out is restrict, so the stores of records do
+ * not make the compiler reload the state; not inlined, so that its caller's
+ * values do not crowd it out of registers.
  */
-static inline size_t sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start,
-                                   const uint8_t **p, const uint8_t *end,
-                                   struct sf_decoded *restrict out, size_t room)
+__attribute__((noinline, unused)) static size_t
+sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint8_t **p,
+              const uint8_t *end, struct sf_decoded *restrict out, size_t room)
 {
     const uint8_t *q = *p;
     if (s->enc != 2 || s->pend || room < 2 || end - q < 16)
@@ -684,71 +751,43 @@ static inline size_t sf_unpack_run(struct sf_pack_state *restrict s, const uint8
     struct sf_decoded *o = out, *olim = out + room - 1; /* a pair takes 2 */
     uint64_t t = s->t;
     uint32_t depth = s->depth, prev = s->prev;
-    uint32_t *restrict cache = s->cache, *restrict stack = s->stack;
+    uint32_t *restrict stack = s->stack;
+    uint32_t cache[SF_PACK2_CACHE + 1];
+    memcpy(cache, s->cache, sizeof s->cache);
     while (q <= lim && o < olim) {
         uint64_t w;
         memcpy(&w, q, 8);
-        uint32_t tag = (uint32_t)w & 0xff, rel = (uint32_t)(q - start);
-        if (!(tag & 1)) { /* the end of the function on top of the stack */
-            uint32_t nb = 2 + ((tag >> 2) & 3);
-            if (__builtin_expect(!depth, 0))
-                break;
-            t += (w & (UINT64_MAX >> (64 - 8 * nb))) >> 4;
-            o->r.t = t;
-            o->r.kind = SF_KIND_EXIT + ((tag >> 1) & 1); /* bit 1: tail */
-            o->r.fid = stack[--depth];
-            o->rel = rel;
-            o++;
-            q += nb;
-            continue;
-        }
-        if (__builtin_expect((tag & 7) == 7, 0))
-            break;
-        /* an entry (.01) or a pair (011): the same fields, the pair's 2
-         * bits further on */
-        uint32_t pair = (tag >> 1) & 1, hb = 6 + 2 * pair;
-        uint32_t fc = (tag >> (2 + 2 * pair)) & 3;
-        uint32_t nb =
-            (pair ? sf_pack2_base2[fc] : sf_pack2_base1[fc]) + ((tag >> (4 + 2 * pair)) & 3);
-        if (__builtin_expect(nb > 8, 0))
-            break;
+        const struct sf_pack2_tagent *te = &sf_pack2_tags[w & 0xff];
+        uint32_t nb = te->nb, fw = te->fw, exit = fw == 0;
         w &= UINT64_MAX >> (64 - 8 * nb);
-        uint32_t fw = sf_pack2_fw[fc];
-        uint32_t fz = (uint32_t)(w >> hb) & ((1u << fw) - 1);
-        uint64_t rest = w >> (hb + fw);
-        uint32_t fid;
-        if (fc == 0) {
-            fid = cache[fz];
-            if (__builtin_expect(fid == UINT32_MAX, 0))
-                break; /* a cache reference to nothing */
-        } else {
-            fid = prev + ((fz >> 1) ^ -(fz & 1));
-            if (__builtin_expect(fid > SF_FID_MAX, 0))
-                break;
-            cache[sf_pack2_idx(fid)] = fid;
-        }
-        prev = fid;
-        o->r.kind = SF_KIND_ENTRY;
-        o->r.fid = fid;
-        o->rel = rel;
-        if (pair) {
-            t += rest & ((1u << SF_PACK2_T1) - 1);
-            o->r.t = t;
-            t += rest >> SF_PACK2_T1;
-            o[1].r.t = t;
-            o[1].r.kind = (tag & 8) ? SF_KIND_TAIL : SF_KIND_EXIT;
-            o[1].r.fid = fid;
-            o[1].rel = rel + nb;
-            o += 2;
-        } else {
-            t += rest;
-            o->r.t = t;
-            o++;
-            if (depth < SF_PACK_DEPTH)
-                stack[depth++] = fid;
-        }
+        uint32_t fz = (uint32_t)(w >> te->hb) & ((1u << fw) - 1);
+        uint32_t fc = fw != 4; /* a delta from prev */
+        uint32_t fd = prev + ((fz >> 1) ^ -(fz & 1)), fcv = cache[fz & 15];
+        uint32_t fid = fc ? fd : fcv, top = stack[(depth - 1) & (SF_PACK_DEPTH - 1)];
+        uint32_t bad = fc ? fd > SF_FID_MAX : fcv == UINT32_MAX; /* of an entry */
+        uint32_t stop = (exit & (depth == 0)) | ((exit ^ 1) & bad);
+        if (__builtin_expect(stop | te->stop, 0))
+            break;
+        uint64_t dt = w >> te->ds, dt1 = te->pair ? dt & ((1u << SF_PACK2_T1) - 1) : dt;
+        uint32_t rel = (uint32_t)(q - start);
+        cache[fc && !exit ? sf_pack2_idx(fd) : SF_PACK2_CACHE] = fd;
+        prev = exit ? prev : fid;
+        fid = exit ? top : fid;
+        t += dt1;
+        o[0].t = t;
+        o[0].fid = fid;
+        o[0].kr = te->kind0 | rel << 2;
+        t += te->pair ? dt >> SF_PACK2_T1 : 0;
+        o[1].t = t;
+        o[1].fid = fid;
+        o[1].kr = te->kind1 | (rel + nb) << 2;
+        o += 1 + te->pair;
+        /* an exit pops; an entry pushes, up to the stack's depth */
+        stack[depth] = fid;
+        depth += (te->push & (depth < SF_PACK_DEPTH)) - exit;
         q += nb;
     }
+    memcpy(s->cache, cache, sizeof s->cache);
     s->t = t;
     s->depth = depth;
     s->prev = prev;
