@@ -76,8 +76,8 @@ struct sf_pack_state {
     uint32_t pend; /* encoding 2: 1 + kind of a pair's end still to return */
     uint32_t pend_fid;
     uint64_t pend_dt;
-    uint32_t cache[SF_PACK2_CACHE];    /* encoding 1 uses the first 8 */
-    uint32_t stack[SF_PACK_DEPTH + 1]; /* + 1: sf_unpack_run's scratch */
+    uint32_t cache[SF_PACK2_CACHE]; /* encoding 1 uses the first 8 */
+    uint32_t stack[SF_PACK_DEPTH];
 };
 
 /* Start decoding a chunk whose first timestamp high half is tsc_hi and
@@ -678,41 +678,6 @@ static inline void sf_unpack_ext(const uint8_t *q, uint32_t enc, struct sf_unpac
     r->payload = q + 12 + o;
 }
 
-/* What sf_unpack_run needs of a tag byte of encoding 2, by tag: a table
- * load instead of a chain of shifts, tests and table loads. */
-struct sf_pack2_tagent {
-    uint8_t stop;  /* a tag it leaves to sf_unpack: 111, pairs over 8 bytes */
-    uint8_t nb;    /* record length (stop: 8) */
-    uint8_t hb;    /* entries: the id field's first bit */
-    uint8_t fw;    /* entries: its width; 0: an exit or tail of the top */
-    uint8_t ds;    /* the time delta's first bit */
-    uint8_t kind0; /* the (first) event's kind */
-    uint8_t kind1; /* a pair's second event's kind */
-    uint8_t pair, push;
-};
-#define SF_T2_EXIT(t) (((t)&1) == 0)
-#define SF_T2_PAIR(t) (((t)&7) == 3)
-#define SF_T2_FC(t) (SF_T2_PAIR(t) ? ((t) >> 4) & 3 : ((t) >> 2) & 3)
-#define SF_T2_FW(t) (SF_T2_EXIT(t) ? 0 : (0x1f120804u >> (8 * SF_T2_FC(t))) & 0xff)
-#define SF_T2_HB(t) (SF_T2_PAIR(t) ? 8 : 6)
-#define SF_T2_NB0(t)                                                                               \
-    (SF_T2_EXIT(t)   ? 2 + (((t) >> 2) & 3)                                                        \
-     : SF_T2_PAIR(t) ? ((0x6544u >> (4 * SF_T2_FC(t))) & 15) + ((t) >> 6)                          \
-                     : ((0x5322u >> (4 * SF_T2_FC(t))) & 15) + (((t) >> 4) & 3))
-#define SF_T2_STOP(t) (((t)&7) == 7 || SF_T2_NB0(t) > 8)
-/* clang-format off */
-#define SF_T2(t)                                                                                \
-    {SF_T2_STOP(t), SF_T2_STOP(t) ? 8 : SF_T2_NB0(t), SF_T2_HB(t), SF_T2_FW(t),                 \
-     SF_T2_EXIT(t) ? 4 : SF_T2_HB(t) + SF_T2_FW(t),                                            \
-     SF_T2_EXIT(t) ? SF_KIND_EXIT + (((t) >> 1) & 1) : SF_KIND_ENTRY,                          \
-     SF_KIND_EXIT + (((t) >> 3) & 1), SF_T2_PAIR(t), ((t) & 3) == 1}
-/* clang-format on */
-#define SF_T2x4(t) SF_T2(t), SF_T2(t + 1), SF_T2(t + 2), SF_T2(t + 3)
-#define SF_T2x16(t) SF_T2x4(t), SF_T2x4(t + 4), SF_T2x4(t + 8), SF_T2x4(t + 12)
-#define SF_T2x64(t) SF_T2x16(t), SF_T2x16(t + 16), SF_T2x16(t + 32), SF_T2x16(t + 48)
-static const struct sf_pack2_tagent sf_pack2_tags[256] = {SF_T2x64(0), SF_T2x64(64), SF_T2x64(128),
-                                                          SF_T2x64(192)};
-
 /*
  * The fast path of encoding 2, for a whole run of records: decode records
  * from *p into out (room for `room` records; `start` is the payload's start,
@@ -729,16 +694,20 @@ static const struct sf_pack2_tagent sf_pack2_tags[256] = {SF_T2x64(0), SF_T2x64(
  * event (the offset after the pair, where sf_unpack's caller stands when it
  * gets it). The payload must be at most SF_DECODED_MAXREL bytes.
  *
- * The kinds of records mix unpredictably (calls spread over thousands of
- * functions), so a record is decoded without branches on its kind: both
- * ids (top of the stack, entry) are computed and one is selected, the
- * second event of a pair is always written (a scratch slot when there is
- * none), and the cache and the stack are always stored to (a scratch slot:
- * cache[16] of a local copy, stack[SF_PACK_DEPTH], or the slot above the
- * top, which nothing reads). The one branch in the loop is the stop. The
- * state lives in locals and out is restrict, so the stores of records do
- * not make the compiler reload the state; not inlined, so that its caller's
- * values do not crowd it out of registers.
+ * What it saves over sf_unpack (18 % of the decode's time on the rspack
+ * log, docs/benchmarks.md section 11 "Decoder"): the bounds checks, the
+ * pending pair end (both events are written at once), the per-record
+ * stores of fields function records do not have, and the reloads of the
+ * state (it lives in locals, and out is restrict). An entry computes both
+ * of its possible ids, from the cache and from the previous id, and picks
+ * one, and stores the new id to the cache either way (to a scratch slot,
+ * cache[SF_PACK2_CACHE] of a local copy, when it was cached): the class of
+ * an id varies from record to record in no pattern a branch predictor
+ * learns. Tried and slower: no branch on the record kind at all (a table
+ * by tag, both the stack's and the entry's id computed, the stack and a
+ * pair's end always stored: more work a record than the mispredictions it
+ * saves), and tables for the lengths instead of shifts of constants. Not
+ * inlined, so that its caller's values do not crowd it out of registers.
  */
 __attribute__((noinline, unused)) static size_t
 sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint8_t **p,
@@ -757,34 +726,58 @@ sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint
     while (q <= lim && o < olim) {
         uint64_t w;
         memcpy(&w, q, 8);
-        const struct sf_pack2_tagent *te = &sf_pack2_tags[w & 0xff];
-        uint32_t nb = te->nb, fw = te->fw, exit = fw == 0;
-        w &= UINT64_MAX >> (64 - 8 * nb);
-        uint32_t fz = (uint32_t)(w >> te->hb) & ((1u << fw) - 1);
-        uint32_t fc = fw != 4; /* a delta from prev */
-        uint32_t fd = prev + ((fz >> 1) ^ -(fz & 1)), fcv = cache[fz & 15];
-        uint32_t fid = fc ? fd : fcv, top = stack[(depth - 1) & (SF_PACK_DEPTH - 1)];
-        uint32_t bad = fc ? fd > SF_FID_MAX : fcv == UINT32_MAX; /* of an entry */
-        uint32_t stop = (exit & (depth == 0)) | ((exit ^ 1) & bad);
-        if (__builtin_expect(stop | te->stop, 0))
+        uint32_t tag = (uint32_t)w & 0xff, rel = (uint32_t)(q - start);
+        if (!(tag & 1)) { /* the end of the function on top of the stack */
+            uint32_t nb = 2 + ((tag >> 2) & 3);
+            if (__builtin_expect(!depth, 0))
+                break;
+            t += (w & (UINT64_MAX >> (64 - 8 * nb))) >> 4;
+            o->t = t;
+            o->fid = stack[--depth];
+            o->kr = (SF_KIND_EXIT + ((tag >> 1) & 1)) | rel << 2;
+            o++;
+            q += nb;
+            continue;
+        }
+        if (__builtin_expect((tag & 7) == 7, 0))
             break;
-        uint64_t dt = w >> te->ds, dt1 = te->pair ? dt & ((1u << SF_PACK2_T1) - 1) : dt;
-        uint32_t rel = (uint32_t)(q - start);
-        cache[fc && !exit ? sf_pack2_idx(fd) : SF_PACK2_CACHE] = fd;
-        prev = exit ? prev : fid;
-        fid = exit ? top : fid;
-        t += dt1;
-        o[0].t = t;
-        o[0].fid = fid;
-        o[0].kr = te->kind0 | rel << 2;
-        t += te->pair ? dt >> SF_PACK2_T1 : 0;
-        o[1].t = t;
-        o[1].fid = fid;
-        o[1].kr = te->kind1 | (rel + nb) << 2;
-        o += 1 + te->pair;
-        /* an exit pops; an entry pushes, up to the stack's depth */
-        stack[depth] = fid;
-        depth += (te->push & (depth < SF_PACK_DEPTH)) - exit;
+        /* an entry (.01) or a pair (011): the same fields, the pair's two
+         * bits further on; lengths by class from shifted constants
+         * (sf_pack2_base1/base2, sf_pack2_fw) */
+        uint32_t pair = (tag >> 1) & 1, hb = 6 + 2 * pair;
+        uint32_t fc = (tag >> (2 + 2 * pair)) & 3;
+        uint32_t nb =
+            (((pair ? 0x6544u : 0x5322u) >> (4 * fc)) & 15) + ((tag >> (4 + 2 * pair)) & 3);
+        if (__builtin_expect(nb > 8, 0))
+            break;
+        w &= UINT64_MAX >> (64 - 8 * nb);
+        uint32_t fw = (0x1f120804u >> (8 * fc)) & 0xff;
+        uint32_t fz = (uint32_t)(w >> hb) & ((1u << fw) - 1);
+        uint64_t rest = w >> (hb + fw);
+        /* both ids (& 15: in bounds when fz is a delta), one kept */
+        uint32_t fcv = cache[fz & 15], fd = prev + ((fz >> 1) ^ -(fz & 1));
+        uint32_t fid = fc ? fd : fcv;
+        if (__builtin_expect(fc ? fd > SF_FID_MAX : fcv == UINT32_MAX, 0))
+            break;
+        cache[fc ? sf_pack2_idx(fd) : SF_PACK2_CACHE] = fd;
+        prev = fid;
+        o->fid = fid;
+        o->kr = SF_KIND_ENTRY | rel << 2;
+        if (pair) {
+            t += rest & ((1u << SF_PACK2_T1) - 1);
+            o->t = t;
+            t += rest >> SF_PACK2_T1;
+            o[1].t = t;
+            o[1].fid = fid;
+            o[1].kr = (SF_KIND_EXIT + ((tag >> 3) & 1)) | (rel + nb) << 2;
+            o += 2;
+        } else {
+            t += rest;
+            o->t = t;
+            o++;
+            if (depth < SF_PACK_DEPTH)
+                stack[depth++] = fid;
+        }
         q += nb;
     }
     memcpy(s->cache, cache, sizeof s->cache);
