@@ -317,32 +317,53 @@ static uint8_t *slurp(const char *path, size_t *n)
     return b;
 }
 
+/* Call fn for every EVENTS chunk of the log at path (its header, payload
+ * and payload length); the number of chunks fn took (returned 1 for), or -1
+ * with a message. */
+typedef int chunk_fn(const char *path, const struct sf_events *e, const uint8_t *payload,
+                     size_t len, void *arg);
+static long each_events(const char *path, chunk_fn *fn, void *arg)
+{
+    size_t n;
+    long took = 0;
+    uint8_t *b = slurp(path, &n);
+    if (!b)
+        return -1;
+    for (size_t p = sizeof(struct sf_file_header); p + sizeof(struct sf_events) <= n;) {
+        struct sf_events e;
+        memcpy(&e, b + p, sizeof e);
+        if (e.h.magic != SF_CHUNK_MAGIC || e.h.size < 16 || e.h.size > n - p) {
+            printf("FAIL: %s: bad chunk at %zu\n", path, p);
+            free(b);
+            return -1;
+        }
+        if (e.h.type == SF_CHUNK_EVENTS && e.h.size >= sizeof e)
+            took += fn(path, &e, b + p + sizeof e, e.h.size - sizeof e, arg);
+        p += e.h.size;
+    }
+    free(b);
+    return took;
+}
+
+static int raw_chunk(const char *path, const struct sf_events *e, const uint8_t *payload,
+                     size_t len, void *arg)
+{
+    (void)path, (void)arg;
+    if (e->h.flags & SF_EVENTS_PACKED)
+        return 0;
+    uint8_t *r = malloc(len ? len : 1);
+    memcpy(r, payload, len);
+    roundtrip_both(r, len, e->tsc_hi);
+    free(r);
+    return 1;
+}
+
 static int logs(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        size_t n;
-        uint8_t *b = slurp(argv[i], &n);
-        if (!b)
+        long raw = each_events(argv[i], raw_chunk, NULL);
+        if (raw < 0)
             return 1;
-        size_t raw = 0;
-        for (size_t p = sizeof(struct sf_file_header); p + sizeof(struct sf_events) <= n;) {
-            struct sf_events e;
-            memcpy(&e, b + p, sizeof e);
-            if (e.h.magic != SF_CHUNK_MAGIC || e.h.size < 16 || e.h.size > n - p) {
-                printf("FAIL: %s: bad chunk at %zu\n", argv[i], p);
-                return 1;
-            }
-            if (e.h.type == SF_CHUNK_EVENTS && !(e.h.flags & SF_EVENTS_PACKED)) {
-                size_t len = e.h.size - sizeof e;
-                uint8_t *r = malloc(len ? len : 1);
-                memcpy(r, b + p + sizeof e, len);
-                roundtrip_both(r, len, e.tsc_hi);
-                free(r);
-                raw++;
-            }
-            p += e.h.size;
-        }
-        free(b);
         if (!raw) {
             printf("FAIL: %s has no raw EVENTS chunk (record with SFTRACE_RAW=1)\n", argv[i]);
             return 1;
@@ -540,36 +561,12 @@ struct outcome {
     uint32_t *rel;
 };
 
-/* The reference: record by record with sf_unpack, as lib/logread.c's
- * check_packed did before the fast path. */
-static void decode_ref(const uint8_t *b, size_t len, uint32_t hi, uint32_t flags, struct outcome *o)
-{
-    static struct sf_pack_state st;
-    sf_unpack_begin(&st, hi, flags);
-    const uint8_t *p = b, *end = b + len;
-    o->n = o->fast = 0;
-    for (;;) {
-        const uint8_t *q = p;
-        struct sf_unpacked u;
-        int k = sf_unpack(&st, &p, end, &u);
-        if (k <= 0) {
-            o->k = k;
-            o->stop = (size_t)(q - b);
-            return;
-        }
-        struct want *w = &o->r[o->n];
-        w->t = u.t, w->kind = u.kind, w->fid = u.fid;
-        w->sub = w->arg = w->nwords = 0, w->payload = NULL;
-        if (u.kind == SF_KIND_EXT)
-            w->sub = u.sub, w->arg = u.arg, w->nwords = u.nwords, w->payload = u.payload;
-        o->rel[o->n++] = (uint32_t)(q - b);
-    }
-}
-
-/* The reader's way (check_packed): runs of the fast path into compact
- * records, one careful record between them. */
-static void decode_new(const uint8_t *b, size_t len, uint32_t hi, uint32_t flags, struct outcome *o,
-                       struct sf_decoded *dec, size_t cap)
+/* Decode a chunk as lib/logread.c's check_packed does, with the fast path
+ * (fast: runs of sf_unpack_run into compact records, one careful record
+ * between them), or as the reference, record by record with sf_unpack
+ * straight into o->r, as check_packed did before the fast path. */
+static void decode(const uint8_t *b, size_t len, uint32_t hi, uint32_t flags, struct outcome *o,
+                   struct sf_decoded *dec, size_t cap, int fast)
 {
     static struct sf_pack_state st;
     sf_unpack_begin(&st, hi, flags);
@@ -577,7 +574,7 @@ static void decode_new(const uint8_t *b, size_t len, uint32_t hi, uint32_t flags
     size_t n = 0;
     o->fast = 0;
     for (;;) {
-        size_t f = sf_unpack_run(&st, b, &p, end, dec + n, cap - n);
+        size_t f = fast ? sf_unpack_run(&st, b, &p, end, dec + n, cap - n) : 0;
         n += f, o->fast += f;
         const uint8_t *q = p;
         struct sf_unpacked u;
@@ -591,10 +588,21 @@ static void decode_new(const uint8_t *b, size_t len, uint32_t hi, uint32_t flags
             printf("FAIL: more records than room for (%zu)\n", cap);
             exit(1);
         }
+        if (!fast) {
+            struct want *w = &o->r[n];
+            w->t = u.t, w->kind = u.kind, w->fid = u.fid;
+            w->sub = w->arg = w->nwords = 0, w->payload = NULL;
+            if (u.kind == SF_KIND_EXT)
+                w->sub = u.sub, w->arg = u.arg, w->nwords = u.nwords, w->payload = u.payload;
+            o->rel[n++] = (uint32_t)(q - b);
+            continue;
+        }
         dec[n].t = u.t, dec[n].fid = u.fid;
         dec[n++].kr = u.kind | (uint32_t)(q - b) << 2;
     }
     o->n = n;
+    if (!fast)
+        return;
     for (size_t i = 0; i < n; i++) {
         struct want *w = &o->r[i];
         struct sf_unpacked u = {0};
@@ -619,8 +627,8 @@ static void compare(const char *what, const uint8_t *data, size_t len, uint32_t 
     a.r = malloc(cap * sizeof *a.r), z.r = malloc(cap * sizeof *z.r);
     a.rel = malloc(cap * sizeof *a.rel), z.rel = malloc(cap * sizeof *z.rel);
     struct sf_decoded *dec = malloc(cap * sizeof *dec);
-    decode_ref(b, len, hi, flags, &a);
-    decode_new(b, len, hi, flags, &z, dec, cap);
+    decode(b, len, hi, flags, &a, dec, cap, 0);
+    decode(b, len, hi, flags, &z, dec, cap, 1);
     if (a.n != z.n || a.k != z.k || a.stop != z.stop) {
         printf("FAIL: %s: careful: %zu records, %d at %zu; fast: %zu records, %d at %zu\n", what,
                a.n, a.k, a.stop, z.n, z.k, z.stop);
@@ -674,41 +682,34 @@ static void damage(uint8_t *d, size_t *pl)
     }
 }
 
+static int packed_chunk(const char *path, const struct sf_events *e, const uint8_t *payload,
+                        size_t len, void *arg)
+{
+    long n = *(const long *)arg;
+    if (!(e->h.flags & SF_EVENTS_PACKED) || e->pad > len)
+        return 0;
+    size_t pl = len - e->pad;
+    uint8_t *d = malloc(pl ? pl : 1);
+    compare(path, payload, pl, e->tsc_hi, e->h.flags);
+    for (long k = 0; k < n; k++) {
+        size_t l = pl;
+        memcpy(d, payload, pl);
+        damage(d, &l);
+        compare(path, d, l, e->tsc_hi, e->h.flags);
+    }
+    free(d);
+    return 1;
+}
+
 /* Packed chunks: of the logs, and of random streams packed here; each as
  * it is and damaged n times. */
 static int fast(uint64_t seed, long n, int argc, char **argv)
 {
     rng = seed;
     for (int i = 0; i < argc; i++) {
-        size_t len;
-        uint8_t *b = slurp(argv[i], &len);
-        if (!b)
+        long packed = each_events(argv[i], packed_chunk, &n);
+        if (packed < 0)
             return 1;
-        size_t packed = 0;
-        for (size_t p = sizeof(struct sf_file_header); p + sizeof(struct sf_events) <= len;) {
-            struct sf_events e;
-            memcpy(&e, b + p, sizeof e);
-            if (e.h.magic != SF_CHUNK_MAGIC || e.h.size < 16 || e.h.size > len - p) {
-                printf("FAIL: %s: bad chunk at %zu\n", argv[i], p);
-                return 1;
-            }
-            if (e.h.type == SF_CHUNK_EVENTS && (e.h.flags & SF_EVENTS_PACKED) &&
-                e.h.size >= sizeof e + e.pad) {
-                size_t pl = e.h.size - sizeof e - e.pad;
-                uint8_t *d = malloc(pl ? pl : 1);
-                compare(argv[i], b + p + sizeof e, pl, e.tsc_hi, e.h.flags);
-                for (long k = 0; k < n; k++) {
-                    size_t l = pl;
-                    memcpy(d, b + p + sizeof e, pl);
-                    damage(d, &l);
-                    compare(argv[i], d, l, e.tsc_hi, e.h.flags);
-                }
-                free(d);
-                packed++;
-            }
-            p += e.h.size;
-        }
-        free(b);
         if (!packed) {
             printf("FAIL: %s has no packed EVENTS chunk\n", argv[i]);
             return 1;
