@@ -76,7 +76,9 @@ struct sf_pack_state {
     uint32_t pend; /* encoding 2: 1 + kind of a pair's end still to return */
     uint32_t pend_fid;
     uint64_t pend_dt;
-    uint32_t cache[SF_PACK2_CACHE]; /* encoding 1 uses the first 8 */
+    /* encoding 1 uses the first 8; [SF_PACK2_CACHE]: sf_unpack_run's
+     * scratch slot */
+    uint32_t cache[SF_PACK2_CACHE + 1];
     uint32_t stack[SF_PACK_DEPTH];
 };
 
@@ -700,8 +702,8 @@ static inline void sf_unpack_ext(const uint8_t *q, uint32_t enc, struct sf_unpac
  * stores of fields function records do not have, and the reloads of the
  * state (it lives in locals, and out is restrict). An entry computes both
  * of its possible ids, from the cache and from the previous id, and picks
- * one, and stores the new id to the cache either way (to a scratch slot,
- * cache[SF_PACK2_CACHE] of a local copy, when it was cached): the class of
+ * one, and stores the new id to the cache either way (to the scratch slot
+ * cache[SF_PACK2_CACHE] when it was cached): the class of
  * an id varies from record to record in no pattern a branch predictor
  * learns. Tried and slower: no branch on the record kind at all (a table
  * by tag, both the stack's and the entry's id computed, the stack and a
@@ -720,9 +722,7 @@ sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint
     struct sf_decoded *o = out, *olim = out + room - 1; /* a pair takes 2 */
     uint64_t t = s->t;
     uint32_t depth = s->depth, prev = s->prev;
-    uint32_t *restrict stack = s->stack;
-    uint32_t cache[SF_PACK2_CACHE + 1];
-    memcpy(cache, s->cache, sizeof s->cache);
+    uint32_t *restrict stack = s->stack, *restrict cache = s->cache;
     while (q <= lim && o < olim) {
         uint64_t w;
         memcpy(&w, q, 8);
@@ -780,7 +780,6 @@ sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint
         }
         q += nb;
     }
-    memcpy(s->cache, cache, sizeof s->cache);
     s->t = t;
     s->depth = depth;
     s->prev = prev;
