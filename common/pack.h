@@ -76,7 +76,9 @@ struct sf_pack_state {
     uint32_t pend; /* encoding 2: 1 + kind of a pair's end still to return */
     uint32_t pend_fid;
     uint64_t pend_dt;
-    uint32_t cache[SF_PACK2_CACHE]; /* encoding 1 uses the first 8 */
+    /* encoding 1 uses the first 8; [SF_PACK2_CACHE]: sf_unpack_run's
+     * scratch slot */
+    uint32_t cache[SF_PACK2_CACHE + 1];
     uint32_t stack[SF_PACK_DEPTH];
 };
 
@@ -643,6 +645,146 @@ sf_unpack2(struct sf_pack_state *s, const uint8_t **p, const uint8_t *end, struc
     r->t = s->t;
     *p = q + nb;
     return 1;
+}
+
+/* A decoded record as the reader keeps a packed chunk's records
+ * (lib/logread.c), for the call engine to read: 16 bytes, 4 a cache line,
+ * as the reader writes them and the engine (often on another core) reads
+ * them once. The kind and the record's offset in the payload share a word
+ * (kept chunks are at most 4 MiB); an EXT record's subtype, arg and payload
+ * are read again from its bytes (sf_unpack_ext) when needed. */
+struct sf_decoded {
+    uint64_t t;
+    uint32_t fid; /* function records; 0 for EXT */
+    uint32_t kr;  /* kind | rel << 2, rel: the record's offset in the payload */
+};
+#define SF_DECODED_MAXREL (UINT32_MAX >> 2)
+
+static inline uint32_t sf_dec_kind(const struct sf_decoded *d)
+{
+    return d->kr & 3;
+}
+static inline uint32_t sf_dec_rel(const struct sf_decoded *d)
+{
+    return d->kr >> 2;
+}
+
+/* The subtype, arg, nwords and payload of an EXT record at q that
+ * sf_unpack has decoded (so checked) in a chunk of encoding enc. */
+static inline void sf_unpack_ext(const uint8_t *q, uint32_t enc, struct sf_unpacked *r)
+{
+    uint32_t o = enc == 2; /* encoding 2 has the subtype in a byte of its own */
+    r->sub = o ? q[1] : (uint32_t)q[0] >> 2;
+    r->arg = q[1 + o];
+    r->nwords = (uint32_t)q[2 + o] | ((uint32_t)q[3 + o] << 8);
+    r->payload = q + 12 + o;
+}
+
+/*
+ * The fast path of encoding 2, for a whole run of records: decode records
+ * from *p into out (room for `room` records; `start` is the payload's start,
+ * for rel) while they are the common kinds (entries, pairs, ends of the top
+ * of the stack) and at least 16 bytes are left, so that every record's 8
+ * bytes can be loaded without a bounds check. It stops, before touching
+ * any state, at the first record it does not take: an ext or 111 record,
+ * anything sf_unpack2 would refuse, a pair of more than 8 bytes, the last
+ * 16 bytes, or a full `out`; the caller then decodes that record with
+ * sf_unpack, which checks it byte by byte. It returns the records written
+ * and advances *p past the bytes they took. Records and state are exactly
+ * what sf_unpack gives, record by record (tests/pack_roundtrip.c "fast"
+ * compares them on damaged data), including the rel of a pair's second
+ * event (the offset after the pair, where sf_unpack's caller stands when it
+ * gets it). The payload must be at most SF_DECODED_MAXREL bytes.
+ *
+ * What it saves over sf_unpack (18 % of the decode's time on the rspack
+ * log, docs/benchmarks.md section 11 "Decoder"): the bounds checks, the
+ * pending pair end (both events are written at once), the per-record
+ * stores of fields function records do not have, and the reloads of the
+ * state (it lives in locals, and out is restrict). An entry computes both
+ * of its possible ids, from the cache and from the previous id, and picks
+ * one, and stores the new id to the cache either way (to the scratch slot
+ * cache[SF_PACK2_CACHE] when it was cached): the class of
+ * an id varies from record to record in no pattern a branch predictor
+ * learns. Tried and slower: no branch on the record kind at all (a table
+ * by tag, both the stack's and the entry's id computed, the stack and a
+ * pair's end always stored: more work a record than the mispredictions it
+ * saves), and tables for the lengths instead of shifts of constants. Not
+ * inlined, so that its caller's values do not crowd it out of registers.
+ */
+__attribute__((noinline, unused)) static size_t
+sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint8_t **p,
+              const uint8_t *end, struct sf_decoded *restrict out, size_t room)
+{
+    const uint8_t *q = *p;
+    if (s->enc != 2 || s->pend || room < 2 || end - q < 16)
+        return 0;
+    const uint8_t *lim = end - 16;
+    struct sf_decoded *o = out, *olim = out + room - 1; /* a pair takes 2 */
+    uint64_t t = s->t;
+    uint32_t depth = s->depth, prev = s->prev;
+    uint32_t *restrict stack = s->stack, *restrict cache = s->cache;
+    while (q <= lim && o < olim) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        uint32_t tag = (uint32_t)w & 0xff, rel = (uint32_t)(q - start);
+        if (!(tag & 1)) { /* the end of the function on top of the stack */
+            uint32_t nb = 2 + ((tag >> 2) & 3);
+            if (__builtin_expect(!depth, 0))
+                break;
+            t += (w & (UINT64_MAX >> (64 - 8 * nb))) >> 4;
+            o->t = t;
+            o->fid = stack[--depth];
+            o->kr = (SF_KIND_EXIT + ((tag >> 1) & 1)) | rel << 2;
+            o++;
+            q += nb;
+            continue;
+        }
+        if (__builtin_expect((tag & 7) == 7, 0))
+            break;
+        /* an entry (.01) or a pair (011): the same fields, the pair's two
+         * bits further on; lengths by class from shifted constants
+         * (sf_pack2_base1/base2, sf_pack2_fw) */
+        uint32_t pair = (tag >> 1) & 1, hb = 6 + 2 * pair;
+        uint32_t fc = (tag >> (2 + 2 * pair)) & 3;
+        uint32_t nb =
+            (((pair ? 0x6544u : 0x5322u) >> (4 * fc)) & 15) + ((tag >> (4 + 2 * pair)) & 3);
+        if (__builtin_expect(nb > 8, 0))
+            break;
+        w &= UINT64_MAX >> (64 - 8 * nb);
+        uint32_t fw = (0x1f120804u >> (8 * fc)) & 0xff;
+        uint32_t fz = (uint32_t)(w >> hb) & ((1u << fw) - 1);
+        uint64_t rest = w >> (hb + fw);
+        /* both ids (& 15: in bounds when fz is a delta), one kept */
+        uint32_t fcv = cache[fz & 15], fd = prev + ((fz >> 1) ^ -(fz & 1));
+        uint32_t fid = fc ? fd : fcv;
+        if (__builtin_expect(fc ? fd > SF_FID_MAX : fcv == UINT32_MAX, 0))
+            break;
+        cache[fc ? sf_pack2_idx(fd) : SF_PACK2_CACHE] = fd;
+        prev = fid;
+        o->fid = fid;
+        o->kr = SF_KIND_ENTRY | rel << 2;
+        if (pair) {
+            t += rest & ((1u << SF_PACK2_T1) - 1);
+            o->t = t;
+            t += rest >> SF_PACK2_T1;
+            o[1].t = t;
+            o[1].fid = fid;
+            o[1].kr = (SF_KIND_EXIT + ((tag >> 3) & 1)) | (rel + nb) << 2;
+            o += 2;
+        } else {
+            t += rest;
+            o->t = t;
+            o++;
+            if (depth < SF_PACK_DEPTH)
+                stack[depth++] = fid;
+        }
+        q += nb;
+    }
+    s->t = t;
+    s->depth = depth;
+    s->prev = prev;
+    *p = q;
+    return (size_t)(o - out);
 }
 
 /* Decode one record at *p of a chunk begun with sf_unpack_begin. Returns 1

@@ -1182,10 +1182,10 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
         uint64_t ts;
         uint32_t kind, fid;
         int full = 0;
-        if (__builtin_expect(r && r < rend && r->r.kind != SF_KIND_EXT, 1)) {
-            ts = r->r.t;
-            kind = r->r.kind;
-            fid = last_fid = r->r.fid;
+        if (__builtin_expect(r && r < rend && sf_dec_kind(r) != SF_KIND_EXT, 1)) {
+            ts = r->t;
+            kind = sf_dec_kind(r);
+            fid = last_fid = r->fid;
             r++;
         } else {
             d->dec = r;
@@ -1265,7 +1265,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             ev.ts = ts;
             ev.kind = kind;
             ev.fid = fid;
-            ev.offset = d->base + r[-1].rel;
+            ev.offset = d->base + sf_dec_rel(&r[-1]);
         }
         d->dec = r;
         d->last_fid = last_fid;
@@ -1417,7 +1417,7 @@ static void replay_events(struct sf_calls *e, struct thr *t, const struct sf_chu
     uint64_t w0ts = w0_ts(e, is, img);
     if (c->dec) {
         for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
-            if (replay_one(e, t, is, img, r->r.kind, r->r.fid, r->r.t, w0ts))
+            if (replay_one(e, t, is, img, sf_dec_kind(r), r->fid, r->t, w0ts))
                 return;
         return;
     }
@@ -1979,7 +1979,7 @@ static void oevents(struct sf_calls *e, const struct sf_chunkv *c)
                 to_ns(e, c->img, c->u.events->flush_tsc) > p->cut_ns;
     if (c->dec) { /* packed: the records the reader decoded when it checked the chunk */
         for (const struct sf_decoded *r = c->dec, *end = r + c->ndec; r < end; r++)
-            oevent(e, t, c->img, r->r.kind, r->r.fid, r->r.t, check);
+            oevent(e, t, c->img, sf_dec_kind(r), r->fid, r->t, check);
         return;
     }
     struct sf_evdec d;

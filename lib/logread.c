@@ -812,25 +812,30 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
         log->dec = sf_xrealloc(log->dec, want * sizeof *log->dec);
     }
     for (;;) {
+        /* the common records by the fast path, then one by the careful
+         * one (the record it stopped at: an ext, the chunk's end, damage) */
+        if (keep)
+            n += sf_unpack_run(st, c->payload, &p, end, log->dec + n, log->deccap - n);
         const uint8_t *q = p;
-        /* decode straight into the kept array: a copy of r from the stack
-         * stalled on store forwarding (a tenth of `sftrace memory`) */
-        struct sf_unpacked *rp = keep && n < log->deccap ? &log->dec[n].r : &r;
-        int k = sf_unpack(st, &p, end, rp);
+        int k = sf_unpack(st, &p, end, &r);
         if (k == 0) {
             c->dec = keep ? log->dec : NULL;
             c->ndec = (uint32_t)n;
             return 0;
         }
-        if (rp != &r && k > 0)
-            log->dec[n++].rel = (uint32_t)(q - c->payload);
         uint64_t off = base + (uint64_t)(q - c->payload);
         if (k < 0)
             return bad(log, off,
                        "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
                        "implies a function nothing entered (records)",
                        *q);
-        if (rp->kind == SF_KIND_EXT && check_ext(log, off, rp->sub, rp->arg, rp->nwords) < 0)
+        if (keep && n < log->deccap) { /* field by field: see struct sf_decoded */
+            struct sf_decoded *d = &log->dec[n++];
+            d->t = r.t;
+            d->fid = r.fid;
+            d->kr = r.kind | (uint32_t)(q - c->payload) << 2;
+        }
+        if (r.kind == SF_KIND_EXT && check_ext(log, off, r.sub, r.arg, r.nwords) < 0)
             return -1;
     }
 }
@@ -1605,11 +1610,11 @@ void sf_evdec_init(struct sf_evdec *d, const struct sf_chunkv *c)
     d->base = c->offset + sizeof(struct sf_events);
     d->last_fid = SF_FID_NONE;
     d->dec = d->dend = NULL;
+    if (d->packed) /* also for decoded chunks: ps.enc, for sf_unpack_ext */
+        sf_unpack_begin(&d->ps, e->tsc_hi, c->h->flags);
     if (d->packed && c->dec) {
         d->dec = c->dec;
         d->dend = c->dec + c->ndec;
-    } else if (d->packed) {
-        sf_unpack_begin(&d->ps, e->tsc_hi, c->h->flags);
     }
 }
 
@@ -1621,8 +1626,12 @@ static int next_packed(struct sf_evdec *d, struct sf_event *ev)
         if (d->dec) {
             if (d->dec == d->dend)
                 return 0;
-            r = d->dec->r;
-            q = d->pstart + d->dec->rel;
+            q = d->pstart + sf_dec_rel(d->dec);
+            r.t = d->dec->t;
+            r.kind = sf_dec_kind(d->dec);
+            r.fid = d->dec->fid;
+            if (r.kind == SF_KIND_EXT)
+                sf_unpack_ext(q, d->ps.enc, &r);
             d->dec++;
         } else if (sf_unpack(&d->ps, &d->pp, d->pend, &r) <= 0) { /* < 0: checked */
             d->pp = d->pend;

@@ -326,14 +326,11 @@ struct sf_event {
 };
 #define SF_FID_NONE 0xffffffffu
 
+/* struct sf_decoded (pack.h): a packed record decoded by sf_log_next. */
+
 /* A decoder of one EVENTS chunk's records. Set last_fid after init to carry
  * a thread's last function id over from its previous chunk; read it after
  * the chunk to get the one to carry on. */
-struct sf_decoded {
-    struct sf_unpacked r;
-    uint32_t rel; /* offset of the record in the payload */
-};
-
 struct sf_evdec {
     const uint32_t *p, *end, *start; /* raw records */
     uint64_t hi;                     /* raw: current high half, shifted */

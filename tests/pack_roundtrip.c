@@ -6,6 +6,10 @@
  *   pack_roundtrip corrupt SEED N  damaged packed data, and hand-made bad
  *                                  records: the decoder must reject them
  *   pack_roundtrip repack 1|2 IN OUT  IN with its raw EVENTS chunks packed
+ *   pack_roundtrip fast SEED N [LOG...]  the reader's fast path
+ *                                  (sf_unpack_run) against record-by-record
+ *                                  sf_unpack on packed chunks of LOGs and of
+ *                                  random streams, whole and damaged N times
  *
  * A round trip packs a raw stream with both encoders (sf_pack1, the one of
  * older logs, and sf_pack) and decodes it: every function event and every
@@ -217,7 +221,8 @@ static void ext(struct gen *g)
     }
 }
 
-static void random_stream(uint64_t seed)
+/* A random raw stream (malloc'd, *len bytes, tsc_hi *hi). */
+static uint8_t *gen_stream(uint64_t seed, size_t *len, uint32_t *hi)
 {
     struct gen g = {0};
     rng = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -272,11 +277,21 @@ static void random_stream(uint64_t seed)
         put(&g, (uint32_t)g.t, sf_w1_ext(SF_EXT_ARGS, 6, 6));
     if (below(8) == 0) /* a dangling half record */
         g.len += 4;
-    uint8_t *raw = malloc(g.len);
-    memcpy(raw, g.buf, g.len);
-    roundtrip_both(raw, g.len, g.hi0);
+    *hi = g.hi0;
+    *len = g.len;
+    return g.buf;
+}
+
+static void random_stream(uint64_t seed)
+{
+    size_t len;
+    uint32_t hi;
+    uint8_t *buf = gen_stream(seed, &len, &hi);
+    uint8_t *raw = malloc(len);
+    memcpy(raw, buf, len);
+    roundtrip_both(raw, len, hi);
     free(raw);
-    free(g.buf);
+    free(buf);
 }
 
 /* ---- recorded logs ---- */
@@ -302,32 +317,53 @@ static uint8_t *slurp(const char *path, size_t *n)
     return b;
 }
 
+/* Call fn for every EVENTS chunk of the log at path (its header, payload
+ * and payload length); the number of chunks fn took (returned 1 for), or -1
+ * with a message. */
+typedef int chunk_fn(const char *path, const struct sf_events *e, const uint8_t *payload,
+                     size_t len, void *arg);
+static long each_events(const char *path, chunk_fn *fn, void *arg)
+{
+    size_t n;
+    long took = 0;
+    uint8_t *b = slurp(path, &n);
+    if (!b)
+        return -1;
+    for (size_t p = sizeof(struct sf_file_header); p + sizeof(struct sf_events) <= n;) {
+        struct sf_events e;
+        memcpy(&e, b + p, sizeof e);
+        if (e.h.magic != SF_CHUNK_MAGIC || e.h.size < 16 || e.h.size > n - p) {
+            printf("FAIL: %s: bad chunk at %zu\n", path, p);
+            free(b);
+            return -1;
+        }
+        if (e.h.type == SF_CHUNK_EVENTS && e.h.size >= sizeof e)
+            took += fn(path, &e, b + p + sizeof e, e.h.size - sizeof e, arg);
+        p += e.h.size;
+    }
+    free(b);
+    return took;
+}
+
+static int raw_chunk(const char *path, const struct sf_events *e, const uint8_t *payload,
+                     size_t len, void *arg)
+{
+    (void)path, (void)arg;
+    if (e->h.flags & SF_EVENTS_PACKED)
+        return 0;
+    uint8_t *r = malloc(len ? len : 1);
+    memcpy(r, payload, len);
+    roundtrip_both(r, len, e->tsc_hi);
+    free(r);
+    return 1;
+}
+
 static int logs(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        size_t n;
-        uint8_t *b = slurp(argv[i], &n);
-        if (!b)
+        long raw = each_events(argv[i], raw_chunk, NULL);
+        if (raw < 0)
             return 1;
-        size_t raw = 0;
-        for (size_t p = sizeof(struct sf_file_header); p + sizeof(struct sf_events) <= n;) {
-            struct sf_events e;
-            memcpy(&e, b + p, sizeof e);
-            if (e.h.magic != SF_CHUNK_MAGIC || e.h.size < 16 || e.h.size > n - p) {
-                printf("FAIL: %s: bad chunk at %zu\n", argv[i], p);
-                return 1;
-            }
-            if (e.h.type == SF_CHUNK_EVENTS && !(e.h.flags & SF_EVENTS_PACKED)) {
-                size_t len = e.h.size - sizeof e;
-                uint8_t *r = malloc(len ? len : 1);
-                memcpy(r, b + p + sizeof e, len);
-                roundtrip_both(r, len, e.tsc_hi);
-                free(r);
-                raw++;
-            }
-            p += e.h.size;
-        }
-        free(b);
         if (!raw) {
             printf("FAIL: %s has no raw EVENTS chunk (record with SFTRACE_RAW=1)\n", argv[i]);
             return 1;
@@ -514,6 +550,197 @@ static int corrupt(uint64_t seed, long n)
     return 0;
 }
 
+/* ---- the fast path against the careful one ---- */
+
+/* What decoding a chunk gives: its records, then how it ended. */
+struct outcome {
+    size_t n, fast; /* records; of them by sf_unpack_run */
+    int k;          /* 0 the end, -1 refused */
+    size_t stop;    /* the offset where it ended or the refused record */
+    struct want *r; /* n records */
+    uint32_t *rel;
+};
+
+/* Decode a chunk as lib/logread.c's check_packed does, with the fast path
+ * (fast: runs of sf_unpack_run into compact records, one careful record
+ * between them), or as the reference, record by record with sf_unpack
+ * straight into o->r, as check_packed did before the fast path. */
+static void decode(const uint8_t *b, size_t len, uint32_t hi, uint32_t flags, struct outcome *o,
+                   struct sf_decoded *dec, size_t cap, int fast)
+{
+    static struct sf_pack_state st;
+    sf_unpack_begin(&st, hi, flags);
+    const uint8_t *p = b, *end = b + len;
+    size_t n = 0;
+    o->fast = 0;
+    for (;;) {
+        size_t f = fast ? sf_unpack_run(&st, b, &p, end, dec + n, cap - n) : 0;
+        n += f, o->fast += f;
+        const uint8_t *q = p;
+        struct sf_unpacked u;
+        int k = sf_unpack(&st, &p, end, &u);
+        if (k <= 0) {
+            o->k = k;
+            o->stop = (size_t)(q - b);
+            break;
+        }
+        if (n >= cap) {
+            printf("FAIL: more records than room for (%zu)\n", cap);
+            exit(1);
+        }
+        if (!fast) {
+            struct want *w = &o->r[n];
+            w->t = u.t, w->kind = u.kind, w->fid = u.fid;
+            w->sub = w->arg = w->nwords = 0, w->payload = NULL;
+            if (u.kind == SF_KIND_EXT)
+                w->sub = u.sub, w->arg = u.arg, w->nwords = u.nwords, w->payload = u.payload;
+            o->rel[n++] = (uint32_t)(q - b);
+            continue;
+        }
+        dec[n].t = u.t, dec[n].fid = u.fid;
+        dec[n++].kr = u.kind | (uint32_t)(q - b) << 2;
+    }
+    o->n = n;
+    if (!fast)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct want *w = &o->r[i];
+        struct sf_unpacked u = {0};
+        w->t = dec[i].t, w->kind = sf_dec_kind(&dec[i]), w->fid = dec[i].fid;
+        o->rel[i] = sf_dec_rel(&dec[i]);
+        if (w->kind == SF_KIND_EXT)
+            sf_unpack_ext(b + o->rel[i], st.enc, &u);
+        w->sub = u.sub, w->arg = u.arg, w->nwords = u.nwords, w->payload = u.payload;
+    }
+}
+
+static uint64_t f_chunks, f_records, f_fast, f_refused;
+
+/* Decode len bytes (copied to a buffer of exactly that size) both ways: the
+ * records, where they stop and why must be the same. */
+static void compare(const char *what, const uint8_t *data, size_t len, uint32_t hi, uint32_t flags)
+{
+    uint8_t *b = malloc(len ? len : 1);
+    memcpy(b, data, len);
+    size_t cap = len / 2 + 1;
+    struct outcome a, z;
+    a.r = malloc(cap * sizeof *a.r), z.r = malloc(cap * sizeof *z.r);
+    a.rel = malloc(cap * sizeof *a.rel), z.rel = malloc(cap * sizeof *z.rel);
+    struct sf_decoded *dec = malloc(cap * sizeof *dec);
+    decode(b, len, hi, flags, &a, dec, cap, 0);
+    decode(b, len, hi, flags, &z, dec, cap, 1);
+    if (a.n != z.n || a.k != z.k || a.stop != z.stop) {
+        printf("FAIL: %s: careful: %zu records, %d at %zu; fast: %zu records, %d at %zu\n", what,
+               a.n, a.k, a.stop, z.n, z.k, z.stop);
+        exit(1);
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        const struct want *x = &a.r[i], *y = &z.r[i];
+        if (x->t != y->t || x->kind != y->kind || x->fid != y->fid || x->sub != y->sub ||
+            x->arg != y->arg || x->nwords != y->nwords || x->payload != y->payload ||
+            a.rel[i] != z.rel[i]) {
+            printf("FAIL: %s: record %zu (at %u) differs: careful t %llu kind %u fid %u at %u, "
+                   "fast t %llu kind %u fid %u at %u\n",
+                   what, i, a.rel[i], (unsigned long long)x->t, x->kind, x->fid, a.rel[i],
+                   (unsigned long long)y->t, y->kind, y->fid, z.rel[i]);
+            exit(1);
+        }
+    }
+    f_chunks++, f_records += a.n, f_fast += z.fast, f_refused += a.k < 0;
+    free(a.r), free(z.r), free(a.rel), free(z.rel), free(dec), free(b);
+}
+
+/* Damage data in place (len bytes, *pl of them used) in one of several ways. */
+static void damage(uint8_t *d, size_t *pl)
+{
+    size_t n = *pl;
+    if (!n)
+        return;
+    switch (below(6)) {
+    case 0: /* flipped bits */
+        for (int j = 0; j < 1 + (int)below(4); j++)
+            d[below((uint32_t)n)] ^= (uint8_t)(1u << below(8));
+        break;
+    case 1: /* a random byte, often a tag */
+        d[below((uint32_t)n)] = (uint8_t)rnd();
+        break;
+    case 2: /* cut anywhere */
+        *pl = below((uint32_t)n);
+        break;
+    case 3: /* random bytes from anywhere on, for a while */
+        for (size_t j = below((uint32_t)n), e = j + below(64); j < n && j < e; j++)
+            d[j] = (uint8_t)rnd();
+        break;
+    case 4: { /* a piece of the chunk copied elsewhere (valid records, wrong state) */
+        size_t a = below((uint32_t)n), b = below((uint32_t)n), l = below(48);
+        if (a + l <= n && b + l <= n)
+            memmove(d + b, d + a, l);
+        break;
+    }
+    default: /* undamaged */
+        break;
+    }
+}
+
+static int packed_chunk(const char *path, const struct sf_events *e, const uint8_t *payload,
+                        size_t len, void *arg)
+{
+    long n = *(const long *)arg;
+    if (!(e->h.flags & SF_EVENTS_PACKED) || e->pad > len)
+        return 0;
+    size_t pl = len - e->pad;
+    uint8_t *d = malloc(pl ? pl : 1);
+    compare(path, payload, pl, e->tsc_hi, e->h.flags);
+    for (long k = 0; k < n; k++) {
+        size_t l = pl;
+        memcpy(d, payload, pl);
+        damage(d, &l);
+        compare(path, d, l, e->tsc_hi, e->h.flags);
+    }
+    free(d);
+    return 1;
+}
+
+/* Packed chunks: of the logs, and of random streams packed here; each as
+ * it is and damaged n times. */
+static int fast(uint64_t seed, long n, int argc, char **argv)
+{
+    rng = seed;
+    for (int i = 0; i < argc; i++) {
+        long packed = each_events(argv[i], packed_chunk, &n);
+        if (packed < 0)
+            return 1;
+        if (!packed) {
+            printf("FAIL: %s has no packed EVENTS chunk\n", argv[i]);
+            return 1;
+        }
+    }
+    for (long s = 0; s < n; s++) {
+        size_t len;
+        uint32_t hi;
+        uint8_t *raw = gen_stream(seed + (uint64_t)s, &len, &hi);
+        static struct sf_pack_state st;
+        uint8_t *out = malloc(SF_PACK_BOUND(len));
+        size_t pl = sf_pack(&st, raw, len, hi, out);
+        compare("random stream", out, pl, hi, SF_PACK_FLAGS);
+        for (int k = 0; k < 4; k++) {
+            uint8_t *d = malloc(pl ? pl : 1);
+            size_t l = pl;
+            memcpy(d, out, pl);
+            damage(d, &l);
+            compare("damaged random stream", d, l, hi, SF_PACK_FLAGS);
+            free(d);
+        }
+        free(out);
+        free(raw);
+    }
+    printf("ok fast: %llu chunks, %llu records (%llu by the fast path), %llu refused, the same "
+           "both ways\n",
+           (unsigned long long)f_chunks, (unsigned long long)f_records, (unsigned long long)f_fast,
+           (unsigned long long)f_refused);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "random")) {
@@ -528,9 +755,11 @@ int main(int argc, char **argv)
         return repack(atoi(argv[2]), argv[3], argv[4]);
     } else if (argc >= 4 && !strcmp(argv[1], "corrupt")) {
         return corrupt(strtoull(argv[2], NULL, 10), atol(argv[3]));
+    } else if (argc >= 4 && !strcmp(argv[1], "fast")) {
+        return fast(strtoull(argv[2], NULL, 10), atol(argv[3]), argc - 4, argv + 4);
     } else {
         fprintf(stderr, "usage: pack_roundtrip random SEED N | log LOG... | corrupt SEED N | "
-                        "repack 1|2 IN OUT\n");
+                        "repack 1|2 IN OUT | fast SEED N [LOG...]\n");
         return 2;
     }
     printf("ok %s: %llu streams, %llu records, packed bytes: encoding 1 %llu, encoding 2 %llu\n",
