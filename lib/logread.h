@@ -207,6 +207,11 @@ uint64_t sf_log_file_size(const struct sf_log *log);
  * read: the fit then uses the pairs seen so far).
  */
 int sf_log_prescan(struct sf_log *log);
+/* Take the prescan of another reader of the same file (from: prescanned,
+ * with success) instead of reading the file again: the clock fit, the
+ * snapshots and the starts. sf_log_prescan then returns 0 at once. For
+ * readers of one log in several threads (lib/runcalls.c). */
+void sf_log_prescan_from(struct sf_log *log, const struct sf_log *from);
 
 /* Next good chunk: 1 and *c filled, 0 at the end of the file (or where a
  * truncated chunk ends it), -1 on a read error (sf_log_error says what).

@@ -364,7 +364,9 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
                           void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
-    /* the size, and a pipe copied now: every worker reads the copy */
+    /* the size, and a pipe copied now: every worker reads the copy. The
+     * one prescan of the run (the workers take it: sf_log_prescan_from),
+     * then the split of the threads. */
     struct sf_log *first = sf_log_open(path, err, sizeof err);
     if (!first) {
         fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
@@ -372,7 +374,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     }
     uint64_t size = sf_log_file_size(first);
     int regular = size != UINT64_MAX;
-    sf_log_close(first);
+    sf_log_set_warn(first, sf_log_warn_none, NULL);
+    int shared = regular && sf_log_prescan(first) == 0;
     int want = r->jobs;
     if (!want) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -383,15 +386,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     uint32_t *tids[64] = {0};
     size_t ntids[64] = {0};
     int nw = 1;
-    if (want > 1 && regular) { /* a pipe can be read once only: one worker */
-        struct sf_log *probe = sf_log_open(path, err, sizeof err);
-        if (!probe) {
-            fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
-            return NULL;
-        }
-        nw = split_threads(r, probe, want, tids, ntids);
-        sf_log_close(probe);
-    }
+    if (want > 1 && regular) /* a stream that is not copied can be read once: one worker */
+        nw = split_threads(r, first, want, tids, ntids);
 
     struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
     memset(w, 0, (size_t)nw * sizeof *w);
@@ -426,6 +422,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         }
         sf_log_set_warn(x->log, damage_warn, NULL);
+        if (shared)
+            sf_log_prescan_from(x->log, first);
         if (!r->syms) {
             /* One symbolizer for all the workers (symbols.h: thread-safe):
              * each object's symbol table is read and sorted once, and a
@@ -459,6 +457,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     }
     for (int k = 0; k < 64; k++)
         free(tids[k]);
+    sf_log_close(first);
     if (!ok) {
         warnings_done();
         damage_done(NULL, 0, r->cmd, path);
