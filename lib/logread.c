@@ -2,6 +2,27 @@
  * logread.c - the shared, streaming reader of sftrace logs: file header and
  * chunk validation, process images and their object tables, the TSC clock
  * fit, and the decoder of EVENTS records. The API is described in logread.h.
+ *
+ * Input. Everything above the "buffered input" functions sees the log as
+ * buf[pos..len), the bytes from file offset buf_off + pos on, made
+ * available by fill(n) and moved by seek_to (forward) and rewind_to; a
+ * chunk's pointers (c->h, payload) point into buf and stay valid until the
+ * next sf_log_next. Two ways fill that window:
+ *   - a regular file (a log that came through a pipe is one too: its
+ *     spooled copy) is mapped whole (see "The mapping"): buf is the
+ *     mapping, buf_off 0, and fill, seek_to and rewind_to only move pos and
+ *     len, checking the file's size with fstat at most every MAP_WINDOW
+ *     bytes; the kernel copies nothing, a pass that reads only chunk
+ *     headers (the prescan, the split of threads between workers, a worker
+ *     framing the other workers' chunks) touches only their pages, and the
+ *     pages behind the position are given back (MADV_DONTNEED), so RSS does
+ *     not grow with the log. A truncation under the reader raises SIGBUS:
+ *     the handler names the file and exits 1.
+ *   - otherwise (mmap failed, SFTRACE_NO_MMAP set in the environment, a
+ *     block device) read() into a buffer of BUF_SIZE that keeps buf[0] at a
+ *     chunk boundary and grows to the largest chunk.
+ * Pages behind the position may be refaulted (after a rewind) at a cost in
+ * time only; they are never invalid while the file keeps its size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -309,8 +330,25 @@ static int64_t map_fill(struct sf_log *log, size_t n)
     if (fstat(log->fd, &st) < 0)
         return -1;
     uint64_t size = (uint64_t)st.st_size;
+    if (size > log->maplen && size <= SIZE_MAX / 2 - MAP_SLACK) {
+        /* grew past the slack: a larger mapping, maybe elsewhere (the
+         * pointers into the old one were the last chunk's: sf_log_next is
+         * reading the next one) */
+        size_t len = (size_t)size + MAP_SLACK;
+        void *m = mremap(log->map, log->maplen, len, MREMAP_MAYMOVE);
+        if (m != MAP_FAILED) {
+            struct mapslot *s = &mapslots[log->mapslot];
+            pthread_mutex_lock(&map_lock);
+            atomic_store(&s->lo, 0);
+            s->len = len;
+            atomic_store(&s->lo, (uintptr_t)m);
+            pthread_mutex_unlock(&map_lock);
+            log->map = log->buf = m;
+            log->maplen = log->cap = len;
+        }
+    }
     if (size > log->maplen)
-        size = log->maplen; /* grew past the slack: read up to it (the tail is lost) */
+        size = log->maplen;
     uint64_t want = (uint64_t)log->pos + (n > MAP_WINDOW ? n : MAP_WINDOW);
     uint64_t end = size < want ? size : want;
     /* shrunk below what was checked: the log ends there, as with read() */

@@ -1,11 +1,15 @@
 /*
  * logread.h - the shared reader of sftrace logs (format: common/logfmt.h).
  *
- * Every tool reads logs through this. The reader streams: it reads the file
- * front to back through one buffer (2 MiB, or the largest chunk if larger;
- * smaller for a small file, and growing from 64 KiB for a pipe)
- * and never maps or loads the whole file, so memory does not grow with the
- * size of the log, only with the number of processes and objects in it.
+ * Every tool reads logs through this. The reader streams: it maps a regular
+ * file and reads it front to back, giving back the pages behind it (or, when
+ * mapping fails or SFTRACE_NO_MMAP is set, reads it through one buffer of 2
+ * MiB, or the largest chunk if larger), so memory does not grow with the
+ * size of the log, only with the number of processes and objects in it. A
+ * log that another process truncates while it is mapped and read ends the
+ * process with "FILE: changed while being read" (exit 1) where the reader
+ * had already checked the file's size; a truncation further ahead reads as
+ * a truncated log (logread.c: "The mapping").
  *
  * Use:
  *
