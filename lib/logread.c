@@ -80,7 +80,8 @@ struct sf_log {
     int mapslot;    /* its entry in the SIGBUS table */
     int state;      /* 0 reading, 1 at end, -1 error */
     int prescanned;
-    int adopted; /* the prescan was another reader's (sf_log_prescan_from) */
+    int adopted;             /* the prescan was another reader's (sf_log_prescan_from) */
+    struct sf_map *tidbytes; /* sf_log_prescan_tids */
     struct sf_file_header hdr;
     char err[SF_ERRLEN];
     uint64_t skipped; /* chunks of unknown types */
@@ -1702,6 +1703,11 @@ static void map_copy(struct sf_map *to, const struct sf_map *from)
             *sf_map_get(to, from->keys[i], 1) = from->vals[i];
 }
 
+void sf_log_prescan_tids(struct sf_log *log, struct sf_map *bytes)
+{
+    log->tidbytes = bytes;
+}
+
 void sf_log_prescan_from(struct sf_log *log, const struct sf_log *from)
 {
     log->fit = from->fit;
@@ -1752,7 +1758,7 @@ int sf_log_prescan(struct sf_log *log)
         case SF_CHUNK_EVENTS:
         case SF_CHUNK_END:
             clk = sf_map_get(&clocks, h.pid, 0);
-            if (clk && *clk == SF_CLOCK_TSC)
+            if (clk && (*clk == SF_CLOCK_TSC || (log->tidbytes && h.type == SF_CHUNK_EVENTS)))
                 want = type_size(h.type);
             break;
         case SF_CHUNK_MARK:
@@ -1789,7 +1795,10 @@ int sf_log_prescan(struct sf_log *log)
             } else if (h.type == SF_CHUNK_EVENTS) {
                 struct sf_events e;
                 memcpy(&e, b, sizeof e);
-                fit_add(f, e.flush_tsc, e.flush_mono_ns);
+                if (log->tidbytes)
+                    *sf_map_get(log->tidbytes, e.tid, 1) += h.size;
+                if (*clk == SF_CLOCK_TSC)
+                    fit_add(f, e.flush_tsc, e.flush_mono_ns);
             } else {
                 struct sf_end e;
                 memcpy(&e, b, SF_END_SIZE_V0);

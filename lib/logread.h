@@ -216,6 +216,12 @@ int sf_log_prescan(struct sf_log *log);
  * snapshots and the starts. sf_log_prescan then returns 0 at once. For
  * readers of one log in several threads (lib/runcalls.c). */
 void sf_log_prescan_from(struct sf_log *log, const struct sf_log *from);
+/* Have the prescan also add each EVENTS chunk's size to bytes[tid] (chunks
+ * of pids with a PROCESS chunk before them): the work of each thread, for
+ * splitting threads between readers without another pass (bytes: the
+ * caller's, until the prescan returns). */
+struct sf_map;
+void sf_log_prescan_tids(struct sf_log *log, struct sf_map *bytes);
 
 /* Next good chunk: 1 and *c filled, 0 at the end of the file (or where a
  * truncated chunk ends it), -1 on a read error (sf_log_error says what).
