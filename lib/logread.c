@@ -13,8 +13,9 @@
  *     mapping, buf_off 0, and fill, seek_to and rewind_to only move pos and
  *     len, checking the file's size with fstat at most every MAP_WINDOW
  *     bytes; the kernel copies nothing, a pass that reads only chunk
- *     headers (the prescan, the split of threads between workers, a worker
- *     framing the other workers' chunks) touches only their pages, and the
+ *     headers (the prescan, which also counts each thread's bytes for
+ *     runcalls.c's split of threads between workers; a worker framing the
+ *     other workers' chunks) touches only their pages, and the
  *     pages behind the position are given back (MADV_DONTNEED), so RSS does
  *     not grow with the log. A truncation under the reader raises SIGBUS:
  *     the handler names the file and exits 1.
