@@ -2,6 +2,28 @@
  * logread.c - the shared, streaming reader of sftrace logs: file header and
  * chunk validation, process images and their object tables, the TSC clock
  * fit, and the decoder of EVENTS records. The API is described in logread.h.
+ *
+ * Input. Everything above the "buffered input" functions sees the log as
+ * buf[pos..len), the bytes from file offset buf_off + pos on, made
+ * available by fill(n) and moved by seek_to (forward) and rewind_to; a
+ * chunk's pointers (c->h, payload) point into buf and stay valid until the
+ * next sf_log_next. Two ways fill that window:
+ *   - a regular file (a log that came through a pipe is one too: its
+ *     spooled copy) is mapped whole (see "The mapping"): buf is the
+ *     mapping, buf_off 0, and fill, seek_to and rewind_to only move pos and
+ *     len, checking the file's size with fstat at most every MAP_WINDOW
+ *     bytes; the kernel copies nothing, a pass that reads only chunk
+ *     headers (the prescan, which also counts each thread's bytes for
+ *     runcalls.c's split of threads between workers; a worker framing the
+ *     other workers' chunks) touches only their pages, and the
+ *     pages behind the position are given back (MADV_DONTNEED), so RSS does
+ *     not grow with the log. A truncation under the reader raises SIGBUS:
+ *     the handler names the file and exits 1.
+ *   - otherwise (mmap failed, SFTRACE_NO_MMAP set in the environment, a
+ *     block device) read() into a buffer of BUF_SIZE that keeps buf[0] at a
+ *     chunk boundary and grows to the largest chunk.
+ * Pages behind the position may be refaulted (after a rewind) at a cost in
+ * time only; they are never invalid while the file keeps its size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +33,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +46,13 @@
 
 #define BUF_SIZE (2u << 20) /* read buffer; grows to the largest chunk */
 #define HEADER_MAX (1u << 20)
+/* A mapped log (see "The mapping"): how far past the read position fill()
+ * validates the mapping against the file's size at a time, how much of the
+ * consumed range is dropped from the page tables at a time, and how much
+ * address space is reserved past the size at open for a log that grows. */
+#define MAP_WINDOW (4u << 20)
+#define MAP_DROP (2u << 20)
+#define MAP_SLACK ((size_t)1 << 30)
 
 struct clockfit {
     uint64_t n;
@@ -41,8 +73,16 @@ struct sf_log {
     size_t cap, pos, len; /* buf[pos..len) holds unread data */
     uint64_t buf_off;     /* file offset of buf[0] */
     int eof;              /* read() returned 0 */
-    int state;            /* 0 reading, 1 at end, -1 error */
+    /* mapped (map != NULL): buf == map, buf_off 0, and len the end of what
+     * fstat last said the file holds, at most MAP_WINDOW past pos */
+    uint8_t *map;
+    size_t maplen;  /* bytes of address space mapped (the file and slack) */
+    size_t dropped; /* map[0..dropped) was given back (MADV_DONTNEED) */
+    int mapslot;    /* its entry in the SIGBUS table */
+    int state;      /* 0 reading, 1 at end, -1 error */
     int prescanned;
+    int adopted;             /* the prescan was another reader's (sf_log_prescan_from) */
+    struct sf_map *tidbytes; /* sf_log_prescan_tids */
     struct sf_file_header hdr;
     char err[SF_ERRLEN];
     uint64_t skipped; /* chunks of unknown types */
@@ -157,12 +197,175 @@ static uint64_t cur_off(const struct sf_log *log)
     return log->buf_off + log->pos;
 }
 
+/*
+ * The mapping. A regular file is mapped (PROT_READ, MAP_SHARED, with
+ * MAP_SLACK of address space past its size at open, so that a log that
+ * grows while it is read needs no new mapping and pointers into it stay
+ * valid), and buf points at the mapping: the kernel copies nothing, and
+ * fill, seek_to and rewind_to only move positions. Pages behind the read
+ * position are given back every MAP_DROP bytes (MADV_DONTNEED: the page
+ * cache keeps them; a later access, after a rewind, maps them again), so
+ * the reader's RSS stays a few MB whatever the size of the log.
+ *
+ * A page of a mapping past the end of its file raises SIGBUS. The reader
+ * reads only below the size fstat gave (len), and asks fstat again at least
+ * every MAP_WINDOW bytes, so a log that someone truncated before the reader
+ * got there reads as it would through read(): it ends there (truncation).
+ * A truncation inside the window just checked cannot be seen coming: then
+ * the SIGBUS handler below finds the fault inside a log's mapping and ends
+ * the process with "FILE: changed while being read" and exit status 1,
+ * rather than a crash. When mmap fails, or the table of mappings is full,
+ * the log is read with read() into buf as before.
+ */
+#define MAP_SLOTS 64
+static struct mapslot {
+    _Atomic(uintptr_t) lo; /* 0: free */
+    size_t len;
+    char msg[512];
+    size_t msglen;
+} mapslots[MAP_SLOTS];
+static struct sigaction old_bus;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < MAP_SLOTS; i++) {
+        uintptr_t lo = atomic_load(&mapslots[i].lo);
+        if (lo && a >= lo && a - lo < mapslots[i].len) {
+            ssize_t w = write(2, mapslots[i].msg, mapslots[i].msglen);
+            (void)w;
+            _exit(1);
+        }
+    }
+    /* not a log's: what would have happened without us */
+    if ((old_bus.sa_flags & SA_SIGINFO) && old_bus.sa_sigaction) {
+        old_bus.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (old_bus.sa_handler != SIG_DFL && old_bus.sa_handler != SIG_IGN) {
+        old_bus.sa_handler(sig);
+        return;
+    }
+    signal(SIGBUS, SIG_DFL); /* the fault happens again on return: the default action */
+}
+
+static void bus_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Map the regular file fd of size bytes: 0 and log->map set, or -1 (the
+ * caller reads with read()). */
+static int map_log(struct sf_log *log, uint64_t size)
+{
+    if (getenv("SFTRACE_NO_MMAP") || size > SIZE_MAX / 2 - MAP_SLACK)
+        return -1;
+    pthread_once(&bus_once, bus_install);
+    size_t len = (size_t)size + MAP_SLACK;
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, log->fd, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    int slot = -1;
+    pthread_mutex_lock(&map_lock);
+    for (int i = 0; i < MAP_SLOTS && slot < 0; i++)
+        if (!atomic_load(&mapslots[i].lo))
+            slot = i;
+    if (slot >= 0) {
+        struct mapslot *s = &mapslots[slot];
+        int n = snprintf(s->msg, sizeof s->msg,
+                         "sftrace: %s: changed while being read (truncated by another "
+                         "process?): cannot go on\n",
+                         log->path);
+        s->msglen = n < 0 ? 0 : (size_t)n < sizeof s->msg ? (size_t)n : sizeof s->msg - 1;
+        s->len = len;
+        atomic_store(&s->lo, (uintptr_t)m);
+    }
+    pthread_mutex_unlock(&map_lock);
+    if (slot < 0) {
+        munmap(m, len);
+        return -1;
+    }
+    madvise(m, len, MADV_SEQUENTIAL);
+    log->map = m;
+    log->maplen = len;
+    log->mapslot = slot;
+    log->buf = m;
+    log->cap = len;
+    log->buf_off = 0;
+    log->pos = log->len = 0;
+    log->dropped = 0;
+    return 0;
+}
+
+static void unmap_log(struct sf_log *log)
+{
+    if (!log->map)
+        return;
+    munmap(log->map, log->maplen);
+    pthread_mutex_lock(&map_lock);
+    atomic_store(&mapslots[log->mapslot].lo, 0);
+    pthread_mutex_unlock(&map_lock);
+    log->map = NULL;
+    log->buf = NULL;
+}
+
+/* A mapped log: make buf[pos..pos+n) valid if the file has it, checking
+ * the file's size (at least every MAP_WINDOW bytes), and give back what is
+ * behind the position. */
+static int64_t map_fill(struct sf_log *log, size_t n)
+{
+    size_t page = 4096;
+    if (log->pos >= log->dropped + MAP_DROP + page) {
+        size_t to = log->pos & ~(page - 1);
+        madvise(log->map + log->dropped, to - log->dropped, MADV_DONTNEED);
+        log->dropped = to;
+    }
+    struct stat st;
+    if (fstat(log->fd, &st) < 0)
+        return -1;
+    uint64_t size = (uint64_t)st.st_size;
+    if (size > log->maplen && size <= SIZE_MAX / 2 - MAP_SLACK) {
+        /* grew past the slack: a larger mapping, maybe elsewhere (the
+         * pointers into the old one were the last chunk's: sf_log_next is
+         * reading the next one) */
+        size_t len = (size_t)size + MAP_SLACK;
+        void *m = mremap(log->map, log->maplen, len, MREMAP_MAYMOVE);
+        if (m != MAP_FAILED) {
+            struct mapslot *s = &mapslots[log->mapslot];
+            pthread_mutex_lock(&map_lock);
+            atomic_store(&s->lo, 0);
+            s->len = len;
+            atomic_store(&s->lo, (uintptr_t)m);
+            pthread_mutex_unlock(&map_lock);
+            log->map = log->buf = m;
+            log->maplen = log->cap = len;
+        }
+    }
+    if (size > log->maplen)
+        size = log->maplen;
+    uint64_t want = (uint64_t)log->pos + (n > MAP_WINDOW ? n : MAP_WINDOW);
+    uint64_t end = size < want ? size : want;
+    /* shrunk below what was checked: the log ends there, as with read() */
+    log->len = end > log->pos ? (size_t)end : log->pos;
+    return (int64_t)(log->len - log->pos < n ? log->len - log->pos : n);
+}
+
 /* Make n bytes available at buf+pos if the file has them; returns how many
  * are (may be fewer at the end of the file), or -1 on a read error. */
 static int64_t fill(struct sf_log *log, size_t n)
 {
     if (log->len - log->pos >= n)
         return (int64_t)n;
+    if (log->map)
+        return map_fill(log, n);
     if (log->cap - log->pos < n && log->pos) { /* keep buf[0] at a chunk boundary */
         memmove(log->buf, log->buf + log->pos, log->len - log->pos);
         log->buf_off += log->pos;
@@ -200,6 +403,11 @@ static int seek_to(struct sf_log *log, uint64_t off)
         log->pos = (size_t)(off - log->buf_off);
         return 0;
     }
+    if (log->map) { /* past what was checked: fill checks it */
+        uint64_t lim = log->maplen;
+        log->pos = log->len = (size_t)(off < lim ? off : lim);
+        return 0;
+    }
     if (lseek(log->fd, (off_t)off, SEEK_SET) == (off_t)-1)
         return -1;
     log->buf_off = off;
@@ -213,8 +421,16 @@ static int rewind_to(struct sf_log *log, uint64_t off)
 {
     if (off >= log->buf_off && off <= log->buf_off + log->len) {
         log->pos = (size_t)(off - log->buf_off);
+        if (log->map) {
+            if (log->pos < log->dropped) /* read again: given back again */
+                log->dropped = log->pos & ~(size_t)4095;
+            if (log->len - log->pos > MAP_WINDOW) /* so that fill gives back as it goes */
+                log->len = log->pos + MAP_WINDOW;
+        }
         return 0;
     }
+    if (log->map)
+        return seek_to(log, off);
     if (lseek(log->fd, (off_t)off, SEEK_SET) == (off_t)-1)
         return -1;
     log->buf_off = off;
@@ -388,8 +604,9 @@ struct sf_log *sf_log_open(const char *path, char *err, size_t errlen)
         log->cap = (size_t)(log->fsize + 4096) & ~(size_t)4095;
     else if (log->fsize == UINT64_MAX) /* a pipe: start small, fill grows it */
         log->cap = 64u << 10;
-    log->buf = sf_xrealloc(NULL, log->cap);
     log->fit.dirty = 1;
+    if (!S_ISREG(st.st_mode) || map_log(log, log->fsize) < 0)
+        log->buf = sf_xrealloc(NULL, log->cap);
 
     struct sf_file_header *h = &log->hdr;
     int64_t got = fill(log, sizeof *h);
@@ -480,7 +697,10 @@ void sf_log_close(struct sf_log *log)
     sf_map_free(&log->snap_last);
     sf_map_free(&log->snap_ord);
     sf_map_free(&log->snap_in);
-    free(log->buf);
+    if (log->map)
+        unmap_log(log);
+    else
+        free(log->buf);
     free(log->path);
     free(log);
 }
@@ -1482,8 +1702,33 @@ int sf_log_summary_of(const char *path, const struct sf_log_damage *d, char *buf
 
 /* ---- the first pass ----------------------------------------------------- */
 
+static void map_copy(struct sf_map *to, const struct sf_map *from)
+{
+    sf_map_free(to);
+    for (size_t i = 0; i < from->cap; i++)
+        if (from->used[i])
+            *sf_map_get(to, from->keys[i], 1) = from->vals[i];
+}
+
+void sf_log_prescan_tids(struct sf_log *log, struct sf_map *bytes)
+{
+    log->tidbytes = bytes;
+}
+
+void sf_log_prescan_from(struct sf_log *log, const struct sf_log *from)
+{
+    log->fit = from->fit;
+    map_copy(&log->snap_last, &from->snap_last);
+    log->snap_max = from->snap_max;
+    log->nstarts = from->nstarts;
+    log->prescanned = 1;
+    log->adopted = 1;
+}
+
 int sf_log_prescan(struct sf_log *log)
 {
+    if (log->adopted)
+        return 0; /* done by sf_log_prescan_from */
     uint64_t start = cur_off(log);
     if (lseek(log->fd, 0, SEEK_CUR) == (off_t)-1) {
         snprintf(log->err, sizeof log->err, "%s: cannot prescan: %s", log->path, strerror(errno));
@@ -1520,7 +1765,7 @@ int sf_log_prescan(struct sf_log *log)
         case SF_CHUNK_EVENTS:
         case SF_CHUNK_END:
             clk = sf_map_get(&clocks, h.pid, 0);
-            if (clk && *clk == SF_CLOCK_TSC)
+            if (clk && (*clk == SF_CLOCK_TSC || (log->tidbytes && h.type == SF_CHUNK_EVENTS)))
                 want = type_size(h.type);
             break;
         case SF_CHUNK_MARK:
@@ -1557,7 +1802,10 @@ int sf_log_prescan(struct sf_log *log)
             } else if (h.type == SF_CHUNK_EVENTS) {
                 struct sf_events e;
                 memcpy(&e, b, sizeof e);
-                fit_add(f, e.flush_tsc, e.flush_mono_ns);
+                if (log->tidbytes)
+                    *sf_map_get(log->tidbytes, e.tid, 1) += h.size;
+                if (*clk == SF_CLOCK_TSC)
+                    fit_add(f, e.flush_tsc, e.flush_mono_ns);
             } else {
                 struct sf_end e;
                 memcpy(&e, b, SF_END_SIZE_V0);

@@ -1,11 +1,15 @@
 /*
  * logread.h - the shared reader of sftrace logs (format: common/logfmt.h).
  *
- * Every tool reads logs through this. The reader streams: it reads the file
- * front to back through one buffer (2 MiB, or the largest chunk if larger;
- * smaller for a small file, and growing from 64 KiB for a pipe)
- * and never maps or loads the whole file, so memory does not grow with the
- * size of the log, only with the number of processes and objects in it.
+ * Every tool reads logs through this. The reader streams: it maps a regular
+ * file and reads it front to back, giving back the pages behind it (or, when
+ * mapping fails or SFTRACE_NO_MMAP is set, reads it through one buffer of 2
+ * MiB, or the largest chunk if larger), so memory does not grow with the
+ * size of the log, only with the number of processes and objects in it. A
+ * log that another process truncates while it is mapped and read ends the
+ * process with "FILE: changed while being read" (exit 1) where the reader
+ * had already checked the file's size; a truncation further ahead reads as
+ * a truncated log (logread.c: "The mapping").
  *
  * Use:
  *
@@ -207,6 +211,17 @@ uint64_t sf_log_file_size(const struct sf_log *log);
  * read: the fit then uses the pairs seen so far).
  */
 int sf_log_prescan(struct sf_log *log);
+/* Take the prescan of another reader of the same file (from: prescanned,
+ * with success) instead of reading the file again: the clock fit, the
+ * snapshots and the starts. sf_log_prescan then returns 0 at once. For
+ * readers of one log in several threads (lib/runcalls.c). */
+void sf_log_prescan_from(struct sf_log *log, const struct sf_log *from);
+/* Have the prescan also add each EVENTS chunk's size to bytes[tid] (chunks
+ * of pids with a PROCESS chunk before them): the work of each thread, for
+ * splitting threads between readers without another pass (bytes: the
+ * caller's, until the prescan returns). */
+struct sf_map;
+void sf_log_prescan_tids(struct sf_log *log, struct sf_map *bytes);
 
 /* Next good chunk: 1 and *c filled, 0 at the end of the file (or where a
  * truncated chunk ends it), -1 on a read error (sf_log_error says what).

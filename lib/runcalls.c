@@ -146,26 +146,13 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Give each worker its tids, from the record bytes of each tid (a read of
- * the chunk headers only, logread.h: sf_log_set_headers_only; its damage
- * warnings are dropped, the workers' readers report them). Returns the
- * number of workers used (1 when the log cannot be split: one thread, a
- * read error - the engine's own read then reports it). */
-static int split_threads(struct sf_run *r, struct sf_log *log, int want, uint32_t **tids,
+/* Give each worker its tids, from the record bytes of each tid (bytes:
+ * tid -> bytes, counted by the run's prescan, logread.h:
+ * sf_log_prescan_tids; freed here). Returns the number of workers used (1
+ * when the log cannot be split: one thread). */
+static int split_threads(struct sf_run *r, struct sf_map bytes, int want, uint32_t **tids,
                          size_t *ntids)
 {
-    struct sf_map bytes = {0}; /* tid -> record bytes */
-    sf_log_set_warn(log, sf_log_warn_none, NULL);
-    sf_log_set_headers_only(log, 1);
-    struct sf_chunkv c;
-    int rd;
-    while ((rd = sf_log_next(log, &c)) > 0)
-        if (c.h->type == SF_CHUNK_EVENTS)
-            *sf_map_get(&bytes, c.u.events->tid, 1) += c.h->size;
-    if (rd < 0) {
-        sf_map_free(&bytes);
-        return 1;
-    }
     struct tidb *v = sf_xrealloc(NULL, (bytes.n + 1) * sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < bytes.cap; i++)
@@ -364,7 +351,9 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
                           void *arg, int *nwp)
 {
     char err[SF_ERRLEN];
-    /* the size, and a pipe copied now: every worker reads the copy */
+    /* the size, and a pipe copied now: every worker reads the copy. The
+     * one prescan of the run, which also counts each thread's bytes for
+     * the split (the workers take the prescan: sf_log_prescan_from). */
     struct sf_log *first = sf_log_open(path, err, sizeof err);
     if (!first) {
         fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
@@ -372,7 +361,11 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     }
     uint64_t size = sf_log_file_size(first);
     int regular = size != UINT64_MAX;
-    sf_log_close(first);
+    sf_log_set_warn(first, sf_log_warn_none, NULL);
+    struct sf_map bytes = {0}; /* tid -> record bytes, for the split */
+    sf_log_prescan_tids(first, &bytes);
+    int shared = regular && sf_log_prescan(first) == 0;
+    sf_log_prescan_tids(first, NULL);
     int want = r->jobs;
     if (!want) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -383,15 +376,10 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     uint32_t *tids[64] = {0};
     size_t ntids[64] = {0};
     int nw = 1;
-    if (want > 1 && regular) { /* a pipe can be read once only: one worker */
-        struct sf_log *probe = sf_log_open(path, err, sizeof err);
-        if (!probe) {
-            fprintf(stderr, "sftrace %s: %s\n", r->cmd, err);
-            return NULL;
-        }
-        nw = split_threads(r, probe, want, tids, ntids);
-        sf_log_close(probe);
-    }
+    if (want > 1 && shared) /* a stream that is not copied can be read once: one worker */
+        nw = split_threads(r, bytes, want, tids, ntids);
+    else
+        sf_map_free(&bytes);
 
     struct sf_runw *w = sf_xrealloc(NULL, (size_t)nw * sizeof *w);
     memset(w, 0, (size_t)nw * sizeof *w);
@@ -426,6 +414,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
             break;
         }
         sf_log_set_warn(x->log, damage_warn, NULL);
+        if (shared)
+            sf_log_prescan_from(x->log, first);
         if (!r->syms) {
             /* One symbolizer for all the workers (symbols.h: thread-safe):
              * each object's symbol table is read and sorted once, and a
@@ -459,6 +449,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     }
     for (int k = 0; k < 64; k++)
         free(tids[k]);
+    sf_log_close(first);
     if (!ok) {
         warnings_done();
         damage_done(NULL, 0, r->cmd, path);

@@ -500,3 +500,64 @@ def test_pipe_size_costs_no_memory():
         rc, rss_kb = map(int, tl.run(["python3", "-c", code, sftrace, path]).stdout.split())
         assert rc == DAMAGED, rc
         assert rss_kb < 60 * 1024, "%s used %d KB for a 160-byte log" % (sftrace, rss_kb)
+
+
+def _big_log(name, nchunks):
+    """A log of nchunks EVENTS chunks of 2,000 calls each (32 KB raw), one
+    chunk's records reused with a rising tsc_hi: nchunks x 32 KB."""
+    pair = Pair()
+    pair.process(1)
+    recs, _ = pair.calls(2000)
+    for k in range(nchunks):
+        pair.good.events(1, 1, recs, tsc_hi=k + 1)
+    return pair.good.write(os.path.join(_dir(), name))
+
+
+def _truncated_while_dumped(path, size, sftrace, env=None):
+    """Dump path with its stdout a pipe nobody reads: dump stops at its first
+    chunks, with the log open (and mapped). Then truncate the log to size,
+    and read the rest of the output. Returns (returncode, stderr)."""
+    p = subprocess.Popen([sftrace, "dump", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        assert p.stdout.readline()  # open, and its output is under way
+        os.truncate(path, size)
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, err.decode()
+
+
+def test_truncated_while_being_read():
+    """A log truncated by another process while a tool reads it (the reader
+    maps a regular file: a page past the new end raises SIGBUS). Truncated
+    far ahead of the reader: the reader asks the file's size every few MB
+    before reading on, so it sees the new end and reads the log as
+    truncated there, as read() would (exit 3, a truncation warning).
+    Truncated under the reader (to 0: inside what it already checked): the
+    tool ends with a message naming the file and exit 1, never a crash. The
+    read() fallback (SFTRACE_NO_MMAP) sees a truncated log in both cases."""
+    nochunks = dict(os.environ, SFTRACE_NO_MMAP="1")
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        # 24 MB, truncated at 12 MB: a chunk boundary plus a partial chunk
+        path = _big_log("truncated-later.sft", 768)
+        cut = 12 * 1024 * 1024 + 1000
+        rc, err = _truncated_while_dumped(path, cut, sftrace)
+        assert rc == DAMAGED, (rc, err)
+        assert "truncated at offset" in err and "the log ends here" in err, err
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        # truncated under the reader
+        path = _big_log("truncated-now.sft", 96)
+        rc, err = _truncated_while_dumped(path, 0, sftrace)
+        assert rc == 1, (rc, err)
+        assert "sftrace: %s: changed while being read" % path in err, err
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        # the read() path: a truncated log
+        path = _big_log("truncated-read.sft", 96)
+        rc, err = _truncated_while_dumped(path, 4096, sftrace, env=nochunks)
+        assert rc == DAMAGED, (rc, err)
+        assert "the log ends here" in err, err
+    for name in ("truncated-later.sft", "truncated-now.sft", "truncated-read.sft"):
+        os.unlink(os.path.join(_dir(), name))
