@@ -704,6 +704,11 @@ static int record_attached(long pid, const char *lib, const char *out, const cha
     }
     snprintf(sess, sizeof sess, "%llx", (unsigned long long)session);
     uint64_t t0 = mono_ns();
+    /* Ctrl-C from here on detaches: during the attach it is noted and the
+     * loop below ends at once (the default action would leave the process
+     * recording, with nobody to detach it) */
+    signal(SIGINT, on_stop_attach);
+    signal(SIGTERM, on_stop_attach);
     int rc = sf_attach_start((int)pid, lib, logpath, sess);
     if (rc != 0) {
         if (rc > 0)
@@ -716,8 +721,6 @@ static int record_attached(long pid, const char *lib, const char *out, const cha
     }
     fprintf(stderr, "sftrace attach: recording process %ld into %s; %s detaches\n", pid, out,
             dur ? "the end of --duration or Ctrl-C" : "Ctrl-C");
-    signal(SIGINT, on_stop_attach);
-    signal(SIGTERM, on_stop_attach);
     int gone = 0;
     for (unsigned n = 1; !stop_attach && !(dur_ns && mono_ns() - t0 >= (uint64_t)dur_ns); n++) {
         if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
