@@ -1758,6 +1758,9 @@ static int survey_skip(void *ctx, const struct sf_chunkv *c)
     return 0;
 }
 
+/* Another reader of e->log's file, for a pass before the main one. Every
+ * caller runs after e->log's prescan succeeded: the reader takes it
+ * (logread.h: sf_log_prescan_from) instead of reading the file again. */
 static struct sf_log *open_again(struct sf_calls *e)
 {
     char err[SF_ERRLEN];
@@ -1768,7 +1771,7 @@ static struct sf_log *open_again(struct sf_calls *e)
     }
     sf_log_set_warn(log, sf_log_warn_none, NULL); /* e->log reports the damage */
     sf_log_set_snapshot(log, e->sel ? e->sel->snapshot : 0);
-    sf_log_prescan(log);
+    sf_log_prescan_from(log, e->log);
     return log;
 }
 
