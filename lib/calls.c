@@ -2071,10 +2071,12 @@ int sf_calls_run(struct sf_calls *e)
         return -1;
     }
     if (s && (s->has_range || s->thread_name)) {
-        if (!prescanned) { /* the survey and the prepass read the file again */
-            snprintf(e->err, sizeof e->err,
-                     "%s: --time-range and --thread-name need a log file, not a pipe",
-                     sf_log_path(e->log));
+        /* the survey and the prepass read the file again, and need its
+         * prescan (a pipe is a copied file by now: logread.c; this is the
+         * prescan's own error, a log that cannot be seeked) */
+        if (!prescanned) {
+            snprintf(e->err, sizeof e->err, "--time-range and --thread-name: %s",
+                     sf_log_error(e->log));
             return -1;
         }
         if (survey(e) < 0)
