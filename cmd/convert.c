@@ -1024,9 +1024,11 @@ int cmd_convert(int argc, char **argv)
         sf_fmt_bytes(sz, sizeof sz, bytes);
         sf_fmt_bytes(raw, sizeof raw, in_bytes);
         fprintf(stderr,
-                "sftrace convert: %s events, %s slices, %" PRIu64 " threads, %" PRIu64
-                " processes, %" PRIu64 " images -> %s (%s%s%s%s), %.2f s (%s events/s)\n",
-                ev, sl, st.threads, st.processes, st.images, outpath, sz, gz ? ", " : "",
+                "sftrace convert: %s events, %s slices, %" PRIu64 " thread%s, %" PRIu64
+                " process%s, %" PRIu64 " image%s -> %s (%s%s%s%s), %.2f s (%s events/s)\n",
+                ev, sl, st.threads, st.threads == 1 ? "" : "s", st.processes,
+                st.processes == 1 ? "" : "es", st.images, st.images == 1 ? "" : "s", outpath, sz,
+                gz ? ", " : "",
                 gz ? raw : "", gz ? " uncompressed" : "", dt, rate);
         if (st.unmatched || st.unfinished || st.too_deep || st.lost)
             fprintf(stderr,

@@ -183,25 +183,29 @@ static inline void put_hex(uint64_t v)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sftrace dump [-h] [-q] [-l] [--sorted] [--calls] [-s FILE]... [selection] LOG\n"
-            "\n"
-            "Print every event of LOG, one a line, tab-separated:\n"
-            "  time_ns pid tid kind function [extra columns]\n"
-            "time_ns counts from the creation of the log. kind is entry, exit,\n"
-            "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
-            "Exit and tailcall lines end with the call's duration (ns).\n"
-            "\n"
-            "  -s FILE     read symbols from FILE for the object with its build-id\n"
-            "              (or its basename when none was recorded); repeatable\n"
-            "  -l, --lines add a column to function events: the source file:line\n"
-            "      --sorted one time order across threads (default: each thread's\n"
-            "              events in time order, threads in the order of the log)\n"
-            "      --calls one line per call: start_ns pid tid depth duration_ns\n"
-            "              self_ns id parent_id flags function\n"
-            "  -q, --quiet no progress line\n"
-            "  -h, --help  this help\n"
-            "\n" SF_SELECT_HELP);
+    fprintf(f, "usage: sftrace dump [-h] [-q] [-l] [--sorted] [--calls] [-s FILE]... [--no-flows]\n"
+               "                    [--flows FILE]... [selection] LOG\n"
+               "\n"
+               "Print every event of LOG, one a line, tab-separated:\n"
+               "  time_ns pid tid kind function [extra columns]\n"
+               "time_ns counts from the creation of the log. kind is entry, exit,\n"
+               "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
+               "Exit and tailcall lines end with the call's duration (ns).\n"
+               "\n"
+               "  -s, --symbols FILE\n"
+               "              read symbols from FILE for the object with its build-id\n"
+               "              (or its basename when none was recorded); repeatable\n"
+               "  -l, --lines add a column to function events: the source file:line\n"
+               "      --sorted one time order across threads (default: each thread's\n"
+               "              events in time order, threads in the order of the log)\n"
+               "      --calls one line per call: start_ns pid tid depth duration_ns\n"
+               "              self_ns id parent_id flags function\n"
+               "      --no-flows no flow-in / flow-out lines for rayon jobs and tokio tasks\n"
+               "      --flows FILE also the producer/consumer pairs FILE declares\n"
+               "              (docs/filter-format.md, Flow rules); repeatable\n"
+               "  -q, --quiet no progress line\n"
+               "  -h, --help  this help\n"
+               "\n" SF_SELECT_HELP);
 }
 
 static const char *alloc_kind(uint32_t arg)
@@ -545,6 +549,7 @@ int cmd_dump(int argc, char **argv)
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"lines", no_argument, NULL, 'l'},
+        {"symbols", required_argument, NULL, 's'},
         {"quiet", no_argument, NULL, 'q'},
         {"sorted", no_argument, NULL, OPT_SORTED},
         {"calls", no_argument, NULL, OPT_CALLS},

@@ -560,7 +560,7 @@ static void resolve(struct sf_symobj *o)
     else if (!f)
         warn(o, err[0] ? err : "cannot open");
     else
-        warn(o, "no symbols");
+        warn(o, "no symbols (stripped? name a copy with them, or its debug file, with --symbols FILE)");
 }
 
 /* ---- the symbolizer ----------------------------------------------------- */

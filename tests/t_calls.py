@@ -278,7 +278,7 @@ def test_chrome_end_names_and_process_names():
     log, p = _record([a, b], "exec")
     out = os.path.join(_dir(), "exec.json")
     cp = tl.run([tl.SFTRACE, "convert", log, "-o", out, "--format", "chrome"])
-    assert "1 processes, 2 images" in cp.stderr, cp.stderr
+    assert "1 process, 2 images" in cp.stderr, cp.stderr
     with open(out) as f:
         evs = json.load(f)["traceEvents"]
     names = [e for e in evs if e["ph"] == "M" and e["name"] == "process_name"]

@@ -482,7 +482,7 @@ def test_threads_names_lines_and_times():
         assert depth["work_leaf"] == depth["worker"] + 1 == 3
     # the final line
     assert re.search(r"\b253,?384 events|\d+(\.\d+)?[kM]? events", cp.stderr), cp.stderr
-    assert "6 threads, 1 processes" in cp.stderr, cp.stderr
+    assert "6 threads, 1 process," in cp.stderr, cp.stderr
     assert "sf.pb.gz" not in cp.stderr and "threads.pb.gz" in cp.stderr
 
 
@@ -1112,7 +1112,7 @@ def test_usage_and_quiet():
     _check(os.path.join(d, "sf.pb.gz"))
     p = tl.run([tl.SFTRACE, "convert", log, "--format", "chrome"], cwd=d)
     assert sorted(os.listdir(d)) == ["sf.json.gz", "sf.pb.gz"]
-    assert re.search(r"368 events, 184 slices, 1 threads, 1 processes, 1 images -> sf.json.gz",
+    assert re.search(r"368 events, 184 slices, 1 thread, 1 process, 1 image -> sf.json.gz",
                      p.stderr), \
         p.stderr
     with gzip.open(os.path.join(d, "sf.json.gz")) as f:
@@ -1168,7 +1168,7 @@ def test_large_log_small_memory():
     p = tl.run(["python3", "-c", code, tl.SFTRACE, "convert", path, "-o", out], timeout=600)
     rss_kb = int(p.stdout.split()[0])
     os.unlink(path)
-    assert "8.2M events, 4.1M slices, 1 threads, 1 processes" in p.stdout, p.stdout
+    assert "8.2M events, 4.1M slices, 1 thread, 1 process," in p.stdout, p.stdout
     assert rss_kb < 100 * 1024, "convert used %d KB for 8M events" % rss_kb
 
 
