@@ -218,6 +218,7 @@ static const char *alloc_kind(uint32_t arg)
 
 #define SORT_AHEAD (64u << 20) /* bytes of lines held back at least */
 #define SORT_MAX (256u << 20)  /* bytes of lines queued at most */
+#define SORT_KEEP (1u << 20)   /* a queue's buffer kept when it empties */
 
 struct line {
     int64_t ns;
@@ -286,8 +287,17 @@ static void q_write(struct dump *dp, struct queue *q)
         dp->out_of_order++;
     else
         dp->written = l.ns;
-    if (q->head == q->tail)
+    if (q->head == q->tail) {
         q->head = q->tail = 0;
+        /* an emptied queue gives its memory back: a thread's lines are
+         * held back while it is busy, and with many threads the queues'
+         * peaks, kept, added up to several times SORT_MAX */
+        if (q->cap > SORT_KEEP) {
+            free(q->buf);
+            q->buf = NULL;
+            q->cap = 0;
+        }
+    }
 }
 
 /* Write queued lines in time order while more than SORT_AHEAD bytes are
