@@ -937,6 +937,13 @@ int cmd_record(int argc, char **argv)
     char logpath[PATH_MAX];
     if (abs_log_path(out, logpath, sizeof logpath) != 0)
         return 1;
+    /* the runtime takes anything else as "not set" in every process, so a
+     * typo would go unnoticed: refuse it here, once, before running */
+    const char *clk = getenv("SFTRACE_CLOCK");
+    if (clk && *clk && strcmp(clk, "tsc") && strcmp(clk, "mono")) {
+        fprintf(stderr, "sftrace record: SFTRACE_CLOCK=%s: not tsc or mono\n", clk);
+        return 2;
+    }
     uint64_t session;
     char why[PATH_MAX + 200];
     if (create_log(logpath, &session, why, sizeof why)) {

@@ -149,3 +149,27 @@ def test_stripped_binary_names_the_fix_and_dump_takes_symbols():
     q = tl.run([tl.SFTRACE_ASAN, "dump", "--symbols", prog, log])
     funcs = [e.func for e in tl.parse_dump(q.stdout) if e.kind == "entry"]
     assert funcs.count("rec") == 3 and funcs.count("merge") == 3, funcs
+
+
+def test_misspelt_clock_is_refused_before_running():
+    """SFTRACE_CLOCK=monotonic (meant: mono) was taken as unset by the runtime
+    of every process, silently; record refuses it once, before creating the
+    log or running anything. The two real values still work."""
+    prog = tl.build_c("tried_tailrec.c")
+    d = _dir("clock")
+    log = os.path.join(d, "bad.log")
+    if os.path.exists(log):
+        os.unlink(log)
+    mark = os.path.join(d, "ran")
+    if os.path.exists(mark):
+        os.unlink(mark)
+    p = tl.run([tl.SFTRACE, "record", "-o", log, "--", "sh", "-c", "touch %s; %s" % (mark, prog)],
+               env={"SFTRACE_CLOCK": "monotonic"}, check=False)
+    assert p.returncode == 2 and "SFTRACE_CLOCK=monotonic: not tsc or mono" in p.stderr, \
+        (p.returncode, p.stderr)
+    assert not os.path.exists(log) and not os.path.exists(mark)
+    for clock, shown in (("mono", "CLOCK_MONOTONIC"), ("tsc", "TSC")):
+        log = os.path.join(d, clock + ".log")
+        tl.record([prog, "2"], log, env={"SFTRACE_CLOCK": clock})
+        info = tl.run([tl.SFTRACE_ASAN, "info", log]).stdout
+        assert re.search(r"^clock\s+%s" % shown, info, re.M), info
