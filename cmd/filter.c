@@ -502,6 +502,12 @@ static int object_load(struct object *ob, const char *path)
         f->sel = f->args = 0;
     }
     sf_xraymap_free(&map);
+    if (nohex && nohex == ob->nfuncs)
+        fprintf(stderr,
+                PROG ": warning: %s: no symbols (stripped?): its functions can be selected by "
+                     "address (0x...) only; a filter made from the unstripped file works for "
+                     "this one too (strip keeps the build-id)\n",
+                path);
     if (nohex) {
         /* Functions without a symbol are named by their address. */
         char *h = ob->hexnames = xmalloc(nohex * 24);

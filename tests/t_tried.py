@@ -173,3 +173,24 @@ def test_misspelt_clock_is_refused_before_running():
         tl.record([prog, "2"], log, env={"SFTRACE_CLOCK": clock})
         info = tl.run([tl.SFTRACE_ASAN, "info", log]).stdout
         assert re.search(r"^clock\s+%s" % shown, info, re.M), info
+
+
+def test_filter_of_a_stripped_binary_says_why_and_what_works():
+    """`filter -p STRIPPED -r NAME` matched nothing and said only that; now it
+    says the file has no symbols and that a filter made from the unstripped
+    file (same build-id) works for the stripped one, which it does."""
+    prog = tl.build_c("tried_tailrec.c")
+    d = _dir("stripfilter")
+    stripped = os.path.join(d, "tailrec_stripped")
+    tl.run(["objcopy", "--strip-all", prog, stripped])
+    flt = os.path.join(d, "stripped.filter")
+    p = tl.run([tl.SFTRACE_ASAN, "filter", "-p", stripped, "-r", "^rec$", "-o", flt])
+    assert "%s: no symbols (stripped?)" % stripped in p.stderr and \
+        "filter made from the unstripped file" in p.stderr, p.stderr
+    p = tl.run([tl.SFTRACE_ASAN, "filter", "-p", prog, "-r", "^rec$", "-o", flt])
+    assert "no symbols" not in p.stderr, p.stderr
+    log = os.path.join(d, "filtered.log")
+    tl.record([stripped, "2"], log, extra=["-f", flt])
+    q = tl.run([tl.SFTRACE_ASAN, "dump", "--symbols", prog, log])
+    funcs = [e.func for e in tl.parse_dump(q.stdout) if e.kind == "entry"]
+    assert funcs == ["rec"] * 3, funcs
