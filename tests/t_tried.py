@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 
+import t_calls
 import tl
 
 KNOWN_OPEN = {
@@ -46,20 +47,6 @@ def _dir(*parts):
     return tl.outdir("tried", *parts)
 
 
-def _calls(log, sftrace=None):
-    """`dump --calls`: a list of dicts (start, depth, dur, id, parent, flags, name)."""
-    p = tl.run([sftrace or tl.SFTRACE_ASAN, "dump", "--calls", log])
-    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
-    out = []
-    for line in p.stdout.splitlines():
-        if line.startswith("#"):
-            continue
-        f = line.split("\t")
-        out.append(dict(start=int(f[0]), pid=int(f[1]), depth=int(f[3]), dur=int(f[4]),
-                        id=int(f[6]), parent=int(f[7]), flags=f[8], name=f[9]))
-    return out
-
-
 def test_tail_jump_in_recursion_is_not_unwinding():
     """rayon's par_sort pattern (tried_tailrec.c): rec -> run -> rec ..., each
     rec ending with a tail jump to merge, in a program that imports longjmp.
@@ -72,7 +59,7 @@ def test_tail_jump_in_recursion_is_not_unwinding():
     assert p.stdout == plain == "14\n", (p.stdout, plain)
 
     def check():
-        calls = _calls(log)
+        calls = [c._asdict() for c in t_calls._calls(log, sftrace=tl.SFTRACE_ASAN)]
         by_id = {c["id"]: c for c in calls}
         names = [c["name"] for c in calls]
         assert names.count("rec") == 5 and names.count("run") == 4 and \
