@@ -1213,6 +1213,46 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1) &&
                 (g = func_of(e, is, img, fid),
                  !unwind || depth < 2 || e->anyq[g] || unwind_quiet(e, stack[depth - 1].func, g))) {
+                /* a leaf: the next record is its own exit or tail (a pair
+                 * of encoding 2, half the calls of a big program): begun
+                 * and ended here, as push() then pop() would, with no frame */
+                uint32_t k2;
+                if (!full && r < rend && r->fid == fid && nb + 1 < BATCH &&
+                    ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
+                    uint64_t ns2 = to_ns(e, img, r->t);
+                    if (__builtin_expect(ns2 < ns, 0)) {
+                        backwards++;
+                        ns2 = ns;
+                    }
+                    r++;
+                    last = ns2;
+                    nev++;
+                    id++;
+                    calls++;
+                    lastev = 2;
+                    uint32_t fl = k2 == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                    if (outer) {
+                        outer_begin(e, t, g);
+                        fl |= outer_end(e, t, g);
+                    }
+                    if (!ends_only) {
+                        b[nb].ns = ns;
+                        b[nb].func = g;
+                        b[nb].kind = SF_CREC_BEGIN;
+                        nb++;
+                    }
+                    b[nb].ns = ns2;
+                    b[nb].func = g;
+                    b[nb].kind = SF_CREC_END;
+                    b[nb].flags = (uint16_t)fl;
+                    b[nb].hidden = 0;
+                    b[nb].start_ns = ns;
+                    b[nb].self_ns = ns2 - ns;
+                    nb++;
+                    if (depth && stack[depth - 1].kept)
+                        stack[depth - 1].child_ns += ns2 - ns;
+                    continue;
+                }
                 struct sf_cframe *f = &stack[depth];
                 f->fid = fid;
                 f->func = g;
