@@ -624,6 +624,17 @@ static inline uint32_t outer_end(struct sf_calls *e, struct thr *t, uint32_t g)
     return left ? 0 : SF_CALL_OUTERMOST;
 }
 
+/* outer_begin() then outer_end() of a call with nothing delivered inside
+ * it: the flag, with no store (the counts would come back to where they
+ * were; that a thread may take the count of g over from its owner when
+ * the owner has none active changes no answer). */
+static inline uint32_t outer_leaf(struct sf_calls *e, struct thr *t, uint32_t g)
+{
+    const struct outer *o = &e->outer[g];
+    uint32_t left = o->owner == t->oid ? o->active : (uint32_t)act_has(&t->act, g);
+    return left ? 0 : SF_CALL_OUTERMOST;
+}
+
 #define BATCH 1024 /* records: 40 kB, written and read while in L1 */
 
 static void flush_batch(struct sf_calls *e)
@@ -1231,10 +1242,8 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                     calls++;
                     lastev = 2;
                     uint32_t fl = k2 == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
-                    if (outer) {
-                        outer_begin(e, t, g);
-                        fl |= outer_end(e, t, g);
-                    }
+                    if (outer)
+                        fl |= outer_leaf(e, t, g);
                     if (!ends_only) {
                         b[nb].ns = ns;
                         b[nb].func = g;
