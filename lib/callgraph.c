@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,13 @@ struct sf_callgraph {
     uint64_t *func_copy; /* the func_addr it was loaded for */
     uint32_t refs;
     struct sf_callgraph *next;
+    /* read in a thread of its own (sf_callgraph_load): the fields above
+     * path are valid once ready is set; the last reference joins it */
+    _Atomic int ready;
+    int threaded;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 };
 
 /* One user's answers and search scratch (callgraph.h). */
@@ -472,18 +480,65 @@ static int same(const void *a, const void *b, size_t n)
     return !n || !memcmp(a, b, n);
 }
 
+/* Wait until g's fields are read (sf_callgraph_load's thread). */
+static void wait_ready(const struct sf_callgraph *cg)
+{
+    struct sf_callgraph *g = (struct sf_callgraph *)cg;
+    if (atomic_load_explicit(&g->ready, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&g->mu);
+    while (!atomic_load_explicit(&g->ready, memory_order_acquire))
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Read the graph into the shell g (path, build-id and functions set). A
+ * file that cannot be read or does not match leaves it with no symbols and
+ * unwinds 0: answered as a NULL graph (not known) would be. */
+static void fill(struct sf_callgraph *g)
+{
+    struct sf_callgraph *r = load(g->path, g->build_id, g->build_id_len, g->func_copy, g->nx);
+    if (r) {
+        g->s = r->s;
+        g->n = r->n;
+        g->cap = r->cap;
+        g->bucket = r->bucket;
+        g->nbuckets = r->nbuckets;
+        g->shift = r->shift;
+        g->lo = r->lo;
+        g->start = r->start;
+        g->nstart = r->nstart;
+        g->x2s = r->x2s;
+        g->callees = r->callees;
+        g->unwinds = r->unwinds;
+        free(r);
+    }
+    pthread_mutex_lock(&g->mu);
+    atomic_store_explicit(&g->ready, 1, memory_order_release);
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void *fill_thread(void *arg)
+{
+    fill(arg);
+    return NULL;
+}
+
 struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
                                        uint32_t build_id_len, const uint64_t *func_addr,
                                        uint32_t nfuncs)
 {
     struct sf_callgraph *g;
     if (build_id_len > sizeof g->build_id) { /* not shared */
-        if ((g = load(path, build_id, build_id_len, func_addr, nfuncs)))
+        if ((g = load(path, build_id, build_id_len, func_addr, nfuncs))) {
             g->refs = 1;
+            g->ready = 1;
+        }
         return g;
     }
-    /* held while loading: a second worker asking waits for the first's
-     * graph instead of building its own */
+    /* a second worker asking for a graph being read gets it, and waits
+     * for it at its first question instead of building its own */
     pthread_mutex_lock(&loaded_lock);
     for (g = loaded; g; g = g->next)
         if (g->nx == nfuncs && g->build_id_len == build_id_len && !strcmp(g->path, path) &&
@@ -492,7 +547,7 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
             break;
     if (g) {
         g->refs++;
-    } else if ((g = load(path, build_id, build_id_len, func_addr, nfuncs))) {
+    } else if ((g = calloc(1, sizeof *g))) {
         g->path = strdup(path);
         g->func_copy = malloc((nfuncs ? nfuncs : 1) * sizeof *func_addr);
         if (!g->path || !g->func_copy) {
@@ -506,21 +561,32 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
             g->build_id_len = build_id_len;
             g->nx = nfuncs; /* also when the object does not unwind */
             g->refs = 1;
+            pthread_mutex_init(&g->mu, NULL);
+            pthread_cond_init(&g->cv, NULL);
             g->next = loaded;
             loaded = g;
+            /* read in its own thread: the caller names the object's
+             * functions meanwhile (the symbolizer reads its symbols) */
+            g->threaded = pthread_create(&g->th, NULL, fill_thread, g) == 0;
         }
     }
     pthread_mutex_unlock(&loaded_lock);
+    if (g && !g->threaded && !atomic_load(&g->ready))
+        fill(g); /* no thread: read here (another asker waits on ready) */
     return g;
 }
 
 int sf_callgraph_unwinds(const struct sf_callgraph *g)
 {
+    if (g)
+        wait_ready(g);
     return g && g->unwinds;
 }
 
 int sf_callgraph_may_call_any(const struct sf_callgraph *g, uint32_t callee)
 {
+    if (g)
+        wait_ready(g);
     return !g || !g->callees || callee >= g->nx || !g->x2s[callee] ||
            g->s[g->x2s[callee] - 1].taken;
 }
@@ -616,6 +682,11 @@ void sf_callgraph_free(struct sf_callgraph *g)
                 break;
             }
     pthread_mutex_unlock(&loaded_lock);
-    if (last)
-        graph_free(g);
+    if (!last)
+        return;
+    if (g->threaded)
+        pthread_join(g->th, NULL);
+    else
+        wait_ready(g);
+    graph_free(g);
 }

@@ -343,6 +343,10 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
     if (o) {
         uint64_t *slot = sf_map_get(&e->objmap, (uint64_t)(uintptr_t)o, 1);
         if (!*slot) {
+            /* the call graph is read in a thread of its own
+             * (callgraph.h) while the symbolizer reads the symbols */
+            struct sf_callgraph *cg =
+                sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr, o->nfuncs);
             struct sf_symobj *so = sf_syms_object(e->syms, o->path, o->build_id, o->build_id_len);
             uint64_t a0 = o->nfuncs ? o->func_addr[0] : 0;
             uint64_t a1 = o->nfuncs ? o->func_addr[o->nfuncs - 1] : 0;
@@ -352,6 +356,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 warn(e, sf_symobj_warning(so));
             if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
                 *slot = *fs;
+                sf_callgraph_free(cg); /* same's (a reference to the same graph) */
             } else {
                 SF_GROW(e->objs, e->nobjs, e->capobjs);
                 struct objst *st = &e->objs[e->nobjs++];
@@ -362,8 +367,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
                 memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
                 st->cgw = NULL;
-                st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
-                                           o->nfuncs);
+                st->cg = cg;
                 if (sf_callgraph_unwinds(st->cg) && !e->nounwind && !e->unwind_on) {
                     e->quiet = sf_xrealloc(NULL, QUIET_N * sizeof *e->quiet);
                     memset(e->quiet, 0xff, QUIET_N * sizeof *e->quiet); /* NONE: no g */
