@@ -283,12 +283,92 @@ struct range {
     uint64_t a, b;
 };
 
+/* Edges found by one thread of the scan. */
+struct edgev {
+    struct edge *v;
+    size_t n, cap;
+    int failed;
+};
+
+/* A code section, cut in two for the two threads of the scan. */
+struct code {
+    const uint8_t *b;
+    size_t n;
+    uint64_t va;
+};
+
+struct codework {
+    const struct sf_callgraph *g;
+    const struct code *c;
+    size_t nc;
+    int half; /* 0: the first half of each section, 1: the second */
+    struct edgev ev;
+};
+
+/* The call and jmp rel32 sites (edges) and the references (taken) in the
+ * bytes [i0, i1) of a code section (every byte offset: see callgraph.h).
+ * taken is stored with relaxed atomics: the two threads may mark one. */
+static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t i0, size_t i1,
+                      struct edgev *ev)
+{
+    const uint8_t *b = c->b;
+    uint64_t va = c->va, lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
+    for (size_t i = i0; i < i1; i++) {
+        uint32_t w = rd32(b + i);
+        uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
+        if (abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32, non-PIE */
+            long k = sym_at(g, abs);
+            if (k >= 0)
+                __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
+        }
+        /* rel == next address: the zero displacement of a padding nop
+         * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
+        if (rel < lo || rel > hi || !w || !may_start(g, rel))
+            continue;
+        long k = sym_at(g, rel);
+        if (k < 0)
+            continue;
+        uint8_t op = b[i - 1];
+        int branch =
+            op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
+        if (!branch) {
+            __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED); /* lea / mov rip-relative */
+            continue;
+        }
+        long from = sym_holding(g, va + i - 1);
+        if (from < 0)
+            continue;
+        if (ev->n == ev->cap) {
+            size_t cap = ev->cap ? 2 * ev->cap : 4096;
+            struct edge *ne = realloc(ev->v, cap * sizeof *ev->v);
+            if (!ne) {
+                ev->failed = 1;
+                return;
+            }
+            ev->v = ne;
+            ev->cap = cap;
+        }
+        ev->v[ev->n++] = (struct edge){(uint32_t)from, (uint32_t)k};
+    }
+}
+
+static void *scan_half(void *arg)
+{
+    struct codework *w = arg;
+    for (size_t j = 0; j < w->nc && !w->ev.failed; j++) {
+        const struct code *c = &w->c[j];
+        size_t i1 = c->n - 3, mid = 1 + (i1 - 1) / 2; /* offsets 1 .. n-4 */
+        scan_code(w->g, c, w->half ? mid : 1, w->half ? i1 : mid, &w->ev);
+    }
+    return NULL;
+}
+
 static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *nedges)
 {
-    size_t cap = 0;
     uint64_t lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
     struct range skip[16];
-    size_t nskip = 0;
+    size_t nskip = 0, ncode = 0, capcode = 0;
+    struct code *code = NULL;
     Elf_Scn *scn = NULL;
     while ((scn = elf_nextscn(elf, scn))) {
         GElf_Shdr sh;
@@ -341,42 +421,45 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
             }
             continue;
         }
-        for (size_t i = 1; i + 4 <= n; i++) {
-            uint32_t w = rd32(b + i);
-            uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
-            if (abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32, non-PIE */
-                long k = sym_at(g, abs);
-                if (k >= 0)
-                    g->s[k].taken = 1;
+        if (ncode == capcode) {
+            capcode = capcode ? 2 * capcode : 16;
+            struct code *nc = realloc(code, capcode * sizeof *code);
+            if (!nc) {
+                free(code);
+                return -1;
             }
-            /* rel == next address: the zero displacement of a padding nop
-             * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
-            if (rel < lo || rel > hi || !w || !may_start(g, rel))
-                continue;
-            long k = sym_at(g, rel);
-            if (k < 0)
-                continue;
-            uint8_t op = b[i - 1];
-            int branch =
-                op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
-            if (!branch) {
-                g->s[k].taken = 1; /* lea / mov rip-relative */
-                continue;
-            }
-            long from = sym_holding(g, va + i - 1);
-            if (from < 0)
-                continue;
-            if (*nedges == cap) {
-                cap = cap ? 2 * cap : 4096;
-                struct edge *ne = realloc(*edges, cap * sizeof **edges);
-                if (!ne)
-                    return -1;
-                *edges = ne;
-            }
-            (*edges)[(*nedges)++] = (struct edge){(uint32_t)from, (uint32_t)k};
+            code = nc;
         }
+        code[ncode++] = (struct code){b, n, va};
     }
-    return 0;
+    /* the code, most of the time, in two threads: each half of each
+     * section (the other threads of the run wait for the graph meanwhile) */
+    struct codework w[2];
+    for (int k = 0; k < 2; k++)
+        w[k] = (struct codework){g, code, ncode, k, {NULL, 0, 0, 0}};
+    pthread_t th;
+    int two = pthread_create(&th, NULL, scan_half, &w[1]) == 0;
+    scan_half(&w[0]);
+    if (two)
+        pthread_join(th, NULL);
+    else
+        scan_half(&w[1]);
+    free(code);
+    int rc = w[0].ev.failed || w[1].ev.failed ? -1 : 0;
+    size_t n = w[0].ev.n + w[1].ev.n;
+    *edges = rc ? NULL : malloc((n ? n : 1) * sizeof **edges);
+    if (*edges) {
+        if (w[0].ev.n)
+            memcpy(*edges, w[0].ev.v, w[0].ev.n * sizeof **edges);
+        if (w[1].ev.n)
+            memcpy(*edges + w[0].ev.n, w[1].ev.v, w[1].ev.n * sizeof **edges);
+        *nedges = n;
+    } else {
+        rc = -1;
+    }
+    free(w[0].ev.v);
+    free(w[1].ev.v);
+    return rc;
 }
 
 static void graph_free(struct sf_callgraph *g);
