@@ -266,20 +266,40 @@ static void clock_from(struct sf_calls *e, struct sf_log *log)
     e->cy0 = ci.y0;
 }
 
+/* The fit's line for one image's timestamps, in locals of a loop (the
+ * engine's fields would be loaded again after every store of an integer). */
+struct fclock {
+    int mono, fast;
+    double a, b;
+    uint64_t x0, y0;
+};
+
+static inline struct fclock fclock_of(const struct sf_calls *e, const struct sf_image *img)
+{
+    return (struct fclock){img->clock == SF_CLOCK_MONO, e->fastclock, e->ca, e->cb, e->cx0, e->cy0};
+}
+
 /* sf_log_ns without the call and libm's llround: the same line
  * (logread.h: mono = y0 + a + b * (tsc - x0)), computed the same way. */
-static inline uint64_t to_ns(struct sf_calls *e, const struct sf_image *img, uint64_t ts)
+static inline uint64_t fclock_ns(const struct fclock *k, struct sf_calls *e,
+                                 const struct sf_image *img, uint64_t ts)
 {
     int64_t ns;
-    if (img->clock == SF_CLOCK_MONO) {
+    if (k->mono) {
         ns = (int64_t)ts;
-    } else if (__builtin_expect(e->fastclock, 1)) {
-        double d = e->ca + e->cb * (double)(int64_t)(ts - e->cx0);
-        ns = (int64_t)(e->cy0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
+    } else if (__builtin_expect(k->fast, 1)) {
+        double d = k->a + k->b * (double)(int64_t)(ts - k->x0);
+        ns = (int64_t)(k->y0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
     } else {
         ns = sf_log_ns(e->cur, img, ts);
     }
     return ns > 0 ? (uint64_t)ns : 0;
+}
+
+static inline uint64_t to_ns(struct sf_calls *e, const struct sf_image *img, uint64_t ts)
+{
+    struct fclock k = fclock_of(e, img);
+    return fclock_ns(&k, e, img, ts);
 }
 
 /* ---- functions ------------------------------------------------------------ */
@@ -1193,11 +1213,16 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
      * logread.c's next_packed gives); anything else through sf_evdec_next */
     const struct sf_decoded *r = d->dec, *rend = d->dend;
     uint32_t last_fid = d->last_fid;
+    const struct fclock clk = fclock_of(e, img);
     for (;;) {
         uint64_t ts;
         uint32_t kind, fid;
         int full = 0;
         if (__builtin_expect(r && r < rend && sf_dec_kind(r) != SF_KIND_EXT, 1)) {
+            /* the function table's entry of a record further on: spread
+             * over thousands of functions, it is often not in cache */
+            if (r + 16 < rend && r[16].fid < is->cap)
+                __builtin_prefetch(&is->fid2g[r[16].fid]);
             ts = r->t;
             kind = sf_dec_kind(r);
             fid = last_fid = r->fid;
@@ -1214,7 +1239,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             fid = ev.fid;
             full = 1;
         }
-        uint64_t ns = to_ns(e, img, ts);
+        uint64_t ns = fclock_ns(&clk, e, img, ts);
         if (__builtin_expect(ns < last, 0)) {
             backwards++;
             ns = last;
@@ -1234,7 +1259,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 uint32_t k2;
                 if (!full && r < rend && r->fid == fid && nb + 1 < BATCH &&
                     ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
-                    uint64_t ns2 = to_ns(e, img, r->t);
+                    uint64_t ns2 = fclock_ns(&clk, e, img, r->t);
                     if (__builtin_expect(ns2 < ns, 0)) {
                         backwards++;
                         ns2 = ns;
