@@ -333,6 +333,17 @@ static int run_log(struct result *res, const char *path)
     struct sf_map gm = {0};
     for (int k = 0; k < nw; k++) {
         struct rctx *r = w[k].ctx;
+        /* named in the symbolizer's best order first (calls.h) */
+        uint32_t *called = NULL;
+        size_t ncalled = 0, capcalled = 0;
+        for (size_t i = 0; i < r->ngroups; i++)
+            for (size_t f = 0; f < r->groups[i]->nf; f++)
+                if (r->groups[i]->f[f].calls) {
+                    SF_GROW(called, ncalled, capcalled);
+                    called[ncalled++] = (uint32_t)f;
+                }
+        sf_calls_name_funcs(w[k].e, called, ncalled);
+        free(called);
         for (size_t i = 0; i < r->ngroups; i++) {
             struct group *g = r->groups[i];
             uint64_t key = (uint64_t)g->pid << 32 | g->tid;

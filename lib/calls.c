@@ -475,6 +475,38 @@ const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
     return &e->funcs[func];
 }
 
+struct fkey {
+    uint64_t obj, addr;
+    uint32_t func;
+};
+
+static int by_obj_addr(const void *a, const void *b)
+{
+    const struct fkey *x = a, *y = b;
+    if (x->obj != y->obj)
+        return x->obj < y->obj ? -1 : 1;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->func < y->func ? -1 : x->func > y->func;
+}
+
+void sf_calls_name_funcs(struct sf_calls *e, const uint32_t *funcs, size_t n)
+{
+    struct fkey *k = sf_xrealloc(NULL, (n ? n : 1) * sizeof *k);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t g = funcs[i];
+        if (g >= e->nfuncs || e->funcs[g].name)
+            continue;
+        const struct sf_func *f = &e->funcs[g];
+        k[m++] = (struct fkey){e->fobj[g], f->obj->func_addr[f->index], g};
+    }
+    qsort(k, m, sizeof *k, by_obj_addr);
+    for (size_t i = 0; i < m; i++)
+        name_func(e, k[i].func);
+    free(k);
+}
+
 uint32_t sf_calls_nfuncs(const struct sf_calls *e)
 {
     return e->nfuncs;
