@@ -178,10 +178,10 @@ static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec,
         s->calls++;
         s->sum += dur;
         s->self += c->self_ns;
-        if (c->flags & SF_CALL_UNFINISHED)
-            s->unfinished++;
-        if (c->flags & SF_CALL_OUTERMOST)
-            s->total += dur;
+        /* no branches on the flags: a recursive program's calls are
+         * outermost or not in no pattern a predictor learns */
+        s->unfinished += (c->flags & SF_CALL_UNFINISHED) != 0;
+        s->total += dur & -(uint64_t)((c->flags & SF_CALL_OUTERMOST) != 0);
     }
 }
 
