@@ -424,7 +424,12 @@ static int by_key(const void *a, const void *b)
     return strcmp(sf_run_name(sort_run, x->gid), sf_run_name(sort_run, y->gid));
 }
 
-static struct row *rows_of(const struct result *res, const struct group *g, size_t *n)
+/* The rows of g's functions with calls (*n of them), the first
+ * min(limit, *n) in order (limit 0: all): with a limit, only the first
+ * ones are picked out and sorted (by_key is a total order: names are
+ * unique), not all of a big program's thousands of functions. */
+static struct row *rows_of(const struct result *res, const struct group *g, size_t *n,
+                           size_t limit)
 {
     struct row *rows = sf_xrealloc(NULL, (g->nf + 1) * sizeof *rows);
     size_t k = 0;
@@ -432,8 +437,23 @@ static struct row *rows_of(const struct result *res, const struct group *g, size
         if (g->f[f].calls)
             rows[k++] = (struct row){(uint32_t)f, g->f[f]};
     sort_run = &res->run;
-    qsort(rows, k, sizeof *rows, by_key);
     *n = k;
+    if (!limit || limit >= k) {
+        qsort(rows, k, sizeof *rows, by_key);
+        return rows;
+    }
+    struct row *top = sf_xrealloc(NULL, limit * sizeof *top); /* sorted, the best first */
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (m == limit && by_key(&rows[i], &top[m - 1]) >= 0)
+            continue;
+        size_t j = m < limit ? m++ : m - 1; /* the last one drops out when full */
+        for (; j > 0 && by_key(&rows[i], &top[j - 1]) < 0; j--)
+            top[j] = top[j - 1];
+        top[j] = rows[i];
+    }
+    memcpy(rows, top, limit * sizeof *top);
+    free(top);
     return rows;
 }
 
@@ -471,7 +491,7 @@ static void print_report(const struct result *res, const char *path, enum sf_out
     for (size_t gi = 0; gi < res->ngroups; gi++) {
         const struct group *g = res->groups[gi];
         size_t n;
-        struct row *rows = rows_of(res, g, &n);
+        struct row *rows = rows_of(res, g, &n, limit);
         size_t shown = limit && limit < n ? limit : n;
         if (fmt == SF_OUT_TABLE) {
             if (by != BY_NONE)
