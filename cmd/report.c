@@ -318,6 +318,24 @@ static int by_first(const void *a, const void *b)
     return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
+/* In each worker's thread as it ends (runcalls.h): name the functions it
+ * has calls of, in the symbolizer's best order (calls.h), so that the
+ * merge finds them named. */
+static void name_called(struct sf_runw *w)
+{
+    struct rctx *r = w->ctx;
+    uint32_t *called = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < r->ngroups; i++)
+        for (size_t f = 0; f < r->groups[i]->nf; f++)
+            if (r->groups[i]->f[f].calls) {
+                SF_GROW(called, n, cap);
+                called[n++] = (uint32_t)f;
+            }
+    sf_calls_name_funcs(w->e, called, n);
+    free(called);
+}
+
 static int run_log(struct result *res, const char *path)
 {
     struct sf_runw *w = NULL;
@@ -325,6 +343,7 @@ static int run_log(struct result *res, const char *path)
     if (res->run.follow)
         return run_log_followed(res, path);
     res->run.outermost = 1;
+    res->run.worker_done = name_called;
     w = sf_run_go(&res->run, path, &ops, mkctx, free_rctx, NULL, &nw);
     if (!w)
         return -1;
@@ -333,17 +352,6 @@ static int run_log(struct result *res, const char *path)
     struct sf_map gm = {0};
     for (int k = 0; k < nw; k++) {
         struct rctx *r = w[k].ctx;
-        /* named in the symbolizer's best order first (calls.h) */
-        uint32_t *called = NULL;
-        size_t ncalled = 0, capcalled = 0;
-        for (size_t i = 0; i < r->ngroups; i++)
-            for (size_t f = 0; f < r->groups[i]->nf; f++)
-                if (r->groups[i]->f[f].calls) {
-                    SF_GROW(called, ncalled, capcalled);
-                    called[ncalled++] = (uint32_t)f;
-                }
-        sf_calls_name_funcs(w[k].e, called, ncalled);
-        free(called);
         for (size_t i = 0; i < r->ngroups; i++) {
             struct group *g = r->groups[i];
             uint64_t key = (uint64_t)g->pid << 32 | g->tid;
@@ -428,8 +436,7 @@ static int by_key(const void *a, const void *b)
  * min(limit, *n) in order (limit 0: all): with a limit, only the first
  * ones are picked out and sorted (by_key is a total order: names are
  * unique), not all of a big program's thousands of functions. */
-static struct row *rows_of(const struct result *res, const struct group *g, size_t *n,
-                           size_t limit)
+static struct row *rows_of(const struct result *res, const struct group *g, size_t *n, size_t limit)
 {
     struct row *rows = sf_xrealloc(NULL, (g->nf + 1) * sizeof *rows);
     size_t k = 0;

@@ -342,6 +342,8 @@ static void *worker(void *arg)
     if (w->rc < 0) {
         snprintf(w->err, sizeof w->err, "%s", sf_calls_error(w->e));
         atomic_store(&c->sh->stop, 1);
+    } else if (w->run->worker_done) {
+        w->run->worker_done(w);
     }
     sf_calls_stats(w->e, &w->st);
     return NULL;
