@@ -628,9 +628,11 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
             same(g->build_id, build_id, build_id_len) &&
             same(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr))
             break;
+    int mine = 0; /* this call made g: it reads it if no thread does */
     if (g) {
         g->refs++;
     } else if ((g = calloc(1, sizeof *g))) {
+        mine = 1;
         g->path = strdup(path);
         g->func_copy = malloc((nfuncs ? nfuncs : 1) * sizeof *func_addr);
         if (!g->path || !g->func_copy) {
@@ -654,7 +656,7 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
         }
     }
     pthread_mutex_unlock(&loaded_lock);
-    if (g && !g->threaded && !atomic_load(&g->ready))
+    if (g && mine && !g->threaded)
         fill(g); /* no thread: read here (another asker waits on ready) */
     return g;
 }
