@@ -178,10 +178,10 @@ static void on_calls(void *ctx, struct sf_cthread *t, const struct sf_crec *rec,
         s->calls++;
         s->sum += dur;
         s->self += c->self_ns;
-        if (c->flags & SF_CALL_UNFINISHED)
-            s->unfinished++;
-        if (c->flags & SF_CALL_OUTERMOST)
-            s->total += dur;
+        /* no branches on the flags: a recursive program's calls are
+         * outermost or not in no pattern a predictor learns */
+        s->unfinished += (c->flags & SF_CALL_UNFINISHED) != 0;
+        s->total += dur & -(uint64_t)((c->flags & SF_CALL_OUTERMOST) != 0);
     }
 }
 
@@ -318,6 +318,24 @@ static int by_first(const void *a, const void *b)
     return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
+/* In each worker's thread as it ends (runcalls.h): name the functions it
+ * has calls of, in the symbolizer's best order (calls.h), so that the
+ * merge finds them named. */
+static void name_called(struct sf_runw *w)
+{
+    struct rctx *r = w->ctx;
+    uint32_t *called = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < r->ngroups; i++)
+        for (size_t f = 0; f < r->groups[i]->nf; f++)
+            if (r->groups[i]->f[f].calls) {
+                SF_GROW(called, n, cap);
+                called[n++] = (uint32_t)f;
+            }
+    sf_calls_name_funcs(w->e, called, n);
+    free(called);
+}
+
 static int run_log(struct result *res, const char *path)
 {
     struct sf_runw *w = NULL;
@@ -325,6 +343,7 @@ static int run_log(struct result *res, const char *path)
     if (res->run.follow)
         return run_log_followed(res, path);
     res->run.outermost = 1;
+    res->run.worker_done = name_called;
     w = sf_run_go(&res->run, path, &ops, mkctx, free_rctx, NULL, &nw);
     if (!w)
         return -1;
@@ -413,7 +432,11 @@ static int by_key(const void *a, const void *b)
     return strcmp(sf_run_name(sort_run, x->gid), sf_run_name(sort_run, y->gid));
 }
 
-static struct row *rows_of(const struct result *res, const struct group *g, size_t *n)
+/* The rows of g's functions with calls (*n of them), the first
+ * min(limit, *n) in order (limit 0: all): with a limit, only the first
+ * ones are picked out and sorted (by_key is a total order: names are
+ * unique), not all of a big program's thousands of functions. */
+static struct row *rows_of(const struct result *res, const struct group *g, size_t *n, size_t limit)
 {
     struct row *rows = sf_xrealloc(NULL, (g->nf + 1) * sizeof *rows);
     size_t k = 0;
@@ -421,8 +444,23 @@ static struct row *rows_of(const struct result *res, const struct group *g, size
         if (g->f[f].calls)
             rows[k++] = (struct row){(uint32_t)f, g->f[f]};
     sort_run = &res->run;
-    qsort(rows, k, sizeof *rows, by_key);
     *n = k;
+    if (!limit || limit >= k) {
+        qsort(rows, k, sizeof *rows, by_key);
+        return rows;
+    }
+    struct row *top = sf_xrealloc(NULL, limit * sizeof *top); /* sorted, the best first */
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (m == limit && by_key(&rows[i], &top[m - 1]) >= 0)
+            continue;
+        size_t j = m < limit ? m++ : m - 1; /* the last one drops out when full */
+        for (; j > 0 && by_key(&rows[i], &top[j - 1]) < 0; j--)
+            top[j] = top[j - 1];
+        top[j] = rows[i];
+    }
+    memcpy(rows, top, limit * sizeof *top);
+    free(top);
     return rows;
 }
 
@@ -460,7 +498,7 @@ static void print_report(const struct result *res, const char *path, enum sf_out
     for (size_t gi = 0; gi < res->ngroups; gi++) {
         const struct group *g = res->groups[gi];
         size_t n;
-        struct row *rows = rows_of(res, g, &n);
+        struct row *rows = rows_of(res, g, &n, limit);
         size_t shown = limit && limit < n ? limit : n;
         if (fmt == SF_OUT_TABLE) {
             if (by != BY_NONE)

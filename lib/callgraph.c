@@ -6,12 +6,15 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "callgraph.h"
 #include "logread.h"
+#include "radix.h"
 #include "symbols.h"
 #include "xalloc.h"
 
@@ -27,8 +30,10 @@ struct sf_callgraph {
     size_t n, cap;
     uint32_t *bucket; /* s index of the first symbol at or after lo + (k << shift) */
     uint32_t nbuckets, shift;
-    uint64_t lo;   /* the first symbol's address */
-    uint32_t *x2s; /* func_addr index -> symbol index + 1 (0: none) */
+    uint64_t lo;     /* the first symbol's address */
+    uint64_t *start; /* bit a - lo: a symbol starts at a (NULL: not made) */
+    uint64_t nstart; /* bits in start */
+    uint32_t *x2s;   /* func_addr index -> symbol index + 1 (0: none) */
     uint32_t nx;
     uint32_t *callees;
     int unwinds;
@@ -39,6 +44,13 @@ struct sf_callgraph {
     uint64_t *func_copy; /* the func_addr it was loaded for */
     uint32_t refs;
     struct sf_callgraph *next;
+    /* read in a thread of its own (sf_callgraph_load): the fields above
+     * path are valid once ready is set; the last reference joins it */
+    _Atomic int ready;
+    int threaded;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 };
 
 /* One user's answers and search scratch (callgraph.h). */
@@ -127,13 +139,32 @@ static void make_buckets(struct sf_callgraph *g)
             i++;
         g->bucket[k] = (uint32_t)i;
     }
+    /* a bit per byte of the span (an eighth of the code's size), when that
+     * is not absurd: nearly every byte of code is a candidate address to
+     * the scan, and few start a symbol */
+    if (span <= ((uint64_t)1 << 33)) {
+        g->nstart = span;
+        g->start = calloc((size_t)((span + 63) >> 6), sizeof *g->start);
+        for (size_t j = 0; g->start && j < g->n; j++) {
+            uint64_t b = g->s[j].addr - g->lo;
+            g->start[b >> 6] |= (uint64_t)1 << (b & 63);
+        }
+    }
+}
+
+/* 0 if no symbol starts at addr (known from the bitmap, when made): the
+ * scan's quick test before sym_at, inline. */
+static inline int may_start(const struct sf_callgraph *g, uint64_t addr)
+{
+    uint64_t b = addr - g->lo;
+    return !g->start || (addr >= g->lo && b < g->nstart && (g->start[b >> 6] >> (b & 63) & 1));
 }
 
 /* The symbol starting exactly at addr, or -1. */
 static long sym_at(const struct sf_callgraph *g, uint64_t addr)
 {
     size_t lo, hi;
-    if (!bucket_of(g, addr, &lo, &hi))
+    if (!may_start(g, addr) || !bucket_of(g, addr, &lo, &hi))
         return -1;
     while (lo < hi) {
         size_t m = (lo + hi) / 2;
@@ -177,6 +208,11 @@ static void mark_taken(void *ctx, const GElf_Sym *sym, const char *name, int ran
 
 static int unwinding_name(const char *n)
 {
+    /* every name below starts with l, s, _l, __l, __c or _U: most symbols
+     * of a big object (_ZN..., _R...) are refused by a byte or two */
+    if (n[0] == '_' ? n[1] != 'l' && n[1] != 'U' && (n[1] != '_' || (n[2] != 'l' && n[2] != 'c'))
+                    : n[0] != 'l' && n[0] != 's')
+        return 0;
     static const char *const names[] = {
         "longjmp",
         "_longjmp",
@@ -206,6 +242,19 @@ static void scan_imports(struct sf_callgraph *g, Elf *elf)
         Elf_Data *d = elf_getdata(scn, NULL);
         if (!d || !sh.sh_entsize)
             continue;
+        /* the common case straight from the mapped tables (a call and a
+         * copy a symbol otherwise, for 200,000 symbols of a big object) */
+        Elf_Data *sd = elf_getdata(elf_getscn(elf, sh.sh_link), NULL);
+        if (gelf_getclass(elf) == ELFCLASS64 && d->d_type == ELF_T_SYM && d->d_buf && sd &&
+            sd->d_buf && sd->d_size && ((const char *)sd->d_buf)[sd->d_size - 1] == 0) {
+            const Elf64_Sym *v = d->d_buf;
+            const char *str = sd->d_buf;
+            size_t n = d->d_size / sizeof *v;
+            for (size_t i = 0; i < n && !g->unwinds; i++)
+                if (v[i].st_name && v[i].st_name < sd->d_size && unwinding_name(str + v[i].st_name))
+                    g->unwinds = 1;
+            continue;
+        }
         for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
             GElf_Sym st;
             if (!gelf_getsym(d, (int)i, &st))
@@ -247,12 +296,102 @@ struct range {
     uint64_t a, b;
 };
 
+/* Edges found by one thread of the scan. */
+struct edgev {
+    struct edge *v;
+    size_t n, cap;
+    int failed;
+};
+
+/* A code section, cut in two for the two threads of the scan. */
+struct code {
+    const uint8_t *b;
+    size_t n;
+    uint64_t va;
+};
+
+struct codework {
+    const struct sf_callgraph *g;
+    const struct code *c;
+    size_t nc;
+    int half; /* 0: the first half of each section, 1: the second */
+    struct edgev ev;
+};
+
+/* The call and jmp rel32 sites (edges) and the references (taken) in the
+ * bytes [i0, i1) of a code section (every byte offset: see callgraph.h).
+ * taken is stored with relaxed atomics: the two threads may mark one. */
+static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t i0, size_t i1,
+                      struct edgev *ev)
+{
+    const uint8_t *b = c->b;
+    uint64_t va = c->va, lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
+    /* a window can only be a candidate (an absolute address in [lo, hi],
+     * or a displacement from this section to there) if its value, signed,
+     * is within 2^k of 0: most are refused by that one test */
+    uint64_t top = hi > va + c->n ? hi : va + c->n, bot = lo < va ? lo : va;
+    unsigned k = 0;
+    while (k < 31 && ((uint64_t)1 << k) <= (top - bot > hi ? top - bot : hi))
+        k++;
+    uint32_t bias = k < 31 ? 1u << k : 0, lim = k < 31 ? 2u << k : 0;
+    for (size_t i = i0; i < i1; i++) {
+        uint32_t w = rd32(b + i);
+        if (lim && w + bias >= lim)
+            continue;
+        uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
+        if (abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32, non-PIE */
+            long k = sym_at(g, abs);
+            if (k >= 0)
+                __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
+        }
+        /* rel == next address: the zero displacement of a padding nop
+         * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
+        if (rel < lo || rel > hi || !w || !may_start(g, rel))
+            continue;
+        long k = sym_at(g, rel);
+        if (k < 0)
+            continue;
+        uint8_t op = b[i - 1];
+        int branch =
+            op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
+        if (!branch) {
+            __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED); /* lea / mov rip-relative */
+            continue;
+        }
+        long from = sym_holding(g, va + i - 1);
+        if (from < 0)
+            continue;
+        if (ev->n == ev->cap) {
+            size_t cap = ev->cap ? 2 * ev->cap : 4096;
+            struct edge *ne = realloc(ev->v, cap * sizeof *ev->v);
+            if (!ne) {
+                ev->failed = 1;
+                return;
+            }
+            ev->v = ne;
+            ev->cap = cap;
+        }
+        ev->v[ev->n++] = (struct edge){(uint32_t)from, (uint32_t)k};
+    }
+}
+
+static void *scan_half(void *arg)
+{
+    struct codework *w = arg;
+    for (size_t j = 0; j < w->nc && !w->ev.failed; j++) {
+        const struct code *c = &w->c[j];
+        size_t i1 = c->n - 3, mid = 1 + (i1 - 1) / 2; /* offsets 1 .. n-4 */
+        scan_code(w->g, c, w->half ? mid : 1, w->half ? i1 : mid, &w->ev);
+    }
+    return NULL;
+}
+
 static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *nedges)
 {
-    size_t cap = 0;
     uint64_t lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
     struct range skip[16];
-    size_t nskip = 0;
+    size_t nskip = 0, ncode = 0, capcode = 0;
+    struct code *code = NULL;
     Elf_Scn *scn = NULL;
     while ((scn = elf_nextscn(elf, scn))) {
         GElf_Shdr sh;
@@ -305,42 +444,45 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
             }
             continue;
         }
-        for (size_t i = 1; i + 4 <= n; i++) {
-            uint32_t w = rd32(b + i);
-            uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
-            if (abs >= lo && abs <= hi) { /* mov $imm32 of a non-PIE address */
-                long k = sym_at(g, abs);
-                if (k >= 0)
-                    g->s[k].taken = 1;
+        if (ncode == capcode) {
+            capcode = capcode ? 2 * capcode : 16;
+            struct code *nc = realloc(code, capcode * sizeof *code);
+            if (!nc) {
+                free(code);
+                return -1;
             }
-            /* rel == next address: the zero displacement of a padding nop
-             * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
-            if (rel < lo || rel > hi || !w)
-                continue;
-            long k = sym_at(g, rel);
-            if (k < 0)
-                continue;
-            uint8_t op = b[i - 1];
-            int branch =
-                op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
-            if (!branch) {
-                g->s[k].taken = 1; /* lea / mov rip-relative */
-                continue;
-            }
-            long from = sym_holding(g, va + i - 1);
-            if (from < 0)
-                continue;
-            if (*nedges == cap) {
-                cap = cap ? 2 * cap : 4096;
-                struct edge *ne = realloc(*edges, cap * sizeof **edges);
-                if (!ne)
-                    return -1;
-                *edges = ne;
-            }
-            (*edges)[(*nedges)++] = (struct edge){(uint32_t)from, (uint32_t)k};
+            code = nc;
         }
+        code[ncode++] = (struct code){b, n, va};
     }
-    return 0;
+    /* the code, most of the time, in two threads: each half of each
+     * section (the other threads of the run wait for the graph meanwhile) */
+    struct codework w[2];
+    for (int k = 0; k < 2; k++)
+        w[k] = (struct codework){g, code, ncode, k, {NULL, 0, 0, 0}};
+    pthread_t th;
+    int two = pthread_create(&th, NULL, scan_half, &w[1]) == 0;
+    scan_half(&w[0]);
+    if (two)
+        pthread_join(th, NULL);
+    else
+        scan_half(&w[1]);
+    free(code);
+    int rc = w[0].ev.failed || w[1].ev.failed ? -1 : 0;
+    size_t n = w[0].ev.n + w[1].ev.n;
+    *edges = rc ? NULL : malloc((n ? n : 1) * sizeof **edges);
+    if (*edges) {
+        if (w[0].ev.n)
+            memcpy(*edges, w[0].ev.v, w[0].ev.n * sizeof **edges);
+        if (w[1].ev.n)
+            memcpy(*edges + w[0].ev.n, w[1].ev.v, w[1].ev.n * sizeof **edges);
+        *nedges = n;
+    } else {
+        rc = -1;
+    }
+    free(w[0].ev.v);
+    free(w[1].ev.v);
+    return rc;
 }
 
 static void graph_free(struct sf_callgraph *g);
@@ -352,7 +494,7 @@ static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint
     if (fd < 0)
         return NULL;
     elf_version(EV_CURRENT);
-    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
     struct sf_callgraph *g = NULL;
     struct edge *edges = NULL;
     size_t nedges = 0;
@@ -378,7 +520,18 @@ static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint
         sf_elf_func_syms(elf, 1, add_sym, g);
     if (!g->n)
         goto fail;
-    qsort(g->s, g->n, sizeof *g->s, cmp_sym);
+    /* by address (linear time: qsort was a tenth of the load on an object
+     * of 100,000 functions), then each run of one address by cmp_sym:
+     * records equal under it are equal in every field here */
+    sf_radix_sort_u64(g->s, g->n, sizeof *g->s, offsetof(struct fsym, addr));
+    for (size_t i = 0; i < g->n;) {
+        size_t j = i + 1;
+        while (j < g->n && g->s[j].addr == g->s[i].addr)
+            j++;
+        if (j - i > 1)
+            qsort(g->s + i, j - i, sizeof *g->s, cmp_sym);
+        i = j;
+    }
     size_t w = 0;
     for (size_t i = 0; i < g->n; i++)
         if (!w || g->s[w - 1].addr != g->s[i].addr)
@@ -433,27 +586,76 @@ static int same(const void *a, const void *b, size_t n)
     return !n || !memcmp(a, b, n);
 }
 
+/* Wait until g's fields are read (sf_callgraph_load's thread). */
+static void wait_ready(const struct sf_callgraph *cg)
+{
+    struct sf_callgraph *g = (struct sf_callgraph *)cg;
+    if (atomic_load_explicit(&g->ready, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&g->mu);
+    while (!atomic_load_explicit(&g->ready, memory_order_acquire))
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Read the graph into the shell g (path, build-id and functions set). A
+ * file that cannot be read or does not match leaves it with no symbols and
+ * unwinds 0: answered as a NULL graph (not known) would be. */
+static void fill(struct sf_callgraph *g)
+{
+    struct sf_callgraph *r = load(g->path, g->build_id, g->build_id_len, g->func_copy, g->nx);
+    if (r) {
+        g->s = r->s;
+        g->n = r->n;
+        g->cap = r->cap;
+        g->bucket = r->bucket;
+        g->nbuckets = r->nbuckets;
+        g->shift = r->shift;
+        g->lo = r->lo;
+        g->start = r->start;
+        g->nstart = r->nstart;
+        g->x2s = r->x2s;
+        g->callees = r->callees;
+        g->unwinds = r->unwinds;
+        free(r);
+    }
+    pthread_mutex_lock(&g->mu);
+    atomic_store_explicit(&g->ready, 1, memory_order_release);
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void *fill_thread(void *arg)
+{
+    fill(arg);
+    return NULL;
+}
+
 struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
                                        uint32_t build_id_len, const uint64_t *func_addr,
                                        uint32_t nfuncs)
 {
     struct sf_callgraph *g;
     if (build_id_len > sizeof g->build_id) { /* not shared */
-        if ((g = load(path, build_id, build_id_len, func_addr, nfuncs)))
+        if ((g = load(path, build_id, build_id_len, func_addr, nfuncs))) {
             g->refs = 1;
+            g->ready = 1;
+        }
         return g;
     }
-    /* held while loading: a second worker asking waits for the first's
-     * graph instead of building its own */
+    /* a second worker asking for a graph being read gets it, and waits
+     * for it at its first question instead of building its own */
     pthread_mutex_lock(&loaded_lock);
     for (g = loaded; g; g = g->next)
         if (g->nx == nfuncs && g->build_id_len == build_id_len && !strcmp(g->path, path) &&
             same(g->build_id, build_id, build_id_len) &&
             same(g->func_copy, func_addr, (size_t)nfuncs * sizeof *func_addr))
             break;
+    int mine = 0; /* this call made g: it reads it if no thread does */
     if (g) {
         g->refs++;
-    } else if ((g = load(path, build_id, build_id_len, func_addr, nfuncs))) {
+    } else if ((g = calloc(1, sizeof *g))) {
+        mine = 1;
         g->path = strdup(path);
         g->func_copy = malloc((nfuncs ? nfuncs : 1) * sizeof *func_addr);
         if (!g->path || !g->func_copy) {
@@ -467,21 +669,32 @@ struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id
             g->build_id_len = build_id_len;
             g->nx = nfuncs; /* also when the object does not unwind */
             g->refs = 1;
+            pthread_mutex_init(&g->mu, NULL);
+            pthread_cond_init(&g->cv, NULL);
             g->next = loaded;
             loaded = g;
+            /* read in its own thread: the caller names the object's
+             * functions meanwhile (the symbolizer reads its symbols) */
+            g->threaded = pthread_create(&g->th, NULL, fill_thread, g) == 0;
         }
     }
     pthread_mutex_unlock(&loaded_lock);
+    if (g && mine && !g->threaded)
+        fill(g); /* no thread: read here (another asker waits on ready) */
     return g;
 }
 
 int sf_callgraph_unwinds(const struct sf_callgraph *g)
 {
+    if (g)
+        wait_ready(g);
     return g && g->unwinds;
 }
 
 int sf_callgraph_may_call_any(const struct sf_callgraph *g, uint32_t callee)
 {
+    if (g)
+        wait_ready(g);
     return !g || !g->callees || callee >= g->nx || !g->x2s[callee] ||
            g->s[g->x2s[callee] - 1].taken;
 }
@@ -557,6 +770,7 @@ static void graph_free(struct sf_callgraph *g)
     free(g->s);
     free(g->x2s);
     free(g->bucket);
+    free(g->start);
     free(g->callees);
     free(g->path);
     free(g->func_copy);
@@ -576,6 +790,11 @@ void sf_callgraph_free(struct sf_callgraph *g)
                 break;
             }
     pthread_mutex_unlock(&loaded_lock);
-    if (last)
-        graph_free(g);
+    if (!last)
+        return;
+    if (g->threaded)
+        pthread_join(g->th, NULL);
+    else
+        wait_ready(g);
+    graph_free(g);
 }

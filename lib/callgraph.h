@@ -29,11 +29,15 @@ struct sf_callgraph;
 struct sf_cgwalk;
 
 /* Read path's code for the nfuncs functions at func_addr (ELF addresses, as
- * in an OBJECT chunk). NULL when the file cannot be read, has no symbols,
- * or its GNU build-id is not build_id (when build_id_len). A graph is
- * read-only once loaded and shared: a second load of the same file, id
- * and functions (another worker's engine, runcalls.c) takes a reference
- * to the first, and waits for it if it is being read. Thread-safe. */
+ * in an OBJECT chunk). A graph is read in a thread of its own: this returns
+ * at once, and the first question (any function below) waits until it is
+ * read, so the caller can do other work meanwhile. A file that cannot be
+ * read, has no symbols, or whose GNU build-id is not build_id (when
+ * build_id_len) gives answers as for a NULL graph (not known; may be
+ * NULL). A graph is read-only once loaded and shared: a second load of the
+ * same file, id and functions (another worker's engine, runcalls.c) takes
+ * a reference to the first, and waits for it if it is being read.
+ * Thread-safe. */
 struct sf_callgraph *sf_callgraph_load(const char *path, const uint8_t *build_id,
                                        uint32_t build_id_len, const uint64_t *func_addr,
                                        uint32_t nfuncs);

@@ -266,20 +266,40 @@ static void clock_from(struct sf_calls *e, struct sf_log *log)
     e->cy0 = ci.y0;
 }
 
+/* The fit's line for one image's timestamps, in locals of a loop (the
+ * engine's fields would be loaded again after every store of an integer). */
+struct fclock {
+    int mono, fast;
+    double a, b;
+    uint64_t x0, y0;
+};
+
+static inline struct fclock fclock_of(const struct sf_calls *e, const struct sf_image *img)
+{
+    return (struct fclock){img->clock == SF_CLOCK_MONO, e->fastclock, e->ca, e->cb, e->cx0, e->cy0};
+}
+
 /* sf_log_ns without the call and libm's llround: the same line
  * (logread.h: mono = y0 + a + b * (tsc - x0)), computed the same way. */
-static inline uint64_t to_ns(struct sf_calls *e, const struct sf_image *img, uint64_t ts)
+static inline uint64_t fclock_ns(const struct fclock *k, struct sf_calls *e,
+                                 const struct sf_image *img, uint64_t ts)
 {
     int64_t ns;
-    if (img->clock == SF_CLOCK_MONO) {
+    if (k->mono) {
         ns = (int64_t)ts;
-    } else if (__builtin_expect(e->fastclock, 1)) {
-        double d = e->ca + e->cb * (double)(int64_t)(ts - e->cx0);
-        ns = (int64_t)(e->cy0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
+    } else if (__builtin_expect(k->fast, 1)) {
+        double d = k->a + k->b * (double)(int64_t)(ts - k->x0);
+        ns = (int64_t)(k->y0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
     } else {
         ns = sf_log_ns(e->cur, img, ts);
     }
     return ns > 0 ? (uint64_t)ns : 0;
+}
+
+static inline uint64_t to_ns(struct sf_calls *e, const struct sf_image *img, uint64_t ts)
+{
+    struct fclock k = fclock_of(e, img);
+    return fclock_ns(&k, e, img, ts);
 }
 
 /* ---- functions ------------------------------------------------------------ */
@@ -343,6 +363,10 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
     if (o) {
         uint64_t *slot = sf_map_get(&e->objmap, (uint64_t)(uintptr_t)o, 1);
         if (!*slot) {
+            /* the call graph is read in a thread of its own
+             * (callgraph.h) while the symbolizer reads the symbols */
+            struct sf_callgraph *cg =
+                sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr, o->nfuncs);
             struct sf_symobj *so = sf_syms_object(e->syms, o->path, o->build_id, o->build_id_len);
             uint64_t a0 = o->nfuncs ? o->func_addr[0] : 0;
             uint64_t a1 = o->nfuncs ? o->func_addr[o->nfuncs - 1] : 0;
@@ -352,6 +376,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 warn(e, sf_symobj_warning(so));
             if (same && same->nfuncs == o->nfuncs && same->a0 == a0 && same->a1 == a1) {
                 *slot = *fs;
+                sf_callgraph_free(cg); /* same's (a reference to the same graph) */
             } else {
                 SF_GROW(e->objs, e->nobjs, e->capobjs);
                 struct objst *st = &e->objs[e->nobjs++];
@@ -362,8 +387,7 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
                 st->g = sf_xrealloc(NULL, (size_t)o->nfuncs * sizeof *st->g);
                 memset(st->g, 0xff, (size_t)o->nfuncs * sizeof *st->g);
                 st->cgw = NULL;
-                st->cg = sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr,
-                                           o->nfuncs);
+                st->cg = cg;
                 if (sf_callgraph_unwinds(st->cg) && !e->nounwind && !e->unwind_on) {
                     e->quiet = sf_xrealloc(NULL, QUIET_N * sizeof *e->quiet);
                     memset(e->quiet, 0xff, QUIET_N * sizeof *e->quiet); /* NONE: no g */
@@ -449,6 +473,38 @@ const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func)
     if (__builtin_expect(!e->funcs[func].name, 0))
         name_func(e, func);
     return &e->funcs[func];
+}
+
+struct fkey {
+    uint64_t obj, addr;
+    uint32_t func;
+};
+
+static int by_obj_addr(const void *a, const void *b)
+{
+    const struct fkey *x = a, *y = b;
+    if (x->obj != y->obj)
+        return x->obj < y->obj ? -1 : 1;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->func < y->func ? -1 : x->func > y->func;
+}
+
+void sf_calls_name_funcs(struct sf_calls *e, const uint32_t *funcs, size_t n)
+{
+    struct fkey *k = sf_xrealloc(NULL, (n ? n : 1) * sizeof *k);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t g = funcs[i];
+        if (g >= e->nfuncs || e->funcs[g].name)
+            continue;
+        const struct sf_func *f = &e->funcs[g];
+        k[m++] = (struct fkey){e->fobj[g], f->obj->func_addr[f->index], g};
+    }
+    qsort(k, m, sizeof *k, by_obj_addr);
+    for (size_t i = 0; i < m; i++)
+        name_func(e, k[i].func);
+    free(k);
 }
 
 uint32_t sf_calls_nfuncs(const struct sf_calls *e)
@@ -621,6 +677,17 @@ static inline uint32_t outer_end(struct sf_calls *e, struct thr *t, uint32_t g)
 {
     struct outer *o = &e->outer[g];
     uint32_t left = o->owner == t->oid && o->active ? --o->active : act_dec(&t->act, g);
+    return left ? 0 : SF_CALL_OUTERMOST;
+}
+
+/* outer_begin() then outer_end() of a call with nothing delivered inside
+ * it: the flag, with no store (the counts would come back to where they
+ * were; that a thread may take the count of g over from its owner when
+ * the owner has none active changes no answer). */
+static inline uint32_t outer_leaf(struct sf_calls *e, struct thr *t, uint32_t g)
+{
+    const struct outer *o = &e->outer[g];
+    uint32_t left = o->owner == t->oid ? o->active : (uint32_t)act_has(&t->act, g);
     return left ? 0 : SF_CALL_OUTERMOST;
 }
 
@@ -1178,11 +1245,16 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
      * logread.c's next_packed gives); anything else through sf_evdec_next */
     const struct sf_decoded *r = d->dec, *rend = d->dend;
     uint32_t last_fid = d->last_fid;
+    const struct fclock clk = fclock_of(e, img);
     for (;;) {
         uint64_t ts;
         uint32_t kind, fid;
         int full = 0;
         if (__builtin_expect(r && r < rend && sf_dec_kind(r) != SF_KIND_EXT, 1)) {
+            /* the function table's entry of a record further on: spread
+             * over thousands of functions, it is often not in cache */
+            if (r + 16 < rend && r[16].fid < is->cap)
+                __builtin_prefetch(&is->fid2g[r[16].fid]);
             ts = r->t;
             kind = sf_dec_kind(r);
             fid = last_fid = r->fid;
@@ -1199,7 +1271,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             fid = ev.fid;
             full = 1;
         }
-        uint64_t ns = to_ns(e, img, ts);
+        uint64_t ns = fclock_ns(&clk, e, img, ts);
         if (__builtin_expect(ns < last, 0)) {
             backwards++;
             ns = last;
@@ -1213,6 +1285,44 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1) &&
                 (g = func_of(e, is, img, fid),
                  !unwind || depth < 2 || e->anyq[g] || unwind_quiet(e, stack[depth - 1].func, g))) {
+                /* a leaf: the next record is its own exit or tail (a pair
+                 * of encoding 2, half the calls of a big program): begun
+                 * and ended here, as push() then pop() would, with no frame */
+                uint32_t k2;
+                if (!full && r < rend && r->fid == fid && nb + 1 < BATCH &&
+                    ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
+                    uint64_t ns2 = fclock_ns(&clk, e, img, r->t);
+                    if (__builtin_expect(ns2 < ns, 0)) {
+                        backwards++;
+                        ns2 = ns;
+                    }
+                    r++;
+                    last = ns2;
+                    nev++;
+                    id++;
+                    calls++;
+                    lastev = 2;
+                    uint32_t fl = k2 == SF_KIND_TAIL ? SF_CALL_TAIL : 0;
+                    if (outer)
+                        fl |= outer_leaf(e, t, g);
+                    if (!ends_only) {
+                        b[nb].ns = ns;
+                        b[nb].func = g;
+                        b[nb].kind = SF_CREC_BEGIN;
+                        nb++;
+                    }
+                    b[nb].ns = ns2;
+                    b[nb].func = g;
+                    b[nb].kind = SF_CREC_END;
+                    b[nb].flags = (uint16_t)fl;
+                    b[nb].hidden = 0;
+                    b[nb].start_ns = ns;
+                    b[nb].self_ns = ns2 - ns;
+                    nb++;
+                    if (depth && stack[depth - 1].kept)
+                        stack[depth - 1].child_ns += ns2 - ns;
+                    continue;
+                }
                 struct sf_cframe *f = &stack[depth];
                 f->fid = fid;
                 f->func = g;

@@ -194,6 +194,11 @@ void sf_calls_set_tick(struct sf_calls *e, int (*tick)(void *ctx), void *ctx);
 int sf_calls_run(struct sf_calls *e);
 const char *sf_calls_error(const struct sf_calls *e);
 const struct sf_func *sf_calls_func(struct sf_calls *e, uint32_t func);
+/* Name functions funcs[0..n) now (as sf_calls_func would when first
+ * asked), in the order cheapest for the symbolizer: by object and address
+ * (a few thousand names asked in the order calls first met them cost a
+ * cache miss at every step of each symbol search). */
+void sf_calls_name_funcs(struct sf_calls *e, const uint32_t *funcs, size_t n);
 /* The global function index of function id fid of img (made if new). */
 uint32_t sf_calls_lookup(struct sf_calls *e, const struct sf_image *img, uint32_t fid);
 uint32_t sf_calls_nfuncs(const struct sf_calls *e);

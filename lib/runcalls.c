@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "callgraph.h"
 #include "fmt.h"
 #include "runcalls.h"
 #include "flows.h"
@@ -341,9 +342,75 @@ static void *worker(void *arg)
     if (w->rc < 0) {
         snprintf(w->err, sizeof w->err, "%s", sf_calls_error(w->e));
         atomic_store(&c->sh->stop, 1);
+    } else if (w->run->worker_done) {
+        w->run->worker_done(w);
     }
     sf_calls_stats(w->e, &w->st);
     return NULL;
+}
+
+/* ---- the objects, read while the prescan runs -------------------------------- */
+
+/* The objects whose OBJECT chunks come before the first EVENTS chunk (a
+ * program's own objects and those it loads early: most of them) have
+ * their call graph and symbols read by a thread of their own while the
+ * main thread prescans the log: the workers' engines would read them at
+ * their first event, after the prescan, while the other workers wait. The
+ * graphs' references are held until the run ends, so that the engines
+ * take these (callgraph.h: shared) rather than read them again. */
+#define PRELOAD_CHUNKS 256
+
+struct preload {
+    const char *path;
+    struct sf_syms *syms;
+    struct sf_callgraph **cg;
+    size_t ncg, capcg;
+    pthread_t th;
+    int started;
+};
+
+static void *preload_main(void *arg)
+{
+    struct preload *p = arg;
+    char err[SF_ERRLEN];
+    struct sf_log *log = sf_log_open(p->path, err, sizeof err);
+    if (!log)
+        return NULL;
+    sf_log_set_warn(log, sf_log_warn_none, NULL);
+    sf_log_set_headers_only(log, 1);
+    struct sf_chunkv c;
+    for (int n = 0; n < PRELOAD_CHUNKS && sf_log_next(log, &c) > 0; n++) {
+        if (c.h->type == SF_CHUNK_EVENTS)
+            break;
+        if (c.h->type != SF_CHUNK_OBJECT || !c.obj)
+            continue;
+        const struct sf_obj *o = c.obj;
+        SF_GROW(p->cg, p->ncg, p->capcg);
+        /* the graph in its own thread (callgraph.h), the symbols here */
+        p->cg[p->ncg++] =
+            sf_callgraph_load(o->path, o->build_id, o->build_id_len, o->func_addr, o->nfuncs);
+        sf_syms_object(p->syms, o->path, o->build_id, o->build_id_len);
+    }
+    sf_log_close(log);
+    return NULL;
+}
+
+static void preload_start(struct preload *p, const char *path, struct sf_syms *syms)
+{
+    memset(p, 0, sizeof *p);
+    p->path = path;
+    p->syms = syms;
+    p->started = pthread_create(&p->th, NULL, preload_main, p) == 0;
+}
+
+static void preload_done(struct preload *p)
+{
+    if (p->started)
+        pthread_join(p->th, NULL);
+    for (size_t i = 0; i < p->ncg; i++)
+        sf_callgraph_free(p->cg[i]);
+    free(p->cg);
+    memset(p, 0, sizeof *p);
 }
 
 struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_calls_ops *ops,
@@ -361,6 +428,29 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     }
     uint64_t size = sf_log_file_size(first);
     int regular = size != UINT64_MAX;
+    /* One symbolizer for all the workers (symbols.h: thread-safe): each
+     * object's symbol table is read and sorted once, and a name asked by
+     * two workers is made once. */
+    if (!r->syms) {
+        r->syms = sf_syms_new();
+        sf_syms_set_quiet(r->syms, 1); /* warnings come through the engine: warning() */
+        /* No command run here prints source lines (report, graph, flame
+         * and memory show names only): asking for them would read every
+         * compile unit's line table and DIEs, the largest fixed cost of a
+         * run over a big object (a tenth of a second per worker for
+         * 100,000 functions, and most of its memory). */
+        sf_syms_set_lines(r->syms, 0);
+        for (size_t i = 0; i < r->nsym; i++) {
+            char e2[SF_ERRLEN + 256];
+            if (sf_syms_add_file(r->syms, r->symfiles[i], e2, sizeof e2) != 0) {
+                fprintf(stderr, "sftrace %s: %s\n", r->cmd, e2);
+                sf_log_close(first);
+                return NULL;
+            }
+        }
+    }
+    struct preload pre;
+    preload_start(&pre, path, r->syms);
     sf_log_set_warn(first, sf_log_warn_none, NULL);
     struct sf_map bytes = {0}; /* tid -> record bytes, for the split */
     sf_log_prescan_tids(first, &bytes);
@@ -416,29 +506,6 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         sf_log_set_warn(x->log, damage_warn, NULL);
         if (shared)
             sf_log_prescan_from(x->log, first);
-        if (!r->syms) {
-            /* One symbolizer for all the workers (symbols.h: thread-safe):
-             * each object's symbol table is read and sorted once, and a
-             * name asked by two workers is made once. */
-            r->syms = sf_syms_new();
-            sf_syms_set_quiet(r->syms, 1); /* warnings come through the engine: warning() */
-            /* No command run here prints source lines (report, graph, flame
-             * and memory show names only): asking for them would read every
-             * compile unit's line table and DIEs, the largest fixed cost of
-             * a run over a big object (a tenth of a second per worker for
-             * 100,000 functions, and most of its memory). */
-            sf_syms_set_lines(r->syms, 0);
-            for (size_t i = 0; i < r->nsym; i++) {
-                char e2[SF_ERRLEN + 256];
-                if (sf_syms_add_file(r->syms, r->symfiles[i], e2, sizeof e2) != 0) {
-                    fprintf(stderr, "sftrace %s: %s\n", r->cmd, e2);
-                    ok = 0;
-                    break;
-                }
-            }
-            if (!ok)
-                break;
-        }
         x->syms = r->syms;
         x->ctx = mkctx(arg, x);
         x->freectx = freectx;
@@ -451,6 +518,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         free(tids[k]);
     sf_log_close(first);
     if (!ok) {
+        preload_done(&pre);
         warnings_done();
         damage_done(NULL, 0, r->cmd, path);
         sf_run_done(w, nw);
@@ -468,6 +536,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     for (int k = 1; k < nw; k++)
         if (started[k])
             pthread_join(th[k], NULL);
+    preload_done(&pre);
     sf_progress_clear(&sh.pr);
     warnings_done();
     free(wc);

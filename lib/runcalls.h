@@ -52,6 +52,8 @@ enum { SF_OPT_SYMBOLS = 0x5380, SF_OPT_FOLLOW_JOBS, SF_OPT_NO_FLOWS, SF_OPT_FLOW
     "      --no-flows         do not follow jobs (the default; undoes --follow-jobs)\n"            \
     "  -q, --quiet            no progress line\n" SF_SELECT_HELP
 
+struct sf_runw;
+
 struct sf_selopt {
     int c;
     char *arg;
@@ -62,9 +64,15 @@ struct sf_run {
     const char **symfiles;
     size_t nsym;
     int quiet;
-    int jobs;               /* 0: one per CPU, at most 8 */
-    int follow;             /* --follow-jobs (lib/flows.h) */
-    int outermost;          /* the engines' sf_calls_set_outermost(e, 1) (report) */
+    int jobs;      /* 0: one per CPU, at most 8 */
+    int follow;    /* --follow-jobs (lib/flows.h) */
+    int outermost; /* the engines' sf_calls_set_outermost(e, 1) (report) */
+    /* Optional: called in each worker's thread when its engine has run
+     * (not after an error): work of the merge that can be done per worker,
+     * such as naming the functions it met (sf_calls_name_funcs), is then
+     * done by each worker as it ends rather than by the main thread, one
+     * worker after the other. */
+    void (*worker_done)(struct sf_runw *w);
     const char **flowfiles; /* --flows FILE */
     size_t nflowfiles;
     struct sf_selopt *selopts;
