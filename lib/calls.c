@@ -139,13 +139,14 @@ struct thr {
     struct sf_cthread pub;
     uint32_t cap;
     uint32_t last_fid;
-    int declared;  /* thread() was called for this incarnation */
-    int counted;   /* counted in stats.threads */
-    int past_end;  /* an event after the window end was seen */
-    int started;   /* the first event of this incarnation was fed */
-    int selected;  /* -1 unknown, 0 no, 1 yes (pid/tid/name) */
-    int lastev;    /* 1: last function event began a kept call; 2: ended one */
-    uint32_t pend; /* lowest index of an undelivered candidate, NONE if none */
+    int declared;    /* thread() was called for this incarnation */
+    int counted;     /* counted in stats.threads */
+    int past_end;    /* an event after the window end was seen */
+    int started;     /* the first event of this incarnation was fed */
+    int selected;    /* -1 unknown, 0 no, 1 yes (pid/tid/name) */
+    int lastev;      /* 1: last function event began a kept call; 2: ended one */
+    uint32_t tail_g; /* function whose tail call was the last function event, else NONE */
+    uint32_t pend;   /* lowest index of an undelivered candidate, NONE if none */
     char shown[17];
     uint32_t inc; /* incarnation (THREAD chunks flagged EXITED so far, this pass) */
     /* The replay (window start): the stack at the window start of
@@ -185,6 +186,7 @@ struct proc {
     uint64_t start_ns; /* the last START: earlier records are dropped */
     uint64_t cut_ns;   /* the snapshot's cut: later records are dropped */
     uint32_t nstarts;  /* STARTs of its current image so far */
+    int seen;          /* an image of it was read in this pass */
 };
 
 struct sf_calls {
@@ -554,6 +556,7 @@ static struct thr *get_thr(struct sf_calls *e, uint32_t pid, uint32_t tid)
         t->last_fid = SF_FID_NONE;
         t->selected = -1;
         t->pend = NONE;
+        t->tail_g = NONE;
         t->oid = ++e->noid;
         t->proc = get_proc(e, pid);
         t->next_in_proc = t->proc->threads;
@@ -1091,6 +1094,11 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
         return;
     }
     uint32_t callee = e->funcs[g].index;
+    /* right after a tail call of T, g may be what T jumped to: it runs in
+     * T's place, beneath the frame that called T (which cannot call g) */
+    if (t->tail_g != NONE && e->fobj[t->tail_g] == ob &&
+        sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[t->tail_g].index, callee))
+        return;
     uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
     for (uint32_t k = d - 1; k-- > stop;) {
         if (e->fobj[s[k].func] != ob)
@@ -1117,6 +1125,7 @@ static inline void on_entry(struct sf_calls *e, struct thr *t, struct imgst *is,
 {
     uint32_t g = func_of(e, is, img, ev->fid);
     unwind_rule(e, t, g, ns);
+    t->tail_g = NONE;
     struct sf_cframe *f = push(e, t, ev->fid, g, ns);
     t->lastev = 0;
     if (__builtin_expect(!f || e->prepass, 0))
@@ -1193,6 +1202,10 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
         return;
     case SF_KIND_EXIT:
     case SF_KIND_TAIL:
+        t->tail_g = ev->kind == SF_KIND_TAIL && t->pub.depth &&
+                            t->pub.stack[t->pub.depth - 1].fid == ev->fid
+                        ? t->pub.stack[t->pub.depth - 1].func
+                        : NONE;
         call = on_leave(e, t, ev->fid, ns, ev->kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0, &matched);
         t->lastev = call ? 2 : 0;
         if (__builtin_expect(e->ops.event != NULL, 0) && !e->prepass &&
@@ -1240,6 +1253,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     struct sf_cframe *stack = t->pub.stack;
     uint32_t depth = t->pub.depth, cap = t->cap;
     int lastev = t->lastev;
+    uint32_t tail_g = t->tail_g;
     /* function records of a packed chunk are read straight from the
      * records the reader decoded when it checked the chunk (the fields
      * logread.c's next_packed gives); anything else through sf_evdec_next */
@@ -1321,6 +1335,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                     nb++;
                     if (depth && stack[depth - 1].kept)
                         stack[depth - 1].child_ns += ns2 - ns;
+                    tail_g = k2 == SF_KIND_TAIL ? g : NONE;
                     continue;
                 }
                 struct sf_cframe *f = &stack[depth];
@@ -1332,6 +1347,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 f->hidden = 0;
                 f->flags = 0;
                 f->kept = 1;
+                tail_g = NONE;
                 f->depth = depth;
                 f->parent_id = depth ? f[-1].id : 0;
                 f->state = ST_CAND | ST_INF | (depth + 1) << ST_SHIFT;
@@ -1364,6 +1380,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 nb++;
                 if (depth > 1 && f[-1].kept)
                     f[-1].child_ns += dur;
+                tail_g = kind == SF_KIND_TAIL ? f->func : NONE;
                 depth--;
                 lastev = 2;
                 continue;
@@ -1385,6 +1402,7 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
         calls = 0;
         t->pub.depth = depth;
         t->lastev = lastev;
+        t->tail_g = tail_g;
         t->pub.last_ns = ns;
         one_event(e, t, is, img, &ev, ns, ns);
         b = e->batch;
@@ -1394,11 +1412,13 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
         depth = t->pub.depth;
         cap = t->cap;
         lastev = t->lastev;
+        tail_g = t->tail_g;
     }
     d->dec = r;
     d->last_fid = last_fid;
     t->pub.depth = depth;
     t->lastev = lastev;
+    t->tail_g = tail_g;
     t->pub.last_ns = last;
     e->nb = nb;
     e->next_id = id;
@@ -1501,8 +1521,13 @@ static inline int replay_one(struct sf_calls *e, struct thr *t, struct imgst *is
     if (kind == SF_KIND_ENTRY) {
         uint32_t g = func_of(e, is, img, fid);
         unwind_rule(e, t, g, 0);
+        t->tail_g = NONE;
         push(e, t, fid, g, 0);
     } else {
+        t->tail_g =
+            kind == SF_KIND_TAIL && t->pub.depth && t->pub.stack[t->pub.depth - 1].fid == fid
+                ? t->pub.stack[t->pub.depth - 1].func
+                : NONE;
         replay_leave(t, fid);
     }
     return 0;
@@ -1713,8 +1738,11 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     p->cut_ns = UINT64_MAX;
     p->nstarts = 0;
     e->st.images++;
-    if (!(img->flags & SF_PROC_EXECED))
+    /* an exec'd image is a new process when the log has no earlier image of
+     * its pid (a forked child of an uninstrumented shell), as record counts */
+    if (!p->seen || !(img->flags & SF_PROC_EXECED))
         e->st.processes++;
+    p->seen = 1;
     if (e->ops.process && !e->prepass && sf_select_pid(e->sel, img->pid))
         (flush_batch(e), e->ops.process(e->ctx, img, ns));
 }
