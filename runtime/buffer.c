@@ -601,6 +601,7 @@ static int sf_request_locked(uint32_t kind, uint32_t reason)
     uint32_t seq = atomic_fetch_add(&ctl->req_seq, 1) + 1;
     ctl->helper_sleeping = 1; /* send the byte even if it is about to look */
     sf_wake_helper();
+    uint64_t t0 = sf_mono_ns();
     for (int i = 0;; i++) {
         uint32_t a = atomic_load_explicit(&ctl->ack_seq, memory_order_acquire);
         if (a == seq)
@@ -610,8 +611,20 @@ static int sf_request_locked(uint32_t kind, uint32_t reason)
             /* it may have answered, then gone (a detach ends it) */
             return atomic_load(&ctl->ack_seq) == seq ? 0 : -1;
         }
-        if (i > 0 && i % 50 == 0) /* a lost wake-up must not cost a second */
+        if (i > 0 && i % 50 == 0) { /* a lost wake-up must not cost a second */
             sf_wake_helper();
+            if (sf_mono_ns() - t0 > SF_REQ_WAIT_NS) {
+                /* alive but not answering (stopped, or stuck): a wait
+                 * without bound would hang the caller (a detach, a dlopen).
+                 * It is taken for gone: nothing more is asked of it. */
+                sf_g.helper_gone = 1;
+                sf_ctl_note("the helper (pid %d) did not answer request %s (number %u; it "
+                            "answered up to %u) within %d s; the recording ends without it",
+                            (int)sf_g.helper_pid, sf_req_name(kind), seq,
+                            atomic_load(&ctl->ack_seq), (int)(SF_REQ_WAIT_NS / 1000000000));
+                return -1;
+            }
+        }
         struct timespec ts = {0, 10 * 1000 * 1000};
         futex(&ctl->ack_seq, FUTEX_WAIT, a, &ts);
     }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -467,7 +468,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     prev = 0;
     /* live control: an object it cannot track (stop, detach) is not patched */
     struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n, mid, midlen, info->dlpi_addr,
-                                          in_other_ns ? NULL : info->dlpi_phdr);
+                                          info->dlpi_phdr, in_other_ns);
     if (!co && sf_ctl_enabled()) {
         mprotect((void *)plo, plen, rx);
         sf_msg("%s: too many objects to keep track of; not tracing it", path);
@@ -575,9 +576,79 @@ void sf_patch_all_objects(void)
     if (!sf_g.enabled)
         return;
     pthread_mutex_lock(&patch_lock);
-    struct scan_ctx ctx = {0};
-    dl_iterate_phdr(scan_cb, &ctx);
+    sf_patch_all_objects_held();
     pthread_mutex_unlock(&patch_lock);
+}
+
+/* The same; the caller holds the patch lock (sf_patch_trylock). */
+void sf_patch_all_objects_held(void)
+{
+    struct scan_ctx ctx = {0};
+    if (sf_g.enabled)
+        dl_iterate_phdr(scan_cb, &ctx);
+}
+
+/*
+ * dl_iterate_phdr(cb, data) as seen from each link-map namespace but the
+ * base one (objects dlmopen loaded), found through the dynamic linker's
+ * debugger interface: _r_debug's r_next chain (glibc 2.35 and later,
+ * r_version 2) lists each namespace's objects. dl_iterate_phdr is entered
+ * with a return address inside the first object of the namespace whose
+ * code has a `ret` (sf_call_as), which makes it list that namespace. The
+ * caller is inside a dl_iterate_phdr callback: the list lock is held, so no
+ * namespace's list changes meanwhile. The ELF headers are read with
+ * process_vm_readv, which fails instead of faulting on an object laid out
+ * unusually (no header at its load bias). Returns the namespaces walked;
+ * -1 if they cannot be (a shadow stack forbids the faked return address).
+ */
+int sf_each_other_namespace(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+    if (sf_shadow_stack_on())
+        return -1;
+    /* _r_debug is the first member of glibc's r_debug_extended (the
+     * declared type is the older, shorter struct: the compiler is told no
+     * more about the pointer) */
+    const struct r_debug_extended *r = (const struct r_debug_extended *)(void *)&_r_debug;
+    __asm__("" : "+r"(r));
+    if (r->base.r_version < 2)
+        return 0; /* no r_next: no namespace but the base one was ever made */
+    int n = 0;
+    pid_t self = getpid();
+    for (r = r->r_next; r; r = r->r_next) {
+        for (const struct link_map *lm = r->base.r_map; lm; lm = lm->l_next) {
+            ElfW(Ehdr) eh;
+            ElfW(Phdr) ph[64];
+            struct iovec l = {&eh, sizeof eh}, rem = {(void *)lm->l_addr, sizeof eh};
+            if (!lm->l_addr || process_vm_readv(self, &l, 1, &rem, 1, 0) != (ssize_t)sizeof eh ||
+                memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_phentsize != sizeof(ElfW(Phdr)) ||
+                !eh.e_phnum || eh.e_phnum > 64)
+                continue;
+            l.iov_base = ph;
+            l.iov_len = rem.iov_len = eh.e_phnum * sizeof *ph;
+            rem.iov_base = (void *)(lm->l_addr + eh.e_phoff);
+            if (process_vm_readv(self, &l, 1, &rem, 1, 0) != (ssize_t)l.iov_len)
+                continue;
+            const void *g = sf_ret_gadget_in(lm->l_addr, ph, eh.e_phnum, 0);
+            if (!g)
+                continue;
+            sf_call_as((void *)cb, data, NULL, (void *)dl_iterate_phdr, g);
+            n++;
+            break;
+        }
+    }
+    return n;
+}
+
+/* The objects of the other namespaces not patched yet (attach.c's watcher,
+ * inside a dl_iterate_phdr callback, holding the patch lock). */
+void sf_patch_other_namespaces_held(void)
+{
+    struct scan_ctx ctx = {0};
+    if (!sf_g.enabled)
+        return;
+    in_other_ns = 1;
+    sf_each_other_namespace(scan_cb, &ctx);
+    in_other_ns = 0;
 }
 
 /*
