@@ -110,6 +110,20 @@ static int watch_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
+/* The objects dlmopen loaded before the attach, under the list lock (the
+ * callback of the first object), as the watcher patches later ones. */
+static int namespaces_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)info;
+    (void)size;
+    (void)data;
+    if (sf_patch_trylock() == 0) { /* nobody else patches during the attach */
+        sf_patch_other_namespaces_held();
+        sf_patch_unlock();
+    }
+    return 1;
+}
+
 static void *watch_main(void *arg)
 {
     uint32_t gen = (uint32_t)(uintptr_t)arg;
@@ -221,8 +235,10 @@ SF_EXPORT int sftrace_attach(const char *log, const char *session)
     sf_g.attached = 1;
     dl_iterate_phdr(counts_cb, &watch_from); /* before the first scan: none is missed */
     int rc = sf_start_attached(log, session);
-    if (rc == 0)
+    if (rc == 0) {
+        dl_iterate_phdr(namespaces_cb, NULL); /* sf_start_attached patched the base one */
         watch_start();
+    }
     return rc;
 }
 

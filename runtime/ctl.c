@@ -427,7 +427,7 @@ int sf_ctl_mark_attach(int start)
 /* The last problem, in the process's memory, where `sftrace attach` reads
  * it after a call that failed (the program's stderr is not ours to write
  * when attached). */
-SF_EXPORT char sftrace_why[512];
+SF_EXPORT char sftrace_why[512] __attribute__((section(".data")));
 
 void sf_ctl_note(const char *fmt, ...)
 {

@@ -1012,3 +1012,174 @@ def test_attach_process_dies_of_a_signal():
     assert [(x["pid"], x["ended"]) for x in info["processes"]] == [(p.pid, "died")], info
     by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
     assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 2}, by
+
+
+def _plugin():
+    import t_record
+    return t_record._build("plugin.c", shared=True, libs=())
+
+
+def _whole_plugin_calls(log):
+    """Every plugin_work call recorded whole has exactly its two
+    plugin_helper calls under it (by `dump --calls`' parent ids), whole; one
+    cut at the attach or the detach (flag c) at most two; no other call is
+    under one. Returns the whole calls' count."""
+    p = tl.run([tl.SFTRACE_ASAN, "dump", "--calls", log])
+    rows = [l.split("\t") for l in p.stdout.splitlines() if l and not l.startswith("#")]
+    kids = collections.defaultdict(list)
+    for r in rows:
+        kids[(r[2], r[7])].append(r)
+    whole = 0
+    for r in rows:
+        if r[9] != "plugin_work":
+            continue
+        k = kids[(r[2], r[6])]
+        assert all(x[9] == "plugin_helper" and int(x[3]) == int(r[3]) + 1 for x in k), (r, k)
+        if r[8] == "-":
+            assert len(k) == 2 and all(x[8] == "-" for x in k), (r, k)
+            whole += 1
+        else:
+            assert r[8] == "c" and len(k) <= 2, (r, k)
+    return whole
+
+
+def test_attach_detach_repeatedly_while_a_thread_loads_and_unloads():
+    """A thread dlopens, calls and dlcloses a plugin in a loop while
+    sftrace attaches and detaches six times: every detach succeeds (none
+    waits without bound for the watcher, the helper or the loader), the
+    program's results stay right, its code and the plugin's are the files'
+    again after each detach, and each log's plugin calls are nested exactly
+    (two helpers under every whole plugin_work)."""
+    plugin = _plugin()
+    exe = _exe()
+    p = _Running()
+    assert p.cmd("bgloop " + plugin) == "bglooping"
+    total = 0
+    for round_ in range(6):
+        log = os.path.join(_dir(), "dlloop%d.log" % round_)
+        a = _attach(p.pid, log)
+        assert p.cmd("run 2") == "ran 2"
+        p.wait_for("spun", "spun 0")  # the loop runs on meanwhile
+        time.sleep(0.05)  # some rounds of the loop; not a timing assertion
+        _detach(a)
+        assert _text_matches_file(p.pid, exe), round_
+        calls = _calls(log)
+        by = collections.Counter((c[0], c[1], c[2]) for c in calls
+                                 if c[0] in ("outer", "work"))
+        assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 2}, (round_, by)
+        total += _whole_plugin_calls(log)
+        st = json.loads(tl.run([tl.SFTRACE_ASAN, "report", "--format", "json", log]).stdout)
+        assert st["unmatched"] == 0 and st["unfinished"] == 0, st
+    rounds, bad = (int(x) for x in p.cmd("bgstop").split()[1:])
+    assert bad == 0 and rounds > 0, (rounds, bad)
+    assert p.cmd("run 1") == "ran 1"
+    p.quit()
+    assert total <= rounds, (total, rounds)
+
+
+def test_detach_while_the_program_holds_the_loader_lock():
+    """The main thread sits inside a dl_iterate_phdr callback of its own (it
+    holds the dynamic linker's list lock) when the detach comes: the
+    watcher, blocked on that lock, is given up rather than waited for, and
+    the detach runs on that very thread (the lock is recursive). It used to
+    be refused 100 times (35 s) and fail."""
+    exe = _exe()
+    p = _Running()
+    log = os.path.join(_dir(), "phdrhold.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("run 3") == "ran 3"
+    assert p.cmd("phdrhold") == "phdrheld"
+    time.sleep(0.05)  # the watcher's next look blocks on the lock; not a timing assertion
+    _detach(a)
+    p.p.stdin.write("release\n")
+    p.p.stdin.flush()
+    assert p.p.stdout.readline().strip() == "phdrreleased"
+    assert _text_matches_file(p.pid, exe)
+    assert p.cmd("run 2") == "ran 2"
+    p.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    # phdr_cb was open at the detach: cut there
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 3, ("phdr_cb", 0, "c"): 1}, by
+    assert [x["ended"] for x in _info(log)["processes"]] == ["detached"]
+
+
+def _helper_of(log):
+    """The pid of the sftrace-helper process that has the log open."""
+    real = os.path.realpath(log)
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read().strip() != "sftrace-helper":
+                    continue
+            for fd in os.listdir("/proc/%s/fd" % d):
+                if os.path.realpath("/proc/%s/fd/%s" % (d, fd)) == real:
+                    return int(d)
+        except OSError:
+            continue
+    return None
+
+
+def test_detach_when_the_helper_does_not_answer():
+    """The helper is stopped (SIGSTOP) when the detach comes: the detach
+    does not hang; the sleds are put back all the same, the helper is
+    killed (it must not write on, nor stay), sftrace attach exits 1 saying
+    which request got no answer, and the program runs on untraced. The log
+    lacks its END and says so."""
+    exe = _exe()
+    p = _Running()
+    log = os.path.join(_dir(), "stopped-helper.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("run 3") == "ran 3"
+    helper = _helper_of(log)
+    assert helper, "no helper has %s open" % log
+    os.kill(helper, signal.SIGSTOP)
+    a.send_signal(signal.SIGINT)
+    out, err = a.communicate(timeout=120)
+    assert a.returncode == 1, err
+    assert "did not answer request FLUSH" in err and "detached, but" in err, err
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err
+    assert _text_matches_file(p.pid, exe)
+    for _ in range(500):
+        if not os.path.exists("/proc/%d" % helper):
+            break
+        time.sleep(0.01)
+    assert not os.path.exists("/proc/%d" % helper), "the helper is still there"
+    assert p.cmd("run 2") == "ran 2"
+    p.quit()
+    info = _info(log)
+    assert [x["ended"] for x in info["processes"]] != ["detached"], info["processes"]
+
+
+def test_attach_traces_a_dlmopen_namespace():
+    """An object loaded with dlmopen into a new link-map namespace while
+    attached (dl_iterate_phdr from our code does not list it) is found
+    through the dynamic linker's r_debug namespace chain, patched, recorded
+    nested under its names, and put back as it was at the detach."""
+    plugin = _plugin()
+    want_sled = _file_sled(plugin, "plugin_work")
+    p = _Running()
+    log = os.path.join(_dir(), "dlmopen.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("mload " + plugin) == "mloaded"
+    p.wait_for("plugsled", "plugsled 41ba")
+    assert p.cmd("plug 4") == "plugged 4 24"
+    _detach(a)
+    assert p.cmd("plugsled") == "plugsled " + want_sled
+    assert _text_matches_file(p.pid, plugin), "the plugin's code differs from its file"
+    assert p.cmd("plug 2") == "plugged 2 8"  # detached: not recorded
+    calls = _calls(log)
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    assert by == {("plugin_work", 0, "-"): 4, ("plugin_helper", 1, "-"): 8}, by
+    assert _whole_plugin_calls(log) == 4
+    # one loaded before the attach is patched by the attach itself
+    log2 = os.path.join(_dir(), "dlmopen-before.log")
+    a = _attach(p.pid, log2)
+    assert p.cmd("plugsled") == "plugsled 41ba"
+    assert p.cmd("plug 3") == "plugged 3 15"
+    _detach(a)
+    assert _text_matches_file(p.pid, plugin)
+    p.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log2))
+    assert by == {("plugin_work", 0, "-"): 3, ("plugin_helper", 1, "-"): 6}, by
