@@ -19,8 +19,9 @@
  *   unload     dlclose; "unloaded 1" if the object is gone
  *   mload PATH dlmopen(LM_ID_NEWLM, PATH): the plugin in a namespace of its
  *              own (plugsled, plug and unload then use it); "mloaded"
- *   bgloop PATH a thread loads PATH, calls plugin_work(i) and unloads it,
- *              over and over, checking each result; "bglooping"
+ *   bgloop PATH a thread loads PATH, calls plugin_work(i) for i < 20 (0.5 ms
+ *              apart) and unloads it, over and over, checking each result;
+ *              "bglooping"
  *   bgstop     it stops; "bgstopped ROUNDS BAD" (BAD: wrong results)
  *   phdrhold   inside a dl_iterate_phdr callback (which holds the dynamic
  *              linker's list lock) says "phdrheld" and waits for the line
@@ -135,9 +136,11 @@ static void *bg_main(void *arg)
     while (bg_on) {
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         long (*fn)(long) = h ? (long (*)(long))dlsym(h, "plugin_work") : NULL;
-        long i = (long)(bg_rounds % 1000);
-        if (!fn || fn(i) != 2 * i + 3) /* plugin_work(x) = (x + 1) + (x + 2) */
-            bg_bad++;
+        for (long i = 0; i < 20; i++) { /* open a while: the watcher patches it meanwhile */
+            if (!fn || fn(i) != 2 * i + 3) /* plugin_work(x) = (x + 1) + (x + 2) */
+                bg_bad++;
+            usleep(500);
+        }
         if (h)
             dlclose(h);
         bg_rounds++;
