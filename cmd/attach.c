@@ -433,8 +433,7 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
     if (put_mem(pid, at, solib, ls) || put_mem(pid, at + ls, log, ll) ||
         put_mem(pid, at + ls + ll, session, lss)) {
         fprintf(stderr, CMD ": cannot write to process %d: %s\n", pid, strerror(errno));
-    } else if ((c = remote_call(pid, &saved, rdlopen, at, RTLD_NOW, &ret, why, sizeof why)) !=
-                   0 ||
+    } else if ((c = remote_call(pid, &saved, rdlopen, at, RTLD_NOW, &ret, why, sizeof why)) != 0 ||
                !ret) {
         if (c == -2)
             fprintf(stderr,
@@ -445,9 +444,8 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
             fprintf(stderr, CMD ": process %d could not load %s\n", pid, solib);
     } else {
         uintptr_t rattach = remote_fn(pid, lattach);
-        if (!rattach ||
-            (c = remote_call(pid, &saved, rattach, at + ls, at + ls + ll, &ret, why,
-                             sizeof why)) != 0) {
+        if (!rattach || (c = remote_call(pid, &saved, rattach, at + ls, at + ls + ll, &ret, why,
+                                         sizeof why)) != 0) {
             if (c == -2)
                 fprintf(stderr,
                         CMD ": process %d: sftrace_attach did not return within %d s (%s); the "
@@ -514,8 +512,8 @@ int sf_attach_stop(int pid, const char *solib)
         }
         if (rc == 0 && (int)ret == -4) {
             fprintf(stderr,
-                    CMD ": process %d: detached, but %s (the sleds are back as they were)\n",
-                    pid, note[0] ? note : "the helper did not end the log");
+                    CMD ": process %d: detached, but %s (the sleds are back as they were)\n", pid,
+                    note[0] ? note : "the helper did not end the log");
             return -1;
         }
         if (rc != 0 || ret != 0) {

@@ -76,7 +76,7 @@ struct ctl_obj {
     uintptr_t bias;
     const void *phdr;
     int other_ns; /* in a namespace dlmopen made: listed by sf_each_other_namespace */
-    int seen; /* walk_objs: still loaded */
+    int seen;     /* walk_objs: still loaded */
 };
 
 /* Trigger lines, per filter file (matched to objects by build-id); and the
@@ -236,7 +236,7 @@ void sf_ctl_obj_end(struct ctl_obj *o)
 struct walk {
     void (*fn)(struct ctl_obj *, int);
     int arg;
-    int other_ns; /* walking the other namespaces' lists */
+    int other_ns;  /* walking the other namespaces' lists */
     int ns_walked; /* sf_each_other_namespace's answer */
 };
 

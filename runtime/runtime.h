@@ -380,8 +380,7 @@ void sf_patch_all_objects(void) SF_HIDDEN;
 void sf_patch_all_objects_held(void) SF_HIDDEN;      /* the caller holds the patch lock */
 void sf_patch_other_namespaces_held(void) SF_HIDDEN; /* the same, dlmopen's namespaces */
 struct dl_phdr_info;
-int sf_each_other_namespace(int (*cb)(struct dl_phdr_info *, size_t, void *),
-                            void *data) SF_HIDDEN;
+int sf_each_other_namespace(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_patch_after_fork(void) SF_HIDDEN; /* a forked child: patch.c's lock afresh */
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
@@ -418,7 +417,7 @@ int sf_ctl_restore(void) SF_HIDDEN;           /* every patched sled as it was (d
 void sf_ctl_restore_in_child(void) SF_HIDDEN; /* the same in a forked child (one thread) */
 void sf_ctl_prune(void) SF_HIDDEN;            /* forget the objects unloaded since */
 void sf_ctl_prune_held(void) SF_HIDDEN;       /* the same, holding the patch lock */
-int sf_ctl_mark_attach(int start) SF_HIDDEN; /* -1: the helper did not take it */
+int sf_ctl_mark_attach(int start) SF_HIDDEN;  /* -1: the helper did not take it */
 /* What went wrong, for the one who asked (sftrace attach reads it from the
  * process: sftrace_why) and, when not attached, on stderr. */
 void sf_ctl_note(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2)));

@@ -136,7 +136,7 @@ static void *bg_main(void *arg)
     while (bg_on) {
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         long (*fn)(long) = h ? (long (*)(long))dlsym(h, "plugin_work") : NULL;
-        for (long i = 0; i < 20; i++) { /* open a while: the watcher patches it meanwhile */
+        for (long i = 0; i < 20; i++) {    /* open a while: the watcher patches it meanwhile */
             if (!fn || fn(i) != 2 * i + 3) /* plugin_work(x) = (x + 1) + (x + 2) */
                 bg_bad++;
             usleep(500);
