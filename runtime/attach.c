@@ -8,31 +8,38 @@
  * the library came in with dlopen, after the program bound its symbols, so
  * dlopen, fork, exec and signal handlers are the program's own. What is done
  * instead (docs/design.md, "Attach"):
- *   - objects loaded later: a watcher thread of ours (signals blocked, no
- *     instrumented code) looks at the dynamic linker's load and unload
- *     counters (dl_iterate_phdr's dlpi_adds, dlpi_subs) every WATCH_MS and,
- *     when they moved, patches the new objects the way record's dlopen hook
- *     does (patch.c: OBJECT chunk, function ids, filters) and forgets the
- *     unloaded ones (ctl.c). Calls into an object in the first WATCH_MS
- *     after its dlopen may be missed;
+ *   - objects loaded later: a pass compares the dynamic linker's load and
+ *     unload counters (dl_iterate_phdr's dlpi_adds, dlpi_subs) with the
+ *     last pass's and, when they moved, patches the new objects the way
+ *     record's dlopen hook does (patch.c: OBJECT chunk, function ids,
+ *     filters), in every link-map namespace (dlmopen), and forgets the
+ *     unloaded ones (ctl.c). The pass runs in the loading thread, inside its
+ *     dlopen, from the linker's debugger rendezvous (_r_debug.r_brk, hooked:
+ *     brk_install), and every WATCH_MS in a watcher thread of ours (signals
+ *     blocked, no instrumented code) where the hook cannot be set;
  *   - fork: a child (pthread_atfork, which works whenever it is registered)
  *     is not recorded: its sleds are put back as they were and our
  *     descriptors closed, so it runs as if never traced;
  *   - exec ends the recording (the helper sees the image go and writes END);
  *   - a fatal signal is seen by the helper as a death.
  *
- * Detaching stops the watcher, puts every patched sled back as it was, byte
- * for byte (ctl.c), has the helper write everything and an END saying
- * DETACH, and the helper exits. The shared memory stays mapped (threads that
- * recorded keep their pointers into it) and is used again by the next
- * attach.
+ * Detaching gives the watcher up, removes the hook, puts every patched sled
+ * back as it was, byte for byte (ctl.c), has the helper write everything
+ * and an END saying DETACH, and the helper exits. No wait in it is without
+ * bound (docs/design.md, "Attach": "Detaching, bounded"); what it waited
+ * for when one ran out is in sftrace_why, for the command to print. The shared memory stays mapped
+ * (threads that recorded keep their pointers into it) and is used again by the next attach.
  */
+#include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,18 +83,46 @@ static int counts_cb(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 static struct dl_counts watch_from;
+/* The counters as the last pass saw them (under the patch lock), and
+ * whether passes may run (off from the start of a detach). */
+static struct dl_counts seen;
+static _Atomic int passes_on;
+
+/*
+ * One pass, inside dl_iterate_phdr's callback for its first object (the
+ * list cannot change while it runs; the nested dl_iterate_phdr calls take
+ * the lock again: it is recursive): when the load or unload counters moved
+ * since the last pass, forget the objects unloaded and patch the new ones,
+ * in every namespace. The list lock is taken before the patch lock here
+ * and the other way round by a dlopen's patch pass, so the patch lock is
+ * only tried: busy, the next pass does it. early: from the dynamic linker's
+ * rendezvous, before the new objects are relocated (sf_patch_early).
+ */
+static void pass(struct dl_phdr_info *info, size_t size, int early)
+{
+    struct dl_counts now = {0, 0};
+    counts_cb(info, size, &now);
+    if (sf_patch_trylock() != 0)
+        return;
+    if (atomic_load(&passes_on) && (now.adds != seen.adds || now.subs != seen.subs)) {
+        if (now.subs != seen.subs)
+            sf_ctl_prune_held(); /* before patching: a new object may sit where an old one was */
+        sf_patch_early = early;
+        sf_patch_deferred = 0;
+        sf_patch_all_objects_held();
+        sf_patch_other_namespaces_held();
+        sf_patch_early = 0;
+        if (!sf_patch_deferred)
+            seen = now; /* else the watcher's next pass takes the deferred ones */
+    }
+    sf_patch_unlock();
+}
 
 struct watch_pass {
     uint32_t gen;
-    struct dl_counts *last;
     int gone;
 };
 
-/* dl_iterate_phdr's callback for its first object: the list cannot change
- * while it runs. The patch pass runs in here, under the list lock (the
- * nested dl_iterate_phdr calls take it again: it is recursive), taken
- * before the patch lock as a dlopen's patch pass takes them the other way:
- * so the patch lock is only tried here, never waited for. */
 static int watch_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct watch_pass *w = data;
@@ -96,18 +131,126 @@ static int watch_cb(struct dl_phdr_info *info, size_t size, void *data)
         w->gone = 1; /* detached meanwhile (or another attach since) */
         return 1;
     }
-    struct dl_counts now = *w->last;
-    counts_cb(info, size, &now);
-    if ((now.adds != w->last->adds || now.subs != w->last->subs) && sf_patch_trylock() == 0) {
-        if (now.subs != w->last->subs)
-            sf_ctl_prune_held(); /* before patching: a new object may sit where an old one was */
-        sf_patch_all_objects_held();
-        sf_patch_other_namespaces_held();
-        sf_patch_unlock();
-        *w->last = now;
-    }
+    pass(info, size, 0);
     atomic_store(&wstate, w->gen << 2 | W_IDLE);
     return 1;
+}
+
+/*
+ * The dynamic linker's rendezvous with debuggers (<link.h>, r_debug):
+ * every dlopen and dlclose calls _r_debug.r_brk (_dl_debug_state, an empty
+ * function) when it begins changing the list (RT_ADD, RT_DELETE) and when
+ * the list is consistent again (RT_CONSISTENT: a dlopen's objects are
+ * mapped and listed, not yet relocated, their constructors not run; a
+ * dlclose's are unmapped). Debuggers put a breakpoint there; we put a jump
+ * to brk_hook, which runs a pass at once in the thread that loads, so an
+ * object is patched before its constructors and before dlopen returns: no
+ * call into it is missed. The watcher stays, for what the hook cannot do.
+ *
+ * glibc's _dl_debug_state is `ret` and 15 bytes of padding (16-aligned, its
+ * symbol 1 byte long; checked, else no hook). The padding, never executed,
+ * gets `jmp *0(%rip)` and brk_hook's address (bytes 2..15); then one
+ * 2-byte store turns the `ret` into `jmp .+2`: a thread running it meets
+ * either the old `ret` or the new jump, as with XRay's sleds. Removed the
+ * other way round (the `ret` back, a pause for a thread between the two
+ * jumps, the padding back), at the detach and in a forked child. The hook
+ * is a C function called as _dl_debug_state would be (its callers keep
+ * nothing in call-clobbered registers); it keeps errno.
+ */
+static uint8_t *brk_at; /* _dl_debug_state, hooked; NULL: not */
+static uint8_t brk_orig[16];
+
+static int hook_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)data;
+    pass(info, size, 1);
+    return 1;
+}
+
+static void brk_hook(void)
+{
+    int e = errno;
+    if (atomic_load(&passes_on) && sf_g.enabled)
+        dl_iterate_phdr(hook_cb, NULL);
+    errno = e;
+}
+
+static int text_rw(uint8_t *p, int rw)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    void *page = (void *)((uintptr_t)p & ~(uintptr_t)(pg - 1));
+    return mprotect(page, (size_t)pg, PROT_READ | PROT_EXEC | (rw ? PROT_WRITE : 0));
+}
+
+/* Are the n bytes at p padding: x86 no-op instructions (the multi-byte
+ * forms compilers pad with, data16 prefixes included) or int3? */
+static int is_padding(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] == 0xcc || p[i] == 0x90) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && p[j] == 0x66)
+            j++;
+        if (j < n && p[j] == 0x2e)
+            j++;
+        if (j < n && p[j] == 0x90) {
+            i = j + 1;
+            continue;
+        }
+        if (j + 2 >= n || p[j] != 0x0f || p[j + 1] != 0x1f)
+            return 0;
+        uint8_t m = p[j + 2];
+        size_t len = m == 0x00   ? 3
+                     : m == 0x40 ? 4
+                     : m == 0x44 ? 5
+                     : m == 0x80 ? 7
+                     : m == 0x84 ? 8
+                                 : 0;
+        if (!len || j + len > n)
+            return 0;
+        i = j + len;
+    }
+    return 1;
+}
+
+static void brk_install(void)
+{
+    uint8_t *p = (uint8_t *)_r_debug.r_brk;
+    Dl_info di, d2;
+    const ElfW(Sym) *sym = NULL, *s2 = NULL;
+    if (brk_at || !p || ((uintptr_t)p & 15) || p[0] != 0xc3 || !is_padding(p + 1, 15) ||
+        !dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size > 1 ||
+        di.dli_saddr != p || !dladdr1(p + 15, &d2, (void **)&s2, RTLD_DL_SYMENT) ||
+        (d2.dli_saddr && d2.dli_saddr != p) || text_rw(p, 1) != 0)
+        return; /* not the function we know: the watcher alone */
+    memcpy(brk_orig, p, sizeof brk_orig);
+    uint8_t code[14] = {0xff, 0x25, 0, 0, 0, 0}; /* jmp *0(%rip), then the address */
+    uintptr_t fn = (uintptr_t)brk_hook;
+    memcpy(code + 6, &fn, sizeof fn);
+    memcpy(p + 2, code, sizeof code);
+    __atomic_store_n((uint16_t *)p, (uint16_t)0x00eb, __ATOMIC_RELEASE); /* jmp .+2 */
+    text_rw(p, 0);
+    brk_at = p;
+}
+
+static void brk_remove(int pause)
+{
+    if (!brk_at || text_rw(brk_at, 1) != 0)
+        return;
+    uint16_t first;
+    memcpy(&first, brk_orig, 2);
+    __atomic_store_n((uint16_t *)brk_at, first, __ATOMIC_RELEASE);
+    if (pause) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    memcpy(brk_at + 2, brk_orig + 2, sizeof brk_orig - 2);
+    text_rw(brk_at, 0);
+    brk_at = NULL;
 }
 
 /* The objects dlmopen loaded before the attach, under the list lock (the
@@ -127,14 +270,13 @@ static int namespaces_cb(struct dl_phdr_info *info, size_t size, void *data)
 static void *watch_main(void *arg)
 {
     uint32_t gen = (uint32_t)(uintptr_t)arg;
-    struct dl_counts last = watch_from;
     for (;;) {
         uint32_t idle = gen << 2 | W_IDLE;
         struct timespec ts = {0, WATCH_MS * 1000000L};
         syscall(SYS_futex, &wstate, FUTEX_WAIT_PRIVATE, idle, &ts, NULL, 0);
         if (atomic_load(&wstate) != idle)
             break;
-        struct watch_pass w = {gen, &last, 0};
+        struct watch_pass w = {gen, 0};
         dl_iterate_phdr(watch_cb, &w);
         if (w.gone)
             break;
@@ -210,6 +352,8 @@ static void atfork_child(void)
     sf_g.enabled = 0;
     forked_from_attached = 1;
     watching = 0; /* the thread is the parent's */
+    atomic_store(&passes_on, 0);
+    brk_remove(0); /* its own copy of the dynamic linker's page */
     sf_patch_after_fork();
     sf_ctl_restore_in_child();
     close_ours(&sf_g.wake_fd);
@@ -234,9 +378,13 @@ SF_EXPORT int sftrace_attach(const char *log, const char *session)
         atfork_set = pthread_atfork(NULL, NULL, atfork_child) == 0;
     sf_g.attached = 1;
     dl_iterate_phdr(counts_cb, &watch_from); /* before the first scan: none is missed */
+    seen = watch_from;
     int rc = sf_start_attached(log, session);
     if (rc == 0) {
         dl_iterate_phdr(namespaces_cb, NULL); /* sf_start_attached patched the base one */
+        atomic_store(&passes_on, 1);
+        if (!getenv("SFTRACE_NO_RENDEZVOUS"))
+            brk_install();
         watch_start();
     }
     return rc;
@@ -253,7 +401,10 @@ SF_EXPORT int sftrace_detach(void)
     sftrace_why[0] = 0;
     if (watch_end() != 0)
         return -3;
+    brk_remove(1);
+    atomic_store(&passes_on, 0); /* a pass begun already ends before restore gets the lock */
     if (sf_ctl_restore() != 0) {
+        atomic_store(&passes_on, 1);
         watch_start(); /* attached as before: the next try stops it again */
         return -3;
     }

@@ -47,20 +47,28 @@ uint64_t sf_now(void)
 
 /* Bounded: nothing here may hang on a thread that died holding a lock (a
  * fatal signal, a raw clone child sharing our TLS). */
-static int spin_trylock(_Atomic uint32_t *l, long tries)
+/* Take the lock, trying for at most limit_ns: spinning a little, then
+ * sleeping 20 us between tries. The bound is in time, not in tries: under
+ * load a 20 us sleep takes 120 us on average here (up to 95 ms), so
+ * 100,000 tries were 12 s and more. */
+static int spin_trylock(_Atomic uint32_t *l, uint64_t limit_ns)
 {
-    for (long i = 0; i < tries; i++) {
+    uint64_t t0 = 0;
+    for (long i = 0;; i++) {
         uint32_t z = 0;
         if (atomic_compare_exchange_weak(l, &z, 1))
             return 1;
         if (i > 1000) {
+            if (!t0)
+                t0 = sf_mono_ns();
+            else if (sf_mono_ns() - t0 > limit_ns)
+                return 0;
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         } else {
             sf_arch_pause();
         }
     }
-    return 0;
 }
 
 static void spin_unlock(_Atomic uint32_t *l)
@@ -210,7 +218,7 @@ static struct sf_slot *slot_acquire(void)
             atomic_compare_exchange_strong(&s->state, &f, SLOT_USED))
             return s;
     }
-    if (!spin_trylock(&ctl->grow_lock, 2000000))
+    if (!spin_trylock(&ctl->grow_lock, 10 * SF_SEC_NS))
         return NULL;
     struct sf_slot *s = NULL;
     n = atomic_load(&ctl->nslots);
@@ -642,7 +650,7 @@ int sf_request(uint32_t kind, uint32_t reason)
     sigset_t old;
     block_signals(&old);
     int rc = -1;
-    if (spin_trylock(&req_lock, 100000)) {
+    if (spin_trylock(&req_lock, 6 * SF_SEC_NS)) {
         rc = sf_request_locked(kind, reason);
         spin_unlock(&req_lock);
     }
@@ -660,7 +668,7 @@ int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
     sigset_t old;
     block_signals(&old);
     int rc = -1;
-    if (spin_trylock(&req_lock, 100000)) {
+    if (spin_trylock(&req_lock, 6 * SF_SEC_NS)) {
         if (!sf_g.mbox && sf_fd_is(sf_g.memfd, sf_g.memfd_ino)) {
             void *p = mmap(NULL, SF_MBOX_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, sf_g.memfd,
                            (off_t)SF_MBOX_OFF);
@@ -701,7 +709,7 @@ void sf_sharer_end(uint32_t reason)
         sf_tls.state = SF_T_EXITED;
         point_at_discard(sf_now());
         sf_tls.slot = NULL;
-        if (!sf_g.helper_gone && spin_trylock(&req_lock, 100000)) {
+        if (!sf_g.helper_gone && spin_trylock(&req_lock, 6 * SF_SEC_NS)) {
             sf_g.ctl->req_slot = s->index;
             sf_request_locked(REQ_SHARER_END, reason);
             spin_unlock(&req_lock);

@@ -47,6 +47,8 @@ struct obj {
 
 static struct obj objs[MAX_OBJS];
 static int in_other_ns; /* sf_patch_namespace_of is scanning another namespace */
+int sf_patch_early;     /* the objects are not relocated yet (attach.c) */
+int sf_patch_deferred;  /* an object was left for a later pass (sf_patch_early) */
 static uint32_t nobjs;
 static uint32_t fid_next = 1; /* from 1: a record's second word is never zero */
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -403,6 +405,13 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     if (map[0].version > 2) {
         sf_msg("%s: xray_instr_map version %u is not supported; not tracing it", path,
                map[0].version);
+        return;
+    }
+    if (sf_patch_early && map[0].version < 2) {
+        /* before relocation (attach.c's rendezvous hook): an older map holds
+         * absolute addresses, not relocated yet; the next pass patches it */
+        nobjs--;
+        sf_patch_deferred = 1;
         return;
     }
     uintptr_t base = map[0].version >= 2 ? 0 : info->dlpi_addr;

@@ -377,7 +377,9 @@ int sf_start_attached(const char *out, const char *session) SF_HIDDEN;
 
 /* ---- patch.c ---- */
 void sf_patch_all_objects(void) SF_HIDDEN;
-void sf_patch_all_objects_held(void) SF_HIDDEN;      /* the caller holds the patch lock */
+void sf_patch_all_objects_held(void) SF_HIDDEN; /* the caller holds the patch lock */
+extern int sf_patch_early SF_HIDDEN;    /* objects not relocated yet: old maps are deferred */
+extern int sf_patch_deferred SF_HIDDEN; /* one was */
 void sf_patch_other_namespaces_held(void) SF_HIDDEN; /* the same, dlmopen's namespaces */
 struct dl_phdr_info;
 int sf_each_other_namespace(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data) SF_HIDDEN;
@@ -425,7 +427,8 @@ extern char sftrace_why[512];
 const char *sf_req_name(uint32_t kind) SF_HIDDEN;
 /* The longest wait for the helper's answer to one request: it is alive but
  * does not answer (stopped, stuck) */
-#define SF_REQ_WAIT_NS (5 * 1000000000ull)
+#define SF_SEC_NS 1000000000ull
+#define SF_REQ_WAIT_NS (5 * SF_SEC_NS)
 
 /* ---- ring.c (flight recorder) ---- */
 void sf_ring_init(void) SF_HIDDEN;                         /* traced process, at start-up */

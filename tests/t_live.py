@@ -713,9 +713,9 @@ def test_attach_errors():
 class _Running:
     """live_windows started without sftrace, spoken to line by line."""
 
-    def __init__(self, cmd=None):
+    def __init__(self, cmd=None, env=None):
         self.p = subprocess.Popen(cmd or [_exe()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, bufsize=1)
+                                  stderr=subprocess.PIPE, text=True, bufsize=1, env=env)
         self.pid = self.p.pid
 
     def cmd(self, c):
@@ -1191,3 +1191,51 @@ def test_attach_traces_a_dlmopen_namespace():
     p.quit()
     by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log2))
     assert by == {("plugin_work", 0, "-"): 3, ("plugin_helper", 1, "-"): 6}, by
+
+
+def _ld_so(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return next(l.split()[5] for l in f if "ld-linux" in l and len(l.split()) >= 6)
+
+
+def test_attach_patches_a_dlopen_before_it_returns():
+    """The runtime hooks the dynamic linker's debugger rendezvous
+    (_r_debug.r_brk, _dl_debug_state) while attached: an object is patched
+    inside its dlopen, before it returns, so every call into it is recorded
+    (no ~10 ms window), and so is its unload. The linker's code is its
+    file's again after the detach. With SFTRACE_NO_RENDEZVOUS in the
+    program's environment only the watcher patches (within ~10 ms)."""
+    plugin = _plugin()
+    p = _Running()
+    assert p.cmd("spun") == "spun 0"  # it runs (its maps are complete)
+    ld = _ld_so(p.pid)
+    assert _text_matches_file(p.pid, ld)
+    log = os.path.join(_dir(), "rendezvous.log")
+    a = _attach(p.pid, log)
+    assert not _text_matches_file(p.pid, ld)  # hooked
+    for n in (5, 3):
+        assert p.cmd("load " + plugin) == "loaded"
+        assert p.cmd("plugsled") == "plugsled 41ba"  # patched already: no waiting
+        assert p.cmd("plug %d" % n) == "plugged %d %d" % (n, n * (n + 2))
+        assert p.cmd("unload") == "unloaded 1"
+    _detach(a)
+    assert _text_matches_file(p.pid, ld), "the dynamic linker's code differs from its file"
+    assert _text_matches_file(p.pid, _exe())
+    p.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("plugin_work", 0, "-"): 8, ("plugin_helper", 1, "-"): 16}, by
+    assert _whole_plugin_calls(log) == 8
+    objs = [c for c in tl.read_log(log)[1] if c["type"] == 2]
+    assert len(objs) == 3, objs  # the program, and the plugin twice
+    # the watcher alone
+    p = _Running(env=dict(os.environ, SFTRACE_NO_RENDEZVOUS="1"))
+    log = os.path.join(_dir(), "no-rendezvous.log")
+    a = _attach(p.pid, log)
+    assert _text_matches_file(p.pid, ld)  # not hooked
+    assert p.cmd("load " + plugin) == "loaded"
+    p.wait_for("plugsled", "plugsled 41ba")
+    assert p.cmd("plug 2") == "plugged 2 8"
+    _detach(a)
+    p.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("plugin_work", 0, "-"): 2, ("plugin_helper", 1, "-"): 4}, by
