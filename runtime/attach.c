@@ -96,13 +96,14 @@ static _Atomic int passes_on;
  * in every namespace. The list lock is taken before the patch lock here
  * and the other way round by a dlopen's patch pass, so the patch lock is
  * only tried: busy, the next pass does it. early: from the dynamic linker's
- * rendezvous, before the new objects are relocated (sf_patch_early).
+ * rendezvous, before the new objects are relocated (sf_patch_early), with
+ * the patch lock taken already (brk_hook). The lock is released here.
  */
 static void pass(struct dl_phdr_info *info, size_t size, int early)
 {
     struct dl_counts now = {0, 0};
     counts_cb(info, size, &now);
-    if (sf_patch_trylock() != 0)
+    if (!early && sf_patch_trylock() != 0)
         return;
     if (atomic_load(&passes_on) && (now.adds != seen.adds || now.subs != seen.subs)) {
         if (now.subs != seen.subs)
@@ -167,11 +168,19 @@ static int hook_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
+/* The patch lock is waited for here, and taken before the list lock as
+ * record's dlopen hook and the detach take them: whoever holds it (the
+ * watcher's pass, a detach) does not wait for this thread, which holds only
+ * the loader's own lock (dl_load_lock, which no pass takes). A try would
+ * lose objects to a watcher's pass that holds the lock just then: the
+ * object may be closed again before the watcher's next look. */
 static void brk_hook(void)
 {
     int e = errno;
-    if (atomic_load(&passes_on) && sf_g.enabled)
+    if (atomic_load(&passes_on) && sf_g.enabled) {
+        sf_patch_lock();
         dl_iterate_phdr(hook_cb, NULL);
+    }
     errno = e;
 }
 

@@ -712,6 +712,11 @@ void sf_rewrite_object_chunks(void)
     }
 }
 
+void sf_patch_lock(void)
+{
+    pthread_mutex_lock(&patch_lock);
+}
+
 int sf_patch_trylock(void)
 {
     return pthread_mutex_trylock(&patch_lock);

@@ -391,6 +391,7 @@ void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
 
 int sf_patch_trylock(void) SF_HIDDEN; /* 0: got patch.c's lock */
+void sf_patch_lock(void) SF_HIDDEN;
 void sf_patch_unlock(void) SF_HIDDEN;
 
 /* ---- ctl.c ---- */
