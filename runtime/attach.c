@@ -87,6 +87,9 @@ static struct dl_counts watch_from;
  * whether passes may run (off from the start of a detach). */
 static struct dl_counts seen;
 static _Atomic int passes_on;
+/* The thread running a pass: if something in it loaded an object, the hook
+ * would wait for the lock that thread holds itself. */
+static _Atomic unsigned long pass_owner;
 
 /*
  * One pass, inside dl_iterate_phdr's callback for its first object (the
@@ -105,6 +108,7 @@ static void pass(struct dl_phdr_info *info, size_t size, int early)
     counts_cb(info, size, &now);
     if (!early && sf_patch_trylock() != 0)
         return;
+    atomic_store(&pass_owner, (unsigned long)pthread_self());
     if (atomic_load(&passes_on) && (now.adds != seen.adds || now.subs != seen.subs)) {
         if (now.subs != seen.subs)
             sf_ctl_prune_held(); /* before patching: a new object may sit where an old one was */
@@ -116,6 +120,7 @@ static void pass(struct dl_phdr_info *info, size_t size, int early)
         if (!sf_patch_deferred)
             seen = now; /* else the watcher's next pass takes the deferred ones */
     }
+    atomic_store(&pass_owner, 0);
     sf_patch_unlock();
 }
 
@@ -177,7 +182,8 @@ static int hook_cb(struct dl_phdr_info *info, size_t size, void *data)
 static void brk_hook(void)
 {
     int e = errno;
-    if (atomic_load(&passes_on) && sf_g.enabled) {
+    if (atomic_load(&passes_on) && sf_g.enabled &&
+        atomic_load(&pass_owner) != (unsigned long)pthread_self()) {
         sf_patch_lock();
         dl_iterate_phdr(hook_cb, NULL);
     }
@@ -414,6 +420,8 @@ SF_EXPORT int sftrace_detach(void)
     atomic_store(&passes_on, 0); /* a pass begun already ends before restore gets the lock */
     if (sf_ctl_restore() != 0) {
         atomic_store(&passes_on, 1);
+        if (!getenv("SFTRACE_NO_RENDEZVOUS"))
+            brk_install();
         watch_start(); /* attached as before: the next try stops it again */
         return -3;
     }
