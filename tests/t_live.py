@@ -1133,8 +1133,8 @@ def test_detach_when_the_helper_does_not_answer():
     """The helper is stopped (SIGSTOP) when the detach comes: the detach
     does not hang; the sleds are put back all the same, the helper is
     killed (it must not write on, nor stay), sftrace attach exits 1 saying
-    which request got no answer, and the program runs on untraced. The log
-    lacks its END and says so."""
+    which request got no answer, and the program runs on untraced, with the
+    signal that came during the detach delivered. The log lacks its END."""
     exe = _exe()
     p = _Running()
     log = os.path.join(_dir(), "stopped-helper.log")
@@ -1144,6 +1144,11 @@ def test_detach_when_the_helper_does_not_answer():
     assert helper, "no helper has %s open" % log
     os.kill(helper, signal.SIGSTOP)
     a.send_signal(signal.SIGINT)
+    # a signal for the program while its thread runs sftrace_detach (which
+    # waits 5 s for the helper here): ptrace stops the thread for it, and
+    # it is sent again when the thread is let go, not lost
+    time.sleep(1)
+    os.kill(p.pid, signal.SIGWINCH)
     out, err = a.communicate(timeout=120)
     assert a.returncode == 1, err
     assert "did not answer request FLUSH" in err and "detached, but" in err, err
@@ -1154,6 +1159,7 @@ def test_detach_when_the_helper_does_not_answer():
             break
         time.sleep(0.01)
     assert not os.path.exists("/proc/%d" % helper), "the helper is still there"
+    assert p.cmd("sigs") == "sigs 1"
     assert p.cmd("run 2") == "ran 2"
     p.quit()
     info = _info(log)
@@ -1239,3 +1245,38 @@ def test_attach_patches_a_dlopen_before_it_returns():
     p.quit()
     by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
     assert by == {("plugin_work", 0, "-"): 2, ("plugin_helper", 1, "-"): 4}, by
+
+
+def test_detach_from_a_stopped_process():
+    """The process is stopped (SIGSTOP) when the detach comes: the detach
+    runs on the main thread all the same (ptrace resumes that one thread),
+    the watcher, stopped with the rest, is given up without being waited
+    for, the process stays stopped afterwards, and after SIGCONT it runs on
+    unpatched, the watcher gone (it ends as soon as it runs)."""
+    exe = _exe()
+    p = _Running()
+    log = os.path.join(_dir(), "stopped.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("run 3") == "ran 3"
+    assert len(os.listdir("/proc/%d/task" % p.pid)) == 2  # main, sftrace-watch
+    os.kill(p.pid, signal.SIGSTOP)
+    for _ in range(1000):
+        if open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()[0] == "T":
+            break
+        time.sleep(0.01)
+    _detach(a)
+    states = [open("/proc/%d/task/%s/stat" % (p.pid, t)).read().rsplit(")", 1)[1].split()[0]
+              for t in os.listdir("/proc/%d/task" % p.pid)]
+    assert states and all(s == "T" for s in states), states  # still stopped
+    os.kill(p.pid, signal.SIGCONT)
+    assert p.cmd("run 2") == "ran 2"
+    assert _text_matches_file(p.pid, exe)
+    for _ in range(1000):
+        if len(os.listdir("/proc/%d/task" % p.pid)) == 1:
+            break
+        time.sleep(0.01)
+    assert len(os.listdir("/proc/%d/task" % p.pid)) == 1, "the watcher did not end"
+    p.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 3}, by
+    assert [x["ended"] for x in _info(log)["processes"]] == ["detached"]

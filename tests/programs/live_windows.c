@@ -23,6 +23,7 @@
  *              apart) and unloads it, over and over, checking each result;
  *              "bglooping"
  *   bgstop     it stops; "bgstopped ROUNDS BAD" (BAD: wrong results)
+ *   sigs       "sigs N": SIGWINCH signals received so far
  *   phdrhold   inside a dl_iterate_phdr callback (which holds the dynamic
  *              linker's list lock) says "phdrheld" and waits for the line
  *              "release"; then "phdrreleased"
@@ -39,6 +40,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,14 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+static volatile sig_atomic_t winches;
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    winches++;
+}
+
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)info;
@@ -161,6 +171,7 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 
 int main(int argc, char **argv)
 {
+    signal(SIGWINCH, on_winch);
     if (argc > 1 && !strcmp(argv[1], "execd"))
         say("execd%.0lu\n", 0);
     while (next_line()) {
@@ -214,6 +225,8 @@ int main(int argc, char **argv)
             pthread_join(bg_thread, NULL);
             printf("bgstopped %lu %lu\n", bg_rounds, bg_bad);
             fflush(stdout);
+        } else if (!strcmp(line, "sigs")) {
+            say("sigs %lu\n", (unsigned long)winches);
         } else if (!strcmp(line, "phdrhold")) {
             dl_iterate_phdr(phdr_cb, NULL);
             say("phdrreleased%.0lu\n", 0);
