@@ -234,6 +234,9 @@ static int is_padding(const uint8_t *p, size_t n)
 
 static void brk_install(void)
 {
+#if !defined(__x86_64__)
+    return; /* the jumps are x86_64 code (attaching is x86_64 only, cmd/attach.c) */
+#endif
     uint8_t *p = (uint8_t *)_r_debug.r_brk;
     Dl_info di, d2;
     const ElfW(Sym) *sym = NULL, *s2 = NULL;
