@@ -328,7 +328,7 @@ static int watch_end(void)
 {
     if (!watching)
         return 0;
-    for (int i = 0; i < 600; i++) {
+    for (uint64_t t0 = sf_mono_ns(); sf_mono_ns() - t0 < 300000000ull;) {
         uint32_t idle = wgen << 2 | W_IDLE;
         if (atomic_compare_exchange_strong(&wstate, &idle, wgen << 2 | W_GONE)) {
             syscall(SYS_futex, &wstate, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);

@@ -463,7 +463,7 @@ const char *sf_req_name(uint32_t kind)
  * cannot be had, and the request is refused. */
 static int lock_patch(void)
 {
-    for (int i = 0; i < 200; i++) {
+    for (uint64_t t0 = sf_mono_ns(); sf_mono_ns() - t0 < 100000000ull;) {
         if (sf_patch_trylock() == 0)
             return 0;
         struct timespec ts = {0, 500000};
