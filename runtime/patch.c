@@ -42,7 +42,9 @@ struct obj {
     uint32_t fid_base, nfuncs;
     void *chunk; /* the OBJECT chunk, kept for forked children */
     size_t chunk_size;
-    int skipped; /* not instrumented, or could not be patched */
+    int skipped;  /* not instrumented, or could not be patched */
+    int other_ns; /* in a namespace dlmopen made */
+    int listed;   /* compact(): still loaded */
 };
 
 static struct obj objs[MAX_OBJS];
@@ -364,8 +366,51 @@ static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
     return c.found && sf_arch_is_entry_sled((const uint8_t *)bound);
 }
 
+static int mark_listed(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    int other = *(const int *)data;
+    /* the newest entry of that identity only: an older one was unloaded
+     * for the newer to be loaded where it was */
+    for (uint32_t i = nobjs; i-- > 0;)
+        if (objs[i].other_ns == other && objs[i].bias == info->dlpi_addr &&
+            objs[i].phdr == info->dlpi_phdr) {
+            objs[i].listed = 1;
+            break;
+        }
+    return 0;
+}
+
+/* The table is full: forget the objects no longer loaded (a program that
+ * dlopens and dlcloses plugins over and over), so that later ones are
+ * patched too. Called inside dl_iterate_phdr's callback (the list lock is
+ * held: the lists cannot change meanwhile); if the other namespaces cannot
+ * be listed, their objects are kept. */
+static void compact(void)
+{
+    for (uint32_t i = 0; i < nobjs; i++)
+        objs[i].listed = 0;
+    int other = 0;
+    dl_iterate_phdr(mark_listed, &other);
+    other = 1;
+    int ns = sf_each_other_namespace(mark_listed, &other);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < nobjs; i++) {
+        struct obj *o = &objs[i];
+        if (o->listed || (o->other_ns && ns < 0)) {
+            objs[k++] = *o;
+            continue;
+        }
+        if (o->chunk)
+            sf_unmap(o->chunk, o->chunk_size);
+    }
+    nobjs = k;
+}
+
 static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
 {
+    if (nobjs == MAX_OBJS)
+        compact();
     if (nobjs == MAX_OBJS)
         return;
     struct obj *o = &objs[nobjs];
@@ -373,6 +418,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     o->bias = info->dlpi_addr;
     o->phdr = info->dlpi_phdr;
     o->skipped = 1;
+    o->other_ns = in_other_ns;
     nobjs++;
 
     int main = !info->dlpi_name || !info->dlpi_name[0];

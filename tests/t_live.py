@@ -1280,3 +1280,28 @@ def test_detach_from_a_stopped_process():
     by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
     assert by == {("outer", 0, "-"): 1, ("work", 1, "-"): 3}, by
     assert [x["ended"] for x in _info(log)["processes"]] == ["detached"]
+
+
+def test_more_loads_than_the_object_table_holds():
+    """4,200 dlopen/dlclose rounds of an instrumented plugin, more than the
+    runtime's table of objects holds (4,096): unloaded objects are forgotten
+    when it fills, so every round's call is recorded, under `record` (its
+    dlopen hook) and while attached (the linker's rendezvous hook)."""
+    plugin = _plugin()
+    n = 4200
+    log = os.path.join(_dir(), "loadloop-record.log")
+    p = Prog(log, opts=())
+    assert p.cmd("loadloop %d %s" % (n, plugin)) == "looped %d 0" % n
+    p.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("main", 0, "-"): 1, ("plugin_work", 1, "-"): n,
+                  ("plugin_helper", 2, "-"): 2 * n}, by
+    r = _Running()
+    log = os.path.join(_dir(), "loadloop-attach.log")
+    a = _attach(r.pid, log)
+    assert r.cmd("loadloop %d %s" % (n, plugin)) == "looped %d 0" % n
+    _detach(a)
+    assert _text_matches_file(r.pid, _exe())
+    r.quit()
+    by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
+    assert by == {("plugin_work", 0, "-"): n, ("plugin_helper", 1, "-"): 2 * n}, by

@@ -22,6 +22,8 @@
  *   bgloop PATH a thread loads PATH, calls plugin_work(i) for i < 20 (0.5 ms
  *              apart) and unloads it, over and over, checking each result;
  *              "bglooping"
+ *   loadloop N PATH  N times: load PATH, call plugin_work(1), unload it;
+ *              then "looped N BAD" (BAD: wrong results)
  *   bgstop     it stops; "bgstopped ROUNDS BAD" (BAD: wrong results)
  *   sigs       "sigs N": SIGWINCH signals received so far
  *   phdrhold   inside a dl_iterate_phdr callback (which holds the dynamic
@@ -220,6 +222,19 @@ int main(int argc, char **argv)
             bg_on = 1;
             pthread_create(&bg_thread, NULL, bg_main, path);
             say("bglooping%.0lu\n", 0);
+        } else if (!strncmp(line, "loadloop ", 9)) {
+            char *path;
+            unsigned long n = strtoul(line + 9, &path, 10), bad = 0;
+            path += *path == ' ';
+            for (unsigned long i = 0; i < n; i++) {
+                void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+                long (*fn)(long) = h ? (long (*)(long))dlsym(h, "plugin_work") : NULL;
+                bad += !fn || fn(1) != 5;
+                if (h)
+                    dlclose(h);
+            }
+            printf("looped %lu %lu\n", n, bad);
+            fflush(stdout);
         } else if (!strcmp(line, "bgstop")) {
             bg_on = 0;
             pthread_join(bg_thread, NULL);
