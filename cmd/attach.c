@@ -397,6 +397,10 @@ static int stop_thread(int pid, struct user_regs_struct *saved, char *why, size_
         ptrace(PTRACE_DETACH, pid, NULL, 0);
         return -1;
     }
+    /* stopped for a signal before our interrupt: its stop serves, the
+     * signal is held (the interrupt's own stop comes later and is passed) */
+    if (!(sig >> 8))
+        hold_signal(sig & 0xff);
     return 0;
 }
 
