@@ -380,7 +380,30 @@ static int stop_thread(int pid, struct user_regs_struct *saved, char *why, size_
             scope[strcspn(scope, "\n")] = 0;
             fclose(f);
         }
-        if (e == EPERM)
+        char st[64], line[256];
+        long tracer = 0;
+        snprintf(st, sizeof st, "/proc/%d/status", pid);
+        FILE *sf = fopen(st, "r");
+        while (sf && fgets(line, sizeof line, sf))
+            if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+                break;
+        if (sf)
+            fclose(sf);
+        char tname[64] = "?";
+        if (tracer > 0) {
+            snprintf(st, sizeof st, "/proc/%ld/comm", tracer);
+            FILE *cf = fopen(st, "r");
+            if (cf && fgets(tname, sizeof tname, cf))
+                tname[strcspn(tname, "\n")] = 0;
+            if (cf)
+                fclose(cf);
+        }
+        if (e == EPERM && tracer > 0)
+            snprintf(why, len,
+                     "it is being traced already, by process %ld (%s): a process has one "
+                     "tracer at a time; detach that one first",
+                     tracer, tname);
+        else if (e == EPERM)
             snprintf(why, len,
                      "ptrace is not permitted (%s; kernel.yama.ptrace_scope is %s: 1 allows "
                      "only a parent, 2 only root with CAP_SYS_PTRACE, 3 nobody%s)",

@@ -1305,3 +1305,30 @@ def test_more_loads_than_the_object_table_holds():
     r.quit()
     by = collections.Counter((c[0], c[1], c[2]) for c in _calls(log))
     assert by == {("plugin_work", 0, "-"): n, ("plugin_helper", 1, "-"): 2 * n}, by
+
+
+def test_attach_to_a_process_traced_already():
+    """A process another tracer has (strace here) is refused, naming that
+    tracer, and is not touched."""
+    if not tl.have("strace"):
+        raise tl.Skip("strace not installed")
+    p = _Running()
+    assert p.cmd("run 1") == "ran 1"
+    st = subprocess.Popen(["strace", "-o", "/dev/null", "-p", str(p.pid)],
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1000):  # until strace has it
+            with open("/proc/%d/status" % p.pid) as f:
+                if any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f):
+                    break
+            time.sleep(0.01)
+        r = tl.run([tl.SFTRACE_ASAN, "attach", str(p.pid), "-o",
+                    os.path.join(_dir(), "traced.log"), "--solib", tl.RUNTIME], check=False)
+        assert r.returncode == 1, r.stderr
+        assert "being traced already, by process %d (strace)" % st.pid in r.stderr, r.stderr
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=60)
+    assert p.cmd("run 2") == "ran 2"
+    assert _text_matches_file(p.pid, _exe())
+    p.quit()
