@@ -1208,7 +1208,8 @@ def test_attach_patches_a_dlopen_before_it_returns():
     """The runtime hooks the dynamic linker's debugger rendezvous
     (_r_debug.r_brk, _dl_debug_state) while attached: an object is patched
     inside its dlopen, before it returns, so every call into it is recorded
-    (no ~10 ms window), and so is its unload. The linker's code is its
+    (no ~10 ms window), its constructor's calls too, and so is its
+    unload. The linker's code is its
     file's again after the detach. With SFTRACE_NO_RENDEZVOUS in the
     program's environment only the watcher patches (within ~10 ms)."""
     plugin = _plugin()
@@ -1233,6 +1234,22 @@ def test_attach_patches_a_dlopen_before_it_returns():
     assert _whole_plugin_calls(log) == 8
     objs = [c for c in tl.read_log(log)[1] if c["type"] == 2]
     assert len(objs) == 3, objs  # the program, and the plugin twice
+    # a constructor's calls, made inside the dlopen, are recorded too
+    import t_record
+    ctor = t_record._build("live_ctor.c", shared=True, libs=())
+    p = _Running()
+    log = os.path.join(_dir(), "rendezvous-ctor.log")
+    a = _attach(p.pid, log)
+    assert p.cmd("load " + ctor) == "loaded"
+    assert p.cmd("plug 2") == "plugged 2 8"
+    _detach(a)
+    p.quit()
+    calls = _calls(log)
+    by = collections.Counter((c[0], c[1], c[2]) for c in calls)
+    assert by == {("plugin_ctor", 0, "-"): 1, ("plugin_work", 1, "-"): 1,
+                  ("plugin_helper", 2, "-"): 2,  # the constructor's
+                  ("plugin_work", 0, "-"): 2, ("plugin_helper", 1, "-"): 4}, by
+    assert _whole_plugin_calls(log) == 3
     # the watcher alone
     p = _Running(env=dict(os.environ, SFTRACE_NO_RENDEZVOUS="1"))
     log = os.path.join(_dir(), "no-rendezvous.log")
