@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -202,14 +203,36 @@ static int can_attach(int pid)
 }
 
 #if defined(__x86_64__)
-static int wait_stop(int pid, int *sig)
+/* The longest an injected call may take (dlopen and sftrace_attach patch
+ * every object; sftrace_detach's own waits are bounded well below this,
+ * docs/design.md "Attach"): after it the thread is stopped and put back. */
+#define CALL_LIMIT_NS (60 * 1000000000ll)
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait for the thread's next stop until the deadline (0: none). 0 stopped
+ * (*sig: the signal, and the ptrace event above it), -1 gone, -2 timed out. */
+static int wait_stop_until(int pid, int *sig, int64_t deadline)
 {
     int st;
     for (;;) {
-        if (waitpid(pid, &st, __WALL) < 0) {
+        pid_t r = waitpid(pid, &st, __WALL | (deadline ? WNOHANG : 0));
+        if (r < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
+        }
+        if (r == 0) {
+            if (now_ns() >= deadline)
+                return -2;
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+            continue;
         }
         if (WIFEXITED(st) || WIFSIGNALED(st))
             return -1;
@@ -220,16 +243,67 @@ static int wait_stop(int pid, int *sig)
     }
 }
 
+static int wait_stop(int pid, int *sig)
+{
+    return wait_stop_until(pid, sig, now_ns() + 10 * 1000000000ll);
+}
+
 static int put_mem(int pid, uintptr_t at, const void *p, size_t len)
 {
     struct iovec l = {(void *)p, len}, r = {(void *)at, len};
     return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
 }
 
+/* Signals that came for the thread while it ran our calls: ptrace stops it
+ * for each, and it is let go on without it; they are sent again when we
+ * let it go (tgkill: the same signal, from us). */
+static int held_sigs[64], nheld;
+
+static void hold_signal(int sig)
+{
+    for (int i = 0; i < nheld; i++)
+        if (held_sigs[i] == sig && sig < SIGRTMIN)
+            return; /* a standard signal is pending once */
+    if (nheld < (int)(sizeof held_sigs / sizeof *held_sigs))
+        held_sigs[nheld++] = sig;
+}
+
+/* Let the thread go, its signals sent again first (pending until it runs). */
+static void let_go(int pid)
+{
+    for (int i = 0; i < nheld; i++)
+        syscall(SYS_tgkill, pid, pid, held_sigs[i]);
+    nheld = 0;
+    ptrace(PTRACE_DETACH, pid, NULL, 0);
+}
+
+/* Where the thread is (after a call took too long): its instruction
+ * pointer as FILE+OFFSET, and the system call it is in. */
+static void where_is(int pid, char *out, size_t len)
+{
+    struct user_regs_struct r;
+    char file[PATH_MAX] = "?", sc[128] = "";
+    uintptr_t base = 0;
+    if (ptrace(PTRACE_GETREGS, pid, NULL, &r) == 0)
+        base = map_base(pid, NULL, r.rip, file, sizeof file);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/syscall", pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        long nr = -2;
+        if (fscanf(f, "%ld", &nr) == 1 && nr >= 0)
+            snprintf(sc, sizeof sc, ", in system call %ld", nr);
+        fclose(f);
+    }
+    snprintf(out, len, "at %s+0x%lx%s", file, base ? (unsigned long)(r.rip - base) : 0ul, sc);
+}
+
 /* Call fn(a0, a1) in the stopped thread pid; *ret its result. The thread's
- * registers are put back afterwards. */
+ * registers are put back afterwards. 0; -1 failed; -2 it did not return
+ * within CALL_LIMIT_NS (why: where it was): it was stopped and put back
+ * where it had been, the call abandoned. */
 static int remote_call(int pid, const struct user_regs_struct *saved, uintptr_t fn, uint64_t a0,
-                       uint64_t a1, uint64_t *ret)
+                       uint64_t a1, uint64_t *ret, char *why, size_t wlen)
 {
     struct user_regs_struct r = *saved;
     uintptr_t sp = ((saved->rsp - 8192) & ~(uintptr_t)15) - 8;
@@ -245,10 +319,19 @@ static int remote_call(int pid, const struct user_regs_struct *saved, uintptr_t 
     if (ptrace(PTRACE_SETREGS, pid, NULL, &r) != 0 || ptrace(PTRACE_CONT, pid, NULL, 0) != 0)
         return -1;
     int rc = -1;
-    for (int tries = 0; tries < 100; tries++) {
-        int sig;
-        if (wait_stop(pid, &sig) != 0)
+    int64_t deadline = now_ns() + CALL_LIMIT_NS;
+    for (int tries = 0; tries < 1000; tries++) {
+        int sig, w = wait_stop_until(pid, &sig, deadline);
+        if (w == -1)
             return -1;
+        if (w == -2) {
+            /* stuck: stop it, say where, put it back where it was */
+            if (ptrace(PTRACE_INTERRUPT, pid, NULL, 0) != 0 || wait_stop(pid, &sig) != 0)
+                return -1;
+            where_is(pid, why, wlen);
+            rc = -2;
+            break;
+        }
         struct user_regs_struct now;
         if (ptrace(PTRACE_GETREGS, pid, NULL, &now) != 0)
             break;
@@ -257,13 +340,31 @@ static int remote_call(int pid, const struct user_regs_struct *saved, uintptr_t 
             rc = 0;
             break;
         }
-        /* another signal came meanwhile: it waits (pending) until we are done */
+        /* a signal for the thread (a signal-delivery stop: no ptrace event)
+         * is held and sent again when we let it go; other stops (our
+         * interrupt, a group stop) just go on */
+        if (!(sig >> 8))
+            hold_signal(sig & 0xff);
         if (ptrace(PTRACE_CONT, pid, NULL, 0) != 0)
             break;
     }
     if (ptrace(PTRACE_SETREGS, pid, NULL, saved) != 0)
         return -1;
     return rc;
+}
+
+/* The runtime's last note in pid (sftrace_why: what it waited for), or "". */
+static void remote_why(int pid, void *local, char *out, size_t len)
+{
+    out[0] = 0;
+    void *lwhy = local ? dlsym(local, "sftrace_why") : NULL;
+    uintptr_t at = lwhy ? remote_fn(pid, lwhy) : 0;
+    if (!at || len < 2)
+        return;
+    struct iovec l = {out, len - 1}, r = {(void *)at, len - 1};
+    if (process_vm_readv(pid, &l, 1, &r, 1, 0) != (ssize_t)(len - 1))
+        out[0] = 0;
+    out[len - 1] = 0;
 }
 
 /* Stop pid's main thread (seized), save its registers. */
@@ -279,7 +380,30 @@ static int stop_thread(int pid, struct user_regs_struct *saved, char *why, size_
             scope[strcspn(scope, "\n")] = 0;
             fclose(f);
         }
-        if (e == EPERM)
+        char st[64], line[256];
+        long tracer = 0;
+        snprintf(st, sizeof st, "/proc/%d/status", pid);
+        FILE *sf = fopen(st, "r");
+        while (sf && fgets(line, sizeof line, sf))
+            if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+                break;
+        if (sf)
+            fclose(sf);
+        char tname[64] = "?";
+        if (tracer > 0) {
+            snprintf(st, sizeof st, "/proc/%ld/comm", tracer);
+            FILE *cf = fopen(st, "r");
+            if (cf && fgets(tname, sizeof tname, cf))
+                tname[strcspn(tname, "\n")] = 0;
+            if (cf)
+                fclose(cf);
+        }
+        if (e == EPERM && tracer > 0)
+            snprintf(why, len,
+                     "it is being traced already, by process %ld (%s): a process has one "
+                     "tracer at a time; detach that one first",
+                     tracer, tname);
+        else if (e == EPERM)
             snprintf(why, len,
                      "ptrace is not permitted (%s; kernel.yama.ptrace_scope is %s: 1 allows "
                      "only a parent, 2 only root with CAP_SYS_PTRACE, 3 nobody%s)",
@@ -296,6 +420,10 @@ static int stop_thread(int pid, struct user_regs_struct *saved, char *why, size_
         ptrace(PTRACE_DETACH, pid, NULL, 0);
         return -1;
     }
+    /* stopped for a signal before our interrupt: its stop serves, the
+     * signal is held (the interrupt's own stop comes later and is passed) */
+    if (!(sig >> 8))
+        hold_signal(sig & 0xff);
     return 0;
 }
 
@@ -328,17 +456,32 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
     uintptr_t at = (saved.rsp - 4096) & ~(uintptr_t)15;
     size_t ls = strlen(solib) + 1, ll = strlen(log) + 1, lss = strlen(session) + 1;
     uint64_t ret = 0;
-    int rc = -1;
+    int rc = -1, c = 0;
     if (put_mem(pid, at, solib, ls) || put_mem(pid, at + ls, log, ll) ||
         put_mem(pid, at + ls + ll, session, lss)) {
         fprintf(stderr, CMD ": cannot write to process %d: %s\n", pid, strerror(errno));
-    } else if (remote_call(pid, &saved, rdlopen, at, RTLD_NOW, &ret) != 0 || !ret) {
-        fprintf(stderr, CMD ": process %d could not load %s\n", pid, solib);
+    } else if ((c = remote_call(pid, &saved, rdlopen, at, RTLD_NOW, &ret, why, sizeof why)) != 0 ||
+               !ret) {
+        if (c == -2)
+            fprintf(stderr,
+                    CMD ": process %d: dlopen(%s) did not return within %d s (%s); the thread "
+                        "was put back where it was\n",
+                    pid, solib, (int)(CALL_LIMIT_NS / 1000000000), why);
+        else
+            fprintf(stderr, CMD ": process %d could not load %s\n", pid, solib);
     } else {
         uintptr_t rattach = remote_fn(pid, lattach);
-        if (!rattach || remote_call(pid, &saved, rattach, at + ls, at + ls + ll, &ret) != 0)
-            fprintf(stderr, CMD ": cannot call sftrace_attach in process %d\n", pid);
-        else if ((int)ret == -2)
+        if (!rattach || (c = remote_call(pid, &saved, rattach, at + ls, at + ls + ll, &ret, why,
+                                         sizeof why)) != 0) {
+            if (c == -2)
+                fprintf(stderr,
+                        CMD ": process %d: sftrace_attach did not return within %d s (%s); the "
+                            "thread was put back where it was, and the process may be left "
+                            "recording in part\n",
+                        pid, (int)(CALL_LIMIT_NS / 1000000000), why);
+            else
+                fprintf(stderr, CMD ": cannot call sftrace_attach in process %d\n", pid);
+        } else if ((int)ret == -2)
             fprintf(stderr,
                     CMD ": process %d was forked from a process sftrace was attached to, and "
                         "shares its recording's memory: it cannot be attached to\n",
@@ -346,7 +489,7 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
         else
             rc = (int)ret == 0 ? 0 : 1;
     }
-    ptrace(PTRACE_DETACH, pid, NULL, 0);
+    let_go(pid);
     return rc;
 }
 
@@ -356,7 +499,7 @@ int sf_attach_start(int pid, const char *solib, const char *log, const char *ses
  * again. */
 int sf_attach_stop(int pid, const char *solib)
 {
-    char why[512];
+    char why[512], note[512];
     void *local = dlopen(solib, RTLD_LAZY | RTLD_LOCAL);
     void *ldetach = local ? dlsym(local, "sftrace_detach") : NULL;
     uintptr_t rdetach = ldetach ? remote_fn(pid, ldetach) : 0;
@@ -371,15 +514,38 @@ int sf_attach_stop(int pid, const char *solib)
             return -1;
         }
         uint64_t ret = 0;
-        int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret);
-        ptrace(PTRACE_DETACH, pid, NULL, 0);
+        int rc = remote_call(pid, &saved, rdetach, 0, 0, &ret, why, sizeof why);
+        remote_why(pid, local, note, sizeof note);
+        let_go(pid);
         if (rc == 0 && (int)ret == -3 && tries < 100) {
             struct timespec ts = {0, 50000000};
             nanosleep(&ts, NULL);
             continue;
         }
+        if (rc == -2) {
+            fprintf(stderr,
+                    CMD ": process %d: sftrace_detach did not return within %d s (%s); the "
+                        "thread was put back where it was, and the process may be left "
+                        "recording\n",
+                    pid, (int)(CALL_LIMIT_NS / 1000000000), why);
+            return -1;
+        }
+        if (rc == 0 && (int)ret == -3) {
+            fprintf(stderr,
+                    CMD ": process %d: the runtime stayed busy for 100 tries (%s); it is still "
+                        "recording: detach again later\n",
+                    pid, note[0] ? note : "?");
+            return -1;
+        }
+        if (rc == 0 && (int)ret == -4) {
+            fprintf(stderr,
+                    CMD ": process %d: detached, but %s (the sleds are back as they were)\n", pid,
+                    note[0] ? note : "the helper did not end the log");
+            return -1;
+        }
         if (rc != 0 || ret != 0) {
-            fprintf(stderr, CMD ": cannot detach the runtime in process %d\n", pid);
+            fprintf(stderr, CMD ": cannot detach the runtime in process %d%s%s\n", pid,
+                    note[0] ? ": " : "", note);
             return -1;
         }
         return 0;

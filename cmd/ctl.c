@@ -132,11 +132,22 @@ static int target(const char *cmd, const char *arg, long *pid, const char *need1
     return 0;
 }
 
-/* Wait (5 s at most) until pid has more than `before` marks of mask. */
+static int64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait (10 s at most, in time: each look reads the log's chunk headers,
+ * which takes long on a big log) until pid has more than `before` marks of
+ * mask. The runtime's own waits (the patch lock, the helper's answer) are
+ * bounded below that. */
 static int wait_marks(const char *cmd, long pid, const char *logpath, unsigned mask, long before,
                       uint32_t *kind)
 {
-    for (int i = 0; i < 500; i++) {
+    int64_t until = mono_now() + 10 * 1000000000ll;
+    while (mono_now() < until) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
         if (count_marks(logpath, (int)pid, mask, kind) > before)
@@ -146,7 +157,7 @@ static int wait_marks(const char *cmd, long pid, const char *logpath, unsigned m
             return 1;
         }
     }
-    fprintf(stderr, "%s: process %ld did not mark it in %s within 5 s\n", cmd, pid, logpath);
+    fprintf(stderr, "%s: process %ld did not mark it in %s within 10 s\n", cmd, pid, logpath);
     return 1;
 }
 

@@ -541,6 +541,8 @@ static const char *mark_why(uint32_t why, int snap)
         return "died";
     case SF_WHY_ATTACH:
         return "sftrace attach";
+    case SF_WHY_RING:
+        return "ring's oldest complete moment";
     }
     return "?";
 }

@@ -235,6 +235,8 @@ enum sf_mark_why {
     SF_WHY_FATAL = 8,   /* snapshot: a fatal signal */
     SF_WHY_DIED = 9,    /* snapshot: it died without the runtime (SIGKILL...) */
     SF_WHY_ATTACH = 10, /* sftrace attach attached (START) or detached (STOP) */
+    SF_WHY_RING = 11,   /* in a snapshot: START where the ring's complete history
+                           begins (older records were dropped to make room) */
 };
 struct sf_mark {
     struct sf_chunk h;

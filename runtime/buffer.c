@@ -47,20 +47,28 @@ uint64_t sf_now(void)
 
 /* Bounded: nothing here may hang on a thread that died holding a lock (a
  * fatal signal, a raw clone child sharing our TLS). */
-static int spin_trylock(_Atomic uint32_t *l, long tries)
+/* Take the lock, trying for at most limit_ns: spinning a little, then
+ * sleeping 20 us between tries. The bound is in time, not in tries: under
+ * load a 20 us sleep takes 120 us on average here (up to 95 ms), so
+ * 100,000 tries were 12 s and more. */
+static int spin_trylock(_Atomic uint32_t *l, uint64_t limit_ns)
 {
-    for (long i = 0; i < tries; i++) {
+    uint64_t t0 = 0;
+    for (long i = 0;; i++) {
         uint32_t z = 0;
         if (atomic_compare_exchange_weak(l, &z, 1))
             return 1;
         if (i > 1000) {
+            if (!t0)
+                t0 = sf_mono_ns();
+            else if (sf_mono_ns() - t0 > limit_ns)
+                return 0;
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         } else {
             sf_arch_pause();
         }
     }
-    return 0;
 }
 
 static void spin_unlock(_Atomic uint32_t *l)
@@ -210,7 +218,7 @@ static struct sf_slot *slot_acquire(void)
             atomic_compare_exchange_strong(&s->state, &f, SLOT_USED))
             return s;
     }
-    if (!spin_trylock(&ctl->grow_lock, 2000000))
+    if (!spin_trylock(&ctl->grow_lock, 10 * SF_SEC_NS))
         return NULL;
     struct sf_slot *s = NULL;
     n = atomic_load(&ctl->nslots);
@@ -601,6 +609,7 @@ static int sf_request_locked(uint32_t kind, uint32_t reason)
     uint32_t seq = atomic_fetch_add(&ctl->req_seq, 1) + 1;
     ctl->helper_sleeping = 1; /* send the byte even if it is about to look */
     sf_wake_helper();
+    uint64_t t0 = sf_mono_ns();
     for (int i = 0;; i++) {
         uint32_t a = atomic_load_explicit(&ctl->ack_seq, memory_order_acquire);
         if (a == seq)
@@ -610,8 +619,20 @@ static int sf_request_locked(uint32_t kind, uint32_t reason)
             /* it may have answered, then gone (a detach ends it) */
             return atomic_load(&ctl->ack_seq) == seq ? 0 : -1;
         }
-        if (i > 0 && i % 50 == 0) /* a lost wake-up must not cost a second */
+        if (i > 0 && i % 50 == 0) { /* a lost wake-up must not cost a second */
             sf_wake_helper();
+            if (sf_mono_ns() - t0 > SF_REQ_WAIT_NS) {
+                /* alive but not answering (stopped, or stuck): a wait
+                 * without bound would hang the caller (a detach, a dlopen).
+                 * It is taken for gone: nothing more is asked of it. */
+                sf_g.helper_gone = 1;
+                sf_ctl_note("the helper (pid %d) did not answer request %s (number %u; it "
+                            "answered up to %u) within %d s; the recording ends without it",
+                            (int)sf_g.helper_pid, sf_req_name(kind), seq,
+                            atomic_load(&ctl->ack_seq), (int)(SF_REQ_WAIT_NS / 1000000000));
+                return -1;
+            }
+        }
         struct timespec ts = {0, 10 * 1000 * 1000};
         futex(&ctl->ack_seq, FUTEX_WAIT, a, &ts);
     }
@@ -629,7 +650,7 @@ int sf_request(uint32_t kind, uint32_t reason)
     sigset_t old;
     block_signals(&old);
     int rc = -1;
-    if (spin_trylock(&req_lock, 100000)) {
+    if (spin_trylock(&req_lock, 6 * SF_SEC_NS)) {
         rc = sf_request_locked(kind, reason);
         spin_unlock(&req_lock);
     }
@@ -647,7 +668,7 @@ int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
     sigset_t old;
     block_signals(&old);
     int rc = -1;
-    if (spin_trylock(&req_lock, 100000)) {
+    if (spin_trylock(&req_lock, 6 * SF_SEC_NS)) {
         if (!sf_g.mbox && sf_fd_is(sf_g.memfd, sf_g.memfd_ino)) {
             void *p = mmap(NULL, SF_MBOX_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, sf_g.memfd,
                            (off_t)SF_MBOX_OFF);
@@ -688,7 +709,7 @@ void sf_sharer_end(uint32_t reason)
         sf_tls.state = SF_T_EXITED;
         point_at_discard(sf_now());
         sf_tls.slot = NULL;
-        if (!sf_g.helper_gone && spin_trylock(&req_lock, 100000)) {
+        if (!sf_g.helper_gone && spin_trylock(&req_lock, 6 * SF_SEC_NS)) {
             sf_g.ctl->req_slot = s->index;
             sf_request_locked(REQ_SHARER_END, reason);
             spin_unlock(&req_lock);

@@ -43,6 +43,8 @@
 #include <errno.h>
 #include <link.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -70,11 +72,11 @@ struct ctl_obj {
     struct ctl_sled *s; /* sf_map'd, cap entries; NULL: a free entry */
     uint32_t n, cap;
     int tfile; /* the trigger file for its build-id, -1 if none */
-    /* which loaded object it is (dl_iterate_phdr's bias and phdr); phdr
-     * NULL: another link-map namespace, which cannot be listed (dlmopen) */
+    /* which loaded object it is (dl_iterate_phdr's bias and phdr) */
     uintptr_t bias;
     const void *phdr;
-    int seen; /* walk_objs: still loaded */
+    int other_ns; /* in a namespace dlmopen made: listed by sf_each_other_namespace */
+    int seen;     /* walk_objs: still loaded */
 };
 
 /* Trigger lines, per filter file (matched to objects by build-id); and the
@@ -126,13 +128,13 @@ static void drop_obj(struct ctl_obj *o)
 
 struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
                                  const uint8_t *bid, size_t bidlen, uintptr_t bias,
-                                 const void *phdr)
+                                 const void *phdr, int other_ns)
 {
     if (!ctl_on || !max_sleds)
         return NULL;
     struct ctl_obj *o = NULL;
     for (uint32_t k = 0; k < nobjs; k++) {
-        if (phdr && objs[k].s && objs[k].bias == bias && objs[k].phdr == phdr)
+        if (objs[k].s && objs[k].bias == bias && objs[k].phdr == phdr)
             drop_obj(&objs[k]); /* closed and loaded again at the same place: patched anew */
         if (!o && !objs[k].s)
             o = &objs[k];
@@ -152,6 +154,7 @@ struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_
     o->tfile = -1;
     o->bias = bias;
     o->phdr = phdr;
+    o->other_ns = other_ns;
     for (int i = 0; i < ntfiles && bidlen; i++)
         if (tfiles[i].bidlen == bidlen && !memcmp(tfiles[i].bid, bid, bidlen))
             o->tfile = i;
@@ -233,6 +236,8 @@ void sf_ctl_obj_end(struct ctl_obj *o)
 struct walk {
     void (*fn)(struct ctl_obj *, int);
     int arg;
+    int other_ns;  /* walking the other namespaces' lists */
+    int ns_walked; /* sf_each_other_namespace's answer */
 };
 
 static int in_exec_segment(struct dl_phdr_info *info, const uint8_t *p)
@@ -253,7 +258,7 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     const struct walk *w = data;
     for (uint32_t k = 0; k < nobjs; k++) {
         struct ctl_obj *o = &objs[k];
-        if (!o->s || !o->phdr || o->seen || o->bias != info->dlpi_addr ||
+        if (!o->s || o->other_ns != w->other_ns || o->seen || o->bias != info->dlpi_addr ||
             o->phdr != info->dlpi_phdr)
             continue;
         if (o->n &&
@@ -267,19 +272,33 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* dl_iterate_phdr's callback: at the first object (the list lock is held
+ * from there on) every other namespace's objects (dlmopen), then the base
+ * namespace's. */
+static int walk_list_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct walk *w = data;
+    if (w->ns_walked == -2) {
+        w->other_ns = 1;
+        w->ns_walked = sf_each_other_namespace(walk_cb, w);
+        w->other_ns = 0;
+    }
+    return walk_cb(info, size, data);
+}
+
 static void walk_objs(void (*fn)(struct ctl_obj *, int), int arg)
 {
     for (uint32_t k = 0; k < nobjs; k++)
         objs[k].seen = 0;
-    struct walk w = {fn, arg};
-    dl_iterate_phdr(walk_cb, &w);
+    struct walk w = {fn, arg, 0, -2};
+    dl_iterate_phdr(walk_list_cb, &w);
     for (uint32_t k = 0; k < nobjs; k++) {
         struct ctl_obj *o = &objs[k];
         if (!o->s || o->seen)
             continue;
-        if (!o->phdr) {
+        if (o->other_ns && w.ns_walked < 0) {
             if (fn && o->n)
-                fn(o, arg); /* another namespace: not listed, so not checked */
+                fn(o, arg); /* the namespaces cannot be listed: not checked */
         } else {
             drop_obj(o); /* unloaded */
         }
@@ -291,8 +310,14 @@ void sf_ctl_prune(void)
 {
     if (!ctl_on || lock_patch() != 0)
         return;
-    walk_objs(NULL, 0);
+    sf_ctl_prune_held();
     sf_patch_unlock();
+}
+
+void sf_ctl_prune_held(void)
+{
+    if (ctl_on)
+        walk_objs(NULL, 0);
 }
 
 /* The object's sleds, first instructions on or off (on: 0 off, 1 on, 2
@@ -319,11 +344,17 @@ static void toggle_all(int on)
 
 /* Detach: every sled back to its bytes before patching. First instructions
  * off, a pause for threads in a sled to leave it (pause: other threads may
- * run; a forked child has none), then the rest. */
-static void restore(int pause)
+ * run; a forked child has none), then the rest. -1 (nothing done) if the
+ * patch lock could not be had. The walk waits for the dynamic linker's
+ * list lock (dl_iterate_phdr): a thread of the program that holds it long
+ * (a callback of its own that blocks) holds the detach up as long. */
+static int restore(int pause)
 {
-    if (lock_patch() != 0)
-        return;
+    if (lock_patch() != 0) {
+        sf_ctl_note("the sleds could not be put back: another thread holds the patch lock "
+                    "(patching an object) for more than 100 ms");
+        return -1;
+    }
     walk_objs(set_obj, 2);
     if (pause) {
         struct timespec ts = {0, 10000000};
@@ -335,11 +366,12 @@ static void restore(int pause)
     nobjs = 0; /* a new attach patches (and tracks) them afresh */
     atomic_store(&live, 1);
     sf_patch_unlock();
+    return 0;
 }
 
-void sf_ctl_restore(void)
+int sf_ctl_restore(void)
 {
-    restore(1);
+    return restore(1);
 }
 
 /* A child forked while attached: it runs as if never traced (attach.c). */
@@ -374,16 +406,54 @@ static void write_mark(uint32_t kind, uint32_t why, uint32_t arg, uint64_t ts)
 }
 
 /* attach.c: the start (before patching) and the stop (after restoring the
- * sleds) of an attached recording, as for any start and stop. */
-void sf_ctl_mark_attach(int start)
+ * sleds) of an attached recording, as for any start and stop. -1 if the
+ * helper did not take it. */
+int sf_ctl_mark_attach(int start)
 {
     if (start) {
         write_mark(SF_MARK_START, SF_WHY_ATTACH, 0, sf_now());
-        return;
+        return 0;
     }
     uint64_t ts = sf_now();
-    sf_request(REQ_FLUSH, 0);
-    write_mark(SF_MARK_STOP, SF_WHY_ATTACH, 0, ts);
+    if (sf_request(REQ_FLUSH, 0) != 0)
+        return -1;
+    struct sf_mark m;
+    sf_mark_fill(&m, SF_MARK_STOP, SF_WHY_ATTACH, 0, ++mark_seq, ts);
+    return sf_log_write(&m, sizeof m, NULL, 0);
+}
+
+/* ---- what went wrong ------------------------------------------------------ */
+
+/* The last problem, in the process's memory, where `sftrace attach` reads
+ * it after a call that failed (the program's stderr is not ours to write
+ * when attached). */
+SF_EXPORT char sftrace_why[512] __attribute__((section(".data")));
+
+void sf_ctl_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sftrace_why, sizeof sftrace_why, fmt, ap);
+    va_end(ap);
+    if (!sf_g.attached)
+        sf_msg("pid %d: %s", (int)sf_g.pid, sftrace_why);
+}
+
+const char *sf_req_name(uint32_t kind)
+{
+    switch (kind) {
+    case REQ_CHUNK:
+        return "CHUNK (append a chunk)";
+    case REQ_FLUSH:
+        return "FLUSH (write every thread's records)";
+    case REQ_END:
+        return "END (write the rest and END)";
+    case REQ_SNAPSHOT:
+        return "SNAPSHOT";
+    case REQ_SHARER_END:
+        return "SHARER_END (a vfork child's end)";
+    }
+    return "?";
 }
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -393,7 +463,7 @@ void sf_ctl_mark_attach(int start)
  * cannot be had, and the request is refused. */
 static int lock_patch(void)
 {
-    for (int i = 0; i < 200; i++) {
+    for (uint64_t t0 = sf_mono_ns(); sf_mono_ns() - t0 < 100000000ull;) {
         if (sf_patch_trylock() == 0)
             return 0;
         struct timespec ts = {0, 500000};

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -41,11 +42,15 @@ struct obj {
     uint32_t fid_base, nfuncs;
     void *chunk; /* the OBJECT chunk, kept for forked children */
     size_t chunk_size;
-    int skipped; /* not instrumented, or could not be patched */
+    int skipped;  /* not instrumented, or could not be patched */
+    int other_ns; /* in a namespace dlmopen made */
+    int listed;   /* compact(): still loaded */
 };
 
 static struct obj objs[MAX_OBJS];
 static int in_other_ns; /* sf_patch_namespace_of is scanning another namespace */
+int sf_patch_early;     /* the objects are not relocated yet (attach.c) */
+int sf_patch_deferred;  /* an object was left for a later pass (sf_patch_early) */
 static uint32_t nobjs;
 static uint32_t fid_next = 1; /* from 1: a record's second word is never zero */
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -361,8 +366,51 @@ static int tail_target_traced(struct dl_phdr_info *info, const uint8_t *sled)
     return c.found && sf_arch_is_entry_sled((const uint8_t *)bound);
 }
 
+static int mark_listed(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    int other = *(const int *)data;
+    /* the newest entry of that identity only: an older one was unloaded
+     * for the newer to be loaded where it was */
+    for (uint32_t i = nobjs; i-- > 0;)
+        if (objs[i].other_ns == other && objs[i].bias == info->dlpi_addr &&
+            objs[i].phdr == info->dlpi_phdr) {
+            objs[i].listed = 1;
+            break;
+        }
+    return 0;
+}
+
+/* The table is full: forget the objects no longer loaded (a program that
+ * dlopens and dlcloses plugins over and over), so that later ones are
+ * patched too. Called inside dl_iterate_phdr's callback (the list lock is
+ * held: the lists cannot change meanwhile); if the other namespaces cannot
+ * be listed, their objects are kept. */
+static void compact(void)
+{
+    for (uint32_t i = 0; i < nobjs; i++)
+        objs[i].listed = 0;
+    int other = 0;
+    dl_iterate_phdr(mark_listed, &other);
+    other = 1;
+    int ns = sf_each_other_namespace(mark_listed, &other);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < nobjs; i++) {
+        struct obj *o = &objs[i];
+        if (o->listed || (o->other_ns && ns < 0)) {
+            objs[k++] = *o;
+            continue;
+        }
+        if (o->chunk)
+            sf_unmap(o->chunk, o->chunk_size);
+    }
+    nobjs = k;
+}
+
 static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
 {
+    if (nobjs == MAX_OBJS)
+        compact();
     if (nobjs == MAX_OBJS)
         return;
     struct obj *o = &objs[nobjs];
@@ -370,6 +418,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     o->bias = info->dlpi_addr;
     o->phdr = info->dlpi_phdr;
     o->skipped = 1;
+    o->other_ns = in_other_ns;
     nobjs++;
 
     int main = !info->dlpi_name || !info->dlpi_name[0];
@@ -402,6 +451,13 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     if (map[0].version > 2) {
         sf_msg("%s: xray_instr_map version %u is not supported; not tracing it", path,
                map[0].version);
+        return;
+    }
+    if (sf_patch_early && map[0].version < 2) {
+        /* before relocation (attach.c's rendezvous hook): an older map holds
+         * absolute addresses, not relocated yet; the next pass patches it */
+        nobjs--;
+        sf_patch_deferred = 1;
         return;
     }
     uintptr_t base = map[0].version >= 2 ? 0 : info->dlpi_addr;
@@ -467,7 +523,7 @@ static void patch_object(struct dl_phdr_info *info, uint8_t *slot)
     prev = 0;
     /* live control: an object it cannot track (stop, detach) is not patched */
     struct ctl_obj *co = sf_ctl_obj_begin(plo, plen, rx, n, mid, midlen, info->dlpi_addr,
-                                          in_other_ns ? NULL : info->dlpi_phdr);
+                                          info->dlpi_phdr, in_other_ns);
     if (!co && sf_ctl_enabled()) {
         mprotect((void *)plo, plen, rx);
         sf_msg("%s: too many objects to keep track of; not tracing it", path);
@@ -575,9 +631,79 @@ void sf_patch_all_objects(void)
     if (!sf_g.enabled)
         return;
     pthread_mutex_lock(&patch_lock);
-    struct scan_ctx ctx = {0};
-    dl_iterate_phdr(scan_cb, &ctx);
+    sf_patch_all_objects_held();
     pthread_mutex_unlock(&patch_lock);
+}
+
+/* The same; the caller holds the patch lock (sf_patch_trylock). */
+void sf_patch_all_objects_held(void)
+{
+    struct scan_ctx ctx = {0};
+    if (sf_g.enabled)
+        dl_iterate_phdr(scan_cb, &ctx);
+}
+
+/*
+ * dl_iterate_phdr(cb, data) as seen from each link-map namespace but the
+ * base one (objects dlmopen loaded), found through the dynamic linker's
+ * debugger interface: _r_debug's r_next chain (glibc 2.35 and later,
+ * r_version 2) lists each namespace's objects. dl_iterate_phdr is entered
+ * with a return address inside the first object of the namespace whose
+ * code has a `ret` (sf_call_as), which makes it list that namespace. The
+ * caller is inside a dl_iterate_phdr callback: the list lock is held, so no
+ * namespace's list changes meanwhile. The ELF headers are read with
+ * process_vm_readv, which fails instead of faulting on an object laid out
+ * unusually (no header at its load bias). Returns the namespaces walked;
+ * -1 if they cannot be (a shadow stack forbids the faked return address).
+ */
+int sf_each_other_namespace(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+    if (sf_shadow_stack_on())
+        return -1;
+    /* _r_debug is the first member of glibc's r_debug_extended (the
+     * declared type is the older, shorter struct: the compiler is told no
+     * more about the pointer) */
+    const struct r_debug_extended *r = (const struct r_debug_extended *)(void *)&_r_debug;
+    __asm__("" : "+r"(r));
+    if (r->base.r_version < 2)
+        return 0; /* no r_next: no namespace but the base one was ever made */
+    int n = 0;
+    pid_t self = getpid();
+    for (r = r->r_next; r; r = r->r_next) {
+        for (const struct link_map *lm = r->base.r_map; lm; lm = lm->l_next) {
+            ElfW(Ehdr) eh;
+            ElfW(Phdr) ph[64];
+            struct iovec l = {&eh, sizeof eh}, rem = {(void *)lm->l_addr, sizeof eh};
+            if (!lm->l_addr || process_vm_readv(self, &l, 1, &rem, 1, 0) != (ssize_t)sizeof eh ||
+                memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_phentsize != sizeof(ElfW(Phdr)) ||
+                !eh.e_phnum || eh.e_phnum > 64)
+                continue;
+            l.iov_base = ph;
+            l.iov_len = rem.iov_len = eh.e_phnum * sizeof *ph;
+            rem.iov_base = (void *)(lm->l_addr + eh.e_phoff);
+            if (process_vm_readv(self, &l, 1, &rem, 1, 0) != (ssize_t)l.iov_len)
+                continue;
+            const void *g = sf_ret_gadget_in(lm->l_addr, ph, eh.e_phnum, 0);
+            if (!g)
+                continue;
+            sf_call_as((void *)cb, data, NULL, (void *)dl_iterate_phdr, g);
+            n++;
+            break;
+        }
+    }
+    return n;
+}
+
+/* The objects of the other namespaces not patched yet (attach.c's watcher,
+ * inside a dl_iterate_phdr callback, holding the patch lock). */
+void sf_patch_other_namespaces_held(void)
+{
+    struct scan_ctx ctx = {0};
+    if (!sf_g.enabled)
+        return;
+    in_other_ns = 1;
+    sf_each_other_namespace(scan_cb, &ctx);
+    in_other_ns = 0;
 }
 
 /*
@@ -630,6 +756,11 @@ void sf_rewrite_object_chunks(void)
         ((struct sf_chunk *)o->chunk)->pid = (uint32_t)sf_g.pid;
         sf_log_write(o->chunk, o->chunk_size, NULL, 0);
     }
+}
+
+void sf_patch_lock(void)
+{
+    pthread_mutex_lock(&patch_lock);
 }
 
 int sf_patch_trylock(void)

@@ -39,6 +39,13 @@ static uint8_t *ring;     /* helper: the ring */
 static size_t head, tail; /* next entry goes at head; the oldest is at tail */
 static size_t used;       /* bytes of entries (and wrap padding) */
 static int writing;       /* the snapshot writer is appending: no ring */
+/* The latest record time of any EVENTS chunk dropped from the ring (0: none
+ * was): from there on every thread's history is whole, so a snapshot says
+ * so with a START mark there (SF_WHY_RING). A call open at that moment
+ * then shows as begun there, clipped, with its callees under it (the tools'
+ * opening scan), instead of its later exit standing alone. Records of the
+ * snapshot older than it (a quiet thread's) are dropped by the readers. */
+static uint64_t horizon;
 static uint64_t events_written;
 static uint32_t snap_seq;
 
@@ -136,6 +143,7 @@ void sf_ring_helper_init(void)
     }
     head = tail = used = 0;
     nnames = 0;
+    horizon = 0;
 }
 
 static struct rent *at(size_t off)
@@ -149,6 +157,35 @@ static int is_pad(size_t off)
     return off + sizeof(struct rent) > ring_size || at(off)->len == 0;
 }
 
+/* The time of the last record of an EVENTS chunk: decoded if packed; the
+ * time it was written (later than any of its records) if raw. */
+static uint64_t last_record_time(const uint8_t *chunk, size_t len)
+{
+    const struct sf_events *ev = (const struct sf_events *)chunk;
+    if (len < sizeof *ev)
+        return 0;
+    if (!(ev->h.flags & SF_EVENTS_PACKED))
+        return ev->flush_tsc;
+    static struct sf_pack_state st; /* the helper is one thread */
+    sf_unpack_begin(&st, ev->tsc_hi, ev->h.flags);
+    const uint8_t *p = chunk + sizeof *ev, *end = chunk + len;
+    struct sf_unpacked r;
+    uint64_t last = 0;
+    int k;
+    while ((k = sf_unpack(&st, &p, end, &r)) > 0)
+        last = r.t;
+    return k < 0 ? ev->flush_tsc : last;
+}
+
+static void note_dropped(const struct rent *e)
+{
+    if (e->type != SF_CHUNK_EVENTS)
+        return;
+    uint64_t t = last_record_time((const uint8_t *)(e + 1), e->len);
+    if (t > horizon)
+        horizon = t;
+}
+
 /* Drop the oldest entry (or the padding before the wrap). */
 static void drop_oldest(void)
 {
@@ -156,6 +193,7 @@ static void drop_oldest(void)
         used -= ring_size - tail;
         tail = 0;
     } else {
+        note_dropped(at(tail));
         size_t n = sizeof(struct rent) + at(tail)->len;
         tail += n;
         used -= n;
@@ -194,6 +232,9 @@ int sf_ring_take(const void *a, size_t alen, const void *b, size_t blen)
         note_name(a);
     size_t len = alen + blen, need = sizeof(struct rent) + len;
     if (need > ring_size / 2) {
+        if (h->type == SF_CHUNK_EVENTS && alen >= sizeof(struct sf_events) &&
+            ((const struct sf_events *)a)->flush_tsc > horizon)
+            horizon = ((const struct sf_events *)a)->flush_tsc;
         atomic_fetch_add(&sf_g.ctl->lost, (blen ? blen : alen) / 8);
         return 1; /* cannot be kept: counted lost */
     }
@@ -251,6 +292,11 @@ void sf_ring_snapshot(uint64_t cut, uint32_t why, uint32_t arg)
         t.tsc = cut;
         memcpy(t.name, names[i].name, 15);
         sf_helper_write(&t, sizeof t, NULL, 0);
+    }
+    if (horizon && horizon < cut) {
+        struct sf_mark m;
+        sf_mark_fill(&m, SF_MARK_START, SF_WHY_RING, 0, snap_seq, horizon);
+        sf_helper_write(&m, sizeof m, NULL, 0);
     }
     uint64_t now_events = atomic_load(&sf_g.ctl->events);
     size_t off = tail, left = used;

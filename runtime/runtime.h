@@ -377,6 +377,12 @@ int sf_start_attached(const char *out, const char *session) SF_HIDDEN;
 
 /* ---- patch.c ---- */
 void sf_patch_all_objects(void) SF_HIDDEN;
+void sf_patch_all_objects_held(void) SF_HIDDEN; /* the caller holds the patch lock */
+extern int sf_patch_early SF_HIDDEN;    /* objects not relocated yet: old maps are deferred */
+extern int sf_patch_deferred SF_HIDDEN; /* one was */
+void sf_patch_other_namespaces_held(void) SF_HIDDEN; /* the same, dlmopen's namespaces */
+struct dl_phdr_info;
+int sf_each_other_namespace(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data) SF_HIDDEN;
 int sf_patch_object_at(const void *addr, const void *stub_slot) SF_HIDDEN;
 void sf_patch_after_fork(void) SF_HIDDEN; /* a forked child: patch.c's lock afresh */
 void sf_rewrite_object_chunks(void) SF_HIDDEN;
@@ -385,6 +391,7 @@ void sf_patch_namespace_of(void *handle) SF_HIDDEN;
 uint32_t sf_patched_objects(void) SF_HIDDEN;
 
 int sf_patch_trylock(void) SF_HIDDEN; /* 0: got patch.c's lock */
+void sf_patch_lock(void) SF_HIDDEN;
 void sf_patch_unlock(void) SF_HIDDEN;
 
 /* ---- ctl.c ---- */
@@ -398,7 +405,7 @@ int sf_ctl_set(int on, uint32_t why, uint32_t arg) SF_HIDDEN;
 /* patch.c, under its lock, while an object's text is writable: */
 struct ctl_obj *sf_ctl_obj_begin(uintptr_t plo, size_t plen, int rx, size_t max_sleds,
                                  const uint8_t *bid, size_t bidlen, uintptr_t bias,
-                                 const void *phdr) SF_HIDDEN;
+                                 const void *phdr, int other_ns) SF_HIDDEN;
 /* Is this sled a trigger (patch it to T_TRIG, even if no filter selects it)? */
 int sf_ctl_obj_trigger(struct ctl_obj *o, uint64_t elf_addr, int kind, uint32_t fid,
                        int record) SF_HIDDEN;
@@ -409,10 +416,20 @@ int sf_ctl_triggers(void) SF_HIDDEN; /* any trigger lines */
 int sf_ctl_trigger(uint32_t w1, int mode) SF_HIDDEN;
 void sf_ctl_trigger_after(uint32_t w1) SF_HIDDEN;
 void sf_ctl_obj_end(struct ctl_obj *o) SF_HIDDEN;
-void sf_ctl_restore(void) SF_HIDDEN;          /* every patched sled as it was (detach) */
+int sf_ctl_restore(void) SF_HIDDEN;           /* every patched sled as it was (detach); -1 busy */
 void sf_ctl_restore_in_child(void) SF_HIDDEN; /* the same in a forked child (one thread) */
 void sf_ctl_prune(void) SF_HIDDEN;            /* forget the objects unloaded since */
-void sf_ctl_mark_attach(int start) SF_HIDDEN;
+void sf_ctl_prune_held(void) SF_HIDDEN;       /* the same, holding the patch lock */
+int sf_ctl_mark_attach(int start) SF_HIDDEN;  /* -1: the helper did not take it */
+/* What went wrong, for the one who asked (sftrace attach reads it from the
+ * process: sftrace_why) and, when not attached, on stderr. */
+void sf_ctl_note(const char *fmt, ...) SF_HIDDEN __attribute__((format(printf, 1, 2)));
+extern char sftrace_why[512];
+const char *sf_req_name(uint32_t kind) SF_HIDDEN;
+/* The longest wait for the helper's answer to one request: it is alive but
+ * does not answer (stopped, stuck) */
+#define SF_SEC_NS 1000000000ull
+#define SF_REQ_WAIT_NS (5 * SF_SEC_NS)
 
 /* ---- ring.c (flight recorder) ---- */
 void sf_ring_init(void) SF_HIDDEN;                         /* traced process, at start-up */

@@ -17,6 +17,18 @@
  *   plugsled   "plugsled XXXX": the first two bytes of its plugin_work()
  *   plug N     plugin_work(i) for i < N; then "plugged N SUM"
  *   unload     dlclose; "unloaded 1" if the object is gone
+ *   mload PATH dlmopen(LM_ID_NEWLM, PATH): the plugin in a namespace of its
+ *              own (plugsled, plug and unload then use it); "mloaded"
+ *   bgloop PATH a thread loads PATH, calls plugin_work(i) for i < 20 (0.5 ms
+ *              apart) and unloads it, over and over, checking each result;
+ *              "bglooping"
+ *   loadloop N PATH  N times: load PATH, call plugin_work(1), unload it;
+ *              then "looped N BAD" (BAD: wrong results)
+ *   bgstop     it stops; "bgstopped ROUNDS BAD" (BAD: wrong results)
+ *   sigs       "sigs N": SIGWINCH signals received so far
+ *   phdrhold   inside a dl_iterate_phdr callback (which holds the dynamic
+ *              linker's list lock) says "phdrheld" and waits for the line
+ *              "release"; then "phdrreleased"
  *   fork N     a child calls outer(N), says "child ran N sled XXXX" and
  *              exits 7 (exit(), so atexit and destructors run); the parent
  *              waits for it and says "forked STATUS"
@@ -28,7 +40,9 @@
  * Every report is written after the calls it reports have returned. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +130,50 @@ static void *spin_main(void *arg)
 static void *plugin;
 static long (*plugin_work)(long);
 
+static volatile int bg_on;
+static pthread_t bg_thread;
+static unsigned long bg_rounds, bg_bad;
+
+static void *bg_main(void *arg)
+{
+    const char *path = arg;
+    while (bg_on) {
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        long (*fn)(long) = h ? (long (*)(long))dlsym(h, "plugin_work") : NULL;
+        for (long i = 0; i < 20; i++) {    /* open a while: the watcher patches it meanwhile */
+            if (!fn || fn(i) != 2 * i + 3) /* plugin_work(x) = (x + 1) + (x + 2) */
+                bg_bad++;
+            usleep(500);
+        }
+        if (h)
+            dlclose(h);
+        bg_rounds++;
+    }
+    return NULL;
+}
+
+static volatile sig_atomic_t winches;
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    winches++;
+}
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)info;
+    (void)size;
+    (void)data;
+    say("phdrheld%.0lu\n", 0);
+    while (next_line() && strcmp(line, "release"))
+        ;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    signal(SIGWINCH, on_winch);
     if (argc > 1 && !strcmp(argv[1], "execd"))
         say("execd%.0lu\n", 0);
     while (next_line()) {
@@ -156,6 +212,39 @@ int main(int argc, char **argv)
             plugin = dlopen(line + 5, RTLD_NOW | RTLD_LOCAL);
             plugin_work = plugin ? (long (*)(long))dlsym(plugin, "plugin_work") : NULL;
             say(plugin_work ? "loaded%.0lu\n" : "not loaded%.0lu\n", 0);
+        } else if (!strncmp(line, "mload ", 6)) {
+            plugin = dlmopen(LM_ID_NEWLM, line + 6, RTLD_NOW | RTLD_LOCAL);
+            plugin_work = plugin ? (long (*)(long))dlsym(plugin, "plugin_work") : NULL;
+            say(plugin_work ? "mloaded%.0lu\n" : "not loaded%.0lu\n", 0);
+        } else if (!strncmp(line, "bgloop ", 7)) {
+            static char path[256];
+            snprintf(path, sizeof path, "%s", line + 7);
+            bg_on = 1;
+            pthread_create(&bg_thread, NULL, bg_main, path);
+            say("bglooping%.0lu\n", 0);
+        } else if (!strncmp(line, "loadloop ", 9)) {
+            char *path;
+            unsigned long n = strtoul(line + 9, &path, 10), bad = 0;
+            path += *path == ' ';
+            for (unsigned long i = 0; i < n; i++) {
+                void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+                long (*fn)(long) = h ? (long (*)(long))dlsym(h, "plugin_work") : NULL;
+                bad += !fn || fn(1) != 5;
+                if (h)
+                    dlclose(h);
+            }
+            printf("looped %lu %lu\n", n, bad);
+            fflush(stdout);
+        } else if (!strcmp(line, "bgstop")) {
+            bg_on = 0;
+            pthread_join(bg_thread, NULL);
+            printf("bgstopped %lu %lu\n", bg_rounds, bg_bad);
+            fflush(stdout);
+        } else if (!strcmp(line, "sigs")) {
+            say("sigs %lu\n", (unsigned long)winches);
+        } else if (!strcmp(line, "phdrhold")) {
+            dl_iterate_phdr(phdr_cb, NULL);
+            say("phdrreleased%.0lu\n", 0);
         } else if (!strcmp(line, "plugsled")) {
             const unsigned char *b = (const unsigned char *)(void *)plugin_work;
             say("plugsled %04lx\n", (unsigned long)(b[0] << 8 | b[1]));
