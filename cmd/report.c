@@ -652,17 +652,16 @@ static int print_diff(const struct result *base, const struct result *nw, const 
         h[SF_FMT_LEN], p1[SF_FMT_LEN], p2[SF_FMT_LEN], c1[SF_FMT_LEN], c2[SF_FMT_LEN],
         c3[SF_FMT_LEN];
     if (fmt == SF_OUT_TABLE) {
-        fprintf(f, "# base ");
-        sf_run_header(f, bpath, &base->st);
-        fprintf(f, "# new  ");
-        sf_run_header(f, npath, &nw->st);
+        sf_run_header_tag(f, "base", bpath, &base->st);
+        sf_run_header_tag(f, "new ", npath, &nw->st);
         static const char *const hd[] = {"calls", "new",  "change", "total",  "new", "change",
                                          "%",     "self", "new",    "change", "%",   "function"};
         struct sf_table *t = sf_table_new(12, hd, "rrrrrrrrrrrl");
         for (size_t i = 0; i < shown; i++) {
             const struct drow *r = &rows[i];
             int64_t dc = (int64_t)r->n.calls - (int64_t)r->b.calls;
-            snprintf(c3, sizeof c3, "%+" PRId64, dc);
+            c3[0] = dc < 0 ? '-' : '+';
+            sf_fmt_grouped(c3 + 1, sizeof c3 - 1, (uint64_t)(dc < 0 ? -dc : dc));
             pct(p1, sizeof p1, r->b.total, r->n.total);
             pct(p2, sizeof p2, r->b.self, r->n.self);
             const char *cells[12] = {

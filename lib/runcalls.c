@@ -665,10 +665,17 @@ void sf_run_thread_label(char *buf, size_t n, const struct sf_cthread *t)
 
 void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st)
 {
+    sf_run_header_tag(f, NULL, path, st);
+}
+
+void sf_run_header_tag(FILE *f, const char *tag, const char *path, const struct sf_calls_stats *st)
+{
     char a[SF_FMT_LEN], b[SF_FMT_LEN], c[SF_FMT_LEN];
-    fprintf(f, "# %s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, span %s\n",
-            path, sf_fmt_grouped(a, sizeof a, st->events), sf_fmt_grouped(b, sizeof b, st->calls),
-            st->threads, st->threads == 1 ? "" : "s", st->processes, st->processes == 1 ? "" : "es",
+    fprintf(f,
+            "# %s%s%s: %s events, %s calls, %" PRIu64 " thread%s, %" PRIu64 " process%s, span %s\n",
+            tag ? tag : "", tag ? " " : "", path, sf_fmt_grouped(a, sizeof a, st->events),
+            sf_fmt_grouped(b, sizeof b, st->calls), st->threads, st->threads == 1 ? "" : "s",
+            st->processes, st->processes == 1 ? "" : "es",
             sf_fmt_dur(c, sizeof c, st->last_ns > st->first_ns ? st->last_ns - st->first_ns : 0));
     if (st->unfinished || st->unmatched || st->lost || st->too_deep)
         fprintf(f,

@@ -185,6 +185,8 @@ uint32_t sf_run_find(const struct sf_run *r, const char *name);
 /* The "# LOG: N events, N calls, N threads, N processes, SPAN" line (and
  * one on unfinished calls, exits without entry and lost records if any). */
 void sf_run_header(FILE *f, const char *path, const struct sf_calls_stats *st);
+/* the same, with TAG (e.g. "base") before the path */
+void sf_run_header_tag(FILE *f, const char *tag, const char *path, const struct sf_calls_stats *st);
 /* r->endings, if any, to f. */
 void sf_run_endings(FILE *f, const struct sf_run *r);
 /* "pid/tid name" of a thread, for --by thread headings and labels. */
