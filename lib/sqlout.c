@@ -42,7 +42,12 @@
 #include "xalloc.h"
 
 /* The schema; docs/sqlite.md explains every column. Times are ns since the
- * log was created (the file header's create_mono_ns), like dump's time_ns. */
+ * log was created (the file header's create_mono_ns), like dump's time_ns.
+ * Call ids are preorder and contiguous per thread (see the top of this
+ * file), which gives the documented queries their access paths without an
+ * index over all calls: a thread's calls in time order are a rowid range
+ * (thread.first_call..last_call), a call's descendants the ids (id,
+ * last_id], a function's calls the chain function.last_call -> prev_call. */
 static const char schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;\n"
     "CREATE TABLE process(id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, ppid INTEGER,\n"
@@ -51,28 +56,34 @@ static const char schema[] =
     "CREATE TABLE thread(id INTEGER PRIMARY KEY, process INTEGER NOT NULL REFERENCES "
     "process(id),\n"
     "  pid INTEGER NOT NULL, tid INTEGER NOT NULL, name TEXT, start_ns INTEGER, end_ns INTEGER,\n"
-    "  exited INTEGER NOT NULL, calls INTEGER NOT NULL);\n"
+    "  exited INTEGER NOT NULL, calls INTEGER NOT NULL, first_call INTEGER, last_call INTEGER);\n"
     "CREATE TABLE object(id INTEGER PRIMARY KEY, path TEXT NOT NULL, build_id TEXT,\n"
     "  main INTEGER NOT NULL);\n"
     "CREATE TABLE function(id INTEGER PRIMARY KEY, name TEXT NOT NULL, mangled TEXT,\n"
-    "  file TEXT, line INTEGER, object INTEGER REFERENCES object(id), address INTEGER);\n"
+    "  file TEXT, line INTEGER, object INTEGER REFERENCES object(id), address INTEGER,\n"
+    "  calls INTEGER NOT NULL, last_call INTEGER);\n"
     "CREATE TABLE call(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL REFERENCES thread(id),\n"
     "  function INTEGER NOT NULL REFERENCES function(id), parent INTEGER REFERENCES call(id),\n"
     "  depth INTEGER NOT NULL, start_ns INTEGER NOT NULL, dur_ns INTEGER NOT NULL,\n"
-    "  self_ns INTEGER NOT NULL, unfinished INTEGER NOT NULL, flags INTEGER NOT NULL);\n"
+    "  self_ns INTEGER NOT NULL, unfinished INTEGER GENERATED ALWAYS AS (flags & 1) VIRTUAL,\n"
+    "  flags INTEGER NOT NULL, last_id INTEGER NOT NULL, prev_call INTEGER);\n"
+    "CREATE TABLE call_sample(thread INTEGER NOT NULL, start_ns INTEGER NOT NULL,\n"
+    "  id INTEGER NOT NULL, PRIMARY KEY (thread, start_ns, id)) WITHOUT ROWID;\n"
     "CREATE TABLE alloc(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL REFERENCES thread(id),\n"
     "  call INTEGER REFERENCES call(id), ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,\n"
     "  size INTEGER, align INTEGER, ptr INTEGER);\n";
 
-/* Made after the inserts, unless the caller asks for none (SF_SQLOUT_NO_INDEXES:
- * `convert --no-indexes`, for a load at insert speed; the same statements
- * can be run later, docs/sqlite.md). */
-static const char indexes[] = "CREATE INDEX call_function ON call(function);\n"
-                              "CREATE INDEX call_parent ON call(parent);\n"
-                              "CREATE INDEX call_thread_start ON call(thread, start_ns);\n"
-                              "CREATE INDEX function_name ON function(name);\n"
-                              "CREATE INDEX alloc_ptr ON alloc(ptr);\n"
+/* Made after the inserts: small ones (functions, allocation records). */
+static const char indexes[] = "CREATE INDEX function_name ON function(name);\n"
+                              "CREATE INDEX alloc_ptr ON alloc(ptr, ts_ns);\n"
                               "CREATE INDEX alloc_call ON alloc(call);\n";
+/* The classic indexes over all calls, only with SF_SQLOUT_INDEXES (`convert
+ * --indexes`, for ad-hoc SQL that says WHERE function = ...): each costs
+ * 230-430 ns of CPU per call in SQLite's one-thread CREATE INDEX, more than
+ * the rest of a conversion (docs/sqlite.md, Speed). */
+static const char call_indexes[] = "CREATE INDEX call_function ON call(function);\n"
+                                   "CREATE INDEX call_parent ON call(parent);\n"
+                                   "CREATE INDEX call_thread_start ON call(thread, start_ns);\n";
 /* Before the indexes: SQLite's sorter sorts runs of cache_size pages in
  * memory (a linked-list merge sort, so its time goes in cache misses once a
  * run is larger than the CPU's caches) and merges them from temporary files.
@@ -83,9 +94,19 @@ static const char indexes[] = "CREATE INDEX call_function ON call(function);\n"
 static const char index_setup[] = "PRAGMA cache_size=-4096;";
 static const char views[] =
     "CREATE VIEW calls AS SELECT c.id, c.start_ns, c.dur_ns, c.self_ns, c.depth, c.unfinished,\n"
-    "  c.flags, c.parent, f.name AS function, f.file, f.line, t.pid, t.tid, t.name AS thread,\n"
-    "  c.thread AS thread_id, c.function AS function_id\n"
+    "  c.flags, c.parent, c.last_id, f.name AS function, f.file, f.line, t.pid, t.tid,\n"
+    "  t.name AS thread, c.thread AS thread_id, c.function AS function_id\n"
     "  FROM call c JOIN function f ON f.id = c.function JOIN thread t ON t.id = c.thread;\n";
+
+/* Every SAMPLE-th call of a thread (its first included) goes into
+ * call_sample: where a time window's rowid range starts (query 8). */
+#define SAMPLE 1024
+
+/* An open call of a thread, by delivered depth: its id and the previous
+ * call of its function (prev_call), both given when it began. */
+struct open {
+    uint64_t id, prev;
+};
 
 struct thr {
     uint64_t id; /* thread.id */
@@ -94,17 +115,53 @@ struct thr {
     int64_t start, end;
     int exited;
     uint64_t calls;
+    uint64_t first_call, last_call; /* 0: none */
+    struct open *open;              /* [delivered depth]: its open calls */
+    size_t capopen;
 };
 
+/* A process image, copied from the reader of the run that saw it first
+ * (each run has its own reader, closed after it). */
 struct proc {
-    const struct sf_image *img;
+    int known;
+    uint32_t pid, ppid, flags, clock;
+    char *name, *exe, *cmdline; /* cmdline: arguments joined by spaces */
     int64_t start, end;
     int has_end;
     const char *reason;
 };
 
-#define BATCH 64        /* calls per INSERT statement (a multi-row VALUES) */
-#define NCOLS 10        /* columns of table call */
+/* A function row: the engine's, copied, so that it outlives the run (each
+ * run has its own engine and numbering: sq.gmap maps those to these). */
+struct fn {
+    char *name, *file;
+    uint32_t line;
+    uint32_t obj;   /* object.id, 0 for an unknown function id */
+    uint64_t addr;  /* ELF address (objects) or the function id (unknown) */
+    uint64_t calls; /* function.calls */
+    uint64_t last;  /* function.last_call: its latest call so far, 0 none */
+};
+
+/* An object row: one per symbol file (as the engine shares functions of
+ * objects that map the same file), with its functions' rows by address. */
+struct obj {
+    struct sf_symobj *so;
+    char *path;
+    char hex[2 * 64 + 1]; /* build-id */
+    int main;
+    struct sf_map funcs; /* ELF address -> fn index + 1 */
+};
+
+struct sample {
+    uint64_t thread;
+    int64_t start;
+    uint64_t id;
+};
+
+#define BATCH 64     /* calls per INSERT statement (a multi-row VALUES) */
+#define NCOLS 11     /* columns of table call that are stored (not unfinished) */
+#define COL_PARENT 3 /* of them: 0 is NULL */
+#define COL_PREV 10
 #define ROWS 65536      /* ended calls sorted by id before they are inserted */
 #define SPAN (4 * ROWS) /* ids a flush places directly (else it sorts) */
 #define AROWS 16384     /* allocation records a buffer holds */
@@ -146,6 +203,22 @@ struct sq {
     struct proc *procs; /* by image id */
     size_t nprocs;
     uint64_t allocs;
+    /* the run going on (one per thread id: sf_sqlout_write) */
+    struct sf_calls *e;
+    uint32_t *gmap; /* the run's engine function index -> fn index + 1 */
+    size_t capgmap;
+    uint64_t next_id; /* the last call id given */
+    struct fn *fns;
+    size_t nfns, capfns;
+    struct obj *objs; /* object.id - 1 */
+    size_t nobjs, capobjs;
+    struct sf_map objmap; /* struct sf_symobj * -> object.id */
+    struct sf_map unk;    /* unknown function id -> fn index + 1 */
+    struct sample *samples;
+    size_t nsamples, capsamples;
+    /* the symbolizer's warnings, once each across the runs */
+    char **warned;
+    size_t nwarned, capwarned;
 };
 
 #define xrealloc sf_xrealloc
@@ -196,7 +269,16 @@ static struct proc *proc_of(struct sq *s, const struct sf_image *img)
         s->nprocs = n;
     }
     struct proc *p = &s->procs[img->id];
-    p->img = img;
+    if (!p->known) {
+        p->known = 1;
+        p->pid = img->pid;
+        p->ppid = img->ppid;
+        p->flags = img->flags;
+        p->clock = img->clock;
+        p->name = sf_xstrdup(img->name ? img->name : "");
+        p->exe = sf_xstrdup(img->exe ? img->exe : "");
+        p->cmdline = sf_cmdline_join(img->cmdline, img->cmdline_len);
+    }
     return p;
 }
 
@@ -218,6 +300,68 @@ static void on_process_end(void *ctx, const struct sf_image *img, const struct s
                 : end->reason == SF_END_EXEC   ? "exec"
                 : end->reason == SF_END_SIGNAL ? "signal"
                                                : "unknown";
+}
+
+/* Each run has its own engine; a symbolizer warning is printed once. */
+static void on_warning(void *ctx, const char *msg)
+{
+    struct sq *s = ctx;
+    for (size_t i = 0; i < s->nwarned; i++)
+        if (!strcmp(s->warned[i], msg))
+            return;
+    SF_GROW(s->warned, s->nwarned, s->capwarned);
+    s->warned[s->nwarned++] = sf_xstrdup(msg);
+    fprintf(stderr, "sftrace: warning: %s\n", msg);
+}
+
+/* The function row of the run's engine function g (made when first seen;
+ * the same row for the same function in every run). */
+static uint32_t fn_of(struct sq *s, uint32_t g)
+{
+    if (g < s->capgmap && s->gmap[g])
+        return s->gmap[g] - 1;
+    const struct sf_func *f = sf_calls_func(s->e, g);
+    uint64_t *slot;
+    uint32_t oid = 0;
+    uint64_t addr;
+    if (f->obj) {
+        const struct sf_obj *o = f->obj;
+        struct sf_symobj *so = sf_syms_object(s->syms, o->path, o->build_id, o->build_id_len);
+        uint64_t *os = sf_map_get(&s->objmap, (uint64_t)(uintptr_t)so, 1);
+        if (!*os) {
+            SF_GROW(s->objs, s->nobjs, s->capobjs);
+            struct obj *ob = &s->objs[s->nobjs++];
+            memset(ob, 0, sizeof *ob);
+            ob->so = so;
+            ob->path = sf_xstrdup(o->path);
+            uint32_t bl = o->build_id_len < 64 ? o->build_id_len : 64;
+            for (uint32_t j = 0; j < bl; j++)
+                snprintf(ob->hex + 2 * j, 3, "%02x", o->build_id[j]);
+            ob->main = (o->flags & SF_OBJ_MAIN) != 0;
+            *os = s->nobjs;
+        }
+        oid = (uint32_t)*os;
+        addr = o->func_addr[f->index];
+        slot = sf_map_get(&s->objs[oid - 1].funcs, addr, 1);
+    } else {
+        addr = f->index;
+        slot = sf_map_get(&s->unk, addr, 1);
+    }
+    if (!*slot) {
+        SF_GROW(s->fns, s->nfns, s->capfns);
+        struct fn *n = &s->fns[s->nfns++];
+        memset(n, 0, sizeof *n);
+        n->name = sf_xstrndup(f->name, f->name_len);
+        n->file = f->file ? sf_xstrndup(f->file, f->file_len) : NULL;
+        n->line = f->line;
+        n->obj = oid;
+        n->addr = addr;
+        *slot = s->nfns;
+    }
+    uint32_t id = (uint32_t)(*slot - 1);
+    SF_GROW_ZERO(s->gmap, (size_t)g, s->capgmap, 1024);
+    s->gmap[g] = id + 1;
+    return id;
 }
 
 static struct thr *thr_of(struct sq *s, struct sf_cthread *t, uint64_t ns)
@@ -276,7 +420,7 @@ static void flush_calls(struct sq *s)
     for (int r = 0; r < s->nbatch && !s->failed; r++) {
         int base = full ? r * nc - k0 : -k0;
         for (int k = k0; k < NCOLS; k++) {
-            if (k == 3 && !s->batch[r][k])
+            if ((k == COL_PARENT || k == COL_PREV) && !s->batch[r][k])
                 sqlite3_bind_null(st, base + k + 1);
             else
                 sqlite3_bind_int64(st, base + k + 1, s->batch[r][k]);
@@ -438,6 +582,32 @@ static void finish_writer(struct sq *s)
     s->threaded = 0;
 }
 
+/* A call begins: it takes the next id (so ids are preorder: a thread's
+ * calls are run one thread at a time, sf_sqlout_write, and a call's
+ * descendants, which begin after it and before it ends, get the ids up to
+ * the one last given when it ends: its last_id), and becomes its function's
+ * latest call (the chain prev_call). The engine delivers begins in stack
+ * order even when they come late (--min-duration), so this is begin order. */
+static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
+{
+    struct sq *s = ctx;
+    struct thr *th = thr_of(s, t, f->start_ns);
+    SF_GROW_ZERO(th->open, (size_t)f->depth, th->capopen, 64);
+    uint64_t id = ++s->next_id;
+    uint32_t fi = fn_of(s, f->func); /* may move s->fns */
+    struct fn *fn = &s->fns[fi];
+    th->open[f->depth] = (struct open){id, fn->last};
+    fn->last = id;
+    fn->calls++;
+    if (!th->first_call)
+        th->first_call = id;
+    th->last_call = id;
+    if ((id - th->first_call) % SAMPLE == 0) {
+        SF_GROW(s->samples, s->nsamples, s->capsamples);
+        s->samples[s->nsamples++] = (struct sample){th->id, rel(s, f->start_ns), id};
+    }
+}
+
 static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
 {
     struct sq *s = ctx;
@@ -448,18 +618,20 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
     if (end > th->end)
         th->end = end;
     th->calls++;
+    const struct open *o = &th->open[c->depth];
     struct sqbuf *b = &s->buf[s->cur];
     sqlite3_int64 *v = b->rows[b->nrows++].v;
-    v[0] = (sqlite3_int64)c->id;
+    v[0] = (sqlite3_int64)o->id;
     v[1] = (sqlite3_int64)th->id;
-    v[2] = c->func;
-    v[3] = (sqlite3_int64)c->parent_id; /* 0: NULL */
+    v[2] = s->gmap[c->func] - 1;
+    v[COL_PARENT] = c->depth ? (sqlite3_int64)th->open[c->depth - 1].id : 0; /* 0: NULL */
     v[4] = c->depth;
     v[5] = rel(s, c->start_ns);
     v[6] = (sqlite3_int64)(c->end_ns - c->start_ns);
     v[7] = (sqlite3_int64)c->self_ns;
-    v[8] = (c->flags & SF_CALL_UNFINISHED) != 0;
-    v[9] = c->flags;
+    v[8] = c->flags;
+    v[9] = (sqlite3_int64)s->next_id;     /* last_id */
+    v[COL_PREV] = (sqlite3_int64)o->prev; /* 0: NULL */
     if (b->nrows == ROWS)
         submit(s);
 }
@@ -473,7 +645,7 @@ static void on_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     uint64_t call = 0; /* the innermost delivered call */
     for (uint32_t d = t->depth; d-- > 0;)
         if (t->stack[d].kept) {
-            call = t->stack[d].id;
+            call = th->open[t->stack[d].depth].id;
             break;
         }
     struct sqbuf *b = &s->buf[s->cur];
@@ -513,7 +685,8 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *str)
         sqlite3_bind_null(st, i);
 }
 
-static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_stats *cs)
+static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_stats *cs,
+                       int damaged)
 {
     sqlite3_stmt *st = prepare(s, "INSERT INTO meta VALUES (?, ?)");
     if (!st)
@@ -526,8 +699,6 @@ static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_s
         if (!i || s->thrs[i]->end > last)
             last = s->thrs[i]->end;
     }
-    struct sf_log_damage dm;
-    sf_log_damage(log, &dm);
     struct {
         const char *key;
         int64_t v;
@@ -546,7 +717,7 @@ static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_s
         {"unfinished", (int64_t)cs->unfinished},
         {"too_deep", (int64_t)cs->too_deep},
         {"lost_records", (int64_t)cs->lost},
-        {"damaged", dm.chunks || dm.ranges || dm.truncated},
+        {"damaged", damaged},
     };
     sqlite3_bind_text(st, 1, "log", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, sf_log_path(log), -1, SQLITE_TRANSIENT);
@@ -568,19 +739,17 @@ static void write_procs(struct sq *s)
         return;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct proc *p = &s->procs[i];
-        const struct sf_image *im = p->img;
-        if (!im)
+        if (!p->known)
             continue;
-        char *cmd = sf_cmdline_join(im->cmdline, im->cmdline_len);
-        sqlite3_bind_int64(st, 1, im->id);
-        sqlite3_bind_int64(st, 2, im->pid);
-        sqlite3_bind_int64(st, 3, im->ppid);
-        sqlite3_bind_text(st, 4, im->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, im->exe, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 6, cmd, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 7, (im->flags & SF_PROC_FORKED) != 0);
-        sqlite3_bind_int64(st, 8, (im->flags & SF_PROC_EXECED) != 0);
-        sqlite3_bind_text(st, 9, im->clock == SF_CLOCK_TSC ? "tsc" : "mono", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)i);
+        sqlite3_bind_int64(st, 2, p->pid);
+        sqlite3_bind_int64(st, 3, p->ppid);
+        sqlite3_bind_text(st, 4, p->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, p->exe, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, p->cmdline, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (p->flags & SF_PROC_FORKED) != 0);
+        sqlite3_bind_int64(st, 8, (p->flags & SF_PROC_EXECED) != 0);
+        sqlite3_bind_text(st, 9, p->clock == SF_CLOCK_TSC ? "tsc" : "mono", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 10, p->start);
         if (p->has_end) {
             sqlite3_bind_int64(st, 11, p->end);
@@ -591,14 +760,21 @@ static void write_procs(struct sq *s)
         }
         sq_check(s, sqlite3_step(st), "writing a process");
         sqlite3_reset(st);
-        free(cmd);
     }
     sqlite3_finalize(st);
 }
 
+static void bind_id_or_null(sqlite3_stmt *st, int i, uint64_t id)
+{
+    if (id)
+        sqlite3_bind_int64(st, i, (sqlite3_int64)id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static void write_threads(struct sq *s)
 {
-    sqlite3_stmt *st = prepare(s, "INSERT INTO thread VALUES (?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = prepare(s, "INSERT INTO thread VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return;
     for (size_t i = 0; i < s->nthrs; i++) {
@@ -612,7 +788,26 @@ static void write_threads(struct sq *s)
         sqlite3_bind_int64(st, 7, th->end);
         sqlite3_bind_int64(st, 8, th->exited);
         sqlite3_bind_int64(st, 9, (sqlite3_int64)th->calls);
+        bind_id_or_null(st, 10, th->first_call);
+        bind_id_or_null(st, 11, th->last_call);
         sq_check(s, sqlite3_step(st), "writing a thread");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
+/* The samples, made in id order: that is (thread, start_ns) order, so the
+ * WITHOUT ROWID table grows by appends. */
+static void write_samples(struct sq *s)
+{
+    sqlite3_stmt *st = prepare(s, "INSERT INTO call_sample VALUES (?,?,?)");
+    if (!st)
+        return;
+    for (size_t i = 0; i < s->nsamples && !s->failed; i++) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)s->samples[i].thread);
+        sqlite3_bind_int64(st, 2, s->samples[i].start);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)s->samples[i].id);
+        sq_check(s, sqlite3_step(st), "writing the call samples");
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
@@ -640,12 +835,7 @@ static void raw_one(void *ctx, const GElf_Sym *sym, const char *name, int rank)
         t->cap = t->cap ? 2 * t->cap : 256;
         t->v = xrealloc(t->v, t->cap * sizeof *t->v);
     }
-    char *copy = strdup(name);
-    if (!copy) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    t->v[t->n++] = (struct rawsym){sym->st_value, rank, copy};
+    t->v[t->n++] = (struct rawsym){sym->st_value, rank, sf_xstrdup(name)};
 }
 
 static int raw_cmp(const void *a, const void *b)
@@ -656,9 +846,8 @@ static int raw_cmp(const void *a, const void *b)
     return x->rank - y->rank;
 }
 
-static void raw_load(struct rawtab *t, struct sf_syms *syms, const struct sf_obj *o)
+static void raw_load(struct rawtab *t, struct sf_symobj *so)
 {
-    struct sf_symobj *so = sf_syms_object(syms, o->path, o->build_id, o->build_id_len);
     const char *file = sf_symobj_ok(so) ? sf_symobj_symfile(so) : NULL;
     int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0)
@@ -695,71 +884,191 @@ static void raw_free(struct rawtab *t)
     free(t->v);
 }
 
-static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats *out)
+static void write_funcs(struct sq *s, struct sf_sqlout_stats *out)
 {
-    sqlite3_stmt *fst = prepare(s, "INSERT INTO function VALUES (?,?,?,?,?,?,?)");
+    sqlite3_stmt *fst = prepare(s, "INSERT INTO function VALUES (?,?,?,?,?,?,?,?,?)");
     sqlite3_stmt *ost = prepare(s, "INSERT INTO object VALUES (?,?,?,?)");
     if (!fst || !ost) {
         sqlite3_finalize(fst);
         sqlite3_finalize(ost);
         return;
     }
-    struct sf_map objs = {0};  /* struct sf_obj * -> object.id */
-    struct rawtab *raw = NULL; /* [object.id - 1] */
-    uint32_t n = sf_calls_nfuncs(e);
-    for (uint32_t i = 0; i < n && !s->failed; i++) {
-        const struct sf_func *f = sf_calls_func(e, i);
-        uint64_t oid = 0;
-        if (f->obj) {
-            uint64_t *slot = sf_map_get(&objs, (uint64_t)(uintptr_t)f->obj, 1);
-            if (!*slot) {
-                *slot = objs.n;
-                char hex[2 * 64 + 1];
-                uint32_t bl = f->obj->build_id_len < 64 ? f->obj->build_id_len : 64;
-                for (uint32_t j = 0; j < bl; j++)
-                    snprintf(hex + 2 * j, 3, "%02x", f->obj->build_id[j]);
-                hex[2 * bl] = 0;
-                sqlite3_bind_int64(ost, 1, (sqlite3_int64)*slot);
-                sqlite3_bind_text(ost, 2, f->obj->path, -1, SQLITE_TRANSIENT);
-                bind_text_or_null(ost, 3, bl ? hex : NULL);
-                sqlite3_bind_int64(ost, 4, (f->obj->flags & SF_OBJ_MAIN) != 0);
-                sq_check(s, sqlite3_step(ost), "writing an object");
-                sqlite3_reset(ost);
-                out->objects++;
-                raw = xrealloc(raw, objs.n * sizeof *raw);
-                memset(&raw[objs.n - 1], 0, sizeof *raw);
-                raw_load(&raw[objs.n - 1], s->syms, f->obj);
-            }
-            oid = *slot;
-        }
-        sqlite3_bind_int64(fst, 1, i);
-        sqlite3_bind_text(fst, 2, f->name, (int)f->name_len, SQLITE_TRANSIENT);
-        bind_text_or_null(fst, 3,
-                          f->obj ? raw_find(&raw[oid - 1], f->obj->func_addr[f->index]) : NULL);
+    struct rawtab *raw = sf_xcalloc(s->nobjs + 1, sizeof *raw); /* [object.id - 1] */
+    for (size_t i = 0; i < s->nobjs && !s->failed; i++) {
+        const struct obj *ob = &s->objs[i];
+        sqlite3_bind_int64(ost, 1, (sqlite3_int64)i + 1);
+        sqlite3_bind_text(ost, 2, ob->path, -1, SQLITE_STATIC);
+        bind_text_or_null(ost, 3, ob->hex[0] ? ob->hex : NULL);
+        sqlite3_bind_int64(ost, 4, ob->main);
+        sq_check(s, sqlite3_step(ost), "writing an object");
+        sqlite3_reset(ost);
+        out->objects++;
+        raw_load(&raw[i], ob->so);
+    }
+    for (size_t i = 0; i < s->nfns && !s->failed; i++) {
+        const struct fn *f = &s->fns[i];
+        sqlite3_bind_int64(fst, 1, (sqlite3_int64)i);
+        sqlite3_bind_text(fst, 2, f->name, -1, SQLITE_STATIC);
+        bind_text_or_null(fst, 3, f->obj ? raw_find(&raw[f->obj - 1], f->addr) : NULL);
         if (f->file) {
-            sqlite3_bind_text(fst, 4, f->file, (int)f->file_len, SQLITE_TRANSIENT);
+            sqlite3_bind_text(fst, 4, f->file, -1, SQLITE_STATIC);
             sqlite3_bind_int64(fst, 5, f->line);
         } else {
             sqlite3_bind_null(fst, 4);
             sqlite3_bind_null(fst, 5);
         }
         if (f->obj) {
-            sqlite3_bind_int64(fst, 6, (sqlite3_int64)oid);
-            sqlite3_bind_int64(fst, 7, (sqlite3_int64)f->obj->func_addr[f->index]);
+            sqlite3_bind_int64(fst, 6, f->obj);
+            sqlite3_bind_int64(fst, 7, (sqlite3_int64)f->addr);
         } else {
             sqlite3_bind_null(fst, 6);
             sqlite3_bind_null(fst, 7);
         }
+        sqlite3_bind_int64(fst, 8, (sqlite3_int64)f->calls);
+        bind_id_or_null(fst, 9, f->last);
         sq_check(s, sqlite3_step(fst), "writing a function");
         sqlite3_reset(fst);
         out->functions++;
     }
-    for (size_t i = 0; i < objs.n; i++)
+    for (size_t i = 0; i < s->nobjs; i++)
         raw_free(&raw[i]);
     free(raw);
-    sf_map_free(&objs);
     sqlite3_finalize(fst);
     sqlite3_finalize(ost);
+}
+
+/* ---- the runs: one per thread id ----------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void add_stats(struct sf_calls_stats *to, const struct sf_calls_stats *r)
+{
+    to->events += r->events;
+    to->calls += r->calls;
+    to->unmatched += r->unmatched;
+    to->cut += r->cut;
+    to->unfinished += r->unfinished;
+    to->unwound += r->unwound;
+    to->too_deep += r->too_deep;
+    to->lost += r->lost;
+    to->backwards += r->backwards;
+    to->threads += r->threads;
+    to->chunks_skipped += r->chunks_skipped;
+    to->chunks_replayed += r->chunks_replayed;
+    /* every run sees every process */
+    to->processes = r->processes > to->processes ? r->processes : to->processes;
+    to->images = r->images > to->images ? r->images : to->images;
+    if (r->first_ns && (!to->first_ns || r->first_ns < to->first_ns))
+        to->first_ns = r->first_ns;
+    if (r->last_ns > to->last_ns)
+        to->last_ns = r->last_ns;
+}
+
+/* One run of the engine over log, narrowed to the thread ids tids (all of
+ * the selection's when NULL). 0, or -1 with s->err set. */
+static int run_one(struct sq *s, struct sf_log *log, const struct sf_select *sel,
+                   const uint32_t *tid, struct sf_calls_stats *st)
+{
+    static const struct sf_calls_ops ops = {
+        .process = on_process,
+        .process_end = on_process_end,
+        .thread = on_thread,
+        .thread_exit = on_thread_exit,
+        .begin = on_begin,
+        .end = on_end,
+        .ext = on_ext,
+        .warning = on_warning,
+    };
+    struct sf_select one;
+    if (sel)
+        one = *sel;
+    else
+        sf_select_init(&one);
+    if (tid) {
+        one.tids = (uint32_t *)tid;
+        one.ntids = 1;
+    }
+    s->e = sf_calls_new(log, s->syms, &one, &ops, s);
+    sf_calls_set_tick(s->e, on_tick, s);
+    if (s->gmap)
+        memset(s->gmap, 0, s->capgmap * sizeof *s->gmap);
+    int ran = sf_calls_run(s->e);
+    if (ran < 0 && !s->failed) {
+        snprintf(s->err, sizeof s->err, "%s", sf_calls_error(s->e));
+        s->failed = 1;
+    }
+    /* every function the engine knows gets its row, called or not */
+    for (uint32_t g = 0, n = sf_calls_nfuncs(s->e); g < n && !s->failed; g++)
+        fn_of(s, g);
+    struct sf_calls_stats r;
+    sf_calls_stats(s->e, &r);
+    add_stats(st, &r);
+    sf_calls_free(s->e);
+    s->e = NULL;
+    return s->failed ? -1 : 0;
+}
+
+/*
+ * The engine runs once per thread id, in tid order, each run narrowed to
+ * that tid (the engine skips other threads' chunks without decoding them),
+ * so that each thread's calls get contiguous ids (a tid reused after its
+ * thread exited: its threads one after the other). The runs share log's
+ * prescan (each has its own reader); the first run reads with log itself,
+ * which reports damage on the way. The writer thread inserts one buffer
+ * while the runs fill the next, whatever thread they are on.
+ */
+static int run_all(struct sq *s, struct sf_log *log, const struct sf_select *sel,
+                   struct sf_calls_stats *st, int *damaged)
+{
+    struct sf_map bytes = {0}; /* tid -> EVENTS bytes, from the prescan */
+    sf_log_prescan_tids(log, &bytes);
+    int pre = sf_log_prescan(log);
+    sf_log_prescan_tids(log, NULL);
+    uint32_t *tids = xrealloc(NULL, (bytes.n + 1) * sizeof *tids);
+    size_t ntids = 0;
+    for (size_t i = 0; i < bytes.cap; i++)
+        if (bytes.used[i] && (!sel || !sel->ntids || sf_select_tid(sel, (uint32_t)bytes.keys[i])))
+            tids[ntids++] = (uint32_t)bytes.keys[i];
+    sf_map_free(&bytes);
+    qsort(tids, ntids, sizeof *tids, cmp_u32);
+    int rc = 0;
+    if (pre < 0 || ntids <= 1) {
+        /* one run: a log that cannot be prescanned (the engine says why),
+         * or one thread id, or none (the processes still get their rows) */
+        rc = run_one(s, log, sel, NULL, st);
+    } else {
+        for (size_t i = 0; i < ntids && !rc; i++) {
+            struct sf_log *lg = log;
+            if (i) {
+                char err[SF_ERRLEN];
+                lg = sf_log_open(sf_log_path(log), err, sizeof err);
+                if (!lg) {
+                    snprintf(s->err, sizeof s->err, "%s", err);
+                    s->failed = 1;
+                    rc = -1;
+                    break;
+                }
+                sf_log_set_warn(lg, sf_log_warn_none, NULL); /* log reports the damage */
+                sf_log_prescan_from(lg, log);
+            }
+            rc = run_one(s, lg, sel, &tids[i], st);
+            if (i) {
+                struct sf_log_damage dm;
+                sf_log_damage(lg, &dm);
+                *damaged |= dm.chunks || dm.ranges || dm.truncated;
+                sf_log_close(lg);
+            }
+        }
+    }
+    struct sf_log_damage dm;
+    sf_log_damage(log, &dm);
+    *damaged |= dm.chunks || dm.ranges || dm.truncated;
+    free(tids);
+    return rc;
 }
 
 /* ---- the entry point ----------------------------------------------------------- */
@@ -799,7 +1108,6 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
         return -1;
     }
     double t0 = now_s();
-    struct sf_calls *e = NULL;
     /* No journal and no fsync while we write: the file is renamed into place
      * only once complete, so a crash leaves a stray temporary file at worst.
      * threads=0: the index sorts in this thread; helper threads cost more CPU
@@ -811,14 +1119,16 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     sq_exec(&s, schema, "creating the tables");
     sq_exec(&s, "BEGIN", "starting the transaction");
     if (!s.failed) {
-        static const char cols[] =
-            "(thread, function, parent, depth, start_ns, dur_ns, self_ns, unfinished, flags)";
+        static const char *const cols[2] = {
+            "(id, thread, function, parent, depth, start_ns, dur_ns, self_ns, flags, last_id, "
+            "prev_call)",
+            "(thread, function, parent, depth, start_ns, dur_ns, self_ns, flags, last_id, "
+            "prev_call)"};
         for (int d = 0; d < 2; d++) {
-            char sql[128 + BATCH * 2 * (NCOLS + 2)];
+            char sql[256 + BATCH * 2 * (NCOLS + 2)];
             int nc = NCOLS - d;
             for (int rows = 1; rows <= BATCH; rows += BATCH - 1) {
-                size_t n =
-                    (size_t)snprintf(sql, sizeof sql, "INSERT INTO call%s VALUES ", d ? cols : "");
+                size_t n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO call%s VALUES ", cols[d]);
                 for (int r = 0; r < rows; r++) {
                     n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?", r ? "," : "");
                     for (int k = 1; k < nc; k++)
@@ -831,27 +1141,13 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
         s.alloc = prepare(&s, "INSERT INTO alloc(thread, call, ts_ns, kind, size, align, ptr) "
                               "VALUES (?,?,?,?,?,?,?)");
     }
+    int damaged = 0;
     if (!s.failed) {
-        static const struct sf_calls_ops ops = {
-            .process = on_process,
-            .process_end = on_process_end,
-            .thread = on_thread,
-            .thread_exit = on_thread_exit,
-            .end = on_end,
-            .ext = on_ext,
-        };
-        e = sf_calls_new(log, syms, sel, &ops, &s);
-        sf_calls_set_tick(e, on_tick, &s);
         /* without a second CPU the writer thread would only add switches */
         s.threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
                      pthread_create(&s.writer, NULL, writer_main, &s) == 0;
-        int ran = sf_calls_run(e);
+        run_all(&s, log, sel, &out->calls, &damaged);
         finish_writer(&s); /* the writer is gone: s.err is this thread's again */
-        if (ran < 0 && !s.failed) {
-            snprintf(s.err, sizeof s.err, "%s", sf_calls_error(e));
-            s.failed = 1;
-        }
-        sf_calls_stats(e, &out->calls);
     }
     if (!s.failed)
         flush_calls(&s); /* the last, partial batch */
@@ -870,27 +1166,52 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     sqlite3_finalize(s.alloc);
     s.alloc = NULL;
     if (!s.failed) {
-        write_funcs(&s, e, out);
+        write_funcs(&s, out);
         write_threads(&s);
         write_procs(&s);
-        write_meta(&s, log, &out->calls);
+        write_samples(&s);
+        write_meta(&s, log, &out->calls, damaged);
     }
     double t1 = now_s();
     if (!s.failed) {
-        if (!(flags & SF_SQLOUT_NO_INDEXES) && sq_exec(&s, index_setup, "making the indexes") == 0)
-            sq_exec(&s, indexes, "making the indexes");
+        if (sq_exec(&s, index_setup, "making the indexes") == 0 &&
+            sq_exec(&s, indexes, "making the indexes") == 0 && (flags & SF_SQLOUT_INDEXES))
+            sq_exec(&s, call_indexes, "making the indexes");
         sq_exec(&s, views, "making the views");
         sq_exec(&s, "COMMIT", "committing");
     }
     out->insert_s = t1 - t0;
     out->index_s = now_s() - t1;
     out->allocs = s.allocs;
-    if (e)
-        sf_calls_free(e);
-    for (size_t i = 0; i < s.nthrs; i++)
+    out->damaged = damaged;
+    for (size_t i = 0; i < s.nthrs; i++) {
+        free(s.thrs[i]->open);
         free(s.thrs[i]);
+    }
     free(s.thrs);
+    for (size_t i = 0; i < s.nprocs; i++) {
+        free(s.procs[i].name);
+        free(s.procs[i].exe);
+        free(s.procs[i].cmdline);
+    }
     free(s.procs);
+    for (size_t i = 0; i < s.nfns; i++) {
+        free(s.fns[i].name);
+        free(s.fns[i].file);
+    }
+    free(s.fns);
+    for (size_t i = 0; i < s.nobjs; i++) {
+        free(s.objs[i].path);
+        sf_map_free(&s.objs[i].funcs);
+    }
+    free(s.objs);
+    sf_map_free(&s.objmap);
+    sf_map_free(&s.unk);
+    free(s.gmap);
+    free(s.samples);
+    for (size_t i = 0; i < s.nwarned; i++)
+        free(s.warned[i]);
+    free(s.warned);
     rc = sqlite3_close(s.db);
     if (rc != SQLITE_OK && !s.failed) {
         snprintf(s.err, sizeof s.err, "closing: %s", sqlite3_errstr(rc));
