@@ -15,7 +15,7 @@
  * flush (a thread's stack) come later, out of order. That alone takes
  * about a third off the inserts. A run of dense ids (the next id each time)
  * goes in without its id, as SQLite's next rowid, which it appends without
- * searching the table for the id (flush_calls).
+ * searching the table for the id (insert_calls).
  *
  * Two threads: the engine (reading, decoding, the calls) fills one buffer
  * of ended calls and allocation records while a writer thread inserts the
@@ -170,31 +170,43 @@ struct crow {
     sqlite3_int64 v[NCOLS];
 };
 
+/* A run of calls to insert with one kind of statement: dense (each id the
+ * largest so far + 1: the id is left out, SQLite takes the next rowid) or
+ * not (the id bound). */
+struct run {
+    size_t off, n;     /* values in sqbuf.flat, rows */
+    sqlite3_int64 id0; /* the id of its first row */
+    int dense;
+};
+
 /* What the engine hands the writer: ended calls and allocation records
- * (thread, call or 0, ts, kind, size, align, ptr). */
+ * (thread, call or 0, ts, kind, size, align, ptr). Before the hand-over the
+ * engine's thread puts the calls in id order and lays them out as the
+ * INSERTs bind them (plan_rows), so that the writer only binds and steps. */
 struct sqbuf {
-    struct crow *rows; /* [ROWS] */
+    struct crow *rows; /* [ROWS], as the calls ended */
     size_t nrows;
     struct crow *arows; /* [AROWS] */
     size_t narows;
+    sqlite3_int64 *flat; /* [ROWS * NCOLS]: the rows' values in id order */
+    struct run *runs;    /* [ROWS] */
+    size_t nruns;
 };
 
 struct sq {
     sqlite3 *db;
     struct sf_syms *syms;
     /* [0]: the id bound (call: BATCH rows, call1: one); [1]: the id left
-     * to SQLite (the next rowid: for a run of dense ids, flush_calls) */
+     * to SQLite (the next rowid: for a run of dense ids, insert_calls) */
     sqlite3_stmt *call[2], *call1[2], *alloc;
-    sqlite3_int64 batch[BATCH][NCOLS]; /* calls waiting for the next INSERT */
-    int nbatch, dense;                 /* dense: the batch's ids follow maxid */
-    sqlite3_int64 maxid;               /* the largest call id inserted */
-    struct sqbuf buf[2];               /* the engine fills buf[cur], the writer inserts the other */
+    sqlite3_int64 maxid; /* the largest call id planned (plan_rows) */
+    struct sqbuf buf[2]; /* the engine fills buf[cur], the writer inserts the other */
     int cur;
     pthread_t writer;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int threaded, queued, busy, stop; /* queued: index + 1 of a buffer to insert */
-    uint32_t *slot;                   /* [SPAN] flush_rows: row + 1 by id - the smallest id */
+    uint32_t *slot;                   /* [SPAN] plan_rows: row + 1 by id - the smallest id */
     int64_t t0;                       /* create_mono_ns */
     _Atomic int failed;               /* set by either thread */
     char err[512];
@@ -219,9 +231,17 @@ struct sq {
     /* the symbolizer's warnings, once each across the runs */
     char **warned;
     size_t nwarned, capwarned;
+    double writer_cpu; /* the writer thread's CPU time, s */
 };
 
 #define xrealloc sf_xrealloc
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static double now_s(void)
 {
@@ -406,36 +426,42 @@ static void on_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
     t->user = NULL; /* a tid seen again is a new thread */
 }
 
-/* Insert the waiting calls: one statement of BATCH rows, or (a batch cut
- * short) one statement per row. A parent of 0 is NULL. A dense batch (each
- * id the largest so far + 1: nearly every batch) leaves the id out, so
- * that SQLite takes the next rowid itself: it then appends without the
- * search of the table's B-tree for the given id, which is a third of the
- * cost of an insert (docs/sqlite.md, Speed); sqlite3_last_insert_rowid
- * checks that the ids came out as ours. */
-static void flush_calls(struct sq *s)
+/* Insert a buffer's calls, as plan_rows laid them out: statements of
+ * BATCH rows, and one-row statements for the rest of a run. A parent or
+ * prev_call of 0 is NULL. A dense run leaves the id out, so that SQLite
+ * takes the next rowid itself: it then appends without the search of the
+ * table's B-tree for the given id, which is a third of the cost of an
+ * insert (docs/sqlite.md, Speed); sqlite3_last_insert_rowid checks that
+ * the ids came out as ours. This is all the writer thread does for a call
+ * besides SQLite's own work. */
+static void insert_calls(struct sq *s, const struct sqbuf *b)
 {
-    int d = s->dense, full = s->nbatch == BATCH, k0 = d ? 1 : 0, nc = NCOLS - k0;
-    sqlite3_stmt *st = full ? s->call[d] : s->call1[d];
-    for (int r = 0; r < s->nbatch && !s->failed; r++) {
-        int base = full ? r * nc - k0 : -k0;
-        for (int k = k0; k < NCOLS; k++) {
-            if ((k == COL_PARENT || k == COL_PREV) && !s->batch[r][k])
-                sqlite3_bind_null(st, base + k + 1);
-            else
-                sqlite3_bind_int64(st, base + k + 1, s->batch[r][k]);
-        }
-        if (!full || r == BATCH - 1) {
+    for (size_t ri = 0; ri < b->nruns && !s->failed; ri++) {
+        const struct run *ru = &b->runs[ri];
+        int d = ru->dense, nc = NCOLS - d;
+        const sqlite3_int64 *v = b->flat + ru->off;
+        for (size_t r = 0; r < ru->n && !s->failed;) {
+            int full = ru->n - r >= BATCH, rows = full ? BATCH : 1;
+            sqlite3_stmt *st = full ? s->call[d] : s->call1[d];
+            for (int i = 0, p = 1; i < rows; i++, v += nc)
+                for (int k = 0; k < nc; k++, p++) {
+                    int col = k + d;
+                    if ((col == COL_PARENT || col == COL_PREV) && !v[k])
+                        sqlite3_bind_null(st, p);
+                    else
+                        sqlite3_bind_int64(st, p, v[k]);
+                }
+            r += (size_t)rows;
             sq_check(s, sqlite3_step(st), "inserting calls");
             sqlite3_reset(st);
-            if (d && !s->failed && sqlite3_last_insert_rowid(s->db) != s->batch[r][0]) {
-                snprintf(s->err, sizeof s->err, "call %lld went in as row %lld",
-                         (long long)s->batch[r][0], (long long)sqlite3_last_insert_rowid(s->db));
+            sqlite3_int64 want = d ? ru->id0 + (sqlite3_int64)r - 1 : 0;
+            if (d && !s->failed && sqlite3_last_insert_rowid(s->db) != want) {
+                snprintf(s->err, sizeof s->err, "call %lld went in as row %lld", (long long)want,
+                         (long long)sqlite3_last_insert_rowid(s->db));
                 s->failed = 1;
             }
         }
     }
-    s->nbatch = 0;
 }
 
 static int by_id(const void *a, const void *b)
@@ -444,28 +470,30 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void batch_row(struct sq *s, const struct crow *r)
+static void plan_row(struct sq *s, struct sqbuf *b, const struct crow *r, size_t *off)
 {
     sqlite3_int64 id = r->v[0];
     int d = id == s->maxid + 1;
-    if (s->nbatch && d != s->dense)
-        flush_calls(s);
-    s->dense = d;
     if (id > s->maxid)
         s->maxid = id;
-    memcpy(s->batch[s->nbatch++], r->v, sizeof r->v);
-    if (s->nbatch == BATCH)
-        flush_calls(s);
+    if (!b->nruns || b->runs[b->nruns - 1].dense != d)
+        b->runs[b->nruns++] = (struct run){*off, 0, id, d};
+    b->runs[b->nruns - 1].n++;
+    memcpy(b->flat + *off, r->v + d, (NCOLS - (size_t)d) * sizeof *r->v);
+    *off += NCOLS - (size_t)d;
 }
 
-/* The buffered calls, by id, into batches (all of them: at the end). Ids
- * are unique and nearly dense (they count calls as they begin), so when the
- * buffer's ids span at most SPAN they are placed by id - min in one pass,
- * without a sort (qsort of the 80-byte rows was a tenth of the conversion);
- * a flush that holds a long-open call (a thread's root) sorts. */
-static void flush_rows(struct sq *s, struct sqbuf *b)
+/* On the engine's thread, before the hand-over: the buffered calls in id
+ * order, laid out in runs for insert_calls. Ids are unique and nearly dense
+ * (they count calls as they begin), so when the buffer's ids span at most
+ * SPAN they are placed by id - min in one pass, without a sort (qsort of
+ * the 80-byte rows was a tenth of the conversion); a buffer that holds a
+ * long-open call (a thread's root) sorts. */
+static void plan_rows(struct sq *s, struct sqbuf *b)
 {
     sqlite3_int64 lo = INT64_MAX, hi = INT64_MIN;
+    size_t off = 0;
+    b->nruns = 0;
     for (size_t i = 0; i < b->nrows; i++) {
         sqlite3_int64 id = b->rows[i].v[0];
         lo = id < lo ? id : lo;
@@ -476,13 +504,13 @@ static void flush_rows(struct sq *s, struct sqbuf *b)
         memset(s->slot, 0, span * sizeof *s->slot);
         for (size_t i = 0; i < b->nrows; i++)
             s->slot[b->rows[i].v[0] - lo] = (uint32_t)i + 1;
-        for (size_t k = 0; k < span && !s->failed; k++)
+        for (size_t k = 0; k < span; k++)
             if (s->slot[k])
-                batch_row(s, &b->rows[s->slot[k] - 1]);
+                plan_row(s, b, &b->rows[s->slot[k] - 1], &off);
     } else {
         qsort(b->rows, b->nrows, sizeof *b->rows, by_id);
-        for (size_t i = 0; i < b->nrows && !s->failed; i++)
-            batch_row(s, &b->rows[i]);
+        for (size_t i = 0; i < b->nrows; i++)
+            plan_row(s, b, &b->rows[i], &off);
     }
     b->nrows = 0;
 }
@@ -513,7 +541,8 @@ static void insert_allocs(struct sq *s, struct sqbuf *b)
 
 static void insert_buf(struct sq *s, struct sqbuf *b)
 {
-    flush_rows(s, b);
+    insert_calls(s, b);
+    b->nruns = 0;
     insert_allocs(s, b);
 }
 
@@ -536,6 +565,7 @@ static void *writer_main(void *arg)
         pthread_cond_broadcast(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
+    s->writer_cpu = thread_cpu_s();
     return NULL;
 }
 
@@ -555,6 +585,7 @@ static void submit(struct sq *s)
     struct sqbuf *b = &s->buf[s->cur];
     if (!b->nrows && !b->narows)
         return;
+    plan_rows(s, b);
     if (!s->threaded) {
         insert_buf(s, b);
         return;
@@ -1095,6 +1126,8 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     for (int i = 0; i < 2; i++) {
         s.buf[i].rows = xrealloc(NULL, ROWS * sizeof *s.buf[i].rows);
         s.buf[i].arows = xrealloc(NULL, AROWS * sizeof *s.buf[i].arows);
+        s.buf[i].flat = xrealloc(NULL, ROWS * NCOLS * sizeof *s.buf[i].flat);
+        s.buf[i].runs = xrealloc(NULL, ROWS * sizeof *s.buf[i].runs);
     }
     s.slot = xrealloc(NULL, SPAN * sizeof *s.slot);
     pthread_mutex_init(&s.mu, NULL);
@@ -1142,6 +1175,7 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
                               "VALUES (?,?,?,?,?,?,?)");
     }
     int damaged = 0;
+    double cpu0 = thread_cpu_s();
     if (!s.failed) {
         /* without a second CPU the writer thread would only add switches */
         s.threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
@@ -1149,11 +1183,13 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
         run_all(&s, log, sel, &out->calls, &damaged);
         finish_writer(&s); /* the writer is gone: s.err is this thread's again */
     }
-    if (!s.failed)
-        flush_calls(&s); /* the last, partial batch */
+    out->engine_cpu_s = thread_cpu_s() - cpu0;
+    out->writer_cpu_s = s.writer_cpu;
     for (int i = 0; i < 2; i++) {
         free(s.buf[i].rows);
         free(s.buf[i].arows);
+        free(s.buf[i].flat);
+        free(s.buf[i].runs);
     }
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.cv);

@@ -32,9 +32,12 @@ struct sf_sqlout_stats {
     uint64_t functions, objects; /* rows of function, object */
     uint64_t bytes;              /* size of the database */
     double insert_s, index_s;    /* time spent reading + inserting, making indexes */
-    int damaged;                 /* a reader skipped damage (some of which log's
-                                    sf_log_summary may not know: the runs of
-                                    other threads read with readers of their own) */
+    /* CPU time of the load: the calling thread (the engine; with one CPU
+     * the inserts too), the writer thread (the inserts; 0 without one) */
+    double engine_cpu_s, writer_cpu_s;
+    int damaged; /* a reader skipped damage (some of which log's
+                    sf_log_summary may not know: the runs of
+                    other threads read with readers of their own) */
 };
 
 /*
