@@ -955,10 +955,10 @@ int cmd_convert(int argc, char **argv)
             fprintf(stderr,
                     "sftrace convert: %" PRIu64 " calls, %" PRIu64 " threads, %" PRIu64
                     " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the %s"
-                    " (CPU: engine %.2f s, inserts %.2f s)\n",
+                    " (CPU: engine %.2f s in %zu run%s, inserts %.2f s)\n",
                     sq.calls.calls, sq.calls.threads, sq.functions, outpath, sq.bytes, sq.insert_s,
                     sq.index_s, indexes ? "indexes" : "views and small indexes", sq.engine_cpu_s,
-                    sq.writer_cpu_s);
+                    sq.runs, sq.runs == 1 ? "" : "s", sq.writer_cpu_s);
         goto done;
     }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);

@@ -231,7 +231,10 @@ struct sq {
     /* the symbolizer's warnings, once each across the runs */
     char **warned;
     size_t nwarned, capwarned;
-    double writer_cpu; /* the writer thread's CPU time, s */
+    double writer_cpu;    /* the writer thread's CPU time, s */
+    struct thr *begun;    /* the thread of the last call begun */
+    uint64_t interleaved; /* begins on a thread after another's (never, see run_all) */
+    size_t runs;          /* engine runs */
 };
 
 #define xrealloc sf_xrealloc
@@ -625,6 +628,11 @@ static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
     struct thr *th = thr_of(s, t, f->start_ns);
     SF_GROW_ZERO(th->open, (size_t)f->depth, th->capopen, 64);
     uint64_t id = ++s->next_id;
+    if (th != s->begun) { /* another thread's calls began since this one's */
+        if (th->first_call)
+            s->interleaved++;
+        s->begun = th;
+    }
     uint32_t fi = fn_of(s, f->func); /* may move s->fns */
     struct fn *fn = &s->fns[fi];
     th->open[f->depth] = (struct open){id, fn->last};
@@ -661,7 +669,7 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
     v[6] = (sqlite3_int64)(c->end_ns - c->start_ns);
     v[7] = (sqlite3_int64)c->self_ns;
     v[8] = c->flags;
-    v[9] = (sqlite3_int64)s->next_id;     /* last_id */
+    v[9] = (sqlite3_int64)th->last_call;  /* last_id: its thread's calls begun since are beneath */
     v[COL_PREV] = (sqlite3_int64)o->prev; /* 0: NULL */
     if (b->nrows == ROWS)
         submit(s);
@@ -999,10 +1007,10 @@ static void add_stats(struct sf_calls_stats *to, const struct sf_calls_stats *r)
         to->last_ns = r->last_ns;
 }
 
-/* One run of the engine over log, narrowed to the thread ids tids (all of
- * the selection's when NULL). 0, or -1 with s->err set. */
+/* One run of the engine over log, narrowed to the thread ids tids[ntids]
+ * (sorted; all of the selection's when NULL). 0, or -1 with s->err set. */
 static int run_one(struct sq *s, struct sf_log *log, const struct sf_select *sel,
-                   const uint32_t *tid, struct sf_calls_stats *st)
+                   const uint32_t *tids, size_t ntids, struct sf_calls_stats *st)
 {
     static const struct sf_calls_ops ops = {
         .process = on_process,
@@ -1019,9 +1027,9 @@ static int run_one(struct sq *s, struct sf_log *log, const struct sf_select *sel
         one = *sel;
     else
         sf_select_init(&one);
-    if (tid) {
-        one.tids = (uint32_t *)tid;
-        one.ntids = 1;
+    if (tids) {
+        one.tids = (uint32_t *)tids;
+        one.ntids = ntids;
     }
     s->e = sf_calls_new(log, s->syms, &one, &ops, s);
     sf_calls_set_tick(s->e, on_tick, s);
@@ -1043,62 +1051,145 @@ static int run_one(struct sq *s, struct sf_log *log, const struct sf_select *sel
     return s->failed ? -1 : 0;
 }
 
+/* A thread id's EVENTS chunks: the file offsets of its first and last. */
+struct span {
+    uint32_t tid;
+    uint64_t first, last;
+};
+
+struct spans {
+    struct span *v;
+    size_t n, cap;
+    struct sf_map idx; /* tid -> v index + 1 */
+};
+
+static int span_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct spans *sp = ctx;
+    uint32_t tid = c->u.events->tid;
+    uint64_t *slot = sf_map_get(&sp->idx, tid, 1);
+    if (!*slot) {
+        SF_GROW(sp->v, sp->n, sp->cap);
+        sp->v[sp->n++] = (struct span){tid, c->offset, c->offset};
+        *slot = sp->n;
+    } else {
+        sp->v[*slot - 1].last = c->offset;
+    }
+    return 1; /* the records are not read */
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* A reader of log's file that takes log's prescan (log reports the damage). */
+static struct sf_log *reopen(struct sq *s, struct sf_log *log)
+{
+    char err[SF_ERRLEN];
+    struct sf_log *lg = sf_log_open(sf_log_path(log), err, sizeof err);
+    if (!lg) {
+        snprintf(s->err, sizeof s->err, "%s", err);
+        s->failed = 1;
+        return NULL;
+    }
+    sf_log_set_warn(lg, sf_log_warn_none, NULL);
+    sf_log_prescan_from(lg, log);
+    return lg;
+}
+
+static void close_run_log(struct sf_log *lg, int *damaged)
+{
+    struct sf_log_damage dm;
+    sf_log_damage(lg, &dm);
+    *damaged |= dm.chunks || dm.ranges || dm.truncated;
+    sf_log_close(lg);
+}
+
 /*
- * The engine runs once per thread id, in tid order, each run narrowed to
- * that tid (the engine skips other threads' chunks without decoding them),
- * so that each thread's calls get contiguous ids (a tid reused after its
- * thread exited: its threads one after the other). The runs share log's
- * prescan (each has its own reader); the first run reads with log itself,
- * which reports damage on the way. The writer thread inserts one buffer
- * while the runs fill the next, whatever thread they are on.
+ * Each thread's calls get contiguous ids because the engine runs over
+ * groups of thread ids whose EVENTS chunks do not interleave in the file:
+ * it delivers the calls of different threads in chunk order, and a
+ * thread's calls begin only while its own chunks are read, so within a
+ * group one thread's calls all begin before the next one's first. One
+ * pass over the chunk headers (no records read) finds each tid's first and
+ * last chunk; tids go, in the order of their first chunk, into the first
+ * group whose last chunk comes before it (threads that ran one after the
+ * other share a run: 1,000 short threads, four at a time, make about four
+ * runs, not 1,000). With a time range the engine begins the calls open at
+ * its start where it likes, so there each tid has a run of its own. The
+ * runs share log's prescan (each has its own reader; the first reads with
+ * log itself, which reports damage on the way); the writer thread inserts
+ * one buffer while the runs fill the next, whatever thread they are on.
+ * on_begin counts any begin that breaks the rule (s->interleaved).
  */
 static int run_all(struct sq *s, struct sf_log *log, const struct sf_select *sel,
                    struct sf_calls_stats *st, int *damaged)
 {
-    struct sf_map bytes = {0}; /* tid -> EVENTS bytes, from the prescan */
-    sf_log_prescan_tids(log, &bytes);
-    int pre = sf_log_prescan(log);
-    sf_log_prescan_tids(log, NULL);
-    uint32_t *tids = xrealloc(NULL, (bytes.n + 1) * sizeof *tids);
-    size_t ntids = 0;
-    for (size_t i = 0; i < bytes.cap; i++)
-        if (bytes.used[i] && (!sel || !sel->ntids || sf_select_tid(sel, (uint32_t)bytes.keys[i])))
-            tids[ntids++] = (uint32_t)bytes.keys[i];
-    sf_map_free(&bytes);
-    qsort(tids, ntids, sizeof *tids, cmp_u32);
-    int rc = 0;
-    if (pre < 0 || ntids <= 1) {
+    struct spans sp = {0};
+    int rc = 0, pre = sf_log_prescan(log);
+    if (pre == 0) {
+        struct sf_log *lg = reopen(s, log);
+        if (!lg)
+            return -1;
+        sf_log_set_skip(lg, span_skip, &sp);
+        struct sf_chunkv c;
+        while (sf_log_next(lg, &c) > 0)
+            ;
+        close_run_log(lg, damaged);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < sp.n; i++)
+        if (!sel || !sel->ntids || sf_select_tid(sel, sp.v[i].tid))
+            sp.v[n++] = sp.v[i];
+    qsort(sp.v, n, sizeof *sp.v, by_first);
+    /* the groups: the last chunk of each, and each span's group */
+    size_t ng = 0;
+    uint64_t *gend = xrealloc(NULL, (n + 1) * sizeof *gend);
+    size_t *gof = xrealloc(NULL, (n + 1) * sizeof *gof);
+    int alone = sel && sel->has_range;
+    for (size_t i = 0; i < n; i++) {
+        size_t g = 0;
+        while (g < ng && (alone || gend[g] >= sp.v[i].first))
+            g++;
+        if (g == ng)
+            ng++;
+        gend[g] = sp.v[i].last;
+        gof[i] = g;
+    }
+    uint32_t *tids = xrealloc(NULL, (n + 1) * sizeof *tids);
+    if (pre < 0 || n <= 1) {
         /* one run: a log that cannot be prescanned (the engine says why),
          * or one thread id, or none (the processes still get their rows) */
-        rc = run_one(s, log, sel, NULL, st);
+        ng = 1;
+        rc = run_one(s, log, sel, NULL, 0, st);
     } else {
-        for (size_t i = 0; i < ntids && !rc; i++) {
-            struct sf_log *lg = log;
-            if (i) {
-                char err[SF_ERRLEN];
-                lg = sf_log_open(sf_log_path(log), err, sizeof err);
-                if (!lg) {
-                    snprintf(s->err, sizeof s->err, "%s", err);
-                    s->failed = 1;
-                    rc = -1;
-                    break;
-                }
-                sf_log_set_warn(lg, sf_log_warn_none, NULL); /* log reports the damage */
-                sf_log_prescan_from(lg, log);
+        for (size_t g = 0; g < ng && !rc; g++) {
+            size_t nt = 0;
+            for (size_t i = 0; i < n; i++)
+                if (gof[i] == g)
+                    tids[nt++] = sp.v[i].tid;
+            qsort(tids, nt, sizeof *tids, cmp_u32); /* as sf_select keeps them */
+            struct sf_log *lg = g ? reopen(s, log) : log;
+            if (!lg) {
+                rc = -1;
+                break;
             }
-            rc = run_one(s, lg, sel, &tids[i], st);
-            if (i) {
-                struct sf_log_damage dm;
-                sf_log_damage(lg, &dm);
-                *damaged |= dm.chunks || dm.ranges || dm.truncated;
-                sf_log_close(lg);
-            }
+            rc = run_one(s, lg, sel, tids, nt, st);
+            if (g)
+                close_run_log(lg, damaged);
         }
     }
     struct sf_log_damage dm;
     sf_log_damage(log, &dm);
     *damaged |= dm.chunks || dm.ranges || dm.truncated;
+    s->runs = ng;
     free(tids);
+    free(gend);
+    free(gof);
+    free(sp.v);
+    sf_map_free(&sp.idx);
     return rc;
 }
 
@@ -1181,9 +1272,15 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
         s.threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
                      pthread_create(&s.writer, NULL, writer_main, &s) == 0;
         run_all(&s, log, sel, &out->calls, &damaged);
+        if (s.interleaved) /* not seen: a thread's calls begin while its chunks are read */
+            fprintf(stderr,
+                    "sftrace: warning: %" PRIu64 " calls began on a thread after another "
+                    "thread's calls had begun: thread.first_call..last_call ranges overlap\n",
+                    s.interleaved);
         finish_writer(&s); /* the writer is gone: s.err is this thread's again */
     }
     out->engine_cpu_s = thread_cpu_s() - cpu0;
+    out->runs = s.runs;
     out->writer_cpu_s = s.writer_cpu;
     for (int i = 0; i < 2; i++) {
         free(s.buf[i].rows);

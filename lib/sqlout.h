@@ -35,6 +35,7 @@ struct sf_sqlout_stats {
     /* CPU time of the load: the calling thread (the engine; with one CPU
      * the inserts too), the writer thread (the inserts; 0 without one) */
     double engine_cpu_s, writer_cpu_s;
+    size_t runs; /* engine runs (groups of threads whose chunks do not interleave) */
     int damaged; /* a reader skipped damage (some of which log's
                     sf_log_summary may not know: the runs of
                     other threads read with readers of their own) */

@@ -367,10 +367,8 @@ def test_threads():
     assert int(got[main_tid][3]) == main_calls, got[main_tid]
     assert _one(db, "SELECT count(*) FROM thread") == 6
     assert _one(db, "SELECT count(DISTINCT pid) FROM thread") == 1
-    # each thread's calls a contiguous range of ids, by tid
+    # each thread's calls a contiguous range of ids
     _check_layout(db)
-    tids = [int(r[0]) for r in _sql(db, "SELECT tid FROM thread ORDER BY id")]
-    assert tids == sorted(tids), tids
     # every work_leaf call's parent is a worker call on the same thread
     assert _one(db, "SELECT count(*) FROM call c JOIN call p ON p.id = c.parent WHERE "
                     "c.function = (SELECT id FROM function WHERE name = 'work_leaf') AND "
@@ -700,13 +698,16 @@ def test_mangled_names():
 def test_layout_tid_reused_tail_cross_thread_free():
     """A synthesized log of known structure: tid 9 runs f1 > (f2, which
     tail-calls f3), exits, and comes back as a new thread (f2 > f3, f2 left
-    open at the end); tid 8 runs f1, then f2 between. Threads are numbered
-    by tid, a reused tid's threads in time order, and the ids, last_id,
-    prev_call, first_call / last_call are exactly the ones worked out here.
-    Allocation records: a block allocated on tid 9 and freed later on tid 8
-    (whose rows come first: a smaller id), one freed on tid 9 before tid 8
-    allocates the same address again (a larger id, an earlier time); query
-    10 of docs/sqlite.md takes time order, so exactly the last is left."""
+    open at the end); tid 8's chunk comes between them (f1, then f2), and
+    tid 30's after them (f1). The engine runs over groups of tids whose
+    chunks do not interleave (lib/sqlout.c, run_all): 9 and 30 in one run,
+    8 in another, so the threads are numbered 9, 9 again, 30, 8, and the
+    ids, last_id, prev_call, first_call / last_call are exactly the ones
+    worked out here. Allocation records: a block allocated on tid 8 and
+    freed on tid 9 later in time but with a smaller id (tid 9's rows come
+    first), one allocated on 9 and freed on 8, one freed on 9 before 8
+    allocates the same address again; query 10 of docs/sqlite.md takes time
+    order, so exactly the last is left."""
     _need()
     import logsynth as ls
     exe = tl.build_c("recursion.c")
@@ -730,36 +731,45 @@ def test_layout_tid_reused_tail_cross_thread_free():
            ("alloc", 302, ls.ALLOC, 48, 16, C), ("exit", 304, f2)])
     ev(9, [("entry", 200, f2), ("entry", 210, f3), ("alloc", 215, ls.FREE, 0, 0, A),
            ("exit", 220, f3)])
-    log.end(7, mono_ns=400)
+    ev(30, [("entry", 350, f1), ("exit", 360, f1)])
+    log.end(7, mono_ns=500)
     path = log.write(os.path.join(_dir(), "layout.sft"))
     db = os.path.join(_dir(), "layout.db")
     for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
-        _convert(path, db, sftrace=sf)
+        p = _convert(path, db, sftrace=sf)
+        assert "in 2 runs" in p.stderr, p.stderr
         calls = _check_layout(db)
         byaddr = {int(r[1]): int(r[0]) for r in _sql(db, "SELECT id, address FROM function")}
         fn = {k: byaddr[funcs[k - 1]] for k in (f1, f2, f3)}
         assert _sql(db, "SELECT id, tid, calls, first_call, last_call FROM thread ORDER BY id") == \
-            [["1", "8", "2", "1", "2"], ["2", "9", "3", "3", "5"], ["3", "9", "2", "6", "7"]]
+            [["1", "9", "3", "1", "3"], ["2", "9", "2", "4", "5"], ["3", "30", "1", "6", "6"],
+             ["4", "8", "2", "7", "8"]], _sql(db, "SELECT * FROM thread")
         got = [(c["function"], c["parent"], c["depth"], c["start_ns"], c["last_id"],
                 c["prev_call"], c["flags"] & 3) for c in calls.values()]
-        want = [(fn[f1], None, 0, 105, 1, None, 0), (fn[f2], None, 0, 300, 2, None, 0),
-                (fn[f1], None, 0, 100, 5, 1, 0), (fn[f2], 3, 1, 110, 4, 2, 2),
-                (fn[f3], 3, 1, 121, 5, None, 0),
-                (fn[f2], None, 0, 200, 7, 4, 1), (fn[f3], 6, 1, 210, 7, 5, 0)]
+        want = [(fn[f1], None, 0, 100, 3, None, 0), (fn[f2], 1, 1, 110, 2, None, 2),
+                (fn[f3], 1, 1, 121, 3, None, 0),
+                (fn[f2], None, 0, 200, 5, 2, 1), (fn[f3], 4, 1, 210, 5, 3, 0),
+                (fn[f1], None, 0, 350, 6, 1, 0),
+                (fn[f1], None, 0, 105, 7, 6, 0), (fn[f2], None, 0, 300, 8, 4, 0)]
         assert got == want, (got, want)
         assert _sql(db, "SELECT id, calls, last_call FROM function WHERE calls > 0 ORDER BY id") \
-            == sorted([[str(fn[f1]), "2", "3"], [str(fn[f2]), "3", "6"],
-                       [str(fn[f3]), "2", "7"]])
+            == sorted([[str(fn[f1]), "3", "7"], [str(fn[f2]), "3", "8"],
+                       [str(fn[f3]), "2", "5"]])
         allocs = _sql(db, "SELECT thread, call, ts_ns, kind, ptr FROM alloc ORDER BY id")
-        assert allocs == [["1", "1", "106", "alloc", str(A)], ["1", "2", "301", "free", str(B)],
-                          ["1", "2", "302", "alloc", str(C)], ["2", "4", "115", "alloc", str(B)],
-                          ["2", "5", "125", "free", str(C)], ["3", "7", "215", "free", str(A)]], \
+        assert allocs == [["1", "2", "115", "alloc", str(B)], ["1", "3", "125", "free", str(C)],
+                          ["2", "5", "215", "free", str(A)], ["4", "7", "106", "alloc", str(A)],
+                          ["4", "8", "301", "free", str(B)], ["4", "8", "302", "alloc", str(C)]], \
             allocs
         q10 = _doc_queries()[9]
         _check_plan(db, 10, q10)
         name2 = _one(db, "SELECT name FROM function WHERE id = %d" % fn[f2])
         assert _sql(db, q10) == [[name2, "1", "48"]], _sql(db, q10)
-        # and the timeline query (8) of thread 2 over [0, 125]: its three calls
-        q8 = _doc_queries()[7].replace("thread = 1", "thread = 2").replace(
-            "id = 1", "id = 2").replace("1000000000", "125")
+        # in id order block A would look still allocated (its free has the smaller id)
+        old = q10.replace("(b.ts_ns, b.id) > (a.ts_ns, a.id)", "b.id > a.id")
+        assert old != q10 and len(_sql(db, old)) == 2, _sql(db, old)
+        # the timeline query (8) of thread 1 over [0, 125]: its three calls
+        q8 = _doc_queries()[7].replace("1000000000", "125")
         assert [r[0] for r in _sql(db, q8)] == ["100", "110", "121"], _sql(db, q8)
+        # query 5: outermost calls per thread
+        busy = {r[1]: r[4] for r in _sql(db, _doc_queries()[4])}
+        assert busy["30"] == "10", busy
