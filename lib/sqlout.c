@@ -168,7 +168,7 @@ struct sample {
     uint64_t id;
 };
 
-#define BATCH 64     /* calls per INSERT statement (a multi-row VALUES) */
+#define BATCH 256    /* calls per INSERT statement (a multi-row VALUES; 64: 2-3 % more CPU) */
 #define NCOLS 11     /* columns of table call that are stored (not unfinished) */
 #define COL_PARENT 3 /* of them: 0 is NULL */
 #define COL_PREV 10
