@@ -369,6 +369,20 @@ def test_threads():
     assert _one(db, "SELECT count(DISTINCT pid) FROM thread") == 1
     # each thread's calls a contiguous range of ids
     _check_layout(db)
+    # a time range: each tid has an engine run of its own (lib/sqlout.c,
+    # run_all), the layout holds, and the calls are those that overlap it
+    span = _one(db, "SELECT max(start_ns + dur_ns) - min(start_ns) FROM call")
+    t0 = _one(db, "SELECT min(start_ns) FROM call")
+    first = _one(db, "SELECT value FROM meta WHERE key = 'first_ns'")
+    lo, hi = t0 - first + span // 3, t0 - first + 2 * span // 3
+    win = os.path.join(_dir(), "threads_win.db")
+    q = _convert(log, win, extra=["--time-range", "%d,%d" % (lo, hi)])
+    nthreads = _one(win, "SELECT count(*) FROM thread")
+    assert "in %d runs" % nthreads in q.stderr or nthreads == 1, q.stderr
+    _check_layout(win)
+    want = _one(db, "SELECT count(*) FROM call WHERE start_ns <= %d AND start_ns + dur_ns >= %d"
+                % (first + hi, first + lo))
+    assert _one(win, "SELECT count(*) FROM call") == want > 0, want
     # every work_leaf call's parent is a worker call on the same thread
     assert _one(db, "SELECT count(*) FROM call c JOIN call p ON p.id = c.parent WHERE "
                     "c.function = (SELECT id FROM function WHERE name = 'work_leaf') AND "
