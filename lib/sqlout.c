@@ -910,7 +910,8 @@ static void raw_load(struct rawtab *t, struct sf_symobj *so)
         elf_end(elf);
     }
     close(fd);
-    qsort(t->v, t->n, sizeof *t->v, raw_cmp);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof *t->v, raw_cmp);
 }
 
 static const char *raw_find(const struct rawtab *t, uint64_t addr)
@@ -1153,7 +1154,8 @@ static int run_all(struct sq *s, struct sf_log *log, const struct sf_select *sel
     for (size_t i = 0; i < sp.n; i++)
         if (!sel || !sel->ntids || sf_select_tid(sel, sp.v[i].tid))
             sp.v[n++] = sp.v[i];
-    qsort(sp.v, n, sizeof *sp.v, by_first);
+    if (n > 1)
+        qsort(sp.v, n, sizeof *sp.v, by_first);
     /* the groups: the last chunk of each, and each span's group */
     size_t ng = 0;
     uint64_t *gend = xrealloc(NULL, (n + 1) * sizeof *gend);
