@@ -787,3 +787,59 @@ def test_layout_tid_reused_tail_cross_thread_free():
         # query 5: outermost calls per thread
         busy = {r[1]: r[4] for r in _sql(db, _doc_queries()[4])}
         assert busy["30"] == "10", busy
+
+
+def test_many_short_threads_share_runs():
+    """40 threads that run one after the other (each tid's chunks before the
+    next one's), the last 10 of them overlapping in pairs: the engine runs
+    once for all the sequential ones and once more per overlap (lib/sqlout.c,
+    run_all), not once per tid; each thread's calls are still a contiguous
+    range, in the order the threads ran, with 1,024-call samples."""
+    _need()
+    import logsynth as ls
+    exe = tl.build_c("recursion.c")
+    funcs = ls.xray_functions(exe)
+    log = ls.Log(create_mono_ns=0)
+    log.process(7, clock=ls.MONO, exe=exe)
+    log.object(7, 1, funcs, exe, ls.build_id(exe))
+    t, order = 1000, []
+
+    def thread_events(n):
+        nonlocal t
+        evs = [("entry", t, 1)]
+        for _ in range(n):
+            evs += [("entry", t + 1, 2), ("exit", t + 2, 2)]
+            t += 2
+        evs.append(("exit", t + 1, 1))
+        t += 5
+        hi, recs = ls.encode(evs)
+        return hi, recs
+    for i in range(30):  # one after the other, each exits
+        tid = 100 + (i * 37) % 30  # not in tid order
+        hi, recs = thread_events(1500 if i == 3 else 3)
+        log.events(7, tid, recs, tsc_hi=hi)
+        log.thread(7, tid, "seq", tsc=t, flags=ls.THREAD_EXITED)
+        order.append(tid)
+    for i in range(5):  # pairs whose chunks interleave: a, b, a
+        a, b = 200 + 2 * i, 201 + 2 * i
+        ha, ra = thread_events(2)
+        hb, rb = thread_events(2)
+        ha2, ra2 = thread_events(2)
+        log.events(7, a, ra, tsc_hi=ha)
+        log.events(7, b, rb, tsc_hi=hb)
+        log.events(7, a, ra2, tsc_hi=ha2)
+    log.end(7, mono_ns=t + 10)
+    path = log.write(os.path.join(_dir(), "short.sft"))
+    db = os.path.join(_dir(), "short.db")
+    for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        p = _convert(path, db, sftrace=sf)
+        assert "in 2 runs" in p.stderr and "warning" not in p.stderr, p.stderr
+        _check_layout(db)
+        rows = [[int(x) for x in r] for r in _sql(db, "SELECT tid, calls FROM thread ORDER BY id")]
+        # first run: the 30 sequential threads in the order they ran, then
+        # the first of each pair; second run: the other of each pair
+        assert [r[0] for r in rows] == order + [200, 202, 204, 206, 208] + \
+            [201, 203, 205, 207, 209], rows
+        assert [r[1] for r in rows] == [1501 if i == 3 else 4 for i in range(30)] + [6] * 5 + \
+            [3] * 5, rows
+        assert _one(db, "SELECT count(*) FROM call_sample") == 40 + 1  # thread 4: 1,501 calls
