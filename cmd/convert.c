@@ -948,7 +948,9 @@ int cmd_convert(int argc, char **argv)
             fprintf(stderr, "sftrace convert: %s\n", err);
         else if (sq.damaged) { /* found by the reader of another thread's run */
             rc = SF_EXIT_DAMAGED;
-            fprintf(stderr, "sftrace convert: %s: damaged log: records skipped (meta.damaged)\n",
+            fprintf(stderr,
+                    "sftrace convert: %s: damaged log: a thread's records skipped "
+                    "(meta.damaged; `sftrace dump` says where)\n",
                     logpath);
         }
         if (!quiet)

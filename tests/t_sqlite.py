@@ -843,3 +843,36 @@ def test_many_short_threads_share_runs():
         assert [r[1] for r in rows] == [1501 if i == 3 else 4 for i in range(30)] + [6] * 5 + \
             [3] * 5, rows
         assert _one(db, "SELECT count(*) FROM call_sample") == 40 + 1  # thread 4: 1,501 calls
+
+
+def test_damage_seen_by_another_run():
+    """A bad record in a chunk of tid 8, whose chunks interleave with tid 9's
+    (so it is read by the second engine run, with a reader of its own): the
+    database has everything readable, meta.damaged is 1 and convert exits 3
+    saying so, as when the first reader finds the damage."""
+    _need()
+    import logsynth as ls
+    exe = tl.build_c("recursion.c")
+    funcs = ls.xray_functions(exe)
+    log = ls.Log(create_mono_ns=0)
+    log.process(7, clock=ls.MONO, exe=exe)
+    log.object(7, 1, funcs, exe, ls.build_id(exe))
+    for tid, evs in ((9, [("entry", 100, 1), ("exit", 110, 1)]),
+                     (8, [("entry", 105, 1), ("exit", 107, 1)]),
+                     (9, [("entry", 200, 2), ("exit", 210, 2)]),
+                     (8, [("entry", 300, 1), ("exit", 310, 1)])):
+        hi, recs = ls.encode(evs)
+        if tid == 8 and evs[0][1] == 300:
+            recs = b"\xff" * 8 + recs[8:]  # an extended record longer than its chunk
+        log.events(7, tid, recs, tsc_hi=hi)
+    log.end(7, mono_ns=500)
+    path = log.write(os.path.join(_dir(), "damage2.sft"))
+    db = os.path.join(_dir(), "damage2.db")
+    for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        p = _convert(path, db, sftrace=sf, check=False)
+        assert p.returncode == DAMAGED and "damaged log" in p.stderr and "in 2 runs" in p.stderr, \
+            p.stderr
+        assert _one(db, "SELECT value FROM meta WHERE key = 'damaged'") == 1
+        assert _sql(db, "SELECT t.tid, c.start_ns FROM call c JOIN thread t ON t.id = c.thread "
+                        "ORDER BY c.id") == [["9", "100"], ["9", "200"], ["8", "105"]]
+        _check_layout(db)
