@@ -744,7 +744,7 @@ static int cb_tick(void *ctx)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sftrace convert [-h] [-q] [-o OUT] [-s SYMFILE]...\n"
-               "                       [--format perfetto|chrome|sqlite] [--no-indexes]\n"
+               "                       [--format perfetto|chrome|sqlite] [--indexes]\n"
                "                       [--level N] [--milestone RE] [selection] LOG\n"
                "\n"
                "Turn an sftrace log into a trace for ui.perfetto.dev, `vizviewer\n"
@@ -758,9 +758,10 @@ static void usage(FILE *f)
                "      --format FMT      perfetto (protobuf TrackEvent, default), chrome\n"
                "                        (trace-event JSON) or sqlite (a database of the\n"
                "                        calls, docs/sqlite.md; default output sf.db)\n"
-               "      --no-indexes      sqlite: no indexes (a load at insert speed, about\n"
-               "                        4x faster; docs/sqlite.md has the statements to\n"
-               "                        make them later)\n"
+               "      --indexes         sqlite: also index every call by function, parent\n"
+               "                        and (thread, start) for ad-hoc SQL (the documented\n"
+               "                        queries do without; about 3x the time, see\n"
+               "                        docs/sqlite.md); --no-indexes: without (default)\n"
                "      --level N         gzip level 1..9 (default 2)\n"
                "      --milestone RE    a \"stage: NAME\" marker on the process track at every\n"
                "                        entry of a function matching RE (the stages of\n"
@@ -780,7 +781,15 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-enum { OPT_FORMAT = 0x100, OPT_LEVEL, OPT_MILESTONE, OPT_NO_FLOWS, OPT_FLOWS, OPT_NO_INDEXES };
+enum {
+    OPT_FORMAT = 0x100,
+    OPT_LEVEL,
+    OPT_MILESTONE,
+    OPT_NO_FLOWS,
+    OPT_FLOWS,
+    OPT_NO_INDEXES,
+    OPT_INDEXES
+};
 
 int cmd_convert(int argc, char **argv)
 {
@@ -792,6 +801,7 @@ int cmd_convert(int argc, char **argv)
         {"level", required_argument, NULL, OPT_LEVEL},
         {"milestone", required_argument, NULL, OPT_MILESTONE},
         {"no-indexes", no_argument, NULL, OPT_NO_INDEXES},
+        {"indexes", no_argument, NULL, OPT_INDEXES},
         {"quiet", no_argument, NULL, 'q'},
         {"no-flows", no_argument, NULL, OPT_NO_FLOWS},
         {"flows", required_argument, NULL, OPT_FLOWS},
@@ -801,7 +811,7 @@ int cmd_convert(int argc, char **argv)
     const char *outpath = NULL;
     const char **symfiles = NULL;
     size_t nsym = 0;
-    int quiet = 0, level = 2, no_flows = 0, rc = 2, no_indexes = 0;
+    int quiet = 0, level = 2, no_flows = 0, rc = 2, no_indexes = 0, indexes = 0;
     enum fmt fmt = FMT_PERFETTO;
     struct sf_select sel, msel; /* msel: --milestone's regex list (its -F) */
     sf_select_init(&sel);
@@ -852,8 +862,12 @@ int cmd_convert(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
-        case OPT_NO_INDEXES:
+        case OPT_NO_INDEXES: /* the default; the last of the two counts */
             no_indexes = 1;
+            indexes = 0;
+            break;
+        case OPT_INDEXES:
+            indexes = 1;
             break;
         case OPT_MILESTONE:
             if (sf_select_option(&msel, 'F', optarg, err, sizeof err) < 0) {
@@ -876,8 +890,9 @@ int cmd_convert(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    if (no_indexes && fmt != FMT_SQLITE) {
-        fprintf(stderr, "sftrace convert: --no-indexes is for --format sqlite\n");
+    if ((no_indexes || indexes) && fmt != FMT_SQLITE) {
+        fprintf(stderr, "sftrace convert: --%sindexes is for --format sqlite\n",
+                indexes ? "" : "no-");
         goto out;
     }
     /* the user's flow rules, checked before the log is read */
@@ -923,20 +938,29 @@ int cmd_convert(int argc, char **argv)
     }
     if (fmt == FMT_SQLITE) { /* lib/sqlout.c runs the call engine itself */
         struct sf_sqlout_stats sq;
-        if (sf_sqlout_write(cv.log, syms, &sel, outpath, no_indexes ? SF_SQLOUT_NO_INDEXES : 0, &sq,
-                            err, sizeof err) < 0) {
+        if (sf_sqlout_write(cv.log, syms, &sel, outpath, indexes ? SF_SQLOUT_INDEXES : 0, &sq, err,
+                            sizeof err) < 0) {
             fprintf(stderr, "sftrace convert: %s\n", err);
             goto done;
         }
         rc = sf_log_summary(cv.log, err, sizeof err) ? SF_EXIT_DAMAGED : 0;
         if (rc)
             fprintf(stderr, "sftrace convert: %s\n", err);
+        else if (sq.damaged) { /* found by the reader of another thread's run */
+            rc = SF_EXIT_DAMAGED;
+            fprintf(stderr,
+                    "sftrace convert: %s: damaged log: a thread's records skipped "
+                    "(meta.damaged; `sftrace dump` says where)\n",
+                    logpath);
+        }
         if (!quiet)
             fprintf(stderr,
                     "sftrace convert: %" PRIu64 " calls, %" PRIu64 " threads, %" PRIu64
-                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the %s\n",
+                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the %s"
+                    " (CPU: engine %.2f s in %zu run%s, inserts %.2f s)\n",
                     sq.calls.calls, sq.calls.threads, sq.functions, outpath, sq.bytes, sq.insert_s,
-                    sq.index_s, no_indexes ? "views (no indexes)" : "indexes");
+                    sq.index_s, indexes ? "indexes" : "views and small indexes", sq.engine_cpu_s,
+                    sq.runs, sq.runs == 1 ? "" : "s", sq.writer_cpu_s);
         goto done;
     }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);

@@ -4,9 +4,18 @@
  * functions, objects and allocation records (schema: docs/sqlite.md, the
  * API: sqlout.h).
  *
+ * The layout (schema 2): call ids in preorder, contiguous per thread, so
+ * that the common queries need no index over all calls (SQLite's CREATE
+ * INDEX costs more per call than the whole rest of a conversion): a
+ * thread's calls in time order are a rowid range, a call's descendants the
+ * ids (id, last_id], a function's calls the chain function.last_call ->
+ * call.prev_call. The engine runs once per group of threads whose chunks
+ * do not interleave (run_all), and the ids are given here as calls begin
+ * (on_begin), with no gaps whatever the selection drops.
+ *
  * Speed: one transaction, prepared statements bound with integers, no
- * journal, no fsync until the end, large pages; the indexes are made after
- * the inserts (sorting once beats updating them per row). Calls end
+ * journal, no fsync until the end, large pages; the few indexes are made
+ * after the inserts (sorting once beats updating them per row). Calls end
  * children first, but their ids (the rowids) count in the order they began:
  * inserted as they come, nearly every row would go into the middle of the
  * table's B-tree (a full search, and half-empty pages). So ended calls wait
@@ -15,14 +24,15 @@
  * flush (a thread's stack) come later, out of order. That alone takes
  * about a third off the inserts. A run of dense ids (the next id each time)
  * goes in without its id, as SQLite's next rowid, which it appends without
- * searching the table for the id (flush_calls).
+ * searching the table for the id (insert_calls).
  *
- * Two threads: the engine (reading, decoding, the calls) fills one buffer
- * of ended calls and allocation records while a writer thread inserts the
- * other (struct sqbuf, handed over whole, so the database is only ever used
- * by one thread at a time and rows go in in the same order as with one
- * thread). The engine is about a quarter of the work; on two cores the
- * inserts no longer wait for it.
+ * Two threads: the engine (reading, decoding, the calls, and putting each
+ * buffer in id order: plan_rows) fills one buffer of ended calls and
+ * allocation records while a writer thread inserts the other (struct sqbuf,
+ * handed over whole, so the database is only ever used by one thread at a
+ * time and rows go in in the same order as with one thread). The writer
+ * does about 70 % of the work and bounds the conversion (docs/sqlite.md,
+ * Speed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +52,12 @@
 #include "xalloc.h"
 
 /* The schema; docs/sqlite.md explains every column. Times are ns since the
- * log was created (the file header's create_mono_ns), like dump's time_ns. */
+ * log was created (the file header's create_mono_ns), like dump's time_ns.
+ * Call ids are preorder and contiguous per thread (see the top of this
+ * file), which gives the documented queries their access paths without an
+ * index over all calls: a thread's calls in time order are a rowid range
+ * (thread.first_call..last_call), a call's descendants the ids (id,
+ * last_id], a function's calls the chain function.last_call -> prev_call. */
 static const char schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;\n"
     "CREATE TABLE process(id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, ppid INTEGER,\n"
@@ -51,28 +66,34 @@ static const char schema[] =
     "CREATE TABLE thread(id INTEGER PRIMARY KEY, process INTEGER NOT NULL REFERENCES "
     "process(id),\n"
     "  pid INTEGER NOT NULL, tid INTEGER NOT NULL, name TEXT, start_ns INTEGER, end_ns INTEGER,\n"
-    "  exited INTEGER NOT NULL, calls INTEGER NOT NULL);\n"
+    "  exited INTEGER NOT NULL, calls INTEGER NOT NULL, first_call INTEGER, last_call INTEGER);\n"
     "CREATE TABLE object(id INTEGER PRIMARY KEY, path TEXT NOT NULL, build_id TEXT,\n"
     "  main INTEGER NOT NULL);\n"
     "CREATE TABLE function(id INTEGER PRIMARY KEY, name TEXT NOT NULL, mangled TEXT,\n"
-    "  file TEXT, line INTEGER, object INTEGER REFERENCES object(id), address INTEGER);\n"
+    "  file TEXT, line INTEGER, object INTEGER REFERENCES object(id), address INTEGER,\n"
+    "  calls INTEGER NOT NULL, last_call INTEGER);\n"
     "CREATE TABLE call(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL REFERENCES thread(id),\n"
     "  function INTEGER NOT NULL REFERENCES function(id), parent INTEGER REFERENCES call(id),\n"
     "  depth INTEGER NOT NULL, start_ns INTEGER NOT NULL, dur_ns INTEGER NOT NULL,\n"
-    "  self_ns INTEGER NOT NULL, unfinished INTEGER NOT NULL, flags INTEGER NOT NULL);\n"
+    "  self_ns INTEGER NOT NULL, unfinished INTEGER GENERATED ALWAYS AS (flags & 1) VIRTUAL,\n"
+    "  flags INTEGER NOT NULL, last_id INTEGER NOT NULL, prev_call INTEGER);\n"
+    "CREATE TABLE call_sample(thread INTEGER NOT NULL, start_ns INTEGER NOT NULL,\n"
+    "  id INTEGER NOT NULL, PRIMARY KEY (thread, start_ns, id)) WITHOUT ROWID;\n"
     "CREATE TABLE alloc(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL REFERENCES thread(id),\n"
     "  call INTEGER REFERENCES call(id), ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,\n"
     "  size INTEGER, align INTEGER, ptr INTEGER);\n";
 
-/* Made after the inserts, unless the caller asks for none (SF_SQLOUT_NO_INDEXES:
- * `convert --no-indexes`, for a load at insert speed; the same statements
- * can be run later, docs/sqlite.md). */
-static const char indexes[] = "CREATE INDEX call_function ON call(function);\n"
-                              "CREATE INDEX call_parent ON call(parent);\n"
-                              "CREATE INDEX call_thread_start ON call(thread, start_ns);\n"
-                              "CREATE INDEX function_name ON function(name);\n"
-                              "CREATE INDEX alloc_ptr ON alloc(ptr);\n"
+/* Made after the inserts: small ones (functions, allocation records). */
+static const char indexes[] = "CREATE INDEX function_name ON function(name);\n"
+                              "CREATE INDEX alloc_ptr ON alloc(ptr, ts_ns);\n"
                               "CREATE INDEX alloc_call ON alloc(call);\n";
+/* The classic indexes over all calls, only with SF_SQLOUT_INDEXES (`convert
+ * --indexes`, for ad-hoc SQL that says WHERE function = ...): each costs
+ * 230-430 ns of CPU per call in SQLite's one-thread CREATE INDEX, more than
+ * the rest of a conversion (docs/sqlite.md, Speed). */
+static const char call_indexes[] = "CREATE INDEX call_function ON call(function);\n"
+                                   "CREATE INDEX call_parent ON call(parent);\n"
+                                   "CREATE INDEX call_thread_start ON call(thread, start_ns);\n";
 /* Before the indexes: SQLite's sorter sorts runs of cache_size pages in
  * memory (a linked-list merge sort, so its time goes in cache misses once a
  * run is larger than the CPU's caches) and merges them from temporary files.
@@ -83,9 +104,19 @@ static const char indexes[] = "CREATE INDEX call_function ON call(function);\n"
 static const char index_setup[] = "PRAGMA cache_size=-4096;";
 static const char views[] =
     "CREATE VIEW calls AS SELECT c.id, c.start_ns, c.dur_ns, c.self_ns, c.depth, c.unfinished,\n"
-    "  c.flags, c.parent, f.name AS function, f.file, f.line, t.pid, t.tid, t.name AS thread,\n"
-    "  c.thread AS thread_id, c.function AS function_id\n"
+    "  c.flags, c.parent, c.last_id, f.name AS function, f.file, f.line, t.pid, t.tid,\n"
+    "  t.name AS thread, c.thread AS thread_id, c.function AS function_id\n"
     "  FROM call c JOIN function f ON f.id = c.function JOIN thread t ON t.id = c.thread;\n";
+
+/* Every SAMPLE-th call of a thread (its first included) goes into
+ * call_sample: where a time window's rowid range starts (query 8). */
+#define SAMPLE 1024
+
+/* An open call of a thread, by delivered depth: its id and the previous
+ * call of its function (prev_call), both given when it began. */
+struct open {
+    uint64_t id, prev;
+};
 
 struct thr {
     uint64_t id; /* thread.id */
@@ -94,17 +125,53 @@ struct thr {
     int64_t start, end;
     int exited;
     uint64_t calls;
+    uint64_t first_call, last_call; /* 0: none */
+    struct open *open;              /* [delivered depth]: its open calls */
+    size_t capopen;
 };
 
+/* A process image, copied from the reader of the run that saw it first
+ * (each run has its own reader, closed after it). */
 struct proc {
-    const struct sf_image *img;
+    int known;
+    uint32_t pid, ppid, flags, clock;
+    char *name, *exe, *cmdline; /* cmdline: arguments joined by spaces */
     int64_t start, end;
     int has_end;
     const char *reason;
 };
 
-#define BATCH 64        /* calls per INSERT statement (a multi-row VALUES) */
-#define NCOLS 10        /* columns of table call */
+/* A function row: the engine's, copied, so that it outlives the run (each
+ * run has its own engine and numbering: sq.gmap maps those to these). */
+struct fn {
+    char *name, *file;
+    uint32_t line;
+    uint32_t obj;   /* object.id, 0 for an unknown function id */
+    uint64_t addr;  /* ELF address (objects) or the function id (unknown) */
+    uint64_t calls; /* function.calls */
+    uint64_t last;  /* function.last_call: its latest call so far, 0 none */
+};
+
+/* An object row: one per symbol file (as the engine shares functions of
+ * objects that map the same file), with its functions' rows by address. */
+struct obj {
+    struct sf_symobj *so;
+    char *path;
+    char hex[2 * 64 + 1]; /* build-id */
+    int main;
+    struct sf_map funcs; /* ELF address -> fn index + 1 */
+};
+
+struct sample {
+    uint64_t thread;
+    int64_t start;
+    uint64_t id;
+};
+
+#define BATCH 256    /* calls per INSERT statement (a multi-row VALUES; 64: 2-3 % more CPU) */
+#define NCOLS 11     /* columns of table call that are stored (not unfinished) */
+#define COL_PARENT 3 /* of them: 0 is NULL */
+#define COL_PREV 10
 #define ROWS 65536      /* ended calls sorted by id before they are inserted */
 #define SPAN (4 * ROWS) /* ids a flush places directly (else it sorts) */
 #define AROWS 16384     /* allocation records a buffer holds */
@@ -113,31 +180,43 @@ struct crow {
     sqlite3_int64 v[NCOLS];
 };
 
+/* A run of calls to insert with one kind of statement: dense (each id the
+ * largest so far + 1: the id is left out, SQLite takes the next rowid) or
+ * not (the id bound). */
+struct run {
+    size_t off, n;     /* values in sqbuf.flat, rows */
+    sqlite3_int64 id0; /* the id of its first row */
+    int dense;
+};
+
 /* What the engine hands the writer: ended calls and allocation records
- * (thread, call or 0, ts, kind, size, align, ptr). */
+ * (thread, call or 0, ts, kind, size, align, ptr). Before the hand-over the
+ * engine's thread puts the calls in id order and lays them out as the
+ * INSERTs bind them (plan_rows), so that the writer only binds and steps. */
 struct sqbuf {
-    struct crow *rows; /* [ROWS] */
+    struct crow *rows; /* [ROWS], as the calls ended */
     size_t nrows;
     struct crow *arows; /* [AROWS] */
     size_t narows;
+    sqlite3_int64 *flat; /* [ROWS * NCOLS]: the rows' values in id order */
+    struct run *runs;    /* [ROWS] */
+    size_t nruns;
 };
 
 struct sq {
     sqlite3 *db;
     struct sf_syms *syms;
     /* [0]: the id bound (call: BATCH rows, call1: one); [1]: the id left
-     * to SQLite (the next rowid: for a run of dense ids, flush_calls) */
+     * to SQLite (the next rowid: for a run of dense ids, insert_calls) */
     sqlite3_stmt *call[2], *call1[2], *alloc;
-    sqlite3_int64 batch[BATCH][NCOLS]; /* calls waiting for the next INSERT */
-    int nbatch, dense;                 /* dense: the batch's ids follow maxid */
-    sqlite3_int64 maxid;               /* the largest call id inserted */
-    struct sqbuf buf[2];               /* the engine fills buf[cur], the writer inserts the other */
+    sqlite3_int64 maxid; /* the largest call id planned (plan_rows) */
+    struct sqbuf buf[2]; /* the engine fills buf[cur], the writer inserts the other */
     int cur;
     pthread_t writer;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int threaded, queued, busy, stop; /* queued: index + 1 of a buffer to insert */
-    uint32_t *slot;                   /* [SPAN] flush_rows: row + 1 by id - the smallest id */
+    uint32_t *slot;                   /* [SPAN] plan_rows: row + 1 by id - the smallest id */
     int64_t t0;                       /* create_mono_ns */
     _Atomic int failed;               /* set by either thread */
     char err[512];
@@ -146,9 +225,36 @@ struct sq {
     struct proc *procs; /* by image id */
     size_t nprocs;
     uint64_t allocs;
+    /* the run going on (one per thread id: sf_sqlout_write) */
+    struct sf_calls *e;
+    uint32_t *gmap; /* the run's engine function index -> fn index + 1 */
+    size_t capgmap;
+    uint64_t next_id; /* the last call id given */
+    struct fn *fns;
+    size_t nfns, capfns;
+    struct obj *objs; /* object.id - 1 */
+    size_t nobjs, capobjs;
+    struct sf_map objmap; /* struct sf_symobj * -> object.id */
+    struct sf_map unk;    /* unknown function id -> fn index + 1 */
+    struct sample *samples;
+    size_t nsamples, capsamples;
+    /* the symbolizer's warnings, once each across the runs */
+    char **warned;
+    size_t nwarned, capwarned;
+    double writer_cpu;    /* the writer thread's CPU time, s */
+    struct thr *begun;    /* the thread of the last call begun */
+    uint64_t interleaved; /* begins on a thread after another's (never, see run_all) */
+    size_t runs;          /* engine runs */
 };
 
 #define xrealloc sf_xrealloc
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static double now_s(void)
 {
@@ -196,7 +302,16 @@ static struct proc *proc_of(struct sq *s, const struct sf_image *img)
         s->nprocs = n;
     }
     struct proc *p = &s->procs[img->id];
-    p->img = img;
+    if (!p->known) {
+        p->known = 1;
+        p->pid = img->pid;
+        p->ppid = img->ppid;
+        p->flags = img->flags;
+        p->clock = img->clock;
+        p->name = sf_xstrdup(img->name ? img->name : "");
+        p->exe = sf_xstrdup(img->exe ? img->exe : "");
+        p->cmdline = sf_cmdline_join(img->cmdline, img->cmdline_len);
+    }
     return p;
 }
 
@@ -218,6 +333,68 @@ static void on_process_end(void *ctx, const struct sf_image *img, const struct s
                 : end->reason == SF_END_EXEC   ? "exec"
                 : end->reason == SF_END_SIGNAL ? "signal"
                                                : "unknown";
+}
+
+/* Each run has its own engine; a symbolizer warning is printed once. */
+static void on_warning(void *ctx, const char *msg)
+{
+    struct sq *s = ctx;
+    for (size_t i = 0; i < s->nwarned; i++)
+        if (!strcmp(s->warned[i], msg))
+            return;
+    SF_GROW(s->warned, s->nwarned, s->capwarned);
+    s->warned[s->nwarned++] = sf_xstrdup(msg);
+    fprintf(stderr, "sftrace: warning: %s\n", msg);
+}
+
+/* The function row of the run's engine function g (made when first seen;
+ * the same row for the same function in every run). */
+static uint32_t fn_of(struct sq *s, uint32_t g)
+{
+    if (g < s->capgmap && s->gmap[g])
+        return s->gmap[g] - 1;
+    const struct sf_func *f = sf_calls_func(s->e, g);
+    uint64_t *slot;
+    uint32_t oid = 0;
+    uint64_t addr;
+    if (f->obj) {
+        const struct sf_obj *o = f->obj;
+        struct sf_symobj *so = sf_syms_object(s->syms, o->path, o->build_id, o->build_id_len);
+        uint64_t *os = sf_map_get(&s->objmap, (uint64_t)(uintptr_t)so, 1);
+        if (!*os) {
+            SF_GROW(s->objs, s->nobjs, s->capobjs);
+            struct obj *ob = &s->objs[s->nobjs++];
+            memset(ob, 0, sizeof *ob);
+            ob->so = so;
+            ob->path = sf_xstrdup(o->path);
+            uint32_t bl = o->build_id_len < 64 ? o->build_id_len : 64;
+            for (uint32_t j = 0; j < bl; j++)
+                snprintf(ob->hex + 2 * j, 3, "%02x", o->build_id[j]);
+            ob->main = (o->flags & SF_OBJ_MAIN) != 0;
+            *os = s->nobjs;
+        }
+        oid = (uint32_t)*os;
+        addr = o->func_addr[f->index];
+        slot = sf_map_get(&s->objs[oid - 1].funcs, addr, 1);
+    } else {
+        addr = f->index;
+        slot = sf_map_get(&s->unk, addr, 1);
+    }
+    if (!*slot) {
+        SF_GROW(s->fns, s->nfns, s->capfns);
+        struct fn *n = &s->fns[s->nfns++];
+        memset(n, 0, sizeof *n);
+        n->name = sf_xstrndup(f->name, f->name_len);
+        n->file = f->file ? sf_xstrndup(f->file, f->file_len) : NULL;
+        n->line = f->line;
+        n->obj = oid;
+        n->addr = addr;
+        *slot = s->nfns;
+    }
+    uint32_t id = (uint32_t)(*slot - 1);
+    SF_GROW_ZERO(s->gmap, (size_t)g, s->capgmap, 1024);
+    s->gmap[g] = id + 1;
+    return id;
 }
 
 static struct thr *thr_of(struct sq *s, struct sf_cthread *t, uint64_t ns)
@@ -262,36 +439,42 @@ static void on_thread_exit(void *ctx, struct sf_cthread *t, uint64_t ns)
     t->user = NULL; /* a tid seen again is a new thread */
 }
 
-/* Insert the waiting calls: one statement of BATCH rows, or (a batch cut
- * short) one statement per row. A parent of 0 is NULL. A dense batch (each
- * id the largest so far + 1: nearly every batch) leaves the id out, so
- * that SQLite takes the next rowid itself: it then appends without the
- * search of the table's B-tree for the given id, which is a third of the
- * cost of an insert (docs/sqlite.md, Speed); sqlite3_last_insert_rowid
- * checks that the ids came out as ours. */
-static void flush_calls(struct sq *s)
+/* Insert a buffer's calls, as plan_rows laid them out: statements of
+ * BATCH rows, and one-row statements for the rest of a run. A parent or
+ * prev_call of 0 is NULL. A dense run leaves the id out, so that SQLite
+ * takes the next rowid itself: it then appends without the search of the
+ * table's B-tree for the given id, which is a third of the cost of an
+ * insert (docs/sqlite.md, Speed); sqlite3_last_insert_rowid checks that
+ * the ids came out as ours. This is all the writer thread does for a call
+ * besides SQLite's own work. */
+static void insert_calls(struct sq *s, const struct sqbuf *b)
 {
-    int d = s->dense, full = s->nbatch == BATCH, k0 = d ? 1 : 0, nc = NCOLS - k0;
-    sqlite3_stmt *st = full ? s->call[d] : s->call1[d];
-    for (int r = 0; r < s->nbatch && !s->failed; r++) {
-        int base = full ? r * nc - k0 : -k0;
-        for (int k = k0; k < NCOLS; k++) {
-            if (k == 3 && !s->batch[r][k])
-                sqlite3_bind_null(st, base + k + 1);
-            else
-                sqlite3_bind_int64(st, base + k + 1, s->batch[r][k]);
-        }
-        if (!full || r == BATCH - 1) {
+    for (size_t ri = 0; ri < b->nruns && !s->failed; ri++) {
+        const struct run *ru = &b->runs[ri];
+        int d = ru->dense, nc = NCOLS - d;
+        const sqlite3_int64 *v = b->flat + ru->off;
+        for (size_t r = 0; r < ru->n && !s->failed;) {
+            int full = ru->n - r >= BATCH, rows = full ? BATCH : 1;
+            sqlite3_stmt *st = full ? s->call[d] : s->call1[d];
+            for (int i = 0, p = 1; i < rows; i++, v += nc)
+                for (int k = 0; k < nc; k++, p++) {
+                    int col = k + d;
+                    if ((col == COL_PARENT || col == COL_PREV) && !v[k])
+                        sqlite3_bind_null(st, p);
+                    else
+                        sqlite3_bind_int64(st, p, v[k]);
+                }
+            r += (size_t)rows;
             sq_check(s, sqlite3_step(st), "inserting calls");
             sqlite3_reset(st);
-            if (d && !s->failed && sqlite3_last_insert_rowid(s->db) != s->batch[r][0]) {
-                snprintf(s->err, sizeof s->err, "call %lld went in as row %lld",
-                         (long long)s->batch[r][0], (long long)sqlite3_last_insert_rowid(s->db));
+            sqlite3_int64 want = d ? ru->id0 + (sqlite3_int64)r - 1 : 0;
+            if (d && !s->failed && sqlite3_last_insert_rowid(s->db) != want) {
+                snprintf(s->err, sizeof s->err, "call %lld went in as row %lld", (long long)want,
+                         (long long)sqlite3_last_insert_rowid(s->db));
                 s->failed = 1;
             }
         }
     }
-    s->nbatch = 0;
 }
 
 static int by_id(const void *a, const void *b)
@@ -300,28 +483,30 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void batch_row(struct sq *s, const struct crow *r)
+static void plan_row(struct sq *s, struct sqbuf *b, const struct crow *r, size_t *off)
 {
     sqlite3_int64 id = r->v[0];
     int d = id == s->maxid + 1;
-    if (s->nbatch && d != s->dense)
-        flush_calls(s);
-    s->dense = d;
     if (id > s->maxid)
         s->maxid = id;
-    memcpy(s->batch[s->nbatch++], r->v, sizeof r->v);
-    if (s->nbatch == BATCH)
-        flush_calls(s);
+    if (!b->nruns || b->runs[b->nruns - 1].dense != d)
+        b->runs[b->nruns++] = (struct run){*off, 0, id, d};
+    b->runs[b->nruns - 1].n++;
+    memcpy(b->flat + *off, r->v + d, (NCOLS - (size_t)d) * sizeof *r->v);
+    *off += NCOLS - (size_t)d;
 }
 
-/* The buffered calls, by id, into batches (all of them: at the end). Ids
- * are unique and nearly dense (they count calls as they begin), so when the
- * buffer's ids span at most SPAN they are placed by id - min in one pass,
- * without a sort (qsort of the 80-byte rows was a tenth of the conversion);
- * a flush that holds a long-open call (a thread's root) sorts. */
-static void flush_rows(struct sq *s, struct sqbuf *b)
+/* On the engine's thread, before the hand-over: the buffered calls in id
+ * order, laid out in runs for insert_calls. Ids are unique and nearly dense
+ * (they count calls as they begin), so when the buffer's ids span at most
+ * SPAN they are placed by id - min in one pass, without a sort (qsort of
+ * the 80-byte rows was a tenth of the conversion); a buffer that holds a
+ * long-open call (a thread's root) sorts. */
+static void plan_rows(struct sq *s, struct sqbuf *b)
 {
     sqlite3_int64 lo = INT64_MAX, hi = INT64_MIN;
+    size_t off = 0;
+    b->nruns = 0;
     for (size_t i = 0; i < b->nrows; i++) {
         sqlite3_int64 id = b->rows[i].v[0];
         lo = id < lo ? id : lo;
@@ -332,13 +517,13 @@ static void flush_rows(struct sq *s, struct sqbuf *b)
         memset(s->slot, 0, span * sizeof *s->slot);
         for (size_t i = 0; i < b->nrows; i++)
             s->slot[b->rows[i].v[0] - lo] = (uint32_t)i + 1;
-        for (size_t k = 0; k < span && !s->failed; k++)
+        for (size_t k = 0; k < span; k++)
             if (s->slot[k])
-                batch_row(s, &b->rows[s->slot[k] - 1]);
+                plan_row(s, b, &b->rows[s->slot[k] - 1], &off);
     } else {
         qsort(b->rows, b->nrows, sizeof *b->rows, by_id);
-        for (size_t i = 0; i < b->nrows && !s->failed; i++)
-            batch_row(s, &b->rows[i]);
+        for (size_t i = 0; i < b->nrows; i++)
+            plan_row(s, b, &b->rows[i], &off);
     }
     b->nrows = 0;
 }
@@ -369,7 +554,8 @@ static void insert_allocs(struct sq *s, struct sqbuf *b)
 
 static void insert_buf(struct sq *s, struct sqbuf *b)
 {
-    flush_rows(s, b);
+    insert_calls(s, b);
+    b->nruns = 0;
     insert_allocs(s, b);
 }
 
@@ -392,6 +578,7 @@ static void *writer_main(void *arg)
         pthread_cond_broadcast(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
+    s->writer_cpu = thread_cpu_s();
     return NULL;
 }
 
@@ -411,6 +598,7 @@ static void submit(struct sq *s)
     struct sqbuf *b = &s->buf[s->cur];
     if (!b->nrows && !b->narows)
         return;
+    plan_rows(s, b);
     if (!s->threaded) {
         insert_buf(s, b);
         return;
@@ -438,6 +626,37 @@ static void finish_writer(struct sq *s)
     s->threaded = 0;
 }
 
+/* A call begins: it takes the next id (so ids are preorder: a thread's
+ * calls are run one thread at a time, sf_sqlout_write, and a call's
+ * descendants, which begin after it and before it ends, get the ids up to
+ * the one last given when it ends: its last_id), and becomes its function's
+ * latest call (the chain prev_call). The engine delivers begins in stack
+ * order even when they come late (--min-duration), so this is begin order. */
+static void on_begin(void *ctx, struct sf_cthread *t, const struct sf_cframe *f)
+{
+    struct sq *s = ctx;
+    struct thr *th = thr_of(s, t, f->start_ns);
+    SF_GROW_ZERO(th->open, (size_t)f->depth, th->capopen, 64);
+    uint64_t id = ++s->next_id;
+    if (th != s->begun) { /* another thread's calls began since this one's */
+        if (th->first_call)
+            s->interleaved++;
+        s->begun = th;
+    }
+    uint32_t fi = fn_of(s, f->func); /* may move s->fns */
+    struct fn *fn = &s->fns[fi];
+    th->open[f->depth] = (struct open){id, fn->last};
+    fn->last = id;
+    fn->calls++;
+    if (!th->first_call)
+        th->first_call = id;
+    th->last_call = id;
+    if ((id - th->first_call) % SAMPLE == 0) {
+        SF_GROW(s->samples, s->nsamples, s->capsamples);
+        s->samples[s->nsamples++] = (struct sample){th->id, rel(s, f->start_ns), id};
+    }
+}
+
 static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
 {
     struct sq *s = ctx;
@@ -448,18 +667,20 @@ static void on_end(void *ctx, struct sf_cthread *t, const struct sf_call *c)
     if (end > th->end)
         th->end = end;
     th->calls++;
+    const struct open *o = &th->open[c->depth];
     struct sqbuf *b = &s->buf[s->cur];
     sqlite3_int64 *v = b->rows[b->nrows++].v;
-    v[0] = (sqlite3_int64)c->id;
+    v[0] = (sqlite3_int64)o->id;
     v[1] = (sqlite3_int64)th->id;
-    v[2] = c->func;
-    v[3] = (sqlite3_int64)c->parent_id; /* 0: NULL */
+    v[2] = s->gmap[c->func] - 1;
+    v[COL_PARENT] = c->depth ? (sqlite3_int64)th->open[c->depth - 1].id : 0; /* 0: NULL */
     v[4] = c->depth;
     v[5] = rel(s, c->start_ns);
     v[6] = (sqlite3_int64)(c->end_ns - c->start_ns);
     v[7] = (sqlite3_int64)c->self_ns;
-    v[8] = (c->flags & SF_CALL_UNFINISHED) != 0;
-    v[9] = c->flags;
+    v[8] = c->flags;
+    v[9] = (sqlite3_int64)th->last_call;  /* last_id: its thread's calls begun since are beneath */
+    v[COL_PREV] = (sqlite3_int64)o->prev; /* 0: NULL */
     if (b->nrows == ROWS)
         submit(s);
 }
@@ -473,7 +694,7 @@ static void on_ext(void *ctx, struct sf_cthread *t, const struct sf_event *ev, u
     uint64_t call = 0; /* the innermost delivered call */
     for (uint32_t d = t->depth; d-- > 0;)
         if (t->stack[d].kept) {
-            call = t->stack[d].id;
+            call = th->open[t->stack[d].depth].id;
             break;
         }
     struct sqbuf *b = &s->buf[s->cur];
@@ -513,7 +734,8 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *str)
         sqlite3_bind_null(st, i);
 }
 
-static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_stats *cs)
+static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_stats *cs,
+                       int damaged)
 {
     sqlite3_stmt *st = prepare(s, "INSERT INTO meta VALUES (?, ?)");
     if (!st)
@@ -526,8 +748,6 @@ static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_s
         if (!i || s->thrs[i]->end > last)
             last = s->thrs[i]->end;
     }
-    struct sf_log_damage dm;
-    sf_log_damage(log, &dm);
     struct {
         const char *key;
         int64_t v;
@@ -546,7 +766,7 @@ static void write_meta(struct sq *s, struct sf_log *log, const struct sf_calls_s
         {"unfinished", (int64_t)cs->unfinished},
         {"too_deep", (int64_t)cs->too_deep},
         {"lost_records", (int64_t)cs->lost},
-        {"damaged", dm.chunks || dm.ranges || dm.truncated},
+        {"damaged", damaged},
     };
     sqlite3_bind_text(st, 1, "log", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, sf_log_path(log), -1, SQLITE_TRANSIENT);
@@ -568,19 +788,17 @@ static void write_procs(struct sq *s)
         return;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct proc *p = &s->procs[i];
-        const struct sf_image *im = p->img;
-        if (!im)
+        if (!p->known)
             continue;
-        char *cmd = sf_cmdline_join(im->cmdline, im->cmdline_len);
-        sqlite3_bind_int64(st, 1, im->id);
-        sqlite3_bind_int64(st, 2, im->pid);
-        sqlite3_bind_int64(st, 3, im->ppid);
-        sqlite3_bind_text(st, 4, im->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, im->exe, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 6, cmd, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 7, (im->flags & SF_PROC_FORKED) != 0);
-        sqlite3_bind_int64(st, 8, (im->flags & SF_PROC_EXECED) != 0);
-        sqlite3_bind_text(st, 9, im->clock == SF_CLOCK_TSC ? "tsc" : "mono", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)i);
+        sqlite3_bind_int64(st, 2, p->pid);
+        sqlite3_bind_int64(st, 3, p->ppid);
+        sqlite3_bind_text(st, 4, p->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, p->exe, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, p->cmdline, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (p->flags & SF_PROC_FORKED) != 0);
+        sqlite3_bind_int64(st, 8, (p->flags & SF_PROC_EXECED) != 0);
+        sqlite3_bind_text(st, 9, p->clock == SF_CLOCK_TSC ? "tsc" : "mono", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 10, p->start);
         if (p->has_end) {
             sqlite3_bind_int64(st, 11, p->end);
@@ -591,14 +809,21 @@ static void write_procs(struct sq *s)
         }
         sq_check(s, sqlite3_step(st), "writing a process");
         sqlite3_reset(st);
-        free(cmd);
     }
     sqlite3_finalize(st);
 }
 
+static void bind_id_or_null(sqlite3_stmt *st, int i, uint64_t id)
+{
+    if (id)
+        sqlite3_bind_int64(st, i, (sqlite3_int64)id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static void write_threads(struct sq *s)
 {
-    sqlite3_stmt *st = prepare(s, "INSERT INTO thread VALUES (?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = prepare(s, "INSERT INTO thread VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return;
     for (size_t i = 0; i < s->nthrs; i++) {
@@ -612,7 +837,26 @@ static void write_threads(struct sq *s)
         sqlite3_bind_int64(st, 7, th->end);
         sqlite3_bind_int64(st, 8, th->exited);
         sqlite3_bind_int64(st, 9, (sqlite3_int64)th->calls);
+        bind_id_or_null(st, 10, th->first_call);
+        bind_id_or_null(st, 11, th->last_call);
         sq_check(s, sqlite3_step(st), "writing a thread");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
+/* The samples, made in id order: that is (thread, start_ns) order, so the
+ * WITHOUT ROWID table grows by appends. */
+static void write_samples(struct sq *s)
+{
+    sqlite3_stmt *st = prepare(s, "INSERT INTO call_sample VALUES (?,?,?)");
+    if (!st)
+        return;
+    for (size_t i = 0; i < s->nsamples && !s->failed; i++) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)s->samples[i].thread);
+        sqlite3_bind_int64(st, 2, s->samples[i].start);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)s->samples[i].id);
+        sq_check(s, sqlite3_step(st), "writing the call samples");
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
@@ -640,12 +884,7 @@ static void raw_one(void *ctx, const GElf_Sym *sym, const char *name, int rank)
         t->cap = t->cap ? 2 * t->cap : 256;
         t->v = xrealloc(t->v, t->cap * sizeof *t->v);
     }
-    char *copy = strdup(name);
-    if (!copy) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
-    t->v[t->n++] = (struct rawsym){sym->st_value, rank, copy};
+    t->v[t->n++] = (struct rawsym){sym->st_value, rank, sf_xstrdup(name)};
 }
 
 static int raw_cmp(const void *a, const void *b)
@@ -656,9 +895,8 @@ static int raw_cmp(const void *a, const void *b)
     return x->rank - y->rank;
 }
 
-static void raw_load(struct rawtab *t, struct sf_syms *syms, const struct sf_obj *o)
+static void raw_load(struct rawtab *t, struct sf_symobj *so)
 {
-    struct sf_symobj *so = sf_syms_object(syms, o->path, o->build_id, o->build_id_len);
     const char *file = sf_symobj_ok(so) ? sf_symobj_symfile(so) : NULL;
     int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0)
@@ -672,7 +910,8 @@ static void raw_load(struct rawtab *t, struct sf_syms *syms, const struct sf_obj
         elf_end(elf);
     }
     close(fd);
-    qsort(t->v, t->n, sizeof *t->v, raw_cmp);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof *t->v, raw_cmp);
 }
 
 static const char *raw_find(const struct rawtab *t, uint64_t addr)
@@ -695,71 +934,275 @@ static void raw_free(struct rawtab *t)
     free(t->v);
 }
 
-static void write_funcs(struct sq *s, struct sf_calls *e, struct sf_sqlout_stats *out)
+static void write_funcs(struct sq *s, struct sf_sqlout_stats *out)
 {
-    sqlite3_stmt *fst = prepare(s, "INSERT INTO function VALUES (?,?,?,?,?,?,?)");
+    sqlite3_stmt *fst = prepare(s, "INSERT INTO function VALUES (?,?,?,?,?,?,?,?,?)");
     sqlite3_stmt *ost = prepare(s, "INSERT INTO object VALUES (?,?,?,?)");
     if (!fst || !ost) {
         sqlite3_finalize(fst);
         sqlite3_finalize(ost);
         return;
     }
-    struct sf_map objs = {0};  /* struct sf_obj * -> object.id */
-    struct rawtab *raw = NULL; /* [object.id - 1] */
-    uint32_t n = sf_calls_nfuncs(e);
-    for (uint32_t i = 0; i < n && !s->failed; i++) {
-        const struct sf_func *f = sf_calls_func(e, i);
-        uint64_t oid = 0;
-        if (f->obj) {
-            uint64_t *slot = sf_map_get(&objs, (uint64_t)(uintptr_t)f->obj, 1);
-            if (!*slot) {
-                *slot = objs.n;
-                char hex[2 * 64 + 1];
-                uint32_t bl = f->obj->build_id_len < 64 ? f->obj->build_id_len : 64;
-                for (uint32_t j = 0; j < bl; j++)
-                    snprintf(hex + 2 * j, 3, "%02x", f->obj->build_id[j]);
-                hex[2 * bl] = 0;
-                sqlite3_bind_int64(ost, 1, (sqlite3_int64)*slot);
-                sqlite3_bind_text(ost, 2, f->obj->path, -1, SQLITE_TRANSIENT);
-                bind_text_or_null(ost, 3, bl ? hex : NULL);
-                sqlite3_bind_int64(ost, 4, (f->obj->flags & SF_OBJ_MAIN) != 0);
-                sq_check(s, sqlite3_step(ost), "writing an object");
-                sqlite3_reset(ost);
-                out->objects++;
-                raw = xrealloc(raw, objs.n * sizeof *raw);
-                memset(&raw[objs.n - 1], 0, sizeof *raw);
-                raw_load(&raw[objs.n - 1], s->syms, f->obj);
-            }
-            oid = *slot;
-        }
-        sqlite3_bind_int64(fst, 1, i);
-        sqlite3_bind_text(fst, 2, f->name, (int)f->name_len, SQLITE_TRANSIENT);
-        bind_text_or_null(fst, 3,
-                          f->obj ? raw_find(&raw[oid - 1], f->obj->func_addr[f->index]) : NULL);
+    struct rawtab *raw = sf_xcalloc(s->nobjs + 1, sizeof *raw); /* [object.id - 1] */
+    for (size_t i = 0; i < s->nobjs && !s->failed; i++) {
+        const struct obj *ob = &s->objs[i];
+        sqlite3_bind_int64(ost, 1, (sqlite3_int64)i + 1);
+        sqlite3_bind_text(ost, 2, ob->path, -1, SQLITE_STATIC);
+        bind_text_or_null(ost, 3, ob->hex[0] ? ob->hex : NULL);
+        sqlite3_bind_int64(ost, 4, ob->main);
+        sq_check(s, sqlite3_step(ost), "writing an object");
+        sqlite3_reset(ost);
+        out->objects++;
+        raw_load(&raw[i], ob->so);
+    }
+    for (size_t i = 0; i < s->nfns && !s->failed; i++) {
+        const struct fn *f = &s->fns[i];
+        sqlite3_bind_int64(fst, 1, (sqlite3_int64)i);
+        sqlite3_bind_text(fst, 2, f->name, -1, SQLITE_STATIC);
+        bind_text_or_null(fst, 3, f->obj ? raw_find(&raw[f->obj - 1], f->addr) : NULL);
         if (f->file) {
-            sqlite3_bind_text(fst, 4, f->file, (int)f->file_len, SQLITE_TRANSIENT);
+            sqlite3_bind_text(fst, 4, f->file, -1, SQLITE_STATIC);
             sqlite3_bind_int64(fst, 5, f->line);
         } else {
             sqlite3_bind_null(fst, 4);
             sqlite3_bind_null(fst, 5);
         }
         if (f->obj) {
-            sqlite3_bind_int64(fst, 6, (sqlite3_int64)oid);
-            sqlite3_bind_int64(fst, 7, (sqlite3_int64)f->obj->func_addr[f->index]);
+            sqlite3_bind_int64(fst, 6, f->obj);
+            sqlite3_bind_int64(fst, 7, (sqlite3_int64)f->addr);
         } else {
             sqlite3_bind_null(fst, 6);
             sqlite3_bind_null(fst, 7);
         }
+        sqlite3_bind_int64(fst, 8, (sqlite3_int64)f->calls);
+        bind_id_or_null(fst, 9, f->last);
         sq_check(s, sqlite3_step(fst), "writing a function");
         sqlite3_reset(fst);
         out->functions++;
     }
-    for (size_t i = 0; i < objs.n; i++)
+    for (size_t i = 0; i < s->nobjs; i++)
         raw_free(&raw[i]);
     free(raw);
-    sf_map_free(&objs);
     sqlite3_finalize(fst);
     sqlite3_finalize(ost);
+}
+
+/* ---- the runs: one per thread id ----------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void add_stats(struct sf_calls_stats *to, const struct sf_calls_stats *r)
+{
+    to->events += r->events;
+    to->calls += r->calls;
+    to->unmatched += r->unmatched;
+    to->cut += r->cut;
+    to->unfinished += r->unfinished;
+    to->unwound += r->unwound;
+    to->too_deep += r->too_deep;
+    to->lost += r->lost;
+    to->backwards += r->backwards;
+    to->threads += r->threads;
+    to->chunks_skipped += r->chunks_skipped;
+    to->chunks_replayed += r->chunks_replayed;
+    /* every run sees every process */
+    to->processes = r->processes > to->processes ? r->processes : to->processes;
+    to->images = r->images > to->images ? r->images : to->images;
+    if (r->first_ns && (!to->first_ns || r->first_ns < to->first_ns))
+        to->first_ns = r->first_ns;
+    if (r->last_ns > to->last_ns)
+        to->last_ns = r->last_ns;
+}
+
+/* One run of the engine over log, narrowed to the thread ids tids[ntids]
+ * (sorted; all of the selection's when NULL). 0, or -1 with s->err set. */
+static int run_one(struct sq *s, struct sf_log *log, const struct sf_select *sel,
+                   const uint32_t *tids, size_t ntids, struct sf_calls_stats *st)
+{
+    static const struct sf_calls_ops ops = {
+        .process = on_process,
+        .process_end = on_process_end,
+        .thread = on_thread,
+        .thread_exit = on_thread_exit,
+        .begin = on_begin,
+        .end = on_end,
+        .ext = on_ext,
+        .warning = on_warning,
+    };
+    struct sf_select one;
+    if (sel)
+        one = *sel;
+    else
+        sf_select_init(&one);
+    if (tids) {
+        one.tids = (uint32_t *)tids;
+        one.ntids = ntids;
+    }
+    s->e = sf_calls_new(log, s->syms, &one, &ops, s);
+    sf_calls_set_tick(s->e, on_tick, s);
+    if (s->gmap)
+        memset(s->gmap, 0, s->capgmap * sizeof *s->gmap);
+    int ran = sf_calls_run(s->e);
+    if (ran < 0 && !s->failed) {
+        snprintf(s->err, sizeof s->err, "%s", sf_calls_error(s->e));
+        s->failed = 1;
+    }
+    /* every function the engine knows gets its row, called or not */
+    for (uint32_t g = 0, n = sf_calls_nfuncs(s->e); g < n && !s->failed; g++)
+        fn_of(s, g);
+    struct sf_calls_stats r;
+    sf_calls_stats(s->e, &r);
+    add_stats(st, &r);
+    sf_calls_free(s->e);
+    s->e = NULL;
+    return s->failed ? -1 : 0;
+}
+
+/* A thread id's EVENTS chunks: the file offsets of its first and last. */
+struct span {
+    uint32_t tid;
+    uint64_t first, last;
+};
+
+struct spans {
+    struct span *v;
+    size_t n, cap;
+    struct sf_map idx; /* tid -> v index + 1 */
+};
+
+static int span_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct spans *sp = ctx;
+    uint32_t tid = c->u.events->tid;
+    uint64_t *slot = sf_map_get(&sp->idx, tid, 1);
+    if (!*slot) {
+        SF_GROW(sp->v, sp->n, sp->cap);
+        sp->v[sp->n++] = (struct span){tid, c->offset, c->offset};
+        *slot = sp->n;
+    } else {
+        sp->v[*slot - 1].last = c->offset;
+    }
+    return 1; /* the records are not read */
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* A reader of log's file that takes log's prescan (log reports the damage). */
+static struct sf_log *reopen(struct sq *s, struct sf_log *log)
+{
+    char err[SF_ERRLEN];
+    struct sf_log *lg = sf_log_open(sf_log_path(log), err, sizeof err);
+    if (!lg) {
+        snprintf(s->err, sizeof s->err, "%s", err);
+        s->failed = 1;
+        return NULL;
+    }
+    sf_log_set_warn(lg, sf_log_warn_none, NULL);
+    sf_log_prescan_from(lg, log);
+    return lg;
+}
+
+static void close_run_log(struct sf_log *lg, int *damaged)
+{
+    struct sf_log_damage dm;
+    sf_log_damage(lg, &dm);
+    *damaged |= dm.chunks || dm.ranges || dm.truncated;
+    sf_log_close(lg);
+}
+
+/*
+ * Each thread's calls get contiguous ids because the engine runs over
+ * groups of thread ids whose EVENTS chunks do not interleave in the file:
+ * it delivers the calls of different threads in chunk order, and a
+ * thread's calls begin only while its own chunks are read, so within a
+ * group one thread's calls all begin before the next one's first. One
+ * pass over the chunk headers (no records read) finds each tid's first and
+ * last chunk; tids go, in the order of their first chunk, into the first
+ * group whose last chunk comes before it (threads that ran one after the
+ * other share a run: 1,000 short threads, four at a time, make about four
+ * runs, not 1,000). With a time range the engine begins the calls open at
+ * its start where it likes, so there each tid has a run of its own. The
+ * runs share log's prescan (each has its own reader; the first reads with
+ * log itself, which reports damage on the way); the writer thread inserts
+ * one buffer while the runs fill the next, whatever thread they are on.
+ * on_begin counts any begin that breaks the rule (s->interleaved).
+ */
+static int run_all(struct sq *s, struct sf_log *log, const struct sf_select *sel,
+                   struct sf_calls_stats *st, int *damaged)
+{
+    struct spans sp = {0};
+    int rc = 0, pre = sf_log_prescan(log);
+    if (pre == 0) {
+        struct sf_log *lg = reopen(s, log);
+        if (!lg)
+            return -1;
+        sf_log_set_skip(lg, span_skip, &sp);
+        struct sf_chunkv c;
+        while (sf_log_next(lg, &c) > 0)
+            ;
+        close_run_log(lg, damaged);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < sp.n; i++)
+        if (!sel || !sel->ntids || sf_select_tid(sel, sp.v[i].tid))
+            sp.v[n++] = sp.v[i];
+    if (n > 1)
+        qsort(sp.v, n, sizeof *sp.v, by_first);
+    /* the groups: the last chunk of each, and each span's group */
+    size_t ng = 0;
+    uint64_t *gend = xrealloc(NULL, (n + 1) * sizeof *gend);
+    size_t *gof = xrealloc(NULL, (n + 1) * sizeof *gof);
+    int alone = sel && sel->has_range;
+    for (size_t i = 0; i < n; i++) {
+        size_t g = 0;
+        while (g < ng && (alone || gend[g] >= sp.v[i].first))
+            g++;
+        if (g == ng)
+            ng++;
+        gend[g] = sp.v[i].last;
+        gof[i] = g;
+    }
+    uint32_t *tids = xrealloc(NULL, (n + 1) * sizeof *tids);
+    if (pre < 0 || n <= 1) {
+        /* one run: a log that cannot be prescanned (the engine says why),
+         * or one thread id, or none (the processes still get their rows) */
+        ng = 1;
+        rc = run_one(s, log, sel, NULL, 0, st);
+    } else {
+        for (size_t g = 0; g < ng && !rc; g++) {
+            size_t nt = 0;
+            for (size_t i = 0; i < n; i++)
+                if (gof[i] == g)
+                    tids[nt++] = sp.v[i].tid;
+            qsort(tids, nt, sizeof *tids, cmp_u32); /* as sf_select keeps them */
+            struct sf_log *lg = g ? reopen(s, log) : log;
+            if (!lg) {
+                rc = -1;
+                break;
+            }
+            rc = run_one(s, lg, sel, tids, nt, st);
+            if (g)
+                close_run_log(lg, damaged);
+        }
+    }
+    struct sf_log_damage dm;
+    sf_log_damage(log, &dm);
+    *damaged |= dm.chunks || dm.ranges || dm.truncated;
+    s->runs = ng;
+    free(tids);
+    free(gend);
+    free(gof);
+    free(sp.v);
+    sf_map_free(&sp.idx);
+    return rc;
 }
 
 /* ---- the entry point ----------------------------------------------------------- */
@@ -786,6 +1229,8 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     for (int i = 0; i < 2; i++) {
         s.buf[i].rows = xrealloc(NULL, ROWS * sizeof *s.buf[i].rows);
         s.buf[i].arows = xrealloc(NULL, AROWS * sizeof *s.buf[i].arows);
+        s.buf[i].flat = xrealloc(NULL, ROWS * NCOLS * sizeof *s.buf[i].flat);
+        s.buf[i].runs = xrealloc(NULL, ROWS * sizeof *s.buf[i].runs);
     }
     s.slot = xrealloc(NULL, SPAN * sizeof *s.slot);
     pthread_mutex_init(&s.mu, NULL);
@@ -799,7 +1244,6 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
         return -1;
     }
     double t0 = now_s();
-    struct sf_calls *e = NULL;
     /* No journal and no fsync while we write: the file is renamed into place
      * only once complete, so a crash leaves a stray temporary file at worst.
      * threads=0: the index sorts in this thread; helper threads cost more CPU
@@ -811,14 +1255,16 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     sq_exec(&s, schema, "creating the tables");
     sq_exec(&s, "BEGIN", "starting the transaction");
     if (!s.failed) {
-        static const char cols[] =
-            "(thread, function, parent, depth, start_ns, dur_ns, self_ns, unfinished, flags)";
+        static const char *const cols[2] = {
+            "(id, thread, function, parent, depth, start_ns, dur_ns, self_ns, flags, last_id, "
+            "prev_call)",
+            "(thread, function, parent, depth, start_ns, dur_ns, self_ns, flags, last_id, "
+            "prev_call)"};
         for (int d = 0; d < 2; d++) {
-            char sql[128 + BATCH * 2 * (NCOLS + 2)];
+            char sql[256 + BATCH * 2 * (NCOLS + 2)];
             int nc = NCOLS - d;
             for (int rows = 1; rows <= BATCH; rows += BATCH - 1) {
-                size_t n =
-                    (size_t)snprintf(sql, sizeof sql, "INSERT INTO call%s VALUES ", d ? cols : "");
+                size_t n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO call%s VALUES ", cols[d]);
                 for (int r = 0; r < rows; r++) {
                     n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?", r ? "," : "");
                     for (int k = 1; k < nc; k++)
@@ -831,33 +1277,28 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
         s.alloc = prepare(&s, "INSERT INTO alloc(thread, call, ts_ns, kind, size, align, ptr) "
                               "VALUES (?,?,?,?,?,?,?)");
     }
+    int damaged = 0;
+    double cpu0 = thread_cpu_s();
     if (!s.failed) {
-        static const struct sf_calls_ops ops = {
-            .process = on_process,
-            .process_end = on_process_end,
-            .thread = on_thread,
-            .thread_exit = on_thread_exit,
-            .end = on_end,
-            .ext = on_ext,
-        };
-        e = sf_calls_new(log, syms, sel, &ops, &s);
-        sf_calls_set_tick(e, on_tick, &s);
         /* without a second CPU the writer thread would only add switches */
         s.threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
                      pthread_create(&s.writer, NULL, writer_main, &s) == 0;
-        int ran = sf_calls_run(e);
+        run_all(&s, log, sel, &out->calls, &damaged);
+        if (s.interleaved) /* not seen: a thread's calls begin while its chunks are read */
+            fprintf(stderr,
+                    "sftrace: warning: %" PRIu64 " calls began on a thread after another "
+                    "thread's calls had begun: thread.first_call..last_call ranges overlap\n",
+                    s.interleaved);
         finish_writer(&s); /* the writer is gone: s.err is this thread's again */
-        if (ran < 0 && !s.failed) {
-            snprintf(s.err, sizeof s.err, "%s", sf_calls_error(e));
-            s.failed = 1;
-        }
-        sf_calls_stats(e, &out->calls);
     }
-    if (!s.failed)
-        flush_calls(&s); /* the last, partial batch */
+    out->engine_cpu_s = thread_cpu_s() - cpu0;
+    out->runs = s.runs;
+    out->writer_cpu_s = s.writer_cpu;
     for (int i = 0; i < 2; i++) {
         free(s.buf[i].rows);
         free(s.buf[i].arows);
+        free(s.buf[i].flat);
+        free(s.buf[i].runs);
     }
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.cv);
@@ -870,27 +1311,52 @@ int sf_sqlout_write(struct sf_log *log, struct sf_syms *syms, const struct sf_se
     sqlite3_finalize(s.alloc);
     s.alloc = NULL;
     if (!s.failed) {
-        write_funcs(&s, e, out);
+        write_funcs(&s, out);
         write_threads(&s);
         write_procs(&s);
-        write_meta(&s, log, &out->calls);
+        write_samples(&s);
+        write_meta(&s, log, &out->calls, damaged);
     }
     double t1 = now_s();
     if (!s.failed) {
-        if (!(flags & SF_SQLOUT_NO_INDEXES) && sq_exec(&s, index_setup, "making the indexes") == 0)
-            sq_exec(&s, indexes, "making the indexes");
+        if (sq_exec(&s, index_setup, "making the indexes") == 0 &&
+            sq_exec(&s, indexes, "making the indexes") == 0 && (flags & SF_SQLOUT_INDEXES))
+            sq_exec(&s, call_indexes, "making the indexes");
         sq_exec(&s, views, "making the views");
         sq_exec(&s, "COMMIT", "committing");
     }
     out->insert_s = t1 - t0;
     out->index_s = now_s() - t1;
     out->allocs = s.allocs;
-    if (e)
-        sf_calls_free(e);
-    for (size_t i = 0; i < s.nthrs; i++)
+    out->damaged = damaged;
+    for (size_t i = 0; i < s.nthrs; i++) {
+        free(s.thrs[i]->open);
         free(s.thrs[i]);
+    }
     free(s.thrs);
+    for (size_t i = 0; i < s.nprocs; i++) {
+        free(s.procs[i].name);
+        free(s.procs[i].exe);
+        free(s.procs[i].cmdline);
+    }
     free(s.procs);
+    for (size_t i = 0; i < s.nfns; i++) {
+        free(s.fns[i].name);
+        free(s.fns[i].file);
+    }
+    free(s.fns);
+    for (size_t i = 0; i < s.nobjs; i++) {
+        free(s.objs[i].path);
+        sf_map_free(&s.objs[i].funcs);
+    }
+    free(s.objs);
+    sf_map_free(&s.objmap);
+    sf_map_free(&s.unk);
+    free(s.gmap);
+    free(s.samples);
+    for (size_t i = 0; i < s.nwarned; i++)
+        free(s.warned[i]);
+    free(s.warned);
     rc = sqlite3_close(s.db);
     if (rc != SQLITE_OK && !s.failed) {
         snprintf(s.err, sizeof s.err, "closing: %s", sqlite3_errstr(rc));
