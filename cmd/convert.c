@@ -953,14 +953,20 @@ int cmd_convert(int argc, char **argv)
                     "(meta.damaged; `sftrace dump` says where)\n",
                     logpath);
         }
-        if (!quiet)
+        if (!quiet) {
+            char nc[SF_FMT_LEN], nf[SF_FMT_LEN], sz[SF_FMT_LEN];
+            sf_fmt_count(nc, sizeof nc, sq.calls.calls);
+            sf_fmt_count(nf, sizeof nf, sq.functions);
+            sf_fmt_bytes(sz, sizeof sz, sq.bytes);
             fprintf(stderr,
-                    "sftrace convert: %" PRIu64 " calls, %" PRIu64 " threads, %" PRIu64
-                    " functions -> %s (%" PRIu64 " bytes), %.2f s + %.2f s for the %s"
-                    " (CPU: engine %.2f s in %zu run%s, inserts %.2f s)\n",
-                    sq.calls.calls, sq.calls.threads, sq.functions, outpath, sq.bytes, sq.insert_s,
-                    sq.index_s, indexes ? "indexes" : "views and small indexes", sq.engine_cpu_s,
-                    sq.runs, sq.runs == 1 ? "" : "s", sq.writer_cpu_s);
+                    "sftrace convert: %s calls, %" PRIu64 " thread%s, %s function%s -> %s (%s),"
+                    " %.2f s + %.2f s for the %s (CPU: engine %.2f s in %zu run%s, inserts"
+                    " %.2f s)\n",
+                    nc, sq.calls.threads, sq.calls.threads == 1 ? "" : "s", nf,
+                    sq.functions == 1 ? "" : "s", outpath, sz, sq.insert_s, sq.index_s,
+                    indexes ? "indexes" : "views and small indexes", sq.engine_cpu_s, sq.runs,
+                    sq.runs == 1 ? "" : "s", sq.writer_cpu_s);
+        }
         goto done;
     }
     cv.out = sf_out_open(outpath, gz ? level : 0, 0, err, sizeof err);
@@ -1052,8 +1058,7 @@ int cmd_convert(int argc, char **argv)
                 " process%s, %" PRIu64 " image%s -> %s (%s%s%s%s), %.2f s (%s events/s)\n",
                 ev, sl, st.threads, st.threads == 1 ? "" : "s", st.processes,
                 st.processes == 1 ? "" : "es", st.images, st.images == 1 ? "" : "s", outpath, sz,
-                gz ? ", " : "",
-                gz ? raw : "", gz ? " uncompressed" : "", dt, rate);
+                gz ? ", " : "", gz ? raw : "", gz ? " uncompressed" : "", dt, rate);
         if (st.unmatched || st.unfinished || st.too_deep || st.lost)
             fprintf(stderr,
                     "sftrace convert: %" PRIu64 " exits without entry dropped, %" PRIu64
