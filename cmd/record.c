@@ -41,6 +41,7 @@
 #include "solib.h"
 #include "version.h"
 #include "vnote.h"
+#include "xraymap.h"
 
 static void usage(FILE *f)
 {
@@ -62,6 +63,10 @@ static void usage(FILE *f)
             "                 them also record one register: docs/design.md, Flows)\n"
             "  --flows FILE   also the producer/consumer pairs FILE declares\n"
             "                 (docs/filter-format.md, Flow rules); repeatable\n"
+            "  --flows-in OBJ also record the job and task keys of OBJ, a shared object\n"
+            "                 the program loads (a node addon, a Python extension, a\n"
+            "                 library): only the executable's are found by themselves;\n"
+            "                 repeatable\n"
             "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
             "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
             "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
@@ -288,19 +293,43 @@ static int secure_exec(const char *path, char *why, size_t whylen)
     return 0;
 }
 
-/* Write the keys file of the command's flow functions (if it has any) to a
- * temporary file and add it to SFTRACE_FILTER; its name goes to keys. */
-static void write_keys(struct sf_flows *fl, const char *cmdpath, char *keys, size_t keyslen,
-                       const char *filters)
+/* --flows-in's objects: at most this many */
+#define SF_MAX_FLOWOBJS 16
+
+/* A --flows-in object must be an instrumented ELF file: 0, or -1 after a
+ * message (a typo in a path would else only show as arrows missing). */
+static int check_flowobj(const char *obj)
+{
+    char err[PATH_MAX + 256];
+    struct sf_xraymap m;
+    int r = sf_xraymap_read_file(obj, &m, err, sizeof err);
+    if (r == 0) {
+        sf_xraymap_free(&m);
+        return 0;
+    }
+    if (r == SF_XRAYMAP_NONE)
+        fprintf(stderr,
+                "sftrace record: --flows-in %s: not instrumented (no xray_instr_map section)\n",
+                obj);
+    else
+        fprintf(stderr, "sftrace record: --flows-in %s\n", err);
+    return -1;
+}
+
+/* Write the keys file of obj's flow functions (if it has any) to a
+ * temporary file and add it to SFTRACE_FILTER; its name goes to keys
+ * (empty when none was written). The number of functions, or -1 when obj
+ * is not an ELF file that can be read. */
+static int write_keys(struct sf_flows *fl, const char *obj, char *keys, size_t keyslen)
 {
     char err[PATH_MAX + 256];
     snprintf(keys, keyslen, "%s/sftrace-keys-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     int fd = strlen(keys) + 1 < keyslen ? mkstemp(keys) : -1;
-    int n = fd < 0 ? -1 : sf_flows_write_keys(fl, cmdpath, keys, err, sizeof err);
+    int n = fd < 0 ? -1 : sf_flows_write_keys(fl, obj, keys, err, sizeof err);
     if (fd >= 0)
         close(fd);
-    /* n < 0: not an ELF file we can read (a script...): no flows, quietly */
     if (n > 0) {
+        const char *filters = getenv("SFTRACE_FILTER") ? getenv("SFTRACE_FILTER") : "";
         char *v = malloc(strlen(filters) + strlen(keys) + 2);
         if (v) {
             sprintf(v, "%s%s%s", filters, filters[0] ? ":" : "", keys);
@@ -312,6 +341,7 @@ static void write_keys(struct sf_flows *fl, const char *cmdpath, char *keys, siz
             unlink(keys);
         keys[0] = 0;
     }
+    return n;
 }
 
 static uint64_t mono_ns(void)
@@ -764,6 +794,8 @@ int cmd_record(int argc, char **argv)
     int i, print_solib = 0, install = 0, no_flows = 0;
     const char **flowfiles = NULL; /* --flows FILE: the user's flow rules */
     size_t nflowfiles = 0;
+    const char *flowobjs[SF_MAX_FLOWOBJS]; /* --flows-in OBJ */
+    int nflowobjs = 0;
     int paused = 0, control = 0;
     const char *ring = NULL, *slower = NULL, *snap_on[32], *attach_pid = NULL, *dur = NULL;
     int nsnap = 0;
@@ -807,6 +839,15 @@ int cmd_record(int argc, char **argv)
             no_flows = 1;
         } else if (!strcmp(a, "--flows") && i + 1 < argc) {
             sf_flows_addfile(&flowfiles, &nflowfiles, argv[++i]);
+        } else if (!strcmp(a, "--flows-in") && i + 1 < argc) {
+            if (nflowobjs == SF_MAX_FLOWOBJS) {
+                fprintf(stderr, "sftrace record: more than %d --flows-in objects\n",
+                        SF_MAX_FLOWOBJS);
+                return 2;
+            }
+            if (check_flowobj(argv[++i]) != 0)
+                return 2;
+            flowobjs[nflowobjs++] = argv[i];
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
         } else if ((!strcmp(a, "-p") || !strcmp(a, "--pid")) && i + 1 < argc) {
@@ -1020,12 +1061,23 @@ int cmd_record(int argc, char **argv)
         snprintf(filters, sizeof filters, "%s", getenv("SFTRACE_FILTER"));
     /* flows (lib/flows.h): a keys file for the command's rayon and tokio
      * functions, after the user's filters (it restricts nothing) */
-    char keys[64] = "";
+    char keys[1 + SF_MAX_FLOWOBJS][64];
+    for (int k = 0; k <= SF_MAX_FLOWOBJS; k++)
+        keys[k][0] = 0;
     if (!no_flows) {
         struct sf_flows *fl = sf_flows_with("record", flowfiles, nflowfiles);
+        /* the command's: not an ELF file we can read (a script...) is quiet */
         if (fl)
-            write_keys(fl, cmdpath, keys, sizeof keys, filters);
+            write_keys(fl, cmdpath, keys[0], sizeof keys[0]);
+        for (int k = 0; fl && k < nflowobjs; k++)
+            if (write_keys(fl, flowobjs[k], keys[1 + k], sizeof keys[1 + k]) == 0)
+                fprintf(stderr,
+                        "sftrace record: note: %s has no function of a flow rule (rayon's "
+                        "jobs, tokio's tasks, --flows)\n",
+                        flowobjs[k]);
         sf_flows_free(fl);
+    } else if (nflowobjs) {
+        fprintf(stderr, "sftrace record: --flows-in is ignored with --no-flows\n");
     }
     free(flowfiles);
     flowfiles = NULL;
@@ -1058,8 +1110,9 @@ int cmd_record(int argc, char **argv)
         ;
     double secs = (double)(mono_ns() - t0) / 1e9;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (keys[0])
-        unlink(keys);
+    for (int k = 0; k <= SF_MAX_FLOWOBJS; k++)
+        if (keys[k][0])
+            unlink(keys[k]);
 
     print_summary(logpath, out, cmd[0], filters, secs);
     if (trigfile[0])

@@ -10,6 +10,7 @@ answer, but while the defect is there it skips, naming the file and the
 report; once the answer is right it fails until its entry is removed, so a
 fix is noticed and the test becomes an ordinary one.
 """
+import collections
 import json
 import os
 import re
@@ -181,3 +182,54 @@ def test_filter_of_a_stripped_binary_says_why_and_what_works():
     q = tl.run([tl.SFTRACE_ASAN, "dump", "--symbols", prog, log])
     funcs = [e.func for e in tl.parse_dump(q.stdout) if e.kind == "entry"]
     assert funcs == ["rec"] * 3, funcs
+
+
+def test_flows_in_a_dlopened_addon():
+    """node's shape (a Rust cdylib with a rayon pool, loaded by node; tried on a
+    petgraph + rayon addon): an uninstrumented host dlopens the instrumented
+    pool of flows_pool.c. record writes keys only for the command's
+    executable, so without --flows-in the addon's submit/run_job record no
+    key and no flow is paired; with --flows-in ADDON every job is one flow from
+    main's submit to a worker's run_job (and each task from make_task to its
+two steps), the output unchanged. A --flows-in
+    object that does not exist or is not instrumented is refused before
+    anything runs."""
+    import t_flows
+    addon = tl.build_c("flows_pool.c", shared=True,
+                       flags=tl.WARN_CFLAGS + ["-O1", "-pthread", "-Dmain=pool_main"])
+    host = os.path.join(_dir(), "tried_addon_host")
+    if tl._stale(host, [os.path.join(tl.PROGS, "tried_addon_host.c")]):
+        tl.run(["cc", "-O1", "-o", host, os.path.join(tl.PROGS, "tried_addon_host.c"), "-ldl"])
+    rules = os.path.join(_dir(), "pool.flows")
+    with open(rules, "w") as f:
+        f.write(t_flows.POOL_FLOWS)
+    n = 5
+    plain = tl.run([host, addon, str(n)]).stdout
+    assert plain.strip() == "jobs %d cross %d" % (n, n), plain
+
+    def flows(log):
+        out = collections.defaultdict(dict)
+        for line in tl.run([tl.SFTRACE_ASAN, "dump", "--flows", rules, log]).stdout.splitlines():
+            f = line.split("\t")
+            for x in f[5:]:
+                if x.startswith("flow-"):
+                    side, fid = x.split(" ")
+                    out[int(fid)][side] = f[4]
+        return collections.Counter((e.get("flow-out"), e.get("flow-in")) for e in out.values())
+
+    without = os.path.join(_dir(), "addon-nokeys.log")
+    p = tl.record([host, addon, str(n)], without, extra=["--flows", rules])
+    assert p.stdout == plain
+    assert flows(without) == {}, flows(without)
+    log = os.path.join(_dir(), "addon.log")
+    p = tl.record([host, addon, str(n)], log, extra=["--flows", rules, "--flows-in", addon])
+    assert p.stdout == plain, (p.stdout, plain)
+    got = flows(log)
+    # a task flows from make_task to its first step, then to its second
+    assert got == {("submit", "run_job"): n, ("make_task", "step_task"): n,
+                   ("step_task", "step_task"): n}, got
+    for bad, why in ((os.path.join(_dir(), "no-such.so"), "No such file"),
+                     (host, "not instrumented")):
+        p = tl.run([tl.SFTRACE, "record", "-o", os.path.join(_dir(), "x.log"),
+                    "--flows-in", bad, "--", "true"], check=False)
+        assert p.returncode == 2 and "--flows-in" in p.stderr and why in p.stderr, p.stderr
