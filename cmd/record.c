@@ -45,58 +45,60 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sftrace record [-o FILE] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
-            "                      -- CMD [ARGS...]\n"
-            "       sftrace record --print-solib | --print-solib-install-dir\n"
-            "       sftrace record --install-solib [--solib PATH]\n"
-            "\n"
-            "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
-            "function entry and exit of every thread of every process it starts that runs\n"
-            "XRay-instrumented code. Returns CMD's exit status.\n"
-            "\n"
-            "  -o FILE        log to write (default ./sf.log)\n"
-            "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
-            "                 may be repeated, one per object\n"
-            "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
-            "                 (by default the command's functions that make and run\n"
-            "                 them also record one register: docs/design.md, Flows)\n"
-            "  --flows FILE   also the producer/consumer pairs FILE declares\n"
-            "                 (docs/filter-format.md, Flow rules); repeatable\n"
-            "  --flows-in OBJ also record the job and task keys of OBJ, a shared object\n"
-            "                 the program loads (a node addon, a Python extension, a\n"
-            "                 library): only the executable's are found by themselves;\n"
-            "                 repeatable\n"
-            "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
-            "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
-            "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
-            "                 stop and start it (the runtime takes SIGUSR1)\n"
-            "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
-            "                 (packed) records per process (64M, 512K; at least 1M) and\n"
-            "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
-            "                 PID`, at exit, on a fatal signal and on the triggers below\n"
-            "  --snapshot-on REGEX\n"
-            "                 with --ring: a snapshot when a function of CMD's executable\n"
-            "                 that REGEX matches is entered (repeatable)\n"
-            "  --snapshot-slower-than DUR\n"
-            "                 ... instead, when such a call took longer than DUR (1.5s,\n"
-            "                 200ms, 30us, ns), at its exit and including it\n"
-            "  -p PID         attach to running process PID instead (x86_64, ptrace; also\n"
-            "                 `sftrace attach PID`): record until Ctrl-C or --duration,\n"
-            "                 then put every sled back and leave it running\n"
-            "  --duration DUR with -p: detach after DUR (1.5s, 200ms, ...)\n"
-            "  --solib PATH   use this libsftrace.so\n"
-            "  --print-solib  print the runtime library that would be used\n"
-            "  --print-solib-install-dir\n"
-            "                 print the directory searched first for libsftrace.so\n"
-            "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
-            "  --install-solib\n"
-            "                 copy the runtime of this sftrace (or --solib PATH) into\n"
-            "                 that directory, creating it, and print where it went\n"
-            "\n"
-            "The runtime is searched for in the install directory, beside the sftrace\n"
-            "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
-            "version of sftrace (" SFTRACE_VERSION ").\n");
+    fprintf(
+        f,
+        "usage: sftrace record [-o FILE] [-q] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
+        "                      -- CMD [ARGS...]\n"
+        "       sftrace record --print-solib | --print-solib-install-dir\n"
+        "       sftrace record --install-solib [--solib PATH]\n"
+        "\n"
+        "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
+        "function entry and exit of every thread of every process it starts that runs\n"
+        "XRay-instrumented code. Returns CMD's exit status.\n"
+        "\n"
+        "  -o FILE        log to write (default ./sf.log)\n"
+        "  -q, --quiet    no summary line at the end (warnings are still printed)\n"
+        "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
+        "                 may be repeated, one per object\n"
+        "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
+        "                 (by default the command's functions that make and run\n"
+        "                 them also record one register: docs/design.md, Flows)\n"
+        "  --flows FILE   also the producer/consumer pairs FILE declares\n"
+        "                 (docs/filter-format.md, Flow rules); repeatable\n"
+        "  --flows-in OBJ also record the job and task keys of OBJ, a shared object\n"
+        "                 the program loads (a node addon, a Python extension, a\n"
+        "                 library): only the executable's are found by themselves;\n"
+        "                 repeatable\n"
+        "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
+        "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
+        "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
+        "                 stop and start it (the runtime takes SIGUSR1)\n"
+        "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
+        "                 (packed) records per process (64M, 512K; at least 1M) and\n"
+        "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
+        "                 PID`, at exit, on a fatal signal and on the triggers below\n"
+        "  --snapshot-on REGEX\n"
+        "                 with --ring: a snapshot when a function of CMD's executable\n"
+        "                 that REGEX matches is entered (repeatable)\n"
+        "  --snapshot-slower-than DUR\n"
+        "                 ... instead, when such a call took longer than DUR (1.5s,\n"
+        "                 200ms, 30us, ns), at its exit and including it\n"
+        "  -p PID         attach to running process PID instead (x86_64, ptrace; also\n"
+        "                 `sftrace attach PID`): record until Ctrl-C or --duration,\n"
+        "                 then put every sled back and leave it running\n"
+        "  --duration DUR with -p: detach after DUR (1.5s, 200ms, ...)\n"
+        "  --solib PATH   use this libsftrace.so\n"
+        "  --print-solib  print the runtime library that would be used\n"
+        "  --print-solib-install-dir\n"
+        "                 print the directory searched first for libsftrace.so\n"
+        "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
+        "  --install-solib\n"
+        "                 copy the runtime of this sftrace (or --solib PATH) into\n"
+        "                 that directory, creating it, and print where it went\n"
+        "\n"
+        "The runtime is searched for in the install directory, beside the sftrace\n"
+        "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
+        "version of sftrace (" SFTRACE_VERSION ").\n");
 }
 
 static int is_file(const char *p)
@@ -661,6 +663,9 @@ static int abs_log_path(const char *out, char *logpath, size_t len)
 }
 
 /* The summary line (and what went wrong) of a recording into logpath. */
+/* -q: no summary line (what went wrong is still said) */
+static int quiet;
+
 static void print_summary(const char *logpath, const char *out, const char *what,
                           const char *filters, double secs)
 {
@@ -675,13 +680,14 @@ static void print_summary(const char *logpath, const char *out, const char *what
                 "(RUSTFLAGS for cargo).\n",
                 what);
     }
-    fprintf(stderr,
-            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
-            "written to %s (%.2fs)%s\n",
-            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
-            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
-            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
-            s.bad ? " (the log has a damaged chunk)" : "");
+    if (!quiet || s.bad)
+        fprintf(stderr,
+                "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
+                "written to %s (%.2fs)%s\n",
+                (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
+                s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
+                s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
+                s.bad ? " (the log has a damaged chunk)" : "");
     if (s.lost)
         fprintf(stderr, "sftrace record: %llu records could not be written\n",
                 (unsigned long long)s.lost);
@@ -807,6 +813,8 @@ int cmd_record(int argc, char **argv)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
             out = argv[++i];
         } else if ((!strcmp(a, "-f") || !strcmp(a, "--filter")) && i + 1 < argc) {

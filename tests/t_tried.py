@@ -233,3 +233,24 @@ two steps), the output unchanged. A --flows-in
         p = tl.run([tl.SFTRACE, "record", "-o", os.path.join(_dir(), "x.log"),
                     "--flows-in", bad, "--", "true"], check=False)
         assert p.returncode == 2 and "--flows-in" in p.stderr and why in p.stderr, p.stderr
+
+
+def test_record_quiet_keeps_the_warnings():
+    """Scripts (the redis and node runs of the trial) want record without its
+    summary line, as perf record -q: -q drops it, the program's output and
+    exit status are unchanged and the log is whole; a command with no
+    instrumented code still gets its warning."""
+    prog = tl.build_c("exitcode.c")
+    log = os.path.join(_dir(), "quiet.log")
+    plain = tl.run([prog, "exit", "3"], check=False)
+    assert plain.returncode == 3, plain
+    p = tl.run([tl.SFTRACE, "record", "-q", "-o", log, "--", prog, "exit", "3"], check=False)
+    assert p.returncode == 3 and p.stdout.splitlines()[2:] == plain.stdout.splitlines()[2:], \
+        (p, plain)
+    assert p.stderr == "", p.stderr
+    info = tl.run([tl.SFTRACE_ASAN, "info", log]).stdout
+    assert "exit status 3" in info, info
+    rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--limit", "0", log]).stdout
+    assert re.search(r"^ +10 .* status_work$", rep, re.M), rep
+    p = tl.run([tl.SFTRACE, "record", "--quiet", "-o", log, "--", "true"])
+    assert "no instrumented code found" in p.stderr, p.stderr
