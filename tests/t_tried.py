@@ -26,6 +26,12 @@ KNOWN_OPEN = {
     "test_exec_child_of_uninstrumented_shell_counts_as_a_process":
         "lib/calls.c on_process: an exec'd image whose pid had no earlier image is "
         "not counted as a process",
+    "test_ctl_on_a_process_that_set_its_title":
+        "cmd/ctl.c target: the log path is looked for in /proc/PID/environ, which "
+        "setproctitle overwrites",
+    "test_forked_child_returns_through_its_parents_frames":
+        "lib/calls.c: a FORKED process starts with no open frames, so its returns "
+        "through the frames open at fork() are exits without entry",
 }
 
 
@@ -254,3 +260,72 @@ def test_record_quiet_keeps_the_warnings():
     assert re.search(r"^ +10 .* status_work$", rep, re.M), rep
     p = tl.run([tl.SFTRACE, "record", "--quiet", "-o", log, "--", "true"])
     assert "no instrumented code found" in p.stderr, p.stderr
+
+
+def test_ctl_on_a_process_that_set_its_title():
+    """redis under record --paused: `sftrace ctl PID start` said "not being
+    recorded by sftrace" (redis's setproctitle overwrites the environment
+    block /proc/PID/environ shows). tried_proctitle.c does the same; ctl
+    start and stop must work on it, and exactly the 2 work() calls between
+    them are in the log."""
+    import subprocess
+    prog = tl.build_c("tried_proctitle.c")
+    log = os.path.join(_dir(), "proctitle.log")
+    p = subprocess.Popen([tl.SFTRACE, "record", "--paused", "-o", log, "--", prog],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, bufsize=1)
+
+    def say(line):
+        p.stdin.write(line + "\n")
+        p.stdin.flush()
+        return p.stdout.readline().strip()
+
+    try:
+        pid = int(say("pid").split()[1])
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            assert f.read().startswith(b"tried_proctitle: serving"), "the title was not set"
+        assert say("work") == "ok 1"
+        r1 = tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), "start"], check=False)
+        assert say("work") == "ok 2" and say("work") == "ok 3"
+        r2 = tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), "stop"], check=False)
+        assert say("work") == "ok 4"
+    finally:
+        p.stdin.write("quit\n")
+        p.stdin.close()
+        rc = p.wait(timeout=60)
+    assert rc == 0, p.stderr.read()
+
+    def check():
+        assert r1.returncode == 0 and r2.returncode == 0, (r1.stderr, r2.stderr)
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--limit", "0", log]).stdout
+        assert re.search(r"^ +2 .* work$", rep, re.M), rep
+
+    _open("test_ctl_on_a_process_that_set_its_title", check)
+
+
+def test_forked_child_returns_through_its_parents_frames():
+    """redis's daemonize and BGSAVE: fork() three instrumented frames deep
+    (main -> start -> spawn). The child returns through spawn and start and
+    works in main: its returns are of frames it inherited, not exits without
+    entry, and its child_work calls are main's children; the parent is
+    unchanged (parent_work under main, 0 exits without entry)."""
+    prog = tl.build_c("tried_forkdeep.c")
+    log = os.path.join(_dir(), "forkdeep.log")
+    p = tl.record([prog], log)
+    assert p.stdout == "child 5\n", p.stdout
+    calls = [c._asdict() for c in t_calls._calls(log, sftrace=tl.SFTRACE_ASAN)]
+    by_id = {c["id"]: c for c in calls}
+    pids = sorted({c["pid"] for c in calls})
+    assert len(pids) == 2, pids
+    parent_pid = [c["pid"] for c in calls if c["name"] == "parent_work"]
+    assert len(parent_pid) == 1, calls
+    parents = [by_id[c["parent"]]["name"] if c["parent"] in by_id else None
+               for c in calls if c["name"] == "child_work"]
+    assert len(parents) == 3, calls
+
+    def check():
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", log]).stdout
+        assert " 0 exits without entry" in rep, rep.splitlines()[:2]
+        assert parents == ["main"] * 3, parents
+
+    _open("test_forked_child_returns_through_its_parents_frames", check)
