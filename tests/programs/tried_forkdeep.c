@@ -10,8 +10,14 @@
 
 volatile long sink;
 
-__attribute__((noinline)) void child_work(int i) { sink += i; }
-__attribute__((noinline)) void parent_work(void) { sink++; }
+__attribute__((noinline)) void child_work(int i)
+{
+    sink += i;
+}
+__attribute__((noinline)) void parent_work(void)
+{
+    sink++;
+}
 
 __attribute__((noinline)) pid_t spawn(void)
 {
