@@ -318,6 +318,47 @@ static int check_flowobj(const char *obj)
     return -1;
 }
 
+/* The objects the user's filters (colon-separated paths) were made for, as
+ * their `object PATH` lines say, that exist and are not the command
+ * itself: the program will load them (a filter names the object it
+ * traces), so their flow functions want keys as the executable's do (a
+ * --descendants filter for a node addon follows its jobs only so). Adds
+ * them to objs (strdup'd) up to cap; returns the new count. */
+static int filter_objects(const char *filters, const char *cmdpath, char **objs, int n, int cap)
+{
+    char *list = strdup(filters);
+    char self[PATH_MAX];
+    if (!list || !realpath(cmdpath, self))
+        self[0] = 0;
+    for (char *save = NULL, *p = list ? strtok_r(list, ":", &save) : NULL; p && n < cap;
+         p = strtok_r(NULL, ":", &save)) {
+        char err[256];
+        size_t len;
+        char *buf = sf_filter_file_read(p, &len, err, sizeof err);
+        if (!buf)
+            continue; /* the runtime says why */
+        for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            if (strncmp(l, "object ", 7))
+                continue;
+            char path[PATH_MAX], real[PATH_MAX];
+            size_t pl = strcspn(l + 7, "\n");
+            if (pl >= sizeof path)
+                break;
+            memcpy(path, l + 7, pl);
+            path[pl] = 0;
+            int dup = 0;
+            for (int k = 0; realpath(path, real) && k < n; k++)
+                dup |= !strcmp(objs[k], real);
+            if (realpath(path, real) && strcmp(real, self) && !dup)
+                objs[n++] = strdup(real);
+            break; /* one object a filter */
+        }
+        free(buf);
+    }
+    free(list);
+    return n;
+}
+
 /* Write the keys file of obj's flow functions (if it has any) to a
  * temporary file and add it to SFTRACE_FILTER; its name goes to keys
  * (empty when none was written). The number of functions, or -1 when obj
@@ -1083,6 +1124,19 @@ int cmd_record(int argc, char **argv)
                         "sftrace record: note: %s has no function of a flow rule (rayon's "
                         "jobs, tokio's tasks, --flows)\n",
                         flowobjs[k]);
+        /* and quietly for the objects the filters name */
+        char *fobjs[SF_MAX_FLOWOBJS];
+        int nf = fl ? filter_objects(filters, cmdpath, fobjs, 0, SF_MAX_FLOWOBJS - nflowobjs) : 0;
+        for (int k = 0; k < nf; k++) {
+            int given = 0;
+            for (int j = 0; j < nflowobjs; j++) {
+                char real[PATH_MAX];
+                given |= realpath(flowobjs[j], real) && !strcmp(real, fobjs[k]);
+            }
+            if (!given)
+                write_keys(fl, fobjs[k], keys[1 + nflowobjs + k], sizeof keys[0]);
+            free(fobjs[k]);
+        }
         sf_flows_free(fl);
     } else if (nflowobjs) {
         fprintf(stderr, "sftrace record: --flows-in is ignored with --no-flows\n");
