@@ -782,6 +782,50 @@ static void report_unmatched(struct opts *o, struct object *ob, struct namelist 
         fprintf(stderr, PROG ": warning: ... and %zu more names of the list\n", unmatched - 10);
 }
 
+/* 1 if name is the v0 or legacy demangled name of rayon's job execute
+ * (lib/flows.c's consumer rule), 2 if of a push that makes a job another
+ * thread can steal (WorkerThread::push, the local deque's push). */
+static int rayon_role(const char *name)
+{
+    const char *n = name[0] == '<' ? name + 1 : name;
+    size_t l = strlen(name);
+    if ((!strncmp(n, "rayon_core::job::StackJob<", 26) ||
+         !strncmp(n, "rayon_core::job::HeapJob<", 25)) &&
+        l > 34 && !strcmp(name + l - 34, " as rayon_core::job::Job>::execute"))
+        return 1;
+    if (!strncmp(n, "rayon_core::registry::WorkerThread", 34) && l > 6 &&
+        !strcmp(name + l - 6, "::push"))
+        return 2;
+    if (!strncmp(n, "crossbeam_deque::deque::Worker<", 31) && l > 6 &&
+        !strcmp(name + l - 6, "::push"))
+        return 2;
+    return 0;
+}
+
+/* --descendants follows a rayon job from the push that made it to the
+ * thread that runs it (docs/design.md, Descendants mode follows jobs). A
+ * release build inlines WorkerThread::push and the deque's: then only jobs
+ * injected from outside the pool are followed, and the work join() hands
+ * to other threads is silently missing from the trace. Say so. */
+static void note_inlined_push(const struct object *ob, const char *obj)
+{
+    int exec = 0, push = 0;
+    for (size_t i = 0; i < ob->nfuncs; i++)
+        for (size_t k = 0; k < ob->funcs[i].nsyms; k++) {
+            int r = rayon_role(ob->funcs[i].syms[k].name);
+            exec |= r == 1;
+            push |= r == 2;
+        }
+    if (exec && !push)
+        fprintf(stderr,
+                PROG ": note: %s runs rayon jobs, but its WorkerThread::push is inlined (a "
+                     "release build): --descendants follows only the jobs injected from "
+                     "outside the pool, not those join() or a scope hands to another thread "
+                     "(a debug build keeps it; or record everything and read "
+                     "it with graph REGEX)\n",
+                obj);
+}
+
 int cmd_filter(int argc, char **argv)
 {
     struct opts o = {0};
@@ -869,6 +913,8 @@ int cmd_filter(int argc, char **argv)
     if (ntrig)
         fprintf(stderr, "; %zu trigger lines", ntrig);
     fprintf(stderr, "%s\n", o.descendants ? ", with their descendants" : "");
+    if (o.descendants)
+        note_inlined_push(&ob, o.obj);
     if (!nsel && !trig_only)
         fprintf(stderr,
                 PROG ": warning: no function was selected: with this filter, nothing in %s is "

@@ -41,57 +41,62 @@
 #include "solib.h"
 #include "version.h"
 #include "vnote.h"
+#include "xraymap.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sftrace record [-o FILE] [-f FILTER]... [--paused|--control] [--solib PATH]\n"
-            "                      -- CMD [ARGS...]\n"
-            "       sftrace record --print-solib | --print-solib-install-dir\n"
-            "       sftrace record --install-solib [--solib PATH]\n"
-            "\n"
-            "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
-            "function entry and exit of every thread of every process it starts that runs\n"
-            "XRay-instrumented code. Returns CMD's exit status.\n"
-            "\n"
-            "  -o FILE        log to write (default ./sf.log)\n"
-            "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
-            "                 may be repeated, one per object\n"
-            "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
-            "                 (by default the command's functions that make and run\n"
-            "                 them also record one register: docs/design.md, Flows)\n"
-            "  --flows FILE   also the producer/consumer pairs FILE declares\n"
-            "                 (docs/filter-format.md, Flow rules); repeatable\n"
-            "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
-            "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
-            "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
-            "                 stop and start it (the runtime takes SIGUSR1)\n"
-            "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
-            "                 (packed) records per process (64M, 512K; at least 1M) and\n"
-            "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
-            "                 PID`, at exit, on a fatal signal and on the triggers below\n"
-            "  --snapshot-on REGEX\n"
-            "                 with --ring: a snapshot when a function of CMD's executable\n"
-            "                 that REGEX matches is entered (repeatable)\n"
-            "  --snapshot-slower-than DUR\n"
-            "                 ... instead, when such a call took longer than DUR (1.5s,\n"
-            "                 200ms, 30us, ns), at its exit and including it\n"
-            "  -p PID         attach to running process PID instead (x86_64, ptrace; also\n"
-            "                 `sftrace attach PID`): record until Ctrl-C or --duration,\n"
-            "                 then put every sled back and leave it running\n"
-            "  --duration DUR with -p: detach after DUR (1.5s, 200ms, ...)\n"
-            "  --solib PATH   use this libsftrace.so\n"
-            "  --print-solib  print the runtime library that would be used\n"
-            "  --print-solib-install-dir\n"
-            "                 print the directory searched first for libsftrace.so\n"
-            "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
-            "  --install-solib\n"
-            "                 copy the runtime of this sftrace (or --solib PATH) into\n"
-            "                 that directory, creating it, and print where it went\n"
-            "\n"
-            "The runtime is searched for in the install directory, beside the sftrace\n"
-            "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
-            "version of sftrace (" SFTRACE_VERSION ").\n");
+    fprintf(f, "usage: sftrace record [-o FILE] [-q] [-f FILTER]... [--paused|--control]\n"
+               "                      [--solib PATH] -- CMD [ARGS...]\n"
+               "       sftrace record --print-solib | --print-solib-install-dir\n"
+               "       sftrace record --install-solib [--solib PATH]\n"
+               "\n"
+               "Runs CMD with the tracing runtime (libsftrace.so) preloaded and records every\n"
+               "function entry and exit of every thread of every process it starts that runs\n"
+               "XRay-instrumented code. Returns CMD's exit status.\n"
+               "\n"
+               "  -o FILE        log to write (default ./sf.log)\n"
+               "  -q, --quiet    no summary line at the end (warnings are still printed)\n"
+               "  -f FILTER      trace only the functions FILTER selects (sftrace filter);\n"
+               "                 may be repeated, one per object\n"
+               "  --no-flows     do not record the keys of rayon jobs and tokio tasks\n"
+               "                 (by default the command's functions that make and run\n"
+               "                 them also record one register: docs/design.md, Flows)\n"
+               "  --flows FILE   also the producer/consumer pairs FILE declares\n"
+               "                 (docs/filter-format.md, Flow rules); repeatable\n"
+               "  --flows-in OBJ also record the job and task keys of OBJ, a shared object\n"
+               "                 the program loads (a node addon, a Python extension, a\n"
+               "                 library): the executable's, and the objects of the -f\n"
+               "                 filters, are found by themselves; repeatable\n"
+               "  --paused       start with recording stopped (sleds unpatched: no cost);\n"
+               "                 SIGUSR1 or `sftrace ctl PID start|stop` starts and stops it\n"
+               "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
+               "                 stop and start it (the runtime takes SIGUSR1)\n"
+               "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
+               "                 (packed) records per process (64M, 512K; at least 1M) and\n"
+               "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
+               "                 PID`, at exit, on a fatal signal and on the triggers below\n"
+               "  --snapshot-on REGEX\n"
+               "                 with --ring: a snapshot when a function of CMD's executable\n"
+               "                 that REGEX matches is entered (repeatable)\n"
+               "  --snapshot-slower-than DUR\n"
+               "                 ... instead, when such a call took longer than DUR (1.5s,\n"
+               "                 200ms, 30us, ns), at its exit and including it\n"
+               "  -p PID         attach to running process PID instead (x86_64, ptrace; also\n"
+               "                 `sftrace attach PID`): record until Ctrl-C or --duration,\n"
+               "                 then put every sled back and leave it running\n"
+               "  --duration DUR with -p: detach after DUR (1.5s, 200ms, ...)\n"
+               "  --solib PATH   use this libsftrace.so\n"
+               "  --print-solib  print the runtime library that would be used\n"
+               "  --print-solib-install-dir\n"
+               "                 print the directory searched first for libsftrace.so\n"
+               "                 ($XDG_DATA_HOME/sftrace, else ~/.local/share/sftrace)\n"
+               "  --install-solib\n"
+               "                 copy the runtime of this sftrace (or --solib PATH) into\n"
+               "                 that directory, creating it, and print where it went\n"
+               "\n"
+               "The runtime is searched for in the install directory, beside the sftrace\n"
+               "binary, in ../lib and in ../build from it; it must be the runtime of this\n"
+               "version of sftrace (" SFTRACE_VERSION ").\n");
 }
 
 static int is_file(const char *p)
@@ -288,19 +293,84 @@ static int secure_exec(const char *path, char *why, size_t whylen)
     return 0;
 }
 
-/* Write the keys file of the command's flow functions (if it has any) to a
- * temporary file and add it to SFTRACE_FILTER; its name goes to keys. */
-static void write_keys(struct sf_flows *fl, const char *cmdpath, char *keys, size_t keyslen,
-                       const char *filters)
+/* --flows-in's objects: at most this many */
+#define SF_MAX_FLOWOBJS 16
+
+/* A --flows-in object must be an instrumented ELF file: 0, or -1 after a
+ * message (a typo in a path would else only show as arrows missing). */
+static int check_flowobj(const char *obj)
+{
+    char err[PATH_MAX + 256];
+    struct sf_xraymap m;
+    int r = sf_xraymap_read_file(obj, &m, err, sizeof err);
+    if (r == 0) {
+        sf_xraymap_free(&m);
+        return 0;
+    }
+    if (r == SF_XRAYMAP_NONE)
+        fprintf(stderr,
+                "sftrace record: --flows-in %s: not instrumented (no xray_instr_map section)\n",
+                obj);
+    else
+        fprintf(stderr, "sftrace record: --flows-in %s\n", err);
+    return -1;
+}
+
+/* The objects the user's filters (colon-separated paths) were made for, as
+ * their `object PATH` lines say, that exist and are not the command
+ * itself: the program will load them (a filter names the object it
+ * traces), so their flow functions want keys as the executable's do (a
+ * --descendants filter for a node addon follows its jobs only so). Adds
+ * them to objs (strdup'd) up to cap; returns the new count. */
+static int filter_objects(const char *filters, const char *cmdpath, char **objs, int n, int cap)
+{
+    char *list = strdup(filters);
+    char self[PATH_MAX];
+    if (!list || !realpath(cmdpath, self))
+        self[0] = 0;
+    for (char *save = NULL, *p = list ? strtok_r(list, ":", &save) : NULL; p && n < cap;
+         p = strtok_r(NULL, ":", &save)) {
+        char err[256];
+        size_t len;
+        char *buf = sf_filter_file_read(p, &len, err, sizeof err);
+        if (!buf)
+            continue; /* the runtime says why */
+        for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            if (strncmp(l, "object ", 7))
+                continue;
+            char path[PATH_MAX], real[PATH_MAX];
+            size_t pl = strcspn(l + 7, "\n");
+            if (pl >= sizeof path)
+                break;
+            memcpy(path, l + 7, pl);
+            path[pl] = 0;
+            int dup = 0;
+            for (int k = 0; realpath(path, real) && k < n; k++)
+                dup |= !strcmp(objs[k], real);
+            if (realpath(path, real) && strcmp(real, self) && !dup)
+                objs[n++] = strdup(real);
+            break; /* one object a filter */
+        }
+        free(buf);
+    }
+    free(list);
+    return n;
+}
+
+/* Write the keys file of obj's flow functions (if it has any) to a
+ * temporary file and add it to SFTRACE_FILTER; its name goes to keys
+ * (empty when none was written). The number of functions, or -1 when obj
+ * is not an ELF file that can be read. */
+static int write_keys(struct sf_flows *fl, const char *obj, char *keys, size_t keyslen)
 {
     char err[PATH_MAX + 256];
     snprintf(keys, keyslen, "%s/sftrace-keys-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     int fd = strlen(keys) + 1 < keyslen ? mkstemp(keys) : -1;
-    int n = fd < 0 ? -1 : sf_flows_write_keys(fl, cmdpath, keys, err, sizeof err);
+    int n = fd < 0 ? -1 : sf_flows_write_keys(fl, obj, keys, err, sizeof err);
     if (fd >= 0)
         close(fd);
-    /* n < 0: not an ELF file we can read (a script...): no flows, quietly */
     if (n > 0) {
+        const char *filters = getenv("SFTRACE_FILTER") ? getenv("SFTRACE_FILTER") : "";
         char *v = malloc(strlen(filters) + strlen(keys) + 2);
         if (v) {
             sprintf(v, "%s%s%s", filters, filters[0] ? ":" : "", keys);
@@ -312,6 +382,7 @@ static void write_keys(struct sf_flows *fl, const char *cmdpath, char *keys, siz
             unlink(keys);
         keys[0] = 0;
     }
+    return n;
 }
 
 static uint64_t mono_ns(void)
@@ -631,6 +702,9 @@ static int abs_log_path(const char *out, char *logpath, size_t len)
 }
 
 /* The summary line (and what went wrong) of a recording into logpath. */
+/* -q: no summary line (what went wrong is still said) */
+static int quiet;
+
 static void print_summary(const char *logpath, const char *out, const char *what,
                           const char *filters, double secs)
 {
@@ -645,13 +719,14 @@ static void print_summary(const char *logpath, const char *out, const char *what
                 "(RUSTFLAGS for cargo).\n",
                 what);
     }
-    fprintf(stderr,
-            "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
-            "written to %s (%.2fs)%s\n",
-            (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
-            s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
-            s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
-            s.bad ? " (the log has a damaged chunk)" : "");
+    if (!quiet || s.bad)
+        fprintf(stderr,
+                "sftrace record: %llu event%s, %u thread%s, %u process%s, %u image%s, %llu bytes "
+                "written to %s (%.2fs)%s\n",
+                (unsigned long long)s.events, s.events == 1 ? "" : "s", s.threads,
+                s.threads == 1 ? "" : "s", s.processes, s.processes == 1 ? "" : "es", s.images,
+                s.images == 1 ? "" : "s", (unsigned long long)s.bytes, out, secs,
+                s.bad ? " (the log has a damaged chunk)" : "");
     if (s.lost)
         fprintf(stderr, "sftrace record: %llu records could not be written\n",
                 (unsigned long long)s.lost);
@@ -764,6 +839,8 @@ int cmd_record(int argc, char **argv)
     int i, print_solib = 0, install = 0, no_flows = 0;
     const char **flowfiles = NULL; /* --flows FILE: the user's flow rules */
     size_t nflowfiles = 0;
+    const char *flowobjs[SF_MAX_FLOWOBJS]; /* --flows-in OBJ */
+    int nflowobjs = 0;
     int paused = 0, control = 0;
     const char *ring = NULL, *slower = NULL, *snap_on[32], *attach_pid = NULL, *dur = NULL;
     int nsnap = 0;
@@ -775,6 +852,8 @@ int cmd_record(int argc, char **argv)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
             out = argv[++i];
         } else if ((!strcmp(a, "-f") || !strcmp(a, "--filter")) && i + 1 < argc) {
@@ -807,6 +886,15 @@ int cmd_record(int argc, char **argv)
             no_flows = 1;
         } else if (!strcmp(a, "--flows") && i + 1 < argc) {
             sf_flows_addfile(&flowfiles, &nflowfiles, argv[++i]);
+        } else if (!strcmp(a, "--flows-in") && i + 1 < argc) {
+            if (nflowobjs == SF_MAX_FLOWOBJS) {
+                fprintf(stderr, "sftrace record: more than %d --flows-in objects\n",
+                        SF_MAX_FLOWOBJS);
+                return 2;
+            }
+            if (check_flowobj(argv[++i]) != 0)
+                return 2;
+            flowobjs[nflowobjs++] = argv[i];
         } else if (!strcmp(a, "--solib") && i + 1 < argc) {
             solib = argv[++i];
         } else if ((!strcmp(a, "-p") || !strcmp(a, "--pid")) && i + 1 < argc) {
@@ -1020,12 +1108,36 @@ int cmd_record(int argc, char **argv)
         snprintf(filters, sizeof filters, "%s", getenv("SFTRACE_FILTER"));
     /* flows (lib/flows.h): a keys file for the command's rayon and tokio
      * functions, after the user's filters (it restricts nothing) */
-    char keys[64] = "";
+    char keys[1 + SF_MAX_FLOWOBJS][64];
+    for (int k = 0; k <= SF_MAX_FLOWOBJS; k++)
+        keys[k][0] = 0;
     if (!no_flows) {
         struct sf_flows *fl = sf_flows_with("record", flowfiles, nflowfiles);
+        /* the command's: not an ELF file we can read (a script...) is quiet */
         if (fl)
-            write_keys(fl, cmdpath, keys, sizeof keys, filters);
+            write_keys(fl, cmdpath, keys[0], sizeof keys[0]);
+        for (int k = 0; fl && k < nflowobjs; k++)
+            if (write_keys(fl, flowobjs[k], keys[1 + k], sizeof keys[1 + k]) == 0)
+                fprintf(stderr,
+                        "sftrace record: note: %s has no function of a flow rule (rayon's "
+                        "jobs, tokio's tasks, --flows)\n",
+                        flowobjs[k]);
+        /* and quietly for the objects the filters name */
+        char *fobjs[SF_MAX_FLOWOBJS];
+        int nf = fl ? filter_objects(filters, cmdpath, fobjs, 0, SF_MAX_FLOWOBJS - nflowobjs) : 0;
+        for (int k = 0; k < nf; k++) {
+            int given = 0;
+            for (int j = 0; j < nflowobjs; j++) {
+                char real[PATH_MAX];
+                given |= realpath(flowobjs[j], real) && !strcmp(real, fobjs[k]);
+            }
+            if (!given)
+                write_keys(fl, fobjs[k], keys[1 + nflowobjs + k], sizeof keys[0]);
+            free(fobjs[k]);
+        }
         sf_flows_free(fl);
+    } else if (nflowobjs) {
+        fprintf(stderr, "sftrace record: --flows-in is ignored with --no-flows\n");
     }
     free(flowfiles);
     flowfiles = NULL;
@@ -1058,8 +1170,9 @@ int cmd_record(int argc, char **argv)
         ;
     double secs = (double)(mono_ns() - t0) / 1e9;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (keys[0])
-        unlink(keys);
+    for (int k = 0; k <= SF_MAX_FLOWOBJS; k++)
+        if (keys[k][0])
+            unlink(keys[k]);
 
     print_summary(logpath, out, cmd[0], filters, secs);
     if (trigfile[0])
