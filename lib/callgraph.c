@@ -314,7 +314,8 @@ struct codework {
     const struct sf_callgraph *g;
     const struct code *c;
     size_t nc;
-    int half; /* 0: the first half of each section, 1: the second */
+    int half;  /* 0: the first half of each section, 1: the second */
+    int fixed; /* a fixed-address executable (ET_EXEC): its imm32s can be addresses */
     struct edgev ev;
 };
 
@@ -322,7 +323,7 @@ struct codework {
  * bytes [i0, i1) of a code section (every byte offset: see callgraph.h).
  * taken is stored with relaxed atomics: the two threads may mark one. */
 static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t i0, size_t i1,
-                      struct edgev *ev)
+                      int fixed, struct edgev *ev)
 {
     const uint8_t *b = c->b;
     uint64_t va = c->va, lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
@@ -339,7 +340,11 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
         if (lim && w + bias >= lim)
             continue;
         uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
-        if (abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32, non-PIE */
+        /* a PIE or shared object is loaded at a random base: an imm32 in
+         * its code is never a function's address (only relocations make
+         * one); there they are displacements and constants that stray into
+         * [lo, hi] and would make a function look called from anywhere */
+        if (fixed && abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32 */
             long k = sym_at(g, abs);
             if (k >= 0)
                 __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
@@ -381,7 +386,7 @@ static void *scan_half(void *arg)
     for (size_t j = 0; j < w->nc && !w->ev.failed; j++) {
         const struct code *c = &w->c[j];
         size_t i1 = c->n - 3, mid = 1 + (i1 - 1) / 2; /* offsets 1 .. n-4 */
-        scan_code(w->g, c, w->half ? mid : 1, w->half ? i1 : mid, &w->ev);
+        scan_code(w->g, c, w->half ? mid : 1, w->half ? i1 : mid, w->fixed, &w->ev);
     }
     return NULL;
 }
@@ -457,9 +462,11 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
     }
     /* the code, most of the time, in two threads: each half of each
      * section (the other threads of the run wait for the graph meanwhile) */
+    GElf_Ehdr eh;
+    int fixed = gelf_getehdr(elf, &eh) && eh.e_type == ET_EXEC;
     struct codework w[2];
     for (int k = 0; k < 2; k++)
-        w[k] = (struct codework){g, code, ncode, k, {NULL, 0, 0, 0}};
+        w[k] = (struct codework){g, code, ncode, k, fixed, {NULL, 0, 0, 0}};
     pthread_t th;
     int two = pthread_create(&th, NULL, scan_half, &w[1]) == 0;
     scan_half(&w[0]);
