@@ -1726,6 +1726,18 @@ static void close_process(struct sf_calls *e, uint32_t pid, const struct sf_end 
     p->img = NULL;
 }
 
+/* A forked child goes on from its parent's frames open at fork(): it
+ * returns through them, and its first calls are their callees. The image
+ * starts as after a START, so the opening scan finds those frames from the
+ * exits that match no entry, and the main pass has them on the child's
+ * stack, beginning at its start and flagged clipped, as for a call open at
+ * a START. */
+static void fork_start(struct proc *p, uint64_t ns)
+{
+    p->start_ns = ns;
+    p->nstarts = 1;
+}
+
 static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
 {
     const struct sf_image *img = c->img;
@@ -1737,6 +1749,8 @@ static void on_process(struct sf_calls *e, const struct sf_chunkv *c)
     p->start_ns = 0;
     p->cut_ns = UINT64_MAX;
     p->nstarts = 0;
+    if (img->flags & SF_PROC_FORKED)
+        fork_start(p, ns);
     e->st.images++;
     /* an exec'd image is a new process when the log has no earlier image of
      * its pid (a forked child of an uninstrumented shell), as record counts */
@@ -2150,6 +2164,8 @@ static int open_scan(struct sf_calls *e)
             p->stopped = 0;
             p->start_ns = 0;
             p->cut_ns = UINT64_MAX;
+            if (c.h->type == SF_CHUNK_PROCESS && c.img && (c.img->flags & SF_PROC_FORKED))
+                fork_start(p, to_ns(e, c.img, c.u.process->tsc));
             break;
         case SF_CHUNK_MARK: {
             uint64_t ns = to_ns(e, c.img, c.u.mark->tsc);
@@ -2220,7 +2236,7 @@ int sf_calls_run(struct sf_calls *e)
         if (survey(e) < 0)
             return -1;
     }
-    if (prescanned && sf_log_starts(e->log) && open_scan(e) < 0)
+    if (prescanned && (sf_log_starts(e->log) || sf_log_forks(e->log)) && open_scan(e) < 0)
         return -1;
     if (e->window && e->w0 > 0) {
         struct sf_log *log = open_again(e);

@@ -108,6 +108,7 @@ struct sf_log {
     struct sf_map snap_in;   /* pid -> 0 outside a snapshot, 1 in the one read, 2 in another */
     uint32_t snap_max;       /* prescan: the most snapshots of any image */
     uint32_t nstarts;        /* prescan: MARK chunks of kind START */
+    uint32_t nforks;         /* prescan: PROCESS chunks of forked children */
 
     struct sf_image **images;
     size_t nimages, imgcap;
@@ -1650,6 +1651,11 @@ uint32_t sf_log_starts(const struct sf_log *log)
     return log->nstarts;
 }
 
+uint32_t sf_log_forks(const struct sf_log *log)
+{
+    return log->nforks;
+}
+
 uint32_t sf_log_snapshots(const struct sf_log *log)
 {
     return log->snap_max;
@@ -1721,6 +1727,7 @@ void sf_log_prescan_from(struct sf_log *log, const struct sf_log *from)
     map_copy(&log->snap_last, &from->snap_last);
     log->snap_max = from->snap_max;
     log->nstarts = from->nstarts;
+    log->nforks = from->nforks;
     log->prescanned = 1;
     log->adopted = 1;
 }
@@ -1739,6 +1746,7 @@ int sf_log_prescan(struct sf_log *log)
     sf_map_free(&log->snap_last);
     log->snap_max = 0;
     log->nstarts = 0;
+    log->nforks = 0;
     struct clockfit *f = &log->fit;
     memset(f, 0, sizeof *f);
     for (;;) {
@@ -1792,6 +1800,7 @@ int sf_log_prescan(struct sf_log *log)
                 }
             } else if (h.type == SF_CHUNK_PROCESS) {
                 (*sf_map_get(&ords, h.pid, 1))++;
+                log->nforks += (h.flags & SF_PROC_FORKED) != 0;
                 struct sf_process p;
                 memcpy(&p, b, sizeof p);
                 *sf_map_get(&clocks, h.pid, 1) = p.clock;

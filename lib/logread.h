@@ -301,6 +301,10 @@ uint32_t sf_log_snapshots(const struct sf_log *log);
 /* After a prescan: how many MARK chunks of kind START (live control) the
  * log has (0 on a pipe). */
 uint32_t sf_log_starts(const struct sf_log *log);
+/* The prescan's count of forked children's PROCESS chunks: such a child
+ * returns through the frames open in its parent at fork(), which the call
+ * engine finds as it finds the calls open at a START. */
+uint32_t sf_log_forks(const struct sf_log *log);
 
 /* The current image of a pid, NULL if it has none. */
 struct sf_image *sf_log_image(struct sf_log *log, uint32_t pid);
