@@ -166,6 +166,8 @@ struct thr {
     uint32_t noch, capoch;
     uint32_t *ofid, nofid, capofid;
     uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */
+    uint32_t *pstk, npstk, cappstk; /* a forking process's thread: its stack (fids) */
+    uint32_t fnext;                 /* ... and the next of its process's forks */
     uint64_t odone;                 /* main pass: the key whose calls were pushed */
     /* sf_calls_set_outermost: this incarnation's id (struct outer's owner),
      * and its active calls of functions another thread counts */
@@ -181,12 +183,23 @@ struct proc {
     struct thr *threads;
     struct resets ends; /* survey: its END and PROCESS chunks */
     /* live control (MARK chunks, logfmt.h) of its current image */
-    int marked;        /* it has MARKs: its records go through the checks */
-    int stopped;       /* recording is stopped: records are dropped */
-    uint64_t start_ns; /* the last START: earlier records are dropped */
-    uint64_t cut_ns;   /* the snapshot's cut: later records are dropped */
-    uint32_t nstarts;  /* STARTs of its current image so far */
-    int seen;          /* an image of it was read in this pass */
+    int marked;             /* it has MARKs: its records go through the checks */
+    int stopped;            /* recording is stopped: records are dropped */
+    uint64_t start_ns;      /* the last START: earlier records are dropped */
+    uint64_t cut_ns;        /* the snapshot's cut: later records are dropped */
+    uint32_t nstarts;       /* STARTs of its current image so far */
+    int seen;               /* an image of it was read in this pass */
+    uint32_t fork0, nforks; /* the opening scan: its children's forks (e->forks) */
+};
+
+/* A fork, for the opening scan: the child's PROCESS chunk, and the stacks
+ * the parent's threads had then (one of them forked). */
+struct fork {
+    uint32_t pid, ppid;
+    uint64_t ns;         /* the child's PROCESS chunk */
+    uint64_t key;        /* okey of the child's image at its start (0: not met) */
+    uint32_t *ret, nret; /* the frames the child returned through, innermost first */
+    uint32_t *stk, nstk; /* the parent's stack at the fork, outermost first */
 };
 
 struct sf_calls {
@@ -224,6 +237,8 @@ struct sf_calls {
     size_t nimgs;
     struct sf_map thrmap; /* pid << 32 | tid -> index + 1 in thrs */
     struct thr **thrs;
+    struct fork *forks; /* the opening scan's, sorted by parent and time */
+    uint32_t nforks;
     size_t nthrs, capthrs;
     struct sf_map procmap; /* pid -> index + 1 in procs */
     struct proc **procs;
@@ -2144,8 +2159,195 @@ static void oevents(struct sf_calls *e, const struct sf_chunkv *c)
         oevent(e, t, c->img, ev.kind, ev.fid, ev.ts, check);
 }
 
+/* ---- forks: the frames a forked child inherits ------------------------------ */
+/*
+ * A forked child goes on from the stack of the parent's thread that forked.
+ * The frames it returns through are found from its exits after its start
+ * (fork_start); the ones it never leaves (it exits inside main) only from
+ * the parent. So the opening scan follows the stacks of every thread of a
+ * process that forked, and keeps each one's stack at each fork's time; at
+ * the end the child's open calls become the stack of the thread whose top
+ * matches the exits the child made (the log does not say which thread
+ * forked). Its calls then nest under main as they did in the parent.
+ */
+static int fork_cmp(const void *a, const void *b)
+{
+    const struct fork *x = a, *y = b;
+    if (x->ppid != y->ppid)
+        return x->ppid < y->ppid ? -1 : 1;
+    return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+static int fork_list(struct sf_calls *e)
+{
+    struct sf_log *log = open_again(e);
+    if (!log)
+        return -1;
+    sf_log_set_headers_only(log, 1);
+    e->cur = log;
+    clock_from(e, log);
+    uint32_t cap = 0;
+    struct sf_chunkv c;
+    while (sf_log_next(log, &c) > 0)
+        if (c.h->type == SF_CHUNK_PROCESS && c.img && (c.img->flags & SF_PROC_FORKED) &&
+            c.img->ppid != c.img->pid) {
+            SF_GROW(e->forks, e->nforks, cap);
+            e->forks[e->nforks++] = (struct fork){
+                c.img->pid, c.img->ppid, to_ns(e, c.img, c.u.process->tsc), 0, NULL, 0, NULL, 0};
+        }
+    sf_log_close(log);
+    e->cur = NULL;
+    if (e->nforks)
+        qsort(e->forks, e->nforks, sizeof *e->forks, fork_cmp);
+    for (uint32_t i = 0; i < e->nforks; i++) {
+        struct proc *p = get_proc(e, e->forks[i].ppid);
+        if (!p->nforks)
+            p->fork0 = i;
+        p->nforks++;
+    }
+    return 0;
+}
+
+/* The open calls the opening scan found for f's child at its start
+ * (innermost first), NULL if none. */
+static struct ochain *fork_chain(struct sf_calls *e, const struct fork *f, struct thr **tp)
+{
+    struct thr *t = *tp = get_thr(e, f->pid, f->pid);
+    for (uint32_t k = 0; k < t->noch; k++)
+        if (t->och[k].key == f->key)
+            return &t->och[k];
+    return NULL;
+}
+
+/* An entry on t (a thread of a forking process): each of its forks still
+ * ahead whose child returned through frames that are now t's top keeps
+ * this stack, the latest such before the fork being the one it forked in. */
+static void fork_match(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    const struct proc *p = t->proc;
+    while (t->fnext < p->nforks && e->forks[p->fork0 + t->fnext].ns <= ns)
+        t->fnext++;
+    for (uint32_t i = t->fnext; i < p->nforks; i++) {
+        struct fork *f = &e->forks[p->fork0 + i];
+        if (!f->nret || f->nret > t->npstk || f->ret[0] != t->pstk[t->npstk - 1])
+            continue;
+        int ok = 1;
+        for (uint32_t j = 1; ok && j < f->nret; j++)
+            ok = f->ret[j] == t->pstk[t->npstk - 1 - j];
+        if (!ok)
+            continue;
+        if (f->nstk < t->npstk)
+            f->stk = sf_xrealloc(f->stk, t->npstk * sizeof *f->stk);
+        memcpy(f->stk, t->pstk, t->npstk * sizeof *f->stk);
+        f->nstk = t->npstk;
+    }
+}
+
+static void fork_event(struct sf_calls *e, struct thr *t, const struct sf_image *img, uint32_t kind,
+                       uint32_t fid, uint64_t ts)
+{
+    if (kind == SF_KIND_EXT)
+        return;
+    if (kind == SF_KIND_ENTRY) {
+        SF_GROW(t->pstk, t->npstk, t->cappstk);
+        t->pstk[t->npstk++] = fid;
+        fork_match(e, t, to_ns(e, img, ts));
+        return;
+    }
+    uint32_t d = t->npstk, stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    while (d-- > stop)
+        if (t->pstk[d] == fid) {
+            t->npstk = d;
+            return;
+        }
+}
+
+static int fork_skip(void *ctx, const struct sf_chunkv *c)
+{
+    struct sf_calls *e = ctx;
+    if (c->h->type != SF_CHUNK_EVENTS)
+        return 0;
+    uint64_t *slot = sf_map_get(&e->procmap, c->h->pid, 0);
+    return !slot || !e->procs[*slot - 1]->nforks;
+}
+
+/* After the opening scan: a read of the forking processes' records, which
+ * finds for each child the parent's stack at its fork (see above), and
+ * makes it the child's open calls at its start. */
+static int fork_pass(struct sf_calls *e)
+{
+    int any = 0;
+    for (uint32_t i = 0; i < e->nforks; i++) {
+        struct fork *f = &e->forks[i];
+        struct thr *t;
+        const struct ochain *ch = f->key ? fork_chain(e, f, &t) : NULL;
+        if (!ch)
+            continue; /* it returned through nothing: no clue to its parent's stack */
+        f->ret = sf_xrealloc(NULL, ch->n * sizeof *f->ret);
+        memcpy(f->ret, t->ofid + ch->off, ch->n * sizeof *f->ret);
+        f->nret = ch->n;
+        any = 1;
+    }
+    if (any) {
+        struct sf_log *log = open_again(e);
+        if (!log)
+            return -1;
+        sf_log_set_skip(log, fork_skip, e);
+        e->cur = log;
+        clock_from(e, log);
+        struct sf_chunkv c;
+        while (sf_log_next(log, &c) > 0) {
+            if (c.h->type != SF_CHUNK_EVENTS)
+                continue;
+            struct thr *t = get_thr(e, c.h->pid, c.u.events->tid);
+            if (!t->proc->nforks)
+                continue;
+            if (c.dec) {
+                for (const struct sf_decoded *r = c.dec, *end = r + c.ndec; r < end; r++)
+                    fork_event(e, t, c.img, sf_dec_kind(r), r->fid, r->t);
+                continue;
+            }
+            struct sf_evdec d;
+            struct sf_event ev;
+            sf_evdec_init(&d, &c);
+            while (sf_evdec_next(&d, &ev))
+                fork_event(e, t, c.img, ev.kind, ev.fid, ev.ts);
+        }
+        sf_log_close(log);
+        e->cur = NULL;
+    }
+    for (uint32_t i = 0; i < e->nforks; i++) {
+        struct fork *f = &e->forks[i];
+        struct thr *t;
+        struct ochain *ch = f->nstk > f->nret ? fork_chain(e, f, &t) : NULL;
+        if (ch) { /* the whole stack, innermost first as oleave stores them */
+            *ch = (struct ochain){f->key, t->nofid, f->nstk};
+            for (uint32_t j = 0; j < f->nstk; j++) {
+                SF_GROW(t->ofid, t->nofid, t->capofid);
+                t->ofid[t->nofid++] = f->stk[f->nstk - 1 - j];
+            }
+        }
+        free(f->ret);
+        free(f->stk);
+    }
+    free(e->forks);
+    e->forks = NULL;
+    e->nforks = 0;
+    for (size_t i = 0; i < e->nprocs; i++)
+        e->procs[i]->nforks = 0;
+    for (size_t i = 0; i < e->nthrs; i++) {
+        struct thr *t = e->thrs[i];
+        free(t->pstk);
+        t->pstk = NULL;
+        t->npstk = t->cappstk = t->fnext = 0;
+    }
+    return 0;
+}
+
 static int open_scan(struct sf_calls *e)
 {
+    if (sf_log_forks(e->log) && fork_list(e) < 0)
+        return -1;
     struct sf_log *log = open_again(e);
     if (!log)
         return -1;
@@ -2164,8 +2366,17 @@ static int open_scan(struct sf_calls *e)
             p->stopped = 0;
             p->start_ns = 0;
             p->cut_ns = UINT64_MAX;
-            if (c.h->type == SF_CHUNK_PROCESS && c.img && (c.img->flags & SF_PROC_FORKED))
-                fork_start(p, to_ns(e, c.img, c.u.process->tsc));
+            if (c.h->type == SF_CHUNK_PROCESS && c.img && (c.img->flags & SF_PROC_FORKED)) {
+                uint64_t ns = to_ns(e, c.img, c.u.process->tsc);
+                fork_start(p, ns);
+                /* the child's chain key: its fork (same pid, parent, time) */
+                struct proc *pp = get_proc(e, c.img->ppid);
+                for (uint32_t k = 0; k < pp->nforks; k++) {
+                    struct fork *f = &e->forks[pp->fork0 + k];
+                    if (f->pid == c.img->pid && f->ns == ns && !f->key)
+                        f->key = okey(c.img, p);
+                }
+            }
             break;
         case SF_CHUNK_MARK: {
             uint64_t ns = to_ns(e, c.img, c.u.mark->tsc);
@@ -2192,6 +2403,8 @@ static int open_scan(struct sf_calls *e)
     /* read errors: the main pass reports them */
     sf_log_close(log);
     e->cur = NULL;
+    if (e->forks && fork_pass(e) < 0)
+        return -1;
     for (size_t i = 0; i < e->nprocs; i++) {
         struct proc *p = e->procs[i];
         p->stopped = 0;

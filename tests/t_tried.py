@@ -23,10 +23,6 @@ KNOWN_OPEN = {
     "test_ctl_on_a_process_that_set_its_title":
         "cmd/ctl.c target: the log path is looked for in /proc/PID/environ, which "
         "setproctitle overwrites",
-    "test_forked_child_works_under_its_parents_frames":
-        "lib/calls.c: a forked child's frames open at fork() are found from its "
-        "exits (opening scan); one it never returns from (it exits inside main) "
-        "is not, so its first calls are outermost",
 }
 
 
@@ -316,9 +312,11 @@ def test_forked_child_returns_through_its_parents_frames():
     """redis's daemonize and BGSAVE: fork() three instrumented frames deep
     (main -> start -> spawn). The child returns through spawn and start and
     works in main: its returns are of frames it inherited, shown as calls
-    begun at its start and clipped (as at a START), not exits without entry;
-    the parent is unchanged. Known open: its child_work calls under main,
-    which it never returns from."""
+    begun at its start and clipped (as at a START), not exits without entry,
+    and main, which it never returns from, is found from the parent's stack
+    at the fork (the latest moment the parent's top was what the child
+    returned through), so child_work is main's callee; the parent is
+    unchanged."""
     prog = tl.build_c("tried_forkdeep.c")
     log = os.path.join(_dir(), "forkdeep.log")
     p = tl.record([prog], log)
@@ -333,12 +331,14 @@ def test_forked_child_returns_through_its_parents_frames():
                for c in calls if c["name"] == "child_work"]
     assert len(parents) == 3, calls
 
-    # the frames it returns through: begun at its start, clipped, nested
+    # the frames it inherited: begun at its start, clipped, nested as in
+    # the parent; main, which it never leaves (it exits in it), unfinished
     child = [c for c in calls if c["pid"] != parent_pid[0]]
     inherited = sorted((c["name"], c["depth"], c["flags"]) for c in child
                        if c["name"] != "child_work")
-    assert inherited == [("spawn", 1, "c"), ("start", 0, "c")], child
+    assert inherited == [("main", 0, "uc"), ("spawn", 2, "c"), ("start", 1, "c")], child
     assert by_id[[c for c in child if c["name"] == "spawn"][0]["parent"]]["name"] == "start"
+    assert parents == ["main"] * 3, parents
     rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", log]).stdout
     assert "exits without entry" not in rep or " 0 exits without entry" in rep, \
         rep.splitlines()[:2]
@@ -346,15 +346,12 @@ def test_forked_child_returns_through_its_parents_frames():
                     if c["pid"] == parent_pid[0])
     assert parent == [("main", 0, "-"), ("parent_work", 1, "-"), ("spawn", 2, "-"),
                       ("start", 1, "-")], parent
-
-    def check():
-        # main, which the child never returns from (it exits in it), is
-        # found only from the exits after the fork, so the child's work
-        # is not under it: that needs the parent's stack at fork() (the
-        # forking thread is not in the log)
-        assert parents == ["main"] * 3, parents
-
-    _open("test_forked_child_works_under_its_parents_frames", check)
+    # the same from report's workers, whichever worker has which process
+    for j in ("1", "2", "3"):
+        out = tl.run([tl.SFTRACE_ASAN, "report", "-q", "-j", j, "--limit", "0", "--format",
+                      "csv", log]).stdout
+        rows = {r.split(",")[0]: r.split(",")[1] for r in out.splitlines()[1:]}
+        assert rows.get("main") == "2" and rows.get("child_work") == "3", (j, out)
 
 
 def test_filter_descendants_says_when_rayon_push_is_inlined():
