@@ -199,6 +199,7 @@ void sf_wake_helper(void)
 
 static struct sf_slot *slot_acquire(void)
 {
+    sf_helper_start_deferred(); /* helper.c: a forked child's first record */
     struct sf_ctl *ctl = sf_g.ctl;
     if (!ctl)
         return NULL;
@@ -642,6 +643,7 @@ int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (sf_in_helper)
         return sf_helper_write(a, alen, b, blen);
+    sf_helper_start_deferred(); /* helper.c: a forked child's first chunk */
     if (!sf_g.ctl || alen + blen > SF_MBOX_MAX)
         return -1;
     sigset_t old;

@@ -136,7 +136,11 @@ static void atfork_child(void)
     if (!sf_g.enabled)
         return;
     sf_g.pid = getpid();
+    sf_helper_after_fork();
     sf_patch_after_fork();
+    /* nothing instrumented here, and no thread recorded: the child writes
+     * nothing unless that changes, and its helper starts only then */
+    int defer = sf_patched_objects() == 0 && (!sf_g.ctl || atomic_load(&sf_g.ctl->nslots) == 0);
     REAL(close);
     if (sf_is_our_fd(sf_g.wake_fd))
         real_close(sf_g.wake_fd);
@@ -149,7 +153,9 @@ static void atfork_child(void)
         return;
     }
     sf_g.proc_chunk_lazy = 1;
-    if (sf_helper_start() != 0) {
+    if (defer)
+        sf_helper_defer();
+    else if (sf_helper_start() != 0) {
         sf_msg("pid %d: cannot start the helper process; not tracing it", (int)sf_g.pid);
         sf_g.enabled = 0;
     }
@@ -195,7 +201,7 @@ static char **env_with_exec(char *const envp[], char **out, char *var, size_t va
     if (getpid() != sf_g.pid)
         snprintf(var, varlen, EXEC_VAR "%d:0:1", (int)getpid());
     else
-        snprintf(var, varlen, EXEC_VAR "%d:%d:%d", (int)sf_g.pid, (int)sf_g.helper_pid,
+        snprintf(var, varlen, EXEC_VAR "%d:%d:%d", (int)sf_g.pid, (int)sf_helper_pid(),
                  sf_tls.state == SF_T_ACTIVE && sf_tls.slot);
     out[k++] = var;
     out[k] = NULL;
@@ -348,7 +354,10 @@ static int *our_fd_slot(int fd)
 {
     if (!sf_is_our_fd(fd))
         return NULL;
-    return fd == sf_g.wake_fd ? &sf_g.wake_fd : fd == sf_g.alive_fd ? &sf_g.alive_fd : &sf_g.memfd;
+    return fd == sf_g.wake_fd    ? &sf_g.wake_fd
+           : fd == sf_g.alive_fd ? &sf_g.alive_fd
+           : fd == sf_g.memfd    ? &sf_g.memfd
+                                 : &sf_g.fd; /* the log, kept for our own END (helper.c) */
 }
 
 SF_EXPORT int close(int fd)
@@ -380,10 +389,10 @@ SF_EXPORT int dup3(int oldfd, int newfd, int flags)
 SF_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     REAL(close_range);
-    int fds[3] = {sf_g.wake_fd, sf_g.alive_fd, sf_g.memfd};
-    unsigned keep[3];
+    int fds[4] = {sf_g.wake_fd, sf_g.alive_fd, sf_g.memfd, sf_g.fd};
+    unsigned keep[4];
     int n = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (sf_is_our_fd(fds[i]) && (unsigned)fds[i] >= first && (unsigned)fds[i] <= last)
             keep[n++] = (unsigned)fds[i];
     for (int i = 1; i < n; i++)
