@@ -1057,8 +1057,10 @@ static void helper_child(void)
     pidfd = self_pidfd >= 0 ? self_pidfd : (int)syscall(SYS_pidfd_open, sf_g.pid, 0);
     packout = sf_map(SF_PACK_AREA);
     uint32_t n = atomic_load(&sf_g.ctl->nslots);
-    for (hmapped = 0; hmapped < n; hmapped++)
-        hblocks[hmapped] = sf_g.blocks[hmapped]; /* inherited mappings */
+    /* inherited mappings; blocks the process set up after the clone (it
+     * does not wait for us) are not in our copy: map_new_blocks maps them */
+    for (hmapped = 0; hmapped < n && sf_g.blocks[hmapped]; hmapped++)
+        hblocks[hmapped] = sf_g.blocks[hmapped];
     if (!packout)
         syscall(SYS_exit_group, 1);
     sf_ring_helper_init();
