@@ -333,9 +333,9 @@ SF_EXPORT void _Exit(int status)
 /* ---- the runtime's descriptors ------------------------------------------------ */
 /*
  * Daemons and shells close descriptors they do not know. Ours (the pipes to
- * the helper, the memfd) are kept: closing one is a no-op, and making one
- * the target of dup2/dup3 moves ours out of the way first. The log itself
- * is not open in the traced process at all; and where a program gets past
+ * the helper, the memfd, and the log in an image that writes its own END:
+ * helper.c) are kept: closing one is a no-op, and making one the target of
+ * dup2/dup3 moves ours out of the way first; where a program gets past
  * these (a raw close_range), the runtime checks the file behind the number
  * before using it (sf_fd_is).
  */
