@@ -978,7 +978,10 @@ static __attribute__((noreturn)) void helper_main(void)
         check_sharers(0);
         if (did)
             continue;
-        if (!owners_pack) /* when the cores are busy, spinning takes one from them */
+        /* when the cores are busy, spinning takes one from them; and a
+         * process with no recording thread yet (most of a build's) has no
+         * buffer to fill: a spin would only take the core it starts on */
+        if (!owners_pack && hmapped)
             spin_wait_for_work();
         atomic_store(&ctl->helper_sleeping, 1);
         if (handle_request() || process_all(M_NORMAL)) {
