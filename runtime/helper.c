@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -158,6 +159,45 @@ static void report_failure(int e)
 /* Append one chunk in one writev. A short write (the disk filled up) is cut
  * back off the file when nothing was appended after it, so the log stays
  * readable up to its last whole chunk. */
+/*
+ * Appends to the log of a session exclude an image's own write of its
+ * PROCESS or END (sf_helper_start, sf_helper_self_end): those hold flock's
+ * exclusive lock, helpers a shared one around each chunk. A write of the
+ * kernel's can be cut short by SIGKILL at a page boundary; the image's
+ * helper then finds the piece at the end of the log, with nothing after it,
+ * and appends the rest (self_finish). The wait is bounded: a process stopped
+ * (SIGSTOP) inside its write must not stop every other process's helper;
+ * where the file system has no flock, nobody locks.
+ */
+static int no_flock;
+static int lock_shared(void)
+{
+    if (no_flock)
+        return 0;
+    for (int i = 0; i < 2000; i++) {
+        if (flock(log_fd, LOCK_SH | LOCK_NB) == 0)
+            return 1;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            no_flock = 1;
+            return 0;
+        }
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static int writev_locked(int fd, const struct iovec *iov, int n)
+{
+    int locked = lock_shared();
+    int rc = (int)writev(fd, iov, n);
+    int e = errno;
+    if (locked)
+        flock(fd, LOCK_UN);
+    errno = e;
+    return rc;
+}
+
 int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (sf_ring_take(a, alen, b, blen))
@@ -167,7 +207,7 @@ int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
     struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
     size_t total = alen + blen;
     for (;;) {
-        ssize_t n = writev(log_fd, iov, blen ? 2 : 1);
+        ssize_t n = writev_locked(log_fd, iov, blen ? 2 : 1);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == (ssize_t)total)
@@ -231,18 +271,13 @@ static int proc_written(void)
     return process_written;
 }
 
-static int log_has(uint32_t type, uint64_t from);
 static void ensure_process_chunk(void)
 {
     if (process_written)
         return;
     process_written = 1;
-    if (self_write) { /* the image writes it itself, right after starting us */
-        uint32_t st = atomic_load(&sf_g.ctl->self_state);
-        if ((st & SF_SELF_PROC_DONE) ||
-            ((st & SF_SELF_PROC_WRITING) && log_has(SF_CHUNK_PROCESS, sf_g.ctl->self_proc_off)))
-            return; /* (killed in its write: it may have gone out) */
-    }
+    if (self_write && (atomic_load(&sf_g.ctl->self_state) & SF_SELF_PROC_WRITING))
+        return; /* the image wrote it (salvage finished it if its death cut it short) */
     if (sf_g.proc_chunk)
         sf_helper_write(sf_g.proc_chunk, sf_g.proc_chunk_len, NULL, 0);
     sf_rewrite_object_chunks();
@@ -586,13 +621,8 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
     if (self_write)
         for (;;) { /* the image may have written its END itself */
             uint32_t st = atomic_load(&ctl->self_state);
-            if (st & SF_SELF_END_DONE)
-                return;
-            if (st & SF_SELF_END_WRITING) { /* killed in its write */
-                if (log_has(SF_CHUNK_END, ctl->self_end_off))
-                    return;
-                break;
-            }
+            if (st & (SF_SELF_END_DONE | SF_SELF_END_WRITING))
+                return; /* (salvage finished a write its death cut short) */
             if (atomic_compare_exchange_weak(&ctl->self_state, &st, st | SF_SELF_HELPER_END))
                 break;
         }
@@ -772,15 +802,31 @@ static void death_status(uint32_t *how, uint32_t *status)
     proc_status((int)sf_g.pid, pidfd, how, status);
 }
 
+static void self_finish(uint64_t off, const void *chunk, size_t len);
+
 /* The image is gone (death or exec) without its last flush: write every
  * record its threads stored, mark them ended, and END. */
 static void salvage(uint32_t reason)
 {
     if (ended)
         return;
-    if (self_write && (atomic_load(&sf_g.ctl->self_state) & SF_SELF_END_DONE)) {
-        ended = 1; /* it wrote its END itself: nothing comes after it */
-        return;
+    if (self_write) {
+        /* killed inside its own write of PROCESS or END (under its lock:
+         * nothing is after the piece): finish it, then let others write */
+        struct sf_ctl *ctl = sf_g.ctl;
+        uint32_t st = atomic_load(&ctl->self_state);
+        if ((st & SF_SELF_PROC_WRITING) && !(st & SF_SELF_PROC_DONE))
+            self_finish(ctl->self_proc_off, sf_g.proc_chunk, sf_g.proc_chunk_len);
+        if ((st & SF_SELF_END_WRITING) && !(st & SF_SELF_END_DONE)) {
+            self_finish(ctl->self_end_off, &ctl->self_end, sizeof ctl->self_end);
+            st |= SF_SELF_END_DONE;
+        }
+        if (!no_flock)
+            flock(log_fd, LOCK_UN); /* our descriptor shares the image's lock */
+        if (st & SF_SELF_END_DONE) {
+            ended = 1; /* it wrote its END itself: nothing comes after it */
+            return;
+        }
     }
     uint32_t how = 0, status = 0;
     if (reason == SF_END_DIED)
@@ -1073,20 +1119,49 @@ static void helper_child(void)
     helper_main();
 }
 
-/* Does the log hold a chunk of this type of our pid at or after `from`? (A
- * process killed in its own write of PROCESS or END: the write went out
- * whole or not at all.) Only chunks are appended, each in one write. */
-static int log_has(uint32_t type, uint64_t from)
+/* The image was killed inside its write of `chunk` at log offset `off`,
+ * holding the exclusive lock (nothing was appended after it): append what
+ * its write did not. */
+static void self_finish(uint64_t off, const void *chunk, size_t len)
 {
-    struct sf_chunk h;
-    for (uint64_t off = from;;) {
-        ssize_t n = pread(log_fd, &h, sizeof h, (off_t)off);
-        if (n != (ssize_t)sizeof h || h.magic != SF_CHUNK_MAGIC || h.size < sizeof h)
-            return 0;
-        if (h.type == type && h.pid == (uint32_t)sf_g.pid)
-            return 1;
-        off += h.size;
+    struct stat st;
+    if (fstat(log_fd, &st) != 0 || (uint64_t)st.st_size < off)
+        return;
+    uint64_t done = (uint64_t)st.st_size - off;
+    if (done < len)
+        sf_write_all(log_fd, (const char *)chunk + done, len - (size_t)done);
+}
+
+/* The image's own append of PROCESS or END (signals blocked), under the
+ * exclusive lock so that a write its death cuts short has nothing after it
+ * (self_finish): note where the log ended, claim (writing: the helper
+ * writes no second one; from *expect when given, else unconditionally), write,
+ * say it is done. 0 if it is in the log; -1 (nothing written, the claim
+ * taken back) if the helper must write it. */
+static int self_append(const void *chunk, size_t len, uint64_t *off_out, uint32_t writing,
+                       uint32_t done, uint32_t *expect)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    if (flock(sf_g.fd, LOCK_EX | LOCK_NB) != 0)
+        return -1; /* another writer now, or no flock here: the helper writes it */
+    int rc = -1;
+    off_t end = lseek(sf_g.fd, 0, SEEK_END);
+    *off_out = end > 0 ? (uint64_t)end : 0;
+    int claimed = 1;
+    if (expect)
+        claimed = atomic_compare_exchange_strong(&ctl->self_state, expect, *expect | writing);
+    else
+        atomic_fetch_or(&ctl->self_state, writing);
+    if (claimed) {
+        if (sf_write_all(sf_g.fd, chunk, len) == 0) {
+            atomic_fetch_or(&ctl->self_state, done);
+            rc = 0;
+        } else { /* nothing or a piece: it said why (ENOSPC...); the helper tries */
+            atomic_fetch_and(&ctl->self_state, ~writing);
+        }
     }
+    flock(sf_g.fd, LOCK_UN);
+    return rc;
 }
 
 /*
@@ -1156,17 +1231,9 @@ int sf_helper_start(void)
         syscall(SYS_exit_group, h < 0 ? 1 : 0);
     }
     mid_pid = mid > 0 ? (pid_t)mid : 0;
-    if (mid > 0 && self_write) {
-        /* our PROCESS chunk, with every signal still blocked (no handler
-         * of the program comes between the claim and the write) */
-        off_t end = lseek(sf_g.fd, 0, SEEK_END);
-        ctl->self_proc_off = end > 0 ? (uint64_t)end : 0;
-        atomic_fetch_or(&ctl->self_state, SF_SELF_PROC_WRITING);
-        if (sf_write_all(sf_g.fd, sf_g.proc_chunk, sf_g.proc_chunk_len) == 0)
-            atomic_fetch_or(&ctl->self_state, SF_SELF_PROC_DONE);
-        else /* the helper writes it, and says why it cannot */
-            atomic_fetch_and(&ctl->self_state, ~SF_SELF_PROC_WRITING);
-    }
+    if (mid > 0 && self_write) /* our PROCESS, every signal still blocked */
+        self_append(sf_g.proc_chunk, sf_g.proc_chunk_len, &ctl->self_proc_off, SF_SELF_PROC_WRITING,
+                    SF_SELF_PROC_DONE, NULL);
     if (mid > 0 && wait_now) {
         sf_helper_reap();
         if (exit_signal == SIGCHLD) {
@@ -1301,25 +1368,18 @@ int sf_helper_self_end(uint32_t reason)
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    int rc = -1;
-    off_t end = lseek(sf_g.fd, 0, SEEK_END);
-    ctl->self_end_off = end > 0 ? (uint64_t)end : 0;
-    if (atomic_load(&ctl->nslots) == 0 &&
-        atomic_compare_exchange_strong(&ctl->self_state, &st, st | SF_SELF_END_WRITING)) {
-        struct sf_end e;
-        end_chunk(&e, (uint32_t)sf_g.pid, reason, (uint32_t)atomic_load(&ctl->status_how),
-                  (uint32_t)atomic_load(&ctl->status));
-        e.events = atomic_load(&ctl->events);
-        e.lost = atomic_load(&ctl->lost);
-        e.threads = atomic_load(&ctl->nthreads);
-        if (sf_write_all(sf_g.fd, &e, sizeof e) == 0) {
-            atomic_fetch_or(&ctl->self_state, SF_SELF_END_DONE);
-            atomic_store(&ctl->ended, 1);
-            rc = 0;
-        } else {
-            atomic_fetch_and(&ctl->self_state, ~SF_SELF_END_WRITING);
-        }
-    }
+    struct sf_end *e = &ctl->self_end; /* in shared memory: a helper can finish it */
+    end_chunk(e, (uint32_t)sf_g.pid, reason, (uint32_t)atomic_load(&ctl->status_how),
+              (uint32_t)atomic_load(&ctl->status));
+    e->events = atomic_load(&ctl->events);
+    e->lost = atomic_load(&ctl->lost);
+    e->threads = atomic_load(&ctl->nthreads);
+    int rc = atomic_load(&ctl->nslots) == 0
+                 ? self_append(e, sizeof *e, &ctl->self_end_off, SF_SELF_END_WRITING,
+                               SF_SELF_END_DONE, &st)
+                 : -1;
+    if (rc == 0)
+        atomic_store(&ctl->ended, 1);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

@@ -213,10 +213,12 @@ struct sf_ctl {
     uint32_t req_slot;          /* REQ_SHARER_END: the slot */
     /* helper.c, start-up without waiting: the helper's pid (the middle
      * process writes it); which of PROCESS and END the image wrote itself
-     * (SF_SELF_*), and the log's size before each of those writes */
+     * (SF_SELF_*), the log's size before each of those writes, and the END
+     * it writes (a helper finishes a write its death cut short) */
     _Atomic uint32_t helper_pid;
     _Atomic uint32_t self_state;
     uint64_t self_proc_off, self_end_off;
+    struct sf_end self_end; /* the END being written by the image */
 };
 #define SF_CTL_MAGIC 0x4c544353u
 
