@@ -82,18 +82,13 @@ def tree_cpu(treecpu, cmd, env=None):
     return os.waitstatus_to_exitcode(status), t1 - t0, ru.ru_utime + ru.ru_stime, out, err
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--base", help="another build directory (sftrace, libsftrace.so) to compare")
-    ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "5")))
-    ap.add_argument("--n", type=int, default=200, help="processes per run")
-    a = ap.parse_args()
+def measure(reps, n, base=None):
+    """Run the workloads; returns (results dict, markdown table)."""
     t = build()
-    n = a.n
     log = os.path.join(D, "sf.log")
     builds = [("record", os.path.join(ROOT, "build"))]
-    if a.base:
-        builds.append(("record (base)", os.path.abspath(a.base)))
+    if base:
+        builds.append(("record (base)", os.path.abspath(base)))
     workloads = {
         "fork /bin/true": [t["spawnloop"], str(n), "fork", "/bin/true"],
         "vfork /bin/true": [t["spawnloop"], str(n), "vfork", "/bin/true"],
@@ -110,7 +105,7 @@ def main():
     load0 = os.getloadavg()
     res = {w: {v[0]: [] for v in variants} for w in workloads}
     problems = []
-    for rep in range(a.reps):
+    for rep in range(reps):
         for w, cmd in workloads.items():
             for vname, bdir, env in variants:
                 full = cmd if bdir is None else [os.path.join(bdir, "sftrace"), "record", "-o",
@@ -147,7 +142,7 @@ def main():
             }
     head = "| workload | variant | per process | added wall (min..max) | added CPU |"
     lines = ["load average %.2f %.2f %.2f before, %.2f %.2f %.2f after; %d cores; "
-             "%d rounds of %d processes" % (*load0, *load1, os.cpu_count() or 0, a.reps, n),
+             "%d rounds of %d processes" % (*load0, *load1, os.cpu_count() or 0, reps, n),
              "", head, "|---|---|---:|---:|---:|"]
     for w in workloads:
         for vname, _, _ in variants:
@@ -158,16 +153,26 @@ def main():
             lines.append("| %s | %s | %.2f ms | %s | %s |" % (w, vname, s["per_process_ms"],
                                                              added, cpu))
     md = "\n".join(lines) + "\n"
+    return {"load_before": load0, "load_after": load1, "n": n, "reps": reps, "runs": res,
+            "summary": summary, "problems": problems}, md
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", help="another build directory (sftrace, libsftrace.so) to compare")
+    ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "5")))
+    ap.add_argument("--n", type=int, default=200, help="processes per run")
+    a = ap.parse_args()
+    res, md = measure(a.reps, a.n, a.base)
     print(md)
-    for p in problems:
+    for p in res["problems"]:
         print("problem: " + p)
     os.makedirs(B, exist_ok=True)
     with open(os.path.join(B, "startup.json"), "w") as f:
-        json.dump({"load_before": load0, "load_after": load1, "n": n, "reps": a.reps,
-                   "runs": res, "summary": summary, "problems": problems}, f, indent=1)
+        json.dump(res, f, indent=1)
     with open(os.path.join(B, "startup.md"), "w") as f:
         f.write(md)
-    return 1 if problems else 0
+    return 1 if res["problems"] else 0
 
 
 if __name__ == "__main__":
