@@ -742,11 +742,13 @@ void sf_vfork_parent(void)
         i++;
     if (i == VFORK_MAX)
         return;
+    int child_recorded = sf_tls.state != SF_T_NEW; /* the child's state, before ours is back */
     sf_tls = vfork_saved[i].saved;
     atomic_store(&vfork_saved[i].key, 0);
     /* the child has exec'd or exited: the helper ends its recording if
-     * the child's runtime could not (a raw exit, a death) */
-    if (sf_g.ctl) {
+     * the child's runtime could not (a raw exit, a death); a child that
+     * recorded nothing (a shell's, make's) has nothing to end */
+    if (sf_g.ctl && child_recorded) {
         sf_g.ctl->helper_sleeping = 1;
         sf_wake_helper();
     }
