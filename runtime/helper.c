@@ -174,14 +174,14 @@ static int lock_shared(void)
 {
     if (no_flock)
         return 0;
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < 2100; i++) { /* 5 ms, then 2 s: a killed image's helper finishes it */
         if (flock(log_fd, LOCK_SH | LOCK_NB) == 0)
             return 1;
         if (errno != EWOULDBLOCK && errno != EINTR) {
             no_flock = 1;
             return 0;
         }
-        struct timespec ts = {0, 50000};
+        struct timespec ts = {0, i < 100 ? 50000 : 1000000};
         nanosleep(&ts, NULL);
     }
     return 0;
@@ -1120,16 +1120,31 @@ static void helper_child(void)
 }
 
 /* The image was killed inside its write of `chunk` at log offset `off`,
- * holding the exclusive lock (nothing was appended after it): append what
- * its write did not. */
+ * holding the exclusive lock, so nothing should follow what it wrote:
+ * append what its write did not (all of it, if nothing of it is there).
+ * What is at `off` is compared first: if another writer appended after a
+ * piece of ours anyway (it waited for the lock in vain), adding the rest
+ * would only add garbage, so nothing is written. */
 static void self_finish(uint64_t off, const void *chunk, size_t len)
 {
     struct stat st;
     if (fstat(log_fd, &st) != 0 || (uint64_t)st.st_size < off)
         return;
-    uint64_t done = (uint64_t)st.st_size - off;
-    if (done < len)
-        sf_write_all(log_fd, (const char *)chunk + done, len - (size_t)done);
+    uint64_t have = (uint64_t)st.st_size - off;
+    size_t cmp = have < len ? (size_t)have : len;
+    char buf[4096];
+    size_t same = 0;
+    while (same < cmp) {
+        size_t n = cmp - same < sizeof buf ? cmp - same : sizeof buf;
+        if (pread(log_fd, buf, n, (off_t)(off + same)) != (ssize_t)n ||
+            memcmp(buf, (const char *)chunk + same, n) != 0)
+            break;
+        same += n;
+    }
+    if (same == cmp && have < len) /* a piece of ours at the end, or nothing */
+        sf_write_all(log_fd, (const char *)chunk + have, len - (size_t)have);
+    else if (same == 0)
+        sf_write_all(log_fd, chunk, len); /* others' chunks there, none of ours */
 }
 
 /* The image's own append of PROCESS or END (signals blocked), under the
