@@ -65,8 +65,8 @@ static int log_fd = -1, wake_r = -1, alive_w = -1, pidfd = -1;
  * for the helper. */
 static pid_t mid_pid;
 static int self_pidfd = -1, self_write;
-static uint64_t self_log_ino;
-static _Atomic int deferred; /* a forked child whose helper starts when needed */
+static uint64_t self_log_ino, self_log_dev; /* the log, opened again for our END */
+static _Atomic int deferred;                /* a forked child whose helper starts when needed */
 #define SF_SELF_PROC_WRITING 1u
 #define SF_SELF_PROC_DONE 2u
 #define SF_SELF_END_WRITING 4u
@@ -100,7 +100,6 @@ int sf_is_our_fd(int fd)
         return 0;
     return (fd == sf_g.wake_fd && sf_fd_is(fd, sf_g.wake_ino)) ||
            (fd == sf_g.alive_fd && sf_fd_is(fd, sf_g.alive_ino)) ||
-           (self_write && fd == sf_g.fd && sf_fd_is(fd, self_log_ino)) ||
            (fd == sf_g.memfd && sf_fd_is(fd, sf_g.memfd_ino));
 }
 
@@ -165,7 +164,9 @@ static void report_failure(int e)
  * exclusive lock, helpers a shared one around each chunk. A write of the
  * kernel's can be cut short by SIGKILL at a page boundary; the image's
  * helper then finds the piece at the end of the log, with nothing after it,
- * and appends the rest (self_finish). The wait is bounded: a process stopped
+ * and appends the rest (self_finish). (The END's descriptor is the image's
+ * own, opened at exit: its lock goes with the image, so there another
+ * writer may come first; self_finish then adds nothing.) The wait is bounded: a process stopped
  * (SIGSTOP) inside its write must not stop every other process's helper;
  * where the file system has no flock, nobody locks.
  */
@@ -1153,14 +1154,14 @@ static void self_finish(uint64_t off, const void *chunk, size_t len)
  * writes no second one; from *expect when given, else unconditionally), write,
  * say it is done. 0 if it is in the log; -1 (nothing written, the claim
  * taken back) if the helper must write it. */
-static int self_append(const void *chunk, size_t len, uint64_t *off_out, uint32_t writing,
+static int self_append(int fd, const void *chunk, size_t len, uint64_t *off_out, uint32_t writing,
                        uint32_t done, uint32_t *expect)
 {
     struct sf_ctl *ctl = sf_g.ctl;
-    if (flock(sf_g.fd, LOCK_EX | LOCK_NB) != 0)
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
         return -1; /* another writer now, or no flock here: the helper writes it */
     int rc = -1;
-    off_t end = lseek(sf_g.fd, 0, SEEK_END);
+    off_t end = lseek(fd, 0, SEEK_END);
     *off_out = end > 0 ? (uint64_t)end : 0;
     int claimed = 1;
     if (expect)
@@ -1168,14 +1169,14 @@ static int self_append(const void *chunk, size_t len, uint64_t *off_out, uint32_
     else
         atomic_fetch_or(&ctl->self_state, writing);
     if (claimed) {
-        if (sf_write_all(sf_g.fd, chunk, len) == 0) {
+        if (sf_write_all(fd, chunk, len) == 0) {
             atomic_fetch_or(&ctl->self_state, done);
             rc = 0;
         } else { /* nothing or a piece: it said why (ENOSPC...); the helper tries */
             atomic_fetch_and(&ctl->self_state, ~writing);
         }
     }
-    flock(sf_g.fd, LOCK_UN);
+    flock(fd, LOCK_UN);
     return rc;
 }
 
@@ -1247,8 +1248,13 @@ int sf_helper_start(void)
     }
     mid_pid = mid > 0 ? (pid_t)mid : 0;
     if (mid > 0 && self_write) /* our PROCESS, every signal still blocked */
-        self_append(sf_g.proc_chunk, sf_g.proc_chunk_len, &ctl->self_proc_off, SF_SELF_PROC_WRITING,
-                    SF_SELF_PROC_DONE, NULL);
+        self_append(sf_g.fd, sf_g.proc_chunk, sf_g.proc_chunk_len, &ctl->self_proc_off,
+                    SF_SELF_PROC_WRITING, SF_SELF_PROC_DONE, NULL);
+    struct stat lst;
+    if (self_write && fstat(sf_g.fd, &lst) == 0) { /* to know the log again at exit */
+        self_log_ino = (uint64_t)lst.st_ino;
+        self_log_dev = (uint64_t)lst.st_dev;
+    }
     if (mid > 0 && wait_now) {
         sf_helper_reap();
         if (exit_signal == SIGCHLD) {
@@ -1280,8 +1286,8 @@ int sf_helper_start(void)
          * (nothing will record: sf_g.helper_gone) */
         sf_g.helper_gone = 1;
         sf_g.wake_fd = sf_g.alive_fd = -1;
-        struct stat st;
-        self_log_ino = fstat(sf_g.fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+        close(sf_g.fd);
+        sf_g.fd = -1;
         return 0;
     }
     sf_g.helper_gone = 0;
@@ -1293,13 +1299,10 @@ int sf_helper_start(void)
         sf_g.wake_ino = (uint64_t)st.st_ino;
     if (fstat(alive[0], &st) == 0)
         sf_g.alive_ino = (uint64_t)st.st_ino;
-    if (self_write && fstat(sf_g.fd, &st) == 0) {
-        self_log_ino = (uint64_t)st.st_ino; /* kept for our END (sf_helper_self_end) */
-    } else {
-        self_write = 0;
-        close(sf_g.fd); /* the helper has the log; we never write it */
-        sf_g.fd = -1;
-    }
+    /* the helper has the log; the program never sees it open (an END of
+     * our own opens it again) */
+    close(sf_g.fd);
+    sf_g.fd = -1;
     return 0;
 }
 
@@ -1334,8 +1337,6 @@ void sf_helper_after_fork(void)
 {
     mid_pid = 0;
     sf_g.helper_pid = 0;
-    if (self_write && sf_g.fd >= 0 && sf_fd_is(sf_g.fd, self_log_ino))
-        syscall(SYS_close, sf_g.fd);
     sf_g.fd = -1;
     self_write = 0;
     atomic_store(&deferred, 0);
@@ -1377,12 +1378,27 @@ int sf_helper_self_end(uint32_t reason)
     if (st & SF_SELF_END_DONE)
         return 0;
     if (!(st & SF_SELF_PROC_DONE) || (st & (SF_SELF_END_WRITING | SF_SELF_HELPER_END)) ||
-        atomic_load(&ctl->nslots) || atomic_load(&ctl->write_failed) ||
-        !sf_fd_is(sf_g.fd, self_log_ino))
+        atomic_load(&ctl->nslots) || atomic_load(&ctl->write_failed))
         return -1;
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
+    /* the log, opened again (held open, it would be a descriptor the
+     * program sees, which a shell saves and restores): the same file, or
+     * the helper writes END (the log was renamed or replaced) */
+    int saved = errno;
+    int fd = open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    struct stat lst;
+    if (fd >= 0 && (fstat(fd, &lst) != 0 || (uint64_t)lst.st_ino != self_log_ino ||
+                    (uint64_t)lst.st_dev != self_log_dev)) {
+        syscall(SYS_close, fd);
+        fd = -1;
+    }
+    errno = saved;
+    if (fd < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
     struct sf_end *e = &ctl->self_end; /* in shared memory: a helper can finish it */
     end_chunk(e, (uint32_t)sf_g.pid, reason, (uint32_t)atomic_load(&ctl->status_how),
               (uint32_t)atomic_load(&ctl->status));
@@ -1390,11 +1406,13 @@ int sf_helper_self_end(uint32_t reason)
     e->lost = atomic_load(&ctl->lost);
     e->threads = atomic_load(&ctl->nthreads);
     int rc = atomic_load(&ctl->nslots) == 0
-                 ? self_append(e, sizeof *e, &ctl->self_end_off, SF_SELF_END_WRITING,
+                 ? self_append(fd, e, sizeof *e, &ctl->self_end_off, SF_SELF_END_WRITING,
                                SF_SELF_END_DONE, &st)
                  : -1;
     if (rc == 0)
         atomic_store(&ctl->ended, 1);
+    syscall(SYS_close, fd);
+    errno = saved;
     sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

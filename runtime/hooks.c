@@ -333,11 +333,12 @@ SF_EXPORT void _Exit(int status)
 /* ---- the runtime's descriptors ------------------------------------------------ */
 /*
  * Daemons and shells close descriptors they do not know. Ours (the pipes to
- * the helper, the memfd, and the log in an image that writes its own END:
- * helper.c) are kept: closing one is a no-op, and making one the target of
- * dup2/dup3 moves ours out of the way first; where a program gets past
- * these (a raw close_range), the runtime checks the file behind the number
- * before using it (sf_fd_is).
+ * the helper, the memfd) are kept: closing one is a no-op, and making one
+ * the target of dup2/dup3 moves ours out of the way first. The log itself
+ * is not open in the traced process while the program runs (an image that
+ * writes its own PROCESS and END opens it for those: helper.c); and where
+ * a program gets past these (a raw close_range), the runtime checks the
+ * file behind the number before using it (sf_fd_is).
  */
 static void move_fd(int *fd)
 {
@@ -354,10 +355,7 @@ static int *our_fd_slot(int fd)
 {
     if (!sf_is_our_fd(fd))
         return NULL;
-    return fd == sf_g.wake_fd    ? &sf_g.wake_fd
-           : fd == sf_g.alive_fd ? &sf_g.alive_fd
-           : fd == sf_g.memfd    ? &sf_g.memfd
-                                 : &sf_g.fd; /* the log, kept for our own END (helper.c) */
+    return fd == sf_g.wake_fd ? &sf_g.wake_fd : fd == sf_g.alive_fd ? &sf_g.alive_fd : &sf_g.memfd;
 }
 
 SF_EXPORT int close(int fd)
@@ -389,10 +387,10 @@ SF_EXPORT int dup3(int oldfd, int newfd, int flags)
 SF_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     REAL(close_range);
-    int fds[4] = {sf_g.wake_fd, sf_g.alive_fd, sf_g.memfd, sf_g.fd};
-    unsigned keep[4];
+    int fds[3] = {sf_g.wake_fd, sf_g.alive_fd, sf_g.memfd};
+    unsigned keep[3];
     int n = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         if (sf_is_our_fd(fds[i]) && (unsigned)fds[i] >= first && (unsigned)fds[i] <= last)
             keep[n++] = (unsigned)fds[i];
     for (int i = 1; i < n; i++)

@@ -191,3 +191,29 @@ def test_killed_at_start_and_at_once():
             # zombie or the pidfd, where the kernel keeps it
             assert (li[0]["end"]["status_how"], li[0]["end"]["status"]) in (
                 (STATUS_SIGNALED, 9), (0, 0)), li
+
+
+def test_shell_saves_and_restores_a_high_descriptor():
+    """bash's `exec 1000>FILE` saves and restores whatever is open at 1000
+    (fcntl F_DUPFD, which no hook sees): the runtime keeps the log closed
+    while the program runs, so the program's writes reach its file, never
+    the log, and its own END is written all the same."""
+    if not tl.have("bash"):
+        raise tl.Skip("bash is not installed")
+    d = _dir()
+    log, out = os.path.join(d, "highfd.log"), os.path.join(d, "highfd.txt")
+    if os.path.exists(out):
+        os.unlink(out)
+    script = "exec 1000>%s; echo hello >&1000; exec 1001>&-; exec 1002>&-; %s; exit 4" % (out, TRUE)
+    p = tl.record(["bash", "-c", script], log, check=False)
+    assert p.returncode == 4, p.stderr
+    assert open(out).read() == "hello\n"
+    _, chunks = tl.read_log(log)
+    imgs = images_by_pid(chunks)
+    top = top_pid(imgs)
+    assert len(imgs) == 2 and len(imgs[top]) == 1, imgs
+    check_image(imgs[top][0], 0, tl.END_EXIT, (STATUS_EXITED, 4), argv0="bash",
+                types=[tl.CHUNK_PROCESS, tl.CHUNK_END])
+    (kid,) = [pid for pid in imgs if pid != top]
+    check_image(imgs[kid][0], imgs[kid][0]["process"]["flags"], tl.END_EXIT, ppid=top,
+                argv0=TRUE, types=[tl.CHUNK_PROCESS, tl.CHUNK_END])
