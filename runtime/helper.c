@@ -1117,6 +1117,7 @@ static void helper_child(void)
     if (!sf_g.proc_chunk_lazy && !self_write)
         ensure_process_chunk();
     atomic_store(&sf_g.ctl->helper_ready, 1);
+    futex_wake(&sf_g.ctl->helper_ready);
     helper_main();
 }
 
@@ -1222,6 +1223,7 @@ int sf_helper_start(void)
     int wait_now = sf_g.attached || sf_g.proc_chunk_lazy;
     self_write = !sf_g.proc_chunk_lazy && !sf_g.attached && !sf_ring_on() && sf_g.proc_chunk;
     atomic_store(&ctl->helper_pid, 0);
+    atomic_store(&ctl->helper_ready, 0);
     atomic_store(&ctl->self_state, 0);
     self_pidfd = (int)syscall(SYS_pidfd_open, sf_g.pid, 0);
     sigset_t all, old, pending;
@@ -1257,6 +1259,16 @@ int sf_helper_start(void)
     }
     if (mid > 0 && wait_now) {
         sf_helper_reap();
+        /* a forked child with instrumented code, and an attach: the helper
+         * runs before the program goes on, as it always did (its first
+         * buffers are written while it runs, so `record` knows the child
+         * from its PROCESS chunk early) */
+        for (int i = 0; i < 2000 && sf_g.helper_pid > 0 && !atomic_load(&ctl->helper_ready) &&
+                        kill(sf_g.helper_pid, 0) == 0;
+             i++) {
+            struct timespec ts = {0, 1000000};
+            syscall(SYS_futex, &ctl->helper_ready, FUTEX_WAIT, 0, &ts, NULL, 0);
+        }
         if (exit_signal == SIGCHLD) {
             /* the middle process's SIGCHLD, while still blocked (one that
              * was pending before is left for the program) */
