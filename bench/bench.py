@@ -13,7 +13,10 @@ XRay sleds not patched, XRay FDR and basic modes, uftrace, llvm-xray):
   filter      sftrace filters: a few functions selected, and --descendants
   convert     events/s and peak RSS of sftrace convert (Perfetto, Chrome),
               llvm-xray convert (FDR log) and uftrace dump --chrome
-  startup     patching a generated program with 1M+ sleds, and dlopen of it
+  startup     patching a generated program with 1M+ sleds, and dlopen of it;
+              then bench/startup.py: the wall and CPU time `sftrace record`
+              adds to every process of a build (fork, vfork, an instrumented
+              one, a shell loop)
   lua         Debian's lua5.4 built with sleds, running bench/workload.lua
   rspack      issue 10's shape: a node addon of 100,000 generated functions
               (bench/gen_calls.py rspack, bench/rspack_addon.c) run by node on
@@ -726,9 +729,16 @@ def bench_startup(w):
     summ["dlopen sftrace record"]["dlopen_added_ms"] = stats(
         [r["dlopen_ms"] - dbase for r in runs["dlopen sftrace record"] if r["dlopen_ms"]])
     summ["sftrace record"]["log_bytes"] = runs["sftrace record"][-1].get("log_bytes")
+    # what every process of a build pays: bench/startup.py (its own table)
+    sys.path.insert(0, BENCH)
+    import startup as procs
+    pres, pmd = procs.measure(REPS, 50 if QUICK else 200)
+    log("startup: added wall time per process\n" + pmd)
+    for p in pres["problems"]:
+        warn("startup: " + p)
     return {"functions": nfuncs, "sleds": nsleds, "sled_kinds": xm, "so_sleds": so_sleds,
             "build": binfo,
-            "runs": runs, "summary": summ}
+            "runs": runs, "summary": summ, "processes": pres}
 
 
 # ---------------------------------------------------------------- lua

@@ -207,6 +207,7 @@ void sf_wake_helper(void)
 
 static struct sf_slot *slot_acquire(void)
 {
+    sf_helper_start_deferred(); /* helper.c: a forked child's first record */
     struct sf_ctl *ctl = sf_g.ctl;
     if (!ctl)
         return NULL;
@@ -663,6 +664,7 @@ int sf_log_write(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (sf_in_helper)
         return sf_helper_write(a, alen, b, blen);
+    sf_helper_start_deferred(); /* helper.c: a forked child's first chunk */
     if (!sf_g.ctl || alen + blen > SF_MBOX_MAX)
         return -1;
     sigset_t old;
@@ -761,11 +763,13 @@ void sf_vfork_parent(void)
         i++;
     if (i == VFORK_MAX)
         return;
+    int child_recorded = sf_tls.state != SF_T_NEW; /* the child's state, before ours is back */
     sf_tls = vfork_saved[i].saved;
     atomic_store(&vfork_saved[i].key, 0);
     /* the child has exec'd or exited: the helper ends its recording if
-     * the child's runtime could not (a raw exit, a death) */
-    if (sf_g.ctl) {
+     * the child's runtime could not (a raw exit, a death); a child that
+     * recorded nothing (a shell's, make's) has nothing to end */
+    if (sf_g.ctl && child_recorded) {
         sf_g.ctl->helper_sleeping = 1;
         sf_wake_helper();
     }

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -56,6 +57,21 @@ struct sf_pidfd_info {
 int sf_in_helper;
 
 static int log_fd = -1, wake_r = -1, alive_w = -1, pidfd = -1;
+/* The start-up without waits (sf_helper_start): the middle process, reaped
+ * at the end of start-up (sf_helper_reap); a pidfd of the traced process
+ * opened by itself, which the helper inherits; an image started by sf_init
+ * writes its own PROCESS chunk and, if it recorded nothing, its own END
+ * (self_write, ctl->self_state), so neither its start nor its exit waits
+ * for the helper. */
+static pid_t mid_pid;
+static int self_pidfd = -1, self_write;
+static uint64_t self_log_ino, self_log_dev; /* the log, opened again for our END */
+static _Atomic int deferred;                /* a forked child whose helper starts when needed */
+#define SF_SELF_PROC_WRITING 1u
+#define SF_SELF_PROC_DONE 2u
+#define SF_SELF_END_WRITING 4u
+#define SF_SELF_END_DONE 8u
+#define SF_SELF_HELPER_END 16u /* the helper writes END */
 static struct sf_slot *hblocks[SF_MAX_SLOTS];
 static uint32_t hmapped;
 static uint8_t *packout, *mbox;
@@ -100,7 +116,8 @@ int sf_helper_alive(void)
         }
         return 1;
     }
-    return sf_g.helper_pid > 0 && kill(sf_g.helper_pid, 0) == 0;
+    pid_t hp = sf_helper_pid();
+    return hp > 0 && kill(hp, 0) == 0;
 }
 
 static void futex_wake(_Atomic uint32_t *addr)
@@ -141,6 +158,47 @@ static void report_failure(int e)
 /* Append one chunk in one writev. A short write (the disk filled up) is cut
  * back off the file when nothing was appended after it, so the log stays
  * readable up to its last whole chunk. */
+/*
+ * Appends to the log of a session exclude an image's own write of its
+ * PROCESS or END (sf_helper_start, sf_helper_self_end): those hold flock's
+ * exclusive lock, helpers a shared one around each chunk. A write of the
+ * kernel's can be cut short by SIGKILL at a page boundary; the image's
+ * helper then finds the piece at the end of the log, with nothing after it,
+ * and appends the rest (self_finish). (The END's descriptor is the image's
+ * own, opened at exit: its lock goes with the image, so there another
+ * writer may come first; self_finish then adds nothing.) The wait is bounded: a process stopped
+ * (SIGSTOP) inside its write must not stop every other process's helper;
+ * where the file system has no flock, nobody locks.
+ */
+static int no_flock;
+static int lock_shared(void)
+{
+    if (no_flock)
+        return 0;
+    for (int i = 0; i < 2100; i++) { /* 5 ms, then 2 s: a killed image's helper finishes it */
+        if (flock(log_fd, LOCK_SH | LOCK_NB) == 0)
+            return 1;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            no_flock = 1;
+            return 0;
+        }
+        struct timespec ts = {0, i < 100 ? 50000 : 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static int writev_locked(int fd, const struct iovec *iov, int n)
+{
+    int locked = lock_shared();
+    int rc = (int)writev(fd, iov, n);
+    int e = errno;
+    if (locked)
+        flock(fd, LOCK_UN);
+    errno = e;
+    return rc;
+}
+
 int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (sf_ring_take(a, alen, b, blen))
@@ -150,7 +208,7 @@ int sf_helper_write(const void *a, size_t alen, const void *b, size_t blen)
     struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
     size_t total = alen + blen;
     for (;;) {
-        ssize_t n = writev(log_fd, iov, blen ? 2 : 1);
+        ssize_t n = writev_locked(log_fd, iov, blen ? 2 : 1);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == (ssize_t)total)
@@ -206,11 +264,21 @@ static void write_thread_chunk(struct sf_slot *s, const char *name, uint32_t fla
 
 /* A forked child's PROCESS and OBJECT chunks go out before its first
  * record, and not at all if it records nothing. */
+/* Is this image's PROCESS chunk in the log (written by us, or by the image)? */
+static int proc_written(void)
+{
+    if (!process_written && self_write && (atomic_load(&sf_g.ctl->self_state) & SF_SELF_PROC_DONE))
+        process_written = 1;
+    return process_written;
+}
+
 static void ensure_process_chunk(void)
 {
     if (process_written)
         return;
     process_written = 1;
+    if (self_write && (atomic_load(&sf_g.ctl->self_state) & SF_SELF_PROC_WRITING))
+        return; /* the image wrote it (salvage finished it if its death cut it short) */
     if (sf_g.proc_chunk)
         sf_helper_write(sf_g.proc_chunk, sf_g.proc_chunk_len, NULL, 0);
     sf_rewrite_object_chunks();
@@ -476,7 +544,7 @@ static int process_slot(struct sf_slot *s, int mode)
     }
     if (exited) {
         /* The owner is gone: its slot goes back, clean, for the next thread. */
-        if (mode != M_DISCARD && !write_failed && process_written) {
+        if (mode != M_DISCARD && !write_failed && proc_written()) {
             char name[16];
             memcpy(name, s->name, 16);
             name[15] = 0;
@@ -548,8 +616,17 @@ static void write_end(uint32_t reason, uint32_t how, uint32_t status)
     sf_ring_final(reason); /* flight recorder: the last snapshot (ring.c) */
     ended = 1;
     atomic_store(&ctl->ended, 1);
-    if (!process_written && atomic_load(&ctl->events) == 0 && atomic_load(&ctl->lost) == 0)
+    if (sf_g.proc_chunk_lazy && !process_written && atomic_load(&ctl->events) == 0 &&
+        atomic_load(&ctl->lost) == 0)
         return; /* a forked child that recorded nothing: nothing at all */
+    if (self_write)
+        for (;;) { /* the image may have written its END itself */
+            uint32_t st = atomic_load(&ctl->self_state);
+            if (st & (SF_SELF_END_DONE | SF_SELF_END_WRITING))
+                return; /* (salvage finished a write its death cut short) */
+            if (atomic_compare_exchange_weak(&ctl->self_state, &st, st | SF_SELF_HELPER_END))
+                break;
+        }
     ensure_process_chunk();
     struct sf_end e;
     end_chunk(&e, (uint32_t)sf_g.pid, reason, how, status);
@@ -584,7 +661,7 @@ static uint64_t flush_live(void)
     refresh_names();
     process_all(M_LIVE);
     for (uint32_t i = 0; i < hmapped; i++)
-        if (atomic_load(&hblocks[i]->state) == SLOT_USED && process_written)
+        if (atomic_load(&hblocks[i]->state) == SLOT_USED && proc_written())
             name_check(hblocks[i], hblocks[i]->name, t0);
     return t0;
 }
@@ -726,12 +803,32 @@ static void death_status(uint32_t *how, uint32_t *status)
     proc_status((int)sf_g.pid, pidfd, how, status);
 }
 
+static void self_finish(uint64_t off, const void *chunk, size_t len);
+
 /* The image is gone (death or exec) without its last flush: write every
  * record its threads stored, mark them ended, and END. */
 static void salvage(uint32_t reason)
 {
     if (ended)
         return;
+    if (self_write) {
+        /* killed inside its own write of PROCESS or END (under its lock:
+         * nothing is after the piece): finish it, then let others write */
+        struct sf_ctl *ctl = sf_g.ctl;
+        uint32_t st = atomic_load(&ctl->self_state);
+        if ((st & SF_SELF_PROC_WRITING) && !(st & SF_SELF_PROC_DONE))
+            self_finish(ctl->self_proc_off, sf_g.proc_chunk, sf_g.proc_chunk_len);
+        if ((st & SF_SELF_END_WRITING) && !(st & SF_SELF_END_DONE)) {
+            self_finish(ctl->self_end_off, &ctl->self_end, sizeof ctl->self_end);
+            st |= SF_SELF_END_DONE;
+        }
+        if (!no_flock)
+            flock(log_fd, LOCK_UN); /* our descriptor shares the image's lock */
+        if (st & SF_SELF_END_DONE) {
+            ended = 1; /* it wrote its END itself: nothing comes after it */
+            return;
+        }
+    }
     uint32_t how = 0, status = 0;
     if (reason == SF_END_DIED)
         death_status(&how, &status);
@@ -743,7 +840,7 @@ static void salvage(uint32_t reason)
             end_sharer(hblocks[i], SF_END_DIED, 0, 0, 0);
     for (uint32_t i = 0; i < hmapped; i++)
         process_slot(hblocks[i], M_DEAD);
-    if (process_written && !write_failed)
+    if (proc_written() && !write_failed)
         for (uint32_t i = 0; i < hmapped; i++) {
             struct sf_slot *s = hblocks[i];
             if (atomic_load(&s->state) == SLOT_USED) {
@@ -928,7 +1025,10 @@ static __attribute__((noreturn)) void helper_main(void)
         check_sharers(0);
         if (did)
             continue;
-        if (!owners_pack) /* when the cores are busy, spinning takes one from them */
+        /* when the cores are busy, spinning takes one from them; and a
+         * process with no recording thread yet (most of a build's) has no
+         * buffer to fill: a spin would only take the core it starts on */
+        if (!owners_pack && hmapped)
             spin_wait_for_work();
         atomic_store(&ctl->helper_sleeping, 1);
         if (handle_request() || process_all(M_NORMAL)) {
@@ -993,34 +1093,105 @@ static void helper_child(void)
     if (chdir("/") != 0) { /* never keep a mount busy */
     }
     prctl(PR_SET_NAME, "sftrace-helper", 0, 0, 0);
-    int keep[5] = {2, log_fd, sf_g.memfd, wake_r, alive_w};
-    for (int i = 1; i < 5; i++) /* sort: no qsort (it may allocate) */
+    int keep[6] = {2, log_fd, sf_g.memfd, wake_r, alive_w, self_pidfd};
+    for (int i = 1; i < 6; i++) /* sort: no qsort (it may allocate) */
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             int t = keep[j];
             keep[j] = keep[j - 1];
             keep[j - 1] = t;
         }
-    close_all_but(keep, 5);
+    close_all_but(keep, 6);
     sf_g.wake_fd = sf_g.alive_fd = -1;
-    pidfd = (int)syscall(SYS_pidfd_open, sf_g.pid, 0);
+    /* opened by the process before the clone: it is ours even if the
+     * process died and was reaped before we got here */
+    pidfd = self_pidfd >= 0 ? self_pidfd : (int)syscall(SYS_pidfd_open, sf_g.pid, 0);
     packout = sf_map(SF_PACK_AREA);
     uint32_t n = atomic_load(&sf_g.ctl->nslots);
-    for (hmapped = 0; hmapped < n; hmapped++)
-        hblocks[hmapped] = sf_g.blocks[hmapped]; /* inherited mappings */
-    pid_t self = (pid_t)syscall(SYS_getpid);
-    if (!packout || write(alive_w, &self, sizeof self) != sizeof self)
+    /* inherited mappings; blocks the process set up after the clone (it
+     * does not wait for us) are not in our copy: map_new_blocks maps them */
+    for (hmapped = 0; hmapped < n && sf_g.blocks[hmapped]; hmapped++)
+        hblocks[hmapped] = sf_g.blocks[hmapped];
+    if (!packout)
         syscall(SYS_exit_group, 1);
     sf_ring_helper_init();
-    if (!sf_g.proc_chunk_lazy)
+    if (!sf_g.proc_chunk_lazy && !self_write)
         ensure_process_chunk();
     atomic_store(&sf_g.ctl->helper_ready, 1);
+    futex_wake(&sf_g.ctl->helper_ready);
     helper_main();
+}
+
+/* The image was killed inside its write of `chunk` at log offset `off`,
+ * holding the exclusive lock, so nothing should follow what it wrote:
+ * append what its write did not (all of it, if nothing of it is there).
+ * What is at `off` is compared first: if another writer appended after a
+ * piece of ours anyway (it waited for the lock in vain), adding the rest
+ * would only add garbage, so nothing is written. */
+static void self_finish(uint64_t off, const void *chunk, size_t len)
+{
+    struct stat st;
+    if (fstat(log_fd, &st) != 0 || (uint64_t)st.st_size < off)
+        return;
+    uint64_t have = (uint64_t)st.st_size - off;
+    size_t cmp = have < len ? (size_t)have : len;
+    char buf[4096];
+    size_t same = 0;
+    while (same < cmp) {
+        size_t n = cmp - same < sizeof buf ? cmp - same : sizeof buf;
+        if (pread(log_fd, buf, n, (off_t)(off + same)) != (ssize_t)n ||
+            memcmp(buf, (const char *)chunk + same, n) != 0)
+            break;
+        same += n;
+    }
+    if (same == cmp && have < len) /* a piece of ours at the end, or nothing */
+        sf_write_all(log_fd, (const char *)chunk + have, len - (size_t)have);
+    else if (same == 0)
+        sf_write_all(log_fd, chunk, len); /* others' chunks there, none of ours */
+}
+
+/* The image's own append of PROCESS or END (signals blocked), under the
+ * exclusive lock so that a write its death cuts short has nothing after it
+ * (self_finish): note where the log ended, claim (writing: the helper
+ * writes no second one; from *expect when given, else unconditionally), write,
+ * say it is done. 0 if it is in the log; -1 (nothing written, the claim
+ * taken back) if the helper must write it. */
+static int self_append(int fd, const void *chunk, size_t len, uint64_t *off_out, uint32_t writing,
+                       uint32_t done, uint32_t *expect)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        return -1; /* another writer now, or no flock here: the helper writes it */
+    int rc = -1;
+    off_t end = lseek(fd, 0, SEEK_END);
+    *off_out = end > 0 ? (uint64_t)end : 0;
+    int claimed = 1;
+    if (expect)
+        claimed = atomic_compare_exchange_strong(&ctl->self_state, expect, *expect | writing);
+    else
+        atomic_fetch_or(&ctl->self_state, writing);
+    if (claimed) {
+        if (sf_write_all(fd, chunk, len) == 0) {
+            atomic_fetch_or(&ctl->self_state, done);
+            rc = 0;
+        } else { /* nothing or a piece: it said why (ENOSPC...); the helper tries */
+            atomic_fetch_and(&ctl->self_state, ~writing);
+        }
+    }
+    flock(fd, LOCK_UN);
+    return rc;
 }
 
 /*
  * Start the helper of this process image. Called at start-up and in a forked
  * child, where only one thread runs; everything the helper needs is in its
  * copy of our memory (sf_g, the PROCESS chunk, the OBJECT chunks).
+ *
+ * Nothing here waits for the helper: the middle process is reaped by
+ * sf_helper_reap (at the end of start-up, after the image's own work), the
+ * helper's pid comes from the middle process through the control block, and
+ * an image started by sf_init writes its PROCESS chunk itself, here, once
+ * the helper exists to write END if it is killed from now on. Events and
+ * requests wait in shared memory until the helper runs.
  */
 int sf_helper_start(void)
 {
@@ -1046,6 +1217,15 @@ int sf_helper_start(void)
     log_fd = sf_g.fd;
     wake_r = wake[0];
     alive_w = alive[1];
+    struct sf_ctl *ctl = sf_g.ctl;
+    /* sftrace attach: nothing of ours runs later in that process to reap
+     * the middle process, so it waits here, as a forked child does */
+    int wait_now = sf_g.attached || sf_g.proc_chunk_lazy;
+    self_write = !sf_g.proc_chunk_lazy && !sf_g.attached && !sf_ring_on() && sf_g.proc_chunk;
+    atomic_store(&ctl->helper_pid, 0);
+    atomic_store(&ctl->helper_ready, 0);
+    atomic_store(&ctl->self_state, 0);
+    self_pidfd = (int)syscall(SYS_pidfd_open, sf_g.pid, 0);
     sigset_t all, old, pending;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
@@ -1058,17 +1238,37 @@ int sf_helper_start(void)
         sigpending(&pending);
         exit_signal = sigismember(&pending, SIGCHLD) ? 0 : SIGCHLD;
         mid = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+        wait_now = 1;
     }
     if (mid == 0) {
         long h = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
         if (h == 0)
             helper_child();
+        if (h > 0)
+            atomic_store(&ctl->helper_pid, (uint32_t)h);
         syscall(SYS_exit_group, h < 0 ? 1 : 0);
     }
-    if (mid > 0) {
-        int st;
-        while (waitpid((pid_t)mid, &st, __WALL) < 0 && errno == EINTR)
-            ;
+    mid_pid = mid > 0 ? (pid_t)mid : 0;
+    if (mid > 0 && self_write) /* our PROCESS, every signal still blocked */
+        self_append(sf_g.fd, sf_g.proc_chunk, sf_g.proc_chunk_len, &ctl->self_proc_off,
+                    SF_SELF_PROC_WRITING, SF_SELF_PROC_DONE, NULL);
+    struct stat lst;
+    if (self_write && fstat(sf_g.fd, &lst) == 0) { /* to know the log again at exit */
+        self_log_ino = (uint64_t)lst.st_ino;
+        self_log_dev = (uint64_t)lst.st_dev;
+    }
+    if (mid > 0 && wait_now) {
+        sf_helper_reap();
+        /* a forked child with instrumented code, and an attach: the helper
+         * runs before the program goes on, as it always did (its first
+         * buffers are written while it runs, so `record` knows the child
+         * from its PROCESS chunk early) */
+        for (int i = 0; i < 2000 && sf_g.helper_pid > 0 && !atomic_load(&ctl->helper_ready) &&
+                        kill(sf_g.helper_pid, 0) == 0;
+             i++) {
+            struct timespec ts = {0, 1000000};
+            syscall(SYS_futex, &ctl->helper_ready, FUTEX_WAIT, 0, &ts, NULL, 0);
+        }
         if (exit_signal == SIGCHLD) {
             /* the middle process's SIGCHLD, while still blocked (one that
              * was pending before is left for the program) */
@@ -1083,15 +1283,25 @@ int sf_helper_start(void)
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(wake[0]);
     close(alive[1]);
+    if (self_pidfd >= 0)
+        close(self_pidfd);
+    self_pidfd = -1;
     log_fd = wake_r = alive_w = -1;
-    pid_t hp = 0;
-    int ok = mid > 0 && sf_read_all(alive[0], &hp, sizeof hp) == 0 && hp > 0;
-    if (!ok) {
+    if (mid <= 0 || (wait_now && sf_g.helper_pid <= 0)) {
         close(wake[1]);
         close(alive[0]);
-        return -1;
+        if (!self_write || !(atomic_load(&ctl->self_state) & SF_SELF_PROC_DONE)) {
+            self_write = 0;
+            return -1;
+        }
+        /* our PROCESS is out, and no helper: END comes from sf_before_exit
+         * (nothing will record: sf_g.helper_gone) */
+        sf_g.helper_gone = 1;
+        sf_g.wake_fd = sf_g.alive_fd = -1;
+        close(sf_g.fd);
+        sf_g.fd = -1;
+        return 0;
     }
-    sf_g.helper_pid = hp;
     sf_g.helper_gone = 0;
     sf_g.wake_fd = wake[1];
     sf_g.alive_fd = alive[0];
@@ -1101,7 +1311,120 @@ int sf_helper_start(void)
         sf_g.wake_ino = (uint64_t)st.st_ino;
     if (fstat(alive[0], &st) == 0)
         sf_g.alive_ino = (uint64_t)st.st_ino;
-    close(sf_g.fd); /* the helper has the log; we never write it */
+    /* the helper has the log; the program never sees it open (an END of
+     * our own opens it again) */
+    close(sf_g.fd);
     sf_g.fd = -1;
     return 0;
+}
+
+/* Reap the middle process of the start (it exits as soon as the helper is
+ * cloned) and learn the helper's pid. The program never sees it: until
+ * then it is a child with exit signal 0, which wait(), waitpid() and
+ * waitid() without __WALL or __WCLONE pass over. */
+void sf_helper_reap(void)
+{
+    if (mid_pid <= 0 || getpid() != sf_g.pid)
+        return;
+    int saved = errno, st;
+    while (waitpid(mid_pid, &st, __WALL) < 0 && errno == EINTR)
+        ;
+    mid_pid = 0;
+    errno = saved;
+    sf_g.helper_pid = (pid_t)atomic_load(&sf_g.ctl->helper_pid);
+}
+
+pid_t sf_helper_pid(void)
+{
+    if (sf_g.helper_pid <= 0 && sf_g.ctl) {
+        sf_helper_reap();
+        sf_g.helper_pid = (pid_t)atomic_load(&sf_g.ctl->helper_pid);
+    }
+    return sf_g.helper_pid;
+}
+
+/* In a forked child: the parent's middle process and log descriptor are
+ * not ours; the child's helper writes its PROCESS chunk (lazily). */
+void sf_helper_after_fork(void)
+{
+    mid_pid = 0;
+    sf_g.helper_pid = 0;
+    sf_g.fd = -1;
+    self_write = 0;
+    atomic_store(&deferred, 0);
+}
+
+/* A forked child with no instrumented object records nothing and writes
+ * nothing: its helper starts only when it needs one (its first chunk, its
+ * first recording thread), so that a shell's children cost no helper. */
+void sf_helper_defer(void)
+{
+    sf_g.helper_gone = 1;
+    atomic_store(&deferred, 1);
+}
+
+void sf_helper_start_deferred(void)
+{
+    if (!atomic_load(&deferred) || getpid() != sf_g.pid || !atomic_exchange(&deferred, 0))
+        return;
+    int saved = errno;
+    if (sf_helper_start() != 0)
+        sf_msg("pid %d: cannot start the helper process; not tracing it", (int)sf_g.pid);
+    errno = saved;
+}
+
+/*
+ * The last flush of an image that wrote its own PROCESS chunk and recorded
+ * nothing (no thread took a slot, no process shares our memory): it writes
+ * its END itself, one append, instead of asking the helper and waiting for
+ * it. Returns 0 if END is in the log (or was already), -1 if the helper
+ * must write it. The claim in ctl->self_state keeps the helper from writing
+ * a second one when it sees the process go.
+ */
+int sf_helper_self_end(uint32_t reason)
+{
+    struct sf_ctl *ctl = sf_g.ctl;
+    if (!self_write || !ctl || getpid() != sf_g.pid)
+        return -1;
+    uint32_t st = atomic_load(&ctl->self_state);
+    if (st & SF_SELF_END_DONE)
+        return 0;
+    if (!(st & SF_SELF_PROC_DONE) || (st & (SF_SELF_END_WRITING | SF_SELF_HELPER_END)) ||
+        atomic_load(&ctl->nslots) || atomic_load(&ctl->write_failed))
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    /* the log, opened again (held open, it would be a descriptor the
+     * program sees, which a shell saves and restores): the same file, or
+     * the helper writes END (the log was renamed or replaced) */
+    int saved = errno;
+    int fd = open(sf_g.path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    struct stat lst;
+    if (fd >= 0 && (fstat(fd, &lst) != 0 || (uint64_t)lst.st_ino != self_log_ino ||
+                    (uint64_t)lst.st_dev != self_log_dev)) {
+        syscall(SYS_close, fd);
+        fd = -1;
+    }
+    errno = saved;
+    if (fd < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
+    struct sf_end *e = &ctl->self_end; /* in shared memory: a helper can finish it */
+    end_chunk(e, (uint32_t)sf_g.pid, reason, (uint32_t)atomic_load(&ctl->status_how),
+              (uint32_t)atomic_load(&ctl->status));
+    e->events = atomic_load(&ctl->events);
+    e->lost = atomic_load(&ctl->lost);
+    e->threads = atomic_load(&ctl->nthreads);
+    int rc = atomic_load(&ctl->nslots) == 0
+                 ? self_append(fd, e, sizeof *e, &ctl->self_end_off, SF_SELF_END_WRITING,
+                               SF_SELF_END_DONE, &st)
+                 : -1;
+    if (rc == 0)
+        atomic_store(&ctl->ended, 1);
+    syscall(SYS_close, fd);
+    errno = saved;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

@@ -136,7 +136,11 @@ static void atfork_child(void)
     if (!sf_g.enabled)
         return;
     sf_g.pid = getpid();
+    sf_helper_after_fork();
     sf_patch_after_fork();
+    /* nothing instrumented here, and no thread recorded: the child writes
+     * nothing unless that changes, and its helper starts only then */
+    int defer = sf_patched_objects() == 0 && (!sf_g.ctl || atomic_load(&sf_g.ctl->nslots) == 0);
     REAL(close);
     if (sf_is_our_fd(sf_g.wake_fd))
         real_close(sf_g.wake_fd);
@@ -149,7 +153,9 @@ static void atfork_child(void)
         return;
     }
     sf_g.proc_chunk_lazy = 1;
-    if (sf_helper_start() != 0) {
+    if (defer)
+        sf_helper_defer();
+    else if (sf_helper_start() != 0) {
         sf_msg("pid %d: cannot start the helper process; not tracing it", (int)sf_g.pid);
         sf_g.enabled = 0;
     }
@@ -195,7 +201,7 @@ static char **env_with_exec(char *const envp[], char **out, char *var, size_t va
     if (getpid() != sf_g.pid)
         snprintf(var, varlen, EXEC_VAR "%d:0:1", (int)getpid());
     else
-        snprintf(var, varlen, EXEC_VAR "%d:%d:%d", (int)sf_g.pid, (int)sf_g.helper_pid,
+        snprintf(var, varlen, EXEC_VAR "%d:%d:%d", (int)sf_g.pid, (int)sf_helper_pid(),
                  sf_tls.state == SF_T_ACTIVE && sf_tls.slot);
     out[k++] = var;
     out[k] = NULL;
@@ -329,9 +335,10 @@ SF_EXPORT void _Exit(int status)
  * Daemons and shells close descriptors they do not know. Ours (the pipes to
  * the helper, the memfd) are kept: closing one is a no-op, and making one
  * the target of dup2/dup3 moves ours out of the way first. The log itself
- * is not open in the traced process at all; and where a program gets past
- * these (a raw close_range), the runtime checks the file behind the number
- * before using it (sf_fd_is).
+ * is not open in the traced process while the program runs (an image that
+ * writes its own PROCESS and END opens it for those: helper.c); and where
+ * a program gets past these (a raw close_range), the runtime checks the
+ * file behind the number before using it (sf_fd_is).
  */
 static void move_fd(int *fd)
 {

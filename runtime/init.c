@@ -174,11 +174,12 @@ int sf_build_process_chunk(int flags)
     /* Fixed header, then name, cmdline and exe in one scratch mapping. */
     size_t cap = 1 << 16;
     char *scratch = (char *)sf_g.proc_chunk;
-    if (!scratch)
+    if (scratch) /* a forked child's: what the parent's used (fresh pages are zero) */
+        memset(scratch, 0, sf_g.proc_chunk_len);
+    else
         scratch = sf_map(cap);
     if (!scratch)
         return -1;
-    memset(scratch, 0, cap);
     struct sf_process *p = (struct sf_process *)scratch;
     char *str = scratch + sizeof *p;
     size_t room = cap - sizeof *p - 8;
@@ -225,7 +226,8 @@ void sf_before_exit(int reason)
     }
     if (sf_tls.state == SF_T_ACTIVE && sf_tls.slot)
         prctl(PR_GET_NAME, sf_tls.slot->name, 0, 0, 0);
-    sf_request(REQ_END, (uint32_t)reason);
+    if (sf_helper_self_end((uint32_t)reason) != 0) /* recorded nothing: END is ours */
+        sf_request(REQ_END, (uint32_t)reason);
     if (getenv("SFTRACE_DEBUG") && sf_g.ctl)
         sf_msg("pid %d: %llu events, waited for the helper %llu times", (int)sf_g.pid,
                (unsigned long long)atomic_load(&sf_g.ctl->events),
@@ -358,6 +360,13 @@ void sf_init(void)
     if (sf_g.patch_all)
         sf_patch_all_objects();
     sf_ctl_started();
+    /* the middle process of the helper's start ran meanwhile: reap it now,
+     * before the program runs (it never sees a child of ours) */
+    sf_helper_reap();
+    if (sf_g.helper_pid <= 0 && !sf_g.helper_gone) {
+        sf_msg("cannot start the helper process; not recording");
+        sf_g.helper_gone = 1;
+    }
 }
 
 /*

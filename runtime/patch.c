@@ -114,15 +114,26 @@ static int find_section(int fd, const char *want, Elf64_Shdr *out)
         Elf64_Shdr *str = &sh[shstrndx];
         size_t wlen = strlen(want) + 1;
         char name[64];
+        /* the names in one read (start-up cost of every process: one read,
+         * not one per section), else one by one */
+        size_t tlen = str->sh_size <= 65536 ? (size_t)str->sh_size : 0;
+        char *tab = tlen ? sf_map(tlen) : NULL;
+        if (tab && pread_all(fd, tab, tlen, (off_t)str->sh_offset) != 0) {
+            sf_unmap(tab, tlen);
+            tab = NULL;
+        }
         for (size_t i = 1; i < shnum && rc; i++) {
             if (sh[i].sh_name + wlen > str->sh_size || wlen > sizeof name)
                 continue;
-            if (pread_all(fd, name, wlen, (off_t)(str->sh_offset + sh[i].sh_name)) == 0 &&
-                !memcmp(name, want, wlen)) {
+            if (tab ? !memcmp(tab + sh[i].sh_name, want, wlen)
+                    : pread_all(fd, name, wlen, (off_t)(str->sh_offset + sh[i].sh_name)) == 0 &&
+                          !memcmp(name, want, wlen)) {
                 *out = sh[i];
                 rc = 0;
             }
         }
+        if (tab)
+            sf_unmap(tab, tlen);
     }
     sf_unmap(sh, shlen);
     return rc;

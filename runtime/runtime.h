@@ -211,6 +211,14 @@ struct sf_ctl {
     uint32_t req_arg;           /* REQ_SNAPSHOT: the trigger's function id */
     _Atomic uint32_t snapshots; /* snapshots written (helper) */
     uint32_t req_slot;          /* REQ_SHARER_END: the slot */
+    /* helper.c, start-up without waiting: the helper's pid (the middle
+     * process writes it); which of PROCESS and END the image wrote itself
+     * (SF_SELF_*), the log's size before each of those writes, and the END
+     * it writes (a helper finishes a write its death cut short) */
+    _Atomic uint32_t helper_pid;
+    _Atomic uint32_t self_state;
+    uint64_t self_proc_off, self_end_off;
+    struct sf_end self_end; /* the END being written by the image */
 };
 #define SF_CTL_MAGIC 0x4c544353u
 
@@ -357,6 +365,12 @@ void sf_vfork_parent(void) SF_HIDDEN;
 
 /* ---- helper.c ---- */
 int sf_helper_start(void) SF_HIDDEN;
+void sf_helper_defer(void) SF_HIDDEN;         /* a forked child: start it when needed */
+void sf_helper_start_deferred(void) SF_HIDDEN; /* ... now (before the first chunk) */
+void sf_helper_reap(void) SF_HIDDEN;          /* the middle process of the start */
+void sf_helper_after_fork(void) SF_HIDDEN;
+pid_t sf_helper_pid(void) SF_HIDDEN;
+int sf_helper_self_end(uint32_t reason) SF_HIDDEN; /* END written here: 0 */
 int sf_helper_alive(void) SF_HIDDEN;
 int sf_fd_is(int fd, uint64_t ino) SF_HIDDEN;
 int sf_is_our_fd(int fd) SF_HIDDEN;

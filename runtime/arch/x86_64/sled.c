@@ -91,10 +91,28 @@ static inline uint64_t xgetbv0(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* The CPUID bits glibc read at start-up (ld.so), without a cpuid of ours:
+ * in a VM each cpuid is a trap to the hypervisor (~6 us on the benchmark
+ * machine), and every process of a build pays this. */
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#define HAVE_X86_PLATFORM 1
+#endif
+
+static int have_xsave(void)
+{
+#ifdef HAVE_X86_PLATFORM
+    return CPU_FEATURE_PRESENT(XSAVE) && CPU_FEATURE_PRESENT(OSXSAVE);
+#else
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 26)) && (c & (1u << 27));
+#endif
+}
+
 void sf_arch_init(void)
 {
     unsigned a, b, c, d;
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 26)) && (c & (1u << 27))) {
+    if (have_xsave()) {
         /* XSAVE supported and enabled by the OS: save every enabled component. */
         uint64_t xcr0 = xgetbv0();
         __cpuid_count(0xd, 0, a, b, c, d);
@@ -109,12 +127,17 @@ void sf_arch_init(void)
 
 int sf_arch_tsc_invariant(void)
 {
+#ifdef HAVE_X86_PLATFORM
+    if (CPU_FEATURE_PRESENT(INVARIANT_TSC))
+        return 1;
+#else
     unsigned a, b, c, d;
     if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000007) {
         __cpuid(0x80000007, a, b, c, d);
         if (d & (1u << 8))
             return 1;
     }
+#endif
     /* Hypervisors often hide the CPUID bit; the kernel's own choice of the TSC
      * as clocksource means it found it stable and synchronized. */
     char cs[32];
