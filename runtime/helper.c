@@ -864,13 +864,14 @@ static int execed_pid(int pid)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 1;
-    size_t have = 0;
+    size_t have = 0, total = 0;
     int found = 0;
     for (;;) {
         ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
         if (r <= 0)
             break;
         have += (size_t)r;
+        total += (size_t)r;
         buf[have] = 0;
         for (char *p = buf; (p = strstr(p, ino)) != NULL; p++) {
             char *eol = strchr(p, '\n');
@@ -891,7 +892,10 @@ static int execed_pid(int pid)
         have = keep;
     }
     close(fd);
-    return !found;
+    /* no mappings at all: not an exec'd image (it has memory) but a process
+     * on its way out, its memory gone before it is a zombie (a vfork child's
+     * raw exit_group seen here was taken for an exec) */
+    return !found && total > 0;
 }
 
 static int execed(void)
