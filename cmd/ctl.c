@@ -9,10 +9,12 @@
  * checking that the process is one that listens (a process without the
  * runtime, or recording without control, would be killed by the signal).
  * Then it waits until the process's MARK chunk for the change is in the log
- * (the log path comes from the process's environment), so that when ctl
+ * (the log path comes from the process's environment, or its helper's when
+ * the program wrote its title over it), so that when ctl
  * returns, the change has happened: every call after it is recorded (start)
  * or not (stop).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -76,6 +78,59 @@ static int maps_have(int pid, const char *what)
     return found;
 }
 
+/* The inode of the runtime's shared memory (memfd:sftrace) in pid's maps,
+ * 0 if none. */
+static unsigned long memfd_ino(int pid)
+{
+    char path[64], line[PATH_MAX + 256];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    unsigned long ino = 0;
+    while (!ino && fgets(line, sizeof line, f)) {
+        unsigned long v;
+        if (strstr(line, "/memfd:sftrace") && sscanf(line, "%*s %*s %*s %*s %lu", &v) == 1)
+            ino = v;
+    }
+    fclose(f);
+    return ino;
+}
+
+/* Whose environment tells how pid records: its own, unless the program
+ * rewrote the block /proc/PID/environ shows (setproctitle: redis, nginx,
+ * postgres write their title over it). Then its helper's (a process of its
+ * own, named sftrace-helper, forked before main ran, so with the block as
+ * it was), found as the one that maps the same shared memory. */
+static int env_pid(int pid)
+{
+    char v[8];
+    if (proc_env(pid, "SFTRACE_OUTPUT_FILE", v, sizeof v))
+        return pid;
+    unsigned long ino = memfd_ino(pid);
+    DIR *d = ino ? opendir("/proc") : NULL;
+    if (!d)
+        return pid;
+    int found = pid;
+    struct dirent *de;
+    while (found == pid && (de = readdir(d))) {
+        char *end, path[300], comm[32] = "";
+        long h = strtol(de->d_name, &end, 10);
+        if (*end || h <= 0 || h == pid)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/comm", h);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int named = fgets(comm, sizeof comm, f) && !strcmp(comm, "sftrace-helper\n");
+        fclose(f);
+        if (named && memfd_ino((int)h) == ino)
+            found = (int)h;
+    }
+    closedir(d);
+    return found;
+}
+
 /* MARK chunks of pid of the kinds in mask (1 << kind) in the log, and the
  * kind of the last one (0: none). -1 if the log cannot be read. */
 static long count_marks(const char *logpath, int pid, unsigned mask, uint32_t *last)
@@ -119,13 +174,14 @@ static int target(const char *cmd, const char *arg, long *pid, const char *need1
         fprintf(stderr, "%s: cannot read /proc/%ld/maps: %s\n", cmd, *pid, strerror(errno));
         return 1;
     }
-    if (!has_rt || !proc_env((int)*pid, "SFTRACE_OUTPUT_FILE", logpath, len)) {
+    int ep = has_rt ? env_pid((int)*pid) : (int)*pid;
+    if (!has_rt || !proc_env(ep, "SFTRACE_OUTPUT_FILE", logpath, len)) {
         fprintf(stderr, "%s: process %ld is not being recorded by sftrace\n", cmd, *pid);
         return 1;
     }
     char v[64];
-    if (!(proc_env((int)*pid, need1, v, sizeof v) && strcmp(v, "0")) &&
-        !(need2 && proc_env((int)*pid, need2, v, sizeof v) && strcmp(v, "0"))) {
+    if (!(proc_env(ep, need1, v, sizeof v) && strcmp(v, "0")) &&
+        !(need2 && proc_env(ep, need2, v, sizeof v) && strcmp(v, "0"))) {
         fprintf(stderr, "%s: process %ld records without %s\n", cmd, *pid, how);
         return 1;
     }
