@@ -2344,6 +2344,18 @@ static int fork_pass(struct sf_calls *e)
     return 0;
 }
 
+/* The opening scan decodes only the records of images after a START (or a
+ * fork): a log whose one process forked a child would otherwise have every
+ * record of the parent decoded once more for nothing. The thread is made
+ * all the same, so that threads are numbered in the order they appear. */
+static int oskip(void *ctx, const struct sf_chunkv *c)
+{
+    struct sf_calls *e = ctx;
+    if (c->h->type != SF_CHUNK_EVENTS)
+        return 0;
+    return !get_thr(e, c->h->pid, c->u.events->tid)->proc->nstarts;
+}
+
 static int open_scan(struct sf_calls *e)
 {
     if (sf_log_forks(e->log) && fork_list(e) < 0)
@@ -2351,6 +2363,7 @@ static int open_scan(struct sf_calls *e)
     struct sf_log *log = open_again(e);
     if (!log)
         return -1;
+    sf_log_set_skip(log, oskip, e);
     e->cur = log;
     clock_from(e, log);
     struct sf_chunkv c;
