@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -201,8 +202,10 @@ void sf_wake_helper(void)
     if (!sf_fd_is(sf_g.wake_fd, sf_g.wake_ino))
         return;
     char c = 0;
-    ssize_t n = write(sf_g.wake_fd, &c, 1);
-    (void)n; /* EAGAIN: the pipe is full of wake-ups already */
+    /* EAGAIN: full of wake-ups already; EPIPE: the helper is gone (no
+     * SIGPIPE: the program must not see it) */
+    ssize_t n = send(sf_g.wake_fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
 }
 
 static struct sf_slot *slot_acquire(void)

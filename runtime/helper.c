@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1209,7 +1210,10 @@ int sf_helper_start(void)
     if (sf_g.fd < 0)
         return -1;
     int wake[2], alive[2];
-    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
+    /* a socket rather than a pipe: a wake-up sent after the helper died
+     * (killed, OOM) fails with EPIPE, without the SIGPIPE a pipe's write
+     * would raise in the program (send's MSG_NOSIGNAL, buffer.c) */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, wake) != 0)
         return -1;
     if (pipe2(alive, O_CLOEXEC) != 0) {
         close(wake[0]);

@@ -550,3 +550,56 @@ def test_descendants_trampolines_preserve_registers():
             assert tl.counts(events, "exit")[counted] == rounds
             if regex != "^main$":
                 assert set(tl.counts(events, "entry")) == {"int_many"}, tl.counts(events, "entry")
+
+
+def _helpers_of(pid):
+    """The sftrace-helper processes that map pid's shared memory."""
+    def ino(p):
+        with open("/proc/%d/maps" % p) as f:
+            for line in f:
+                if "/memfd:sftrace" in line:
+                    return line.split()[4]
+        return None
+    mine, found = ino(pid), []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == pid:
+            continue
+        try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read().strip() == "sftrace-helper" and ino(int(d)) == mine:
+                    found.append(int(d))
+        except OSError:
+            pass
+    return found
+
+
+def test_program_outlives_a_killed_helper():
+    """The helper killed (SIGKILL, as the OOM killer does) while the program
+    runs: the program goes on as untraced, with its output and exit status
+    (its wake-ups of the helper were writes to a pipe, and the first one
+    after the helper died killed it with SIGPIPE, status 141)."""
+    import signal
+    import subprocess
+    import time
+    prog = tl.build_c("helper_killed.c")
+    log = os.path.join(tl.outdir("safe"), "helper_killed.log")
+    p = subprocess.Popen([tl.SFTRACE, "record", "-o", log, "--", prog, "20000000"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        pid = int(p.stdout.readline().split()[1])
+        helpers = []
+        for _ in range(200):  # the helper's start does not hold the program back
+            helpers = _helpers_of(pid)
+            if helpers:
+                break
+            time.sleep(0.01)
+        assert len(helpers) == 1, helpers
+        os.kill(helpers[0], signal.SIGKILL)
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and out == "done 20000000\n", (p.returncode, out, err)
