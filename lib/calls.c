@@ -2159,6 +2159,19 @@ static void oevents(struct sf_calls *e, const struct sf_chunkv *c)
         oevent(e, t, c->img, ev.kind, ev.fid, ev.ts, check);
 }
 
+/* Another reader of the log for a scan before the main pass (the opening
+ * scan, the forks' pass), with its skip filter; the engine's clock is its. */
+static struct sf_log *scan_open(struct sf_calls *e, sf_log_skip_fn *skip)
+{
+    struct sf_log *log = open_again(e);
+    if (!log)
+        return NULL;
+    sf_log_set_skip(log, skip, e);
+    e->cur = log;
+    clock_from(e, log);
+    return log;
+}
+
 /* ---- forks: the frames a forked child inherits ------------------------------ */
 /*
  * A forked child goes on from the stack of the parent's thread that forked.
@@ -2180,12 +2193,10 @@ static int fork_cmp(const void *a, const void *b)
 
 static int fork_list(struct sf_calls *e)
 {
-    struct sf_log *log = open_again(e);
+    struct sf_log *log = scan_open(e, NULL);
     if (!log)
         return -1;
     sf_log_set_headers_only(log, 1);
-    e->cur = log;
-    clock_from(e, log);
     uint32_t cap = 0;
     struct sf_chunkv c;
     while (sf_log_next(log, &c) > 0)
@@ -2289,12 +2300,9 @@ static int fork_pass(struct sf_calls *e)
         any = 1;
     }
     if (any) {
-        struct sf_log *log = open_again(e);
+        struct sf_log *log = scan_open(e, fork_skip);
         if (!log)
             return -1;
-        sf_log_set_skip(log, fork_skip, e);
-        e->cur = log;
-        clock_from(e, log);
         struct sf_chunkv c;
         while (sf_log_next(log, &c) > 0) {
             if (c.h->type != SF_CHUNK_EVENTS)
@@ -2360,12 +2368,9 @@ static int open_scan(struct sf_calls *e)
 {
     if (sf_log_forks(e->log) && fork_list(e) < 0)
         return -1;
-    struct sf_log *log = open_again(e);
+    struct sf_log *log = scan_open(e, oskip);
     if (!log)
         return -1;
-    sf_log_set_skip(log, oskip, e);
-    e->cur = log;
-    clock_from(e, log);
     struct sf_chunkv c;
     while (sf_log_next(log, &c) > 0) {
         struct proc *p = c.h->type == SF_CHUNK_EVENTS || c.h->type == SF_CHUNK_THREAD
