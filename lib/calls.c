@@ -2177,11 +2177,13 @@ static struct sf_log *scan_open(struct sf_calls *e, sf_log_skip_fn *skip)
  * A forked child goes on from the stack of the parent's thread that forked.
  * The frames it returns through are found from its exits after its start
  * (fork_start); the ones it never leaves (it exits inside main) only from
- * the parent. So the opening scan follows the stacks of every thread of a
- * process that forked, and keeps each one's stack at each fork's time; at
- * the end the child's open calls become the stack of the thread whose top
- * matches the exits the child made (the log does not say which thread
- * forked). Its calls then nest under main as they did in the parent.
+ * the parent. The log says neither which thread forked nor exactly when
+ * (the child's PROCESS chunk is written after the fork, often after the
+ * parent has returned), so after the opening scan a pass over the forking
+ * processes' records (fork_pass) follows each of their threads' stacks and
+ * keeps, for each fork still ahead, the latest stack whose top is what the
+ * child returned through; the child's open calls become that whole stack.
+ * Its calls then nest under main as they did in the parent.
  */
 static int fork_cmp(const void *a, const void *b)
 {
