@@ -142,6 +142,18 @@ def _check_layout(db, sample=1024):
     return calls
 
 
+def _recursion_log():
+    """A synthesized log of one process (pid 7, monotonic clock) with
+    recursion.c's functions as object 1: (logsynth, exe, funcs, log)."""
+    import logsynth as ls
+    exe = tl.build_c("recursion.c")
+    funcs = ls.xray_functions(exe)
+    log = ls.Log(create_mono_ns=0)
+    log.process(7, clock=ls.MONO, exe=exe)
+    log.object(7, 1, funcs, exe, ls.build_id(exe))
+    return ls, exe, funcs, log
+
+
 def test_schema():
     _need()
     _, db, _ = _recursion()
@@ -723,13 +735,8 @@ def test_layout_tid_reused_tail_cross_thread_free():
     allocates the same address again; query 10 of docs/sqlite.md takes time
     order, so exactly the last is left."""
     _need()
-    import logsynth as ls
-    exe = tl.build_c("recursion.c")
-    funcs = ls.xray_functions(exe)
+    ls, exe, funcs, log = _recursion_log()
     assert len(funcs) >= 3, funcs
-    log = ls.Log(create_mono_ns=0)
-    log.process(7, clock=ls.MONO, exe=exe)
-    log.object(7, 1, funcs, exe, ls.build_id(exe))
     f1, f2, f3 = 1, 2, 3
     A, B, C = 0xA000, 0xB000, 0xC000
 
@@ -796,12 +803,7 @@ def test_many_short_threads_share_runs():
     run_all), not once per tid; each thread's calls are still a contiguous
     range, in the order the threads ran, with 1,024-call samples."""
     _need()
-    import logsynth as ls
-    exe = tl.build_c("recursion.c")
-    funcs = ls.xray_functions(exe)
-    log = ls.Log(create_mono_ns=0)
-    log.process(7, clock=ls.MONO, exe=exe)
-    log.object(7, 1, funcs, exe, ls.build_id(exe))
+    ls, exe, funcs, log = _recursion_log()
     t, order = 1000, []
 
     def thread_events(n):
@@ -851,12 +853,7 @@ def test_damage_seen_by_another_run():
     database has everything readable, meta.damaged is 1 and convert exits 3
     saying so, as when the first reader finds the damage."""
     _need()
-    import logsynth as ls
-    exe = tl.build_c("recursion.c")
-    funcs = ls.xray_functions(exe)
-    log = ls.Log(create_mono_ns=0)
-    log.process(7, clock=ls.MONO, exe=exe)
-    log.object(7, 1, funcs, exe, ls.build_id(exe))
+    ls, exe, funcs, log = _recursion_log()
     for tid, evs in ((9, [("entry", 100, 1), ("exit", 110, 1)]),
                      (8, [("entry", 105, 1), ("exit", 107, 1)]),
                      (9, [("entry", 200, 2), ("exit", 210, 2)]),
