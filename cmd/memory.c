@@ -1207,6 +1207,8 @@ int cmd_memory(int argc, char **argv)
         if (sf_stdout_flush(CMD) == 0)
             rc = 0;
     }
+    if (rc == 0 && run.damaged)
+        rc = SF_EXIT_DAMAGED; /* the report has everything readable, as the other readers say */
     free(o.node_heap);
     sf_run_done(w, nw);
     mctx_free(&m);

@@ -645,6 +645,29 @@ static void summarize(const char *path, struct summary *s)
     fclose(f);
 }
 
+/* Read and parse the filter file at path as the runtime will (the same
+ * parser, common/filterfmt.h, both passes: the second checks the order of
+ * the addresses). 0 with its info, or -1 with the reason in err. */
+static int check_filter(const char *path, struct sf_filter_info *info, char *err, size_t errlen)
+{
+    size_t len;
+    char *buf = sf_filter_file_read(path, &len, err, errlen);
+    if (!buf)
+        return -1;
+    int ok = sf_filter_parse(buf, len, info, NULL, NULL, err, errlen) == 0;
+    uint64_t *addrs = ok ? malloc((info->nfuncs + 1) * sizeof *addrs) : NULL;
+    uint8_t *flags = ok ? malloc(info->nfuncs + 1) : NULL;
+    if (ok && (!addrs || !flags)) {
+        snprintf(err, errlen, "out of memory");
+        ok = 0;
+    }
+    ok = ok && sf_filter_parse(buf, len, info, addrs, flags, err, errlen) == 0;
+    free(addrs);
+    free(flags);
+    free(buf);
+    return ok ? 0 : -1;
+}
+
 /* A filter whose build-id no traced process loaded almost always means the
  * binary was rebuilt after the filter was made: say so once. Filters the
  * runtime refused (it said why) are not reported again. */
@@ -653,20 +676,8 @@ static void report_stale_filters(const char *filters, const struct summary *s)
     char *list = strdup(filters);
     for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
         char err[256];
-        size_t len;
-        char *buf = sf_filter_file_read(p, &len, err, sizeof err);
-        if (!buf)
-            continue;
         struct sf_filter_info info;
-        int ok = sf_filter_parse(buf, len, &info, NULL, NULL, err, sizeof err) == 0;
-        uint64_t *addrs = ok ? malloc((info.nfuncs + 1) * sizeof *addrs) : NULL;
-        uint8_t *flags = ok ? malloc(info.nfuncs + 1) : NULL;
-        ok = ok && addrs && flags &&
-             sf_filter_parse(buf, len, &info, addrs, flags, err, sizeof err) == 0;
-        free(addrs);
-        free(flags);
-        free(buf);
-        if (!ok)
+        if (check_filter(p, &info, err, sizeof err) != 0)
             continue;
         char bid[129];
         hex(bid, info.build_id, info.build_id_len);
@@ -863,18 +874,18 @@ int cmd_record(int argc, char **argv)
                 fprintf(stderr, "sftrace record: filter %s: %s\n", fp, strerror(errno));
                 return 2;
             }
-            /* A file that is no file to read (a FIFO, a device, a directory,
-             * too big) is refused here, as a missing one is; what is wrong
-             * inside one the runtime reports (it then runs the program
-             * untraced, as it does for SFTRACE_FILTER). */
+            /* A file that is no filter (a FIFO, a device, a directory, too
+             * big, or a file the runtime's parser refuses: a log, an empty
+             * file, a damaged line) is refused here, before the command
+             * starts: the runtime would only say so and run the whole
+             * command untraced. (SFTRACE_FILTER set by hand still gets the
+             * runtime's message and an untraced run.) */
             char why[256];
-            size_t flen;
-            int ffd = sf_filter_open(abs, &flen, why, sizeof why);
-            if (ffd < 0) {
+            struct sf_filter_info finfo;
+            if (check_filter(abs, &finfo, why, sizeof why) != 0) {
                 fprintf(stderr, "sftrace record: filter %s: %s\n", fp, why);
                 return 2;
             }
-            close(ffd);
             if (strlen(filters) + strlen(abs) + 2 > sizeof filters) {
                 fprintf(stderr, "sftrace record: too many filters\n");
                 return 2;

@@ -779,8 +779,9 @@ def test_record_stale_filter_env():
 
 
 # Filter files that must be refused: (name, contents, the line the message
-# names or None). The program must still run, untraced, with a message that
-# names the file.
+# names or None). Given with record -f, record refuses the file before the
+# command starts (exit 2, the program not run, no log); in SFTRACE_FILTER
+# the program still runs, untraced. Either way a message names the file.
 def _bad_filters(good):
     lines = good.split("\n")
     fline = next(i for i, line in enumerate(lines) if line.startswith("f "))
@@ -838,14 +839,22 @@ def _record_bad_filters():
 
 
 def test_record_bad_filter_files():
-    # the program runs and exits normally, untraced; a message names the
+    # -f: refused before the command runs (exit 2, no log); SFTRACE_FILTER:
+    # the program runs and exits normally, untraced. A message names the
     # file (and the line, when one line is at fault)
     failures = []
     for name, how, path, line, p, log in _record_bad_filters():
         why = []
-        if p.returncode != 0:
+        if how == "-f":
+            if p.returncode != 2:
+                why.append("exit %d, not 2" % p.returncode)
+            if p.stdout:
+                why.append("the program ran")
+            if os.path.exists(log):
+                why.append("record created the log before refusing")
+        elif p.returncode != 0:
             why.append("exit %d" % p.returncode)
-        if "sum " not in p.stdout:
+        elif "sum " not in p.stdout:
             why.append("the program did not finish")
         msgs = [m for m in p.stderr.splitlines() if path in m]
         if not msgs:
