@@ -37,7 +37,7 @@ static void usage(FILE *f)
                "\n"
                "Starts or stops the recording of process PID, which `sftrace record --paused`\n"
                "or `sftrace record --control` started (SIGUSR1 toggles it as well). Waits\n"
-               "until the process has marked the change in its log (at most 5 s).\n"
+               "until the process has marked the change in its log (at most 10 s).\n"
                "\n"
                "  --no-wait      send the request and return\n");
 }
@@ -284,7 +284,7 @@ static void snapshot_usage(FILE *f)
                "\n"
                "Makes process PID, which `sftrace record --ring SIZE` started, write what its\n"
                "flight recorder holds to its log as a snapshot (SIGUSR2 does it too). Waits\n"
-               "until the snapshot is complete in the log (at most 5 s) and prints its number;\n"
+               "until the snapshot is complete in the log (at most 10 s) and prints its number;\n"
                "`sftrace info` lists the snapshots, and the tools read one with --snapshot N.\n"
                "\n"
                "  --no-wait      send the request and return\n");

@@ -23,7 +23,7 @@ static const struct {
 } commands[] = {
     {"record", cmd_record, "run a program with the tracing runtime, write a log"},
     {"dump", cmd_dump, "print every event of a log, one a line"},
-    {"convert", cmd_convert, "turn a log into a Perfetto or Chrome trace"},
+    {"convert", cmd_convert, "turn a log into a Perfetto or Chrome trace, or an SQLite database"},
     {"filter", cmd_filter, "choose the functions to trace"},
     {"info", cmd_info, "what a log holds: processes, threads, objects, clock, size"},
     {"report", cmd_report, "time per function: calls, total, self, min, max"},

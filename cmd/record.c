@@ -142,8 +142,8 @@ static int find_solib(const char *given, char *out, size_t len)
         sf_solib_install_dir(dir, sizeof dir);
         fprintf(stderr,
                 "sftrace record: libsftrace.so not found (looked in %s, beside %s/sftrace, "
-                "and in %s/../lib); use --solib PATH\n",
-                dir, sftrace_self_dir(), sftrace_self_dir());
+                "and in %s/../lib and %s/../build); use --solib PATH\n",
+                dir, sftrace_self_dir(), sftrace_self_dir(), sftrace_self_dir());
         return -1;
     }
     return check_solib(out, where);

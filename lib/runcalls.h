@@ -50,6 +50,8 @@ enum { SF_OPT_SYMBOLS = 0x5380, SF_OPT_FOLLOW_JOBS, SF_OPT_NO_FLOWS, SF_OPT_FLOW
     "                         (times are then summed thread time, which can exceed\n"              \
     "                         the wall time)\n"                                                    \
     "      --no-flows         do not follow jobs (the default; undoes --follow-jobs)\n"            \
+    "      --flows FILE       with --follow-jobs, also the producer/consumer pairs\n"              \
+    "                         FILE declares (docs/filter-format.md); repeatable\n"                 \
     "  -q, --quiet            no progress line\n" SF_SELECT_HELP
 
 struct sf_runw;

@@ -67,7 +67,7 @@ enum {
     }
 
 #define SF_SELECT_HELP                                                                             \
-    "selection (dump, convert, report, graph, flame):\n"                                           \
+    "selection (dump, convert, report, graph, flame, memory):\n"                                   \
     "      --pid LIST         only these processes (comma-separated)\n"                            \
     "      --tid LIST         only these threads\n"                                                \
     "      --thread-name RE   only threads with a name matching RE\n"                              \
