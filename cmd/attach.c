@@ -600,7 +600,8 @@ int cmd_attach(int argc, char **argv)
             args[n++] = argv[i];
     }
     if (pid_i < 0) {
-        fprintf(stderr, "usage: sftrace attach PID [-o LOG] [--duration DUR] [--solib PATH]\n");
+        fprintf(stderr, "sftrace attach: missing PID\n"
+                        "usage: sftrace attach PID [-o LOG] [--duration DUR] [--solib PATH]\n");
         free(args);
         return 2;
     }

@@ -886,7 +886,7 @@ int cmd_convert(int argc, char **argv)
                 goto out;
         }
     }
-    if (optind != argc - 1) {
+    if (sf_operands("convert", argc, argv, optind, 1, 1, "LOG") < 0) {
         usage(stderr);
         goto out;
     }

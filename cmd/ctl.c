@@ -240,8 +240,13 @@ int cmd_ctl(int argc, char **argv)
             return 2;
         }
     }
-    if (!pidarg || !what ||
-        (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "toggle"))) {
+    if (!pidarg || !what) {
+        fprintf(stderr, CMD ": missing %s\n", pidarg ? "start, stop or toggle" : "PID");
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "toggle")) {
+        fprintf(stderr, CMD ": '%s' is not start, stop or toggle\n", what);
         usage(stderr);
         return 2;
     }
@@ -309,6 +314,7 @@ int cmd_snapshot(int argc, char **argv)
         }
     }
     if (!pidarg) {
+        fprintf(stderr, "sftrace snapshot: missing PID\n");
         snapshot_usage(stderr);
         return 2;
     }

@@ -613,7 +613,7 @@ int cmd_dump(int argc, char **argv)
                 goto out;
         }
     }
-    if (optind != argc - 1) {
+    if (sf_operands("dump", argc, argv, optind, 1, 1, "LOG") < 0) {
         usage(stderr);
         goto out;
     }

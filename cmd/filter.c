@@ -699,8 +699,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             char err[128] = "";
             int64_t ns = 0;
             if (sf_parse_duration(optarg, &ns, err, sizeof err) != 0 || ns <= 0) {
-                fprintf(stderr, PROG ": --snapshot-slower-than '%s': %s\n", optarg,
-                        ns <= 0 && !err[0] ? "must be more than 0" : err);
+                if (err[0]) /* err quotes the value */
+                    fprintf(stderr, PROG ": --snapshot-slower-than %s\n", err);
+                else
+                    fprintf(stderr, PROG ": --snapshot-slower-than '%s': must be more than 0\n",
+                            optarg);
                 return -1;
             }
             slower_ns = (uint64_t)ns;

@@ -129,7 +129,7 @@ int cmd_flame(int argc, char **argv)
                 goto out;
         }
     }
-    if (optind != argc - 1) {
+    if (sf_operands("flame", argc, argv, optind, 1, 1, "LOG") < 0) {
         usage(stderr);
         goto out;
     }

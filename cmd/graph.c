@@ -263,7 +263,7 @@ int cmd_graph(int argc, char **argv)
                 goto out;
         }
     }
-    if (optind != argc - 1 && optind != argc - 2) {
+    if (sf_operands("graph", argc, argv, optind, 1, 2, "LOG [REGEX]") < 0) {
         usage(stderr);
         goto out;
     }

@@ -790,7 +790,7 @@ int cmd_info(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1) {
+    if (sf_operands("info", argc, argv, optind, 1, 1, "LOG") < 0) {
         usage(stderr);
         return 2;
     }

@@ -1125,7 +1125,7 @@ int cmd_memory(int argc, char **argv)
                 goto out;
         }
     }
-    if (optind != argc - 1) {
+    if (sf_operands("memory", argc, argv, optind, 1, 1, "LOG") < 0) {
         usage(stderr);
         goto out;
     }

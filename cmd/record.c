@@ -220,11 +220,20 @@ static int install_solib(const char *given)
     return 0;
 }
 
-/* Is CMD something we can execute (searching PATH like execvp)? */
+/* Is CMD something we can execute (searching PATH like execvp)? 0, or -1
+ * with errno: ENOENT (not found), EISDIR or EACCES for a path with a '/'
+ * (a directory passes access(X_OK); the exec would fail after the fork). */
 static int find_command(const char *cmd, char *found, size_t foundlen)
 {
     if (strchr(cmd, '/')) {
         snprintf(found, foundlen, "%s", cmd);
+        struct stat st;
+        if (stat(cmd, &st) != 0)
+            return -1;
+        if (S_ISDIR(st.st_mode)) {
+            errno = EISDIR;
+            return -1;
+        }
         return access(cmd, X_OK) == 0 ? 0 : -1;
     }
     const char *path = getenv("PATH");
@@ -769,8 +778,10 @@ static int record_attached(long pid, const char *lib, const char *out, const cha
     if (dur) {
         char err[128] = "";
         if (sf_parse_duration(dur, &dur_ns, err, sizeof err) != 0 || dur_ns <= 0) {
-            fprintf(stderr, "sftrace record: --duration '%s': %s\n", dur,
-                    err[0] ? err : "must be more than 0");
+            if (err[0]) /* err quotes the value */
+                fprintf(stderr, "sftrace record: --duration %s\n", err);
+            else
+                fprintf(stderr, "sftrace record: --duration '%s': must be more than 0\n", dur);
             return 2;
         }
     }
@@ -992,6 +1003,11 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "sftrace record: --snapshot-on and --snapshot-slower-than need --ring\n");
         return 2;
     }
+    if (paused && control) {
+        fprintf(stderr, "sftrace record: --paused or --control, not both (--paused starts "
+                        "stopped, --control recording; both take SIGUSR1)\n");
+        return 2;
+    }
     if (slower && !nsnap) {
         fprintf(stderr, "sftrace record: --snapshot-slower-than applies to --snapshot-on\n");
         return 2;
@@ -1018,7 +1034,14 @@ int cmd_record(int argc, char **argv)
         return 1;
     char cmdpath[PATH_MAX], secure[PATH_MAX + 64];
     if (find_command(cmd[0], cmdpath, sizeof cmdpath)) {
-        fprintf(stderr, "sftrace record: %s: command not found\n", cmd[0]);
+        /* the statuses of a shell: 127 not found, 126 found but not run */
+        if (strchr(cmd[0], '/') && errno != ENOENT) {
+            fprintf(stderr, "sftrace record: %s: %s\n", cmd[0],
+                    errno == EISDIR ? "is a directory" : strerror(errno));
+            return 126;
+        }
+        fprintf(stderr, "sftrace record: %s: %s\n", cmd[0],
+                strchr(cmd[0], '/') ? "No such file or directory" : "command not found");
         return 127;
     }
     if (secure_exec(cmdpath, secure, sizeof secure)) {

@@ -43,6 +43,26 @@ int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char 
     return -1;
 }
 
+int sf_operands(const char *cmd, int argc, char **argv, int optind, int min, int max,
+                const char *what)
+{
+    int n = argc - optind;
+    if (n < min) {
+        /* the first operand missing is named: the one after those given */
+        const char *w = what;
+        for (int k = 0; k < n && strchr(w, ' '); k++)
+            w = strchr(w, ' ') + 1;
+        fprintf(stderr, "sftrace %s: missing %.*s\n", cmd, (int)strcspn(w, " "), w);
+        return -1;
+    }
+    if (n > max) {
+        fprintf(stderr, "sftrace %s: unexpected argument '%s' (it takes %s)\n", cmd,
+                argv[optind + max], what);
+        return -1;
+    }
+    return 0;
+}
+
 int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v)
 {
     char *end;

@@ -26,6 +26,13 @@ int sf_opt_choice(const char *cmd, const char *opt, const char *arg, const char 
 int sf_opt_long(const char *cmd, const char *opt, const char *arg, long min, long max, long *v);
 int sf_opt_double(const char *cmd, const char *opt, const char *arg, double min, double max,
                   double *v);
+/* The operands left after getopt (argv[optind..argc)): 0 when there are
+ * min..max of them; else -1 after one line naming what is wrong, "sftrace
+ * CMD: missing LOG" or "sftrace CMD: unexpected argument 'X' (it takes
+ * LOG [REGEX])", where what is the operands' part of the usage line. The
+ * caller prints the usage after it. */
+int sf_operands(const char *cmd, int argc, char **argv, int optind, int min, int max,
+                const char *what);
 /* A getopt default case of a command whose other options are the selection
  * options (select.h): 0 consumed, or -1 when the command stops (a bad
  * argument: "sftrace CMD: message"; not a selection option: usage(stderr)). */

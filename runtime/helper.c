@@ -14,7 +14,7 @@
  * It appends full buffers as EVENTS chunks, the chunks the runtime puts in
  * the mailbox, and THREAD chunks; on a request at exit it writes everything
  * and END; when the process dies or execs without that (a pidfd, and EOF on
- * the wake pipe), it writes every record the threads had stored, and an END
+ * the wake-up socket), it writes every record the threads had stored, and an END
  * saying how the process ended. Write failures (ENOSPC, EFBIG, EIO) are
  * reported once; from then on buffers are freed unwritten, so the program
  * runs on unchanged.

@@ -238,7 +238,7 @@ struct sf_global {
     uint32_t ncpus;      /* CPUs this process may run on */
     uint64_t tsc_hz;
     int memfd;    /* the shared memory */
-    int wake_fd;  /* pipe to the helper: a byte wakes it; EOF = exec or death */
+    int wake_fd;  /* socket to the helper: a byte wakes it; EOF = exec or death */
     int alive_fd; /* pipe from the helper: POLLHUP = the helper is gone */
     uint64_t wake_ino, alive_ino, memfd_ino; /* to tell our descriptors from reused ones */
     pid_t helper_pid;

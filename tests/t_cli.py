@@ -10,6 +10,7 @@ import collections
 import os
 import re
 import shutil
+import struct
 import subprocess
 
 import tl
@@ -428,3 +429,138 @@ def _log_format():
     major = re.search(r"#define SF_VERSION_MAJOR (\d+)", src)
     minor = re.search(r"#define SF_VERSION_MINOR (\d+)", src)
     return int(major.group(1)), int(minor.group(1))
+
+
+# ---- bad arguments: one line naming what is wrong, and a non-zero exit ---------
+
+READERS = ["dump", "convert", "report", "graph", "flame", "info", "memory"]
+
+
+def _damaged_log():
+    """A real log (examples/demo.c, 5 threads) cut in the middle of its last
+    EVENTS chunk: complete chunks with events before the cut."""
+    d = _dir("bad-args")
+    prog = tl.build_c(os.path.join(tl.ROOT, "examples", "demo.c"),
+                      out=os.path.join(d, "demo"), flags=["-pthread"])
+    log = os.path.join(d, "whole.log")
+    tl.record([prog], log)
+    with open(log, "rb") as f:
+        data = f.read()
+    off, last = 64, None
+    while off + 16 <= len(data):
+        magic, ctype, _, size, _ = struct.unpack_from("<IHHII", data, off)
+        assert magic == 0x4B434653 and size >= 16, (off, magic, size)
+        if ctype == 4:  # EVENTS
+            last = (off, size)
+        off += size
+    assert off == len(data) and last, (off, len(data))
+    cut = os.path.join(d, "cut.log")
+    with open(cut, "wb") as f:
+        f.write(data[:last[0] + last[1] // 2])
+    return cut, last[0]
+
+
+def _bad_inputs():
+    d = _fresh("bad-inputs")
+    empty = os.path.join(d, "empty.log")
+    open(empty, "w").close()
+    text = os.path.join(d, "notes.txt")
+    with open(text, "w") as f:
+        f.write("not a log at all\n" * 10)
+    return [(os.path.join(d, "missing.log"), "No such file or directory"),
+            (d, "is a directory"),
+            (empty, "empty file, not an sftrace log"),
+            (text, "not an sftrace log (magic)")]
+
+
+def _out_args(cmd, d):
+    # the writers get an output in the scratch directory, never the cwd
+    if cmd == "convert":
+        return ["-o", os.path.join(d, "out.pb.gz")]
+    if cmd == "flame":
+        return ["-o", os.path.join(d, "out.svg")]
+    return []
+
+
+def test_readers_refuse_what_is_not_a_log():
+    # exit 1 and one line "sftrace CMD: PATH: what" (README: "1 when the file
+    # is not a log at all"); nothing on stdout
+    d = _dir("bad-args")
+    for sf in _tools():
+        for path, what in _bad_inputs():
+            for cmd in READERS:
+                p = tl.run([sf, cmd] + _out_args(cmd, d) + [path], check=False, timeout=60)
+                _clean(p)
+                assert p.returncode == 1, (cmd, path, p.returncode, p.stderr)
+                assert p.stderr.splitlines() == ["sftrace %s: %s: %s" % (cmd, path, what)] or \
+                    p.stderr.startswith("sftrace %s: %s: offset 0: %s\n" % (cmd, path, what)), \
+                    (cmd, path, p.stderr)
+                assert p.stdout == "", (cmd, path, p.stdout[:300])
+
+
+def test_readers_exit_3_on_a_damaged_log():
+    # README: skip what is damaged, say once where, use the rest, a summary
+    # line, exit 3 (sftrace memory exited 0)
+    cut, at = _damaged_log()
+    d = _dir("bad-args")
+    for sf in _tools():
+        for cmd in READERS:
+            p = tl.run([sf, cmd, "-q"] + _out_args(cmd, d) + [cut], check=False, timeout=60)
+            _clean(p)
+            assert p.returncode == 3, (cmd, p.returncode, p.stderr)
+            where = "sftrace %s: %s: offset %d: EVENTS chunk" % (cmd, cut, at)
+            assert sum(where in line for line in p.stderr.splitlines()) == 1, (cmd, p.stderr)
+            assert "sftrace %s: %s: damaged log: truncated at offset %d" % (cmd, cut, at) \
+                in p.stderr, (cmd, p.stderr)
+            if cmd not in ("convert", "flame"):
+                assert p.stdout, (cmd, "no output from what was readable")
+
+
+def test_missing_and_extra_operands_are_named():
+    cut, _ = _damaged_log()
+    for sf in _tools():
+        for cmd, takes in [(c, "LOG") for c in READERS if c not in ("report", "graph")] + \
+                [("graph", "LOG [REGEX]")]:
+            p = tl.run([sf, cmd], check=False)
+            assert p.returncode == 2 and p.stderr.startswith("sftrace %s: missing LOG\n" % cmd), \
+                (cmd, p.returncode, p.stderr[:200])
+            assert "usage: sftrace %s" % cmd in p.stderr, p.stderr
+            extra = [cut, "x", "y"] if "REGEX" in takes else [cut, "y"]
+            p = tl.run([sf, cmd] + extra, check=False)
+            assert p.returncode == 2 and p.stderr.startswith(
+                "sftrace %s: unexpected argument 'y' (it takes %s)\n" % (cmd, takes)), \
+                (cmd, p.returncode, p.stderr[:200])
+        for args, first in [(["ctl"], "sftrace ctl: missing PID"),
+                            (["ctl", "1"], "sftrace ctl: missing start, stop or toggle"),
+                            (["ctl", "1", "begin"], "sftrace ctl: 'begin' is not start, stop or "
+                                                    "toggle"),
+                            (["snapshot"], "sftrace snapshot: missing PID"),
+                            (["attach"], "sftrace attach: missing PID")]:
+            p = tl.run([sf] + args, check=False)
+            assert p.returncode == 2 and p.stderr.splitlines()[0] == first, (args, p.stderr)
+
+
+def test_record_refuses_what_it_cannot_run():
+    d = _fresh("bad-cmd")
+    text = os.path.join(d, "notes.txt")
+    with open(text, "w") as f:
+        f.write("echo hi\n")
+    log = os.path.join(d, "x.log")
+    for args, rc, msg in [([d], 126, "%s: is a directory" % d),
+                          ([text], 126, "%s: Permission denied" % text),
+                          ([os.path.join(d, "nope")], 127,
+                           "%s: No such file or directory" % os.path.join(d, "nope")),
+                          (["sftrace-no-such-command"], 127,
+                           "sftrace-no-such-command: command not found")]:
+        p = tl.run([tl.SFTRACE, "record", "-o", log, "--"] + args, check=False)
+        assert p.returncode == rc and p.stderr == "sftrace record: %s\n" % msg, \
+            (args, p.returncode, p.stderr)
+        assert not os.path.exists(log), "record wrote a log for a command it could not run"
+    p = tl.run([tl.SFTRACE, "record", "-o", log, "--paused", "--control", "--", "true"],
+               check=False)
+    assert p.returncode == 2 and "--paused or --control, not both" in p.stderr, p.stderr
+    # a bad value is quoted once
+    p = tl.run([tl.SFTRACE, "attach", "1", "--duration", "soon"], check=False)
+    assert p.returncode == 2 and p.stderr == (
+        "sftrace record: --duration 'soon': not a duration (want a number and a unit: 1.5s, "
+        "200ms, 30us, 12ns)\n"), p.stderr

@@ -15,11 +15,17 @@ import json
 import os
 import re
 import shutil
+import struct
 
 import t_calls
 import tl
 
-KNOWN_OPEN = {}
+KNOWN_OPEN = {
+    "report_names_missing_log": "cmd/report.c (lead's), docrev-findings.md: `sftrace report` "
+                                "with no LOG prints the usage alone",
+    "no_events_before_damage": "lib/runcalls.c (lead's), docrev-findings.md: a log cut before "
+                               "its first event says 'nothing was recorded'",
+}
 
 
 def _open(name, check):
@@ -373,3 +379,48 @@ def test_filter_descendants_says_when_rayon_push_is_inlined():
     for args in ([debug, "--descendants"], [release]):
         p = tl.run([tl.SFTRACE_ASAN, "filter", "-p"] + args + ["-r", "^rl_entry$", "-o", out])
         assert note not in p.stderr, (args, p.stderr)
+
+
+def test_report_names_a_missing_or_extra_log():
+    """docrev: every reader says what is wrong with its operands (t_cli's
+    test_missing_and_extra_operands_are_named); report printed the usage
+    alone."""
+    def check():
+        for sf in (tl.SFTRACE, tl.SFTRACE_ASAN):
+            p = tl.run([sf, "report"], check=False)
+            assert p.returncode == 2 and p.stderr.startswith("sftrace report: missing LOG\n"), \
+                p.stderr[:200]
+            p = tl.run([sf, "report", "a.log", "b.log"], check=False)
+            assert p.returncode == 2 and p.stderr.startswith(
+                "sftrace report: unexpected argument 'b.log' (it takes LOG)\n"), p.stderr[:200]
+    _open("report_names_missing_log", check)
+
+
+def test_no_events_before_the_damage_is_not_nothing_recorded():
+    """docrev: a log cut inside its first EVENTS chunk had events: report,
+    graph, flame and memory said 'no events (nothing was recorded)', which
+    sends the user to the program instead of the log."""
+    whole = os.path.join(_dir(), "first-cut.log")
+    prog = tl.build_c("threads.c")
+    tl.record([prog, "2", "50"], whole)
+    with open(whole, "rb") as f:
+        data = f.read()
+    off = 64
+    while off + 16 <= len(data):
+        _, ctype, _, size, _ = struct.unpack_from("<IHHII", data, off)
+        if ctype == 4:
+            break
+        off += size
+    assert off + 16 < len(data), "no EVENTS chunk"
+    cut = os.path.join(_dir(), "first-cut-short.log")
+    with open(cut, "wb") as f:
+        f.write(data[:off + 24])
+
+    def check():
+        for cmd in ("report", "graph", "flame", "memory"):
+            p = tl.run([tl.SFTRACE, cmd, "-q", cut] + (["-o", os.devnull] if cmd == "flame"
+                                                       else []), check=False)
+            assert "damaged log" in p.stderr, (cmd, p.stderr)
+            assert "nothing was recorded" not in p.stderr, (cmd, p.stderr)
+            assert "no events before the damage" in p.stderr, (cmd, p.stderr)
+    _open("no_events_before_damage", check)
