@@ -25,6 +25,8 @@ KNOWN_OPEN = {
                                 "with no LOG prints the usage alone",
     "no_events_before_damage": "lib/runcalls.c (lead's), docrev-findings.md: a log cut before "
                                "its first event says 'nothing was recorded'",
+    "fork_in_main": "lib/calls.c (lead's), docrev-findings.md: a child forked in main that "
+                    "returns through no frame has its calls outermost, not under main",
 }
 
 
@@ -424,3 +426,31 @@ def test_no_events_before_the_damage_is_not_nothing_recorded():
             assert "nothing was recorded" not in p.stderr, (cmd, p.stderr)
             assert "no events before the damage" in p.stderr, (cmd, p.stderr)
     _open("no_events_before_damage", check)
+
+
+def test_child_forked_in_main_nests_under_main():
+    """docrev, README's example program (readme_prog.c): main forks and the
+    child calls parse_line once, then _exit()s inside main. The parent's
+    stack at the fork is [main], so the child's parse_line belongs under a
+    main (clipped, from the child's start), as it does when the fork is made
+    deeper (test_forked_child_...: tried_forkdeep.c); the child returns
+    through no frame, so the engine finds nothing to match."""
+    prog = tl.build_c("readme_prog.c")
+    log = os.path.join(_dir(), "fork-in-main.log")
+    p = tl.record([prog, "3"], log)
+    assert p.stdout == "args 3, child 0\n", p.stdout
+    calls = [c._asdict() for c in t_calls._calls(log)]
+    pids = sorted(set(c["pid"] for c in calls))
+    assert len(pids) == 2, pids
+    # the child: the process with fewer calls (the parent has main's 200)
+    cpid = min(pids, key=lambda q: sum(c["pid"] == q for c in calls))
+    child = [c for c in calls if c["pid"] == cpid]
+    assert [c["name"] for c in child if c["name"] == "parse_line"] == ["parse_line"], child
+
+    def check():
+        by_id = {c["id"]: c for c in calls}
+        pl = [c for c in child if c["name"] == "parse_line"][0]
+        parent = by_id.get(pl["parent"])
+        assert parent and parent["name"] == "main" and parent["pid"] == pl["pid"], \
+            ("the child's parse_line is not under main", pl, child)
+    _open("fork_in_main", check)
