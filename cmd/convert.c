@@ -871,7 +871,9 @@ int cmd_convert(int argc, char **argv)
             break;
         case OPT_MILESTONE:
             if (sf_select_option(&msel, 'F', optarg, err, sizeof err) < 0) {
-                fprintf(stderr, "sftrace convert: --milestone: %s\n", err);
+                /* the message names -F: say it of --milestone, as memory does */
+                const char *p = strstr(err, ": ");
+                fprintf(stderr, "sftrace convert: --milestone '%s'%s\n", optarg, p ? p : "");
                 goto out;
             }
             break;

@@ -914,7 +914,7 @@ int cmd_filter(int argc, char **argv)
     if (o.args.n)
         fprintf(stderr, " (%zu with arguments)", nargs);
     if (ntrig)
-        fprintf(stderr, "; %zu trigger lines", ntrig);
+        fprintf(stderr, "; %zu trigger line%s", ntrig, ntrig == 1 ? "" : "s");
     fprintf(stderr, "%s\n", o.descendants ? ", with their descendants" : "");
     if (o.descendants)
         note_inlined_push(&ob, o.obj);

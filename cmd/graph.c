@@ -188,7 +188,8 @@ static void print_tree(const struct sf_run *run, struct sf_cctree *t, int max_de
     sf_table_print(tab, stdout, "");
     sf_table_free(tab);
     if (hidden)
-        printf("(%" PRIu64 " call chains not shown: -D / --min-percent)\n", hidden);
+        printf("(%" PRIu64 " call chain%s not shown: -D / --min-percent)\n", hidden,
+               hidden == 1 ? "" : "s");
 }
 
 static void usage(FILE *f)
@@ -268,6 +269,8 @@ int cmd_graph(int argc, char **argv)
         goto out;
     }
     const char *regex = optind == argc - 2 ? argv[optind + 1] : NULL;
+    if (regex && sf_focus_check(&run, regex) < 0)
+        goto out; /* a bad REGEX is a usage error (2), like a bad -F */
     rc = 1;
     struct sf_calls_stats st;
     struct sf_cctree t;

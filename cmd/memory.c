@@ -525,9 +525,9 @@ static void report_table(struct out *o, const struct sf_calls_stats *st)
            sf_fmt_grouped(a, sizeof a, h->c.allocs), sf_fmt_grouped(b, sizeof b, h->c.frees),
            sf_fmt_grouped(c, sizeof c, h->c.reallocs), hb(d, sizeof d, h->c.allocated),
            hb(e, sizeof e, h->c.freed));
-    printf("peak: %s live at %s; at exit: %s live in %s blocks (leaked)\n",
+    printf("peak: %s live at %s; at exit: %s live in %s block%s (leaked)\n",
            hb(a, sizeof a, h->g.peak), rel(o, b, sizeof b, h->g.peak_ns), hb(c, sizeof c, h->g.cur),
-           sf_fmt_grouped(d, sizeof d, h->live_blocks));
+           sf_fmt_grouped(d, sizeof d, h->live_blocks), h->live_blocks == 1 ? "" : "s");
     anom_text(&h->a, "");
     if (h->late)
         printf("time order: %" PRIu64 " of %" PRIu64 " events came after later ones had been "
@@ -543,9 +543,9 @@ static void report_table(struct out *o, const struct sf_calls_stats *st)
                heap_name(o, hp), sf_fmt_grouped(a, sizeof a, x->c.allocs),
                sf_fmt_grouped(b, sizeof b, x->c.frees), sf_fmt_grouped(c, sizeof c, x->c.reallocs),
                hb(d, sizeof d, x->c.allocated));
-        printf("  peak %s at %s; %s live at exit in %s blocks\n", hb(a, sizeof a, x->s.peak),
+        printf("  peak %s at %s; %s live at exit in %s block%s\n", hb(a, sizeof a, x->s.peak),
                rel(o, b, sizeof b, x->s.peak_ns), hb(c, sizeof c, x->s.cur),
-               sf_fmt_grouped(d, sizeof d, x->live_blocks));
+               sf_fmt_grouped(d, sizeof d, x->live_blocks), x->live_blocks == 1 ? "" : "s");
         anom_text(&x->a, "  ");
         for (int which = 1; which >= 0; which--) {
             struct rank *r;

@@ -1,8 +1,9 @@
 /*
  * filterfile.c - reading filter and --list files for the tools (see
- * filterfile.h): `sftrace record` reads its filters again after the run
- * (to report stale ones), and `sftrace filter --list` reads its lists, by
- * the rules the runtime applies to SFTRACE_FILTER.
+ * filterfile.h): `sftrace record` reads its -f filters before the run (to
+ * refuse one the runtime would) and again after it (to report stale ones),
+ * and `sftrace filter --list` reads its lists, by the rules the runtime
+ * applies to SFTRACE_FILTER.
  */
 #include "filterfile.h"
 

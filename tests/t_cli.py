@@ -564,3 +564,22 @@ def test_record_refuses_what_it_cannot_run():
     assert p.returncode == 2 and p.stderr == (
         "sftrace record: --duration 'soon': not a duration (want a number and a unit: 1.5s, "
         "200ms, 30us, 12ns)\n"), p.stderr
+
+
+def test_bad_regexes_are_usage_errors():
+    # a bad regex is the user's argument: status 2, the option named as given
+    cut, _ = _damaged_log()
+    for sf in _tools():
+        for args, first in [
+                (["graph", cut, "("], "sftrace graph: REGEX '(': bad regular expression at "
+                                      "offset 1: missing closing parenthesis"),
+                (["convert", "--milestone", "(", cut], "sftrace convert: --milestone '(': bad "
+                 "regular expression at offset 1: missing closing parenthesis"),
+                (["memory", "--milestone", "(", cut], "sftrace memory: --milestone '(': bad "
+                 "regular expression at offset 1: missing closing parenthesis"),
+                (["dump", "-F", "(", cut], "sftrace dump: -F '(': bad regular expression at "
+                                           "offset 1: missing closing parenthesis")]:
+            p = tl.run([sf] + args, check=False)
+            _clean(p)
+            assert p.returncode == 2 and p.stderr.splitlines()[0] == first, (args, p.stderr)
+            assert p.stdout == "", (args, p.stdout[:200])
