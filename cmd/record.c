@@ -72,7 +72,7 @@ static void usage(FILE *f)
                "  --control      record from the start, but let SIGUSR1 and `sftrace ctl`\n"
                "                 stop and start it (the runtime takes SIGUSR1)\n"
                "  --ring SIZE    flight recorder: keep only the most recent SIZE bytes of\n"
-               "                 (packed) records per process (64M, 512K; at least 1M) and\n"
+               "                 (packed) records per process (64M, 1G; at least 1M) and\n"
                "                 write them as a snapshot on SIGUSR2 or `sftrace snapshot\n"
                "                 PID`, at exit, on a fatal signal and on the triggers below\n"
                "  --snapshot-on REGEX\n"
