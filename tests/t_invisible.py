@@ -153,13 +153,21 @@ def test_crlf_filter_is_accepted():
     v2 = os.path.join(d, "v2.txt")
     with open(v2, "wb") as f:
         f.write(data.replace(b"sftrace-filter 1", b"sftrace-filter 2").replace(b"\n", b"\r\n"))
-    p = tl.record([prog, "3"], os.path.join(d, "y.log"), extra=["-f", v2])
+    # (record -f refuses it before the run, the runtime runs untraced)
+    p = tl.record([prog, "3"], os.path.join(d, "y.log"), extra=["-f", v2], check=False)
+    assert p.returncode == 2 and p.stderr == (
+        "sftrace record: filter %s: line 1: filter version '2' is not supported (1)\n" % v2), \
+        p.stderr
+    p = tl.record([prog, "3"], os.path.join(d, "y.log"), env={"SFTRACE_FILTER": v2})
     assert ("sftrace: filter %s: line 1: filter version '2' is not supported (1)\n" % v2
             in p.stderr), p.stderr
     # an empty regular file is still "empty file"
     empty = os.path.join(d, "empty.txt")
     open(empty, "w").close()
-    p = tl.record([prog, "3"], os.path.join(d, "y.log"), extra=["-f", empty])
+    p = tl.record([prog, "3"], os.path.join(d, "y.log"), extra=["-f", empty], check=False)
+    assert p.returncode == 2 and p.stderr == "sftrace record: filter %s: empty file\n" % empty, \
+        p.stderr
+    p = tl.record([prog, "3"], os.path.join(d, "y.log"), env={"SFTRACE_FILTER": empty})
     assert "sftrace: filter %s: empty file\n" % empty in p.stderr, p.stderr
 
 

@@ -33,13 +33,14 @@ def _dir():
 class Prog:
     """The program under `sftrace record OPTS`, spoken to line by line."""
 
-    def __init__(self, log, opts=("--paused",)):
+    def __init__(self, log, opts=("--paused",), env=None):
         if os.path.exists(log):
             os.unlink(log)
         self.log = log
         self.p = subprocess.Popen([tl.SFTRACE, "record", "-o", log] + list(opts) + ["--", _exe()],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, bufsize=1)
+                                  stderr=subprocess.PIPE, text=True, bufsize=1,
+                                  env=dict(os.environ, **(env or {})))
         self.pid = int(self.cmd("pid").split()[1])
 
     def cmd(self, line):
@@ -341,8 +342,9 @@ def test_trace_on_with_selection():
 
 
 def test_bad_trigger_line():
-    """A malformed trigger line is refused with the file and line; the
-    program then runs untraced."""
+    """A malformed trigger line is refused with the file and line: by record
+    -f before the program starts (exit 2); in SFTRACE_FILTER by the runtime,
+    and the program then runs untraced."""
     f = os.path.join(_dir(), "badtrig.filter")
     good = _trigger_filter("good.filter", ["--trace-on", "^outer$"])
     with open(good) as fh:
@@ -350,11 +352,16 @@ def test_bad_trigger_line():
     with open(f, "w") as fh:
         fh.write(text + "trace-off 12 nothex\n")
     log = os.path.join(_dir(), "badtrig.log")
-    p = Prog(log, opts=("-f", f))
+    why = ("line 6: expected 'trace-on|trace-off|snapshot-on 0xADDR NAME' or "
+           "'snapshot-slower 0xADDR NS NAME'")
+    r = tl.record([_exe()], log, extra=["-f", f], check=False)
+    assert r.returncode == 2 and r.stderr == "sftrace record: filter %s: %s\n" % (f, why), \
+        (r.returncode, r.stderr)
+    assert r.stdout == "" and not os.path.exists(log)
+    p = Prog(log, opts=(), env={"SFTRACE_FILTER": f})
     p.cmd("run 2")
     err = p.quit()
-    assert ("line 6: expected 'trace-on|trace-off|snapshot-on 0xADDR NAME' or "
-            "'snapshot-slower 0xADDR NS NAME'") in err, err
+    assert why in err, err
     assert _calls(log) == []
 
 

@@ -757,7 +757,9 @@ def test_record_command_not_found():
     log = _log("notfound")
     p = tl.record(["/nonexistent/no-such-command"], log, check=False)
     assert p.returncode != 0
-    assert "/nonexistent/no-such-command" in p.stderr and "not found" in p.stderr, p.stderr
+    # as a shell says it of a path: 127, "No such file or directory"
+    assert p.returncode == 127 and p.stderr == (
+        "sftrace record: /nonexistent/no-such-command: No such file or directory\n"), p.stderr
     p = tl.record(["no-such-command-sftrace"], log, check=False)
     assert p.returncode != 0
     assert "no-such-command-sftrace" in p.stderr and "not found" in p.stderr, p.stderr
