@@ -11,6 +11,8 @@ drift again without a test failing.
   man page, and the other way round (the selection options have their own
   section); every option --help lists is accepted.
 """
+import csv
+import io
 import os
 import re
 import shutil
@@ -64,9 +66,14 @@ def test_readme_starts_with_make_demo_and_make_test():
 
 
 def test_make_demo():
-    # README's first command, as written (deps.sh is instant when the
-    # packages are there, as they are for the suite to run at all)
-    p = tl.run(["make", "demo"], cwd=tl.ROOT, timeout=300)
+    # README's first command (deps.sh is instant when the packages are
+    # there, as they are for the suite to run at all), with the version the
+    # tools under test were built with: in a tree edited since the build,
+    # `make` would otherwise rebuild build/sftrace as "-dirty" under the
+    # other tests' feet (run.py refuses such a skew, and so would record)
+    with open(os.path.join(tl.BUILD, "gen", "version.h")) as f:
+        version = re.search(r'#define SFTRACE_VERSION "([^"]+)"', f.read()).group(1)
+    p = tl.run(["make", "demo", "SF_VERSION=" + version], cwd=tl.ROOT, timeout=300)
     out = p.stdout
     assert "fib(18) = 2584" in out, out
     m = re.search(r"sftrace record: (\d+) events, 5 threads, 1 process, 1 image, \d+ bytes "
@@ -211,6 +218,30 @@ def _check_use_outputs(d, outs, summary):
     assert re.search(r"4\.0 kB\s+1\s+100\.0%\s+main > load_config", p.stdout), p.stdout
     assert re.search(r"^\s+1\s+\S+ \S+\s+5\.0 kB .* load_config$", p.stdout, re.M), p.stdout
     assert re.search(r"^\s+2\s+\S+ \S+\s+256 B .* run_jobs$", p.stdout, re.M), p.stdout
+
+
+def test_readme_rustc_line_as_written():
+    build, _ = _use_section()
+    rs_line = next(c for c in map(_command, build) if c and " rustc " in " " + c)
+    assert rs_line.endswith("prog_rs.rs -o prog_rs"), rs_line
+    if not tl.have("rustc"):
+        raise tl.Skip("rustc not found")
+    d = os.path.join(tl.OUT, "docs", "rust")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    shutil.copy(os.path.join(tl.PROGS, "readme_prog_rs.rs"), os.path.join(d, "prog_rs.rs"))
+    p = tl.run(["sh", "-c", rs_line], cwd=d, check=False, timeout=300)
+    if p.returncode != 0 and "instrument-xray" in p.stderr:
+        raise tl.Skip("this rustc has no -Zinstrument-xray: %s" % p.stderr.strip()[:200])
+    assert p.returncode == 0, p.stderr
+    log = os.path.join(d, "sf.log")
+    r = tl.record([os.path.join(d, "prog_rs")], log)
+    assert r.stdout == "144\n", r.stdout
+    assert re.search(r"sftrace record: \d+ events, 3 threads, 1 process, 1 image, ", r.stderr), \
+        r.stderr
+    rep = tl.run([tl.SFTRACE, "report", "-q", "--limit", "0", "--format", "csv", log]).stdout
+    calls = {row["function"]: int(row["calls"]) for row in csv.DictReader(io.StringIO(rep))}
+    assert calls.get("prog_rs::main") == 1 and calls.get("prog_rs::fib", 0) > 0, calls
 
 
 # ---- help texts against the man page -----------------------------------------
