@@ -21,6 +21,11 @@
  *     alloc, free, realloc-alloc,    function "-"; extra: size, align
  *     realloc-free                   (decimal), ptr (0x hex)
  *     lost                           function "-"; extra: records dropped
+ *     key                            the function whose entry (exit, for
+ *                                    ret) recorded it; extra: arg0..arg5 or
+ *                                    ret, the key's word(s) in 0x hex,
+ *                                    then flow-in N / flow-out N when it
+ *                                    pairs (flows.h)
  * With --lines, entry, exit and tailcall lines get one more column: the
  * function's source "file:line" (from DWARF), or "-". Exit and tailcall
  * lines end with the duration of the call they end, ns (the engine's
@@ -189,8 +194,9 @@ static void usage(FILE *f)
                "Print every event of LOG, one a line, tab-separated:\n"
                "  time_ns pid tid kind function [extra columns]\n"
                "time_ns counts from the creation of the log. kind is entry, exit,\n"
-               "tailcall, args, ret, alloc, free, realloc-alloc, realloc-free or lost.\n"
-               "Exit and tailcall lines end with the call's duration (ns).\n"
+               "tailcall, args, ret, key, alloc, free, realloc-alloc, realloc-free or\n"
+               "lost. Exit and tailcall lines end with the call's duration (ns); key\n"
+               "lines (rayon jobs, tokio tasks) with flow-in N / flow-out N when paired.\n"
                "\n"
                "  -s, --symbols FILE\n"
                "              read symbols from FILE for the object with its build-id\n"
@@ -200,7 +206,7 @@ static void usage(FILE *f)
                "              events in time order, threads in the order of the log)\n"
                "      --calls one line per call: start_ns pid tid depth duration_ns\n"
                "              self_ns id parent_id flags function\n"
-               "      --no-flows no flow-in / flow-out lines for rayon jobs and tokio tasks\n"
+               "      --no-flows no flow-in / flow-out columns on key lines\n"
                "      --flows FILE also the producer/consumer pairs FILE declares\n"
                "              (docs/filter-format.md, Flow rules); repeatable\n"
                "  -q, --quiet no progress line\n"
