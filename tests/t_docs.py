@@ -244,6 +244,69 @@ def test_readme_rustc_line_as_written():
     assert calls.get("prog_rs::main") == 1 and calls.get("prog_rs::fib", 0) > 0, calls
 
 
+def _report_calls(sftrace, log, extra=()):
+    rep = tl.run([sftrace, "report", "-q", "--limit", "0", "--format", "csv"] + list(extra)
+                 + [log]).stdout
+    return {row["function"]: int(row["calls"]) for row in csv.DictReader(io.StringIO(rep))}
+
+
+def _snapshots(sftrace, log):
+    import json
+    info = json.loads(tl.run([sftrace, "info", "--format", "json", log]).stdout)
+    return [s["why"] for s in info.get("snapshots", [])]
+
+
+def test_readme_long_running_section_as_written():
+    """The lines of README's "Long-running programs" block that need no
+    running process ($PID, `&`: tests/t_live.py does those), run as written
+    on tests/programs/readme_server.c, each checked against its comment."""
+    text = _readme()
+    sec = text.split("\n## Long-running programs", 1)[1].split("\n## ", 1)[0]
+    lines = _blocks(sec)[0][1]
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        d = os.path.join(tl.OUT, "docs", "server-" + os.path.basename(os.path.dirname(sftrace)))
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.join(d, "xdg", "sftrace"))
+        if sftrace == tl.SFTRACE_ASAN:
+            os.symlink(tl.RUNTIME, os.path.join(d, "xdg", "sftrace", "libsftrace.so"))
+        tl.build_c("readme_server.c", out=os.path.join(d, "server"))
+        env = {"PATH": _bindir(sftrace) + os.pathsep + os.environ["PATH"],
+               "XDG_DATA_HOME": os.path.join(d, "xdg")}
+        log = os.path.join(d, "sf.log")
+        ran = []
+        for line in lines:
+            cmd = _command(line)
+            if not cmd or "$PID" in cmd or cmd.endswith("&"):
+                continue
+            p = tl.run(["bash", "-c", cmd], cwd=d, env=env, check=False, timeout=120)
+            assert p.returncode == 0, "README's %r exited %d:\n%s" % (cmd, p.returncode, p.stderr)
+            assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+            ran.append(cmd)
+            if cmd.startswith("sftrace record"):
+                assert p.stdout == "served 197\n", (cmd, p.stdout)
+            if cmd == "sftrace record -f t.f -- ./server":
+                # only inside handle_request calls: it and its callee
+                assert _report_calls(sftrace, log) == {"handle_request": 50,
+                                                        "parse_request": 50}, cmd
+            elif cmd == "sftrace record --ring 64M -- ./server":
+                assert _snapshots(sftrace, log) == ["end of the image"], cmd
+            elif "--snapshot-on '^fail'" in cmd:
+                # at fail_request's entry: requests 0..30
+                assert _snapshots(sftrace, log) == ["trigger", "end of the image"], cmd
+                c = _report_calls(sftrace, log, ["--snapshot", "1"])
+                assert (c["query"], c["fail_request"]) == (31, 1), c
+            elif "--snapshot-slower-than 200ms" in cmd:
+                # after query 10's 250 ms: requests 0..10
+                assert _snapshots(sftrace, log) == ["slow call", "end of the image"], cmd
+                c = _report_calls(sftrace, log, ["--snapshot", "1"])
+                assert c["query"] == 11 and "fail_request" not in c, c
+            elif cmd == "sftrace info sf.log":
+                assert re.search(r"^snapshots \(2;", p.stdout, re.M), p.stdout
+            elif cmd == "sftrace report --snapshot 2 sf.log":
+                assert re.search(r"^ +50 .* query$", p.stdout, re.M), p.stdout
+        assert len(ran) == 7, ran
+
+
 # ---- help texts against the man page -----------------------------------------
 
 def _man_sections():
