@@ -188,8 +188,10 @@ def _check_use_outputs(d, outs, summary):
     p, comment = _out(outs, "sftrace report")
     cols = [w.strip() for w in comment.split(":", 1)[1].split(",")]
     lines = p.stdout.splitlines()
-    assert lines[1].split()[:len(cols)] == cols, (lines[1], cols)
-    counts = {ln.split()[-1]: int(ln.split()[0].replace(",", "")) for ln in lines[2:]}
+    # the column header follows the "# ..." lines
+    h = next(i for i, ln in enumerate(lines) if not ln.startswith("#"))
+    assert lines[h].split()[:len(cols)] == cols, (lines[h], cols)
+    counts = {ln.split()[-1]: int(ln.split()[0].replace(",", "")) for ln in lines[h + 1:]}
     assert counts == {"main": 1, "run_jobs": 1, "worker": 2, "load_config": 1, "parse_args": 1,
                       "parse_line": 201, "parse_num": 1}, counts
     # graph 'parse': the trees beneath parse_args and parse_line
