@@ -260,8 +260,7 @@ struct sf_calls {
 
     /* the reader's clock fit, copied once it is final */
     int fastclock;
-    double ca, cb;
-    uint64_t cx0, cy0;
+    struct sf_clockline cline; /* the fit's line (logread.h), once it is final */
 
     struct sf_call call;   /* the call the last pop delivered */
     struct sf_crec *batch; /* ops.calls: begins and ends not handed over yet ... */
@@ -277,27 +276,22 @@ static void clock_from(struct sf_calls *e, struct sf_log *log)
     struct sf_clockinfo ci;
     sf_log_clockinfo(log, &ci);
     e->fastclock = 1;
-    e->ca = ci.a;
-    e->cb = ci.b;
-    e->cx0 = ci.x0;
-    e->cy0 = ci.y0;
+    e->cline = ci.line;
 }
 
 /* The fit's line for one image's timestamps, in locals of a loop (the
  * engine's fields would be loaded again after every store of an integer). */
 struct fclock {
     int mono, fast;
-    double a, b;
-    uint64_t x0, y0;
+    struct sf_clockline line;
 };
 
 static inline struct fclock fclock_of(const struct sf_calls *e, const struct sf_image *img)
 {
-    return (struct fclock){img->clock == SF_CLOCK_MONO, e->fastclock, e->ca, e->cb, e->cx0, e->cy0};
+    return (struct fclock){img->clock == SF_CLOCK_MONO, e->fastclock, e->cline};
 }
 
-/* sf_log_ns without the call and libm's llround: the same line
- * (logread.h: mono = y0 + a + b * (tsc - x0)), computed the same way. */
+/* sf_log_ns without the call: the same fixed-point line (logread.h). */
 static inline uint64_t fclock_ns(const struct fclock *k, struct sf_calls *e,
                                  const struct sf_image *img, uint64_t ts)
 {
@@ -305,8 +299,7 @@ static inline uint64_t fclock_ns(const struct fclock *k, struct sf_calls *e,
     if (k->mono) {
         ns = (int64_t)ts;
     } else if (__builtin_expect(k->fast, 1)) {
-        double d = k->a + k->b * (double)(int64_t)(ts - k->x0);
-        ns = (int64_t)(k->y0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
+        ns = sf_clock_ns(&k->line, ts);
     } else {
         ns = sf_log_ns(e->cur, img, ts);
     }
@@ -1470,7 +1463,7 @@ static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_imag
 {
     if (!is->w0known) {
         uint64_t lo = 0, hi = (uint64_t)1 << 63; /* to_ns(hi) >= w0 is assumed */
-        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cb <= 0) {
+        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cline.m <= 0) {
             lo = hi = img->clock == SF_CLOCK_MONO ? e->w0 : 0; /* 0: to_ns always */
         } else {
             while (lo < hi) {

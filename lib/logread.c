@@ -63,6 +63,7 @@ struct clockfit {
     int dirty;
     double a, b;
     int from_hz;
+    struct sf_clockline line; /* a and b in fixed point (logread.h) */
 };
 
 struct sf_log {
@@ -785,14 +786,39 @@ static void fit_hz(struct clockfit *f, uint64_t hz)
     }
 }
 
+/* f's a and b as its fixed-point line (logread.h: struct sf_clockline). */
+static void set_line(struct clockfit *f)
+{
+    struct sf_clockline *l = &f->line;
+    l->x0 = f->x0;
+    l->y0 = f->y0;
+    long double b = f->b > 0 ? f->b : 0, a = f->a;
+    unsigned s = 48;
+    while (s > 0 && ldexpl(b, (int)s) >= 0x1p62L)
+        s--;
+    long double m = ldexpl(b, (int)s);
+    l->m = m >= 0x1p62L ? (int64_t)1 << 62 : (int64_t)llroundl(m);
+    l->shift = s;
+    /* |a| is small for any real fit (the line goes through the mean
+     * point); a garbage one is clamped to keep the sum in range */
+    if (!(a > -0x1p62L))
+        a = -0x1p62L;
+    if (!(a < 0x1p62L))
+        a = 0x1p62L;
+    long double c = ldexpl(a + 0.5L, (int)s);
+    l->c = (__int128)floorl(c);
+}
+
 static void fit_compute(struct clockfit *f)
 {
     f->dirty = 0;
     f->from_hz = 1;
     f->b = f->hz ? 1e9 / (double)f->hz : 1.0;
     f->a = 0;
-    if (!f->n)
+    if (!f->n) {
+        set_line(f);
         return;
+    }
     long double n = (long double)f->n;
     long double mx = f->sx / n, my = f->sy / n;
     if (f->n >= 2 && (f->ymax - f->ymin >= 1000000 || !f->hz)) {
@@ -808,6 +834,7 @@ static void fit_compute(struct clockfit *f)
     }
     /* The line goes through the mean point. */
     f->a = (double)(my - (long double)f->b * mx);
+    set_line(f);
 }
 
 int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts)
@@ -817,11 +844,7 @@ int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts)
     struct clockfit *f = &log->fit;
     if (f->dirty)
         fit_compute(f);
-    double d = f->a + f->b * (double)(int64_t)(ts - f->x0);
-    if (!(d > -9e18 && d < 9e18)) /* garbage timestamps: keep the cast defined */
-        d = d > 0 ? 9e18 : -9e18;
-    int64_t r = (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
-    return (int64_t)(f->y0 + (uint64_t)r); /* wraps, never overflows */
+    return sf_clock_ns(&f->line, ts);
 }
 
 void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci)
@@ -835,6 +858,7 @@ void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci)
     ci->a = f->a;
     ci->b = f->b;
     ci->from_hz = f->from_hz;
+    ci->line = f->line;
 }
 
 /* ---- chunk checks ------------------------------------------------------- */
