@@ -659,6 +659,9 @@ struct sf_decoded {
     uint32_t kr;  /* kind | rel << 2, rel: the record's offset in the payload */
 };
 #define SF_DECODED_MAXREL (UINT32_MAX >> 2)
+/* Records of zeros the reader keeps after a chunk's decoded records, so
+ * that the engine can look that far ahead (to prefetch) unchecked. */
+#define SF_DECODED_PAD 16
 
 static inline uint32_t sf_dec_kind(const struct sf_decoded *d)
 {

@@ -364,6 +364,17 @@ static struct imgst *img_state(struct sf_calls *e, const struct sf_image *img)
     return &e->imgs[img->id];
 }
 
+/* Make is->fid2g hold fid: its size stays a power of 2 (at least 256). */
+static void grow_fid2g(struct imgst *is, uint32_t fid)
+{
+    uint32_t n = is->cap ? is->cap : 256;
+    while (n <= fid)
+        n *= 2;
+    is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
+    memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
+    is->cap = n;
+}
+
 /* Global function of fid in img (slow path: symbolize, cache). */
 static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_image *img,
                         uint32_t fid)
@@ -427,14 +438,8 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
         g = (uint32_t)(*slot - 1);
     }
     if (fid < FID_CACHE_MAX) {
-        if (fid >= is->cap) {
-            uint32_t n = is->cap ? is->cap : 256;
-            while (n <= fid)
-                n *= 2;
-            is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
-            memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
-            is->cap = n;
-        }
+        if (fid >= is->cap)
+            grow_fid2g(is, fid);
         is->fid2g[fid] = g;
     }
     return g;
@@ -1240,26 +1245,35 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
 /*
  * The records of a chunk in the common case of a consumer taking batches
  * (convert) with no selection, window or event callback: an entry under
- * the depth limit (that the unwinding rule leaves alone) and an exit or tail call of the top frame
- * are done here with the hot state in locals (the general code reloads it
- * from memory after every store); anything else goes through one_event()
- * with the state written back. The same rules as push(), decide() and pop().
+ * the depth limit (that the unwinding rule leaves alone) and an exit or
+ * tail call of the top frame are done here with the hot state in locals
+ * (the general code reloads it from memory after every store); anything
+ * else goes through one_event() with the state written back. The same
+ * rules as push(), decide() and pop().
+ *
+ * The decoded records are taken in runs of at most as many records as the
+ * batch has room for (a record adds at most one batch record), so that
+ * nothing in a run checks the batch; an EXT record, a record beyond the
+ * run, or anything unusual goes to the general code. fast_loop is inlined
+ * with constant flags (fast_events below) for the configurations the
+ * commands use, so that a run of report does not test what only convert
+ * does and the reverse: about a tenth of the engine's instructions.
  */
-static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
-                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
-                        uint64_t *nevp)
+static inline __attribute__((always_inline)) void
+fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_image *img,
+          struct sf_evdec *d, uint64_t *lastp, uint64_t *nevp, const int outer, const int ends_only,
+          const int unwind, const int tsc)
 {
     struct sf_event ev;
     uint64_t last = *lastp, nev = 0, backwards = 0, calls = 0;
     struct sf_crec *b = e->batch;
     size_t nb = e->nb;
     uint64_t id = e->next_id;
-    uint32_t maxd = e->maxd;
-    int outer = e->outer_on, ends_only = e->ends_only, unwind = e->unwind_on;
     /* the thread's stack in locals: stores to the frames and the batch may
      * alias its fields, so the compiler would reload them after each */
     struct sf_cframe *stack = t->pub.stack;
-    uint32_t depth = t->pub.depth, cap = t->cap;
+    uint32_t depth = t->pub.depth;
+    uint32_t lim = t->cap < e->maxd ? t->cap : e->maxd; /* below both: a push needs no check */
     int lastev = t->lastev;
     uint32_t tail_g = t->tail_g;
     /* function records of a packed chunk are read straight from the
@@ -1268,52 +1282,54 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     const struct sf_decoded *r = d->dec, *rend = d->dend;
     uint32_t last_fid = d->last_fid;
     const struct fclock clk = fclock_of(e, img);
+    const struct sf_clockline line = clk.line;
+#define FAST_NS(ts) (tsc ? (uint64_t)sf_clock_ns_std(&line, (ts)) : fclock_ns(&clk, e, img, (ts)))
     for (;;) {
-        uint64_t ts;
+        uint64_t ts, ns;
         uint32_t kind, fid;
         int full = 0;
-        if (__builtin_expect(r && r < rend && sf_dec_kind(r) != SF_KIND_EXT, 1)) {
+        const struct sf_decoded *stop = r;
+        if (__builtin_expect(r < rend, 1))
+            stop = (size_t)(rend - r) < BATCH - nb ? rend : r + (BATCH - nb);
+        while (__builtin_expect(r < stop, 1)) {
             /* the function table's entry of a record further on: spread
-             * over thousands of functions, it is often not in cache */
-            if (r + 16 < rend && r[16].fid < is->cap)
-                __builtin_prefetch(&is->fid2g[r[16].fid]);
+             * over thousands of functions, it is often not in cache (the
+             * reader pads the records: logread.c SF_DECODED_PAD; the mask
+             * keeps the address in the table, which grows by doubling) */
+            __builtin_prefetch(&is->fid2g[r[16].fid & (is->cap - 1)]);
             ts = r->t;
             kind = sf_dec_kind(r);
-            fid = last_fid = r->fid;
-            r++;
-        } else {
-            d->dec = r;
-            d->last_fid = last_fid;
-            if (!sf_evdec_next(d, &ev))
-                break;
-            r = d->dec;
-            last_fid = d->last_fid;
-            ts = ev.ts;
-            kind = ev.kind;
-            fid = ev.fid;
-            full = 1;
-        }
-        uint64_t ns = fclock_ns(&clk, e, img, ts);
-        if (__builtin_expect(ns < last, 0)) {
-            backwards++;
-            ns = last;
-        }
-        last = ns;
-        if (kind == SF_KIND_ENTRY) {
-            nev++;
-            uint32_t g;
-            /* the unwinding rule's common case inline: an entry it leaves
-             * alone (unwind_quiet); the general code asks it otherwise */
-            if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1) &&
-                (g = func_of(e, is, img, fid),
-                 !unwind || depth < 2 || e->anyq[g] || unwind_quiet(e, stack[depth - 1].func, g))) {
+            fid = r->fid;
+            if (kind == SF_KIND_ENTRY) {
+                ns = FAST_NS(ts);
+                if (tsc && (int64_t)ns < 0)
+                    ns = 0;
+                if (__builtin_expect(ns < last, 0)) {
+                    backwards++;
+                    ns = last;
+                }
+                uint32_t g;
+                /* the unwinding rule's common case inline: an entry it
+                 * leaves alone (unwind_quiet); the general code asks it
+                 * otherwise */
+                if (!(__builtin_expect(depth < lim, 1) &&
+                      (g = func_of(e, is, img, fid),
+                       !unwind || depth < 2 || e->anyq[g] ||
+                           unwind_quiet(e, stack[depth - 1].func, g))))
+                    goto general;
+                last_fid = fid;
+                last = ns;
+                r++;
+                nev++;
                 /* a leaf: the next record is its own exit or tail (a pair
                  * of encoding 2, half the calls of a big program): begun
                  * and ended here, as push() then pop() would, with no frame */
                 uint32_t k2;
-                if (!full && r < rend && r->fid == fid && nb + 1 < BATCH &&
+                if (r < stop && r->fid == fid &&
                     ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
-                    uint64_t ns2 = fclock_ns(&clk, e, img, r->t);
+                    uint64_t ns2 = FAST_NS(r->t);
+                    if (tsc && (int64_t)ns2 < 0)
+                        ns2 = 0;
                     if (__builtin_expect(ns2 < ns, 0)) {
                         backwards++;
                         ns2 = ns;
@@ -1372,29 +1388,67 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 }
                 continue;
             }
-        } else if (kind != SF_KIND_EXT) {
-            nev++;
+            if (kind == SF_KIND_EXT)
+                break;
             struct sf_cframe *f = &stack[depth - 1];
-            if (__builtin_expect(depth && f->fid == fid && f->kept && !f->flags && nb < BATCH, 1)) {
-                uint64_t dur = ns - f->start_ns;
-                b[nb].ns = ns;
-                b[nb].func = f->func;
-                b[nb].kind = SF_CREC_END;
-                b[nb].flags = (uint16_t)((kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
-                                         (outer ? outer_end(e, t, f->func) : 0));
-                b[nb].hidden = f->hidden;
-                b[nb].start_ns = f->start_ns;
-                b[nb].self_ns = dur - f->child_ns;
-                nb++;
-                if (depth > 1 && f[-1].kept)
-                    f[-1].child_ns += dur;
-                tail_g = kind == SF_KIND_TAIL ? f->func : NONE;
-                depth--;
-                lastev = 2;
-                continue;
+            if (!__builtin_expect(depth && f->fid == fid && f->kept && !f->flags, 1))
+                break;
+            ns = FAST_NS(ts);
+            if (tsc && (int64_t)ns < 0)
+                ns = 0;
+            if (__builtin_expect(ns < last, 0)) {
+                backwards++;
+                ns = last;
             }
+            last = ns;
+            last_fid = fid;
+            r++;
+            nev++;
+            uint64_t dur = ns - f->start_ns;
+            b[nb].ns = ns;
+            b[nb].func = f->func;
+            b[nb].kind = SF_CREC_END;
+            b[nb].flags = (uint16_t)((kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
+                                     (outer ? outer_end(e, t, f->func) : 0));
+            b[nb].hidden = f->hidden;
+            b[nb].start_ns = f->start_ns;
+            b[nb].self_ns = dur - f->child_ns;
+            nb++;
+            if (depth > 1 && f[-1].kept)
+                f[-1].child_ns += dur;
+            tail_g = kind == SF_KIND_TAIL ? f->func : NONE;
+            depth--;
+            lastev = 2;
         }
-        /* anything else: the general code, with the state in memory */
+        /* the record at r (if any) through the general code */
+        if (r < rend && sf_dec_kind(r) != SF_KIND_EXT) {
+            ts = r->t;
+            kind = sf_dec_kind(r);
+            fid = r->fid;
+            ns = fclock_ns(&clk, e, img, ts);
+            if (__builtin_expect(ns < last, 0)) {
+                backwards++;
+                ns = last;
+            }
+        general: /* an entry the loop above did not take: ns is its time */
+            last = ns;
+            last_fid = fid;
+            r++;
+        } else {
+            d->dec = r;
+            d->last_fid = last_fid;
+            if (!sf_evdec_next(d, &ev))
+                break;
+            r = d->dec;
+            last_fid = d->last_fid;
+            ns = fclock_ns(&clk, e, img, ev.ts);
+            if (__builtin_expect(ns < last, 0)) {
+                backwards++;
+                ns = last;
+            }
+            last = ns;
+            full = 1;
+        }
         if (!full) {
             memset(&ev, 0, sizeof ev);
             ev.ts = ts;
@@ -1402,6 +1456,9 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             ev.fid = fid;
             ev.offset = d->base + sf_dec_rel(&r[-1]);
         }
+        if (ev.kind != SF_KIND_EXT)
+            nev++;
+        /* anything else: the general code, with the state in memory */
         d->dec = r;
         d->last_fid = last_fid;
         e->nb = nb;
@@ -1418,10 +1475,11 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
         id = e->next_id;
         stack = t->pub.stack;
         depth = t->pub.depth;
-        cap = t->cap;
+        lim = t->cap < e->maxd ? t->cap : e->maxd;
         lastev = t->lastev;
         tail_g = t->tail_g;
     }
+#undef FAST_NS
     d->dec = r;
     d->last_fid = last_fid;
     t->pub.depth = depth;
@@ -1434,6 +1492,57 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     e->st.backwards += backwards;
     *nevp += nev;
     *lastp = last;
+}
+
+/* fast_loop for the configurations the commands run: report (outermost
+ * flags, ends only) and the others (begins and ends), each with the
+ * unwinding rule on (C++, Rust) or off (C), with TSC timestamps and the
+ * fit's final line; anything else with the flags tested as it goes. */
+static __attribute__((noinline)) void fast_report(struct sf_calls *e, struct thr *t,
+                                                  struct imgst *is, const struct sf_image *img,
+                                                  struct sf_evdec *d, uint64_t *lastp,
+                                                  uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 0, 1);
+}
+static __attribute__((noinline)) void fast_report_uw(struct sf_calls *e, struct thr *t,
+                                                     struct imgst *is, const struct sf_image *img,
+                                                     struct sf_evdec *d, uint64_t *lastp,
+                                                     uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 1, 1);
+}
+static __attribute__((noinline)) void fast_all(struct sf_calls *e, struct thr *t, struct imgst *is,
+                                               const struct sf_image *img, struct sf_evdec *d,
+                                               uint64_t *lastp, uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 0, 1);
+}
+static __attribute__((noinline)) void fast_all_uw(struct sf_calls *e, struct thr *t,
+                                                  struct imgst *is, const struct sf_image *img,
+                                                  struct sf_evdec *d, uint64_t *lastp,
+                                                  uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 1, 1);
+}
+static __attribute__((noinline)) void fast_any(struct sf_calls *e, struct thr *t, struct imgst *is,
+                                               const struct sf_image *img, struct sf_evdec *d,
+                                               uint64_t *lastp, uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, e->outer_on, e->ends_only, e->unwind_on, 0);
+}
+
+static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
+                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
+                        uint64_t *nevp)
+{
+    if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cline.shift != SF_CLOCK_SHIFT ||
+        e->outer_on != e->ends_only)
+        fast_any(e, t, is, img, d, lastp, nevp);
+    else if (e->outer_on)
+        (e->unwind_on ? fast_report_uw : fast_report)(e, t, is, img, d, lastp, nevp);
+    else
+        (e->unwind_on ? fast_all_uw : fast_all)(e, t, is, img, d, lastp, nevp);
 }
 
 /* ---- the replay: the stack at the window start ------------------------------ */
@@ -1604,6 +1713,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     }
     t->pub.img = img;
     struct imgst *is = img_state(e, img);
+    if (!is->cap) /* fast_loop's prefetch needs a table (its size a power of 2) */
+        grow_fid2g(is, 0);
     int lost = (c->h->flags & 1u) != 0; /* SF_EVENTS_LOST */
     int window = e->window, ages = e->sel && e->sel->min_duration_ns;
     struct sf_evdec d;

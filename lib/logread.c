@@ -793,7 +793,7 @@ static void set_line(struct clockfit *f)
     l->x0 = f->x0;
     l->y0 = f->y0;
     long double b = f->b > 0 ? f->b : 0, a = f->a;
-    unsigned s = 48;
+    unsigned s = SF_CLOCK_SHIFT;
     while (s > 0 && ldexpl(b, (int)s) >= 0x1p62L)
         s--;
     long double m = ldexpl(b, (int)s);
@@ -1054,7 +1054,7 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
     int keep = c->payload_len <= (1u << 22);
     if (keep && want > log->deccap) {
         log->deccap = want;
-        log->dec = sf_xrealloc(log->dec, want * sizeof *log->dec);
+        log->dec = sf_xrealloc(log->dec, (want + SF_DECODED_PAD) * sizeof *log->dec);
     }
     for (;;) {
         /* the common records by the fast path, then one by the careful
@@ -1066,6 +1066,8 @@ static int check_packed(struct sf_log *log, struct sf_chunkv *c)
         if (k == 0) {
             c->dec = keep ? log->dec : NULL;
             c->ndec = (uint32_t)n;
+            if (keep)
+                memset(log->dec + n, 0, SF_DECODED_PAD * sizeof *log->dec);
             return 0;
         }
         uint64_t off = base + (uint64_t)(q - c->payload);

@@ -322,8 +322,8 @@ int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts);
 /*
  * The TSC fit's line, mono = y0 + a + b * (tsc - x0), rounded to the
  * nearest ns, in fixed point: ns = y0 + floor(((tsc - x0) * m + c) / 2^shift)
- * with m = b * 2^shift and c = (a + 1/2) * 2^shift (shift 48 unless b is
- * huge: m stays below 2^62). Integer, so that every tool and every code
+ * with m = b * 2^shift and c = (a + 1/2) * 2^shift (shift SF_CLOCK_SHIFT,
+ * 48, unless b is huge: m stays below 2^62). Integer, so that every tool and every code
  * path (sf_log_ns; the call engine inlines sf_clock_ns) gives the same ns
  * for the same tick, and one multiply instead of a double's conversions:
  * the engine converts two timestamps a call. The rounding error of m is
@@ -336,6 +336,7 @@ struct sf_clockline {
     uint32_t shift;
     __int128 c;
 };
+#define SF_CLOCK_SHIFT 48
 static inline int64_t sf_clock_ns(const struct sf_clockline *l, uint64_t ts)
 {
     /* |tsc - x0| < 2^63, m < 2^62, |c| < 2^111: no overflow; the sum
@@ -343,13 +344,20 @@ static inline int64_t sf_clock_ns(const struct sf_clockline *l, uint64_t ts)
     __int128 v = (__int128)(int64_t)(ts - l->x0) * l->m + l->c;
     return (int64_t)(l->y0 + (uint64_t)(v >> l->shift));
 }
+/* The same for a line of shift SF_CLOCK_SHIFT (every clock of at least
+ * 61 kHz): a constant shift is one instruction. */
+static inline int64_t sf_clock_ns_std(const struct sf_clockline *l, uint64_t ts)
+{
+    __int128 v = (__int128)(int64_t)(ts - l->x0) * l->m + l->c;
+    return (int64_t)(l->y0 + (uint64_t)(v >> SF_CLOCK_SHIFT));
+}
 
 /* The TSC fit in use (for diagnostics): mono = y0 + a + b * (tsc - x0). */
 struct sf_clockinfo {
-    uint64_t npairs; /* calibration pairs of TSC processes */
-    uint64_t x0, y0; /* anchor (the first pair) */
-    double a, b;     /* b: ns per tick */
-    int from_hz;     /* 1 if b came from tsc_hz, not from the fit */
+    uint64_t npairs;          /* calibration pairs of TSC processes */
+    uint64_t x0, y0;          /* anchor (the first pair) */
+    double a, b;              /* b: ns per tick */
+    int from_hz;              /* 1 if b came from tsc_hz, not from the fit */
     struct sf_clockline line; /* what sf_log_ns computes with */
 };
 void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci);
