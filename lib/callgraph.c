@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "callgraph.h"
 #include "logread.h"
@@ -322,6 +325,65 @@ struct codework {
 /* The call and jmp rel32 sites (edges) and the references (taken) in the
  * bytes [i0, i1) of a code section (every byte offset: see callgraph.h).
  * taken is stored with relaxed atomics: the two threads may mark one. */
+/* The window of 4 bytes at b[i] of code at address va, a possible rel32 or
+ * imm32 (scan_code; lo and hi: the first and last symbols' addresses). 0,
+ * or -1 when out of memory. */
+static inline __attribute__((always_inline)) int scan_window(const struct sf_callgraph *g,
+                                                             const uint8_t *b, uint64_t va,
+                                                             uint64_t lo, uint64_t hi, size_t i,
+                                                             int fixed, struct edgev *ev)
+{
+    uint32_t w = rd32(b + i);
+    uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
+    /* a PIE or shared object is loaded at a random base: an imm32 in
+     * its code is never a function's address (only relocations make
+     * one); there they are displacements and constants that stray into
+     * [lo, hi] and would make a function look called from anywhere */
+    if (fixed && abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32 */
+        long k = sym_at(g, abs);
+        if (k >= 0)
+            __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
+    }
+    /* rel == next address: the zero displacement of a padding nop
+     * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
+    if (rel < lo || rel > hi || !w || !may_start(g, rel))
+        return 0;
+    long k = sym_at(g, rel);
+    if (k < 0)
+        return 0;
+    uint8_t op = b[i - 1];
+    int branch = op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
+    if (!branch) {
+        __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED); /* lea / mov rip-relative */
+        return 0;
+    }
+    long from = sym_holding(g, va + i - 1);
+    if (from < 0)
+        return 0;
+    if (ev->n == ev->cap) {
+        size_t cap = ev->cap ? 2 * ev->cap : 4096;
+        struct edge *ne = realloc(ev->v, cap * sizeof *ev->v);
+        if (!ne) {
+            ev->failed = 1;
+            return -1;
+        }
+        ev->v = ne;
+        ev->cap = cap;
+    }
+    ev->v[ev->n++] = (struct edge){(uint32_t)from, (uint32_t)k};
+    return 0;
+}
+
+#ifdef __SSE2__
+/* bit l of x at bit 4 * l: the windows of one of scan_code's four loads */
+static const uint16_t spread4[16] = {
+    0x0000, 0x0001, 0x0010, 0x0011, 0x0100, 0x0101, 0x0110, 0x0111,
+    0x1000, 0x1001, 0x1010, 0x1011, 0x1100, 0x1101, 0x1110, 0x1111,
+};
+#endif
+
+/* Every window of c's code at offsets [i0, i1) (the caller keeps 3 bytes
+ * after i1 and 1 before i0). */
 static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t i0, size_t i1,
                       int fixed, struct edgev *ev)
 {
@@ -335,48 +397,40 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
     while (k < 31 && ((uint64_t)1 << k) <= (top - bot > hi ? top - bot : hi))
         k++;
     uint32_t bias = k < 31 ? 1u << k : 0, lim = k < 31 ? 2u << k : 0;
-    for (size_t i = i0; i < i1; i++) {
+    size_t i = i0;
+#ifdef __SSE2__
+    /* The test on 16 windows at once (SSE2, which every x86-64 has): four
+     * loads of 16 bytes at i, i+1, i+2, i+3 hold the windows at i + 4l,
+     * i + 4l + 1, ...; (w + bias) < lim unsigned is a signed compare with
+     * the sign bits flipped. The windows that pass are done in order, as
+     * the loop below does them: three in four are refused here. */
+    if (lim) {
+        const __m128i vb = _mm_set1_epi32((int)(bias ^ 0x80000000u));
+        const __m128i vl = _mm_set1_epi32((int)(lim ^ 0x80000000u));
+        for (; i + 16 <= i1 && !ev->failed; i += 16) {
+            unsigned m = 0;
+            for (int j = 0; j < 4; j++) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i + j));
+                x = _mm_add_epi32(x, vb); /* + bias, and the sign flipped */
+                unsigned lanes =
+                    (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(vl, x)));
+                m |= (unsigned)spread4[lanes] << j;
+            }
+            while (m) {
+                unsigned j = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                if (scan_window(g, b, va, lo, hi, i + j, fixed, ev) < 0)
+                    return;
+            }
+        }
+    }
+#endif
+    for (; i < i1; i++) {
         uint32_t w = rd32(b + i);
         if (lim && w + bias >= lim)
             continue;
-        uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
-        /* a PIE or shared object is loaded at a random base: an imm32 in
-         * its code is never a function's address (only relocations make
-         * one); there they are displacements and constants that stray into
-         * [lo, hi] and would make a function look called from anywhere */
-        if (fixed && abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32 */
-            long k = sym_at(g, abs);
-            if (k >= 0)
-                __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
-        }
-        /* rel == next address: the zero displacement of a padding nop
-         * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
-        if (rel < lo || rel > hi || !w || !may_start(g, rel))
-            continue;
-        long k = sym_at(g, rel);
-        if (k < 0)
-            continue;
-        uint8_t op = b[i - 1];
-        int branch =
-            op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
-        if (!branch) {
-            __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED); /* lea / mov rip-relative */
-            continue;
-        }
-        long from = sym_holding(g, va + i - 1);
-        if (from < 0)
-            continue;
-        if (ev->n == ev->cap) {
-            size_t cap = ev->cap ? 2 * ev->cap : 4096;
-            struct edge *ne = realloc(ev->v, cap * sizeof *ev->v);
-            if (!ne) {
-                ev->failed = 1;
-                return;
-            }
-            ev->v = ne;
-            ev->cap = cap;
-        }
-        ev->v[ev->n++] = (struct edge){(uint32_t)from, (uint32_t)k};
+        if (scan_window(g, b, va, lo, hi, i, fixed, ev) < 0)
+            return;
     }
 }
 
