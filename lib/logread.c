@@ -786,18 +786,19 @@ static void fit_hz(struct clockfit *f, uint64_t hz)
     }
 }
 
-/* f's a and b as its fixed-point line (logread.h: struct sf_clockline). */
+/* f's a and b as its fixed-point line (logread.h: struct sf_clockline),
+ * with no libm (the tools that link logread.c alone do not take it). */
 static void set_line(struct clockfit *f)
 {
     struct sf_clockline *l = &f->line;
     l->x0 = f->x0;
     l->y0 = f->y0;
-    long double b = f->b > 0 ? f->b : 0, a = f->a;
-    unsigned s = SF_CLOCK_SHIFT;
-    while (s > 0 && ldexpl(b, (int)s) >= 0x1p62L)
-        s--;
-    long double m = ldexpl(b, (int)s);
-    l->m = m >= 0x1p62L ? (int64_t)1 << 62 : (int64_t)llroundl(m);
+    long double b = f->b > 0 ? f->b : 0, a = f->a, p = 1;
+    unsigned s = 0;
+    while (s < SF_CLOCK_SHIFT && b * p * 2 < 0x1p62L)
+        s++, p *= 2;
+    long double m = b * p;
+    l->m = m >= 0x1p62L ? (int64_t)1 << 62 : (int64_t)(m + 0.5L);
     l->shift = s;
     /* |a| is small for any real fit (the line goes through the mean
      * point); a garbage one is clamped to keep the sum in range */
@@ -805,8 +806,11 @@ static void set_line(struct clockfit *f)
         a = -0x1p62L;
     if (!(a < 0x1p62L))
         a = 0x1p62L;
-    long double c = ldexpl(a + 0.5L, (int)s);
-    l->c = (__int128)floorl(c);
+    long double c = (a + 0.5L) * p;
+    __int128 ci = (__int128)c; /* toward 0: floor for negative c below */
+    if ((long double)ci > c)
+        ci--;
+    l->c = ci;
 }
 
 static void fit_compute(struct clockfit *f)
