@@ -259,6 +259,7 @@ struct sf_calls {
     struct sf_map firstseen; /* survey: image id << 32 | tid seen */
 
     /* the reader's clock fit, copied once it is final */
+    int noahead; /* SFTRACE_NO_AHEAD: no decoding thread (logread.h) */
     int fastclock;
     struct sf_clockline cline; /* the fit's line (logread.h), once it is final */
 
@@ -2103,6 +2104,15 @@ static int tick(struct sf_calls *e)
 
 /* One pass over log with the current mode (prepass or main); prescanned:
  * the clock fit is final (else it grows as the log is read: sf_log_ns). */
+/* sf_log_set_ahead's question, from its thread: only the selection,
+ * which does not change during a pass (a thread-name selection is known
+ * only as the names come: then yes, and on_events drops what it is not). */
+static int want_chunk(void *ctx, uint32_t pid, uint32_t tid)
+{
+    const struct sf_select *s = ctx;
+    return sf_select_pid(s, pid) && sf_select_tid(s, tid);
+}
+
 static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
 {
     e->cur = log;
@@ -2114,6 +2124,11 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         sf_log_set_skip(log, replay_skip, e);
     else if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
+    /* the main pass decodes ahead (logread.h), unless a time window is to
+     * skip most chunks undecoded (skip_chunk: the thread would decode
+     * them all) */
+    if (!e->prepass && !e->window && prescanned && !e->noahead)
+        sf_log_set_ahead(log, want_chunk, (void *)e->sel);
     struct sf_chunkv ch;
     int r;
     uint64_t nchunks = 0;
@@ -2614,6 +2629,7 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
     e->filters = sf_select_has_call_filter(sel);
     const char *ns = getenv("SFTRACE_NO_SKIP");
     e->noskip = ns && *ns && strcmp(ns, "0");
+    e->noahead = getenv("SFTRACE_NO_AHEAD") != NULL; /* for measuring it */
     const char *nu = getenv("SFTRACE_NO_UNWIND_RULE");
     e->nounwind = nu && *nu && strcmp(nu, "0");
     return e;

@@ -120,7 +120,11 @@ struct sf_log {
     struct sf_pack_state pack; /* for checking packed chunks */
     struct sf_decoded *dec;    /* the last packed chunk, decoded */
     size_t deccap;
+    struct ahead *ahead; /* sf_log_set_ahead */
 };
+
+static int take_ahead(struct sf_log *log, struct sf_chunkv *c);
+static void ahead_stop(struct sf_log *log);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -673,6 +677,7 @@ void sf_log_close(struct sf_log *log)
 {
     if (!log)
         return;
+    ahead_stop(log);
     free(log->dec);
     if (log->fd >= 0)
         close(log->fd);
@@ -984,32 +989,43 @@ struct sf_obj *sf_image_obj(const struct sf_image *img, uint32_t fid, uint32_t *
     return o;
 }
 
-static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t arg, uint32_t nw)
+/* 0 if an EXT record with these fields keeps the format's rules, else
+ * which one it breaks (check_ext says it in words). */
+static int ext_fault(uint32_t sub, uint32_t arg, uint32_t nw)
 {
     switch (sub) {
     case SF_EXT_ALLOC:
-        if (nw < 3)
-            return bad(log, off, "ALLOC record with %u payload words, needs 3 (nwords)", nw);
-        break;
+        return nw < 3 ? 1 : 0;
     case SF_EXT_ARGS:
-        if (arg > 6)
-            return bad(log, off, "ARGS record with %u arguments, at most 6 (arg)", arg);
-        if (nw < arg)
-            return bad(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
-                       arg);
-        break;
+        return arg > 6 ? 2 : nw < arg ? 3 : 0;
     case SF_EXT_KEY:
         if (arg > SF_KEY_RET)
-            return bad(log, off, "KEY record of register %u, at most %u (arg)", arg, SF_KEY_RET);
+            return 4;
         /* fall through */
     case SF_EXT_RET:
     case SF_EXT_LOST:
-        if (nw < 1)
-            return bad(log, off, "%s record without payload (nwords)",
-                       sub == SF_EXT_RET   ? "RET"
-                       : sub == SF_EXT_KEY ? "KEY"
-                                           : "LOST");
-        break;
+        return nw < 1 ? 5 : 0;
+    }
+    return 0;
+}
+
+static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t arg, uint32_t nw)
+{
+    switch (ext_fault(sub, arg, nw)) {
+    case 1:
+        return bad(log, off, "ALLOC record with %u payload words, needs 3 (nwords)", nw);
+    case 2:
+        return bad(log, off, "ARGS record with %u arguments, at most 6 (arg)", arg);
+    case 3:
+        return bad(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
+                   arg);
+    case 4:
+        return bad(log, off, "KEY record of register %u, at most %u (arg)", arg, SF_KEY_RET);
+    case 5:
+        return bad(log, off, "%s record without payload (nwords)",
+                   sub == SF_EXT_RET   ? "RET"
+                   : sub == SF_EXT_KEY ? "KEY"
+                                       : "LOST");
     }
     return 0;
 }
@@ -1041,54 +1057,86 @@ static int check_raw(struct sf_log *log, struct sf_chunkv *c)
     return 0;
 }
 
-/* Check a packed EVENTS chunk by decoding it once. */
+/* Packed EVENTS chunks larger than this (the runtime writes far smaller
+ * ones) are checked without keeping their records. */
+#define KEEP_MAX (1u << 22)
+
+/*
+ * Decode the records of a packed EVENTS chunk once, with state st: its
+ * payload [p, p + len) (padding excluded), tsc_hi and flags. With keep,
+ * the records go to *dec (grown as needed; *deccap records plus
+ * SF_DECODED_PAD of zeros after the last), *ndec of them. 0 when every
+ * record is sound; else -1 with *at the payload offset of the first that
+ * is not (its tag there), or -2 with *at that of an EXT record that breaks
+ * a rule and its fields in *r. check_packed says which; the decoding
+ * thread (below) only learns that it must leave the chunk to it.
+ */
+static int decode_records(struct sf_pack_state *st, uint32_t tsc_hi, uint32_t flags,
+                          const uint8_t *payload, size_t len, int keep, struct sf_decoded **dec,
+                          size_t *deccap, uint32_t *ndec, size_t *at, struct sf_unpacked *r)
+{
+    sf_unpack_begin(st, tsc_hi, flags);
+    const uint8_t *p = payload, *end = p + len;
+    /* a record is at least 2 bytes an event */
+    size_t want = len / 2 + 1, n = 0;
+    if (keep && want > *deccap) {
+        *deccap = want;
+        *dec = sf_xrealloc(*dec, (want + SF_DECODED_PAD) * sizeof **dec);
+    }
+    struct sf_decoded *d0 = keep ? *dec : NULL;
+    for (;;) {
+        /* the common records by the fast path, then one by the careful
+         * one (the record it stopped at: an ext, the chunk's end, damage) */
+        if (keep)
+            n += sf_unpack_run(st, payload, &p, end, d0 + n, *deccap - n);
+        const uint8_t *q = p;
+        int k = sf_unpack(st, &p, end, r);
+        if (k == 0) {
+            *ndec = (uint32_t)n;
+            if (keep)
+                memset(d0 + n, 0, SF_DECODED_PAD * sizeof *d0);
+            return 0;
+        }
+        *at = (size_t)(q - payload);
+        if (k < 0)
+            return -1;
+        if (keep && n < *deccap) { /* field by field: see struct sf_decoded */
+            struct sf_decoded *d = &d0[n++];
+            d->t = r->t;
+            d->fid = r->fid;
+            d->kr = r->kind | (uint32_t)(q - payload) << 2;
+        }
+        if (r->kind == SF_KIND_EXT && ext_fault(r->sub, r->arg, r->nwords))
+            return -2;
+    }
+}
+
+/* Check a packed EVENTS chunk by decoding it once (or take the records the
+ * decoding thread made of it). */
 static int check_packed(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_events *e = c->u.events;
     if (e->pad >= 8 || e->pad > c->payload_len)
         return bad(log, c->offset, "packed EVENTS chunk with %u bytes of padding (pad)", e->pad);
+    if (log->ahead && take_ahead(log, c))
+        return 0;
     uint64_t base = c->offset + sizeof(struct sf_events);
-    struct sf_pack_state *st = &log->pack;
-    sf_unpack_begin(st, e->tsc_hi, c->h->flags);
-    const uint8_t *p = c->payload, *end = p + c->payload_len - e->pad;
     struct sf_unpacked r;
-    /* Keep what we decode (a record is at least 2 bytes) unless the chunk
-     * is far larger than the runtime ever writes. */
-    size_t want = c->payload_len / 2 + 1, n = 0;
-    int keep = c->payload_len <= (1u << 22);
-    if (keep && want > log->deccap) {
-        log->deccap = want;
-        log->dec = sf_xrealloc(log->dec, (want + SF_DECODED_PAD) * sizeof *log->dec);
-    }
-    for (;;) {
-        /* the common records by the fast path, then one by the careful
-         * one (the record it stopped at: an ext, the chunk's end, damage) */
-        if (keep)
-            n += sf_unpack_run(st, c->payload, &p, end, log->dec + n, log->deccap - n);
-        const uint8_t *q = p;
-        int k = sf_unpack(st, &p, end, &r);
-        if (k == 0) {
-            c->dec = keep ? log->dec : NULL;
-            c->ndec = (uint32_t)n;
-            if (keep)
-                memset(log->dec + n, 0, SF_DECODED_PAD * sizeof *log->dec);
-            return 0;
-        }
-        uint64_t off = base + (uint64_t)(q - c->payload);
-        if (k < 0)
-            return bad(log, off,
-                       "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
-                       "implies a function nothing entered (records)",
-                       *q);
-        if (keep && n < log->deccap) { /* field by field: see struct sf_decoded */
-            struct sf_decoded *d = &log->dec[n++];
-            d->t = r.t;
-            d->fid = r.fid;
-            d->kr = r.kind | (uint32_t)(q - c->payload) << 2;
-        }
-        if (r.kind == SF_KIND_EXT && check_ext(log, off, r.sub, r.arg, r.nwords) < 0)
-            return -1;
-    }
+    size_t at = 0;
+    int keep = c->payload_len <= KEEP_MAX;
+    uint32_t n = 0;
+    int k = decode_records(&log->pack, e->tsc_hi, c->h->flags, c->payload, c->payload_len - e->pad,
+                           keep, &log->dec, &log->deccap, &n, &at, &r);
+    if (k == -1)
+        return bad(log, base + at,
+                   "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
+                   "implies a function nothing entered (records)",
+                   c->payload[at]);
+    if (k == -2)
+        return check_ext(log, base + at, r.sub, r.arg, r.nwords);
+    c->dec = keep ? log->dec : NULL;
+    c->ndec = n;
+    return 0;
 }
 
 static int check_records(struct sf_log *log, struct sf_chunkv *c)
@@ -1630,8 +1678,263 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
     return 1;
 }
 
+/* ---- decoding ahead ----------------------------------------------------- */
+
+/*
+ * sf_log_set_ahead's thread walks the chunk headers of the file from the
+ * reader's position and decodes the records of each packed EVENTS chunk
+ * the reader will want into the next free slot of a ring, in file order;
+ * check_packed takes the slot of the chunk it is asked to check instead of
+ * decoding it, and gives it back at the next sf_log_next. The thread has
+ * a mapping of its own, of the file as it was when it started (the
+ * reader's may move when the file grows: map_fill), and stops at anything
+ * it does not find sound (a bad header, the end of what it mapped): from
+ * there the reader decodes for itself. It decides nothing: a chunk it
+ * decoded with damage is decoded again by check_packed, which says what is
+ * wrong; a chunk the reader skips is dropped with its slot. So the reader's
+ * results, messages and damage handling are the same with it or without.
+ * What it saves: with the call engine, decoding is about 40 % of the work
+ * of a chunk; on two cores a worker's engine and its decoder run side by
+ * side, and once one worker of report -j 2 is done, the other one's
+ * decoding takes the idle core.
+ */
+#define AHEAD_SLOTS 8
+
+struct aslot {
+    uint64_t off; /* the chunk's file offset */
+    struct sf_decoded *dec;
+    size_t cap;
+    uint32_t ndec;
+    int ok; /* decoded to the end with no damage */
+};
+
+struct ahead {
+    pthread_t th;
+    pthread_mutex_t mu;
+    /* the reader waits on rcv for a slot (or scanned to pass its chunk),
+     * the thread on dcv for room; each is woken only when it waits (rwait,
+     * dwait), the thread only once half the ring is free: a wake-up per
+     * chunk would cost more than the decoding it hands over */
+    pthread_cond_t rcv, dcv;
+    int rwait, dwait;
+    struct aslot slot[AHEAD_SLOTS];
+    uint64_t head, tail; /* slots [head, tail) are filled (index % AHEAD_SLOTS) */
+    int held;            /* the reader holds slot head (a chunk's dec points into it) */
+    uint64_t scanned;    /* every chunk below this offset has been looked at */
+    int done, stop;
+    uint64_t start;     /* where the thread began */
+    const uint8_t *map; /* its mapping, of size bytes */
+    size_t size;
+    int mapslot;
+    sf_log_want_fn *want;
+    void *want_ctx;
+    struct sf_pack_state pack;
+};
+
+static void *ahead_main(void *arg)
+{
+    struct ahead *a = arg;
+    uint64_t off = a->start, dropped = 0;
+    for (;;) {
+        struct sf_chunk h;
+        if (off + sizeof h > a->size)
+            break;
+        memcpy(&h, a->map + off, sizeof h);
+        if (h.magic != SF_CHUNK_MAGIC || h.size % 8 || h.size > SF_CHUNK_MAX || h.size < sizeof h ||
+            off + h.size > a->size)
+            break; /* damage (or the end of the file as mapped): the reader's business */
+        if (h.type == SF_CHUNK_EVENTS && h.size >= sizeof(struct sf_events) &&
+            (h.flags & SF_EVENTS_PACKED)) {
+            struct sf_events ev;
+            memcpy(&ev, a->map + off, sizeof ev);
+            size_t plen = h.size - sizeof ev;
+            if (plen <= KEEP_MAX && ev.pad < 8 && ev.pad <= plen &&
+                a->want(a->want_ctx, h.pid, ev.tid)) {
+                pthread_mutex_lock(&a->mu);
+                if (a->tail - a->head == AHEAD_SLOTS)
+                    while (a->tail - a->head > AHEAD_SLOTS / 2 && !a->stop) {
+                        a->dwait = 1;
+                        pthread_cond_wait(&a->dcv, &a->mu);
+                    }
+                int stop = a->stop;
+                pthread_mutex_unlock(&a->mu);
+                if (stop)
+                    break;
+                /* the slot at tail is the thread's alone until tail moves */
+                struct aslot *s = &a->slot[a->tail % AHEAD_SLOTS];
+                struct sf_unpacked r;
+                size_t at;
+                s->off = off;
+                s->ok = decode_records(&a->pack, ev.tsc_hi, h.flags, a->map + off + sizeof ev,
+                                       plen - ev.pad, 1, &s->dec, &s->cap, &s->ndec, &at, &r) == 0;
+                pthread_mutex_lock(&a->mu);
+                a->tail++;
+                a->scanned = off + h.size;
+                if (a->rwait) {
+                    a->rwait = 0;
+                    pthread_cond_signal(&a->rcv);
+                }
+                pthread_mutex_unlock(&a->mu);
+                goto next;
+            }
+        }
+        /* not for the reader: tell one waiting for this offset */
+        pthread_mutex_lock(&a->mu);
+        a->scanned = off + h.size;
+        if (a->rwait) {
+            a->rwait = 0;
+            pthread_cond_signal(&a->rcv);
+        }
+        pthread_mutex_unlock(&a->mu);
+    next:
+        off += h.size;
+        if (off >= dropped + MAP_DROP + 4096) { /* its pages too stay a few MB */
+            uint64_t to = off & ~(uint64_t)4095;
+            madvise((void *)(a->map + dropped), to - dropped, MADV_DONTNEED);
+            dropped = to;
+        }
+    }
+    pthread_mutex_lock(&a->mu);
+    a->done = 1;
+    pthread_cond_signal(&a->rcv);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Drop the slot at head (a->mu held), waking the thread once half the
+ * ring is free. */
+static void ahead_drop(struct ahead *a)
+{
+    a->head++;
+    if (a->dwait && a->tail - a->head <= AHEAD_SLOTS / 2) {
+        a->dwait = 0;
+        pthread_cond_signal(&a->dcv);
+    }
+}
+
+/* Give back the slot the reader holds (at the next chunk). */
+static void ahead_release(struct ahead *a)
+{
+    if (!a->held)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->held = 0;
+    ahead_drop(a);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The records of chunk c from the thread: 1 and c->dec set, or 0 (not
+ * decoded ahead, or with damage: check_packed decodes it). */
+static int take_ahead(struct sf_log *log, struct sf_chunkv *c)
+{
+    struct ahead *a = log->ahead;
+    int got = 0;
+    ahead_release(a);
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        if (a->head == a->tail) {
+            if (a->done || a->scanned > c->offset || c->offset < a->start)
+                break; /* it will not decode this one */
+            a->rwait = 1;
+            pthread_cond_wait(&a->rcv, &a->mu);
+            continue;
+        }
+        struct aslot *s = &a->slot[a->head % AHEAD_SLOTS];
+        if (s->off < c->offset) { /* one the reader skipped */
+            ahead_drop(a);
+            continue;
+        }
+        if (s->off == c->offset && s->ok) {
+            c->dec = s->dec;
+            c->ndec = s->ndec;
+            a->held = got = 1;
+        } else if (s->off == c->offset) { /* damaged: check_packed says how */
+            ahead_drop(a);
+        }
+        break; /* s->off > c->offset: this one was not decoded ahead */
+    }
+    pthread_mutex_unlock(&a->mu);
+    return got;
+}
+
+static void ahead_stop(struct sf_log *log)
+{
+    struct ahead *a = log->ahead;
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_signal(&a->dcv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->th, NULL);
+    for (int i = 0; i < AHEAD_SLOTS; i++)
+        free(a->slot[i].dec);
+    munmap((void *)a->map, a->size);
+    pthread_mutex_lock(&map_lock);
+    atomic_store(&mapslots[a->mapslot].lo, 0);
+    pthread_mutex_unlock(&map_lock);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->rcv);
+    pthread_cond_destroy(&a->dcv);
+    free(a);
+    log->ahead = NULL;
+}
+
+int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx)
+{
+    if (log->ahead || !log->map || log->fsize == UINT64_MAX || log->fsize <= cur_off(log))
+        return -1;
+    size_t size = (size_t)log->fsize;
+    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, log->fd, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    int slot = -1;
+    pthread_mutex_lock(&map_lock); /* a truncation under it: the SIGBUS handler's message */
+    for (int i = 0; i < MAP_SLOTS && slot < 0; i++)
+        if (!atomic_load(&mapslots[i].lo))
+            slot = i;
+    if (slot >= 0) {
+        struct mapslot *ms = &mapslots[slot];
+        memcpy(ms->msg, mapslots[log->mapslot].msg, sizeof ms->msg);
+        ms->msglen = mapslots[log->mapslot].msglen;
+        ms->len = size;
+        atomic_store(&ms->lo, (uintptr_t)m);
+    }
+    pthread_mutex_unlock(&map_lock);
+    if (slot < 0) {
+        munmap(m, size);
+        return -1;
+    }
+    madvise(m, size, MADV_SEQUENTIAL);
+    struct ahead *a = sf_xcalloc(1, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->rcv, NULL);
+    pthread_cond_init(&a->dcv, NULL);
+    a->map = m;
+    a->size = size;
+    a->mapslot = slot;
+    a->start = a->scanned = cur_off(log);
+    a->want = want;
+    a->want_ctx = ctx;
+    if (pthread_create(&a->th, NULL, ahead_main, a) != 0) {
+        munmap(m, size);
+        pthread_mutex_lock(&map_lock);
+        atomic_store(&mapslots[slot].lo, 0);
+        pthread_mutex_unlock(&map_lock);
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->rcv);
+        pthread_cond_destroy(&a->dcv);
+        free(a);
+        return -1;
+    }
+    log->ahead = a;
+    return 0;
+}
+
 int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
 {
+    if (log->ahead)
+        ahead_release(log->ahead);
     for (;;) {
         if (log->state)
             return log->state > 0 ? 0 : -1;

@@ -243,6 +243,19 @@ uint64_t sf_log_skipped(const struct sf_log *log);
 typedef int sf_log_skip_fn(void *ctx, const struct sf_chunkv *c);
 void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
 
+/* Decoding ahead: the records of the packed EVENTS chunks that
+ * want(ctx, pid, tid) says the reader will take are decoded by a thread of
+ * the reader's own, a few chunks ahead of sf_log_next, so that the caller
+ * works on one chunk while the next ones are decoded on another core
+ * (logread.c, "decoding ahead"). want is called from that thread: it may
+ * read only what does not change while the log is read (a selection), and
+ * a chunk it wrongly says yes to costs only its decoding. What sf_log_next
+ * returns is the same with or without it: a chunk not decoded ahead, or
+ * decoded with damage, is checked by sf_log_next itself. Only for a mapped
+ * regular file (not SFTRACE_NO_MMAP, not a pipe); 0 if started. */
+typedef int sf_log_want_fn(void *ctx, uint32_t pid, uint32_t tid);
+int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx);
+
 /* Damage warnings: fn(arg, msg) for each, msg as described above (no
  * newline). NULL restores the default, "sftrace: MSG" on stderr. */
 typedef void sf_log_warn_fn(void *arg, const char *msg);
