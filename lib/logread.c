@@ -1699,13 +1699,18 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
  * decoding takes the idle core.
  */
 #define AHEAD_SLOTS 8
+/* At most this many records' room in the ring (beyond its first slot),
+ * and no slot keeps more once given back: chunks of the runtime's are 8k
+ * records, one of a hand-made log can be 2M (KEEP_MAX). */
+#define AHEAD_RECS (1u << 20)
 
 struct aslot {
     uint64_t off; /* the chunk's file offset */
     struct sf_decoded *dec;
     size_t cap;
     uint32_t ndec;
-    int ok; /* decoded to the end with no damage */
+    size_t need; /* the room its chunk needs, in records (ahead.recs) */
+    int ok;      /* decoded to the end with no damage */
 };
 
 struct ahead {
@@ -1719,6 +1724,7 @@ struct ahead {
     int rwait, dwait;
     struct aslot slot[AHEAD_SLOTS];
     uint64_t head, tail; /* slots [head, tail) are filled (index % AHEAD_SLOTS) */
+    uint64_t recs;       /* the room of the slots [head, tail) in records */
     int held;            /* the reader holds slot head (a chunk's dec points into it) */
     uint64_t scanned;    /* every chunk below this offset has been looked at */
     int done, stop;
@@ -1750,9 +1756,13 @@ static void *ahead_main(void *arg)
             size_t plen = h.size - sizeof ev;
             if (plen <= KEEP_MAX && ev.pad < 8 && ev.pad <= plen &&
                 a->want(a->want_ctx, h.pid, ev.tid)) {
+                size_t need = plen / 2 + 1; /* decode_records' room for it */
                 pthread_mutex_lock(&a->mu);
-                if (a->tail - a->head == AHEAD_SLOTS)
-                    while (a->tail - a->head > AHEAD_SLOTS / 2 && !a->stop) {
+                if (a->tail - a->head == AHEAD_SLOTS ||
+                    (a->tail > a->head && a->recs + need > AHEAD_RECS))
+                    while (a->tail > a->head &&
+                           (a->tail - a->head > AHEAD_SLOTS / 2 || a->recs + need > AHEAD_RECS) &&
+                           !a->stop) {
                         a->dwait = 1;
                         pthread_cond_wait(&a->dcv, &a->mu);
                     }
@@ -1765,10 +1775,12 @@ static void *ahead_main(void *arg)
                 struct sf_unpacked r;
                 size_t at;
                 s->off = off;
+                s->need = need;
                 s->ok = decode_records(&a->pack, ev.tsc_hi, h.flags, a->map + off + sizeof ev,
                                        plen - ev.pad, 1, &s->dec, &s->cap, &s->ndec, &at, &r) == 0;
                 pthread_mutex_lock(&a->mu);
                 a->tail++;
+                a->recs += need;
                 a->scanned = off + h.size;
                 if (a->rwait) {
                     a->rwait = 0;
@@ -1805,6 +1817,13 @@ static void *ahead_main(void *arg)
  * ring is free. */
 static void ahead_drop(struct ahead *a)
 {
+    struct aslot *s = &a->slot[a->head % AHEAD_SLOTS];
+    a->recs -= s->need;
+    if (s->cap > AHEAD_RECS / 4) { /* a huge chunk's: not kept */
+        free(s->dec);
+        s->dec = NULL;
+        s->cap = 0;
+    }
     a->head++;
     if (a->dwait && a->tail - a->head <= AHEAD_SLOTS / 2) {
         a->dwait = 0;
