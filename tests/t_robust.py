@@ -443,14 +443,14 @@ def test_decoding_ahead_changes_nothing():
             elif i == 60 and tid == 12:
                 # an ALLOC record with 1 payload word (needs 3), packed
                 hi, raw = ls.encode([("entry", pr.t, 1)])
-                raw += ls.ext(1, arg=1, payload=(7,))
+                raw += ls.ext(2, arg=1, payload=(7,))
                 pr.damage(lambda l: l.events(10, tid, ls.pack(raw, hi), tsc_hi=hi, seq=i,
                                              flags=ls.EVENTS_PACKED))
             elif i == 90 and tid == 10:
                 pr.damage(lambda l: l.raw(b"garbage!" * 5))
             else:
                 pr.events(10, tid, 20 + (i * 7 + tid) % 30, packed=True, seq=i)
-    pr.damage(lambda l: l.events(10, 10, b"\x05" * 64, seq=999, flags=ls.EVENTS_PACKED))
+    pr.events(10, 10, 30, packed=True, seq=999)
     bad, _ = pr.write("ahead")
     with open(bad, "r+b") as f:  # cut the last chunk
         f.truncate(os.path.getsize(bad) - 40)
@@ -471,7 +471,11 @@ def test_decoding_ahead_changes_nothing():
                 n = a.stdout.count("\n")
                 assert n > 3 * 110 * 20, n  # the calls of every good chunk are there
         got, _ = _warnings(a, "flame", bad)
-        assert len(got) == 6, got  # 4 bad chunks, the garbage, the cut chunk
+        # 4 chunks of bad records, the ALLOC, the garbage, the cut chunk
+        assert len(got) == 7, got
+        assert "truncated" in got[-1][1], got
+        assert sum("ALLOC record with 1 payload words" in m for _, m in got) == 1, got
+        assert sum("bad packed record" in m for _, m in got) == 4, got
 
 
 # ---- the fuzzing corpus -----------------------------------------------------------------
