@@ -399,13 +399,15 @@ static inline __attribute__((always_inline)) int scan_window(const struct sf_cal
         if (k >= 0)
             __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
     }
+    if (rel < lo || rel > hi || !may_start(g, rel))
+        return 0;
     uint8_t op = b[i - 1];
     int branch = op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
     /* rel == next address: the zero displacement of a padding nop
      * (0f 1f 84 00 00 00 00 00) before a function, not a reference;
      * but a tail jump to the function right after (e9 00 00 00 00:
      * postgres's hash_search to hash_search_with_hash_value) is one */
-    if (rel < lo || rel > hi || (!w && !branch) || !may_start(g, rel))
+    if (!w && !branch)
         return 0;
     long k = sym_at(g, rel);
     if (k < 0)
