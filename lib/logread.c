@@ -1728,26 +1728,44 @@ struct ahead {
     int held;            /* the reader holds slot head (a chunk's dec points into it) */
     uint64_t scanned;    /* every chunk below this offset has been looked at */
     int done, stop;
-    uint64_t start;     /* where the thread began */
-    const uint8_t *map; /* its mapping, of size bytes */
-    size_t size;
+    uint64_t start;       /* where the thread began */
+    const uint8_t *map;   /* its mapping, of mapsize bytes */
+    size_t size, mapsize; /* the file's size as the thread last saw it, at most mapsize */
+    int fd;
     int mapslot;
     sf_log_want_fn *want;
     void *want_ctx;
     struct sf_pack_state pack;
 };
 
+/* Whether [off, off + n) is in the file: as map_fill does, the thread reads
+ * no further than MAP_WINDOW past where it last asked the file's size
+ * (*limit), so a log cut since it began ends for it there too (the reader
+ * then says where it is truncated), rather than in SIGBUS. */
+static int ahead_has(struct ahead *a, uint64_t *limit, uint64_t off, uint64_t n)
+{
+    if (off + n > *limit) {
+        struct stat st;
+        if (fstat(a->fd, &st) < 0)
+            return 0;
+        if ((uint64_t)st.st_size < a->size)
+            a->size = (size_t)st.st_size;
+        *limit = off + (n > MAP_WINDOW ? n : MAP_WINDOW);
+    }
+    return off + n <= a->size;
+}
+
 static void *ahead_main(void *arg)
 {
     struct ahead *a = arg;
-    uint64_t off = a->start, dropped = 0;
+    uint64_t off = a->start, dropped = 0, limit = 0;
     for (;;) {
         struct sf_chunk h;
-        if (off + sizeof h > a->size)
+        if (!ahead_has(a, &limit, off, sizeof h))
             break;
         memcpy(&h, a->map + off, sizeof h);
         if (h.magic != SF_CHUNK_MAGIC || h.size % 8 || h.size > SF_CHUNK_MAX || h.size < sizeof h ||
-            off + h.size > a->size)
+            !ahead_has(a, &limit, off, h.size))
             break; /* damage (or the end of the file as mapped): the reader's business */
         if (h.type == SF_CHUNK_EVENTS && h.size >= sizeof(struct sf_events) &&
             (h.flags & SF_EVENTS_PACKED)) {
@@ -1888,7 +1906,7 @@ static void ahead_stop(struct sf_log *log)
     pthread_join(a->th, NULL);
     for (int i = 0; i < AHEAD_SLOTS; i++)
         free(a->slot[i].dec);
-    munmap((void *)a->map, a->size);
+    munmap((void *)a->map, a->mapsize);
     pthread_mutex_lock(&map_lock);
     atomic_store(&mapslots[a->mapslot].lo, 0);
     pthread_mutex_unlock(&map_lock);
@@ -1930,7 +1948,8 @@ int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx)
     pthread_cond_init(&a->rcv, NULL);
     pthread_cond_init(&a->dcv, NULL);
     a->map = m;
-    a->size = size;
+    a->size = a->mapsize = size;
+    a->fd = log->fd;
     a->mapslot = slot;
     a->start = a->scanned = cur_off(log);
     a->want = want;
