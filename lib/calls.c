@@ -168,6 +168,7 @@ struct thr {
     uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */
     uint32_t *pstk, npstk, cappstk; /* a forking process's thread: its stack (fids) */
     uint32_t fnext;                 /* ... and the next of its process's forks */
+    uint32_t fbot;                  /* ... and the next whose PROCESS time it has not passed */
     uint64_t odone;                 /* main pass: the key whose calls were pushed */
     /* sf_calls_set_outermost: this incarnation's id (struct outer's owner),
      * and its active calls of functions another thread counts */
@@ -200,6 +201,9 @@ struct fork {
     uint64_t key;        /* okey of the child's image at its start (0: not met) */
     uint32_t *ret, nret; /* the frames the child returned through, innermost first */
     uint32_t *stk, nstk; /* the parent's stack at the fork, outermost first */
+    /* a child that returned through nothing: the outermost frames of the
+     * parent's threads open at its PROCESS time (nbot threads had one) */
+    uint32_t bot, nbot;
 };
 
 struct sf_calls {
@@ -2325,7 +2329,8 @@ static int fork_list(struct sf_calls *e)
             c.img->ppid != c.img->pid) {
             SF_GROW(e->forks, e->nforks, cap);
             e->forks[e->nforks++] = (struct fork){
-                c.img->pid, c.img->ppid, to_ns(e, c.img, c.u.process->tsc), 0, NULL, 0, NULL, 0};
+                c.img->pid, c.img->ppid, to_ns(e, c.img, c.u.process->tsc), 0, NULL, 0, NULL, 0, 0,
+                0};
         }
     sf_log_close(log);
     e->cur = NULL;
@@ -2375,11 +2380,27 @@ static void fork_match(struct sf_calls *e, struct thr *t, uint64_t ns)
     }
 }
 
+/* t's stack is what it was at the PROCESS time of each fork before ns that
+ * it has not passed yet: a child that returned through nothing takes the
+ * outermost frame from it (fork_pass), when one thread alone had one. */
+static void fork_passed(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    const struct proc *p = t->proc;
+    while (t->fbot < p->nforks && e->forks[p->fork0 + t->fbot].ns <= ns) {
+        struct fork *f = &e->forks[p->fork0 + t->fbot++];
+        if (!f->nret && t->npstk) {
+            f->bot = t->pstk[0];
+            f->nbot++;
+        }
+    }
+}
+
 static void fork_event(struct sf_calls *e, struct thr *t, const struct sf_image *img, uint32_t kind,
                        uint32_t fid, uint64_t ts)
 {
     if (kind == SF_KIND_EXT)
         return;
+    fork_passed(e, t, to_ns(e, img, ts));
     if (kind == SF_KIND_ENTRY) {
         SF_GROW(t->pstk, t->npstk, t->cappstk);
         t->pstk[t->npstk++] = fid;
@@ -2413,8 +2434,9 @@ static int fork_pass(struct sf_calls *e)
         struct fork *f = &e->forks[i];
         struct thr *t;
         const struct ochain *ch = f->key ? fork_chain(e, f, &t) : NULL;
+        any |= f->key != 0; /* returned through nothing: fork_passed */
         if (!ch)
-            continue; /* it returned through nothing: no clue to its parent's stack */
+            continue;
         f->ret = sf_xrealloc(NULL, ch->n * sizeof *f->ret);
         memcpy(f->ret, t->ofid + ch->off, ch->n * sizeof *f->ret);
         f->nret = ch->n;
@@ -2444,10 +2466,30 @@ static int fork_pass(struct sf_calls *e)
         }
         sf_log_close(log);
         e->cur = NULL;
+        /* threads with no event after a fork: their last stack was theirs then */
+        for (size_t i = 0; i < e->nthrs; i++)
+            if (e->thrs[i]->proc && e->thrs[i]->proc->nforks)
+                fork_passed(e, e->thrs[i], UINT64_MAX);
     }
     for (uint32_t i = 0; i < e->nforks; i++) {
         struct fork *f = &e->forks[i];
         struct thr *t;
+        if (f->key && !f->nret && f->nbot == 1) {
+            /* The child returned through nothing (it forked in main and
+             * exits there): the frame the parent's one busy thread had
+             * outermost is an ancestor of the fork whatever the thread did
+             * between the fork and the child's start, unless it was entered
+             * in between (a thread's outermost frame is main or its start
+             * routine, entered long before). Several busy threads: no way
+             * to tell which forked, so nothing. */
+            f->stk = sf_xrealloc(NULL, sizeof *f->stk);
+            f->stk[0] = f->bot;
+            f->nstk = 1;
+            if (!fork_chain(e, f, &t)) {
+                SF_GROW(t->och, t->noch, t->capoch);
+                t->och[t->noch++] = (struct ochain){f->key, t->nofid, 0};
+            }
+        }
         struct ochain *ch = f->nstk > f->nret ? fork_chain(e, f, &t) : NULL;
         if (ch) { /* the whole stack, innermost first as oleave stores them */
             *ch = (struct ochain){f->key, t->nofid, f->nstk};
@@ -2468,7 +2510,7 @@ static int fork_pass(struct sf_calls *e)
         struct thr *t = e->thrs[i];
         free(t->pstk);
         t->pstk = NULL;
-        t->npstk = t->cappstk = t->fnext = 0;
+        t->npstk = t->cappstk = t->fnext = t->fbot = 0;
     }
     return 0;
 }
