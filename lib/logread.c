@@ -1685,11 +1685,11 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
  * reader's position and decodes the records of each packed EVENTS chunk
  * the reader will want into the next free slot of a ring, in file order;
  * check_packed takes the slot of the chunk it is asked to check instead of
- * decoding it, and gives it back at the next sf_log_next. The thread has
- * a mapping of its own, of the file as it was when it started (the
- * reader's may move when the file grows: map_fill), and stops at anything
- * it does not find sound (a bad header, the end of what it mapped): from
- * there the reader decodes for itself. It decides nothing: a chunk it
+ * decoding it, and gives it back at the next sf_log_next. The thread reads
+ * the file with pread (ahead_get), not through the reader's mapping (which
+ * may move when the file grows: map_fill), and stops at anything it does
+ * not find sound (a bad header, a short read): from there the reader
+ * decodes for itself. It decides nothing: a chunk it
  * decoded with damage is decoded again by check_packed, which says what is
  * wrong; a chunk the reader skips is dropped with its slot. So the reader's
  * results, messages and damage handling are the same with it or without.
@@ -1728,49 +1728,62 @@ struct ahead {
     int held;            /* the reader holds slot head (a chunk's dec points into it) */
     uint64_t scanned;    /* every chunk below this offset has been looked at */
     int done, stop;
-    uint64_t start;       /* where the thread began */
-    const uint8_t *map;   /* its mapping, of mapsize bytes */
-    size_t size, mapsize; /* the file's size as the thread last saw it, at most mapsize */
+    uint64_t start; /* where the thread began */
     int fd;
-    int mapslot;
+    uint8_t *win; /* its window of the file: [woff, woff + wlen) (ahead_get) */
+    size_t wcap, wlen;
+    uint64_t woff;
     sf_log_want_fn *want;
     void *want_ctx;
     struct sf_pack_state pack;
 };
 
-/* Whether [off, off + n) is in the file: as map_fill does, the thread reads
- * no further than MAP_WINDOW past where it last asked the file's size
- * (*limit), so a log cut since it began ends for it there too (the reader
- * then says where it is truncated), rather than in SIGBUS. */
-static int ahead_has(struct ahead *a, uint64_t *limit, uint64_t off, uint64_t n)
+/* [off, off + n) of the file in the thread's window (NULL: the file is
+ * shorter, or cannot be read): a header comes with the next AHEAD_PEEK
+ * bytes, a chunk to decode alone. pread, not a mapping: page faults on a
+ * second mapping of the log cost more system time than the copy of what
+ * the thread decodes, and a log cut under it is a short read here (the
+ * reader then says where it is truncated), not SIGBUS. */
+#define AHEAD_PEEK 4096
+static const uint8_t *ahead_get(struct ahead *a, uint64_t off, size_t n)
 {
-    if (off + n > *limit) {
-        struct stat st;
-        if (fstat(a->fd, &st) < 0)
-            return 0;
-        if ((uint64_t)st.st_size < a->size)
-            a->size = (size_t)st.st_size;
-        *limit = off + (n > MAP_WINDOW ? n : MAP_WINDOW);
+    if (off >= a->woff && off + n <= a->woff + a->wlen)
+        return a->win + (off - a->woff);
+    size_t want = n > AHEAD_PEEK ? n : AHEAD_PEEK;
+    if (want > a->wcap) {
+        a->wcap = want;
+        a->win = sf_xrealloc(a->win, want);
     }
-    return off + n <= a->size;
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = pread(a->fd, a->win + got, want - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    a->woff = off;
+    a->wlen = got;
+    return got >= n ? a->win : NULL;
 }
 
 static void *ahead_main(void *arg)
 {
     struct ahead *a = arg;
-    uint64_t off = a->start, dropped = 0, limit = 0;
+    uint64_t off = a->start;
     for (;;) {
         struct sf_chunk h;
-        if (!ahead_has(a, &limit, off, sizeof h))
+        const uint8_t *q = ahead_get(a, off, sizeof h);
+        if (!q)
             break;
-        memcpy(&h, a->map + off, sizeof h);
-        if (h.magic != SF_CHUNK_MAGIC || h.size % 8 || h.size > SF_CHUNK_MAX || h.size < sizeof h ||
-            !ahead_has(a, &limit, off, h.size))
-            break; /* damage (or the end of the file as mapped): the reader's business */
+        memcpy(&h, q, sizeof h);
+        if (h.magic != SF_CHUNK_MAGIC || h.size % 8 || h.size > SF_CHUNK_MAX || h.size < sizeof h)
+            break; /* damage (or the end of the file): the reader's business */
         if (h.type == SF_CHUNK_EVENTS && h.size >= sizeof(struct sf_events) &&
-            (h.flags & SF_EVENTS_PACKED)) {
+            (h.flags & SF_EVENTS_PACKED) && (q = ahead_get(a, off, sizeof(struct sf_events)))) {
             struct sf_events ev;
-            memcpy(&ev, a->map + off, sizeof ev);
+            memcpy(&ev, q, sizeof ev);
             size_t plen = h.size - sizeof ev;
             if (plen <= KEEP_MAX && ev.pad < 8 && ev.pad <= plen &&
                 a->want(a->want_ctx, h.pid, ev.tid)) {
@@ -1786,7 +1799,7 @@ static void *ahead_main(void *arg)
                     }
                 int stop = a->stop;
                 pthread_mutex_unlock(&a->mu);
-                if (stop)
+                if (stop || !(q = ahead_get(a, off, h.size)))
                     break;
                 /* the slot at tail is the thread's alone until tail moves */
                 struct aslot *s = &a->slot[a->tail % AHEAD_SLOTS];
@@ -1794,8 +1807,8 @@ static void *ahead_main(void *arg)
                 size_t at;
                 s->off = off;
                 s->need = need;
-                s->ok = decode_records(&a->pack, ev.tsc_hi, h.flags, a->map + off + sizeof ev,
-                                       plen - ev.pad, 1, &s->dec, &s->cap, &s->ndec, &at, &r) == 0;
+                s->ok = decode_records(&a->pack, ev.tsc_hi, h.flags, q + sizeof ev, plen - ev.pad,
+                                       1, &s->dec, &s->cap, &s->ndec, &at, &r) == 0;
                 pthread_mutex_lock(&a->mu);
                 a->tail++;
                 a->recs += need;
@@ -1805,7 +1818,8 @@ static void *ahead_main(void *arg)
                     pthread_cond_signal(&a->rcv);
                 }
                 pthread_mutex_unlock(&a->mu);
-                goto next;
+                off += h.size;
+                continue;
             }
         }
         /* not for the reader: tell one waiting for this offset */
@@ -1816,13 +1830,7 @@ static void *ahead_main(void *arg)
             pthread_cond_signal(&a->rcv);
         }
         pthread_mutex_unlock(&a->mu);
-    next:
         off += h.size;
-        if (off >= dropped + MAP_DROP + 4096) { /* its pages too stay a few MB */
-            uint64_t to = off & ~(uint64_t)4095;
-            madvise((void *)(a->map + dropped), to - dropped, MADV_DONTNEED);
-            dropped = to;
-        }
     }
     pthread_mutex_lock(&a->mu);
     a->done = 1;
@@ -1906,10 +1914,7 @@ static void ahead_stop(struct sf_log *log)
     pthread_join(a->th, NULL);
     for (int i = 0; i < AHEAD_SLOTS; i++)
         free(a->slot[i].dec);
-    munmap((void *)a->map, a->mapsize);
-    pthread_mutex_lock(&map_lock);
-    atomic_store(&mapslots[a->mapslot].lo, 0);
-    pthread_mutex_unlock(&map_lock);
+    free(a->win);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->rcv);
     pthread_cond_destroy(&a->dcv);
@@ -1919,46 +1924,17 @@ static void ahead_stop(struct sf_log *log)
 
 int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx)
 {
-    if (log->ahead || !log->map || log->fsize == UINT64_MAX || log->fsize <= cur_off(log))
-        return -1;
-    size_t size = (size_t)log->fsize;
-    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, log->fd, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    int slot = -1;
-    pthread_mutex_lock(&map_lock); /* a truncation under it: the SIGBUS handler's message */
-    for (int i = 0; i < MAP_SLOTS && slot < 0; i++)
-        if (!atomic_load(&mapslots[i].lo))
-            slot = i;
-    if (slot >= 0) {
-        struct mapslot *ms = &mapslots[slot];
-        memcpy(ms->msg, mapslots[log->mapslot].msg, sizeof ms->msg);
-        ms->msglen = mapslots[log->mapslot].msglen;
-        ms->len = size;
-        atomic_store(&ms->lo, (uintptr_t)m);
-    }
-    pthread_mutex_unlock(&map_lock);
-    if (slot < 0) {
-        munmap(m, size);
-        return -1;
-    }
-    madvise(m, size, MADV_SEQUENTIAL);
+    if (log->ahead || log->fsize == UINT64_MAX || log->fsize <= cur_off(log))
+        return -1; /* a pipe, or nothing left */
     struct ahead *a = sf_xcalloc(1, sizeof *a);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->rcv, NULL);
     pthread_cond_init(&a->dcv, NULL);
-    a->map = m;
-    a->size = a->mapsize = size;
     a->fd = log->fd;
-    a->mapslot = slot;
     a->start = a->scanned = cur_off(log);
     a->want = want;
     a->want_ctx = ctx;
     if (pthread_create(&a->th, NULL, ahead_main, a) != 0) {
-        munmap(m, size);
-        pthread_mutex_lock(&map_lock);
-        atomic_store(&mapslots[slot].lo, 0);
-        pthread_mutex_unlock(&map_lock);
         pthread_mutex_destroy(&a->mu);
         pthread_cond_destroy(&a->rcv);
         pthread_cond_destroy(&a->dcv);

@@ -251,8 +251,8 @@ void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
  * read only what does not change while the log is read (a selection), and
  * a chunk it wrongly says yes to costs only its decoding. What sf_log_next
  * returns is the same with or without it: a chunk not decoded ahead, or
- * decoded with damage, is checked by sf_log_next itself. Only for a mapped
- * regular file (not SFTRACE_NO_MMAP, not a pipe); 0 if started. */
+ * decoded with damage, is checked by sf_log_next itself. Only for a regular
+ * file (not a pipe); 0 if started. */
 typedef int sf_log_want_fn(void *ctx, uint32_t pid, uint32_t tid);
 int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx);
 
