@@ -659,6 +659,9 @@ struct sf_decoded {
     uint32_t kr;  /* kind | rel << 2, rel: the record's offset in the payload */
 };
 #define SF_DECODED_MAXREL (UINT32_MAX >> 2)
+/* Records of zeros the reader keeps after a chunk's decoded records, so
+ * that the engine can look that far ahead (to prefetch) unchecked. */
+#define SF_DECODED_PAD 16
 
 static inline uint32_t sf_dec_kind(const struct sf_decoded *d)
 {
@@ -679,6 +682,34 @@ static inline void sf_unpack_ext(const uint8_t *q, uint32_t enc, struct sf_unpac
     r->nwords = (uint32_t)q[2 + o] | ((uint32_t)q[3 + o] << 8);
     r->payload = q + 12 + o;
 }
+
+/* What sf_unpack_run needs of a tag, looked up in one load instead of
+ * computed from it (about 8 instructions a record): for an entry (.01) or
+ * a pair (011), bits 0-3 the record's length (sf_pack2_base1/base2 plus
+ * the tag's length bits; above 8 for a pair the fast path leaves to
+ * sf_unpack), 4-7 where the id field starts (6, a pair 8), 8 pair, 9 the
+ * id is a delta (class 1-3; class 0 is a cache slot), 16-21
+ * where the delta starts (id field start + width: sf_pack2_fw), 32-63 the
+ * id field's mask; for an end (..0), bits 0-3 its length. 111 tags: 0. */
+#define SF_P2_PAIR(t) (((t) >> 1) & 1)
+#define SF_P2_FC(t) (((t) >> (2 + 2 * SF_P2_PAIR(t))) & 3)
+#define SF_P2_FW(t) ((0x1f120804u >> (8 * SF_P2_FC(t))) & 0xff)
+#define SF_P2_HB(t) (6 + 2 * SF_P2_PAIR(t))
+#define SF_P2_NB(t)                                                                                \
+    ((((SF_P2_PAIR(t) ? 0x6544u : 0x5322u) >> (4 * SF_P2_FC(t))) & 15) +                           \
+     (((t) >> (4 + 2 * SF_P2_PAIR(t))) & 3))
+#define SF_P2_ENT(t)                                                                               \
+    (!((t)&1) ? (uint64_t)(2 + (((t) >> 2) & 3))                                                   \
+     : ((t)&7) == 7                                                                                \
+         ? 0                                                                                       \
+         : (uint64_t)SF_P2_NB(t) | (uint64_t)SF_P2_HB(t) << 4 | (uint64_t)SF_P2_PAIR(t) << 8 |     \
+               (uint64_t)(SF_P2_FC(t) != 0) << 9 | (uint64_t)(SF_P2_HB(t) + SF_P2_FW(t)) << 16 |   \
+               (uint64_t)((1u << SF_P2_FW(t)) - 1) << 32)
+#define SF_P2_E4(t) SF_P2_ENT(t), SF_P2_ENT((t) + 1), SF_P2_ENT((t) + 2), SF_P2_ENT((t) + 3)
+#define SF_P2_E16(t) SF_P2_E4(t), SF_P2_E4((t) + 4), SF_P2_E4((t) + 8), SF_P2_E4((t) + 12)
+#define SF_P2_E64(t) SF_P2_E16(t), SF_P2_E16((t) + 16), SF_P2_E16((t) + 32), SF_P2_E16((t) + 48)
+__attribute__((unused)) static const uint64_t sf_pack2_tag[256] = {
+    SF_P2_E64(0u), SF_P2_E64(64u), SF_P2_E64(128u), SF_P2_E64(192u)};
 
 /*
  * The fast path of encoding 2, for a whole run of records: decode records
@@ -727,8 +758,9 @@ sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint
         uint64_t w;
         memcpy(&w, q, 8);
         uint32_t tag = (uint32_t)w & 0xff, rel = (uint32_t)(q - start);
+        uint64_t td = sf_pack2_tag[tag];
+        uint32_t nb = (uint32_t)td & 15;
         if (!(tag & 1)) { /* the end of the function on top of the stack */
-            uint32_t nb = 2 + ((tag >> 2) & 3);
             if (__builtin_expect(!depth, 0))
                 break;
             t += (w & (UINT64_MAX >> (64 - 8 * nb))) >> 4;
@@ -742,18 +774,14 @@ sf_unpack_run(struct sf_pack_state *restrict s, const uint8_t *start, const uint
         if (__builtin_expect((tag & 7) == 7, 0))
             break;
         /* an entry (.01) or a pair (011): the same fields, the pair's two
-         * bits further on; lengths by class from shifted constants
-         * (sf_pack2_base1/base2, sf_pack2_fw) */
-        uint32_t pair = (tag >> 1) & 1, hb = 6 + 2 * pair;
-        uint32_t fc = (tag >> (2 + 2 * pair)) & 3;
-        uint32_t nb =
-            (((pair ? 0x6544u : 0x5322u) >> (4 * fc)) & 15) + ((tag >> (4 + 2 * pair)) & 3);
+         * bits further on; where they are from the tag's table entry */
+        uint32_t pair = (uint32_t)(td >> 8) & 1, hb = (uint32_t)(td >> 4) & 15;
+        uint32_t fc = (uint32_t)(td >> 9) & 1; /* 0: class 0, cached */
         if (__builtin_expect(nb > 8, 0))
             break;
         w &= UINT64_MAX >> (64 - 8 * nb);
-        uint32_t fw = (0x1f120804u >> (8 * fc)) & 0xff;
-        uint32_t fz = (uint32_t)(w >> hb) & ((1u << fw) - 1);
-        uint64_t rest = w >> (hb + fw);
+        uint32_t fz = (uint32_t)(w >> hb) & (uint32_t)(td >> 32);
+        uint64_t rest = w >> ((td >> 16) & 63);
         /* both ids (& 15: in bounds when fz is a delta), one kept */
         uint32_t fcv = cache[fz & 15], fd = prev + ((fz >> 1) ^ -(fz & 1));
         uint32_t fid = fc ? fd : fcv;

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "callgraph.h"
 #include "logread.h"
@@ -206,6 +209,44 @@ static void mark_taken(void *ctx, const GElf_Sym *sym, const char *name, int ran
         g->s[i].taken = 1;
 }
 
+/* Names of the library functions an executable's own definition replaces
+ * for every object (the allocator, C++'s operator new and delete): libc
+ * and libstdc++ call those by name, from code the log does not show. */
+static int interposer_name(const char *n)
+{
+    static const char *const names[] = {
+        "malloc",
+        "free",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "posix_memalign",
+        "aligned_alloc",
+        "malloc_usable_size",
+        "cfree",
+        "__libc_memalign",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(n, names[i]))
+            return 1;
+    return !strncmp(n, "_Znw", 4) || !strncmp(n, "_Zna", 4) || !strncmp(n, "_Zdl", 4) ||
+           !strncmp(n, "_Zda", 4);
+}
+
+/* An executable's exported function (.dynsym, -rdynamic: postgres and
+ * every program with plugins export all of theirs): its own code calls it
+ * directly (an executable's definitions are not interposed), so the scan's
+ * edges say who can; only the functions that replace a library's for
+ * everyone are reached from other objects' code, by name. */
+static void mark_exported(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    if (interposer_name(name))
+        mark_taken(ctx, sym, name, rank);
+}
+
 static int unwinding_name(const char *n)
 {
     /* every name below starts with l, s, _l, __l, __c or _U: most symbols
@@ -319,9 +360,95 @@ struct codework {
     struct edgev ev;
 };
 
+/* Add the edge from -> to; 0 when out of memory (ev->failed). */
+static int push_edge(struct edgev *ev, uint32_t from, uint32_t to)
+{
+    if (ev->n == ev->cap) {
+        size_t cap = ev->cap ? 2 * ev->cap : 4096;
+        struct edge *ne = realloc(ev->v, cap * sizeof *ev->v);
+        if (!ne) {
+            ev->failed = 1;
+            return 0;
+        }
+        ev->v = ne;
+        ev->cap = cap;
+    }
+    ev->v[ev->n++] = (struct edge){from, to};
+    return 1;
+}
+
 /* The call and jmp rel32 sites (edges) and the references (taken) in the
  * bytes [i0, i1) of a code section (every byte offset: see callgraph.h).
  * taken is stored with relaxed atomics: the two threads may mark one. */
+/* The window of 4 bytes at b[i] of code at address va, a possible rel32 or
+ * imm32 (scan_code; lo and hi: the first and last symbols' addresses). 0,
+ * or -1 when out of memory. */
+static inline __attribute__((always_inline)) int scan_window(const struct sf_callgraph *g,
+                                                             const uint8_t *b, uint64_t va,
+                                                             uint64_t lo, uint64_t hi, size_t i,
+                                                             int fixed, struct edgev *ev)
+{
+    uint32_t w = rd32(b + i);
+    uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
+    /* a PIE or shared object is loaded at a random base: an imm32 in
+     * its code is never a function's address (only relocations make
+     * one); there they are displacements and constants that stray into
+     * [lo, hi] and would make a function look called from anywhere */
+    if (fixed && abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32 */
+        long k = sym_at(g, abs);
+        if (k >= 0)
+            __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
+    }
+    if (rel < lo || rel > hi || !may_start(g, rel))
+        return 0;
+    uint8_t op = b[i - 1];
+    int branch = op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
+    /* rel == next address: the zero displacement of a padding nop
+     * (0f 1f 84 00 00 00 00 00) before a function, not a reference;
+     * but a tail jump to the function right after (e9 00 00 00 00:
+     * postgres's hash_search to hash_search_with_hash_value) is one */
+    if (!w && !branch)
+        return 0;
+    long k = sym_at(g, rel);
+    if (k < 0)
+        return 0;
+    if (!branch) {
+        __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED); /* lea / mov rip-relative */
+        return 0;
+    }
+    long from = sym_holding(g, va + i - 1);
+    if (from < 0)
+        return 0;
+    return push_edge(ev, (uint32_t)from, (uint32_t)k) ? 0 : -1;
+}
+
+/* A short jmp or jcc (eb / 7x rel8, its opcode at b[i - 1]) to a function
+ * start: a tail jump to a function placed within 127 bytes (postgres's
+ * fmgr_info to fmgr_info_cxt_security, `eb 0b`). 0, or -1 when out of
+ * memory. */
+static inline __attribute__((always_inline)) int scan_short(const struct sf_callgraph *g,
+                                                            const uint8_t *b, uint64_t va,
+                                                            uint64_t lo, uint64_t hi, size_t i,
+                                                            struct edgev *ev)
+{
+    uint64_t t = va + i + 1 + (uint64_t)(int64_t)(int8_t)b[i];
+    long k = t >= lo && t <= hi && may_start(g, t) ? sym_at(g, t) : -1;
+    long from = k >= 0 ? sym_holding(g, va + i - 1) : -1;
+    if (from >= 0 && from != k && !push_edge(ev, (uint32_t)from, (uint32_t)k))
+        return -1;
+    return 0;
+}
+
+#ifdef __SSE2__
+/* bit l of x at bit 4 * l: the windows of one of scan_code's four loads */
+static const uint16_t spread4[16] = {
+    0x0000, 0x0001, 0x0010, 0x0011, 0x0100, 0x0101, 0x0110, 0x0111,
+    0x1000, 0x1001, 0x1010, 0x1011, 0x1100, 0x1101, 0x1110, 0x1111,
+};
+#endif
+
+/* Every window of c's code at offsets [i0, i1) (the caller keeps 3 bytes
+ * after i1 and 1 before i0). */
 static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t i0, size_t i1,
                       int fixed, struct edgev *ev)
 {
@@ -335,48 +462,50 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
     while (k < 31 && ((uint64_t)1 << k) <= (top - bot > hi ? top - bot : hi))
         k++;
     uint32_t bias = k < 31 ? 1u << k : 0, lim = k < 31 ? 2u << k : 0;
-    for (size_t i = i0; i < i1; i++) {
+    size_t i = i0;
+#ifdef __SSE2__
+    /* The tests on 16 offsets at once (SSE2, which every x86-64 has): four
+     * loads of 16 bytes at i, i+1, i+2, i+3 hold the windows at i + 4l,
+     * i + 4l + 1, ...; (w + bias) < lim unsigned is a signed compare with
+     * the sign bits flipped; and the bytes before them, for a short jump's
+     * opcode. The offsets that pass are done in order, as the loop below
+     * does them: three in four are refused here. */
+    if (lim) {
+        const __m128i vb = _mm_set1_epi32((int)(bias ^ 0x80000000u));
+        const __m128i vl = _mm_set1_epi32((int)(lim ^ 0x80000000u));
+        const __m128i eb = _mm_set1_epi8((char)0xeb), f0 = _mm_set1_epi8((char)0xf0);
+        const __m128i jcc = _mm_set1_epi8(0x70);
+        for (; i + 16 <= i1 && !ev->failed; i += 16) {
+            unsigned m = 0;
+            for (int j = 0; j < 4; j++) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i + j));
+                x = _mm_add_epi32(x, vb); /* + bias, and the sign flipped */
+                unsigned lanes =
+                    (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(vl, x)));
+                m |= (unsigned)spread4[lanes] << j;
+            }
+            __m128i o = _mm_loadu_si128((const __m128i *)(const void *)(b + i - 1));
+            unsigned sj = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(o, eb), _mm_cmpeq_epi8(_mm_and_si128(o, f0), jcc)));
+            for (unsigned all = m | sj; all; all &= all - 1) {
+                unsigned j = (unsigned)__builtin_ctz(all);
+                if ((sj >> j & 1) && scan_short(g, b, va, lo, hi, i + j, ev) < 0)
+                    return;
+                if ((m >> j & 1) && scan_window(g, b, va, lo, hi, i + j, fixed, ev) < 0)
+                    return;
+            }
+        }
+    }
+#endif
+    for (; i < i1; i++) {
+        if ((b[i - 1] == 0xeb || (b[i - 1] & 0xf0) == 0x70) &&
+            scan_short(g, b, va, lo, hi, i, ev) < 0)
+            return;
         uint32_t w = rd32(b + i);
         if (lim && w + bias >= lim)
             continue;
-        uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
-        /* a PIE or shared object is loaded at a random base: an imm32 in
-         * its code is never a function's address (only relocations make
-         * one); there they are displacements and constants that stray into
-         * [lo, hi] and would make a function look called from anywhere */
-        if (fixed && abs >= lo && abs <= hi && may_start(g, abs)) { /* mov $imm32 */
-            long k = sym_at(g, abs);
-            if (k >= 0)
-                __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
-        }
-        /* rel == next address: the zero displacement of a padding nop
-         * (0f 1f 84 00 00 00 00 00) before a function, not a reference */
-        if (rel < lo || rel > hi || !w || !may_start(g, rel))
-            continue;
-        long k = sym_at(g, rel);
-        if (k < 0)
-            continue;
-        uint8_t op = b[i - 1];
-        int branch =
-            op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
-        if (!branch) {
-            __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED); /* lea / mov rip-relative */
-            continue;
-        }
-        long from = sym_holding(g, va + i - 1);
-        if (from < 0)
-            continue;
-        if (ev->n == ev->cap) {
-            size_t cap = ev->cap ? 2 * ev->cap : 4096;
-            struct edge *ne = realloc(ev->v, cap * sizeof *ev->v);
-            if (!ne) {
-                ev->failed = 1;
-                return;
-            }
-            ev->v = ne;
-            ev->cap = cap;
-        }
-        ev->v[ev->n++] = (struct edge){(uint32_t)from, (uint32_t)k};
+        if (scan_window(g, b, va, lo, hi, i, fixed, ev) < 0)
+            return;
     }
 }
 
@@ -430,7 +559,10 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
             }
             continue;
         }
-        if (sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC))
+        /* a symbol table's values are not pointers (.dynsym holds every
+         * exported function's address: mark_taken / mark_exported decide) */
+        if (sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC) || sh.sh_type == SHT_DYNSYM ||
+            sh.sh_type == SHT_SYMTAB)
             continue;
         Elf_Data *d = elf_getdata(scn, NULL);
         if (!d || !d->d_buf || d->d_size < 8)
@@ -493,6 +625,32 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
 }
 
 static void graph_free(struct sf_callgraph *g);
+
+/* An executable: ET_EXEC, or ET_DYN with DF_1_PIE (a PIE; a shared object
+ * has no such flag). Its definitions cannot be interposed. */
+static int is_executable(Elf *elf)
+{
+    GElf_Ehdr eh;
+    if (!gelf_getehdr(elf, &eh))
+        return 0;
+    if (eh.e_type == ET_EXEC)
+        return 1;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Dyn dyn;
+            if (!gelf_getdyn(d, (int)i, &dyn))
+                break;
+            if (dyn.d_tag == DT_FLAGS_1 && (dyn.d_un.d_val & DF_1_PIE))
+                return 1;
+        }
+    }
+    return 0;
+}
 
 static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint32_t build_id_len,
                                  const uint64_t *func_addr, uint32_t nfuncs)
@@ -558,7 +716,9 @@ static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint
             g->s[k].xidx = (int32_t)i;
         }
     }
-    sf_elf_func_syms(elf, 1, mark_taken, g); /* exported: reached through the PLT too */
+    /* exported: reached through the PLT too (a shared object's own calls
+     * to them as well); an executable's are not (mark_exported) */
+    sf_elf_func_syms(elf, 1, is_executable(elf) ? mark_exported : mark_taken, g);
     if (scan(g, elf, &edges, &nedges) < 0)
         goto fail;
     qsort(edges, nedges, sizeof *edges, cmp_edge);

@@ -168,6 +168,7 @@ struct thr {
     uint32_t *ostk, nostk, capostk; /* the scan's stack (fids) */
     uint32_t *pstk, npstk, cappstk; /* a forking process's thread: its stack (fids) */
     uint32_t fnext;                 /* ... and the next of its process's forks */
+    uint32_t fbot;                  /* ... and the next whose PROCESS time it has not passed */
     uint64_t odone;                 /* main pass: the key whose calls were pushed */
     /* sf_calls_set_outermost: this incarnation's id (struct outer's owner),
      * and its active calls of functions another thread counts */
@@ -200,6 +201,9 @@ struct fork {
     uint64_t key;        /* okey of the child's image at its start (0: not met) */
     uint32_t *ret, nret; /* the frames the child returned through, innermost first */
     uint32_t *stk, nstk; /* the parent's stack at the fork, outermost first */
+    /* a child that returned through nothing: the outermost frames of the
+     * parent's threads open at its PROCESS time (nbot threads had one) */
+    uint32_t bot, nbot;
 };
 
 struct sf_calls {
@@ -259,9 +263,9 @@ struct sf_calls {
     struct sf_map firstseen; /* survey: image id << 32 | tid seen */
 
     /* the reader's clock fit, copied once it is final */
+    int noahead; /* SFTRACE_NO_AHEAD: no decoding thread (logread.h) */
     int fastclock;
-    double ca, cb;
-    uint64_t cx0, cy0;
+    struct sf_clockline cline; /* the fit's line (logread.h), once it is final */
 
     struct sf_call call;   /* the call the last pop delivered */
     struct sf_crec *batch; /* ops.calls: begins and ends not handed over yet ... */
@@ -277,27 +281,22 @@ static void clock_from(struct sf_calls *e, struct sf_log *log)
     struct sf_clockinfo ci;
     sf_log_clockinfo(log, &ci);
     e->fastclock = 1;
-    e->ca = ci.a;
-    e->cb = ci.b;
-    e->cx0 = ci.x0;
-    e->cy0 = ci.y0;
+    e->cline = ci.line;
 }
 
 /* The fit's line for one image's timestamps, in locals of a loop (the
  * engine's fields would be loaded again after every store of an integer). */
 struct fclock {
     int mono, fast;
-    double a, b;
-    uint64_t x0, y0;
+    struct sf_clockline line;
 };
 
 static inline struct fclock fclock_of(const struct sf_calls *e, const struct sf_image *img)
 {
-    return (struct fclock){img->clock == SF_CLOCK_MONO, e->fastclock, e->ca, e->cb, e->cx0, e->cy0};
+    return (struct fclock){img->clock == SF_CLOCK_MONO, e->fastclock, e->cline};
 }
 
-/* sf_log_ns without the call and libm's llround: the same line
- * (logread.h: mono = y0 + a + b * (tsc - x0)), computed the same way. */
+/* sf_log_ns without the call: the same fixed-point line (logread.h). */
 static inline uint64_t fclock_ns(const struct fclock *k, struct sf_calls *e,
                                  const struct sf_image *img, uint64_t ts)
 {
@@ -305,8 +304,7 @@ static inline uint64_t fclock_ns(const struct fclock *k, struct sf_calls *e,
     if (k->mono) {
         ns = (int64_t)ts;
     } else if (__builtin_expect(k->fast, 1)) {
-        double d = k->a + k->b * (double)(int64_t)(ts - k->x0);
-        ns = (int64_t)(k->y0 + (uint64_t)(int64_t)(d >= 0 ? d + 0.5 : d - 0.5));
+        ns = sf_clock_ns(&k->line, ts);
     } else {
         ns = sf_log_ns(e->cur, img, ts);
     }
@@ -369,6 +367,17 @@ static struct imgst *img_state(struct sf_calls *e, const struct sf_image *img)
         e->nimgs = n;
     }
     return &e->imgs[img->id];
+}
+
+/* Make is->fid2g hold fid: its size stays a power of 2 (at least 256). */
+static void grow_fid2g(struct imgst *is, uint32_t fid)
+{
+    uint32_t n = is->cap ? is->cap : 256;
+    while (n <= fid)
+        n *= 2;
+    is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
+    memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
+    is->cap = n;
 }
 
 /* Global function of fid in img (slow path: symbolize, cache). */
@@ -434,14 +443,8 @@ static uint32_t resolve(struct sf_calls *e, struct imgst *is, const struct sf_im
         g = (uint32_t)(*slot - 1);
     }
     if (fid < FID_CACHE_MAX) {
-        if (fid >= is->cap) {
-            uint32_t n = is->cap ? is->cap : 256;
-            while (n <= fid)
-                n *= 2;
-            is->fid2g = sf_xrealloc(is->fid2g, (size_t)n * sizeof *is->fid2g);
-            memset(is->fid2g + is->cap, 0xff, (size_t)(n - is->cap) * sizeof *is->fid2g);
-            is->cap = n;
-        }
+        if (fid >= is->cap)
+            grow_fid2g(is, fid);
         is->fid2g[fid] = g;
     }
     return g;
@@ -1247,26 +1250,35 @@ static inline void one_event(struct sf_calls *e, struct thr *t, struct imgst *is
 /*
  * The records of a chunk in the common case of a consumer taking batches
  * (convert) with no selection, window or event callback: an entry under
- * the depth limit (that the unwinding rule leaves alone) and an exit or tail call of the top frame
- * are done here with the hot state in locals (the general code reloads it
- * from memory after every store); anything else goes through one_event()
- * with the state written back. The same rules as push(), decide() and pop().
+ * the depth limit (that the unwinding rule leaves alone) and an exit or
+ * tail call of the top frame are done here with the hot state in locals
+ * (the general code reloads it from memory after every store); anything
+ * else goes through one_event() with the state written back. The same
+ * rules as push(), decide() and pop().
+ *
+ * The decoded records are taken in runs of at most as many records as the
+ * batch has room for (a record adds at most one batch record), so that
+ * nothing in a run checks the batch; an EXT record, a record beyond the
+ * run, or anything unusual goes to the general code. fast_loop is inlined
+ * with constant flags (fast_events below) for the configurations the
+ * commands use, so that a run of report does not test what only convert
+ * does and the reverse: about a tenth of the engine's instructions.
  */
-static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
-                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
-                        uint64_t *nevp)
+static inline __attribute__((always_inline)) void
+fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_image *img,
+          struct sf_evdec *d, uint64_t *lastp, uint64_t *nevp, const int outer, const int ends_only,
+          const int unwind, const int tsc)
 {
     struct sf_event ev;
     uint64_t last = *lastp, nev = 0, backwards = 0, calls = 0;
     struct sf_crec *b = e->batch;
     size_t nb = e->nb;
     uint64_t id = e->next_id;
-    uint32_t maxd = e->maxd;
-    int outer = e->outer_on, ends_only = e->ends_only, unwind = e->unwind_on;
     /* the thread's stack in locals: stores to the frames and the batch may
      * alias its fields, so the compiler would reload them after each */
     struct sf_cframe *stack = t->pub.stack;
-    uint32_t depth = t->pub.depth, cap = t->cap;
+    uint32_t depth = t->pub.depth;
+    uint32_t lim = t->cap < e->maxd ? t->cap : e->maxd; /* below both: a push needs no check */
     int lastev = t->lastev;
     uint32_t tail_g = t->tail_g;
     /* function records of a packed chunk are read straight from the
@@ -1275,52 +1287,54 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     const struct sf_decoded *r = d->dec, *rend = d->dend;
     uint32_t last_fid = d->last_fid;
     const struct fclock clk = fclock_of(e, img);
+    const struct sf_clockline line = clk.line;
+#define FAST_NS(ts) (tsc ? (uint64_t)sf_clock_ns_std(&line, (ts)) : fclock_ns(&clk, e, img, (ts)))
     for (;;) {
-        uint64_t ts;
+        uint64_t ts, ns;
         uint32_t kind, fid;
         int full = 0;
-        if (__builtin_expect(r && r < rend && sf_dec_kind(r) != SF_KIND_EXT, 1)) {
+        const struct sf_decoded *stop = r;
+        if (__builtin_expect(r < rend, 1))
+            stop = (size_t)(rend - r) < BATCH - nb ? rend : r + (BATCH - nb);
+        while (__builtin_expect(r < stop, 1)) {
             /* the function table's entry of a record further on: spread
-             * over thousands of functions, it is often not in cache */
-            if (r + 16 < rend && r[16].fid < is->cap)
-                __builtin_prefetch(&is->fid2g[r[16].fid]);
+             * over thousands of functions, it is often not in cache (the
+             * reader pads the records: logread.c SF_DECODED_PAD; the mask
+             * keeps the address in the table, which grows by doubling) */
+            __builtin_prefetch(&is->fid2g[r[16].fid & (is->cap - 1)]);
             ts = r->t;
             kind = sf_dec_kind(r);
-            fid = last_fid = r->fid;
-            r++;
-        } else {
-            d->dec = r;
-            d->last_fid = last_fid;
-            if (!sf_evdec_next(d, &ev))
-                break;
-            r = d->dec;
-            last_fid = d->last_fid;
-            ts = ev.ts;
-            kind = ev.kind;
-            fid = ev.fid;
-            full = 1;
-        }
-        uint64_t ns = fclock_ns(&clk, e, img, ts);
-        if (__builtin_expect(ns < last, 0)) {
-            backwards++;
-            ns = last;
-        }
-        last = ns;
-        if (kind == SF_KIND_ENTRY) {
-            nev++;
-            uint32_t g;
-            /* the unwinding rule's common case inline: an entry it leaves
-             * alone (unwind_quiet); the general code asks it otherwise */
-            if (__builtin_expect(depth < cap && depth < maxd && nb < BATCH, 1) &&
-                (g = func_of(e, is, img, fid),
-                 !unwind || depth < 2 || e->anyq[g] || unwind_quiet(e, stack[depth - 1].func, g))) {
+            fid = r->fid;
+            if (kind == SF_KIND_ENTRY) {
+                ns = FAST_NS(ts);
+                if (tsc && (int64_t)ns < 0)
+                    ns = 0;
+                if (__builtin_expect(ns < last, 0)) {
+                    backwards++;
+                    ns = last;
+                }
+                uint32_t g;
+                /* the unwinding rule's common case inline: an entry it
+                 * leaves alone (unwind_quiet); the general code asks it
+                 * otherwise */
+                if (!(__builtin_expect(depth < lim, 1) &&
+                      (g = func_of(e, is, img, fid),
+                       !unwind || depth < 2 || e->anyq[g] ||
+                           unwind_quiet(e, stack[depth - 1].func, g))))
+                    goto general;
+                last_fid = fid;
+                last = ns;
+                r++;
+                nev++;
                 /* a leaf: the next record is its own exit or tail (a pair
                  * of encoding 2, half the calls of a big program): begun
                  * and ended here, as push() then pop() would, with no frame */
                 uint32_t k2;
-                if (!full && r < rend && r->fid == fid && nb + 1 < BATCH &&
+                if (r < stop && r->fid == fid &&
                     ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
-                    uint64_t ns2 = fclock_ns(&clk, e, img, r->t);
+                    uint64_t ns2 = FAST_NS(r->t);
+                    if (tsc && (int64_t)ns2 < 0)
+                        ns2 = 0;
                     if (__builtin_expect(ns2 < ns, 0)) {
                         backwards++;
                         ns2 = ns;
@@ -1379,29 +1393,67 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                 }
                 continue;
             }
-        } else if (kind != SF_KIND_EXT) {
-            nev++;
+            if (kind == SF_KIND_EXT)
+                break;
             struct sf_cframe *f = &stack[depth - 1];
-            if (__builtin_expect(depth && f->fid == fid && f->kept && !f->flags && nb < BATCH, 1)) {
-                uint64_t dur = ns - f->start_ns;
-                b[nb].ns = ns;
-                b[nb].func = f->func;
-                b[nb].kind = SF_CREC_END;
-                b[nb].flags = (uint16_t)((kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
-                                         (outer ? outer_end(e, t, f->func) : 0));
-                b[nb].hidden = f->hidden;
-                b[nb].start_ns = f->start_ns;
-                b[nb].self_ns = dur - f->child_ns;
-                nb++;
-                if (depth > 1 && f[-1].kept)
-                    f[-1].child_ns += dur;
-                tail_g = kind == SF_KIND_TAIL ? f->func : NONE;
-                depth--;
-                lastev = 2;
-                continue;
+            if (!__builtin_expect(depth && f->fid == fid && f->kept && !f->flags, 1))
+                break;
+            ns = FAST_NS(ts);
+            if (tsc && (int64_t)ns < 0)
+                ns = 0;
+            if (__builtin_expect(ns < last, 0)) {
+                backwards++;
+                ns = last;
             }
+            last = ns;
+            last_fid = fid;
+            r++;
+            nev++;
+            uint64_t dur = ns - f->start_ns;
+            b[nb].ns = ns;
+            b[nb].func = f->func;
+            b[nb].kind = SF_CREC_END;
+            b[nb].flags = (uint16_t)((kind == SF_KIND_TAIL ? SF_CALL_TAIL : 0) |
+                                     (outer ? outer_end(e, t, f->func) : 0));
+            b[nb].hidden = f->hidden;
+            b[nb].start_ns = f->start_ns;
+            b[nb].self_ns = dur - f->child_ns;
+            nb++;
+            if (depth > 1 && f[-1].kept)
+                f[-1].child_ns += dur;
+            tail_g = kind == SF_KIND_TAIL ? f->func : NONE;
+            depth--;
+            lastev = 2;
         }
-        /* anything else: the general code, with the state in memory */
+        /* the record at r (if any) through the general code */
+        if (r < rend && sf_dec_kind(r) != SF_KIND_EXT) {
+            ts = r->t;
+            kind = sf_dec_kind(r);
+            fid = r->fid;
+            ns = fclock_ns(&clk, e, img, ts);
+            if (__builtin_expect(ns < last, 0)) {
+                backwards++;
+                ns = last;
+            }
+        general: /* an entry the loop above did not take: ns is its time */
+            last = ns;
+            last_fid = fid;
+            r++;
+        } else {
+            d->dec = r;
+            d->last_fid = last_fid;
+            if (!sf_evdec_next(d, &ev))
+                break;
+            r = d->dec;
+            last_fid = d->last_fid;
+            ns = fclock_ns(&clk, e, img, ev.ts);
+            if (__builtin_expect(ns < last, 0)) {
+                backwards++;
+                ns = last;
+            }
+            last = ns;
+            full = 1;
+        }
         if (!full) {
             memset(&ev, 0, sizeof ev);
             ev.ts = ts;
@@ -1409,6 +1461,9 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
             ev.fid = fid;
             ev.offset = d->base + sf_dec_rel(&r[-1]);
         }
+        if (ev.kind != SF_KIND_EXT)
+            nev++;
+        /* anything else: the general code, with the state in memory */
         d->dec = r;
         d->last_fid = last_fid;
         e->nb = nb;
@@ -1425,10 +1480,11 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
         id = e->next_id;
         stack = t->pub.stack;
         depth = t->pub.depth;
-        cap = t->cap;
+        lim = t->cap < e->maxd ? t->cap : e->maxd;
         lastev = t->lastev;
         tail_g = t->tail_g;
     }
+#undef FAST_NS
     d->dec = r;
     d->last_fid = last_fid;
     t->pub.depth = depth;
@@ -1441,6 +1497,57 @@ static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
     e->st.backwards += backwards;
     *nevp += nev;
     *lastp = last;
+}
+
+/* fast_loop for the configurations the commands run: report (outermost
+ * flags, ends only) and the others (begins and ends), each with the
+ * unwinding rule on (C++, Rust) or off (C), with TSC timestamps and the
+ * fit's final line; anything else with the flags tested as it goes. */
+static __attribute__((noinline)) void fast_report(struct sf_calls *e, struct thr *t,
+                                                  struct imgst *is, const struct sf_image *img,
+                                                  struct sf_evdec *d, uint64_t *lastp,
+                                                  uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 0, 1);
+}
+static __attribute__((noinline)) void fast_report_uw(struct sf_calls *e, struct thr *t,
+                                                     struct imgst *is, const struct sf_image *img,
+                                                     struct sf_evdec *d, uint64_t *lastp,
+                                                     uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 1, 1);
+}
+static __attribute__((noinline)) void fast_all(struct sf_calls *e, struct thr *t, struct imgst *is,
+                                               const struct sf_image *img, struct sf_evdec *d,
+                                               uint64_t *lastp, uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 0, 1);
+}
+static __attribute__((noinline)) void fast_all_uw(struct sf_calls *e, struct thr *t,
+                                                  struct imgst *is, const struct sf_image *img,
+                                                  struct sf_evdec *d, uint64_t *lastp,
+                                                  uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 1, 1);
+}
+static __attribute__((noinline)) void fast_any(struct sf_calls *e, struct thr *t, struct imgst *is,
+                                               const struct sf_image *img, struct sf_evdec *d,
+                                               uint64_t *lastp, uint64_t *nevp)
+{
+    fast_loop(e, t, is, img, d, lastp, nevp, e->outer_on, e->ends_only, e->unwind_on, 0);
+}
+
+static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
+                        const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
+                        uint64_t *nevp)
+{
+    if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cline.shift != SF_CLOCK_SHIFT ||
+        e->outer_on != e->ends_only)
+        fast_any(e, t, is, img, d, lastp, nevp);
+    else if (e->outer_on)
+        (e->unwind_on ? fast_report_uw : fast_report)(e, t, is, img, d, lastp, nevp);
+    else
+        (e->unwind_on ? fast_all_uw : fast_all)(e, t, is, img, d, lastp, nevp);
 }
 
 /* ---- the replay: the stack at the window start ------------------------------ */
@@ -1470,7 +1577,7 @@ static uint64_t w0_ts(struct sf_calls *e, struct imgst *is, const struct sf_imag
 {
     if (!is->w0known) {
         uint64_t lo = 0, hi = (uint64_t)1 << 63; /* to_ns(hi) >= w0 is assumed */
-        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cb <= 0) {
+        if (img->clock == SF_CLOCK_MONO || !e->fastclock || e->cline.m <= 0) {
             lo = hi = img->clock == SF_CLOCK_MONO ? e->w0 : 0; /* 0: to_ns always */
         } else {
             while (lo < hi) {
@@ -1611,6 +1718,8 @@ static void on_events(struct sf_calls *e, const struct sf_chunkv *c)
     }
     t->pub.img = img;
     struct imgst *is = img_state(e, img);
+    if (!is->cap) /* fast_loop's prefetch needs a table (its size a power of 2) */
+        grow_fid2g(is, 0);
     int lost = (c->h->flags & 1u) != 0; /* SF_EVENTS_LOST */
     int window = e->window, ages = e->sel && e->sel->min_duration_ns;
     struct sf_evdec d;
@@ -1999,6 +2108,15 @@ static int tick(struct sf_calls *e)
 
 /* One pass over log with the current mode (prepass or main); prescanned:
  * the clock fit is final (else it grows as the log is read: sf_log_ns). */
+/* sf_log_set_ahead's question, from its thread: only the selection,
+ * which does not change during a pass (a thread-name selection is known
+ * only as the names come: then yes, and on_events drops what it is not). */
+static int want_chunk(void *ctx, uint32_t pid, uint32_t tid)
+{
+    const struct sf_select *s = ctx;
+    return sf_select_pid(s, pid) && sf_select_tid(s, tid);
+}
+
 static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
 {
     e->cur = log;
@@ -2010,6 +2128,11 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         sf_log_set_skip(log, replay_skip, e);
     else if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
+    /* the main pass decodes ahead (logread.h), unless a time window is to
+     * skip most chunks undecoded (skip_chunk: the thread would decode
+     * them all) */
+    if (!e->prepass && !e->window && prescanned && !e->noahead)
+        sf_log_set_ahead(log, want_chunk, (void *)e->sel);
     struct sf_chunkv ch;
     int r;
     uint64_t nchunks = 0;
@@ -2206,7 +2329,8 @@ static int fork_list(struct sf_calls *e)
             c.img->ppid != c.img->pid) {
             SF_GROW(e->forks, e->nforks, cap);
             e->forks[e->nforks++] = (struct fork){
-                c.img->pid, c.img->ppid, to_ns(e, c.img, c.u.process->tsc), 0, NULL, 0, NULL, 0};
+                c.img->pid, c.img->ppid, to_ns(e, c.img, c.u.process->tsc), 0, NULL, 0, NULL, 0, 0,
+                0};
         }
     sf_log_close(log);
     e->cur = NULL;
@@ -2256,11 +2380,27 @@ static void fork_match(struct sf_calls *e, struct thr *t, uint64_t ns)
     }
 }
 
+/* t's stack is what it was at the PROCESS time of each fork before ns that
+ * it has not passed yet: a child that returned through nothing takes the
+ * outermost frame from it (fork_pass), when one thread alone had one. */
+static void fork_passed(struct sf_calls *e, struct thr *t, uint64_t ns)
+{
+    const struct proc *p = t->proc;
+    while (t->fbot < p->nforks && e->forks[p->fork0 + t->fbot].ns <= ns) {
+        struct fork *f = &e->forks[p->fork0 + t->fbot++];
+        if (!f->nret && t->npstk) {
+            f->bot = t->pstk[0];
+            f->nbot++;
+        }
+    }
+}
+
 static void fork_event(struct sf_calls *e, struct thr *t, const struct sf_image *img, uint32_t kind,
                        uint32_t fid, uint64_t ts)
 {
     if (kind == SF_KIND_EXT)
         return;
+    fork_passed(e, t, to_ns(e, img, ts));
     if (kind == SF_KIND_ENTRY) {
         SF_GROW(t->pstk, t->npstk, t->cappstk);
         t->pstk[t->npstk++] = fid;
@@ -2294,8 +2434,9 @@ static int fork_pass(struct sf_calls *e)
         struct fork *f = &e->forks[i];
         struct thr *t;
         const struct ochain *ch = f->key ? fork_chain(e, f, &t) : NULL;
+        any |= f->key != 0; /* returned through nothing: fork_passed */
         if (!ch)
-            continue; /* it returned through nothing: no clue to its parent's stack */
+            continue;
         f->ret = sf_xrealloc(NULL, ch->n * sizeof *f->ret);
         memcpy(f->ret, t->ofid + ch->off, ch->n * sizeof *f->ret);
         f->nret = ch->n;
@@ -2325,10 +2466,30 @@ static int fork_pass(struct sf_calls *e)
         }
         sf_log_close(log);
         e->cur = NULL;
+        /* threads with no event after a fork: their last stack was theirs then */
+        for (size_t i = 0; i < e->nthrs; i++)
+            if (e->thrs[i]->proc && e->thrs[i]->proc->nforks)
+                fork_passed(e, e->thrs[i], UINT64_MAX);
     }
     for (uint32_t i = 0; i < e->nforks; i++) {
         struct fork *f = &e->forks[i];
         struct thr *t;
+        if (f->key && !f->nret && f->nbot == 1) {
+            /* The child returned through nothing (it forked in main and
+             * exits there): the frame the parent's one busy thread had
+             * outermost is an ancestor of the fork whatever the thread did
+             * between the fork and the child's start, unless it was entered
+             * in between (a thread's outermost frame is main or its start
+             * routine, entered long before). Several busy threads: no way
+             * to tell which forked, so nothing. */
+            f->stk = sf_xrealloc(NULL, sizeof *f->stk);
+            f->stk[0] = f->bot;
+            f->nstk = 1;
+            if (!fork_chain(e, f, &t)) {
+                SF_GROW(t->och, t->noch, t->capoch);
+                t->och[t->noch++] = (struct ochain){f->key, t->nofid, 0};
+            }
+        }
         struct ochain *ch = f->nstk > f->nret ? fork_chain(e, f, &t) : NULL;
         if (ch) { /* the whole stack, innermost first as oleave stores them */
             *ch = (struct ochain){f->key, t->nofid, f->nstk};
@@ -2349,7 +2510,7 @@ static int fork_pass(struct sf_calls *e)
         struct thr *t = e->thrs[i];
         free(t->pstk);
         t->pstk = NULL;
-        t->npstk = t->cappstk = t->fnext = 0;
+        t->npstk = t->cappstk = t->fnext = t->fbot = 0;
     }
     return 0;
 }
@@ -2510,6 +2671,7 @@ struct sf_calls *sf_calls_new(struct sf_log *log, struct sf_syms *syms, const st
     e->filters = sf_select_has_call_filter(sel);
     const char *ns = getenv("SFTRACE_NO_SKIP");
     e->noskip = ns && *ns && strcmp(ns, "0");
+    e->noahead = getenv("SFTRACE_NO_AHEAD") != NULL; /* for measuring it */
     const char *nu = getenv("SFTRACE_NO_UNWIND_RULE");
     e->nounwind = nu && *nu && strcmp(nu, "0");
     return e;

@@ -63,6 +63,7 @@ struct clockfit {
     int dirty;
     double a, b;
     int from_hz;
+    struct sf_clockline line; /* a and b in fixed point (logread.h) */
 };
 
 struct sf_log {
@@ -119,7 +120,11 @@ struct sf_log {
     struct sf_pack_state pack; /* for checking packed chunks */
     struct sf_decoded *dec;    /* the last packed chunk, decoded */
     size_t deccap;
+    struct ahead *ahead; /* sf_log_set_ahead */
 };
+
+static int take_ahead(struct sf_log *log, struct sf_chunkv *c);
+static void ahead_stop(struct sf_log *log);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -672,6 +677,7 @@ void sf_log_close(struct sf_log *log)
 {
     if (!log)
         return;
+    ahead_stop(log);
     free(log->dec);
     if (log->fd >= 0)
         close(log->fd);
@@ -785,14 +791,43 @@ static void fit_hz(struct clockfit *f, uint64_t hz)
     }
 }
 
+/* f's a and b as its fixed-point line (logread.h: struct sf_clockline),
+ * with no libm (the tools that link logread.c alone do not take it). */
+static void set_line(struct clockfit *f)
+{
+    struct sf_clockline *l = &f->line;
+    l->x0 = f->x0;
+    l->y0 = f->y0;
+    long double b = f->b > 0 ? f->b : 0, a = f->a, p = 1;
+    unsigned s = 0;
+    while (s < SF_CLOCK_SHIFT && b * p * 2 < 0x1p62L)
+        s++, p *= 2;
+    long double m = b * p;
+    l->m = m >= 0x1p62L ? (int64_t)1 << 62 : (int64_t)(m + 0.5L);
+    l->shift = s;
+    /* |a| is small for any real fit (the line goes through the mean
+     * point); a garbage one is clamped to keep the sum in range */
+    if (!(a > -0x1p62L))
+        a = -0x1p62L;
+    if (!(a < 0x1p62L))
+        a = 0x1p62L;
+    long double c = (a + 0.5L) * p;
+    __int128 ci = (__int128)c; /* toward 0: floor for negative c below */
+    if ((long double)ci > c)
+        ci--;
+    l->c = ci;
+}
+
 static void fit_compute(struct clockfit *f)
 {
     f->dirty = 0;
     f->from_hz = 1;
     f->b = f->hz ? 1e9 / (double)f->hz : 1.0;
     f->a = 0;
-    if (!f->n)
+    if (!f->n) {
+        set_line(f);
         return;
+    }
     long double n = (long double)f->n;
     long double mx = f->sx / n, my = f->sy / n;
     if (f->n >= 2 && (f->ymax - f->ymin >= 1000000 || !f->hz)) {
@@ -808,6 +843,7 @@ static void fit_compute(struct clockfit *f)
     }
     /* The line goes through the mean point. */
     f->a = (double)(my - (long double)f->b * mx);
+    set_line(f);
 }
 
 int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts)
@@ -817,11 +853,7 @@ int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts)
     struct clockfit *f = &log->fit;
     if (f->dirty)
         fit_compute(f);
-    double d = f->a + f->b * (double)(int64_t)(ts - f->x0);
-    if (!(d > -9e18 && d < 9e18)) /* garbage timestamps: keep the cast defined */
-        d = d > 0 ? 9e18 : -9e18;
-    int64_t r = (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
-    return (int64_t)(f->y0 + (uint64_t)r); /* wraps, never overflows */
+    return sf_clock_ns(&f->line, ts);
 }
 
 void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci)
@@ -835,6 +867,7 @@ void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci)
     ci->a = f->a;
     ci->b = f->b;
     ci->from_hz = f->from_hz;
+    ci->line = f->line;
 }
 
 /* ---- chunk checks ------------------------------------------------------- */
@@ -956,32 +989,43 @@ struct sf_obj *sf_image_obj(const struct sf_image *img, uint32_t fid, uint32_t *
     return o;
 }
 
-static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t arg, uint32_t nw)
+/* 0 if an EXT record with these fields keeps the format's rules, else
+ * which one it breaks (check_ext says it in words). */
+static int ext_fault(uint32_t sub, uint32_t arg, uint32_t nw)
 {
     switch (sub) {
     case SF_EXT_ALLOC:
-        if (nw < 3)
-            return bad(log, off, "ALLOC record with %u payload words, needs 3 (nwords)", nw);
-        break;
+        return nw < 3 ? 1 : 0;
     case SF_EXT_ARGS:
-        if (arg > 6)
-            return bad(log, off, "ARGS record with %u arguments, at most 6 (arg)", arg);
-        if (nw < arg)
-            return bad(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
-                       arg);
-        break;
+        return arg > 6 ? 2 : nw < arg ? 3 : 0;
     case SF_EXT_KEY:
         if (arg > SF_KEY_RET)
-            return bad(log, off, "KEY record of register %u, at most %u (arg)", arg, SF_KEY_RET);
+            return 4;
         /* fall through */
     case SF_EXT_RET:
     case SF_EXT_LOST:
-        if (nw < 1)
-            return bad(log, off, "%s record without payload (nwords)",
-                       sub == SF_EXT_RET   ? "RET"
-                       : sub == SF_EXT_KEY ? "KEY"
-                                           : "LOST");
-        break;
+        return nw < 1 ? 5 : 0;
+    }
+    return 0;
+}
+
+static int check_ext(struct sf_log *log, uint64_t off, uint32_t sub, uint32_t arg, uint32_t nw)
+{
+    switch (ext_fault(sub, arg, nw)) {
+    case 1:
+        return bad(log, off, "ALLOC record with %u payload words, needs 3 (nwords)", nw);
+    case 2:
+        return bad(log, off, "ARGS record with %u arguments, at most 6 (arg)", arg);
+    case 3:
+        return bad(log, off, "ARGS record with %u payload words for %u arguments (nwords)", nw,
+                   arg);
+    case 4:
+        return bad(log, off, "KEY record of register %u, at most %u (arg)", arg, SF_KEY_RET);
+    case 5:
+        return bad(log, off, "%s record without payload (nwords)",
+                   sub == SF_EXT_RET   ? "RET"
+                   : sub == SF_EXT_KEY ? "KEY"
+                                       : "LOST");
     }
     return 0;
 }
@@ -1013,52 +1057,86 @@ static int check_raw(struct sf_log *log, struct sf_chunkv *c)
     return 0;
 }
 
-/* Check a packed EVENTS chunk by decoding it once. */
+/* Packed EVENTS chunks larger than this (the runtime writes far smaller
+ * ones) are checked without keeping their records. */
+#define KEEP_MAX (1u << 22)
+
+/*
+ * Decode the records of a packed EVENTS chunk once, with state st: its
+ * payload [p, p + len) (padding excluded), tsc_hi and flags. With keep,
+ * the records go to *dec (grown as needed; *deccap records plus
+ * SF_DECODED_PAD of zeros after the last), *ndec of them. 0 when every
+ * record is sound; else -1 with *at the payload offset of the first that
+ * is not (its tag there), or -2 with *at that of an EXT record that breaks
+ * a rule and its fields in *r. check_packed says which; the decoding
+ * thread (below) only learns that it must leave the chunk to it.
+ */
+static int decode_records(struct sf_pack_state *st, uint32_t tsc_hi, uint32_t flags,
+                          const uint8_t *payload, size_t len, int keep, struct sf_decoded **dec,
+                          size_t *deccap, uint32_t *ndec, size_t *at, struct sf_unpacked *r)
+{
+    sf_unpack_begin(st, tsc_hi, flags);
+    const uint8_t *p = payload, *end = p + len;
+    /* a record is at least 2 bytes an event */
+    size_t want = len / 2 + 1, n = 0;
+    if (keep && want > *deccap) {
+        *deccap = want;
+        *dec = sf_xrealloc(*dec, (want + SF_DECODED_PAD) * sizeof **dec);
+    }
+    struct sf_decoded *d0 = keep ? *dec : NULL;
+    for (;;) {
+        /* the common records by the fast path, then one by the careful
+         * one (the record it stopped at: an ext, the chunk's end, damage) */
+        if (keep)
+            n += sf_unpack_run(st, payload, &p, end, d0 + n, *deccap - n);
+        const uint8_t *q = p;
+        int k = sf_unpack(st, &p, end, r);
+        if (k == 0) {
+            *ndec = (uint32_t)n;
+            if (keep)
+                memset(d0 + n, 0, SF_DECODED_PAD * sizeof *d0);
+            return 0;
+        }
+        *at = (size_t)(q - payload);
+        if (k < 0)
+            return -1;
+        if (keep && n < *deccap) { /* field by field: see struct sf_decoded */
+            struct sf_decoded *d = &d0[n++];
+            d->t = r->t;
+            d->fid = r->fid;
+            d->kr = r->kind | (uint32_t)(q - payload) << 2;
+        }
+        if (r->kind == SF_KIND_EXT && ext_fault(r->sub, r->arg, r->nwords))
+            return -2;
+    }
+}
+
+/* Check a packed EVENTS chunk by decoding it once (or take the records the
+ * decoding thread made of it). */
 static int check_packed(struct sf_log *log, struct sf_chunkv *c)
 {
     const struct sf_events *e = c->u.events;
     if (e->pad >= 8 || e->pad > c->payload_len)
         return bad(log, c->offset, "packed EVENTS chunk with %u bytes of padding (pad)", e->pad);
+    if (log->ahead && take_ahead(log, c))
+        return 0;
     uint64_t base = c->offset + sizeof(struct sf_events);
-    struct sf_pack_state *st = &log->pack;
-    sf_unpack_begin(st, e->tsc_hi, c->h->flags);
-    const uint8_t *p = c->payload, *end = p + c->payload_len - e->pad;
     struct sf_unpacked r;
-    /* Keep what we decode (a record is at least 2 bytes) unless the chunk
-     * is far larger than the runtime ever writes. */
-    size_t want = c->payload_len / 2 + 1, n = 0;
-    int keep = c->payload_len <= (1u << 22);
-    if (keep && want > log->deccap) {
-        log->deccap = want;
-        log->dec = sf_xrealloc(log->dec, want * sizeof *log->dec);
-    }
-    for (;;) {
-        /* the common records by the fast path, then one by the careful
-         * one (the record it stopped at: an ext, the chunk's end, damage) */
-        if (keep)
-            n += sf_unpack_run(st, c->payload, &p, end, log->dec + n, log->deccap - n);
-        const uint8_t *q = p;
-        int k = sf_unpack(st, &p, end, &r);
-        if (k == 0) {
-            c->dec = keep ? log->dec : NULL;
-            c->ndec = (uint32_t)n;
-            return 0;
-        }
-        uint64_t off = base + (uint64_t)(q - c->payload);
-        if (k < 0)
-            return bad(log, off,
-                       "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
-                       "implies a function nothing entered (records)",
-                       *q);
-        if (keep && n < log->deccap) { /* field by field: see struct sf_decoded */
-            struct sf_decoded *d = &log->dec[n++];
-            d->t = r.t;
-            d->fid = r.fid;
-            d->kr = r.kind | (uint32_t)(q - c->payload) << 2;
-        }
-        if (r.kind == SF_KIND_EXT && check_ext(log, off, r.sub, r.arg, r.nwords) < 0)
-            return -1;
-    }
+    size_t at = 0;
+    int keep = c->payload_len <= KEEP_MAX;
+    uint32_t n = 0;
+    int k = decode_records(&log->pack, e->tsc_hi, c->h->flags, c->payload, c->payload_len - e->pad,
+                           keep, &log->dec, &log->deccap, &n, &at, &r);
+    if (k == -1)
+        return bad(log, base + at,
+                   "bad packed record (tag 0x%02x): it runs past the end of the chunk or "
+                   "implies a function nothing entered (records)",
+                   c->payload[at]);
+    if (k == -2)
+        return check_ext(log, base + at, r.sub, r.arg, r.nwords);
+    c->dec = keep ? log->dec : NULL;
+    c->ndec = n;
+    return 0;
 }
 
 static int check_records(struct sf_log *log, struct sf_chunkv *c)
@@ -1600,8 +1678,277 @@ static int apply_chunk(struct sf_log *log, struct sf_chunkv *c)
     return 1;
 }
 
+/* ---- decoding ahead ----------------------------------------------------- */
+
+/*
+ * sf_log_set_ahead's thread walks the chunk headers of the file from the
+ * reader's position and decodes the records of each packed EVENTS chunk
+ * the reader will want into the next free slot of a ring, in file order;
+ * check_packed takes the slot of the chunk it is asked to check instead of
+ * decoding it, and gives it back at the next sf_log_next. The thread reads
+ * the file with pread (ahead_get), not through the reader's mapping (which
+ * may move when the file grows: map_fill), and stops at anything it does
+ * not find sound (a bad header, a short read): from there the reader
+ * decodes for itself. It decides nothing: a chunk it
+ * decoded with damage is decoded again by check_packed, which says what is
+ * wrong; a chunk the reader skips is dropped with its slot. So the reader's
+ * results, messages and damage handling are the same with it or without.
+ * What it saves: with the call engine, decoding is about 40 % of the work
+ * of a chunk; on two cores a worker's engine and its decoder run side by
+ * side, and once one worker of report -j 2 is done, the other one's
+ * decoding takes the idle core.
+ */
+#define AHEAD_SLOTS 8
+/* At most this many records' room in the ring (beyond its first slot),
+ * and no slot keeps more once given back: chunks of the runtime's are 8k
+ * records, one of a hand-made log can be 2M (KEEP_MAX). */
+#define AHEAD_RECS (1u << 20)
+
+struct aslot {
+    uint64_t off; /* the chunk's file offset */
+    struct sf_decoded *dec;
+    size_t cap;
+    uint32_t ndec;
+    size_t need; /* the room its chunk needs, in records (ahead.recs) */
+    int ok;      /* decoded to the end with no damage */
+};
+
+struct ahead {
+    pthread_t th;
+    pthread_mutex_t mu;
+    /* the reader waits on rcv for a slot (or scanned to pass its chunk),
+     * the thread on dcv for room; each is woken only when it waits (rwait,
+     * dwait), the thread only once half the ring is free: a wake-up per
+     * chunk would cost more than the decoding it hands over */
+    pthread_cond_t rcv, dcv;
+    int rwait, dwait;
+    struct aslot slot[AHEAD_SLOTS];
+    uint64_t head, tail; /* slots [head, tail) are filled (index % AHEAD_SLOTS) */
+    uint64_t recs;       /* the room of the slots [head, tail) in records */
+    int held;            /* the reader holds slot head (a chunk's dec points into it) */
+    uint64_t scanned;    /* every chunk below this offset has been looked at */
+    int done, stop;
+    uint64_t start; /* where the thread began */
+    int fd;
+    uint8_t *win; /* its window of the file: [woff, woff + wlen) (ahead_get) */
+    size_t wcap, wlen;
+    uint64_t woff;
+    sf_log_want_fn *want;
+    void *want_ctx;
+    struct sf_pack_state pack;
+};
+
+/* [off, off + n) of the file in the thread's window (NULL: the file is
+ * shorter, or cannot be read): a header comes with the next AHEAD_PEEK
+ * bytes, a chunk to decode alone. pread, not a mapping: page faults on a
+ * second mapping of the log cost more system time than the copy of what
+ * the thread decodes, and a log cut under it is a short read here (the
+ * reader then says where it is truncated), not SIGBUS. */
+#define AHEAD_PEEK 4096
+static const uint8_t *ahead_get(struct ahead *a, uint64_t off, size_t n)
+{
+    if (off >= a->woff && off + n <= a->woff + a->wlen)
+        return a->win + (off - a->woff);
+    size_t want = n > AHEAD_PEEK ? n : AHEAD_PEEK;
+    if (want > a->wcap) {
+        a->wcap = want;
+        a->win = sf_xrealloc(a->win, want);
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = pread(a->fd, a->win + got, want - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    a->woff = off;
+    a->wlen = got;
+    return got >= n ? a->win : NULL;
+}
+
+static void *ahead_main(void *arg)
+{
+    struct ahead *a = arg;
+    uint64_t off = a->start;
+    for (;;) {
+        struct sf_chunk h;
+        const uint8_t *q = ahead_get(a, off, sizeof h);
+        if (!q)
+            break;
+        memcpy(&h, q, sizeof h);
+        if (h.magic != SF_CHUNK_MAGIC || h.size % 8 || h.size > SF_CHUNK_MAX || h.size < sizeof h)
+            break; /* damage (or the end of the file): the reader's business */
+        if (h.type == SF_CHUNK_EVENTS && h.size >= sizeof(struct sf_events) &&
+            (h.flags & SF_EVENTS_PACKED) && (q = ahead_get(a, off, sizeof(struct sf_events)))) {
+            struct sf_events ev;
+            memcpy(&ev, q, sizeof ev);
+            size_t plen = h.size - sizeof ev;
+            if (plen <= KEEP_MAX && ev.pad < 8 && ev.pad <= plen &&
+                a->want(a->want_ctx, h.pid, ev.tid)) {
+                size_t need = plen / 2 + 1; /* decode_records' room for it */
+                pthread_mutex_lock(&a->mu);
+                if (a->tail - a->head == AHEAD_SLOTS ||
+                    (a->tail > a->head && a->recs + need > AHEAD_RECS))
+                    while (a->tail > a->head &&
+                           (a->tail - a->head > AHEAD_SLOTS / 2 || a->recs + need > AHEAD_RECS) &&
+                           !a->stop) {
+                        a->dwait = 1;
+                        pthread_cond_wait(&a->dcv, &a->mu);
+                    }
+                int stop = a->stop;
+                pthread_mutex_unlock(&a->mu);
+                if (stop || !(q = ahead_get(a, off, h.size)))
+                    break;
+                /* the slot at tail is the thread's alone until tail moves */
+                struct aslot *s = &a->slot[a->tail % AHEAD_SLOTS];
+                struct sf_unpacked r;
+                size_t at;
+                s->off = off;
+                s->need = need;
+                s->ok = decode_records(&a->pack, ev.tsc_hi, h.flags, q + sizeof ev, plen - ev.pad,
+                                       1, &s->dec, &s->cap, &s->ndec, &at, &r) == 0;
+                pthread_mutex_lock(&a->mu);
+                a->tail++;
+                a->recs += need;
+                a->scanned = off + h.size;
+                if (a->rwait) {
+                    a->rwait = 0;
+                    pthread_cond_signal(&a->rcv);
+                }
+                pthread_mutex_unlock(&a->mu);
+                off += h.size;
+                continue;
+            }
+        }
+        /* not for the reader: tell one waiting for this offset */
+        pthread_mutex_lock(&a->mu);
+        a->scanned = off + h.size;
+        if (a->rwait) {
+            a->rwait = 0;
+            pthread_cond_signal(&a->rcv);
+        }
+        pthread_mutex_unlock(&a->mu);
+        off += h.size;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->done = 1;
+    pthread_cond_signal(&a->rcv);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Drop the slot at head (a->mu held), waking the thread once half the
+ * ring is free. */
+static void ahead_drop(struct ahead *a)
+{
+    struct aslot *s = &a->slot[a->head % AHEAD_SLOTS];
+    a->recs -= s->need;
+    if (s->cap > AHEAD_RECS / 4) { /* a huge chunk's: not kept */
+        free(s->dec);
+        s->dec = NULL;
+        s->cap = 0;
+    }
+    a->head++;
+    if (a->dwait && a->tail - a->head <= AHEAD_SLOTS / 2) {
+        a->dwait = 0;
+        pthread_cond_signal(&a->dcv);
+    }
+}
+
+/* Give back the slot the reader holds (at the next chunk). */
+static void ahead_release(struct ahead *a)
+{
+    if (!a->held)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->held = 0;
+    ahead_drop(a);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The records of chunk c from the thread: 1 and c->dec set, or 0 (not
+ * decoded ahead, or with damage: check_packed decodes it). */
+static int take_ahead(struct sf_log *log, struct sf_chunkv *c)
+{
+    struct ahead *a = log->ahead;
+    int got = 0;
+    ahead_release(a);
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        if (a->head == a->tail) {
+            if (a->done || a->scanned > c->offset || c->offset < a->start)
+                break; /* it will not decode this one */
+            a->rwait = 1;
+            pthread_cond_wait(&a->rcv, &a->mu);
+            continue;
+        }
+        struct aslot *s = &a->slot[a->head % AHEAD_SLOTS];
+        if (s->off < c->offset) { /* one the reader skipped */
+            ahead_drop(a);
+            continue;
+        }
+        if (s->off == c->offset && s->ok) {
+            c->dec = s->dec;
+            c->ndec = s->ndec;
+            a->held = got = 1;
+        } else if (s->off == c->offset) { /* damaged: check_packed says how */
+            ahead_drop(a);
+        }
+        break; /* s->off > c->offset: this one was not decoded ahead */
+    }
+    pthread_mutex_unlock(&a->mu);
+    return got;
+}
+
+static void ahead_stop(struct sf_log *log)
+{
+    struct ahead *a = log->ahead;
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_signal(&a->dcv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->th, NULL);
+    for (int i = 0; i < AHEAD_SLOTS; i++)
+        free(a->slot[i].dec);
+    free(a->win);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->rcv);
+    pthread_cond_destroy(&a->dcv);
+    free(a);
+    log->ahead = NULL;
+}
+
+int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx)
+{
+    if (log->ahead || log->fsize == UINT64_MAX || log->fsize <= cur_off(log))
+        return -1; /* a pipe, or nothing left */
+    struct ahead *a = sf_xcalloc(1, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->rcv, NULL);
+    pthread_cond_init(&a->dcv, NULL);
+    a->fd = log->fd;
+    a->start = a->scanned = cur_off(log);
+    a->want = want;
+    a->want_ctx = ctx;
+    if (pthread_create(&a->th, NULL, ahead_main, a) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->rcv);
+        pthread_cond_destroy(&a->dcv);
+        free(a);
+        return -1;
+    }
+    log->ahead = a;
+    return 0;
+}
+
 int sf_log_next(struct sf_log *log, struct sf_chunkv *c)
 {
+    if (log->ahead)
+        ahead_release(log->ahead);
     for (;;) {
         if (log->state)
             return log->state > 0 ? 0 : -1;

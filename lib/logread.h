@@ -243,6 +243,19 @@ uint64_t sf_log_skipped(const struct sf_log *log);
 typedef int sf_log_skip_fn(void *ctx, const struct sf_chunkv *c);
 void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
 
+/* Decoding ahead: the records of the packed EVENTS chunks that
+ * want(ctx, pid, tid) says the reader will take are decoded by a thread of
+ * the reader's own, a few chunks ahead of sf_log_next, so that the caller
+ * works on one chunk while the next ones are decoded on another core
+ * (logread.c, "decoding ahead"). want is called from that thread: it may
+ * read only what does not change while the log is read (a selection), and
+ * a chunk it wrongly says yes to costs only its decoding. What sf_log_next
+ * returns is the same with or without it: a chunk not decoded ahead, or
+ * decoded with damage, is checked by sf_log_next itself. Only for a regular
+ * file (not a pipe); 0 if started. */
+typedef int sf_log_want_fn(void *ctx, uint32_t pid, uint32_t tid);
+int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx);
+
 /* Damage warnings: fn(arg, msg) for each, msg as described above (no
  * newline). NULL restores the default, "sftrace: MSG" on stderr. */
 typedef void sf_log_warn_fn(void *arg, const char *msg);
@@ -319,12 +332,46 @@ struct sf_obj *sf_image_obj(const struct sf_image *img, uint32_t fid, uint32_t *
 /* A timestamp of img's clock in CLOCK_MONOTONIC nanoseconds. */
 int64_t sf_log_ns(struct sf_log *log, const struct sf_image *img, uint64_t ts);
 
+/*
+ * The TSC fit's line, mono = y0 + a + b * (tsc - x0), rounded to the
+ * nearest ns, in fixed point: ns = y0 + floor(((tsc - x0) * m + c) / 2^shift)
+ * with m = b * 2^shift and c = (a + 1/2) * 2^shift (shift SF_CLOCK_SHIFT,
+ * 48, unless b is huge: m stays below 2^62). Integer, so that every tool and every code
+ * path (sf_log_ns; the call engine inlines sf_clock_ns) gives the same ns
+ * for the same tick, and one multiply instead of a double's conversions:
+ * the engine converts two timestamps a call. The rounding error of m is
+ * 2^-49 of b, a nanosecond in about a day of ticks: far below the error of
+ * the fit itself.
+ */
+struct sf_clockline {
+    uint64_t x0, y0;
+    int64_t m;
+    uint32_t shift;
+    __int128 c;
+};
+#define SF_CLOCK_SHIFT 48
+static inline int64_t sf_clock_ns(const struct sf_clockline *l, uint64_t ts)
+{
+    /* |tsc - x0| < 2^63, m < 2^62, |c| < 2^111: no overflow; the sum
+     * wraps (a garbage timestamp gives a garbage time, never UB) */
+    __int128 v = (__int128)(int64_t)(ts - l->x0) * l->m + l->c;
+    return (int64_t)(l->y0 + (uint64_t)(v >> l->shift));
+}
+/* The same for a line of shift SF_CLOCK_SHIFT (every clock of at least
+ * 61 kHz): a constant shift is one instruction. */
+static inline int64_t sf_clock_ns_std(const struct sf_clockline *l, uint64_t ts)
+{
+    __int128 v = (__int128)(int64_t)(ts - l->x0) * l->m + l->c;
+    return (int64_t)(l->y0 + (uint64_t)(v >> SF_CLOCK_SHIFT));
+}
+
 /* The TSC fit in use (for diagnostics): mono = y0 + a + b * (tsc - x0). */
 struct sf_clockinfo {
-    uint64_t npairs; /* calibration pairs of TSC processes */
-    uint64_t x0, y0; /* anchor (the first pair) */
-    double a, b;     /* b: ns per tick */
-    int from_hz;     /* 1 if b came from tsc_hz, not from the fit */
+    uint64_t npairs;          /* calibration pairs of TSC processes */
+    uint64_t x0, y0;          /* anchor (the first pair) */
+    double a, b;              /* b: ns per tick */
+    int from_hz;              /* 1 if b came from tsc_hz, not from the fit */
+    struct sf_clockline line; /* what sf_log_ns computes with */
 };
 void sf_log_clockinfo(struct sf_log *log, struct sf_clockinfo *ci);
 

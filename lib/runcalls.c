@@ -552,8 +552,12 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
     struct sf_calls_stats tot;
     sf_run_stats(w, nw, &tot);
     if (!tot.events) {
+        /* a damaged log may have had events where it is cut: do not say
+         * that nothing was recorded (the warnings above say where) */
         fprintf(stderr, "sftrace %s: %s: no events%s\n", r->cmd, path,
-                r->nselopts ? " in the selection" : " (nothing was recorded)");
+                r->nselopts  ? " in the selection"
+                : r->damaged ? " before the damage (see above)"
+                             : " (nothing was recorded)");
         sf_run_done(w, nw);
         return NULL;
     }

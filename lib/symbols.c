@@ -385,6 +385,27 @@ void sf_elf_func_syms(Elf *elf, int dynsym, sf_func_sym_fn *fn, void *ctx)
         if (!data || !sh.sh_entsize)
             continue;
         size_t n = sh.sh_size / sh.sh_entsize;
+        /* An ELF64 table in memory is an array of Elf64_Sym (GElf_Sym is
+         * the same type) and a string table that ends in a NUL holds only
+         * terminated strings: read both in place, without a call to
+         * gelf_getsym and elf_strptr per symbol (a third of reading the
+         * symbols of an object of 100,000 functions). */
+        Elf_Data *strd = elf_getdata(elf_getscn(elf, sh.sh_link), NULL);
+        if (gelf_getclass(elf) == ELFCLASS64 && data->d_type == ELF_T_SYM && data->d_buf &&
+            data->d_size / sizeof(Elf64_Sym) >= n && strd && strd->d_buf && strd->d_size &&
+            ((const char *)strd->d_buf)[strd->d_size - 1] == '\0') {
+            const Elf64_Sym *sy = data->d_buf;
+            const char *strs = strd->d_buf;
+            for (size_t i = 0; i < n; i++) {
+                const Elf64_Sym *st = &sy[i];
+                int type = ELF64_ST_TYPE(st->st_info), bind = ELF64_ST_BIND(st->st_info);
+                if ((type != STT_FUNC && type != STT_GNU_IFUNC) || st->st_shndx == SHN_UNDEF ||
+                    !st->st_value || st->st_name >= strd->d_size || !strs[st->st_name])
+                    continue;
+                fn(ctx, st, strs + st->st_name, bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2);
+            }
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             GElf_Sym st;
             if (!gelf_getsym(data, (int)i, &st))
@@ -560,7 +581,9 @@ static void resolve(struct sf_symobj *o)
     else if (!f)
         warn(o, err[0] ? err : "cannot open");
     else
-        warn(o, "no symbols (stripped? name a copy with them, or its debug file, with --symbols FILE)");
+        warn(
+            o,
+            "no symbols (stripped? name a copy with them, or its debug file, with --symbols FILE)");
 }
 
 /* ---- the symbolizer ----------------------------------------------------- */

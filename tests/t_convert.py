@@ -12,6 +12,7 @@ dropped; what is left open at the end is "unfinished"; slices deeper than 500
 are not written.
 """
 import collections
+import copy
 import gzip
 import json
 import os
@@ -338,7 +339,9 @@ def _expected(events):
 
 def _compare(trace, events, create_mono_ns):
     """The trace has exactly the slices the dump implies, per thread, begun
-    and ended at the dump's times."""
+    and ended at the dump's times; and apart from them the frames a forked
+    child inherits from its parent (clipped: the dump has no event of
+    them), in exp[k]["inherited"]."""
     exp = _expected(events)
     threads = trace.threads()
     got_keys = {k for k, t in threads.items() if t.slices}
@@ -347,7 +350,11 @@ def _compare(trace, events, create_mono_ns):
     for k, r in exp.items():
         if not r["slices"]:
             continue
-        t = threads[k]
+        t = copy.copy(threads[k])
+        inh = [s for s in t.slices if s.args.get("clipped")]
+        r["inherited"] = collections.Counter(s.name for s in inh)
+        assert all(s.args.get("unfinished") for s in inh), inh
+        t.slices = [s for s in t.slices if not s.args.get("clipped")]
         assert _slice_counts(t) == r["slices"], (k, _slice_counts(t), r["slices"])
         assert _unfinished_counts(t) == r["unfinished"], (k, _unfinished_counts(t), r["unfinished"])
         assert all(s.depth <= MAX_DEPTH for s in t.slices)
@@ -603,6 +610,10 @@ def test_fork_two_processes():
     assert s["processes"] == 2
     ct = trace.threads()[(child, child)]
     assert _slice_counts(ct)["child_work"] == 33
+    # main forks: the child inherits main's frame (clipped, unfinished), the
+    # parent inherits nothing
+    assert exp[(child, child)]["inherited"] == {"main": 1}, exp[(child, child)]["inherited"]
+    assert not exp[(parent, parent)]["inherited"], exp[(parent, parent)]["inherited"]
 
 
 def test_exec_same_pid_two_images():

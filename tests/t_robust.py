@@ -423,6 +423,61 @@ def test_recorded_log_with_damage():
         assert "truncated at offset %d" % last["off"] in summ, summ
 
 
+def test_decoding_ahead_changes_nothing():
+    """The call engine's reader decodes packed chunks ahead in a thread of
+    its own (logread.c "decoding ahead"), through a ring of 8 slots. On a
+    log of 3 threads x 120 packed chunks (many times the ring) with damage
+    spread through it (undecodable records, an EXT record that breaks a
+    rule, garbage between chunks, a cut last chunk), every engine command
+    prints exactly what it prints with the thread off (SFTRACE_NO_AHEAD),
+    warnings and exit status included, also with a thread selection (the
+    chunks of the other threads are decoded by nobody) and at -j 2."""
+    pr = Pair()
+    pr.process(10)
+    for i in range(120):
+        for tid in (10, 11, 12):
+            if i % 37 == 5 and tid == 11:
+                recs, hi = pr.calls(8, packed=True)
+                pr.damage(lambda l: l.events(10, tid, b"\x01\x01" + recs, tsc_hi=hi, seq=i,
+                                             flags=ls.EVENTS_PACKED))
+            elif i == 60 and tid == 12:
+                # an ALLOC record with 1 payload word (needs 3), packed
+                hi, raw = ls.encode([("entry", pr.t, 1)])
+                raw += ls.ext(2, arg=1, payload=(7,))
+                pr.damage(lambda l: l.events(10, tid, ls.pack(raw, hi), tsc_hi=hi, seq=i,
+                                             flags=ls.EVENTS_PACKED))
+            elif i == 90 and tid == 10:
+                pr.damage(lambda l: l.raw(b"garbage!" * 5))
+            else:
+                pr.events(10, tid, 20 + (i * 7 + tid) % 30, packed=True, seq=i)
+    pr.events(10, 10, 30, packed=True, seq=999)
+    bad, _ = pr.write("ahead")
+    with open(bad, "r+b") as f:  # cut the last chunk
+        f.truncate(os.path.getsize(bad) - 40)
+    off = dict(os.environ, SFTRACE_NO_AHEAD="1")
+    cmds = [["dump", "--calls", bad], ["report", "-q", "--limit", "0", "--format", "csv", bad],
+            ["report", "-q", "-j", "2", "--by", "thread", "--limit", "0", bad],
+            ["report", "-q", "--tid", "11", "--limit", "0", bad],
+            ["graph", "-q", bad], ["flame", "-q", "--format", "folded", bad, "-o", "-"]]
+    for sftrace in (tl.SFTRACE, tl.SFTRACE_ASAN):
+        for cmd in cmds:
+            a = tl.run([sftrace] + cmd, check=False, timeout=120)
+            b = tl.run([sftrace] + cmd, check=False, timeout=120, env=off)
+            _no_sanitizer_report(a)
+            assert a.returncode == DAMAGED, (cmd, a.returncode, a.stderr[-2000:])
+            assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), \
+                (sftrace, cmd, a.stderr[-1500:], b.stderr[-1500:])
+            if cmd[0] == "dump":
+                n = a.stdout.count("\n")
+                assert n > 3 * 110 * 20, n  # the calls of every good chunk are there
+        got, _ = _warnings(a, "flame", bad)
+        # 4 chunks of bad records, the ALLOC, the garbage, the cut chunk
+        assert len(got) == 7, got
+        assert "truncated" in got[-1][1], got
+        assert sum("ALLOC record with 1 payload words" in m for _, m in got) == 1, got
+        assert sum("bad packed record" in m for _, m in got) == 4, got
+
+
 # ---- the fuzzing corpus -----------------------------------------------------------------
 
 
