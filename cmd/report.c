@@ -842,8 +842,10 @@ int cmd_report(int argc, char **argv)
     if (optind != argc - 1 - diff) {
         if (diff)
             fprintf(stderr, CMD ": --diff wants two logs, BASE and NEW\n");
-        else
+        else {
+            sf_operands("report", argc, argv, optind, 1, 1, "LOG"); /* says what is wrong */
             usage(stderr);
+        }
         goto out;
     }
     if (res[0].run.follow && g_by != BY_NONE) {
