@@ -445,3 +445,91 @@ def test_tokio_release_tasks_reusing_memory():
         (x["top"], x["calls"]) for x in yp if x not in under]
     for x in under:
         assert any("block_on" in f for f in t_flows._path(nodes, x)), t_flows._path(nodes, x)
+
+
+def _prefork(mode, steps):
+    """Run tried_prefork.c under `record MODE`; steps(master, a, b, go)
+    drives it (go() lets the workers work and waits until both did).
+    Returns the log's work calls per pid and its START/STOP marks."""
+    import subprocess
+    import time
+    prog = tl.build_c("tried_prefork.c")
+    d = _dir("prefork" + mode)
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    log = os.path.join(tl.outdir("tried"), "prefork%s.log" % mode)
+    if os.path.exists(log):
+        os.unlink(log)
+    p = subprocess.Popen([tl.SFTRACE, "record", mode, "-o", log, "--", prog, d, "300"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def go():
+        open(os.path.join(d, "go"), "w").close()
+        for k in (a, b):
+            while not os.path.exists(os.path.join(d, "did.%d" % k)):
+                assert p.poll() is None, p.stderr.read()
+                time.sleep(0.01)
+
+    try:
+        line = p.stdout.readline().split()
+        assert line[:1] == ["workers"], line
+        a, b = int(line[1]), int(line[2])
+        with open("/proc/%d/stat" % a) as f:
+            master = int(f.read().rsplit(")", 1)[1].split()[1])
+        steps(master, a, b, go)
+    finally:
+        open(os.path.join(d, "end"), "w").close()
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    ev, _ = tl.dump(log, sftrace=tl.SFTRACE_ASAN)
+    work = collections.Counter(e.pid for e in ev if e.kind == "entry" and e.func == "work")
+    info = json.loads(tl.run([tl.SFTRACE_ASAN, "info", "--format", "json", log]).stdout)
+    return work, [(m["pid"], m["kind"]) for m in info["marks"]], a, b
+
+
+def _ctl(pid, what, says):
+    r = tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), what], check=False, timeout=60)
+    assert r.returncode == 0 and says in r.stdout, (pid, what, r.stdout, r.stderr)
+
+
+def test_ctl_reaches_the_workers_of_a_paused_prefork_server():
+    """A pre-fork server under `record --paused` (tried_prefork.c: the master
+    forks two workers at start): each worker is born paused, as its master
+    was. `sftrace ctl WORKER start` starts that worker (it said "recording is
+    on already" and sent nothing: a worker had no mark of its own, and ctl
+    takes a process without marks for a recording one), its calls are
+    recorded exactly, `ctl WORKER stop` stops it (it waited 10 s for a mark
+    and failed), and the other worker, never started, records nothing."""
+    def steps(master, a, b, go):
+        _ctl(a, "start", "recording started")
+        go()
+        _ctl(a, "stop", "recording stopped")
+        _ctl(b, "stop", "off already")
+
+    work, marks, a, b = _prefork("--paused", steps)
+    assert work == {a: 300}, work
+    assert [k for pid, k in marks if pid == a] == ["stop", "start", "stop"], marks
+
+
+def test_ctl_stops_a_worker_forked_while_recording():
+    """The other half (record --control: recording from the start): the
+    workers are born recording; their master is stopped afterwards. A worker
+    is still recording (its state is its own since the fork, not its
+    master's now): `ctl WORKER stop` stops it, and the other worker records
+    to its end."""
+    def steps(master, a, b, go):
+        import time
+        while True:  # the master's first chunk (its PROCESS) is in the log
+            r = tl.run([tl.SFTRACE_ASAN, "ctl", str(master), "stop"], check=False, timeout=60)
+            if r.returncode == 0:
+                break
+            time.sleep(0.05)
+        assert "recording stopped" in r.stdout, r.stdout
+        go()
+        _ctl(a, "stop", "recording stopped")
+        _ctl(b, "start", "on already")
+
+    work, marks, a, b = _prefork("--control", steps)
+    assert work == {a: 300, b: 300}, work
+    assert [k for pid, k in marks if pid == a] == ["stop"], marks
+    assert [k for pid, k in marks if pid == b] == [], marks
