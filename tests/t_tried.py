@@ -1,8 +1,10 @@
 """t_tried.py - regressions found by trying sftrace on real programs (Debian's
 sqlite3 3.40.1 with PRAGMA threads, yaml-cpp 0.7.0 with parse and conversion
 exceptions, a rayon par_iter / par_sort / catch_unwind program, make and
-sh running instrumented commands), each reproduced by a small program in
-tests/programs/ with the real program's pattern.
+sh running instrumented commands, a release-built tokio program with
+thousands of tasks, a pre-fork TCP server under `record --paused`), each
+reproduced by a small program in tests/programs/ with the real program's
+pattern.
 
 Defects whose fix belongs to a file another helper owned when they were
 found are listed in KNOWN_OPEN: the test still runs and checks the right
