@@ -377,17 +377,19 @@ def test_filter_descendants_says_when_rayon_push_is_inlined():
         assert note not in p.stderr, (args, p.stderr)
 
 
-def _tried_tokio():
-    """tests/programs/tried_tokio built --release (rustc inlines RawTask::new
-    and the harness's dealloc there), once, into build/tests/tried/tokio."""
+def _tokio_release():
+    """t_flows' tokio_flows (tests/programs/flows_rs) built --release (rustc
+    inlines RawTask::new and the harness's dealloc there), once, into
+    build/tests/tried/flows_rs_release."""
     import t_flows
     reg = "/usr/share/cargo/registry"
     if not tl.have("cargo") or not os.path.isdir(os.path.join(reg, "tokio-1.24.2")):
         raise tl.Skip("cargo or Debian's librust-tokio-dev missing (scripts/deps.sh installs them)")
-    src = os.path.join(tl.PROGS, "tried_tokio")
-    d = _dir("tokio")
-    exe = os.path.join(d, "target", "release", "tried_tokio")
-    sources = [os.path.join(src, "Cargo.toml"), os.path.join(src, "src", "main.rs")]
+    src = os.path.join(tl.PROGS, "flows_rs")
+    d = _dir("flows_rs_release")
+    exe = os.path.join(d, "target", "release", "tokio_flows")
+    sources = [os.path.join(src, "Cargo.toml")] + [
+        os.path.join(src, "src", "bin", f) for f in os.listdir(os.path.join(src, "src", "bin"))]
     if tl._stale(exe, sources):
         shutil.copy(sources[0], d)
         if os.path.isdir(os.path.join(d, "src")):
@@ -396,8 +398,8 @@ def _tried_tokio():
         os.makedirs(os.path.join(d, ".cargo"), exist_ok=True)
         with open(os.path.join(d, ".cargo", "config.toml"), "w") as f:
             f.write(t_flows.CARGO_CONFIG)
-        tl.run(["cargo", "build", "--offline", "--release", "-q"], cwd=d, timeout=900,
-               env={"RUSTC_BOOTSTRAP": "1", "RUSTFLAGS": "-Zinstrument-xray=always"})
+        tl.run(["cargo", "build", "--offline", "--release", "-q", "--bin", "tokio_flows"], cwd=d,
+               timeout=900, env={"RUSTC_BOOTSTRAP": "1", "RUSTFLAGS": "-Zinstrument-xray=always"})
     return exe
 
 
@@ -413,11 +415,11 @@ def test_tokio_release_tasks_reusing_memory():
     all); one async track per task holds its polls; --follow-jobs puts every
     poll beneath the spawn in main's block_on."""
     import t_flows
-    exe = _tried_tokio()
+    exe = _tokio_release()
     waves, n, k = 4, 8, 2
-    plain = tl.run([exe, str(waves), str(n), str(k)]).stdout
+    plain = tl.run([exe, str(n), str(k), str(waves)]).stdout
     log = os.path.join(_dir("tokio"), "waves.log")
-    p = tl.record([exe, str(waves), str(n), str(k)], log)
+    p = tl.record([exe, str(n), str(k), str(waves)], log)
     assert p.stdout == plain, (p.stdout, plain)
     m = re.search(r"tasks (\d+) polls (\d+)", p.stdout)
     tasks, polls = int(m.group(1)), int(m.group(2))
@@ -437,7 +439,7 @@ def test_tokio_release_tasks_reusing_memory():
         len(chain), polls, tasks)
     s = t_flows._perfetto_flows(log, os.path.join(_dir("tokio"), "waves.pb"), summary=True)
     assert s["flows"] == len(flows), (s["flows"], len(flows))
-    assert s["slices_by_name"].get("tried_tokio::Yielder") == polls, s["slices_by_name"]
+    assert s["slices_by_name"].get("tokio_flows::Yielder") == polls, s["slices_by_name"]
     nodes = t_flows._graph_json(log, ["--follow-jobs"])
     yp = [x for x in nodes if t_flows.RAW_POLL.match(x["name"]) and "Yielder" in x["name"]]
     assert sum(x["calls"] for x in yp) == polls
