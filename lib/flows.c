@@ -56,6 +56,11 @@
  * key, so a new task at the same address is not taken for the old one.
  * raw::dealloc does too, but the harness frees most tasks by its own,
  * inlined dealloc, not the vtable's (seen: 11 of 5,500 tasks).
+ * spawn_blocking's tasks (task::unowned, inlined too) are queued by
+ * blocking::pool::Spawner::spawn_task(&self, Task {task, mandatory}): the
+ * header pointer is argument 1, at the entry, before a blocking thread can
+ * poll it (spawn_blocking returns the JoinHandle only after that: as a
+ * return-value producer it would come after the poll).
  */
 const struct sf_flow_rule sf_flow_builtin[] = {
     {"^<rayon_core::job::(StackJob|HeapJob)<.*> as rayon_core::job::Job>::execute$", SF_FLOW_JOB,
@@ -70,6 +75,8 @@ const struct sf_flow_rule sf_flow_builtin[] = {
     {"^<?tokio::runtime::task::list::(Local)?OwnedTasks<.*>>?::bind(::<.*>)?$", SF_FLOW_TASK,
      SF_FLOW_PRODUCER, SF_KEY_RET, 0},
     {"^<?tokio::runtime::task::harness::Harness<.*>>?::complete$", SF_FLOW_TASK, SF_FLOW_RETIRE, 0,
+     0},
+    {"^<?tokio::runtime::blocking::pool::Spawner>?::spawn_task$", SF_FLOW_TASK, SF_FLOW_PRODUCER, 1,
      0},
 };
 const size_t sf_flow_nbuiltin = sizeof sf_flow_builtin / sizeof sf_flow_builtin[0];

@@ -24,11 +24,11 @@
  *     creation, every later poll of the task one from the poll before,
  *     whatever the threads. In release builds RawTask::new is inlined: OwnedTasks::bind,
  *     which returns the same pointer, is the creation then (a poll of an
- *     unknown pointer starts a task with no spawn flow: spawn_blocking's
- *     tasks); Harness::complete (and raw::dealloc) ends it, so a new task
- *     at the same address is not taken for the old one.
- * Every key record then has at most one incoming and one outgoing flow,
- * found by the record's file offset in the tools' main pass.
+ *     unknown pointer starts a task with no spawn flow), and
+ *     blocking::pool::Spawner::spawn_task for spawn_blocking's; Harness::complete (and
+ * raw::dealloc) ends it, so a new task at the same address is not taken for the old one. Every key
+ * record then has at most one incoming and one outgoing flow, found by the record's file offset in
+ * the tools' main pass.
  */
 #ifndef SFTRACE_FLOWS_H
 #define SFTRACE_FLOWS_H

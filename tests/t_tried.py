@@ -413,13 +413,14 @@ def test_tokio_release_tasks_reusing_memory():
     next: exactly `polls - tasks` of those, never one from a finished task to
     a new task at its address (seen: 24 of 88 flows, and no spawn flow at
     all); one async track per task holds its polls; --follow-jobs puts every
-    poll beneath the spawn in main's block_on."""
+    poll beneath the spawn in main's block_on. spawn_blocking's tasks (their
+    creation inlined too) get their spawn flow from Spawner::spawn_task."""
     import t_flows
     exe = _tokio_release()
-    waves, n, k = 4, 8, 2
-    plain = tl.run([exe, str(n), str(k), str(waves)]).stdout
+    waves, n, k, nb = 4, 8, 2, 5
+    plain = tl.run([exe, str(n), str(k), str(waves), str(nb)]).stdout
     log = os.path.join(_dir("tokio"), "waves.log")
-    p = tl.record([exe, str(n), str(k), str(waves)], log)
+    p = tl.record([exe, str(n), str(k), str(waves), str(nb)], log)
     assert p.stdout == plain, (p.stdout, plain)
     m = re.search(r"tasks (\d+) polls (\d+)", p.stdout)
     tasks, polls = int(m.group(1)), int(m.group(2))
@@ -449,6 +450,18 @@ def test_tokio_release_tasks_reusing_memory():
         (x["top"], x["calls"]) for x in yp if x not in under]
     for x in under:
         assert any("block_on" in f for f in t_flows._path(nodes, x)), t_flows._path(nodes, x)
+    # spawn_blocking from main's block_on: one flow from Spawner::spawn_task
+    # (before the task is queued) to the blocking task's poll, on the main
+    # thread inside block_on. (--follow-jobs does not move the blocking
+    # work: this raw::poll tail-calls Harness::poll, whose calls are then
+    # beside the poll, not beneath it.)
+    assert "blocking %d" % nb in p.stdout, p.stdout
+    bl = [e for e in flows.values() if "spawn_task" in e["out"][1] and
+          "BlockingTask<tokio_flows::main" in e["in"][1]]
+    assert len(bl) == nb, collections.Counter((e["out"][1], e["in"][1][:90]) for e in flows.values())
+    for e in bl:
+        assert t_flows.RAW_POLL.match(e["in"][1]) and e["out"][0] != e["in"][0], e
+        assert any("block_on" in fr for fr in e["out"][2]), e["out"][2][-5:]
 
 
 def _prefork(mode, steps):
