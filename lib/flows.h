@@ -22,12 +22,13 @@
  *   tokio (domain SF_FLOW_TASK): task creation (the key is the raw task
  *     pointer it returns) starts a task; its first poll is a flow from the
  *     creation, every later poll of the task one from the poll before,
- *     whatever the threads. In release builds RawTask::new is inlined: a
- *     poll of an unknown pointer then starts the task (no spawn flow), and
- *     raw::dealloc (a vtable function, never inlined) ends it, so a new
- *     task at the same address is not taken for the old one.
- * Every key record then has at most one incoming and one outgoing flow,
- * found by the record's file offset in the tools' main pass.
+ *     whatever the threads. In release builds RawTask::new is inlined: OwnedTasks::bind,
+ *     which returns the same pointer, is the creation then (a poll of an
+ *     unknown pointer starts a task with no spawn flow), and
+ *     blocking::pool::Spawner::spawn_task for spawn_blocking's; Harness::complete (and
+ * raw::dealloc) ends it, so a new task at the same address is not taken for the old one. Every key
+ * record then has at most one incoming and one outgoing flow, found by the record's file offset in
+ * the tools' main pass.
  */
 #ifndef SFTRACE_FLOWS_H
 #define SFTRACE_FLOWS_H

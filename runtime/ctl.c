@@ -55,6 +55,7 @@
 
 static int lock_patch(void);
 static int ctl_on;            /* control enabled: sleds are tracked */
+static int control_sig;       /* record --paused / --control: SIGUSR1 and ctl are ours */
 static _Atomic int live = 1;  /* the sleds are on */
 static _Atomic uint32_t busy; /* a toggle is running */
 static uint32_t mark_seq;
@@ -650,6 +651,7 @@ void sf_ctl_init(void)
     atomic_store(&live, !paused);
     if (!control)
         return; /* triggers only: SIGUSR1 stays the program's */
+    control_sig = 1;
     sf_ctl_take_signal(SF_CTL_SIGNAL, on_signal);
 }
 
@@ -658,5 +660,22 @@ void sf_ctl_init(void)
 void sf_ctl_started(void)
 {
     if (ctl_on && !atomic_load(&live))
+        write_mark(SF_MARK_STOP, SF_WHY_PAUSED, 0, sf_now());
+}
+
+/* In a forked child (hooks.c), its helper started or deferred. It is
+ * stopped or recording as its parent was at the fork; a stopped child says
+ * so as a paused start does, in a STOP mark of its own: `sftrace ctl` knows a
+ * process's state from its marks, and took a child of a paused server (a
+ * pre-fork worker, a postgres backend) that had none for a recording one
+ * ("recording is on already"; its stop waited for a mark that never came).
+ * Its parent's marks cannot tell: the parent may have started or stopped
+ * since. This costs a stopped process's children their helper and PROCESS
+ * chunk at the fork instead of at their first record. A toggle running in
+ * another thread of the parent at the fork is not running in the child. */
+void sf_ctl_after_fork(void)
+{
+    atomic_store(&busy, 0);
+    if (ctl_on && control_sig && !sf_g.attached && !atomic_load(&live))
         write_mark(SF_MARK_STOP, SF_WHY_PAUSED, 0, sf_now());
 }

@@ -158,7 +158,9 @@ static void atfork_child(void)
     else if (sf_helper_start() != 0) {
         sf_msg("pid %d: cannot start the helper process; not tracing it", (int)sf_g.pid);
         sf_g.enabled = 0;
+        return;
     }
+    sf_ctl_after_fork();
 }
 
 /* ---- exec ---------------------------------------------------------------- */

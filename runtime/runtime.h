@@ -413,6 +413,7 @@ struct ctl_obj;
 void sf_ctl_init(void) SF_HIDDEN;
 void sf_ctl_take_signal(int sig, void (*fn)(int, siginfo_t *, void *)) SF_HIDDEN;
 void sf_ctl_started(void) SF_HIDDEN;
+void sf_ctl_after_fork(void) SF_HIDDEN; /* a forked child: a stopped one marks it */
 int sf_ctl_enabled(void) SF_HIDDEN;
 int sf_ctl_live(void) SF_HIDDEN;
 int sf_ctl_set(int on, uint32_t why, uint32_t arg) SF_HIDDEN;
