@@ -541,7 +541,7 @@ static int push_edge(struct edgev *ev, uint32_t from, uint32_t to)
  * or -1 when out of memory. */
 static inline __attribute__((always_inline)) int
 scan_window(const struct sf_callgraph *g, const uint8_t *b, uint64_t va, uint64_t lo, uint64_t hi,
-            size_t i, int fixed, const struct plt *plt, uint64_t plo, uint64_t phi,
+            size_t i, int fixed, const struct plt *plt, uint64_t plo, uint64_t plen,
             struct edgev *ev, struct edgev *iv)
 {
     uint32_t w = rd32(b + i);
@@ -555,7 +555,7 @@ scan_window(const struct sf_callgraph *g, const uint8_t *b, uint64_t va, uint64_
         if (k >= 0)
             __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
     }
-    if (plt && rel >= plo && rel < phi) { /* into the PLT: a call by name */
+    if (rel - plo < plen) { /* into the PLT (plen 0: none): a call by name */
         uint8_t op = b[i - 1];
         int branch =
             op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
@@ -637,6 +637,7 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
     }
     if (plt && !plt->n)
         plt = NULL;
+    uint64_t plen = plt && phi > plo ? phi - plo : 0;
     size_t i = i0;
 #ifdef __SSE2__
     /* The tests on 16 offsets at once (SSE2, which every x86-64 has): four
@@ -667,7 +668,7 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
                 if ((sj >> j & 1) && scan_short(g, b, va, lo, hi, i + j, ev) < 0)
                     return;
                 if ((m >> j & 1) &&
-                    scan_window(g, b, va, lo, hi, i + j, fixed, plt, plo, phi, ev, iv) < 0)
+                    scan_window(g, b, va, lo, hi, i + j, fixed, plt, plo, plen, ev, iv) < 0)
                     return;
             }
         }
@@ -680,7 +681,7 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
         uint32_t w = rd32(b + i);
         if (lim && w + bias >= lim)
             continue;
-        if (scan_window(g, b, va, lo, hi, i, fixed, plt, plo, phi, ev, iv) < 0)
+        if (scan_window(g, b, va, lo, hi, i, fixed, plt, plo, plen, ev, iv) < 0)
             return;
     }
 }
