@@ -26,6 +26,8 @@ struct fsym {
     int32_t xidx; /* index in func_addr, -1 if not instrumented */
     uint8_t taken;
     uint32_t e0, e1; /* its edges: callees[e0 .. e1) */
+    uint32_t i0, i1; /* the names it calls through the PLT: imports[i0 .. i1) */
+    char *name;      /* exported (.dynsym): its name, which other objects call */
 };
 
 struct sf_callgraph {
@@ -39,6 +41,9 @@ struct sf_callgraph {
     uint32_t *x2s;   /* func_addr index -> symbol index + 1 (0: none) */
     uint32_t nx;
     uint32_t *callees;
+    uint32_t *imports; /* indexes in impname */
+    char **impname;    /* the names the object's PLT stubs jump to */
+    uint32_t nimp;
     int unwinds;
     /* shared by the engines of one run (read-only once loaded) */
     char *path;
@@ -209,6 +214,16 @@ static void mark_taken(void *ctx, const GElf_Sym *sym, const char *name, int ran
         g->s[i].taken = 1;
 }
 
+/* An exported function's name: another object's PLT calls it by it. */
+static void keep_name(void *ctx, const GElf_Sym *sym, const char *name, int rank)
+{
+    (void)rank;
+    struct sf_callgraph *g = ctx;
+    long i = sym_at(g, sym->st_value);
+    if (i >= 0 && !g->s[i].name)
+        g->s[i].name = strdup(name);
+}
+
 /* Names of the library functions an executable's own definition replaces
  * for every object (the allocator, C++'s operator new and delete): libc
  * and libstdc++ call those by name, from code the log does not show. */
@@ -251,10 +266,15 @@ static int unwinding_name(const char *n)
 {
     /* every name below starts with l, s, _l, __l, __c or _U: most symbols
      * of a big object (_ZN..., _R...) are refused by a byte or two */
-    if (n[0] == '_' ? n[1] != 'l' && n[1] != 'U' && (n[1] != '_' || (n[2] != 'l' && n[2] != 'c'))
+    if (n[0] == '_' ? n[1] != 'l' && n[1] != 'U' && n[1] != 's' &&
+                          (n[1] != '_' || (n[2] != 'l' && n[2] != 'c' && n[2] != 's'))
                     : n[0] != 'l' && n[0] != 's')
         return 0;
     static const char *const names[] = {
+        "__sigsetjmp", /* where a longjmp lands: its calls after it (PG_CATCH) */
+        "_setjmp",
+        "setjmp",
+        "sigsetjmp",
         "longjmp",
         "_longjmp",
         "siglongjmp",
@@ -351,14 +371,150 @@ struct code {
     uint64_t va;
 };
 
+/* The object's PLT stubs and the names they jump to (read_plt). */
+struct plt {
+    struct range r[4];
+    size_t nr;
+    struct stub {
+        uint64_t addr;
+        uint32_t name; /* index in the graph's impname */
+    } * v;
+    size_t n;
+};
+
 struct codework {
     const struct sf_callgraph *g;
     const struct code *c;
     size_t nc;
     int half;  /* 0: the first half of each section, 1: the second */
     int fixed; /* a fixed-address executable (ET_EXEC): its imm32s can be addresses */
-    struct edgev ev;
+    const struct plt *plt;
+    struct edgev ev, iv; /* iv: calls through the PLT, {function, name} */
 };
+
+/* The name index of the stub at a, or -1. */
+static long plt_stub(const struct plt *p, uint64_t a)
+{
+    int in = 0;
+    for (size_t i = 0; i < p->nr; i++)
+        in |= a >= p->r[i].a && a < p->r[i].b;
+    if (!in)
+        return -1;
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (p->v[m].addr < a)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo < p->n && p->v[lo].addr == a ? (long)p->v[lo].name : -1;
+}
+
+static int cmp_stub(const void *a, const void *b)
+{
+    const struct stub *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* The PLT sections (.plt, .plt.sec, .plt.got) and what each 16-byte stub
+ * jumps to: a stub is `[endbr64] [bnd] jmp *slot(%rip)`, and the slot's
+ * JUMP_SLOT or GLOB_DAT relocation names the symbol. Names go to
+ * g->impname. */
+static void read_plt(struct sf_callgraph *g, Elf *elf, struct plt *p)
+{
+    size_t shstrndx;
+    memset(p, 0, sizeof *p);
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return;
+    struct slot {
+        uint64_t at;
+        const char *name;
+    } *slots = NULL;
+    size_t nslots = 0, cap = 0, capv = 0, capn = 0;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh, symsh;
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        const char *n = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (n && (!strcmp(n, ".plt") || !strcmp(n, ".plt.sec") || !strcmp(n, ".plt.got")) &&
+            p->nr < 4 && sh.sh_type != SHT_NOBITS)
+            p->r[p->nr++] = (struct range){sh.sh_addr, sh.sh_addr + sh.sh_size};
+        if (sh.sh_type != SHT_RELA || !sh.sh_entsize)
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        Elf_Scn *ss = elf_getscn(elf, sh.sh_link);
+        Elf_Data *sd = ss ? elf_getdata(ss, NULL) : NULL;
+        if (!d || !sd || !gelf_getshdr(ss, &symsh))
+            continue;
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Rela r;
+            GElf_Sym st;
+            if (!gelf_getrela(d, (int)i, &r))
+                break;
+            uint32_t t = (uint32_t)GELF_R_TYPE(r.r_info);
+            if ((t != R_X86_64_JUMP_SLOT && t != R_X86_64_GLOB_DAT) || !GELF_R_SYM(r.r_info) ||
+                !gelf_getsym(sd, (int)GELF_R_SYM(r.r_info), &st))
+                continue;
+            const char *sn = elf_strptr(elf, symsh.sh_link, st.st_name);
+            if (!sn || !*sn)
+                continue;
+            if (nslots == cap) {
+                cap = cap ? 2 * cap : 256;
+                struct slot *ns = realloc(slots, cap * sizeof *ns);
+                if (!ns)
+                    goto done;
+                slots = ns;
+            }
+            slots[nslots++] = (struct slot){r.r_offset, sn};
+        }
+    }
+    for (size_t k = 0; k < p->nr; k++) {
+        Elf_Scn *s2 = NULL;
+        GElf_Shdr sh;
+        while ((s2 = elf_nextscn(elf, s2)))
+            if (gelf_getshdr(s2, &sh) && sh.sh_addr == p->r[k].a && sh.sh_type != SHT_NOBITS &&
+                sh.sh_size == p->r[k].b - p->r[k].a)
+                break;
+        Elf_Data *d = s2 ? elf_getdata(s2, NULL) : NULL;
+        if (!d || !d->d_buf)
+            continue;
+        const uint8_t *b = d->d_buf;
+        for (size_t o = 0; o + 16 <= d->d_size; o += 16)
+            for (size_t j = o; j < o + 9; j++) {
+                if (b[j] != 0xff || b[j + 1] != 0x25)
+                    continue;
+                uint64_t at = sh.sh_addr + j + 6 + (uint64_t)(int64_t)(int32_t)rd32(b + j + 2);
+                for (size_t q = 0; q < nslots; q++) {
+                    if (slots[q].at != at)
+                        continue;
+                    if (p->n == capv) {
+                        capv = capv ? 2 * capv : 64;
+                        struct stub *nv = realloc(p->v, capv * sizeof *nv);
+                        if (!nv)
+                            goto done;
+                        p->v = nv;
+                    }
+                    if (g->nimp == capn) {
+                        capn = capn ? 2 * capn : 64;
+                        char **nn = realloc(g->impname, capn * sizeof *nn);
+                        if (!nn)
+                            goto done;
+                        g->impname = nn;
+                    }
+                    g->impname[g->nimp] = strdup(slots[q].name);
+                    p->v[p->n++] = (struct stub){sh.sh_addr + o, g->nimp++};
+                    break;
+                }
+                break;
+            }
+    }
+done:
+    free(slots);
+    if (p->n)
+        qsort(p->v, p->n, sizeof *p->v, cmp_stub);
+}
 
 /* Add the edge from -> to; 0 when out of memory (ev->failed). */
 static int push_edge(struct edgev *ev, uint32_t from, uint32_t to)
@@ -383,10 +539,10 @@ static int push_edge(struct edgev *ev, uint32_t from, uint32_t to)
 /* The window of 4 bytes at b[i] of code at address va, a possible rel32 or
  * imm32 (scan_code; lo and hi: the first and last symbols' addresses). 0,
  * or -1 when out of memory. */
-static inline __attribute__((always_inline)) int scan_window(const struct sf_callgraph *g,
-                                                             const uint8_t *b, uint64_t va,
-                                                             uint64_t lo, uint64_t hi, size_t i,
-                                                             int fixed, struct edgev *ev)
+static inline __attribute__((always_inline)) int
+scan_window(const struct sf_callgraph *g, const uint8_t *b, uint64_t va, uint64_t lo, uint64_t hi,
+            size_t i, int fixed, const struct plt *plt, uint64_t plo, uint64_t plen,
+            struct edgev *ev, struct edgev *iv)
 {
     uint32_t w = rd32(b + i);
     uint64_t abs = w, rel = va + i + 4 + (uint64_t)(int64_t)(int32_t)w;
@@ -398,6 +554,18 @@ static inline __attribute__((always_inline)) int scan_window(const struct sf_cal
         long k = sym_at(g, abs);
         if (k >= 0)
             __atomic_store_n(&g->s[k].taken, 1, __ATOMIC_RELAXED);
+    }
+    if (rel - plo < plen) { /* into the PLT (plen 0: none): a call by name */
+        uint8_t op = b[i - 1];
+        int branch =
+            op == 0xe8 || op == 0xe9 || (i >= 2 && b[i - 2] == 0x0f && (op & 0xf0) == 0x80);
+        long imp = branch ? plt_stub(plt, rel) : -1;
+        if (imp >= 0) {
+            long from = sym_holding(g, va + i - 1);
+            if (from >= 0 && !push_edge(iv, (uint32_t)from, (uint32_t)imp))
+                return -1;
+            return 0;
+        }
     }
     if (rel < lo || rel > hi || !may_start(g, rel))
         return 0;
@@ -450,7 +618,7 @@ static const uint16_t spread4[16] = {
 /* Every window of c's code at offsets [i0, i1) (the caller keeps 3 bytes
  * after i1 and 1 before i0). */
 static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t i0, size_t i1,
-                      int fixed, struct edgev *ev)
+                      int fixed, const struct plt *plt, struct edgev *ev, struct edgev *iv)
 {
     const uint8_t *b = c->b;
     uint64_t va = c->va, lo = g->s[0].addr, hi = g->s[g->n - 1].addr;
@@ -462,6 +630,14 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
     while (k < 31 && ((uint64_t)1 << k) <= (top - bot > hi ? top - bot : hi))
         k++;
     uint32_t bias = k < 31 ? 1u << k : 0, lim = k < 31 ? 2u << k : 0;
+    uint64_t plo = UINT64_MAX, phi = 0; /* the PLT's sections, all of them */
+    for (size_t r = 0; plt && r < plt->nr; r++) {
+        plo = plt->r[r].a < plo ? plt->r[r].a : plo;
+        phi = plt->r[r].b > phi ? plt->r[r].b : phi;
+    }
+    if (plt && !plt->n)
+        plt = NULL;
+    uint64_t plen = plt && phi > plo ? phi - plo : 0;
     size_t i = i0;
 #ifdef __SSE2__
     /* The tests on 16 offsets at once (SSE2, which every x86-64 has): four
@@ -491,7 +667,8 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
                 unsigned j = (unsigned)__builtin_ctz(all);
                 if ((sj >> j & 1) && scan_short(g, b, va, lo, hi, i + j, ev) < 0)
                     return;
-                if ((m >> j & 1) && scan_window(g, b, va, lo, hi, i + j, fixed, ev) < 0)
+                if ((m >> j & 1) &&
+                    scan_window(g, b, va, lo, hi, i + j, fixed, plt, plo, plen, ev, iv) < 0)
                     return;
             }
         }
@@ -504,7 +681,7 @@ static void scan_code(const struct sf_callgraph *g, const struct code *c, size_t
         uint32_t w = rd32(b + i);
         if (lim && w + bias >= lim)
             continue;
-        if (scan_window(g, b, va, lo, hi, i, fixed, ev) < 0)
+        if (scan_window(g, b, va, lo, hi, i, fixed, plt, plo, plen, ev, iv) < 0)
             return;
     }
 }
@@ -515,7 +692,7 @@ static void *scan_half(void *arg)
     for (size_t j = 0; j < w->nc && !w->ev.failed; j++) {
         const struct code *c = &w->c[j];
         size_t i1 = c->n - 3, mid = 1 + (i1 - 1) / 2; /* offsets 1 .. n-4 */
-        scan_code(w->g, c, w->half ? mid : 1, w->half ? i1 : mid, w->fixed, &w->ev);
+        scan_code(w->g, c, w->half ? mid : 1, w->half ? i1 : mid, w->fixed, w->plt, &w->ev, &w->iv);
     }
     return NULL;
 }
@@ -596,9 +773,12 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
      * section (the other threads of the run wait for the graph meanwhile) */
     GElf_Ehdr eh;
     int fixed = gelf_getehdr(elf, &eh) && eh.e_type == ET_EXEC;
+    struct plt plt;
+    read_plt(g, elf, &plt);
     struct codework w[2];
     for (int k = 0; k < 2; k++)
-        w[k] = (struct codework){g, code, ncode, k, fixed, {NULL, 0, 0, 0}};
+        w[k] = (struct codework){
+            g, code, ncode, k, fixed, plt.n ? &plt : NULL, {NULL, 0, 0, 0}, {NULL, 0, 0, 0}};
     pthread_t th;
     int two = pthread_create(&th, NULL, scan_half, &w[1]) == 0;
     scan_half(&w[0]);
@@ -607,6 +787,32 @@ static int scan(struct sf_callgraph *g, Elf *elf, struct edge **edges, size_t *n
     else
         scan_half(&w[1]);
     free(code);
+    free(plt.v);
+    /* the calls through the PLT, as imports[i0 .. i1) of each function */
+    size_t ni = w[0].iv.n + w[1].iv.n;
+    struct edge *iv = malloc((ni ? ni : 1) * sizeof *iv);
+    g->imports = malloc((ni ? ni : 1) * sizeof *g->imports);
+    if (iv && g->imports) {
+        if (w[0].iv.n)
+            memcpy(iv, w[0].iv.v, w[0].iv.n * sizeof *iv);
+        if (w[1].iv.n)
+            memcpy(iv + w[0].iv.n, w[1].iv.v, w[1].iv.n * sizeof *iv);
+        qsort(iv, ni, sizeof *iv, cmp_edge);
+        size_t j = 0, k = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            g->s[i].i0 = (uint32_t)j;
+            for (; k < ni && iv[k].from == i; k++)
+                if (j == g->s[i].i0 || g->imports[j - 1] != iv[k].to)
+                    g->imports[j++] = iv[k].to;
+            g->s[i].i1 = (uint32_t)j;
+        }
+    } else {
+        free(g->imports);
+        g->imports = NULL;
+    }
+    free(iv);
+    free(w[0].iv.v);
+    free(w[1].iv.v);
     int rc = w[0].ev.failed || w[1].ev.failed ? -1 : 0;
     size_t n = w[0].ev.n + w[1].ev.n;
     *edges = rc ? NULL : malloc((n ? n : 1) * sizeof **edges);
@@ -719,6 +925,7 @@ static struct sf_callgraph *load(const char *path, const uint8_t *build_id, uint
     /* exported: reached through the PLT too (a shared object's own calls
      * to them as well); an executable's are not (mark_exported) */
     sf_elf_func_syms(elf, 1, is_executable(elf) ? mark_exported : mark_taken, g);
+    sf_elf_func_syms(elf, 1, keep_name, g);
     if (scan(g, elf, &edges, &nedges) < 0)
         goto fail;
     qsort(edges, nedges, sizeof *edges, cmp_edge);
@@ -783,6 +990,9 @@ static void fill(struct sf_callgraph *g)
         g->nstart = r->nstart;
         g->x2s = r->x2s;
         g->callees = r->callees;
+        g->imports = r->imports;
+        g->impname = r->impname;
+        g->nimp = r->nimp;
         g->unwinds = r->unwinds;
         free(r);
     }
@@ -920,6 +1130,57 @@ int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **wp, u
     return found;
 }
 
+const char *sf_callgraph_export_name(const struct sf_callgraph *g, uint32_t idx)
+{
+    if (g)
+        wait_ready(g);
+    return g && g->x2s && idx < g->nx && g->x2s[idx] ? g->s[g->x2s[idx] - 1].name : NULL;
+}
+
+int sf_callgraph_may_call_import(const struct sf_callgraph *g, struct sf_cgwalk **wp,
+                                 uint32_t caller, const char *name)
+{
+    if (g)
+        wait_ready(g);
+    if (!g || !g->imports || !name || caller >= g->nx || !g->x2s[caller])
+        return 0;
+    uint32_t want = UINT32_MAX;
+    for (uint32_t i = 0; i < g->nimp && want == UINT32_MAX; i++)
+        if (!strcmp(g->impname[i], name))
+            want = i;
+    if (want == UINT32_MAX)
+        return 0; /* the object calls nothing of that name */
+    struct sf_cgwalk *w = *wp;
+    if (!w) {
+        w = *wp = sf_xcalloc(1, sizeof *w);
+        w->seen = sf_xcalloc(g->n, sizeof *w->seen);
+        w->queue = sf_xrealloc(NULL, g->n * sizeof *w->queue);
+    }
+    if (++w->stamp == 0) {
+        memset(w->seen, 0, g->n * sizeof *w->seen);
+        w->stamp = 1;
+    }
+    /* breadth-first from caller, through functions the log does not show */
+    size_t qh = 0, qt = 0;
+    uint32_t a = g->x2s[caller] - 1;
+    w->queue[qt++] = a;
+    w->seen[a] = w->stamp;
+    while (qh < qt) {
+        const struct fsym *f = &g->s[w->queue[qh++]];
+        for (uint32_t e = f->i0; e < f->i1; e++)
+            if (g->imports[e] == want)
+                return 1;
+        for (uint32_t e = f->e0; e < f->e1; e++) {
+            uint32_t c = g->callees[e];
+            if (w->seen[c] == w->stamp || g->s[c].xidx >= 0)
+                continue;
+            w->seen[c] = w->stamp;
+            w->queue[qt++] = c;
+        }
+    }
+    return 0;
+}
+
 void sf_cgwalk_free(struct sf_cgwalk *w)
 {
     if (!w)
@@ -934,6 +1195,12 @@ static void graph_free(struct sf_callgraph *g)
 {
     if (!g)
         return;
+    for (size_t i = 0; g->s && i < g->n; i++)
+        free(g->s[i].name);
+    for (uint32_t i = 0; i < g->nimp; i++)
+        free(g->impname[i]);
+    free(g->impname);
+    free(g->imports);
     free(g->s);
     free(g->x2s);
     free(g->bucket);

@@ -53,6 +53,15 @@ int sf_callgraph_unwinds(const struct sf_callgraph *g);
 int sf_callgraph_may_call(const struct sf_callgraph *g, struct sf_cgwalk **w, uint32_t caller,
                           uint32_t callee);
 void sf_cgwalk_free(struct sf_cgwalk *w);
+/* The name of function idx if the object exports it (other objects call it
+ * by that name), else NULL. */
+const char *sf_callgraph_export_name(const struct sf_callgraph *g, uint32_t idx);
+/* 1 if function caller (index in func_addr), directly or through functions
+ * that are not instrumented, calls through its object's PLT a function
+ * named name (another object's): plpgsql.so's PG_CATCH calling the
+ * backend's CopyErrorData. */
+int sf_callgraph_may_call_import(const struct sf_callgraph *g, struct sf_cgwalk **w,
+                                 uint32_t caller, const char *name);
 /* 1 if sf_callgraph_may_call is 1 for callee whatever the caller: its
  * address is taken (an exported function of a cdylib, a callback), or it is
  * not known. */

@@ -1113,14 +1113,41 @@ static __attribute__((noinline)) void unwind_check(struct sf_calls *e, struct th
     }
     uint32_t callee = e->funcs[g].index;
     /* right after a tail call of T, g may be what T jumped to: it runs in
-     * T's place, beneath the frame that called T (which cannot call g) */
-    if (t->tail_g != NONE && e->fobj[t->tail_g] == ob &&
-        sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[t->tail_g].index, callee))
-        return;
-    uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
-    for (uint32_t k = d - 1; k-- > stop;) {
-        if (e->fobj[s[k].func] != ob)
+     * T's place, beneath the frame that called T (which cannot call g); T
+     * of another object jumps to g by name (plpgsql's error callback ending
+     * in errcontext) */
+    const char *gname = sf_callgraph_export_name(cg, callee);
+    if (t->tail_g != NONE) {
+        uint32_t to = e->fobj[t->tail_g];
+        if (to == ob &&
+            sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[t->tail_g].index, callee))
             return;
+        if (to && to != ob && gname &&
+            sf_callgraph_may_call_import(e->objs[to - 1].cg, &e->objs[to - 1].cgw,
+                                         e->funcs[t->tail_g].index, gname))
+            return;
+    }
+    uint32_t stop = d > UNWIND_MAX ? d - UNWIND_MAX : 0;
+    int foreign = 0;
+    for (uint32_t k = d - 1; k-- > stop;) {
+        uint32_t fo = e->fobj[s[k].func];
+        if (fo != ob) {
+            /* a frame of another object: where the longjmp landed if it
+             * calls g by name through its PLT (plpgsql.so's PG_CATCH
+             * calling the backend's CopyErrorData); else the search goes
+             * on through that object's frames only */
+            if (fo && gname &&
+                sf_callgraph_may_call_import(e->objs[fo - 1].cg, &e->objs[fo - 1].cgw,
+                                             e->funcs[s[k].func].index, gname)) {
+                while (t->pub.depth > k + 1)
+                    pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
+                return;
+            }
+            foreign = 1;
+            continue;
+        }
+        if (foreign)
+            return; /* back in g's object beyond another's frames: not decided */
         if (sf_callgraph_may_call(cg, &e->objs[ob - 1].cgw, e->funcs[s[k].func].index, callee)) {
             while (t->pub.depth > k + 1)
                 pop(e, t, ns, SF_CALL_UNFINISHED | SF_CALL_UNWOUND);
