@@ -1530,39 +1530,19 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
  * flags, ends only) and the others (begins and ends), each with the
  * unwinding rule on (C++, Rust) or off (C), with TSC timestamps and the
  * fit's final line; anything else with the flags tested as it goes. */
-static __attribute__((noinline)) void fast_report(struct sf_calls *e, struct thr *t,
-                                                  struct imgst *is, const struct sf_image *img,
-                                                  struct sf_evdec *d, uint64_t *lastp,
-                                                  uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 0, 1);
-}
-static __attribute__((noinline)) void fast_report_uw(struct sf_calls *e, struct thr *t,
-                                                     struct imgst *is, const struct sf_image *img,
-                                                     struct sf_evdec *d, uint64_t *lastp,
-                                                     uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 1, 1);
-}
-static __attribute__((noinline)) void fast_all(struct sf_calls *e, struct thr *t, struct imgst *is,
-                                               const struct sf_image *img, struct sf_evdec *d,
-                                               uint64_t *lastp, uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 0, 1);
-}
-static __attribute__((noinline)) void fast_all_uw(struct sf_calls *e, struct thr *t,
-                                                  struct imgst *is, const struct sf_image *img,
-                                                  struct sf_evdec *d, uint64_t *lastp,
-                                                  uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 1, 1);
-}
-static __attribute__((noinline)) void fast_any(struct sf_calls *e, struct thr *t, struct imgst *is,
-                                               const struct sf_image *img, struct sf_evdec *d,
-                                               uint64_t *lastp, uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, e->outer_on, e->ends_only, e->unwind_on, 0);
-}
+#define FAST_VARIANT(name, outer, ends_only, unwind, tsc)                                          \
+    static __attribute__((noinline)) void name(                                                    \
+        struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_image *img,           \
+        struct sf_evdec *d, uint64_t *lastp, uint64_t *nevp)                                       \
+    {                                                                                              \
+        fast_loop(e, t, is, img, d, lastp, nevp, outer, ends_only, unwind, tsc);                   \
+    }
+FAST_VARIANT(fast_report, 1, 1, 0, 1)
+FAST_VARIANT(fast_report_uw, 1, 1, 1, 1)
+FAST_VARIANT(fast_all, 0, 0, 0, 1)
+FAST_VARIANT(fast_all_uw, 0, 0, 1, 1)
+FAST_VARIANT(fast_any, e->outer_on, e->ends_only, e->unwind_on, 0)
+#undef FAST_VARIANT
 
 static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                         const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
