@@ -1315,7 +1315,17 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
     uint32_t last_fid = d->last_fid;
     const struct fclock clk = fclock_of(e, img);
     const struct sf_clockline line = clk.line;
-#define FAST_NS(ts) (tsc ? (uint64_t)sf_clock_ns_std(&line, (ts)) : fclock_ns(&clk, e, img, (ts)))
+/* the time of ts, at least floor (else counted in backwards) */
+#define FAST_NS(ts, floor)                                                                         \
+    ({                                                                                             \
+        int64_t v_ = tsc ? sf_clock_ns_std(&line, (ts)) : 0;                                       \
+        uint64_t ns_ = !tsc ? fclock_ns(&clk, e, img, (ts)) : v_ > 0 ? (uint64_t)v_ : 0;           \
+        if (__builtin_expect(ns_ < (floor), 0)) {                                                  \
+            backwards++;                                                                           \
+            ns_ = (floor);                                                                         \
+        }                                                                                          \
+        ns_;                                                                                       \
+    })
     for (;;) {
         uint64_t ts, ns;
         uint32_t kind, fid;
@@ -1333,13 +1343,7 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
             kind = sf_dec_kind(r);
             fid = r->fid;
             if (kind == SF_KIND_ENTRY) {
-                ns = FAST_NS(ts);
-                if (tsc && (int64_t)ns < 0)
-                    ns = 0;
-                if (__builtin_expect(ns < last, 0)) {
-                    backwards++;
-                    ns = last;
-                }
+                ns = FAST_NS(ts, last);
                 uint32_t g;
                 /* the unwinding rule's common case inline: an entry it
                  * leaves alone (unwind_quiet); the general code asks it
@@ -1359,13 +1363,7 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
                 uint32_t k2;
                 if (r < stop && r->fid == fid &&
                     ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
-                    uint64_t ns2 = FAST_NS(r->t);
-                    if (tsc && (int64_t)ns2 < 0)
-                        ns2 = 0;
-                    if (__builtin_expect(ns2 < ns, 0)) {
-                        backwards++;
-                        ns2 = ns;
-                    }
+                    uint64_t ns2 = FAST_NS(r->t, ns);
                     r++;
                     last = ns2;
                     nev++;
@@ -1425,13 +1423,7 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
             struct sf_cframe *f = &stack[depth - 1];
             if (!__builtin_expect(depth && f->fid == fid && f->kept && !f->flags, 1))
                 break;
-            ns = FAST_NS(ts);
-            if (tsc && (int64_t)ns < 0)
-                ns = 0;
-            if (__builtin_expect(ns < last, 0)) {
-                backwards++;
-                ns = last;
-            }
+            ns = FAST_NS(ts, last);
             last = ns;
             last_fid = fid;
             r++;
