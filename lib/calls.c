@@ -66,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "callgraph.h"
 #include "calls.h"
@@ -263,7 +264,8 @@ struct sf_calls {
     struct sf_map firstseen; /* survey: image id << 32 | tid seen */
 
     /* the reader's clock fit, copied once it is final */
-    int noahead; /* SFTRACE_NO_AHEAD: no decoding thread (logread.h) */
+    int noahead;        /* SFTRACE_NO_AHEAD: no decoding thread (logread.h) */
+    _Atomic int *spare; /* sf_calls_set_spare */
     int fastclock;
     struct sf_clockline cline; /* the fit's line (logread.h), once it is final */
 
@@ -2116,6 +2118,17 @@ static int want_chunk(void *ctx, uint32_t pid, uint32_t tid)
     return sf_select_pid(s, pid) && sf_select_tid(s, tid);
 }
 
+/* Take one of the spare cores (sf_calls_set_spare) for decoding ahead. */
+static int take_spare(struct sf_calls *e)
+{
+    if (!e->spare)
+        return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    int v = atomic_load(e->spare);
+    while (v > 0 && !atomic_compare_exchange_weak(e->spare, &v, v - 1))
+        ;
+    return v > 0;
+}
+
 static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
 {
     e->cur = log;
@@ -2127,11 +2140,10 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         sf_log_set_skip(log, replay_skip, e);
     else if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
-    /* the main pass decodes ahead (logread.h), unless a time window is to
-     * skip most chunks undecoded (skip_chunk: the thread would decode
-     * them all) */
-    if (!e->prepass && !e->window && prescanned && !e->noahead)
-        sf_log_set_ahead(log, want_chunk, (void *)e->sel);
+    /* the main pass decodes ahead (logread.h) when a core is spare
+     * (sf_calls_set_spare), unless a time window is to skip most chunks
+     * undecoded (skip_chunk: the thread would decode them all) */
+    int ahead = !e->prepass && !e->window && prescanned && !e->noahead, took = 0;
     struct sf_chunkv ch;
     int r;
     uint64_t nchunks = 0;
@@ -2147,6 +2159,12 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
             on_thread(e, &ch);
             break;
         case SF_CHUNK_EVENTS:
+            if (ahead && take_spare(e)) {
+                ahead = 0;
+                took = sf_log_set_ahead(log, want_chunk, (void *)e->sel) == 0;
+                if (!took && e->spare)
+                    atomic_fetch_add(e->spare, 1);
+            }
             on_events(e, &ch);
             break;
         case SF_CHUNK_END:
@@ -2164,6 +2182,11 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
             snprintf(e->err, sizeof e->err, "stopped");
             return -1;
         }
+    }
+    if (took) { /* the thread stops with the log; its core is free now */
+        sf_log_stop_ahead(log);
+        if (e->spare)
+            atomic_fetch_add(e->spare, 1);
     }
     if (r < 0) {
         snprintf(e->err, sizeof e->err, "%s", sf_log_error(log));
@@ -2685,6 +2708,11 @@ void sf_calls_set_outermost(struct sf_calls *e, int ends_only)
 void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth)
 {
     e->maxd = max_depth ? max_depth : NONE;
+}
+
+void sf_calls_set_spare(struct sf_calls *e, _Atomic int *spare)
+{
+    e->spare = spare;
 }
 
 void sf_calls_set_tick(struct sf_calls *e, int (*fn)(void *ctx), void *ctx)

@@ -1925,6 +1925,11 @@ static void ahead_stop(struct sf_log *log)
     log->ahead = NULL;
 }
 
+void sf_log_stop_ahead(struct sf_log *log)
+{
+    ahead_stop(log);
+}
+
 int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx)
 {
     if (log->ahead || log->fsize == UINT64_MAX || log->fsize <= cur_off(log))
