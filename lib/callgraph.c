@@ -224,6 +224,14 @@ static void keep_name(void *ctx, const GElf_Sym *sym, const char *name, int rank
         g->s[i].name = strdup(name);
 }
 
+static int in_names(const char *n, const char *const *names, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(n, names[i]))
+            return 1;
+    return 0;
+}
+
 /* Names of the library functions an executable's own definition replaces
  * for every object (the allocator, C++'s operator new and delete): libc
  * and libstdc++ call those by name, from code the log does not show. */
@@ -244,11 +252,8 @@ static int interposer_name(const char *n)
         "cfree",
         "__libc_memalign",
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(n, names[i]))
-            return 1;
-    return !strncmp(n, "_Znw", 4) || !strncmp(n, "_Zna", 4) || !strncmp(n, "_Zdl", 4) ||
-           !strncmp(n, "_Zda", 4);
+    return in_names(n, names, sizeof names / sizeof names[0]) || !strncmp(n, "_Znw", 4) ||
+           !strncmp(n, "_Zna", 4) || !strncmp(n, "_Zdl", 4) || !strncmp(n, "_Zda", 4);
 }
 
 /* An executable's exported function (.dynsym, -rdynamic: postgres and
@@ -287,10 +292,7 @@ static int unwinding_name(const char *n)
         "__cxa_begin_catch",
         "_Unwind_ForcedUnwind",
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(n, names[i]))
-            return 1;
-    return 0;
+    return in_names(n, names, sizeof names / sizeof names[0]);
 }
 
 static void scan_imports(struct sf_callgraph *g, Elf *elf)

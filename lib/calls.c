@@ -66,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "callgraph.h"
 #include "calls.h"
@@ -263,7 +264,8 @@ struct sf_calls {
     struct sf_map firstseen; /* survey: image id << 32 | tid seen */
 
     /* the reader's clock fit, copied once it is final */
-    int noahead; /* SFTRACE_NO_AHEAD: no decoding thread (logread.h) */
+    int noahead;        /* SFTRACE_NO_AHEAD: no decoding thread (logread.h) */
+    _Atomic int *spare; /* sf_calls_set_spare */
     int fastclock;
     struct sf_clockline cline; /* the fit's line (logread.h), once it is final */
 
@@ -1315,7 +1317,17 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
     uint32_t last_fid = d->last_fid;
     const struct fclock clk = fclock_of(e, img);
     const struct sf_clockline line = clk.line;
-#define FAST_NS(ts) (tsc ? (uint64_t)sf_clock_ns_std(&line, (ts)) : fclock_ns(&clk, e, img, (ts)))
+/* the time of ts, at least floor (else counted in backwards) */
+#define FAST_NS(ts, floor)                                                                         \
+    ({                                                                                             \
+        int64_t v_ = tsc ? sf_clock_ns_std(&line, (ts)) : 0;                                       \
+        uint64_t ns_ = !tsc ? fclock_ns(&clk, e, img, (ts)) : v_ > 0 ? (uint64_t)v_ : 0;           \
+        if (__builtin_expect(ns_ < (floor), 0)) {                                                  \
+            backwards++;                                                                           \
+            ns_ = (floor);                                                                         \
+        }                                                                                          \
+        ns_;                                                                                       \
+    })
     for (;;) {
         uint64_t ts, ns;
         uint32_t kind, fid;
@@ -1333,13 +1345,7 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
             kind = sf_dec_kind(r);
             fid = r->fid;
             if (kind == SF_KIND_ENTRY) {
-                ns = FAST_NS(ts);
-                if (tsc && (int64_t)ns < 0)
-                    ns = 0;
-                if (__builtin_expect(ns < last, 0)) {
-                    backwards++;
-                    ns = last;
-                }
+                ns = FAST_NS(ts, last);
                 uint32_t g;
                 /* the unwinding rule's common case inline: an entry it
                  * leaves alone (unwind_quiet); the general code asks it
@@ -1359,13 +1365,7 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
                 uint32_t k2;
                 if (r < stop && r->fid == fid &&
                     ((k2 = sf_dec_kind(r)) == SF_KIND_EXIT || k2 == SF_KIND_TAIL)) {
-                    uint64_t ns2 = FAST_NS(r->t);
-                    if (tsc && (int64_t)ns2 < 0)
-                        ns2 = 0;
-                    if (__builtin_expect(ns2 < ns, 0)) {
-                        backwards++;
-                        ns2 = ns;
-                    }
+                    uint64_t ns2 = FAST_NS(r->t, ns);
                     r++;
                     last = ns2;
                     nev++;
@@ -1425,13 +1425,7 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
             struct sf_cframe *f = &stack[depth - 1];
             if (!__builtin_expect(depth && f->fid == fid && f->kept && !f->flags, 1))
                 break;
-            ns = FAST_NS(ts);
-            if (tsc && (int64_t)ns < 0)
-                ns = 0;
-            if (__builtin_expect(ns < last, 0)) {
-                backwards++;
-                ns = last;
-            }
+            ns = FAST_NS(ts, last);
             last = ns;
             last_fid = fid;
             r++;
@@ -1530,39 +1524,19 @@ fast_loop(struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_i
  * flags, ends only) and the others (begins and ends), each with the
  * unwinding rule on (C++, Rust) or off (C), with TSC timestamps and the
  * fit's final line; anything else with the flags tested as it goes. */
-static __attribute__((noinline)) void fast_report(struct sf_calls *e, struct thr *t,
-                                                  struct imgst *is, const struct sf_image *img,
-                                                  struct sf_evdec *d, uint64_t *lastp,
-                                                  uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 0, 1);
-}
-static __attribute__((noinline)) void fast_report_uw(struct sf_calls *e, struct thr *t,
-                                                     struct imgst *is, const struct sf_image *img,
-                                                     struct sf_evdec *d, uint64_t *lastp,
-                                                     uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 1, 1, 1, 1);
-}
-static __attribute__((noinline)) void fast_all(struct sf_calls *e, struct thr *t, struct imgst *is,
-                                               const struct sf_image *img, struct sf_evdec *d,
-                                               uint64_t *lastp, uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 0, 1);
-}
-static __attribute__((noinline)) void fast_all_uw(struct sf_calls *e, struct thr *t,
-                                                  struct imgst *is, const struct sf_image *img,
-                                                  struct sf_evdec *d, uint64_t *lastp,
-                                                  uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, 0, 0, 1, 1);
-}
-static __attribute__((noinline)) void fast_any(struct sf_calls *e, struct thr *t, struct imgst *is,
-                                               const struct sf_image *img, struct sf_evdec *d,
-                                               uint64_t *lastp, uint64_t *nevp)
-{
-    fast_loop(e, t, is, img, d, lastp, nevp, e->outer_on, e->ends_only, e->unwind_on, 0);
-}
+#define FAST_VARIANT(name, outer, ends_only, unwind, tsc)                                          \
+    static __attribute__((noinline)) void name(                                                    \
+        struct sf_calls *e, struct thr *t, struct imgst *is, const struct sf_image *img,           \
+        struct sf_evdec *d, uint64_t *lastp, uint64_t *nevp)                                       \
+    {                                                                                              \
+        fast_loop(e, t, is, img, d, lastp, nevp, outer, ends_only, unwind, tsc);                   \
+    }
+FAST_VARIANT(fast_report, 1, 1, 0, 1)
+FAST_VARIANT(fast_report_uw, 1, 1, 1, 1)
+FAST_VARIANT(fast_all, 0, 0, 0, 1)
+FAST_VARIANT(fast_all_uw, 0, 0, 1, 1)
+FAST_VARIANT(fast_any, e->outer_on, e->ends_only, e->unwind_on, 0)
+#undef FAST_VARIANT
 
 static void fast_events(struct sf_calls *e, struct thr *t, struct imgst *is,
                         const struct sf_image *img, struct sf_evdec *d, uint64_t *lastp,
@@ -2144,6 +2118,17 @@ static int want_chunk(void *ctx, uint32_t pid, uint32_t tid)
     return sf_select_pid(s, pid) && sf_select_tid(s, tid);
 }
 
+/* Take one of the spare cores (sf_calls_set_spare) for decoding ahead. */
+static int take_spare(struct sf_calls *e)
+{
+    if (!e->spare)
+        return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    int v = atomic_load(e->spare);
+    while (v > 0 && !atomic_compare_exchange_weak(e->spare, &v, v - 1))
+        ;
+    return v > 0;
+}
+
 static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
 {
     e->cur = log;
@@ -2155,11 +2140,10 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
         sf_log_set_skip(log, replay_skip, e);
     else if (e->window || (e->sel && (e->sel->npids || e->sel->ntids || e->sel->thread_name)))
         sf_log_set_skip(log, skip_chunk, e);
-    /* the main pass decodes ahead (logread.h), unless a time window is to
-     * skip most chunks undecoded (skip_chunk: the thread would decode
-     * them all) */
-    if (!e->prepass && !e->window && prescanned && !e->noahead)
-        sf_log_set_ahead(log, want_chunk, (void *)e->sel);
+    /* the main pass decodes ahead (logread.h) when a core is spare
+     * (sf_calls_set_spare), unless a time window is to skip most chunks
+     * undecoded (skip_chunk: the thread would decode them all) */
+    int ahead = !e->prepass && !e->window && prescanned && !e->noahead, took = 0;
     struct sf_chunkv ch;
     int r;
     uint64_t nchunks = 0;
@@ -2175,6 +2159,12 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
             on_thread(e, &ch);
             break;
         case SF_CHUNK_EVENTS:
+            if (ahead && take_spare(e)) {
+                ahead = 0;
+                took = sf_log_set_ahead(log, want_chunk, (void *)e->sel) == 0;
+                if (!took && e->spare)
+                    atomic_fetch_add(e->spare, 1);
+            }
             on_events(e, &ch);
             break;
         case SF_CHUNK_END:
@@ -2192,6 +2182,11 @@ static int pass(struct sf_calls *e, struct sf_log *log, int prescanned)
             snprintf(e->err, sizeof e->err, "stopped");
             return -1;
         }
+    }
+    if (took) { /* the thread stops with the log; its core is free now */
+        sf_log_stop_ahead(log);
+        if (e->spare)
+            atomic_fetch_add(e->spare, 1);
     }
     if (r < 0) {
         snprintf(e->err, sizeof e->err, "%s", sf_log_error(log));
@@ -2713,6 +2708,11 @@ void sf_calls_set_outermost(struct sf_calls *e, int ends_only)
 void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth)
 {
     e->maxd = max_depth ? max_depth : NONE;
+}
+
+void sf_calls_set_spare(struct sf_calls *e, _Atomic int *spare)
+{
+    e->spare = spare;
 }
 
 void sf_calls_set_tick(struct sf_calls *e, int (*fn)(void *ctx), void *ctx)

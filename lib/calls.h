@@ -49,6 +49,7 @@
 #ifndef SFTRACE_CALLS_H
 #define SFTRACE_CALLS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "logread.h"
@@ -189,6 +190,14 @@ void sf_calls_set_max_depth(struct sf_calls *e, uint32_t max_depth);
 /* Called after every EVENTS chunk and every 64th other one (progress
  * display, output error checks); a nonzero return stops the run (-1). */
 void sf_calls_set_tick(struct sf_calls *e, int (*tick)(void *ctx), void *ctx);
+/* Cores the run's engines leave idle (runcalls.c: CPUs minus the workers
+ * still running). The main pass decodes ahead in a thread of its own
+ * (logread.h sf_log_set_ahead) once it can take one of them, and gives it
+ * back at its end: on two cores, report -j 1 decodes beside its engine,
+ * report -j 2 only once one worker is done (four threads on two cores
+ * cost more in switches and caches than they gain). Without it (NULL):
+ * ahead from the start when the machine has two CPUs or more. */
+void sf_calls_set_spare(struct sf_calls *e, _Atomic int *spare);
 /* Run over the whole log (sf_log_prescan is done here: do not call it).
  * 0, or -1 on a read error (message in sf_calls_error) or a stop by tick. */
 int sf_calls_run(struct sf_calls *e);

@@ -1768,6 +1768,24 @@ static const uint8_t *ahead_get(struct ahead *a, uint64_t off, size_t n)
     return got >= n ? a->win : NULL;
 }
 
+/* The thread has looked at the chunks below off, and filled the slot at
+ * tail if need (the room it took, in records): tell a reader waiting for
+ * either. */
+static void ahead_passed(struct ahead *a, uint64_t off, size_t need)
+{
+    pthread_mutex_lock(&a->mu);
+    if (need) {
+        a->tail++;
+        a->recs += need;
+    }
+    a->scanned = off;
+    if (a->rwait) {
+        a->rwait = 0;
+        pthread_cond_signal(&a->rcv);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void *ahead_main(void *arg)
 {
     struct ahead *a = arg;
@@ -1809,27 +1827,12 @@ static void *ahead_main(void *arg)
                 s->need = need;
                 s->ok = decode_records(&a->pack, ev.tsc_hi, h.flags, q + sizeof ev, plen - ev.pad,
                                        1, &s->dec, &s->cap, &s->ndec, &at, &r) == 0;
-                pthread_mutex_lock(&a->mu);
-                a->tail++;
-                a->recs += need;
-                a->scanned = off + h.size;
-                if (a->rwait) {
-                    a->rwait = 0;
-                    pthread_cond_signal(&a->rcv);
-                }
-                pthread_mutex_unlock(&a->mu);
+                ahead_passed(a, off + h.size, need);
                 off += h.size;
                 continue;
             }
         }
-        /* not for the reader: tell one waiting for this offset */
-        pthread_mutex_lock(&a->mu);
-        a->scanned = off + h.size;
-        if (a->rwait) {
-            a->rwait = 0;
-            pthread_cond_signal(&a->rcv);
-        }
-        pthread_mutex_unlock(&a->mu);
+        ahead_passed(a, off + h.size, 0); /* not for the reader */
         off += h.size;
     }
     pthread_mutex_lock(&a->mu);
@@ -1920,6 +1923,11 @@ static void ahead_stop(struct sf_log *log)
     pthread_cond_destroy(&a->dcv);
     free(a);
     log->ahead = NULL;
+}
+
+void sf_log_stop_ahead(struct sf_log *log)
+{
+    ahead_stop(log);
 }
 
 int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx)

@@ -255,6 +255,8 @@ void sf_log_set_skip(struct sf_log *log, sf_log_skip_fn *fn, void *ctx);
  * file (not a pipe); 0 if started. */
 typedef int sf_log_want_fn(void *ctx, uint32_t pid, uint32_t tid);
 int sf_log_set_ahead(struct sf_log *log, sf_log_want_fn *want, void *ctx);
+/* Stop the decoding thread (sf_log_close does too). */
+void sf_log_stop_ahead(struct sf_log *log);
 
 /* Damage warnings: fn(arg, msg) for each, msg as described above (no
  * newline). NULL restores the default, "sftrace: MSG" on stderr. */

@@ -192,6 +192,7 @@ struct shared {
     struct sf_progress pr;
     _Atomic uint64_t events;
     _Atomic int stop;
+    _Atomic int spare; /* CPUs the workers leave idle (calls.h sf_calls_set_spare) */
 };
 
 struct wctx {
@@ -339,6 +340,7 @@ static void *worker(void *arg)
     struct wctx *c = arg;
     struct sf_runw *w = c->w;
     w->rc = sf_calls_run(w->e);
+    atomic_fetch_add(&c->sh->spare, 1); /* its core, for another's decoding */
     if (w->rc < 0) {
         snprintf(w->err, sizeof w->err, "%s", sf_calls_error(w->e));
         atomic_store(&c->sh->stop, 1);
@@ -513,6 +515,7 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         if (r->outermost)
             sf_calls_set_outermost(x->e, 1);
         sf_calls_set_tick(x->e, tick, &wc[k]);
+        sf_calls_set_spare(x->e, &sh.spare);
     }
     for (int k = 0; k < 64; k++)
         free(tids[k]);
@@ -525,6 +528,8 @@ struct sf_runw *sf_run_go(struct sf_run *r, const char *path, const struct sf_ca
         free(wc);
         return NULL;
     }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    atomic_store(&sh.spare, cpus > nw ? (int)(cpus - nw) : 0);
     pthread_t th[64];
     int started[64] = {0};
     for (int k = 1; k < nw; k++)
