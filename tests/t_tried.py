@@ -491,3 +491,65 @@ def test_short_tail_jump_to_the_next_function_is_an_edge():
         assert parents == ["outer", "main"] * 3, parents
 
     _open("test_short_tail_jump_to_the_next_function_is_an_edge", check)
+
+
+def test_ctl_starts_a_forked_child_of_a_paused_process():
+    """PostgreSQL under `record --paused`: `sftrace ctl BACKEND start` said
+    nothing, exited 0 and recorded nothing, and `ctl BACKEND stop` waited
+    10 s and failed: a forked child that has recorded nothing has no mark
+    of its own, and ctl took "no mark" for "recording" (a --control start)
+    without signalling it. tried_pausedfork.c forks a child that serves
+    stdin lines (with its title written over its environment, as a backend
+    does, and without); ctl start and stop must work on it and exactly the
+    2 work() calls between them be in the log. Under --control the child
+    records from its start, and stop then start keep the 1 + 1 calls."""
+    import subprocess
+    prog = tl.build_c("tried_pausedfork.c")
+    for mode, title in (("--paused", False), ("--paused", True), ("--control", True)):
+        log = os.path.join(_dir(), "pausedfork%s.log" % mode)
+        if os.path.exists(log):
+            os.unlink(log)
+        p = subprocess.Popen([tl.SFTRACE, "record", mode, "-o", log, "--", prog] +
+                             (["title"] if title else []),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, bufsize=1)
+
+        def say(line):
+            p.stdin.write(line + "\n")
+            p.stdin.flush()
+            return p.stdout.readline().strip()
+
+        def ctl(what):
+            return tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), what], check=False)
+
+        try:
+            pid = int(say("pid").split()[1])
+            if title:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    assert b"SFTRACE_OUTPUT_FILE" not in f.read(), "the title was not set"
+            if mode == "--paused":
+                assert say("work") == "ok 1"
+                r = [ctl("start")]
+                assert say("work") == "ok 2" and say("work") == "ok 3"
+                r.append(ctl("stop"))
+                assert say("work") == "ok 4"
+                want = 2
+            else:
+                assert say("work") == "ok 1"
+                r = [ctl("stop")]
+                assert say("work") == "ok 2"
+                r.append(ctl("start"))
+                assert say("work") == "ok 3"
+                want = 2
+        finally:
+            p.stdin.write("quit\n")
+            p.stdin.close()
+            rc = p.wait(timeout=60)
+        assert rc == 0, p.stderr.read()
+        outs = [(x.returncode, x.stdout.strip(), x.stderr.strip()) for x in r]
+        first, second = ("started", "stopped") if mode == "--paused" else ("stopped", "started")
+        assert outs == [(0, "sftrace ctl: pid %d: recording %s" % (pid, first), ""),
+                        (0, "sftrace ctl: pid %d: recording %s" % (pid, second), "")], \
+            (mode, title, outs)
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--limit", "0", "--pid", str(pid), log])
+        assert re.search(r"^ +%d .* work$" % want, rep.stdout, re.M), (mode, title, rep.stdout)

@@ -1,0 +1,66 @@
+/* tried_pausedfork.c - PostgreSQL's postmaster under `record --paused`: the
+ * parent forks a child per connection and the user starts the recording of
+ * one child (a backend) with `sftrace ctl CHILD start`. The parent forks
+ * one child, which answers stdin lines: "pid" (its pid), "work" (calls
+ * work(), says "ok N"), "quit"; the parent waits for it. With an argument
+ * the child first sets its title as a backend does ("postgres: user db
+ * [local] idle"), over argv and the environment block. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+volatile long sink;
+
+static void set_title(int argc, char **argv, const char *title)
+{
+    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+    int n = 0;
+    while (environ[n])
+        n++;
+    if (n)
+        end = environ[n - 1] + strlen(environ[n - 1]) + 1;
+    char **copy = malloc((n + 1) * sizeof *copy);
+    for (int i = 0; i < n; i++)
+        copy[i] = strdup(environ[i]);
+    copy[n] = NULL;
+    environ = copy;
+    memset(argv[0], 0, (size_t)(end - argv[0]));
+    snprintf(argv[0], (size_t)(end - argv[0]), "%s", title);
+}
+
+__attribute__((noinline)) void work(int n)
+{
+    sink += n;
+}
+
+__attribute__((noinline)) static int serve(void)
+{
+    char line[64];
+    int n = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        if (!strcmp(line, "pid\n"))
+            printf("pid %d\n", (int)getpid());
+        else if (!strcmp(line, "work\n"))
+            work(++n), printf("ok %d\n", n);
+        else if (!strcmp(line, "quit\n"))
+            break;
+        fflush(stdout);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        if (argc > 1)
+            set_title(argc, argv, "tried_pausedfork: backend [local] idle");
+        return serve();
+    }
+    int st;
+    waitpid(c, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
