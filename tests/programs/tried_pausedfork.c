@@ -4,7 +4,10 @@
  * one child, which answers stdin lines: "pid" (its pid), "work" (calls
  * work(), says "ok N"), "quit"; the parent waits for it. With an argument
  * the child first sets its title as a backend does ("postgres: user db
- * [local] idle"), over argv and the environment block. */
+ * [local] idle"), over argv and the environment block, and takes SIGUSR1
+ * for itself as every postgres process does ("usr1" raises one and says
+ * how many its handler saw). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,13 @@
 
 extern char **environ;
 volatile long sink;
+static volatile sig_atomic_t usr1s;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1s++;
+}
 
 static void set_title(int argc, char **argv, const char *title)
 {
@@ -45,6 +55,8 @@ __attribute__((noinline)) static int serve(void)
             printf("pid %d\n", (int)getpid());
         else if (!strcmp(line, "work\n"))
             work(++n), printf("ok %d\n", n);
+        else if (!strcmp(line, "usr1\n"))
+            raise(SIGUSR1), printf("usr1 %d\n", (int)usr1s);
         else if (!strcmp(line, "quit\n"))
             break;
         fflush(stdout);
@@ -56,8 +68,14 @@ int main(int argc, char **argv)
 {
     pid_t c = fork();
     if (c == 0) {
-        if (argc > 1)
+        if (argc > 1) {
             set_title(argc, argv, "tried_pausedfork: backend [local] idle");
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_usr1;
+            sa.sa_flags = SA_RESTART; /* as postgres's pqsignal */
+            sigaction(SIGUSR1, &sa, NULL);
+        }
         return serve();
     }
     int st;
