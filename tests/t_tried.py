@@ -48,6 +48,31 @@ def _dir(*parts):
     return tl.outdir("tried", *parts)
 
 
+class _Served:
+    """`sftrace record OPTS -- prog ARGS` of a program that answers stdin
+    lines (tried_proctitle.c, tried_pausedfork.c), spoken to line by line."""
+
+    def __init__(self, opts, log, cmd):
+        import subprocess
+        if os.path.exists(log):
+            os.unlink(log)
+        self.p = subprocess.Popen([tl.SFTRACE, "record"] + list(opts) + ["-o", log, "--"] +
+                                  list(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def say(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().strip()
+
+    def quit(self):
+        """Ends the program; asserts that record exited 0."""
+        self.p.stdin.write("quit\n")
+        self.p.stdin.close()
+        rc = self.p.wait(timeout=60)
+        assert rc == 0, self.p.stderr.read()
+
+
 def test_tail_jump_in_recursion_is_not_unwinding():
     """rayon's par_sort pattern (tried_tailrec.c): rec -> run -> rec ..., each
     rec ending with a tail jump to merge, in a program that imports longjmp.
@@ -276,18 +301,10 @@ def test_ctl_on_a_process_that_set_its_title():
     block /proc/PID/environ shows). tried_proctitle.c does the same; ctl
     start and stop must work on it, and exactly the 2 work() calls between
     them are in the log."""
-    import subprocess
     prog = tl.build_c("tried_proctitle.c")
     log = os.path.join(_dir(), "proctitle.log")
-    p = subprocess.Popen([tl.SFTRACE, "record", "--paused", "-o", log, "--", prog],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, bufsize=1)
-
-    def say(line):
-        p.stdin.write(line + "\n")
-        p.stdin.flush()
-        return p.stdout.readline().strip()
-
+    p = _Served(["--paused"], log, [prog])
+    say = p.say
     try:
         pid = int(say("pid").split()[1])
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -298,10 +315,7 @@ def test_ctl_on_a_process_that_set_its_title():
         r2 = tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), "stop"], check=False)
         assert say("work") == "ok 4"
     finally:
-        p.stdin.write("quit\n")
-        p.stdin.close()
-        rc = p.wait(timeout=60)
-    assert rc == 0, p.stderr.read()
+        p.quit()
 
     def check():
         assert r1.returncode == 0 and r2.returncode == 0, (r1.stderr, r2.stderr)
@@ -506,21 +520,11 @@ def test_ctl_starts_a_forked_child_of_a_paused_process():
     calls between them be in the log, and the child's own SIGUSR1s still
     reach its handler. Under --control the child records from its start,
     and stop then start keep the 1 + 1 calls."""
-    import subprocess
     prog = tl.build_c("tried_pausedfork.c")
     for mode, title in (("--paused", False), ("--paused", True), ("--control", True)):
         log = os.path.join(_dir(), "pausedfork%s.log" % mode)
-        if os.path.exists(log):
-            os.unlink(log)
-        p = subprocess.Popen([tl.SFTRACE, "record", mode, "-o", log, "--", prog] +
-                             (["title"] if title else []),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, bufsize=1)
-
-        def say(line):
-            p.stdin.write(line + "\n")
-            p.stdin.flush()
-            return p.stdout.readline().strip()
+        p = _Served([mode], log, [prog] + (["title"] if title else []))
+        say = p.say
 
         def ctl(what):
             return tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), what], check=False)
@@ -547,10 +551,7 @@ def test_ctl_starts_a_forked_child_of_a_paused_process():
             if title:
                 assert say("usr1") == "usr1 1"
         finally:
-            p.stdin.write("quit\n")
-            p.stdin.close()
-            rc = p.wait(timeout=60)
-        assert rc == 0, p.stderr.read()
+            p.quit()
         outs = [(x.returncode, x.stdout.strip(), x.stderr.strip()) for x in r]
         first, second = ("started", "stopped") if mode == "--paused" else ("stopped", "started")
         assert outs == [(0, "sftrace ctl: pid %d: recording %s" % (pid, first), ""),

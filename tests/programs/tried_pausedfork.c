@@ -14,7 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "tried_title.h"
+
 volatile long sink;
 static volatile sig_atomic_t usr1s;
 
@@ -22,23 +23,6 @@ static void on_usr1(int sig)
 {
     (void)sig;
     usr1s++;
-}
-
-static void set_title(int argc, char **argv, const char *title)
-{
-    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
-    int n = 0;
-    while (environ[n])
-        n++;
-    if (n)
-        end = environ[n - 1] + strlen(environ[n - 1]) + 1;
-    char **copy = malloc((n + 1) * sizeof *copy);
-    for (int i = 0; i < n; i++)
-        copy[i] = strdup(environ[i]);
-    copy[n] = NULL;
-    environ = copy;
-    memset(argv[0], 0, (size_t)(end - argv[0]));
-    snprintf(argv[0], (size_t)(end - argv[0]), "%s", title);
 }
 
 __attribute__((noinline)) void work(int n)
