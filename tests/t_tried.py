@@ -26,6 +26,10 @@ KNOWN_OPEN = {
     "test_short_tail_jump_to_the_next_function_is_an_edge":
         "lib/callgraph.c (the lead's): short jumps (eb rel8) are not read; "
         "trial3-findings.md 3, /work/wt/trial3-callgraph-exported.patch",
+    "test_longjmp_into_another_object_that_calls_back_by_name":
+        "lib/calls.c, lib/callgraph.c (the lead's): nothing is decided across objects; "
+        "trial3-findings.md 5, /work/wt/trial3-crossobject.patch after "
+        "/work/wt/trial3-callgraph-exported.patch",
 }
 
 
@@ -559,3 +563,34 @@ def test_ctl_starts_a_forked_child_of_a_paused_process():
             (mode, title, outs)
         rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--limit", "0", "--pid", str(pid), log])
         assert re.search(r"^ +%d .* work$" % want, rep.stdout, re.M), (mode, title, rep.stdout)
+
+
+def test_longjmp_into_another_object_that_calls_back_by_name():
+    """A PL/pgSQL EXCEPTION block: postgres's pg_re_throw siglongjmps into
+    plpgsql.so's exec_stmt_block (PG_TRY), whose PG_CATCH calls the
+    backend's CopyErrorData and RollbackAndReleaseCurrentSubTransaction
+    through its PLT; the engine decided nothing across objects, so those
+    (and what they call) hung under pg_re_throw until exec_stmt_block
+    returned. tried_plcatch.c (-rdynamic) with tried_plcatch_lib.c: 2 errors
+    in 4 blocks; each block's recovery calls are its children, the frames
+    the longjmp left are unwound, and an outer frame of the executable that
+    calls copy_error_data too (main) changes nothing."""
+    lib = tl.build_c("tried_plcatch_lib.c", shared=True)
+    prog = tl.build_c("tried_plcatch.c", flags=["-rdynamic"],
+                      libs=[lib, "-Wl,-rpath," + os.path.dirname(lib)])
+    log = os.path.join(_dir(), "plcatch.log")
+    p = tl.record([prog, "4"], log)
+    assert p.stdout == "2322\n", p.stdout
+
+    def check():
+        calls = [c._asdict() for c in t_calls._calls(log, sftrace=tl.SFTRACE_ASAN)]
+        by_id = {c["id"]: c for c in calls}
+        parents = [by_id[c["parent"]]["name"] for c in calls
+                   if c["name"] in ("copy_error_data", "rollback_subxact")]
+        assert parents == ["exec_stmt_block"] * 4 + ["main"], parents
+        unwound = sorted(c["name"] for c in calls if "w" in c["flags"])
+        assert unwound == sorted(["spi_exec", "int4div", "errfinish", "re_throw"] * 2), unwound
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", log]).stdout
+        assert " 0 exits without entry" in rep, rep
+
+    _open("test_longjmp_into_another_object_that_calls_back_by_name", check)
