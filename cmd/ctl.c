@@ -131,6 +131,23 @@ static int env_pid(int pid)
     return found;
 }
 
+/* The parent of pid (0 if unknown), from /proc/PID/stat (after the comm,
+ * which may hold spaces and parentheses). */
+static int ppid_of(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    int pp = 0;
+    return p && sscanf(p + 1, " %*c %d", &pp) == 1 ? pp : 0;
+}
+
 /* MARK chunks of pid of the kinds in mask (1 << kind) in the log, and the
  * kind of the last one (0: none). -1 if the log cannot be read. */
 static long count_marks(const char *logpath, int pid, unsigned mask, uint32_t *last)
@@ -175,6 +192,17 @@ static int target(const char *cmd, const char *arg, long *pid, const char *need1
         return 1;
     }
     int ep = has_rt ? env_pid((int)*pid) : (int)*pid;
+    /* a forked child that wrote its title over its environment and has no
+     * helper yet (one that has recorded nothing: a postgres backend under
+     * --paused) has its parent's: the nearest traced ancestor's */
+    for (int a = (int)*pid, k = 0;
+         has_rt && k < 64 && !proc_env(ep, "SFTRACE_OUTPUT_FILE", logpath, len); k++) {
+        a = ppid_of(a);
+        if (a <= 1)
+            break;
+        if (maps_have(a, "libsftrace") > 0)
+            ep = env_pid(a);
+    }
     if (!has_rt || !proc_env(ep, "SFTRACE_OUTPUT_FILE", logpath, len)) {
         fprintf(stderr, "%s: process %ld is not being recorded by sftrace\n", cmd, *pid);
         return 1;
@@ -261,6 +289,18 @@ int cmd_ctl(int argc, char **argv)
     const unsigned mask = 1u << SF_MARK_START | 1u << SF_MARK_STOP;
     uint32_t last = 0;
     long before = wait ? count_marks(logpath, (int)pid, mask, &last) : 0;
+    /* No mark of its own: a forked child (a postgres backend) is in the
+     * state it inherited, and writes nothing until it changes. That is its
+     * nearest ancestor's last mark (the parent's state now: it may have
+     * changed since the fork), else paused or not as record started it. */
+    for (int a = (int)pid, k = 0; wait && before == 0 && !last && k < 64; k++) {
+        a = ppid_of(a);
+        if (a <= 1)
+            break;
+        uint32_t l = 0;
+        if (count_marks(logpath, a, mask, &l) > 0)
+            last = l;
+    }
     int want_on = !strcmp(what, "start") ? 1 : !strcmp(what, "stop") ? 0 : -1;
     if (wait && before >= 0 && want_on >= 0 &&
         (last ? last == (want_on ? SF_MARK_START : SF_MARK_STOP) : want_on == 1)) {

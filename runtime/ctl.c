@@ -614,6 +614,28 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
+/* A signal that reached the wrapper of a handler the program installed
+ * (hooks.c): a program that takes SIGUSR1 (postgres: the postmaster and
+ * every backend use it for their own requests) replaces our handler, but
+ * what `sftrace ctl` queues, with its values, is still ours; the program's
+ * own SIGUSR1s (kill, raise: no such value) go to its handler. 1 if handled
+ * here. */
+int sf_ctl_queued(int sig, siginfo_t *si)
+{
+    if (!si || si->si_code != SI_QUEUE || !sf_g.enabled)
+        return 0;
+    int v = si->si_value.sival_int;
+    /* only `sftrace ctl` sends these values, and only to a process under
+     * control (record --paused / --control: cmd/ctl.c checks) */
+    if (sig == SF_CTL_SIGNAL && ctl_on && (v == SF_CTL_START || v == SF_CTL_STOP)) {
+        on_signal(sig, si, NULL);
+        return 1;
+    }
+    if (sig == SF_SNAP_SIGNAL && v == SF_CTL_SNAPSHOT)
+        return sf_ring_queued(sig, si);
+    return 0;
+}
+
 static int env_true(const char *name)
 {
     const char *v = getenv(name);

@@ -440,6 +440,10 @@ static void sig_wrapper(int sig, siginfo_t *si, void *uc)
     int saved_errno = errno;
     sf_arch_restart_fixup(uc);
     sf_signal_enter();
+    if (sf_ctl_queued(sig, si)) { /* sftrace ctl / snapshot: ours, not the program's */
+        errno = saved_errno;
+        return;
+    }
     struct sigaction *ua = &user_act[sig];
     void (*h)(int) = ua->sa_handler;
     int siginfo = ua->sa_flags & SA_SIGINFO;

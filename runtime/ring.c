@@ -129,6 +129,16 @@ void sf_ring_init(void)
     sf_ctl_take_signal(SF_SNAP_SIGNAL, on_sigusr2);
 }
 
+/* `sftrace snapshot`'s queued SIGUSR2 when the program took SIGUSR2 (its
+ * wrapper, hooks.c, through sf_ctl_queued): 1 if ours (a ring is kept). */
+int sf_ring_queued(int sig, siginfo_t *si)
+{
+    if (!ring_size)
+        return 0;
+    on_sigusr2(sig, si, NULL);
+    return 1;
+}
+
 /* ---- in the helper ------------------------------------------------------------------ */
 
 void sf_ring_helper_init(void)

@@ -365,9 +365,9 @@ void sf_vfork_parent(void) SF_HIDDEN;
 
 /* ---- helper.c ---- */
 int sf_helper_start(void) SF_HIDDEN;
-void sf_helper_defer(void) SF_HIDDEN;         /* a forked child: start it when needed */
+void sf_helper_defer(void) SF_HIDDEN;          /* a forked child: start it when needed */
 void sf_helper_start_deferred(void) SF_HIDDEN; /* ... now (before the first chunk) */
-void sf_helper_reap(void) SF_HIDDEN;          /* the middle process of the start */
+void sf_helper_reap(void) SF_HIDDEN;           /* the middle process of the start */
 void sf_helper_after_fork(void) SF_HIDDEN;
 pid_t sf_helper_pid(void) SF_HIDDEN;
 int sf_helper_self_end(uint32_t reason) SF_HIDDEN; /* END written here: 0 */
@@ -450,7 +450,11 @@ const char *sf_req_name(uint32_t kind) SF_HIDDEN;
 void sf_ring_init(void) SF_HIDDEN;                         /* traced process, at start-up */
 int sf_ring_on(void) SF_HIDDEN;                            /* record --ring */
 int sf_ring_request(uint32_t why, uint32_t arg) SF_HIDDEN; /* ask for a snapshot */
-void sf_ring_helper_init(void) SF_HIDDEN;                  /* in the helper */
+/* sftrace ctl's / snapshot's queued signal reaching a handler the program
+ * installed (hooks.c's wrapper): 1 if it was ours and is handled */
+int sf_ctl_queued(int sig, siginfo_t *si) SF_HIDDEN;
+int sf_ring_queued(int sig, siginfo_t *si) SF_HIDDEN;
+void sf_ring_helper_init(void) SF_HIDDEN; /* in the helper */
 /* in the helper: keep this chunk in the ring instead of the log? 1 if kept */
 int sf_ring_take(const void *a, size_t alen, const void *b, size_t blen) SF_HIDDEN;
 void sf_ring_snapshot(uint64_t cut, uint32_t why, uint32_t arg) SF_HIDDEN;

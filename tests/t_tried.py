@@ -44,6 +44,31 @@ def _dir(*parts):
     return tl.outdir("tried", *parts)
 
 
+class _Served:
+    """`sftrace record OPTS -- prog ARGS` of a program that answers stdin
+    lines (tried_proctitle.c, tried_pausedfork.c), spoken to line by line."""
+
+    def __init__(self, opts, log, cmd):
+        import subprocess
+        if os.path.exists(log):
+            os.unlink(log)
+        self.p = subprocess.Popen([tl.SFTRACE, "record"] + list(opts) + ["-o", log, "--"] +
+                                  list(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def say(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().strip()
+
+    def quit(self):
+        """Ends the program; asserts that record exited 0."""
+        self.p.stdin.write("quit\n")
+        self.p.stdin.close()
+        rc = self.p.wait(timeout=60)
+        assert rc == 0, self.p.stderr.read()
+
+
 def test_tail_jump_in_recursion_is_not_unwinding():
     """rayon's par_sort pattern (tried_tailrec.c): rec -> run -> rec ..., each
     rec ending with a tail jump to merge, in a program that imports longjmp.
@@ -272,18 +297,10 @@ def test_ctl_on_a_process_that_set_its_title():
     block /proc/PID/environ shows). tried_proctitle.c does the same; ctl
     start and stop must work on it, and exactly the 2 work() calls between
     them are in the log."""
-    import subprocess
     prog = tl.build_c("tried_proctitle.c")
     log = os.path.join(_dir(), "proctitle.log")
-    p = subprocess.Popen([tl.SFTRACE, "record", "--paused", "-o", log, "--", prog],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, bufsize=1)
-
-    def say(line):
-        p.stdin.write(line + "\n")
-        p.stdin.flush()
-        return p.stdout.readline().strip()
-
+    p = _Served(["--paused"], log, [prog])
+    say = p.say
     try:
         pid = int(say("pid").split()[1])
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -294,10 +311,7 @@ def test_ctl_on_a_process_that_set_its_title():
         r2 = tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), "stop"], check=False)
         assert say("work") == "ok 4"
     finally:
-        p.stdin.write("quit\n")
-        p.stdin.close()
-        rc = p.wait(timeout=60)
-    assert rc == 0, p.stderr.read()
+        p.quit()
 
     def check():
         assert r1.returncode == 0 and r2.returncode == 0, (r1.stderr, r2.stderr)
@@ -623,3 +637,198 @@ def test_ctl_stops_a_worker_forked_while_recording():
     assert work == {a: 300, b: 300}, work
     assert [k for pid, k in marks if pid == a] == ["stop"], marks
     assert [k for pid, k in marks if pid == b] == [], marks
+
+def test_indirect_tail_jump_through_r11_survives_every_trampoline():
+    """PostgreSQL's autovacuum launcher and every background worker died of
+    SIGSEGV under record (the postmaster restarted them in a loop): in
+    table_beginscan_catalog, `return rel->rd_tableam->scan_begin(six
+    arguments)` is a tail jump through r11, right after the tail sled, and
+    the trampolines used r11 as scratch. tried_tailr11.c has the pattern;
+    it must run as untraced (output, status) under every trampoline a tail
+    sled can get: the plain one (each 64 KiB buffer crossing takes the slow
+    path), the _mono ones, the descendants ones (the target of the jump is
+    unknown, so the frame's scope ends there) and the trace-on trigger."""
+    prog = tl.build_c("tried_tailr11.c")
+    dis = tl.run(["objdump", "-d", "--no-show-raw-insn", prog]).stdout
+    body = dis.split("<beginscan>:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"jmp\s+\*%r11", body), "clang no longer jumps through r11:\n" + body
+    n = 100000
+    plain = tl.run([prog, str(n)])
+    assert plain.stdout == "%d\n" % (n * (5 + 15 + 2 + 0x3c1) + n * (n - 1) // 2), plain.stdout
+    d = _dir("tailr11")
+    filters = {}
+    for name, args in (("main", ["--descendants", "-r", "^main$"]),
+                       ("begin", ["--descendants", "-r", "^beginscan$"]),
+                       ("on", ["--trace-on", "^beginscan$"])):
+        filters[name] = os.path.join(d, name + ".f")
+        tl.run([tl.SFTRACE, "filter", "-p", prog, "-o", filters[name]] + args)
+    everything = {"main": 1, "beginscan": n, "snap": n, "scan_begin": n}
+    # the descendants of beginscan end at its tail jump to a target the
+    # patcher cannot see, so scan_begin is outside: as documented
+    cases = [("plain", {}, [], everything),
+             ("mono", {"SFTRACE_CLOCK": "mono"}, [], everything),
+             ("desc_main", {}, ["-f", filters["main"]], everything),
+             ("desc_begin", {}, ["-f", filters["begin"]], {"beginscan": n, "snap": n}),
+             ("desc_begin_mono", {"SFTRACE_CLOCK": "mono"}, ["-f", filters["begin"]],
+              {"beginscan": n, "snap": n}),
+             ("trace_on", {}, ["-f", filters["on"]], everything),
+             ("trace_on_mono", {"SFTRACE_CLOCK": "mono"}, ["-f", filters["on"]], everything)]
+    for name, env, extra, want in cases:
+        log = os.path.join(d, name + ".log")
+        p = tl.record([prog, str(n)], log, env=env, extra=["-q"] + extra, check=False)
+        assert p.returncode == 0 and p.stdout == plain.stdout, \
+            "%s: status %d, output %r (untraced: %r) %s" % (name, p.returncode, p.stdout,
+                                                           plain.stdout, p.stderr)
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--format", "csv", "--limit", "0", log])
+        got = {r.split(",")[0]: int(r.split(",")[1]) for r in rep.stdout.splitlines()[1:]}
+        assert got == want, (name, got)
+
+
+def test_longjmp_recovery_in_an_executable_that_exports_its_functions():
+    """PostgreSQL's ereport(ERROR): errfinish -> pg_re_throw -> siglongjmp
+    to PostgresMain's sigsetjmp, whose recovery (EmitErrorReport,
+    AbortCurrentTransaction) runs next. postgres is linked with -rdynamic,
+    so every function is in .dynsym, and the call graph took every exported
+    function for "callable from anywhere": the unwinding rule never fired,
+    and everything after the first error of a session nested under
+    pg_re_throw, one level deeper per error. tried_pgerror.c, linked
+    -rdynamic, has 2 errors in 4 queries: the frames of each end where the
+    longjmp left them, the recovery and the next queries are main's."""
+    src = "tried_pgerror.c"
+    prog = tl.build_c(src, out=os.path.join(tl.outdir("bin"), "tried_pgerror_rdynamic"),
+                      flags=["-rdynamic"])
+    plain = tl.run([prog, "4"]).stdout
+    assert plain == "42222\n", plain
+    log = os.path.join(_dir(), "pgerror.log")
+    tl.record([prog, "4"], log)
+
+    def check():
+        calls = [c._asdict() for c in t_calls._calls(log, sftrace=tl.SFTRACE_ASAN)]
+        by_id = {c["id"]: c for c in calls}
+        names = [c["name"] for c in calls]
+        assert names.count("re_throw") == 2 and names.count("exec_query") == 4, names
+        parent = {n: sorted({by_id[c["parent"]]["name"] for c in calls if c["name"] == n})
+                  for n in ("emit_error_report", "abort_transaction", "ready_for_query",
+                            "exec_query")}
+        assert all(p == ["main"] for p in parent.values()), parent
+        unwound = sorted(c["name"] for c in calls if "w" in c["flags"])
+        assert unwound == sorted(["exec_query", "int4div", "errfinish", "re_throw"] * 2), unwound
+        for c in calls:
+            if c["name"] == "re_throw":
+                assert not [x for x in calls if x["parent"] == c["id"]], "calls under re_throw"
+
+    _open("test_longjmp_recovery_in_an_executable_that_exports_its_functions", check)
+
+
+def test_short_tail_jump_to_the_next_function_is_an_edge():
+    """postgres's fmgr_info ends with `jmp fmgr_info_cxt_security`, the
+    function placed right after it: clang writes a short jump (eb rel8),
+    which the call graph did not read, so the entry of the callee beneath
+    fmgr_info's caller looked like a longjmp out of that caller whenever an
+    outer frame calls the callee directly (postgres: 'exits without entry'
+    in every backend once its exported functions stopped being 'taken').
+    tried_shortjmp.c: outer -> jumper =(eb)=> next_fn, and main calls
+    next_fn too; nothing is unwound."""
+    prog = tl.build_c("tried_shortjmp.c")
+    dis = tl.run(["objdump", "-d", prog]).stdout
+    body = dis.split("<jumper>:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"\beb [0-9a-f]{2}\s+jmp\s+[0-9a-f]+ <next_fn>", body), \
+        "clang no longer makes a short tail jump:\n" + body
+    log = os.path.join(_dir(), "shortjmp.log")
+    p = tl.record([prog, "3"], log)
+    assert p.stdout == "24\n", p.stdout
+
+    def check():
+        calls = [c._asdict() for c in t_calls._calls(log, sftrace=tl.SFTRACE_ASAN)]
+        by_id = {c["id"]: c for c in calls}
+        bad = [(c["name"], c["flags"]) for c in calls if "w" in c["flags"] or "u" in c["flags"]]
+        assert not bad, "unwound though nothing unwound: %s" % bad
+        parents = [by_id[c["parent"]]["name"] for c in calls if c["name"] == "next_fn"]
+        assert parents == ["outer", "main"] * 3, parents
+
+    _open("test_short_tail_jump_to_the_next_function_is_an_edge", check)
+
+
+def test_ctl_starts_a_forked_child_of_a_paused_process():
+    """PostgreSQL under `record --paused`: `sftrace ctl BACKEND start` said
+    nothing, exited 0 and recorded nothing, and `ctl BACKEND stop` waited
+    10 s and failed: a forked child that has recorded nothing has no mark
+    of its own, and ctl took "no mark" for "recording" (a --control start)
+    without signalling it; and postgres takes SIGUSR1 for itself, which
+    replaced the runtime's handler, so ctl's requests went to the program.
+    tried_pausedfork.c forks a child that serves stdin lines (with its title
+    written over its environment and its own SIGUSR1 handler, as a backend,
+    and without); ctl start and stop must work on it, exactly the 2 work()
+    calls between them be in the log, and the child's own SIGUSR1s still
+    reach its handler. Under --control the child records from its start,
+    and stop then start keep the 1 + 1 calls."""
+    prog = tl.build_c("tried_pausedfork.c")
+    for mode, title in (("--paused", False), ("--paused", True), ("--control", True)):
+        log = os.path.join(_dir(), "pausedfork%s.log" % mode)
+        p = _Served([mode], log, [prog] + (["title"] if title else []))
+        say = p.say
+
+        def ctl(what):
+            return tl.run([tl.SFTRACE_ASAN, "ctl", str(pid), what], check=False)
+
+        try:
+            pid = int(say("pid").split()[1])
+            if title:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    assert b"SFTRACE_OUTPUT_FILE" not in f.read(), "the title was not set"
+            if mode == "--paused":
+                assert say("work") == "ok 1"
+                r = [ctl("start")]
+                assert say("work") == "ok 2" and say("work") == "ok 3"
+                r.append(ctl("stop"))
+                assert say("work") == "ok 4"
+                want = 2
+            else:
+                assert say("work") == "ok 1"
+                r = [ctl("stop")]
+                assert say("work") == "ok 2"
+                r.append(ctl("start"))
+                assert say("work") == "ok 3"
+                want = 2
+            if title:
+                assert say("usr1") == "usr1 1"
+        finally:
+            p.quit()
+        outs = [(x.returncode, x.stdout.strip(), x.stderr.strip()) for x in r]
+        first, second = ("started", "stopped") if mode == "--paused" else ("stopped", "started")
+        assert outs == [(0, "sftrace ctl: pid %d: recording %s" % (pid, first), ""),
+                        (0, "sftrace ctl: pid %d: recording %s" % (pid, second), "")], \
+            (mode, title, outs)
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", "--limit", "0", "--pid", str(pid), log])
+        assert re.search(r"^ +%d .* work$" % want, rep.stdout, re.M), (mode, title, rep.stdout)
+
+
+def test_longjmp_into_another_object_that_calls_back_by_name():
+    """A PL/pgSQL EXCEPTION block: postgres's pg_re_throw siglongjmps into
+    plpgsql.so's exec_stmt_block (PG_TRY), whose PG_CATCH calls the
+    backend's CopyErrorData and RollbackAndReleaseCurrentSubTransaction
+    through its PLT; the engine decided nothing across objects, so those
+    (and what they call) hung under pg_re_throw until exec_stmt_block
+    returned. tried_plcatch.c (-rdynamic) with tried_plcatch_lib.c: 2 errors
+    in 4 blocks; each block's recovery calls are its children, the frames
+    the longjmp left are unwound, and an outer frame of the executable that
+    calls copy_error_data too (main) changes nothing."""
+    lib = tl.build_c("tried_plcatch_lib.c", shared=True)
+    prog = tl.build_c("tried_plcatch.c", flags=["-rdynamic"],
+                      libs=[lib, "-Wl,-rpath," + os.path.dirname(lib)])
+    log = os.path.join(_dir(), "plcatch.log")
+    p = tl.record([prog, "4"], log)
+    assert p.stdout == "2322\n", p.stdout
+
+    def check():
+        calls = [c._asdict() for c in t_calls._calls(log, sftrace=tl.SFTRACE_ASAN)]
+        by_id = {c["id"]: c for c in calls}
+        parents = [by_id[c["parent"]]["name"] for c in calls
+                   if c["name"] in ("copy_error_data", "rollback_subxact")]
+        assert parents == ["exec_stmt_block"] * 4 + ["main"], parents
+        unwound = sorted(c["name"] for c in calls if "w" in c["flags"])
+        assert unwound == sorted(["spi_exec", "int4div", "errfinish", "re_throw"] * 2), unwound
+        rep = tl.run([tl.SFTRACE_ASAN, "report", "-q", log]).stdout
+        assert " 0 exits without entry" in rep, rep
+
+    _open("test_longjmp_into_another_object_that_calls_back_by_name", check)

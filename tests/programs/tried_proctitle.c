@@ -10,29 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "tried_title.h"
+
 static long calls;
 
 __attribute__((noinline)) void work(void)
 {
     calls++;
-}
-
-static void set_title(int argc, char **argv, const char *title)
-{
-    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
-    int n = 0;
-    while (environ[n])
-        n++;
-    if (n)
-        end = environ[n - 1] + strlen(environ[n - 1]) + 1;
-    char **copy = malloc((n + 1) * sizeof *copy);
-    for (int i = 0; i < n; i++)
-        copy[i] = strdup(environ[i]);
-    copy[n] = NULL;
-    environ = copy;
-    memset(argv[0], 0, (size_t)(end - argv[0]));
-    snprintf(argv[0], (size_t)(end - argv[0]), "%s", title);
 }
 
 int main(int argc, char **argv)

@@ -123,7 +123,9 @@ sf_win3_commit:
 .Lkey_slow:
         /* Restore the caller's registers and let the slow variant (which
          * saves them again) record the event with ARGS or RET. r10 (W1)
-         * is unchanged; r11 is scratch. */
+         * is unchanged; r11 is scratch here because key trampolines serve
+         * entry and exit sleds only (patch.c), never a tail sled, whose
+         * jump may go through r11 (trampoline.S). */
         movq    0(%rsp), %r11
         leaq    32(%rsp), %rsp
         .cfi_adjust_cfa_offset -32

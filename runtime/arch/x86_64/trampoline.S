@@ -8,9 +8,14 @@
  * exit sleds `jmp` (our ret returns to the function's caller).
  *
  * The fast path writes one 8-byte record {tsc low half, W1} into the
- * thread's buffer. It touches only rax, rdx, rcx (saved) and r10, r11
- * (scratch at every sled by XRay's contract), and uses no instruction that
- * changes the flags (lea, mov, jrcxz), so flags survive without pushf/popf.
+ * thread's buffer. It touches only rax, rdx, rcx (saved) and r10 (the
+ * sled itself loads W1 there, so the compiler keeps nothing in it across a
+ * sled), and uses no instruction that changes the flags (lea, mov, jrcxz),
+ * so flags survive without pushf/popf. r11 is NOT free: at a tail sled the
+ * jump that follows may go through it (clang's indirect tail call with six
+ * arguments, `jmp *%r11`: PostgreSQL's table_beginscan_catalog), so no
+ * trampoline an entry, exit or tail sled reaches changes it; the slow path
+ * takes its mode in the high half of r10 instead.
  *
  * The store sequence from sf_win_start to sf_win_commit is restartable: if a
  * signal arrives inside it, the runtime's signal wrapper moves the
@@ -47,7 +52,7 @@
 #define SIG_BLOCK 0
 #define SIG_SETMASK 2
 
-/* Slow-path modes (r11d), as in runtime.h SF_SLOW_* */
+/* Slow-path modes (r10's high half, W1 its low half), as in runtime.h SF_SLOW_* */
 #define SLOW_RECORD 1
 #define SLOW_ARGS 2
 #define SLOW_RET 4
@@ -56,6 +61,12 @@
 #define SLOW_DESC 32
 #define SLOW_KEY 64
 #define SLOW_TRIG 128
+
+/* The slow path's mode into r10's high half without touching the flags
+ * (the sled's mov of W1 to r10d cleared it); rcx is saved and free. */
+#define MODE(m) \
+        movabsq $((m) << 32), %rcx; \
+        leaq    (%r10,%rcx), %r10
 
 /* Save the registers the fast path uses (rax rdx rcx), with their CFI. */
 #define PUSH3 \
@@ -73,21 +84,24 @@
 sf_trampoline:
         .cfi_startproc
         PUSH3
-        movq    sf_tls@GOTTPOFF(%rip), %r11
 
         .globl  sf_win_start
         .hidden sf_win_start
 sf_win_start:
+        /* the TLS offset twice (rcx, then rdx once rdtsc's high half is
+         * checked): r11 stays the program's */
+        movq    sf_tls@GOTTPOFF(%rip), %rcx
         rdtsc
-        movl    %fs:TLS_HI_NOT(%r11), %ecx
+        movl    %fs:TLS_HI_NOT(%rcx), %ecx
         leal    1(%rcx,%rdx), %ecx      /* edx - hi: zero iff unchanged */
         jrcxz   1f
         jmp     .Lslow_record           /* new thread, new high half, disabled */
-1:      movq    %fs:TLS_POS(%r11), %rcx
+1:      movq    sf_tls@GOTTPOFF(%rip), %rdx
+        movq    %fs:TLS_POS(%rdx), %rcx
         movl    %eax, (%rcx)
         movl    %r10d, 4(%rcx)
         leaq    8(%rcx), %rcx
-        movq    %rcx, %fs:TLS_POS(%r11)  /* commit */
+        movq    %rcx, %fs:TLS_POS(%rdx)  /* commit */
         .globl  sf_win_commit
         .hidden sf_win_commit
 sf_win_commit:
@@ -108,11 +122,10 @@ sf_win_commit:
         .cfi_rel_offset %rdx, 8
         .cfi_rel_offset %rcx, 0
 
-.Lslow_flush:
-        movl    $0, %r11d               /* mode 0: event already written */
-        jmp     .Lslow
+.Lslow_flush:                           /* mode 0 (r10's high half is zero): */
+        jmp     .Lslow                  /* the event is already written */
 .Lslow_record:
-        movl    $SLOW_RECORD, %r11d     /* C writes the event */
+        MODE(SLOW_RECORD)               /* C writes the event */
 .Lslow:
         pushfq
         .cfi_adjust_cfa_offset 8
@@ -185,8 +198,8 @@ sf_win_commit:
         xsave64 (%rsp)
         jmp     3f
 2:      fxsave64 (%rsp)
-3:      movl    16(%rbx), %edi          /* the saved r10: W1 */
-        movl    8(%rbx), %esi           /* the saved r11: the mode */
+3:      movl    16(%rbx), %edi          /* the saved r10: W1 ... */
+        movl    20(%rbx), %esi          /* ... and the mode */
         movq    %rbx, %rdx              /* the saved registers, for SLOW_ARGS/RET */
         call    sf_slow_event
         cmpl    $0, sf_use_xsave(%rip)
@@ -251,7 +264,7 @@ sf_win_commit:
 
 /* ------------------------------------------------------------------ */
 /* Variants. Each saves rax, rdx, rcx like sf_trampoline and then either
- * joins its store window or goes to the slow path with a mode in r11d.
+ * joins its store window or goes to the slow path with a mode (MODE).
  * Filters use them (docs/filter-format.md):
  *   _enter       descendants mode, entry of a selected function
  *   _leave       descendants mode, exit of a selected function
@@ -289,10 +302,11 @@ sf_win_commit:
         popq %rdx; .cfi_adjust_cfa_offset -8; .cfi_restore %rdx; \
         popq %rax; .cfi_adjust_cfa_offset -8; .cfi_restore %rax; \
         ret
-/* rcx = d = scope - sp, for sp = rsp + K; rax = scope; r11 = TLS offset */
+/* rcx = d = scope - sp, for sp = rsp + K; rax = scope; rdx = TLS offset
+ * (not r11: see the top) */
 #define SCOPE_DIFF(K) \
-        movq    sf_tls@GOTTPOFF(%rip), %r11; \
-        movq    %fs:TLS_SCOPE(%r11), %rax; \
+        movq    sf_tls@GOTTPOFF(%rip), %rdx; \
+        movq    %fs:TLS_SCOPE(%rdx), %rax; \
         movq    %rsp, %rcx; \
         notq    %rcx; \
         leaq    (1 - (K))(%rax,%rcx), %rcx
@@ -319,7 +333,7 @@ BEGIN(sf_trampoline_enter)
         INSIDE
         jrcxz   1f
         leaq    32(%rsp), %rax
-        movq    %rax, %fs:TLS_SCOPE(%r11)
+        movq    %rax, %fs:TLS_SCOPE(%rdx)
 1:      jmp     sf_win_start
 END(sf_trampoline_enter)
 
@@ -334,13 +348,13 @@ BEGIN(name); \
         INSIDE; \
         jrcxz   3f; \
         above; \
-2:      movq    $0, %fs:TLS_SCOPE(%r11); \
+2:      movq    $0, %fs:TLS_SCOPE(%rdx); \
 3:      jmp     sf_win_start; \
 END(name)
 
 /* not selected: outside the scope, not recorded */
 #define SKIP_CLEARED \
-        movq    $0, %fs:TLS_SCOPE(%r11); \
+        movq    $0, %fs:TLS_SCOPE(%rdx); \
         .cfi_remember_state; \
         POP3_RET; \
         .cfi_restore_state
@@ -351,7 +365,7 @@ LEAVING(sf_trampoline_desc_leave, 24, SKIP_CLEARED)
 LEAVING(sf_trampoline_desc_leave_tail, 32, SKIP_CLEARED)
 
 #define SLOW_VARIANT(name, mode) \
-BEGIN(name); PUSH3; movl $(mode), %r11d; jmp .Lslow; END(name)
+BEGIN(name); PUSH3; MODE(mode); jmp .Lslow; END(name)
 
 SLOW_VARIANT(sf_trampoline_args, SLOW_RECORD | SLOW_ARGS)
 SLOW_VARIANT(sf_trampoline_ret, SLOW_RECORD | SLOW_RET)
