@@ -289,18 +289,9 @@ int cmd_ctl(int argc, char **argv)
     const unsigned mask = 1u << SF_MARK_START | 1u << SF_MARK_STOP;
     uint32_t last = 0;
     long before = wait ? count_marks(logpath, (int)pid, mask, &last) : 0;
-    /* No mark of its own: a forked child (a postgres backend) is in the
-     * state it inherited, and writes nothing until it changes. That is its
-     * nearest ancestor's last mark (the parent's state now: it may have
-     * changed since the fork), else paused or not as record started it. */
-    for (int a = (int)pid, k = 0; wait && before == 0 && !last && k < 64; k++) {
-        a = ppid_of(a);
-        if (a <= 1)
-            break;
-        uint32_t l = 0;
-        if (count_marks(logpath, a, mask, &l) > 0)
-            last = l;
-    }
+    /* No mark of its own: recording (a child born stopped writes a STOP
+     * mark at the fork: runtime/ctl.c; its parent's marks cannot tell, the
+     * parent may have toggled since) */
     int want_on = !strcmp(what, "start") ? 1 : !strcmp(what, "stop") ? 0 : -1;
     if (wait && before >= 0 && want_on >= 0 &&
         (last ? last == (want_on ? SF_MARK_START : SF_MARK_STOP) : want_on == 1)) {
