@@ -24,6 +24,12 @@
  *     chunk boundary and grows to the largest chunk.
  * Pages behind the position may be refaulted (after a rewind) at a cost in
  * time only; they are never invalid while the file keeps its size.
+ *
+ * Decoding. A packed EVENTS chunk's records are decoded once, when the
+ * chunk is checked (check_packed, decode_records), into the 16-byte
+ * records the call engine reads; a reader can have that done a few chunks
+ * ahead by a thread of its own (sf_log_set_ahead, "decoding ahead" below),
+ * which reads with pread and decides nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
