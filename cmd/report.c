@@ -67,11 +67,7 @@ static __attribute__((noinline)) void grow_group(struct group *g, uint32_t func)
     size_t n = g->nf ? g->nf : 64;
     while (n <= func)
         n *= 2;
-    struct fstat *f = aligned_alloc(64, n * sizeof *f); /* realloc aligns to 16 only */
-    if (!f) {
-        fprintf(stderr, "sftrace: out of memory\n");
-        exit(1);
-    }
+    struct fstat *f = sf_xaligned(64, n * sizeof *f);
     if (g->nf)
         memcpy(f, g->f, g->nf * sizeof *f);
     memset(f + g->nf, 0, (n - g->nf) * sizeof *f);

@@ -33,6 +33,15 @@ static inline void *sf_xcalloc(size_t n, size_t size)
     return p;
 }
 
+/* n bytes aligned to align (a power of 2; realloc's are aligned to 16). */
+static inline void *sf_xaligned(size_t align, size_t n)
+{
+    void *p = aligned_alloc(align, (n + align - 1) / align * align);
+    if (!p)
+        sf_oom();
+    return p;
+}
+
 static inline char *sf_xstrdup(const char *s)
 {
     char *d = strdup(s);
