@@ -2328,7 +2328,10 @@ static struct sf_log *scan_open(struct sf_calls *e, sf_log_skip_fn *skip)
  * processes' records (fork_pass) follows each of their threads' stacks and
  * keeps, for each fork still ahead, the latest stack whose top is what the
  * child returned through; the child's open calls become that whole stack.
- * Its calls then nest under main as they did in the parent.
+ * Its calls then nest under main as they did in the parent. A child that
+ * returned through nothing (a fork in main) takes, from the same pass, the
+ * outermost frame of its parent's one thread with frames open at its
+ * PROCESS time (fork_passed), and nothing when several threads had some.
  */
 static int fork_cmp(const void *a, const void *b)
 {
